@@ -1,0 +1,153 @@
+import SteleCore
+
+/// What recovery found and did when a log was opened.
+public struct RecoveryReport: Sendable, Equatable {
+    public var segmentCount = 0
+    /// Bytes of the last segment scanned to rebuild its in-memory indexes.
+    public var scannedBytes: Int64 = 0
+    /// Bytes cut from the end of the last segment: a torn write, never acknowledged.
+    public var truncatedBytes: Int64 = 0
+    public var tornTail: LogCorruption?
+    /// Damaged batches followed by valid data: kept on disk for inspection, never served.
+    public var corruptions: [LogCorruption] = []
+    /// Sealed segments whose index files were missing or stale and were rebuilt from the log.
+    public var rebuiltIndexes: [Int64] = []
+    /// Compactions whose output was complete and was moved into place.
+    public var completedSwaps: [Int64] = []
+    /// Leftovers of interrupted operations that were removed.
+    public var removedFiles: [String] = []
+
+    public init() {}
+}
+
+/// Opens a partition directory and brings it to a consistent state (Kafka `LogLoader`).
+///
+/// Recovery is a function of the directory listing. Each file falls in exactly one case:
+///
+/// | file | meaning | action |
+/// | --- | --- | --- |
+/// | `N.log.cleaned`, `N.<index>.cleaned` | compaction output, not committed | delete |
+/// | `N.log.swap` | committed compaction output | rename its index `.swap` files, then it, into place |
+/// | `N.<index>.swap` without `N.log.swap` | cannot happen in a committed order (indexes move first); stale | delete |
+/// | `N.<index>` without `N.log` | left by retention | delete |
+/// | `N.log`, not the last | sealed segment | trust the `.index` header if it matches the file size, else rebuild indexes |
+/// | `N.log`, the last | active segment | scan it all: rebuild in-memory indexes, truncate a torn tail |
+/// | anything else | not Stele's | left alone |
+struct LogLoader {
+    let directory: String
+    let config: LogConfig
+    let fileSystem: any FileSystem
+    let decompressor: (any RecordDecompressor)?
+
+    func load() throws -> ([LogSegment], RecoveryReport) {
+        var report = RecoveryReport()
+        do {
+            try fileSystem.createDirectory(directory)
+            try finishInterruptedOperations(&report)
+            var bases = try liveLogBases(&report)
+            if bases.isEmpty {
+                _ = try fileSystem.openFile(LogFileNames.path(directory, baseOffset: 0, kind: .log), create: true)
+                try fileSystem.syncDirectory(directory)
+                bases = [0]
+            }
+            var segments: [LogSegment] = []
+            for base in bases.dropLast() {
+                segments.append(try loadSealed(base: base, report: &report))
+            }
+            segments.append(try loadActive(base: bases.last!, report: &report))
+            report.segmentCount = segments.count
+            return (segments, report)
+        } catch {
+            throw LogError(wrapping: error)
+        }
+    }
+
+    private func finishInterruptedOperations(_ report: inout RecoveryReport) throws {
+        let parsed = try fileSystem.contentsOfDirectory(directory).compactMap { name in LogFileNames.parse(name).map { (name, $0) } }
+        let committed = Set(parsed.filter { $0.1.kind == .log && $0.1.stage == .swap }.map(\.1.baseOffset))
+        var changed = false
+        for (name, file) in parsed where file.stage == .cleaned || (file.stage == .swap && file.kind != .log && !committed.contains(file.baseOffset)) {
+            try fileSystem.removeFile(directory + "/" + name)
+            report.removedFiles.append(name)
+            changed = true
+        }
+        for base in committed.sorted() {
+            // Index files first, the log last: the log's rename is what makes the swap visible.
+            for kind in [LogFileNames.Kind.index, .timeindex, .keyindex] {
+                let swap = LogFileNames.path(directory, baseOffset: base, kind: kind, stage: .swap)
+                let live = LogFileNames.path(directory, baseOffset: base, kind: kind)
+                if fileSystem.fileExists(swap) {
+                    try fileSystem.rename(swap, to: live)
+                } else {
+                    // The old index describes the old log: remove it so it is rebuilt.
+                    try fileSystem.removeFileIfPresent(live)
+                }
+            }
+            try fileSystem.rename(LogFileNames.path(directory, baseOffset: base, kind: .log, stage: .swap),
+                                  to: LogFileNames.path(directory, baseOffset: base, kind: .log))
+            report.completedSwaps.append(base)
+            changed = true
+        }
+        if changed { try fileSystem.syncDirectory(directory) }
+    }
+
+    /// Base offsets of live `.log` files, ascending; removes index files that lost their log.
+    private func liveLogBases(_ report: inout RecoveryReport) throws -> [Int64] {
+        let parsed = try fileSystem.contentsOfDirectory(directory).compactMap { name in LogFileNames.parse(name).map { (name, $0) } }
+        let bases = Set(parsed.filter { $0.1.kind == .log && $0.1.stage == .live }.map(\.1.baseOffset))
+        var removed = false
+        for (name, file) in parsed where file.stage == .live && file.kind != .log && !bases.contains(file.baseOffset) {
+            try fileSystem.removeFile(directory + "/" + name)
+            report.removedFiles.append(name)
+            removed = true
+        }
+        if removed { try fileSystem.syncDirectory(directory) }
+        return bases.sorted()
+    }
+
+    private var indexLoader: SealedIndexLoader {
+        SealedIndexLoader(fileSystem: fileSystem, config: config, decompressor: decompressor)
+    }
+
+    private func loadSealed(base: Int64, report: inout RecoveryReport) throws -> LogSegment {
+        let file = try fileSystem.openFile(LogFileNames.path(directory, baseOffset: base, kind: .log), create: false)
+        let size = try file.size()
+        let placeholder = SegmentSummary(baseOffset: base, nextOffset: base, logBytes: size, maxTimestamp: -1)
+        let segment = LogSegment(baseOffset: base, directory: directory, file: file, summary: placeholder, active: nil)
+        if let summary = indexLoader.summaryFromHeader(segment, logBytes: size) {
+            segment.summary = summary
+            return segment
+        }
+        var (builder, outcome) = try indexLoader.rebuild(baseOffset: base, file: file, directory: directory)
+        if let torn = outcome.tornTail { outcome.corruptions.append(torn) }
+        if builder.logBytes < size { builder.skipDamaged(bytes: Int(size - builder.logBytes)) }
+        segment.summary = builder.summary
+        segment.corruptions = outcome.corruptions
+        try indexLoader.writeIndexFiles(builder, for: segment)
+        report.corruptions += outcome.corruptions
+        report.rebuiltIndexes.append(base)
+        return segment
+    }
+
+    private func loadActive(base: Int64, report: inout RecoveryReport) throws -> LogSegment {
+        let path = LogFileNames.path(directory, baseOffset: base, kind: .log)
+        let file = try fileSystem.openFile(path, create: false)
+        var builder = SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
+        let outcome = try indexLoader.scan(file: file, into: &builder, from: base)
+        let size = try file.size()
+        report.scannedBytes += size
+        report.corruptions += outcome.corruptions
+        if outcome.validBytes < size {
+            // Bytes after the last whole batch were never acknowledged: an acknowledged append
+            // was synced (or, under weaker policies, written) whole before it was acknowledged.
+            try file.truncate(to: outcome.validBytes)
+            report.truncatedBytes = size - outcome.validBytes
+            report.tornTail = outcome.tornTail
+        }
+        // What recovery keeps is served at once, so it must be durable first.
+        try file.sync()
+        let segment = LogSegment(baseOffset: base, directory: directory, file: file, summary: builder.summary, active: builder)
+        segment.corruptions = outcome.corruptions
+        return segment
+    }
+}

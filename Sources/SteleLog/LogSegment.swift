@@ -1,0 +1,42 @@
+import Synchronization
+import SteleCore
+
+/// One segment: a `.log` file of consecutive batches starting at `baseOffset`, and its indexes.
+///
+/// Isolation: the mutable fields (`summary`, `active`) belong to the owning `PartitionLog` and
+/// are read and written only under its state lock. Sealed segments are immutable on disk; their
+/// indexes are loaded on first use and may be dropped again by the `IndexCache`.
+final class LogSegment: @unchecked Sendable {
+    let baseOffset: Int64
+    let directory: String
+    let file: any StorageFile
+
+    /// Size, end offset and newest timestamp. For the active segment this includes batches
+    /// written but not yet visible to readers (see `PartitionLog.State.highWatermark`).
+    var summary: SegmentSummary
+    /// The in-memory indexes while the segment is active; `nil` once sealed.
+    var active: SegmentIndexBuilder?
+    /// Damage found by the last scan; reads at or after it fail instead of serving bad bytes.
+    var corruptions: [LogCorruption] = []
+
+    /// Sealed indexes, loaded lazily; guarded separately so loading does no I/O under the log lock.
+    let sealed = Mutex<SealedIndexes?>(nil)
+    /// Last use, for the index cache's LRU eviction.
+    let lastUse = Atomic<Int>(0)
+
+    init(baseOffset: Int64, directory: String, file: any StorageFile, summary: SegmentSummary, active: SegmentIndexBuilder?) {
+        self.baseOffset = baseOffset
+        self.directory = directory
+        self.file = file
+        self.summary = summary
+        self.active = active
+    }
+
+    var logPath: String { LogFileNames.path(directory, baseOffset: baseOffset, kind: .log) }
+
+    func indexPath(_ kind: IndexFile.Kind) -> String {
+        LogFileNames.path(directory, baseOffset: baseOffset, kind: kind.fileKind)
+    }
+
+    var isActive: Bool { active != nil }
+}

@@ -1,0 +1,223 @@
+import SteleCore
+
+/// The result of an append.
+public struct AppendResult: Sendable, Equatable {
+    public var baseOffset: Int64
+    public var lastOffset: Int64
+    /// The time the log stamped, for logs configured with `logAppendTime`; else `nil`.
+    public var logAppendTime: Int64?
+}
+
+/// Appends waiting for the writer. The writer (one drain job at a time on the I/O executor)
+/// takes everything queued at once: that is the group commit, and appends arriving while a sync
+/// is in flight form the next group.
+struct AppendQueue: ~Copyable {
+    enum Item {
+        case batch(ValidatedBatch, CheckedContinuation<AppendResult, any Error>)
+        /// Resumed once everything queued before it is written (used by `close`).
+        case barrier(CheckedContinuation<Void, any Error>)
+    }
+
+    var pending: [Item] = []
+    var draining = false
+    var closing = false
+}
+
+extension PartitionLog {
+    /// Appends one RecordBatch v2 exactly as a Kafka producer sends it.
+    ///
+    /// The batch is validated first (see ``LogError/invalidBatch(_:)``); then only its base offset
+    /// is assigned (and, for `logAppendTime` logs, its timestamp, with the CRC recomputed).
+    /// Returns when the batch is acknowledged under the log's ``FlushPolicy``.
+    public func append(_ batch: [UInt8]) async throws -> AppendResult {
+        let validated = try LogValidator.validate(batch, config: config, decompressor: decompressor)
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(.batch(validated, continuation))
+        }
+    }
+
+    func enqueue(_ item: AppendQueue.Item) {
+        let startDrain = appendQueue.withLock { queue -> Bool in
+            if queue.closing {
+                switch item {
+                case let .batch(_, continuation): continuation.resume(throwing: LogError.closed)
+                case let .barrier(continuation): continuation.resume(throwing: LogError.closed)
+                }
+                return false
+            }
+            if case .barrier = item { queue.closing = true }
+            queue.pending.append(item)
+            if queue.draining { return false }
+            queue.draining = true
+            return true
+        }
+        if startDrain { executor.submit { self.drain() } }
+    }
+
+    /// Runs on the I/O executor until the queue is empty. At most one drain per log runs at a time.
+    private func drain() {
+        while true {
+            let group = appendQueue.withLock { queue -> [AppendQueue.Item] in
+                let group = queue.pending
+                queue.pending.removeAll(keepingCapacity: true)
+                if group.isEmpty { queue.draining = false }
+                return group
+            }
+            if group.isEmpty { return }
+            writeGroup(group)
+        }
+    }
+
+    private func writeGroup(_ group: [AppendQueue.Item]) {
+        var acknowledged: [(CheckedContinuation<AppendResult, any Error>, AppendResult)] = []
+        var barriers: [CheckedContinuation<Void, any Error>] = []
+        var writer = GroupWriter()
+        do {
+            if let failure = state.withLock({ $0.failure }) { throw failure }
+            for item in group {
+                switch item {
+                case let .barrier(continuation):
+                    barriers.append(continuation)
+                case let .batch(batch, continuation):
+                    let result = try place(batch, writer: &writer)
+                    acknowledged.append((continuation, result))
+                }
+            }
+            try writer.flush(to: state.withLock { $0.active })
+            try publishAfterWrite()
+        } catch {
+            let failure = LogError(wrapping: error)
+            state.withLock { if $0.failure == nil, case .storage = failure { $0.failure = failure } }
+            for (continuation, _) in acknowledged { continuation.resume(throwing: failure) }
+            for continuation in barriers { continuation.resume() }
+            return
+        }
+        for (continuation, result) in acknowledged { continuation.resume(returning: result) }
+        for continuation in barriers { continuation.resume() }
+    }
+
+    /// Assigns the batch its offsets inside the active segment (rolling first if needed) and
+    /// queues its bytes for writing.
+    private func place(_ batch: ValidatedBatch, writer: inout GroupWriter) throws -> AppendResult {
+        let now = clock()
+        if state.withLock({ needsRoll(before: batch, active: $0.active, now: now) }) {
+            try writer.flush(to: state.withLock { $0.active })
+            try roll()
+        }
+        var bytes = batch.bytes
+        var header = batch.header
+        let logAppendTime = config.timestampType == .logAppendTime ? now : nil
+        return state.withLock { state in
+            let segment = state.active
+            header.baseOffset = state.logEndOffset
+            bytes.withUnsafeMutableBytes { raw in
+                RecordBatch.setBaseOffset(header.baseOffset, in: raw)
+                if let logAppendTime { RecordBatch.setLogAppendTime(logAppendTime, in: raw) }
+            }
+            if let logAppendTime {
+                header.attributes.timestampType = .logAppendTime
+                header.maxTimestamp = logAppendTime
+            }
+            let position = segment.summary.logBytes
+            segment.active!.add(batchAt: position, header: header, keyedRecords: batch.keyedRecords)
+            segment.summary = segment.active!.summary
+            state.logEndOffset = header.nextOffset
+            for record in batch.keyedRecords { state.versions.recordAppend(of: record.key) }
+            writer.add(bytes, at: position)
+            return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime)
+        }
+    }
+
+    private func needsRoll(before batch: ValidatedBatch, active: LogSegment, now: Int64) -> Bool {
+        guard let builder = active.active, builder.logBytes > 0 else { return false }
+        if builder.logBytes + Int64(batch.bytes.count) > Int64(config.segmentBytes) { return true }
+        if builder.keyIndex.entryCount + batch.keyedRecords.count > config.keyIndexEntriesMax { return true }
+        // Relative offsets in index files are 32-bit.
+        if builder.nextOffset - builder.baseOffset + Int64(batch.header.recordCount) > Int64(UInt32.max) { return true }
+        if let age = config.segmentAge, let first = builder.firstBatchMaxTimestamp, now - first > age.milliseconds { return true }
+        return false
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    ///
+    /// Order matters for recovery: the old segment is synced and its index files written before
+    /// the new segment exists, so a crash at any step leaves either the old segment as the last
+    /// (it is rescanned) or a sealed segment whose indexes are complete (or rebuilt if torn).
+    func roll() throws {
+        let old = state.withLock { $0.active }
+        let builder = state.withLock { _ in old.active! }
+        do {
+            try old.file.sync()
+            for (kind, bytes) in builder.encodedFiles() {
+                try fileSystem.writeFile(old.indexPath(kind), contents: bytes)
+            }
+            let base = builder.nextOffset
+            let path = LogFileNames.path(directory, baseOffset: base, kind: .log)
+            let file = try fileSystem.openFile(path, create: true)
+            let existing = try file.size()
+            precondition(existing == 0, "a new segment's file is empty: \(path)")
+            try fileSystem.syncDirectory(directory)
+            let fresh = LogSegment(baseOffset: base, directory: directory, file: file,
+                                   summary: SegmentSummary(baseOffset: base, nextOffset: base, logBytes: 0, maxTimestamp: -1),
+                                   active: SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes))
+            let sealed = builder.sealed()
+            old.sealed.withLock { $0 = sealed }
+            indexCache.didLoad(old, bytes: sealed.memoryBytes)
+            let now = clock()
+            state.withLock { state in
+                old.active = nil
+                state.segments.append(fresh)
+                // The old segment is synced whole: all of it is durable and visible.
+                state.highWatermark = max(state.highWatermark, builder.nextOffset)
+                state.durableOffset = max(state.durableOffset, builder.nextOffset)
+                state.visibleBytes = 0
+                state.lastSyncMilliseconds = now
+            }
+        } catch {
+            throw LogError(wrapping: error)
+        }
+    }
+
+    /// After a group is written: sync if the policy says so, then let readers see it.
+    private func publishAfterWrite() throws {
+        let now = clock()
+        let (segment, lastSync) = state.withLock { ($0.active, $0.lastSyncMilliseconds) }
+        let mustSync: Bool
+        switch config.flushPolicy {
+        case .always: mustSync = true
+        case let .interval(interval): mustSync = now - lastSync >= interval.milliseconds
+        case .os: mustSync = false
+        }
+        if mustSync {
+            do { try segment.file.sync() } catch { throw LogError(wrapping: error) }
+        }
+        state.withLock { state in
+            // Only the drain appends, so the active segment cannot have changed since the write.
+            assert(state.active === segment)
+            state.highWatermark = state.logEndOffset
+            state.visibleBytes = segment.summary.logBytes
+            if mustSync {
+                state.durableOffset = state.logEndOffset
+                state.lastSyncMilliseconds = now
+            }
+        }
+    }
+}
+
+/// Bytes of one group destined for the active segment, written with one `pwrite`.
+struct GroupWriter {
+    private var buffer: [UInt8] = []
+    private var position: Int64 = -1
+
+    mutating func add(_ bytes: [UInt8], at position: Int64) {
+        if buffer.isEmpty { self.position = position }
+        assert(self.position + Int64(buffer.count) == position, "a group is contiguous")
+        buffer.append(contentsOf: bytes)
+    }
+
+    mutating func flush(to segment: LogSegment) throws {
+        guard !buffer.isEmpty else { return }
+        do { try segment.file.write(buffer, at: position) } catch { throw LogError(wrapping: error) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

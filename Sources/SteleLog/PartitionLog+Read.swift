@@ -1,0 +1,176 @@
+import SteleCore
+
+/// Batches returned by a read, as stored: RecordBatch v2 bytes, back to back.
+public struct LogReadResult: Sendable, Equatable {
+    /// Whole batches. The first contains the requested offset (a batch may start before it,
+    /// as in Kafka; consumers skip records below the offset they asked for).
+    public var batches: [UInt8]
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+}
+
+/// A consistent view of the segments and of what readers may see, taken under the state lock.
+struct ReadView {
+    var segments: [LogSegment]
+    var highWatermark: Int64
+    var logStartOffset: Int64
+    var logEndOffset: Int64
+    /// Readable bytes of the last segment.
+    var visibleBytes: Int64
+
+    func readableBytes(of index: Int) -> Int64 {
+        index == segments.count - 1 ? visibleBytes : segments[index].summary.logBytes
+    }
+}
+
+extension PartitionLog {
+    /// A prefetch beyond `maxBytes` so that stepping from an index entry to the wanted batch
+    /// rarely needs a second `pread` (one index interval, 4 KiB by default).
+    static let readSlackBytes = 8192
+
+    func readView() throws -> ReadView {
+        try state.withLock { state throws(LogError) in
+            try checkOpen(state)
+            return ReadView(segments: state.segments, highWatermark: state.highWatermark, logStartOffset: state.logStartOffset,
+                            logEndOffset: state.logEndOffset, visibleBytes: state.visibleBytes)
+        }
+    }
+
+    /// Reads whole batches from `offset`, up to `maxBytes` (but always at least one batch, so
+    /// that a batch larger than `maxBytes` can still be consumed, as Kafka does since KIP-74).
+    /// An offset at the high watermark returns no batches; one outside the log throws
+    /// ``LogError/offsetOutOfRange(requested:logStartOffset:logEndOffset:)``.
+    public func read(from offset: Int64, maxBytes: Int) async throws -> LogReadResult {
+        try await executor.run { try self.readBlocking(from: offset, maxBytes: maxBytes) }
+    }
+
+    func readBlocking(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
+        let view = try readView()
+        guard offset >= view.logStartOffset, offset <= view.logEndOffset else {
+            throw LogError.offsetOutOfRange(requested: offset, logStartOffset: view.logStartOffset, logEndOffset: view.logEndOffset)
+        }
+        var result = LogReadResult(batches: [], highWatermark: view.highWatermark, logStartOffset: view.logStartOffset)
+        guard offset < view.highWatermark else { return result }
+        var index = segmentIndex(containing: offset, in: view.segments)
+        while index < view.segments.count {
+            let segment = view.segments[index]
+            let start = try startPosition(for: offset, in: segment)
+            result.batches = try readBatches(from: segment, position: start, offset: offset,
+                                             end: view.readableBytes(of: index), maxBytes: maxBytes)
+            if !result.batches.isEmpty { return result }
+            // The offset lies in a gap after this segment's last batch (left by compaction).
+            index += 1
+        }
+        return result
+    }
+
+    /// Index of the last segment whose base offset is at or below `offset`.
+    func segmentIndex(containing offset: Int64, in segments: [LogSegment]) -> Int {
+        var low = 0, high = segments.count
+        while low < high {
+            let mid = (low + high) / 2
+            if segments[mid].baseOffset <= offset { low = mid + 1 } else { high = mid }
+        }
+        return max(0, low - 1)
+    }
+
+    /// A batch boundary at or before the batch holding `offset`, from the sparse offset index.
+    func startPosition(for offset: Int64, in segment: LogSegment) throws -> Int64 {
+        let relative = UInt32(clamping: max(0, offset - segment.baseOffset))
+        if let position = state.withLock({ _ in segment.active?.offsetIndex.position(atOrBefore: relative) }) {
+            return Int64(position)
+        }
+        return Int64(try sealedIndexes(of: segment).offsetIndex.position(atOrBefore: relative))
+    }
+
+    /// Reads batches in `[position, end)` skipping those before `offset`, each checked against
+    /// its CRC before it is returned. Usually one `pread`: the window read up front covers the
+    /// index slack and `maxBytes`.
+    private func readBatches(from segment: LogSegment, position start: Int64, offset: Int64, end: Int64, maxBytes: Int) throws -> [UInt8] {
+        var window = FileWindow(segment: segment, log: self)
+        try window.load(at: start, count: Int(min(end - start, Int64(max(maxBytes, 0)) + Int64(Self.readSlackBytes))))
+        var position = start
+        var first: Int64?
+        while position + Int64(RecordBatchHeader.size) <= end {
+            let header = try window.header(at: position)
+            let size = Int64(header.totalSize)
+            guard header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
+                  header.totalSize <= RecordBatch.sizeMax, position + size <= end else {
+                throw LogError.corruption(LogCorruption(file: segment.logPath, position: position, reason: "batch length \(header.batchLength) is implausible or runs past the readable end"))
+            }
+            if let first {
+                if position + size - first > Int64(maxBytes) { break }
+            } else if header.nextOffset <= offset {
+                position += size
+                continue
+            } else {
+                first = position
+            }
+            position += size
+        }
+        guard let first, position > first else { return [] }
+        let bytes = try window.bytes(first..<position)
+        try verifyBatches(bytes, segment: segment, filePosition: first)
+        return bytes
+    }
+
+    /// The check that keeps damaged bytes from ever being served.
+    private func verifyBatches(_ bytes: [UInt8], segment: LogSegment, filePosition: Int64) throws {
+        try bytes.withUnsafeBytes { raw in
+            var position = 0
+            while position < raw.count {
+                let length = Int32(bigEndian: raw.loadUnaligned(fromByteOffset: position + RecordBatchHeader.Field.batchLength, as: Int32.self))
+                let size = RecordBatchHeader.logOverhead + Int(length)
+                guard RecordBatch.hasValidChecksum(UnsafeRawBufferPointer(rebasing: raw[position..<(position + size)])) else {
+                    throw LogError.corruption(LogCorruption(file: segment.logPath, position: filePosition + Int64(position), reason: "CRC32C mismatch"))
+                }
+                position += size
+            }
+        }
+    }
+
+    func readFile(_ segment: LogSegment, count: Int, at position: Int64) throws -> [UInt8] {
+        do { return try segment.file.read(count: count, at: position) } catch { throw LogError(wrapping: error) }
+    }
+}
+
+/// A buffered region of a segment file, re-read only when a lookup falls outside it.
+struct FileWindow {
+    let segment: LogSegment
+    let log: PartitionLog
+    private var buffer: [UInt8] = []
+    private var start: Int64 = 0
+
+    init(segment: LogSegment, log: PartitionLog) {
+        self.segment = segment
+        self.log = log
+    }
+
+    mutating func load(at position: Int64, count: Int) throws {
+        buffer = try log.readFile(segment, count: count, at: position)
+        start = position
+    }
+
+    private func contains(_ range: Range<Int64>) -> Bool {
+        range.lowerBound >= start && range.upperBound <= start + Int64(buffer.count)
+    }
+
+    mutating func header(at position: Int64) throws -> RecordBatchHeader {
+        let range = position..<(position + Int64(RecordBatchHeader.size))
+        if !contains(range) { try load(at: position, count: max(RecordBatchHeader.size, PartitionLog.readSlackBytes)) }
+        guard contains(range) else {
+            throw LogError.corruption(LogCorruption(file: segment.logPath, position: position, reason: "incomplete batch header"))
+        }
+        let from = Int(position - start)
+        return try buffer.withUnsafeBytes { try RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[from...])) }
+    }
+
+    func bytes(_ range: Range<Int64>) throws -> [UInt8] {
+        if contains(range) { return Array(buffer[Int(range.lowerBound - start)..<Int(range.upperBound - start)]) }
+        let bytes = try log.readFile(segment, count: Int(range.count), at: range.lowerBound)
+        guard bytes.count == range.count else {
+            throw LogError.corruption(LogCorruption(file: segment.logPath, position: range.lowerBound + Int64(bytes.count), reason: "file shorter than its index says"))
+        }
+        return bytes
+    }
+}

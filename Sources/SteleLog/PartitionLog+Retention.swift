@@ -1,0 +1,67 @@
+extension PartitionLog {
+    /// Deletes whole sealed segments past `retention` or beyond `retentionBytes` (Kafka
+    /// `retention.ms`/`retention.bytes`), oldest first. The active segment is never deleted.
+    /// Returns how many segments were deleted.
+    @discardableResult
+    public func enforceRetention() async throws -> Int {
+        try await executor.run { try self.enforceRetentionBlocking() }
+    }
+
+    /// Deletes the sealed segments whose records all lie below `offset`. Returns how many.
+    @discardableResult
+    public func deleteSegments(before offset: Int64) async throws -> Int {
+        try await executor.run {
+            try self.maintenanceLock.withLock { _ in
+                try self.deleteLeadingSegments { segment, _ in segment.summary.nextOffset <= offset }
+            }
+        }
+    }
+
+    func enforceRetentionBlocking() throws -> Int {
+        guard config.cleanupPolicy.contains(.delete) else { return 0 }
+        let now = clock()
+        return try maintenanceLock.withLock { _ in
+            var deleted = 0
+            if let retention = config.retention {
+                let cutoff = now - retention.milliseconds
+                deleted += try deleteLeadingSegments { segment, _ in segment.summary.maxTimestamp < cutoff }
+            }
+            if let limit = config.retentionBytes {
+                // Delete while what remains would still be at least the limit (Kafka's rule).
+                deleted += try deleteLeadingSegments { segment, totalBytes in totalBytes - segment.summary.logBytes >= limit }
+            }
+            return deleted
+        }
+    }
+
+    /// Removes sealed segments from the front while `shouldDelete(segment, bytesInLog)` holds.
+    ///
+    /// The segment leaves the in-memory list first (new readers stop finding it; readers that
+    /// hold it keep their open file), then its files are unlinked, log file first so that a
+    /// crash leaves at worst orphan index files, which recovery removes.
+    private func deleteLeadingSegments(_ shouldDelete: (LogSegment, Int64) -> Bool) throws -> Int {
+        let removed = state.withLock { state -> [LogSegment] in
+            var total = state.segments.reduce(0) { $0 + $1.summary.logBytes }
+            var removed: [LogSegment] = []
+            while state.segments.count > 1, shouldDelete(state.segments[0], total) {
+                let segment = state.segments.removeFirst()
+                total -= segment.summary.logBytes
+                removed.append(segment)
+            }
+            if !removed.isEmpty { state.versions.invalidate() }
+            return removed
+        }
+        guard !removed.isEmpty else { return 0 }
+        do {
+            for segment in removed {
+                indexCache.forget(segment)
+                try fileSystem.removeFile(segment.logPath)
+                for kind in [IndexFile.Kind.offset, .time, .key] { try fileSystem.removeFileIfPresent(segment.indexPath(kind)) }
+            }
+            try fileSystem.syncDirectory(directory)
+        } catch {
+            throw LogError(wrapping: error)
+        }
+        return removed.count
+    }
+}

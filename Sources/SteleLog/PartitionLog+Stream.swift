@@ -1,0 +1,137 @@
+import SteleCore
+
+/// A record read through the key index, with its place in the stream.
+public struct StreamRecord: Sendable, Equatable {
+    public var offset: Int64
+    /// 0-based position among the records with this key in this partition.
+    public var version: Int64
+    public var timestamp: Int64
+    public var key: [UInt8]
+    public var value: [UInt8]?
+    public var headers: [RecordHeader]
+}
+
+extension PartitionLog {
+    /// Longest run of nearby records fetched with one `pread` in a stream read.
+    static let streamReadCoalesceBytes = 64 << 10
+
+    /// Reads the records with `key` from `fromVersion` on, in offset order, through the key
+    /// index: the cost is O(records of the key + segments), independent of partition size.
+    public func readStream(key: [UInt8], fromVersion: Int64 = 0, maxRecords: Int = .max) async throws -> [StreamRecord] {
+        try await executor.run { try self.readStreamBlocking(key: key, fromVersion: fromVersion, maxRecords: maxRecords) }
+    }
+
+    func readStreamBlocking(key: [UInt8], fromVersion: Int64, maxRecords: Int) throws -> [StreamRecord] {
+        let view = try readView()
+        var records: [StreamRecord] = []
+        var version: Int64 = 0
+        for segment in view.segments where records.count < maxRecords {
+            var entries: [KeyIndexEntry]
+            if let active = state.withLock({ _ in segment.active?.keyIndex.entries(for: key) }) {
+                entries = active
+            } else {
+                let index = try sealedIndexes(of: segment).keyIndex
+                let count = index.count(for: key)
+                if version + Int64(count) <= fromVersion {
+                    version += Int64(count)
+                    continue
+                }
+                entries = index.entries(for: key)
+            }
+            let firstVersion = version
+            version += Int64(entries.count)
+            let skip = Int(max(0, fromVersion - firstVersion))
+            guard skip < entries.count else { continue }
+            let selected = entries[skip...]
+                .prefix { segment.baseOffset + Int64($0.relativeOffset) < view.highWatermark }
+                .prefix(maxRecords - records.count)
+            try readEntries(Array(selected), firstVersion: firstVersion + Int64(skip), of: segment, key: key, into: &records)
+        }
+        return records
+    }
+
+    /// The stream's next version: how many records with `key` the log holds (visible or not).
+    /// Cached; a miss costs one Bloom test per segment plus a lookup where the key is.
+    public func streamVersion(key: [UInt8]) async throws -> Int64 {
+        try await executor.run { try self.streamVersionBlocking(key: key) }
+    }
+
+    func streamVersionBlocking(key: [UInt8]) throws -> Int64 {
+        let snapshot = try state.withLock { state throws(LogError) -> (Int64?, [LogSegment], Int64, Int, Int64) in
+            try checkOpen(state)
+            return (state.versions.count(for: key), state.segments, state.active.active?.keyIndex.count(for: key).int64 ?? 0,
+                    state.versions.epoch, state.logEndOffset)
+        }
+        if let cached = snapshot.0 { return cached }
+        var count = snapshot.2
+        for segment in snapshot.1.dropLast() {
+            count += Int64(try sealedIndexes(of: segment).keyIndex.count(for: key))
+        }
+        state.withLock { state in
+            // Appends since the snapshot were not counted; cache only if there were none.
+            if state.versions.epoch == snapshot.3 && state.logEndOffset == snapshot.4 { state.versions.insert(count, for: key) }
+        }
+        return count
+    }
+}
+
+extension Int {
+    var int64: Int64 { Int64(self) }
+}
+
+extension PartitionLog {
+    /// Fetches the records behind key index entries, coalescing nearby ones into one read,
+    /// and checks each record's CRC (or its whole batch's, for compressed batches).
+    func readEntries(_ entries: [KeyIndexEntry], firstVersion: Int64, of segment: LogSegment, key: [UInt8], into records: inout [StreamRecord]) throws {
+        var index = 0
+        while index < entries.count {
+            // Extend the run while the next entry starts close after the current run's end.
+            let runStart = Int64(entries[index].position)
+            var runEnd = runStart + Int64(entries[index].length)
+            var last = index
+            while last + 1 < entries.count {
+                let next = entries[last + 1]
+                let nextEnd = Int64(next.position) + Int64(next.length)
+                guard Int64(next.position) >= runStart, nextEnd - runStart <= Int64(Self.streamReadCoalesceBytes),
+                      Int64(next.position) - runEnd <= 4096 else { break }
+                runEnd = max(runEnd, nextEnd)
+                last += 1
+            }
+            let bytes = try readFile(segment, count: Int(runEnd - runStart), at: runStart)
+            guard bytes.count == Int(runEnd - runStart) else {
+                throw LogError.corruption(LogCorruption(file: segment.logPath, position: runStart + Int64(bytes.count), reason: "segment shorter than its key index says"))
+            }
+            for entryIndex in index...last {
+                let entry = entries[entryIndex]
+                let from = Int(Int64(entry.position) - runStart)
+                let record = try bytes.withUnsafeBytes { raw in
+                    try decodeEntry(entry, UnsafeRawBufferPointer(rebasing: raw[from..<(from + Int(entry.length))]), segment: segment)
+                }
+                records.append(StreamRecord(offset: segment.baseOffset + Int64(entry.relativeOffset), version: firstVersion + Int64(entryIndex),
+                                            timestamp: entry.timestamp, key: key, value: record.value, headers: record.headers))
+            }
+            index = last + 1
+        }
+    }
+
+    private func decodeEntry(_ entry: KeyIndexEntry, _ bytes: UnsafeRawBufferPointer, segment: LogSegment) throws -> Record {
+        let damage = { (reason: String) in LogError.corruption(LogCorruption(file: segment.logPath, position: Int64(entry.position), reason: reason)) }
+        if !entry.spansWholeBatch {
+            guard CRC32C.checksum(bytes) == entry.checksum else { throw damage("record CRC32C mismatch") }
+            var reader = ByteReader(bytes)
+            do { return try Record(from: &reader) } catch { throw damage("record does not parse: \(error)") }
+        }
+        guard RecordBatch.hasValidChecksum(bytes) else { throw damage("CRC32C mismatch") }
+        let header = try RecordBatchHeader(parsing: bytes)
+        let wanted = Int32(Int64(entry.relativeOffset) + segment.baseOffset - header.baseOffset)
+        let records = try BatchIndexer.decompressedRecords(of: bytes, header: header, codec: header.attributes.compression ?? .none, decompressor: decompressor)
+        var found: Record?
+        try records.withUnsafeBytes { raw in
+            try RecordBatch.forEachRecordView(inRecords: raw, from: 0, to: raw.count, count: Int(header.recordCount)) { view throws(CodecError) in
+                if view.offsetDelta == wanted { found = Record(view: view, in: raw) }
+            }
+        }
+        guard let found else { throw damage("record \(wanted) missing from its batch") }
+        return found
+    }
+}

@@ -1,0 +1,64 @@
+import SteleCore
+
+extension PartitionLog {
+    /// The first offset whose record timestamp is at or after `timestamp` (Kafka ListOffsets
+    /// by time), or `nil` when every visible record is older.
+    public func offset(atOrAfterTimestamp timestamp: Int64) async throws -> Int64? {
+        try await executor.run { try self.offsetBlocking(atOrAfterTimestamp: timestamp) }
+    }
+
+    func offsetBlocking(atOrAfterTimestamp timestamp: Int64) throws -> Int64? {
+        let view = try readView()
+        for (index, segment) in view.segments.enumerated() {
+            let (maxTimestamp, scanFrom) = try state.withLock { _ throws -> (Int64, UInt32?) in
+                (segment.summary.maxTimestamp, segment.active?.timeIndex.scanStart(for: timestamp))
+            }
+            guard maxTimestamp >= timestamp else { continue }
+            let relative = try scanFrom ?? sealedIndexes(of: segment).timeIndex.scanStart(for: timestamp)
+            let position = try startPosition(for: segment.baseOffset + Int64(relative), in: segment)
+            if let found = try scanForTimestamp(timestamp, in: segment, from: position, end: view.readableBytes(of: index)) {
+                return found < view.highWatermark ? found : nil
+            }
+        }
+        return nil
+    }
+
+    private func scanForTimestamp(_ timestamp: Int64, in segment: LogSegment, from start: Int64, end: Int64) throws -> Int64? {
+        var found: Int64?
+        var position = start
+        while position < end, found == nil {
+            var window = FileWindow(segment: segment, log: self)
+            let header = try window.header(at: position)
+            let size = Int64(header.totalSize)
+            guard position + size <= end else { break }
+            if header.maxTimestamp >= timestamp {
+                let batch = try window.bytes(position..<(position + size))
+                found = try firstOffset(in: batch, header: header, atOrAfter: timestamp, segment: segment, position: position)
+            }
+            position += size
+        }
+        return found
+    }
+
+    private func firstOffset(in batch: [UInt8], header: RecordBatchHeader, atOrAfter timestamp: Int64, segment: LogSegment, position: Int64) throws -> Int64? {
+        if header.attributes.timestampType == .logAppendTime { return header.baseOffset }
+        return try batch.withUnsafeBytes { raw -> Int64? in
+            guard RecordBatch.hasValidChecksum(raw) else {
+                throw LogError.corruption(LogCorruption(file: segment.logPath, position: position, reason: "CRC32C mismatch"))
+            }
+            var found: Int64?
+            let visit: (RecordView) throws(CodecError) -> Void = { view in
+                if found == nil && header.baseTimestamp &+ view.timestampDelta >= timestamp { found = header.baseOffset + Int64(view.offsetDelta) }
+            }
+            if header.attributes.compression == CompressionCodec.none {
+                try RecordBatch.forEachRecordView(in: raw, header: header, visit)
+            } else {
+                let records = try BatchIndexer.decompressedRecords(of: raw, header: header, codec: header.attributes.compression!, decompressor: decompressor)
+                try records.withUnsafeBytes { records in
+                    try RecordBatch.forEachRecordView(inRecords: records, from: 0, to: records.count, count: Int(header.recordCount), visit)
+                }
+            }
+            return found
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import SteleCore
+
+/// Turns the records blob of a compressed batch back into records.
+///
+/// The log stores compressed batches exactly as sent but must see their records to index keys
+/// and find timestamps. The codecs live outside the storage engine (they need system libraries);
+/// a log without a decompressor for a codec refuses batches compressed with it, saying so.
+public protocol RecordDecompressor: Sendable {
+    /// Whether `codec` can be decompressed.
+    func supports(_ codec: CompressionCodec) -> Bool
+    /// The uncompressed records section of a batch. Throws on malformed input.
+    func decompress(_ codec: CompressionCodec, _ bytes: UnsafeRawBufferPointer) throws -> [UInt8]
+}
+
+/// Where one keyed record of a batch lies, relative to the start of the batch.
+struct BatchRecordLocation: Sendable {
+    var key: [UInt8]
+    var start: UInt32
+    var length: UInt32
+    var offsetDelta: Int32
+    var timestampDelta: Int64
+    var checksum: UInt32
+    var spansWholeBatch: Bool
+    var isTombstone: Bool
+}
+
+/// Finds the keyed records of a batch that passed `RecordBatch.validate`.
+enum BatchIndexer {
+    static func keyedRecords(in batch: UnsafeRawBufferPointer, header: RecordBatchHeader,
+                             decompressor: (any RecordDecompressor)?, origin: RecordBatch.Origin = .stored) throws -> [BatchRecordLocation] {
+        var located: [BatchRecordLocation] = []
+        guard let codec = header.attributes.compression else { throw CodecError.invalid("unknown compression codec") }
+        if codec == .none {
+            try RecordBatch.forEachRecordView(in: batch, header: header) { view throws(CodecError) in
+                guard let key = view.key else { return }
+                let recordBytes = UnsafeRawBufferPointer(rebasing: batch[view.start..<view.end])
+                located.append(BatchRecordLocation(
+                    key: Array(UnsafeRawBufferPointer(rebasing: batch[key])), start: UInt32(view.start),
+                    length: UInt32(view.end - view.start), offsetDelta: view.offsetDelta,
+                    timestampDelta: view.timestampDelta, checksum: CRC32C.checksum(recordBytes), spansWholeBatch: false,
+                    isTombstone: view.value == nil))
+            }
+            return located
+        }
+        let records = try decompressedRecords(of: batch, header: header, codec: codec, decompressor: decompressor)
+        try records.withUnsafeBytes { raw in
+            var expected: Int32 = 0
+            try RecordBatch.forEachRecordView(inRecords: raw, from: 0, to: raw.count, count: Int(header.recordCount)) { view throws(CodecError) in
+                try RecordBatch.checkOffsetDelta(view.offsetDelta, expected: &expected, header: header, origin: origin)
+                guard let key = view.key else { return }
+                located.append(BatchRecordLocation(
+                    key: Array(UnsafeRawBufferPointer(rebasing: raw[key])), start: 0, length: UInt32(batch.count),
+                    offsetDelta: view.offsetDelta, timestampDelta: view.timestampDelta, checksum: 0, spansWholeBatch: true,
+                    isTombstone: view.value == nil))
+            }
+        }
+        return located
+    }
+
+    static func decompressedRecords(of batch: UnsafeRawBufferPointer, header: RecordBatchHeader, codec: CompressionCodec,
+                                    decompressor: (any RecordDecompressor)?) throws -> [UInt8] {
+        guard let decompressor, decompressor.supports(codec) else {
+            throw CodecError.invalid("compression codec \(codec) is not available in this build")
+        }
+        return try decompressor.decompress(codec, UnsafeRawBufferPointer(rebasing: batch[RecordBatchHeader.size...]))
+    }
+}

@@ -1,0 +1,82 @@
+import SteleCore
+
+/// The indexes of one segment while it is being written (the active segment) or rebuilt from
+/// its log file (recovery), and the summary that goes into each index file's header.
+///
+/// Invariant: `logBytes` is the size of the batches added so far and `nextOffset` the offset
+/// after the last of them; every index entry points at one of those batches.
+struct SegmentIndexBuilder: Sendable {
+    let baseOffset: Int64
+    let indexIntervalBytes: Int
+    private(set) var offsetIndex = OffsetIndex()
+    private(set) var timeIndex = TimeIndex()
+    private(set) var keyIndex = ActiveKeyIndex()
+    private(set) var logBytes: Int64 = 0
+    private(set) var nextOffset: Int64
+    private(set) var maxTimestamp: Int64 = -1
+    /// The first batch's newest timestamp: the segment's age for rolling (as in Kafka).
+    private(set) var firstBatchMaxTimestamp: Int64?
+    private var bytesSinceIndexEntry = Int.max
+
+    init(baseOffset: Int64, indexIntervalBytes: Int) {
+        self.baseOffset = baseOffset
+        self.nextOffset = baseOffset
+        self.indexIntervalBytes = indexIntervalBytes
+    }
+
+    /// Records a batch written at `position` (which must be the current end).
+    mutating func add(batchAt position: Int64, header: RecordBatchHeader, keyedRecords: [BatchRecordLocation]) {
+        precondition(position == logBytes, "batches are added in file order")
+        precondition(header.baseOffset >= nextOffset, "offsets ascend")
+        let relative = UInt32(header.baseOffset - baseOffset)
+        let batchMax = header.maxTimestamp
+        if bytesSinceIndexEntry >= indexIntervalBytes {
+            offsetIndex.append(relativeOffset: relative, position: UInt32(position))
+            bytesSinceIndexEntry = 0
+        }
+        maxTimestamp = max(maxTimestamp, batchMax)
+        timeIndex.append(maxTimestampSoFar: maxTimestamp, relativeOffset: relative)
+        if firstBatchMaxTimestamp == nil { firstBatchMaxTimestamp = batchMax }
+        for record in keyedRecords {
+            let timestamp = header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : header.baseTimestamp &+ record.timestampDelta
+            keyIndex.append(key: record.key, entry: KeyIndexEntry(
+                relativeOffset: relative + UInt32(record.offsetDelta),
+                position: UInt32(position) + record.start, length: record.length, checksum: record.checksum,
+                timestamp: timestamp, spansWholeBatch: record.spansWholeBatch, isTombstone: record.isTombstone))
+        }
+        logBytes += Int64(header.totalSize)
+        bytesSinceIndexEntry += header.totalSize
+        nextOffset = header.nextOffset
+    }
+
+    /// Accounts for a damaged batch that a scan skipped: its bytes stay, nothing indexes them.
+    mutating func skipDamaged(bytes: Int) {
+        logBytes += Int64(bytes)
+        bytesSinceIndexEntry = Int.max
+    }
+
+    var summary: SegmentSummary {
+        SegmentSummary(baseOffset: baseOffset, nextOffset: nextOffset, logBytes: logBytes, maxTimestamp: maxTimestamp)
+    }
+
+    /// The three index files, ready to write.
+    func encodedFiles() -> [(IndexFile.Kind, [UInt8])] {
+        [(.offset, IndexFile.encode(kind: .offset, summary: summary, payload: offsetIndex.payload)),
+         (.time, IndexFile.encode(kind: .time, summary: summary, payload: timeIndex.payload)),
+         (.key, IndexFile.encode(kind: .key, summary: summary, payload: keyIndex.payload))]
+    }
+
+    /// The same indexes in the form a sealed segment keeps them.
+    func sealed() -> SealedIndexes {
+        SealedIndexes(offsetIndex: offsetIndex, timeIndex: timeIndex, keyIndex: SealedKeyIndex(payload: keyIndex.payload)!)
+    }
+}
+
+/// The loaded indexes of a sealed segment.
+struct SealedIndexes: Sendable {
+    var offsetIndex: OffsetIndex
+    var timeIndex: TimeIndex
+    var keyIndex: SealedKeyIndex
+
+    var memoryBytes: Int { offsetIndex.memoryBytes + timeIndex.memoryBytes + keyIndex.memoryBytes }
+}

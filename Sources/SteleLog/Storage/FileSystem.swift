@@ -1,0 +1,87 @@
+/// The file operations the log needs, behind a protocol so that crash recovery can be tested
+/// deterministically: `POSIXFileSystem` is the real one; `SimulatedFileSystem` (in
+/// SteleLogTesting) loses unsynced writes and directory changes and crashes at a chosen step.
+///
+/// Durability contract, as on Linux (`man 2 fdatasync`, `man 2 rename`):
+/// - file contents are durable only after ``StorageFile/sync()``;
+/// - creating, renaming or removing a name is durable only after ``syncDirectory(_:)``;
+/// - ``rename(_:to:)`` atomically replaces an existing target.
+public protocol FileSystem: Sendable {
+    /// Opens `path` for reading and writing, creating it when `create` is true.
+    func openFile(_ path: String, create: Bool) throws -> any StorageFile
+    /// Names (not paths) in a directory, in no particular order.
+    func contentsOfDirectory(_ path: String) throws -> [String]
+    func createDirectory(_ path: String) throws
+    func rename(_ source: String, to target: String) throws
+    func removeFile(_ path: String) throws
+    func syncDirectory(_ path: String) throws
+    func fileExists(_ path: String) -> Bool
+}
+
+/// An open file. Reads and writes are positional, so concurrent readers need no shared cursor.
+/// The file is closed when the last reference goes away, so a reader that still holds a
+/// segment removed by retention or replaced by compaction keeps reading the old bytes.
+public protocol StorageFile: AnyObject, Sendable {
+    var path: String { get }
+    /// Reads up to `buffer.count` bytes at `offset`; fewer only at end of file.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int
+    /// Writes all of `bytes` at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws
+    func size() throws -> Int64
+    func truncate(to size: Int64) throws
+    /// Makes the contents durable (`fdatasync`).
+    func sync() throws
+}
+
+/// A failed file operation, with the path and the operating system's reason.
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var code: Int32
+    public var reason: String
+
+    public init(operation: String, path: String, code: Int32, reason: String) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(operation) \(path): \(reason)" }
+}
+
+extension StorageFile {
+    /// Reads exactly `count` bytes at `offset`, or fewer if the file ends first.
+    public func read(count: Int, at offset: Int64) throws -> [UInt8] {
+        precondition(count >= 0)
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = try bytes.withUnsafeMutableBytes { buffer in try read(into: buffer, at: offset) }
+        if got < count { bytes.removeLast(count - got) }
+        return bytes
+    }
+
+    public func write(_ bytes: [UInt8], at offset: Int64) throws {
+        try bytes.withUnsafeBytes { raw in try write(raw, at: offset) }
+    }
+}
+
+extension FileSystem {
+    /// Writes a whole file under its final name and makes it durable: used for index files,
+    /// which are checksummed and rebuilt from the log when torn, so no rename is needed.
+    public func writeFile(_ path: String, contents: [UInt8]) throws {
+        let file = try openFile(path, create: true)
+        try file.truncate(to: 0)
+        try file.write(contents, at: 0)
+        try file.sync()
+    }
+
+    public func readFile(_ path: String) throws -> [UInt8] {
+        let file = try openFile(path, create: false)
+        return try file.read(count: Int(try file.size()), at: 0)
+    }
+
+    /// Removes `path` if it exists.
+    public func removeFileIfPresent(_ path: String) throws {
+        if fileExists(path) { try removeFile(path) }
+    }
+}

@@ -1,0 +1,268 @@
+import Foundation
+import SteleLog
+
+/// An in-memory file system that models what survives a crash, for deterministic crash tests
+/// (after TigerBeetle's `testing/storage.zig`).
+///
+/// Each file keeps its current bytes and its durable bytes (as of its last `sync`); each
+/// directory keeps its current names and its durable names (as of its last `syncDirectory`).
+/// ``crashImage(_:)`` builds the file system a restart would find. ``crashAtOperation`` makes the
+/// n-th mutating operation fail (a write may land half-way) and every later one too, as if the
+/// process died there.
+public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
+    final class Inode {
+        var data: [UInt8]
+        var durable: [UInt8]
+        init(data: [UInt8] = [], durable: [UInt8] = []) {
+            self.data = data
+            self.durable = durable
+        }
+    }
+
+    struct Directory {
+        var names: [String: Inode] = [:]
+        var durableNames: [String: Inode] = [:]
+    }
+
+    /// The error every operation throws once the simulated crash has happened.
+    public struct Crash: Error, CustomStringConvertible {
+        public var description: String { "simulated crash" }
+    }
+
+    public enum CrashKind {
+        /// The process died; the kernel kept everything it was given.
+        case process
+        /// The machine lost power: only synced bytes and synced names survive. With `tornTail`,
+        /// each file also keeps a random prefix of what was written past its durable bytes.
+        case power(tornTail: Bool)
+    }
+
+    private let lock = NSLock()
+    private var directories: [String: Directory] = [:]
+    /// Mutating operations performed so far (writes, syncs, truncations, renames, removals, creations).
+    public private(set) var operationCount = 0
+    /// When set, the operation with this number (1-based) and every later one throws ``Crash``.
+    public var crashAtOperation: Int?
+    public private(set) var hasCrashed = false
+    private var random: SplitMix64
+
+    public init(seed: UInt64 = 1) {
+        random = SplitMix64(seed: seed)
+    }
+
+    // MARK: Crash images
+
+    /// The file system a restart finds after a crash of the given kind.
+    public func crashImage(_ kind: CrashKind, seed: UInt64 = 7) -> SimulatedFileSystem {
+        lock.lock(); defer { lock.unlock() }
+        let image = SimulatedFileSystem(seed: seed)
+        var copies: [ObjectIdentifier: Inode] = [:]
+        for (path, directory) in directories {
+            var restored = Directory()
+            let names: [String: Inode]
+            switch kind {
+            case .process: names = directory.names
+            case .power: names = directory.durableNames
+            }
+            for (name, inode) in names {
+                let copy = copies[ObjectIdentifier(inode)] ?? {
+                    var bytes: [UInt8]
+                    switch kind {
+                    case .process: bytes = inode.data
+                    case let .power(torn):
+                        bytes = inode.durable
+                        if torn, inode.data.count > bytes.count, inode.data.starts(with: bytes) {
+                            let extra = Int(image.random.next() % UInt64(inode.data.count - bytes.count + 1))
+                            bytes += inode.data[bytes.count..<(bytes.count + extra)]
+                        }
+                    }
+                    let made = Inode(data: bytes, durable: bytes)
+                    copies[ObjectIdentifier(inode)] = made
+                    return made
+                }()
+                restored.names[name] = copy
+                restored.durableNames[name] = copy
+            }
+            image.directories[path] = restored
+        }
+        return image
+    }
+
+    // MARK: Inspection and damage, for corruption tests
+
+    public func contents(of path: String) -> [UInt8]? {
+        lock.lock(); defer { lock.unlock() }
+        let (directory, name) = split(path)
+        return directories[directory]?.names[name]?.data
+    }
+
+    /// Replaces a file's bytes (current and durable) — to flip bits or cut files in tests.
+    public func setContents(of path: String, to bytes: [UInt8]) {
+        lock.lock(); defer { lock.unlock() }
+        let (directory, name) = split(path)
+        if let inode = directories[directory]?.names[name] {
+            inode.data = bytes
+            inode.durable = bytes
+        }
+    }
+
+    // MARK: FileSystem
+
+    public func openFile(_ path: String, create: Bool) throws -> any StorageFile {
+        lock.lock(); defer { lock.unlock() }
+        let (directoryPath, name) = split(path)
+        guard directories[directoryPath] != nil else { throw missing("open", path) }
+        if let inode = directories[directoryPath]!.names[name] { return SimulatedFile(path: path, inode: inode, fileSystem: self) }
+        guard create else { throw missing("open", path) }
+        try step()
+        let inode = Inode()
+        directories[directoryPath]!.names[name] = inode
+        return SimulatedFile(path: path, inode: inode, fileSystem: self)
+    }
+
+    public func contentsOfDirectory(_ path: String) throws -> [String] {
+        lock.lock(); defer { lock.unlock() }
+        guard let directory = directories[path] else { throw missing("opendir", path) }
+        return Array(directory.names.keys)
+    }
+
+    public func createDirectory(_ path: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        if directories[path] == nil { directories[path] = Directory() }
+    }
+
+    public func rename(_ source: String, to target: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        let (from, fromName) = split(source)
+        let (to, toName) = split(target)
+        guard let inode = directories[from]?.names[fromName], directories[to] != nil else { throw missing("rename", source) }
+        try step()
+        directories[from]!.names[fromName] = nil
+        directories[to]!.names[toName] = inode
+    }
+
+    public func removeFile(_ path: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        let (directory, name) = split(path)
+        guard directories[directory]?.names[name] != nil else { throw missing("unlink", path) }
+        try step()
+        directories[directory]!.names[name] = nil
+    }
+
+    public func syncDirectory(_ path: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard directories[path] != nil else { throw missing("fsync", path) }
+        try step()
+        directories[path]!.durableNames = directories[path]!.names
+    }
+
+    public func fileExists(_ path: String) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        let (directory, name) = split(path)
+        return directories[directory]?.names[name] != nil
+    }
+
+    // MARK: Internals used by SimulatedFile (called with the lock held)
+
+    /// Counts a mutating operation and throws if it is the crash point (or after it).
+    /// - Returns: `true` when this very operation is the crash point (a write may land partly).
+    func step(partial: (() -> Void)? = nil) throws {
+        if hasCrashed { throw Crash() }
+        operationCount += 1
+        if let crashAt = crashAtOperation, operationCount >= crashAt {
+            hasCrashed = true
+            partial?()
+            throw Crash()
+        }
+    }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body()
+    }
+
+    func nextRandom() -> UInt64 { random.next() }
+
+    private func split(_ path: String) -> (String, String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+
+    private func missing(_ operation: String, _ path: String) -> StorageError {
+        StorageError(operation: operation, path: path, code: 2, reason: "No such file or directory")
+    }
+}
+
+final class SimulatedFile: StorageFile, @unchecked Sendable {
+    let path: String
+    private let inode: SimulatedFileSystem.Inode
+    private let fileSystem: SimulatedFileSystem
+
+    init(path: String, inode: SimulatedFileSystem.Inode, fileSystem: SimulatedFileSystem) {
+        self.path = path
+        self.inode = inode
+        self.fileSystem = fileSystem
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        try fileSystem.withLock {
+            if fileSystem.hasCrashed { throw SimulatedFileSystem.Crash() }
+            let start = Int(offset)
+            guard start < inode.data.count else { return 0 }
+            let count = min(buffer.count, inode.data.count - start)
+            inode.data.withUnsafeBytes { raw in
+                buffer.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: count)
+            }
+            return count
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+        try fileSystem.withLock {
+            let apply = { (count: Int) in
+                let start = Int(offset)
+                if self.inode.data.count < start + count {
+                    self.inode.data += [UInt8](repeating: 0, count: start + count - self.inode.data.count)
+                }
+                for index in 0..<count { self.inode.data[start + index] = bytes[index] }
+            }
+            // A crash in the middle of a write leaves a prefix of it (a torn write).
+            try fileSystem.step(partial: { apply(Int(self.fileSystem.nextRandom() % UInt64(bytes.count + 1))) })
+            apply(bytes.count)
+        }
+    }
+
+    func size() throws -> Int64 {
+        fileSystem.withLock { Int64(inode.data.count) }
+    }
+
+    func truncate(to size: Int64) throws {
+        try fileSystem.withLock {
+            try fileSystem.step()
+            let size = Int(size)
+            if size < inode.data.count { inode.data.removeLast(inode.data.count - size) } else {
+                inode.data += [UInt8](repeating: 0, count: size - inode.data.count)
+            }
+        }
+    }
+
+    func sync() throws {
+        try fileSystem.withLock {
+            try fileSystem.step()
+            inode.durable = inode.data
+        }
+    }
+}
+
+/// A small deterministic generator (Steele, Lea & Flood's SplitMix64) so that tests replay exactly.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
