@@ -16,6 +16,10 @@ final class LogSegment: @unchecked Sendable {
     var summary: SegmentSummary
     /// The in-memory indexes while the segment is active; `nil` once sealed.
     var active: SegmentIndexBuilder?
+    /// When the active segment got its first batch, by the log's clock: its age for rolling.
+    /// Kafka uses the first batch's producer timestamp instead, which rolls a segment per append
+    /// when producers send old timestamps; the log's own clock has no such trap.
+    var firstAppendMilliseconds: Int64?
     /// Damage found by the last scan; reads at or after it fail instead of serving bad bytes.
     var corruptions: [LogCorruption] = []
 

@@ -119,6 +119,7 @@ extension PartitionLog {
                 header.maxTimestamp = logAppendTime
             }
             let position = segment.summary.logBytes
+            if position == 0 { segment.firstAppendMilliseconds = now }
             segment.active!.add(batchAt: position, header: header, keyedRecords: batch.keyedRecords)
             segment.summary = segment.active!.summary
             state.logEndOffset = header.nextOffset
@@ -134,7 +135,7 @@ extension PartitionLog {
         if builder.keyIndex.entryCount + batch.keyedRecords.count > config.keyIndexEntriesMax { return true }
         // Relative offsets in index files are 32-bit.
         if builder.nextOffset - builder.baseOffset + Int64(batch.header.recordCount) > Int64(UInt32.max) { return true }
-        if let age = config.segmentAge, let first = builder.firstBatchMaxTimestamp, now - first > age.milliseconds { return true }
+        if let age = config.segmentAge, let first = active.firstAppendMilliseconds, now - first > age.milliseconds { return true }
         return false
     }
 

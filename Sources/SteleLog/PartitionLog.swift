@@ -81,6 +81,8 @@ public final class PartitionLog: Sendable {
         self.recoveryReport = report
         self.indexCache = IndexCache(budgetBytes: config.indexCacheBytes)
         let end = segments.last!.summary.nextOffset
+        // The age of a recovered segment counts from now: its first append time was not kept.
+        if segments.last!.summary.logBytes > 0 { segments.last!.firstAppendMilliseconds = clock() }
         // Recovery synced what it kept, so everything on disk is durable and visible.
         self.state = Mutex(State(segments: segments, logEndOffset: end, highWatermark: end,
                                  visibleBytes: segments.last!.summary.logBytes, durableOffset: end,

@@ -14,8 +14,6 @@ struct SegmentIndexBuilder: Sendable {
     private(set) var logBytes: Int64 = 0
     private(set) var nextOffset: Int64
     private(set) var maxTimestamp: Int64 = -1
-    /// The first batch's newest timestamp: the segment's age for rolling (as in Kafka).
-    private(set) var firstBatchMaxTimestamp: Int64?
     private var bytesSinceIndexEntry = Int.max
 
     init(baseOffset: Int64, indexIntervalBytes: Int) {
@@ -36,7 +34,6 @@ struct SegmentIndexBuilder: Sendable {
         }
         maxTimestamp = max(maxTimestamp, batchMax)
         timeIndex.append(maxTimestampSoFar: maxTimestamp, relativeOffset: relative)
-        if firstBatchMaxTimestamp == nil { firstBatchMaxTimestamp = batchMax }
         for record in keyedRecords {
             let timestamp = header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : header.baseTimestamp &+ record.timestampDelta
             keyIndex.append(key: record.key, entry: KeyIndexEntry(
