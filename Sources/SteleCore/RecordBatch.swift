@@ -34,9 +34,10 @@ public enum RecordBatch {
         guard actual == header.crc else {
             throw .invalid("CRC32C mismatch: batch says \(hex(header.crc)), bytes give \(hex(actual))")
         }
+        // Compared as Int64: a hostile recordCount of Int32.min must not overflow.
         let countMatches = switch origin {
-        case .client: header.lastOffsetDelta == header.recordCount - 1
-        case .stored: header.lastOffsetDelta >= header.recordCount - 1
+        case .client: Int64(header.lastOffsetDelta) == Int64(header.recordCount) - 1
+        case .stored: Int64(header.lastOffsetDelta) >= Int64(header.recordCount) - 1
         }
         guard header.recordCount > 0, countMatches else {
             throw .invalid("record count \(header.recordCount) does not match last offset delta \(header.lastOffsetDelta)")
@@ -45,7 +46,7 @@ public enum RecordBatch {
             throw .invalid("unknown compression codec \(header.attributes.rawValue & 7)")
         }
         if header.attributes.compression == CompressionCodec.none {
-            var expected: Int32 = 0
+            var expected: Int64 = 0
             try forEachRecordView(in: bytes, header: header) { view throws(CodecError) in
                 try checkOffsetDelta(view.offsetDelta, expected: &expected, header: header, origin: origin)
             }
@@ -55,12 +56,13 @@ public enum RecordBatch {
 
     /// Checks one record's offset delta against the previous ones (`expected` is the lowest
     /// delta the next record may have).
-    public static func checkOffsetDelta(_ delta: Int32, expected: inout Int32, header: RecordBatchHeader, origin: Origin) throws(CodecError) {
+    public static func checkOffsetDelta(_ delta: Int32, expected: inout Int64, header: RecordBatchHeader, origin: Origin) throws(CodecError) {
+        let delta = Int64(delta)
         switch origin {
         case .client:
             guard delta == expected else { throw .invalid("record \(expected) has offset delta \(delta)") }
         case .stored:
-            guard delta >= expected, delta <= header.lastOffsetDelta else {
+            guard delta >= expected, delta <= Int64(header.lastOffsetDelta) else {
                 throw .invalid("offset delta \(delta) out of order (expected at least \(expected), at most \(header.lastOffsetDelta))")
             }
         }
@@ -86,8 +88,13 @@ public enum RecordBatch {
         in bytes: UnsafeRawBufferPointer, header: RecordBatchHeader,
         _ body: (RecordView) throws(CodecError) -> Void
     ) throws(CodecError) {
-        precondition(header.attributes.compression == CompressionCodec.none, "records of a compressed batch need decompression first")
-        try forEachRecordView(inRecords: bytes, from: RecordBatchHeader.size, to: min(bytes.count, header.totalSize),
+        guard header.attributes.compression == CompressionCodec.none else {
+            throw .invalid("records of a compressed batch need decompression first")
+        }
+        guard header.totalSize >= RecordBatchHeader.size, header.totalSize <= bytes.count else {
+            throw .invalid("batch length \(header.batchLength) does not fit the \(bytes.count) bytes given")
+        }
+        try forEachRecordView(inRecords: bytes, from: RecordBatchHeader.size, to: header.totalSize,
                               count: Int(header.recordCount), body)
     }
 

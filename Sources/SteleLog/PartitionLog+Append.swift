@@ -69,31 +69,31 @@ extension PartitionLog {
     }
 
     private func writeGroup(_ group: [AppendQueue.Item]) {
-        var acknowledged: [(CheckedContinuation<AppendResult, any Error>, AppendResult)] = []
-        var barriers: [CheckedContinuation<Void, any Error>] = []
+        var results: [AppendResult] = []
         var writer = GroupWriter()
+        let outcome: Result<Void, LogError>
         do {
             if let failure = state.withLock({ $0.failure }) { throw failure }
-            for item in group {
-                switch item {
-                case let .barrier(continuation):
-                    barriers.append(continuation)
-                case let .batch(batch, continuation):
-                    let result = try place(batch, writer: &writer)
-                    acknowledged.append((continuation, result))
-                }
-            }
+            for case let .batch(batch, _) in group { results.append(try place(batch, writer: &writer)) }
             try writer.flush(to: state.withLock { $0.active })
             try publishAfterWrite()
+            outcome = .success(())
         } catch {
             let failure = LogError(wrapping: error)
+            // Whatever reached the file is unknown now: refuse appends until recovery decides.
             state.withLock { if $0.failure == nil, case .storage = failure { $0.failure = failure } }
-            for (continuation, _) in acknowledged { continuation.resume(throwing: failure) }
-            for continuation in barriers { continuation.resume() }
-            return
+            outcome = .failure(failure)
         }
-        for (continuation, result) in acknowledged { continuation.resume(returning: result) }
-        for continuation in barriers { continuation.resume() }
+        // Every item of the group is answered, whatever happened: a lost continuation would
+        // leave its appender waiting forever.
+        var next = results.makeIterator()
+        for item in group {
+            switch (item, outcome) {
+            case let (.batch(_, continuation), .success): continuation.resume(returning: next.next()!)
+            case let (.batch(_, continuation), .failure(error)): continuation.resume(throwing: error)
+            case let (.barrier(continuation), _): continuation.resume()
+            }
+        }
     }
 
     /// Assigns the batch its offsets inside the active segment (rolling first if needed) and

@@ -109,23 +109,28 @@ extension PartitionLog {
             position += size
         }
         guard let first, position > first else { return [] }
-        let bytes = try window.bytes(first..<position)
-        try verifyBatches(bytes, segment: segment, filePosition: first)
+        var bytes = try window.bytes(first..<position)
+        let valid = try verifiedPrefix(bytes, segment: segment, filePosition: first)
+        if valid < bytes.count { bytes.removeLast(bytes.count - valid) }
         return bytes
     }
 
-    /// The check that keeps damaged bytes from ever being served.
-    private func verifyBatches(_ bytes: [UInt8], segment: LogSegment, filePosition: Int64) throws {
+    /// The check that keeps damaged bytes from ever being served: the length of the batches
+    /// before the first damaged one. Damage in the first batch throws, with its file position,
+    /// so a consumer gets the good batches first and the error when it reaches the damage.
+    private func verifiedPrefix(_ bytes: [UInt8], segment: LogSegment, filePosition: Int64) throws -> Int {
         try bytes.withUnsafeBytes { raw in
             var position = 0
             while position < raw.count {
                 let length = Int32(bigEndian: raw.loadUnaligned(fromByteOffset: position + RecordBatchHeader.Field.batchLength, as: Int32.self))
                 let size = RecordBatchHeader.logOverhead + Int(length)
                 guard RecordBatch.hasValidChecksum(UnsafeRawBufferPointer(rebasing: raw[position..<(position + size)])) else {
+                    if position > 0 { return position }
                     throw LogError.corruption(LogCorruption(file: segment.logPath, position: filePosition + Int64(position), reason: "CRC32C mismatch"))
                 }
                 position += size
             }
+            return position
         }
     }
 

@@ -44,7 +44,7 @@ enum BatchIndexer {
         }
         let records = try decompressedRecords(of: batch, header: header, codec: codec, decompressor: decompressor)
         try records.withUnsafeBytes { raw in
-            var expected: Int32 = 0
+            var expected: Int64 = 0
             try RecordBatch.forEachRecordView(inRecords: raw, from: 0, to: raw.count, count: Int(header.recordCount)) { view throws(CodecError) in
                 try RecordBatch.checkOffsetDelta(view.offsetDelta, expected: &expected, header: header, origin: origin)
                 guard let key = view.key else { return }

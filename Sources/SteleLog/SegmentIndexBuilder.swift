@@ -15,6 +15,8 @@ struct SegmentIndexBuilder: Sendable {
     private(set) var nextOffset: Int64
     private(set) var maxTimestamp: Int64 = -1
     private var bytesSinceIndexEntry = Int.max
+    private(set) var batchCount = 0
+    private(set) var recordCount = 0
 
     init(baseOffset: Int64, indexIntervalBytes: Int) {
         self.baseOffset = baseOffset
@@ -43,6 +45,8 @@ struct SegmentIndexBuilder: Sendable {
         }
         logBytes += Int64(header.totalSize)
         bytesSinceIndexEntry += header.totalSize
+        batchCount += 1
+        recordCount += Int(header.recordCount)
         nextOffset = header.nextOffset
     }
 
