@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `stele` command line.
+@main
+struct Stele: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stele",
+        abstract: "Stele: an event store and event streaming platform that keeps events forever.",
+        subcommands: [LogCommand.self, BenchCommand.self]
+    )
+}
