@@ -44,14 +44,15 @@ public struct CleanupPolicy: OptionSet, Sendable {
 /// Configuration of one partition log. Names follow Kafka's topic configs, units last.
 public struct LogConfig: Sendable {
     /// Roll to a new segment when the active one would exceed this (Kafka `segment.bytes`, 1 GiB).
-    /// Positions in index files are 32-bit, so a segment never exceeds 2 GiB.
+    /// Positions in index files are 32-bit: the log clamps this to 2 GiB.
     public var segmentBytes: Int = 1 << 30
     /// Roll when the active segment's first batch is older than this (Kafka `segment.ms`, 7 days).
     public var segmentAge: Duration? = .seconds(7 * 24 * 3600)
     /// Bytes between sparse offset/time index entries (Kafka `index.interval.bytes`); 0 indexes every batch.
     public var indexIntervalBytes: Int = 4096
     /// Roll when the active segment's in-memory key index holds this many records: it bounds
-    /// the memory of the active segment (24 bytes per entry → 24 MiB) whatever the record size.
+    /// the memory of the active segment (about 40 bytes per entry plus the keys) whatever the
+    /// record size. A single batch larger than this still fits in one (new) segment.
     public var keyIndexEntriesMax: Int = 1_000_000
     public var flushPolicy: FlushPolicy = .always
     /// Delete segments whose newest record is older than this; `nil` keeps them forever (the

@@ -20,11 +20,14 @@ final class LogSegment: @unchecked Sendable {
     /// Kafka uses the first batch's producer timestamp instead, which rolls a segment per append
     /// when producers send old timestamps; the log's own clock has no such trap.
     var firstAppendMilliseconds: Int64?
-    /// Damage found by the last scan; reads at or after it fail instead of serving bad bytes.
+    /// Damage found by the last scan, for reports. Reads need no list: they check every batch's
+    /// CRC before serving it.
     var corruptions: [LogCorruption] = []
 
     /// Sealed indexes, loaded lazily; guarded separately so loading does no I/O under the log lock.
     let sealed = Mutex<SealedIndexes?>(nil)
+    /// The sealed log file mapped read-only, for stream reads (see `readEntries`).
+    let mappedLog = Mutex<IndexBytes?>(nil)
     /// Last use, for the index cache's LRU eviction.
     let lastUse = Atomic<Int>(0)
 

@@ -24,6 +24,9 @@ struct AppendQueue: ~Copyable {
 }
 
 extension PartitionLog {
+    /// Index files hold 32-bit positions; 2 GiB leaves the top bit free (see `KeyIndexEntry`).
+    static let segmentBytesMax = Int64(Int32.max)
+
     /// Appends one RecordBatch v2 exactly as a Kafka producer sends it.
     ///
     /// The batch is validated first (see ``LogError/invalidBatch(_:)``); then only its base offset
@@ -131,7 +134,7 @@ extension PartitionLog {
 
     private func needsRoll(before batch: ValidatedBatch, active: LogSegment, now: Int64) -> Bool {
         guard let builder = active.active, builder.logBytes > 0 else { return false }
-        if builder.logBytes + Int64(batch.bytes.count) > Int64(config.segmentBytes) { return true }
+        if builder.logBytes + Int64(batch.bytes.count) > min(Int64(config.segmentBytes), Self.segmentBytesMax) { return true }
         if builder.keyIndex.entryCount + batch.keyedRecords.count > config.keyIndexEntriesMax { return true }
         // Relative offsets in index files are 32-bit.
         if builder.nextOffset - builder.baseOffset + Int64(batch.header.recordCount) > Int64(UInt32.max) { return true }
@@ -161,9 +164,13 @@ extension PartitionLog {
             let fresh = LogSegment(baseOffset: base, directory: directory, file: file,
                                    summary: SegmentSummary(baseOffset: base, nextOffset: base, logBytes: 0, maxTimestamp: -1),
                                    active: SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes))
-            let sealed = builder.sealed()
-            old.sealed.withLock { $0 = sealed }
-            indexCache.didLoad(old, bytes: sealed.memoryBytes)
+            // Where index files can be mapped, the sealed key index is mapped on first use rather
+            // than kept on the heap, so sealed segments cost page cache, not process memory.
+            if !fileSystem.supportsMapping {
+                let sealed = builder.sealed()
+                old.sealed.withLock { $0 = sealed }
+                indexCache.didLoad(old, bytes: sealed.memoryBytes)
+            }
             let now = clock()
             state.withLock { state in
                 old.active = nil

@@ -12,8 +12,9 @@ extension PartitionLog {
     /// Keeps only the latest record per key in the sealed segments and drops tombstones older
     /// than `deleteRetention` (Kafka's log cleaner). Offsets of kept records never change.
     ///
-    /// Runs beside appends: it reads sealed segments only and takes the state lock just to
-    /// swap a cleaned segment in. Each segment is replaced in crash-safe steps — output written
+    /// Runs beside appends: it rewrites sealed segments only, consults the active segment's
+    /// in-memory key index for durable records, and takes the state lock just to swap a cleaned
+    /// segment in. Each segment is replaced in crash-safe steps — output written
     /// and synced as `.cleaned`, committed by renaming the log to `.swap`, moved into place —
     /// so that a crash anywhere leaves either the old segment or the new one (see `LogLoader`).
     public func compact() async throws -> CompactionReport {
@@ -58,8 +59,16 @@ extension PartitionLog {
         return doomed
     }
 
+    /// Whether `segment` holds a durable record with `key`. Only durable records may supersede:
+    /// dropping an old record because of one not yet synced would lose the key's latest
+    /// acknowledged value if the machine then lost power. Sealed segments are synced whole.
     private func segmentHasKey(_ segment: LogSegment, _ key: [UInt8]) throws -> Bool {
-        if let count = state.withLock({ _ in segment.active?.keyIndex.count(for: key) }) { return count > 0 }
+        let active = state.withLock { state -> Bool? in
+            guard let builder = segment.active else { return nil }
+            guard let first = builder.keyIndex.entries(for: key).first else { return false }
+            return segment.baseOffset + Int64(first.relativeOffset) < state.durableOffset
+        }
+        if let active { return active }
         return try sealedIndexes(of: segment).keyIndex.count(for: key) > 0
     }
 

@@ -84,35 +84,46 @@ extension PartitionLog {
     }
 
     /// Reads batches in `[position, end)` skipping those before `offset`, each checked against
-    /// its CRC before it is returned. Usually one `pread`: the window read up front covers the
-    /// index slack and `maxBytes`.
+    /// its CRC before it is returned.
+    ///
+    /// Two reads: a small one walks batch headers from the index entry to the first wanted batch
+    /// (at most one index interval away), then one `pread` lands the served bytes directly in
+    /// the result, so the bytes are copied once and checked once.
     private func readBatches(from segment: LogSegment, position start: Int64, offset: Int64, end: Int64, maxBytes: Int) throws -> [UInt8] {
         var window = FileWindow(segment: segment, log: self)
-        try window.load(at: start, count: Int(min(end - start, Int64(max(maxBytes, 0)) + Int64(Self.readSlackBytes))))
-        var position = start
-        var first: Int64?
-        while position + Int64(RecordBatchHeader.size) <= end {
-            let header = try window.header(at: position)
-            let size = Int64(header.totalSize)
-            guard header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
-                  header.totalSize <= RecordBatch.sizeMax, position + size <= end else {
-                throw LogError.corruption(LogCorruption(file: segment.logPath, position: position, reason: "batch length \(header.batchLength) is implausible or runs past the readable end"))
-            }
-            if let first {
-                if position + size - first > Int64(maxBytes) { break }
-            } else if header.nextOffset <= offset {
-                position += size
-                continue
-            } else {
-                first = position
-            }
-            position += size
+        try window.load(at: start, count: Int(min(end - start, Int64(Self.readSlackBytes))))
+        var first = start
+        while true {
+            guard first + Int64(RecordBatchHeader.size) <= end else { return [] }
+            let header = try checkedHeader(window.header(at: first), at: first, end: end, segment: segment)
+            if header.nextOffset > offset { break }
+            first += Int64(header.totalSize)
         }
-        guard let first, position > first else { return [] }
-        var bytes = try window.bytes(first..<position)
+        var bytes = try readFile(segment, count: Int(min(end - first, Int64(max(maxBytes, RecordBatchHeader.size)))), at: first)
+        // Keep whole batches only; the first one whole even when larger than maxBytes (KIP-74).
+        var kept = 0
+        while kept + RecordBatchHeader.size <= bytes.count {
+            let header = try checkedHeader(bytes.withUnsafeBytes { try RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[kept...])) },
+                                           at: first + Int64(kept), end: end, segment: segment)
+            if kept + header.totalSize > bytes.count {
+                if kept == 0 { bytes = try window.bytes(first..<(first + Int64(header.totalSize))); kept = header.totalSize }
+                break
+            }
+            kept += header.totalSize
+        }
+        if kept < bytes.count { bytes.removeLast(bytes.count - kept) }
         let valid = try verifiedPrefix(bytes, segment: segment, filePosition: first)
         if valid < bytes.count { bytes.removeLast(bytes.count - valid) }
         return bytes
+    }
+
+    private func checkedHeader(_ header: RecordBatchHeader, at position: Int64, end: Int64, segment: LogSegment) throws -> RecordBatchHeader {
+        guard header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
+              header.totalSize <= RecordBatch.sizeMax, position + Int64(header.totalSize) <= end else {
+            throw LogError.corruption(LogCorruption(file: segment.logPath, position: position,
+                                                    reason: "batch length \(header.batchLength) is implausible or runs past the readable end"))
+        }
+        return header
     }
 
     /// The check that keeps damaged bytes from ever being served: the length of the batches

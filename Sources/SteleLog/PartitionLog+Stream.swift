@@ -83,6 +83,24 @@ extension PartitionLog {
     /// Fetches the records behind key index entries, coalescing nearby ones into one read,
     /// and checks each record's CRC (or its whole batch's, for compressed batches).
     func readEntries(_ entries: [KeyIndexEntry], firstVersion: Int64, of segment: LogSegment, key: [UInt8], into records: inout [StreamRecord]) throws {
+        records.reserveCapacity(records.count + entries.count)
+        if let mapped = mappedLog(of: segment) {
+            // A sealed segment never changes, so its records are read in place: a stream read of a
+            // thousand scattered records costs memory loads instead of a thousand `pread`s, each of
+            // which walks the kernel's page-cache tree (measured: 60% of the time at 10M records).
+            for (entryIndex, entry) in entries.enumerated() {
+                let end = Int(entry.position) + Int(entry.length)
+                guard end <= mapped.count else {
+                    throw LogError.corruption(LogCorruption(file: segment.logPath, position: Int64(entry.position), reason: "segment shorter than its key index says"))
+                }
+                let record = try mapped.withUnsafeBytes { try decodeEntry(entry, UnsafeRawBufferPointer(rebasing: $0[Int(entry.position)..<end]), segment: segment) }
+                records.append(StreamRecord(offset: segment.baseOffset + Int64(entry.relativeOffset), version: firstVersion + Int64(entryIndex),
+                                            timestamp: entry.timestamp, key: key, value: record.value, headers: record.headers))
+            }
+            return
+        }
+        // One buffer for every run: a stream read costs one allocation per record (its value), not two.
+        var buffer = [UInt8](repeating: 0, count: 4096)
         var index = 0
         while index < entries.count {
             // Extend the run while the next entry starts close after the current run's end.
@@ -97,14 +115,18 @@ extension PartitionLog {
                 runEnd = max(runEnd, nextEnd)
                 last += 1
             }
-            let bytes = try readFile(segment, count: Int(runEnd - runStart), at: runStart)
-            guard bytes.count == Int(runEnd - runStart) else {
-                throw LogError.corruption(LogCorruption(file: segment.logPath, position: runStart + Int64(bytes.count), reason: "segment shorter than its key index says"))
+            let count = Int(runEnd - runStart)
+            if buffer.count < count { buffer = [UInt8](repeating: 0, count: max(count, 2 * buffer.count)) }
+            let got: Int
+            do { got = try buffer.withUnsafeMutableBytes { try segment.file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), at: runStart) } }
+            catch { throw LogError(wrapping: error) }
+            guard got == count else {
+                throw LogError.corruption(LogCorruption(file: segment.logPath, position: runStart + Int64(got), reason: "segment shorter than its key index says"))
             }
             for entryIndex in index...last {
                 let entry = entries[entryIndex]
                 let from = Int(Int64(entry.position) - runStart)
-                let record = try bytes.withUnsafeBytes { raw in
+                let record = try buffer.withUnsafeBytes { raw in
                     try decodeEntry(entry, UnsafeRawBufferPointer(rebasing: raw[from..<(from + Int(entry.length))]), segment: segment)
                 }
                 records.append(StreamRecord(offset: segment.baseOffset + Int64(entry.relativeOffset), version: firstVersion + Int64(entryIndex),
@@ -114,12 +136,24 @@ extension PartitionLog {
         }
     }
 
-    private func decodeEntry(_ entry: KeyIndexEntry, _ bytes: UnsafeRawBufferPointer, segment: LogSegment) throws -> Record {
+    /// The log file of a sealed segment, mapped once; `nil` for the active segment or where the
+    /// file system cannot map.
+    private func mappedLog(of segment: LogSegment) -> IndexBytes? {
+        guard fileSystem.supportsMapping, state.withLock({ _ in segment.active == nil }) else { return nil }
+        return segment.mappedLog.withLock { mapped in
+            if mapped == nil { mapped = segment.file.mapReadOnly(count: Int(segment.summary.logBytes)) }
+            return mapped
+        }
+    }
+
+    private func decodeEntry(_ entry: KeyIndexEntry, _ bytes: UnsafeRawBufferPointer, segment: LogSegment) throws -> (value: [UInt8]?, headers: [RecordHeader]) {
         let damage = { (reason: String) in LogError.corruption(LogCorruption(file: segment.logPath, position: Int64(entry.position), reason: reason)) }
         if !entry.spansWholeBatch {
             guard CRC32C.checksum(bytes) == entry.checksum else { throw damage("record CRC32C mismatch") }
             var reader = ByteReader(bytes)
-            do { return try Record(from: &reader) } catch { throw damage("record does not parse: \(error)") }
+            let view: RecordView
+            do { view = try RecordView(from: &reader) } catch { throw damage("record does not parse: \(error)") }
+            return (view.value.map { reader.copy($0) }, view.headerCount == 0 ? [] : Record(view: view, in: bytes).headers)
         }
         guard RecordBatch.hasValidChecksum(bytes) else { throw damage("CRC32C mismatch") }
         let header = try RecordBatchHeader(parsing: bytes)
@@ -132,6 +166,6 @@ extension PartitionLog {
             }
         }
         guard let found else { throw damage("record \(wanted) missing from its batch") }
-        return found
+        return (found.value, found.headers)
     }
 }

@@ -28,8 +28,21 @@ struct SealedIndexLoader {
         }
         guard let offsets = payload(.offset).flatMap({ OffsetIndex(payload: $0, logBytes: segment.summary.logBytes) }),
               let times = payload(.time).flatMap({ TimeIndex(payload: $0) }),
-              let keys = payload(.key).flatMap({ SealedKeyIndex(payload: $0) }) else { return nil }
+              let keys = mappedKeyIndex(segment) ?? payload(.key).flatMap({ SealedKeyIndex(payload: $0) }) else { return nil }
         return SealedIndexes(offsetIndex: offsets, timeIndex: times, keyIndex: keys)
+    }
+
+    /// The key index mapped in place, checked (header and payload CRC) before use.
+    private func mappedKeyIndex(_ segment: LogSegment) -> SealedKeyIndex? {
+        guard fileSystem.supportsMapping else { return nil }
+        let path = segment.indexPath(.key)
+        guard let file = try? fileSystem.openFile(path, create: false),
+              let header = try? file.read(count: IndexFile.headerSize, at: 0),
+              let (summary, payloadBytes, payloadCRC) = IndexFile.decodeHeader(header, kind: .key, baseOffset: segment.baseOffset),
+              summary == segment.summary,
+              let mapped = IndexBytes(mapping: path, start: IndexFile.headerSize, count: payloadBytes),
+              mapped.withUnsafeBytes({ CRC32C.checksum($0) }) == payloadCRC else { return nil }
+        return SealedKeyIndex(payload: mapped)
     }
 
     /// Scans the segment's log file, rewrites its index files, and returns the rebuilt indexes

@@ -90,7 +90,7 @@ struct ActiveKeyIndex: Sendable {
 /// ```
 /// Looking a key up costs O(log keys) plus the entries it returns, independent of segment size.
 struct SealedKeyIndex: Sendable {
-    private let payload: [UInt8]
+    private let payload: IndexBytes
     let keyCount: Int
     let entryCount: Int
     private let bloomWords: Int
@@ -105,6 +105,11 @@ struct SealedKeyIndex: Sendable {
     static let bloomProbes = 7
 
     init?(payload: [UInt8]) {
+        self.init(payload: IndexBytes(payload))
+    }
+
+    /// Reads the payload in place, e.g. from a mapped file (see ``IndexBytes``).
+    init?(payload: IndexBytes) {
         guard payload.count >= Self.headerSize else { return nil }
         let header = payload.withUnsafeBytes { raw in
             (Int(raw.loadLE(0, as: UInt32.self)), Int(raw.loadLE(4, as: UInt32.self)),
@@ -140,7 +145,9 @@ struct SealedKeyIndex: Sendable {
         }
     }
 
-    var memoryBytes: Int { payload.count }
+    /// Heap bytes held; a mapped file's pages belong to the page cache instead.
+    var memoryBytes: Int { payload.isMapped ? 0 : payload.count }
+    var mappedBytes: Int { payload.isMapped ? payload.count : 0 }
 
     /// The entries of `key` in offset order; empty when the segment has none.
     func entries(for key: [UInt8]) -> [KeyIndexEntry] {

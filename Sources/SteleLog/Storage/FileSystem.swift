@@ -16,6 +16,12 @@ public protocol FileSystem: Sendable {
     func removeFile(_ path: String) throws
     func syncDirectory(_ path: String) throws
     func fileExists(_ path: String) -> Bool
+    /// Whether ``SealedIndexLoader`` may `mmap` files by path (only for the real file system).
+    var supportsMapping: Bool { get }
+}
+
+extension FileSystem {
+    public var supportsMapping: Bool { false }
 }
 
 /// An open file. Reads and writes are positional, so concurrent readers need no shared cursor.
@@ -31,6 +37,13 @@ public protocol StorageFile: AnyObject, Sendable {
     func truncate(to size: Int64) throws
     /// Makes the contents durable (`fdatasync`).
     func sync() throws
+    /// The file's `count` bytes mapped read-only, if this file system can map (the file must be
+    /// that long and must not shrink while mapped; Stele maps only sealed segments).
+    func mapReadOnly(count: Int) -> IndexBytes?
+}
+
+extension StorageFile {
+    public func mapReadOnly(count: Int) -> IndexBytes? { nil }
 }
 
 /// A failed file operation, with the path and the operating system's reason.
@@ -54,10 +67,10 @@ extension StorageFile {
     /// Reads exactly `count` bytes at `offset`, or fewer if the file ends first.
     public func read(count: Int, at offset: Int64) throws -> [UInt8] {
         precondition(count >= 0)
-        var bytes = [UInt8](repeating: 0, count: count)
-        let got = try bytes.withUnsafeMutableBytes { buffer in try read(into: buffer, at: offset) }
-        if got < count { bytes.removeLast(count - got) }
-        return bytes
+        // Uninitialized: zero-filling first would touch every byte twice.
+        return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = try read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+        }
     }
 
     public func write(_ bytes: [UInt8], at offset: Int64) throws {

@@ -51,6 +51,8 @@ public struct POSIXFileSystem: FileSystem {
         guard fsync(fd) == 0 else { throw StorageError.posix("fsync", path) }
     }
 
+    public var supportsMapping: Bool { true }
+
     public func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
@@ -102,6 +104,10 @@ final class POSIXFile: StorageFile {
 
     func truncate(to size: Int64) throws {
         guard ftruncate(descriptor, off_t(size)) == 0 else { throw StorageError.posix("ftruncate", path) }
+    }
+
+    func mapReadOnly(count: Int) -> IndexBytes? {
+        IndexBytes(mapping: descriptor, start: 0, count: count)
     }
 
     func sync() throws {

@@ -9,7 +9,7 @@ struct StreamBench {
     let root: String
     let partitionSizes: [Int]
     static let streamLength = 1000
-    static let samples = 300
+    static let samples = Int(ProcessInfo.processInfo.environment["STELE_BENCH_STREAM_SAMPLES"] ?? "") ?? 300
 
     func run() async throws {
         print("\n## Stream read through the key index (\(Self.streamLength)-record streams, 100 B values)")
