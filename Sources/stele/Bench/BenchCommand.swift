@@ -70,7 +70,7 @@ struct Table {
     }
 
     private func format(_ row: [String]) -> String {
-        "| " + zip(row, columns).map { $0.0.padding(toLength: max($0.1.count, $0.0.count), withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+        "| " + zip(row, columns).map { $0.0.padding(toLength: max($0.1.count, $0.0.count, 7), withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
     }
 }
 
@@ -88,3 +88,4 @@ func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
     let elapsed = ContinuousClock.now - start
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }
+
