@@ -144,6 +144,22 @@ public enum RecordBatch {
         updateChecksum(in: bytes)
     }
 
+    /// Corrects a CreateTime batch's `maxTimestamp` to its records' real maximum (Kafka's
+    /// `LogValidator` does the same): time lookups and retention trust this field.
+    public static func setMaxTimestamp(_ time: Int64, in bytes: UnsafeMutableRawBufferPointer) {
+        bytes.storeBytes(of: time.bigEndian, toByteOffset: RecordBatchHeader.Field.maxTimestamp, as: Int64.self)
+        updateChecksum(in: bytes)
+    }
+
+    /// The largest record timestamp delta among `count` records laid out in `bytes[from..<to]`.
+    public static func maxTimestampDelta(inRecords bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, count: Int) throws(CodecError) -> Int64 {
+        var largest = Int64.min
+        try forEachRecordView(inRecords: bytes, from: start, to: end, count: count) { view throws(CodecError) in
+            largest = max(largest, view.timestampDelta)
+        }
+        return largest
+    }
+
     /// Recomputes the CRC after a rewrite inside `[attributes, end)`.
     public static func updateChecksum(in bytes: UnsafeMutableRawBufferPointer) {
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[RecordBatchHeader.Field.attributes...]))

@@ -27,14 +27,15 @@ public struct RecordBatchBuilder: Sendable {
     public mutating func append(key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader] = [], timestamp: Int64? = nil) {
         let time = timestamp ?? baseTimestamp
         maxTimestamp = max(maxTimestamp, time)
-        records.append(Record(timestampDelta: time - baseTimestamp, offsetDelta: Int32(records.count),
+        records.append(Record(timestampDelta: time &- baseTimestamp, offsetDelta: Int32(records.count),
                               key: key, value: value, headers: headers))
     }
 
     /// Appends a record keeping its own offset delta and timestamp delta (the log cleaner keeps
     /// records' offsets when it rewrites a batch without some of them).
     public mutating func appendPreservingDeltas(_ record: Record) {
-        maxTimestamp = max(maxTimestamp, baseTimestamp + record.timestampDelta)
+        // Wrapping: a producer's deltas are not range-checked, and the cleaner must not trap on them.
+        maxTimestamp = max(maxTimestamp, baseTimestamp &+ record.timestampDelta)
         records.append(record)
     }
 

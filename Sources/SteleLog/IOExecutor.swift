@@ -12,6 +12,9 @@ public final class IOExecutor: Sendable {
     /// so more threads than cores keeps partitions from waiting on one another's syncs.
     public static let defaultThreadCount = 8
     public static let shared = IOExecutor(threadCount: defaultThreadCount, name: "stele-io")
+    /// Retention and compaction run here, one job at a time, so a long compaction never holds
+    /// the threads that appends and reads need.
+    public static let maintenance = IOExecutor(threadCount: 1, name: "stele-maintenance")
 
     private let state: Mutex<State>
     private let condition = NSCondition()
@@ -35,11 +38,17 @@ public final class IOExecutor: Sendable {
     }
 
     /// Queues `job` to run on an I/O thread.
+    /// After ``shutdown()`` the job runs on the caller's thread, so that no caller waits forever.
     public func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
-        state.withLock { $0.jobs.append(job) }
+        let accepted = state.withLock { state -> Bool in
+            if state.stopping { return false }
+            state.jobs.append(job)
+            return true
+        }
         condition.signal()
         condition.unlock()
+        if !accepted { job() }
     }
 
     /// Runs `body` on an I/O thread and returns its result to the calling task.

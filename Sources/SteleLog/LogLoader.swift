@@ -27,6 +27,7 @@ public struct RecoveryReport: Sendable, Equatable {
 /// | file | meaning | action |
 /// | --- | --- | --- |
 /// | `N.log.cleaned`, `N.<index>.cleaned` | compaction output, not committed | delete |
+/// | `….tmp` | a file written but not yet renamed into place | delete |
 /// | `N.log.swap` | committed compaction output | rename its index `.swap` files, then it, into place |
 /// | `N.<index>.swap` without `N.log.swap` | cannot happen in a committed order (indexes move first); stale | delete |
 /// | `N.<index>` without `N.log` | left by retention | delete |
@@ -55,6 +56,9 @@ struct LogLoader {
                 segments.append(try loadSealed(base: base, report: &report))
             }
             segments.append(try loadActive(base: bases.last!, report: &report))
+            // A crash between creating a segment and syncing the directory leaves a name that is
+            // not durable; appends about to be acknowledged into it need the name to survive.
+            try fileSystem.syncDirectory(directory)
             report.segmentCount = segments.count
             return (segments, report)
         } catch {
@@ -66,7 +70,8 @@ struct LogLoader {
         let parsed = try fileSystem.contentsOfDirectory(directory).compactMap { name in LogFileNames.parse(name).map { (name, $0) } }
         let committed = Set(parsed.filter { $0.1.kind == .log && $0.1.stage == .swap }.map(\.1.baseOffset))
         var changed = false
-        for (name, file) in parsed where file.stage == .cleaned || (file.stage == .swap && file.kind != .log && !committed.contains(file.baseOffset)) {
+        for (name, file) in parsed where file.stage == .cleaned || file.stage == .temporary
+            || (file.stage == .swap && file.kind != .log && !committed.contains(file.baseOffset)) {
             try fileSystem.removeFile(directory + "/" + name)
             report.removedFiles.append(name)
             changed = true

@@ -10,6 +10,15 @@ struct ValidatedBatch: Sendable {
 /// The checks made before a batch is appended (Kafka `LogValidator`, kafka-protocol.md §2.4).
 /// They run on the appending task, before the batch is queued, so a bad batch costs the writer nothing.
 enum LogValidator {
+    /// The records' real newest timestamp delta; a producer's `maxTimestamp` is not trusted.
+    static func maxTimestampDelta(_ batch: UnsafeRawBufferPointer, header: RecordBatchHeader, decompressor: (any RecordDecompressor)?) throws -> Int64 {
+        guard let codec = header.attributes.compression, codec != .none else {
+            return try RecordBatch.maxTimestampDelta(inRecords: batch, from: RecordBatchHeader.size, to: header.totalSize, count: Int(header.recordCount))
+        }
+        let records = try BatchIndexer.decompressedRecords(of: batch, header: header, codec: codec, decompressor: decompressor)
+        return try records.withUnsafeBytes { try RecordBatch.maxTimestampDelta(inRecords: $0, from: 0, to: $0.count, count: Int(header.recordCount)) }
+    }
+
     static func validate(_ bytes: [UInt8], config: LogConfig, decompressor: (any RecordDecompressor)?) throws(LogError) -> ValidatedBatch {
         guard bytes.count <= config.maxBatchBytes else {
             throw .batchTooLarge(size: bytes.count, limit: config.maxBatchBytes)
@@ -28,7 +37,14 @@ enum LogValidator {
                 if config.cleanupPolicy.contains(.compact) && keyed.count != Int(header.recordCount) {
                     throw CodecError.invalid("a compacted log requires a key on every record")
                 }
-                return ValidatedBatch(bytes: bytes, header: header, keyedRecords: keyed)
+                var validated = ValidatedBatch(bytes: bytes, header: header, keyedRecords: keyed)
+                let maxTimestamp = header.baseTimestamp &+ (try maxTimestampDelta(raw, header: header, decompressor: decompressor))
+                if maxTimestamp != header.maxTimestamp {
+                    validated.bytes.withUnsafeMutableBytes { RecordBatch.setMaxTimestamp(maxTimestamp, in: $0) }
+                    validated.header.maxTimestamp = maxTimestamp
+                    validated.header.crc = validated.bytes.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(fromByteOffset: RecordBatchHeader.Field.crc, as: UInt32.self)) }
+                }
+                return validated
             }
         } catch let error as CodecError {
             throw .invalidBatch(error.description)

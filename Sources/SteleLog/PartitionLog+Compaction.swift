@@ -18,7 +18,7 @@ extension PartitionLog {
     /// and synced as `.cleaned`, committed by renaming the log to `.swap`, moved into place —
     /// so that a crash anywhere leaves either the old segment or the new one (see `LogLoader`).
     public func compact() async throws -> CompactionReport {
-        try await executor.run { try self.maintenanceLock.withLock { _ in try self.compactBlocking() } }
+        try await maintenanceExecutor.run { try self.maintenanceLock.withLock { _ in try self.compactBlocking() } }
     }
 
     private func compactBlocking() throws -> CompactionReport {
@@ -82,7 +82,7 @@ extension PartitionLog {
             let output = try fileSystem.openFile(path(.log, .cleaned), create: true)
             try output.truncate(to: 0)
             var builder = SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
-            let outcome = try SegmentScanner.scan(file: segment.file, expectedOffset: base) { _, batch, header in
+            let outcome = try SegmentScanner.scan(file: segment.file, expectedOffset: base, allowsGaps: true) { _, batch, header in
                 guard let kept = try self.filter(batch, header: header, removing: doomed) else { return }
                 let keyed = try kept.withUnsafeBytes { raw in
                     try BatchIndexer.keyedRecords(in: raw, header: try RecordBatchHeader(parsing: raw), decompressor: self.decompressor)

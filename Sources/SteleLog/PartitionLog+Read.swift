@@ -93,18 +93,30 @@ extension PartitionLog {
         var window = FileWindow(segment: segment, log: self)
         try window.load(at: start, count: Int(min(end - start, Int64(Self.readSlackBytes))))
         var first = start
+        var previousNext: Int64?
         while true {
             guard first + Int64(RecordBatchHeader.size) <= end else { return [] }
             let header = try checkedHeader(window.header(at: first), at: first, end: end, segment: segment)
+            try checkContinuity(header, after: previousNext, at: first, segment: segment)
             if header.nextOffset > offset { break }
+            previousNext = header.nextOffset
             first += Int64(header.totalSize)
         }
         var bytes = try readFile(segment, count: Int(min(end - first, Int64(max(maxBytes, RecordBatchHeader.size)))), at: first)
         // Keep whole batches only; the first one whole even when larger than maxBytes (KIP-74).
         var kept = 0
         while kept + RecordBatchHeader.size <= bytes.count {
-            let header = try checkedHeader(bytes.withUnsafeBytes { try RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[kept...])) },
+            let header: RecordBatchHeader
+            do {
+                header = try checkedHeader(bytes.withUnsafeBytes { try RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[kept...])) },
                                            at: first + Int64(kept), end: end, segment: segment)
+                if kept > 0 { try checkContinuity(header, after: previousNext, at: first + Int64(kept), segment: segment) }
+            } catch {
+                // Serve the good batches before the damage; the next read starts at it and fails.
+                if kept > 0 { break }
+                throw error
+            }
+            previousNext = header.nextOffset
             if kept + header.totalSize > bytes.count {
                 if kept == 0 { bytes = try window.bytes(first..<(first + Int64(header.totalSize))); kept = header.totalSize }
                 break
@@ -117,9 +129,22 @@ extension PartitionLog {
         return bytes
     }
 
-    private func checkedHeader(_ header: RecordBatchHeader, at position: Int64, end: Int64, segment: LogSegment) throws -> RecordBatchHeader {
+    /// Base offsets lie outside the CRC, so damage to one is caught here: batches ascend, and
+    /// without compaction each starts exactly where the previous ended.
+    private func checkContinuity(_ header: RecordBatchHeader, after previousNext: Int64?, at position: Int64, segment: LogSegment) throws {
+        guard let previousNext else { return }
+        let contiguous = config.cleanupPolicy.contains(.compact) ? header.baseOffset >= previousNext : header.baseOffset == previousNext
+        guard contiguous else {
+            throw LogError.corruption(LogCorruption(file: segment.logPath, position: position,
+                                                    reason: "batch offset \(header.baseOffset) does not follow \(previousNext)"))
+        }
+    }
+
+    func checkedHeader(_ header: RecordBatchHeader, at position: Int64, end: Int64, segment: LogSegment) throws -> RecordBatchHeader {
         guard header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
-              header.totalSize <= RecordBatch.sizeMax, position + Int64(header.totalSize) <= end else {
+              header.totalSize <= RecordBatch.sizeMax, position + Int64(header.totalSize) <= end,
+              header.baseOffset >= segment.baseOffset, header.baseOffset - segment.baseOffset <= Int64(UInt32.max),
+              header.lastOffsetDelta >= 0 else {
             throw LogError.corruption(LogCorruption(file: segment.logPath, position: position,
                                                     reason: "batch length \(header.batchLength) is implausible or runs past the readable end"))
         }

@@ -4,13 +4,13 @@ extension PartitionLog {
     /// Returns how many segments were deleted.
     @discardableResult
     public func enforceRetention() async throws -> Int {
-        try await executor.run { try self.enforceRetentionBlocking() }
+        try await maintenanceExecutor.run { try self.enforceRetentionBlocking() }
     }
 
     /// Deletes the sealed segments whose records all lie below `offset`. Returns how many.
     @discardableResult
     public func deleteSegments(before offset: Int64) async throws -> Int {
-        try await executor.run {
+        try await maintenanceExecutor.run {
             try self.maintenanceLock.withLock { _ in
                 try self.deleteLeadingSegments { segment, _ in segment.summary.nextOffset <= offset }
             }

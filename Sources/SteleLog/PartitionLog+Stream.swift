@@ -157,7 +157,9 @@ extension PartitionLog {
         }
         guard RecordBatch.hasValidChecksum(bytes) else { throw damage("CRC32C mismatch") }
         let header = try RecordBatchHeader(parsing: bytes)
-        let wanted = Int32(Int64(entry.relativeOffset) + segment.baseOffset - header.baseOffset)
+        guard let wanted = Int32(exactly: Int64(entry.relativeOffset) + segment.baseOffset - header.baseOffset) else {
+            throw damage("batch offset \(header.baseOffset) does not hold offset \(segment.baseOffset + Int64(entry.relativeOffset))")
+        }
         let records = try BatchIndexer.decompressedRecords(of: bytes, header: header, codec: header.attributes.compression ?? .none, decompressor: decompressor)
         var found: Record?
         try records.withUnsafeBytes { raw in

@@ -28,9 +28,8 @@ extension PartitionLog {
         var position = start
         while position < end, found == nil {
             var window = FileWindow(segment: segment, log: self)
-            let header = try window.header(at: position)
+            let header = try checkedHeader(window.header(at: position), at: position, end: end, segment: segment)
             let size = Int64(header.totalSize)
-            guard position + size <= end else { break }
             if header.maxTimestamp >= timestamp {
                 let batch = try window.bytes(position..<(position + size))
                 found = try firstOffset(in: batch, header: header, atOrAfter: timestamp, segment: segment, position: position)

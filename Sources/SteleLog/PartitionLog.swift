@@ -28,6 +28,7 @@ public final class PartitionLog: Sendable {
     public let recoveryReport: RecoveryReport
     let fileSystem: any FileSystem
     let executor: IOExecutor
+    let maintenanceExecutor: IOExecutor
     let clock: @Sendable () -> Int64
     let decompressor: (any RecordDecompressor)?
     let state: Mutex<State>
@@ -57,25 +58,28 @@ public final class PartitionLog: Sendable {
     /// Opens the log in `directory`, creating it if needed, and recovers it (see ``RecoveryReport``).
     public static func open(
         directory: String, config: LogConfig = LogConfig(), fileSystem: any FileSystem = POSIXFileSystem(),
-        executor: IOExecutor = .shared, clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds,
+        executor: IOExecutor = .shared, maintenanceExecutor: IOExecutor = .maintenance,
+        clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds,
         decompressor: (any RecordDecompressor)? = nil
     ) async throws -> PartitionLog {
         let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor)
         let (segments, report) = try await executor.run { try loader.load() }
         let log = PartitionLog(directory: directory, config: config, fileSystem: fileSystem, executor: executor,
+                               maintenanceExecutor: maintenanceExecutor,
                                clock: clock, decompressor: decompressor, segments: segments, report: report)
         log.startIntervalFlusher()
         return log
     }
 
     private init(directory: String, config: LogConfig, fileSystem: any FileSystem, executor: IOExecutor,
-                 clock: @escaping @Sendable () -> Int64, decompressor: (any RecordDecompressor)?,
+                 maintenanceExecutor: IOExecutor, clock: @escaping @Sendable () -> Int64, decompressor: (any RecordDecompressor)?,
                  segments: [LogSegment], report: RecoveryReport) {
         precondition(!segments.isEmpty && segments.last!.isActive)
         self.directory = directory
         self.config = config
         self.fileSystem = fileSystem
         self.executor = executor
+        self.maintenanceExecutor = maintenanceExecutor
         self.clock = clock
         self.decompressor = decompressor
         self.recoveryReport = report

@@ -55,7 +55,7 @@ struct SealedIndexLoader {
 
     func scan(file: any StorageFile, into builder: inout SegmentIndexBuilder, from baseOffset: Int64) throws -> SegmentScanner.Outcome {
         var captured = builder
-        let outcome = try SegmentScanner.scan(file: file, expectedOffset: baseOffset) { position, batch, header in
+        let outcome = try SegmentScanner.scan(file: file, expectedOffset: baseOffset, allowsGaps: config.cleanupPolicy.contains(.compact)) { position, batch, header in
             // Skipped corrupt batches leave a gap between the last indexed batch and this one.
             if position > captured.logBytes { captured.skipDamaged(bytes: Int(position - captured.logBytes)) }
             // A batch whose codec is unavailable is still served; only its keys go unindexed.
@@ -82,7 +82,7 @@ extension PartitionLog {
     /// The indexes of a sealed segment, loading (or rebuilding) them on first use.
     func sealedIndexes(of segment: LogSegment) throws -> SealedIndexes {
         indexCache.touch(segment)
-        var loadedBytes = 0
+        var loadedBytes: Int?
         let indexes = try segment.sealed.withLock { cached throws -> SealedIndexes in
             if let cached { return cached }
             let loader = indexLoader
@@ -94,14 +94,20 @@ extension PartitionLog {
                 // fail their CRC check), not a torn write to cut.
                 let logBytes = try segment.file.size()
                 if builder.logBytes < logBytes { builder.skipDamaged(bytes: Int(logBytes - builder.logBytes)) }
-                // Best effort: if the files cannot be written, the next load rebuilds again.
-                try? loader.writeIndexFiles(builder, for: segment)
+                // Best effort: if the files cannot be written, the next load rebuilds again. A
+                // segment that compaction or retention removed meanwhile must not write over
+                // its successor's files.
+                if state.withLock({ $0.segments.contains { $0 === segment } }) {
+                    try? loader.writeIndexFiles(builder, for: segment)
+                }
                 cached = builder.sealed()
             }
             loadedBytes = cached!.memoryBytes
             return cached!
         }
-        if loadedBytes > 0 { indexCache.didLoad(segment, bytes: loadedBytes) }
+        if let loadedBytes, state.withLock({ $0.segments.contains { $0 === segment } }) {
+            indexCache.didLoad(segment, bytes: loadedBytes)
+        }
         return indexes
     }
 }

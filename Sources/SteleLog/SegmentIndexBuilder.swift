@@ -30,12 +30,15 @@ struct SegmentIndexBuilder: Sendable {
         precondition(header.baseOffset >= nextOffset, "offsets ascend")
         let relative = UInt32(header.baseOffset - baseOffset)
         let batchMax = header.maxTimestamp
+        maxTimestamp = max(maxTimestamp, batchMax)
+        // Both sparse indexes get entries only every `indexIntervalBytes`, so their size is
+        // bounded by bytes, not batches. A time entry says every record up to and including
+        // this batch is no newer than `maxTimestamp`, so sparse entries stay correct.
         if bytesSinceIndexEntry >= indexIntervalBytes {
             offsetIndex.append(relativeOffset: relative, position: UInt32(position))
+            timeIndex.append(maxTimestampSoFar: maxTimestamp, relativeOffset: relative)
             bytesSinceIndexEntry = 0
         }
-        maxTimestamp = max(maxTimestamp, batchMax)
-        timeIndex.append(maxTimestampSoFar: maxTimestamp, relativeOffset: relative)
         for record in keyedRecords {
             let timestamp = header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : header.baseTimestamp &+ record.timestampDelta
             keyIndex.append(key: record.key, entry: KeyIndexEntry(

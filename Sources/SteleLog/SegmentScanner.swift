@@ -20,10 +20,13 @@ enum SegmentScanner {
     ///
     /// A batch that fails validation is a torn tail if nothing valid follows it, and is skipped
     /// as corruption if a valid batch starts right after its declared end.
-    static func scan(file: any StorageFile, from start: Int64 = 0, expectedOffset: Int64,
+    /// `allowsGaps`: only compaction leaves gaps between batches; elsewhere a batch must start
+    /// exactly where the previous one ended, so a damaged base offset (outside the CRC's range)
+    /// is caught instead of moving the log end.
+    static func scan(file: any StorageFile, from start: Int64 = 0, expectedOffset: Int64, allowsGaps: Bool,
                      visit: (Int64, UnsafeRawBufferPointer, RecordBatchHeader) throws -> Void) throws -> Outcome {
         let fileSize = try file.size()
-        var reader = ChunkReader(file: file, fileSize: fileSize)
+        var reader = ChunkReader(file: file, fileSize: fileSize, segmentBase: expectedOffset, allowsGaps: allowsGaps)
         var outcome = Outcome(validBytes: start)
         var position = start
         var nextExpected = expectedOffset
@@ -36,11 +39,13 @@ enum SegmentScanner {
                 outcome.validBytes = position
             case let .invalid(reason, declaredSize):
                 let damage = LogCorruption(file: file.path, position: position, reason: reason)
+                // The probe allows a gap: the damaged batch's records are missing from the count.
                 if let declaredSize, position + Int64(declaredSize) < fileSize,
-                   case .valid = try reader.batch(at: position + Int64(declaredSize), minimumOffset: nextExpected) {
+                   case let .valid(next) = try reader.batch(at: position + Int64(declaredSize), minimumOffset: nextExpected, probing: true) {
                     outcome.corruptions.append(damage)
                     position += Int64(declaredSize)
                     outcome.validBytes = position
+                    nextExpected = next.baseOffset
                 } else {
                     outcome.tornTail = damage
                     return outcome
@@ -60,12 +65,16 @@ enum SegmentScanner {
     struct ChunkReader {
         let file: any StorageFile
         let fileSize: Int64
+        let segmentBase: Int64
+        let allowsGaps: Bool
         private var buffer: [UInt8] = []
         private var bufferStart: Int64 = 0
 
-        init(file: any StorageFile, fileSize: Int64) {
+        init(file: any StorageFile, fileSize: Int64, segmentBase: Int64, allowsGaps: Bool) {
             self.file = file
             self.fileSize = fileSize
+            self.segmentBase = segmentBase
+            self.allowsGaps = allowsGaps
         }
 
         mutating func ensure(_ position: Int64, _ count: Int) throws -> Bool {
@@ -76,12 +85,15 @@ enum SegmentScanner {
             return buffer.count >= count
         }
 
-        mutating func batch(at position: Int64, minimumOffset: Int64) throws -> BatchCheck {
+        mutating func batch(at position: Int64, minimumOffset: Int64, probing: Bool = false) throws -> BatchCheck {
             guard try ensure(position, RecordBatchHeader.logOverhead) else { return .invalid("incomplete batch header at end of file", declaredSize: nil) }
             let (baseOffset, length) = try withBatch(at: position, size: RecordBatchHeader.logOverhead) { try RecordBatchHeader.peekOffsetAndLength($0) }
             let size = RecordBatchHeader.logOverhead + Int(length)
             guard length >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead), size <= RecordBatch.sizeMax else {
                 return .invalid("implausible batch length \(length)", declaredSize: nil)
+            }
+            guard baseOffset >= 0, baseOffset <= Int64.max - Int64(Int32.max) - 1 else {
+                return .invalid("implausible batch offset \(baseOffset)", declaredSize: size)
             }
             guard try ensure(position, size) else { return .invalid("batch of \(size) bytes runs past the end of the file", declaredSize: nil) }
             return try withBatch(at: position, size: size) { batch in
@@ -89,6 +101,13 @@ enum SegmentScanner {
                 do { header = try RecordBatch.validate(batch, origin: .stored) } catch { return .invalid("\(error)", declaredSize: size) }
                 guard baseOffset >= minimumOffset else {
                     return .invalid("batch offset \(baseOffset) goes back before \(minimumOffset)", declaredSize: size)
+                }
+                guard allowsGaps || probing || baseOffset == minimumOffset else {
+                    return .invalid("batch offset \(baseOffset) leaves a gap after \(minimumOffset)", declaredSize: size)
+                }
+                // Offsets inside a segment are 32-bit relative to its base (index files).
+                guard header.lastOffset - segmentBase <= Int64(UInt32.max) else {
+                    return .invalid("batch offset \(baseOffset) is out of range for a segment based at \(segmentBase)", declaredSize: size)
                 }
                 return .valid(header)
             }

@@ -93,6 +93,49 @@ struct RecoveryTests {
         try await reopened.close()
     }
 
+    @Test(arguments: [(byte: 7, bit: UInt8(0x01)), (byte: 3, bit: UInt8(0x40)), (byte: 0, bit: UInt8(0x80))])
+    func damagedBaseOffsetIsCaughtNotTrustedAndNothingAfterItIsCut(byte: Int, bit: UInt8) async throws {
+        // baseOffset lies outside the CRC: damage there must not move the log end, trap, or
+        // make recovery cut the valid batches that follow.
+        let directory = TemporaryDirectory()
+        var config = LogConfig.tiny
+        config.segmentBytes = 1 << 20
+        let log = try await PartitionLog.open(directory: directory.path, config: config)
+        for index in 0..<10 { _ = try await log.append(Batches.single(key: "k", value: "value-\(index)")) }
+        try await log.close()
+        let segment = try Self.segmentFiles(directory.path).last!
+        let size = try RecordBatchHeader(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: segment)))).totalSize
+        try Self.mutate(segment) { $0[4 * size + byte] ^= bit }
+
+        let reopened = try await PartitionLog.open(directory: directory.path, config: config)
+        #expect(reopened.recoveryReport.truncatedBytes == 0)
+        #expect(reopened.recoveryReport.corruptions.map(\.position) == [Int64(4 * size)])
+        #expect(reopened.logEndOffset == 10)
+        let served = try await reopened.read(from: 0, maxBytes: 1 << 20)
+        #expect(try Batches.decode(served.batches).map(\.offset) == [0, 1, 2, 3], "batches before the damage, none from it")
+        await #expect(throws: LogError.self) { try await reopened.read(from: 4, maxBytes: 1 << 16) }
+        #expect(try Batches.decode(try await reopened.read(from: 5, maxBytes: 1 << 16).batches).first?.offset == 5)
+        #expect(try await reopened.readStream(key: Array("k".utf8)).count == 9)
+        try await reopened.close()
+        #expect(!(try LogVerifier.verify(directory: directory.path)).isClean)
+    }
+
+    @Test func compactionSurvivesExtremeProducerTimestamps() async throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig.tiny
+        config.cleanupPolicy = .compact
+        let log = try await PartitionLog.open(directory: directory.path, config: config)
+        var builder = RecordBatchBuilder(baseTimestamp: 1 << 62)
+        builder.append(key: Array("a".utf8), value: Array("old".utf8), timestamp: Int64.max)
+        builder.append(key: Array("b".utf8), value: Array("keep".utf8), timestamp: Int64.min + 5)
+        _ = try await log.append(builder.build())
+        for index in 0..<80 { _ = try await log.append(Batches.single(key: "a", value: "new-\(index)")) }
+        _ = try await log.compact()
+        let values = try await log.readAll().map { string($0.record.value)! }
+        #expect(values.contains("keep") && !values.contains("old"))
+        try await log.close()
+    }
+
     @Test func truncatedSealedSegmentIsReportedOnOpenAndVerify() async throws {
         let directory = TemporaryDirectory()
         try await Self.fill(directory.path)

@@ -79,13 +79,17 @@ extension StorageFile {
 }
 
 extension FileSystem {
-    /// Writes a whole file under its final name and makes it durable: used for index files,
-    /// which are checksummed and rebuilt from the log when torn, so no rename is needed.
+    /// Writes a whole file as `path.tmp`, syncs it, and renames it over `path`: a reader that
+    /// has the old file open or mapped keeps the old bytes (never a file truncated under it).
+    /// The rename is made durable by the caller's next `syncDirectory`; index files are
+    /// checksummed and rebuilt from the log if a crash loses or tears them.
     public func writeFile(_ path: String, contents: [UInt8]) throws {
-        let file = try openFile(path, create: true)
+        let temporary = path + ".tmp"
+        let file = try openFile(temporary, create: true)
         try file.truncate(to: 0)
         try file.write(contents, at: 0)
         try file.sync()
+        try rename(temporary, to: path)
     }
 
     public func readFile(_ path: String) throws -> [UInt8] {
