@@ -2,18 +2,22 @@
 import PackageDescription
 
 // The dependency direction is the architecture (see docs/ARCHITECTURE.md):
-// CSteleCRC32C ← SteleCore (codec, no I/O) ← SteleLog (storage) ← stele (CLI).
+// CSteleCRC32C ← SteleCore (codec, no I/O) ← SteleLog (storage) ← stele (CLI);
+// SteleCore ← SteleKafkaProtocol (wire codec, NIOCore only).
 let package = Package(
     name: "Stele",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SteleCore", targets: ["SteleCore"]),
         .library(name: "SteleLog", targets: ["SteleLog"]),
+        .library(name: "SteleKafkaProtocol", targets: ["SteleKafkaProtocol"]),
         .executable(name: "stele", targets: ["stele"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -21,10 +25,22 @@ let package = Package(
         .target(name: "SteleCore", dependencies: ["CSteleCRC32C"]),
         .target(name: "SteleLog", dependencies: ["SteleCore"]),
         .target(name: "SteleLogTesting", dependencies: ["SteleLog"]),
+        // The Kafka wire codec: values and ByteBuffers only, no I/O.
+        .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
+        // Topics, partitions and the semantics the protocol needs on top of the log.
+        .target(name: "SteleBroker", dependencies: ["SteleLog"]),
+        // Networking lives here only: the Kafka listener over the broker.
+        .target(name: "SteleServer", dependencies: [
+            "SteleBroker", "SteleKafkaProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleLog",
+                "SteleLog", "SteleServer", "SteleBroker",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -163,27 +163,32 @@ struct ChildAppender {
 }
 
 enum Verifier {
+    /// One sequential pass over the whole log: every batch is valid, offsets have no holes,
+    /// and the batch at each acknowledged offset is byte for byte the one the child appended.
     static func check(_ log: PartitionLog, acknowledged: [Int64: Acknowledgement], cycle: Int) async throws {
-        for (offset, ack) in acknowledged.sorted(by: { $0.key < $1.key }) {
-            let expected = ack.expectedBytes
-            let read = try await log.read(from: offset, maxBytes: 1)
-            guard read.batches == expected else {
-                throw ValidationError("cycle \(cycle): acknowledged batch at offset \(offset) (cycle \(ack.cycle), writer \(ack.writer), seq \(ack.sequence)) is \(read.batches.isEmpty ? "missing" : "different")")
-            }
-        }
-        // The whole log is a valid prefix: every batch checks out and offsets have no holes.
         var offset: Int64 = 0
+        var found = 0
         while offset < log.highWatermark {
             let read = try await log.read(from: offset, maxBytes: 1 << 20)
             var position = 0
             while position < read.batches.count {
-                let batch = Array(read.batches[position...])
-                let header = try RecordBatchHeader(parsing: batch)
+                let header = try RecordBatchHeader(parsing: Array(read.batches[position..<(position + RecordBatchHeader.size)]))
                 guard header.baseOffset == offset else { throw ValidationError("cycle \(cycle): hole or overlap at offset \(offset)") }
-                try RecordBatch.validate(Array(batch[..<header.totalSize]), origin: .stored)
+                let batch = Array(read.batches[position..<(position + header.totalSize)])
+                try RecordBatch.validate(batch, origin: .stored)
+                if let ack = acknowledged[offset] {
+                    guard batch == ack.expectedBytes else {
+                        throw ValidationError("cycle \(cycle): acknowledged batch at offset \(offset) (cycle \(ack.cycle), writer \(ack.writer), seq \(ack.sequence)) differs")
+                    }
+                    found += 1
+                }
                 offset = header.nextOffset
                 position += header.totalSize
             }
+        }
+        guard found == acknowledged.count else {
+            let missing = acknowledged.keys.filter { $0 >= offset }.sorted().prefix(3)
+            throw ValidationError("cycle \(cycle): \(acknowledged.count - found) acknowledged batches missing, e.g. offsets \(Array(missing))")
         }
     }
 }

@@ -1,0 +1,152 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import SteleLog
+
+/// Settings of a broker process.
+public struct BrokerConfig: Sendable {
+    public var dataDirectory: String
+    /// Partitions of a topic created without a count (auto-creation, or -1 in CreateTopics v4+).
+    public var defaultPartitions = 1
+    /// Create a topic on first produce or metadata request for it, as Kafka does by default.
+    public var autoCreateTopics = true
+    /// Log settings every topic starts from (its own configs override them).
+    public var logDefaults = LogConfig()
+
+    public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+}
+
+/// Topics and their partition logs in a data directory, and the semantics the Kafka protocol
+/// needs on top of the log: topic admin, auto-creation, and waking parked fetches.
+///
+/// Layout: `<data>/topics/<topic>/topic.json` and one log directory per partition,
+/// `<data>/topics/<topic>/<partition>/`. A topic exists once its `topic.json` is in place.
+public final class Broker: Sendable {
+    public let config: BrokerConfig
+    private let topics = Mutex<[String: Topic]>([:])
+    /// Serializes topic creation and deletion (they do file I/O and must not interleave).
+    private let adminLock = AsyncLock()
+    public let arrivals = ArrivalNotifier()
+
+    public final class Topic: Sendable {
+        public let name: String
+        public let config: TopicConfig
+        public let partitions: [PartitionLog]
+
+        init(name: String, config: TopicConfig, partitions: [PartitionLog]) {
+            (self.name, self.config, self.partitions) = (name, config, partitions)
+        }
+    }
+
+    private var topicsDirectory: String { config.dataDirectory + "/topics" }
+
+    private init(config: BrokerConfig) {
+        self.config = config
+    }
+
+    /// Opens every topic under the data directory, recovering each partition log.
+    public static func open(_ config: BrokerConfig) async throws -> Broker {
+        let broker = Broker(config: config)
+        try FileManager.default.createDirectory(atPath: broker.topicsDirectory, withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: broker.topicsDirectory).sorted() {
+            let directory = broker.topicsDirectory + "/" + name
+            // A topic half-created or half-deleted by a crash has no topic.json: finish removing it.
+            guard TopicName.validate(name) == nil, let data = FileManager.default.contents(atPath: directory + "/topic.json") else {
+                if name.hasSuffix(".deleting") || TopicName.validate(name) == nil { try? FileManager.default.removeItem(atPath: directory) }
+                continue
+            }
+            let topicConfig = try JSONDecoder().decode(TopicConfig.self, from: data)
+            let topic = try await broker.openTopic(name: name, config: topicConfig)
+            broker.topics.withLock { $0[name] = topic }
+        }
+        return broker
+    }
+
+    private func openTopic(name: String, config topicConfig: TopicConfig) async throws -> Topic {
+        let logConfig = try topicConfig.logConfig(defaults: config.logDefaults)
+        var logs: [PartitionLog] = []
+        for index in 0..<topicConfig.partitions {
+            logs.append(try await PartitionLog.open(directory: topicsDirectory + "/\(name)/\(index)", config: logConfig))
+        }
+        return Topic(name: name, config: topicConfig, partitions: logs)
+    }
+
+    public var topicNames: [String] { topics.withLock { $0.keys.sorted() } }
+
+    public func topic(_ name: String) -> Topic? { topics.withLock { $0[name] } }
+
+    /// Creates a topic. `partitions` nil uses the broker default.
+    @discardableResult
+    public func createTopic(_ name: String, partitions: Int? = nil, configs: [String: String] = [:], validateOnly: Bool = false) async throws -> Topic? {
+        if let problem = TopicName.validate(name) { throw BrokerError.invalidTopic(problem) }
+        let count = partitions ?? config.defaultPartitions
+        guard count >= 1, count <= 10_000 else { throw BrokerError.invalidPartitions("partitions must be between 1 and 10000, got \(count)") }
+        let topicConfig = TopicConfig(partitions: count, configs: configs)
+        _ = try topicConfig.logConfig(defaults: config.logDefaults)
+        return try await adminLock.withLock {
+            if self.topic(name) != nil { throw BrokerError.topicAlreadyExists(name) }
+            if validateOnly { return nil }
+            let directory = self.topicsDirectory + "/" + name
+            try? FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let topic = try await self.openTopic(name: name, config: topicConfig)
+            try Self.writeDurably(try JSONEncoder().encode(topicConfig), to: directory + "/topic.json")
+            self.topics.withLock { $0[name] = topic }
+            return topic
+        }
+    }
+
+    /// Deletes a topic and all its data.
+    public func deleteTopic(_ name: String) async throws {
+        try await adminLock.withLock {
+            guard let topic = self.topics.withLock({ $0.removeValue(forKey: name) }) else {
+                throw BrokerError.unknownTopicOrPartition(name, -1)
+            }
+            for log in topic.partitions { try? await log.close() }
+            let directory = self.topicsDirectory + "/" + name
+            // Removing topic.json first makes the deletion final even if the process dies midway.
+            try? FileManager.default.removeItem(atPath: directory + "/topic.json")
+            try FileManager.default.removeItem(atPath: directory)
+            self.arrivals.notifyAll()
+        }
+    }
+
+    /// The log of `topic`/`partition`, creating the topic when auto-creation is on.
+    public func partition(_ topicName: String, _ index: Int32, autoCreate: Bool) async throws -> PartitionLog {
+        var topic = self.topic(topicName)
+        if topic == nil, autoCreate, config.autoCreateTopics {
+            do { topic = try await createTopic(topicName) } catch BrokerError.topicAlreadyExists(_) { topic = self.topic(topicName) }
+        }
+        guard let topic, index >= 0, Int(index) < topic.partitions.count else { throw BrokerError.unknownTopicOrPartition(topicName, index) }
+        return topic.partitions[Int(index)]
+    }
+
+    /// Closes every log (flushing it).
+    public func close() async throws {
+        let all = topics.withLock { topics in
+            defer { topics.removeAll() }
+            return Array(topics.values)
+        }
+        for topic in all { for log in topic.partitions { try await log.close() } }
+        arrivals.notifyAll()
+    }
+
+    /// Writes `data` to `path` so that a crash leaves either the old file or the new one.
+    static func writeDurably(_ data: Data, to path: String) throws {
+        let temporary = path + ".tmp"
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BrokerError.storage("open \(temporary): \(String(cString: strerror(errno)))") }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        Glibc.close(fd)
+        guard written == data.count, synced == 0 else { throw BrokerError.storage("write \(temporary): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else { throw BrokerError.storage("rename \(temporary): \(String(cString: strerror(errno)))") }
+        let directory = Glibc.open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            Glibc.close(directory)
+        }
+    }
+}

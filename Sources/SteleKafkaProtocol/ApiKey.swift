@@ -1,0 +1,73 @@
+/// The Kafka APIs Stele implements, with the versions it advertises.
+///
+/// Ranges follow the "Minimal" profile of `kafka-protocol.md` §7: wide enough for librdkafka
+/// 2.0.2's feature checks (Produce ∋ 0, 3 and 7; Fetch ∋ 4 and 10; ApiVersions ∋ 0) and for
+/// aiokafka's fixed versions, and no flexible encodings apart from the ApiVersions v3 body.
+/// An API that is not listed here is not advertised: clients start using optional APIs as soon
+/// as they appear. (InitProducerId joins with the idempotent producer's sequence checks.)
+public enum ApiKey: Int16, Sendable, CaseIterable {
+    case produce = 0
+    case fetch = 1
+    case listOffsets = 2
+    case metadata = 3
+    case apiVersions = 18
+    case createTopics = 19
+    case deleteTopics = 20
+
+    /// Versions Stele parses and answers.
+    public var supportedVersions: ClosedRange<Int16> {
+        switch self {
+        // v0–2 are advertised for librdkafka's compression check but answered with
+        // UNSUPPORTED_VERSION (they cannot carry magic 2 batches), as Kafka 4 does.
+        case .produce: 0...8
+        case .fetch: 4...11
+        case .listOffsets: 1...5
+        case .metadata: 0...8
+        case .apiVersions: 0...3
+        case .createTopics: 2...4
+        case .deleteTopics: 1...3
+        }
+    }
+
+    /// The first version using compact encodings and tagged fields (AK JSON `flexibleVersions`).
+    public var firstFlexibleVersion: Int16 {
+        switch self {
+        case .produce: 9
+        case .fetch: 12
+        case .listOffsets: 6
+        case .metadata: 9
+        case .apiVersions: 3
+        case .createTopics: 5
+        case .deleteTopics: 4
+        }
+    }
+
+    public func isFlexible(_ version: Int16) -> Bool { version >= firstFlexibleVersion }
+}
+
+/// Kafka error codes Stele returns (AK `Errors.java`).
+public enum KafkaErrorCode: Int16, Sendable {
+    case unknownServerError = -1
+    case none = 0
+    case offsetOutOfRange = 1
+    case corruptMessage = 2
+    case unknownTopicOrPartition = 3
+    case messageTooLarge = 10
+    case invalidTopic = 17
+    case recordListTooLarge = 18
+    case invalidRequiredAcks = 21
+    case invalidTimestamp = 32
+    case unsupportedVersion = 35
+    case topicAlreadyExists = 36
+    case invalidPartitions = 37
+    case invalidReplicationFactor = 38
+    case invalidRequest = 42
+    case outOfOrderSequenceNumber = 45
+    case duplicateSequenceNumber = 46
+    case invalidProducerEpoch = 47
+    case invalidConfig = 40
+    case kafkaStorageError = 56
+    case unknownProducerId = 59
+    case unsupportedCompressionType = 76
+    case invalidRecord = 87
+}

@@ -1,0 +1,73 @@
+import NIOCore
+
+/// Writes Kafka's primitive types into a response buffer, classic or compact.
+public struct KafkaEncoder {
+    public var buffer: ByteBuffer
+    public let flexible: Bool
+
+    public init(_ buffer: ByteBuffer, flexible: Bool) {
+        self.buffer = buffer
+        self.flexible = flexible
+    }
+
+    public mutating func int8(_ value: Int8) { buffer.writeInteger(value) }
+    public mutating func int16(_ value: Int16) { buffer.writeInteger(value) }
+    public mutating func int32(_ value: Int32) { buffer.writeInteger(value) }
+    public mutating func int64(_ value: Int64) { buffer.writeInteger(value) }
+    public mutating func bool(_ value: Bool) { buffer.writeInteger(Int8(value ? 1 : 0)) }
+    public mutating func uuid(_ value: [UInt8]) {
+        precondition(value.count == 16)
+        buffer.writeBytes(value)
+    }
+
+    public mutating func unsignedVarint(_ value: UInt32) {
+        var rest = value
+        while rest >= 0x80 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        buffer.writeInteger(UInt8(rest))
+    }
+
+    private mutating func length(_ length: Int?, classicInt16: Bool) {
+        if flexible {
+            unsignedVarint(length.map { UInt32($0 + 1) } ?? 0)
+        } else if classicInt16 {
+            int16(Int16(length ?? -1))
+        } else {
+            int32(Int32(length ?? -1))
+        }
+    }
+
+    public mutating func nullableString(_ value: String?) {
+        guard let value else { return length(nil, classicInt16: true) }
+        let utf8 = value.utf8
+        length(utf8.count, classicInt16: true)
+        buffer.writeBytes(utf8)
+    }
+
+    public mutating func string(_ value: String) { nullableString(value) }
+
+    public mutating func nullableBytes(_ value: ByteBuffer?) {
+        guard var value else { return length(nil, classicInt16: false) }
+        length(value.readableBytes, classicInt16: false)
+        buffer.writeBuffer(&value)
+    }
+
+    public mutating func nullableBytes(_ value: [UInt8]?) {
+        guard let value else { return length(nil, classicInt16: false) }
+        length(value.count, classicInt16: false)
+        buffer.writeBytes(value)
+    }
+
+    public mutating func array<T>(_ elements: [T]?, _ element: (inout KafkaEncoder, T) -> Void) {
+        guard let elements else { return length(nil, classicInt16: false) }
+        length(elements.count, classicInt16: false)
+        for value in elements { element(&self, value) }
+    }
+
+    /// An empty tagged-field section (flexible versions only).
+    public mutating func taggedFields() {
+        if flexible { unsignedVarint(0) }
+    }
+}

@@ -1,0 +1,60 @@
+/// ListOffsets (key 2), versions 1–5. Timestamp -2 asks for the earliest offset, -1 for the latest.
+public struct ListOffsetsRequest: Sendable, Equatable {
+    public struct Partition: Sendable, Equatable {
+        public var partition: Int32
+        public var timestamp: Int64
+    }
+
+    public var topics: [(name: String, partitions: [Partition])]
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
+    }
+
+    public static let earliest: Int64 = -2
+    public static let latest: Int64 = -1
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        _ = try decoder.int32("replica id")
+        if version >= 2 { _ = try decoder.int8("isolation level") }
+        let topics = try decoder.array("topics") { decoder in
+            (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
+                let partition = try decoder.int32("partition")
+                if version >= 4 { _ = try decoder.int32("current leader epoch") }
+                return Partition(partition: partition, timestamp: try decoder.int64("timestamp"))
+            })
+        }
+        return Self(topics: topics)
+    }
+}
+
+public struct ListOffsetsResponse: Sendable {
+    public struct Partition: Sendable {
+        public var partition: Int32
+        public var errorCode: KafkaErrorCode
+        public var timestamp: Int64
+        public var offset: Int64
+
+        public init(partition: Int32, errorCode: KafkaErrorCode, timestamp: Int64 = -1, offset: Int64 = -1) {
+            (self.partition, self.errorCode, self.timestamp, self.offset) = (partition, errorCode, timestamp, offset)
+        }
+    }
+
+    public var topics: [(name: String, partitions: [Partition])]
+
+    public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        if version >= 2 { encoder.int32(0) }
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.array(topic.partitions) { encoder, partition in
+                encoder.int32(partition.partition)
+                encoder.int16(partition.errorCode.rawValue)
+                encoder.int64(partition.timestamp)
+                encoder.int64(partition.offset)
+                if version >= 4 { encoder.int32(0) } // leader epoch
+            }
+        }
+    }
+}

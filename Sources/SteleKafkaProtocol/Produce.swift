@@ -1,0 +1,76 @@
+import NIOCore
+
+/// Produce (key 0), versions 3–8. Versions 0–2 are advertised (librdkafka 2.0.2 compresses only
+/// if Produce ∋ 0) but answered with UNSUPPORTED_VERSION, as Kafka 4 does (KAFKA-18659).
+public struct ProduceRequest: Sendable {
+    public struct Partition: Sendable {
+        public var index: Int32
+        public var records: ByteBuffer?
+    }
+
+    public struct Topic: Sendable {
+        public var name: String
+        public var partitions: [Partition]
+    }
+
+    public var transactionalId: String?
+    public var acks: Int16
+    public var timeoutMs: Int32
+    public var topics: [Topic]
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let transactionalId = version >= 3 ? try decoder.nullableString("transactional id") : nil
+        let acks = try decoder.int16("acks")
+        let timeout = try decoder.int32("timeout")
+        let topics = try decoder.array("topics") { decoder in
+            Topic(name: try decoder.string("topic name"), partitions: try decoder.array("partitions") { decoder in
+                Partition(index: try decoder.int32("partition"), records: try decoder.nullableBytes("records"))
+            })
+        }
+        return Self(transactionalId: transactionalId, acks: acks, timeoutMs: timeout, topics: topics)
+    }
+}
+
+public struct ProduceResponse: Sendable, Equatable {
+    public struct Partition: Sendable, Equatable {
+        public var index: Int32
+        public var errorCode: KafkaErrorCode
+        public var baseOffset: Int64
+        public var logAppendTimeMs: Int64
+        public var logStartOffset: Int64
+        public var errorMessage: String?
+
+        public init(index: Int32, errorCode: KafkaErrorCode, baseOffset: Int64 = -1, logAppendTimeMs: Int64 = -1,
+                    logStartOffset: Int64 = -1, errorMessage: String? = nil) {
+            (self.index, self.errorCode, self.baseOffset, self.logAppendTimeMs, self.logStartOffset, self.errorMessage) =
+                (index, errorCode, baseOffset, logAppendTimeMs, logStartOffset, errorMessage)
+        }
+    }
+
+    public var topics: [(name: String, partitions: [Partition])]
+
+    public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.array(topic.partitions) { encoder, partition in
+                encoder.int32(partition.index)
+                encoder.int16(partition.errorCode.rawValue)
+                encoder.int64(partition.baseOffset)
+                if version >= 2 { encoder.int64(partition.logAppendTimeMs) }
+                if version >= 5 { encoder.int64(partition.logStartOffset) }
+                if version >= 8 {
+                    encoder.array([(Int32, String?)]()) { _, _ in } // record errors: whole batches are rejected
+                    encoder.nullableString(partition.errorMessage)
+                }
+            }
+        }
+        // Unlike most responses, ThrottleTimeMs comes last in Produce.
+        if version >= 1 { encoder.int32(0) }
+    }
+}

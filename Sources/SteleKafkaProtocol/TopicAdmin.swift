@@ -1,0 +1,71 @@
+/// CreateTopics (key 19), versions 2–4. From v4, -1 partitions or replication means "broker default".
+public struct CreateTopicsRequest: Sendable, Equatable {
+    public struct Topic: Sendable, Equatable {
+        public var name: String
+        public var partitions: Int32
+        public var replicationFactor: Int16
+        public var configs: [String: String?]
+    }
+
+    public var topics: [Topic]
+    public var validateOnly: Bool
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let topics = try decoder.array("topics") { decoder in
+            let name = try decoder.string("topic name")
+            let partitions = try decoder.int32("partitions")
+            let replication = try decoder.int16("replication factor")
+            _ = try decoder.array("assignments") { decoder in
+                _ = try decoder.int32("partition")
+                _ = try decoder.array("broker ids") { try $0.int32("broker id") }
+            }
+            var configs: [String: String?] = [:]
+            for (key, value) in try decoder.array("configs", { (try $0.string("config name"), try $0.nullableString("config value")) }) {
+                configs[key] = value
+            }
+            return Topic(name: name, partitions: partitions, replicationFactor: replication, configs: configs)
+        }
+        _ = try decoder.int32("timeout")
+        return Self(topics: topics, validateOnly: try decoder.bool("validate only"))
+    }
+}
+
+public struct CreateTopicsResponse: Sendable {
+    public var topics: [(name: String, errorCode: KafkaErrorCode, message: String?)]
+
+    public init(topics: [(name: String, errorCode: KafkaErrorCode, message: String?)]) { self.topics = topics }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.int16(topic.errorCode.rawValue)
+            encoder.nullableString(topic.message)
+        }
+    }
+}
+
+/// DeleteTopics (key 20), versions 1–3.
+public struct DeleteTopicsRequest: Sendable, Equatable {
+    public var names: [String]
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let names = try decoder.array("topic names") { try $0.string("topic name") }
+        _ = try decoder.int32("timeout")
+        return Self(names: names)
+    }
+}
+
+public struct DeleteTopicsResponse: Sendable {
+    public var topics: [(name: String, errorCode: KafkaErrorCode)]
+
+    public init(topics: [(name: String, errorCode: KafkaErrorCode)]) { self.topics = topics }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.int16(topic.errorCode.rawValue)
+        }
+    }
+}

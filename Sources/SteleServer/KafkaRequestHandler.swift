@@ -1,0 +1,291 @@
+import Logging
+import NIOCore
+import SteleBroker
+import SteleCore
+import SteleKafkaProtocol
+import SteleLog
+
+/// Turns one request frame into one response frame, calling the broker. Free of networking:
+/// it takes and returns buffers, so tests can drive it directly.
+struct KafkaRequestHandler: Sendable {
+    let broker: Broker
+    let advertisedHost: String
+    let advertisedPort: Int32
+    let logger: Logger
+    let allocator = ByteBufferAllocator()
+    static let nodeId: Int32 = 0
+
+    enum Outcome {
+        case respond(ByteBuffer)
+        /// Produce with acks=0: the client expects nothing, and answering would break its
+        /// correlation-id bookkeeping.
+        case noResponse
+        case close(String)
+    }
+
+    func handle(_ frame: ByteBuffer) async -> Outcome {
+        guard let (key, version, correlation) = RequestHeader.peek(frame) else { return .close("request shorter than its header") }
+        do {
+            let (_, api, decoder) = try RequestHeader.decode(frame)
+            return try await dispatch(api, version: version, correlationId: correlation, decoder: decoder)
+        } catch KafkaProtocolError.unsupportedVersion(_, _) where key == ApiKey.apiVersions.rawValue {
+            // KIP-511: an ApiVersions request newer than ours gets error 35 in a v0 body, with
+            // our ranges, so the client can retry with a version we speak.
+            return .respond(ResponseFrame.encode(correlationId: correlation, api: .apiVersions, version: 0, allocator: allocator) {
+                ApiVersionsResponse(errorCode: .unsupportedVersion).encode(&$0, version: 0)
+            })
+        } catch {
+            logger.warning("bad request", metadata: ["api": "\(key)", "version": "\(version)", "error": "\(error)"])
+            return .close("\(error)")
+        }
+    }
+
+    private func dispatch(_ api: ApiKey, version: Int16, correlationId: Int32, decoder: KafkaDecoder) async throws -> Outcome {
+        var decoder = decoder
+        func respond(_ body: (inout KafkaEncoder) -> Void) -> Outcome {
+            .respond(ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator, body: body))
+        }
+        switch api {
+        case .apiVersions:
+            _ = try ApiVersionsRequest.decode(&decoder, version: version)
+            return respond { ApiVersionsResponse().encode(&$0, version: version) }
+        case .metadata:
+            let response = await metadata(try MetadataRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
+        case .produce:
+            let request = try ProduceRequest.decode(&decoder, version: version)
+            let response = await produce(request, version: version)
+            return request.acks == 0 ? .noResponse : respond { response.encode(&$0, version: version) }
+        case .fetch:
+            let response = await fetch(try FetchRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
+        case .listOffsets:
+            let response = await listOffsets(try ListOffsetsRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
+        case .createTopics:
+            let response = await createTopics(try CreateTopicsRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
+        case .deleteTopics:
+            let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
+        }
+    }
+
+    // MARK: Metadata
+
+    private func metadata(_ request: MetadataRequest) async -> MetadataResponse {
+        var topics: [MetadataResponse.Topic] = []
+        for name in request.topics ?? broker.topicNames {
+            if let problem = TopicName.validate(name) {
+                logger.info("metadata for an invalid topic name", metadata: ["topic": "\(name)", "reason": "\(problem)"])
+                topics.append(.init(errorCode: .invalidTopic, name: name, partitions: []))
+                continue
+            }
+            var topic = broker.topic(name)
+            if topic == nil && request.allowAutoTopicCreation && broker.config.autoCreateTopics {
+                topic = try? await broker.createTopic(name)
+                if topic == nil { topic = broker.topic(name) }
+            }
+            if let topic {
+                topics.append(.init(errorCode: .none, name: name, partitions: (0..<Int32(topic.partitions.count)).map { $0 }))
+            } else {
+                topics.append(.init(errorCode: .unknownTopicOrPartition, name: name, partitions: []))
+            }
+        }
+        return MetadataResponse(brokers: [.init(nodeId: Self.nodeId, host: advertisedHost, port: advertisedPort)],
+                                clusterId: "stele", controllerId: Self.nodeId, topics: topics)
+    }
+
+    // MARK: Produce
+
+    private func produce(_ request: ProduceRequest, version: Int16) async -> ProduceResponse {
+        var topics: [(name: String, partitions: [ProduceResponse.Partition])] = []
+        var appended = false
+        for topic in request.topics {
+            var partitions: [ProduceResponse.Partition] = []
+            for partition in topic.partitions {
+                let result = await produce(topic: topic.name, partition: partition, acks: request.acks, version: version)
+                if result.errorCode == .none { appended = true }
+                partitions.append(result)
+            }
+            topics.append((topic.name, partitions))
+        }
+        if appended { broker.arrivals.notifyAll() }
+        return ProduceResponse(topics: topics)
+    }
+
+    private func produce(topic: String, partition: ProduceRequest.Partition, acks: Int16, version: Int16) async -> ProduceResponse.Partition {
+        func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.Partition {
+            logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition.index)", "reason": "\(message)"])
+            return .init(index: partition.index, errorCode: code, errorMessage: message)
+        }
+        // Versions 0–2 cannot carry magic 2 batches; they are advertised only for old
+        // librdkafka feature checks (KAFKA-18659) and refused as Kafka 4 refuses them.
+        guard version >= 3 else { return failure(.unsupportedVersion, "Produce v\(version) is not supported; use v3 or later") }
+        guard acks == 0 || acks == 1 || acks == -1 else { return failure(.invalidRequiredAcks, "acks must be -1, 0 or 1") }
+        if let problem = TopicName.validate(topic) { return failure(.invalidTopic, problem) }
+        guard let records = partition.records, records.readableBytes > 0 else {
+            return failure(.invalidRecord, "a produce request must hold one record batch")
+        }
+        let bytes = Array(records.readableBytesView)
+        // v3+ carries exactly one batch per partition (kafka-protocol.md §2.4).
+        if let header = try? RecordBatchHeader(parsing: bytes), header.totalSize < bytes.count {
+            return failure(.invalidRecord, "a produce request must hold exactly one record batch per partition")
+        }
+        let log: PartitionLog
+        do { log = try await broker.partition(topic, partition.index, autoCreate: true) } catch {
+            return failure(.unknownTopicOrPartition, "\(error)")
+        }
+        do {
+            let result = try await log.append(bytes)
+            return .init(index: partition.index, errorCode: .none, baseOffset: result.baseOffset,
+                         logAppendTimeMs: result.logAppendTime ?? -1, logStartOffset: log.logStartOffset)
+        } catch let error as LogError {
+            return failure(Self.errorCode(for: error), error.description)
+        } catch {
+            return failure(.unknownServerError, "\(error)")
+        }
+    }
+
+    static func errorCode(for error: LogError) -> KafkaErrorCode {
+        switch error {
+        case let .invalidBatch(reason): reason.contains("CRC32C") ? .corruptMessage : .invalidRecord
+        case .batchTooLarge: .messageTooLarge
+        case .offsetOutOfRange: .offsetOutOfRange
+        case .corruption, .storage: .kafkaStorageError
+        case .closed: .unknownTopicOrPartition
+        }
+    }
+
+    // MARK: Fetch
+
+    /// Answers when `minBytes` are available or `maxWaitMs` has passed (Kafka's long poll).
+    private func fetch(_ request: FetchRequest) async -> FetchResponse {
+        let deadline = ContinuousClock.now + .milliseconds(Int(max(0, request.maxWaitMs)))
+        while true {
+            let generation = broker.arrivals.generation
+            let (response, bytes, failed) = await readOnce(request)
+            if bytes >= Int(request.minBytes) || failed || ContinuousClock.now >= deadline { return response }
+            await broker.arrivals.wait(after: generation, until: deadline)
+        }
+    }
+
+    private func readOnce(_ request: FetchRequest) async -> (FetchResponse, Int, Bool) {
+        var budget = Int(request.maxBytes)
+        var total = 0
+        var failed = false
+        var topics: [(name: String, partitions: [FetchResponse.Partition])] = []
+        for topic in request.topics {
+            var partitions: [FetchResponse.Partition] = []
+            for partition in topic.partitions {
+                guard let log = try? await broker.partition(topic.name, partition.partition, autoCreate: false) else {
+                    partitions.append(.init(partition: partition.partition, errorCode: .unknownTopicOrPartition))
+                    failed = true
+                    continue
+                }
+                do {
+                    // The first partition with data gets at least one batch even past the budget (KIP-74).
+                    let limit = total == 0 ? Int(partition.maxBytes) : min(Int(partition.maxBytes), budget)
+                    var records: [UInt8] = []
+                    if limit > 0 {
+                        records = try await log.read(from: partition.fetchOffset, maxBytes: limit).batches
+                    } else if partition.fetchOffset < log.logStartOffset || partition.fetchOffset > log.logEndOffset {
+                        throw LogError.offsetOutOfRange(requested: partition.fetchOffset, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset)
+                    }
+                    total += records.count
+                    budget -= records.count
+                    partitions.append(.init(partition: partition.partition, errorCode: .none, highWatermark: log.highWatermark,
+                                            logStartOffset: log.logStartOffset, records: records))
+                } catch let error as LogError {
+                    failed = true
+                    partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error),
+                                            highWatermark: log.highWatermark, logStartOffset: log.logStartOffset))
+                    if case .corruption = error { logger.error("fetch hit damaged data", metadata: ["error": "\(error)"]) }
+                } catch {
+                    failed = true
+                    partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
+                }
+            }
+            topics.append((topic.name, partitions))
+        }
+        return (FetchResponse(topics: topics), total, failed)
+    }
+
+    // MARK: ListOffsets
+
+    private func listOffsets(_ request: ListOffsetsRequest) async -> ListOffsetsResponse {
+        var topics: [(name: String, partitions: [ListOffsetsResponse.Partition])] = []
+        for topic in request.topics {
+            var partitions: [ListOffsetsResponse.Partition] = []
+            for partition in topic.partitions {
+                guard let log = try? await broker.partition(topic.name, partition.partition, autoCreate: false) else {
+                    partitions.append(.init(partition: partition.partition, errorCode: .unknownTopicOrPartition))
+                    continue
+                }
+                switch partition.timestamp {
+                case ListOffsetsRequest.earliest:
+                    partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.logStartOffset))
+                case ListOffsetsRequest.latest:
+                    partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.highWatermark))
+                default:
+                    do {
+                        let offset = try await log.offset(atOrAfterTimestamp: partition.timestamp)
+                        partitions.append(.init(partition: partition.partition, errorCode: .none,
+                                                timestamp: offset == nil ? -1 : partition.timestamp, offset: offset ?? -1))
+                    } catch let error as LogError {
+                        partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error)))
+                    } catch {
+                        partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
+                    }
+                }
+            }
+            topics.append((topic.name, partitions))
+        }
+        return ListOffsetsResponse(topics: topics)
+    }
+
+    // MARK: Topic admin
+
+    private func createTopics(_ request: CreateTopicsRequest) async -> CreateTopicsResponse {
+        var results: [(name: String, errorCode: KafkaErrorCode, message: String?)] = []
+        for topic in request.topics {
+            guard topic.replicationFactor == -1 || topic.replicationFactor == 1 else {
+                results.append((topic.name, .invalidReplicationFactor, "Stele is a single node: replication factor must be 1 or -1"))
+                continue
+            }
+            var configs: [String: String] = [:]
+            for (key, value) in topic.configs { if let value { configs[key] = value } }
+            do {
+                try await broker.createTopic(topic.name, partitions: topic.partitions == -1 ? nil : Int(topic.partitions),
+                                             configs: configs, validateOnly: request.validateOnly)
+                results.append((topic.name, .none, nil))
+            } catch let error as BrokerError {
+                let code: KafkaErrorCode = switch error {
+                case .topicAlreadyExists: .topicAlreadyExists
+                case .invalidTopic: .invalidTopic
+                case .invalidPartitions: .invalidPartitions
+                case .invalidConfig: .invalidConfig
+                case .unknownTopicOrPartition: .unknownTopicOrPartition
+                case .storage: .kafkaStorageError
+                }
+                results.append((topic.name, code, error.description))
+            } catch {
+                results.append((topic.name, .unknownServerError, "\(error)"))
+            }
+        }
+        return CreateTopicsResponse(topics: results)
+    }
+
+    private func deleteTopics(_ request: DeleteTopicsRequest) async -> DeleteTopicsResponse {
+        var results: [(name: String, errorCode: KafkaErrorCode)] = []
+        for name in request.names {
+            do {
+                try await broker.deleteTopic(name)
+                results.append((name, .none))
+            } catch {
+                results.append((name, .unknownTopicOrPartition))
+            }
+        }
+        return DeleteTopicsResponse(topics: results)
+    }
+}

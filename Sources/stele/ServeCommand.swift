@@ -1,0 +1,89 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SteleBroker
+import SteleLog
+import SteleServer
+
+/// `stele serve`: open the data directory, recover every partition, serve the Kafka protocol.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the Kafka wire protocol from a data directory (created if missing).")
+
+    @Option(help: "Data directory.")
+    var dataDir = "./stele-data"
+
+    @Option(help: "Address to listen on. The default accepts local connections only.")
+    var listen = "127.0.0.1"
+
+    @Option(help: "Kafka protocol port; 0 picks a free port (the log says which).")
+    var kafkaPort = 9092
+
+    @Option(help: "Host name given to clients in Metadata (default: the listen address).")
+    var advertisedHost: String?
+
+    @Option(help: "Partitions of topics created without a count (auto-created topics).")
+    var defaultPartitions = 1
+
+    @Flag(inversion: .prefixedNo, help: "Create topics on first use, as Kafka does by default.")
+    var autoCreateTopics = true
+
+    @Option(help: "When appends are acknowledged: always (after fdatasync), os, or interval:<ms>.")
+    var flush = "always"
+
+    @Option(help: "Largest request accepted, in bytes.")
+    var maxRequestBytes = 100 << 20
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard FlushPolicy(parsing: flush) != nil else { throw ValidationError("--flush must be always, os or interval:<ms>, got \(flush)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (0...65535).contains(kafkaPort) else { throw ValidationError("--kafka-port must be 0...65535") }
+        guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "stele")
+        var brokerConfig = BrokerConfig(dataDirectory: dataDir)
+        brokerConfig.defaultPartitions = defaultPartitions
+        brokerConfig.autoCreateTopics = autoCreateTopics
+        brokerConfig.logDefaults.flushPolicy = FlushPolicy(parsing: flush)!
+        let started = ContinuousClock.now
+        let broker = try await Broker.open(brokerConfig)
+        logger.info("data directory open", metadata: [
+            "path": "\(dataDir)", "topics": "\(broker.topicNames.count)", "recovery": "\(ContinuousClock.now - started)",
+        ])
+        var serverConfig = KafkaServer.Configuration()
+        serverConfig.host = listen
+        serverConfig.port = kafkaPort
+        serverConfig.advertisedHost = advertisedHost
+        serverConfig.maxRequestBytes = maxRequestBytes
+        let server = try await KafkaServer.bind(configuration: serverConfig, broker: broker, logger: logger)
+        logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(server.port)", "flush": "\(flush)"])
+
+        let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                logger.info("shutting down: no new connections, finishing requests in flight")
+                server.shutdown()
+            }
+            source.resume()
+            return source
+        }
+        try await server.run()
+        try await broker.close()
+        signals.forEach { $0.cancel() }
+        logger.info("stopped; every partition flushed and closed")
+    }
+}
