@@ -30,6 +30,9 @@ struct CrashTest: AsyncParsableCommand {
     @Option(help: "Longest time the child runs before it is killed, in milliseconds.")
     var maxLifetimeMs = 400
 
+    @Option(help: "Start a new log every N cycles (0: never), so long runs verify in bounded time.")
+    var freshEvery = 0
+
     @Option(help: "Random seed for kill times.")
     var seed: UInt64 = UInt64(UInt32.random(in: 0...UInt32.max))
 
@@ -61,7 +64,13 @@ struct CrashTest: AsyncParsableCommand {
         var acknowledged: [Int64: Acknowledgement] = [:]
         var truncations = 0
         print("stele-crashtest: \(cycles) cycles, \(writers) appenders, seed \(seed), directory \(path)")
+        var totalVerified = 0
         for cycle in 1...cycles {
+            if freshEvery > 0 && cycle > 1 && (cycle - 1) % freshEvery == 0 {
+                totalVerified += acknowledged.count
+                acknowledged.removeAll()
+                try FileManager.default.removeItem(atPath: path)
+            }
             let lifetime = 20 + Int(random.next() % UInt64(maxLifetimeMs))
             let acks = try runChild(path: path, cycle: cycle, lifetimeMs: lifetime)
             for ack in acks { acknowledged[ack.offset] = ack }
@@ -75,7 +84,8 @@ struct CrashTest: AsyncParsableCommand {
             print("cycle \(cycle): killed after \(lifetime) ms, \(acks.count) new acks, \(acknowledged.count) verified, log end \(log.logEndOffset)"
                   + (log.recoveryReport.truncatedBytes > 0 ? ", torn tail of \(log.recoveryReport.truncatedBytes) B truncated" : ""))
         }
-        print("PASS: \(cycles) SIGKILL cycles, \(acknowledged.count) acknowledged appends verified byte for byte, \(truncations) torn tails truncated")
+        totalVerified += acknowledged.count
+        print("PASS: \(cycles) SIGKILL cycles, \(totalVerified) acknowledged appends verified byte for byte, \(truncations) torn tails truncated")
         if directory == nil { try? FileManager.default.removeItem(atPath: path) }
     }
 
