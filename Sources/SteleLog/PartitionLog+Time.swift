@@ -4,10 +4,16 @@ extension PartitionLog {
     /// The first offset whose record timestamp is at or after `timestamp` (Kafka ListOffsets
     /// by time), or `nil` when every visible record is older.
     public func offset(atOrAfterTimestamp timestamp: Int64) async throws -> Int64? {
+        try await record(atOrAfterTimestamp: timestamp)?.offset
+    }
+
+    /// The offset and timestamp of the first record at or after `timestamp` (what ListOffsets
+    /// answers), or `nil` when every visible record is older.
+    public func record(atOrAfterTimestamp timestamp: Int64) async throws -> (offset: Int64, timestamp: Int64)? {
         try await executor.run { try self.offsetBlocking(atOrAfterTimestamp: timestamp) }
     }
 
-    func offsetBlocking(atOrAfterTimestamp timestamp: Int64) throws -> Int64? {
+    func offsetBlocking(atOrAfterTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         let view = try readView()
         for (index, segment) in view.segments.enumerated() {
             let (maxTimestamp, scanFrom) = try state.withLock { _ throws -> (Int64, UInt32?) in
@@ -17,14 +23,14 @@ extension PartitionLog {
             let relative = try scanFrom ?? sealedIndexes(of: segment).timeIndex.scanStart(for: timestamp)
             let position = try startPosition(for: segment.baseOffset + Int64(relative), in: segment)
             if let found = try scanForTimestamp(timestamp, in: segment, from: position, end: view.readableBytes(of: index)) {
-                return found < view.highWatermark ? found : nil
+                return found.offset < view.highWatermark ? found : nil
             }
         }
         return nil
     }
 
-    private func scanForTimestamp(_ timestamp: Int64, in segment: LogSegment, from start: Int64, end: Int64) throws -> Int64? {
-        var found: Int64?
+    private func scanForTimestamp(_ timestamp: Int64, in segment: LogSegment, from start: Int64, end: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        var found: (offset: Int64, timestamp: Int64)?
         var position = start
         while position < end, found == nil {
             var window = FileWindow(segment: segment, log: self)
@@ -39,15 +45,16 @@ extension PartitionLog {
         return found
     }
 
-    private func firstOffset(in batch: [UInt8], header: RecordBatchHeader, atOrAfter timestamp: Int64, segment: LogSegment, position: Int64) throws -> Int64? {
-        if header.attributes.timestampType == .logAppendTime { return header.baseOffset }
-        return try batch.withUnsafeBytes { raw -> Int64? in
+    private func firstOffset(in batch: [UInt8], header: RecordBatchHeader, atOrAfter timestamp: Int64, segment: LogSegment, position: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        if header.attributes.timestampType == .logAppendTime { return (header.baseOffset, header.maxTimestamp) }
+        return try batch.withUnsafeBytes { raw -> (offset: Int64, timestamp: Int64)? in
             guard RecordBatch.hasValidChecksum(raw) else {
                 throw LogError.corruption(LogCorruption(file: segment.logPath, position: position, reason: "CRC32C mismatch"))
             }
-            var found: Int64?
+            var found: (offset: Int64, timestamp: Int64)?
             let visit: (RecordView) throws(CodecError) -> Void = { view in
-                if found == nil && header.baseTimestamp &+ view.timestampDelta >= timestamp { found = header.baseOffset + Int64(view.offsetDelta) }
+                let recordTime = header.baseTimestamp &+ view.timestampDelta
+                if found == nil && recordTime >= timestamp { found = (header.baseOffset + Int64(view.offsetDelta), recordTime) }
             }
             if header.attributes.compression == CompressionCodec.none {
                 try RecordBatch.forEachRecordView(in: raw, header: header, visit)

@@ -229,9 +229,9 @@ struct KafkaRequestHandler: Sendable {
                     partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.highWatermark))
                 default:
                     do {
-                        let offset = try await log.offset(atOrAfterTimestamp: partition.timestamp)
+                        let found = try await log.record(atOrAfterTimestamp: partition.timestamp)
                         partitions.append(.init(partition: partition.partition, errorCode: .none,
-                                                timestamp: offset == nil ? -1 : partition.timestamp, offset: offset ?? -1))
+                                                timestamp: found?.timestamp ?? -1, offset: found?.offset ?? -1))
                     } catch let error as LogError {
                         partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error)))
                     } catch {
