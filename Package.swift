@@ -25,10 +25,13 @@ let package = Package(
         .target(name: "SteleCore", dependencies: ["CSteleCRC32C"]),
         .target(name: "SteleLog", dependencies: ["SteleCore"]),
         .target(name: "SteleLogTesting", dependencies: ["SteleLog"]),
+        // Kafka's compression codecs: system libraries loaded at run time, snappy in Swift.
+        .target(name: "CSteleCompression", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "SteleCompression", dependencies: ["SteleCore", "CSteleCompression"]),
         // The Kafka wire codec: values and ByteBuffers only, no I/O.
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
-        .target(name: "SteleBroker", dependencies: ["SteleLog"]),
+        .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
             "SteleBroker", "SteleKafkaProtocol",
@@ -53,6 +56,7 @@ let package = Package(
         ),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
     ],
     swiftLanguageModes: [.v6]
 )

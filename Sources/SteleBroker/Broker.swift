@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Synchronization
 import SteleLog
+import SteleCompression
 
 /// Settings of a broker process.
 public struct BrokerConfig: Sendable {
@@ -68,7 +69,8 @@ public final class Broker: Sendable {
         let logConfig = try topicConfig.logConfig(defaults: config.logDefaults)
         var logs: [PartitionLog] = []
         for index in 0..<topicConfig.partitions {
-            logs.append(try await PartitionLog.open(directory: topicsDirectory + "/\(name)/\(index)", config: logConfig))
+            logs.append(try await PartitionLog.open(directory: topicsDirectory + "/\(name)/\(index)", config: logConfig,
+                                                    decompressor: KafkaCodecs()))
         }
         return Topic(name: name, config: topicConfig, partitions: logs)
     }

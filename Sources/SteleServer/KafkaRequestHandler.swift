@@ -128,6 +128,10 @@ struct KafkaRequestHandler: Sendable {
             return failure(.invalidRecord, "a produce request must hold one record batch")
         }
         let bytes = Array(records.readableBytesView)
+        // zstd needs Produce v7+ (KIP-110): older clients cannot read it back.
+        if version < 7, let header = try? RecordBatchHeader(parsing: bytes), header.attributes.compression == .zstd {
+            return failure(.unsupportedCompressionType, "zstd needs Produce v7 or later")
+        }
         // v3+ carries exactly one batch per partition (kafka-protocol.md §2.4).
         if let header = try? RecordBatchHeader(parsing: bytes), header.totalSize < bytes.count {
             return failure(.invalidRecord, "a produce request must hold exactly one record batch per partition")

@@ -41,13 +41,14 @@ def check(consumed, client):
             sys.exit(f"{client}: record {i} timestamp {ts}, expected {ets}")
 
 
-def kafka_python(bootstrap, topic):
+def kafka_python(bootstrap, topic, compression=None):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 1, 1)])
     # The idempotent default needs InitProducerId, which arrives with the idempotent producer.
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5,
+                             compression_type=compression)
     futures = [producer.send(topic, key=k, value=v, headers=h, timestamp_ms=ts) for k, v, h, ts in map(record, range(COUNT))]
     producer.flush()
     offsets = [f.get(timeout=30).offset for f in futures]
@@ -148,16 +149,18 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--client", required=True, choices=["kafka-python", "aiokafka", "confluent"])
     parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--compression", choices=["gzip", "lz4", "zstd", "snappy"], help="kafka-python only")
     args = parser.parse_args()
     topic = f"roundtrip-{args.client}-{uuid.uuid4().hex[:8]}"
     started = time.time()
     if args.client == "kafka-python":
-        kafka_python(args.bootstrap, topic)
+        kafka_python(args.bootstrap, topic, args.compression)
     elif args.client == "aiokafka":
         asyncio.run(aiokafka_roundtrip(args.bootstrap, topic))
     else:
         confluent(args.bootstrap, topic)
-    print(f"{args.client}: {COUNT} records round-tripped in {time.time() - started:.1f}s: OK")
+    codec = f" ({args.compression})" if args.compression else ""
+    print(f"{args.client}{codec}: {COUNT} records round-tripped in {time.time() - started:.1f}s: OK")
 
 
 if __name__ == "__main__":
