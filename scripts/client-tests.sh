@@ -60,6 +60,21 @@ for codec in lz4 gzip; do
     timeout 180 python3 Tests/Clients/roundtrip.py --client kafka-python --compression "$codec" --bootstrap "$bootstrap"
 done
 
+# Idempotent producers while the broker is SIGKILLed twice and restarted on the same port.
+fixed_port=$port
+for client in kafka-python confluent; do
+    rm -f "$work/ready"
+    timeout 300 python3 Tests/Clients/idempotence.py --client "$client" --bootstrap "$bootstrap" --count 20000 --ready "$work/ready" &
+    producer=$!
+    for _ in $(seq 1 300); do [ -f "$work/ready" ] && break; sleep 0.1; done
+    for round in 1 2; do
+        sleep 0.3
+        kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+        start_broker "$fixed_port"
+    done
+    wait "$producer" || { tail -20 "$work/broker.log"; echo "$client idempotence across SIGKILL failed"; exit 1; }
+done
+
 timeout 60 python3 Tests/Clients/garbage.py "$bootstrap"
 kcat -L -b "$bootstrap" -t "$topic" | grep -q "topic \"$topic\" with 1 partitions" || { echo "broker unusable after malformed input"; exit 1; }
 echo "malformed input: broker still serving: OK"

@@ -30,6 +30,7 @@ public final class Broker: Sendable {
     /// Serializes topic creation and deletion (they do file I/O and must not interleave).
     private let adminLock = AsyncLock()
     public let arrivals = ArrivalNotifier()
+    public let producerIds: ProducerIdAllocator
 
     public final class Topic: Sendable {
         public let name: String
@@ -43,14 +44,15 @@ public final class Broker: Sendable {
 
     private var topicsDirectory: String { config.dataDirectory + "/topics" }
 
-    private init(config: BrokerConfig) {
+    private init(config: BrokerConfig) throws {
         self.config = config
+        self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids")
     }
 
     /// Opens every topic under the data directory, recovering each partition log.
     public static func open(_ config: BrokerConfig) async throws -> Broker {
-        let broker = Broker(config: config)
-        try FileManager.default.createDirectory(atPath: broker.topicsDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: config.dataDirectory + "/topics", withIntermediateDirectories: true)
+        let broker = try Broker(config: config)
         for name in try FileManager.default.contentsOfDirectory(atPath: broker.topicsDirectory).sorted() {
             let directory = broker.topicsDirectory + "/" + name
             // A topic half-created or half-deleted by a crash has no topic.json: finish removing it.

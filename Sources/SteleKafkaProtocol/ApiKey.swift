@@ -2,9 +2,9 @@
 ///
 /// Ranges follow the "Minimal" profile of `kafka-protocol.md` §7: wide enough for librdkafka
 /// 2.0.2's feature checks (Produce ∋ 0, 3 and 7; Fetch ∋ 4 and 10; ApiVersions ∋ 0) and for
-/// aiokafka's fixed versions, and no flexible encodings apart from the ApiVersions v3 body.
-/// An API that is not listed here is not advertised: clients start using optional APIs as soon
-/// as they appear. (InitProducerId joins with the idempotent producer's sequence checks.)
+/// aiokafka's fixed versions, and no flexible encodings apart from the ApiVersions v3 body and
+/// InitProducerId v2–4 (v3 carries KIP-360's epoch bump). An API that is not listed here is not
+/// advertised: clients start using optional APIs as soon as they appear.
 public enum ApiKey: Int16, Sendable, CaseIterable {
     case produce = 0
     case fetch = 1
@@ -13,6 +13,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
+    case initProducerId = 22
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -26,6 +27,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .apiVersions: 0...3
         case .createTopics: 2...4
         case .deleteTopics: 1...3
+        case .initProducerId: 0...4
         }
     }
 
@@ -39,6 +41,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .apiVersions: 3
         case .createTopics: 5
         case .deleteTopics: 4
+        case .initProducerId: 2
         }
     }
 

@@ -69,3 +69,39 @@ public struct DeleteTopicsResponse: Sendable {
         }
     }
 }
+
+/// InitProducerId (key 22), versions 0–4; v3+ carries the current id and epoch for KIP-360's bump.
+public struct InitProducerIdRequest: Sendable, Equatable {
+    public var transactionalId: String?
+    public var producerId: Int64 = -1
+    public var producerEpoch: Int16 = -1
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        var request = Self(transactionalId: try decoder.nullableString("transactional id"))
+        _ = try decoder.int32("transaction timeout")
+        if version >= 3 {
+            request.producerId = try decoder.int64("producer id")
+            request.producerEpoch = try decoder.int16("producer epoch")
+        }
+        try decoder.taggedFields()
+        return request
+    }
+}
+
+public struct InitProducerIdResponse: Sendable, Equatable {
+    public var errorCode: KafkaErrorCode
+    public var producerId: Int64
+    public var producerEpoch: Int16
+
+    public init(errorCode: KafkaErrorCode, producerId: Int64, producerEpoch: Int16) {
+        (self.errorCode, self.producerId, self.producerEpoch) = (errorCode, producerId, producerEpoch)
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.int16(errorCode.rawValue)
+        encoder.int64(producerId)
+        encoder.int16(producerEpoch)
+        encoder.taggedFields()
+    }
+}

@@ -1,7 +1,7 @@
 import SteleCore
 
 /// Why a log operation failed.
-public enum LogError: Error, Sendable, CustomStringConvertible {
+public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The batch was refused before anything was written; the log is unchanged.
     case invalidBatch(String)
     /// The batch is larger than `maxBatchBytes`.
@@ -14,6 +14,21 @@ public enum LogError: Error, Sendable, CustomStringConvertible {
     /// is reopened, because what reached the disk is unknown; recovery then finds out.
     case storage(StorageError)
     case closed
+    /// The idempotent-producer checks refused the batch (nothing was written).
+    case producerRejected(ProducerRejection)
+
+    /// Why a producer's batch was refused (kafka-protocol.md §2.6).
+    public enum ProducerRejection: Sendable, Equatable {
+        case outOfOrderSequence(String)
+        case invalidProducerEpoch(String)
+        case unknownProducerId(String)
+
+        public var reason: String {
+            switch self {
+            case let .outOfOrderSequence(reason), let .invalidProducerEpoch(reason), let .unknownProducerId(reason): reason
+            }
+        }
+    }
 
     public var description: String {
         switch self {
@@ -23,6 +38,7 @@ public enum LogError: Error, Sendable, CustomStringConvertible {
         case let .corruption(corruption): corruption.description
         case let .storage(error): "storage error: \(error)"
         case .closed: "the log is closed"
+        case let .producerRejected(rejection): rejection.reason
         }
     }
 }

@@ -9,6 +9,8 @@
 enum LogFileNames {
     enum Kind: String, CaseIterable {
         case log, index, timeindex, keyindex
+        /// Idempotent-producer state as of the segment's base offset (written at roll).
+        case producers
     }
 
     enum Stage: String {

@@ -40,7 +40,7 @@ struct LogLoader {
     let fileSystem: any FileSystem
     let decompressor: (any RecordDecompressor)?
 
-    func load() throws -> ([LogSegment], RecoveryReport) {
+    func load() throws -> ([LogSegment], ProducerStateTable, RecoveryReport) {
         var report = RecoveryReport()
         do {
             try fileSystem.createDirectory(directory)
@@ -55,12 +55,19 @@ struct LogLoader {
             for base in bases.dropLast() {
                 segments.append(try loadSealed(base: base, report: &report))
             }
-            segments.append(try loadActive(base: bases.last!, report: &report))
+            var (producers, replayFrom) = try producerSnapshot(atOrBefore: bases.last!)
+            for segment in segments where segment.summary.nextOffset > replayFrom {
+                // Rare: only when the snapshot written at the last roll is missing.
+                _ = try SegmentScanner.scan(file: segment.file, expectedOffset: segment.baseOffset, allowsGaps: true) { _, _, header in
+                    if header.baseOffset >= replayFrom { producers.record(header) }
+                }
+            }
+            segments.append(try loadActive(base: bases.last!, producers: &producers, report: &report))
             // A crash between creating a segment and syncing the directory leaves a name that is
             // not durable; appends about to be acknowledged into it need the name to survive.
             try fileSystem.syncDirectory(directory)
             report.segmentCount = segments.count
-            return (segments, report)
+            return (segments, producers, report)
         } catch {
             throw LogError(wrapping: error)
         }
@@ -134,11 +141,26 @@ struct LogLoader {
         return segment
     }
 
-    private func loadActive(base: Int64, report: inout RecoveryReport) throws -> LogSegment {
+    /// The newest producer-state snapshot at or before `offset`, and the offset replay starts from.
+    private func producerSnapshot(atOrBefore offset: Int64) throws -> (ProducerStateTable, Int64) {
+        let snapshots = try fileSystem.contentsOfDirectory(directory).compactMap(LogFileNames.parse)
+            .filter { $0.kind == .producers && $0.stage == .live && $0.baseOffset <= offset }.map(\.baseOffset).sorted()
+        for snapshot in snapshots.reversed() {
+            if let bytes = try? fileSystem.readFile(LogFileNames.path(directory, baseOffset: snapshot, kind: .producers)),
+               let table = ProducerStateTable.decode(bytes) {
+                return (table, snapshot)
+            }
+        }
+        return (ProducerStateTable(), 0)
+    }
+
+    private func loadActive(base: Int64, producers: inout ProducerStateTable, report: inout RecoveryReport) throws -> LogSegment {
         let path = LogFileNames.path(directory, baseOffset: base, kind: .log)
         let file = try fileSystem.openFile(path, create: false)
         var builder = SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
-        let outcome = try indexLoader.scan(file: file, into: &builder, from: base)
+        var replayed = producers
+        let outcome = try indexLoader.scan(file: file, into: &builder, from: base) { header in replayed.record(header) }
+        producers = replayed
         let size = try file.size()
         report.scannedBytes += size
         report.corruptions += outcome.corruptions

@@ -72,7 +72,7 @@ extension PartitionLog {
     }
 
     private func writeGroup(_ group: [AppendQueue.Item]) {
-        var results: [AppendResult] = []
+        var results: [Result<AppendResult, LogError>] = []
         var writer = GroupWriter()
         let outcome: Result<Void, LogError>
         do {
@@ -92,7 +92,7 @@ extension PartitionLog {
         var next = results.makeIterator()
         for item in group {
             switch (item, outcome) {
-            case let (.batch(_, continuation), .success): continuation.resume(returning: next.next()!)
+            case let (.batch(_, continuation), .success): continuation.resume(with: next.next()!.mapError { $0 as any Error })
             case let (.batch(_, continuation), .failure(error)): continuation.resume(throwing: error)
             case let (.barrier(continuation), _): continuation.resume()
             }
@@ -100,8 +100,16 @@ extension PartitionLog {
     }
 
     /// Assigns the batch its offsets inside the active segment (rolling first if needed) and
-    /// queues its bytes for writing.
-    private func place(_ batch: ValidatedBatch, writer: inout GroupWriter) throws -> AppendResult {
+    /// queues its bytes for writing — or, for an idempotent producer's retry, answers with the
+    /// original offsets, or refuses a batch out of sequence. Throws only for I/O failures.
+    private func place(_ batch: ValidatedBatch, writer: inout GroupWriter) throws -> Result<AppendResult, LogError> {
+        switch state.withLock({ $0.producers.check(batch.header) }) {
+        case .append: break
+        case let .duplicate(baseOffset, lastOffset):
+            return .success(AppendResult(baseOffset: baseOffset, lastOffset: lastOffset, logAppendTime: nil))
+        case let .reject(rejection):
+            return .failure(.producerRejected(rejection))
+        }
         let now = clock()
         if state.withLock({ needsRoll(before: batch, active: $0.active, now: now) }) {
             try writer.flush(to: state.withLock { $0.active })
@@ -110,7 +118,7 @@ extension PartitionLog {
         var bytes = batch.bytes
         var header = batch.header
         let logAppendTime = config.timestampType == .logAppendTime ? now : nil
-        return state.withLock { state in
+        return .success(state.withLock { state in
             let segment = state.active
             header.baseOffset = state.logEndOffset
             bytes.withUnsafeMutableBytes { raw in
@@ -127,9 +135,10 @@ extension PartitionLog {
             segment.summary = segment.active!.summary
             state.logEndOffset = header.nextOffset
             for record in batch.keyedRecords { state.versions.recordAppend(of: record.key) }
+            state.producers.record(header)
             writer.add(bytes, at: position)
             return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime)
-        }
+        })
     }
 
     private func needsRoll(before batch: ValidatedBatch, active: LogSegment, now: Int64) -> Bool {
@@ -156,6 +165,9 @@ extension PartitionLog {
                 try fileSystem.writeFile(old.indexPath(kind), contents: bytes)
             }
             let base = builder.nextOffset
+            // Producer state as of the new segment's start: recovery replays only what follows.
+            let producers = state.withLock { $0.producers }
+            try fileSystem.writeFile(LogFileNames.path(directory, baseOffset: base, kind: .producers), contents: producers.encoded())
             let path = LogFileNames.path(directory, baseOffset: base, kind: .log)
             let file = try fileSystem.openFile(path, create: true)
             let existing = try file.size()

@@ -57,6 +57,7 @@ extension PartitionLog {
                 indexCache.forget(segment)
                 try fileSystem.removeFile(segment.logPath)
                 for kind in [IndexFile.Kind.offset, .time, .key] { try fileSystem.removeFileIfPresent(segment.indexPath(kind)) }
+                try fileSystem.removeFileIfPresent(LogFileNames.path(directory, baseOffset: segment.baseOffset, kind: .producers))
             }
             try fileSystem.syncDirectory(directory)
         } catch {

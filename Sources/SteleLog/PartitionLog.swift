@@ -50,6 +50,7 @@ public final class PartitionLog: Sendable {
         /// Set after a failed write: the log refuses appends until reopened.
         var failure: LogError?
         var versions: VersionCache
+        var producers: ProducerStateTable
 
         var active: LogSegment { segments[segments.count - 1] }
         var logStartOffset: Int64 { segments[0].baseOffset }
@@ -63,17 +64,17 @@ public final class PartitionLog: Sendable {
         decompressor: (any RecordDecompressor)? = nil
     ) async throws -> PartitionLog {
         let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor)
-        let (segments, report) = try await executor.run { try loader.load() }
+        let (segments, producers, report) = try await executor.run { try loader.load() }
         let log = PartitionLog(directory: directory, config: config, fileSystem: fileSystem, executor: executor,
-                               maintenanceExecutor: maintenanceExecutor,
-                               clock: clock, decompressor: decompressor, segments: segments, report: report)
+                               maintenanceExecutor: maintenanceExecutor, clock: clock, decompressor: decompressor,
+                               segments: segments, producers: producers, report: report)
         log.startIntervalFlusher()
         return log
     }
 
     private init(directory: String, config: LogConfig, fileSystem: any FileSystem, executor: IOExecutor,
                  maintenanceExecutor: IOExecutor, clock: @escaping @Sendable () -> Int64, decompressor: (any RecordDecompressor)?,
-                 segments: [LogSegment], report: RecoveryReport) {
+                 segments: [LogSegment], producers: ProducerStateTable, report: RecoveryReport) {
         precondition(!segments.isEmpty && segments.last!.isActive)
         self.directory = directory
         self.config = config
@@ -90,7 +91,8 @@ public final class PartitionLog: Sendable {
         // Recovery synced what it kept, so everything on disk is durable and visible.
         self.state = Mutex(State(segments: segments, logEndOffset: end, highWatermark: end,
                                  visibleBytes: segments.last!.summary.logBytes, durableOffset: end,
-                                 lastSyncMilliseconds: clock(), versions: VersionCache(capacity: config.versionCacheEntries)))
+                                 lastSyncMilliseconds: clock(), versions: VersionCache(capacity: config.versionCacheEntries),
+                                 producers: producers))
     }
 
     /// The first offset still in the log.

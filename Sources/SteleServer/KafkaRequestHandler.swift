@@ -68,6 +68,9 @@ struct KafkaRequestHandler: Sendable {
         case .deleteTopics:
             let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version))
             return respond { response.encode(&$0, version: version) }
+        case .initProducerId:
+            let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
         }
     }
 
@@ -158,6 +161,12 @@ struct KafkaRequestHandler: Sendable {
         case .offsetOutOfRange: .offsetOutOfRange
         case .corruption, .storage: .kafkaStorageError
         case .closed: .unknownTopicOrPartition
+        case let .producerRejected(rejection):
+            switch rejection {
+            case .outOfOrderSequence: .outOfOrderSequenceNumber
+            case .invalidProducerEpoch: .invalidProducerEpoch
+            case .unknownProducerId: .unknownProducerId
+            }
         }
     }
 
@@ -246,6 +255,26 @@ struct KafkaRequestHandler: Sendable {
             topics.append((topic.name, partitions))
         }
         return ListOffsetsResponse(topics: topics)
+    }
+
+    // MARK: Idempotent producer
+
+    /// A new producer id, or (v3+, KIP-360) the same id with the next epoch, which fences the
+    /// old epoch in every partition and lets the producer restart its sequences at 0.
+    private func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
+        guard request.transactionalId == nil else {
+            logger.info("transactional producer refused: transactions are not supported", metadata: ["id": "\(request.transactionalId!)"])
+            return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1)
+        }
+        do {
+            if request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < Int16.max {
+                return InitProducerIdResponse(errorCode: .none, producerId: request.producerId, producerEpoch: request.producerEpoch + 1)
+            }
+            return InitProducerIdResponse(errorCode: .none, producerId: try broker.producerIds.next(), producerEpoch: 0)
+        } catch {
+            logger.error("could not allocate a producer id", metadata: ["error": "\(error)"])
+            return InitProducerIdResponse(errorCode: .kafkaStorageError, producerId: -1, producerEpoch: -1)
+        }
     }
 
     // MARK: Topic admin

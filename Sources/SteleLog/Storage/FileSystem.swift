@@ -47,7 +47,7 @@ extension StorageFile {
 }
 
 /// A failed file operation, with the path and the operating system's reason.
-public struct StorageError: Error, Sendable, CustomStringConvertible {
+public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     public var operation: String
     public var path: String
     public var code: Int32

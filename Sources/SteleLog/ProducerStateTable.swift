@@ -1,0 +1,93 @@
+import Foundation
+import SteleCore
+
+/// Idempotent-producer bookkeeping of one partition (Kafka `ProducerStateManager`,
+/// kafka-protocol.md §2.6): per producer id, its epoch and the last five batches it appended,
+/// so a retried batch gets its original offsets back instead of being written twice.
+///
+/// Owned by the partition's writer: checked and updated under the log's state lock in the same
+/// step that assigns offsets, so no other append can slip between the check and the write.
+/// Persisted as a snapshot when a segment rolls (`N.producers`, valid from offset N) and
+/// rebuilt on open from that snapshot plus the batches after it.
+struct ProducerStateTable: Codable, Sendable, Equatable {
+    /// How many recent batches per producer are remembered for duplicate detection (Kafka's
+    /// `NUM_BATCHES_TO_RETAIN`; clients keep at most five requests in flight).
+    static let batchesRetained = 5
+
+    struct Batch: Codable, Sendable, Equatable {
+        var firstSequence: Int32
+        var lastSequence: Int32
+        var baseOffset: Int64
+        var lastOffset: Int64
+    }
+
+    struct Producer: Codable, Sendable, Equatable {
+        var epoch: Int16
+        var batches: [Batch]
+    }
+
+    private(set) var producers: [Int64: Producer] = [:]
+
+    enum Verdict: Equatable {
+        case append
+        case duplicate(baseOffset: Int64, lastOffset: Int64)
+        case reject(LogError.ProducerRejection)
+    }
+
+    /// What to do with a batch from a producer (a batch with producer id -1 is not idempotent).
+    func check(_ header: RecordBatchHeader) -> Verdict {
+        guard header.producerId >= 0 else { return .append }
+        let first = header.baseSequence
+        let last = Self.lastSequence(of: header)
+        guard let producer = producers[header.producerId] else {
+            // A new producer starts at sequence 0; anything else means its earlier batches are
+            // unknown here (expired or never seen), which the client resolves by resetting.
+            return first == 0 ? .append : .reject(.unknownProducerId("producer \(header.producerId) is unknown and its sequence starts at \(first), not 0"))
+        }
+        if header.producerEpoch < producer.epoch {
+            return .reject(.invalidProducerEpoch("producer \(header.producerId) epoch \(header.producerEpoch) is older than the current epoch \(producer.epoch)"))
+        }
+        if header.producerEpoch > producer.epoch {
+            return first == 0 ? .append : .reject(.outOfOrderSequence("a new epoch \(header.producerEpoch) of producer \(header.producerId) must start at sequence 0, not \(first)"))
+        }
+        if let duplicate = producer.batches.first(where: { $0.firstSequence == first && $0.lastSequence == last }) {
+            return .duplicate(baseOffset: duplicate.baseOffset, lastOffset: duplicate.lastOffset)
+        }
+        let expected = producer.batches.last.map { Self.increment($0.lastSequence) } ?? 0
+        guard first == expected else {
+            return .reject(.outOfOrderSequence("producer \(header.producerId) sent sequence \(first), expected \(expected)"))
+        }
+        return .append
+    }
+
+    /// Records an appended batch (its header carries the assigned base offset).
+    mutating func record(_ header: RecordBatchHeader) {
+        guard header.producerId >= 0 else { return }
+        var producer = producers[header.producerId] ?? Producer(epoch: header.producerEpoch, batches: [])
+        if header.producerEpoch != producer.epoch {
+            producer = Producer(epoch: header.producerEpoch, batches: [])
+        }
+        producer.batches.append(Batch(firstSequence: header.baseSequence, lastSequence: Self.lastSequence(of: header),
+                                      baseOffset: header.baseOffset, lastOffset: header.lastOffset))
+        if producer.batches.count > Self.batchesRetained { producer.batches.removeFirst(producer.batches.count - Self.batchesRetained) }
+        producers[header.producerId] = producer
+    }
+
+    /// Sequences wrap from Int32.max to 0 (Kafka `DefaultRecordBatch.incrementSequence`).
+    static func increment(_ sequence: Int32) -> Int32 {
+        sequence == Int32.max ? 0 : sequence + 1
+    }
+
+    static func lastSequence(of header: RecordBatchHeader) -> Int32 {
+        let last = Int64(header.baseSequence) + Int64(header.lastOffsetDelta)
+        return Int32(truncatingIfNeeded: last > Int64(Int32.max) ? last - Int64(Int32.max) - 1 : last)
+    }
+
+    func encoded() -> [UInt8] {
+        Array((try? JSONEncoder().encode(self)) ?? Data())
+    }
+
+    static func decode(_ bytes: [UInt8]) -> ProducerStateTable? {
+        try? JSONDecoder().decode(ProducerStateTable.self, from: Data(bytes))
+    }
+}
