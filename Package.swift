@@ -57,6 +57,9 @@ let package = Package(
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
+        // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
+        // (scripts/capture-kafka-requests.py), read by path.
+        .testTarget(name: "SteleKafkaProtocolTests", dependencies: ["SteleKafkaProtocol", "SteleCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,6 +17,8 @@ public final class KafkaServer: Sendable {
         public var port = 9092
         /// The host clients are told to connect to (Metadata); defaults to `host`.
         public var advertisedHost: String?
+        /// The port clients are told to connect to (Metadata); defaults to the bound port.
+        public var advertisedPort: Int?
         /// Largest request frame accepted (Kafka `socket.request.max.bytes`, 100 MiB).
         public var maxRequestBytes = 100 << 20
 
@@ -46,7 +48,7 @@ public final class KafkaServer: Sendable {
             }
         let port = channel.channel.localAddress?.port ?? configuration.port
         let handler = KafkaRequestHandler(broker: broker, advertisedHost: configuration.advertisedHost ?? configuration.host,
-                                          advertisedPort: Int32(port), logger: logger)
+                                          advertisedPort: Int32(configuration.advertisedPort ?? port), logger: logger)
         return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port)
     }
 

@@ -24,6 +24,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Host name given to clients in Metadata (default: the listen address).")
     var advertisedHost: String?
 
+    @Option(help: "Port given to clients in Metadata (default: the bound port), e.g. behind a proxy.")
+    var advertisedPort: Int?
+
     @Option(help: "Partitions of topics created without a count (auto-created topics).")
     var defaultPartitions = 1
 
@@ -67,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         serverConfig.host = listen
         serverConfig.port = kafkaPort
         serverConfig.advertisedHost = advertisedHost
+        serverConfig.advertisedPort = advertisedPort
         serverConfig.maxRequestBytes = maxRequestBytes
         let server = try await KafkaServer.bind(configuration: serverConfig, broker: broker, logger: logger)
         logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(server.port)", "flush": "\(flush)"])

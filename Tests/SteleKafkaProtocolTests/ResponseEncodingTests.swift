@@ -1,0 +1,78 @@
+import NIOCore
+import Testing
+@testable import SteleKafkaProtocol
+
+/// Response layouts checked byte by byte where the protocol has traps (kafka-protocol.md §0).
+@Suite("Response encoding")
+struct ResponseEncodingTests {
+    static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+
+    @Test func apiVersionsV3KeepsAV0HeaderAndAFlexibleBody() {
+        let frame = Self.bytes(ResponseFrame.encode(correlationId: 7, api: .apiVersions, version: 3, allocator: .init()) {
+            ApiVersionsResponse().encode(&$0, version: 3)
+        })
+        // size, correlation id, then straight into the body: no header tag section.
+        #expect(Array(frame[4..<8]) == [0, 0, 0, 7])
+        #expect(Array(frame[8..<10]) == [0, 0], "error code follows the correlation id directly")
+        #expect(frame[10] == UInt8(ApiKey.allCases.count + 1), "compact array length is count + 1")
+        #expect(frame.last == 0, "empty tagged fields end the body")
+        #expect(Int(Int32(bigEndian: frame.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })) == frame.count - 4)
+    }
+
+    @Test func unsupportedApiVersionsIsAnsweredInAV0Body() {
+        let frame = Self.bytes(ResponseFrame.encode(correlationId: 1, api: .apiVersions, version: 0, allocator: .init()) {
+            ApiVersionsResponse(errorCode: .unsupportedVersion).encode(&$0, version: 0)
+        })
+        #expect(Array(frame[8..<10]) == [0, 35])
+        #expect(Array(frame[10..<14]) == [0, 0, 0, UInt8(ApiKey.allCases.count)], "classic int32 array length")
+        #expect(frame.count == 4 + 4 + 2 + 4 + ApiKey.allCases.count * 6, "no throttle time in v0")
+    }
+
+    @Test func advertisedRangesSatisfyLibrdkafkaFeatureChecks() {
+        let ranges = Dictionary(uniqueKeysWithValues: ApiKey.allCases.map { ($0, $0.supportedVersions) })
+        #expect(ranges[.apiVersions]!.contains(0))
+        #expect(ranges[.produce]!.contains(0) && ranges[.produce]!.contains(3) && ranges[.produce]!.contains(7))
+        #expect(ranges[.fetch]!.contains(4) && ranges[.fetch]!.contains(10))
+        #expect(ranges[.listOffsets]!.contains(1) && ranges[.listOffsets]!.lowerBound <= 3, "aiokafka needs ≤ 3")
+        for api in ApiKey.allCases where api != .apiVersions && api != .initProducerId {
+            #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
+        }
+    }
+
+    @Test func produceResponsePutsThrottleTimeLast() {
+        var encoder = KafkaEncoder(ByteBuffer(), flexible: false)
+        ProduceResponse(topics: [("t", [.init(index: 0, errorCode: .none, baseOffset: 5, logAppendTimeMs: -1, logStartOffset: 0)])])
+            .encode(&encoder, version: 7)
+        let bytes = Self.bytes(encoder.buffer)
+        // topics[1]: "t", partitions[1]: index 0, error 0, base 5, append time -1, start 0; then throttle 0.
+        let expected: [UInt8] = [0, 0, 0, 1, 0, 1, 0x74, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+            + [0, 0, 0, 0, 0, 0, 0, 5] + [UInt8](repeating: 0xFF, count: 8) + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 0]
+        #expect(bytes == expected)
+    }
+
+    @Test func compactEncodingsRoundTrip() throws {
+        var encoder = KafkaEncoder(ByteBuffer(), flexible: true)
+        encoder.nullableString(nil)
+        encoder.string("stele")
+        encoder.array([1, 2, 3] as [Int32]) { $0.int32($1) }
+        encoder.unsignedVarint(300)
+        encoder.taggedFields()
+        #expect(Self.bytes(encoder.buffer).prefix(7) == [0, 6, 0x73, 0x74, 0x65, 0x6C, 0x65])
+        var decoder = KafkaDecoder(encoder.buffer, flexible: true)
+        #expect(try decoder.nullableString() == nil)
+        #expect(try decoder.string() == "stele")
+        #expect(try decoder.array("ints") { try $0.int32() } == [1, 2, 3])
+        #expect(try decoder.unsignedVarint() == 300)
+        try decoder.taggedFields()
+        #expect(decoder.remaining == 0)
+    }
+
+    @Test func hostileCountsAreRefusedBeforeAllocating() {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Int32.max)
+        var decoder = KafkaDecoder(buffer, flexible: false)
+        #expect(throws: KafkaProtocolError.self) { try decoder.array("x") { try $0.int32() } }
+        var tags = KafkaDecoder(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0x0F]), flexible: true)
+        #expect(throws: KafkaProtocolError.self) { try tags.taggedFields() }
+    }
+}
