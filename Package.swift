@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleLog", "SteleServer", "SteleBroker",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -3,9 +3,16 @@ public struct ListOffsetsRequest: Sendable, Equatable {
     public struct Partition: Sendable, Equatable {
         public var partition: Int32
         public var timestamp: Int64
+
+        public init(partition: Int32, timestamp: Int64) {
+            self.partition = partition
+            self.timestamp = timestamp
+        }
     }
 
     public var topics: [(name: String, partitions: [Partition])]
+
+    public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }

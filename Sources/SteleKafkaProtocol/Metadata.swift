@@ -4,6 +4,11 @@ public struct MetadataRequest: Sendable, Equatable {
     public var topics: [String]?
     public var allowAutoTopicCreation = true
 
+    public init(topics: [String]? = nil, allowAutoTopicCreation: Bool = true) {
+        self.topics = topics
+        self.allowAutoTopicCreation = allowAutoTopicCreation
+    }
+
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         var request = Self()
         request.topics = try decoder.nullableArray("topics") { try $0.string("topic name") }

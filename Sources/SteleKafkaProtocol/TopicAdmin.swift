@@ -5,10 +5,22 @@ public struct CreateTopicsRequest: Sendable, Equatable {
         public var partitions: Int32
         public var replicationFactor: Int16
         public var configs: [String: String?]
+
+        public init(name: String, partitions: Int32, replicationFactor: Int16 = -1, configs: [String: String?] = [:]) {
+            self.name = name
+            self.partitions = partitions
+            self.replicationFactor = replicationFactor
+            self.configs = configs
+        }
     }
 
     public var topics: [Topic]
     public var validateOnly: Bool
+
+    public init(topics: [Topic], validateOnly: Bool = false) {
+        self.topics = topics
+        self.validateOnly = validateOnly
+    }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let topics = try decoder.array("topics") { decoder in
@@ -48,6 +60,8 @@ public struct CreateTopicsResponse: Sendable {
 /// DeleteTopics (key 20), versions 1–3.
 public struct DeleteTopicsRequest: Sendable, Equatable {
     public var names: [String]
+
+    public init(names: [String]) { self.names = names }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let names = try decoder.array("topic names") { try $0.string("topic name") }

@@ -1,14 +1,15 @@
 import NIOCore
-import SteleKafkaProtocol
 
-/// Splits the byte stream into request frames: an int32 size, then that many bytes.
+/// Splits the byte stream into frames (requests on a server, responses on a client): an int32 size, then that many bytes.
 /// A negative size or one above `maxFrameBytes` closes the connection: nothing that large is
 /// buffered on a client's word.
-struct KafkaFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let maxFrameBytes: Int
+public struct KafkaFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
+    public let maxFrameBytes: Int
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public init(maxFrameBytes: Int) { self.maxFrameBytes = maxFrameBytes }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return .needMoreData }
         guard size >= 8, Int(size) <= maxFrameBytes else {
             throw KafkaProtocolError.invalid("frame size \(size) outside 8...\(maxFrameBytes)")
@@ -19,16 +20,17 @@ struct KafkaFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
     }
 }
 
-/// Writes response frames (already length-prefixed) as they are.
-struct KafkaFrameEncoder: MessageToByteEncoder {
-    typealias OutboundIn = ByteBuffer
-    func encode(data: ByteBuffer, out: inout ByteBuffer) {
+/// Writes frames (already length-prefixed) as they are.
+public struct KafkaFrameEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = ByteBuffer
+    public init() {}
+    public func encode(data: ByteBuffer, out: inout ByteBuffer) {
         var data = data
         out.writeBuffer(&data)
     }
