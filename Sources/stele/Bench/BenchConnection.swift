@@ -1,0 +1,98 @@
+import NIOCore
+import NIOPosix
+import SteleCore
+import SteleKafkaProtocol
+
+/// One Kafka connection for the load generator: sends a request frame, waits for its response.
+/// Written on Stele's own codec so that the generator costs little next to the broker.
+final class BenchConnection: @unchecked Sendable {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private var correlation: Int32 = 0
+
+    init(host: String, port: Int) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 256 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(KafkaFrameEncoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let (inbound, outbound) = (channel.inbound, channel.outbound)
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
+    }
+
+    func send(_ api: ApiKey, version: Int16, body: (inout KafkaEncoder) -> Void) async throws -> KafkaDecoder {
+        correlation += 1
+        try await outbound.write(RequestFrame.encode(api: api, version: version, correlationId: correlation, clientId: "stele-bench", body: body))
+        guard let frame = try await inbound.next() else { throw KafkaProtocolError.truncated("connection closed") }
+        var decoder = KafkaDecoder(frame, flexible: false)
+        guard try decoder.int32() == correlation else { throw KafkaProtocolError.invalid("out-of-order response") }
+        return decoder
+    }
+
+    /// Produce v7 of one batch with acks=all; returns the error code.
+    func produce(topic: String, partition: Int32, batch: ByteBuffer) async throws -> Int16 {
+        var response = try await send(.produce, version: 7) { encoder in
+            encoder.nullableString(nil)
+            encoder.int16(-1)
+            encoder.int32(30_000)
+            encoder.array([topic]) { encoder, name in
+                encoder.string(name)
+                encoder.array([partition]) { encoder, index in
+                    encoder.int32(index)
+                    encoder.nullableBytes(batch)
+                }
+            }
+        }
+        _ = try response.int32() // topics
+        _ = try response.string()
+        _ = try response.int32() // partitions
+        _ = try response.int32()
+        return try response.int16()
+    }
+
+    /// Fetch v11 of one partition; returns the record batches and the high watermark.
+    func fetch(topic: String, partition: Int32, offset: Int64, maxBytes: Int32, maxWaitMs: Int32 = 0, minBytes: Int32 = 0) async throws -> (ByteBuffer, Int64) {
+        var response = try await send(.fetch, version: 11) { encoder in
+            encoder.int32(-1)
+            encoder.int32(maxWaitMs)
+            encoder.int32(minBytes)
+            encoder.int32(maxBytes)
+            encoder.int8(0)
+            encoder.int32(0)
+            encoder.int32(-1)
+            encoder.array([topic]) { encoder, name in
+                encoder.string(name)
+                encoder.array([partition]) { encoder, index in
+                    encoder.int32(index)
+                    encoder.int32(-1)
+                    encoder.int64(offset)
+                    encoder.int64(-1)
+                    encoder.int32(maxBytes)
+                }
+            }
+            encoder.array([String]()) { $0.string($1) }
+            encoder.string("")
+        }
+        _ = try response.int32(); _ = try response.int16(); _ = try response.int32()
+        _ = try response.int32(); _ = try response.string(); _ = try response.int32()
+        _ = try response.int32()
+        let error = try response.int16()
+        guard error == 0 else { throw KafkaProtocolError.invalid("fetch error \(error)") }
+        let highWatermark = try response.int64()
+        _ = try response.int64(); _ = try response.int64()
+        _ = try response.nullableArray("aborted") { decoder in (try decoder.int64(), try decoder.int64()) }
+        _ = try response.int32()
+        return (try response.nullableBytes() ?? ByteBuffer(), highWatermark)
+    }
+
+    func close() async {
+        outbound.finish()
+        try? await channel.channel.close()
+    }
+}
