@@ -52,6 +52,20 @@ printf 'a:1\nb:2\n' | kcat -P -b "$bootstrap" -t cli-orders -K: -p 1
 if "$bin/stele" topics list --bootstrap "$bootstrap" | grep -qx 'cli-orders'; then echo "deleted topic still listed"; exit 1; fi
 echo "stele topics create/list/describe/delete: OK"
 
+# acks=0: the broker sends no response (clients would see out-of-order correlation ids), and
+# the records still land.
+seq 0 999 | awk '{printf "k%d:v%d\n", $1, $1}' | kcat -P -b "$bootstrap" -t acks0 -K: -X acks=0
+for _ in $(seq 1 50); do
+    count=$(kcat -C -b "$bootstrap" -t acks0 -e -q -f '%o\n' | wc -l)
+    [ "$count" -eq 1000 ] && break
+    sleep 0.1
+done
+[ "$count" -eq 1000 ] || { echo "acks=0: $count of 1000 records stored"; exit 1; }
+echo "acks=0: 1000 records stored: OK"
+
+"$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
+timeout 60 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
+
 # Compression: stored as sent, read back by the client. kcat (librdkafka 2.0.2) writes gzip,
 # snappy and zstd here; it enables lz4 only when FindCoordinator is advertised (a later
 # milestone), so lz4 is written by kafka-python below.
