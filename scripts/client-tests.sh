@@ -9,7 +9,7 @@ cleanup() { [ -n "$broker_pid" ] && kill -9 "$broker_pid" 2>/dev/null; rm -rf "$
 trap cleanup EXIT
 
 start_broker() {
-    "$bin/stele" serve --data-dir "$work/data" --kafka-port "${1:-0}" > "$work/broker.log" 2>&1 &
+    "$bin/stele" serve --data-dir "$work/data" --kafka-port "${1:-0}" --retention-check-interval-ms 200 > "$work/broker.log" 2>&1 &
     broker_pid=$!
     for _ in $(seq 1 100); do
         port=$(grep -o 'address=127.0.0.1:[0-9]*' "$work/broker.log" | head -n 1 | cut -d: -f2 || true)
@@ -51,6 +51,17 @@ printf 'a:1\nb:2\n' | kcat -P -b "$bootstrap" -t cli-orders -K: -p 1
 "$bin/stele" topics delete cli-orders --bootstrap "$bootstrap" | grep -q 'deleted cli-orders'
 if "$bin/stele" topics list --bootstrap "$bootstrap" | grep -qx 'cli-orders'; then echo "deleted topic still listed"; exit 1; fi
 echo "stele topics create/list/describe/delete: OK"
+
+# Retention runs on its own: old segments of a topic with retention.ms go.
+"$bin/stele" topics create short-lived --config retention.ms=1 --config segment.bytes=2000 --bootstrap "$bootstrap" >/dev/null
+seq 0 499 | awk '{printf "k%d:value-%d-padding-padding-padding\n", $1, $1}' | kcat -P -b "$bootstrap" -t short-lived -K: -X linger.ms=0 -X batch.num.messages=1
+for _ in $(seq 1 50); do
+    start=$("$bin/stele" topics describe short-lived --bootstrap "$bootstrap" | grep -o 'log start [0-9]*' | grep -o '[0-9]*')
+    [ "${start:-0}" -gt 0 ] && break
+    sleep 0.2
+done
+[ "${start:-0}" -gt 0 ] || { echo "retention never deleted a segment"; exit 1; }
+echo "retention.ms: segments deleted in the background (log start $start): OK"
 
 # acks=0: the broker sends no response (clients would see out-of-order correlation ids), and
 # the records still land.

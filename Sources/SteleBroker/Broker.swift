@@ -15,6 +15,9 @@ public struct BrokerConfig: Sendable {
     public var autoCreateTopics = true
     /// Log settings every topic starts from (its own configs override them).
     public var logDefaults = LogConfig()
+    /// How often retention and compaction run over every partition (Kafka
+    /// `log.retention.check.interval.ms`, 5 minutes).
+    public var maintenanceInterval: Duration = .seconds(300)
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -31,6 +34,7 @@ public final class Broker: Sendable {
     private let adminLock = AsyncLock()
     public let arrivals = ArrivalNotifier()
     public let producerIds: ProducerIdAllocator
+    private let maintenance = Mutex<Task<Void, Never>?>(nil)
 
     public final class Topic: Sendable {
         public let name: String
@@ -64,7 +68,32 @@ public final class Broker: Sendable {
             let topic = try await broker.openTopic(name: name, config: topicConfig)
             broker.topics.withLock { $0[name] = topic }
         }
+        broker.startMaintenance()
         return broker
+    }
+
+    /// Runs retention (delete policy) and compaction (compact policy) on every partition every
+    /// `maintenanceInterval`, on the logs' maintenance thread, never blocking appends.
+    private func startMaintenance() {
+        let interval = config.maintenanceInterval
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self, !Task.isCancelled else { return }
+                await self.runMaintenance()
+            }
+        }
+        maintenance.withLock { $0 = task }
+    }
+
+    /// One pass of retention and compaction over every partition; errors are per partition.
+    public func runMaintenance() async {
+        for topic in topics.withLock({ Array($0.values) }) {
+            for log in topic.partitions {
+                if log.config.cleanupPolicy.contains(.delete) { _ = try? await log.enforceRetention() }
+                if log.config.cleanupPolicy.contains(.compact) { _ = try? await log.compact() }
+            }
+        }
     }
 
     private func openTopic(name: String, config topicConfig: TopicConfig) async throws -> Topic {
@@ -129,6 +158,7 @@ public final class Broker: Sendable {
 
     /// Closes every log (flushing it).
     public func close() async throws {
+        maintenance.withLock { $0?.cancel() }
         let all = topics.withLock { topics in
             defer { topics.removeAll() }
             return Array(topics.values)

@@ -44,7 +44,7 @@ extension PartitionLog {
     private func offsetsToRemove(from segment: LogSegment, newer: [LogSegment], tombstoneHorizon: Int64) throws -> Set<Int64> {
         var doomed = Set<Int64>()
         var failure: (any Error)?
-        try sealedIndexes(of: segment).keyIndex.forEachKey { key, entries in
+        try sealedKeyIndex(of: segment).forEachKey { key, entries in
             guard failure == nil else { return }
             do {
                 let supersededLater = try newer.contains { try self.segmentHasKey($0, key) }
@@ -69,7 +69,7 @@ extension PartitionLog {
             return segment.baseOffset + Int64(first.relativeOffset) < state.durableOffset
         }
         if let active { return active }
-        return try sealedIndexes(of: segment).keyIndex.count(for: key) > 0
+        return try sealedKeyIndex(of: segment).count(for: key) > 0
     }
 
     /// Writes the segment without `doomed` records and swaps it in. Returns the new segment.

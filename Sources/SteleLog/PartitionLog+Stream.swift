@@ -30,7 +30,7 @@ extension PartitionLog {
             if let active = state.withLock({ _ in segment.active?.keyIndex.entries(for: key) }) {
                 entries = active
             } else {
-                let index = try sealedIndexes(of: segment).keyIndex
+                let index = try sealedKeyIndex(of: segment)
                 let count = index.count(for: key)
                 if version + Int64(count) <= fromVersion {
                     version += Int64(count)
@@ -65,7 +65,7 @@ extension PartitionLog {
         if let cached = snapshot.0 { return cached }
         var count = snapshot.2
         for segment in snapshot.1.dropLast() {
-            count += Int64(try sealedIndexes(of: segment).keyIndex.count(for: key))
+            count += Int64(try sealedKeyIndex(of: segment).count(for: key))
         }
         state.withLock { state in
             // Appends since the snapshot were not counted; cache only if there were none.

@@ -20,16 +20,19 @@ struct SealedIndexLoader {
 
     /// Reads and checks all three index files; `nil` if any is unusable.
     func load(_ segment: LogSegment) -> SealedIndexes? {
-        func payload(_ kind: IndexFile.Kind) -> [UInt8]? {
-            guard let bytes = try? fileSystem.readFile(segment.indexPath(kind)),
-                  let (summary, payload) = IndexFile.decode(bytes, kind: kind, baseOffset: segment.baseOffset),
-                  summary == segment.summary else { return nil }
-            return payload
-        }
-        guard let offsets = payload(.offset).flatMap({ OffsetIndex(payload: $0, logBytes: segment.summary.logBytes) }),
-              let times = payload(.time).flatMap({ TimeIndex(payload: $0) }),
-              let keys = mappedKeyIndex(segment) ?? payload(.key).flatMap({ SealedKeyIndex(payload: $0) }) else { return nil }
+        guard let offsets = payload(.offset, of: segment).flatMap({ OffsetIndex(payload: $0, logBytes: segment.summary.logBytes) }),
+              let times = payload(.time, of: segment).flatMap({ TimeIndex(payload: $0) }) else { return nil }
+        let loader = self
+        let keys = LazyKeyIndex { loader.mappedKeyIndex(segment) ?? loader.payload(.key, of: segment).flatMap { SealedKeyIndex(payload: $0) } }
         return SealedIndexes(offsetIndex: offsets, timeIndex: times, keyIndex: keys)
+    }
+
+    /// An index file's checked payload, if it describes the segment as it is.
+    private func payload(_ kind: IndexFile.Kind, of segment: LogSegment) -> [UInt8]? {
+        guard let bytes = try? fileSystem.readFile(segment.indexPath(kind)),
+              let (summary, payload) = IndexFile.decode(bytes, kind: kind, baseOffset: segment.baseOffset),
+              summary == segment.summary else { return nil }
+        return payload
     }
 
     /// The key index mapped in place, checked (header and payload CRC) before use.
@@ -81,14 +84,24 @@ extension PartitionLog {
         SealedIndexLoader(fileSystem: fileSystem, config: config, decompressor: decompressor)
     }
 
+    /// The key index of a sealed segment, mapped on first use, or rebuilt from the log when its
+    /// file is missing or damaged.
+    func sealedKeyIndex(of segment: LogSegment) throws -> SealedKeyIndex {
+        if let index = try sealedIndexes(of: segment).keyIndex.get() { return index }
+        guard let index = try sealedIndexes(of: segment, rebuild: true).keyIndex.get() else {
+            throw LogError.corruption(LogCorruption(file: segment.indexPath(.key), position: 0, reason: "key index cannot be rebuilt"))
+        }
+        return index
+    }
+
     /// The indexes of a sealed segment, loading (or rebuilding) them on first use.
-    func sealedIndexes(of segment: LogSegment) throws -> SealedIndexes {
+    func sealedIndexes(of segment: LogSegment, rebuild: Bool = false) throws -> SealedIndexes {
         indexCache.touch(segment)
         var loadedBytes: Int?
         let indexes = try segment.sealed.withLock { cached throws -> SealedIndexes in
-            if let cached { return cached }
+            if let cached, !rebuild { return cached }
             let loader = indexLoader
-            if let loaded = loader.load(segment) {
+            if !rebuild, let loaded = loader.load(segment) {
                 cached = loaded
             } else {
                 var (builder, _) = try loader.rebuild(baseOffset: segment.baseOffset, file: segment.file, directory: directory)

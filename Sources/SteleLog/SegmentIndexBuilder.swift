@@ -1,3 +1,4 @@
+import Synchronization
 import SteleCore
 
 /// The indexes of one segment while it is being written (the active segment) or rebuilt from
@@ -72,15 +73,40 @@ struct SegmentIndexBuilder: Sendable {
 
     /// The same indexes in the form a sealed segment keeps them.
     func sealed() -> SealedIndexes {
-        SealedIndexes(offsetIndex: offsetIndex, timeIndex: timeIndex, keyIndex: SealedKeyIndex(payload: keyIndex.payload)!)
+        SealedIndexes(offsetIndex: offsetIndex, timeIndex: timeIndex, keyIndex: LazyKeyIndex(loaded: SealedKeyIndex(payload: keyIndex.payload)!))
     }
 }
 
-/// The loaded indexes of a sealed segment.
+/// The loaded indexes of a sealed segment. The key index loads on first use: fetches and time
+/// lookups need only the small sparse indexes, and checking a key index means reading all of it.
 struct SealedIndexes: Sendable {
     var offsetIndex: OffsetIndex
     var timeIndex: TimeIndex
-    var keyIndex: SealedKeyIndex
+    var keyIndex: LazyKeyIndex
 
-    var memoryBytes: Int { offsetIndex.memoryBytes + timeIndex.memoryBytes + keyIndex.memoryBytes }
+    var memoryBytes: Int { offsetIndex.memoryBytes + timeIndex.memoryBytes }
+}
+
+/// A sealed key index loaded (mapped and checked) the first time it is asked for.
+final class LazyKeyIndex: Sendable {
+    private let state: Mutex<SealedKeyIndex?>
+    private let load: @Sendable () -> SealedKeyIndex?
+
+    init(loaded: SealedKeyIndex) {
+        state = Mutex(loaded)
+        load = { nil }
+    }
+
+    init(load: @escaping @Sendable () -> SealedKeyIndex?) {
+        state = Mutex(nil)
+        self.load = load
+    }
+
+    /// The index, or `nil` when its file is missing or fails its checks (then rebuild it).
+    func get() -> SealedKeyIndex? {
+        state.withLock { index in
+            if index == nil { index = load() }
+            return index
+        }
+    }
 }

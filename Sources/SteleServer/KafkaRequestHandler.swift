@@ -156,7 +156,8 @@ struct KafkaRequestHandler: Sendable {
 
     static func errorCode(for error: LogError) -> KafkaErrorCode {
         switch error {
-        case let .invalidBatch(reason): reason.contains("CRC32C") ? .corruptMessage : .invalidRecord
+        case let .invalidBatch(reason):
+            reason.contains("CRC32C") ? .corruptMessage : reason.contains("is not available") ? .unsupportedCompressionType : .invalidRecord
         case .batchTooLarge: .messageTooLarge
         case .offsetOutOfRange: .offsetOutOfRange
         case .corruption, .storage: .kafkaStorageError
