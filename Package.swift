@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "CSteleCRC32C"),
         .target(name: "SteleCore", dependencies: ["CSteleCRC32C"]),
         .target(name: "SteleLog", dependencies: ["SteleCore"]),
-        .target(name: "SteleLogTesting", dependencies: ["SteleLog"]),
+        .target(name: "SteleLogTesting", dependencies: ["SteleLog", "SteleCore"]),
         // Kafka's compression codecs: system libraries loaded at run time, snappy in Swift.
         .target(name: "CSteleCompression", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "SteleCompression", dependencies: ["SteleCore", "CSteleCompression"]),

@@ -60,7 +60,7 @@ struct CrashTest: AsyncParsableCommand {
 
     private func runParent() async throws {
         let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-\(getpid())"
-        var random = SplitMixRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var acknowledged: [Int64: Acknowledgement] = [:]
         var truncations = 0
         print("stele-crashtest: \(cycles) cycles, \(writers) appenders, seed \(seed), directory \(path)")
@@ -134,7 +134,7 @@ struct Acknowledgement {
 
     /// 1–3 records, values of 10–1,500 bytes: contents and sizes vary but are reproducible.
     static func batch(cycle: Int, writer: Int, sequence: Int) -> [UInt8] {
-        var random = SplitMixRandom(seed: UInt64(cycle) << 40 ^ UInt64(writer) << 32 ^ UInt64(sequence))
+        var random = SplitMix64(seed: UInt64(cycle) << 40 ^ UInt64(writer) << 32 ^ UInt64(sequence))
         var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000 + Int64(cycle) * 1_000_000 + Int64(sequence))
         for record in 0..<(1 + Int(random.next() % 3)) {
             let length = 10 + Int(random.next() % 1490)
@@ -203,14 +203,3 @@ enum Verifier {
     }
 }
 
-struct SplitMixRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

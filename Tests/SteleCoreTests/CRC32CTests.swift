@@ -10,20 +10,9 @@ private let knownAnswers: [(bytes: [UInt8], crc: UInt32)] = [
     ((0..<32).map { UInt8($0) }, 0x46DD_794E),
 ]
 
-/// Reproducible randomness, so a failing length/offset can be replayed.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
 }
 
@@ -90,7 +79,7 @@ private func hardware(_ bytes: ArraySlice<UInt8>, _ crc: UInt32 = 0) -> UInt32 {
     /// random misalignment, against the bitwise definition.
     @Test func everySmallLengthMatchesReference() {
         let buffer = randomBytes(1100 + 8, seed: 2)
-        var rng = SplitMix64(state: 3)
+        var rng = SplitMix64(seed: 3)
         for length in 0...1100 {
             let offset = Int.random(in: 0..<8, using: &rng)
             let slice = buffer[offset..<(offset + length)]

@@ -1,17 +1,6 @@
 import Testing
 @testable import SteleCore
 
-/// Reproducible randomness, so a failing mutation can be replayed from the seed.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private func hexBytes(_ text: String) -> [UInt8] {
     let digits = Array(text.filter(\.isHexDigit))
@@ -303,7 +292,7 @@ private func checksumIsValid(_ bytes: [UInt8]) -> Bool {
     // MARK: Robustness
 
     @Test func randomMutationsNeverCrashValidation() throws {
-        var rng = SplitMix64(state: 0x57E1_E000)
+        var rng = SplitMix64(seed: 0x57E1_E000)
         var rich = RecordBatchBuilder(baseTimestamp: kcatTimestamp)
         rich.append(key: nil, value: nil, headers: [RecordHeader(key: "h", value: nil)])
         rich.append(key: [], value: utf8("value"), timestamp: kcatTimestamp + 7)

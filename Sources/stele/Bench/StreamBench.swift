@@ -51,7 +51,7 @@ struct StreamBench {
         let streams = records / Self.streamLength
         let keys = (0..<streams).map(Self.key)
         let value = [UInt8](repeating: 0x62, count: 100)
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         var order = Array(0..<streams)
         var pending: [UInt8]? = nil
         let start = ContinuousClock.now
@@ -75,14 +75,3 @@ struct StreamBench {
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
