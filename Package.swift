@@ -31,7 +31,7 @@ let package = Package(
         // The Kafka wire codec: values and ByteBuffers only, no I/O.
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
-        .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression"]),
+        .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
             "SteleBroker", "SteleKafkaProtocol",

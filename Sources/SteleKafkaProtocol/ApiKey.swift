@@ -56,9 +56,18 @@ public enum KafkaErrorCode: Int16, Sendable {
     case corruptMessage = 2
     case unknownTopicOrPartition = 3
     case messageTooLarge = 10
+    case offsetMetadataTooLarge = 12
+    case coordinatorNotAvailable = 15
+    case notCoordinator = 16
     case invalidTopic = 17
     case recordListTooLarge = 18
     case invalidRequiredAcks = 21
+    case illegalGeneration = 22
+    case inconsistentGroupProtocol = 23
+    case invalidGroupId = 24
+    case unknownMemberId = 25
+    case invalidSessionTimeout = 26
+    case rebalanceInProgress = 27
     case invalidTimestamp = 32
     case unsupportedVersion = 35
     case topicAlreadyExists = 36
@@ -72,5 +81,9 @@ public enum KafkaErrorCode: Int16, Sendable {
     case kafkaStorageError = 56
     case unknownProducerId = 59
     case unsupportedCompressionType = 76
+    case memberIdRequired = 79
+    case fencedInstanceId = 82
     case invalidRecord = 87
+    case groupIdNotFound = 69
+    case nonEmptyGroup = 68
 }
