@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
+        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
