@@ -18,6 +18,9 @@ public struct BrokerConfig: Sendable {
     /// How often retention and compaction run over every partition (Kafka
     /// `log.retention.check.interval.ms`, 5 minutes).
     public var maintenanceInterval: Duration = .seconds(300)
+    /// How long a new group waits for more members before its first rebalance completes
+    /// (Kafka `group.initial.rebalance.delay.ms`, 3 s).
+    public var groupInitialRebalanceDelayMs: Int64 = 3000
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -34,6 +37,8 @@ public final class Broker: Sendable {
     private let adminLock = AsyncLock()
     public let arrivals = ArrivalNotifier()
     public let producerIds: ProducerIdAllocator
+    /// The coordinator of every consumer group (a single-node broker coordinates them all).
+    public let groups: GroupCoordinator
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
 
     public final class Topic: Sendable {
@@ -48,15 +53,18 @@ public final class Broker: Sendable {
 
     private var topicsDirectory: String { config.dataDirectory + "/topics" }
 
-    private init(config: BrokerConfig) throws {
+    private init(config: BrokerConfig, offsets: OffsetStore) throws {
         self.config = config
         self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids")
+        self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 
     /// Opens every topic under the data directory, recovering each partition log.
     public static func open(_ config: BrokerConfig) async throws -> Broker {
         try FileManager.default.createDirectory(atPath: config.dataDirectory + "/topics", withIntermediateDirectories: true)
-        let broker = try Broker(config: config)
+        let offsets = try await OffsetStore.open(directory: config.dataDirectory + "/__consumer_offsets", flushPolicy: config.logDefaults.flushPolicy)
+        let broker = try Broker(config: config, offsets: offsets)
+        await broker.groups.start()
         for name in try FileManager.default.contentsOfDirectory(atPath: broker.topicsDirectory).sorted() {
             let directory = broker.topicsDirectory + "/" + name
             // A topic half-created or half-deleted by a crash has no topic.json: finish removing it.
@@ -159,6 +167,8 @@ public final class Broker: Sendable {
     /// Closes every log (flushing it).
     public func close() async throws {
         maintenance.withLock { $0?.cancel() }
+        await groups.stop()
+        try await groups.offsets.close()
         let all = topics.withLock { topics in
             defer { topics.removeAll() }
             return Array(topics.values)

@@ -14,6 +14,13 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case createTopics = 19
     case deleteTopics = 20
     case initProducerId = 22
+    case offsetCommit = 8
+    case offsetFetch = 9
+    case findCoordinator = 10
+    case joinGroup = 11
+    case heartbeat = 12
+    case leaveGroup = 13
+    case syncGroup = 14
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -28,6 +35,15 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .createTopics: 2...4
         case .deleteTopics: 1...3
         case .initProducerId: 0...4
+        // FindCoordinator must contain 0: librdkafka < 2.11 gates coordinator lookups (and lz4) on it.
+        case .findCoordinator: 0...2
+        case .joinGroup: 0...5
+        case .syncGroup: 0...3
+        case .heartbeat: 0...3
+        case .leaveGroup: 0...3
+        // aiokafka needs OffsetCommit 2 or 3 and OffsetFetch ≤ 3 in range.
+        case .offsetCommit: 2...7
+        case .offsetFetch: 1...5
         }
     }
 
@@ -42,6 +58,13 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .createTopics: 5
         case .deleteTopics: 4
         case .initProducerId: 2
+        case .findCoordinator: 3
+        case .joinGroup: 6
+        case .syncGroup: 4
+        case .heartbeat: 4
+        case .leaveGroup: 4
+        case .offsetCommit: 8
+        case .offsetFetch: 6
         }
     }
 

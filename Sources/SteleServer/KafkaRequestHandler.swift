@@ -26,8 +26,8 @@ struct KafkaRequestHandler: Sendable {
     func handle(_ frame: ByteBuffer) async -> Outcome {
         guard let (key, version, correlation) = RequestHeader.peek(frame) else { return .close("request shorter than its header") }
         do {
-            let (_, api, decoder) = try RequestHeader.decode(frame)
-            return try await dispatch(api, version: version, correlationId: correlation, decoder: decoder)
+            let (header, api, decoder) = try RequestHeader.decode(frame)
+            return try await dispatch(api, version: version, correlationId: correlation, clientId: header.clientId ?? "", decoder: decoder)
         } catch KafkaProtocolError.unsupportedVersion(_, _) where key == ApiKey.apiVersions.rawValue {
             // KIP-511: an ApiVersions request newer than ours gets error 35 in a v0 body, with
             // our ranges, so the client can retry with a version we speak.
@@ -40,7 +40,7 @@ struct KafkaRequestHandler: Sendable {
         }
     }
 
-    private func dispatch(_ api: ApiKey, version: Int16, correlationId: Int32, decoder: KafkaDecoder) async throws -> Outcome {
+    private func dispatch(_ api: ApiKey, version: Int16, correlationId: Int32, clientId: String, decoder: KafkaDecoder) async throws -> Outcome {
         var decoder = decoder
         func respond(_ body: (inout KafkaEncoder) -> Void) -> Outcome {
             .respond(ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator, body: body))
@@ -71,6 +71,8 @@ struct KafkaRequestHandler: Sendable {
         case .initProducerId:
             let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version))
             return respond { response.encode(&$0, version: version) }
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch:
+            return try await handleGroupRequest(api, version: version, decoder: &decoder, clientId: clientId, respond: respond)
         }
     }
 

@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between retention and compaction passes over every partition.")
     var retentionCheckIntervalMs = 300_000
 
+    @Option(help: "How long a new consumer group waits for more members before its first rebalance (Kafka group.initial.rebalance.delay.ms).")
+    var groupInitialRebalanceDelayMs = 3000
+
     @Option(help: "Largest request accepted, in bytes.")
     var maxRequestBytes = 100 << 20
 
@@ -70,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.autoCreateTopics = autoCreateTopics
         brokerConfig.logDefaults.flushPolicy = FlushPolicy(parsing: flush)!
         brokerConfig.maintenanceInterval = .milliseconds(retentionCheckIntervalMs)
+        brokerConfig.groupInitialRebalanceDelayMs = Int64(max(0, groupInitialRebalanceDelayMs))
         let started = ContinuousClock.now
         let broker = try await Broker.open(brokerConfig)
         logger.info("data directory open", metadata: [

@@ -77,6 +77,8 @@ struct CapturedRequestTests {
         case .initProducerId:
             let request = try InitProducerIdRequest.decode(&body, version: header.apiVersion)
             #expect(request.transactionalId == nil)
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch:
+            try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
     }
@@ -113,6 +115,13 @@ struct CapturedRequestTests {
         case .createTopics: _ = try CreateTopicsRequest.decode(&body, version: version)
         case .deleteTopics: _ = try DeleteTopicsRequest.decode(&body, version: version)
         case .initProducerId: _ = try InitProducerIdRequest.decode(&body, version: version)
+        case .findCoordinator: _ = try FindCoordinatorRequest.decode(&body, version: version)
+        case .joinGroup: _ = try JoinGroupRequest.decode(&body, version: version)
+        case .syncGroup: _ = try SyncGroupRequest.decode(&body, version: version)
+        case .heartbeat: _ = try HeartbeatRequest.decode(&body, version: version)
+        case .leaveGroup: _ = try LeaveGroupRequest.decode(&body, version: version)
+        case .offsetCommit: _ = try OffsetCommitRequest.decode(&body, version: version)
+        case .offsetFetch: _ = try OffsetFetchRequest.decode(&body, version: version)
         }
     }
 }

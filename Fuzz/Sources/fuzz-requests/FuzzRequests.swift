@@ -25,6 +25,13 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .createTopics: _ = try? CreateTopicsRequest.decode(&body, version: header.apiVersion)
         case .deleteTopics: _ = try? DeleteTopicsRequest.decode(&body, version: header.apiVersion)
         case .initProducerId: _ = try? InitProducerIdRequest.decode(&body, version: header.apiVersion)
+        case .findCoordinator: _ = try? FindCoordinatorRequest.decode(&body, version: header.apiVersion)
+        case .joinGroup: _ = try? JoinGroupRequest.decode(&body, version: header.apiVersion)
+        case .syncGroup: _ = try? SyncGroupRequest.decode(&body, version: header.apiVersion)
+        case .heartbeat: _ = try? HeartbeatRequest.decode(&body, version: header.apiVersion)
+        case .leaveGroup: _ = try? LeaveGroupRequest.decode(&body, version: header.apiVersion)
+        case .offsetCommit: _ = try? OffsetCommitRequest.decode(&body, version: header.apiVersion)
+        case .offsetFetch: _ = try? OffsetFetchRequest.decode(&body, version: header.apiVersion)
         }
     }
     // The same bytes as a stored batch, as recovery and the cleaner read them.

@@ -1,0 +1,80 @@
+import NIOCore
+import SteleBroker
+import SteleKafkaProtocol
+
+extension KafkaRequestHandler {
+    /// Consumer-group APIs: the broker coordinates every group (kafka-protocol.md §4).
+    func handleGroupRequest(_ api: ApiKey, version: Int16, decoder: inout KafkaDecoder, clientId: String,
+                            respond: ((inout KafkaEncoder) -> Void) -> Outcome) async throws -> Outcome {
+        let groups = broker.groups
+        switch api {
+        case .findCoordinator:
+            let request = try FindCoordinatorRequest.decode(&decoder, version: version)
+            let response = request.keyType == 0
+                ? FindCoordinatorResponse(errorCode: .none, nodeId: Self.nodeId, host: advertisedHost, port: advertisedPort)
+                // Transactions (key type 1) are not supported.
+                : FindCoordinatorResponse(errorCode: .coordinatorNotAvailable, nodeId: -1, host: "", port: -1)
+            return respond { response.encode(&$0, version: version) }
+        case .joinGroup:
+            let request = try JoinGroupRequest.decode(&decoder, version: version)
+            let response = await groups.join(request, clientId: clientId, version: version)
+            return respond { response.encode(&$0, version: version) }
+        case .syncGroup:
+            let response = await groups.sync(try SyncGroupRequest.decode(&decoder, version: version))
+            return respond { response.encode(&$0, version: version) }
+        case .heartbeat:
+            let code = await groups.heartbeat(try HeartbeatRequest.decode(&decoder, version: version))
+            return respond { ErrorOnlyResponse(code).encode(&$0, version: version) }
+        case .leaveGroup:
+            let results = await groups.leave(try LeaveGroupRequest.decode(&decoder, version: version))
+            let top = version <= 2 ? results.first?.errorCode ?? .none : .none
+            return respond { LeaveGroupResponse(errorCode: top, members: results).encode(&$0, version: version) }
+        case .offsetCommit:
+            let request = try OffsetCommitRequest.decode(&decoder, version: version)
+            let response = await commit(request, version: version)
+            return respond { response.encode(&$0, version: version, throttleFrom: 3) }
+        case .offsetFetch:
+            let request = try OffsetFetchRequest.decode(&decoder, version: version)
+            let committed = await groups.committed(group: request.groupId)
+            let wanted = request.topics ?? Dictionary(grouping: committed.keys, by: \.topic).map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }
+            let topics = wanted.map { topic in
+                (name: topic.name, partitions: topic.partitions.map { partition -> OffsetFetchResponse.Partition in
+                    guard let entry = committed[OffsetStore.Key(group: request.groupId, topic: topic.name, partition: partition)] else {
+                        return .init(partition: partition, offset: -1, metadata: "")
+                    }
+                    return .init(partition: partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata)
+                })
+            }
+            return respond { OffsetFetchResponse(topics: topics).encode(&$0, version: version) }
+        default:
+            preconditionFailure("not a group API: \(api)")
+        }
+    }
+
+    private func commit(_ request: OffsetCommitRequest, version: Int16) async -> PartitionErrorsResponse {
+        func all(_ code: KafkaErrorCode) -> PartitionErrorsResponse {
+            PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0.partition, code) }) })
+        }
+        // Per-partition checks first: unknown partitions and oversized metadata are refused alone.
+        var accepted = request
+        var errors: [String: [Int32: KafkaErrorCode]] = [:]
+        accepted.topics = request.topics.map { topic in
+            let partitions = broker.topic(topic.name)?.partitions.count ?? 0
+            return (topic.name, topic.partitions.filter { partition in
+                if partition.partition < 0 || Int(partition.partition) >= partitions {
+                    errors[topic.name, default: [:]][partition.partition] = .unknownTopicOrPartition
+                    return false
+                }
+                if (partition.metadata?.utf8.count ?? 0) > OffsetStore.metadataBytesMax {
+                    errors[topic.name, default: [:]][partition.partition] = .offsetMetadataTooLarge
+                    return false
+                }
+                return true
+            })
+        }
+        if let error = await broker.groups.commit(accepted, version: version) { return all(error) }
+        return PartitionErrorsResponse(topics: request.topics.map { topic in
+            (topic.name, topic.partitions.map { ($0.partition, errors[topic.name]?[$0.partition] ?? .none) })
+        })
+    }
+}
