@@ -131,6 +131,11 @@ start_broker 0
 count=$(kcat -C -b "$bootstrap" -t "$topic" -e -q -f '%o\n' | wc -l)
 [ "$count" -eq 10000 ] || { echo "after restart $count records, expected 10000"; exit 1; }
 echo "restart: 10000 records still there: OK"
+# kcat -G committed its position on exit; the commit survives the restart and shows no lag.
+"$bin/stele" groups list --bootstrap "$bootstrap" | grep -qx kcat-group || { echo "kcat-group lost in the restart"; exit 1; }
+"$bin/stele" groups describe kcat-group --bootstrap "$bootstrap" | grep -q "$group_topic 0 500 500 0" \
+    || { "$bin/stele" groups describe kcat-group --bootstrap "$bootstrap"; echo "committed offsets lost in the restart"; exit 1; }
+echo "restart: committed group offsets still there, stele groups describe shows lag 0: OK"
 stop_broker
 echo "graceful shutdown: OK"
 echo "client suite: PASS"

@@ -133,3 +133,32 @@ public enum RequestFrame {
         return buffer
     }
 }
+
+extension OffsetFetchRequest {
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        precondition(version >= 2 && version <= 5)
+        encoder.string(groupId)
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.array(topic.partitions) { $0.int32($1) }
+        }
+    }
+}
+
+extension OffsetFetchResponse {
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        precondition(version >= 2 && version <= 5)
+        if version >= 3 { _ = try decoder.int32("throttle") }
+        let topics = try decoder.array("topics") { decoder in
+            (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
+                let partition = try decoder.int32("partition")
+                let offset = try decoder.int64("offset")
+                let epoch = version >= 5 ? try decoder.int32("leader epoch") : -1
+                let metadata = try decoder.nullableString("metadata")
+                return Partition(partition: partition, offset: offset, leaderEpoch: epoch, metadata: metadata,
+                                 errorCode: KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError)
+            })
+        }
+        return Self(topics: topics, errorCode: KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError)
+    }
+}

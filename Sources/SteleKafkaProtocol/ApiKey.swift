@@ -21,6 +21,10 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case heartbeat = 12
     case leaveGroup = 13
     case syncGroup = 14
+    case describeGroups = 15
+    case listGroups = 16
+    case deleteGroups = 42
+    case offsetDelete = 47
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -44,6 +48,10 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         // aiokafka needs OffsetCommit 2 or 3 and OffsetFetch ≤ 3 in range.
         case .offsetCommit: 2...7
         case .offsetFetch: 1...5
+        case .describeGroups: 0...4
+        case .listGroups: 0...2
+        case .deleteGroups: 0...1
+        case .offsetDelete: 0...0
         }
     }
 
@@ -65,6 +73,11 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .leaveGroup: 4
         case .offsetCommit: 8
         case .offsetFetch: 6
+        case .describeGroups: 5
+        case .listGroups: 3
+        case .deleteGroups: 2
+        // OffsetDelete has no flexible version.
+        case .offsetDelete: Int16.max
         }
     }
 

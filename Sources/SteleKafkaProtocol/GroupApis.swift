@@ -267,6 +267,11 @@ public struct OffsetFetchRequest: Sendable, Equatable {
     /// `nil`: every partition the group committed (v2+).
     public var topics: [(name: String, partitions: [Int32])]?
 
+    public init(groupId: String, topics: [(name: String, partitions: [Int32])]?) {
+        self.groupId = groupId
+        self.topics = topics
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.groupId == rhs.groupId && (lhs.topics == nil) == (rhs.topics == nil)
             && (lhs.topics ?? []).elementsEqual(rhs.topics ?? []) { $0.name == $1.name && $0.partitions == $1.partitions }

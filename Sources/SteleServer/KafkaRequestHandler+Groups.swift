@@ -46,6 +46,35 @@ extension KafkaRequestHandler {
                 })
             }
             return respond { OffsetFetchResponse(topics: topics).encode(&$0, version: version) }
+        case .listGroups:
+            _ = try ListGroupsRequest.decode(&decoder, version: version)
+            let groups = await groups.listGroups().map { ListGroupsResponse.Group(groupId: $0.groupId, protocolType: $0.protocolType) }
+            return respond { ListGroupsResponse(groups: groups).encode(&$0, version: version) }
+        case .describeGroups:
+            let request = try DescribeGroupsRequest.decode(&decoder, version: version)
+            var described: [DescribeGroupsResponse.Group] = []
+            for id in request.groups {
+                if let group = await groups.describe(id) {
+                    described.append(.init(errorCode: .none, groupId: id, state: group.state, protocolType: group.protocolType,
+                                           protocolName: group.protocolName, members: group.members.map {
+                                               .init(memberId: $0.memberId, groupInstanceId: $0.instanceId, clientId: $0.clientId,
+                                                     clientHost: "", metadata: $0.metadata, assignment: $0.assignment)
+                                           }))
+                } else {
+                    // Kafka describes an unknown group as Dead with no members.
+                    described.append(.init(errorCode: .none, groupId: id, state: "Dead", protocolType: "", protocolName: "", members: []))
+                }
+            }
+            return respond { DescribeGroupsResponse(groups: described).encode(&$0, version: version) }
+        case .deleteGroups:
+            let results = await groups.deleteGroups(try DeleteGroupsRequest.decode(&decoder, version: version).groups)
+            return respond { DeleteGroupsResponse(results: results).encode(&$0, version: version) }
+        case .offsetDelete:
+            let request = try OffsetDeleteRequest.decode(&decoder, version: version)
+            let keys = request.topics.flatMap { topic in topic.partitions.map { OffsetStore.Key(group: request.groupId, topic: topic.name, partition: $0) } }
+            let code = await groups.deleteOffsets(group: request.groupId, partitions: keys)
+            let partitions = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0, code == .nonEmptyGroup || code == .groupIdNotFound ? .none : code) }) })
+            return respond { OffsetDeleteResponse(errorCode: code == .none || code == .coordinatorNotAvailable ? .none : code, partitions: partitions).encode(&$0, version: version) }
         default:
             preconditionFailure("not a group API: \(api)")
         }

@@ -71,7 +71,8 @@ struct KafkaRequestHandler: Sendable {
         case .initProducerId:
             let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version))
             return respond { response.encode(&$0, version: version) }
-        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch:
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
+             .listGroups, .describeGroups, .deleteGroups, .offsetDelete:
             return try await handleGroupRequest(api, version: version, decoder: &decoder, clientId: clientId, respond: respond)
         }
     }

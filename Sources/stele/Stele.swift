@@ -6,6 +6,6 @@ struct Stele: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stele",
         abstract: "Stele: an event store and event streaming platform that keeps events forever.",
-        subcommands: [ServeCommand.self, TopicsCommand.self, LogCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, TopicsCommand.self, GroupsCommand.self, LogCommand.self, BenchCommand.self]
     )
 }

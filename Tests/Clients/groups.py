@@ -39,7 +39,30 @@ def kafka_python(bootstrap, topic, group):
                            enable_auto_commit=False, consumer_timeout_ms=5000)
     rest = [int(m.value) for m in second]
     second.close()
+    admin_checks(bootstrap, topic, group)
     return seen, rest, (committed.offset, committed.metadata)
+
+
+def admin_checks(bootstrap, topic, group):
+    """Group administration through kafka-python's admin client: list, describe, offsets, delete."""
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    listed = admin.list_groups()
+    if group not in str(listed):
+        sys.exit(f"admin: {group} missing from list_groups: {listed}")
+    described = admin.describe_groups([group])
+    if "Empty" not in str(described):
+        sys.exit(f"admin: {group} described as {described}, expected Empty")
+    offsets = admin.list_group_offsets(group)
+    offsets = offsets.get(group, offsets)  # kafka-python 3 keys the result by group id
+    if offsets.get(TopicPartition(topic, 0)) is None or offsets[TopicPartition(topic, 0)].offset != 400:
+        sys.exit(f"admin: committed offsets {offsets}")
+    admin.delete_groups([group])
+    remaining = admin.list_group_offsets(group)
+    if any(remaining.get(group, remaining).values() if isinstance(remaining.get(group, remaining), dict) else remaining):
+        sys.exit(f"admin: offsets remain after delete_groups: {remaining}")
+    admin.close()
 
 
 async def aiokafka_groups(bootstrap, topic, group):

@@ -77,7 +77,8 @@ struct CapturedRequestTests {
         case .initProducerId:
             let request = try InitProducerIdRequest.decode(&body, version: header.apiVersion)
             #expect(request.transactionalId == nil)
-        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch:
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
+             .listGroups, .describeGroups, .deleteGroups, .offsetDelete:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -122,6 +123,10 @@ struct CapturedRequestTests {
         case .leaveGroup: _ = try LeaveGroupRequest.decode(&body, version: version)
         case .offsetCommit: _ = try OffsetCommitRequest.decode(&body, version: version)
         case .offsetFetch: _ = try OffsetFetchRequest.decode(&body, version: version)
+        case .listGroups: _ = try ListGroupsRequest.decode(&body, version: version)
+        case .describeGroups: _ = try DescribeGroupsRequest.decode(&body, version: version)
+        case .deleteGroups: _ = try DeleteGroupsRequest.decode(&body, version: version)
+        case .offsetDelete: _ = try OffsetDeleteRequest.decode(&body, version: version)
         }
     }
 }

@@ -32,6 +32,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .leaveGroup: _ = try? LeaveGroupRequest.decode(&body, version: header.apiVersion)
         case .offsetCommit: _ = try? OffsetCommitRequest.decode(&body, version: header.apiVersion)
         case .offsetFetch: _ = try? OffsetFetchRequest.decode(&body, version: header.apiVersion)
+        case .listGroups: _ = try? ListGroupsRequest.decode(&body, version: header.apiVersion)
+        case .describeGroups: _ = try? DescribeGroupsRequest.decode(&body, version: header.apiVersion)
+        case .deleteGroups: _ = try? DeleteGroupsRequest.decode(&body, version: header.apiVersion)
+        case .offsetDelete: _ = try? OffsetDeleteRequest.decode(&body, version: header.apiVersion)
         }
     }
     // The same bytes as a stored batch, as recovery and the cleaner read them.

@@ -150,3 +150,76 @@ public actor GroupCoordinator {
         }
     }
 }
+
+// MARK: Administration
+
+extension GroupCoordinator {
+    /// What `DescribeGroups` and `stele groups` show of one group.
+    public struct GroupDescription: Sendable {
+        public var groupId: String
+        public var state: String
+        public var protocolType: String
+        public var protocolName: String
+        public var generation: Int32
+        public var members: [(memberId: String, instanceId: String?, clientId: String, metadata: [UInt8], assignment: [UInt8])]
+    }
+
+    /// Groups with members, and groups that only have committed offsets (Empty).
+    public func listGroups() -> [(groupId: String, protocolType: String)] {
+        var all: [String: String] = [:]
+        for group in offsets.groups { all[group] = "consumer" }
+        for (id, group) in groups where group.state != .dead { all[id] = group.protocolType ?? all[id] ?? "consumer" }
+        return all.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
+    }
+
+    public func describe(_ groupId: String) -> GroupDescription? {
+        if let group = groups[groupId] {
+            let members = group.members.values.sorted { $0.id < $1.id }.map { member in
+                (memberId: member.id, instanceId: member.instanceId, clientId: member.clientId,
+                 metadata: member.protocols.first { $0.name == group.protocolName }?.metadata ?? [], assignment: member.assignment)
+            }
+            return GroupDescription(groupId: groupId, state: group.state.rawValue, protocolType: group.protocolType ?? "",
+                                    protocolName: group.protocolName ?? "", generation: group.generation, members: members)
+        }
+        guard offsets.groups.contains(groupId) else { return nil }
+        return GroupDescription(groupId: groupId, state: ConsumerGroup.State.empty.rawValue, protocolType: "consumer",
+                                protocolName: "", generation: 0, members: [])
+    }
+
+    /// Deletes groups without members, with their committed offsets.
+    public func deleteGroups(_ ids: [String]) async -> [(groupId: String, errorCode: KafkaErrorCode)] {
+        var results: [(groupId: String, errorCode: KafkaErrorCode)] = []
+        for id in ids {
+            if let group = groups[id], !group.isEmpty {
+                results.append((id, .nonEmptyGroup))
+                continue
+            }
+            let committed = offsets.fetch(group: id)
+            guard groups[id] != nil || !committed.isEmpty else {
+                results.append((id, .groupIdNotFound))
+                continue
+            }
+            do {
+                try await offsets.store(committed.keys.map { ($0, nil) })
+                groups[id]?.markDead()
+                groups[id] = nil
+                results.append((id, .none))
+            } catch {
+                results.append((id, .coordinatorNotAvailable))
+            }
+        }
+        return results
+    }
+
+    /// Deletes committed offsets of an Empty group (OffsetDelete).
+    public func deleteOffsets(group id: String, partitions: [OffsetStore.Key]) async -> KafkaErrorCode {
+        if let group = groups[id], !group.isEmpty { return .nonEmptyGroup }
+        guard groups[id] != nil || offsets.groups.contains(id) else { return .groupIdNotFound }
+        do {
+            try await offsets.store(partitions.map { ($0, nil) })
+            return .none
+        } catch {
+            return .coordinatorNotAvailable
+        }
+    }
+}
