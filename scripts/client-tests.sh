@@ -112,7 +112,7 @@ done
 
 # Consumer groups: each client consumes part, commits, and a second member of the group
 # resumes from the committed offset.
-for client in kafka-python aiokafka confluent; do
+for client in kafka-python aiokafka confluent rebalance; do
     timeout 120 python3 Tests/Clients/groups.py --client "$client" --bootstrap "$bootstrap"
 done
 group_topic="kcat-group-$$"

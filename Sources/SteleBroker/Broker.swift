@@ -21,6 +21,9 @@ public struct BrokerConfig: Sendable {
     /// How long a new group waits for more members before its first rebalance completes
     /// (Kafka `group.initial.rebalance.delay.ms`, 3 s).
     public var groupInitialRebalanceDelayMs: Int64 = 3000
+    /// How long committed offsets of a group without members are kept (Kafka
+    /// `offsets.retention.minutes`, 7 days).
+    public var offsetsRetention: Duration = .seconds(7 * 24 * 3600)
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -96,6 +99,7 @@ public final class Broker: Sendable {
 
     /// One pass of retention and compaction over every partition; errors are per partition.
     public func runMaintenance() async {
+        await groups.expireOffsets(olderThan: config.offsetsRetention)
         for topic in topics.withLock({ Array($0.values) }) {
             for log in topic.partitions {
                 if log.config.cleanupPolicy.contains(.delete) { _ = try? await log.enforceRetention() }

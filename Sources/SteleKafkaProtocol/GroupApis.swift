@@ -214,12 +214,20 @@ public struct OffsetCommitRequest: Sendable, Equatable {
         public var offset: Int64
         public var leaderEpoch: Int32
         public var metadata: String?
+
+        public init(partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?) {
+            (self.partition, self.offset, self.leaderEpoch, self.metadata) = (partition, offset, leaderEpoch, metadata)
+        }
     }
 
     public var groupId: String
     public var generationId: Int32
     public var memberId: String
     public var topics: [(name: String, partitions: [Partition])]
+
+    public init(groupId: String, generationId: Int32, memberId: String, topics: [(name: String, partitions: [Partition])]) {
+        (self.groupId, self.generationId, self.memberId, self.topics) = (groupId, generationId, memberId, topics)
+    }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.groupId == rhs.groupId && lhs.generationId == rhs.generationId && lhs.memberId == rhs.memberId

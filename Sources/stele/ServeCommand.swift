@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a new consumer group waits for more members before its first rebalance (Kafka group.initial.rebalance.delay.ms).")
     var groupInitialRebalanceDelayMs = 3000
 
+    @Option(help: "Minutes committed offsets of a group without members are kept (Kafka offsets.retention.minutes).")
+    var offsetsRetentionMinutes = 7 * 24 * 60
+
     @Option(help: "Largest request accepted, in bytes.")
     var maxRequestBytes = 100 << 20
 
@@ -74,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.logDefaults.flushPolicy = FlushPolicy(parsing: flush)!
         brokerConfig.maintenanceInterval = .milliseconds(retentionCheckIntervalMs)
         brokerConfig.groupInitialRebalanceDelayMs = Int64(max(0, groupInitialRebalanceDelayMs))
+        brokerConfig.offsetsRetention = .seconds(max(1, offsetsRetentionMinutes) * 60)
         let started = ContinuousClock.now
         let broker = try await Broker.open(brokerConfig)
         logger.info("data directory open", metadata: [

@@ -116,11 +116,44 @@ def confluent(bootstrap, topic, group):
     return seen, rest, (committed.offset, committed.metadata)
 
 
+def rebalance(bootstrap):
+    """Two members split a two-partition topic; when one leaves, the other takes over both."""
+    from kafka import KafkaConsumer
+    from kafka.admin import KafkaAdminClient, NewTopic
+    topic, group = f"rebalance-{uuid.uuid4().hex[:8]}", f"rebalance-{uuid.uuid4().hex[:8]}"
+    KafkaAdminClient(bootstrap_servers=bootstrap).create_topics([NewTopic(topic, 2, 1)])
+    settings = dict(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, session_timeout_ms=10000, heartbeat_interval_ms=500)
+    first, second = KafkaConsumer(topic, **settings), None
+
+    def wait_for(condition, what):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for consumer in (first, second):
+                if consumer is not None:
+                    consumer.poll(timeout_ms=100)
+            if condition():
+                return
+        sys.exit(f"rebalance: {what}: first {first.assignment()}, second {second.assignment() if second else None}")
+
+    # One process per member in real life; polled in turn here, the first settles before the
+    # second arrives (a poll blocks while its member joins).
+    wait_for(lambda: len(first.assignment()) == 2, "the first member did not get both partitions")
+    second = KafkaConsumer(topic, **settings)
+    wait_for(lambda: len(first.assignment()) == 1 and len(second.assignment()) == 1, "the two members did not split the partitions")
+    second.close()
+    second = None
+    wait_for(lambda: len(first.assignment()) == 2, "the remaining member did not take over")
+    first.close()
+    print("kafka-python: two members split two partitions; after one left, the other took over both: OK")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--client", required=True, choices=["kafka-python", "aiokafka", "confluent"])
+    parser.add_argument("--client", required=True, choices=["kafka-python", "aiokafka", "confluent", "rebalance"])
     parser.add_argument("--bootstrap", required=True)
     args = parser.parse_args()
+    if args.client == "rebalance":
+        return rebalance(args.bootstrap)
     topic = f"group-{args.client}-{uuid.uuid4().hex[:8]}"
     group = f"group-{uuid.uuid4().hex[:8]}"
     produce(args.bootstrap, topic)

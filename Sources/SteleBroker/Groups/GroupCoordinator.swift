@@ -211,6 +211,17 @@ extension GroupCoordinator {
         return results
     }
 
+    /// Drops committed offsets of groups without members once their last commit is older than
+    /// `retention` (Kafka `offsets.retention.minutes`; an active group keeps its offsets).
+    public func expireOffsets(olderThan retention: Duration) async {
+        let cutoff = clock() - Int64(retention.components.seconds) * 1000 - retention.components.attoseconds / 1_000_000_000_000_000
+        for group in offsets.groups where groups[group].map({ $0.isEmpty }) ?? true {
+            let committed = offsets.fetch(group: group)
+            guard let newest = committed.values.map(\.commitTimestamp).max(), newest < cutoff else { continue }
+            try? await offsets.store(committed.keys.map { ($0, nil) })
+        }
+    }
+
     /// Deletes committed offsets of an Empty group (OffsetDelete).
     public func deleteOffsets(group id: String, partitions: [OffsetStore.Key]) async -> KafkaErrorCode {
         if let group = groups[id], !group.isEmpty { return .nonEmptyGroup }
