@@ -120,6 +120,12 @@ seq 0 499 | awk '{printf "k%d:v%d\n", $1, $1}' | kcat -P -b "$bootstrap" -t "$gr
 got=$(timeout 60 kcat -G kcat-group -b "$bootstrap" -o beginning -e -q "$group_topic" | wc -l)
 [ "$got" -eq 500 ] || { echo "kcat -G consumed $got of 500"; exit 1; }
 echo "kcat -G: 500 records through a consumer group: OK"
+# Committed offsets survive a SIGKILL of the broker (commits are acknowledged once durable).
+kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+start_broker "$fixed_port"
+"$bin/stele" groups describe kcat-group --bootstrap "$bootstrap" | grep -q "$group_topic 0 500 500 0" \
+    || { "$bin/stele" groups describe kcat-group --bootstrap "$bootstrap"; echo "committed offsets lost in a SIGKILL"; exit 1; }
+echo "SIGKILL: committed group offsets still there: OK"
 
 timeout 60 python3 Tests/Clients/garbage.py "$bootstrap"
 kcat -L -b "$bootstrap" -t "$topic" | grep -q "topic \"$topic\" with 1 partitions" || { echo "broker unusable after malformed input"; exit 1; }
