@@ -128,18 +128,20 @@ def confluent(bootstrap, topic):
         sys.exit(f"confluent-kafka: {len(errors)} deliveries failed, first: {errors[0]}")
     if [delivered.get(i) for i in range(COUNT)] != list(range(COUNT)):
         sys.exit("confluent-kafka: delivered offsets are not 0..9999 in order")
-    # confluent-kafka's Consumer needs consumer groups (a later milestone): read back with kafka-python.
-    from kafka import KafkaConsumer, TopicPartition
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
+    # confluent-kafka's Consumer needs a group.id even with assign() (it asks the coordinator).
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"assign-{topic}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     consumed = []
-    for m in consumer:
-        consumed.append((m.offset, m.key, m.value, m.headers, m.timestamp))
-        if len(consumed) == COUNT:
-            break
+    deadline = time.time() + 30
+    while len(consumed) < COUNT and time.time() < deadline:
+        m = consumer.poll(0.5)
+        if m is not None and m.error() is None:
+            consumed.append((m.offset(), m.key(), m.value(), list(m.headers() or []), m.timestamp()[1]))
     check(consumed, "confluent-kafka")
+    found = consumer.offsets_for_times([TopicPartition(topic, 0, BASE_TS + 5000)], timeout=10)[0]
+    if found.offset != 5000:
+        sys.exit(f"confluent-kafka: offsets_for_times gave {found.offset}")
     consumer.close()
     for future in admin.delete_topics([topic]).values():
         future.result(timeout=30)
