@@ -5,6 +5,8 @@ struct ValidatedBatch: Sendable {
     var bytes: [UInt8]
     var header: RecordBatchHeader
     var keyedRecords: [BatchRecordLocation]
+    /// Checked by the writer, in order, immediately before the batch is placed.
+    var expectations: [StreamExpectation] = []
 }
 
 /// The checks made before a batch is appended (Kafka `LogValidator`, kafka-protocol.md §2.4).

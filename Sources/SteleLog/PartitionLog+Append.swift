@@ -33,7 +33,18 @@ extension PartitionLog {
     /// is assigned (and, for `logAppendTime` logs, its timestamp, with the CRC recomputed).
     /// Returns when the batch is acknowledged under the log's ``FlushPolicy``.
     public func append(_ batch: [UInt8]) async throws -> AppendResult {
-        let validated = try LogValidator.validate(batch, config: config, decompressor: decompressor)
+        try await append(batch, expecting: [])
+    }
+
+    /// Appends a batch only if every stream is at its expected version (an event store's
+    /// optimistic-concurrency check). Expectations are checked in order — a later one for the
+    /// same stream sees the records of the earlier ones in this batch counted — by the log's
+    /// single writer, just before it places the batch: no other append can come between the
+    /// check and the write. On a failed check nothing is written and
+    /// ``LogError/wrongExpectedVersion(stream:expected:actual:)`` names the stream and both versions.
+    public func append(_ batch: [UInt8], expecting expectations: [StreamExpectation]) async throws -> AppendResult {
+        var validated = try LogValidator.validate(batch, config: config, decompressor: decompressor)
+        validated.expectations = expectations
         return try await withCheckedThrowingContinuation { continuation in
             enqueue(.batch(validated, continuation))
         }
@@ -110,6 +121,7 @@ extension PartitionLog {
         case let .reject(rejection):
             return .failure(.producerRejected(rejection))
         }
+        if let conflict = try firstFailedExpectation(batch) { return .failure(conflict) }
         let now = clock()
         if state.withLock({ needsRoll(before: batch, active: $0.active, now: now) }) {
             try writer.flush(to: state.withLock { $0.active })
@@ -139,6 +151,25 @@ extension PartitionLog {
             writer.add(bytes, at: position)
             return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime)
         })
+    }
+
+    /// Checks a batch's expectations against the streams' current versions. Runs on the
+    /// writer, so the versions cannot change before the batch is placed.
+    private func firstFailedExpectation(_ batch: ValidatedBatch) throws -> LogError? {
+        guard !batch.expectations.isEmpty else { return nil }
+        let byRecord = Dictionary(batch.expectations.map { ($0.offsetDelta, $0.expected) }, uniquingKeysWith: { first, _ in first })
+        var current: [[UInt8]: Int64] = [:]
+        for record in batch.keyedRecords {
+            let version = try current[record.key] ?? (streamVersionBlocking(key: record.key) - 1)
+            if let expected = byRecord[record.offsetDelta], !expected.isSatisfied(byCurrentVersion: version) {
+                return .wrongExpectedVersion(stream: record.key, expected: expected, actual: version)
+            }
+            current[record.key] = version + 1
+        }
+        if let stray = byRecord.keys.first(where: { delta in !batch.keyedRecords.contains { $0.offsetDelta == delta } }) {
+            return .invalidBatch("an expected version is attached to record \(stray), which has no key (no stream)")
+        }
+        return nil
     }
 
     private func needsRoll(before batch: ValidatedBatch, active: LogSegment, now: Int64) -> Bool {
