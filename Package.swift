@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
-            "SteleBroker", "SteleKafkaProtocol",
+            "SteleBroker", "SteleKafkaProtocol", "SteleCompression",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

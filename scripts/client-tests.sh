@@ -74,6 +74,8 @@ done
 [ "$count" -eq 1000 ] || { echo "acks=0: $count of 1000 records stored"; exit 1; }
 echo "acks=0: 1000 records stored: OK"
 
+timeout 60 python3 Tests/Clients/expected_version.py "$bootstrap"
+
 "$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
 timeout 60 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
 

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import SteleBroker
+import SteleCompression
 import SteleCore
 import SteleKafkaProtocol
 import SteleLog
@@ -146,8 +147,12 @@ struct KafkaRequestHandler: Sendable {
         do { log = try await broker.partition(topic, partition.index, autoCreate: true) } catch {
             return failure(.unknownTopicOrPartition, "\(error)")
         }
+        let expectations: [StreamExpectation]
+        do { expectations = try ExpectedVersionHeader.expectations(in: bytes, codecs: KafkaCodecs()) } catch {
+            return failure(.invalidRecord, "\(error)")
+        }
         do {
-            let result = try await log.append(bytes)
+            let result = try await log.append(bytes, expecting: expectations)
             return .init(index: partition.index, errorCode: .none, baseOffset: result.baseOffset,
                          logAppendTimeMs: result.logAppendTime ?? -1, logStartOffset: log.logStartOffset)
         } catch let error as LogError {
@@ -165,6 +170,8 @@ struct KafkaRequestHandler: Sendable {
         case .offsetOutOfRange: .offsetOutOfRange
         case .corruption, .storage: .kafkaStorageError
         case .closed: .unknownTopicOrPartition
+        // A stream not at the expected version: the whole batch is refused (kafka-protocol.md §6).
+        case .wrongExpectedVersion: .invalidRecord
         case let .producerRejected(rejection):
             switch rejection {
             case .outOfOrderSequence: .outOfOrderSequenceNumber

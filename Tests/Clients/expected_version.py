@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Optimistic concurrency through an unchanged Kafka producer: the `stele.expected-version`
+header is checked like an event-store append; a conflict refuses the batch (INVALID_RECORD)
+and writes nothing."""
+import sys
+import uuid
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+bootstrap = sys.argv[1]
+topic = f"accounts-{uuid.uuid4().hex[:8]}"
+producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, retries=0, linger_ms=0)
+
+
+def send(value, expected):
+    headers = [] if expected is None else [("stele.expected-version", str(expected).encode())]
+    return producer.send(topic, key=b"acc-1", value=value, headers=headers, partition=0).get(timeout=30)
+
+
+send(b"opened", -1)
+send(b"deposited 50", 0)
+try:
+    send(b"withdrew 20 (stale)", 0)
+    sys.exit("a stale expected version was accepted")
+except KafkaError as error:
+    if "InvalidRecord" not in type(error).__name__ and "87" not in str(error):
+        sys.exit(f"a conflict should be INVALID_RECORD, got {error!r}")
+send(b"withdrew 20", 1)
+send(b"unchecked", None)
+try:
+    send(b"bad header", "two")
+    sys.exit("a malformed expected version was accepted")
+except KafkaError:
+    pass
+producer.close()
+consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
+consumer.assign([TopicPartition(topic, 0)])
+consumer.seek_to_beginning(TopicPartition(topic, 0))
+values = [m.value for m in consumer]
+consumer.close()
+if values != [b"opened", b"deposited 50", b"withdrew 20", b"unchecked"]:
+    sys.exit(f"the stream holds {values}")
+print("stele.expected-version: conflicts refused with INVALID_RECORD, nothing written: OK")
