@@ -72,7 +72,7 @@ public final class Broker: Sendable {
             let directory = broker.topicsDirectory + "/" + name
             // A topic half-created or half-deleted by a crash has no topic.json: finish removing it.
             guard TopicName.validate(name) == nil, let data = FileManager.default.contents(atPath: directory + "/topic.json") else {
-                if name.hasSuffix(".deleting") || TopicName.validate(name) == nil { try? FileManager.default.removeItem(atPath: directory) }
+                if TopicName.validate(name) == nil { try? FileManager.default.removeItem(atPath: directory) }
                 continue
             }
             let topicConfig = try JSONDecoder().decode(TopicConfig.self, from: data)

@@ -134,7 +134,6 @@ struct LogLoader {
         if let torn = outcome.tornTail { outcome.corruptions.append(torn) }
         if builder.logBytes < size { builder.skipDamaged(bytes: Int(size - builder.logBytes)) }
         segment.summary = builder.summary
-        segment.corruptions = outcome.corruptions
         try indexLoader.writeIndexFiles(builder, for: segment)
         report.corruptions += outcome.corruptions
         report.rebuiltIndexes.append(base)
@@ -173,8 +172,6 @@ struct LogLoader {
         }
         // What recovery keeps is served at once, so it must be durable first.
         try file.sync()
-        let segment = LogSegment(baseOffset: base, directory: directory, file: file, summary: builder.summary, active: builder)
-        segment.corruptions = outcome.corruptions
-        return segment
+        return LogSegment(baseOffset: base, directory: directory, file: file, summary: builder.summary, active: builder)
     }
 }

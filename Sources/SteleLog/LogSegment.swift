@@ -20,9 +20,6 @@ final class LogSegment: @unchecked Sendable {
     /// Kafka uses the first batch's producer timestamp instead, which rolls a segment per append
     /// when producers send old timestamps; the log's own clock has no such trap.
     var firstAppendMilliseconds: Int64?
-    /// Damage found by the last scan, for reports. Reads need no list: they check every batch's
-    /// CRC before serving it.
-    var corruptions: [LogCorruption] = []
 
     /// Sealed indexes, loaded lazily; guarded separately so loading does no I/O under the log lock.
     let sealed = Mutex<SealedIndexes?>(nil)

@@ -8,6 +8,7 @@ import SteleLog
 /// "the stream must not exist yet". A record without the header is appended unchecked.
 enum ExpectedVersionHeader {
     static let name = "stele.expected-version"
+    static let nameBytes = Array(name.utf8)
 
     enum Failure: Error, CustomStringConvertible {
         case malformed(offsetDelta: Int32, value: String)
@@ -23,10 +24,17 @@ enum ExpectedVersionHeader {
         try batch.withUnsafeBytes { raw in
             let header = try RecordBatchHeader(parsing: raw)
             var found: [StreamExpectation] = []
+            // Runs on every produced batch with headers: header bytes are compared in place,
+            // nothing of the record is copied unless the header is there.
             let visit: (RecordView, UnsafeRawBufferPointer) throws -> Void = { view, bytes in
                 guard view.headerCount > 0 else { return }
-                for recordHeader in Record(view: view, in: bytes).headers where recordHeader.key == name {
-                    let text = String(decoding: recordHeader.value ?? [], as: UTF8.self)
+                var reader = ByteReader(bytes, position: view.headersStart)
+                for _ in 0..<view.headerCount {
+                    // RecordView already checked these bytes, so they parse.
+                    let keyRange = try reader.readVarintBytesRange()!
+                    let valueRange = try reader.readVarintBytesRange()
+                    guard UnsafeRawBufferPointer(rebasing: bytes[keyRange]).elementsEqual(nameBytes) else { continue }
+                    let text = String(decoding: valueRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self)
                     guard let version = Int64(text), version >= -1 else { throw Failure.malformed(offsetDelta: view.offsetDelta, value: text) }
                     found.append(StreamExpectation(offsetDelta: view.offsetDelta, expected: version == -1 ? .noStream : .exact(version)))
                 }

@@ -135,13 +135,16 @@ struct KafkaRequestHandler: Sendable {
             return failure(.invalidRecord, "a produce request must hold one record batch")
         }
         let bytes = Array(records.readableBytesView)
-        // zstd needs Produce v7+ (KIP-110): older clients cannot read it back.
-        if version < 7, let header = try? RecordBatchHeader(parsing: bytes), header.attributes.compression == .zstd {
-            return failure(.unsupportedCompressionType, "zstd needs Produce v7 or later")
-        }
-        // v3+ carries exactly one batch per partition (kafka-protocol.md §2.4).
-        if let header = try? RecordBatchHeader(parsing: bytes), header.totalSize < bytes.count {
-            return failure(.invalidRecord, "a produce request must hold exactly one record batch per partition")
+        // (A batch too short for a header is refused by the log's validation, with its reason.)
+        if let header = try? RecordBatchHeader(parsing: bytes) {
+            // zstd needs Produce v7+ (KIP-110): older clients cannot read it back.
+            if version < 7 && header.attributes.compression == .zstd {
+                return failure(.unsupportedCompressionType, "zstd needs Produce v7 or later")
+            }
+            // v3+ carries exactly one batch per partition (kafka-protocol.md §2.4).
+            if header.totalSize < bytes.count {
+                return failure(.invalidRecord, "a produce request must hold exactly one record batch per partition")
+            }
         }
         let log: PartitionLog
         do { log = try await broker.partition(topic, partition.index, autoCreate: true) } catch {
