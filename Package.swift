@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SteleCore", targets: ["SteleCore"]),
         .library(name: "SteleLog", targets: ["SteleLog"]),
         .library(name: "SteleKafkaProtocol", targets: ["SteleKafkaProtocol"]),
+        .library(name: "SteleStore", targets: ["SteleStore"]),
         .executable(name: "stele", targets: ["stele"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -32,6 +33,8 @@ let package = Package(
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
         .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
+        // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
+        .target(name: "SteleStore", dependencies: ["SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
             "SteleBroker", "SteleKafkaProtocol", "SteleCompression",
@@ -59,6 +62,7 @@ let package = Package(
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
+        .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker"]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",

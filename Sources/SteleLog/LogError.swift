@@ -16,8 +16,9 @@ public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
     /// The idempotent-producer checks refused the batch (nothing was written).
     case producerRejected(ProducerRejection)
-    /// A stream was not at the expected version (nothing was written).
-    case wrongExpectedVersion(stream: [UInt8], expected: ExpectedVersion, actual: Int64)
+    /// A stream was not at the expected version (nothing was written). `offsetDelta` is the
+    /// position in its batch of the record whose expectation failed.
+    case wrongExpectedVersion(stream: [UInt8], expected: ExpectedVersion, actual: Int64, offsetDelta: Int32)
 
     /// Why a producer's batch was refused (kafka-protocol.md §2.6).
     public enum ProducerRejection: Sendable, Equatable {
@@ -41,7 +42,7 @@ public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .storage(error): "storage error: \(error)"
         case .closed: "the log is closed"
         case let .producerRejected(rejection): rejection.reason
-        case let .wrongExpectedVersion(stream, expected, actual):
+        case let .wrongExpectedVersion(stream, expected, actual, _):
             "stream \(String(decoding: stream, as: UTF8.self)) expected \(expected) but its current version is \(actual)"
         }
     }

@@ -6,6 +6,9 @@ public struct AppendResult: Sendable, Equatable {
     public var lastOffset: Int64
     /// The time the log stamped, for logs configured with `logAppendTime`; else `nil`.
     public var logAppendTime: Int64?
+    /// For each record that carried an expectation, in batch order: its stream's version just
+    /// before that record (-1: the stream was empty). This is how a writer learns the versions its records got.
+    public var checkedVersions: [Int64] = []
 }
 
 /// Appends waiting for the writer. The writer (one drain job at a time on the I/O executor)
@@ -121,7 +124,11 @@ extension PartitionLog {
         case let .reject(rejection):
             return .failure(.producerRejected(rejection))
         }
-        if let conflict = try firstFailedExpectation(batch) { return .failure(conflict) }
+        let checkedVersions: [Int64]
+        switch try checkExpectations(batch) {
+        case let .success(versions): checkedVersions = versions
+        case let .failure(conflict): return .failure(conflict)
+        }
         let now = clock()
         if state.withLock({ needsRoll(before: batch, active: $0.active, now: now) }) {
             try writer.flush(to: state.withLock { $0.active })
@@ -149,27 +156,30 @@ extension PartitionLog {
             for record in batch.keyedRecords { state.versions.recordAppend(of: record.key) }
             state.producers.record(header)
             writer.add(bytes, at: position)
-            return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime)
+            return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime,
+                                checkedVersions: checkedVersions)
         })
     }
 
     /// Checks a batch's expectations against the streams' current versions. Runs on the
     /// writer, so the versions cannot change before the batch is placed.
-    private func firstFailedExpectation(_ batch: ValidatedBatch) throws -> LogError? {
-        guard !batch.expectations.isEmpty else { return nil }
+    private func checkExpectations(_ batch: ValidatedBatch) throws -> Result<[Int64], LogError> {
+        guard !batch.expectations.isEmpty else { return .success([]) }
+        var checked: [Int64] = []
         let byRecord = Dictionary(batch.expectations.map { ($0.offsetDelta, $0.expected) }, uniquingKeysWith: { first, _ in first })
         var current: [[UInt8]: Int64] = [:]
         for record in batch.keyedRecords {
             let version = try current[record.key] ?? (streamVersionBlocking(key: record.key) - 1)
             if let expected = byRecord[record.offsetDelta], !expected.isSatisfied(byCurrentVersion: version) {
-                return .wrongExpectedVersion(stream: record.key, expected: expected, actual: version)
+                return .failure(.wrongExpectedVersion(stream: record.key, expected: expected, actual: version, offsetDelta: record.offsetDelta))
             }
+            if byRecord[record.offsetDelta] != nil { checked.append(version) }
             current[record.key] = version + 1
         }
         if let stray = byRecord.keys.first(where: { delta in !batch.keyedRecords.contains { $0.offsetDelta == delta } }) {
-            return .invalidBatch("an expected version is attached to record \(stray), which has no key (no stream)")
+            return .failure(.invalidBatch("an expected version is attached to record \(stray), which has no key (no stream)"))
         }
-        return nil
+        return .success(checked)
     }
 
     private func needsRoll(before batch: ValidatedBatch, active: LogSegment, now: Int64) -> Bool {

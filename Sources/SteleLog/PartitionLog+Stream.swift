@@ -171,3 +171,69 @@ extension PartitionLog {
         return (found.value, found.headers)
     }
 }
+
+extension PartitionLog {
+    /// The stream version of each record given by key and offset: its rank among the records
+    /// with that key. This is how a record read by offset (a category read, a Kafka fetch) learns
+    /// its version without any version being written into it. Costs a key-index lookup per
+    /// segment for each distinct key, not a scan; the records must be in the log.
+    public func streamVersions(of records: [(key: [UInt8], offset: Int64)]) async throws -> [Int64] {
+        try await executor.run { try self.streamVersionsBlocking(of: records) }
+    }
+
+    func streamVersionsBlocking(of records: [(key: [UInt8], offset: Int64)]) throws -> [Int64] {
+        let view = try readView()
+        let bases = view.segments.map(\.baseOffset)
+        // Per key: the record count of each segment before the one asked about, memoised.
+        var countsBefore: [[UInt8]: [Int: Int64]] = [:]
+        var entriesIn: [[UInt8]: [Int: [UInt32]]] = [:]
+        func entries(_ key: [UInt8], _ segmentIndex: Int) throws -> [UInt32] {
+            if let known = entriesIn[key]?[segmentIndex] { return known }
+            let segment = view.segments[segmentIndex]
+            let found: [UInt32]
+            if let active = state.withLock({ _ in segment.active?.keyIndex.entries(for: key) }) {
+                found = active.map(\.relativeOffset)
+            } else {
+                found = try sealedKeyIndex(of: segment).entries(for: key).map(\.relativeOffset)
+            }
+            entriesIn[key, default: [:]][segmentIndex] = found
+            return found
+        }
+        func countBefore(_ key: [UInt8], _ segmentIndex: Int) throws -> Int64 {
+            if segmentIndex == 0 { return 0 }
+            if let known = countsBefore[key]?[segmentIndex] { return known }
+            let previous = view.segments[segmentIndex - 1]
+            let inPrevious: Int64
+            if let active = state.withLock({ _ in previous.active?.keyIndex.count(for: key) }) {
+                inPrevious = Int64(active)
+            } else {
+                inPrevious = Int64(try sealedKeyIndex(of: previous).count(for: key))
+            }
+            let total = try countBefore(key, segmentIndex - 1) + inPrevious
+            countsBefore[key, default: [:]][segmentIndex] = total
+            return total
+        }
+        return try records.map { record in
+            // The last segment whose base offset is at or below the record's offset.
+            var low = 0, high = bases.count - 1
+            while low < high {
+                let middle = (low + high + 1) / 2
+                if bases[middle] <= record.offset { low = middle } else { high = middle - 1 }
+            }
+            guard !bases.isEmpty, bases[low] <= record.offset else {
+                throw LogError.offsetOutOfRange(requested: record.offset, logStartOffset: view.logStartOffset, logEndOffset: view.logEndOffset)
+            }
+            let relative = UInt32(record.offset - bases[low])
+            let offsets = try entries(record.key, low)
+            var first = 0, last = offsets.count
+            while first < last {
+                let middle = (first + last) / 2
+                if offsets[middle] < relative { first = middle + 1 } else { last = middle }
+            }
+            guard first < offsets.count, offsets[first] == relative else {
+                throw LogError.invalidBatch("no record with this key at offset \(record.offset)")
+            }
+            return try countBefore(record.key, low) + Int64(first)
+        }
+    }
+}

@@ -13,19 +13,21 @@ struct ExpectedVersionTests {
         let directory = TemporaryDirectory()
         let log = try await PartitionLog.open(directory: directory.path, config: .tiny)
         _ = try await log.append(Self.events("acc-1", 1), expecting: [.init(expected: .noStream)])
-        await #expect(throws: LogError.wrongExpectedVersion(stream: Array("acc-1".utf8), expected: .noStream, actual: 0)) {
+        await #expect(throws: LogError.wrongExpectedVersion(stream: Array("acc-1".utf8), expected: .noStream, actual: 0, offsetDelta: 0)) {
             try await log.append(Self.events("acc-1", 1), expecting: [.init(expected: .noStream)])
         }
-        _ = try await log.append(Self.events("acc-1", 2), expecting: [.init(expected: .exact(0))])
+        let second = try await log.append(Self.events("acc-1", 2), expecting: [.init(expected: .exact(0))])
+        #expect(second.checkedVersions == [0])
+        #expect(try await log.append(Self.events("acc-1", 1), expecting: [.init(expected: .any)]).checkedVersions == [2])
         await #expect(throws: LogError.self) { try await log.append(Self.events("acc-1", 1), expecting: [.init(expected: .exact(1))]) }
-        _ = try await log.append(Self.events("acc-1", 1), expecting: [.init(expected: .exact(2)), .init(offsetDelta: 0, expected: .streamExists)])
+        _ = try await log.append(Self.events("acc-1", 1), expecting: [.init(expected: .exact(3)), .init(offsetDelta: 0, expected: .streamExists)])
         await #expect(throws: LogError.self) { try await log.append(Self.events("acc-2", 1), expecting: [.init(expected: .streamExists)]) }
         // Within one batch, a later record's expectation counts the earlier records.
         _ = try await log.append(Self.events("acc-3", 3), expecting: [.init(offsetDelta: 0, expected: .noStream), .init(offsetDelta: 2, expected: .exact(1))])
         await #expect(throws: LogError.self) {
             try await log.append(Self.events("acc-4", 2), expecting: [.init(offsetDelta: 1, expected: .noStream)])
         }
-        #expect(try await log.streamVersion(key: Array("acc-1".utf8)) == 4)
+        #expect(try await log.streamVersion(key: Array("acc-1".utf8)) == 5)
         #expect(try await log.streamVersion(key: Array("acc-4".utf8)) == 0, "a refused batch writes nothing")
         try await log.close()
     }

@@ -1,0 +1,259 @@
+import Foundation
+import SteleBroker
+import SteleCompression
+import SteleCore
+import SteleLog
+
+/// The event store on Stele's own log: categories are topics of the broker, streams are keys,
+/// versions come from the key index and expected versions are checked by each partition's
+/// single writer, atomically with the append. Events appended here and records produced by
+/// Kafka clients to the same topics are the same thing.
+public final class EmbeddedEventStorage: EventStorage {
+    public let broker: Broker
+    private let ownsBroker: Bool
+    /// Partitions of a category the store creates (1 keeps a category totally ordered).
+    public let categoryPartitions: Int
+    static let snapshotTopic = "__stele_snapshots"
+
+    /// Serves events from `broker`'s topics (a server's broker, shared with its Kafka listener).
+    public init(broker: Broker, categoryPartitions: Int? = nil) {
+        self.broker = broker
+        self.ownsBroker = false
+        self.categoryPartitions = categoryPartitions ?? broker.config.defaultPartitions
+    }
+
+    private init(ownedBroker: Broker, categoryPartitions: Int?) {
+        self.broker = ownedBroker
+        self.ownsBroker = true
+        self.categoryPartitions = categoryPartitions ?? ownedBroker.config.defaultPartitions
+    }
+
+    /// Opens (creating if needed) a data directory of its own, the same layout `stele serve` uses.
+    public static func open(path: String, flushPolicy: FlushPolicy = .always, categoryPartitions: Int? = nil) async throws -> EmbeddedEventStorage {
+        var config = BrokerConfig(dataDirectory: path)
+        config.logDefaults.flushPolicy = flushPolicy
+        return EmbeddedEventStorage(ownedBroker: try await Broker.open(config), categoryPartitions: categoryPartitions)
+    }
+
+    public func close() async throws {
+        if ownsBroker { try await broker.close() }
+    }
+
+    // MARK: Categories
+
+    /// The topic of a category, created as an event category when missing: append time as the
+    /// record time, no retention. An existing topic that could drop or rewrite events is refused.
+    func category(_ name: String, create: Bool) async throws -> Broker.Topic? {
+        if let problem = CategoryName.validate(name) { throw EventStoreError.invalidRequest(problem) }
+        var topic = broker.topic(name)
+        if topic == nil, create {
+            do {
+                topic = try await broker.createTopic(name, partitions: categoryPartitions,
+                                                     configs: ["message.timestamp.type": "LogAppendTime", "retention.ms": "-1"])
+            } catch BrokerError.topicAlreadyExists(_) { topic = broker.topic(name) }
+        }
+        guard let topic else { return nil }
+        let config = topic.partitions[0].config
+        if config.cleanupPolicy.contains(.compact) || config.retention != nil || config.retentionBytes != nil {
+            throw EventStoreError.notAnEventCategory("topic \(name) has retention or compaction configured, so it could lose or rewrite events; "
+                + "an event category keeps every event (create it with retention.ms=-1 and cleanup.policy=delete)")
+        }
+        return topic
+    }
+
+    func log(of stream: StreamID, create: Bool) async throws -> (PartitionLog, Int32)? {
+        if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
+        guard let topic = try await category(stream.category, create: create) else { return nil }
+        let partition = KafkaPartitioner.partition(forKey: stream.key, partitions: topic.partitions.count)
+        return (topic.partitions[Int(partition)], partition)
+    }
+
+    // MARK: Appends
+
+    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+        try Self.validate(events)
+        guard let (log, partition) = try await log(of: stream, create: true) else { throw EventStoreError.closed }
+        var builder = RecordBatchBuilder(baseTimestamp: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+        for event in events { builder.append(key: stream.key, value: event.data, headers: EventHeaders.encode(event)) }
+        let batch = builder.build()
+        while true {
+            // An append without an exact expectation still must not repeat recent events: look
+            // for its ids first, then append only if the stream is still where it was seen.
+            var expectation = expected
+            if expected == .any || expected == .streamExists {
+                let current = try await log.streamVersion(key: stream.key) - 1
+                if expected == .streamExists && current == -1 { throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: -1) }
+                let recent = try await read(stream, log: log, partition: partition, from: max(0, current + 1 - Idempotency.window), limit: Int(Idempotency.window))
+                if let outcome = try resolveRepeat(events, recent, exact: false, stream: stream) { return outcome }
+                expectation = .exact(current)
+            }
+            do {
+                let result = try await appendBatch(batch, to: log, expecting: expectation)
+                broker.arrivals.notifyAll()
+                let first = result.checkedVersions[0] + 1
+                return AppendOutcome(firstVersion: first, lastVersion: first + Int64(events.count) - 1,
+                                     firstPosition: EventPosition(partition: partition, offset: result.baseOffset), wasAlreadyAppended: false)
+            } catch let LogError.wrongExpectedVersion(_, _, actual, _) {
+                // Another writer moved the stream between the look and the append: look again.
+                if expected == .any || expected == .streamExists { continue }
+                let start: Int64 = if case let .exact(version) = expected { version + 1 } else { 0 }
+                if actual >= start {
+                    let there = try await read(stream, log: log, partition: partition, from: start, limit: events.count)
+                    if let outcome = try resolveRepeat(events, there, exact: true, stream: stream) { return outcome }
+                }
+                throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: actual)
+            }
+        }
+    }
+
+    private func appendBatch(_ batch: [UInt8], to log: PartitionLog, expecting expected: ExpectedVersion) async throws -> AppendResult {
+        do {
+            return try await log.append(batch, expecting: [StreamExpectation(offsetDelta: 0, expected: expected)])
+        } catch let error as LogError {
+            switch error {
+            case .wrongExpectedVersion: throw error
+            case .closed: throw EventStoreError.closed
+            case let .batchTooLarge(size, limit): throw EventStoreError.invalidRequest("the events take \(size) bytes, more than the category's limit of \(limit)")
+            case let .invalidBatch(reason): throw EventStoreError.invalidRequest(reason)
+            default: throw EventStoreError.storage(error.description)
+            }
+        }
+    }
+
+    private func resolveRepeat(_ events: [EventData], _ existing: [RecordedEvent], exact: Bool, stream: StreamID) throws -> AppendOutcome? {
+        switch Idempotency.verdict(for: events, existing: existing, atExpectedPosition: exact) {
+        case .new: return nil
+        case let .partialOverlap(reason): throw EventStoreError.idempotencyConflict(stream: stream, reason: reason)
+        case let .alreadyAppended(firstVersion):
+            let first = existing.first { $0.version == firstVersion }!
+            return AppendOutcome(firstVersion: firstVersion, lastVersion: firstVersion + Int64(events.count) - 1,
+                                 firstPosition: first.position, wasAlreadyAppended: true)
+        }
+    }
+
+    static func validate(_ events: [EventData]) throws {
+        guard !events.isEmpty else { throw EventStoreError.invalidRequest("an append needs at least one event") }
+        var ids = Set<UUID>()
+        for event in events {
+            guard ids.insert(event.id).inserted else { throw EventStoreError.invalidRequest("event id \(event.id) appears twice in one append") }
+            guard !event.type.isEmpty else { throw EventStoreError.invalidRequest("event \(event.id) has an empty type") }
+        }
+    }
+
+    // MARK: Stream reads
+
+    public func version(of stream: StreamID) async throws -> Int64 {
+        guard let (log, _) = try await log(of: stream, create: false) else { return -1 }
+        return try await mapLogErrors { try await log.streamVersion(key: stream.key) - 1 }
+    }
+
+    public func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+        guard version >= 0, limit >= 0 else { throw EventStoreError.invalidRequest("a read starts at version ≥ 0 with a limit ≥ 0") }
+        guard let (log, partition) = try await log(of: stream, create: false) else { return [] }
+        return try await read(stream, log: log, partition: partition, from: version, limit: limit)
+    }
+
+    private func read(_ stream: StreamID, log: PartitionLog, partition: Int32, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+        let records = try await mapLogErrors { try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit) }
+        return records.map { record in
+            EventHeaders.decode(stream: stream, version: record.version, position: EventPosition(partition: partition, offset: record.offset),
+                                timestamp: record.timestamp, value: record.value, headers: record.headers)
+        }
+    }
+
+    // MARK: Category reads
+
+    public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
+        guard limit > 0 else { return CategoryPage(events: [], next: position) }
+        guard let topic = try await self.category(category, create: false) else { return CategoryPage(events: [], next: position) }
+        var pages: [[RecordedEvent]] = []
+        var exhausted: [Bool] = []
+        var scannedTo: [Int64] = []
+        for (index, log) in topic.partitions.enumerated() {
+            let partition = Int32(index)
+            let from = max(position.nextOffset(in: partition), log.logStartOffset)
+            let (records, scanned) = try await mapLogErrors { try await CategoryReader.records(of: log, from: from, limit: limit) }
+            scannedTo.append(scanned)
+            let versions = try await mapLogErrors { try await log.streamVersions(of: records.map { ($0.key, $0.offset) }) }
+            pages.append(zip(records, versions).map { record, version in
+                EventHeaders.decode(stream: StreamID(category: category, id: String(decoding: record.key, as: UTF8.self)), version: version,
+                                    position: EventPosition(partition: partition, offset: record.offset), timestamp: record.timestamp,
+                                    value: record.value, headers: record.headers)
+            })
+            exhausted.append(records.count < limit)
+        }
+        // Partitions are merged by append time, the closest a multi-partition category has to
+        // one order; a partition whose page ran out while it may hold more ends the merge there,
+        // so nothing later in time is returned before it.
+        var events: [RecordedEvent] = []
+        var next = position
+        var heads = Array(repeating: 0, count: pages.count)
+        while events.count < limit {
+            var pick: Int?
+            for index in pages.indices where heads[index] < pages[index].count {
+                if pick == nil || pages[index][heads[index]].appendedAt < pages[pick!][heads[pick!]].appendedAt { pick = index }
+            }
+            guard let pick else { break }
+            if pages.indices.contains(where: { heads[$0] == pages[$0].count && !exhausted[$0] }) { break }
+            let event = pages[pick][heads[pick]]
+            heads[pick] += 1
+            next.advance(past: event.position)
+            events.append(event)
+        }
+        // A partition read to its end moves past its unkeyed records too, so they are not
+        // looked at again.
+        for index in pages.indices where exhausted[index] && heads[index] == pages[index].count {
+            next.nextOffsets[Int32(index)] = max(next.nextOffset(in: Int32(index)), scannedTo[index])
+        }
+        return CategoryPage(events: events, next: next)
+    }
+
+    public func endPosition(of category: String) async throws -> CategoryPosition {
+        guard let topic = try await self.category(category, create: false) else { return .start }
+        var end = CategoryPosition()
+        for (index, log) in topic.partitions.enumerated() { end.nextOffsets[Int32(index)] = log.highWatermark }
+        return end
+    }
+
+    public var appendGeneration: UInt64 { broker.arrivals.generation }
+
+    public func waitForAppends(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
+        await broker.arrivals.wait(after: generation, until: deadline)
+    }
+
+    // MARK: Snapshots
+
+    private func snapshotLog() async throws -> PartitionLog {
+        if let topic = broker.topic(Self.snapshotTopic) { return topic.partitions[0] }
+        do {
+            try await broker.createTopic(Self.snapshotTopic, partitions: 1, configs: ["cleanup.policy": "compact"])
+        } catch BrokerError.topicAlreadyExists(_) {}
+        return try await broker.partition(Self.snapshotTopic, 0, autoCreate: false)
+    }
+
+    static func snapshotKey(_ stream: StreamID, _ name: String) -> [UInt8] {
+        Array("\(stream.category)/\(name)/\(stream.id)".utf8)
+    }
+
+    public func saveSnapshot(_ snapshot: Snapshot) async throws {
+        let log = try await snapshotLog()
+        var builder = RecordBatchBuilder(baseTimestamp: Int64((snapshot.takenAt.timeIntervalSince1970 * 1000).rounded()))
+        builder.append(key: Self.snapshotKey(snapshot.stream, snapshot.name), value: Array(try JSONEncoder().encode(snapshot)))
+        _ = try await mapLogErrors { try await log.append(builder.build()) }
+    }
+
+    public func snapshots(of stream: StreamID, name: String) async throws -> [Snapshot] {
+        guard broker.topic(Self.snapshotTopic) != nil else { return [] }
+        let log = try await snapshotLog()
+        let records = try await mapLogErrors { try await log.readStream(key: Self.snapshotKey(stream, name)) }
+        // A snapshot that no longer decodes is only a lost speed-up: skip it.
+        return records.compactMap { record in record.value.flatMap { try? JSONDecoder().decode(Snapshot.self, from: Data($0)) } }
+    }
+
+    private func mapLogErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as LogError {
+            if case .closed = error { throw EventStoreError.closed }
+            throw EventStoreError.storage(error.description)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import SteleCore
+
+/// How an event's attributes travel as Kafka record headers, so Kafka clients can read and
+/// write events too. The stream version is not a header: it is the record's rank in its stream.
+enum EventHeaders {
+    static let id = "stele.id"
+    static let type = "stele.type"
+    static let schema = "stele.schema"
+    /// Milliseconds since the Unix epoch, ASCII decimal.
+    static let occurredAt = "stele.occurred-at"
+    static let correlationId = "stele.correlation-id"
+    static let causationId = "stele.causation-id"
+
+    static func encode(_ event: EventData) -> [RecordHeader] {
+        var headers = [
+            RecordHeader(key: id, value: Array(event.id.uuidString.lowercased().utf8)),
+            RecordHeader(key: type, value: Array(event.type.utf8)),
+        ]
+        if event.schemaVersion != 1 { headers.append(RecordHeader(key: schema, value: Array(String(event.schemaVersion).utf8))) }
+        if let time = event.metadata.occurredAt {
+            headers.append(RecordHeader(key: occurredAt, value: Array(String(Int64((time.timeIntervalSince1970 * 1000).rounded())).utf8)))
+        }
+        if let value = event.metadata.correlationId { headers.append(RecordHeader(key: correlationId, value: Array(value.utf8))) }
+        if let value = event.metadata.causationId { headers.append(RecordHeader(key: causationId, value: Array(value.utf8))) }
+        return headers
+    }
+
+    /// The event a stored record holds. Unknown headers are ignored; malformed Stele headers
+    /// read as absent rather than failing the read, since a Kafka producer may have written them.
+    static func decode(stream: StreamID, version: Int64, position: EventPosition, timestamp: Int64,
+                       value: [UInt8]?, headers: [RecordHeader]) -> RecordedEvent {
+        var event = RecordedEvent(stream: stream, version: version, position: position, id: nil, type: nil, schemaVersion: 1,
+                                  data: value ?? [], appendedAt: Date(timeIntervalSince1970: Double(timestamp) / 1000), metadata: EventMetadata())
+        for header in headers {
+            guard let bytes = header.value else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
+            switch header.key {
+            case id: event.id = UUID(uuidString: text)
+            case type: event.type = text
+            case schema: event.schemaVersion = Int(text) ?? 1
+            case occurredAt: event.metadata.occurredAt = Int64(text).map { Date(timeIntervalSince1970: Double($0) / 1000) }
+            case correlationId: event.metadata.correlationId = text
+            case causationId: event.metadata.causationId = text
+            default: break
+            }
+        }
+        return event
+    }
+}

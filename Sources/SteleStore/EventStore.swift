@@ -1,0 +1,170 @@
+import Foundation
+
+/// The event store: append events to streams with optimistic concurrency, read streams and
+/// categories, follow them live, and fold them as of any point in time.
+///
+/// One API whatever keeps the events (``EventStorage``): the embedded log, PostgreSQL, or a
+/// remote Stele. Everything here beyond the storage's few operations is built the same way for
+/// every backend.
+///
+/// ```swift
+/// let store = EventStore(try await EmbeddedEventStorage.open(path: "./stele-data"))
+/// let account = StreamID(category: "accounts", id: "account-123")
+/// try await store.append([opened], to: account, expected: .noStream)
+/// let balance = try await store.state(of: account, initial: 0) { balance, event in ... }
+/// ```
+public struct EventStore: Sendable {
+    public let storage: any EventStorage
+
+    public init(_ storage: any EventStorage) { self.storage = storage }
+
+    /// Appends `events` atomically if `stream` is at `expected`; see ``EventStorage/append(_:to:expected:)``.
+    @discardableResult
+    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion = .any) async throws -> AppendOutcome {
+        try await storage.append(events, to: stream, expected: expected)
+    }
+
+    /// The version of the stream's last event, -1 when it has none.
+    public func version(of stream: StreamID) async throws -> Int64 { try await storage.version(of: stream) }
+
+    /// Events of `stream` read forward from a version (oldest first) or backward from a version
+    /// (newest first), at most `limit`.
+    public func read(_ stream: StreamID, from start: StreamPoint = .start, direction: ReadDirection = .forward,
+                     limit: Int = .max) async throws -> [RecordedEvent] {
+        guard limit >= 0 else { throw EventStoreError.invalidRequest("limit must be ≥ 0") }
+        switch direction {
+        case .forward:
+            let from: Int64
+            switch start {
+            case .start: from = 0
+            case let .version(version): from = version
+            case .end: return []
+            }
+            guard from >= 0 else { throw EventStoreError.invalidRequest("a stream read starts at version ≥ 0, not \(from)") }
+            return try await storage.read(stream, from: from, limit: limit)
+        case .backward:
+            let last: Int64
+            switch start {
+            case .start: last = 0
+            case let .version(version): last = version
+            case .end: last = try await storage.version(of: stream)
+            }
+            guard last >= 0, limit > 0 else { return [] }
+            let first = max(0, last - Int64(min(limit, Int(Int32.max))) + 1)
+            return try await storage.read(stream, from: first, limit: Int(last - first + 1)).reversed()
+        }
+    }
+
+    /// Up to `limit` events of a category after `position`.
+    public func readCategory(_ category: String, after position: CategoryPosition = .start, limit: Int = 1000) async throws -> CategoryPage {
+        try await storage.readCategory(category, after: position, limit: limit)
+    }
+
+    /// The events of `stream` up to a point in time or position (see ``AsOf``), oldest first.
+    public func read(_ stream: StreamID, asOf point: AsOf) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        var next: Int64 = 0
+        let page = 1000
+        while true {
+            let batch = try await storage.read(stream, from: next, limit: page)
+            for event in batch {
+                // Versions, offsets and append times only grow along a stream: the first event
+                // past the point ends the read.
+                if !point.includesByTransaction(event) { return events }
+                if point.includesByValidTime(event) { events.append(event) }
+            }
+            if batch.count < page { return events }
+            next = batch.last!.version + 1
+        }
+    }
+
+    /// Folds the events of `stream` (up to `point`, if given) into a state.
+    public func state<State>(of stream: StreamID, asOf point: AsOf = .now, initial: State,
+                             evolve: (State, RecordedEvent) throws -> State) async throws -> State {
+        try await read(stream, asOf: point).reduce(initial, evolve)
+    }
+
+    /// Follows `stream` from version `from` (0: its start): its events so far, then new ones as
+    /// they are appended, with no gap and no duplicate between the two.
+    public func subscribe(to stream: StreamID, from version: Int64 = 0, bufferSize: Int = 256) -> StreamSubscription {
+        StreamSubscription(storage: storage, stream: stream, from: version, bufferSize: bufferSize)
+    }
+
+    /// Follows a category from a checkpoint: its events so far, then new ones.
+    public func subscribe(toCategory category: String, after position: CategoryPosition = .start, bufferSize: Int = 256) -> CategorySubscription {
+        CategorySubscription(storage: storage, category: category, after: position, bufferSize: bufferSize)
+    }
+
+    /// The position after the category's last event (to follow only what comes next).
+    public func endPosition(of category: String) async throws -> CategoryPosition {
+        try await storage.endPosition(of: category)
+    }
+
+    public func saveSnapshot(_ snapshot: Snapshot) async throws { try await storage.saveSnapshot(snapshot) }
+
+    /// The newest snapshot named `name` of `stream` at or before `version` with the given
+    /// schema version.
+    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int = 1, atOrBefore version: Int64 = .max) async throws -> Snapshot? {
+        try await storage.snapshots(of: stream, name: name)
+            .filter { $0.version <= version && $0.schemaVersion == schemaVersion }
+            .max { $0.version < $1.version }
+    }
+
+    public func close() async throws { try await storage.close() }
+}
+
+public enum ReadDirection: String, Sendable, Codable {
+    case forward, backward
+}
+
+/// Where a stream read starts.
+public enum StreamPoint: Sendable, Equatable {
+    case start
+    case end
+    case version(Int64)
+}
+
+/// A point in a stream's history: which events a temporal read includes.
+///
+/// Transaction-time limits (version, offset, `recordedBy`) say what the store knew; the
+/// valid-time limit (`occurredBy`) says what had happened in the world by then. Both together
+/// answer "what did we know on Tuesday about Monday": `.known(at: tuesday, about: monday)`.
+public struct AsOf: Sendable, Equatable {
+    /// Events up to and including this version.
+    public var version: Int64?
+    /// Events at or before this offset of the stream's partition.
+    public var offset: Int64?
+    /// Events appended at or before this time.
+    public var recordedBy: Date?
+    /// Events that occurred at or before this time (an event without an occurred-at time
+    /// occurred when it was appended).
+    public var occurredBy: Date?
+
+    public init(version: Int64? = nil, offset: Int64? = nil, recordedBy: Date? = nil, occurredBy: Date? = nil) {
+        self.version = version
+        self.offset = offset
+        self.recordedBy = recordedBy
+        self.occurredBy = occurredBy
+    }
+
+    /// Every event.
+    public static let now = AsOf()
+    public static func version(_ version: Int64) -> AsOf { AsOf(version: version) }
+    public static func offset(_ offset: Int64) -> AsOf { AsOf(offset: offset) }
+    /// What the store held at `time`.
+    public static func time(_ time: Date) -> AsOf { AsOf(recordedBy: time) }
+    /// What the store held at `knownAt` about what had happened by `validAt`.
+    public static func known(at knownAt: Date, about validAt: Date) -> AsOf { AsOf(recordedBy: knownAt, occurredBy: validAt) }
+
+    func includesByTransaction(_ event: RecordedEvent) -> Bool {
+        if let version, event.version > version { return false }
+        if let offset, event.position.offset > offset { return false }
+        if let recordedBy, event.appendedAt > recordedBy { return false }
+        return true
+    }
+
+    func includesByValidTime(_ event: RecordedEvent) -> Bool {
+        if let occurredBy, event.occurredAt > occurredBy { return false }
+        return true
+    }
+}

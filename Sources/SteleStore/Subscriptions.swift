@@ -1,0 +1,107 @@
+/// How long a caught-up subscription waits for appends before looking again (a wake-up can be
+/// missed only if the backend's signal is lost, e.g. another process appended to PostgreSQL).
+let subscriptionPollInterval: Duration = .milliseconds(500)
+
+/// A stream's events from a version on: those already stored, then new ones as they are
+/// appended, with no gap and no duplicate at the switch — catching up and following are the
+/// same read from the same version.
+///
+/// Pull-based with a bounded buffer: events are read a page of `bufferSize` at a time only
+/// when the consumer asks for the next one, so a slow subscriber holds back reading instead of
+/// growing memory. Iteration ends when the task is cancelled; errors (a closed store) throw.
+public struct StreamSubscription: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+    let storage: any EventStorage
+    public let stream: StreamID
+    let from: Int64
+    let bufferSize: Int
+
+    init(storage: any EventStorage, stream: StreamID, from: Int64, bufferSize: Int) {
+        precondition(bufferSize > 0, "a subscription buffers at least one event")
+        (self.storage, self.stream, self.from, self.bufferSize) = (storage, stream, from, bufferSize)
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self, next: from) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let subscription: StreamSubscription
+        /// The version of the next event to deliver.
+        public private(set) var next: Int64
+        var buffer: [RecordedEvent] = []
+        var index = 0
+
+        init(subscription: StreamSubscription, next: Int64) {
+            self.subscription = subscription
+            self.next = next
+        }
+
+        public mutating func next() async throws -> RecordedEvent? {
+            while index == buffer.count {
+                if Task.isCancelled { return nil }
+                let generation = subscription.storage.appendGeneration
+                buffer = try await subscription.storage.read(subscription.stream, from: next, limit: subscription.bufferSize)
+                index = 0
+                if buffer.isEmpty {
+                    await subscription.storage.waitForAppends(after: generation, until: .now + subscriptionPollInterval)
+                }
+            }
+            let event = buffer[index]
+            index += 1
+            next = event.version + 1
+            return event
+        }
+    }
+}
+
+/// A category's events after a checkpoint: those already stored, then new ones; see
+/// ``StreamSubscription`` for the guarantees. ``Iterator/position`` is the checkpoint to
+/// store after handling an event.
+public struct CategorySubscription: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+    let storage: any EventStorage
+    public let category: String
+    let start: CategoryPosition
+    let bufferSize: Int
+
+    init(storage: any EventStorage, category: String, after start: CategoryPosition, bufferSize: Int) {
+        precondition(bufferSize > 0, "a subscription buffers at least one event")
+        (self.storage, self.category, self.start, self.bufferSize) = (storage, category, start, bufferSize)
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self, position: start) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let subscription: CategorySubscription
+        /// The position after the last event delivered: the checkpoint to resume from.
+        public private(set) var position: CategoryPosition
+        var readPosition: CategoryPosition
+        var buffer: [RecordedEvent] = []
+        var index = 0
+
+        init(subscription: CategorySubscription, position: CategoryPosition) {
+            self.subscription = subscription
+            self.position = position
+            self.readPosition = position
+        }
+
+        public mutating func next() async throws -> RecordedEvent? {
+            while index == buffer.count {
+                if Task.isCancelled { return nil }
+                let generation = subscription.storage.appendGeneration
+                let page = try await subscription.storage.readCategory(subscription.category, after: readPosition, limit: subscription.bufferSize)
+                buffer = page.events
+                index = 0
+                readPosition = page.next
+                if buffer.isEmpty {
+                    position = page.next
+                    await subscription.storage.waitForAppends(after: generation, until: .now + subscriptionPollInterval)
+                }
+            }
+            let event = buffer[index]
+            index += 1
+            position.advance(past: event.position)
+            if index == buffer.count { position = readPosition }
+            return event
+        }
+    }
+}
