@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+import SteleBroker
+import SteleCore
+import SteleLog
+import SteleStore
+import Synchronization
+
+/// What only the embedded backend has: files to reopen, Kafka topics shared with producers.
+struct EmbeddedStoreTests {
+    let directory = NSTemporaryDirectory() + "stele-embedded-" + UUID().uuidString
+
+    @Test func eventsSurviveReopeningAndVersionsContinue() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cart = StreamID(category: "carts", id: "cart-42")
+        var store = EventStore(try await EmbeddedEventStorage.open(path: directory))
+        try await store.append([event("ItemAdded"), event("ItemAdded"), event("ItemAdded")], to: cart, expected: .noStream)
+        try await store.saveSnapshot(Snapshot(stream: cart, name: "cart", version: 2, state: Array("3 items".utf8)))
+        try await store.close()
+        store = EventStore(try await EmbeddedEventStorage.open(path: directory))
+        #expect(try await store.version(of: cart) == 2)
+        #expect(try await store.append([event("ItemRemoved")], to: cart, expected: .exact(2)).firstVersion == 3)
+        #expect(try await store.latestSnapshot(of: cart, name: "cart")?.state == Array("3 items".utf8))
+        try await store.close()
+    }
+
+    @Test func recordsProducedByKafkaClientsAreEventsWithVersions() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        let store = EventStore(EmbeddedEventStorage(broker: broker))
+        let stream = StreamID(category: "orders", id: "order-7")
+        try await store.append([event("OrderPlaced")], to: stream, expected: .noStream)
+        // A Kafka producer's batch: two records for the stream (one with Stele headers), one unkeyed.
+        var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000)
+        builder.append(key: Array("order-7".utf8), value: Array("{}".utf8), headers: [RecordHeader(key: "stele.type", value: Array("OrderPaid".utf8))])
+        builder.append(key: nil, value: Array("heartbeat".utf8))
+        builder.append(key: Array("order-7".utf8), value: Array("raw".utf8))
+        let log = try await broker.partition("orders", 0, autoCreate: false)
+        _ = try await log.append(builder.build())
+        let events = try await store.read(stream)
+        #expect(events.map(\.version) == [0, 1, 2])
+        #expect(events.map(\.type) == ["OrderPlaced", "OrderPaid", nil])
+        #expect(events[2].id == nil && events[2].data == Array("raw".utf8))
+        let page = try await store.readCategory("orders")
+        #expect(page.events.map(\.version) == [0, 1, 2], "category reads learn versions from the key index")
+        #expect(page.next.nextOffset(in: 0) == 4, "the unkeyed record is passed over")
+        #expect(try await store.append([event("OrderShipped")], to: stream, expected: .exact(2)).firstVersion == 3)
+        try await broker.close()
+    }
+
+    @Test func topicsThatCouldLoseEventsAreRefusedAsCategories() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        let store = EventStore(EmbeddedEventStorage(broker: broker))
+        try await broker.createTopic("clicks", configs: ["retention.ms": "60000"])
+        try await broker.createTopic("profiles", configs: ["cleanup.policy": "compact"])
+        for category in ["clicks", "profiles"] {
+            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamID(category: category, id: "x")) }
+        }
+        await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamID(category: "__stele_snapshots", id: "x")) }
+        try await broker.close()
+    }
+
+    @Test func streamsSpreadOverPartitionsLikeKafkaProducersPlaceThem() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try await EmbeddedEventStorage.open(path: directory, categoryPartitions: 4)
+        let store = EventStore(storage)
+        var expectedPartitions: Set<Int32> = []
+        for index in 0..<40 {
+            let stream = StreamID(category: "accounts", id: "account-\(index)")
+            let outcome = try await store.append([event("Opened")], to: stream, expected: .noStream)
+            let partition = KafkaPartitioner.partition(forKey: Array(stream.id.utf8), partitions: 4)
+            #expect(outcome.firstPosition.partition == partition)
+            expectedPartitions.insert(partition)
+        }
+        #expect(expectedPartitions.count == 4)
+        var seen = 0
+        for try await event in store.subscribe(toCategory: "accounts") {
+            #expect(event.version == 0)
+            seen += 1
+            if seen == 40 { break }
+        }
+        try await store.close()
+    }
+
+    /// A subscriber that does not ask for events makes the store read nothing more.
+    @Test func aSlowSubscriberHoldsBackReading() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let counting = CountingStorage(try await EmbeddedEventStorage.open(path: directory, flushPolicy: .os))
+        let store = EventStore(counting)
+        let stream = StreamID(category: "ticks", id: "clock")
+        for batch in 0..<10 { try await store.append((0..<100).map { event("Tick\(batch * 100 + $0)") }, to: stream) }
+        var iterator = store.subscribe(toCategory: "ticks", bufferSize: 16).makeAsyncIterator()
+        for _ in 0..<20 { _ = try await iterator.next() }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(counting.maxLimit.withLock { $0 } <= 16)
+        #expect(counting.eventsRead.withLock { $0 } == 32, "two pages of 16, nothing read ahead")
+        try await store.close()
+    }
+}
+
+/// Records what a subscription asks of its storage.
+final class CountingStorage: EventStorage {
+    let inner: any EventStorage
+    let maxLimit = Mutex(0)
+    let eventsRead = Mutex(0)
+    init(_ inner: any EventStorage) { self.inner = inner }
+
+    func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+        try await inner.append(events, to: stream, expected: expected)
+    }
+    func version(of stream: StreamID) async throws -> Int64 { try await inner.version(of: stream) }
+    func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await inner.read(stream, from: version, limit: limit)
+    }
+    func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
+        maxLimit.withLock { $0 = max($0, limit) }
+        let page = try await inner.readCategory(category, after: position, limit: limit)
+        eventsRead.withLock { $0 += page.events.count }
+        return page
+    }
+    func endPosition(of category: String) async throws -> CategoryPosition { try await inner.endPosition(of: category) }
+    var appendGeneration: UInt64 { inner.appendGeneration }
+    func waitForAppends(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
+        await inner.waitForAppends(after: generation, until: deadline)
+    }
+    func saveSnapshot(_ snapshot: Snapshot) async throws { try await inner.saveSnapshot(snapshot) }
+    func snapshots(of stream: StreamID, name: String) async throws -> [Snapshot] { try await inner.snapshots(of: stream, name: name) }
+    func close() async throws { try await inner.close() }
+}
