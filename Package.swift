@@ -12,7 +12,8 @@ let package = Package(
         .library(name: "SteleLog", targets: ["SteleLog"]),
         .library(name: "SteleKafkaProtocol", targets: ["SteleKafkaProtocol"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
-        .executable(name: "stele", targets: ["stele"]),
+        .library(name: "Stele", targets: ["Stele"]),
+        .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
     dependencies: [
@@ -35,6 +36,10 @@ let package = Package(
         .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
         // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
         .target(name: "SteleStore", dependencies: ["SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
+        // The library applications import: typed events, deciders, repositories, reactors.
+        .target(name: "Stele", dependencies: ["SteleStore", "SteleLog"]),
+        // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
+        .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples"),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
             "SteleBroker", "SteleKafkaProtocol", "SteleCompression",
@@ -42,10 +47,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
-            name: "stele",
+            name: "SteleCLI",
             dependencies: [
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -63,6 +69,7 @@ let package = Package(
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
         .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker"]),
+        .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",

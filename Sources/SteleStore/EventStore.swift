@@ -156,14 +156,14 @@ public struct AsOf: Sendable, Equatable {
     /// What the store held at `knownAt` about what had happened by `validAt`.
     public static func known(at knownAt: Date, about validAt: Date) -> AsOf { AsOf(recordedBy: knownAt, occurredBy: validAt) }
 
-    func includesByTransaction(_ event: RecordedEvent) -> Bool {
+    package func includesByTransaction(_ event: RecordedEvent) -> Bool {
         if let version, event.version > version { return false }
         if let offset, event.position.offset > offset { return false }
         if let recordedBy, event.appendedAt > recordedBy { return false }
         return true
     }
 
-    func includesByValidTime(_ event: RecordedEvent) -> Bool {
+    package func includesByValidTime(_ event: RecordedEvent) -> Bool {
         if let occurredBy, event.occurredAt > occurredBy { return false }
         return true
     }

@@ -84,6 +84,9 @@ public struct CategorySubscription: AsyncSequence, Sendable {
             self.readPosition = position
         }
 
+        /// Whether every event read so far has been delivered (the next call reads or waits).
+        public var isBufferEmpty: Bool { index == buffer.count }
+
         public mutating func next() async throws -> RecordedEvent? {
             while index == buffer.count {
                 if Task.isCancelled { return nil }

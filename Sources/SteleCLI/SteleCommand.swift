@@ -2,10 +2,10 @@ import ArgumentParser
 
 /// The `stele` command line.
 @main
-struct Stele: AsyncParsableCommand {
+struct SteleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stele",
         abstract: "Stele: an event store and event streaming platform that keeps events forever.",
-        subcommands: [ServeCommand.self, TopicsCommand.self, GroupsCommand.self, LogCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, TopicsCommand.self, GroupsCommand.self, LogCommand.self, DemoCommand.self, BenchCommand.self]
     )
 }
