@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "stele-crashtest",
             dependencies: [
-                "SteleLog",
+                "SteleLog", "SteleStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

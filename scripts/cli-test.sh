@@ -32,4 +32,16 @@ echo "$out" | grep -q "FAILED: corruption in $first at byte $size" || { echo "ve
 if "$bin/stele" log dump "$dir" > "$work/dump2.txt"; then echo "dump exited 0 on a damaged log"; exit 1; fi
 grep -q "^DAMAGE corruption in $first at byte $size" "$work/dump2.txt" || { echo "dump did not report the damage"; exit 1; }
 
+# The seed's examples run end to end and print what they promise.
+out=$("$bin/stele" demo bank)
+echo "$out" | grep -q "Balance as a fold of 3 events: 130" || { echo "demo bank: $out"; exit 1; }
+echo "$out" | grep -q "withdraw 500 .*refused: insufficient funds" || { echo "demo bank did not refuse the overdraft: $out"; exit 1; }
+out=$("$bin/stele" demo cart)
+echo "$out" | grep -q "The cart now: 1 trousers, checked out: true" || { echo "demo cart: $out"; exit 1; }
+echo "$out" | grep -q "ItemRemoved     2 trousers" || { echo "demo cart lost a step: $out"; exit 1; }
+out=$("$bin/stele" demo inventory --data-dir "$work/inventory")
+echo "$out" | grep -q "Available now, by replaying 7 events: 25" || { echo "demo inventory: $out"; exit 1; }
+echo "$out" | grep -q "Available as of last week .*: 20" || { echo "demo inventory as of last week: $out"; exit 1; }
+test -f "$work/inventory/topics/inventory/topic.json" || { echo "demo inventory --data-dir kept nothing"; exit 1; }
+
 echo "CLI suite: PASS"

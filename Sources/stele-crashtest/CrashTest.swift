@@ -36,6 +36,9 @@ struct CrashTest: AsyncParsableCommand {
     @Option(help: "Random seed for kill times.")
     var seed: UInt64 = UInt64(UInt32.random(in: 0...UInt32.max))
 
+    @Flag(help: "Crash the event store (streams with expected versions) instead of the raw log.")
+    var store = false
+
     @Flag(help: .hidden)
     var child = false
 
@@ -51,6 +54,13 @@ struct CrashTest: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if store {
+            let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-store-\(getpid())"
+            if child { return try await StoreCrashTest.runChild(path: path, writers: writers) }
+            try await StoreCrashTest.runParent(path: path, cycles: cycles, writers: writers, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            if directory == nil { try? FileManager.default.removeItem(atPath: path) }
+            return
+        }
         if child {
             try await ChildAppender(directory: directory!, cycle: cycle, writers: writers).run()
         } else {
