@@ -75,6 +75,7 @@ done
 echo "acks=0: 1000 records stored: OK"
 
 timeout 60 python3 Tests/Clients/expected_version.py "$bootstrap"
+timeout 90 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
 
 "$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
 timeout 60 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime

@@ -39,11 +39,25 @@ public struct ProduceResponse: Sendable, Equatable {
         public var logAppendTimeMs: Int64
         public var logStartOffset: Int64
         public var errorMessage: String?
+        /// v8+: the records of the batch that failed validation, by their index in the batch.
+        public var recordErrors: [RecordError]
 
         public init(index: Int32, errorCode: KafkaErrorCode, baseOffset: Int64 = -1, logAppendTimeMs: Int64 = -1,
-                    logStartOffset: Int64 = -1, errorMessage: String? = nil) {
+                    logStartOffset: Int64 = -1, errorMessage: String? = nil, recordErrors: [RecordError] = []) {
             (self.index, self.errorCode, self.baseOffset, self.logAppendTimeMs, self.logStartOffset, self.errorMessage) =
                 (index, errorCode, baseOffset, logAppendTimeMs, logStartOffset, errorMessage)
+            self.recordErrors = recordErrors
+        }
+    }
+
+    /// Why one record of a batch was refused (KIP-467).
+    public struct RecordError: Sendable, Equatable {
+        public var batchIndex: Int32
+        public var message: String?
+
+        public init(batchIndex: Int32, message: String?) {
+            self.batchIndex = batchIndex
+            self.message = message
         }
     }
 
@@ -65,7 +79,10 @@ public struct ProduceResponse: Sendable, Equatable {
                 if version >= 2 { encoder.int64(partition.logAppendTimeMs) }
                 if version >= 5 { encoder.int64(partition.logStartOffset) }
                 if version >= 8 {
-                    encoder.array([(Int32, String?)]()) { _, _ in } // record errors: whole batches are rejected
+                    encoder.array(partition.recordErrors) { encoder, error in
+                        encoder.int32(error.batchIndex)
+                        encoder.nullableString(error.message)
+                    }
                     encoder.nullableString(partition.errorMessage)
                 }
             }

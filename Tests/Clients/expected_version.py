@@ -25,6 +25,9 @@ try:
 except KafkaError as error:
     if "InvalidRecord" not in type(error).__name__ and "87" not in str(error):
         sys.exit(f"a conflict should be INVALID_RECORD, got {error!r}")
+    # Produce v8+ carries the broker's message: the stream and both versions.
+    if "acc-1" not in str(error) or "expected version 0" not in str(error) or "current version is 1" not in str(error):
+        sys.exit(f"the conflict message should name the stream and both versions: {error}")
 send(b"withdrew 20", 1)
 send(b"unchecked", None)
 try:

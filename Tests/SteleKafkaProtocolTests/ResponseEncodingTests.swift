@@ -50,6 +50,18 @@ struct ResponseEncodingTests {
         #expect(bytes == expected)
     }
 
+    @Test func produceV8CarriesRecordErrorsAndTheMessage() {
+        var encoder = KafkaEncoder(ByteBuffer(), flexible: false)
+        ProduceResponse(topics: [("t", [.init(index: 0, errorCode: .invalidRecord, errorMessage: "m",
+                                              recordErrors: [.init(batchIndex: 2, message: "e")])])])
+            .encode(&encoder, version: 8)
+        let bytes = Self.bytes(encoder.buffer)
+        // … error 87, base -1, append time -1, start -1, record_errors[1] = (2, "e"), error_message "m", throttle 0.
+        let expected: [UInt8] = [0, 0, 0, 1, 0, 1, 0x74, 0, 0, 0, 1, 0, 0, 0, 0, 0, 87]
+            + [UInt8](repeating: 0xFF, count: 24) + [0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0x65] + [0, 1, 0x6D] + [0, 0, 0, 0]
+        #expect(bytes == expected)
+    }
+
     @Test func compactEncodingsRoundTrip() throws {
         var encoder = KafkaEncoder(ByteBuffer(), flexible: true)
         encoder.nullableString(nil)
