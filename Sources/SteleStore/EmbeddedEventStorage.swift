@@ -242,12 +242,25 @@ public final class EmbeddedEventStorage: EventStorage {
         _ = try await mapLogErrors { try await log.append(builder.build()) }
     }
 
-    public func snapshots(of stream: StreamID, name: String) async throws -> [Snapshot] {
-        guard broker.topic(Self.snapshotTopic) != nil else { return [] }
+    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+        guard broker.topic(Self.snapshotTopic) != nil else { return nil }
         let log = try await snapshotLog()
-        let records = try await mapLogErrors { try await log.readStream(key: Self.snapshotKey(stream, name)) }
-        // A snapshot that no longer decodes is only a lost speed-up: skip it.
-        return records.compactMap { record in record.value.flatMap { try? JSONDecoder().decode(Snapshot.self, from: Data($0)) } }
+        let key = Self.snapshotKey(stream, name)
+        // Newest first, a few at a time: the usual load wants the newest and reads one record.
+        var end = try await mapLogErrors { try await log.streamVersion(key: key) }
+        while end > 0 {
+            let from = max(0, end - 8)
+            let records = try await mapLogErrors { try await log.readStream(key: key, fromVersion: from, maxRecords: Int(end - from)) }
+            for record in records.reversed() {
+                // A snapshot that no longer decodes is only a lost speed-up: skip it.
+                guard let value = record.value, let snapshot = try? JSONDecoder().decode(Snapshot.self, from: Data(value)) else { continue }
+                if snapshot.version <= version && snapshot.schemaVersion == schemaVersion { return snapshot }
+            }
+            // Compaction may have removed older records: the key index counts what is left.
+            if records.isEmpty { break }
+            end = from
+        }
+        return nil
     }
 
     private func mapLogErrors<T>(_ body: () async throws -> T) async throws -> T {

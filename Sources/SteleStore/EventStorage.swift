@@ -34,9 +34,9 @@ public protocol EventStorage: Sendable {
     /// Stores a snapshot durably, apart from the events.
     func saveSnapshot(_ snapshot: Snapshot) async throws
 
-    /// The stored snapshots named `name` of `stream`, oldest first (a store may keep only the
-    /// latest).
-    func snapshots(of stream: StreamID, name: String) async throws -> [Snapshot]
+    /// The newest stored snapshot named `name` of `stream` with this schema version, at or
+    /// before `version`. Finding the newest costs the same however many were taken.
+    func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot?
 
     func close() async throws
 }

@@ -105,9 +105,7 @@ public struct EventStore: Sendable {
     /// The newest snapshot named `name` of `stream` at or before `version` with the given
     /// schema version.
     public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int = 1, atOrBefore version: Int64 = .max) async throws -> Snapshot? {
-        try await storage.snapshots(of: stream, name: name)
-            .filter { $0.version <= version && $0.schemaVersion == schemaVersion }
-            .max { $0.version < $1.version }
+        try await storage.latestSnapshot(of: stream, name: name, schemaVersion: schemaVersion, atOrBefore: version)
     }
 
     public func close() async throws { try await storage.close() }

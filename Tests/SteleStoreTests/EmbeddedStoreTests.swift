@@ -125,6 +125,8 @@ final class CountingStorage: EventStorage {
         await inner.waitForAppends(after: generation, until: deadline)
     }
     func saveSnapshot(_ snapshot: Snapshot) async throws { try await inner.saveSnapshot(snapshot) }
-    func snapshots(of stream: StreamID, name: String) async throws -> [Snapshot] { try await inner.snapshots(of: stream, name: name) }
+    func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+        try await inner.latestSnapshot(of: stream, name: name, schemaVersion: schemaVersion, atOrBefore: version)
+    }
     func close() async throws { try await inner.close() }
 }
