@@ -29,10 +29,11 @@ public struct EventRegistry<Family: Sendable>: Sendable {
     public mutating func register<E: Event>(_ type: E.Type, embed: @escaping @Sendable (E) -> Family,
                                             extract: @escaping @Sendable (Family) -> E?) {
         precondition(registrations[E.eventType] == nil, "event type \(E.eventType) is registered twice")
+        let decoder = JSONDecoder.events, encoder = JSONEncoder.events
         registrations[E.eventType] = Registration(
             schemaVersion: E.schemaVersion,
-            decode: { data in embed(try JSONDecoder.events.decode(E.self, from: data)) },
-            encode: { family in try extract(family).map { try JSONEncoder.events.encode($0) } })
+            decode: { data in embed(try decoder.decode(E.self, from: data)) },
+            encode: { family in try extract(family).map { try encoder.encode($0) } })
         order.append(E.eventType)
     }
 
@@ -41,7 +42,8 @@ public struct EventRegistry<Family: Sendable>: Sendable {
     /// turning them into the current family value.
     public mutating func upcast<Old: Decodable>(_ old: Old.Type, named name: String, version: Int,
                                                 to current: @escaping @Sendable (Old) throws -> Family) {
-        upcasters[name, default: [:]][version] = { data in try current(try JSONDecoder.events.decode(Old.self, from: data)) }
+        let decoder = JSONDecoder.events
+        upcasters[name, default: [:]][version] = { data in try current(try decoder.decode(Old.self, from: data)) }
     }
 
     /// The family value of a stored event, upcast if it was written with an older schema.
@@ -108,7 +110,8 @@ public enum EventDecodingError: Error, Equatable, CustomStringConvertible {
 }
 
 extension JSONEncoder {
-    /// Events' JSON: sorted keys (stable bytes for the same event), dates as ISO 8601.
+    /// Events' JSON: sorted keys (stable bytes for the same event), dates as ISO 8601. Made
+    /// once per registration: a coder is costly to create, cheap to reuse.
     static var events: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -136,8 +136,9 @@ extension SnapshotPolicy where State: Codable {
     /// Snapshots the state every `count` events.
     public static func every(_ count: Int64, name: String = String(describing: State.self), schemaVersion: Int = 1) -> Self {
         precondition(count > 0, "snapshot every at least one event")
+        let encoder = JSONEncoder.events, decoder = JSONDecoder.events
         return SnapshotPolicy(every: count, name: name, schemaVersion: schemaVersion,
-                              encode: { Array(try JSONEncoder.events.encode($0)) },
-                              decode: { try JSONDecoder.events.decode(State.self, from: Data($0)) })
+                              encode: { Array(try encoder.encode($0)) },
+                              decode: { try decoder.decode(State.self, from: Data($0)) })
     }
 }

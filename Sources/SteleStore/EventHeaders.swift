@@ -34,9 +34,9 @@ enum EventHeaders {
                                   data: value ?? [], appendedAt: Date(timeIntervalSince1970: Double(timestamp) / 1000), metadata: EventMetadata())
         for header in headers {
             guard let bytes = header.value else { continue }
-            let text = String(decoding: bytes, as: UTF8.self)
+            var text: String { String(decoding: bytes, as: UTF8.self) }
             switch header.key {
-            case id: event.id = UUID(uuidString: text)
+            case id: event.id = parseUUID(bytes)
             case type: event.type = text
             case schema: event.schemaVersion = Int(text) ?? 1
             case occurredAt: event.metadata.occurredAt = Int64(text).map { Date(timeIntervalSince1970: Double($0) / 1000) }
@@ -46,5 +46,40 @@ enum EventHeaders {
             }
         }
         return event
+    }
+
+    /// Parses the 36-character text form of a UUID. Foundation's `UUID(uuidString:)` goes
+    /// through `sscanf`, which took a fifth of a stream load's time.
+    static func parseUUID(_ text: [UInt8]) -> UUID? {
+        guard text.count == 36 else { return nil }
+        var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let parsed = text.withUnsafeBufferPointer { chars in
+            withUnsafeMutableBytes(of: &value) { raw -> Bool in
+                var byte = 0
+                var index = 0
+                while index < 36 {
+                    if index == 8 || index == 13 || index == 18 || index == 23 {
+                        guard chars[index] == UInt8(ascii: "-") else { return false }
+                        index += 1
+                        continue
+                    }
+                    guard let high = hexValue(chars[index]), let low = hexValue(chars[index + 1]) else { return false }
+                    raw[byte] = high << 4 | low
+                    byte += 1
+                    index += 2
+                }
+                return true
+            }
+        }
+        return parsed ? UUID(uuid: value) : nil
+    }
+
+    private static func hexValue(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
