@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SteleKafkaProtocol", targets: ["SteleKafkaProtocol"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
         .library(name: "Stele", targets: ["Stele"]),
+        .library(name: "StelePostgres", targets: ["StelePostgres"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -36,8 +38,13 @@ let package = Package(
         .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
         // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
         .target(name: "SteleStore", dependencies: ["SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
+        // The event store in PostgreSQL. Its own module: postgres-nio is half of a clean build.
+        .target(name: "StelePostgres", dependencies: [
+            "SteleStore", "SteleBroker",
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // The library applications import: typed events, deciders, repositories, reactors.
-        .target(name: "Stele", dependencies: ["SteleStore", "SteleLog"]),
+        .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples"),
         // Networking lives here only: the Kafka listener over the broker.
@@ -68,7 +75,7 @@ let package = Package(
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
-        .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker"]),
+        .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker", "StelePostgres"]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [

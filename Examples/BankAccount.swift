@@ -24,7 +24,7 @@ public enum BankAccount {
     }
 
     /// The shape `MoneyDeposited` had in schema version 1, still read from old events.
-    public struct MoneyDepositedV1: Decodable {
+    public struct MoneyDepositedV1: Decodable, Sendable {
         public var value: Int
     }
 

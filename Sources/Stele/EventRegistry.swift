@@ -40,7 +40,7 @@ public struct EventRegistry<Family: Sendable>: Sendable {
 
     /// Reads events stored as `name` with schema `version` — an old shape decoded as `Old` — by
     /// turning them into the current family value.
-    public mutating func upcast<Old: Decodable>(_ old: Old.Type, named name: String, version: Int,
+    public mutating func upcast<Old: Decodable & Sendable>(_ old: Old.Type, named name: String, version: Int,
                                                 to current: @escaping @Sendable (Old) throws -> Family) {
         let decoder = JSONDecoder.events
         upcasters[name, default: [:]][version] = { data in try current(try decoder.decode(Old.self, from: data)) }

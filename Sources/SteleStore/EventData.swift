@@ -43,14 +43,22 @@ public struct EventMetadata: Sendable, Equatable, Codable {
 public struct EventPosition: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
     public var partition: Int32
     public var offset: Int64
+    /// For backends whose offsets are not given out in commit order (PostgreSQL's sequences),
+    /// the order of the transaction that committed the event; events are delivered by
+    /// (commit, offset). Always 0 in the embedded log, where offsets are commit order.
+    public var commit: Int64
 
-    public init(partition: Int32, offset: Int64) {
+    public init(partition: Int32, offset: Int64, commit: Int64 = 0) {
         self.partition = partition
         self.offset = offset
+        self.commit = commit
     }
 
-    public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.partition, lhs.offset) < (rhs.partition, rhs.offset) }
-    public var description: String { "\(partition):\(offset)" }
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.partition, lhs.commit, lhs.offset) < (rhs.partition, rhs.commit, rhs.offset)
+    }
+
+    public var description: String { commit == 0 ? "\(partition):\(offset)" : "\(partition):\(commit)/\(offset)" }
 }
 
 /// An event as the store holds it.

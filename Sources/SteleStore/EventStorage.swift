@@ -41,39 +41,62 @@ public protocol EventStorage: Sendable {
     func close() async throws
 }
 
-/// Where a reader of a category is: for each partition, the offset of the next event to read.
-/// Partitions not named start at their beginning.
+/// Where a reader of a category is: for each partition, the offset of the next event to read
+/// (and, for backends that order by commit, the commit order it is at — see
+/// ``EventPosition/commit``). Partitions not named start at their beginning.
 public struct CategoryPosition: Sendable, Hashable, Codable, CustomStringConvertible {
     public var nextOffsets: [Int32: Int64]
+    public var commits: [Int32: Int64]
 
-    public init(nextOffsets: [Int32: Int64] = [:]) { self.nextOffsets = nextOffsets }
+    public init(nextOffsets: [Int32: Int64] = [:], commits: [Int32: Int64] = [:]) {
+        self.nextOffsets = nextOffsets
+        self.commits = commits
+    }
 
     /// Before the first event of every partition.
     public static let start = CategoryPosition()
 
     public func nextOffset(in partition: Int32) -> Int64 { nextOffsets[partition] ?? 0 }
+    public func commit(in partition: Int32) -> Int64 { commits[partition] ?? 0 }
 
     /// The position just after `event`.
     public mutating func advance(past position: EventPosition) {
-        nextOffsets[position.partition] = max(nextOffset(in: position.partition), position.offset + 1)
+        let partition = position.partition
+        guard (position.commit, position.offset + 1) > (commit(in: partition), nextOffset(in: partition)) else { return }
+        nextOffsets[partition] = position.offset + 1
+        if position.commit != 0 || commits[partition] != nil { commits[partition] = position.commit }
     }
 
     /// Whether `position` was already read from here.
-    public func hasPassed(_ position: EventPosition) -> Bool { position.offset < nextOffset(in: position.partition) }
+    public func hasPassed(_ position: EventPosition) -> Bool {
+        (position.commit, position.offset) < (commit(in: position.partition), nextOffset(in: position.partition))
+    }
 
-    /// `0:120,1:97`: the form checkpoints are printed and parsed in.
+    /// `0:120,1:97` (or `0:5012/120` with a commit order): the form checkpoints are printed and
+    /// parsed in.
     public var description: String {
-        nextOffsets.keys.sorted().map { "\($0):\(nextOffsets[$0]!)" }.joined(separator: ",")
+        nextOffsets.keys.sorted().map { partition in
+            let offset = nextOffsets[partition]!
+            return commits[partition].map { "\(partition):\($0)/\(offset)" } ?? "\(partition):\(offset)"
+        }.joined(separator: ",")
     }
 
     public init?(_ text: String) {
         var offsets: [Int32: Int64] = [:]
+        var commits: [Int32: Int64] = [:]
         for part in text.split(separator: ",") {
             let pair = part.split(separator: ":")
-            guard pair.count == 2, let partition = Int32(pair[0]), let offset = Int64(pair[1]), partition >= 0, offset >= 0 else { return nil }
+            guard pair.count == 2, let partition = Int32(pair[0]), partition >= 0 else { return nil }
+            let sides = pair[1].split(separator: "/")
+            guard let offset = Int64(sides.last!), offset >= 0, sides.count <= 2 else { return nil }
+            if sides.count == 2 {
+                guard let commit = Int64(sides[0]), commit >= 0 else { return nil }
+                commits[partition] = commit
+            }
             offsets[partition] = offset
         }
         self.nextOffsets = offsets
+        self.commits = commits
     }
 }
 

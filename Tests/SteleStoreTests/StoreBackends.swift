@@ -1,5 +1,6 @@
 import Foundation
 import SteleStore
+import StelePostgres
 import Testing
 
 /// A fresh, empty store of one backend, and how to dispose of it. The conformance suite runs
@@ -9,7 +10,20 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     let open: @Sendable () async throws -> OpenedStore
     var testDescription: String { name }
 
-    static var all: [StoreBackend] { [embedded] }
+    /// PostgreSQL joins when scripts/test started a private cluster (STELE_TEST_POSTGRES_URL).
+    static var all: [StoreBackend] { [embedded] + (postgresURL == nil ? [] : [postgres]) }
+
+    static let postgresURL = ProcessInfo.processInfo.environment["STELE_TEST_POSTGRES_URL"]
+
+    /// Each store gets a schema of its own in the test cluster, dropped afterwards.
+    static let postgres = StoreBackend(name: "postgres") {
+        let schema = "test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        let storage = try await PostgresEventStorage.connect(url: postgresURL!, schema: schema)
+        return OpenedStore(store: EventStore(storage)) {
+            try await storage.dropSchema()
+            try await storage.close()
+        }
+    }
 
     static let embedded = StoreBackend(name: "embedded") {
         let path = NSTemporaryDirectory() + "stele-store-test-" + UUID().uuidString

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Stele
 import SteleLog
+import StelePostgres
 
 /// `stele bench store`: the event store's durable append rate with exact expected versions,
 /// and the time to load a stream with and without snapshots. `scripts/bench-store` runs it
@@ -29,13 +30,28 @@ struct StoreBenchCommand: AsyncParsableCommand {
     @Option(help: "Which parts to run: append,load.")
     var only = "append,load"
 
+    @Option(help: "Also measure appends into Stele's PostgreSQL backend at this URL (postgres://user@host:port/db).")
+    var postgresURL: String?
+
     func run() async throws {
         let parts = Set(only.split(separator: ",").map(String.init))
         let root = directory + "/store-\(getpid())"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         print("stele bench store — \(ProcessInfo.processInfo.activeProcessorCount) cores, scratch \(root)")
-        if parts.contains("append") { try await appends(root: root + "/append") }
+        if parts.contains("append") {
+            print("\nAppends: one event per append, exact expected version, acknowledged once durable (fdatasync / synchronous_commit)")
+            var table = Table(["store", "writers", "streams", "appends/s", "p50 ms", "p99 ms"])
+            table.header()
+            try await appends(EventStore.open(.embedded(path: root + "/append", flush: .always)), name: "embedded", table: &table)
+            if let postgresURL {
+                let schema = "stele_bench_\(getpid())"
+                let storage = try await PostgresEventStorage.connect(url: postgresURL, schema: schema)
+                try await appends(EventStore(storage), name: "postgres", table: &table, close: false)
+                try await storage.dropSchema()
+                try await storage.close()
+            }
+        }
         if parts.contains("load") { try await loads(root: root + "/load", sizes: loadSizes.split(separator: ",").compactMap { Int($0) }) }
     }
 
@@ -44,8 +60,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
         Array(#"{"account":"acc-\#(index % 10_000)","amount":\#(index % 997),"currency":"EUR","note":"benchmark event payload"}"#.utf8)
     }
 
-    private func appends(root: String) async throws {
-        let store = try await EventStore.open(.embedded(path: root, flush: .always))
+    private func appends(_ store: EventStore, name: String, table: inout Table, close: Bool = true) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         let start = ContinuousClock.now
         let perWriter = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -71,15 +86,12 @@ struct StoreBenchCommand: AsyncParsableCommand {
             return try await group.reduce(into: [[Double]]()) { $0.append($1) }
         }
         let elapsed = elapsedSeconds(since: start)
-        try await store.close()
+        if close { try await store.close() }
         let all = perWriter.flatMap { $0 }.sorted()
         let rate = Double(all.count) / elapsed
-        print("\nAppends: one event per append, exact expected version, flush=always (acknowledged after fdatasync)")
-        var table = Table(["store", "writers", "streams", "appends/s", "p50 ms", "p99 ms"])
-        table.header()
-        table.add(["embedded", "\(writers)", "\(streams)", formatRate(rate),
+        table.add([name, "\(writers)", "\(streams)", formatRate(rate),
                    String(format: "%.2f", all[all.count / 2] * 1000), String(format: "%.2f", all[min(all.count - 1, all.count * 99 / 100)] * 1000)])
-        print("RESULT stele|append_1evt_exact_c\(writers)|\(Int(rate))|events/s")
+        print("RESULT stele-\(name)|append_1evt_exact_c\(writers)|\(Int(rate))|events/s")
     }
 
     struct Tick: Stele.Event {

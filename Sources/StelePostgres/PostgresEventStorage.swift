@@ -1,0 +1,341 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SteleBroker
+import SteleStore
+
+/// The event store in PostgreSQL, behind the same ``EventStorage`` protocol as the embedded log.
+///
+/// One table of events with a unique (category, stream, version) and a global position from a
+/// sequence. The expected-version check and the insert happen in one transaction; the unique
+/// index settles races between writers of one stream.
+///
+/// **Out-of-order commits.** A sequence hands out positions when rows are inserted, not when
+/// their transactions commit, so a reader that follows "position > last seen" can pass a
+/// position whose transaction commits later — and skip that event forever, the known weakness
+/// of PostgreSQL event stores. Here every event also records its transaction id, and a category
+/// is read in (transaction id, position) order, only below the oldest transaction still running
+/// (`pg_snapshot_xmin`). Every transaction below that horizon has finished, and a transaction
+/// that has not yet written gets a larger id, so nothing can ever appear before a position
+/// already delivered. The price: while a transaction is open, events committed after it are
+/// delivered only once it ends.
+public final class PostgresEventStorage: EventStorage {
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let listenTask: Task<Void, Never>
+    private let arrivals = ArrivalNotifier()
+    private let logger: Logger
+    /// The schema holding Stele's tables (one database can hold several stores).
+    public let schema: String
+    private let events: String
+    private let snapshotTable: String
+    static let channel = "stele_events"
+
+    private init(client: PostgresClient, schema: String, logger: Logger) {
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+        self.events = "\"\(schema)\".stele_events"
+        self.snapshotTable = "\"\(schema)\".stele_snapshots"
+        self.runTask = Task { await client.run() }
+        let arrivals = arrivals
+        // Appends by other processes wake this one's subscribers through LISTEN/NOTIFY; if the
+        // listening connection drops, subscriptions still poll every 500 ms.
+        self.listenTask = Task {
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            for try await _ in notifications { arrivals.notifyAll() }
+                        }
+                    }
+                } catch {
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and creates the
+    /// tables in `schema` if they do not exist.
+    public static func connect(url: String, schema: String = "stele", logger: Logger = Logger(label: "stele.postgres")) async throws -> PostgresEventStorage {
+        guard schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
+            throw EventStoreError.invalidRequest("schema name '\(schema)' must be lowercase letters, digits and _")
+        }
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host else {
+            throw EventStoreError.invalidRequest("'\(url)' is not a postgres://user:password@host:port/database URL")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres", password: components.password,
+            database: components.path.count > 1 ? String(components.path.dropFirst()) : nil, tls: .disable)
+        configuration.options.maximumConnections = 40
+        let storage = PostgresEventStorage(client: PostgresClient(configuration: configuration, backgroundLogger: logger), schema: schema, logger: logger)
+        do { try await storage.migrate() } catch {
+            try? await storage.close()
+            throw EventStoreError.storage("cannot prepare the event tables in \(url): \(String(reflecting: error))")
+        }
+        return storage
+    }
+
+    private func migrate() async throws {
+        // DDL is transactional in PostgreSQL; the lock keeps two stores starting together from
+        // racing on `IF NOT EXISTS` (which is not safe against concurrent creation).
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7366656)", logger: self.logger)
+            for statement in [
+                "CREATE SCHEMA IF NOT EXISTS \"\(schema)\"",
+                """
+                CREATE TABLE IF NOT EXISTS \(events) (
+                    position bigserial PRIMARY KEY,
+                    tx bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+                    category text NOT NULL,
+                    stream_id text NOT NULL,
+                    version bigint NOT NULL,
+                    event_id uuid NOT NULL,
+                    type text NOT NULL,
+                    schema_version int NOT NULL,
+                    data bytea NOT NULL,
+                    occurred_at_ms bigint,
+                    correlation_id text,
+                    causation_id text,
+                    appended_at_ms bigint NOT NULL DEFAULT ((extract(epoch from clock_timestamp()) * 1000)::bigint),
+                    UNIQUE (category, stream_id, version))
+                """,
+                "CREATE INDEX IF NOT EXISTS stele_events_commit_order ON \(events) (category, tx, position)",
+                """
+                CREATE TABLE IF NOT EXISTS \(snapshotTable) (
+                    category text NOT NULL, stream_id text NOT NULL, name text NOT NULL, schema_version int NOT NULL,
+                    version bigint NOT NULL, state bytea NOT NULL, taken_at_ms bigint NOT NULL,
+                    PRIMARY KEY (category, stream_id, name, schema_version, version))
+                """,
+            ] {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+            }
+        }
+    }
+
+    /// Drops the schema and everything in it (tests and throwaway stores).
+    public func dropSchema() async throws {
+        _ = try await mapErrors { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema)\" CASCADE"), logger: logger) }
+    }
+
+    public func close() async throws {
+        listenTask.cancel()
+        runTask.cancel()
+        arrivals.notifyAll()
+    }
+
+    // MARK: Appends
+
+    private enum AppendDecision: Sendable {
+        case appended(AppendOutcome)
+        case repeated(AppendOutcome)
+        case conflict(actual: Int64)
+        case overlap(String)
+    }
+
+    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+        if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
+        guard !events.isEmpty else { throw EventStoreError.invalidRequest("an append needs at least one event") }
+        guard Set(events.map(\.id)).count == events.count else { throw EventStoreError.invalidRequest("an event id appears twice in one append") }
+        if let empty = events.first(where: { $0.type.isEmpty }) { throw EventStoreError.invalidRequest("event \(empty.id) has an empty type") }
+        var decision: AppendDecision?
+        while decision == nil {
+            do {
+                decision = try await mapErrors { try await attemptAppend(events, to: stream, expected: expected) }
+            } catch let error where Self.isUniqueViolation(error) {
+                // Another writer inserted the version this append read as next, between the read
+                // and the insert (the unique (category, stream, version) caught it): decide again
+                // on the stream as it is now — a conflict for exact expectations, a retry for others.
+                continue
+            }
+        }
+        switch decision! {
+        case let .appended(outcome):
+            arrivals.notifyAll()
+            return outcome
+        case let .repeated(outcome): return outcome
+        case let .conflict(actual): throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: actual)
+        case let .overlap(reason): throw EventStoreError.idempotencyConflict(stream: stream, reason: reason)
+        }
+    }
+
+    /// One transaction: read the stream's version, check, insert. No lock is taken: the unique
+    /// index decides between racing writers, so losers fail fast instead of queueing.
+    private func attemptAppend(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendDecision {
+            try await client.withTransaction(logger: logger) { connection -> AppendDecision in
+                let current = try await self.version(of: stream, on: connection)
+                // Events already there at the positions this append would take (exact
+                // expectations), or among the stream's recent events (the others).
+                let window: (from: Int64, count: Int)?
+                switch expected {
+                case let .exact(version) where version != current:
+                    window = current > version ? (version + 1, events.count) : nil
+                case .noStream where current != -1: window = (0, events.count)
+                case .any, .streamExists: window = (max(0, current + 1 - Idempotency.window), Int(Idempotency.window))
+                default: window = nil
+                }
+                if let window {
+                    let existing = try await self.read(stream, from: window.from, limit: window.count, on: connection)
+                    let exact = expected != .any && expected != .streamExists
+                    switch Idempotency.verdict(for: events, existing: existing, atExpectedPosition: exact) {
+                    case let .alreadyAppended(first):
+                        let event = existing.first { $0.version == first }!
+                        return .repeated(AppendOutcome(firstVersion: first, lastVersion: first + Int64(events.count) - 1,
+                                                       firstPosition: event.position, wasAlreadyAppended: true))
+                    case let .partialOverlap(reason): return .overlap(reason)
+                    case .new: break
+                    }
+                }
+                guard expected.isSatisfied(byCurrentVersion: current) else { return .conflict(actual: current) }
+                var first: EventPosition?
+                for (index, event) in events.enumerated() {
+                    let occurred = event.metadata.occurredAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+                    let rows = try await connection.query("""
+                        INSERT INTO \(unescaped: self.events) (category, stream_id, version, event_id, type, schema_version, data,
+                            occurred_at_ms, correlation_id, causation_id)
+                        VALUES (\(stream.category), \(stream.id), \(current + 1 + Int64(index)), \(event.id), \(event.type),
+                            \(event.schemaVersion), \(ByteBuffer(bytes: event.data)), \(occurred), \(event.metadata.correlationId),
+                            \(event.metadata.causationId))
+                        RETURNING position, tx
+                        """, logger: self.logger)
+                    for try await (position, tx) in rows.decode((Int64, Int64).self) where first == nil {
+                        first = EventPosition(partition: 0, offset: position, commit: tx)
+                    }
+                }
+                try await connection.query("SELECT pg_notify(\(Self.channel), \(stream.category))", logger: self.logger)
+                return .appended(AppendOutcome(firstVersion: current + 1, lastVersion: current + Int64(events.count),
+                                               firstPosition: first!, wasAlreadyAppended: false))
+            }
+    }
+
+    // MARK: Reads
+
+    public func version(of stream: StreamID) async throws -> Int64 {
+        try await mapErrors { try await client.withConnection { try await self.version(of: stream, on: $0) } }
+    }
+
+    private func version(of stream: StreamID, on connection: PostgresConnection) async throws -> Int64 {
+        let rows = try await connection.query(
+            "SELECT coalesce(max(version), -1) FROM \(unescaped: events) WHERE category = \(stream.category) AND stream_id = \(stream.id)",
+            logger: logger)
+        for try await version in rows.decode(Int64.self) { return version }
+        return -1
+    }
+
+    public func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+        guard version >= 0, limit >= 0 else { throw EventStoreError.invalidRequest("a read starts at version ≥ 0 with a limit ≥ 0") }
+        if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
+        return try await mapErrors { try await client.withConnection { try await self.read(stream, from: version, limit: limit, on: $0) } }
+    }
+
+    private static let columns = "position, tx, category, stream_id, version, event_id, type, schema_version, data, occurred_at_ms, correlation_id, causation_id, appended_at_ms"
+
+    private func read(_ stream: StreamID, from version: Int64, limit: Int, on connection: PostgresConnection) async throws -> [RecordedEvent] {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: Self.columns) FROM \(unescaped: events)
+            WHERE category = \(stream.category) AND stream_id = \(stream.id) AND version >= \(version)
+            ORDER BY version LIMIT \(Int64(min(limit, Int(Int32.max))))
+            """, logger: logger)
+        return try await Self.decode(rows)
+    }
+
+    private static func decode(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        for try await row in rows {
+            let (position, tx, category, streamId, version, id, type, schema, data, occurred, correlation, causation, appended) =
+                try row.decode((Int64, Int64, String, String, Int64, UUID, String, Int, ByteBuffer, Int64?, String?, String?, Int64).self)
+            events.append(RecordedEvent(
+                stream: StreamID(category: category, id: streamId), version: version,
+                position: EventPosition(partition: 0, offset: position, commit: tx), id: id, type: type, schemaVersion: schema,
+                data: Array(data.readableBytesView), appendedAt: Date(timeIntervalSince1970: Double(appended) / 1000),
+                metadata: EventMetadata(correlationId: correlation, causationId: causation,
+                                        occurredAt: occurred.map { Date(timeIntervalSince1970: Double($0) / 1000) })))
+        }
+        return events
+    }
+
+    public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
+        guard limit > 0 else { return CategoryPage(events: [], next: position) }
+        let events = try await mapErrors {
+            try await client.withConnection { connection in
+                let rows = try await connection.query("""
+                    SELECT \(unescaped: Self.columns) FROM \(unescaped: self.events)
+                    WHERE category = \(category) AND (tx, position) >= (\(position.commit(in: 0)), \(position.nextOffset(in: 0)))
+                      AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                    ORDER BY tx, position LIMIT \(Int64(limit))
+                    """, logger: self.logger)
+                return try await Self.decode(rows)
+            }
+        }
+        var next = position
+        for event in events { next.advance(past: event.position) }
+        return CategoryPage(events: events, next: next)
+    }
+
+    public func endPosition(of category: String) async throws -> CategoryPosition {
+        try await mapErrors {
+            try await client.withConnection { connection in
+                let rows = try await connection.query(
+                    "SELECT tx, position FROM \(unescaped: self.events) WHERE category = \(category) ORDER BY tx DESC, position DESC LIMIT 1",
+                    logger: self.logger)
+                for try await (tx, position) in rows.decode((Int64, Int64).self) {
+                    return CategoryPosition(nextOffsets: [0: position + 1], commits: [0: tx])
+                }
+                return .start
+            }
+        }
+    }
+
+    public var appendGeneration: UInt64 { arrivals.generation }
+
+    public func waitForAppends(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
+        await arrivals.wait(after: generation, until: deadline)
+    }
+
+    // MARK: Snapshots
+
+    public func saveSnapshot(_ snapshot: Snapshot) async throws {
+        let taken = Int64((snapshot.takenAt.timeIntervalSince1970 * 1000).rounded())
+        _ = try await mapErrors {
+            try await client.query("""
+                INSERT INTO \(unescaped: snapshotTable) (category, stream_id, name, schema_version, version, state, taken_at_ms)
+                VALUES (\(snapshot.stream.category), \(snapshot.stream.id), \(snapshot.name), \(snapshot.schemaVersion), \(snapshot.version),
+                        \(ByteBuffer(bytes: snapshot.state)), \(taken))
+                ON CONFLICT (category, stream_id, name, schema_version, version) DO UPDATE SET state = excluded.state, taken_at_ms = excluded.taken_at_ms
+                """, logger: logger)
+        }
+    }
+
+    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+        try await mapErrors {
+            let rows = try await client.query("""
+                SELECT version, state, taken_at_ms FROM \(unescaped: snapshotTable)
+                WHERE category = \(stream.category) AND stream_id = \(stream.id) AND name = \(name)
+                  AND schema_version = \(schemaVersion) AND version <= \(version)
+                ORDER BY version DESC LIMIT 1
+                """, logger: logger)
+            for try await (found, state, taken) in rows.decode((Int64, ByteBuffer, Int64).self) {
+                return Snapshot(stream: stream, name: name, version: found, schemaVersion: schemaVersion, state: Array(state.readableBytesView),
+                                takenAt: Date(timeIntervalSince1970: Double(taken) / 1000))
+            }
+            return nil
+        }
+    }
+
+    private static func isUniqueViolation(_ error: any Error) -> Bool {
+        let error = (error as? PostgresTransactionError)?.closureError ?? error
+        return (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+    }
+
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as EventStoreError { throw error } catch let error where Self.isUniqueViolation(error) {
+            throw error
+        } catch is CancellationError {
+            throw EventStoreError.closed
+        } catch {
+            throw EventStoreError.storage(String(reflecting: error))
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import SteleStore
+import StelePostgres
+
+/// PostgreSQL hands out sequence positions at insert, not at commit: a subscriber that trusted
+/// them would pass an event whose transaction commits late and never see it.
+@Suite(.enabled(if: StoreBackend.postgresURL != nil, "needs STELE_TEST_POSTGRES_URL (scripts/test starts a cluster)"))
+struct PostgresOrderingTests {
+    @Test func anEventCommittedLateIsNotSkipped() async throws {
+        let schema = "order_" + UUID().uuidString.prefix(8).lowercased()
+        let storage = try await PostgresEventStorage.connect(url: StoreBackend.postgresURL!, schema: schema)
+        let store = EventStore(storage)
+        defer { Task { try? await storage.dropSchema(); try? await storage.close() } }
+        try await store.append([event("OrderPlaced")], to: StreamID(category: "orders", id: "early"))
+
+        let url = URLComponents(string: StoreBackend.postgresURL!)!
+        let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
+                                                         database: String(url.path.dropFirst()), tls: .disable),
+                                    backgroundLogger: Logger(label: "test"))
+        let run = Task { await client.run() }
+        defer { run.cancel() }
+        let logger = Logger(label: "test")
+        var checkpoint = CategoryPosition.start
+        try await client.withConnection { connection in
+            // A writer whose transaction takes a position and stays open…
+            try await connection.query("BEGIN", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO "\(schema)".stele_events (category, stream_id, version, event_id, type, schema_version, data)
+                VALUES ('orders', 'late', 0, '\(UUID().uuidString)', 'OrderPlaced', 1, '\\x7b7d'::bytea)
+                """), logger: logger)
+            // …while another commits a later position.
+            try await store.append([event("OrderPlaced")], to: StreamID(category: "orders", id: "quick"))
+            let page = try await store.readCategory("orders", after: checkpoint)
+            #expect(page.events.map(\.stream.id) == ["early"], "the later commit waits behind the open transaction")
+            checkpoint = page.next
+            try await connection.query("COMMIT", logger: logger)
+        }
+        let rest = try await store.readCategory("orders", after: checkpoint)
+        #expect(rest.events.map(\.stream.id) == ["late", "quick"], "nothing skipped, in commit order")
+        #expect(try await store.readCategory("orders", after: rest.next).events.isEmpty)
+        #expect(CategoryPosition(rest.next.description) == rest.next, "checkpoints with a commit order print and parse")
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Starts a private PostgreSQL cluster for the tests: initdb in a temporary directory, listening
+# on 127.0.0.1 only, trust authentication, fsync on. Prints `export` lines for the URL, the data
+# directory and the postmaster PID; `stop` stops the cluster by its PID and removes it.
+#   eval "$(scripts/postgres-test-cluster.sh start)"; ...; scripts/postgres-test-cluster.sh stop "$STELE_TEST_POSTGRES_DIR"
+set -euo pipefail
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+case "${1:-}" in
+start)
+    [ -n "$bin" ] || { echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2; exit 1; }
+    port="${2:-55433}"
+    dir=$(mktemp -d /tmp/stele-test-pg.XXXXXX)
+    # initdb refuses to run as root: the cluster belongs to the postgres user when we are root.
+    as=()
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; as=(runuser -u postgres --); fi
+    "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 200
+fsync = on
+synchronous_commit = on
+CONF
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    echo "export STELE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
+    echo "export STELE_TEST_POSTGRES_DIR=$dir"
+    echo "export STELE_TEST_POSTGRES_PID=$(head -n 1 "$dir/data/postmaster.pid")"
+    ;;
+stop)
+    dir="$2"
+    pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill -INT "$pid" 2>/dev/null || true   # fast shutdown
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: $0 start [port] | stop DIR" >&2; exit 2 ;;
+esac
