@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SteleStore", targets: ["SteleStore"]),
         .library(name: "Stele", targets: ["Stele"]),
         .library(name: "StelePostgres", targets: ["StelePostgres"]),
+        .library(name: "SteleViews", targets: ["SteleViews"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -43,6 +45,9 @@ let package = Package(
             "SteleStore", "SteleBroker",
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
+        // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
+        // in the same transaction.
+        .target(name: "SteleViews", dependencies: ["SteleStore", .product(name: "GRDB", package: "GRDB.swift")]),
         // The library applications import: typed events, deciders, repositories, reactors.
         .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
@@ -77,6 +82,7 @@ let package = Package(
         // (scripts/capture-kafka-requests.py), read by path.
         .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker", "StelePostgres"]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
+        .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore"]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",

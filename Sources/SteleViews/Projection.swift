@@ -1,0 +1,18 @@
+import SteleStore
+
+/// A view: a chronological reduce of one or more categories into tables.
+///
+/// A projection does not touch the database itself: for each event it returns the statements
+/// that fold the event into its tables (an upsert is a fold). The runtime runs them, with the
+/// new checkpoint, in one transaction of the view's store — so a crash never applies an event
+/// twice or skips one, whatever the store (SQLite or PostgreSQL).
+public protocol Projection: Sendable {
+    /// The view's name: its file (SQLite) or schema (PostgreSQL), and its checkpoint's key.
+    var name: String { get }
+    /// The categories it folds, each in its own order (per partition).
+    var categories: [String] { get }
+    /// The statements that create its tables (run once, in the transaction that starts it).
+    var schema: [SQLStatement] { get }
+    /// The statements that fold `event` into the tables; none to ignore it.
+    func statements(for event: RecordedEvent) throws -> [SQLStatement]
+}

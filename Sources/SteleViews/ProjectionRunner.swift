@@ -1,0 +1,79 @@
+import Foundation
+import Synchronization
+import SteleStore
+
+/// Keeps one view up to date: reads its categories from the stored checkpoints, asks the
+/// projection for each event's statements, and applies a batch of events with the new
+/// checkpoints in one transaction of the view store.
+public final class ProjectionRunner: Sendable {
+    public let projection: any Projection
+    let store: EventStore
+    let views: any ViewStore
+    /// Events applied per transaction (fewer when the log has fewer).
+    public let batchSize: Int
+    private let state = Mutex(ProjectionStatus.starting)
+
+    public init(projection: any Projection, store: EventStore, views: any ViewStore, batchSize: Int = 1000) {
+        precondition(batchSize > 0, "a batch holds at least one event")
+        self.projection = projection
+        self.store = store
+        self.views = views
+        self.batchSize = batchSize
+    }
+
+    /// What the projection is doing.
+    public var status: ProjectionStatus { state.withLock { $0 } }
+
+    /// Applies events until the task is cancelled; returns when cancelled, throws (and reports
+    /// `failed`) when an event cannot be applied or a store fails.
+    public func run() async throws {
+        var checkpoints = try await views.open(projection)
+        state.withLock { $0 = .running(applied: 0) }
+        var applied: Int64 = 0
+        while !Task.isCancelled {
+            let generation = store.storage.appendGeneration
+            var statements: [SQLStatement] = []
+            var next = checkpoints
+            var count = 0
+            for category in projection.categories {
+                let page = try await store.readCategory(category, after: checkpoints[category] ?? .start, limit: batchSize - count)
+                for event in page.events {
+                    do { statements += try projection.statements(for: event) } catch {
+                        let failure = ViewError.applyFailed(view: projection.name, stream: event.stream.description, version: event.version,
+                                                            position: event.position.description, reason: "\(error)")
+                        state.withLock { $0 = .failed(failure.description) }
+                        throw failure
+                    }
+                }
+                next[category] = page.next
+                count += page.events.count
+                if count >= batchSize { break }
+            }
+            if count == 0 {
+                if next != checkpoints {
+                    try await views.apply([], checkpoints: next, of: projection.name)
+                    checkpoints = next
+                }
+                await store.storage.waitForAppends(after: generation, until: .now + .milliseconds(500))
+                continue
+            }
+            do {
+                try await views.apply(statements, checkpoints: next, of: projection.name)
+            } catch {
+                state.withLock { $0 = .failed("\(error)") }
+                throw error
+            }
+            checkpoints = next
+            applied += Int64(count)
+            state.withLock { $0 = .running(applied: applied) }
+        }
+    }
+}
+
+public enum ProjectionStatus: Sendable, Equatable {
+    case starting
+    /// Applying events; `applied` counts those applied since this runner started.
+    case running(applied: Int64)
+    /// Stopped at an event; the message names it and the reason.
+    case failed(String)
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+import SteleStore
+import SteleViews
+
+/// Balances per account: an upsert per event is the fold.
+struct Balances: Projection {
+    var name = "balances"
+    var categories = ["accounts"]
+    var schema: [SQLStatement] {
+        [SQLStatement("CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, events INTEGER NOT NULL)")]
+    }
+
+    func statements(for event: RecordedEvent) throws -> [SQLStatement] {
+        struct Amount: Decodable { var amount: Int64 }
+        let amount = try JSONDecoder().decode(Amount.self, from: Data(event.data)).amount
+        let signed = event.type == "Withdrawn" ? -amount : amount
+        return [SQLStatement("""
+            INSERT INTO balances (account, balance, events) VALUES (:account, :amount, 1)
+            ON CONFLICT (account) DO UPDATE SET balance = balance + :amount, events = events + 1
+            """, ["account": .text(event.stream.id), "amount": .integer(signed)])]
+    }
+}
+
+struct ProjectionRunnerTests {
+    let directory = NSTemporaryDirectory() + "stele-views-" + UUID().uuidString
+
+    func deposit(_ store: EventStore, _ account: String, _ amount: Int, type: String = "Deposited") async throws {
+        try await store.append([EventData(type: type, data: Array(#"{"amount":\#(amount)}"#.utf8))],
+                               to: StreamID(category: "accounts", id: account))
+    }
+
+    /// Waits until the view has applied `count` events in all.
+    func waitForEvents(_ views: SQLiteViewStore, _ count: Int64) async throws {
+        for _ in 0..<500 {
+            let rows = try await views.query(SQLStatement("SELECT coalesce(sum(events), 0) AS n FROM balances"))
+            if rows.first?["n"] == .integer(count) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("the view did not reach \(count) events")
+    }
+
+    @Test func theViewFollowsTheLogAndResumesFromItsCheckpoint() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        for index in 0..<300 { try await deposit(store, "acc-\(index % 7)", index) }
+        var views = try SQLiteViewStore(path: directory + "/views/balances.sqlite")
+        let first = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 64)
+        var task = Task { try await first.run() }
+        try await waitForEvents(views, 300)
+        try await deposit(store, "acc-1", 1000, type: "Withdrawn")
+        try await waitForEvents(views, 301)
+        task.cancel()
+        _ = await task.result
+        try await views.close()
+
+        // Appended while the view was down: picked up from the checkpoint, nothing applied twice.
+        for index in 0..<50 { try await deposit(store, "acc-\(index % 7)", 1) }
+        views = try SQLiteViewStore(path: directory + "/views/balances.sqlite")
+        let second = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 64)
+        task = Task { try await second.run() }
+        try await waitForEvents(views, 351)
+        let rows = try await views.query(SQLStatement("SELECT account, balance FROM balances ORDER BY account"))
+        var expected: [String: Int64] = [:]
+        for index in 0..<300 { expected["acc-\(index % 7)", default: 0] += Int64(index) }
+        expected["acc-1", default: 0] -= 1000
+        for index in 0..<50 { expected["acc-\(index % 7)", default: 0] += 1 }
+        #expect(rows.map { $0["account"]! } == expected.keys.sorted().map { .text($0) })
+        #expect(rows.map { $0["balance"]! } == expected.keys.sorted().map { .integer(expected[$0]!) })
+        await #expect(throws: ViewError.self) { try await views.query(SQLStatement("DELETE FROM balances")) }
+        task.cancel()
+        _ = await task.result
+        try await views.close()
+        try await store.close()
+    }
+
+    @Test func aPoisonEventStopsTheViewAndSaysWhich() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        try await deposit(store, "acc-1", 5)
+        try await store.append([EventData(type: "Deposited", data: Array("not json".utf8))], to: StreamID(category: "accounts", id: "acc-2"))
+        try await deposit(store, "acc-1", 7)
+        let views = try SQLiteViewStore(path: directory + "/views/balances.sqlite")
+        let runner = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 1)
+        await #expect(throws: ViewError.self) { try await runner.run() }
+        guard case let .failed(message) = runner.status else { Issue.record("status \(runner.status)"); return }
+        #expect(message.contains("accounts/acc-2") && message.contains("event 0"))
+        let rows = try await views.query(SQLStatement("SELECT balance FROM balances WHERE account = 'acc-1'"))
+        #expect(rows.first?["balance"] == .integer(5), "stopped at the poison event: the event after it is not applied")
+        try await views.close()
+        try await store.close()
+    }
+}
