@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "stele-crashtest",
             dependencies: [
-                "SteleLog", "SteleStore",
+                "SteleLog", "SteleStore", "SteleViews",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

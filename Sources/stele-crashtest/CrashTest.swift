@@ -39,6 +39,9 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "Crash the event store (streams with expected versions) instead of the raw log.")
     var store = false
 
+    @Flag(help: "Crash a projection folding a category into a SQLite view.")
+    var view = false
+
     @Flag(help: .hidden)
     var child = false
 
@@ -54,6 +57,13 @@ struct CrashTest: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if view {
+            let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-view-\(getpid())"
+            if child { return try await ViewCrashTest.runChild(path: path) }
+            try await ViewCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            if directory == nil { try? FileManager.default.removeItem(atPath: path) }
+            return
+        }
         if store {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-store-\(getpid())"
             if child { return try await StoreCrashTest.runChild(path: path, writers: writers) }
