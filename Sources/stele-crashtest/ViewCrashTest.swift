@@ -34,7 +34,7 @@ enum ViewCrashTest {
         for cycle in 1...cycles {
             // More events for the view to catch up on in every cycle.
             let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
-            for _ in 0..<20 {
+            for _ in 0..<60 {
                 let events = (0..<100).map { index in EventData(type: "Deposited", data: Array(String((appended + index) % 1000 - 300).utf8)) }
                 try await store.append(events, to: StreamID(category: "accounts", id: "account-\(Int(random.next() % 50))"))
                 appended += 100
