@@ -12,6 +12,8 @@ public final class ProjectionRunner: Sendable {
     /// Events applied per transaction (fewer when the log has fewer).
     public let batchSize: Int
     private let state = Mutex(ProjectionStatus.starting)
+    /// The checkpoints last committed and the append time of the last event applied.
+    private let progress = Mutex<(checkpoints: [String: CategoryPosition], lastAppendedAt: Date?)>(([:], nil))
 
     public init(projection: any Projection, store: EventStore, views: any ViewStore, batchSize: Int = 1000) {
         precondition(batchSize > 0, "a batch holds at least one event")
@@ -28,6 +30,7 @@ public final class ProjectionRunner: Sendable {
     /// `failed`) when an event cannot be applied or a store fails.
     public func run() async throws {
         var checkpoints = try await views.open(projection)
+        progress.withLock { $0.checkpoints = checkpoints }
         state.withLock { $0 = .running(applied: 0) }
         var applied: Int64 = 0
         while !Task.isCancelled {
@@ -35,9 +38,11 @@ public final class ProjectionRunner: Sendable {
             var statements: [SQLStatement] = []
             var next = checkpoints
             var count = 0
+            var newest: Date?
             for category in projection.categories {
                 let page = try await store.readCategory(category, after: checkpoints[category] ?? .start, limit: batchSize - count)
                 for event in page.events {
+                    newest = max(newest ?? event.appendedAt, event.appendedAt)
                     do { statements += try projection.statements(for: event) } catch {
                         let failure = ViewError.applyFailed(view: projection.name, stream: event.stream.description, version: event.version,
                                                             position: event.position.description, reason: "\(error)")
@@ -53,6 +58,7 @@ public final class ProjectionRunner: Sendable {
                 if next != checkpoints {
                     try await views.apply([], checkpoints: next, of: projection.name)
                     checkpoints = next
+                    progress.withLock { $0.checkpoints = next }
                 }
                 await store.storage.waitForAppends(after: generation, until: .now + .milliseconds(500))
                 continue
@@ -64,9 +70,39 @@ public final class ProjectionRunner: Sendable {
                 throw error
             }
             checkpoints = next
+            progress.withLock { $0 = (next, newest ?? $0.lastAppendedAt) }
             applied += Int64(count)
             state.withLock { $0 = .running(applied: applied) }
         }
+    }
+}
+
+extension ProjectionRunner {
+    /// How far behind the log the view is: events not yet applied (per partition offsets, so
+    /// unkeyed records count too) and how long ago the newest applied event was appended.
+    public func lag() async throws -> ProjectionLag {
+        let (checkpoints, last) = progress.withLock { ($0.checkpoints, $0.lastAppendedAt) }
+        var behind: Int64 = 0
+        for category in projection.categories {
+            let end = try await store.endPosition(of: category)
+            let at = checkpoints[category] ?? .start
+            for (partition, offset) in end.nextOffsets { behind += max(0, offset - at.nextOffset(in: partition)) }
+        }
+        return ProjectionLag(events: behind, lastAppliedAppendedAt: last)
+    }
+}
+
+/// A view's distance from the log.
+public struct ProjectionLag: Sendable, Equatable {
+    /// Records in its categories after its checkpoint.
+    public var events: Int64
+    /// The append time of the newest event applied (nil before the first).
+    public var lastAppliedAppendedAt: Date?
+
+    /// Time behind: how long ago the newest applied event was appended, zero when caught up.
+    public func timeBehind(now: Date = Date()) -> TimeInterval {
+        guard events > 0, let last = lastAppliedAppendedAt else { return 0 }
+        return max(0, now.timeIntervalSince(last))
     }
 }
 

@@ -60,6 +60,7 @@ struct ProjectionRunnerTests {
         let second = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 64)
         task = Task { try await second.run() }
         try await waitForEvents(views, 351)
+        #expect(try await second.lag().events == 0)
         let rows = try await views.query(SQLStatement("SELECT account, balance FROM balances ORDER BY account"))
         var expected: [String: Int64] = [:]
         for index in 0..<300 { expected["acc-\(index % 7)", default: 0] += Int64(index) }
@@ -83,6 +84,7 @@ struct ProjectionRunnerTests {
         let views = try SQLiteViewStore(path: directory + "/views/balances.sqlite")
         let runner = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 1)
         await #expect(throws: ViewError.self) { try await runner.run() }
+        #expect(try await runner.lag().events == 2, "the poison event and the one after it are still to apply")
         guard case let .failed(message) = runner.status else { Issue.record("status \(runner.status)"); return }
         #expect(message.contains("accounts/acc-2") && message.contains("event 0"))
         let rows = try await views.query(SQLStatement("SELECT balance FROM balances WHERE account = 'acc-1'"))
