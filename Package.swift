@@ -40,9 +40,10 @@ let package = Package(
         .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
         // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
         .target(name: "SteleStore", dependencies: ["SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
-        // The event store in PostgreSQL. Its own module: postgres-nio is half of a clean build.
+        // Stele in PostgreSQL: the event store backend and the view store. Its own module:
+        // postgres-nio is half of a clean build.
         .target(name: "StelePostgres", dependencies: [
-            "SteleStore", "SteleBroker",
+            "SteleStore", "SteleBroker", "SteleViews",
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
@@ -82,7 +83,7 @@ let package = Package(
         // (scripts/capture-kafka-requests.py), read by path.
         .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker", "StelePostgres"]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
-        .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore"]),
+        .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres"]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",

@@ -13,6 +13,8 @@ public protocol Projection: Sendable {
     var categories: [String] { get }
     /// The statements that create its tables (run once, in the transaction that starts it).
     var schema: [SQLStatement] { get }
-    /// The statements that fold `event` into the tables; none to ignore it.
+    /// The statements that fold `event` into the tables; none to ignore it. Parameters are
+    /// `:name`; for statements that run on SQLite and PostgreSQL alike, qualify the existing
+    /// row's columns in an upsert (`SET total = totals.total + :amount`).
     func statements(for event: RecordedEvent) throws -> [SQLStatement]
 }

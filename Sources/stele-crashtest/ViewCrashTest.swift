@@ -22,7 +22,7 @@ enum ViewCrashTest {
             let amount = Int64(String(decoding: event.data, as: UTF8.self)) ?? 0
             return [SQLStatement("""
                 INSERT INTO balances (account, balance, events) VALUES (:account, :amount, 1)
-                ON CONFLICT (account) DO UPDATE SET balance = balance + :amount, events = events + 1
+                ON CONFLICT (account) DO UPDATE SET balance = balances.balance + :amount, events = balances.events + 1
                 """, ["account": .text(event.stream.id), "amount": .integer(amount)])]
         }
     }
