@@ -35,26 +35,21 @@ public final class ProjectionRunner: Sendable {
         var applied: Int64 = 0
         while !Task.isCancelled {
             let generation = store.storage.appendGeneration
-            var statements: [SQLStatement] = []
+            var batch: [(event: RecordedEvent, statements: [SQLStatement])] = []
             var next = checkpoints
-            var count = 0
-            var newest: Date?
             for category in projection.categories {
-                let page = try await store.readCategory(category, after: checkpoints[category] ?? .start, limit: batchSize - count)
+                let page = try await store.readCategory(category, after: checkpoints[category] ?? .start, limit: batchSize - batch.count)
                 for event in page.events {
-                    newest = max(newest ?? event.appendedAt, event.appendedAt)
-                    do { statements += try projection.statements(for: event) } catch {
-                        let failure = ViewError.applyFailed(view: projection.name, stream: event.stream.description, version: event.version,
-                                                            position: event.position.description, reason: "\(error)")
-                        state.withLock { $0 = .failed(failure.description) }
-                        throw failure
+                    do { batch.append((event, try projection.statements(for: event))) } catch {
+                        // Apply what came before it, then stop at it.
+                        try await applyOneByOne(batch, from: checkpoints)
+                        throw fail(at: event, error)
                     }
                 }
                 next[category] = page.next
-                count += page.events.count
-                if count >= batchSize { break }
+                if batch.count >= batchSize { break }
             }
-            if count == 0 {
+            if batch.isEmpty {
                 if next != checkpoints {
                     try await views.apply([], checkpoints: next, of: projection.name)
                     checkpoints = next
@@ -64,16 +59,41 @@ public final class ProjectionRunner: Sendable {
                 continue
             }
             do {
-                try await views.apply(statements, checkpoints: next, of: projection.name)
+                try await views.apply(batch.flatMap(\.statements), checkpoints: next, of: projection.name)
             } catch {
-                state.withLock { $0 = .failed("\(error)") }
-                throw error
+                // One statement failed and the whole batch was rolled back: apply the events one
+                // transaction each, so the view stops exactly at the event that fails.
+                try await applyOneByOne(batch, from: checkpoints)
+                try await views.apply([], checkpoints: next, of: projection.name)
             }
             checkpoints = next
+            let newest = batch.map(\.event.appendedAt).max()
             progress.withLock { $0 = (next, newest ?? $0.lastAppendedAt) }
-            applied += Int64(count)
+            applied += Int64(batch.count)
             state.withLock { $0 = .running(applied: applied) }
         }
+    }
+
+    /// Applies each event in its own transaction with the checkpoint just after it; the first
+    /// that fails stops the view there.
+    private func applyOneByOne(_ batch: [(event: RecordedEvent, statements: [SQLStatement])], from start: [String: CategoryPosition]) async throws {
+        var checkpoints = start
+        for (event, statements) in batch {
+            var position = checkpoints[event.stream.category] ?? .start
+            position.advance(past: event.position)
+            checkpoints[event.stream.category] = position
+            do { try await views.apply(statements, checkpoints: checkpoints, of: projection.name) } catch {
+                throw fail(at: event, error)
+            }
+            progress.withLock { $0 = (checkpoints, event.appendedAt) }
+        }
+    }
+
+    private func fail(at event: RecordedEvent, _ error: any Error) -> ViewError {
+        let failure = ViewError.applyFailed(view: projection.name, stream: event.stream.description, version: event.version,
+                                            position: event.position.description, reason: "\(error)")
+        state.withLock { $0 = .failed(failure.description) }
+        return failure
     }
 }
 

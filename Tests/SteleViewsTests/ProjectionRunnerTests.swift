@@ -120,3 +120,38 @@ struct NamedParameterTests {
         #expect(translated.names == ["a", "b"])
     }
 }
+
+/// A projection whose SQL fails for one event (a negative amount breaks a CHECK constraint).
+struct CheckedBalances: Projection {
+    var name = "checked"
+    var categories = ["accounts"]
+    var schema: [SQLStatement] {
+        [SQLStatement("CREATE TABLE IF NOT EXISTS deposits (account TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0))")]
+    }
+
+    func statements(for event: RecordedEvent) throws -> [SQLStatement] {
+        [SQLStatement("INSERT INTO deposits (account, amount) VALUES (:account, :amount)",
+                      ["account": .text(event.stream.id), "amount": .integer(Int64(String(decoding: event.data, as: UTF8.self)) ?? 0)])]
+    }
+}
+
+extension ProjectionRunnerTests {
+    @Test(arguments: ViewBackend.all)
+    func aStatementFailingInABatchStopsTheViewAtItsEvent(backend: ViewBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        for amount in [1, 2, 3, -4, 5] {
+            try await store.append([EventData(type: "Deposited", data: Array(String(amount).utf8))], to: StreamID(category: "accounts", id: "acc-\(amount)"))
+        }
+        let views = try backend.open(directory, id + "c")
+        let runner = ProjectionRunner(projection: CheckedBalances(), store: store, views: views, batchSize: 100)
+        await #expect(throws: ViewError.self) { try await runner.run() }
+        guard case let .failed(message) = runner.status else { Issue.record("status \(runner.status)"); return }
+        #expect(message.contains("accounts/acc--4"), "names the failing event: \(message)")
+        let rows = try await views.query(SQLStatement("SELECT amount FROM deposits ORDER BY amount"))
+        #expect(rows.map { $0["amount"] } == [.integer(1), .integer(2), .integer(3)], "the events before it are applied, none after")
+        #expect(try await runner.lag().events == 2)
+        try await views.close()
+        try await store.close()
+    }
+}
