@@ -61,16 +61,8 @@ public final class PostgresEventStorage: EventStorage {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and creates the
     /// tables in `schema` if they do not exist.
     public static func connect(url: String, schema: String = "stele", logger: Logger = Logger(label: "stele.postgres")) async throws -> PostgresEventStorage {
-        guard schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
-            throw EventStoreError.invalidRequest("schema name '\(schema)' must be lowercase letters, digits and _")
-        }
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host else {
-            throw EventStoreError.invalidRequest("'\(url)' is not a postgres://user:password@host:port/database URL")
-        }
-        var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres", password: components.password,
-            database: components.path.count > 1 ? String(components.path.dropFirst()) : nil, tls: .disable)
+        if let problem = PostgresURL.checkSchema(schema) { throw EventStoreError.invalidRequest(problem.reason) }
+        var configuration = try PostgresURL.configuration(url).mapError { EventStoreError.invalidRequest($0.reason) }.get()
         configuration.options.maximumConnections = 40
         let storage = PostgresEventStorage(client: PostgresClient(configuration: configuration, backgroundLogger: logger), schema: schema, logger: logger)
         do { try await storage.migrate() } catch {

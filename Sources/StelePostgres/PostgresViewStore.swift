@@ -18,16 +18,8 @@ public final class PostgresViewStore: ViewStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`); the view's tables live
     /// in `schema`.
     public init(url: String, schema: String, queryTimeout: Duration = .seconds(5)) throws {
-        guard schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
-            throw ViewError.store("schema name '\(schema)' must be lowercase letters, digits and _")
-        }
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host else {
-            throw ViewError.store("'\(url)' is not a postgres://user:password@host:port/database URL")
-        }
-        let configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres", password: components.password,
-            database: components.path.count > 1 ? String(components.path.dropFirst()) : nil, tls: .disable)
+        if let problem = PostgresURL.checkSchema(schema) { throw ViewError.store(problem.reason) }
+        let configuration = try PostgresURL.configuration(url).mapError { ViewError.store($0.reason) }.get()
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.schema = schema

@@ -111,20 +111,8 @@ struct CrashTest: AsyncParsableCommand {
 
     /// Starts the child, lets it append for `lifetimeMs`, kills it with SIGKILL, returns its acks.
     private func runChild(path: String, cycle: Int, lifetimeMs: Int) throws -> [Acknowledgement] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--child", "--directory", path, "--cycle", "\(cycle)", "--writers", "\(writers)"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        usleep(useconds_t(lifetimeMs * 1000))
-        kill(process.processIdentifier, SIGKILL)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        // Only whole lines count: the kill may cut the last one.
-        let text = String(decoding: data, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        return lines.compactMap(Acknowledgement.init)
+        try ChildProcess.runAndKill(arguments: ["--child", "--directory", path, "--cycle", "\(cycle)", "--writers", "\(writers)"],
+                                    afterMilliseconds: lifetimeMs).compactMap(Acknowledgement.init)
     }
 }
 

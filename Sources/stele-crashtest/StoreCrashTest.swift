@@ -67,18 +67,8 @@ enum StoreCrashTest {
     }
 
     private static func runChild(path: String, cycle: Int, writers: Int, lifetimeMs: Int) throws -> [Ack] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--child", "--store", "--directory", path, "--cycle", "\(cycle)", "--writers", "\(writers)"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        usleep(useconds_t(lifetimeMs * 1000))
-        kill(process.processIdentifier, SIGKILL)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        return lines.compactMap(Ack.init)
+        try ChildProcess.runAndKill(arguments: ["--child", "--store", "--directory", path, "--cycle", "\(cycle)", "--writers", "\(writers)"],
+                                    afterMilliseconds: lifetimeMs).compactMap(Ack.init)
     }
 
     static func runChild(path: String, writers: Int) async throws {

@@ -81,13 +81,7 @@ enum ViewCrashTest {
     }
 
     private static func runChild(path: String, lifetimeMs: Int) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--child", "--view", "--directory", path]
-        try process.run()
-        usleep(useconds_t(lifetimeMs * 1000))
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = try ChildProcess.runAndKill(arguments: ["--child", "--view", "--directory", path], afterMilliseconds: lifetimeMs)
     }
 
     static func runChild(path: String) async throws {
