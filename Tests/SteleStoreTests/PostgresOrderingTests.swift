@@ -23,7 +23,7 @@ struct PostgresOrderingTests {
         let run = Task { await client.run() }
         defer { run.cancel() }
         let logger = Logger(label: "test")
-        var checkpoint = CategoryPosition.start
+        let follower = CategoryFollower(store: store, category: "orders")
         try await client.withConnection { connection in
             // A writer whose transaction takes a position and stays open…
             try await connection.query("BEGIN", logger: logger)
@@ -33,14 +33,44 @@ struct PostgresOrderingTests {
                 """), logger: logger)
             // …while another commits a later position.
             try await store.append([event("OrderPlaced")], to: StreamID(category: "orders", id: "quick"))
-            let page = try await store.readCategory("orders", after: checkpoint)
-            #expect(page.events.map(\.stream.id) == ["early"], "the later commit waits behind the open transaction")
-            checkpoint = page.next
+            try await follower.read { $0.contains("early") }
+            try await Task.sleep(for: .milliseconds(200))
+            try await follower.readOnce()
+            #expect(await follower.seen == ["early"], "the later commit waits behind the open transaction")
             try await connection.query("COMMIT", logger: logger)
         }
-        let rest = try await store.readCategory("orders", after: checkpoint)
-        #expect(rest.events.map(\.stream.id) == ["late", "quick"], "nothing skipped, in commit order")
-        #expect(try await store.readCategory("orders", after: rest.next).events.isEmpty)
+        try await follower.read { $0.count >= 3 }
+        #expect(await follower.seen == ["early", "late", "quick"], "nothing skipped, in commit order")
+        let rest = try await store.readCategory("orders", after: await follower.checkpoint)
+        #expect(rest.events.isEmpty)
         #expect(CategoryPosition(rest.next.description) == rest.next, "checkpoints with a commit order print and parse")
+    }
+}
+
+/// Reads a category on from its checkpoint, remembering the stream ids seen.
+actor CategoryFollower {
+    let store: EventStore
+    let category: String
+    var seen: [String] = []
+    var checkpoint = CategoryPosition.start
+
+    init(store: EventStore, category: String) {
+        self.store = store
+        self.category = category
+    }
+
+    func readOnce() async throws {
+        let page = try await store.readCategory(category, after: checkpoint)
+        seen += page.events.map(\.stream.id)
+        checkpoint = page.next
+    }
+
+    /// Reads until `done` or 10 s: other tests' transactions in the same cluster also hold the
+    /// horizon back for a moment, so arrival is waited for.
+    func read(until done: @Sendable ([String]) -> Bool) async throws {
+        for _ in 0..<200 where !done(seen) {
+            try await readOnce()
+            if !done(seen) { try await Task.sleep(for: .milliseconds(50)) }
+        }
     }
 }
