@@ -126,14 +126,11 @@ public final class PostgresEventStorage: EventStorage {
         case appended(AppendOutcome)
         case repeated(AppendOutcome)
         case conflict(actual: Int64)
-        case overlap(String)
+        case refused(EventStoreError)
     }
 
     public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
-        if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
-        guard !events.isEmpty else { throw EventStoreError.invalidRequest("an append needs at least one event") }
-        guard Set(events.map(\.id)).count == events.count else { throw EventStoreError.invalidRequest("an event id appears twice in one append") }
-        if let empty = events.first(where: { $0.type.isEmpty }) { throw EventStoreError.invalidRequest("event \(empty.id) has an empty type") }
+        try Idempotency.validate(events, to: stream)
         var decision: AppendDecision?
         while decision == nil {
             do {
@@ -148,7 +145,7 @@ public final class PostgresEventStorage: EventStorage {
                     }
                     return try await attemptAppend(events, to: stream, expected: expected)
                 }
-            } catch let error where Self.isUniqueViolation(error) {
+            } catch let error where Self.lostRace(error) {
                 // Another writer inserted the version this append read as next, between the read
                 // and the insert (the unique (category, stream, version) caught it): decide again
                 // on the stream as it is now — a conflict for exact expectations, a retry for others.
@@ -162,13 +159,13 @@ public final class PostgresEventStorage: EventStorage {
             return outcome
         case let .repeated(outcome): return outcome
         case let .conflict(actual): throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: actual)
-        case let .overlap(reason): throw EventStoreError.idempotencyConflict(stream: stream, reason: reason)
+        case let .refused(error): throw error
         }
     }
 
     /// Tells other processes' subscribers that events arrived. Not inside the append's
     /// transaction: a NOTIFY there makes PostgreSQL serialise every committing transaction on
-    /// its notification queue, which cost 10× in append throughput (measured). Notifications
+    /// its notification queue (measured: 2.7k appends/s with it, 3.6k without). Notifications
     /// are coalesced — one in flight at a time — since a wake-up only makes readers look.
     private func notifyOtherProcesses() {
         let start = notifying.withLock { state -> Bool in
@@ -194,70 +191,58 @@ public final class PostgresEventStorage: EventStorage {
     /// transaction): insert only if the stream is at the expected version. `nil` when it is not,
     /// and the transactional path then works out whether that is a conflict or a repeat.
     private func appendOneIfAt(_ expectedVersion: Int64, _ event: EventData, to stream: StreamID) async throws -> AppendOutcome? {
-        let occurred = event.metadata.occurredAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
-        let rows = try await client.query("""
+        let position = try await insert(event, to: stream, ifAt: expectedVersion) { try await self.client.query($0, logger: self.logger) }
+        return position.map { AppendOutcome(firstVersion: expectedVersion + 1, lastVersion: expectedVersion + 1, firstPosition: $0, wasAlreadyAppended: false) }
+    }
+
+    /// Inserts `event` as the stream's next event if the stream's last version is
+    /// `expectedVersion`; its position, or `nil` when the stream is elsewhere.
+    private func insert(_ event: EventData, to stream: StreamID, ifAt expectedVersion: Int64,
+                        run: (PostgresQuery) async throws -> PostgresRowSequence) async throws -> EventPosition? {
+        let rows = try await run("""
             INSERT INTO \(unescaped: events) (category, stream_id, version, event_id, type, schema_version, data,
                 occurred_at_ms, correlation_id, causation_id)
             SELECT \(stream.category), \(stream.id), current.version + 1, \(event.id), \(event.type), \(event.schemaVersion),
-                \(ByteBuffer(bytes: event.data)), \(occurred), \(event.metadata.correlationId), \(event.metadata.causationId)
+                \(ByteBuffer(bytes: event.data)), \(event.metadata.occurredAt?.epochMilliseconds), \(event.metadata.correlationId),
+                \(event.metadata.causationId)
             FROM (SELECT coalesce(max(version), -1) AS version FROM \(unescaped: events)
                   WHERE category = \(stream.category) AND stream_id = \(stream.id)) AS current
             WHERE current.version = \(expectedVersion)
             RETURNING position, tx
-            """, logger: logger)
-        for try await (position, tx) in rows.decode((Int64, Int64).self) {
-            return AppendOutcome(firstVersion: expectedVersion + 1, lastVersion: expectedVersion + 1,
-                                 firstPosition: EventPosition(partition: 0, offset: position, commit: tx), wasAlreadyAppended: false)
-        }
+            """)
+        for try await (position, tx) in rows.decode((Int64, Int64).self) { return EventPosition(partition: 0, offset: position, commit: tx) }
         return nil
     }
 
     /// One transaction: read the stream's version, check, insert. No lock is taken: the unique
     /// index decides between racing writers, so losers fail fast instead of queueing.
     private func attemptAppend(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendDecision {
-            try await client.withTransaction(logger: logger) { connection -> AppendDecision in
-                let current = try await self.version(of: stream, on: connection)
-                // Events already there at the positions this append would take (exact
-                // expectations), or among the stream's recent events (the others).
-                let window: (from: Int64, count: Int)?
-                switch expected {
-                case let .exact(version) where version != current:
-                    window = current > version ? (version + 1, events.count) : nil
-                case .noStream where current != -1: window = (0, events.count)
-                case .any, .streamExists: window = (max(0, current + 1 - Idempotency.window), Int(Idempotency.window))
-                default: window = nil
-                }
-                if let window {
-                    let existing = try await self.read(stream, from: window.from, limit: window.count, on: connection)
-                    let exact = expected != .any && expected != .streamExists
-                    switch Idempotency.verdict(for: events, existing: existing, atExpectedPosition: exact) {
-                    case let .alreadyAppended(first):
-                        let event = existing.first { $0.version == first }!
-                        return .repeated(AppendOutcome(firstVersion: first, lastVersion: first + Int64(events.count) - 1,
-                                                       firstPosition: event.position, wasAlreadyAppended: true))
-                    case let .partialOverlap(reason): return .overlap(reason)
-                    case .new: break
+        try await client.withTransaction(logger: logger) { connection -> AppendDecision in
+            let current = try await self.version(of: stream, on: connection)
+            if let lookup = Idempotency.lookup(for: expected, current: current, count: events.count) {
+                let existing = try await self.read(stream, from: lookup.fromVersion, limit: lookup.limit, on: connection)
+                do {
+                    if let outcome = try Idempotency.repeatedAppend(of: events, existing: existing, lookup: lookup, stream: stream) {
+                        return .repeated(outcome)
                     }
+                } catch let error as EventStoreError {
+                    return .refused(error)
                 }
-                guard expected.isSatisfied(byCurrentVersion: current) else { return .conflict(actual: current) }
-                var first: EventPosition?
-                for (index, event) in events.enumerated() {
-                    let occurred = event.metadata.occurredAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
-                    let rows = try await connection.query("""
-                        INSERT INTO \(unescaped: self.events) (category, stream_id, version, event_id, type, schema_version, data,
-                            occurred_at_ms, correlation_id, causation_id)
-                        VALUES (\(stream.category), \(stream.id), \(current + 1 + Int64(index)), \(event.id), \(event.type),
-                            \(event.schemaVersion), \(ByteBuffer(bytes: event.data)), \(occurred), \(event.metadata.correlationId),
-                            \(event.metadata.causationId))
-                        RETURNING position, tx
-                        """, logger: self.logger)
-                    for try await (position, tx) in rows.decode((Int64, Int64).self) where first == nil {
-                        first = EventPosition(partition: 0, offset: position, commit: tx)
-                    }
-                }
-                return .appended(AppendOutcome(firstVersion: current + 1, lastVersion: current + Int64(events.count),
-                                               firstPosition: first!, wasAlreadyAppended: false))
             }
+            guard expected.isSatisfied(byCurrentVersion: current) else { return .conflict(actual: current) }
+            var first: EventPosition?
+            for (index, event) in events.enumerated() {
+                // Each statement sees the latest commits: a writer that got in since the version
+                // was read makes the insert find nothing (or fail on the unique index), and the
+                // whole append is rolled back and decided again.
+                guard let position = try await self.insert(event, to: stream, ifAt: current + Int64(index), run: {
+                    try await connection.query($0, logger: self.logger)
+                }) else { throw StreamMoved() }
+                first = first ?? position
+            }
+            return .appended(AppendOutcome(firstVersion: current + 1, lastVersion: current + Int64(events.count),
+                                           firstPosition: first!, wasAlreadyAppended: false))
+        }
     }
 
     // MARK: Reads
@@ -299,9 +284,9 @@ public final class PostgresEventStorage: EventStorage {
             events.append(RecordedEvent(
                 stream: StreamID(category: category, id: streamId), version: version,
                 position: EventPosition(partition: 0, offset: position, commit: tx), id: id, type: type, schemaVersion: schema,
-                data: Array(data.readableBytesView), appendedAt: Date(timeIntervalSince1970: Double(appended) / 1000),
+                data: Array(data.readableBytesView), appendedAt: Date(epochMilliseconds: appended),
                 metadata: EventMetadata(correlationId: correlation, causationId: causation,
-                                        occurredAt: occurred.map { Date(timeIntervalSince1970: Double($0) / 1000) })))
+                                        occurredAt: occurred.map(Date.init(epochMilliseconds:)))))
         }
         return events
     }
@@ -347,7 +332,7 @@ public final class PostgresEventStorage: EventStorage {
     // MARK: Snapshots
 
     public func saveSnapshot(_ snapshot: Snapshot) async throws {
-        let taken = Int64((snapshot.takenAt.timeIntervalSince1970 * 1000).rounded())
+        let taken = snapshot.takenAt.epochMilliseconds
         _ = try await mapErrors {
             try await client.query("""
                 INSERT INTO \(unescaped: snapshotTable) (category, stream_id, name, schema_version, version, state, taken_at_ms)
@@ -368,19 +353,23 @@ public final class PostgresEventStorage: EventStorage {
                 """, logger: logger)
             for try await (found, state, taken) in rows.decode((Int64, ByteBuffer, Int64).self) {
                 return Snapshot(stream: stream, name: name, version: found, schemaVersion: schemaVersion, state: Array(state.readableBytesView),
-                                takenAt: Date(timeIntervalSince1970: Double(taken) / 1000))
+                                takenAt: Date(epochMilliseconds: taken))
             }
             return nil
         }
     }
 
-    private static func isUniqueViolation(_ error: any Error) -> Bool {
+    /// Another writer appended to the stream during an append's transaction.
+    private struct StreamMoved: Error {}
+
+    /// Whether `error` says a racing writer got in first (and the append should be decided again).
+    private static func lostRace(_ error: any Error) -> Bool {
         let error = (error as? PostgresTransactionError)?.closureError ?? error
-        return (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+        return error is StreamMoved || (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
     }
 
     private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch let error as EventStoreError { throw error } catch let error where Self.isUniqueViolation(error) {
+        do { return try await body() } catch let error as EventStoreError { throw error } catch let error where Self.lostRace(error) {
             throw error
         } catch is CancellationError {
             throw EventStoreError.closed

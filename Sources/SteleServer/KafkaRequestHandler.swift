@@ -158,15 +158,15 @@ struct KafkaRequestHandler: Sendable {
             let result = try await log.append(bytes, expecting: expectations)
             return .init(index: partition.index, errorCode: .none, baseOffset: result.baseOffset,
                          logAppendTimeMs: result.logAppendTime ?? -1, logStartOffset: log.logStartOffset)
-        } catch let LogError.wrongExpectedVersion(stream, expected, actual, offsetDelta) {
+        } catch let error as LogError {
+            var response = failure(Self.errorCode(for: error), error.description)
             // The batch is refused whole; the record whose check failed is named (KIP-467), the
             // others are refused with it, as Kafka does.
-            let message = "stream \(String(decoding: stream, as: UTF8.self)) expected \(expected) but its current version is \(actual)"
-            logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition.index)", "reason": "\(message)"])
-            return .init(index: partition.index, errorCode: .invalidRecord, errorMessage: "record \(offsetDelta): \(message)",
-                         recordErrors: [.init(batchIndex: offsetDelta, message: message)])
-        } catch let error as LogError {
-            return failure(Self.errorCode(for: error), error.description)
+            if case let .wrongExpectedVersion(_, _, _, offsetDelta) = error {
+                response.errorMessage = "record \(offsetDelta): \(error.description)"
+                response.recordErrors = [.init(batchIndex: offsetDelta, message: error.description)]
+            }
+            return response
         } catch {
             return failure(.unknownServerError, "\(error)")
         }

@@ -71,11 +71,17 @@ public final class EmbeddedEventStorage: EventStorage {
     // MARK: Appends
 
     public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
-        try Self.validate(events)
+        try Idempotency.validate(events, to: stream)
         guard let (log, partition) = try await log(of: stream, create: true) else { throw EventStoreError.closed }
-        var builder = RecordBatchBuilder(baseTimestamp: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+        var builder = RecordBatchBuilder(baseTimestamp: Date().epochMilliseconds)
         for event in events { builder.append(key: stream.key, value: event.data, headers: EventHeaders.encode(event)) }
         let batch = builder.build()
+        /// The original outcome if these events are already where `lookup` says.
+        func repeated(current: Int64) async throws -> AppendOutcome? {
+            guard let lookup = Idempotency.lookup(for: expected, current: current, count: events.count) else { return nil }
+            let existing = try await read(stream, log: log, partition: partition, from: lookup.fromVersion, limit: lookup.limit)
+            return try Idempotency.repeatedAppend(of: events, existing: existing, lookup: lookup, stream: stream)
+        }
         while true {
             // An append without an exact expectation still must not repeat recent events: look
             // for its ids first, then append only if the stream is still where it was seen.
@@ -83,8 +89,7 @@ public final class EmbeddedEventStorage: EventStorage {
             if expected == .any || expected == .streamExists {
                 let current = try await log.streamVersion(key: stream.key) - 1
                 if expected == .streamExists && current == -1 { throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: -1) }
-                let recent = try await read(stream, log: log, partition: partition, from: max(0, current + 1 - Idempotency.window), limit: Int(Idempotency.window))
-                if let outcome = try resolveRepeat(events, recent, exact: false, stream: stream) { return outcome }
+                if let outcome = try await repeated(current: current) { return outcome }
                 expectation = .exact(current)
             }
             do {
@@ -96,11 +101,7 @@ public final class EmbeddedEventStorage: EventStorage {
             } catch let LogError.wrongExpectedVersion(_, _, actual, _) {
                 // Another writer moved the stream between the look and the append: look again.
                 if expected == .any || expected == .streamExists { continue }
-                let start: Int64 = if case let .exact(version) = expected { version + 1 } else { 0 }
-                if actual >= start {
-                    let there = try await read(stream, log: log, partition: partition, from: start, limit: events.count)
-                    if let outcome = try resolveRepeat(events, there, exact: true, stream: stream) { return outcome }
-                }
+                if let outcome = try await repeated(current: actual) { return outcome }
                 throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: actual)
             }
         }
@@ -117,26 +118,6 @@ public final class EmbeddedEventStorage: EventStorage {
             case let .invalidBatch(reason): throw EventStoreError.invalidRequest(reason)
             default: throw EventStoreError.storage(error.description)
             }
-        }
-    }
-
-    private func resolveRepeat(_ events: [EventData], _ existing: [RecordedEvent], exact: Bool, stream: StreamID) throws -> AppendOutcome? {
-        switch Idempotency.verdict(for: events, existing: existing, atExpectedPosition: exact) {
-        case .new: return nil
-        case let .partialOverlap(reason): throw EventStoreError.idempotencyConflict(stream: stream, reason: reason)
-        case let .alreadyAppended(firstVersion):
-            let first = existing.first { $0.version == firstVersion }!
-            return AppendOutcome(firstVersion: firstVersion, lastVersion: firstVersion + Int64(events.count) - 1,
-                                 firstPosition: first.position, wasAlreadyAppended: true)
-        }
-    }
-
-    static func validate(_ events: [EventData]) throws {
-        guard !events.isEmpty else { throw EventStoreError.invalidRequest("an append needs at least one event") }
-        var ids = Set<UUID>()
-        for event in events {
-            guard ids.insert(event.id).inserted else { throw EventStoreError.invalidRequest("event id \(event.id) appears twice in one append") }
-            guard !event.type.isEmpty else { throw EventStoreError.invalidRequest("event \(event.id) has an empty type") }
         }
     }
 
@@ -237,7 +218,7 @@ public final class EmbeddedEventStorage: EventStorage {
 
     public func saveSnapshot(_ snapshot: Snapshot) async throws {
         let log = try await snapshotLog()
-        var builder = RecordBatchBuilder(baseTimestamp: Int64((snapshot.takenAt.timeIntervalSince1970 * 1000).rounded()))
+        var builder = RecordBatchBuilder(baseTimestamp: snapshot.takenAt.epochMilliseconds)
         builder.append(key: Self.snapshotKey(snapshot.stream, snapshot.name), value: Array(try JSONEncoder().encode(snapshot)))
         _ = try await mapLogErrors { try await log.append(builder.build()) }
     }

@@ -112,3 +112,10 @@ public struct AppendOutcome: Sendable, Equatable {
         self.wasAlreadyAppended = wasAlreadyAppended
     }
 }
+
+extension Date {
+    /// Milliseconds since the Unix epoch, the unit of Kafka timestamps and of Stele's headers.
+    package var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+
+    package init(epochMilliseconds: Int64) { self.init(timeIntervalSince1970: Double(epochMilliseconds) / 1000) }
+}

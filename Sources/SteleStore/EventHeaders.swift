@@ -19,7 +19,7 @@ enum EventHeaders {
         ]
         if event.schemaVersion != 1 { headers.append(RecordHeader(key: schema, value: Array(String(event.schemaVersion).utf8))) }
         if let time = event.metadata.occurredAt {
-            headers.append(RecordHeader(key: occurredAt, value: Array(String(Int64((time.timeIntervalSince1970 * 1000).rounded())).utf8)))
+            headers.append(RecordHeader(key: occurredAt, value: Array(String(time.epochMilliseconds).utf8)))
         }
         if let value = event.metadata.correlationId { headers.append(RecordHeader(key: correlationId, value: Array(value.utf8))) }
         if let value = event.metadata.causationId { headers.append(RecordHeader(key: causationId, value: Array(value.utf8))) }
@@ -31,7 +31,7 @@ enum EventHeaders {
     static func decode(stream: StreamID, version: Int64, position: EventPosition, timestamp: Int64,
                        value: [UInt8]?, headers: [RecordHeader]) -> RecordedEvent {
         var event = RecordedEvent(stream: stream, version: version, position: position, id: nil, type: nil, schemaVersion: 1,
-                                  data: value ?? [], appendedAt: Date(timeIntervalSince1970: Double(timestamp) / 1000), metadata: EventMetadata())
+                                  data: value ?? [], appendedAt: Date(epochMilliseconds: timestamp), metadata: EventMetadata())
         for header in headers {
             guard let bytes = header.value else { continue }
             var text: String { String(decoding: bytes, as: UTF8.self) }
@@ -39,7 +39,7 @@ enum EventHeaders {
             case id: event.id = parseUUID(bytes)
             case type: event.type = text
             case schema: event.schemaVersion = Int(text) ?? 1
-            case occurredAt: event.metadata.occurredAt = Int64(text).map { Date(timeIntervalSince1970: Double($0) / 1000) }
+            case occurredAt: event.metadata.occurredAt = Int64(text).map(Date.init(epochMilliseconds:))
             case correlationId: event.metadata.correlationId = text
             case causationId: event.metadata.causationId = text
             default: break

@@ -1,3 +1,5 @@
+import SteleBroker
+
 /// Names one stream: an entity's events (`account-123`) in its category (`accounts`).
 ///
 /// The category is a topic; the stream id is the key of the stream's records. A stream lives in
@@ -28,17 +30,11 @@ public struct StreamID: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 }
 
-/// Categories are topics, so their names follow Kafka's topic-name rules.
+/// Categories are topics, so their names follow Kafka's topic-name rules; names starting with
+/// `__` are Stele's internal topics.
 enum CategoryName {
     static func validate(_ name: String) -> String? {
-        if name.isEmpty { return "category name is empty" }
         if name.hasPrefix("__") { return "category names starting with '__' are reserved for Stele's internal topics" }
-        if name.utf8.count > 249 { return "category name is longer than 249 characters" }
-        let allowed = name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x5F || byte == 0x2D
-        }
-        if !allowed || name == "." || name == ".." { return "category name '\(name)' must be a topic name: characters [a-zA-Z0-9._-]" }
-        return nil
+        return TopicName.validate(name).map { "category: \($0)" }
     }
 }

@@ -1,6 +1,9 @@
-/// How long a caught-up subscription waits for appends before looking again (a wake-up can be
-/// missed only if the backend's signal is lost, e.g. another process appended to PostgreSQL).
-let subscriptionPollInterval: Duration = .milliseconds(500)
+extension EventStore {
+    /// How long a caught-up follower of the log waits for appends before looking again (a
+    /// wake-up can be missed only if the backend's signal is lost, e.g. another process
+    /// appended to PostgreSQL while the listening connection was down).
+    public static let caughtUpPollInterval: Duration = .milliseconds(500)
+}
 
 /// A stream's events from a version on: those already stored, then new ones as they are
 /// appended, with no gap and no duplicate at the switch — catching up and following are the
@@ -42,7 +45,7 @@ public struct StreamSubscription: AsyncSequence, Sendable {
                 buffer = try await subscription.storage.read(subscription.stream, from: next, limit: subscription.bufferSize)
                 index = 0
                 if buffer.isEmpty {
-                    await subscription.storage.waitForAppends(after: generation, until: .now + subscriptionPollInterval)
+                    await subscription.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
                 }
             }
             let event = buffer[index]
@@ -97,7 +100,7 @@ public struct CategorySubscription: AsyncSequence, Sendable {
                 readPosition = page.next
                 if buffer.isEmpty {
                     position = page.next
-                    await subscription.storage.waitForAppends(after: generation, until: .now + subscriptionPollInterval)
+                    await subscription.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
                 }
             }
             let event = buffer[index]

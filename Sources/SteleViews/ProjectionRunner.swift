@@ -55,7 +55,7 @@ public final class ProjectionRunner: Sendable {
                     checkpoints = next
                     progress.withLock { $0.checkpoints = next }
                 }
-                await store.storage.waitForAppends(after: generation, until: .now + .milliseconds(500))
+                await store.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
                 continue
             }
             do {
@@ -68,7 +68,7 @@ public final class ProjectionRunner: Sendable {
             }
             checkpoints = next
             let newest = batch.map(\.event.appendedAt).max()
-            progress.withLock { $0 = (next, newest ?? $0.lastAppendedAt) }
+            progress.withLock { $0 = (next, newest) }
             applied += Int64(batch.count)
             state.withLock { $0 = .running(applied: applied) }
         }

@@ -60,9 +60,15 @@ enum ViewCrashTest {
     /// Events applied (sum of per-account counts) and events before the checkpoint.
     static func inspect(_ viewPath: String) async throws -> (Int64, Int64) {
         let views = try SQLiteViewStore(path: viewPath)
-        defer { Task { try? await views.close() } }
+        // A child killed before it opened the view left no tables (they are made in one transaction).
+        let tables = try await views.query(SQLStatement("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('balances', 'stele_checkpoints')"))
+        guard tables.first?["n"] == .integer(2) else {
+            try await views.close()
+            return (0, 0)
+        }
         let applied = try await views.query(SQLStatement("SELECT coalesce(sum(events), 0) AS n FROM balances"))
         let checkpoint = try await views.query(SQLStatement("SELECT position FROM stele_checkpoints WHERE projection = 'balances'"))
+        try await views.close()
         guard case let .integer(count)? = applied.first?["n"] else { return (0, 0) }
         guard case let .text(text)? = checkpoint.first?["position"], let position = CategoryPosition(text) else { return (count, 0) }
         return (count, position.nextOffset(in: 0))
