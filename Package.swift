@@ -48,11 +48,11 @@ let package = Package(
         ]),
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
-        .target(name: "SteleViews", dependencies: ["SteleStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "SteleViews", dependencies: ["SteleStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The library applications import: typed events, deciders, repositories, reactors.
         .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
-        .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples"),
+        .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
             "SteleBroker", "SteleKafkaProtocol", "SteleCompression",
@@ -83,7 +83,7 @@ let package = Package(
         // (scripts/capture-kafka-requests.py), read by path.
         .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker", "StelePostgres"]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
-        .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres"]),
+        .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: [
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",

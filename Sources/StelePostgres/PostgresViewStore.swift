@@ -27,15 +27,40 @@ public final class PostgresViewStore: ViewStore {
         self.runTask = Task { await client.run() }
     }
 
-    public func open(_ projection: any Projection) async throws -> [String: CategoryPosition] {
+    public func open(_ projection: any Projection) async throws -> ViewOpening {
         try await transaction { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(self.schema)\""), logger: self.logger)
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
-            try await connection.query("""
-                CREATE TABLE IF NOT EXISTS stele_checkpoints (
-                    projection text NOT NULL, category text NOT NULL, position text NOT NULL, PRIMARY KEY (projection, category))
-                """, logger: self.logger)
-            for statement in projection.schema { try await self.execute(statement, on: connection) }
+            for table in [
+                "stele_checkpoints (projection text NOT NULL, category text NOT NULL, position text NOT NULL, PRIMARY KEY (projection, category))",
+                "stele_views (projection text PRIMARY KEY, fingerprint text NOT NULL, created_at_ms bigint NOT NULL)",
+                """
+                stele_parked (projection text NOT NULL, category text NOT NULL, stream text NOT NULL, version bigint NOT NULL,
+                    partition integer NOT NULL, "offset" bigint NOT NULL, commit_position bigint NOT NULL, type text, error text NOT NULL,
+                    parked_at_ms bigint NOT NULL, PRIMARY KEY (projection, category, stream, version))
+                """,
+            ] {
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS " + table), logger: self.logger)
+            }
+            var built: String?
+            for try await fingerprint in try await connection.query(
+                "SELECT fingerprint FROM stele_views WHERE projection = \(projection.name)", logger: self.logger).decode(String.self) {
+                built = fingerprint
+            }
+            if let built, built != projection.fingerprint {
+                return ViewOpening(checkpoints: [:], builtByOtherFingerprint: built)
+            }
+            if built == nil {
+                for statement in projection.schema {
+                    do { try await self.execute(statement, on: connection) } catch {
+                        throw ViewError.definition(describe(Self.reason(error), in: statement))
+                    }
+                }
+                try await connection.query("""
+                    INSERT INTO stele_views (projection, fingerprint, created_at_ms) VALUES (\(projection.name), \(projection.fingerprint), \(Date().epochMilliseconds))
+                    """, logger: self.logger)
+            }
+            for statement in projection.checks { try await self.check(statement, on: connection) }
             var checkpoints: [String: CategoryPosition] = [:]
             for category in projection.categories {
                 checkpoints[category] = .start
@@ -46,21 +71,91 @@ public final class PostgresViewStore: ViewStore {
                     checkpoints[category] = position
                 }
             }
-            return checkpoints
+            var parked: [ParkedEvent] = []
+            let rows = try await connection.query("""
+                SELECT category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms
+                FROM stele_parked WHERE projection = \(projection.name) ORDER BY parked_at_ms, partition, "offset"
+                """, logger: self.logger)
+            for try await (category, stream, version, partition, offset, commit, type, error, parkedAt)
+                in rows.decode((String, String, Int64, Int32, Int64, Int64, String?, String, Int64).self) {
+                parked.append(ParkedEvent(key: .init(stream: StreamID(category: category, id: stream), version: version),
+                                          position: EventPosition(partition: partition, offset: offset, commit: commit),
+                                          type: type, error: error, parkedAt: Date(epochMilliseconds: parkedAt)))
+            }
+            return ViewOpening(checkpoints: checkpoints, parked: parked)
         }
     }
 
-    public func apply(_ statements: [SQLStatement], checkpoints: [String: CategoryPosition], of projection: String) async throws {
+    public func apply(_ batch: ViewBatch, of projection: String) async throws {
         try await transaction { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
-            for statement in statements { try await self.execute(statement, on: connection) }
-            for (category, position) in checkpoints {
+            for statement in batch.statements {
+                do { try await self.execute(statement, on: connection) } catch {
+                    throw ViewError.store(describe(Self.reason(error), in: statement))
+                }
+            }
+            for event in batch.parks {
+                try await connection.query("""
+                    INSERT INTO stele_parked (projection, category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms)
+                    VALUES (\(projection), \(event.key.stream.category), \(event.key.stream.id), \(event.key.version), \(event.position.partition),
+                            \(event.position.offset), \(event.position.commit), \(event.type), \(event.error), \(event.parkedAt.epochMilliseconds))
+                    ON CONFLICT (projection, category, stream, version) DO UPDATE SET error = excluded.error
+                    """, logger: self.logger)
+            }
+            for key in batch.releases {
+                try await connection.query("""
+                    DELETE FROM stele_parked WHERE projection = \(projection) AND category = \(key.stream.category)
+                    AND stream = \(key.stream.id) AND version = \(key.version)
+                    """, logger: self.logger)
+            }
+            for (category, position) in batch.checkpoints {
                 try await connection.query("""
                     INSERT INTO stele_checkpoints (projection, category, position) VALUES (\(projection), \(category), \(position.description))
                     ON CONFLICT (projection, category) DO UPDATE SET position = excluded.position
                     """, logger: self.logger)
             }
         }
+    }
+
+    public func keyColumn(of table: String) async throws -> String {
+        var exists = false
+        var columns: [String] = []
+        let rows = try await client.query("""
+            SELECT a.attname::text, i.indisprimary FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+            LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+            WHERE n.nspname = \(schema) AND c.relname = \(table) AND c.relkind IN ('r', 'v', 'm', 'p')
+            """, logger: logger)
+        for try await (column, _) in rows.decode((String?, Bool?).self) {
+            exists = true
+            if let column { columns.append(column) }
+        }
+        guard exists, !table.hasPrefix("stele_") else { throw ViewError.store("the view has no table \(table)") }
+        guard columns.count == 1 else { throw ViewError.store("table \(table) has no single-column primary key") }
+        return columns[0]
+    }
+
+    /// Prepares a statement (without running it) so PostgreSQL reports a mistake in it now. A
+    /// parameter whose type PostgreSQL cannot infer without a value is not a mistake.
+    private func check(_ statement: SQLStatement, on connection: PostgresConnection) async throws {
+        let translation = try NamedParameters.translate(statement.sql)
+        try await connection.query("SAVEPOINT stele_check", logger: logger)
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: "PREPARE stele_check AS " + translation.sql), logger: logger)
+            try await connection.query("DEALLOCATE stele_check", logger: logger)
+            try await connection.query("RELEASE SAVEPOINT stele_check", logger: logger)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P18" {
+            try await connection.query("ROLLBACK TO SAVEPOINT stele_check", logger: logger)
+        } catch {
+            throw ViewError.definition(describe(Self.reason(error), in: statement))
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError, let message = error.serverInfo?[.message] { return message }
+        if let error = error as? ViewError { return error.description }
+        return String(reflecting: error)
     }
 
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
@@ -87,6 +182,10 @@ public final class PostgresViewStore: ViewStore {
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "25006" {
             throw ViewError.readOnly(error.serverInfo?[.message] ?? "a write in a read-only query")
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "57014" {
+            throw ViewError.timedOut("it ran longer than \(queryTimeout)")
+        } catch let error as PSQLError where error.serverInfo?[.message] != nil {
+            throw ViewError.store(error.serverInfo![.message]!)
         } catch let error as ViewError { throw error } catch {
             throw ViewError.store(String(reflecting: error))
         }

@@ -32,8 +32,8 @@ public struct StreamID: Hashable, Sendable, Codable, CustomStringConvertible {
 
 /// Categories are topics, so their names follow Kafka's topic-name rules; names starting with
 /// `__` are Stele's internal topics.
-enum CategoryName {
-    static func validate(_ name: String) -> String? {
+package enum CategoryName {
+    package static func validate(_ name: String) -> String? {
         if name.hasPrefix("__") { return "category names starting with '__' are reserved for Stele's internal topics" }
         return TopicName.validate(name).map { "category: \($0)" }
     }

@@ -2,99 +2,306 @@ import Foundation
 import Synchronization
 import SteleStore
 
-/// Keeps one view up to date: reads its categories from the stored checkpoints, asks the
-/// projection for each event's statements, and applies a batch of events with the new
-/// checkpoints in one transaction of the view store.
+/// Keeps one view store up to date: reads the projection's categories from the stored
+/// checkpoints, asks the projection for each event's statements, and applies a batch of events
+/// with the new checkpoints in one transaction.
+///
+/// An event that cannot be applied (the projection throws, or a statement fails) stops the
+/// runner at that event — or, when the projection's ``PoisonPolicy`` is `park`, is set aside
+/// with its error while the runner goes on; later events of its stream are parked behind it, so
+/// each stream is still folded in order. ``retryParked()`` applies them again after a fix.
 public final class ProjectionRunner: Sendable {
     public let projection: any Projection
     let store: EventStore
-    let views: any ViewStore
+    public let views: any ViewStore
     /// Events applied per transaction (fewer when the log has fewer).
     public let batchSize: Int
+    private let onApplied: (@Sendable (ViewChange) -> Void)?
     private let state = Mutex(ProjectionStatus.starting)
-    /// The checkpoints last committed and the append time of the last event applied.
-    private let progress = Mutex<(checkpoints: [String: CategoryPosition], lastAppendedAt: Date?)>(([:], nil))
+    private let progress = Mutex(Progress())
+    private let retryRequests = Mutex<[CheckedContinuation<RetryOutcome, any Error>]>([])
 
-    public init(projection: any Projection, store: EventStore, views: any ViewStore, batchSize: Int = 1000) {
+    struct Progress {
+        /// The checkpoints last committed and the append time of the last event applied.
+        var checkpoints: [String: CategoryPosition] = [:]
+        var lastAppendedAt: Date?
+        var applied: Int64 = 0
+        var parked: [ParkedEvent] = []
+        var opened = false
+    }
+
+    /// - Parameter onApplied: called after each committed transaction with the events it made
+    ///   visible (from the runner's task: keep it short).
+    public init(projection: any Projection, store: EventStore, views: any ViewStore, batchSize: Int = 1000,
+                onApplied: (@Sendable (ViewChange) -> Void)? = nil) {
         precondition(batchSize > 0, "a batch holds at least one event")
         self.projection = projection
         self.store = store
         self.views = views
         self.batchSize = batchSize
+        self.onApplied = onApplied
     }
 
     /// What the projection is doing.
     public var status: ProjectionStatus { state.withLock { $0 } }
+    /// The checkpoints of the last committed transaction (empty before the view opens).
+    public var checkpoints: [String: CategoryPosition] { progress.withLock { $0.checkpoints } }
+    /// Events set aside, oldest first.
+    public var parked: [ParkedEvent] { progress.withLock { $0.parked } }
+    /// Whether the view has opened and its checkpoints are known.
+    public var hasOpened: Bool { progress.withLock { $0.opened } }
+
+    /// Applies parked events again, each stream's in order, stopping a stream at the first that
+    /// still fails. Served by the running loop between transactions.
+    public func retryParked() async throws -> RetryOutcome {
+        if case .failed = status { throw ViewError.store("the view \(projection.name) is not running") }
+        return try await withCheckedThrowingContinuation { continuation in retryRequests.withLock { $0.append(continuation) } }
+    }
 
     /// Applies events until the task is cancelled; returns when cancelled, throws (and reports
-    /// `failed`) when an event cannot be applied or a store fails.
+    /// `failed`) when an event cannot be applied in stop mode or a store fails.
     public func run() async throws {
-        var checkpoints = try await views.open(projection)
-        progress.withLock { $0.checkpoints = checkpoints }
+        do {
+            try await loop()
+            failRetries(ViewError.store("the view \(projection.name) stopped"))
+        } catch {
+            if case .failed = status {} else if !(error is CancellationError) { state.withLock { $0 = .failed("\(error)") } }
+            failRetries(error)
+            throw error
+        }
+    }
+
+    private func loop() async throws {
+        let opening = try await views.open(projection)
+        if let other = opening.builtByOtherFingerprint {
+            throw fail(ViewError.store("the tables of view \(projection.name) were built by another definition (\(other), now \(projection.fingerprint)): rebuild it"))
+        }
+        var cursor = Cursor(checkpoints: opening.checkpoints, parked: opening.parked)
+        progress.withLock {
+            $0.checkpoints = opening.checkpoints
+            $0.parked = opening.parked
+            $0.opened = true
+        }
         state.withLock { $0 = .running(applied: 0) }
-        var applied: Int64 = 0
+        // A restart is often the fix: parked events get their retry.
+        if !opening.parked.isEmpty { _ = try await retry(&cursor) }
         while !Task.isCancelled {
+            let requests = retryRequests.withLock { requests in defer { requests = [] }; return requests }
+            if !requests.isEmpty {
+                do {
+                    let outcome = try await retry(&cursor)
+                    requests.forEach { $0.resume(returning: outcome) }
+                } catch {
+                    requests.forEach { $0.resume(throwing: error) }
+                    throw error
+                }
+            }
             let generation = store.storage.appendGeneration
-            var batch: [(event: RecordedEvent, statements: [SQLStatement])] = []
-            var next = checkpoints
+            var batch: [Entry] = []
+            var next = cursor.checkpoints
             for category in projection.categories {
-                let page = try await store.readCategory(category, after: checkpoints[category] ?? .start, limit: batchSize - batch.count)
+                let page = try await store.readCategory(category, after: cursor.checkpoints[category] ?? .start, limit: batchSize - batch.count)
                 for event in page.events {
-                    do { batch.append((event, try projection.statements(for: event))) } catch {
-                        // Apply what came before it, then stop at it.
-                        try await applyOneByOne(batch, from: checkpoints)
-                        throw fail(at: event, error)
+                    if let blocker = cursor.parkedVersion(of: event.stream) {
+                        batch.append(Entry(event: event, outcome: .park("waits behind parked event \(blocker) of its stream")))
+                        continue
+                    }
+                    do { batch.append(Entry(event: event, outcome: .apply(try projection.statements(for: event)))) } catch {
+                        guard projection.poisonPolicy == .park else {
+                            // Apply what came before it, then stop at it.
+                            try await applyOneByOne(batch, cursor: &cursor)
+                            throw fail(at: event, error)
+                        }
+                        cursor.park(event)
+                        batch.append(Entry(event: event, outcome: .park("\(error)")))
                     }
                 }
                 next[category] = page.next
                 if batch.count >= batchSize { break }
             }
             if batch.isEmpty {
-                if next != checkpoints {
-                    try await views.apply([], checkpoints: next, of: projection.name)
-                    checkpoints = next
+                if next != cursor.checkpoints {
+                    try await views.apply(ViewBatch(statements: [], checkpoints: next), of: projection.name)
+                    cursor.checkpoints = next
                     progress.withLock { $0.checkpoints = next }
                 }
                 await store.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
                 continue
             }
+            let parks = batch.compactMap { entry in entry.parkReason.map { ParkedEvent(entry.event, error: $0) } }
             do {
-                try await views.apply(batch.flatMap(\.statements), checkpoints: next, of: projection.name)
+                try await views.apply(ViewBatch(statements: batch.flatMap(\.statements), checkpoints: next, parks: parks), of: projection.name)
+                cursor.checkpoints = next
+                committed(batch.filter { $0.parkReason == nil }.map(\.event), parks: parks, newest: batch.map(\.event.appendedAt).max(), checkpoints: next)
             } catch {
                 // One statement failed and the whole batch was rolled back: apply the events one
-                // transaction each, so the view stops exactly at the event that fails.
-                try await applyOneByOne(batch, from: checkpoints)
-                try await views.apply([], checkpoints: next, of: projection.name)
+                // transaction each, so the view stops (or parks) exactly at the event that fails.
+                try await applyOneByOne(batch, cursor: &cursor)
+                try await views.apply(ViewBatch(statements: [], checkpoints: next), of: projection.name)
+                cursor.checkpoints = next
+                progress.withLock { $0.checkpoints = next }
             }
-            checkpoints = next
-            let newest = batch.map(\.event.appendedAt).max()
-            progress.withLock { $0 = (next, newest) }
-            applied += Int64(batch.count)
-            state.withLock { $0 = .running(applied: applied) }
         }
     }
 
     /// Applies each event in its own transaction with the checkpoint just after it; the first
-    /// that fails stops the view there.
-    private func applyOneByOne(_ batch: [(event: RecordedEvent, statements: [SQLStatement])], from start: [String: CategoryPosition]) async throws {
-        var checkpoints = start
-        for (event, statements) in batch {
+    /// that fails stops the view there, or is parked.
+    private func applyOneByOne(_ batch: [Entry], cursor: inout Cursor) async throws {
+        for entry in batch {
+            let event = entry.event
+            var checkpoints = cursor.checkpoints
             var position = checkpoints[event.stream.category] ?? .start
             position.advance(past: event.position)
             checkpoints[event.stream.category] = position
-            do { try await views.apply(statements, checkpoints: checkpoints, of: projection.name) } catch {
-                throw fail(at: event, error)
+            var reason = entry.parkReason
+            if reason == nil, let blocker = cursor.parkedVersion(of: event.stream) { reason = "waits behind parked event \(blocker) of its stream" }
+            if reason == nil {
+                do {
+                    try await views.apply(ViewBatch(statements: entry.statements, checkpoints: checkpoints), of: projection.name)
+                    cursor.checkpoints = checkpoints
+                    committed([event], parks: [], newest: event.appendedAt, checkpoints: checkpoints)
+                    continue
+                } catch {
+                    guard projection.poisonPolicy == .park else { throw fail(at: event, error) }
+                    cursor.park(event)
+                    reason = "\(error)"
+                }
             }
-            progress.withLock { $0 = (checkpoints, event.appendedAt) }
+            let parked = ParkedEvent(event, error: reason!)
+            try await views.apply(ViewBatch(statements: [], checkpoints: checkpoints, parks: [parked]), of: projection.name)
+            cursor.checkpoints = checkpoints
+            committed([], parks: [parked], newest: event.appendedAt, checkpoints: checkpoints)
         }
     }
 
+    private func retry(_ cursor: inout Cursor) async throws -> RetryOutcome {
+        let parked = progress.withLock { $0.parked }
+        var outcome = RetryOutcome()
+        var byStream: [StreamID: [ParkedEvent]] = [:]
+        for event in parked { byStream[event.key.stream, default: []].append(event) }
+        for (stream, events) in byStream {
+            var blocked = false
+            for parkedEvent in events.sorted(by: { $0.key.version < $1.key.version }) {
+                if blocked { outcome.stillParked += 1; continue }
+                do {
+                    guard let event = try await store.read(stream, from: .version(parkedEvent.key.version), limit: 1).first,
+                          event.version == parkedEvent.key.version
+                    else { throw ViewError.store("event \(parkedEvent.key.version) of \(stream) is no longer in the log") }
+                    try await views.apply(ViewBatch(statements: try projection.statements(for: event), checkpoints: cursor.checkpoints,
+                                                    releases: [parkedEvent.key]), of: projection.name)
+                    outcome.applied += 1
+                    progress.withLock { $0.parked.removeAll { $0.key == parkedEvent.key } }
+                    onApplied?(ViewChange(view: projection.name, events: [.init(event)], checkpoints: cursor.checkpoints))
+                } catch let error as CancellationError {
+                    throw error
+                } catch {
+                    blocked = true
+                    outcome.stillParked += 1
+                    var updated = parkedEvent
+                    updated.error = "\(error)"
+                    try await views.apply(ViewBatch(statements: [], checkpoints: cursor.checkpoints, parks: [updated]), of: projection.name)
+                    progress.withLock { progress in
+                        if let index = progress.parked.firstIndex(where: { $0.key == updated.key }) { progress.parked[index] = updated }
+                    }
+                }
+            }
+            if !blocked { cursor.parked[stream] = nil }
+        }
+        return outcome
+    }
+
+    private func committed(_ events: [RecordedEvent], parks: [ParkedEvent], newest: Date?, checkpoints: [String: CategoryPosition]) {
+        let applied = progress.withLock { progress in
+            progress.checkpoints = checkpoints
+            if let newest { progress.lastAppendedAt = newest }
+            progress.applied += Int64(events.count + parks.count)
+            progress.parked += parks
+            return progress.applied
+        }
+        state.withLock { $0 = .running(applied: applied) }
+        if let onApplied, !events.isEmpty {
+            onApplied(ViewChange(view: projection.name, events: events.map(ViewChange.Event.init), checkpoints: checkpoints))
+        }
+    }
+
+    private func failRetries(_ error: any Error) {
+        let requests = retryRequests.withLock { requests in defer { requests = [] }; return requests }
+        requests.forEach { $0.resume(throwing: error) }
+    }
+
     private func fail(at event: RecordedEvent, _ error: any Error) -> ViewError {
-        let failure = ViewError.applyFailed(view: projection.name, stream: event.stream.description, version: event.version,
-                                            position: event.position.description, reason: "\(error)")
+        let reason = (error as? ViewError).map { if case let .store(text) = $0 { text } else { $0.description } } ?? "\(error)"
+        return fail(ViewError.applyFailed(view: projection.name, stream: event.stream.description, version: event.version,
+                                          position: event.position.description, reason: reason))
+    }
+
+    private func fail(_ failure: ViewError) -> ViewError {
         state.withLock { $0 = .failed(failure.description) }
         return failure
     }
+
+    /// What the loop knows between transactions.
+    private struct Cursor {
+        var checkpoints: [String: CategoryPosition]
+        /// Streams with parked events: the first parked version of each.
+        var parked: [StreamID: Int64]
+
+        init(checkpoints: [String: CategoryPosition], parked: [ParkedEvent]) {
+            self.checkpoints = checkpoints
+            self.parked = Dictionary(parked.map { ($0.key.stream, $0.key.version) }, uniquingKeysWith: min)
+        }
+
+        func parkedVersion(of stream: StreamID) -> Int64? { parked[stream] }
+
+        mutating func park(_ event: RecordedEvent) {
+            if parked[event.stream] == nil { parked[event.stream] = event.version }
+        }
+    }
+
+    private struct Entry {
+        enum Outcome { case apply([SQLStatement]), park(String) }
+        var event: RecordedEvent
+        var outcome: Outcome
+
+        var statements: [SQLStatement] { if case let .apply(statements) = outcome { statements } else { [] } }
+        var parkReason: String? { if case let .park(reason) = outcome { reason } else { nil } }
+    }
+}
+
+extension ParkedEvent {
+    init(_ event: RecordedEvent, error: String) {
+        self.init(key: Key(stream: event.stream, version: event.version), position: event.position, type: event.type, error: error)
+    }
+}
+
+/// What a retry of parked events did.
+public struct RetryOutcome: Sendable, Equatable, Codable {
+    /// Parked events now applied.
+    public var applied = 0
+    /// Events still parked (failing again, or behind one that does).
+    public var stillParked = 0
+}
+
+/// Events a transaction made visible in a view.
+public struct ViewChange: Sendable, Equatable {
+    public struct Event: Sendable, Equatable, Codable {
+        public var stream: StreamID
+        public var version: Int64
+        public var type: String?
+        public var position: EventPosition
+
+        init(_ event: RecordedEvent) {
+            stream = event.stream
+            version = event.version
+            type = event.type
+            position = event.position
+        }
+    }
+
+    public var view: String
+    public var events: [Event]
+    /// The view's checkpoints after the transaction.
+    public var checkpoints: [String: CategoryPosition]
 }
 
 extension ProjectionRunner {
@@ -128,8 +335,8 @@ public struct ProjectionLag: Sendable, Equatable {
 
 public enum ProjectionStatus: Sendable, Equatable {
     case starting
-    /// Applying events; `applied` counts those applied since this runner started.
+    /// Applying events; `applied` counts those applied (or parked) since this runner started.
     case running(applied: Int64)
-    /// Stopped at an event; the message names it and the reason.
+    /// Stopped at an event or on a store error; the message names it and the reason.
     case failed(String)
 }

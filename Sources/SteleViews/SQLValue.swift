@@ -21,9 +21,12 @@ public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
 public struct SQLStatement: Sendable, Hashable {
     public var sql: String
     public var parameters: [String: SQLValue]
+    /// Where the statement was written (`balances.sql:12`), named when it fails.
+    public var origin: String?
 
-    public init(_ sql: String, _ parameters: [String: SQLValue] = [:]) {
+    public init(_ sql: String, _ parameters: [String: SQLValue] = [:], origin: String? = nil) {
         self.sql = sql
         self.parameters = parameters
+        self.origin = origin
     }
 }

@@ -1,16 +1,23 @@
+import Dispatch
 import Foundation
 import GRDB
+import GRDBSQLite
 import SteleStore
+import Synchronization
 
 /// Views in SQLite through GRDB: one database file per view, in WAL mode, so readers see the
 /// last committed batch while the projection writes the next.
 public final class SQLiteViewStore: ViewStore {
     private let pool: DatabasePool
     public let path: String
+    /// How long a query may run before it is interrupted.
+    public let queryTimeout: Duration
+    private let removeOnRelease = Mutex(false)
 
     /// Opens (creating) the view database at `path`.
-    public init(path: String) throws {
+    public init(path: String, queryTimeout: Duration = .seconds(5)) throws {
         self.path = path
+        self.queryTimeout = queryTimeout
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -19,14 +26,34 @@ public final class SQLiteViewStore: ViewStore {
         }
     }
 
-    public func open(_ projection: any Projection) async throws -> [String: CategoryPosition] {
+    public func open(_ projection: any Projection) async throws -> ViewOpening {
         try await write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS stele_checkpoints (
                     projection TEXT NOT NULL, category TEXT NOT NULL, position TEXT NOT NULL,
-                    PRIMARY KEY (projection, category))
+                    PRIMARY KEY (projection, category));
+                CREATE TABLE IF NOT EXISTS stele_views (
+                    projection TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS stele_parked (
+                    projection TEXT NOT NULL, category TEXT NOT NULL, stream TEXT NOT NULL, version INTEGER NOT NULL,
+                    partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, commit_position INTEGER NOT NULL,
+                    type TEXT, error TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
+                    PRIMARY KEY (projection, category, stream, version));
                 """)
-            for statement in projection.schema { try Self.execute(statement, in: db) }
+            let built = try String.fetchOne(db, sql: "SELECT fingerprint FROM stele_views WHERE projection = ?", arguments: [projection.name])
+            if let built, built != projection.fingerprint {
+                return ViewOpening(checkpoints: [:], builtByOtherFingerprint: built)
+            }
+            if built == nil {
+                for statement in projection.schema {
+                    do { try Self.execute(statement, in: db) } catch { throw ViewError.definition(describe(Self.reason(error), in: statement)) }
+                }
+                try db.execute(sql: "INSERT INTO stele_views (projection, fingerprint, created_at_ms) VALUES (?, ?, ?)",
+                               arguments: [projection.name, projection.fingerprint, Date().epochMilliseconds])
+            }
+            for statement in projection.checks {
+                do { _ = try db.makeStatement(sql: statement.sql) } catch { throw ViewError.definition(describe(Self.reason(error), in: statement)) }
+            }
             var checkpoints: [String: CategoryPosition] = [:]
             for category in projection.categories {
                 let text = try String.fetchOne(db, sql: "SELECT position FROM stele_checkpoints WHERE projection = ? AND category = ?",
@@ -38,14 +65,42 @@ public final class SQLiteViewStore: ViewStore {
                     checkpoints[category] = .start
                 }
             }
-            return checkpoints
+            let parked = try Row.fetchAll(db, sql: """
+                SELECT category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms
+                FROM stele_parked WHERE projection = ? ORDER BY parked_at_ms, partition, "offset"
+                """, arguments: [projection.name]).map { row in
+                ParkedEvent(key: .init(stream: StreamID(category: row["category"], id: row["stream"]), version: row["version"]),
+                            position: EventPosition(partition: row["partition"], offset: row["offset"], commit: row["commit_position"]),
+                            type: row["type"], error: row["error"], parkedAt: Date(epochMilliseconds: row["parked_at_ms"]))
+            }
+            return ViewOpening(checkpoints: checkpoints, parked: parked)
         }
     }
 
-    public func apply(_ statements: [SQLStatement], checkpoints: [String: CategoryPosition], of projection: String) async throws {
+    public func apply(_ batch: ViewBatch, of projection: String) async throws {
         try await write { db in
-            for statement in statements { try Self.execute(statement, in: db) }
-            for (category, position) in checkpoints {
+            for statement in batch.statements {
+                do {
+                    let prepared = try db.cachedStatement(sql: statement.sql)
+                    try prepared.execute(arguments: Self.arguments(statement))
+                } catch {
+                    throw ViewError.store(describe(Self.reason(error), in: statement))
+                }
+            }
+            for event in batch.parks {
+                try db.execute(sql: """
+                    INSERT INTO stele_parked (projection, category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (projection, category, stream, version) DO UPDATE SET error = excluded.error
+                    """, arguments: [projection, event.key.stream.category, event.key.stream.id, event.key.version,
+                                     event.position.partition, event.position.offset, event.position.commit, event.type, event.error,
+                                     event.parkedAt.epochMilliseconds])
+            }
+            for key in batch.releases {
+                try db.execute(sql: "DELETE FROM stele_parked WHERE projection = ? AND category = ? AND stream = ? AND version = ?",
+                               arguments: [projection, key.stream.category, key.stream.id, key.version])
+            }
+            for (category, position) in batch.checkpoints {
                 try db.execute(sql: """
                     INSERT INTO stele_checkpoints (projection, category, position) VALUES (?, ?, ?)
                     ON CONFLICT (projection, category) DO UPDATE SET position = excluded.position
@@ -55,30 +110,73 @@ public final class SQLiteViewStore: ViewStore {
     }
 
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(queryTimeout.components.seconds) * 1_000_000_000
+            + UInt64(queryTimeout.components.attoseconds / 1_000_000_000)
         do {
             return try await pool.read { db in
-                let cursor = try Row.fetchCursor(db, sql: statement.sql, arguments: Self.arguments(statement))
-                var rows: [[String: SQLValue]] = []
-                while let row = try cursor.next() {
-                    var values: [String: SQLValue] = [:]
-                    for (column, value) in row { values[column] = Self.value(value) }
-                    rows.append(values)
+                try Self.withDeadline(deadline, on: db) {
+                    let cursor = try Row.fetchCursor(db, sql: statement.sql, arguments: Self.arguments(statement))
+                    var rows: [[String: SQLValue]] = []
+                    while let row = try cursor.next() {
+                        var values: [String: SQLValue] = [:]
+                        for (column, value) in row { values[column] = Self.value(value) }
+                        rows.append(values)
+                    }
+                    return rows
                 }
-                return rows
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY {
             throw ViewError.readOnly(error.message ?? "\(error)")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
+            throw ViewError.timedOut("it ran longer than \(queryTimeout)")
         } catch let error as DatabaseError {
-            throw ViewError.store(error.description)
+            throw ViewError.store(Self.reason(error))
         }
+    }
+
+    public func keyColumn(of table: String) async throws -> String {
+        let columns = try await pool.read { db in
+            (try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) ORDER BY cid", arguments: [table]),
+             try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0", arguments: [table]))
+        }
+        guard !columns.0.isEmpty, !table.hasPrefix("stele_") else { throw ViewError.store("the view has no table \(table)") }
+        guard columns.1.count == 1 else { throw ViewError.store("table \(table) has no single-column primary key") }
+        return columns.1[0]
     }
 
     public func close() async throws { try pool.close() }
 
+    /// Deletes the database files when the last reference to this store goes (after the
+    /// queries still reading it), for a generation a rebuild replaced.
+    func removeFilesWhenReleased() { removeOnRelease.withLock { $0 = true } }
+
+    deinit {
+        guard removeOnRelease.withLock({ $0 }) else { return }
+        try? pool.close()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
     private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
         do { return try await pool.write(body) } catch let error as ViewError { throw error } catch {
-            throw ViewError.store("\(error)")
+            throw ViewError.store(Self.reason(error))
         }
+    }
+
+    /// Interrupts statements on `db` that run past `deadline` (SQLite asks every 1,000 steps).
+    private static func withDeadline<T>(_ deadline: UInt64, on db: Database, _ body: () throws -> T) throws -> T {
+        let box = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        box.initialize(to: deadline)
+        defer { box.deallocate() }
+        sqlite3_progress_handler(db.sqliteConnection, 1000, { context in
+            DispatchTime.now().uptimeNanoseconds > context!.load(as: UInt64.self) ? 1 : 0
+        }, box)
+        defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
+        return try body()
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? DatabaseError { return error.message ?? error.description }
+        return "\(error)"
     }
 
     static func execute(_ statement: SQLStatement, in db: Database) throws {

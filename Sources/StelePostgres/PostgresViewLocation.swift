@@ -1,0 +1,72 @@
+import Logging
+import PostgresNIO
+import SteleViews
+
+/// A view's PostgreSQL schemas: the live tables in schema `NAME`, a rebuild's in
+/// `NAME__rebuild`. Promoting renames the schemas in one transaction: a query resolves its
+/// tables under locks, so it reads the old schema or the new one; the old one is dropped in the
+/// same transaction, once the queries reading it have finished.
+public final class PostgresViewLocation: ViewLocation {
+    public let url: String
+    public let name: String
+    public let queryTimeout: Duration
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let logger = Logger(label: "stele.views.postgres")
+
+    public init(url: String, name: String, queryTimeout: Duration = .seconds(5)) throws {
+        if let problem = PostgresURL.checkSchema(name + "__rebuild") { throw ViewError.store(problem.reason) }
+        let configuration = try PostgresURL.configuration(url).mapError { ViewError.store($0.reason) }.get()
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.url = url
+        self.name = name
+        self.queryTimeout = queryTimeout
+        self.runTask = Task { await client.run() }
+    }
+
+    deinit { runTask.cancel() }
+
+    var rebuildSchema: String { name + "__rebuild" }
+
+    public func openLive() async throws -> any ViewStore {
+        try PostgresViewStore(url: url, schema: name, queryTimeout: queryTimeout)
+    }
+
+    public func hasUnfinishedRebuild() async throws -> Bool {
+        let rows = try await client.query("SELECT count(*) FROM pg_namespace WHERE nspname = \(rebuildSchema)", logger: logger)
+        for try await count in rows.decode(Int64.self) { return count > 0 }
+        return false
+    }
+
+    public func openRebuild(resume: Bool) async throws -> any ViewStore {
+        if !resume {
+            _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(rebuildSchema)\" CASCADE"), logger: logger)
+        }
+        return try PostgresViewStore(url: url, schema: rebuildSchema, queryTimeout: queryTimeout)
+    }
+
+    public func promote(rebuild: any ViewStore, replacing live: any ViewStore) async throws -> any ViewStore {
+        guard let rebuilt = rebuild as? PostgresViewStore, rebuilt.schema == rebuildSchema else {
+            throw ViewError.store("promote was given a store that is not this view's rebuild")
+        }
+        let retired = name + "__retired"
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                for sql in [
+                    "DROP SCHEMA IF EXISTS \"\(retired)\" CASCADE",
+                    "ALTER SCHEMA \"\(name)\" RENAME TO \"\(retired)\"",
+                    "ALTER SCHEMA \"\(rebuildSchema)\" RENAME TO \"\(name)\"",
+                    "DROP SCHEMA \"\(retired)\" CASCADE",
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                }
+            }
+        } catch {
+            throw ViewError.store("promoting the rebuild of \(name): \(String(reflecting: (error as? PostgresTransactionError)?.closureError ?? error))")
+        }
+        try await rebuilt.close()
+        // The live store names the schema, not its tables: it reads the new ones from now on.
+        return live
+    }
+}

@@ -1,0 +1,336 @@
+import Foundation
+import Synchronization
+import SteleStore
+
+/// A view as a service runs it: the projection kept up to date in its live tables, queries
+/// answered from them, changes followed, and rebuilds that replay the log into new tables and
+/// swap them in without interrupting queries.
+///
+/// A rebuild runs beside the live projection. When it has caught up, the live projection stops,
+/// the rebuild passes the point where the live one stopped, and the new tables replace the old
+/// in one step (``ViewLocation/promote(rebuild:replacing:)``); the projection then goes on in
+/// the new tables. A rebuild interrupted by a crash or a stop resumes from its own checkpoint the
+/// next time the view starts. Tables built by a projection with another ``Projection/fingerprint``
+/// keep answering queries while a rebuild starts by itself.
+public final class MaterializedView: Sendable {
+    public let projection: any Projection
+    let store: EventStore
+    let location: any ViewLocation
+    public let batchSize: Int
+    private let control = Mutex(Control())
+    private let subscribers = Mutex<[UInt64: AsyncThrowingStream<ViewChange, any Error>.Continuation]>([:])
+    private let nextSubscriber = Atomic<UInt64>(0)
+
+    struct Control {
+        var live: (any ViewStore)?
+        var runner: ProjectionRunner?
+        var runTask: Task<Void, Never>?
+        var rebuild: Rebuild?
+        var outdated: String?
+        var openFailure: String?
+        var rebuildFailure: String?
+        var stopped = false
+    }
+
+    struct Rebuild {
+        var runner: ProjectionRunner
+        var task: Task<Void, Never>
+        var started: ContinuousClock.Instant
+        var appliedAtStart: Int64?
+        var total: Int64 = 0
+        var phase: RebuildProgress.Phase = .replaying
+    }
+
+    public init(projection: any Projection, store: EventStore, location: any ViewLocation, batchSize: Int = 1000) {
+        self.projection = projection
+        self.store = store
+        self.location = location
+        self.batchSize = batchSize
+    }
+
+    public var name: String { projection.name }
+
+    /// Opens the live tables and starts the projection (and an unfinished rebuild). A view whose
+    /// definition is refused by its store reports it in ``status`` and throws.
+    public func start() async throws {
+        let live: any ViewStore
+        let opening: ViewOpening
+        do {
+            live = try await location.openLive()
+            opening = try await live.open(projection)
+        } catch {
+            control.withLock { $0.openFailure = "\(error)" }
+            throw error
+        }
+        control.withLock { $0.live = live }
+        if let other = opening.builtByOtherFingerprint {
+            control.withLock { $0.outdated = "built by definition \(other), now \(projection.fingerprint)" }
+            try await startRebuild(resume: true)
+            return
+        }
+        startLive(on: live)
+        if try await location.hasUnfinishedRebuild() { try await startRebuild(resume: true) }
+    }
+
+    /// Stops the projection and any rebuild (which resumes at the next start) and closes the
+    /// stores; subscribers' sequences end.
+    public func stop() async {
+        let (runTask, rebuild, live) = control.withLock { control in
+            control.stopped = true
+            return (control.runTask, control.rebuild, control.live)
+        }
+        runTask?.cancel()
+        rebuild?.task.cancel()
+        await runTask?.value
+        await rebuild?.task.value
+        try? await rebuild?.runner.views.close()
+        try? await live?.close()
+        // Finished outside the lock: a sequence's termination handler takes it.
+        let followers = subscribers.withLock { subscribers in defer { subscribers = [:] }; return Array(subscribers.values) }
+        followers.forEach { $0.finish() }
+    }
+
+    // MARK: Reading
+
+    /// A read-only query of the live tables.
+    public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
+        try await liveStore().query(statement)
+    }
+
+    /// The row of `table` whose primary key is `key`.
+    public func row(in table: String, key: SQLValue) async throws -> [String: SQLValue]? {
+        try await liveStore().row(in: table, key: key)
+    }
+
+    private func liveStore() throws -> any ViewStore {
+        guard let live = control.withLock({ $0.live }) else {
+            throw ViewError.store(control.withLock { $0.openFailure } ?? "the view \(name) has not started")
+        }
+        return live
+    }
+
+    /// The view's changes as they commit: each element names the events a transaction made
+    /// visible (a rebuild's swap is announced as a change with no events). A subscriber that
+    /// falls `bufferSize` changes behind is ended with an error rather than silently skipped.
+    public func changes(bufferSize: Int = 1024) -> AsyncThrowingStream<ViewChange, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<ViewChange, any Error>.makeStream(bufferingPolicy: .bufferingOldest(bufferSize))
+        let id = nextSubscriber.add(1, ordering: .relaxed).newValue
+        subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in self?.subscribers.withLock { _ = $0.removeValue(forKey: id) } }
+        return stream
+    }
+
+    private func publish(_ change: ViewChange) {
+        let dropped = subscribers.withLock { subscribers in
+            subscribers.filter { _, continuation in
+                if case .dropped = continuation.yield(change) { return true }
+                return false
+            }
+        }
+        for (id, continuation) in dropped {
+            continuation.finish(throwing: ViewError.store("a follower of view \(name) fell more than its buffer behind; read the view again and follow anew"))
+            subscribers.withLock { _ = $0.removeValue(forKey: id) }
+        }
+    }
+
+    // MARK: State
+
+    /// What the view is doing: its state, lag, parked events and any rebuild's progress.
+    public func status() async -> ViewStatus {
+        let control = control.withLock { $0 }
+        var status = ViewStatus(name: name, categories: projection.categories, state: .starting)
+        if let failure = control.openFailure {
+            status.state = .failed(failure)
+        } else if let outdated = control.outdated {
+            status.state = .outdated(outdated)
+        } else if let runner = control.runner {
+            switch runner.status {
+            case .starting: status.state = .starting
+            case .running: status.state = control.rebuild == nil ? .running : .rebuilding
+            case let .failed(reason): status.state = .failed(reason)
+            }
+            status.parked = runner.parked
+            if let lag = try? await runner.lag() {
+                status.lagEvents = lag.events
+                status.lagSeconds = lag.timeBehind()
+            }
+        }
+        if let rebuild = control.rebuild {
+            status.rebuild = await progress(of: rebuild)
+        } else if let failure = control.rebuildFailure {
+            status.rebuild = RebuildProgress(phase: .failed(failure), applied: 0, total: 0, eventsPerSecond: 0, secondsLeft: nil)
+        }
+        return status
+    }
+
+    /// Applies the live projection's parked events again.
+    public func retryParked() async throws -> RetryOutcome {
+        guard let runner = control.withLock({ $0.runner }) else { throw ViewError.store("the view \(name) is not running") }
+        return try await runner.retryParked()
+    }
+
+    // MARK: Rebuild
+
+    /// Starts a rebuild from the start of the log (an unfinished one is discarded); watch it in
+    /// ``status()``. Throws if one is already running.
+    public func rebuild() async throws {
+        try await startRebuild(resume: false)
+    }
+
+    /// Waits until no rebuild runs; throws the rebuild's failure.
+    public func waitForRebuild() async throws {
+        while let task = control.withLock({ $0.rebuild?.task }) { await task.value }
+        if let failure = control.withLock({ $0.rebuildFailure }) { throw ViewError.store(failure) }
+    }
+
+    private func startRebuild(resume: Bool) async throws {
+        let busy = control.withLock { $0.rebuild != nil || $0.stopped }
+        guard !busy else { throw ViewError.store("view \(name) is already rebuilding") }
+        var views = try await location.openRebuild(resume: resume)
+        // A rebuild begun by another definition starts again.
+        if try await views.open(projection).builtByOtherFingerprint != nil {
+            try await views.close()
+            views = try await location.openRebuild(resume: false)
+        }
+        let runner = ProjectionRunner(projection: projection, store: store, views: views, batchSize: batchSize)
+        let started = control.withLock { control -> Bool in
+            guard control.rebuild == nil, !control.stopped else { return false }
+            control.rebuildFailure = nil
+            control.rebuild = Rebuild(runner: runner, task: Task { await self.driveRebuild(runner) }, started: .now)
+            return true
+        }
+        if !started {
+            try await views.close()
+            throw ViewError.store("view \(name) is already rebuilding")
+        }
+    }
+
+    private func driveRebuild(_ runner: ProjectionRunner) async {
+        let replay = Task { try await runner.run() }
+        do {
+            // Replay until close to the end of the log.
+            while true {
+                try Task.checkCancellation()
+                if case let .failed(reason) = runner.status { throw ViewError.store(reason) }
+                if runner.hasOpened, try await runner.lag().events <= Int64(batchSize) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            control.withLock { $0.rebuild?.phase = .swapping }
+            // Stop the live projection, let the rebuild pass where it stopped, swap.
+            let (liveRunner, liveTask) = control.withLock { ($0.runner, $0.runTask) }
+            liveTask?.cancel()
+            await liveTask?.value
+            let target = liveRunner?.checkpoints ?? [:]
+            while !Self.covers(runner.checkpoints, target) {
+                try Task.checkCancellation()
+                if case let .failed(reason) = runner.status { throw ViewError.store(reason) }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            replay.cancel()
+            _ = await replay.result
+            guard let old = control.withLock({ $0.live }) else { throw ViewError.store("the view has no live tables") }
+            let promoted = try await location.promote(rebuild: runner.views, replacing: old)
+            if !(promoted as AnyObject === old as AnyObject) { try? await old.close() }
+            control.withLock { control in
+                control.live = promoted
+                control.outdated = nil
+                control.rebuild = nil
+            }
+            publish(ViewChange(view: name, events: [], checkpoints: runner.checkpoints))
+            startLive(on: promoted)
+        } catch {
+            replay.cancel()
+            _ = await replay.result
+            let stopped = control.withLock { $0.stopped }
+            control.withLock { control in
+                control.rebuild = nil
+                if !(error is CancellationError) || !stopped { control.rebuildFailure = "\(error)" }
+            }
+            if !stopped {
+                try? await runner.views.close()
+                // The live projection was stopped for the swap: it goes on in the old tables.
+                if control.withLock({ $0.runTask?.isCancelled ?? false && $0.outdated == nil }), let live = control.withLock({ $0.live }) {
+                    startLive(on: live)
+                }
+            }
+        }
+    }
+
+    /// Whether `position` is at or past `target` in every partition of every category.
+    static func covers(_ position: [String: CategoryPosition], _ target: [String: CategoryPosition]) -> Bool {
+        target.allSatisfy { category, wanted in
+            let have = position[category] ?? .start
+            return wanted.nextOffsets.allSatisfy { have.nextOffset(in: $0.key) >= $0.value }
+                && wanted.commits.allSatisfy { have.commit(in: $0.key) >= $0.value }
+        }
+    }
+
+    private func progress(of rebuild: Rebuild) async -> RebuildProgress {
+        let applied = rebuild.runner.checkpoints.values.reduce(Int64(0)) { $0 + $1.nextOffsets.values.reduce(0, +) }
+        var total: Int64 = 0
+        for category in projection.categories {
+            total += (try? await store.endPosition(of: category))?.nextOffsets.values.reduce(0, +) ?? 0
+        }
+        // The rate counts from the first progress seen, so a resumed rebuild's ETA is honest.
+        let base = control.withLock { control -> Int64 in
+            if control.rebuild?.appliedAtStart == nil, rebuild.runner.hasOpened { control.rebuild?.appliedAtStart = applied }
+            return control.rebuild?.appliedAtStart ?? applied
+        }
+        let elapsed = ContinuousClock.now - rebuild.started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Double(applied - base) / seconds : 0
+        let left = rate > 0 ? Double(max(0, total - applied)) / rate : nil
+        return RebuildProgress(phase: rebuild.phase, applied: applied, total: max(total, applied), eventsPerSecond: rate, secondsLeft: left)
+    }
+
+    private func startLive(on live: any ViewStore) {
+        let runner = ProjectionRunner(projection: projection, store: store, views: live, batchSize: batchSize) { [weak self] change in
+            self?.publish(change)
+        }
+        control.withLock { control in
+            guard !control.stopped else { return }
+            control.runner = runner
+            control.runTask = Task { _ = try? await runner.run() }
+        }
+    }
+}
+
+/// What a view is doing, for status pages and `stele views`.
+public struct ViewStatus: Sendable, Equatable, Codable {
+    public enum State: Sendable, Equatable, Codable {
+        case starting
+        case running
+        /// Running, with a rebuild beside it.
+        case rebuilding
+        /// The tables were built by another definition; a rebuild is replacing them.
+        case outdated(String)
+        case failed(String)
+    }
+
+    public var name: String
+    public var categories: [String]
+    public var state: State
+    public var lagEvents: Int64 = 0
+    public var lagSeconds: Double = 0
+    public var parked: [ParkedEvent] = []
+    public var rebuild: RebuildProgress?
+}
+
+/// How far a rebuild has got.
+public struct RebuildProgress: Sendable, Equatable, Codable {
+    public enum Phase: Sendable, Equatable, Codable {
+        /// Replaying the log into the new tables.
+        case replaying
+        /// Caught up: the live projection is stopped and the tables are being swapped.
+        case swapping
+        case failed(String)
+    }
+
+    public var phase: Phase
+    /// Records of the view's categories replayed so far, and in all.
+    public var applied: Int64
+    public var total: Int64
+    public var eventsPerSecond: Double
+    /// The time left at the current rate (nil before a rate is known).
+    public var secondsLeft: Double?
+}

@@ -1,0 +1,88 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A view's SQLite files: `DIRECTORY/NAME/N.sqlite`, one per generation, and `CURRENT` naming the
+/// live one. A rebuild writes generation N+1; promoting it rewrites `CURRENT` (write, fsync,
+/// rename — atomic on POSIX file systems), so a crash leaves either the old view with the
+/// rebuild to resume, or the new view. Processes other than Stele that read a view should read
+/// the file `CURRENT` names.
+public struct SQLiteViewLocation: ViewLocation {
+    public let directory: String
+    public let name: String
+    public let queryTimeout: Duration
+
+    /// - Parameter directory: where views are kept (`DATA/views`); this view's files go in
+    ///   a folder of its name.
+    public init(directory: String, name: String, queryTimeout: Duration = .seconds(5)) throws {
+        if let problem = ViewName.problem(name) { throw ViewError.store(problem) }
+        self.directory = directory + "/" + name
+        self.name = name
+        self.queryTimeout = queryTimeout
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        try removeGenerations { $0 < (try? current()) ?? 1 }
+    }
+
+    /// The live generation.
+    public func current() throws -> Int {
+        let path = directory + "/CURRENT"
+        guard FileManager.default.fileExists(atPath: path) else { return 1 }
+        let text = try String(contentsOfFile: path, encoding: .utf8).trimmingSpace()
+        guard let generation = Int(text), generation >= 1 else { throw ViewError.store("\(path) holds '\(text)', not a generation number") }
+        return generation
+    }
+
+    public func path(of generation: Int) -> String { directory + "/\(generation).sqlite" }
+
+    public func openLive() async throws -> any ViewStore {
+        try SQLiteViewStore(path: path(of: try current()), queryTimeout: queryTimeout)
+    }
+
+    public func hasUnfinishedRebuild() async throws -> Bool {
+        FileManager.default.fileExists(atPath: path(of: try current() + 1))
+    }
+
+    public func openRebuild(resume: Bool) async throws -> any ViewStore {
+        let next = try current() + 1
+        if !resume { try removeGenerations { $0 == next } }
+        return try SQLiteViewStore(path: path(of: next), queryTimeout: queryTimeout)
+    }
+
+    public func promote(rebuild: any ViewStore, replacing live: any ViewStore) async throws -> any ViewStore {
+        let old = try current()
+        guard let rebuilt = rebuild as? SQLiteViewStore, rebuilt.path == path(of: old + 1) else {
+            throw ViewError.store("promote was given a store that is not this view's rebuild")
+        }
+        try writeCurrent(old + 1)
+        // Readers of the old file keep it open until their query ends; the files go when the
+        // old store is released.
+        (live as? SQLiteViewStore)?.removeFilesWhenReleased()
+        return rebuilt
+    }
+
+    private func writeCurrent(_ generation: Int) throws {
+        let path = directory + "/CURRENT"
+        let temporary = path + ".tmp"
+        let bytes = Array("\(generation)\n".utf8)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw ViewError.store("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == bytes.count, synced == 0 else { throw ViewError.store("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else { throw ViewError.store("cannot rename \(temporary): \(String(cString: strerror(errno)))") }
+        let directoryFD = open(directory, O_RDONLY)
+        if directoryFD >= 0 {
+            fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+
+    private func removeGenerations(where matches: (Int) throws -> Bool) throws {
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let generation = Int(file.split(separator: ".").first ?? ""), file.contains(".sqlite"), try matches(generation) else { continue }
+            try? FileManager.default.removeItem(atPath: directory + "/" + file)
+        }
+    }
+}

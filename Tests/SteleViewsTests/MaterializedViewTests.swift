@@ -1,0 +1,190 @@
+import Foundation
+import Synchronization
+import Testing
+import SteleStore
+import SteleViews
+
+/// Balances plus a running total and the projection's version in the same transaction, so a
+/// query can tell which build it reads and whether its tables agree.
+struct VersionedBalances: Projection {
+    var name = "ledger"
+    var categories = ["accounts"]
+    var version: Int64 = 1
+    var fingerprint: String { "v\(version)" }
+
+    var schema: [SQLStatement] {
+        [
+            SQLStatement("CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)"),
+            SQLStatement("CREATE TABLE totals (id INTEGER PRIMARY KEY, total INTEGER NOT NULL, events INTEGER NOT NULL)"),
+            SQLStatement("CREATE TABLE info (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"),
+            SQLStatement("INSERT INTO totals VALUES (1, 0, 0)"),
+            SQLStatement("INSERT INTO info VALUES (1, \(version))"),
+        ]
+    }
+
+    func statements(for event: RecordedEvent) throws -> [SQLStatement] {
+        // Version 2 counts in cents.
+        let amount = (Int64(String(decoding: event.data, as: UTF8.self)) ?? 0) * (version == 2 ? 100 : 1)
+        return [
+            SQLStatement("""
+                INSERT INTO balances (account, balance) VALUES (:account, :amount)
+                ON CONFLICT (account) DO UPDATE SET balance = balances.balance + :amount
+                """, ["account": .text(event.stream.id), "amount": .integer(amount)]),
+            SQLStatement("UPDATE totals SET total = total + :amount, events = events + 1 WHERE id = 1", ["amount": .integer(amount)]),
+        ]
+    }
+}
+
+final class StopFlag: Sendable {
+    private let flag = Atomic(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+struct MaterializedViewTests {
+    let directory = NSTemporaryDirectory() + "stele-mview-" + UUID().uuidString
+    let id = UUID().uuidString.prefix(8).lowercased()
+    static let consistentRead = SQLStatement("""
+        SELECT (SELECT coalesce(sum(balance), 0) FROM balances) AS summed, (SELECT total FROM totals) AS total,
+               (SELECT events FROM totals) AS events, (SELECT version FROM info) AS version
+        """)
+
+    func append(_ store: EventStore, count: Int, from start: Int = 0) async throws {
+        for chunk in stride(from: start, to: start + count, by: 100) {
+            let events = (chunk..<min(start + count, chunk + 100)).map { EventData(type: "Deposited", data: Array(String($0 % 10 + 1).utf8)) }
+            try await store.append(events, to: StreamID(category: "accounts", id: "acc-\(chunk / 100 % 13)"))
+        }
+    }
+
+    @Test(arguments: LocationBackend.all)
+    func queriesDuringARebuildSeeTheOldViewOrTheNewNeverAMix(backend: LocationBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        try await append(store, count: 20_000)
+        var view = MaterializedView(projection: VersionedBalances(), store: store, location: try backend.location(directory, "ledger", id), batchSize: 200)
+        try await view.start()
+        try await view.caughtUp()
+
+        let stop = StopFlag()
+        let readers = (0..<4).map { _ in
+            Task { [view] in
+                var reads = 0
+                var newest: Int64 = 0
+                var failures: [String] = []
+                while !stop.isSet {
+                    do {
+                        let row = try await view.query(Self.consistentRead).first ?? [:]
+                        guard case let .integer(version)? = row["version"] else { failures.append("no version: \(row)"); continue }
+                        if row["summed"] != row["total"] { failures.append("tables disagree: \(row)") }
+                        if version < newest { failures.append("went back from version \(newest) to \(version)") }
+                        newest = version
+                        reads += 1
+                    } catch {
+                        failures.append("\(error)")
+                    }
+                }
+                return (reads, failures)
+            }
+        }
+        var readersOf: [MaterializedView] = []
+        // 1. A rebuild of the same projection while appends go on.
+        try await view.rebuild()
+        try await append(store, count: 2_000, from: 20_000)
+        try await view.waitForRebuild()
+        try await view.caughtUp()
+        let rebuilt = try await view.query(Self.consistentRead).first
+        #expect(rebuilt?["events"] == .integer(22_000), "every event once after the swap: \(String(describing: rebuilt))")
+        await view.stop()
+        readersOf.append(view)
+
+        // 2. A new version of the projection: the old tables answer until the rebuild replaces them.
+        view = MaterializedView(projection: VersionedBalances(version: 2), store: store, location: try backend.location(directory, "ledger", id), batchSize: 200)
+        try await view.start()
+        let during = await view.status()
+        #expect(during.rebuild != nil, "a changed definition starts a rebuild: \(during)")
+        let old = try await view.query(Self.consistentRead).first
+        #expect(old?["version"] == .integer(1), "queries read the old build during the rebuild")
+        try await view.waitForRebuild()
+        try await view.caughtUp()
+        let new = try await view.query(Self.consistentRead).first
+        #expect(new?["version"] == .integer(2) && new?["events"] == .integer(22_000))
+        #expect(new?["total"] == old.flatMap { if case let .integer(total)? = $0["total"] { .integer(total * 100) } else { nil } })
+
+        stop.set()
+        var reads = 0
+        for reader in readers {
+            let (count, failures) = await reader.value
+            reads += count
+            #expect(failures.isEmpty, "\(failures.prefix(5))")
+        }
+        #expect(reads > 0)
+        _ = readersOf
+        await view.stop()
+        try await store.close()
+    }
+
+    @Test(arguments: LocationBackend.all)
+    func anInterruptedRebuildResumesWhereItStopped(backend: LocationBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        try await append(store, count: 30_000)
+        var view = MaterializedView(projection: VersionedBalances(), store: store, location: try backend.location(directory, "ledger", id), batchSize: 50)
+        try await view.start()
+        try await view.caughtUp()
+        try await view.rebuild()
+        var interruptedAt: Int64 = 0
+        try await eventually("the rebuild to make progress") {
+            interruptedAt = await view.status().rebuild?.applied ?? 0
+            return interruptedAt >= 2_000
+        }
+        await view.stop()
+
+        view = MaterializedView(projection: VersionedBalances(), store: store, location: try backend.location(directory, "ledger", id), batchSize: 50)
+        try await view.start()
+        let resumed = await view.status().rebuild
+        #expect(resumed != nil, "the unfinished rebuild goes on at start")
+        #expect((resumed?.applied ?? 0) >= interruptedAt, "resumed at \(resumed?.applied ?? 0), not from zero (was at \(interruptedAt))")
+        #expect(resumed?.total == 30_000)
+        try await view.waitForRebuild()
+        try await view.caughtUp()
+        #expect(try await view.query(Self.consistentRead).first?["events"] == .integer(30_000))
+        await view.stop()
+        try await store.close()
+    }
+
+    @Test(arguments: LocationBackend.all)
+    func changesQueriesByKeyAndQueryLimits(backend: LocationBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        let view = MaterializedView(projection: VersionedBalances(), store: store,
+                                    location: try backend.location(directory, "ledger", id, timeout: .milliseconds(200)))
+        try await view.start()
+        var changes = view.changes().makeAsyncIterator()
+        let outcome = try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-x"))
+        let change = try await changes.next()
+        #expect(change?.events.map(\.stream) == [StreamID(category: "accounts", id: "acc-x")])
+        #expect(change?.events.first?.position == outcome.firstPosition)
+        // Visible by the time the change is announced.
+        #expect(try await view.row(in: "balances", key: .text("acc-x"))?["balance"] == .integer(42))
+        #expect(try await view.row(in: "balances", key: .text("nobody")) == nil)
+        await #expect(throws: ViewError.self) { try await view.row(in: "no_such_table", key: .text("x")) }
+        await #expect(throws: ViewError.self) { try await view.row(in: "stele_checkpoints", key: .text("x")) }
+        await #expect(throws: ViewError.readOnly("")) {
+            do { _ = try await view.query(SQLStatement("UPDATE balances SET balance = 0")) } catch let ViewError.readOnly(reason) {
+                #expect(!reason.isEmpty)
+                throw ViewError.readOnly("")
+            }
+        }
+        let slow = backend.isPostgres ? "SELECT pg_sleep(5)" : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        let started = ContinuousClock.now
+        await #expect(throws: ViewError.self) {
+            do { _ = try await view.query(SQLStatement(slow)) } catch let error as ViewError {
+                guard case .timedOut = error else { Issue.record("not a time-out: \(error)"); throw error }
+                throw error
+            }
+        }
+        #expect(ContinuousClock.now - started < .seconds(3), "cancelled near its 200 ms limit")
+        await view.stop()
+        try await store.close()
+    }
+}
