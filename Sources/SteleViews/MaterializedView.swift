@@ -36,7 +36,8 @@ public final class MaterializedView: Sendable {
         var runner: ProjectionRunner
         var task: Task<Void, Never>
         var started: ContinuousClock.Instant
-        var appliedAtStart: Int64?
+        /// Where the rebuild's tables stood when it started (a resumed rebuild's progress).
+        var resumedFrom: [String: CategoryPosition]
         var total: Int64 = 0
         var phase: RebuildProgress.Phase = .replaying
     }
@@ -187,16 +188,18 @@ public final class MaterializedView: Sendable {
         let busy = control.withLock { $0.rebuild != nil || $0.stopped }
         guard !busy else { throw ViewError.store("view \(name) is already rebuilding") }
         var views = try await location.openRebuild(resume: resume)
+        var opening = try await views.open(projection)
         // A rebuild begun by another definition starts again.
-        if try await views.open(projection).builtByOtherFingerprint != nil {
+        if opening.builtByOtherFingerprint != nil {
             try await views.close()
             views = try await location.openRebuild(resume: false)
+            opening = try await views.open(projection)
         }
         let runner = ProjectionRunner(projection: projection, store: store, views: views, batchSize: batchSize)
         let started = control.withLock { control -> Bool in
             guard control.rebuild == nil, !control.stopped else { return false }
             control.rebuildFailure = nil
-            control.rebuild = Rebuild(runner: runner, task: Task { await self.driveRebuild(runner) }, started: .now)
+            control.rebuild = Rebuild(runner: runner, task: Task { await self.driveRebuild(runner) }, started: .now, resumedFrom: opening.checkpoints)
             return true
         }
         if !started {
@@ -229,8 +232,9 @@ public final class MaterializedView: Sendable {
             replay.cancel()
             _ = await replay.result
             guard let old = control.withLock({ $0.live }) else { throw ViewError.store("the view has no live tables") }
+            // The old store is not closed here: queries may still be reading it; the location
+            // drops its tables once they are done.
             let promoted = try await location.promote(rebuild: runner.views, replacing: old)
-            if !(promoted as AnyObject === old as AnyObject) { try? await old.close() }
             control.withLock { control in
                 control.live = promoted
                 control.outdated = nil
@@ -266,16 +270,16 @@ public final class MaterializedView: Sendable {
     }
 
     private func progress(of rebuild: Rebuild) async -> RebuildProgress {
-        let applied = rebuild.runner.checkpoints.values.reduce(Int64(0)) { $0 + $1.nextOffsets.values.reduce(0, +) }
+        func count(_ checkpoints: [String: CategoryPosition]) -> Int64 {
+            checkpoints.values.reduce(Int64(0)) { $0 + $1.nextOffsets.values.reduce(0, +) }
+        }
+        let applied = count(rebuild.runner.hasOpened ? rebuild.runner.checkpoints : rebuild.resumedFrom)
         var total: Int64 = 0
         for category in projection.categories {
             total += (try? await store.endPosition(of: category))?.nextOffsets.values.reduce(0, +) ?? 0
         }
-        // The rate counts from the first progress seen, so a resumed rebuild's ETA is honest.
-        let base = control.withLock { control -> Int64 in
-            if control.rebuild?.appliedAtStart == nil, rebuild.runner.hasOpened { control.rebuild?.appliedAtStart = applied }
-            return control.rebuild?.appliedAtStart ?? applied
-        }
+        // The rate counts from where this run started, so a resumed rebuild's ETA is honest.
+        let base = count(rebuild.resumedFrom)
         let elapsed = ContinuousClock.now - rebuild.started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = seconds > 0 ? Double(applied - base) / seconds : 0

@@ -280,6 +280,11 @@ public struct RetryOutcome: Sendable, Equatable, Codable {
     public var applied = 0
     /// Events still parked (failing again, or behind one that does).
     public var stillParked = 0
+
+    public init(applied: Int = 0, stillParked: Int = 0) {
+        self.applied = applied
+        self.stillParked = stillParked
+    }
 }
 
 /// Events a transaction made visible in a view.

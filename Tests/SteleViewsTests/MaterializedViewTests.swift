@@ -41,6 +41,48 @@ final class StopFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
 }
 
+/// Four tasks querying a view without pause: each checks that its tables agree and that it never
+/// goes back from a new build to an old one.
+struct Readers {
+    let stop = StopFlag()
+    let tasks: [Task<(Int, [String]), Never>]
+
+    init(_ view: MaterializedView) {
+        let stop = stop
+        tasks = (0..<4).map { _ in
+            Task {
+                var reads = 0
+                var newest: Int64 = 0
+                var failures: [String] = []
+                while !stop.isSet, failures.count < 20 {
+                    do {
+                        let row = try await view.query(MaterializedViewTests.consistentRead).first ?? [:]
+                        guard case let .integer(version)? = row["version"] else { failures.append("no version: \(row)"); continue }
+                        if row["summed"] != row["total"] { failures.append("tables disagree: \(row)") }
+                        if version < newest { failures.append("went back from version \(newest) to \(version)") }
+                        newest = version
+                        reads += 1
+                    } catch {
+                        failures.append("\(error)")
+                    }
+                }
+                return (reads, failures)
+            }
+        }
+    }
+
+    func finish() async {
+        stop.set()
+        var reads = 0
+        for task in tasks {
+            let (count, failures) = await task.value
+            reads += count
+            #expect(failures.isEmpty, "\(failures.prefix(5))")
+        }
+        #expect(reads > 0)
+    }
+}
+
 struct MaterializedViewTests {
     let directory = NSTemporaryDirectory() + "stele-mview-" + UUID().uuidString
     let id = UUID().uuidString.prefix(8).lowercased()
@@ -65,41 +107,21 @@ struct MaterializedViewTests {
         try await view.start()
         try await view.caughtUp()
 
-        let stop = StopFlag()
-        let readers = (0..<4).map { _ in
-            Task { [view] in
-                var reads = 0
-                var newest: Int64 = 0
-                var failures: [String] = []
-                while !stop.isSet {
-                    do {
-                        let row = try await view.query(Self.consistentRead).first ?? [:]
-                        guard case let .integer(version)? = row["version"] else { failures.append("no version: \(row)"); continue }
-                        if row["summed"] != row["total"] { failures.append("tables disagree: \(row)") }
-                        if version < newest { failures.append("went back from version \(newest) to \(version)") }
-                        newest = version
-                        reads += 1
-                    } catch {
-                        failures.append("\(error)")
-                    }
-                }
-                return (reads, failures)
-            }
-        }
-        var readersOf: [MaterializedView] = []
         // 1. A rebuild of the same projection while appends go on.
+        var readers = Readers(view)
         try await view.rebuild()
         try await append(store, count: 2_000, from: 20_000)
         try await view.waitForRebuild()
         try await view.caughtUp()
         let rebuilt = try await view.query(Self.consistentRead).first
         #expect(rebuilt?["events"] == .integer(22_000), "every event once after the swap: \(String(describing: rebuilt))")
+        await readers.finish()
         await view.stop()
-        readersOf.append(view)
 
         // 2. A new version of the projection: the old tables answer until the rebuild replaces them.
         view = MaterializedView(projection: VersionedBalances(version: 2), store: store, location: try backend.location(directory, "ledger", id), batchSize: 200)
         try await view.start()
+        readers = Readers(view)
         let during = await view.status()
         #expect(during.rebuild != nil, "a changed definition starts a rebuild: \(during)")
         let old = try await view.query(Self.consistentRead).first
@@ -109,16 +131,7 @@ struct MaterializedViewTests {
         let new = try await view.query(Self.consistentRead).first
         #expect(new?["version"] == .integer(2) && new?["events"] == .integer(22_000))
         #expect(new?["total"] == old.flatMap { if case let .integer(total)? = $0["total"] { .integer(total * 100) } else { nil } })
-
-        stop.set()
-        var reads = 0
-        for reader in readers {
-            let (count, failures) = await reader.value
-            reads += count
-            #expect(failures.isEmpty, "\(failures.prefix(5))")
-        }
-        #expect(reads > 0)
-        _ = readersOf
+        await readers.finish()
         await view.stop()
         try await store.close()
     }

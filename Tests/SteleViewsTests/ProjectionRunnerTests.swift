@@ -12,7 +12,7 @@ struct ViewBackend: Sendable, CustomTestStringConvertible {
 
     static let postgresURL = ProcessInfo.processInfo.environment["STELE_TEST_POSTGRES_URL"]
     static var all: [ViewBackend] {
-        [ViewBackend(name: "sqlite") { directory, _ in try SQLiteViewStore(path: directory + "/views/balances.sqlite") }]
+        [ViewBackend(name: "sqlite") { directory, id in try SQLiteViewStore(path: directory + "/views/\(id).sqlite") }]
             + (postgresURL == nil ? [] : [ViewBackend(name: "postgres") { _, id in try PostgresViewStore(url: postgresURL!, schema: "view_" + id) }])
     }
 }
@@ -151,6 +151,97 @@ extension ProjectionRunnerTests {
         let rows = try await views.query(SQLStatement("SELECT amount FROM deposits ORDER BY amount"))
         #expect(rows.map { $0["amount"] } == [.integer(1), .integer(2), .integer(3)], "the events before it are applied, none after")
         #expect(try await runner.lag().events == 2)
+        try await views.close()
+        try await store.close()
+    }
+}
+
+/// Folds amounts into a trail per account (`10,500,20`: the order they were applied in); amounts
+/// over the limit fail until the projection is "fixed".
+struct Trails: Projection {
+    let fixed: StopFlag
+    var policy: PoisonPolicy
+    var name = "trails"
+    var categories = ["accounts"]
+    var poisonPolicy: PoisonPolicy { policy }
+    var schema: [SQLStatement] { [SQLStatement("CREATE TABLE trails (account TEXT PRIMARY KEY, trail TEXT NOT NULL)")] }
+
+    func statements(for event: RecordedEvent) throws -> [SQLStatement] {
+        let amount = String(decoding: event.data, as: UTF8.self)
+        if (Int(amount) ?? 0) > 100, !fixed.isSet { throw ViewError.store("amount \(amount) over the limit") }
+        return [SQLStatement("""
+            INSERT INTO trails (account, trail) VALUES (:account, :amount)
+            ON CONFLICT (account) DO UPDATE SET trail = trails.trail || ',' || :amount
+            """, ["account": .text(event.stream.id), "amount": .text(amount)])]
+    }
+}
+
+extension ProjectionRunnerTests {
+    func trails(_ views: any ViewStore) async throws -> [String: String] {
+        var trails: [String: String] = [:]
+        for row in try await views.query(SQLStatement("SELECT account, trail FROM trails")) {
+            if case let (.text(account)?, .text(trail)?) = (row["account"], row["trail"]) { trails[account] = trail }
+        }
+        return trails
+    }
+
+    @Test(arguments: ViewBackend.all)
+    func parkModeSetsAPoisonEventAsideKeepsItsStreamInOrderAndRetriesAfterAFix(backend: ViewBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        for (account, amount) in [("a", 10), ("b", 1), ("a", 500), ("b", 2), ("a", 20), ("b", 3)] {
+            try await store.append([EventData(type: "Deposited", data: Array(String(amount).utf8))], to: StreamID(category: "accounts", id: account))
+        }
+        let fixed = StopFlag()
+
+        // Stop mode: the view stops at a's 500, b's events after it wait too.
+        let stopViews = try backend.open(directory, id + "s")
+        let stopping = ProjectionRunner(projection: Trails(fixed: fixed, policy: .stop, name: "stopping"), store: store, views: stopViews)
+        await #expect(throws: ViewError.self) { try await stopping.run() }
+        #expect(try await trails(stopViews) == ["a": "10", "b": "1"])
+        try await stopViews.close()
+
+        // Park mode: 500 and the 20 behind it are parked, b goes on.
+        var views = try backend.open(directory, id + "p")
+        var runner = ProjectionRunner(projection: Trails(fixed: fixed, policy: .park), store: store, views: views, batchSize: 4)
+        var task = Task { [runner] in try await runner.run() }
+        try await eventually("b to be folded") { try await trails(views)["b"] == "1,2,3" }
+        #expect(try await trails(views)["a"] == "10")
+        #expect(runner.parked.map(\.key.version) == [1, 2])
+        #expect(runner.parked.first?.error.contains("amount 500 over the limit") == true)
+        #expect(runner.parked.last?.error == "waits behind parked event 1 of its stream")
+        // Later events of a parked stream park too; other streams' do not.
+        try await store.append([EventData(type: "Deposited", data: Array("7".utf8))], to: StreamID(category: "accounts", id: "a"))
+        try await eventually("the new event of a to be parked") { runner.parked.count == 3 }
+
+        // A retry before the fix changes nothing; after it, the stream is folded in order.
+        #expect(try await runner.retryParked() == RetryOutcome(applied: 0, stillParked: 3))
+        fixed.set()
+        #expect(try await runner.retryParked() == RetryOutcome(applied: 3, stillParked: 0))
+        #expect(try await trails(views)["a"] == "10,500,20,7")
+        try await store.append([EventData(type: "Deposited", data: Array("8".utf8))], to: StreamID(category: "accounts", id: "a"))
+        try await eventually("a to go on after the retry") { try await trails(views)["a"] == "10,500,20,7,8" }
+        task.cancel()
+        _ = await task.result
+        try await views.close()
+
+        // Parked events survive a restart, and a restart retries them.
+        let unfixed = StopFlag()
+        try await store.append([EventData(type: "Deposited", data: Array("900".utf8))], to: StreamID(category: "accounts", id: "c"))
+        views = try backend.open(directory, id + "p")
+        runner = ProjectionRunner(projection: Trails(fixed: unfixed, policy: .park), store: store, views: views)
+        task = Task { [runner] in try await runner.run() }
+        try await eventually("c's event to be parked") { runner.parked.map(\.key.stream.id) == ["c"] }
+        task.cancel()
+        _ = await task.result
+        try await views.close()
+        views = try backend.open(directory, id + "p")
+        runner = ProjectionRunner(projection: Trails(fixed: fixed, policy: .park), store: store, views: views)
+        task = Task { [runner] in try await runner.run() }
+        try await eventually("the restart to apply c's event") { try await trails(views)["c"] == "900" }
+        #expect(runner.parked.isEmpty)
+        task.cancel()
+        _ = await task.result
         try await views.close()
         try await store.close()
     }
