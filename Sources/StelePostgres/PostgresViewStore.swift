@@ -89,11 +89,22 @@ public final class PostgresViewStore: ViewStore {
     public func apply(_ batch: ViewBatch, of projection: String) async throws {
         try await transaction { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
+            // Pipelined: every statement is sent before the first answer is awaited, so a batch
+            // costs one round trip rather than one per statement. After a failure PostgreSQL
+            // refuses the rest of the transaction; the first error is the one that counts.
+            var pending: [EventLoopFuture<PostgresQueryResult>] = []
+            pending.reserveCapacity(batch.statements.count)
             for statement in batch.statements {
-                do { try await self.execute(statement, on: connection) } catch {
-                    throw ViewError.store(describe(Self.reason(error), in: statement))
+                let (sql, binds) = try Self.pipelined(statement)
+                pending.append(connection.query(sql, binds))
+            }
+            var failure: ViewError?
+            for (answer, statement) in zip(pending, batch.statements) {
+                do { _ = try await answer.get() } catch {
+                    failure = failure ?? ViewError.store(describe(Self.reason(error), in: statement))
                 }
             }
+            if let failure { throw failure }
             for event in batch.parks {
                 try await connection.query("""
                     INSERT INTO stele_parked (projection, category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms)
@@ -224,6 +235,23 @@ public final class PostgresViewStore: ViewStore {
             }
         }
         return PostgresQuery(unsafeSQL: translation.sql, binds: bindings)
+    }
+
+    static func pipelined(_ statement: SQLStatement) throws -> (String, [PostgresData]) {
+        let translation = try NamedParameters.translate(statement.sql)
+        var binds: [PostgresData] = []
+        binds.reserveCapacity(translation.names.count)
+        for name in translation.names {
+            guard let value = statement.parameters[name] else { throw ViewError.store("parameter :\(name) has no value in: \(statement.sql)") }
+            switch value {
+            case .null: binds.append(.null)
+            case let .integer(number): binds.append(PostgresData(int64: number))
+            case let .real(number): binds.append(PostgresData(double: number))
+            case let .text(text): binds.append(PostgresData(string: text))
+            case let .blob(bytes): binds.append(PostgresData(bytes: bytes))
+            }
+        }
+        return (translation.sql, binds)
     }
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {
