@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Stele", targets: ["Stele"]),
         .library(name: "StelePostgres", targets: ["StelePostgres"]),
         .library(name: "SteleViews", targets: ["SteleViews"]),
+        .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -60,11 +62,16 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The HTTP API over the store and the views (Hummingbird).
+        .target(name: "SteleHTTP", dependencies: [
+            "SteleViews", "SteleStore",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
             name: "SteleCLI",
             dependencies: [
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

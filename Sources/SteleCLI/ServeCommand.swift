@@ -6,8 +6,12 @@ import Logging
 import Glibc
 #endif
 import SteleBroker
+import SteleHTTP
 import SteleLog
 import SteleServer
+import SteleStore
+import StelePostgres
+import SteleViews
 
 /// `stele serve`: open the data directory, recover every partition, serve the Kafka protocol.
 struct ServeCommand: AsyncParsableCommand {
@@ -29,6 +33,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Port given to clients in Metadata (default: the bound port), e.g. behind a proxy.")
     var advertisedPort: Int?
+
+    @Option(help: "HTTP API port (views, health); 0 picks a free port (the log says which).")
+    var httpPort = 8080
+
+    @Option(help: "Directory of view definition files (*.sql) to run; see Examples/views.")
+    var views: String?
+
+    @Option(help: "Keep views in this PostgreSQL database (a schema per view) instead of SQLite files under DATA/views.")
+    var viewsPostgresUrl: String?
 
     @Option(help: "Partitions of topics created without a count (auto-created topics).")
     var defaultPartitions = 1
@@ -58,6 +71,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard FlushPolicy(parsing: flush) != nil else { throw ValidationError("--flush must be always, os or interval:<ms>, got \(flush)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (0...65535).contains(kafkaPort) else { throw ValidationError("--kafka-port must be 0...65535") }
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0...65535") }
+        if let views {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: views, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--views \(views): no such directory")
+            }
+        }
         guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
         guard retentionCheckIntervalMs >= 10 else { throw ValidationError("--retention-check-interval-ms must be at least 10") }
     }
@@ -92,6 +112,29 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try await KafkaServer.bind(configuration: serverConfig, broker: broker, logger: logger)
         logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(server.port)", "flush": "\(flush)"])
 
+        // The read side: views over the store on the same broker, and the HTTP API.
+        let store = EventStore(EmbeddedEventStorage(broker: broker))
+        let viewsDirectory = dataDir + "/views"
+        let postgresURL = viewsPostgresUrl
+        let viewService = ViewService(store: store) { name in
+            if let postgresURL { return try PostgresViewLocation(url: postgresURL, name: name) }
+            return try SQLiteViewLocation(directory: viewsDirectory, name: name)
+        }
+        if let views {
+            let problems = try await viewService.start(directory: views)
+            for problem in problems { logger.error("view refused", metadata: ["problem": "\(problem)"]) }
+            logger.info("views running", metadata: [
+                "directory": "\(views)", "views": "\(viewService.views.map(\.name).joined(separator: ", "))", "refused": "\(problems.count)",
+            ])
+        }
+        var httpConfig = HTTPServer.Configuration()
+        httpConfig.host = listen
+        httpConfig.port = httpPort
+        let http = HTTPServer.application(configuration: httpConfig, views: viewService, logger: logger) { port in
+            logger.info("serving HTTP", metadata: ["address": "\(listen):\(port)"])
+        }
+        let httpTask = Task { try await http.runService(gracefulShutdownSignals: []) }
+
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -103,6 +146,9 @@ struct ServeCommand: AsyncParsableCommand {
             return source
         }
         try await server.run()
+        httpTask.cancel()
+        _ = await httpTask.result
+        await viewService.stop()
         try await broker.close()
         signals.forEach { $0.cancel() }
         logger.info("stopped; every partition flushed and closed")

@@ -33,7 +33,7 @@ public struct ViewDefinition: Sendable {
     public var fingerprint: String
 
     /// The event types the view folds, in the order they are declared.
-    public var eventTypes: [String] { handlerOrder.map(\.type) }
+    public var eventTypes: [String] { handlerOrder.map { $0.type + ($0.schemaVersion.map { " v\($0)" } ?? "") } }
     var handlerOrder: [HandlerKey]
 
     struct HandlerKey: Hashable, Sendable {

@@ -1,0 +1,45 @@
+import Hummingbird
+import Logging
+import NIOCore
+import SteleViews
+
+/// Stele's HTTP API, served by `stele serve` (127.0.0.1:8080 by default).
+public enum HTTPServer {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        /// Largest request body accepted; larger ones get 413.
+        public var maxBodyBytes = 1 << 20
+
+        public init() {}
+    }
+
+    /// The application serving `views`; `onBound` is told the port it listens on (useful with
+    /// port 0). Run it with `runService()` or as a service of a service group.
+    public static func application(configuration: Configuration, views: ViewService, logger: Logger,
+                                   onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
+        ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stele"),
+            onServerRunning: { channel in onBound(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+}
+
+/// JSON bodies and RFC 9457 problem details.
+enum JSONResponse {
+    static func ok(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
+    }
+
+    static func problem(_ status: HTTPResponse.Status, _ title: String, detail: String? = nil) -> Response {
+        var members: [String: JSONValue] = ["type": .string("about:blank"), "title": .string(title), "status": .integer(Int64(status.code))]
+        if let detail { members["detail"] = .string(detail) }
+        return Response(status: status, headers: [.contentType: "application/problem+json"],
+                        body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText)))
+    }
+}
