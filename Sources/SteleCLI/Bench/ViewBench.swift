@@ -118,9 +118,9 @@ struct ViewBenchCommand: AsyncParsableCommand {
     /// The ceiling a view store could reach: the view's upsert with its parameters already
     /// bound, in transactions of `batchSize`, through GRDB's cached statement.
     private func referenceRate(path: String) throws -> Double {
-        let queue = try DatabaseQueue(path: path)
+        // A pool in WAL mode, as the view store opens its files.
+        let queue = try DatabasePool(path: path)
         try queue.write { db in try db.execute(sql: "CREATE TABLE totals (account TEXT PRIMARY KEY, total INTEGER NOT NULL, events INTEGER NOT NULL)") }
-        try queue.write { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         let started = ContinuousClock.now
         for chunk in stride(from: 0, to: events, by: batchSize) {
             try queue.write { db in
