@@ -45,6 +45,8 @@ public final class ArrivalNotifier: Sendable {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextId: UInt64 = 0
+        /// Waits cancelled before they parked: they must not park.
+        var cancelled: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
@@ -63,7 +65,8 @@ public final class ArrivalNotifier: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns when something arrives after `generation`, or at `deadline`.
+    /// Returns when something arrives after `generation`, at `deadline`, or when the task is
+    /// cancelled.
     public func wait(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
         let id = state.withLock { state -> UInt64 in
             state.nextId += 1
@@ -73,14 +76,25 @@ public final class ArrivalNotifier: Sendable {
             try? await Task.sleep(until: deadline, clock: .continuous)
             self.resume(id)
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let already = state.withLock { state -> Bool in
-                if state.generation != generation || ContinuousClock.now >= deadline { return true }
-                state.waiters[id] = continuation
-                return false
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let already = state.withLock { state -> Bool in
+                    if state.cancelled.remove(id) != nil || state.generation != generation || ContinuousClock.now >= deadline { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if already { continuation.resume() }
             }
-            if already { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                let waiter = state.waiters.removeValue(forKey: id)
+                if waiter == nil { state.cancelled.insert(id) }
+                return waiter
+            }
+            waiter?.resume()
         }
+        // A cancellation that came after the wait ended leaves no mark behind.
+        _ = state.withLock { $0.cancelled.remove(id) }
         timer.cancel()
     }
 

@@ -42,6 +42,9 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "Crash a projection folding a category into a SQLite view.")
     var view = false
 
+    @Flag(help: "With --view: crash a rebuild of the view instead (it must resume, not restart).")
+    var rebuild = false
+
     @Flag(help: .hidden)
     var child = false
 
@@ -59,8 +62,13 @@ struct CrashTest: AsyncParsableCommand {
     func run() async throws {
         if view {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-view-\(getpid())"
-            if child { return try await ViewCrashTest.runChild(path: path) }
-            try await ViewCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            if rebuild {
+                if child { return try await RebuildCrashTest.runChild(path: path) }
+                try await RebuildCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            } else {
+                if child { return try await ViewCrashTest.runChild(path: path) }
+                try await ViewCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            }
             if directory == nil { try? FileManager.default.removeItem(atPath: path) }
             return
         }
