@@ -92,13 +92,18 @@ struct ViewsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let started = Date()
-            _ = try await HTTPClient.request("POST", options.server + "/views/\(name)/rebuild")
+            var answer = try await HTTPClient.request("POST", options.server + "/views/\(name)/rebuild")
             if detach { print("rebuild of \(name) started"); return }
             let terminal = isatty(STDOUT_FILENO) == 1
             var lastLine = ""
+            var first = true
             while true {
-                try await Task.sleep(for: .milliseconds(250))
-                guard case let .object(status) = try await HTTPClient.request("GET", options.server + "/views/\(name)") else { continue }
+                if !first {
+                    try await Task.sleep(for: .milliseconds(250))
+                    answer = try await HTTPClient.request("GET", options.server + "/views/\(name)")
+                }
+                first = false
+                guard case let .object(status) = answer else { continue }
                 guard case let .object(rebuild)? = status["rebuild"] else {
                     if case .string("failed")? = status["state"] { throw ValidationError("view \(name) failed: \(text(status["reason"]))") }
                     if terminal { print("\r" + String(repeating: " ", count: lastLine.count), terminator: "\r") }
