@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import SteleStore
 import SteleViews
 
 /// Stele's HTTP API, served by `stele serve` (127.0.0.1:8080 by default).
@@ -14,13 +15,14 @@ public enum HTTPServer {
         public init() {}
     }
 
-    /// The application serving `views`; `onBound` is told the port it listens on (useful with
+    /// The application serving `store` and `views`; `onBound` is told the port it listens on (useful with
     /// port 0). Run it with `runService()` or as a service of a service group.
-    public static func application(configuration: Configuration, views: ViewService, logger: Logger,
+    public static func application(configuration: Configuration, store: EventStore, views: ViewService, logger: Logger,
                                    onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stele"),
@@ -36,8 +38,9 @@ enum JSONResponse {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
     }
 
-    static func problem(_ status: HTTPResponse.Status, _ title: String, detail: String? = nil) -> Response {
+    static func problem(_ status: HTTPResponse.Status, _ title: String, detail: String? = nil, extra: [String: JSONValue] = [:]) -> Response {
         var members: [String: JSONValue] = ["type": .string("about:blank"), "title": .string(title), "status": .integer(Int64(status.code))]
+        members.merge(extra) { current, _ in current }
         if let detail { members["detail"] = .string(detail) }
         return Response(status: status, headers: [.contentType: "application/problem+json"],
                         body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText)))

@@ -1,0 +1,211 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SteleLog
+import SteleStore
+import SteleViews
+
+/// `/streams/{category}/{id}`: append with an expected version, read forward or backward with
+/// paging, read as of a time. Events come back in CloudEvents' JSON shape.
+struct StreamRoutes: Sendable {
+    let store: EventStore
+    let maxBodyBytes: Int
+    static let expectedVersionHeader = HTTPField.Name("Stele-Expected-Version")!
+    /// Most events one read returns.
+    static let pageLimit = 1000
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("streams/:category/:id") { request, context in
+            let stream = try Self.stream(context)
+            if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
+            let expected: ExpectedVersion
+            switch Self.expectedVersion(request.headers[Self.expectedVersionHeader]) {
+            case let .success(value): expected = value
+            case let .failure(problem): return problem.response
+            }
+            var request = request
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: maxBodyBytes) } catch {
+                return JSONResponse.problem(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
+            }
+            let events: [EventData]
+            switch Self.events(from: Array(body.readableBytesView)) {
+            case let .success(parsed): events = parsed
+            case let .failure(problem): return problem.response
+            }
+            do {
+                let outcome = try await store.append(events, to: stream, expected: expected)
+                return JSONResponse.ok(.object([
+                    "stream": .string(stream.description),
+                    "firstVersion": .integer(outcome.firstVersion), "lastVersion": .integer(outcome.lastVersion),
+                    "position": .string(outcome.firstPosition.description), "alreadyAppended": .bool(outcome.wasAlreadyAppended),
+                ]), status: outcome.wasAlreadyAppended ? .ok : .created)
+            } catch let error as EventStoreError {
+                return Self.problem(for: error)
+            }
+        }
+        router.get("streams/:category/:id") { request, context in
+            let stream = try Self.stream(context)
+            if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
+            let query = request.uri.queryParameters
+            let limit = query["limit"].map { Int(String($0)) } ?? Self.pageLimit
+            guard let limit, (1...Self.pageLimit).contains(limit) else {
+                return JSONResponse.problem(.badRequest, "limit must be 1…\(Self.pageLimit)")
+            }
+            do {
+                if let asOf = query["asOf"] {
+                    guard let time = Self.parseTime(String(asOf)) else {
+                        return JSONResponse.problem(.badRequest, "asOf must be an ISO 8601 time (2026-11-23T10:15:00Z) or epoch milliseconds")
+                    }
+                    let events = try await store.read(stream, asOf: .time(time))
+                    return JSONResponse.ok(.object(["events": .array(events.map(Self.cloudEvent))]))
+                }
+                let direction: ReadDirection
+                switch query["direction"].map(String.init) {
+                case nil, "forward"?: direction = .forward
+                case "backward"?: direction = .backward
+                case let other?: return JSONResponse.problem(.badRequest, "direction must be forward or backward, not \(other)")
+                }
+                var from: StreamPoint = direction == .forward ? .start : .end
+                if let text = query["from"] {
+                    guard let version = Int64(String(text)), version >= 0 else { return JSONResponse.problem(.badRequest, "from must be a version ≥ 0") }
+                    from = .version(version)
+                }
+                let events = try await store.read(stream, from: from, direction: direction, limit: limit)
+                var page: [String: JSONValue] = ["events": .array(events.map(Self.cloudEvent))]
+                // The next page starts after the last event given; none when this page was short.
+                if events.count == limit, let last = events.last {
+                    let next = direction == .forward ? last.version + 1 : last.version - 1
+                    if next >= 0 { page["next"] = .integer(next) }
+                }
+                return JSONResponse.ok(.object(page))
+            } catch let error as EventStoreError {
+                return Self.problem(for: error)
+            }
+        }
+    }
+
+    static func stream(_ context: BasicRequestContext) throws -> StreamID {
+        StreamID(category: try context.parameters.require("category"), id: try context.parameters.require("id"))
+    }
+
+    /// `any` (or absent), `no-stream`, `stream-exists`, or a version.
+    static func expectedVersion(_ header: String?) -> Result<ExpectedVersion, ProblemResponse> {
+        switch header {
+        case nil, "any"?: .success(.any)
+        case "no-stream"?: .success(.noStream)
+        case "stream-exists"?: .success(.streamExists)
+        case let text?:
+            if let version = Int64(text), version >= -1 { .success(version == -1 ? .noStream : .exact(version)) } else {
+                .failure(ProblemResponse(JSONResponse.problem(.badRequest, "Stele-Expected-Version must be any, no-stream, stream-exists or a version, not '\(text)'")))
+            }
+        }
+    }
+
+    /// One event object or an array of them: `{"type": "…", "data": …, "id"?: uuid,
+    /// "schemaVersion"?: n, "correlationId"?, "causationId"?, "occurredAt"?: time}`.
+    static func events(from body: [UInt8]) -> Result<[EventData], ProblemResponse> {
+        func bad(_ detail: String) -> Result<[EventData], ProblemResponse> {
+            .failure(ProblemResponse(JSONResponse.problem(.badRequest, "malformed events", detail: detail)))
+        }
+        guard let json = JSONValue.parse(body) else { return bad("the body is not JSON") }
+        let objects: [JSONValue]
+        switch json {
+        case let .array(elements): objects = elements
+        case .object: objects = [json]
+        default: return bad("expected an event object or an array of them")
+        }
+        guard !objects.isEmpty else { return bad("no events") }
+        var events: [EventData] = []
+        for (index, object) in objects.enumerated() {
+            guard case let .object(members) = object else { return bad("event \(index) is not an object") }
+            guard case let .string(type)? = members["type"], !type.isEmpty else { return bad("event \(index) has no \"type\" string") }
+            guard let data = members["data"] else { return bad("event \(index) has no \"data\"") }
+            var event = EventData(type: type, data: Array(data.jsonText.utf8))
+            if let id = members["id"] {
+                guard case let .string(text) = id, let uuid = UUID(uuidString: text) else { return bad("event \(index): \"id\" is not a UUID") }
+                event.id = uuid
+            }
+            if let version = members["schemaVersion"] {
+                guard case let .integer(number) = version, number >= 1, number <= Int64(Int32.max) else { return bad("event \(index): \"schemaVersion\" is not a positive integer") }
+                event.schemaVersion = Int(number)
+            }
+            for (key, path) in [("correlationId", \EventMetadata.correlationId), ("causationId", \EventMetadata.causationId)] {
+                guard let value = members[key] else { continue }
+                guard case let .string(text) = value else { return bad("event \(index): \"\(key)\" is not a string") }
+                event.metadata[keyPath: path] = text
+            }
+            if let occurred = members["occurredAt"] {
+                guard case let .string(text) = occurred, let time = parseTime(text) else { return bad("event \(index): \"occurredAt\" is not an ISO 8601 time") }
+                event.metadata.occurredAt = time
+            }
+            events.append(event)
+        }
+        return .success(events)
+    }
+
+    /// CloudEvents 1.0 JSON, with Stele's stream, version and position as extension attributes.
+    static func cloudEvent(_ event: RecordedEvent) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "specversion": .string("1.0"),
+            "id": .string(event.id?.uuidString.lowercased() ?? "\(event.stream)@\(event.version)"),
+            "type": .string(event.type ?? ""),
+            "source": .string("/streams/\(event.stream.category)"),
+            "subject": .string(event.stream.id),
+            "time": .string(ISO8601Milliseconds.format(event.appendedAt.epochMilliseconds)),
+            "stelestream": .string(event.stream.description),
+            "steleversion": .integer(event.version),
+            "steleposition": .string(event.position.description),
+            "steleschemaversion": .integer(Int64(event.schemaVersion)),
+        ]
+        if let parsed = JSONValue.parse(event.data) {
+            members["datacontenttype"] = .string("application/json")
+            members["data"] = parsed
+        } else {
+            members["datacontenttype"] = .string("application/octet-stream")
+            members["data_base64"] = .string(Data(event.data).base64EncodedString())
+        }
+        if let occurred = event.metadata.occurredAt { members["steleoccurredat"] = .string(ISO8601Milliseconds.format(occurred.epochMilliseconds)) }
+        if let correlation = event.metadata.correlationId { members["stelecorrelationid"] = .string(correlation) }
+        if let causation = event.metadata.causationId { members["stelecausationid"] = .string(causation) }
+        return .object(members)
+    }
+
+    static func problem(for error: EventStoreError) -> Response {
+        switch error {
+        case let .wrongExpectedVersion(stream, expected, actual):
+            JSONResponse.problem(.conflict, "wrong expected version", detail: error.description, extra: [
+                "stream": .string(stream.description), "expected": headerValue(expected), "actual": .integer(actual),
+            ])
+        case .idempotencyConflict: JSONResponse.problem(.conflict, "idempotency conflict", detail: error.description)
+        case .invalidRequest, .notAnEventCategory: JSONResponse.problem(.badRequest, "invalid request", detail: error.description)
+        case .storage, .closed: JSONResponse.problem(.serviceUnavailable, "the store failed", detail: error.description)
+        }
+    }
+
+    /// The expectation as the header spells it: a version, or `no-stream`, `stream-exists`, `any`.
+    static func headerValue(_ expected: ExpectedVersion) -> JSONValue {
+        switch expected {
+        case .any: .string("any")
+        case .noStream: .string("no-stream")
+        case .streamExists: .string("stream-exists")
+        case let .exact(version): .integer(version)
+        }
+    }
+
+    static func parseTime(_ text: String) -> Date? {
+        if let milliseconds = Int64(text) { return Date(epochMilliseconds: milliseconds) }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}
+
+/// A problem response carried through a `Result`.
+struct ProblemResponse: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
+}

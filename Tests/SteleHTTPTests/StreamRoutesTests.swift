@@ -1,0 +1,130 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+import Logging
+import Synchronization
+import Testing
+import SteleHTTP
+import SteleStore
+import SteleViews
+
+/// A real HTTP server on 127.0.0.1 (a free port) over an embedded store.
+final class LiveServer: Sendable {
+    let base: String
+    let task: Task<Void, any Error>
+    let store: EventStore
+    let directory: String
+
+    static func start(maxBodyBytes: Int = 1 << 20) async throws -> LiveServer {
+        let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        let views = ViewService(store: store) { try SQLiteViewLocation(directory: directory + "/views", name: $0) }
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.maxBodyBytes = maxBodyBytes
+        let bound = Mutex<Int?>(nil)
+        let app = HTTPServer.application(configuration: configuration, store: store, views: views, logger: Logger(label: "test")) { port in
+            bound.withLock { $0 = port }
+        }
+        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
+        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, store: store, directory: directory)
+    }
+
+    private init(base: String, task: Task<Void, any Error>, store: EventStore, directory: String) {
+        self.base = base
+        self.task = task
+        self.store = store
+        self.directory = directory
+    }
+
+    func stop() async throws {
+        task.cancel()
+        _ = await task.result
+        try await store.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Status and JSON body of a request.
+    func call(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> (Int, JSONValue) {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0.utf8) }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as! HTTPURLResponse).statusCode, JSONValue.parse(Array(data)) ?? .string(String(decoding: data, as: UTF8.self)))
+    }
+}
+
+extension JSONValue {
+    subscript(_ key: String) -> JSONValue? { if case let .object(members) = self { members[key] } else { nil } }
+    var array: [JSONValue] { if case let .array(elements) = self { elements } else { [] } }
+}
+
+struct StreamRoutesTests {
+    @Test func appendWithExpectedVersionsAndReadPages() async throws {
+        let server = try await LiveServer.start()
+        let deposit = #"[{"type":"Deposited","data":{"amount":10}},{"type":"Deposited","data":{"amount":20},"correlationId":"c-1"}]"#
+        var (status, body) = try await server.call("POST", "/streams/accounts/alice", body: deposit, headers: ["Stele-Expected-Version": "no-stream"])
+        #expect(status == 201 && body["firstVersion"] == .integer(0) && body["lastVersion"] == .integer(1), "\(body)")
+
+        // A stale expected version: 409 naming expected and actual, nothing written.
+        (status, body) = try await server.call("POST", "/streams/accounts/alice", body: #"{"type":"Withdrawn","data":{"amount":5}}"#,
+                                               headers: ["Stele-Expected-Version": "0"])
+        #expect(status == 409 && body["expected"] == .integer(0) && body["actual"] == .integer(1), "\(body)")
+        #expect(body["title"] == .string("wrong expected version") && body["status"] == .integer(409))
+        (status, body) = try await server.call("POST", "/streams/accounts/alice", body: #"{"type":"Withdrawn","data":{"amount":5}}"#,
+                                               headers: ["Stele-Expected-Version": "1"])
+        #expect(status == 201 && body["firstVersion"] == .integer(2))
+
+        // Forward in pages of two, then backward.
+        (status, body) = try await server.call("GET", "/streams/accounts/alice?limit=2")
+        #expect(status == 200 && body["events"]?.array.count == 2 && body["next"] == .integer(2))
+        let first = body["events"]!.array[0]
+        #expect(first["type"] == .string("Deposited") && first["data"] == .object(["amount": .integer(10)]))
+        #expect(first["specversion"] == .string("1.0") && first["subject"] == .string("alice") && first["source"] == .string("/streams/accounts"))
+        #expect(first["steleversion"] == .integer(0) && first["datacontenttype"] == .string("application/json"))
+        #expect(body["events"]!.array[1]["stelecorrelationid"] == .string("c-1"))
+        (status, body) = try await server.call("GET", "/streams/accounts/alice?limit=2&from=2")
+        #expect(body["events"]?.array.map { $0["steleversion"] } == [.integer(2)] && body["next"] == nil)
+        (status, body) = try await server.call("GET", "/streams/accounts/alice?direction=backward&limit=2")
+        #expect(body["events"]?.array.map { $0["steleversion"] } == [.integer(2), .integer(1)] && body["next"] == .integer(0))
+        (status, body) = try await server.call("GET", "/streams/accounts/alice?asOf=0")
+        #expect(status == 200 && body["events"]?.array.isEmpty == true, "nothing was known in 1970")
+        try await server.stop()
+    }
+
+    @Test(arguments: [
+        ("POST", "/streams/accounts/a", "{\"type\":", [:], 400, "malformed events"),
+        ("POST", "/streams/accounts/a", "{\"data\":1}", [:], 400, "malformed events"),
+        ("POST", "/streams/accounts/a", "[]", [:], 400, "malformed events"),
+        ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data\":1,\"id\":\"nope\"}", [:], 400, "malformed events"),
+        ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data\":1}", ["Stele-Expected-Version": "soon"], 400, "Stele-Expected-Version must be"),
+        ("POST", "/streams/__internal/a", "{\"type\":\"A\",\"data\":1}", [:], 400, "invalid stream"),
+        ("GET", "/streams/accounts/a?limit=0", nil, [:], 400, "limit must be"),
+        ("GET", "/streams/accounts/a?direction=sideways", nil, [:], 400, "direction must be"),
+        ("GET", "/streams/accounts/a?asOf=yesterday", nil, [:], 400, "asOf must be"),
+        ("GET", "/views/nope", nil, [:], 404, "no view named nope"),
+    ] as [(String, String, String?, [String: String], Int, String)])
+    func badRequestsGetProblemDetails(method: String, path: String, body: String?, headers: [String: String], status: Int, title: String) async throws {
+        let server = try await LiveServer.start()
+        let (code, problem) = try await server.call(method, path, body: body, headers: headers)
+        #expect(code == status, "\(problem)")
+        guard case let .string(text)? = problem["title"] else { Issue.record("no problem details: \(problem)"); return }
+        #expect(text.hasPrefix(title), "\(problem)")
+        #expect(problem["status"] == .integer(Int64(status)))
+        try await server.stop()
+    }
+
+    @Test func aBodyOverTheLimitIsRefusedWith413() async throws {
+        let server = try await LiveServer.start(maxBodyBytes: 1024)
+        let big = #"{"type":"A","data":""# + String(repeating: "x", count: 4096) + #""}"#
+        let (code, problem) = try await server.call("POST", "/streams/accounts/a", body: big)
+        #expect(code == 413, "\(problem)")
+        #expect(try await server.store.version(of: StreamID(category: "accounts", id: "a")) == -1, "nothing appended")
+        try await server.stop()
+    }
+}
