@@ -23,6 +23,7 @@ public enum HTTPServer {
         router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        SubscriptionRoutes(store: store).register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stele"),
