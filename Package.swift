@@ -64,7 +64,7 @@ let package = Package(
         ]),
         // The HTTP API over the store and the views (Hummingbird).
         .target(name: "SteleHTTP", dependencies: [
-            "SteleViews", "SteleStore", "SteleLog",
+            "SteleViews", "SteleStore", "SteleLog", "SteleBroker",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         // The `stele` command; its module has its own name so it cannot clash with the library's.
@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
         .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
         .testTarget(name: "SteleHTTPTests", dependencies: [
-            "SteleHTTP", "SteleStore", "SteleViews",
+            "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),

@@ -130,7 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
         var httpConfig = HTTPServer.Configuration()
         httpConfig.host = listen
         httpConfig.port = httpPort
-        let http = HTTPServer.application(configuration: httpConfig, store: store, views: viewService, logger: logger) { port in
+        let http = HTTPServer.application(configuration: httpConfig, broker: broker, store: store, views: viewService, logger: logger) { port in
             logger.info("serving HTTP", metadata: ["address": "\(listen):\(port)"])
         }
         let httpTask = Task { try await http.runService(gracefulShutdownSignals: []) }

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import SteleBroker
 import SteleStore
 import SteleViews
 
@@ -15,15 +16,16 @@ public enum HTTPServer {
         public init() {}
     }
 
-    /// The application serving `store` and `views`; `onBound` is told the port it listens on (useful with
+    /// The application serving the broker's topics and groups, `store` and `views`; `onBound` is told the port it listens on (useful with
     /// port 0). Run it with `runService()` or as a service of a service group.
-    public static func application(configuration: Configuration, store: EventStore, views: ViewService, logger: Logger,
+    public static func application(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService, logger: Logger,
                                    onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         SubscriptionRoutes(store: store).register(on: router)
+        TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stele"),

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Synchronization
 import Testing
+import SteleBroker
 import SteleHTTP
 import SteleStore
 import SteleViews
@@ -19,22 +20,28 @@ final class LiveServer: Sendable {
 
     static func start(maxBodyBytes: Int = 1 << 20) async throws -> LiveServer {
         let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
-        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        var config = BrokerConfig(dataDirectory: directory + "/data")
+        config.logDefaults.flushPolicy = .os
+        let broker = try await Broker.open(config)
+        let store = EventStore(EmbeddedEventStorage(broker: broker))
         let views = ViewService(store: store) { try SQLiteViewLocation(directory: directory + "/views", name: $0) }
         var configuration = HTTPServer.Configuration()
         configuration.port = 0
         configuration.maxBodyBytes = maxBodyBytes
         let bound = Mutex<Int?>(nil)
-        let app = HTTPServer.application(configuration: configuration, store: store, views: views, logger: Logger(label: "test")) { port in
+        let app = HTTPServer.application(configuration: configuration, broker: broker, store: store, views: views, logger: Logger(label: "test")) { port in
             bound.withLock { $0 = port }
         }
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
-        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, store: store, directory: directory)
+        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, directory: directory)
     }
 
-    private init(base: String, task: Task<Void, any Error>, store: EventStore, directory: String) {
+    let broker: Broker
+
+    private init(base: String, task: Task<Void, any Error>, broker: Broker, store: EventStore, directory: String) {
+        self.broker = broker
         self.base = base
         self.task = task
         self.store = store
@@ -44,7 +51,7 @@ final class LiveServer: Sendable {
     func stop() async throws {
         task.cancel()
         _ = await task.result
-        try await store.close()
+        try await broker.close()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SteleBroker
+import SteleViews
+
+/// `/topics` (list, create, describe) and `/groups` (list, describe with lag per partition).
+struct TopicRoutes: Sendable {
+    let broker: Broker
+    let maxBodyBytes: Int
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("topics") { _, _ in
+            JSONResponse.ok(.object(["topics": .array(broker.topicNames.compactMap { broker.topic($0).map(Self.json) })]))
+        }
+        router.get("topics/:name") { _, context in
+            let name = try context.parameters.require("name")
+            guard let topic = broker.topic(name) else { return JSONResponse.problem(.notFound, "no topic named \(name)") }
+            return JSONResponse.ok(Self.json(topic))
+        }
+        router.post("topics") { request, _ in
+            var request = request
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: maxBodyBytes) } catch {
+                return JSONResponse.problem(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
+            }
+            guard case let .object(members)? = JSONValue.parse(Array(body.readableBytesView)),
+                  case let .string(name)? = members["name"] else {
+                return JSONResponse.problem(.badRequest, "expected {\"name\": \"…\", \"partitions\"?: n, \"configs\"?: {\"key\": \"value\"}}")
+            }
+            var partitions: Int?
+            if let value = members["partitions"] {
+                guard case let .integer(count) = value, (1...10_000).contains(count) else { return JSONResponse.problem(.badRequest, "partitions must be 1…10000") }
+                partitions = Int(count)
+            }
+            var configs: [String: String] = [:]
+            if let value = members["configs"] {
+                guard case let .object(entries) = value else { return JSONResponse.problem(.badRequest, "configs must be an object of strings") }
+                for (key, entry) in entries {
+                    switch entry {
+                    case let .string(text): configs[key] = text
+                    case let .integer(number): configs[key] = String(number)
+                    default: return JSONResponse.problem(.badRequest, "config \(key) must be a string or an integer")
+                    }
+                }
+            }
+            do {
+                _ = try await broker.createTopic(name, partitions: partitions, configs: configs)
+            } catch let error as BrokerError {
+                if case .topicAlreadyExists = error { return JSONResponse.problem(.conflict, "topic exists", detail: error.description) }
+                return JSONResponse.problem(.badRequest, "invalid topic", detail: error.description)
+            }
+            guard let topic = broker.topic(name) else { return JSONResponse.problem(.internalServerError, "the topic vanished after its creation") }
+            return JSONResponse.ok(Self.json(topic), status: .created)
+        }
+        router.get("groups") { _, _ in
+            let groups = Set(await broker.groups.listGroups().map(\.groupId)).sorted()
+            var described: [JSONValue] = []
+            for group in groups { described.append(await json(group: group)) }
+            return JSONResponse.ok(.object(["groups": .array(described)]))
+        }
+        router.get("groups/:name") { _, context in
+            let name = try context.parameters.require("name")
+            let described = await broker.groups.describe(name) != nil
+            let committed = await !broker.groups.committed(group: name).isEmpty
+            guard described || committed else {
+                return JSONResponse.problem(.notFound, "no consumer group named \(name)")
+            }
+            return JSONResponse.ok(await json(group: name))
+        }
+    }
+
+    static func json(_ topic: Broker.Topic) -> JSONValue {
+        .object([
+            "name": .string(topic.name),
+            "configs": .object(topic.config.configs.mapValues(JSONValue.string)),
+            "partitions": .array(topic.partitions.enumerated().map { index, log in
+                .object([
+                    "partition": .integer(Int64(index)), "logStartOffset": .integer(log.logStartOffset),
+                    "logEndOffset": .integer(log.highWatermark), "bytes": .integer(log.sizeInBytes),
+                ])
+            }),
+        ])
+    }
+
+    /// A group's state and members, and per partition its committed offset, the log end and the lag.
+    func json(group name: String) async -> JSONValue {
+        let description = await broker.groups.describe(name)
+        var partitions: [JSONValue] = []
+        var totalLag: Int64 = 0
+        for (key, committed) in await broker.groups.committed(group: name).sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            let end = broker.topic(key.topic).flatMap { topic in topic.partitions.indices.contains(Int(key.partition)) ? topic.partitions[Int(key.partition)].highWatermark : nil }
+            let lag = end.map { max(0, $0 - committed.offset) }
+            totalLag += lag ?? 0
+            partitions.append(.object([
+                "topic": .string(key.topic), "partition": .integer(Int64(key.partition)), "committed": .integer(committed.offset),
+                "logEndOffset": end.map(JSONValue.integer) ?? .null, "lag": lag.map(JSONValue.integer) ?? .null,
+            ]))
+        }
+        return .object([
+            "name": .string(name),
+            "state": .string(description?.state ?? "Empty"),
+            "members": .array((description?.members ?? []).map { .object(["memberId": .string($0.memberId), "clientId": .string($0.clientId)]) }),
+            "partitions": .array(partitions),
+            "lag": .integer(totalLag),
+        ])
+    }
+}
