@@ -50,7 +50,7 @@ let package = Package(
         ]),
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
-        .target(name: "SteleViews", dependencies: ["SteleStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        .target(name: "SteleViews", dependencies: ["SteleStore", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The library applications import: typed events, deciders, repositories, reactors.
         .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.

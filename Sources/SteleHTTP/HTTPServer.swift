@@ -37,6 +37,14 @@ public enum HTTPServer {
 
 /// JSON bodies and RFC 9457 problem details.
 enum JSONResponse {
+    /// A request's body, or 413 when it is larger than `limit` (nothing of it is used then).
+    static func body(of request: Request, limit: Int) async -> Result<ByteBuffer, ProblemResponse> {
+        var request = request
+        do { return .success(try await request.collectBody(upTo: limit)) } catch {
+            return .failure(ProblemResponse(problem(.contentTooLarge, "the body is larger than \(limit) bytes")))
+        }
+    }
+
     static func ok(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
     }
@@ -48,4 +56,10 @@ enum JSONResponse {
         return Response(status: status, headers: [.contentType: "application/problem+json"],
                         body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText)))
     }
+}
+
+/// A problem response carried through a `Result`.
+struct ProblemResponse: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
 }

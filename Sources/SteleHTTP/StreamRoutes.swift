@@ -24,10 +24,10 @@ struct StreamRoutes: Sendable {
             case let .success(value): expected = value
             case let .failure(problem): return problem.response
             }
-            var request = request
             let body: ByteBuffer
-            do { body = try await request.collectBody(upTo: maxBodyBytes) } catch {
-                return JSONResponse.problem(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
+            switch await JSONResponse.body(of: request, limit: maxBodyBytes) {
+            case let .success(bytes): body = bytes
+            case let .failure(problem): return problem.response
             }
             let events: [EventData]
             switch Self.events(from: Array(body.readableBytesView)) {
@@ -202,10 +202,4 @@ struct StreamRoutes: Sendable {
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.date(from: text)
     }
-}
-
-/// A problem response carried through a `Result`.
-struct ProblemResponse: Error {
-    let response: Response
-    init(_ response: Response) { self.response = response }
 }

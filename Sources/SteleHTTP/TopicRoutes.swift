@@ -19,10 +19,10 @@ struct TopicRoutes: Sendable {
             return JSONResponse.ok(Self.json(topic))
         }
         router.post("topics") { request, _ in
-            var request = request
             let body: ByteBuffer
-            do { body = try await request.collectBody(upTo: maxBodyBytes) } catch {
-                return JSONResponse.problem(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
+            switch await JSONResponse.body(of: request, limit: maxBodyBytes) {
+            case let .success(bytes): body = bytes
+            case let .failure(problem): return problem.response
             }
             guard case let .object(members)? = JSONValue.parse(Array(body.readableBytesView)),
                   case let .string(name)? = members["name"] else {

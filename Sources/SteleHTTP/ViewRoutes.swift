@@ -55,10 +55,10 @@ struct ViewRoutes: Sendable {
         }
         router.post("views/:name/query") { request, context in
             try await withView(context) { view in
-                var request = request
                 let body: ByteBuffer
-                do { body = try await request.collectBody(upTo: maxBodyBytes) } catch {
-                    return JSONResponse.problem(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
+                switch await JSONResponse.body(of: request, limit: maxBodyBytes) {
+                case let .success(bytes): body = bytes
+                case let .failure(problem): return problem.response
                 }
                 guard case let .object(members)? = JSONValue.parse(Array(body.readableBytesView)) else {
                     return JSONResponse.problem(.badRequest, "the body is not a JSON object", detail: #"expected {"sql": "SELECT …", "params": {"name": value}}"#)

@@ -5,7 +5,8 @@ import SteleViews
 /// A view's PostgreSQL schemas: the live tables in schema `NAME`, a rebuild's in
 /// `NAME__rebuild`. Promoting renames the schemas in one transaction: a query resolves its
 /// tables under locks, so it reads the old schema or the new one; the old one is dropped in the
-/// same transaction, once the queries reading it have finished.
+/// same transaction, once the queries reading it have finished. The location and its stores
+/// share one connection pool.
 public final class PostgresViewLocation: ViewLocation {
     public let url: String
     public let name: String
@@ -30,7 +31,7 @@ public final class PostgresViewLocation: ViewLocation {
     var rebuildSchema: String { name + "__rebuild" }
 
     public func openLive() async throws -> any ViewStore {
-        try PostgresViewStore(url: url, schema: name, queryTimeout: queryTimeout)
+        PostgresViewStore(client: client, schema: name, queryTimeout: queryTimeout)
     }
 
     public func hasUnfinishedRebuild() async throws -> Bool {
@@ -43,7 +44,7 @@ public final class PostgresViewLocation: ViewLocation {
         if !resume {
             _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(rebuildSchema)\" CASCADE"), logger: logger)
         }
-        return try PostgresViewStore(url: url, schema: rebuildSchema, queryTimeout: queryTimeout)
+        return PostgresViewStore(client: client, schema: rebuildSchema, queryTimeout: queryTimeout)
     }
 
     public func promote(rebuild: any ViewStore, replacing live: any ViewStore) async throws -> any ViewStore {
@@ -65,7 +66,6 @@ public final class PostgresViewLocation: ViewLocation {
         } catch {
             throw ViewError.store("promoting the rebuild of \(name): \(String(reflecting: (error as? PostgresTransactionError)?.closureError ?? error))")
         }
-        try await rebuilt.close()
         // The live store names the schema, not its tables: it reads the new ones from now on.
         return live
     }

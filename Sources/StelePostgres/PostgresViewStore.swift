@@ -9,7 +9,8 @@ import SteleViews
 /// limit. The same projections as SQLite: `:name` parameters are turned into `$n`.
 public final class PostgresViewStore: ViewStore {
     private let client: PostgresClient
-    private let runTask: Task<Void, Never>
+    /// Set when the store runs its own client; nil when it borrows its location's.
+    private let runTask: Task<Void, Never>?
     private let logger = Logger(label: "stele.views.postgres")
     public let schema: String
     /// How long a query may run before PostgreSQL cancels it.
@@ -25,6 +26,14 @@ public final class PostgresViewStore: ViewStore {
         self.schema = schema
         self.queryTimeout = queryTimeout
         self.runTask = Task { await client.run() }
+    }
+
+    /// A store on a client someone else runs (a view's location and its stores share one pool).
+    init(client: PostgresClient, schema: String, queryTimeout: Duration) {
+        self.client = client
+        self.schema = schema
+        self.queryTimeout = queryTimeout
+        self.runTask = nil
     }
 
     public func open(_ projection: any Projection) async throws -> ViewOpening {
@@ -95,7 +104,7 @@ public final class PostgresViewStore: ViewStore {
             var pending: [EventLoopFuture<PostgresQueryResult>] = []
             pending.reserveCapacity(batch.statements.count)
             for statement in batch.statements {
-                let (sql, binds) = try Self.pipelined(statement)
+                let (sql, binds) = try Self.bound(statement)
                 pending.append(connection.query(sql, binds))
             }
             var failure: ViewError?
@@ -165,6 +174,8 @@ public final class PostgresViewStore: ViewStore {
 
     static func reason(_ error: any Error) -> String {
         if let error = error as? PSQLError, let message = error.serverInfo?[.message] { return message }
+        // The future-based API used for pipelining reports server errors in its older type.
+        if let error = error as? PostgresError { return error.description }
         if let error = error as? ViewError { return error.description }
         return String(reflecting: error)
     }
@@ -202,7 +213,7 @@ public final class PostgresViewStore: ViewStore {
         }
     }
 
-    public func close() async throws { runTask.cancel() }
+    public func close() async throws { runTask?.cancel() }
 
     /// Drops the view's schema (tests, and rebuilds that replace it).
     public func drop() async throws {
@@ -221,23 +232,16 @@ public final class PostgresViewStore: ViewStore {
         try await connection.query(try Self.query(statement), logger: logger)
     }
 
+    /// A statement for the async API, whose errors keep PostgreSQL's SQLSTATE.
     static func query(_ statement: SQLStatement) throws -> PostgresQuery {
-        let translation = try NamedParameters.translate(statement.sql)
-        var bindings = PostgresBindings()
-        for name in translation.names {
-            guard let value = statement.parameters[name] else { throw ViewError.store("parameter :\(name) has no value in: \(statement.sql)") }
-            switch value {
-            case .null: bindings.appendNull()
-            case let .integer(number): bindings.append(number)
-            case let .real(number): bindings.append(number)
-            case let .text(text): bindings.append(text)
-            case let .blob(bytes): bindings.append(ByteBuffer(bytes: bytes))
-            }
-        }
-        return PostgresQuery(unsafeSQL: translation.sql, binds: bindings)
+        let (sql, values) = try bound(statement)
+        var bindings = PostgresBindings(capacity: values.count)
+        values.forEach { bindings.append($0) }
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
     }
 
-    static func pipelined(_ statement: SQLStatement) throws -> (String, [PostgresData]) {
+    /// The `$n` text and the values of a statement (`apply` sends these without awaiting).
+    static func bound(_ statement: SQLStatement) throws -> (String, [PostgresData]) {
         let translation = try NamedParameters.translate(statement.sql)
         var binds: [PostgresData] = []
         binds.reserveCapacity(translation.names.count)

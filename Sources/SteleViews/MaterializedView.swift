@@ -164,6 +164,17 @@ public final class MaterializedView: Sendable {
         return status
     }
 
+    /// Returns once the view is running and has applied everything its categories held when it
+    /// last looked; throws the view's failure.
+    public func waitUntilCaughtUp() async throws {
+        while true {
+            let status = await status()
+            if case let .failed(reason) = status.state { throw ViewError.store(reason) }
+            if status.state == .running, status.lagEvents == 0 { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Applies the live projection's parked events again.
     public func retryParked() async throws -> RetryOutcome {
         guard let runner = control.withLock({ $0.runner }) else { throw ViewError.store("the view \(name) is not running") }

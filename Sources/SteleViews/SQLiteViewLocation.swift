@@ -1,17 +1,16 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SteleLog
 
 /// A view's SQLite files: `DIRECTORY/NAME/N.sqlite`, one per generation, and `CURRENT` naming the
-/// live one. A rebuild writes generation N+1; promoting it rewrites `CURRENT` (write, fsync,
-/// rename — atomic on POSIX file systems), so a crash leaves either the old view with the
-/// rebuild to resume, or the new view. Processes other than Stele that read a view should read
+/// live one. A rebuild writes generation N+1; promoting it rewrites `CURRENT` (the log's atomic
+/// file write: write, fsync, rename, then the directory synced), so a crash leaves either the old
+/// view with the rebuild to resume, or the new view. Processes other than Stele that read a view should read
 /// the file `CURRENT` names.
 public struct SQLiteViewLocation: ViewLocation {
     public let directory: String
     public let name: String
     public let queryTimeout: Duration
+    private let files = POSIXFileSystem()
 
     /// - Parameter directory: where views are kept (`DATA/views`); this view's files go in
     ///   a folder of its name.
@@ -27,8 +26,8 @@ public struct SQLiteViewLocation: ViewLocation {
     /// The live generation.
     public func current() throws -> Int {
         let path = directory + "/CURRENT"
-        guard FileManager.default.fileExists(atPath: path) else { return 1 }
-        let text = try String(contentsOfFile: path, encoding: .utf8).trimmingSpace()
+        guard files.fileExists(path) else { return 1 }
+        let text = String(decoding: try files.readFile(path), as: UTF8.self).trimmingSpace()
         guard let generation = Int(text), generation >= 1 else { throw ViewError.store("\(path) holds '\(text)', not a generation number") }
         return generation
     }
@@ -62,20 +61,11 @@ public struct SQLiteViewLocation: ViewLocation {
     }
 
     private func writeCurrent(_ generation: Int) throws {
-        let path = directory + "/CURRENT"
-        let temporary = path + ".tmp"
-        let bytes = Array("\(generation)\n".utf8)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw ViewError.store("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == bytes.count, synced == 0 else { throw ViewError.store("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        guard rename(temporary, path) == 0 else { throw ViewError.store("cannot rename \(temporary): \(String(cString: strerror(errno)))") }
-        let directoryFD = open(directory, O_RDONLY)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
+        do {
+            try files.writeFile(directory + "/CURRENT", contents: Array("\(generation)\n".utf8))
+            try files.syncDirectory(directory)
+        } catch {
+            throw ViewError.store("cannot write \(directory)/CURRENT: \(error)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SteleCore
 import SteleStore
 
 /// A view declared in SQL, with no Swift code: the tables, and for each event type the statements
@@ -286,14 +287,9 @@ package enum ViewName {
 }
 
 enum Fingerprint {
-    /// FNV-1a, 64 bits: tells one definition text from another; not a security boundary.
+    /// Tells one definition text from another (not a security boundary).
     static func of(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        let hex = String(CRC32C.checksum(Array(text.utf8)), radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
     }
 }

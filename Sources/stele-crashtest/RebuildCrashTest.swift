@@ -27,11 +27,7 @@ enum RebuildCrashTest {
         }
         let original = MaterializedView(projection: ViewCrashTest.Balances(), store: store, location: try location(path), batchSize: 500)
         try await original.start()
-        while true {
-            let status = await original.status()
-            if status.state == .running, status.lagEvents == 0 { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await original.waitUntilCaughtUp()
         let expected = try await rows(original)
         await original.stop()
         try await store.close()

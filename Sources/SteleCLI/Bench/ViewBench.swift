@@ -73,7 +73,7 @@ struct ViewBenchCommand: AsyncParsableCommand {
             let view = MaterializedView(projection: definition, store: store, location: try SQLiteViewLocation(directory: views, name: "totals"), batchSize: batchSize)
             var start = ContinuousClock.now
             try await view.start()
-            try await caughtUp(view)
+            try await view.waitUntilCaughtUp()
             var elapsed = elapsedSeconds(since: start)
             table.add(["catch-up", "sqlite", "\(events)", String(format: "%.2f", elapsed), formatRate(Double(events) / elapsed),
                        String(format: "%.2f×", Double(events) / elapsed / reference)])
@@ -92,7 +92,7 @@ struct ViewBenchCommand: AsyncParsableCommand {
                 let postgresView = MaterializedView(projection: definition, store: store, location: location, batchSize: batchSize)
                 start = ContinuousClock.now
                 try await postgresView.start()
-                try await caughtUp(postgresView)
+                try await postgresView.waitUntilCaughtUp()
                 elapsed = elapsedSeconds(since: start)
                 table.add(["catch-up", "postgres", "\(events)", String(format: "%.2f", elapsed), formatRate(Double(events) / elapsed),
                            String(format: "%.2f×", Double(events) / elapsed / reference)])
@@ -104,15 +104,6 @@ struct ViewBenchCommand: AsyncParsableCommand {
         }
         if parts.contains("latency") { try await latency(root: root) }
         try await store.close()
-    }
-
-    private func caughtUp(_ view: MaterializedView) async throws {
-        while true {
-            let status = await view.status()
-            if case let .failed(reason) = status.state { throw ValidationError("view failed: \(reason)") }
-            if status.state == .running, status.lagEvents == 0 { return }
-            try await Task.sleep(for: .milliseconds(5))
-        }
     }
 
     /// The ceiling a view store could reach: the view's upsert with its parameters already
