@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "StelePostgres", targets: ["StelePostgres"]),
         .library(name: "SteleViews", targets: ["SteleViews"]),
         .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
+        .library(name: "SteleRemote", targets: ["SteleRemote"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -51,8 +52,10 @@ let package = Package(
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
         .target(name: "SteleViews", dependencies: ["SteleStore", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        // A running Stele used through its HTTP API, as an event store (Foundation's URLSession).
+        .target(name: "SteleRemote", dependencies: ["SteleStore"]),
         // The library applications import: typed events, deciders, repositories, reactors.
-        .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres"]),
+        .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres", "SteleRemote"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views"]),
         // Networking lives here only: the Kafka listener over the broker.
@@ -89,7 +92,10 @@ let package = Package(
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
-        .testTarget(name: "SteleStoreTests", dependencies: ["SteleStore", "SteleBroker", "StelePostgres"]),
+        .testTarget(name: "SteleStoreTests", dependencies: [
+            "SteleStore", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
         .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
         .testTarget(name: "SteleHTTPTests", dependencies: [

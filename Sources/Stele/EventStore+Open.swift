@@ -1,5 +1,7 @@
 import SteleLog
+import Foundation
 import StelePostgres
+import SteleRemote
 
 /// Where an event store keeps its events.
 public enum EventStoreLocation: Sendable {
@@ -8,6 +10,8 @@ public enum EventStoreLocation: Sendable {
     /// A PostgreSQL database (`postgres://user:password@host:port/database`); the tables live in
     /// `schema`, created if missing.
     case postgres(url: String, schema: String = "stele")
+    /// A running Stele server (`http://127.0.0.1:8080`), used through its HTTP API.
+    case remote(url: URL)
 }
 
 extension EventStore {
@@ -16,6 +20,7 @@ extension EventStore {
         switch location {
         case let .embedded(path, flush): EventStore(try await EmbeddedEventStorage.open(path: path, flushPolicy: flush))
         case let .postgres(url, schema): EventStore(try await PostgresEventStorage.connect(url: url, schema: schema))
+        case let .remote(url): EventStore(RemoteEventStorage(url: url))
         }
     }
 }

@@ -24,6 +24,8 @@ public enum HTTPServer {
         router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        SnapshotRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        CategoryRoutes(store: store).register(on: router)
         SubscriptionRoutes(store: store).register(on: router)
         TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return Application(

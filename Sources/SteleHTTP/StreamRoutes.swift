@@ -49,6 +49,7 @@ struct StreamRoutes: Sendable {
             let stream = try Self.stream(context)
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
             let query = request.uri.queryParameters
+            let base64 = Self.wantsBase64(request)
             let limit = query["limit"].map { Int(String($0)) } ?? Self.pageLimit
             guard let limit, (1...Self.pageLimit).contains(limit) else {
                 return JSONResponse.problem(.badRequest, "limit must be 1…\(Self.pageLimit)")
@@ -59,7 +60,7 @@ struct StreamRoutes: Sendable {
                         return JSONResponse.problem(.badRequest, "asOf must be an ISO 8601 time (2026-11-23T10:15:00Z) or epoch milliseconds")
                     }
                     let events = try await store.read(stream, asOf: .time(time))
-                    return JSONResponse.ok(.object(["events": .array(events.map(Self.cloudEvent))]))
+                    return JSONResponse.ok(.object(["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]))
                 }
                 let direction: ReadDirection
                 switch query["direction"].map(String.init) {
@@ -73,7 +74,7 @@ struct StreamRoutes: Sendable {
                     from = .version(version)
                 }
                 let events = try await store.read(stream, from: from, direction: direction, limit: limit)
-                var page: [String: JSONValue] = ["events": .array(events.map(Self.cloudEvent))]
+                var page: [String: JSONValue] = ["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]
                 // The next page starts after the last event given; none when this page was short.
                 if events.count == limit, let last = events.last {
                     let next = direction == .forward ? last.version + 1 : last.version - 1
@@ -87,7 +88,19 @@ struct StreamRoutes: Sendable {
     }
 
     static func stream(_ context: BasicRequestContext) throws -> StreamID {
-        StreamID(category: try context.parameters.require("category"), id: try context.parameters.require("id"))
+        StreamID(category: try pathParameter(context, "category"), id: try pathParameter(context, "id"))
+    }
+
+    /// A path parameter, percent-decoded: a stream id may hold any character.
+    static func pathParameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// Whether the client asked for every payload as `data_base64`, byte for byte (the Swift
+    /// remote store does; JSON payloads are otherwise re-serialised).
+    static func wantsBase64(_ request: Request) -> Bool {
+        request.uri.queryParameters["dataEncoding"] == "base64"
     }
 
     /// `any` (or absent), `no-stream`, `stream-exists`, or a version.
@@ -103,7 +116,7 @@ struct StreamRoutes: Sendable {
         }
     }
 
-    /// One event object or an array of them: `{"type": "…", "data": …, "id"?: uuid,
+    /// One event object or an array of them: `{"type": "…", "data": … (or "data_base64"), "id"?: uuid,
     /// "schemaVersion"?: n, "correlationId"?, "causationId"?, "occurredAt"?: time}`.
     static func events(from body: [UInt8]) -> Result<[EventData], ProblemResponse> {
         func bad(_ detail: String) -> Result<[EventData], ProblemResponse> {
@@ -116,13 +129,20 @@ struct StreamRoutes: Sendable {
         case .object: objects = [json]
         default: return bad("expected an event object or an array of them")
         }
-        guard !objects.isEmpty else { return bad("no events") }
         var events: [EventData] = []
         for (index, object) in objects.enumerated() {
             guard case let .object(members) = object else { return bad("event \(index) is not an object") }
             guard case let .string(type)? = members["type"], !type.isEmpty else { return bad("event \(index) has no \"type\" string") }
-            guard let data = members["data"] else { return bad("event \(index) has no \"data\"") }
-            var event = EventData(type: type, data: Array(data.jsonText.utf8))
+            let payload: [UInt8]
+            if let data = members["data"] {
+                payload = Array(data.jsonText.utf8)
+            } else if let encoded = members["data_base64"] {
+                guard case let .string(text) = encoded, let bytes = Data(base64Encoded: text) else { return bad("event \(index): \"data_base64\" is not base64") }
+                payload = Array(bytes)
+            } else {
+                return bad("event \(index) has no \"data\" (or \"data_base64\")")
+            }
+            var event = EventData(type: type, data: payload)
             if let id = members["id"] {
                 guard case let .string(text) = id, let uuid = UUID(uuidString: text) else { return bad("event \(index): \"id\" is not a UUID") }
                 event.id = uuid
@@ -146,7 +166,7 @@ struct StreamRoutes: Sendable {
     }
 
     /// CloudEvents 1.0 JSON, with Stele's stream, version and position as extension attributes.
-    static func cloudEvent(_ event: RecordedEvent) -> JSONValue {
+    static func cloudEvent(_ event: RecordedEvent, base64: Bool = false) -> JSONValue {
         var members: [String: JSONValue] = [
             "specversion": .string("1.0"),
             "id": .string(event.id?.uuidString.lowercased() ?? "\(event.stream)@\(event.version)"),
@@ -159,11 +179,11 @@ struct StreamRoutes: Sendable {
             "steleposition": .string(event.position.description),
             "steleschemaversion": .integer(Int64(event.schemaVersion)),
         ]
-        if let parsed = JSONValue.parse(event.data) {
+        if !base64, let parsed = JSONValue.parse(event.data) {
             members["datacontenttype"] = .string("application/json")
             members["data"] = parsed
         } else {
-            members["datacontenttype"] = .string("application/octet-stream")
+            members["datacontenttype"] = .string(base64 && JSONValue.parse(event.data) != nil ? "application/json" : "application/octet-stream")
             members["data_base64"] = .string(Data(event.data).base64EncodedString())
         }
         if let occurred = event.metadata.occurredAt { members["steleoccurredat"] = .string(ISO8601Milliseconds.format(occurred.epochMilliseconds)) }
@@ -178,8 +198,10 @@ struct StreamRoutes: Sendable {
             JSONResponse.problem(.conflict, "wrong expected version", detail: error.description, extra: [
                 "stream": .string(stream.description), "expected": headerValue(expected), "actual": .integer(actual),
             ])
-        case .idempotencyConflict: JSONResponse.problem(.conflict, "idempotency conflict", detail: error.description)
-        case .invalidRequest, .notAnEventCategory: JSONResponse.problem(.badRequest, "invalid request", detail: error.description)
+        case let .idempotencyConflict(stream, reason):
+            JSONResponse.problem(.conflict, "idempotency conflict", detail: error.description, extra: ["stream": .string(stream.description), "reason": .string(reason)])
+        case let .invalidRequest(reason): JSONResponse.problem(.badRequest, "invalid request", detail: reason)
+        case let .notAnEventCategory(reason): JSONResponse.problem(.badRequest, "not an event category", detail: reason)
         case .storage, .closed: JSONResponse.problem(.serviceUnavailable, "the store failed", detail: error.description)
         }
     }

@@ -107,7 +107,16 @@ struct StreamRoutesTests {
     @Test(arguments: [
         ("POST", "/streams/accounts/a", "{\"type\":", [:], 400, "malformed events"),
         ("POST", "/streams/accounts/a", "{\"data\":1}", [:], 400, "malformed events"),
-        ("POST", "/streams/accounts/a", "[]", [:], 400, "malformed events"),
+        ("POST", "/streams/accounts/a", "[]", [:], 400, "invalid request"),
+        ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data_base64\":\"*\"}", [:], 400, "malformed events"),
+        ("GET", "/categories/accounts/events?after=zero", nil, [:], 400, "after must be a category position"),
+        ("GET", "/categories/accounts/events?limit=5000", nil, [:], 400, "limit must be"),
+        ("GET", "/appends", nil, [:], 400, "after must be an append generation"),
+        ("GET", "/appends?after=0&waitMs=-1", nil, [:], 400, "waitMs must be"),
+        ("PUT", "/streams/accounts/a/snapshots/balance", "{\"version\":-1,\"state_base64\":\"\"}", [:], 400, "malformed snapshot"),
+        ("PUT", "/streams/accounts/a/snapshots/balance", "{\"version\":1,\"state_base64\":\"%%\"}", [:], 400, "malformed snapshot"),
+        ("GET", "/streams/accounts/a/snapshots/balance", nil, [:], 404, "no snapshot"),
+        ("GET", "/streams/accounts/a/snapshots/balance?atOrBefore=x", nil, [:], 400, "atOrBefore must be"),
         ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data\":1,\"id\":\"nope\"}", [:], 400, "malformed events"),
         ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data\":1}", ["Stele-Expected-Version": "soon"], 400, "Stele-Expected-Version must be"),
         ("POST", "/streams/__internal/a", "{\"type\":\"A\",\"data\":1}", [:], 400, "invalid stream"),
@@ -123,6 +132,33 @@ struct StreamRoutesTests {
         guard case let .string(text)? = problem["title"] else { Issue.record("no problem details: \(problem)"); return }
         #expect(text.hasPrefix(title), "\(problem)")
         #expect(problem["status"] == .integer(Int64(status)))
+        try await server.stop()
+    }
+
+    @Test func categoriesPageAndALongPollEndsAtAnAppend() async throws {
+        let server = try await LiveServer.start()
+        for id in ["a", "b", "c"] {
+            _ = try await server.call("POST", "/streams/carts/\(id)", body: #"{"type":"Opened","data_base64":"AAEC"}"#)
+        }
+        var (status, body) = try await server.call("GET", "/categories/carts/events?limit=2&dataEncoding=base64")
+        #expect(status == 200 && body["events"]?.array.count == 2, "\(body)")
+        #expect(body["events"]?.array.first?["data_base64"] == .string("AAEC"), "binary payloads come back byte for byte")
+        guard case let .string(next)? = body["next"] else { Issue.record("no next: \(body)"); return }
+        (_, body) = try await server.call("GET", "/categories/carts/events?after=\(next)")
+        #expect(body["events"]?.array.count == 1)
+        (_, body) = try await server.call("GET", "/categories/carts")
+        #expect(body["end"] != nil && body["category"] == .string("carts"))
+
+        (_, body) = try await server.call("GET", "/appends?after=0")
+        guard case let .string(generation)? = body["generation"] else { Issue.record("no generation: \(body)"); return }
+        // Held open until an append moves the generation on.
+        let poll = Task { try await server.call("GET", "/appends?after=\(generation)&waitMs=20000") }
+        try await Task.sleep(for: .milliseconds(200))
+        _ = try await server.call("POST", "/streams/carts/d", body: #"{"type":"Opened","data":{}}"#)
+        let started = ContinuousClock.now
+        (status, body) = try await poll.value
+        #expect(status == 200 && body["generation"] != .string(generation))
+        #expect(ContinuousClock.now - started < .seconds(10), "the poll ended at the append, not at its time limit")
         try await server.stop()
     }
 

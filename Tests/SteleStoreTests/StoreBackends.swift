@@ -1,6 +1,13 @@
 import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+import SteleBroker
+import SteleHTTP
+import SteleRemote
 import SteleStore
 import StelePostgres
+import SteleViews
 import Testing
 
 /// A fresh, empty store of one backend, and how to dispose of it. The conformance suite runs
@@ -11,7 +18,7 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     /// PostgreSQL joins when scripts/test started a private cluster (STELE_TEST_POSTGRES_URL).
-    static var all: [StoreBackend] { [embedded] + (postgresURL == nil ? [] : [postgres]) }
+    static var all: [StoreBackend] { [embedded, remote] + (postgresURL == nil ? [] : [postgres]) }
 
     static let postgresURL = ProcessInfo.processInfo.environment["STELE_TEST_POSTGRES_URL"]
 
@@ -25,6 +32,34 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// A real `stele` HTTP server on a free loopback port over an embedded store, used through
+    /// `RemoteEventStorage`: the `.remote(url:)` store.
+    static let remote = StoreBackend(name: "remote") {
+        let path = NSTemporaryDirectory() + "stele-remote-test-" + UUID().uuidString
+        var config = BrokerConfig(dataDirectory: path + "/data")
+        config.logDefaults.flushPolicy = .os
+        let broker = try await Broker.open(config)
+        let served = EventStore(EmbeddedEventStorage(broker: broker))
+        let views = ViewService(store: served) { try SQLiteViewLocation(directory: path + "/views", name: $0) }
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        let bound = Mutex<Int?>(nil)
+        let app = HTTPServer.application(configuration: configuration, broker: broker, store: served, views: views, logger: quietLogger) { port in
+            bound.withLock { $0 = port }
+        }
+        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
+        let storage = RemoteEventStorage(url: URL(string: "http://127.0.0.1:\(port)")!)
+        return OpenedStore(store: EventStore(storage)) {
+            try await storage.close()
+            server.cancel()
+            _ = await server.result
+            try await broker.close()
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
     static let embedded = StoreBackend(name: "embedded") {
         let path = NSTemporaryDirectory() + "stele-store-test-" + UUID().uuidString
         let storage = try await EmbeddedEventStorage.open(path: path)
@@ -34,6 +69,13 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         }
     }
 }
+
+/// Cancelling the server at the end of a test logs errors that are not the test's.
+let quietLogger: Logger = {
+    var logger = Logger(label: "remote-test")
+    logger.logLevel = .critical
+    return logger
+}()
 
 struct OpenedStore: Sendable {
     let store: EventStore

@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SteleStore
+import SteleViews
+
+/// `/categories/{category}`: a category's end and its events page by page, and `/appends`, a
+/// long poll that returns when anything is appended — together what a remote reader (the Swift
+/// `.remote` store, a poller in any language) needs to follow categories without SSE.
+struct CategoryRoutes: Sendable {
+    let store: EventStore
+    /// Longest a long poll is held open.
+    static let longestWait = Duration.seconds(30)
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("categories/:category") { _, context in
+            let category = try StreamRoutes.pathParameter(context, "category")
+            do {
+                let end = try await store.endPosition(of: category)
+                return JSONResponse.ok(.object(["category": .string(category), "end": .string(end.description)]))
+            } catch let error as EventStoreError {
+                return StreamRoutes.problem(for: error)
+            }
+        }
+        router.get("categories/:category/events") { request, context in
+            let category = try StreamRoutes.pathParameter(context, "category")
+            let query = request.uri.queryParameters
+            let limit = query["limit"].map { Int(String($0)) } ?? StreamRoutes.pageLimit
+            guard let limit, (1...StreamRoutes.pageLimit).contains(limit) else {
+                return JSONResponse.problem(.badRequest, "limit must be 1…\(StreamRoutes.pageLimit)")
+            }
+            var after = CategoryPosition.start
+            if let text = query["after"].map(String.init), !text.isEmpty {
+                guard let position = CategoryPosition(text) else {
+                    return JSONResponse.problem(.badRequest, "after must be a category position such as 0:120,1:97", detail: text)
+                }
+                after = position
+            }
+            let base64 = StreamRoutes.wantsBase64(request)
+            do {
+                let page = try await store.readCategory(category, after: after, limit: limit)
+                return JSONResponse.ok(.object([
+                    "events": .array(page.events.map { StreamRoutes.cloudEvent($0, base64: base64) }),
+                    "next": .string(page.next.description),
+                ]))
+            } catch let error as EventStoreError {
+                return StreamRoutes.problem(for: error)
+            }
+        }
+        router.get("appends") { request, _ in
+            let query = request.uri.queryParameters
+            guard let after = query["after"].flatMap({ UInt64(String($0)) }) else {
+                return JSONResponse.problem(.badRequest, "after must be an append generation (from an earlier answer; 0 at first)")
+            }
+            let waitMilliseconds = query["waitMs"].map { Int(String($0)) } ?? 0
+            guard let waitMilliseconds, waitMilliseconds >= 0 else { return JSONResponse.problem(.badRequest, "waitMs must be a number of milliseconds ≥ 0") }
+            let wait = min(Duration.milliseconds(waitMilliseconds), Self.longestWait)
+            if store.storage.appendGeneration == after, wait > .zero {
+                await store.storage.waitForAppends(after: after, until: .now + wait)
+            }
+            return JSONResponse.ok(.object(["generation": .string(String(store.storage.appendGeneration))]))
+        }
+    }
+}
