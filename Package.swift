@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -40,7 +42,9 @@ let package = Package(
         // The Kafka wire codec: values and ByteBuffers only, no I/O.
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
-        .target(name: "SteleBroker", dependencies: ["SteleLog", "SteleCompression", "SteleKafkaProtocol"]),
+        .target(name: "SteleBroker", dependencies: [
+            "SteleLog", "SteleCompression", "SteleKafkaProtocol", .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
         .target(name: "SteleStore", dependencies: ["SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
         // Stele in PostgreSQL: the event store backend and the view store. Its own module:
@@ -69,6 +73,7 @@ let package = Package(
         .target(name: "SteleHTTP", dependencies: [
             "SteleViews", "SteleStore", "SteleLog", "SteleBroker",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
@@ -78,6 +83,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -99,7 +105,8 @@ let package = Package(
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
         .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
         .testTarget(name: "SteleHTTPTests", dependencies: [
-            "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker",
+            "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote",
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),

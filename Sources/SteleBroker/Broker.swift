@@ -43,6 +43,8 @@ public final class Broker: Sendable {
     /// The coordinator of every consumer group (a single-node broker coordinates them all).
     public let groups: GroupCoordinator
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
+    /// Append and fetch counters and latencies.
+    public let metrics = BrokerMetrics()
 
     public final class Topic: Sendable {
         public let name: String

@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,6 +101,9 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.groupInitialRebalanceDelayMs = Int64(max(0, groupInitialRebalanceDelayMs))
         brokerConfig.offsetsRetention = .seconds(max(1, offsetsRetentionMinutes) * 60)
         let started = ContinuousClock.now
+        // Before the broker opens: its counters are made with the bootstrapped backend.
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let broker = try await Broker.open(brokerConfig)
         logger.info("data directory open", metadata: [
             "path": "\(dataDir)", "topics": "\(broker.topicNames.count)", "recovery": "\(ContinuousClock.now - started)",
@@ -130,7 +135,8 @@ struct ServeCommand: AsyncParsableCommand {
         var httpConfig = HTTPServer.Configuration()
         httpConfig.host = listen
         httpConfig.port = httpPort
-        let http = HTTPServer.application(configuration: httpConfig, broker: broker, store: store, views: viewService, logger: logger) { port in
+        let http = HTTPServer.application(configuration: httpConfig, broker: broker, store: store, views: viewService,
+                                              metrics: metrics, logger: logger) { port in
             logger.info("serving HTTP", metadata: ["address": "\(listen):\(port)"])
         }
         let httpTask = Task { try await http.runService(gracefulShutdownSignals: []) }

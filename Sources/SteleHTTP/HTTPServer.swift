@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import SteleBroker
 import SteleStore
 import SteleViews
@@ -12,21 +13,33 @@ public enum HTTPServer {
         public var port = 8080
         /// Largest request body accepted; larger ones get 413.
         public var maxBodyBytes = 1 << 20
+        /// How often an idle Server-Sent Events response sends a comment, so proxies keep it
+        /// open and a client that went away is noticed (its write fails) within this time.
+        public var sseHeartbeat: Duration = .seconds(15)
 
         public init() {}
     }
 
     /// The application serving the broker's topics and groups, `store` and `views`; `onBound` is told the port it listens on (useful with
     /// port 0). Run it with `runService()` or as a service of a service group.
-    public static func application(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService, logger: Logger,
+    ///
+    /// With a `metrics` registry — the one swift-metrics was bootstrapped with — it also counts
+    /// requests and serves `/metrics`.
+    public static func application(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService,
+                                   metrics: PrometheusCollectorRegistry? = nil, logger: Logger,
                                    onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
+        let openResponses = OpenResponses()
+        if let metrics {
+            router.add(middleware: MetricsMiddleware())
+            MetricsRoute(registry: metrics, broker: broker, views: views, openResponses: openResponses).register(on: router)
+        }
         router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         SnapshotRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         CategoryRoutes(store: store).register(on: router)
-        SubscriptionRoutes(store: store).register(on: router)
+        SubscriptionRoutes(store: store, views: views, heartbeat: configuration.sseHeartbeat, open: openResponses).register(on: router)
         TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return Application(
             router: router,

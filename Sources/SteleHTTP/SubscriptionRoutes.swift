@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import Synchronization
 import NIOCore
 import SteleStore
 import SteleViews
@@ -10,7 +11,11 @@ import SteleViews
 /// client that reconnects with `Last-Event-ID` gets the events after it, none twice, none lost.
 struct SubscriptionRoutes: Sendable {
     let store: EventStore
+    let views: ViewService
+    let heartbeat: Duration
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// Open event-stream responses, for `/metrics`.
+    let open: OpenResponses
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("streams/:category/:id/subscribe") { request, context in
@@ -25,12 +30,20 @@ struct SubscriptionRoutes: Sendable {
                 from = version
             }
             let subscription = store.subscribe(to: stream, from: from)
-            return Self.eventStream { write in
-                for try await event in subscription { try await write(String(event.version), event) }
+            let heartbeat = heartbeat
+            return eventStream { send in
+                var iterator = subscription.makeAsyncIterator()
+                while !Task.isCancelled {
+                    if let event = try await iterator.next(before: .now + heartbeat) {
+                        try await send(Self.message(id: String(event.version), event))
+                    } else {
+                        try await send(Self.keepAlive)
+                    }
+                }
             }
         }
         router.get("categories/:category/subscribe") { request, context in
-            let category = try context.parameters.require("category")
+            let category = try StreamRoutes.pathParameter(context, "category")
             var position = CategoryPosition.start
             if let last = request.headers[Self.lastEventID] ?? request.uri.queryParameters["after"].map(String.init) {
                 guard let parsed = CategoryPosition(last) else {
@@ -40,30 +53,99 @@ struct SubscriptionRoutes: Sendable {
             }
             let subscription = store.subscribe(toCategory: category, after: position)
             let start = position
-            return Self.eventStream { write in
+            let heartbeat = heartbeat
+            return eventStream { send in
+                var iterator = subscription.makeAsyncIterator()
                 var resume = start
-                for try await event in subscription {
-                    resume.advance(past: event.position)
-                    try await write(resume.description, event)
+                while !Task.isCancelled {
+                    if let event = try await iterator.next(before: .now + heartbeat) {
+                        resume.advance(past: event.position)
+                        try await send(Self.message(id: resume.description, event))
+                    } else {
+                        try await send(Self.keepAlive)
+                    }
+                }
+            }
+        }
+        router.get("views/:name/changes") { _, context in
+            let name = try StreamRoutes.pathParameter(context, "name")
+            guard let view = views.view(named: name) else { return JSONResponse.problem(.notFound, "no view named \(name)") }
+            let changes = view.changes()
+            let heartbeat = heartbeat
+            return eventStream { send in
+                // The view pushes changes; a second task ticks the heartbeat. Both feed one
+                // bounded queue so a slow client is ended, as `changes()` ends a slow follower.
+                let (items, queue) = AsyncStream<ViewStreamItem>.makeStream(bufferingPolicy: .bufferingOldest(1024))
+                let forward = Task {
+                    do {
+                        for try await change in changes {
+                            if case .dropped = queue.yield(.change(change)) { queue.yield(.end("the client fell behind the view's changes")); break }
+                        }
+                        queue.finish()
+                    } catch {
+                        queue.yield(.end("\(error)"))
+                        queue.finish()
+                    }
+                }
+                let ticks = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: heartbeat)
+                        queue.yield(.tick)
+                    }
+                }
+                defer { forward.cancel(); ticks.cancel(); queue.finish() }
+                for await item in items {
+                    switch item {
+                    case let .change(change): try await send("event: change\ndata: \(Self.json(change).jsonText)\n\n")
+                    case .tick: try await send(Self.keepAlive)
+                    case let .end(reason):
+                        try await send("event: error\ndata: \(JSONValue.string(reason).jsonText)\n\n")
+                        return
+                    }
                 }
             }
         }
     }
 
-    /// A `text/event-stream` response fed by `body`, which writes each event with its id.
-    static func eventStream(_ body: @escaping @Sendable (_ write: (String, RecordedEvent) async throws -> Void) async throws -> Void) -> Response {
-        Response(
+    enum ViewStreamItem: Sendable {
+        case change(ViewChange)
+        case tick
+        case end(String)
+    }
+
+    static let keepAlive = ": keep-alive\n\n"
+
+    static func message(id: String, _ event: RecordedEvent) -> String {
+        let name = (event.type ?? "event").filter { $0 != "\n" && $0 != "\r" }
+        return "id: \(id)\nevent: \(name)\ndata: \(StreamRoutes.cloudEvent(event).jsonText)\n\n"
+    }
+
+    static func json(_ change: ViewChange) -> JSONValue {
+        .object([
+            "view": .string(change.view),
+            "events": .array(change.events.map { event in
+                .object([
+                    "stream": .string(event.stream.description), "version": .integer(event.version),
+                    "type": event.type.map(JSONValue.string) ?? .null, "position": .string(event.position.description),
+                ])
+            }),
+            "checkpoints": .object(change.checkpoints.mapValues { .string($0.description) }),
+        ])
+    }
+
+    /// A `text/event-stream` response fed by `body`, which sends whole SSE messages.
+    func eventStream(_ body: @escaping @Sendable (_ send: (String) async throws -> Void) async throws -> Void) -> Response {
+        let open = open
+        return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
+                open.count.add(1, ordering: .relaxed)
+                defer { open.count.subtract(1, ordering: .relaxed) }
                 // A comment first, so the client sees the stream open before the first event.
                 try await writer.write(ByteBuffer(string: ": stele\n\n"))
                 do {
-                    try await body { id, event in
-                        let name = (event.type ?? "event").filter { $0 != "\n" && $0 != "\r" }
-                        let message = "id: \(id)\nevent: \(name)\ndata: \(StreamRoutes.cloudEvent(event).jsonText)\n\n"
-                        try await writer.write(ByteBuffer(string: message))
-                    }
+                    try await body { message in try await writer.write(ByteBuffer(string: message)) }
                 } catch let error as EventStoreError {
                     // The stream is already open: say why it ends, as an SSE event.
                     try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string(error.description).jsonText)\n\n"))
@@ -72,4 +154,10 @@ struct SubscriptionRoutes: Sendable {
             }
         )
     }
+}
+
+/// How many event-stream responses are open: a client that went away stops counting within a
+/// heartbeat.
+final class OpenResponses: Sendable {
+    let count = Atomic<Int>(0)
 }

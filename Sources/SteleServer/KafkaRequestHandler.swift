@@ -155,10 +155,13 @@ struct KafkaRequestHandler: Sendable {
             return failure(.invalidRecord, "\(error)")
         }
         do {
+            let started = ContinuousClock.now
             let result = try await log.append(bytes, expecting: expectations)
+            broker.metrics.kafkaAppends.record(records: Int(result.lastOffset - result.baseOffset + 1), bytes: bytes.count, since: started)
             return .init(index: partition.index, errorCode: .none, baseOffset: result.baseOffset,
                          logAppendTimeMs: result.logAppendTime ?? -1, logStartOffset: log.logStartOffset)
         } catch let error as LogError {
+            broker.metrics.kafkaAppends.failures.increment()
             var response = failure(Self.errorCode(for: error), error.description)
             // The batch is refused whole; the record whose check failed is named (KIP-467), the
             // others are refused with it, as Kafka does.
@@ -205,8 +208,10 @@ struct KafkaRequestHandler: Sendable {
     }
 
     private func readOnce(_ request: FetchRequest) async -> (FetchResponse, Int, Bool) {
+        let started = ContinuousClock.now
         var budget = Int(request.maxBytes)
         var total = 0
+        defer { broker.metrics.recordFetch(bytes: total, since: started) }
         var failed = false
         var topics: [(name: String, partitions: [FetchResponse.Partition])] = []
         for topic in request.topics {

@@ -93,7 +93,9 @@ public final class EmbeddedEventStorage: EventStorage {
                 expectation = .exact(current)
             }
             do {
+                let started = ContinuousClock.now
                 let result = try await appendBatch(batch, to: log, expecting: expectation)
+                broker.metrics.storeAppends.record(records: events.count, bytes: batch.count, since: started)
                 broker.arrivals.notifyAll()
                 let first = result.checkedVersions[0] + 1
                 return AppendOutcome(firstVersion: first, lastVersion: first + Int64(events.count) - 1,

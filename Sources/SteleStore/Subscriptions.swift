@@ -38,14 +38,21 @@ public struct StreamSubscription: AsyncSequence, Sendable {
             self.next = next
         }
 
-        public mutating func next() async throws -> RecordedEvent? {
+        public mutating func next() async throws -> RecordedEvent? { try await next(before: nil) }
+
+        /// The next event, or `nil` when the task is cancelled or `deadline` passes with nothing
+        /// new — the subscription goes on from the same place at the next call. Lets a caller
+        /// do something while idle (an SSE heartbeat) without a second task.
+        public mutating func next(before deadline: ContinuousClock.Instant?) async throws -> RecordedEvent? {
             while index == buffer.count {
                 if Task.isCancelled { return nil }
                 let generation = subscription.storage.appendGeneration
                 buffer = try await subscription.storage.read(subscription.stream, from: next, limit: subscription.bufferSize)
                 index = 0
                 if buffer.isEmpty {
-                    await subscription.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
+                    if let deadline, ContinuousClock.now >= deadline { return nil }
+                    let poll = ContinuousClock.now + EventStore.caughtUpPollInterval
+                    await subscription.storage.waitForAppends(after: generation, until: deadline.map { Swift.min($0, poll) } ?? poll)
                 }
             }
             let event = buffer[index]
@@ -90,7 +97,11 @@ public struct CategorySubscription: AsyncSequence, Sendable {
         /// Whether every event read so far has been delivered (the next call reads or waits).
         public var isBufferEmpty: Bool { index == buffer.count }
 
-        public mutating func next() async throws -> RecordedEvent? {
+        public mutating func next() async throws -> RecordedEvent? { try await next(before: nil) }
+
+        /// The next event, or `nil` when the task is cancelled or `deadline` passes with nothing
+        /// new; see ``StreamSubscription/Iterator/next(before:)``.
+        public mutating func next(before deadline: ContinuousClock.Instant?) async throws -> RecordedEvent? {
             while index == buffer.count {
                 if Task.isCancelled { return nil }
                 let generation = subscription.storage.appendGeneration
@@ -100,7 +111,9 @@ public struct CategorySubscription: AsyncSequence, Sendable {
                 readPosition = page.next
                 if buffer.isEmpty {
                     position = page.next
-                    await subscription.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
+                    if let deadline, ContinuousClock.now >= deadline { return nil }
+                    let poll = ContinuousClock.now + EventStore.caughtUpPollInterval
+                    await subscription.storage.waitForAppends(after: generation, until: deadline.map { Swift.min($0, poll) } ?? poll)
                 }
             }
             let event = buffer[index]

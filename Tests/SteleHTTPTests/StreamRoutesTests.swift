@@ -4,6 +4,8 @@ import FoundationNetworking
 #endif
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import Synchronization
 import Testing
 import SteleBroker
@@ -18,7 +20,15 @@ final class LiveServer: Sendable {
     let store: EventStore
     let directory: String
 
-    static func start(maxBodyBytes: Int = 1 << 20) async throws -> LiveServer {
+    /// The registry swift-metrics reports to in this test process (bootstrapped once).
+    static let metrics: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
+    static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15)) async throws -> LiveServer {
+        let metrics = Self.metrics
         let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
         var config = BrokerConfig(dataDirectory: directory + "/data")
         config.logDefaults.flushPolicy = .os
@@ -28,20 +38,24 @@ final class LiveServer: Sendable {
         var configuration = HTTPServer.Configuration()
         configuration.port = 0
         configuration.maxBodyBytes = maxBodyBytes
+        configuration.sseHeartbeat = heartbeat
         let bound = Mutex<Int?>(nil)
-        let app = HTTPServer.application(configuration: configuration, broker: broker, store: store, views: views, logger: Logger(label: "test")) { port in
+        let app = HTTPServer.application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics, logger: Logger(label: "test")) { port in
             bound.withLock { $0 = port }
         }
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
-        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, directory: directory)
+        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, views: views, directory: directory)
     }
 
     let broker: Broker
 
-    private init(base: String, task: Task<Void, any Error>, broker: Broker, store: EventStore, directory: String) {
+    let views: ViewService
+
+    private init(base: String, task: Task<Void, any Error>, broker: Broker, store: EventStore, views: ViewService, directory: String) {
         self.broker = broker
+        self.views = views
         self.base = base
         self.task = task
         self.store = store
@@ -49,6 +63,7 @@ final class LiveServer: Sendable {
     }
 
     func stop() async throws {
+        await views.stop()
         task.cancel()
         _ = await task.result
         try await broker.close()

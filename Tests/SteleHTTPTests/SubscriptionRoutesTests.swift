@@ -59,6 +59,28 @@ final class SSEClient: @unchecked Sendable {
         return events
     }
 
+    /// Everything received up to and including the first `text` (a comment, an event name).
+    func read(until text: String) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                let needle = Array(text.utf8)
+                while true {
+                    if self.buffer.count >= needle.count,
+                       let index = (0...(self.buffer.count - needle.count)).first(where: { self.buffer[$0..<($0 + needle.count)].elementsEqual(needle) }) {
+                        let seen = String(decoding: self.buffer[..<(index + needle.count)], as: UTF8.self)
+                        self.buffer.removeFirst(index + needle.count)
+                        continuation.resume(returning: seen)
+                        return
+                    }
+                    var chunk = [UInt8](repeating: 0, count: 65536)
+                    let read = recv(self.fd, &chunk, chunk.count, 0)
+                    guard read > 0 else { continuation.resume(throwing: CancellationError()); return }
+                    self.buffer += chunk[..<read].filter { $0 != 13 }
+                }
+            }
+        }
+    }
+
     private func find(_ needle: [UInt8]) -> Int? {
         guard buffer.count >= needle.count else { return nil }
         for index in 0...(buffer.count - needle.count) where buffer[index] == needle[0] && buffer[index + 1] == needle[1] { return index }
