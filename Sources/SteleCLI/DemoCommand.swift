@@ -3,38 +3,51 @@ import Foundation
 import Stele
 import SteleExamples
 
-/// `stele demo bank|cart|inventory`: the seed's examples, run against an embedded store.
+/// `stele demo …`: the seed's examples. bank, cart and inventory run against an embedded store
+/// and print what they did; flights and carts start a server with their services.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run an example (bank, cart, inventory) against an embedded event store and print what it did.")
+        abstract: "Run an example: bank, cart, inventory (printed), flights (a served CQRS service) or carts (microservices).",
+        subcommands: [BankDemo.self, CartDemo.self, InventoryDemo.self, FlightsDemo.self])
+}
 
-    enum Example: String, ExpressibleByArgument, CaseIterable {
-        case bank, cart, inventory
-    }
+/// The examples that run once against an embedded store and print what they did.
+protocol PrintedDemo: AsyncParsableCommand {
+    var dataDir: String? { get }
+    static func run(store: EventStore, print: @escaping Demos.Output) async throws
+}
 
-    @Argument(help: "The example: \(Example.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var example: Example
-
-    @Option(help: "Data directory to use (default: a temporary one, removed afterwards). Use the same directory as a running `stele serve` only when it is stopped.")
-    var dataDir: String?
-
+extension PrintedDemo {
     func run() async throws {
         let directory = dataDir ?? NSTemporaryDirectory() + "stele-demo-" + UUID().uuidString
         defer { if dataDir == nil { try? FileManager.default.removeItem(atPath: directory) } }
         let store = try await EventStore.open(.embedded(path: directory))
-        let output: Demos.Output = { line in Swift.print(line) }
-        do {
-            switch example {
-            case .bank: try await Demos.bank(store: store, print: output)
-            case .cart: try await Demos.cart(store: store, print: output)
-            case .inventory: try await Demos.inventory(store: store, print: output)
-            }
-        } catch {
+        do { try await Self.run(store: store) { line in Swift.print(line) } } catch {
             try? await store.close()
             throw error
         }
         try await store.close()
         if dataDir != nil { Swift.print("Events kept in \(directory)") }
     }
+}
+
+private let dataDirHelp: ArgumentHelp = "Data directory to use (default: a temporary one, removed afterwards). Use the same directory as a running `stele serve` only when it is stopped."
+
+struct BankDemo: PrintedDemo {
+    static let configuration = CommandConfiguration(commandName: "bank", abstract: "Open an account, deposit, withdraw, refuse an overdraft; the balance is a fold.")
+    @Option(help: dataDirHelp) var dataDir: String?
+    static func run(store: EventStore, print: @escaping Demos.Output) async throws { try await Demos.bank(store: store, print: print) }
+}
+
+struct CartDemo: PrintedDemo {
+    static let configuration = CommandConfiguration(commandName: "cart", abstract: "Add three trousers, remove two, check out one; every step kept.")
+    @Option(help: dataDirHelp) var dataDir: String?
+    static func run(store: EventStore, print: @escaping Demos.Output) async throws { try await Demos.cart(store: store, print: print) }
+}
+
+struct InventoryDemo: PrintedDemo {
+    static let configuration = CommandConfiguration(commandName: "inventory", abstract: "Shipments and returns of stock.")
+    @Option(help: dataDirHelp) var dataDir: String?
+    static func run(store: EventStore, print: @escaping Demos.Output) async throws { try await Demos.inventory(store: store, print: print) }
 }

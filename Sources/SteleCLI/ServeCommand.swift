@@ -85,6 +85,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await serve { _, _, _ in }
+    }
+
+    /// Serves until SIGINT or SIGTERM; `prepare` runs once the store and the views are open,
+    /// before HTTP is served (the demos start their views and seed their data there).
+    func serve(prepare: (EventStore, ViewService, Logger) async throws -> Void) async throws {
         limitMallocArenas()
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
@@ -132,6 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "directory": "\(views)", "views": "\(viewService.views.map(\.name).joined(separator: ", "))", "refused": "\(problems.count)",
             ])
         }
+        try await prepare(store, viewService, logger)
         var httpConfig = HTTPServer.Configuration()
         httpConfig.host = listen
         httpConfig.port = httpPort
