@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
         .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
         .testTarget(name: "SteleHTTPTests", dependencies: [
-            "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote",
+            "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),

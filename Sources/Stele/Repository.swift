@@ -83,8 +83,12 @@ public struct Repository<D: Decider>: Sendable {
                 let newState = decided.reduce(state, decider.evolve)
                 try await snapshotIfDue(stream, state: newState, from: version, to: outcome.lastVersion)
                 return CommandOutcome(events: decided, state: newState, version: outcome.lastVersion)
-            } catch let EventStoreError.wrongExpectedVersion(_, _, actual) where attempt < maxAttempts {
-                _ = actual // another writer got there first: decide again on the newer state
+            } catch EventStoreError.wrongExpectedVersion where attempt < maxAttempts {
+                // Another writer got there first: decide again on the newer state, after a
+                // random pause that grows with the attempts, so racing writers spread out
+                // instead of colliding again in lockstep.
+                let ceiling = min(100_000, 500 << min(attempt - 1, 8))
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...ceiling)))
                 continue
             }
         }
