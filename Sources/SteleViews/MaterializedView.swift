@@ -20,6 +20,7 @@ public final class MaterializedView: Sendable {
     private let control = Mutex(Control())
     private let subscribers = Mutex<[UInt64: AsyncThrowingStream<ViewChange, any Error>.Continuation]>([:])
     private let nextSubscriber = Atomic<UInt64>(0)
+    private let rowCache = RowCache()
 
     struct Control {
         var live: (any ViewStore)?
@@ -98,9 +99,15 @@ public final class MaterializedView: Sendable {
         try await liveStore().query(statement)
     }
 
-    /// The row of `table` whose primary key is `key`.
+    /// The row of `table` whose primary key is `key`. Answers are kept until the view's next
+    /// commit, so repeated reads of a row cost a dictionary lookup.
     public func row(in table: String, key: SQLValue) async throws -> [String: SQLValue]? {
-        try await liveStore().row(in: table, key: key)
+        let cacheKey = RowCache.Key(table: table, key: key)
+        let (cached, generation) = rowCache.lookup(cacheKey)
+        if let cached { return cached }
+        let row = try await liveStore().row(in: table, key: key)
+        rowCache.store(row, for: cacheKey, readAt: generation)
+        return row
     }
 
     private func liveStore() throws -> any ViewStore {
@@ -122,6 +129,7 @@ public final class MaterializedView: Sendable {
     }
 
     private func publish(_ change: ViewChange) {
+        rowCache.invalidate()
         let dropped = subscribers.withLock { subscribers in
             subscribers.filter { _, continuation in
                 if case .dropped = continuation.yield(change) { return true }

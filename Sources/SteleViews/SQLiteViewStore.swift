@@ -13,6 +13,9 @@ public final class SQLiteViewStore: ViewStore {
     /// How long a query may run before it is interrupted.
     public let queryTimeout: Duration
     private let removeOnRelease = Mutex(false)
+    /// The key lookup per table. A table's key cannot change under a store: a changed
+    /// definition is rebuilt into a new one.
+    private let keyLookups = Mutex<[String: String]>([:])
 
     /// Opens (creating) the view database at `path`.
     public init(path: String, queryTimeout: Duration = .seconds(5)) throws {
@@ -134,6 +137,28 @@ public final class SQLiteViewStore: ViewStore {
         }
     }
 
+    /// Reads by key are most of a read side's load: one trip to a reader, a cached prepared
+    /// statement, no time limit to install (a primary-key lookup cannot run long).
+    public func row(in table: String, key: SQLValue) async throws -> [String: SQLValue]? {
+        let sql: String
+        if let known = keyLookups.withLock({ $0[table] }) { sql = known } else {
+            sql = "SELECT * FROM \(quoted(table)) WHERE \(quoted(try await keyColumn(of: table))) = ?"
+            keyLookups.withLock { $0[table] = sql }
+        }
+        let argument = StatementArguments([Self.databaseValue(key)])
+        do {
+            return try await pool.read { db in
+                let statement = try db.cachedStatement(sql: sql)
+                guard let row = try Row.fetchOne(statement, arguments: argument) else { return nil }
+                var values: [String: SQLValue] = [:]
+                for (column, value) in row { values[column] = Self.value(value) }
+                return values
+            }
+        } catch let error as DatabaseError {
+            throw ViewError.store(Self.reason(error))
+        }
+    }
+
     public func keyColumn(of table: String) async throws -> String {
         let columns = try await pool.read { db in
             (try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) ORDER BY cid", arguments: [table]),
@@ -184,17 +209,17 @@ public final class SQLiteViewStore: ViewStore {
     }
 
     static func arguments(_ statement: SQLStatement) -> StatementArguments {
-        var values: [String: (any DatabaseValueConvertible)?] = [:]
-        for (name, value) in statement.parameters {
-            values[name] = switch value {
-            case .null: nil
-            case let .integer(number): number
-            case let .real(number): number
-            case let .text(text): text
-            case let .blob(bytes): Data(bytes)
-            }
+        StatementArguments(statement.parameters.mapValues(databaseValue))
+    }
+
+    static func databaseValue(_ value: SQLValue) -> (any DatabaseValueConvertible)? {
+        switch value {
+        case .null: nil
+        case let .integer(number): number
+        case let .real(number): number
+        case let .text(text): text
+        case let .blob(bytes): Data(bytes)
         }
-        return StatementArguments(values)
     }
 
     static func value(_ value: DatabaseValue) -> SQLValue {

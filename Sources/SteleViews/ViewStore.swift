@@ -24,6 +24,9 @@ public protocol ViewStore: Sendable {
     /// or has no such key.
     func keyColumn(of table: String) async throws -> String
 
+    /// The row of `table` whose primary key is `key`, or `nil`.
+    func row(in table: String, key: SQLValue) async throws -> [String: SQLValue]?
+
     func close() async throws
 }
 
