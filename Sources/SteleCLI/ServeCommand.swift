@@ -139,11 +139,12 @@ struct ServeCommand: AsyncParsableCommand {
             ])
         }
         try await prepare(store, viewService, logger)
+        let eventStreams = EventStreams()
         var httpConfig = HTTPServer.Configuration()
         httpConfig.host = listen
         httpConfig.port = httpPort
         let http = HTTPServer.application(configuration: httpConfig, broker: broker, store: store, views: viewService,
-                                              metrics: metrics, logger: logger) { port in
+                                              metrics: metrics, eventStreams: eventStreams, logger: logger) { port in
             logger.info("serving HTTP", metadata: ["address": "\(listen):\(port)"])
         }
         let httpTask = Task { try await http.runService(gracefulShutdownSignals: []) }
@@ -159,6 +160,7 @@ struct ServeCommand: AsyncParsableCommand {
             return source
         }
         try await server.run()
+        await eventStreams.closeAndWait()
         httpTask.cancel()
         _ = await httpTask.result
         await viewService.stop()

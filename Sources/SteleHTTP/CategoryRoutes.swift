@@ -36,7 +36,11 @@ struct CategoryRoutes: Sendable {
                 }
                 after = position
             }
-            let base64 = StreamRoutes.wantsBase64(request)
+            let base64: Bool
+            switch StreamRoutes.wantsBase64(request) {
+            case let .success(value): base64 = value
+            case let .failure(problem): return problem.response
+            }
             do {
                 let page = try await store.readCategory(category, after: after, limit: limit)
                 return JSONResponse.ok(.object([

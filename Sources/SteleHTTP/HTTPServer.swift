@@ -24,14 +24,19 @@ public enum HTTPServer {
     /// port 0). Run it with `runService()` or as a service of a service group.
     ///
     /// With a `metrics` registry — the one swift-metrics was bootstrapped with — it also counts
-    /// requests and serves `/metrics`.
+    /// requests and serves `/metrics`. Call `eventStreams.close()` before stopping the
+    /// application: open SSE responses would otherwise hold the shutdown.
     public static func application(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService,
-                                   metrics: PrometheusCollectorRegistry? = nil, logger: Logger,
+                                   metrics: PrometheusCollectorRegistry? = nil, eventStreams: EventStreams = EventStreams(), logger: Logger,
                                    onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
-        let openResponses = OpenResponses()
+        let openResponses = eventStreams
+        if let metrics { router.add(middleware: MetricsMiddleware()) }
+        router.add(middleware: ProblemMiddleware())
+        router.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
         if let metrics {
-            router.add(middleware: MetricsMiddleware())
             MetricsRoute(registry: metrics, broker: broker, views: views, openResponses: openResponses).register(on: router)
         }
         router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }

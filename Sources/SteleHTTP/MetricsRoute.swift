@@ -11,7 +11,7 @@ struct MetricsRoute: Sendable {
     let registry: PrometheusCollectorRegistry
     let broker: Broker
     let views: ViewService
-    let openResponses: OpenResponses
+    let openResponses: EventStreams
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("metrics") { _, _ in

@@ -236,7 +236,8 @@ enum OpenAPIDocument {
                 "required": false,
                 "description": "Read the stream as it was at this time: an ISO 8601 time (`2026-11-23T10:15:00Z`, fractional seconds allowed) or epoch milliseconds.",
                 "schema": {
-                  "type": "string"
+                  "type": "string",
+                  "pattern": "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,15})$"
                 },
                 "examples": {
                   "iso": {
@@ -1432,7 +1433,8 @@ enum OpenAPIDocument {
               },
               "occurredAt": {
                 "type": "string",
-                "description": "When the event happened in the world: an ISO 8601 / RFC 3339 time (`2026-11-23T10:15:00Z`, fractional seconds allowed) or epoch milliseconds, as a string."
+                "description": "When the event happened in the world: an ISO 8601 / RFC 3339 time (`2026-11-23T10:15:00Z`, fractional seconds allowed) or epoch milliseconds, as a string.",
+                "pattern": "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,15})$"
               }
             },
             "anyOf": [
@@ -1594,7 +1596,8 @@ enum OpenAPIDocument {
               },
               "takenAt": {
                 "type": "string",
-                "description": "When the snapshot was taken: an ISO 8601 time or epoch milliseconds, as a string. Now when absent."
+                "description": "When the snapshot was taken: an ISO 8601 time or epoch milliseconds, as a string. Now when absent.",
+                "pattern": "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,15})$"
               }
             }
           },
@@ -2191,7 +2194,7 @@ enum OpenAPIDocument {
               "type": "string",
               "minLength": 1,
               "maxLength": 249,
-              "pattern": "^[a-zA-Z0-9._-]+$"
+              "pattern": "^(?!__)(?!\\.{1,2}$)[a-zA-Z0-9._-]+$"
             }
           },
           "CategoryName": {
@@ -2201,7 +2204,9 @@ enum OpenAPIDocument {
             "description": "A category (a topic). Percent-decoded.",
             "schema": {
               "type": "string",
-              "minLength": 1
+              "minLength": 1,
+              "maxLength": 249,
+              "pattern": "^(?!__)(?!\\.{1,2}$)[a-zA-Z0-9._-]+$"
             }
           },
           "StreamId": {
@@ -2249,7 +2254,7 @@ enum OpenAPIDocument {
             "name": "dataEncoding",
             "in": "query",
             "required": false,
-            "description": "`base64`: every payload as `data_base64`, byte for byte (JSON payloads are otherwise re-serialised into `data`). Other values are ignored.",
+            "description": "`base64`: every payload as `data_base64`, byte for byte (JSON payloads are otherwise re-serialised into `data`). Any other value is refused with 400.",
             "schema": {
               "type": "string",
               "enum": [

@@ -49,7 +49,11 @@ struct StreamRoutes: Sendable {
             let stream = try Self.stream(context)
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
             let query = request.uri.queryParameters
-            let base64 = Self.wantsBase64(request)
+            let base64: Bool
+            switch Self.wantsBase64(request) {
+            case let .success(value): base64 = value
+            case let .failure(problem): return problem.response
+            }
             let limit = query["limit"].map { Int(String($0)) } ?? Self.pageLimit
             guard let limit, (1...Self.pageLimit).contains(limit) else {
                 return JSONResponse.problem(.badRequest, "limit must be 1…\(Self.pageLimit)")
@@ -59,8 +63,16 @@ struct StreamRoutes: Sendable {
                     guard let time = Self.parseTime(String(asOf)) else {
                         return JSONResponse.problem(.badRequest, "asOf must be an ISO 8601 time (2026-11-23T10:15:00Z) or epoch milliseconds")
                     }
-                    let events = try await store.read(stream, asOf: .time(time))
-                    return JSONResponse.ok(.object(["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]))
+                    // As of a time the stream ends earlier; paging works forward from `from`.
+                    var from: Int64 = 0
+                    if let text = query["from"] {
+                        guard let version = Int64(String(text)), version >= 0 else { return JSONResponse.problem(.badRequest, "from must be a version ≥ 0") }
+                        from = version
+                    }
+                    let events = try await store.read(stream, asOf: .time(time)).filter { $0.version >= from }.prefix(limit)
+                    var page: [String: JSONValue] = ["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]
+                    if events.count == limit, let last = events.last { page["next"] = .integer(last.version + 1) }
+                    return JSONResponse.ok(.object(page))
                 }
                 let direction: ReadDirection
                 switch query["direction"].map(String.init) {
@@ -99,8 +111,12 @@ struct StreamRoutes: Sendable {
 
     /// Whether the client asked for every payload as `data_base64`, byte for byte (the Swift
     /// remote store does; JSON payloads are otherwise re-serialised).
-    static func wantsBase64(_ request: Request) -> Bool {
-        request.uri.queryParameters["dataEncoding"] == "base64"
+    static func wantsBase64(_ request: Request) -> Result<Bool, ProblemResponse> {
+        switch request.uri.queryParameters["dataEncoding"] {
+        case nil: .success(false)
+        case "base64"?: .success(true)
+        case let other?: .failure(ProblemResponse(JSONResponse.problem(.badRequest, "dataEncoding must be base64", detail: "not \(other)")))
+        }
     }
 
     /// `any` (or absent), `no-stream`, `stream-exists`, or a version.
@@ -170,7 +186,8 @@ struct StreamRoutes: Sendable {
         var members: [String: JSONValue] = [
             "specversion": .string("1.0"),
             "id": .string(event.id?.uuidString.lowercased() ?? "\(event.stream)@\(event.version)"),
-            "type": .string(event.type ?? ""),
+            // CloudEvents needs a type: a record a plain Kafka producer wrote has none of Stele's.
+            "type": .string(event.type.flatMap { $0.isEmpty ? nil : $0 } ?? "kafka.record"),
             "source": .string("/streams/\(event.stream.category)"),
             "subject": .string(event.stream.id),
             "time": .string(ISO8601Milliseconds.format(event.appendedAt.epochMilliseconds)),
@@ -217,7 +234,10 @@ struct StreamRoutes: Sendable {
     }
 
     static func parseTime(_ text: String) -> Date? {
-        if let milliseconds = Int64(text) { return Date(epochMilliseconds: milliseconds) }
+        if !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }) {
+            guard text.count <= 15, let milliseconds = Int64(text) else { return nil }
+            return Date(epochMilliseconds: milliseconds)
+        }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = formatter.date(from: text) { return date }

@@ -15,7 +15,7 @@ struct SubscriptionRoutes: Sendable {
     let heartbeat: Duration
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
     /// Open event-stream responses, for `/metrics`.
-    let open: OpenResponses
+    let open: EventStreams
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("streams/:category/:id/subscribe") { request, context in
@@ -23,21 +23,25 @@ struct SubscriptionRoutes: Sendable {
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
             var from: Int64 = 0
             if let last = request.headers[Self.lastEventID] {
-                guard let version = Int64(last), version >= 0 else { return JSONResponse.problem(.badRequest, "Last-Event-ID must be a version of the stream") }
+                guard let version = Int64(last), version >= 0, version < Int64.max else { return JSONResponse.problem(.badRequest, "Last-Event-ID must be a version of the stream") }
                 from = version + 1
             } else if let text = request.uri.queryParameters["from"] {
                 guard let version = Int64(String(text)), version >= 0 else { return JSONResponse.problem(.badRequest, "from must be a version ≥ 0") }
                 from = version
             }
             let subscription = store.subscribe(to: stream, from: from)
-            let heartbeat = heartbeat
+            let (heartbeat, open) = (heartbeat, open)
             return eventStream { send in
                 var iterator = subscription.makeAsyncIterator()
+                var lastSent = ContinuousClock.now
                 while !Task.isCancelled {
-                    if let event = try await iterator.next(before: .now + heartbeat) {
+                    if open.isClosing { throw ServerStopping() }
+                    if let event = try await iterator.next(before: .now + min(heartbeat, EventStreams.closeCheck)) {
                         try await send(Self.message(id: String(event.version), event))
-                    } else {
+                        lastSent = .now
+                    } else if ContinuousClock.now - lastSent >= heartbeat {
                         try await send(Self.keepAlive)
+                        lastSent = .now
                     }
                 }
             }
@@ -53,16 +57,20 @@ struct SubscriptionRoutes: Sendable {
             }
             let subscription = store.subscribe(toCategory: category, after: position)
             let start = position
-            let heartbeat = heartbeat
+            let (heartbeat, open) = (heartbeat, open)
             return eventStream { send in
                 var iterator = subscription.makeAsyncIterator()
                 var resume = start
+                var lastSent = ContinuousClock.now
                 while !Task.isCancelled {
-                    if let event = try await iterator.next(before: .now + heartbeat) {
+                    if open.isClosing { throw ServerStopping() }
+                    if let event = try await iterator.next(before: .now + min(heartbeat, EventStreams.closeCheck)) {
                         resume.advance(past: event.position)
                         try await send(Self.message(id: resume.description, event))
-                    } else {
+                        lastSent = .now
+                    } else if ContinuousClock.now - lastSent >= heartbeat {
                         try await send(Self.keepAlive)
+                        lastSent = .now
                     }
                 }
             }
@@ -87,10 +95,16 @@ struct SubscriptionRoutes: Sendable {
                         queue.finish()
                     }
                 }
+                let open = open
                 let ticks = Task {
+                    var lastTick = ContinuousClock.now
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: heartbeat)
-                        queue.yield(.tick)
+                        try? await Task.sleep(for: min(heartbeat, EventStreams.closeCheck))
+                        if open.isClosing { queue.yield(.end("the server is stopping")); queue.finish(); return }
+                        if ContinuousClock.now - lastTick >= heartbeat {
+                            queue.yield(.tick)
+                            lastTick = .now
+                        }
                     }
                 }
                 defer { forward.cancel(); ticks.cancel(); queue.finish() }
@@ -149,6 +163,8 @@ struct SubscriptionRoutes: Sendable {
                 } catch let error as EventStoreError {
                     // The stream is already open: say why it ends, as an SSE event.
                     try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string(error.description).jsonText)\n\n"))
+                } catch is ServerStopping {
+                    try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string("the server is stopping").jsonText)\n\n"))
                 }
                 try await writer.finish(nil)
             }
@@ -156,8 +172,32 @@ struct SubscriptionRoutes: Sendable {
     }
 }
 
-/// How many event-stream responses are open: a client that went away stops counting within a
-/// heartbeat.
-final class OpenResponses: Sendable {
+/// The server's open event-stream (SSE) responses. A client that went away stops counting
+/// within a heartbeat; ``close()`` ends them all within a second, so a server with followers
+/// connected can still stop (HTTP shutdown waits for responses in flight).
+public final class EventStreams: Sendable {
     let count = Atomic<Int>(0)
+    let closing = Atomic<Bool>(false)
+    /// How long a response waits for an event before it looks at ``close()``.
+    static let closeCheck = Duration.seconds(1)
+
+    public init() {}
+
+    /// Ends every open response (an `event: error` saying the server is stopping) and any
+    /// opened later.
+    public func close() { closing.store(true, ordering: .releasing) }
+
+    /// ``close()``, then wait (up to `limit`) until the responses have said so and ended.
+    public func closeAndWait(limit: Duration = .seconds(3)) async {
+        close()
+        let deadline = ContinuousClock.now + limit
+        while count.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    var isClosing: Bool { closing.load(ordering: .acquiring) }
 }
+
+/// Thrown inside an event-stream response when the server stops.
+struct ServerStopping: Error {}

@@ -14,7 +14,7 @@ struct TopicRoutes: Sendable {
             JSONResponse.ok(.object(["topics": .array(broker.topicNames.compactMap { broker.topic($0).map(Self.json) })]))
         }
         router.get("topics/:name") { _, context in
-            let name = try context.parameters.require("name")
+            let name = try StreamRoutes.pathParameter(context, "name")
             guard let topic = broker.topic(name) else { return JSONResponse.problem(.notFound, "no topic named \(name)") }
             return JSONResponse.ok(Self.json(topic))
         }
@@ -60,7 +60,7 @@ struct TopicRoutes: Sendable {
             return JSONResponse.ok(.object(["groups": .array(described)]))
         }
         router.get("groups/:name") { _, context in
-            let name = try context.parameters.require("name")
+            let name = try StreamRoutes.pathParameter(context, "name")
             let described = await broker.groups.describe(name) != nil
             let committed = await !broker.groups.committed(group: name).isEmpty
             guard described || committed else {

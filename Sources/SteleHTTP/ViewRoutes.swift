@@ -41,8 +41,8 @@ struct ViewRoutes: Sendable {
         }
         router.get("views/:name/tables/:table/rows/:key") { _, context in
             try await withView(context) { view in
-                let table = try context.parameters.require("table")
-                let key = try context.parameters.require("key")
+                let table = try StreamRoutes.pathParameter(context, "table")
+                let key = try StreamRoutes.pathParameter(context, "key")
                 do {
                     guard let row = try await view.row(in: table, key: .text(key)) else {
                         return JSONResponse.problem(.notFound, "no such row", detail: "\(table) has no row with key \(key)")
@@ -90,7 +90,7 @@ struct ViewRoutes: Sendable {
     }
 
     private func withView(_ context: BasicRequestContext, _ body: (MaterializedView) async throws -> Response) async throws -> Response {
-        let name = try context.parameters.require("name")
+        let name = try StreamRoutes.pathParameter(context, "name")
         guard let view = views.view(named: name) else { return JSONResponse.problem(.notFound, "no view named \(name)") }
         return try await body(view)
     }
@@ -99,6 +99,7 @@ struct ViewRoutes: Sendable {
         switch error as? ViewError {
         case let .readOnly(reason)?: JSONResponse.problem(.forbidden, "queries are read-only", detail: reason)
         case let .timedOut(reason)?: JSONResponse.problem(.serviceUnavailable, "the query ran too long", detail: reason)
+        case let .noSuchTable(reason)?: JSONResponse.problem(.notFound, "no such table", detail: reason)
         case let .store(reason)?: JSONResponse.problem(.badRequest, "the query failed", detail: reason)
         default: JSONResponse.problem(.internalServerError, "the query failed", detail: "\(error)")
         }

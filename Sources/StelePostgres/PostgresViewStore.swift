@@ -151,8 +151,8 @@ public final class PostgresViewStore: ViewStore {
             exists = true
             if let column { columns.append(column) }
         }
-        guard exists, !table.hasPrefix("stele_") else { throw ViewError.store("the view has no table \(table)") }
-        guard columns.count == 1 else { throw ViewError.store("table \(table) has no single-column primary key") }
+        guard exists, !table.hasPrefix("stele_") else { throw ViewError.noSuchTable("the view has no table \(table)") }
+        guard columns.count == 1 else { throw ViewError.noSuchTable("table \(table) has no single-column primary key") }
         return columns[0]
     }
 

@@ -164,8 +164,8 @@ public final class SQLiteViewStore: ViewStore {
             (try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) ORDER BY cid", arguments: [table]),
              try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0", arguments: [table]))
         }
-        guard !columns.0.isEmpty, !table.hasPrefix("stele_") else { throw ViewError.store("the view has no table \(table)") }
-        guard columns.1.count == 1 else { throw ViewError.store("table \(table) has no single-column primary key") }
+        guard !columns.0.isEmpty, !table.hasPrefix("stele_") else { throw ViewError.noSuchTable("the view has no table \(table)") }
+        guard columns.1.count == 1 else { throw ViewError.noSuchTable("table \(table) has no single-column primary key") }
         return columns.1[0]
     }
 

@@ -18,13 +18,13 @@ struct FlightsTests {
         let flight = "SK1402-2026-12-01"
         try await repository.handle(.schedule(flight: "SK1402", origin: "OSL", destination: "CPH", departs: "2026-12-01", seats: 100), on: flight)
 
-        let outcomes = await withTaskGroup(of: Result<String, any Error>.self) { group in
+        let outcomes = await withTaskGroup(of: Result<(booking: String, seat: String), any Error>.self) { group in
             for attempt in 0..<200 {
                 group.addTask {
                     do {
                         let outcome = try await repository.handle(.book(booking: "b\(attempt)", passenger: "p\(attempt % 37)", seat: nil), on: flight)
-                        guard case let .booked(booked)? = outcome.events.first else { return .success("no event") }
-                        return .success(booked.seat)
+                        guard case let .booked(booked)? = outcome.events.first else { return .success(("b\(attempt)", "no event")) }
+                        return .success((booked.booking, booked.seat))
                     } catch {
                         return .failure(error)
                     }
@@ -32,7 +32,8 @@ struct FlightsTests {
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
-        let seats = outcomes.compactMap { try? $0.get() }
+        let booked = outcomes.compactMap { try? $0.get() }
+        let seats = booked.map(\.seat)
         let refusals = outcomes.compactMap { outcome -> FlightBooking.Refusal? in
             if case let .failure(error) = outcome { error as? FlightBooking.Refusal } else { nil }
         }
@@ -52,7 +53,7 @@ struct FlightsTests {
         #expect(answer["rows"]?.array.first?["flight"] == .string(flight))
 
         // A cancellation frees the seat for the next booking.
-        try await repository.handle(.cancel(booking: "b7"), on: flight)
+        try await repository.handle(.cancel(booking: booked[0].booking), on: flight)
         let rebooked = try await repository.handle(.book(booking: "late", passenger: "p-late", seat: nil), on: flight)
         #expect(rebooked.state.seatsLeft == 0)
         await #expect(throws: FlightBooking.Refusal.soldOut) {

@@ -77,6 +77,20 @@ import SteleViews
         try await server.stop()
     }
 
+    @Test func aServerWithFollowersConnectedStillStops() async throws {
+        let server = try await LiveServer.start()
+        let port = Int(server.base.split(separator: ":").last!)!
+        let followers = [try SSEClient(port: port, path: "/categories/busy/subscribe"), try SSEClient(port: port, path: "/streams/busy/x/subscribe")]
+        for follower in followers { _ = try await follower.read(until: ": stele") }
+        let started = ContinuousClock.now
+        try await server.stop()
+        #expect(ContinuousClock.now - started < .seconds(5), "open event streams held the shutdown")
+        for follower in followers {
+            #expect(try await follower.read(until: "the server is stopping").contains("event: error"))
+            follower.close()
+        }
+    }
+
     @Test func aViewsChangesArePushedOverSSE() async throws {
         let server = try await LiveServer.start(heartbeat: .milliseconds(500))
         let port = Int(server.base.split(separator: ":").last!)!

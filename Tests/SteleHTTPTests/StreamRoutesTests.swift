@@ -40,20 +40,24 @@ final class LiveServer: Sendable {
         configuration.maxBodyBytes = maxBodyBytes
         configuration.sseHeartbeat = heartbeat
         let bound = Mutex<Int?>(nil)
-        let app = HTTPServer.application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics, logger: Logger(label: "test")) { port in
+        let eventStreams = EventStreams()
+        let app = HTTPServer.application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics, eventStreams: eventStreams, logger: Logger(label: "test")) { port in
             bound.withLock { $0 = port }
         }
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
-        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, views: views, directory: directory)
+        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, views: views, eventStreams: eventStreams, directory: directory)
     }
 
     let broker: Broker
 
     let views: ViewService
 
-    private init(base: String, task: Task<Void, any Error>, broker: Broker, store: EventStore, views: ViewService, directory: String) {
+    let eventStreams: EventStreams
+
+    private init(base: String, task: Task<Void, any Error>, broker: Broker, store: EventStore, views: ViewService, eventStreams: EventStreams, directory: String) {
+        self.eventStreams = eventStreams
         self.broker = broker
         self.views = views
         self.base = base
@@ -63,6 +67,7 @@ final class LiveServer: Sendable {
     }
 
     func stop() async throws {
+        await eventStreams.closeAndWait()
         await views.stop()
         task.cancel()
         _ = await task.result
