@@ -83,3 +83,15 @@ struct ProblemResponse: Error {
     let response: Response
     init(_ response: Response) { self.response = response }
 }
+
+extension JSONValue {
+    /// An integer, also when written with a zero fraction (`74.0`): JSON Schema counts both as
+    /// integers, so clients may send either.
+    var integer: Int64? {
+        switch self {
+        case let .integer(value): value
+        case let .number(value) where value.rounded() == value && abs(value) < 9.0e15: Int64(value)
+        default: nil
+        }
+    }
+}

@@ -396,7 +396,8 @@ enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "minimum": 1,
-                  "default": 1
+                  "default": 1,
+                  "maximum": 2147483647
                 }
               },
               {
@@ -407,7 +408,8 @@ enum OpenAPIDocument {
                 "schema": {
                   "type": "integer",
                   "format": "int64",
-                  "minimum": 0
+                  "minimum": 0,
+                  "maximum": 9223372036854775807
                 }
               }
             ],
@@ -518,6 +520,16 @@ enum OpenAPIDocument {
               },
               "503": {
                 "$ref": "#/components/responses/StoreFailed"
+              },
+              "404": {
+                "description": "The position names offsets the category does not have (past its end, or before its start after retention).",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
               }
             }
           }
@@ -1395,7 +1407,7 @@ enum OpenAPIDocument {
           },
           "EventIn": {
             "type": "object",
-            "description": "An event to append. The payload is `data` (any JSON value, stored as its JSON text) or `data_base64` (bytes, stored as they are); `data` wins when both are given.",
+            "description": "An event to append. The payload is `data` (any JSON value, stored as its JSON text) or `data_base64` (bytes, stored as they are); `data` wins when both are given. Exactly one of `data` and `data_base64`.",
             "required": [
               "type"
             ],
@@ -1411,7 +1423,8 @@ enum OpenAPIDocument {
               "data_base64": {
                 "type": "string",
                 "contentEncoding": "base64",
-                "description": "The payload, base64."
+                "description": "The payload, base64.",
+                "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
               },
               "id": {
                 "type": "string",
@@ -1448,6 +1461,18 @@ enum OpenAPIDocument {
                   "data_base64"
                 ]
               }
+            ],
+            "oneOf": [
+              {
+                "required": [
+                  "data"
+                ]
+              },
+              {
+                "required": [
+                  "data_base64"
+                ]
+              }
             ]
           },
           "AppendRequest": {
@@ -1460,7 +1485,9 @@ enum OpenAPIDocument {
                 "type": "array",
                 "items": {
                   "$ref": "#/components/schemas/EventIn"
-                }
+                },
+                "minItems": 1,
+                "maxItems": 100000
               }
             ]
           },
@@ -1592,7 +1619,8 @@ enum OpenAPIDocument {
               "state_base64": {
                 "type": "string",
                 "contentEncoding": "base64",
-                "description": "The state, base64."
+                "description": "The state, base64.",
+                "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
               },
               "takenAt": {
                 "type": "string",

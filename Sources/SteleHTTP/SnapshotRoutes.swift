@@ -23,12 +23,12 @@ struct SnapshotRoutes: Sendable {
             guard case let .object(members)? = JSONValue.parse(Array(body.readableBytesView)) else {
                 return JSONResponse.problem(.badRequest, "malformed snapshot", detail: #"expected {"version": n, "schemaVersion": n, "state_base64": "…"}"#)
             }
-            guard case let .integer(version)? = members["version"], version >= 0 else {
+            guard let version = members["version"]?.integer, version >= 0 else {
                 return JSONResponse.problem(.badRequest, "malformed snapshot", detail: "\"version\" must be the version of the last event folded (≥ 0)")
             }
             var schemaVersion = 1
             if let value = members["schemaVersion"] {
-                guard case let .integer(number) = value, number >= 1, number <= Int64(Int32.max) else {
+                guard let number = value.integer, number >= 1, number <= Int64(Int32.max) else {
                     return JSONResponse.problem(.badRequest, "malformed snapshot", detail: "\"schemaVersion\" must be a positive integer")
                 }
                 schemaVersion = Int(number)

@@ -150,6 +150,7 @@ struct StreamRoutes: Sendable {
             guard case let .object(members) = object else { return bad("event \(index) is not an object") }
             guard case let .string(type)? = members["type"], !type.isEmpty else { return bad("event \(index) has no \"type\" string") }
             let payload: [UInt8]
+            if members["data"] != nil && members["data_base64"] != nil { return bad("event \(index) has both \"data\" and \"data_base64\"") }
             if let data = members["data"] {
                 payload = Array(data.jsonText.utf8)
             } else if let encoded = members["data_base64"] {
@@ -164,7 +165,7 @@ struct StreamRoutes: Sendable {
                 event.id = uuid
             }
             if let version = members["schemaVersion"] {
-                guard case let .integer(number) = version, number >= 1, number <= Int64(Int32.max) else { return bad("event \(index): \"schemaVersion\" is not a positive integer") }
+                guard let number = version.integer, number >= 1, number <= Int64(Int32.max) else { return bad("event \(index): \"schemaVersion\" is not a positive integer") }
                 event.schemaVersion = Int(number)
             }
             for (key, path) in [("correlationId", \EventMetadata.correlationId), ("causationId", \EventMetadata.causationId)] {
@@ -219,6 +220,7 @@ struct StreamRoutes: Sendable {
             JSONResponse.problem(.conflict, "idempotency conflict", detail: error.description, extra: ["stream": .string(stream.description), "reason": .string(reason)])
         case let .invalidRequest(reason): JSONResponse.problem(.badRequest, "invalid request", detail: reason)
         case let .notAnEventCategory(reason): JSONResponse.problem(.badRequest, "not an event category", detail: reason)
+        case let .positionOutOfRange(reason): JSONResponse.problem(.notFound, "no such position", detail: reason)
         case .storage, .closed: JSONResponse.problem(.serviceUnavailable, "the store failed", detail: error.description)
         }
     }

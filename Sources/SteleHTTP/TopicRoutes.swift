@@ -30,7 +30,7 @@ struct TopicRoutes: Sendable {
             }
             var partitions: Int?
             if let value = members["partitions"] {
-                guard case let .integer(count) = value, (1...10_000).contains(count) else { return JSONResponse.problem(.badRequest, "partitions must be 1…10000") }
+                guard let count = value.integer, (1...10_000).contains(count) else { return JSONResponse.problem(.badRequest, "partitions must be 1…10000") }
                 partitions = Int(count)
             }
             var configs: [String: String] = [:]

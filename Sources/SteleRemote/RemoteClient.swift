@@ -74,6 +74,7 @@ struct RemoteClient: Sendable {
         case (409, "idempotency conflict"):
             return .idempotencyConflict(stream: stream ?? StreamID(category: "", id: ""), reason: problem?.reason ?? detail)
         case (400, "not an event category"): return .notAnEventCategory(detail)
+        case (404, "no such position"): return .positionOutOfRange(detail)
         case (400, _), (413, _): return .invalidRequest(detail)
         default: return .storage("HTTP \(status): \(detail)")
         }

@@ -249,6 +249,8 @@ public final class EmbeddedEventStorage: EventStorage {
     private func mapLogErrors<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as LogError {
             if case .closed = error { throw EventStoreError.closed }
+            // A reader's position past the end (or before the start) is the reader's mistake.
+            if case .offsetOutOfRange = error { throw EventStoreError.positionOutOfRange("the position is outside the category: \(error)") }
             throw EventStoreError.storage(error.description)
         }
     }

@@ -145,6 +145,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidRequest(String)
     /// The category's topic could lose or rewrite events (retention or compaction is set).
     case notAnEventCategory(String)
+    /// A category position names offsets the category does not have (past its end, or before
+    /// its start after retention).
+    case positionOutOfRange(String)
     /// The backend failed; the operation may or may not have taken effect only if it says so.
     case storage(String)
     case closed
@@ -156,6 +159,7 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .idempotencyConflict(stream, reason): "stream \(stream): \(reason)"
         case let .invalidRequest(reason): reason
         case let .notAnEventCategory(reason): reason
+        case let .positionOutOfRange(reason): reason
         case let .storage(reason): "storage error: \(reason)"
         case .closed: "the event store is closed"
         }
