@@ -61,7 +61,7 @@ let package = Package(
         // The library applications import: typed events, deciders, repositories, reactors.
         .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres", "SteleRemote"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
-        .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views"]),
+        .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: [
             "SteleBroker", "SteleKafkaProtocol", "SteleCompression",

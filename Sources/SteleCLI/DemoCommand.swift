@@ -9,7 +9,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run an example: bank, cart, inventory (printed), flights (a served CQRS service) or carts (microservices).",
-        subcommands: [BankDemo.self, CartDemo.self, InventoryDemo.self, FlightsDemo.self])
+        subcommands: [BankDemo.self, CartDemo.self, InventoryDemo.self, FlightsDemo.self, CartsDemo.self])
 }
 
 /// The examples that run once against an embedded store and print what they did.
