@@ -46,5 +46,5 @@ echo "== schemathesis against the live server"
 # generated traffic (the Swift suites test them over real sockets).
 schemathesis --config-file schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
     --exclude-path-regex '/subscribe$|/changes$|^/appends$' \
-    --max-examples 25 --seed 7 --request-timeout 10 --workers 2 --warnings off \
+    --max-examples 25 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 10 --workers 2 --warnings off \
     --suppress-health-check all

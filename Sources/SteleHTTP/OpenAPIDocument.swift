@@ -132,7 +132,7 @@ enum OpenAPIDocument {
                 "description": "`any` (the default), `no-stream` (or `-1`), `stream-exists`, or the exact version (≥ 0) of the stream's last event.",
                 "schema": {
                   "type": "string",
-                  "pattern": "^(any|no-stream|stream-exists|-1|[0-9]+)$",
+                  "pattern": "^(any|no-stream|stream-exists|-1|[0-9]{1,18})$",
                   "default": "any",
                   "examples": [
                     "any",
@@ -237,7 +237,7 @@ enum OpenAPIDocument {
                 "description": "Read the stream as it was at this time: an ISO 8601 time (`2026-11-23T10:15:00Z`, fractional seconds allowed) or epoch milliseconds.",
                 "schema": {
                   "type": "string",
-                  "pattern": "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,15})$"
+                  "pattern": "^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,14})$"
                 },
                 "examples": {
                   "iso": {
@@ -296,7 +296,7 @@ enum OpenAPIDocument {
                 "description": "The last version received: the events after it are sent. Wins over `from`.",
                 "schema": {
                   "type": "string",
-                  "pattern": "^[0-9]+$"
+                  "pattern": "^[0-9]{1,18}$"
                 }
               },
               {
@@ -1275,7 +1275,7 @@ enum OpenAPIDocument {
           },
           "EventPosition": {
             "type": "string",
-            "pattern": "^[0-9]+:([0-9]+/)?[0-9]+$",
+            "pattern": "^[0-9]{1,9}:([0-9]{1,18}/)?[0-9]{1,18}$",
             "examples": [
               "0:120",
               "1:5012/97"
@@ -1284,7 +1284,7 @@ enum OpenAPIDocument {
           },
           "CategoryPosition": {
             "type": "string",
-            "pattern": "^([0-9]+:([0-9]+/)?[0-9]+(,[0-9]+:([0-9]+/)?[0-9]+)*)?$",
+            "pattern": "^([0-9]{1,9}:([0-9]{1,18}/)?[0-9]{1,18}(,[0-9]{1,9}:([0-9]{1,18}/)?[0-9]{1,18})*)?$",
             "examples": [
               "0:120,1:97",
               ""
@@ -1447,7 +1447,7 @@ enum OpenAPIDocument {
               "occurredAt": {
                 "type": "string",
                 "description": "When the event happened in the world: an ISO 8601 / RFC 3339 time (`2026-11-23T10:15:00Z`, fractional seconds allowed) or epoch milliseconds, as a string.",
-                "pattern": "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,15})$"
+                "pattern": "^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,14})$"
               }
             },
             "anyOf": [
@@ -1625,7 +1625,7 @@ enum OpenAPIDocument {
               "takenAt": {
                 "type": "string",
                 "description": "When the snapshot was taken: an ISO 8601 time or epoch milliseconds, as a string. Now when absent.",
-                "pattern": "^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,15})$"
+                "pattern": "^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,14})$"
               }
             }
           },

@@ -58,27 +58,37 @@ struct StreamRoutes: Sendable {
             guard let limit, (1...Self.pageLimit).contains(limit) else {
                 return JSONResponse.problem(.badRequest, "limit must be 1…\(Self.pageLimit)")
             }
+            let direction: ReadDirection
+            switch query["direction"].map(String.init) {
+            case nil, "forward"?: direction = .forward
+            case "backward"?: direction = .backward
+            case let other?: return JSONResponse.problem(.badRequest, "direction must be forward or backward, not \(other)")
+            }
             do {
                 if let asOf = query["asOf"] {
                     guard let time = Self.parseTime(String(asOf)) else {
                         return JSONResponse.problem(.badRequest, "asOf must be an ISO 8601 time (2026-11-23T10:15:00Z) or epoch milliseconds")
                     }
-                    // As of a time the stream ends earlier; paging works forward from `from`.
-                    var from: Int64 = 0
+                    // As of a time the stream ends earlier; pages go either way from `from`.
+                    var from: Int64?
                     if let text = query["from"] {
                         guard let version = Int64(String(text)), version >= 0 else { return JSONResponse.problem(.badRequest, "from must be a version ≥ 0") }
                         from = version
                     }
-                    let events = try await store.read(stream, asOf: .time(time)).filter { $0.version >= from }.prefix(limit)
+                    var known = try await store.read(stream, asOf: .time(time))
+                    if direction == .backward {
+                        known.reverse()
+                        if let from { known.removeAll { $0.version > from } }
+                    } else if let from {
+                        known.removeAll { $0.version < from }
+                    }
+                    let events = known.prefix(limit)
                     var page: [String: JSONValue] = ["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]
-                    if events.count == limit, let last = events.last { page["next"] = .integer(last.version + 1) }
+                    if events.count == limit, let last = events.last {
+                        let next = direction == .forward ? last.version + 1 : last.version - 1
+                        if next >= 0 { page["next"] = .integer(next) }
+                    }
                     return JSONResponse.ok(.object(page))
-                }
-                let direction: ReadDirection
-                switch query["direction"].map(String.init) {
-                case nil, "forward"?: direction = .forward
-                case "backward"?: direction = .backward
-                case let other?: return JSONResponse.problem(.badRequest, "direction must be forward or backward, not \(other)")
                 }
                 var from: StreamPoint = direction == .forward ? .start : .end
                 if let text = query["from"] {
@@ -237,13 +247,20 @@ struct StreamRoutes: Sendable {
 
     static func parseTime(_ text: String) -> Date? {
         if !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }) {
-            guard text.count <= 15, let milliseconds = Int64(text) else { return nil }
+            // At most 14 digits: up to the year 5138, so every time written back is ISO 8601's four-digit year.
+            guard text.count <= 14, let milliseconds = Int64(text) else { return nil }
             return Date(epochMilliseconds: milliseconds)
         }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
+        if let date = formatter.date(from: text) { return Self.writable(date) ? date : nil }
         formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        guard let date = formatter.date(from: text), Self.writable(date) else { return nil }
+        return date
+    }
+
+    /// Years 0001…9999: other times have no four-digit ISO 8601 year to be written back with.
+    static func writable(_ date: Date) -> Bool {
+        date >= Date(timeIntervalSince1970: -62_135_596_800) && date < Date(timeIntervalSince1970: 253_402_300_800)
     }
 }
