@@ -1407,7 +1407,7 @@ enum OpenAPIDocument {
           },
           "EventIn": {
             "type": "object",
-            "description": "An event to append. The payload is `data` (any JSON value, stored as its JSON text) or `data_base64` (bytes, stored as they are); `data` wins when both are given. Exactly one of `data` and `data_base64`.",
+            "description": "An event to append. The payload is `data` (any JSON value, stored as its JSON text) or `data_base64` (bytes, stored as they are); `data` wins when both are given. The payload is `data_base64` (byte for byte) when present, else `data` as JSON; an event may have neither (an empty payload), as in CloudEvents.",
             "required": [
               "type"
             ],
@@ -1451,18 +1451,6 @@ enum OpenAPIDocument {
               }
             },
             "anyOf": [
-              {
-                "required": [
-                  "data"
-                ]
-              },
-              {
-                "required": [
-                  "data_base64"
-                ]
-              }
-            ],
-            "oneOf": [
               {
                 "required": [
                   "data"

@@ -159,15 +159,14 @@ struct StreamRoutes: Sendable {
         for (index, object) in objects.enumerated() {
             guard case let .object(members) = object else { return bad("event \(index) is not an object") }
             guard case let .string(type)? = members["type"], !type.isEmpty else { return bad("event \(index) has no \"type\" string") }
-            let payload: [UInt8]
-            if members["data"] != nil && members["data_base64"] != nil { return bad("event \(index) has both \"data\" and \"data_base64\"") }
-            if let data = members["data"] {
-                payload = Array(data.jsonText.utf8)
-            } else if let encoded = members["data_base64"] {
+            // CloudEvents' rule: `data_base64` is the payload byte for byte when present, else
+            // `data` as JSON; an event may have neither (an empty payload).
+            var payload: [UInt8] = []
+            if let encoded = members["data_base64"] {
                 guard case let .string(text) = encoded, let bytes = Data(base64Encoded: text) else { return bad("event \(index): \"data_base64\" is not base64") }
                 payload = Array(bytes)
-            } else {
-                return bad("event \(index) has no \"data\" (or \"data_base64\")")
+            } else if let data = members["data"] {
+                payload = Array(data.jsonText.utf8)
             }
             var event = EventData(type: type, data: payload)
             if let id = members["id"] {
