@@ -143,11 +143,17 @@ struct ServeCommand: AsyncParsableCommand {
         var httpConfig = HTTPServer.Configuration()
         httpConfig.host = listen
         httpConfig.port = httpPort
-        let http = HTTPServer.application(configuration: httpConfig, broker: broker, store: store, views: viewService,
-                                              metrics: metrics, eventStreams: eventStreams, logger: logger) { port in
-            logger.info("serving HTTP", metadata: ["address": "\(listen):\(port)"])
+        let http: HTTPServer.Running
+        do {
+            http = try await HTTPServer.start(configuration: httpConfig, broker: broker, store: store, views: viewService,
+                                              metrics: metrics, eventStreams: eventStreams, logger: logger)
+        } catch {
+            logger.error("cannot serve HTTP", metadata: ["address": "\(listen):\(httpPort)", "error": "\(error)"])
+            await viewService.stop()
+            try await broker.close()
+            throw error
         }
-        let httpTask = Task { try await http.runService(gracefulShutdownSignals: []) }
+        logger.info("serving HTTP", metadata: ["address": "\(listen):\(http.port)"])
 
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -161,8 +167,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await server.run()
         await eventStreams.closeAndWait()
-        httpTask.cancel()
-        _ = await httpTask.result
+        http.task.cancel()
+        _ = await http.task.result
         await viewService.stop()
         try await broker.close()
         signals.forEach { $0.cancel() }

@@ -55,6 +55,36 @@ public enum HTTPServer {
     }
 }
 
+extension HTTPServer {
+    /// An application serving: the port it listens on and the task running it (cancel it to
+    /// stop, after ``EventStreams/closeAndWait(limit:)``).
+    public struct Running: Sendable {
+        public let port: Int
+        public let task: Task<Void, any Error>
+    }
+
+    /// Starts ``application(configuration:broker:store:views:metrics:eventStreams:logger:onBound:)``
+    /// in a task and returns once it listens (port 0 picks a free one); throws if it cannot
+    /// bind, rather than failing in the background.
+    public static func start(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService,
+                             metrics: PrometheusCollectorRegistry? = nil, eventStreams: EventStreams = EventStreams(),
+                             logger: Logger) async throws -> Running {
+        let (bound, listening) = AsyncStream<Int>.makeStream()
+        let app = application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics,
+                              eventStreams: eventStreams, logger: logger) { port in
+            listening.yield(port)
+            listening.finish()
+        }
+        let task = Task {
+            defer { listening.finish() }
+            try await app.runService(gracefulShutdownSignals: [])
+        }
+        for await port in bound { return Running(port: port, task: task) }
+        try await task.value
+        throw HTTPError(.serviceUnavailable, message: "the HTTP server stopped before it listened")
+    }
+}
+
 /// JSON bodies and RFC 9457 problem details.
 enum JSONResponse {
     /// A request's body, or 413 when it is larger than `limit` (nothing of it is used then).

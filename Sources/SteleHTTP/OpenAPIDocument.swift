@@ -866,14 +866,7 @@ enum OpenAPIDocument {
                 }
               },
               "404": {
-                "description": "No view of that name.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/NoSuchView"
               }
             }
           }
@@ -903,14 +896,7 @@ enum OpenAPIDocument {
                 }
               },
               "404": {
-                "description": "No view of that name.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/NoSuchView"
               },
               "409": {
                 "description": "The view is already rebuilding (or could not start a rebuild).",
@@ -949,14 +935,7 @@ enum OpenAPIDocument {
                 }
               },
               "404": {
-                "description": "No view of that name.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/NoSuchView"
               },
               "409": {
                 "description": "The view is not running (or the retry failed).",
@@ -1012,24 +991,10 @@ enum OpenAPIDocument {
                 }
               },
               "400": {
-                "description": "The query or read failed in the view's store (or, for a query, the body is malformed).",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ViewStoreFailed"
               },
               "403": {
-                "description": "Queries are read-only: the statement would write.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ReadOnly"
               },
               "404": {
                 "description": "No view of that name, or no row with that key.",
@@ -1042,24 +1007,10 @@ enum OpenAPIDocument {
                 }
               },
               "500": {
-                "description": "The query failed for another reason.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/QueryFailed"
               },
               "503": {
-                "description": "The query ran too long and was cancelled.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/QueryTimedOut"
               }
             }
           }
@@ -1098,57 +1049,22 @@ enum OpenAPIDocument {
                 }
               },
               "400": {
-                "description": "The query or read failed in the view's store (or, for a query, the body is malformed).",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ViewStoreFailed"
               },
               "403": {
-                "description": "Queries are read-only: the statement would write.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/ReadOnly"
               },
               "404": {
-                "description": "No view of that name.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/NoSuchView"
               },
               "413": {
                 "$ref": "#/components/responses/ContentTooLarge"
               },
               "500": {
-                "description": "The query failed for another reason.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/QueryFailed"
               },
               "503": {
-                "description": "The query ran too long and was cancelled.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/QueryTimedOut"
               }
             }
           }
@@ -1188,14 +1104,7 @@ enum OpenAPIDocument {
                 }
               },
               "404": {
-                "description": "No view of that name.",
-                "content": {
-                  "application/problem+json": {
-                    "schema": {
-                      "$ref": "#/components/schemas/Problem"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/NoSuchView"
               }
             }
           }
@@ -2331,6 +2240,56 @@ enum OpenAPIDocument {
           },
           "StoreFailed": {
             "description": "The store failed (a storage error, or the store is closed).",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "NoSuchView": {
+            "description": "No view of that name.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "ViewStoreFailed": {
+            "description": "The query or read failed in the view's store (or, for a query, the body is malformed).",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "ReadOnly": {
+            "description": "Queries are read-only: the statement would write.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "QueryFailed": {
+            "description": "The query failed for another reason.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "QueryTimedOut": {
+            "description": "The query ran too long and was cancelled.",
             "content": {
               "application/problem+json": {
                 "schema": {

@@ -33,16 +33,8 @@ struct SubscriptionRoutes: Sendable {
             let (heartbeat, open) = (heartbeat, open)
             return eventStream { send in
                 var iterator = subscription.makeAsyncIterator()
-                var lastSent = ContinuousClock.now
-                while !Task.isCancelled {
-                    if open.isClosing { throw ServerStopping() }
-                    if let event = try await iterator.next(before: .now + min(heartbeat, EventStreams.closeCheck)) {
-                        try await send(Self.message(id: String(event.version), event))
-                        lastSent = .now
-                    } else if ContinuousClock.now - lastSent >= heartbeat {
-                        try await send(Self.keepAlive)
-                        lastSent = .now
-                    }
+                try await Self.follow(heartbeat: heartbeat, open: open, send: send) { deadline in
+                    try await iterator.next(before: deadline).map { (String($0.version), $0) }
                 }
             }
         }
@@ -61,17 +53,10 @@ struct SubscriptionRoutes: Sendable {
             return eventStream { send in
                 var iterator = subscription.makeAsyncIterator()
                 var resume = start
-                var lastSent = ContinuousClock.now
-                while !Task.isCancelled {
-                    if open.isClosing { throw ServerStopping() }
-                    if let event = try await iterator.next(before: .now + min(heartbeat, EventStreams.closeCheck)) {
-                        resume.advance(past: event.position)
-                        try await send(Self.message(id: resume.description, event))
-                        lastSent = .now
-                    } else if ContinuousClock.now - lastSent >= heartbeat {
-                        try await send(Self.keepAlive)
-                        lastSent = .now
-                    }
+                try await Self.follow(heartbeat: heartbeat, open: open, send: send) { deadline in
+                    guard let event = try await iterator.next(before: deadline) else { return nil }
+                    resume.advance(past: event.position)
+                    return (resume.description, event)
                 }
             }
         }
@@ -83,16 +68,21 @@ struct SubscriptionRoutes: Sendable {
             return eventStream { send in
                 // The view pushes changes; a second task ticks the heartbeat. Both feed one
                 // bounded queue so a slow client is ended, as `changes()` ends a slow follower.
+                // Why the stream ends is kept beside the queue: a full queue would drop it.
                 let (items, queue) = AsyncStream<ViewStreamItem>.makeStream(bufferingPolicy: .bufferingOldest(1024))
+                let ending = Mutex<String?>(nil)
+                let end: @Sendable (String) -> Void = { reason in
+                    ending.withLock { $0 = $0 ?? reason }
+                    queue.finish()
+                }
                 let forward = Task {
                     do {
                         for try await change in changes {
-                            if case .dropped = queue.yield(.change(change)) { queue.yield(.end("the client fell behind the view's changes")); break }
+                            if case .dropped = queue.yield(.change(change)) { return end("the client fell behind the view's changes") }
                         }
                         queue.finish()
                     } catch {
-                        queue.yield(.end("\(error)"))
-                        queue.finish()
+                        end("\(error)")
                     }
                 }
                 let open = open
@@ -100,7 +90,7 @@ struct SubscriptionRoutes: Sendable {
                     var lastTick = ContinuousClock.now
                     while !Task.isCancelled {
                         try? await Task.sleep(for: min(heartbeat, EventStreams.closeCheck))
-                        if open.isClosing { queue.yield(.end("the server is stopping")); queue.finish(); return }
+                        if open.isClosing { return end("the server is stopping") }
                         if ContinuousClock.now - lastTick >= heartbeat {
                             queue.yield(.tick)
                             lastTick = .now
@@ -112,11 +102,29 @@ struct SubscriptionRoutes: Sendable {
                     switch item {
                     case let .change(change): try await send("event: change\ndata: \(Self.json(change).jsonText)\n\n")
                     case .tick: try await send(Self.keepAlive)
-                    case let .end(reason):
-                        try await send("event: error\ndata: \(JSONValue.string(reason).jsonText)\n\n")
-                        return
                     }
                 }
+                if let reason = ending.withLock({ $0 }) {
+                    try await send("event: error\ndata: \(JSONValue.string(reason).jsonText)\n\n")
+                }
+            }
+        }
+    }
+
+    /// Sends each event `next` gives (with the id to resume after it), a heartbeat when nothing
+    /// came for `heartbeat`, and ends when the server stops. `next` returns `nil` when its
+    /// deadline passes with nothing new.
+    static func follow(heartbeat: Duration, open: EventStreams, send: (String) async throws -> Void,
+                       next: (ContinuousClock.Instant) async throws -> (id: String, event: RecordedEvent)?) async throws {
+        var lastSent = ContinuousClock.now
+        while !Task.isCancelled {
+            if open.isClosing { throw ServerStopping() }
+            if let (id, event) = try await next(.now + min(heartbeat, EventStreams.closeCheck)) {
+                try await send(message(id: id, event))
+                lastSent = .now
+            } else if ContinuousClock.now - lastSent >= heartbeat {
+                try await send(keepAlive)
+                lastSent = .now
             }
         }
     }
@@ -124,7 +132,6 @@ struct SubscriptionRoutes: Sendable {
     enum ViewStreamItem: Sendable {
         case change(ViewChange)
         case tick
-        case end(String)
     }
 
     static let keepAlive = ": keep-alive\n\n"

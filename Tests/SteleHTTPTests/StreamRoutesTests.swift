@@ -39,14 +39,10 @@ final class LiveServer: Sendable {
         configuration.port = 0
         configuration.maxBodyBytes = maxBodyBytes
         configuration.sseHeartbeat = heartbeat
-        let bound = Mutex<Int?>(nil)
         let eventStreams = EventStreams()
-        let app = HTTPServer.application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics, eventStreams: eventStreams, logger: Logger(label: "test")) { port in
-            bound.withLock { $0 = port }
-        }
-        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
-        for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-        guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
+        let running = try await HTTPServer.start(configuration: configuration, broker: broker, store: store, views: views,
+                                                 metrics: metrics, eventStreams: eventStreams, logger: Logger(label: "test"))
+        let (port, task) = (running.port, running.task)
         return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, views: views, eventStreams: eventStreams, directory: directory)
     }
 

@@ -43,18 +43,13 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         let views = ViewService(store: served) { try SQLiteViewLocation(directory: path + "/views", name: $0) }
         var configuration = HTTPServer.Configuration()
         configuration.port = 0
-        let bound = Mutex<Int?>(nil)
-        let app = HTTPServer.application(configuration: configuration, broker: broker, store: served, views: views, logger: quietLogger) { port in
-            bound.withLock { $0 = port }
-        }
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
-        for _ in 0..<500 where bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-        guard let port = bound.withLock({ $0 }) else { throw CancellationError() }
+        let server = try await HTTPServer.start(configuration: configuration, broker: broker, store: served, views: views, logger: quietLogger)
+        let port = server.port
         let storage = RemoteEventStorage(url: URL(string: "http://127.0.0.1:\(port)")!)
         return OpenedStore(store: EventStore(storage)) {
             try await storage.close()
-            server.cancel()
-            _ = await server.result
+            server.task.cancel()
+            _ = await server.task.result
             try await broker.close()
             try? FileManager.default.removeItem(atPath: path)
         }
