@@ -93,24 +93,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // How tests wait: for progress, never for a fixed time (a slow machine still passes).
+        .target(name: "SteleTestSupport", path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
-        .testTarget(name: "SteleLogTests", dependencies: ["SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleLogTests", dependencies: ["SteleTestSupport", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
-        .testTarget(name: "SteleStoreTests", dependencies: [
+        .testTarget(name: "SteleStoreTests", dependencies: ["SteleTestSupport", 
             "SteleStore", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples"]),
-        .testTarget(name: "SteleViewsTests", dependencies: ["SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
-        .testTarget(name: "SteleHTTPTests", dependencies: [
+        .testTarget(name: "SteleViewsTests", dependencies: ["SteleTestSupport", "SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
+        .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
             "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleBroker", "SteleKafkaProtocol"]),
-        .testTarget(name: "SteleServerTests", dependencies: [
+        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleTestSupport", "SteleBroker", "SteleKafkaProtocol"]),
+        .testTarget(name: "SteleServerTests", dependencies: ["SteleTestSupport", 
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),

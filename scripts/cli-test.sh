@@ -7,7 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dir="$work/partition"
 
-"$bin/stele-crashtest" --cycles 2 --directory "$dir" --max-lifetime-ms 150 >/dev/null
+"$bin/stele-crashtest" --cycles 3 --directory "$dir" --max-lifetime-ms 150 >/dev/null
 
 out=$("$bin/stele" log verify "$dir")
 echo "$out" | grep -q '^OK' || { echo "verify failed on a clean log: $out"; exit 1; }

@@ -100,7 +100,7 @@ struct CrashTest: AsyncParsableCommand {
                 try FileManager.default.removeItem(atPath: path)
             }
             let lifetime = 20 + Int(random.next() % UInt64(maxLifetimeMs))
-            let acks = try runChild(path: path, cycle: cycle, lifetimeMs: lifetime)
+            let acks = try runChild(path: path, cycle: cycle, lifetimeMs: lifetime, clock: ChildProcess.clock(forCycle: cycle))
             for ack in acks { acknowledged[ack.offset] = ack }
             let log = try await PartitionLog.open(directory: path, config: Self.config())
             if log.recoveryReport.truncatedBytes > 0 { truncations += 1 }
@@ -117,10 +117,11 @@ struct CrashTest: AsyncParsableCommand {
         if directory == nil { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    /// Starts the child, lets it append for `lifetimeMs`, kills it with SIGKILL, returns its acks.
-    private func runChild(path: String, cycle: Int, lifetimeMs: Int) throws -> [Acknowledgement] {
+    /// Starts the child, lets it append for `lifetimeMs` (from its start or its first ack),
+    /// kills it with SIGKILL, returns its acks.
+    private func runChild(path: String, cycle: Int, lifetimeMs: Int, clock: ChildProcess.Clock) throws -> [Acknowledgement] {
         try ChildProcess.runAndKill(arguments: ["--child", "--directory", path, "--cycle", "\(cycle)", "--writers", "\(writers)"],
-                                    afterMilliseconds: lifetimeMs).compactMap(Acknowledgement.init)
+                                    afterMilliseconds: lifetimeMs, clock: clock).compactMap(Acknowledgement.init)
     }
 }
 

@@ -34,12 +34,16 @@ enum RebuildCrashTest {
 
         var resumedAt: Int64 = 0
         var kills = 0
+        var killedMidRebuild = 0
         for cycle in 1...cycles {
             if try location(path).current() == 2 { break }
             let lifetime = 50 + Int(random.next() % UInt64(maxLifetimeMs))
-            _ = try ChildProcess.runAndKill(arguments: ["--child", "--view", "--rebuild", "--directory", path], afterMilliseconds: lifetime)
+            _ = try ChildProcess.runAndKill(arguments: ["--child", "--view", "--rebuild", "--directory", path], afterMilliseconds: lifetime,
+                                            clock: ChildProcess.clock(forCycle: cycle))
             kills += 1
             guard try location(path).current() == 1 else { print("cycle \(cycle): the rebuild finished and was swapped in"); break }
+            // (Looked at before `inspect`, which opens, and so creates, the generation's file.)
+            if try await location(path).hasUnfinishedRebuild() { killedMidRebuild += 1 }
             let (applied, checkpoint) = try await ViewCrashTest.inspect(try location(path).path(of: 2))
             guard applied == checkpoint else {
                 throw ValidationError("cycle \(cycle): the rebuild's tables hold \(applied) events but its checkpoint says \(checkpoint)")
@@ -54,7 +58,12 @@ enum RebuildCrashTest {
         let reopened = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
         let view = MaterializedView(projection: ViewCrashTest.Balances(), store: reopened, location: try location(path), batchSize: 500)
         try await view.start()
+        // (Every child may have been killed before it began the rebuild: begin it here then.)
+        if try location(path).current() == 1, try await !location(path).hasUnfinishedRebuild() { try await view.rebuild() }
         try await view.waitForRebuild()
+        guard killedMidRebuild > 0 || kills == 1 else {
+            throw ValidationError("none of \(kills) kills landed during the rebuild: the test tested nothing")
+        }
         guard try location(path).current() == 2 else { throw ValidationError("the rebuild never swapped in") }
         let rebuilt = try await rows(view)
         await view.stop()
@@ -75,6 +84,7 @@ enum RebuildCrashTest {
         let view = MaterializedView(projection: ViewCrashTest.Balances(), store: store, location: location, batchSize: 200)
         try await view.start()
         if try location.current() == 1, try await !location.hasUnfinishedRebuild() { try await view.rebuild() }
+        printReady()
         try await view.waitForRebuild()
         await view.stop()
         try await store.close()

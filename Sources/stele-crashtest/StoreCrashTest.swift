@@ -20,7 +20,7 @@ enum StoreCrashTest {
         print("stele-crashtest --store: \(cycles) cycles, \(writers) writers, seed \(seed), directory \(path)")
         for cycle in 1...cycles {
             let lifetime = 20 + Int(random.next() % UInt64(maxLifetimeMs))
-            let acks = try runChild(path: path, cycle: cycle, writers: writers, lifetimeMs: lifetime)
+            let acks = try runChild(path: path, cycle: cycle, writers: writers, lifetimeMs: lifetime, clock: ChildProcess.clock(forCycle: cycle))
             for ack in acks {
                 for (index, id) in ack.ids.enumerated() { acknowledged[ack.stream, default: [:]][ack.firstVersion + Int64(index)] = id }
                 total += 1
@@ -66,9 +66,9 @@ enum StoreCrashTest {
         }
     }
 
-    private static func runChild(path: String, cycle: Int, writers: Int, lifetimeMs: Int) throws -> [Ack] {
+    private static func runChild(path: String, cycle: Int, writers: Int, lifetimeMs: Int, clock: ChildProcess.Clock) throws -> [Ack] {
         try ChildProcess.runAndKill(arguments: ["--child", "--store", "--directory", path, "--cycle", "\(cycle)", "--writers", "\(writers)"],
-                                    afterMilliseconds: lifetimeMs).compactMap(Ack.init)
+                                    afterMilliseconds: lifetimeMs, clock: clock).compactMap(Ack.init)
     }
 
     static func runChild(path: String, writers: Int) async throws {

@@ -41,7 +41,7 @@ enum ViewCrashTest {
             }
             try await store.close()
             let lifetime = 30 + Int(random.next() % UInt64(maxLifetimeMs))
-            try runChild(path: path, lifetimeMs: lifetime)
+            try runChild(path: path, lifetimeMs: lifetime, clock: ChildProcess.clock(forCycle: cycle))
             let (applied, checkpoint) = try await inspect(path + "/views/balances.sqlite")
             guard applied == checkpoint else {
                 throw ValidationError("cycle \(cycle): the view holds \(applied) events but its checkpoint says \(checkpoint): applied twice or skipped")
@@ -78,7 +78,20 @@ enum ViewCrashTest {
         let views = try SQLiteViewStore(path: viewPath)
         let runner = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 500)
         let task = Task { try await runner.run() }
-        while try await inspect(viewPath).0 < Int64(events) { try await Task.sleep(for: .milliseconds(20)) }
+        // Waits while the view makes progress; a runner that failed or stalled fails the test.
+        var applied: Int64 = -1
+        var stalledSince = ContinuousClock.now
+        while true {
+            let now = try await inspect(viewPath).0
+            if now >= Int64(events) { break }
+            if now != applied { (applied, stalledSince) = (now, .now) }
+            if task.isCancelled || ContinuousClock.now - stalledSince > .seconds(ChildProcess.stallSeconds) {
+                task.cancel()
+                if case let .failure(error) = await task.result { throw error }
+                throw ChildError(message: "the view made no progress for \(ChildProcess.stallSeconds) s at \(applied) of \(events) events")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         task.cancel()
         _ = await task.result
         let rows = try await views.query(SQLStatement("SELECT account, balance, events FROM balances ORDER BY account"))
@@ -86,13 +99,14 @@ enum ViewCrashTest {
         return rows.map { "\($0["account"]!) \($0["balance"]!) \($0["events"]!)" }.joined(separator: "\n")
     }
 
-    private static func runChild(path: String, lifetimeMs: Int) throws {
-        _ = try ChildProcess.runAndKill(arguments: ["--child", "--view", "--directory", path], afterMilliseconds: lifetimeMs)
+    private static func runChild(path: String, lifetimeMs: Int, clock: ChildProcess.Clock) throws {
+        _ = try ChildProcess.runAndKill(arguments: ["--child", "--view", "--directory", path], afterMilliseconds: lifetimeMs, clock: clock)
     }
 
     static func runChild(path: String) async throws {
         let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
         let views = try SQLiteViewStore(path: path + "/views/balances.sqlite")
+        printReady()
         try await ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 500).run()
     }
 }

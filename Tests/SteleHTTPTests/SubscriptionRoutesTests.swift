@@ -20,13 +20,14 @@ final class SSEClient: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard connected == 0 else { throw CancellationError() }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        // A hang detector, not a deadline: an event normally arrives in milliseconds.
+        var timeout = timeval(tv_sec: 120, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" + (lastEventID.map { "Last-Event-ID: \($0)\r\n" } ?? "") + "\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
     }
 
-    /// The next `count` events as (id, data); fails after the socket's 10 s time-out.
+    /// The next `count` events as (id, data); fails after the socket's 120 s time-out.
     func events(_ count: Int) async throws -> [(id: String, data: JSONValue)] {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {

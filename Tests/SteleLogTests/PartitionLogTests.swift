@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SteleTestSupport
 import SteleCore
 @testable import SteleLog
 import SteleLogTesting
@@ -170,8 +171,7 @@ struct PartitionLogTests {
         #expect(log.highWatermark == 1, "readers see an acknowledged append")
         if policy == .always { #expect(log.durableOffset == 1) }
         if case .interval = policy {
-            var waited = 0
-            while log.durableOffset < 1 && waited < 200 { try await Task.sleep(for: .milliseconds(10)); waited += 1 }
+            try await waitUntil("the interval flusher to sync") { log.durableOffset >= 1 }
             #expect(log.durableOffset == 1, "the interval flusher syncs in the background")
         }
         try await log.flush()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SteleTestSupport
 import SteleStore
 
 /// What every backend must do the same way.
@@ -110,8 +111,9 @@ struct EventStoreConformanceTests {
             var read: [RecordedEvent] = []
             // PostgreSQL delivers an event once every transaction older than it has ended, in
             // the whole cluster (other tests' included): an empty page means "not yet" there.
-            let deadline = ContinuousClock.now + .seconds(20)
-            while read.count < appended.count, ContinuousClock.now < deadline {
+            var watch = StallWatch("the category's events")
+            while read.count < appended.count {
+                try watch.check(read.count)
                 let page = try await store.readCategory("carts", after: position, limit: 4)
                 if page.events.isEmpty { try await Task.sleep(for: .milliseconds(20)); continue }
                 #expect(page.events.count <= 4)
@@ -255,8 +257,9 @@ struct EventStoreConformanceTests {
             var position = CategoryPosition.start
             var perStream: [String: [Int64]] = [:]
             // (On PostgreSQL an empty page may mean "not yet": see categoriesReadFromCheckpoints.)
-            let deadline = ContinuousClock.now + .seconds(20)
-            while count < 32 * appendsPerWriter, ContinuousClock.now < deadline {
+            var watch = StallWatch("the category's events")
+            while count < 32 * appendsPerWriter {
+                try watch.check(count)
                 let page = try await store.readCategory("carts", after: position, limit: 5000)
                 if page.events.isEmpty { try await Task.sleep(for: .milliseconds(20)); continue }
                 for event in page.events { perStream[event.stream.id, default: []].append(event.version) }

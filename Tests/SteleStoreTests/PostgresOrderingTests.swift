@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Testing
+import SteleTestSupport
 import SteleStore
 import StelePostgres
 
@@ -65,12 +66,16 @@ actor CategoryFollower {
         checkpoint = page.next
     }
 
-    /// Reads until `done` or 10 s: other tests' transactions in the same cluster also hold the
-    /// horizon back for a moment, so arrival is waited for.
+    /// Reads until `done`: other tests' transactions in the same cluster also hold the horizon
+    /// back for a while, so arrival is waited for, failing only when nothing arrives for the
+    /// stall limit.
     func read(until done: @Sendable ([String]) -> Bool) async throws {
-        for _ in 0..<200 where !done(seen) {
+        var watch = StallWatch("the follower's events")
+        while !done(seen) {
             try await readOnce()
-            if !done(seen) { try await Task.sleep(for: .milliseconds(50)) }
+            if done(seen) { return }
+            try watch.check(seen.count)
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SteleTestSupport
 import SteleStore
 import SteleViews
 import StelePostgres
@@ -45,15 +46,18 @@ struct ProjectionRunnerTests {
                                to: StreamID(category: "accounts", id: account))
     }
 
-    /// Waits until the view has applied `count` events in all.
+    /// Waits until the view has applied `count` events in all, failing only when the count
+    /// stops moving for the stall limit.
     func waitForEvents(_ views: any ViewStore, _ count: Int64) async throws {
-        for _ in 0..<500 {
+        var watch = StallWatch("the view to reach \(count) events")
+        while true {
             // (Fails until the runner has created the table.)
             let rows = try? await views.query(SQLStatement("SELECT coalesce(sum(events), 0) AS n FROM balances"))
-            if rows?.first?["n"] == .integer(count) { return }
+            let applied = rows?.first?["n"]
+            if applied == .integer(count) { return }
+            try watch.check(String(describing: applied))
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("the view did not reach \(count) events")
     }
 
     @Test(arguments: ViewBackend.all)
