@@ -7,6 +7,7 @@
 #   scripts/bench-http.sh [seconds=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/wait.sh
 SECS=${1:-10}
 command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 python3 -c 'import confluent_kafka' 2>/dev/null || python3 -m pip install -q confluent-kafka
@@ -18,7 +19,7 @@ HTTP=$(free_port); KAFKA=$(free_port)
 "$STELE" serve --data-dir "$WORK/data" --kafka-port "$KAFKA" --http-port "$HTTP" --log-level warning >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -sf "127.0.0.1:$HTTP/health" >/dev/null && break; sleep 0.1; done
+wait_until "$SERVER" "the server to answer /health" curl -sf -o /dev/null "127.0.0.1:$HTTP/health" || { cat "$WORK/serve.log"; exit 1; }
 
 run_wrk() {
     EVENTS=$1 wrk -t2 -c32 -d"${SECS}s" -s scripts/bench-http.lua "http://127.0.0.1:$HTTP" | grep '^REQUESTS'

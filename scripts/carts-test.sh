@@ -8,6 +8,8 @@
 #   scripts/carts-test.sh BIN_DIR   (needs STELE_TEST_POSTGRES_URL: scripts/postgres-test-cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/wait.sh
+export PYTHONDONTWRITEBYTECODE=1   # importing Tests/Clients/progress.py leaves no __pycache__ in the tree
 BIN=${1:-.build/debug}
 : "${STELE_TEST_POSTGRES_URL:?start a cluster with scripts/postgres-test-cluster.sh}"
 WORK=$(mktemp -d)
@@ -27,9 +29,10 @@ cleanup() {
 trap cleanup EXIT
 
 "$BIN/stele" serve --data-dir "$WORK/data" --kafka-port "$KAFKA" --http-port "$HTTP" --log-level warning >"$WORK/serve.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf "$URL/health" >/dev/null && break; sleep 0.1; done
-curl -sf -XPOST "$URL/topics" -d '{"name":"carts","partitions":3}' >/dev/null
+SERVE=$!
+PIDS+=("$SERVE")
+wait_until "$SERVE" "stele serve to answer $URL/health" curl -sf -o /dev/null "$URL/health" || { cat "$WORK/serve.log"; exit 1; }
+curl -sf -XPOST -H 'Content-Type: application/json' "$URL/topics" -d '{"name":"carts","partitions":3}' >/dev/null
 
 start_service() { "$BIN/stele" demo carts service "$1" --url "$URL" --dir "$WORK/$1" --postgres-url "$PG_URL" >>"$WORK/$1.log" 2>&1 & echo $!; }
 start_fraud() { python3 Examples/carts/fraud.py --bootstrap "127.0.0.1:$KAFKA" --db "$WORK/fraud.sqlite" >>"$WORK/fraud.log" 2>&1 & echo $!; }
@@ -50,10 +53,14 @@ echo "restarted them; $(cat "$WORK/shop1.log") / $(cat "$WORK/shop2.log")"
 python3 scripts/carts-verify.py "$URL" "$WORK/inventory" "$WORK/analytics" "$PG_URL" "$WORK/fraud.sqlite" \
     || { for f in "$WORK"/*.log; do echo "== $f"; tail -n 5 "$f"; done; exit 1; }
 
-# The fraud group, live, over HTTP: a member, and no lag once it has caught up.
-for _ in $(seq 50); do
+# The fraud group, live, over HTTP: a member, and no lag once it has caught up (waiting as long
+# as its members or lag keep changing, up to the stall interval when they stop).
+progress_start
+while true; do
     GROUP=$(curl -sf "$URL/groups/fraud")
-    python3 -c 'import json,sys; g=json.loads(sys.argv[1]); sys.exit(0 if g["members"] and g["lag"] == 0 else 1)' "$GROUP" && break
+    STATE=$(python3 -c 'import json,sys; g=json.loads(sys.argv[1]); m, lag = g.get("members") or [], g.get("lag"); print("caught-up" if m and lag == 0 else "%d member(s), lag %s" % (len(m), lag))' "$GROUP")
+    [ "$STATE" = caught-up ] && break
+    progress_check "the fraud group to catch up" "$STATE" || break
     sleep 0.2
 done
 python3 -c 'import json,sys; g=json.loads(sys.argv[1]); assert g["members"] and g["lag"] == 0, g; print("group fraud:", g["state"], len(g["members"]), "member(s), lag", g["lag"])' "$GROUP"

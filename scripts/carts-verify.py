@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Folds the carts category read over HTTP into what each service's view must hold, and waits
-(up to a time limit) until every service's store holds exactly that.
+until every service's store holds exactly that: as long as the stores keep changing, failing
+once they have not changed for the stall interval (STELE_TEST_STALL_SECONDS, 120 s).
 
     carts-verify.py HTTP_BASE INVENTORY_SQLITE ANALYTICS_SQLITE SHIPPING_PG_URL FRAUD_SQLITE
 """
-import json, subprocess, sqlite3, sys, time, urllib.request
+import json, os, subprocess, sqlite3, sys, time, urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Clients"))
+from progress import Progress  # noqa: E402
 
 base, inventory_db, analytics_db, shipping_url, fraud_db = sys.argv[1:6]
 LIMIT = 40
@@ -78,16 +82,23 @@ def actual():
 log = events()
 want = expected(log)
 names = ["inventory", "analytics", "shipping", "fraud (events seen per type)", "fraud (alerts)"]
-deadline = time.time() + 60
+# Every store state not seen before restarts the clock (a store flapping between two states,
+# say on a failing read, is no progress).
+progress = Progress("every service's store to equal the fold of the log")
+states = set()
 while True:
     got = actual()
     wrong = [name for name, w, g in zip(names, want, got) if w != g]
     if not wrong:
         break
-    if time.time() > deadline:
+    states.add(repr([sorted(g.items()) for g in got]))
+    try:
+        progress.check(len(states), shown="still wrong: " + ", ".join(wrong))
+    except SystemExit as stalled:
         for name, w, g in zip(names, want, got):
             if w != g:
                 print(f"{name}: expected {sorted(w.items())[:8]}… got {sorted(g.items())[:8]}…")
+        print(stalled)
         sys.exit(1)
     time.sleep(0.3)
 print(f"{len(log)} events folded: inventory {len(want[0])} products, analytics {len(want[1])}, "

@@ -2,6 +2,8 @@
 # Unchanged Kafka clients against a real `stele serve` on 127.0.0.1: kcat, kafka-python,
 # aiokafka and confluent-kafka round trips, malformed input, restart and graceful shutdown.
 set -euo pipefail
+. "$(dirname "$0")/lib/wait.sh"
+export PYTHONDONTWRITEBYTECODE=1   # importing Tests/Clients/progress.py leaves no __pycache__ in the tree
 bin="${1:-.build/debug}"
 work=$(mktemp -d)
 broker_pid=""
@@ -11,18 +13,17 @@ trap cleanup EXIT
 start_broker() {
     "$bin/stele" serve --data-dir "$work/data" --kafka-port "${1:-0}" --retention-check-interval-ms 200 --group-initial-rebalance-delay-ms 0 > "$work/broker.log" 2>&1 &
     broker_pid=$!
-    for _ in $(seq 1 100); do
-        port=$(grep -o 'address=127.0.0.1:[0-9]*' "$work/broker.log" | head -n 1 | cut -d: -f2 || true)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
+    # Up to the stall interval (120 s) for the port; at once if the broker died.
+    wait_until "$broker_pid" "the broker to listen" grep -q 'address=127.0.0.1:[0-9]' "$work/broker.log" \
+        || { cat "$work/broker.log"; echo "broker did not start"; exit 1; }
+    port=$(grep -o 'address=127.0.0.1:[0-9]*' "$work/broker.log" | head -n 1 | cut -d: -f2 || true)
     [ -n "$port" ] || { cat "$work/broker.log"; echo "broker did not start"; exit 1; }
     bootstrap="127.0.0.1:$port"
 }
 
 stop_broker() {
     kill -TERM "$broker_pid"
-    for _ in $(seq 1 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 1200); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done   # up to 120 s
     if kill -0 "$broker_pid" 2>/dev/null; then echo "broker ignored SIGTERM"; exit 1; fi
     wait "$broker_pid" 2>/dev/null || true
     grep -q 'stopped; every partition flushed and closed' "$work/broker.log" || { cat "$work/broker.log"; echo "no graceful shutdown"; exit 1; }
@@ -36,7 +37,7 @@ echo "broker on $bootstrap"
 topic="kcat-$$"
 seq 0 9999 | awk '{printf "key-%d:value-%d\n", $1 % 97, $1}' > "$work/sent.txt"
 kcat -P -b "$bootstrap" -t "$topic" -K: -H source=kcat -X acks=all -l "$work/sent.txt"
-kcat -C -b "$bootstrap" -t "$topic" -e -q -f '%k:%s|%h|%o\n' > "$work/got.txt"
+kcat -C -m 60 -b "$bootstrap" -t "$topic" -e -q -f '%k:%s|%h|%o\n' > "$work/got.txt"
 awk '{printf "%s|source=kcat|%d\n", $0, NR - 1}' "$work/sent.txt" > "$work/expected.txt"
 diff -q "$work/expected.txt" "$work/got.txt" >/dev/null || { diff "$work/expected.txt" "$work/got.txt" | head; echo "kcat round trip differs"; exit 1; }
 echo "kcat: 10000 records round-tripped: OK"
@@ -55,56 +56,61 @@ echo "stele topics create/list/describe/delete: OK"
 # Retention runs on its own: old segments of a topic with retention.ms go.
 "$bin/stele" topics create short-lived --config retention.ms=1 --config segment.bytes=2000 --bootstrap "$bootstrap" >/dev/null
 seq 0 499 | awk '{printf "k%d:value-%d-padding-padding-padding\n", $1, $1}' | kcat -P -b "$bootstrap" -t short-lived -K: -X linger.ms=0 -X batch.num.messages=1
-for _ in $(seq 1 50); do
+retention_ran() {
     start=$("$bin/stele" topics describe short-lived --bootstrap "$bootstrap" | grep -o 'log start [0-9]*' | grep -o '[0-9]*')
-    [ "${start:-0}" -gt 0 ] && break
-    sleep 0.2
-done
-[ "${start:-0}" -gt 0 ] || { echo "retention never deleted a segment"; exit 1; }
+    [ "${start:-0}" -gt 0 ]
+}
+wait_until "$broker_pid" "retention to delete a segment of short-lived" retention_ran \
+    || { echo "retention never deleted a segment"; exit 1; }
 echo "retention.ms: segments deleted in the background (log start $start): OK"
 
 # acks=0: the broker sends no response (clients would see out-of-order correlation ids), and
 # the records still land.
 seq 0 999 | awk '{printf "k%d:v%d\n", $1, $1}' | kcat -P -b "$bootstrap" -t acks0 -K: -X acks=0
-for _ in $(seq 1 50); do
-    count=$(kcat -C -b "$bootstrap" -t acks0 -e -q -f '%o\n' | wc -l)
+progress_start
+while true; do
+    count=$(kcat -C -m 60 -b "$bootstrap" -t acks0 -e -q -f '%o\n' | wc -l)
     [ "$count" -eq 1000 ] && break
+    progress_check "the acks=0 records to be stored" "$count" || break
     sleep 0.1
 done
 [ "$count" -eq 1000 ] || { echo "acks=0: $count of 1000 records stored"; exit 1; }
 echo "acks=0: 1000 records stored: OK"
 
-timeout 60 python3 Tests/Clients/expected_version.py "$bootstrap"
-timeout 90 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
+timeout 1800 python3 Tests/Clients/expected_version.py "$bootstrap"
+timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
 
 "$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
-timeout 60 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
+timeout 1800 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
 
 # Compression: stored as sent, read back by the client. (librdkafka 2.0.2 enables lz4 only
 # because FindCoordinator is advertised from v0.)
 for codec in gzip snappy lz4 zstd; do
     seq 0 1999 | awk -v c="$codec" '{printf "key-%d:%s-value-%d-%s\n", $1 % 13, c, $1, "compressible compressible compressible"}' > "$work/sent-$codec.txt"
     kcat -P -b "$bootstrap" -t "codec-$codec" -K: -z "$codec" -X acks=all -l "$work/sent-$codec.txt"
-    kcat -C -b "$bootstrap" -t "codec-$codec" -e -q -f '%k:%s\n' > "$work/got-$codec.txt"
+    kcat -C -m 60 -b "$bootstrap" -t "codec-$codec" -e -q -f '%k:%s\n' > "$work/got-$codec.txt"
     diff -q "$work/sent-$codec.txt" "$work/got-$codec.txt" >/dev/null || { echo "kcat $codec round trip differs"; exit 1; }
     "$bin/stele" log dump "$work/data/topics/codec-$codec/0" --batches-only | grep -q "codec $codec" || { echo "$codec batches were not stored compressed"; exit 1; }
     echo "kcat -z $codec: 2000 records round-tripped, stored compressed: OK"
 done
 
 for client in kafka-python aiokafka confluent; do
-    timeout 180 python3 Tests/Clients/roundtrip.py --client "$client" --bootstrap "$bootstrap"
+    timeout 1800 python3 Tests/Clients/roundtrip.py --client "$client" --bootstrap "$bootstrap"
 done
 for codec in lz4 gzip; do
-    timeout 180 python3 Tests/Clients/roundtrip.py --client kafka-python --compression "$codec" --bootstrap "$bootstrap"
+    timeout 1800 python3 Tests/Clients/roundtrip.py --client kafka-python --compression "$codec" --bootstrap "$bootstrap"
 done
 
 # Idempotent producers while the broker is SIGKILLed twice and restarted on the same port.
 fixed_port=$port
 for client in kafka-python confluent; do
     rm -f "$work/ready"
-    timeout 300 python3 Tests/Clients/idempotence.py --client "$client" --bootstrap "$bootstrap" --count 20000 --ready "$work/ready" &
+    timeout 1800 python3 Tests/Clients/idempotence.py --client "$client" --bootstrap "$bootstrap" --count 20000 --ready "$work/ready" &
     producer=$!
-    for _ in $(seq 1 300); do [ -f "$work/ready" ] && break; sleep 0.1; done
+    # The first kill waits for the producer to be streaming (it creates the ready file); the
+    # second for the restarted broker to listen again (start_broker).
+    wait_until "$producer" "the $client producer to start streaming" test -f "$work/ready" \
+        || { kill "$producer" 2>/dev/null || true; wait "$producer" 2>/dev/null || true; tail -20 "$work/broker.log"; echo "$client producer never started streaming"; exit 1; }
     for round in 1 2; do
         sleep 0.3
         kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
@@ -116,11 +122,11 @@ done
 # Consumer groups: each client consumes part, commits, and a second member of the group
 # resumes from the committed offset.
 for client in kafka-python aiokafka confluent rebalance; do
-    timeout 120 python3 Tests/Clients/groups.py --client "$client" --bootstrap "$bootstrap"
+    timeout 1800 python3 Tests/Clients/groups.py --client "$client" --bootstrap "$bootstrap"
 done
 group_topic="kcat-group-$$"
 seq 0 499 | awk '{printf "k%d:v%d\n", $1, $1}' | kcat -P -b "$bootstrap" -t "$group_topic" -K:
-got=$(timeout 60 kcat -G kcat-group -b "$bootstrap" -o beginning -e -q "$group_topic" | wc -l)
+got=$(timeout 600 kcat -G kcat-group -b "$bootstrap" -o beginning -e -q "$group_topic" | wc -l)
 [ "$got" -eq 500 ] || { echo "kcat -G consumed $got of 500"; exit 1; }
 echo "kcat -G: 500 records through a consumer group: OK"
 # Committed offsets survive a SIGKILL of the broker (commits are acknowledged once durable).
@@ -130,14 +136,14 @@ start_broker "$fixed_port"
     || { "$bin/stele" groups describe kcat-group --bootstrap "$bootstrap"; echo "committed offsets lost in a SIGKILL"; exit 1; }
 echo "SIGKILL: committed group offsets still there: OK"
 
-timeout 60 python3 Tests/Clients/garbage.py "$bootstrap"
-kcat -L -b "$bootstrap" -t "$topic" | grep -q "topic \"$topic\" with 1 partitions" || { echo "broker unusable after malformed input"; exit 1; }
+timeout 1800 python3 Tests/Clients/garbage.py "$bootstrap"
+kcat -L -m 60 -b "$bootstrap" -t "$topic" | grep -q "topic \"$topic\" with 1 partitions" || { echo "broker unusable after malformed input"; exit 1; }
 echo "malformed input: broker still serving: OK"
 
 # Restart: the data survives a graceful stop and start.
 stop_broker
 start_broker 0
-count=$(kcat -C -b "$bootstrap" -t "$topic" -e -q -f '%o\n' | wc -l)
+count=$(kcat -C -m 60 -b "$bootstrap" -t "$topic" -e -q -f '%o\n' | wc -l)
 [ "$count" -eq 10000 ] || { echo "after restart $count records, expected 10000"; exit 1; }
 echo "restart: 10000 records still there: OK"
 # kcat -G committed its position on exit; the commit survives the restart and shows no lag.

@@ -7,6 +7,7 @@
 #   scripts/flights-load.sh [seconds=20] [connections=32] [bookings per second=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/wait.sh
 SECONDS_TO_RUN=${1:-20}
 CONNECTIONS=${2:-32}
 RATE=${3:-3}
@@ -24,10 +25,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$STELE" demo flights --data-dir "$WORK/data" --kafka-port 0 --http-port "$PORT" --flights $FLIGHTS --log-level warning >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do
-    curl -sf "127.0.0.1:$PORT/views/seats_left" 2>/dev/null | grep -q '"events":0' && break
-    sleep 0.2
-done
+seats_left_ready() { curl -sf "127.0.0.1:$PORT/views/seats_left" 2>/dev/null | grep -q '"events":0'; }
+wait_until "$SERVER" "the seats_left view to catch up" seats_left_ready || { cat "$WORK/serve.log"; exit 1; }
 
 "$STELE" demo flights book --url "http://127.0.0.1:$PORT" --rate "$RATE" --duration "$SECONDS_TO_RUN" --flights $FLIGHTS >"$WORK/book.txt" &
 WRITER=$!

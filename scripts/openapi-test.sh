@@ -7,6 +7,7 @@
 #   scripts/openapi-test.sh [path to stele] (default .build/debug/stele)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/wait.sh
 STELE=${1:-.build/debug/stele}
 python3 -c 'import schemathesis, openapi_spec_validator' 2>/dev/null \
     || python3 -m pip install -q schemathesis openapi-spec-validator
@@ -16,11 +17,11 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$STELE" serve --data-dir "$WORK/data" --kafka-port 0 --http-port "$PORT" --views Examples/views --log-level warning >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+wait_until "$SERVER" "the server to answer /health" curl -sf -o /dev/null "127.0.0.1:$PORT/health" || { cat "$WORK/serve.log"; exit 1; }
 
 # Some data, so reads, rows and groups have something to return.
-curl -sf -XPOST "127.0.0.1:$PORT/streams/accounts/alice" -d '{"type":"AccountOpened","data":{"owner":"Alice","initialDeposit":100}}' >/dev/null
-curl -sf -XPOST "127.0.0.1:$PORT/topics" -d '{"name":"orders","partitions":2}' >/dev/null
+curl -sf -XPOST -H 'Content-Type: application/json' "127.0.0.1:$PORT/streams/accounts/alice" -d '{"type":"AccountOpened","data":{"owner":"Alice","initialDeposit":100}}' >/dev/null
+curl -sf -XPOST -H 'Content-Type: application/json' "127.0.0.1:$PORT/topics" -d '{"name":"orders","partitions":2}' >/dev/null
 
 echo "== every route registered in Sources/SteleHTTP is in the document, and no other"
 curl -sf "127.0.0.1:$PORT/openapi.json" >"$WORK/openapi.json"
@@ -43,8 +44,9 @@ PY
 
 echo "== schemathesis against the live server"
 # Event streams never end and /appends waits for appends by design: both are excluded from
-# generated traffic (the Swift suites test them over real sockets).
+# generated traffic (the Swift suites test them over real sockets). --request-timeout is in
+# seconds (schemathesis 4): a hang guard for a slow, busy machine, not a response-time check.
 schemathesis --config-file schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
     --exclude-path-regex '/subscribe$|/changes$|^/appends$' \
-    --max-examples 25 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 10 --workers 2 --warnings off \
+    --max-examples 25 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 120 --workers 2 --warnings off \
     --suppress-health-check all

@@ -22,7 +22,7 @@ max_connections = 200
 fsync = on
 synchronous_commit = on
 CONF
-    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 300 start >/dev/null
     echo "export STELE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
     echo "export STELE_TEST_POSTGRES_DIR=$dir"
     echo "export STELE_TEST_POSTGRES_PID=$(head -n 1 "$dir/data/postmaster.pid")"
@@ -32,7 +32,7 @@ stop)
     pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
     if [ -n "$pid" ]; then
         kill -INT "$pid" 2>/dev/null || true   # fast shutdown
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done   # up to 60 s
     fi
     rm -rf "$dir"
     ;;

@@ -6,6 +6,7 @@ import sys
 import uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
+from progress import Progress
 
 bootstrap = sys.argv[1]
 topic = f"accounts-{uuid.uuid4().hex[:8]}"
@@ -36,11 +37,20 @@ try:
 except KafkaError:
     pass
 producer.close()
-consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
-consumer.assign([TopicPartition(topic, 0)])
-consumer.seek_to_beginning(TopicPartition(topic, 0))
-values = [m.value for m in consumer]
+expected = [b"opened", b"deposited 50", b"withdrew 20", b"unchecked"]
+consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+tp = TopicPartition(topic, 0)
+consumer.assign([tp])
+consumer.seek_to_beginning(tp)
+values = []
+progress = Progress(f"the {len(expected)} accepted records")
+while len(values) < len(expected):
+    for messages in consumer.poll(timeout_ms=1000).values():
+        values += [m.value for m in messages]
+    progress.check(len(values))
+# Nothing else written: the partition ends after the accepted records.
+end = consumer.end_offsets([tp], timeout_ms=60000)[tp]
 consumer.close()
-if values != [b"opened", b"deposited 50", b"withdrew 20", b"unchecked"]:
-    sys.exit(f"the stream holds {values}")
+if values != expected or end != len(expected):
+    sys.exit(f"the stream holds {values} (log end {end})")
 print("stele.expected-version: conflicts refused with INVALID_RECORD, nothing written: OK")

@@ -7,11 +7,12 @@ import sys
 import uuid
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from progress import Progress
 
 bootstrap = sys.argv[1]
 topic = f"accounts-{uuid.uuid4().hex[:8]}"
 admin = AdminClient({"bootstrap.servers": bootstrap})
-admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1, config={"retention.ms": "-1"})])[topic].result(30)
+admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1, config={"retention.ms": "-1"})])[topic].result(60)
 
 
 def produce_all(producer, records):
@@ -22,7 +23,7 @@ def produce_all(producer, records):
         headers = [] if expected is None else [("stele.expected-version", str(expected).encode())]
         producer.produce(topic, key=key, value=value, headers=headers,
                          on_delivery=lambda err, msg, o=outcome: o.update(err=err, msg=msg))
-        producer.flush(30)
+        producer.flush(120)
         if "err" not in outcome:
             sys.exit(f"no delivery report for {value!r}")
         results.append(outcome["err"] if outcome["err"] else outcome["msg"].offset())
@@ -70,21 +71,25 @@ if any(isinstance(r, KafkaError) for r in (results[0], results[2], results[3], r
 consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:6]}",
                      "enable.auto.commit": False, "auto.offset.reset": "earliest"})
 consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
-stored = {}
-idle = 0
-while idle < 5:
-    msg = consumer.poll(1.0)
-    if msg is None:
-        idle += 1
-        continue
-    if msg.error():
-        continue
-    stored.setdefault(msg.key(), []).append((msg.partition(), msg.value()))
-consumer.close()
 expected = {
     b"acc-1": [b"opened", b"deposited 50", b"withdrew 20"],
     b"acc-2": [b"opened", b"deposited 10", b"deposited 20", b"unchecked"],
 }
+want = sum(len(values) for values in expected.values())
+stored = {}
+read = 0
+progress = Progress(f"the {want} accepted records")
+while read < want:
+    msg = consumer.poll(1.0)
+    if msg is not None and not msg.error():
+        stored.setdefault(msg.key(), []).append((msg.partition(), msg.value()))
+        read += 1
+    progress.check(read)
+# Nothing extra written: the partitions hold exactly the records read.
+held = sum(high - low for low, high in (consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=60) for p in range(3)))
+consumer.close()
+if held != want:
+    sys.exit(f"the topic holds {held} records, expected {want}: {stored}")
 for key, values in expected.items():
     if [v for _, v in stored.get(key, [])] != values:
         sys.exit(f"stream {key!r} holds {stored.get(key)}")

@@ -8,6 +8,8 @@ import sys
 import time
 import uuid
 
+from progress import Progress
+
 COUNT = 1000
 
 
@@ -22,22 +24,36 @@ def produce(bootstrap, topic):
     producer.close()
 
 
+def at_log_end(client, position, end):
+    """The second member read to the end of the partition, and the partition holds COUNT records:
+    nothing arrived beyond them (shown by offsets rather than by waiting for silence)."""
+    if position != COUNT or end != COUNT:
+        sys.exit(f"{client}: second member stopped at offset {position}, log end {end}, expected both {COUNT}")
+
+
 def kafka_python(bootstrap, topic, group):
     from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
     first = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                          enable_auto_commit=False, consumer_timeout_ms=10000)
+                          enable_auto_commit=False)
     seen = []
-    for message in first:
-        seen.append(int(message.value))
-        if len(seen) == 400:
-            break
+    progress = Progress("kafka-python: the first member to read 400 records")
+    while len(seen) < 400:
+        for messages in first.poll(timeout_ms=1000, max_records=400 - len(seen)).values():
+            seen += [int(m.value) for m in messages]
+        progress.check(len(seen))
     tp = TopicPartition(topic, 0)
     first.commit({tp: OffsetAndMetadata(400, "checkpoint-a", -1)})
     committed = first.committed(tp, metadata=True)
     first.close()
     second = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                           enable_auto_commit=False, consumer_timeout_ms=5000)
-    rest = [int(m.value) for m in second]
+                           enable_auto_commit=False)
+    rest = []
+    progress = Progress(f"kafka-python: the second member to read {COUNT - 400} records")
+    while len(rest) < COUNT - 400:
+        for messages in second.poll(timeout_ms=1000).values():
+            rest += [int(m.value) for m in messages]
+        progress.check(len(rest))
+    at_log_end("kafka-python", second.position(tp, timeout_ms=60000), second.end_offsets([tp], timeout_ms=60000)[tp])
     second.close()
     admin_checks(bootstrap, topic, group)
     return seen, rest, (committed.offset, committed.metadata)
@@ -71,10 +87,11 @@ async def aiokafka_groups(bootstrap, topic, group):
     first = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
     await first.start()
     seen = []
-    deadline = time.time() + 20
-    while len(seen) < 400 and time.time() < deadline:
+    progress = Progress("aiokafka: the first member to read 400 records")
+    while len(seen) < 400:
         for messages in (await first.getmany(timeout_ms=500, max_records=400 - len(seen))).values():
             seen += [int(m.value) for m in messages]
+        progress.check(len(seen))
     tp = TopicPartition(topic, 0)
     await first.commit({tp: OffsetAndMetadata(400, "checkpoint-a")})
     committed = await first.committed(tp)
@@ -82,10 +99,12 @@ async def aiokafka_groups(bootstrap, topic, group):
     second = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
     await second.start()
     rest = []
-    deadline = time.time() + 20
-    while len(rest) < COUNT - 400 and time.time() < deadline:
+    progress = Progress(f"aiokafka: the second member to read {COUNT - 400} records")
+    while len(rest) < COUNT - 400:
         for messages in (await second.getmany(timeout_ms=500)).values():
             rest += [int(m.value) for m in messages]
+        progress.check(len(rest))
+    at_log_end("aiokafka", await second.position(tp), (await second.end_offsets([tp]))[tp])
     await second.stop()
     return seen, rest, (committed, "checkpoint-a")
 
@@ -96,22 +115,26 @@ def confluent(bootstrap, topic, group):
     first = Consumer(config)
     first.subscribe([topic])
     seen = []
-    deadline = time.time() + 30
-    while len(seen) < 400 and time.time() < deadline:
+    progress = Progress("confluent-kafka: the first member to read 400 records")
+    while len(seen) < 400:
         message = first.poll(0.5)
         if message is not None and message.error() is None:
             seen.append(int(message.value()))
+        progress.check(len(seen))
     first.commit(offsets=[TopicPartition(topic, 0, 400, metadata="checkpoint-a")], asynchronous=False)
-    committed = first.committed([TopicPartition(topic, 0)], timeout=10)[0]
+    committed = first.committed([TopicPartition(topic, 0)], timeout=60)[0]
     first.close()
     second = Consumer(config)
     second.subscribe([topic])
     rest = []
-    deadline = time.time() + 30
-    while len(rest) < COUNT - 400 and time.time() < deadline:
+    progress = Progress(f"confluent-kafka: the second member to read {COUNT - 400} records")
+    while len(rest) < COUNT - 400:
         message = second.poll(0.5)
         if message is not None and message.error() is None:
             rest.append(int(message.value()))
+        progress.check(len(rest))
+    tp = TopicPartition(topic, 0)
+    at_log_end("confluent", second.position([tp])[0].offset, second.get_watermark_offsets(tp, timeout=60)[1])
     second.close()
     return seen, rest, (committed.offset, committed.metadata)
 
@@ -126,7 +149,7 @@ def rebalance(bootstrap):
     first, second = KafkaConsumer(topic, **settings), None
 
     def wait_for(condition, what):
-        deadline = time.time() + 60
+        deadline = time.time() + 180
         while time.time() < deadline:
             for consumer in (first, second):
                 if consumer is not None:

@@ -10,13 +10,18 @@ import sys
 import time
 import uuid
 
+from progress import Progress
+
 
 def produce_kafka_python(bootstrap, topic, count, ready):
     from kafka import KafkaProducer
+    from kafka.errors import KafkaTimeoutError
     # kafka-python's default producer is idempotent (acks=all, enable_idempotence=True).
+    # No delivery timeout: on a slow machine two broker restarts may take longer than any fixed
+    # limit; the flush below fails only when acknowledgements stop coming.
     producer = KafkaProducer(bootstrap_servers=bootstrap, retries=2**31 - 1, linger_ms=2,
                              request_timeout_ms=5000, reconnect_backoff_ms=50, retry_backoff_ms=100,
-                             delivery_timeout_ms=120000)
+                             delivery_timeout_ms=2**31 - 1)
     if not producer.config["enable_idempotence"]:
         sys.exit("kafka-python: the default producer is expected to be idempotent")
     futures = []
@@ -26,7 +31,13 @@ def produce_kafka_python(bootstrap, topic, count, ready):
             open(ready, "w").close()
         if i % 200 == 0:
             time.sleep(0.01)
-    producer.flush(timeout=120)
+    progress = Progress(f"kafka-python: acknowledgements of {count} records")
+    while True:
+        try:
+            producer.flush(timeout=1)
+            break
+        except KafkaTimeoutError:
+            progress.check(sum(f.is_done for f in futures))
     acked = [f.get(timeout=120).offset for f in futures]
     producer.close()
     return acked
@@ -34,8 +45,10 @@ def produce_kafka_python(bootstrap, topic, count, ready):
 
 def produce_confluent(bootstrap, topic, count, ready):
     from confluent_kafka import Producer
+    # message.timeout.ms 0: no delivery deadline (librdkafka: 0 is infinite), as above; the flush
+    # below fails only when deliveries stop coming.
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 2, "message.timeout.ms": 120000, "reconnect.backoff.ms": 50})
+                         "linger.ms": 2, "message.timeout.ms": 0, "reconnect.backoff.ms": 50})
     acked = {}
     errors = []
 
@@ -57,20 +70,28 @@ def produce_confluent(bootstrap, topic, count, ready):
             open(ready, "w").close()
         if i % 200 == 0:
             time.sleep(0.01)
-    if producer.flush(120) != 0:
-        sys.exit("confluent-kafka: records left undelivered")
+    progress = Progress(f"confluent-kafka: deliveries of {count} records")
+    while producer.flush(1) > 0:
+        progress.check(len(acked) + len(errors))
     if errors:
         sys.exit(f"confluent-kafka: {len(errors)} deliveries failed, first: {errors[0]}")
     return [acked.get(i) for i in range(count)]
 
 
 def consume(bootstrap, topic):
+    """Every record of the partition, read up to its end offset."""
     from kafka import KafkaConsumer, TopicPartition
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
-    values = [(m.offset, int(m.value)) for m in consumer]
+    end = consumer.end_offsets([tp], timeout_ms=60000)[tp]
+    values = []
+    progress = Progress(f"reading {topic} back to its end offset {end}")
+    while consumer.position(tp, timeout_ms=60000) < end:
+        for messages in consumer.poll(timeout_ms=1000).values():
+            values += [(m.offset, int(m.value)) for m in messages]
+        progress.check(len(values))
     consumer.close()
     return values
 

@@ -14,6 +14,8 @@ import sys
 import time
 import uuid
 
+from progress import Progress
+
 COUNT = 10_000
 BASE_TS = 1_700_000_000_000
 
@@ -44,27 +46,41 @@ def check(consumed, client):
 def kafka_python(bootstrap, topic, compression=None):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaTimeoutError
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 1, 1)])
     # The idempotent default needs InitProducerId, which arrives with the idempotent producer.
+    # No delivery timeout (120 s by default, counted from when a batch is created): the flush
+    # below waits as long as acknowledgements keep coming.
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5,
-                             compression_type=compression)
+                             compression_type=compression, delivery_timeout_ms=2**31 - 1)
     futures = [producer.send(topic, key=k, value=v, headers=h, timestamp_ms=ts) for k, v, h, ts in map(record, range(COUNT))]
-    producer.flush()
-    offsets = [f.get(timeout=30).offset for f in futures]
+    progress = Progress(f"kafka-python to have {COUNT} records acknowledged")
+    while True:
+        try:
+            producer.flush(timeout=1)
+            break
+        except KafkaTimeoutError:
+            progress.check(sum(f.is_done for f in futures))
+    offsets = [f.get(timeout=60).offset for f in futures]
     if offsets != list(range(COUNT)):
         sys.exit("kafka-python: acknowledged offsets are not 0..9999 in order")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
     consumed = []
-    for m in consumer:
-        consumed.append((m.offset, m.key, m.value, m.headers, m.timestamp))
-        if len(consumed) == COUNT:
-            break
+    progress = Progress(f"kafka-python to consume {COUNT} records")
+    while len(consumed) < COUNT:
+        for messages in consumer.poll(timeout_ms=1000).values():
+            consumed += [(m.offset, m.key, m.value, m.headers, m.timestamp) for m in messages]
+        progress.check(len(consumed))
     check(consumed, "kafka-python")
-    found = consumer.offsets_for_times({tp: BASE_TS + 5000})[tp]
+    # Nothing beyond the records sent: the consumer stands at the end of the partition.
+    position, end = consumer.position(tp, timeout_ms=60000), consumer.end_offsets([tp], timeout_ms=60000)[tp]
+    if position != COUNT or end != COUNT:
+        sys.exit(f"kafka-python: consumer at {position}, log end {end}, expected both {COUNT}")
+    found = consumer.offsets_for_times({tp: BASE_TS + 5000}, timeout_ms=60000)[tp]
     if found.offset != 5000 or found.timestamp != BASE_TS + 5000:
         sys.exit(f"kafka-python: offsets_for_times gave {found}")
     consumer.close()
@@ -88,10 +104,11 @@ async def aiokafka_roundtrip(bootstrap, topic):
     consumer.assign([tp])
     await consumer.seek_to_beginning(tp)
     consumed = []
-    deadline = time.time() + 30
-    while len(consumed) < COUNT and time.time() < deadline:
+    progress = Progress(f"aiokafka to consume {COUNT} records")
+    while len(consumed) < COUNT:
         for _, messages in (await consumer.getmany(timeout_ms=1000)).items():
             consumed += [(m.offset, m.key, m.value, list(m.headers), m.timestamp) for m in messages]
+        progress.check(len(consumed))
     check(consumed, "aiokafka")
     found = (await consumer.offsets_for_times({tp: BASE_TS + 5000}))[tp]
     if found.offset != 5000 or found.timestamp != BASE_TS + 5000:
@@ -104,8 +121,10 @@ def confluent(bootstrap, topic):
     from confluent_kafka.admin import AdminClient, NewTopic
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)]).values():
-        future.result(timeout=30)
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+        future.result(timeout=60)
+    # message.timeout.ms 0: no delivery deadline (librdkafka: 0 is infinite); the flush below
+    # waits as long as deliveries keep coming.
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "message.timeout.ms": 0})
     delivered = {}
     errors = []
 
@@ -122,8 +141,9 @@ def confluent(bootstrap, topic):
     for k, v, h, ts in map(record, range(COUNT)):
         producer.produce(topic, key=k, value=v, headers=h, timestamp=ts, on_delivery=on_delivery)
         producer.poll(0)
-    if producer.flush(30) != 0:
-        sys.exit("confluent-kafka: records left undelivered")
+    progress = Progress(f"confluent-kafka to deliver {COUNT} records")
+    while producer.flush(1) > 0:
+        progress.check(len(delivered) + len(errors))
     if errors:
         sys.exit(f"confluent-kafka: {len(errors)} deliveries failed, first: {errors[0]}")
     if [delivered.get(i) for i in range(COUNT)] != list(range(COUNT)):
@@ -133,18 +153,19 @@ def confluent(bootstrap, topic):
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"assign-{topic}", "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     consumed = []
-    deadline = time.time() + 30
-    while len(consumed) < COUNT and time.time() < deadline:
+    progress = Progress(f"confluent-kafka to consume {COUNT} records")
+    while len(consumed) < COUNT:
         m = consumer.poll(0.5)
         if m is not None and m.error() is None:
             consumed.append((m.offset(), m.key(), m.value(), list(m.headers() or []), m.timestamp()[1]))
+        progress.check(len(consumed))
     check(consumed, "confluent-kafka")
-    found = consumer.offsets_for_times([TopicPartition(topic, 0, BASE_TS + 5000)], timeout=10)[0]
+    found = consumer.offsets_for_times([TopicPartition(topic, 0, BASE_TS + 5000)], timeout=60)[0]
     if found.offset != 5000:
         sys.exit(f"confluent-kafka: offsets_for_times gave {found.offset}")
     consumer.close()
     for future in admin.delete_topics([topic]).values():
-        future.result(timeout=30)
+        future.result(timeout=60)
 
 
 def main():
