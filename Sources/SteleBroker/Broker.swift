@@ -57,33 +57,102 @@ public final class Broker: Sendable {
     }
 
     private var topicsDirectory: String { config.dataDirectory + "/topics" }
+    /// This process's ownership of the data directory, released at ``close()``.
+    private let lock: DataDirectoryLock
+    /// Topics whose files are there but cannot be served (metadata missing or damaged, a
+    /// partition directory gone, a log that failed to open), by name, with the reason. Their
+    /// data stays on disk; the name cannot be created again until the topic is deleted.
+    private let offline = Mutex<[String: String]>([:])
 
-    private init(config: BrokerConfig, offsets: OffsetStore) throws {
+    private init(config: BrokerConfig, offsets: OffsetStore, lock: DataDirectoryLock) throws {
         self.config = config
+        self.lock = lock
         self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids")
         self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 
-    /// Opens every topic under the data directory, recovering each partition log.
+    /// Opens every topic under the data directory, recovering each partition log. Takes the data
+    /// directory's lock first: a second process on the same directory is refused with
+    /// ``DataDirectoryLockError/held(path:holder:)``.
     public static func open(_ config: BrokerConfig) async throws -> Broker {
-        try FileManager.default.createDirectory(atPath: config.dataDirectory + "/topics", withIntermediateDirectories: true)
-        let offsets = try await OffsetStore.open(directory: config.dataDirectory + "/__consumer_offsets", flushPolicy: config.logDefaults.flushPolicy)
-        let broker = try Broker(config: config, offsets: offsets)
-        await broker.groups.start()
-        for name in try FileManager.default.contentsOfDirectory(atPath: broker.topicsDirectory).sorted() {
-            let directory = broker.topicsDirectory + "/" + name
-            // A topic half-created or half-deleted by a crash has no topic.json: finish removing it.
-            guard TopicName.validate(name) == nil, let data = FileManager.default.contents(atPath: directory + "/topic.json") else {
-                if TopicName.validate(name) == nil { try? FileManager.default.removeItem(atPath: directory) }
+        let lock = try DataDirectoryLock.acquire(config.dataDirectory)
+        do {
+            let topics = config.dataDirectory + "/topics"
+            if !FileManager.default.fileExists(atPath: topics) {
+                try FileManager.default.createDirectory(atPath: topics, withIntermediateDirectories: true)
+                try syncDirectory(config.dataDirectory)
+            }
+            let offsets = try await OffsetStore.open(directory: config.dataDirectory + "/__consumer_offsets", flushPolicy: config.logDefaults.flushPolicy)
+            let broker = try Broker(config: config, offsets: offsets, lock: lock)
+            await broker.groups.start()
+            try await broker.openTopics()
+            broker.startMaintenance()
+            return broker
+        } catch {
+            lock.release()
+            throw error
+        }
+    }
+
+    /// Opens what `topics/` holds. Nothing here deletes a topic's data: a directory that cannot be
+    /// served goes offline with the reason; only the leftovers of an explicit deletion and of a
+    /// creation that was never acknowledged (both named with a `~`, which no topic name has) are
+    /// removed.
+    private func openTopics() async throws {
+        for entry in try FileManager.default.contentsOfDirectory(atPath: topicsDirectory).sorted() {
+            let directory = topicsDirectory + "/" + entry
+            if entry.contains(Self.deletedMarker) || entry.contains(Self.creatingMarker) {
+                try FileManager.default.removeItem(atPath: directory)
+                try Self.syncDirectory(topicsDirectory)
                 continue
             }
-            let topicConfig = try JSONDecoder().decode(TopicConfig.self, from: data)
-            let topic = try await broker.openTopic(name: name, config: topicConfig)
-            broker.topics.withLock { $0[name] = topic }
+            // Not a topic's directory (a file an operator left, say): left alone.
+            guard TopicName.validate(entry) == nil else { continue }
+            do {
+                let topicConfig = try Self.readTopicConfig(directory + "/topic.json")
+                let topic = try await openTopic(name: entry, config: topicConfig, existing: true)
+                topics.withLock { $0[entry] = topic }
+            } catch {
+                offline.withLock { $0[entry] = "\(error)" }
+            }
         }
-        broker.startMaintenance()
-        return broker
     }
+
+    /// Reads a topic's metadata, naming the file and what is wrong with it.
+    private static func readTopicConfig(_ path: String) throws -> TopicConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            throw BrokerError.storage("\(path) is missing: the topic's metadata is gone, its data is kept; restore the file or delete the topic")
+        } catch {
+            throw BrokerError.storage("\(path) cannot be read (\(error.localizedDescription)); the topic's data is kept")
+        }
+        let topicConfig: TopicConfig
+        do { topicConfig = try JSONDecoder().decode(TopicConfig.self, from: data) } catch {
+            throw BrokerError.storage("\(path) is damaged (\(error)); the topic's data is kept")
+        }
+        guard (1...TopicConfig.maxPartitions).contains(topicConfig.partitions) else {
+            throw BrokerError.storage("\(path) says \(topicConfig.partitions) partitions, outside 1…\(TopicConfig.maxPartitions)")
+        }
+        return topicConfig
+    }
+
+    /// Topics present on disk that cannot be served, with the reason (for logs, HTTP and CLI).
+    public var offlineTopics: [String: String] { offline.withLock { $0 } }
+
+    /// Partitions stopped by a storage failure (a failed write or fsync), with the failure: they
+    /// refuse appends until a restart recovers them from what is on disk.
+    public var failedPartitions: [(topic: String, partition: Int, reason: String)] {
+        topics.withLock { Array($0.values) }.sorted { $0.name < $1.name }.flatMap { topic in
+            topic.partitions.enumerated().compactMap { index, log in log.storageFailure.map { (topic.name, index, $0.description) } }
+        }
+    }
+
+    /// Why `name` is offline, if it is.
+    public func offlineReason(_ name: String) -> String? { offline.withLock { $0[name] } }
+
+    /// A directory being created (`name~creating-…`) or deleted (`name~deleted-…`).
+    static let creatingMarker = "~creating-"
+    static let deletedMarker = "~deleted-"
 
     /// Runs retention (delete policy) and compaction (compact policy) on every partition every
     /// `maintenanceInterval`, on the logs' maintenance thread, never blocking appends.
@@ -110,12 +179,22 @@ public final class Broker: Sendable {
         }
     }
 
-    private func openTopic(name: String, config topicConfig: TopicConfig) async throws -> Topic {
+    /// Opens a topic's partition logs. An existing topic must have every partition directory:
+    /// one that vanished is not recreated empty (that would hand out its offsets again).
+    private func openTopic(name: String, config topicConfig: TopicConfig, existing: Bool) async throws -> Topic {
         let logConfig = try topicConfig.logConfig(defaults: config.logDefaults)
         var logs: [PartitionLog] = []
-        for index in 0..<topicConfig.partitions {
-            logs.append(try await PartitionLog.open(directory: topicsDirectory + "/\(name)/\(index)", config: logConfig,
-                                                    decompressor: KafkaCodecs()))
+        do {
+            for index in 0..<topicConfig.partitions {
+                let directory = topicsDirectory + "/\(name)/\(index)"
+                if existing, !FileManager.default.fileExists(atPath: directory) {
+                    throw BrokerError.storage("\(directory) is missing: partition \(index) of \(name) lost its directory")
+                }
+                logs.append(try await PartitionLog.open(directory: directory, config: logConfig, decompressor: KafkaCodecs()))
+            }
+        } catch {
+            for log in logs { try? await log.close() }
+            throw error
         }
         return Topic(name: name, config: topicConfig, partitions: logs)
     }
@@ -129,33 +208,52 @@ public final class Broker: Sendable {
     public func createTopic(_ name: String, partitions: Int? = nil, configs: [String: String] = [:], validateOnly: Bool = false) async throws -> Topic? {
         if let problem = TopicName.validate(name) { throw BrokerError.invalidTopic(problem) }
         let count = partitions ?? config.defaultPartitions
-        guard count >= 1, count <= 10_000 else { throw BrokerError.invalidPartitions("partitions must be between 1 and 10000, got \(count)") }
+        guard (1...TopicConfig.maxPartitions).contains(count) else {
+            throw BrokerError.invalidPartitions("partitions must be between 1 and \(TopicConfig.maxPartitions), got \(count)")
+        }
         let topicConfig = TopicConfig(partitions: count, configs: configs)
         _ = try topicConfig.logConfig(defaults: config.logDefaults)
         return try await adminLock.withLock {
             if self.topic(name) != nil { throw BrokerError.topicAlreadyExists(name) }
+            if let reason = self.offlineReason(name) { throw BrokerError.topicOffline(name, reason) }
             if validateOnly { return nil }
             let directory = self.topicsDirectory + "/" + name
-            try? FileManager.default.removeItem(atPath: directory)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let topic = try await self.openTopic(name: name, config: topicConfig)
-            try Self.writeDurably(try JSONEncoder().encode(topicConfig), to: directory + "/topic.json")
+            guard !FileManager.default.fileExists(atPath: directory) else {
+                throw BrokerError.storage("\(directory) exists but is not a topic Stele knows; move it away first")
+            }
+            // Built aside and renamed into place: a crash leaves either no topic or a whole one,
+            // and a directory without topic.json always means damage, never a half-made topic.
+            let staging = self.topicsDirectory + "/" + name + Self.creatingMarker + UUID().uuidString
+            do {
+                try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+                for index in 0..<count { try FileManager.default.createDirectory(atPath: staging + "/\(index)", withIntermediateDirectories: false) }
+                try Self.writeDurably(try JSONEncoder().encode(topicConfig), to: staging + "/topic.json")
+                guard rename(staging, directory) == 0 else { throw BrokerError.storage("rename \(staging): \(String(cString: strerror(errno)))") }
+                try Self.syncDirectory(self.topicsDirectory)
+            } catch {
+                try? FileManager.default.removeItem(atPath: staging)
+                throw error
+            }
+            let topic = try await self.openTopic(name: name, config: topicConfig, existing: true)
             self.topics.withLock { $0[name] = topic }
             return topic
         }
     }
 
-    /// Deletes a topic and all its data.
+    /// Deletes a topic and all its data (an offline one too: the operator's way to be rid of it).
+    /// The directory is renamed aside first, as Kafka does: once the rename is durable the
+    /// deletion is final, and a crash midway leaves a `~deleted-` directory the next start removes.
     public func deleteTopic(_ name: String) async throws {
         try await adminLock.withLock {
-            guard let topic = self.topics.withLock({ $0.removeValue(forKey: name) }) else {
-                throw BrokerError.unknownTopicOrPartition(name, -1)
-            }
-            for log in topic.partitions { try? await log.close() }
+            let topic = self.topics.withLock { $0.removeValue(forKey: name) }
+            let wasOffline = self.offline.withLock { $0.removeValue(forKey: name) } != nil
+            guard topic != nil || wasOffline else { throw BrokerError.unknownTopicOrPartition(name, -1) }
+            for log in topic?.partitions ?? [] { try? await log.close() }
             let directory = self.topicsDirectory + "/" + name
-            // Removing topic.json first makes the deletion final even if the process dies midway.
-            try? FileManager.default.removeItem(atPath: directory + "/topic.json")
-            try FileManager.default.removeItem(atPath: directory)
+            let aside = directory + Self.deletedMarker + UUID().uuidString
+            guard rename(directory, aside) == 0 else { throw BrokerError.storage("rename \(directory): \(String(cString: strerror(errno)))") }
+            try Self.syncDirectory(self.topicsDirectory)
+            try FileManager.default.removeItem(atPath: aside)
             self.arrivals.notifyAll()
         }
     }
@@ -166,6 +264,7 @@ public final class Broker: Sendable {
         if topic == nil, autoCreate, config.autoCreateTopics {
             do { topic = try await createTopic(topicName) } catch BrokerError.topicAlreadyExists(_) { topic = self.topic(topicName) }
         }
+        if topic == nil, let reason = offlineReason(topicName) { throw BrokerError.topicOffline(topicName, reason) }
         guard let topic, index >= 0, Int(index) < topic.partitions.count else { throw BrokerError.unknownTopicOrPartition(topicName, index) }
         return topic.partitions[Int(index)]
     }
@@ -179,8 +278,17 @@ public final class Broker: Sendable {
             defer { topics.removeAll() }
             return Array(topics.values)
         }
-        for topic in all { for log in topic.partitions { try await log.close() } }
+        // Every log is closed even when one fails (its data is synced on its own); the first
+        // failure is reported after the rest.
+        var failure: (any Error)?
+        for topic in all {
+            for log in topic.partitions {
+                do { try await log.close() } catch { failure = failure ?? error }
+            }
+        }
         arrivals.notifyAll()
+        lock.release()
+        if let failure { throw failure }
     }
 
     /// Writes `data` to `path` so that a crash leaves either the old file or the new one.
@@ -190,13 +298,18 @@ public final class Broker: Sendable {
         guard fd >= 0 else { throw BrokerError.storage("open \(temporary): \(String(cString: strerror(errno)))") }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
+        let failure = errno
         Glibc.close(fd)
-        guard written == data.count, synced == 0 else { throw BrokerError.storage("write \(temporary): \(String(cString: strerror(errno)))") }
+        guard written == data.count, synced == 0 else { throw BrokerError.storage("write \(temporary): \(String(cString: strerror(failure)))") }
         guard rename(temporary, path) == 0 else { throw BrokerError.storage("rename \(temporary): \(String(cString: strerror(errno)))") }
-        let directory = Glibc.open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            _ = fsync(directory)
-            Glibc.close(directory)
-        }
+        try syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Makes the entries of `path` (files created, renamed or removed in it) durable.
+    static func syncDirectory(_ path: String) throws {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw BrokerError.storage("open \(path): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw BrokerError.storage("fsync \(path): \(String(cString: strerror(errno)))") }
     }
 }

@@ -12,6 +12,9 @@ public struct TopicConfig: Codable, Sendable, Equatable {
         self.configs = configs
     }
 
+    /// The most partitions a topic may have.
+    public static let maxPartitions = 10_000
+
     /// Configs Stele understands; others are refused so a typo is not silently ignored.
     public static let knownKeys: Set<String> = [
         "cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "segment.ms",
@@ -22,10 +25,17 @@ public struct TopicConfig: Codable, Sendable, Equatable {
     public func logConfig(defaults: LogConfig) throws -> LogConfig {
         var config = defaults
         for (key, value) in configs {
-            func integer() throws -> Int64 {
+            // Ranges as Kafka's ConfigDef declares them (INT configs stop at Int32.max), so that
+            // no value from outside reaches arithmetic that could trap.
+            func integer(in range: ClosedRange<Int64>) throws -> Int64 {
                 guard let number = Int64(value) else { throw BrokerError.invalidConfig("\(key)=\(value) is not an integer") }
+                guard range.contains(number) else {
+                    let upper = range.upperBound == Int64.max ? "" : range.upperBound == Int64(Int32.max) ? " and at most 2147483647" : " and at most \(range.upperBound)"
+                    throw BrokerError.invalidConfig("\(key)=\(value) is out of range: it must be at least \(range.lowerBound)\(upper)")
+                }
                 return number
             }
+            let intMax = Int64(Int32.max)
             switch key {
             case "cleanup.policy":
                 var policy: CleanupPolicy = []
@@ -38,15 +48,15 @@ public struct TopicConfig: Codable, Sendable, Equatable {
                 }
                 config.cleanupPolicy = policy
             case "retention.ms":
-                let ms = try integer()
+                let ms = try integer(in: -1...Int64.max)
                 config.retention = ms < 0 ? nil : .milliseconds(ms)
             case "retention.bytes":
-                let bytes = try integer()
+                let bytes = try integer(in: -1...Int64.max)
                 config.retentionBytes = bytes < 0 ? nil : bytes
             case "segment.bytes":
-                config.segmentBytes = Int(try integer())
+                config.segmentBytes = Int(try integer(in: 14...intMax))
             case "segment.ms":
-                config.segmentAge = .milliseconds(try integer())
+                config.segmentAge = .milliseconds(try integer(in: 1...Int64.max))
             case "message.timestamp.type":
                 switch value {
                 case "CreateTime": config.timestampType = .createTime
@@ -54,11 +64,11 @@ public struct TopicConfig: Codable, Sendable, Equatable {
                 default: throw BrokerError.invalidConfig("message.timestamp.type=\(value): expected CreateTime or LogAppendTime")
                 }
             case "max.message.bytes":
-                config.maxBatchBytes = Int(try integer())
+                config.maxBatchBytes = Int(try integer(in: 0...intMax))
             case "delete.retention.ms":
-                config.deleteRetention = .milliseconds(try integer())
+                config.deleteRetention = .milliseconds(try integer(in: 0...Int64.max))
             case "index.interval.bytes":
-                config.indexIntervalBytes = Int(try integer())
+                config.indexIntervalBytes = Int(try integer(in: 0...intMax))
             default:
                 throw BrokerError.invalidConfig("unknown topic config \(key)")
             }
@@ -74,6 +84,8 @@ public enum BrokerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidPartitions(String)
     case invalidConfig(String)
     case storage(String)
+    /// The topic's files are there but cannot be served (the reason names the file).
+    case topicOffline(String, String)
 
     public var description: String {
         switch self {
@@ -83,6 +95,7 @@ public enum BrokerError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidPartitions(reason): reason
         case let .invalidConfig(reason): reason
         case let .storage(reason): reason
+        case let .topicOffline(topic, reason): "topic \(topic) is offline: \(reason)"
         }
     }
 }

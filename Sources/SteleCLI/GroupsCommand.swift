@@ -1,4 +1,5 @@
 import ArgumentParser
+import SteleBroker
 import SteleKafkaProtocol
 import SteleServer
 
@@ -52,7 +53,7 @@ struct GroupsCommand: AsyncParsableCommand {
                 let endByPartition = Dictionary(ends.topics.flatMap(\.partitions).map { ($0.partition, $0.offset) }, uniquingKeysWith: { $1 })
                 for partition in topic.partitions.sorted(by: { $0.partition < $1.partition }) {
                     let end = endByPartition[partition.partition] ?? -1
-                    let lag = partition.offset >= 0 && end >= 0 ? "\(end - partition.offset)" : "-"
+                    let lag = ConsumerLag.records(committed: partition.offset, logEnd: end).map(String.init) ?? "-"
                     print("  \(topic.name) \(partition.partition) \(partition.offset) \(end) \(lag)")
                 }
             }

@@ -39,6 +39,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "HTTP API port (views, health); 0 picks a free port (the log says which).")
     var httpPort = 8080
 
+    @Option(help: "Address the HTTP API listens on (default: --listen).")
+    var httpListen: String?
+
+    @Option(help: ArgumentHelp("Host names the HTTP API answers to besides IP addresses and localhost (comma-separated); requests naming any other host are refused (DNS rebinding).", valueName: "names"))
+    var httpAllowedHosts: String?
+
     @Option(help: "Directory of view definition files (*.sql) to run; see Examples/views.")
     var views: String?
 
@@ -80,8 +86,16 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--views \(views): no such directory")
             }
         }
-        guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
-        guard retentionCheckIntervalMs >= 10 else { throw ValidationError("--retention-check-interval-ms must be at least 10") }
+        // Every number from the command line is range-checked here, before any arithmetic on it.
+        func check(_ flag: String, _ value: Int, _ range: ClosedRange<Int>) throws {
+            guard range.contains(value) else { throw ValidationError("--\(flag) must be \(range.lowerBound)...\(range.upperBound), got \(value)") }
+        }
+        if let advertisedPort { try check("advertised-port", advertisedPort, 1...65535) }
+        try check("default-partitions", defaultPartitions, 1...TopicConfig.maxPartitions)
+        try check("retention-check-interval-ms", retentionCheckIntervalMs, 10...Int(Int32.max))
+        try check("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs, 0...Int(Int32.max))
+        try check("offsets-retention-minutes", offsetsRetentionMinutes, 1...Int(Int32.max))
+        try check("max-request-bytes", maxRequestBytes, 1024...Int(Int32.max))
     }
 
     func run() async throws {
@@ -104,16 +118,23 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.autoCreateTopics = autoCreateTopics
         brokerConfig.logDefaults.flushPolicy = FlushPolicy(parsing: flush)!
         brokerConfig.maintenanceInterval = .milliseconds(retentionCheckIntervalMs)
-        brokerConfig.groupInitialRebalanceDelayMs = Int64(max(0, groupInitialRebalanceDelayMs))
-        brokerConfig.offsetsRetention = .seconds(max(1, offsetsRetentionMinutes) * 60)
+        brokerConfig.groupInitialRebalanceDelayMs = Int64(groupInitialRebalanceDelayMs)
+        brokerConfig.offsetsRetention = .seconds(Int64(offsetsRetentionMinutes) * 60)
         let started = ContinuousClock.now
         // Before the broker opens: its counters are made with the bootstrapped backend.
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
-        let broker = try await Broker.open(brokerConfig)
+        let broker: Broker
+        do { broker = try await Broker.open(brokerConfig) } catch let error as DataDirectoryLockError {
+            logger.critical("cannot open the data directory \(dataDir): \(error)")
+            throw ExitCode(1)
+        }
         logger.info("data directory open", metadata: [
             "path": "\(dataDir)", "topics": "\(broker.topicNames.count)", "recovery": "\(ContinuousClock.now - started)",
         ])
+        for (topic, reason) in broker.offlineTopics.sorted(by: { $0.key < $1.key }) {
+            logger.error("topic offline: its data is kept but not served", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
+        }
         var serverConfig = KafkaServer.Configuration()
         serverConfig.host = listen
         serverConfig.port = kafkaPort
@@ -141,19 +162,21 @@ struct ServeCommand: AsyncParsableCommand {
         try await prepare(store, viewService, logger)
         let eventStreams = EventStreams()
         var httpConfig = HTTPServer.Configuration()
-        httpConfig.host = listen
+        httpConfig.host = httpListen ?? listen
         httpConfig.port = httpPort
+        httpConfig.allowedHosts = Set((httpAllowedHosts ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        if let advertisedHost { httpConfig.allowedHosts.insert(advertisedHost) }
         let http: HTTPServer.Running
         do {
             http = try await HTTPServer.start(configuration: httpConfig, broker: broker, store: store, views: viewService,
                                               metrics: metrics, eventStreams: eventStreams, logger: logger)
         } catch {
-            logger.error("cannot serve HTTP", metadata: ["address": "\(listen):\(httpPort)", "error": "\(error)"])
+            logger.error("cannot serve HTTP", metadata: ["address": "\(httpConfig.host):\(httpPort)", "error": "\(error)"])
             await viewService.stop()
             try await broker.close()
             throw error
         }
-        logger.info("serving HTTP", metadata: ["address": "\(listen):\(http.port)"])
+        logger.info("serving HTTP", metadata: ["address": "\(httpConfig.host):\(http.port)"])
 
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)

@@ -13,6 +13,9 @@ public enum HTTPServer {
         public var port = 8080
         /// Largest request body accepted; larger ones get 413.
         public var maxBodyBytes = 1 << 20
+        /// Host names the API answers to besides IP literals and `localhost` (see
+        /// `BrowserGuardMiddleware`): the names clients use to reach it.
+        public var allowedHosts: Set<String> = []
         /// How often an idle Server-Sent Events response sends a comment, so proxies keep it
         /// open and a client that went away is noticed (its write fails) within this time.
         public var sseHeartbeat: Duration = .seconds(15)
@@ -33,13 +36,28 @@ public enum HTTPServer {
         let openResponses = eventStreams
         if let metrics { router.add(middleware: MetricsMiddleware()) }
         router.add(middleware: ProblemMiddleware())
+        router.add(middleware: BrowserGuardMiddleware(allowedHosts: Set(configuration.allowedHosts.map { $0.lowercased() })))
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
         if let metrics {
             MetricsRoute(registry: metrics, broker: broker, views: views, openResponses: openResponses).register(on: router)
         }
-        router.get("health") { _, _ in JSONResponse.ok(.object(["status": .string("ok")])) }
+        // Up is up (200); "degraded" names what is down: offline topics, stopped partitions.
+        router.get("health") { _, _ in
+            let offline = broker.offlineTopics.sorted { $0.key < $1.key }
+            let failed = broker.failedPartitions
+            var body: [String: JSONValue] = ["status": .string(offline.isEmpty && failed.isEmpty ? "ok" : "degraded")]
+            if !offline.isEmpty {
+                body["offlineTopics"] = .array(offline.map { .object(["name": .string($0.key), "reason": .string($0.value)]) })
+            }
+            if !failed.isEmpty {
+                body["failedPartitions"] = .array(failed.map {
+                    .object(["topic": .string($0.topic), "partition": .integer(Int64($0.partition)), "reason": .string($0.reason)])
+                })
+            }
+            return JSONResponse.ok(.object(body))
+        }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         SnapshotRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)

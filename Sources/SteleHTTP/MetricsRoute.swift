@@ -36,7 +36,7 @@ struct MetricsRoute: Sendable {
         for group in Set(await broker.groups.listGroups().map(\.groupId)) {
             for (key, committed) in await broker.groups.committed(group: group) {
                 guard let topic = broker.topic(key.topic), topic.partitions.indices.contains(Int(key.partition)) else { continue }
-                let lag = max(0, topic.partitions[Int(key.partition)].highWatermark - committed.offset)
+                guard let lag = ConsumerLag.records(committed: committed.offset, logEnd: topic.partitions[Int(key.partition)].highWatermark) else { continue }
                 registry.makeGauge(name: "stele_consumer_group_lag", labels: [("group", group), ("topic", key.topic), ("partition", String(key.partition))])
                     .set(Double(lag))
             }

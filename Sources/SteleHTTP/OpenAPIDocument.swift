@@ -7,7 +7,7 @@ enum OpenAPIDocument {
       "info": {
         "title": "Stele HTTP API",
         "version": "0.1.0",
-        "description": "Stele's HTTP API, served by `stele serve`: append to and read event streams (events in CloudEvents JSON), page through and long-poll categories, follow streams, categories and views with Server-Sent Events, store and load snapshots, describe the broker's topics and consumer groups, inspect, rebuild and query materialized views, and scrape metrics. Every error is an RFC 9457 problem (`application/problem+json`)."
+        "description": "Stele's HTTP API, served by `stele serve`: append to and read event streams (events in CloudEvents JSON), page through and long-poll categories, follow streams, categories and views with Server-Sent Events, store and load snapshots, describe the broker's topics and consumer groups, inspect, rebuild and query materialized views, and scrape metrics. Every error is an RFC 9457 problem (`application/problem+json`).\n\nRequests naming a host other than an IP address, `localhost` or one given with `--http-allowed-hosts` get 403 (DNS rebinding), as do writes carrying a foreign `Origin` or `Sec-Fetch-Site: cross-site`; no CORS headers are sent."
       },
       "servers": [
         {
@@ -192,6 +192,9 @@ enum OpenAPIDocument {
               },
               "503": {
                 "$ref": "#/components/responses/StoreFailed"
+              },
+              "415": {
+                "$ref": "#/components/responses/UnsupportedMediaType"
               }
             }
           },
@@ -378,6 +381,9 @@ enum OpenAPIDocument {
               },
               "503": {
                 "$ref": "#/components/responses/StoreFailed"
+              },
+              "415": {
+                "$ref": "#/components/responses/UnsupportedMediaType"
               }
             }
           },
@@ -693,7 +699,7 @@ enum OpenAPIDocument {
                 "$ref": "#/components/responses/BadRequest"
               },
               "409": {
-                "description": "A topic of that name exists.",
+                "description": "A topic of that name exists (or is on disk but offline).",
                 "content": {
                   "application/problem+json": {
                     "schema": {
@@ -714,6 +720,19 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "503": {
+                "description": "Storage failure while creating the topic (a directory of that name is in the way, a write or fsync failed).",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "415": {
+                "$ref": "#/components/responses/UnsupportedMediaType"
               }
             }
           }
@@ -748,6 +767,16 @@ enum OpenAPIDocument {
               },
               "404": {
                 "description": "No topic of that name.",
+                "content": {
+                  "application/problem+json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Problem"
+                    }
+                  }
+                }
+              },
+              "503": {
+                "description": "The topic is offline: its files are on disk but cannot be served; the detail names the file and what is wrong.",
                 "content": {
                   "application/problem+json": {
                     "schema": {
@@ -1065,6 +1094,9 @@ enum OpenAPIDocument {
               },
               "503": {
                 "$ref": "#/components/responses/QueryTimedOut"
+              },
+              "415": {
+                "$ref": "#/components/responses/UnsupportedMediaType"
               }
             }
           }
@@ -1171,7 +1203,55 @@ enum OpenAPIDocument {
             "properties": {
               "status": {
                 "type": "string",
-                "const": "ok"
+                "enum": [
+                  "ok",
+                  "degraded"
+                ],
+                "description": "`degraded` when a topic is offline or a partition stopped after a storage failure; the server still answers."
+              },
+              "offlineTopics": {
+                "type": "array",
+                "items": {
+                  "$ref": "#/components/schemas/OfflineTopic"
+                }
+              },
+              "failedPartitions": {
+                "type": "array",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "topic",
+                    "partition",
+                    "reason"
+                  ],
+                  "properties": {
+                    "topic": {
+                      "type": "string"
+                    },
+                    "partition": {
+                      "type": "integer"
+                    },
+                    "reason": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "OfflineTopic": {
+            "type": "object",
+            "description": "A topic whose files are on disk but cannot be served (its metadata file missing or damaged, a partition directory gone); its data is kept.",
+            "required": [
+              "name",
+              "reason"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "reason": {
+                "type": "string"
               }
             }
           },
@@ -1637,6 +1717,12 @@ enum OpenAPIDocument {
                 "type": "array",
                 "items": {
                   "$ref": "#/components/schemas/Topic"
+                }
+              },
+              "offline": {
+                "type": "array",
+                "items": {
+                  "$ref": "#/components/schemas/OfflineTopic"
                 }
               }
             }
@@ -2290,6 +2376,16 @@ enum OpenAPIDocument {
           },
           "QueryTimedOut": {
             "description": "The query ran too long and was cancelled.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "UnsupportedMediaType": {
+            "description": "The body is not JSON: requests with a body must say `Content-Type: application/json` (or another `+json` type). Browsers cannot send that cross-origin without a preflight, which this server never grants.",
             "content": {
               "application/problem+json": {
                 "schema": {

@@ -11,10 +11,14 @@ struct TopicRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("topics") { _, _ in
-            JSONResponse.ok(.object(["topics": .array(broker.topicNames.compactMap { broker.topic($0).map(Self.json) })]))
+            var body: [String: JSONValue] = ["topics": .array(broker.topicNames.compactMap { broker.topic($0).map(Self.json) })]
+            let offline = broker.offlineTopics.sorted { $0.key < $1.key }
+            if !offline.isEmpty { body["offline"] = .array(offline.map { .object(["name": .string($0.key), "reason": .string($0.value)]) }) }
+            return JSONResponse.ok(.object(body))
         }
         router.get("topics/:name") { _, context in
             let name = try StreamRoutes.pathParameter(context, "name")
+            if let reason = broker.offlineReason(name) { return JSONResponse.problem(.serviceUnavailable, "topic offline", detail: reason) }
             guard let topic = broker.topic(name) else { return JSONResponse.problem(.notFound, "no topic named \(name)") }
             return JSONResponse.ok(Self.json(topic))
         }
@@ -30,7 +34,9 @@ struct TopicRoutes: Sendable {
             }
             var partitions: Int?
             if let value = members["partitions"] {
-                guard let count = value.integer, (1...10_000).contains(count) else { return JSONResponse.problem(.badRequest, "partitions must be 1…10000") }
+                guard let count = value.integer, (1...Int64(TopicConfig.maxPartitions)).contains(count) else {
+                    return JSONResponse.problem(.badRequest, "partitions must be 1…\(TopicConfig.maxPartitions)")
+                }
                 partitions = Int(count)
             }
             var configs: [String: String] = [:]
@@ -48,6 +54,8 @@ struct TopicRoutes: Sendable {
                 _ = try await broker.createTopic(name, partitions: partitions, configs: configs)
             } catch let error as BrokerError {
                 if case .topicAlreadyExists = error { return JSONResponse.problem(.conflict, "topic exists", detail: error.description) }
+                if case .topicOffline = error { return JSONResponse.problem(.conflict, "topic exists but is offline", detail: error.description) }
+                if case .storage = error { return JSONResponse.problem(.serviceUnavailable, "storage failure", detail: error.description) }
                 return JSONResponse.problem(.badRequest, "invalid topic", detail: error.description)
             }
             guard let topic = broker.topic(name) else { return JSONResponse.problem(.internalServerError, "the topic vanished after its creation") }
@@ -90,8 +98,9 @@ struct TopicRoutes: Sendable {
         var totalLag: Int64 = 0
         for (key, committed) in await broker.groups.committed(group: name).sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
             let end = broker.topic(key.topic).flatMap { topic in topic.partitions.indices.contains(Int(key.partition)) ? topic.partitions[Int(key.partition)].highWatermark : nil }
-            let lag = end.map { max(0, $0 - committed.offset) }
-            totalLag += lag ?? 0
+            let lag = end.flatMap { ConsumerLag.records(committed: committed.offset, logEnd: $0) }
+            let (sum, overflow) = totalLag.addingReportingOverflow(lag ?? 0)
+            totalLag = overflow ? .max : sum
             partitions.append(.object([
                 "topic": .string(key.topic), "partition": .integer(Int64(key.partition)), "committed": .integer(committed.offset),
                 "logEndOffset": end.map(JSONValue.integer) ?? .null, "lag": lag.map(JSONValue.integer) ?? .null,

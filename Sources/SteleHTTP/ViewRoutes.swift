@@ -99,6 +99,7 @@ struct ViewRoutes: Sendable {
         switch error as? ViewError {
         case let .readOnly(reason)?: JSONResponse.problem(.forbidden, "queries are read-only", detail: reason)
         case let .timedOut(reason)?: JSONResponse.problem(.serviceUnavailable, "the query ran too long", detail: reason)
+        case let .resultTooLarge(reason)?: JSONResponse.problem(.badRequest, "the result is too large", detail: reason)
         case let .noSuchTable(reason)?: JSONResponse.problem(.notFound, "no such table", detail: reason)
         case let .store(reason)?: JSONResponse.problem(.badRequest, "the query failed", detail: reason)
         default: JSONResponse.problem(.internalServerError, "the query failed", detail: "\(error)")

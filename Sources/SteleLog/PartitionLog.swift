@@ -105,6 +105,9 @@ public final class PartitionLog: Sendable {
     public var durableOffset: Int64 { state.withLock { $0.durableOffset } }
     /// Base offsets of the segments, oldest first.
     public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
+    /// The storage failure that stopped this partition (a failed write or fsync), if any: appends
+    /// are refused until the log is reopened and recovery decides what is on disk.
+    public var storageFailure: LogError? { state.withLock { $0.failure } }
     /// Bytes in all segments.
     public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + $1.summary.logBytes } } }
 
@@ -132,7 +135,15 @@ public final class PartitionLog: Sendable {
         let (segment, written) = state.withLock { state -> (LogSegment, Int64) in
             (state.active, state.highWatermark)
         }
-        do { try segment.file.sync() } catch { throw LogError(wrapping: error) }
+        do { try segment.file.sync() } catch {
+            // A failed fsync is final (PostgreSQL and Kafka halt for the same reason): the kernel
+            // may already have dropped the dirty pages and reports the error once, so a later
+            // sync that "succeeds" proves nothing. The partition refuses appends from now on;
+            // a restart recovers from what is really on disk.
+            let failure = LogError(wrapping: error)
+            state.withLock { if $0.failure == nil { $0.failure = failure } }
+            throw failure
+        }
         let now = clock()
         state.withLock { state in
             state.durableOffset = max(state.durableOffset, written)
@@ -146,7 +157,8 @@ public final class PartitionLog: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 guard let self, !Task.isCancelled else { return }
-                try? await self.flush()
+                // After a failed sync the partition is stopped; syncing again would only hide it.
+                do { try await self.flush() } catch { return }
             }
         }
         flushTask.withLock { $0 = task }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 import SteleStore
@@ -15,6 +16,22 @@ public final class PostgresViewStore: ViewStore {
     public let schema: String
     /// How long a query may run before PostgreSQL cancels it.
     public let queryTimeout: Duration
+    /// Who queries run as: ``readerRole`` once it could be set up with read access to this
+    /// schema only, or why not (then queries run as the login only if it is no superuser).
+    private let reader = Mutex<ReaderAccess>(.unknown)
+
+    /// The role every view query runs as (`SET LOCAL ROLE`): no login, no rights but USAGE on
+    /// the views' schemas and SELECT on their tables — no file or program access, no other
+    /// schema (the event store's included). Queries cannot leave it: `SET`, `RESET` and
+    /// `set_config` are refused before they reach PostgreSQL (``QueryGuard``).
+    public static let readerRole = "stele_view_reader"
+
+    enum ReaderAccess: Sendable {
+        case unknown
+        case granted
+        /// The role could not be made or granted; queries run as the login if it is no superuser.
+        case unavailable(reason: String, loginIsSuperuser: Bool)
+    }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`); the view's tables live
     /// in `schema`.
@@ -37,7 +54,7 @@ public final class PostgresViewStore: ViewStore {
     }
 
     public func open(_ projection: any Projection) async throws -> ViewOpening {
-        try await transaction { connection in
+        let opening = try await transaction { connection -> ViewOpening in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(self.schema)\""), logger: self.logger)
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
             for table in [
@@ -92,6 +109,36 @@ public final class PostgresViewStore: ViewStore {
                                           type: type, error: error, parkedAt: Date(epochMilliseconds: parkedAt)))
             }
             return ViewOpening(checkpoints: checkpoints, parked: parked)
+        }
+        try await grantReader()
+        return opening
+    }
+
+    /// Makes ``readerRole`` (once per cluster) and lets it read this schema's tables, in a
+    /// transaction of its own: a login without CREATEROLE still runs views, only its queries are
+    /// then limited to what the login itself may do.
+    private func grantReader() async throws {
+        let role = Self.readerRole
+        do {
+            try await transaction { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    DO $$ BEGIN
+                        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(role)') THEN CREATE ROLE \(role) NOLOGIN; END IF;
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                    END $$
+                    """), logger: self.logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "GRANT USAGE ON SCHEMA \"\(self.schema)\" TO \(role)"), logger: self.logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "GRANT SELECT ON ALL TABLES IN SCHEMA \"\(self.schema)\" TO \(role)"), logger: self.logger)
+            }
+            reader.withLock { $0 = .granted }
+        } catch {
+            var superuser = true
+            if let rows = try? await client.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", logger: logger) {
+                for try await value in rows.decode(Bool.self) { superuser = value }
+            }
+            let reason = "\(error)"
+            reader.withLock { $0 = .unavailable(reason: reason, loginIsSuperuser: superuser) }
+            logger.warning("view queries cannot run as the read-only role \(role)", metadata: ["schema": "\(schema)", "reason": "\(reason)"])
         }
     }
 
@@ -181,18 +228,31 @@ public final class PostgresViewStore: ViewStore {
     }
 
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
+        try QueryGuard.check(statement.sql)
         do {
             return try await client.withConnection { connection in
                 try await connection.query("BEGIN READ ONLY", logger: self.logger)
                 do {
+                    switch self.reader.withLock({ $0 }) {
+                    case .granted:
+                        try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL ROLE \(Self.readerRole)"), logger: self.logger)
+                    case let .unavailable(reason, loginIsSuperuser) where loginIsSuperuser:
+                        throw ViewError.readOnly("queries would run as a superuser (the read-only role \(Self.readerRole) could not be set up: \(reason))")
+                    case .unknown:
+                        throw ViewError.store("the view is not open yet")
+                    case .unavailable:
+                        break
+                    }
                     let milliseconds = Int(self.queryTimeout.components.seconds * 1000 + self.queryTimeout.components.attoseconds / 1_000_000_000_000_000)
                     try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(milliseconds)"), logger: self.logger)
                     try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
                     let rows = try await connection.query(try Self.query(statement), logger: self.logger)
                     var result: [[String: SQLValue]] = []
+                    var bytes = 0
                     for try await row in rows {
                         var values: [String: SQLValue] = [:]
                         for cell in row { values[cell.columnName] = try Self.value(cell) }
+                        try QueryLimits.admit(row: values, rows: result.count + 1, bytes: &bytes)
                         result.append(values)
                     }
                     try await connection.query("COMMIT", logger: self.logger)
@@ -202,6 +262,9 @@ public final class PostgresViewStore: ViewStore {
                     throw error
                 }
             }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+            // Outside what the reader role may touch: another schema, a server file, a program.
+            throw ViewError.readOnly(error.serverInfo?[.message] ?? "permission denied")
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "25006" {
             throw ViewError.readOnly(error.serverInfo?[.message] ?? "a write in a read-only query")
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "57014" {

@@ -88,6 +88,10 @@ struct KafkaRequestHandler: Sendable {
                 topics.append(.init(errorCode: .invalidTopic, name: name, partitions: []))
                 continue
             }
+            if broker.offlineReason(name) != nil {
+                topics.append(.init(errorCode: .kafkaStorageError, name: name, partitions: []))
+                continue
+            }
             var topic = broker.topic(name)
             if topic == nil && request.allowAutoTopicCreation && broker.config.autoCreateTopics {
                 topic = try? await broker.createTopic(name)
@@ -147,7 +151,10 @@ struct KafkaRequestHandler: Sendable {
             }
         }
         let log: PartitionLog
-        do { log = try await broker.partition(topic, partition.index, autoCreate: true) } catch {
+        do { log = try await broker.partition(topic, partition.index, autoCreate: true) } catch let error as BrokerError {
+            if case .topicOffline = error { return failure(.kafkaStorageError, error.description) }
+            return failure(.unknownTopicOrPartition, error.description)
+        } catch {
             return failure(.unknownTopicOrPartition, "\(error)")
         }
         let expectations: [StreamExpectation]
@@ -218,7 +225,9 @@ struct KafkaRequestHandler: Sendable {
             var partitions: [FetchResponse.Partition] = []
             for partition in topic.partitions {
                 guard let log = try? await broker.partition(topic.name, partition.partition, autoCreate: false) else {
-                    partitions.append(.init(partition: partition.partition, errorCode: .unknownTopicOrPartition))
+                    // An offline topic is there but damaged: a storage error, not "unknown".
+                    let code: KafkaErrorCode = broker.offlineReason(topic.name) == nil ? .unknownTopicOrPartition : .kafkaStorageError
+                    partitions.append(.init(partition: partition.partition, errorCode: code))
                     failed = true
                     continue
                 }
@@ -258,7 +267,9 @@ struct KafkaRequestHandler: Sendable {
             var partitions: [ListOffsetsResponse.Partition] = []
             for partition in topic.partitions {
                 guard let log = try? await broker.partition(topic.name, partition.partition, autoCreate: false) else {
-                    partitions.append(.init(partition: partition.partition, errorCode: .unknownTopicOrPartition))
+                    // An offline topic is there but damaged: a storage error, not "unknown".
+                    let code: KafkaErrorCode = broker.offlineReason(topic.name) == nil ? .unknownTopicOrPartition : .kafkaStorageError
+                    partitions.append(.init(partition: partition.partition, errorCode: code))
                     continue
                 }
                 switch partition.timestamp {
@@ -325,7 +336,7 @@ struct KafkaRequestHandler: Sendable {
                 case .invalidPartitions: .invalidPartitions
                 case .invalidConfig: .invalidConfig
                 case .unknownTopicOrPartition: .unknownTopicOrPartition
-                case .storage: .kafkaStorageError
+                case .storage, .topicOffline: .kafkaStorageError
                 }
                 results.append((topic.name, code, error.description))
             } catch {

@@ -45,6 +45,8 @@ public final class EmbeddedEventStorage: EventStorage {
     /// record time, no retention. An existing topic that could drop or rewrite events is refused.
     func category(_ name: String, create: Bool) async throws -> Broker.Topic? {
         if let problem = CategoryName.validate(name) { throw EventStoreError.invalidRequest(problem) }
+        // Damaged, not absent: reading it as empty would hide events, creating it would reuse offsets.
+        if let reason = broker.offlineReason(name) { throw EventStoreError.storage("topic \(name) is offline: \(reason)") }
         var topic = broker.topic(name)
         if topic == nil, create {
             do {

@@ -24,6 +24,11 @@ public final class SQLiteViewStore: ViewStore {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // No query may attach another database file (it could read any SQLite file the
+        // process can): the projection never needs one either.
+        configuration.prepareDatabase { db in
+            sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_ATTACHED, 0)
+        }
         do { pool = try DatabasePool(path: path, configuration: configuration) } catch {
             throw ViewError.store("cannot open \(path): \(error)")
         }
@@ -116,18 +121,29 @@ public final class SQLiteViewStore: ViewStore {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(queryTimeout.components.seconds) * 1_000_000_000
             + UInt64(queryTimeout.components.attoseconds / 1_000_000_000)
         do {
+            try QueryGuard.check(statement.sql)
             return try await pool.read { db in
                 try Self.withDeadline(deadline, on: db) {
-                    let cursor = try Row.fetchCursor(db, sql: statement.sql, arguments: Self.arguments(statement))
+                    let prepared = try db.makeStatement(sql: statement.sql)
+                    // Read-only connections still let ATTACH, PRAGMA and TEMP objects through;
+                    // a query is a statement that writes nothing and returns rows.
+                    guard sqlite3_stmt_readonly(prepared.sqliteStatement) != 0, sqlite3_column_count(prepared.sqliteStatement) > 0 else {
+                        throw ViewError.readOnly("only a query that returns rows may run")
+                    }
+                    let cursor = try Row.fetchCursor(prepared, arguments: Self.arguments(statement))
                     var rows: [[String: SQLValue]] = []
+                    var bytes = 0
                     while let row = try cursor.next() {
                         var values: [String: SQLValue] = [:]
                         for (column, value) in row { values[column] = Self.value(value) }
+                        try QueryLimits.admit(row: values, rows: rows.count + 1, bytes: &bytes)
                         rows.append(values)
                     }
                     return rows
                 }
             }
+        } catch let error as ViewError {
+            throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY {
             throw ViewError.readOnly(error.message ?? "\(error)")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {

@@ -110,6 +110,8 @@ public enum ViewError: Error, Sendable, Equatable, CustomStringConvertible {
     case definition(String)
     case readOnly(String)
     case timedOut(String)
+    /// A query's result is over ``QueryLimits``.
+    case resultTooLarge(String)
     /// A read named a table the view does not have (or one without a single-column key).
     case noSuchTable(String)
     case store(String)
@@ -121,6 +123,7 @@ public enum ViewError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .definition(reason): reason
         case let .readOnly(reason): "queries are read-only: \(reason)"
         case let .timedOut(reason): "query cancelled: \(reason)"
+        case let .resultTooLarge(reason): "the result is too large: \(reason)"
         case let .noSuchTable(reason): reason
         case let .store(reason): "view store error: \(reason)"
         }

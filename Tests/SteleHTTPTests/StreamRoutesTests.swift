@@ -28,7 +28,7 @@ final class LiveServer: Sendable {
         return registry
     }()
 
-    static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15)) async throws -> LiveServer {
+    static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15), allowedHosts: Set<String> = []) async throws -> LiveServer {
         let metrics = Self.metrics
         let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
         var config = BrokerConfig(dataDirectory: directory + "/data")
@@ -40,6 +40,7 @@ final class LiveServer: Sendable {
         configuration.port = 0
         configuration.maxBodyBytes = maxBodyBytes
         configuration.sseHeartbeat = heartbeat
+        configuration.allowedHosts = allowedHosts
         let eventStreams = EventStreams()
         let running = try await HTTPServer.start(configuration: configuration, broker: broker, store: store, views: views,
                                                  metrics: metrics, eventStreams: eventStreams, logger: Logger(label: "test"))
@@ -77,6 +78,7 @@ final class LiveServer: Sendable {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
         request.httpBody = body.map { Data($0.utf8) }
+        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as! HTTPURLResponse).statusCode, JSONValue.parse(Array(data)) ?? .string(String(decoding: data, as: UTF8.self)))

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import SteleTestSupport
+import SteleStore
+import SteleViews
+
+/// The "read-only" query route under hostile SQL: nothing a request sends may write, attach
+/// another database, leave an object behind for later requests, change the session, read a
+/// server file, run a program or read outside the view — on SQLite and on PostgreSQL.
+struct QueryHardeningTests {
+    let directory = NSTemporaryDirectory() + "stele-queryguard-" + UUID().uuidString
+    let id = UUID().uuidString.prefix(8).lowercased()
+
+    func refused(_ view: MaterializedView, _ sql: String, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            let rows = try await view.query(SQLStatement(sql))
+            Issue.record("ran: \(sql) → \(rows.prefix(3))", sourceLocation: sourceLocation)
+        } catch let error as ViewError {
+            guard case .readOnly = error else { Issue.record("\(sql): not refused as a write but \(error)", sourceLocation: sourceLocation); return }
+        } catch {
+            Issue.record("\(sql): \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test(arguments: LocationBackend.all)
+    func hostileQueriesAreRefusedAndLeaveNothingBehind(backend: LocationBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        let view = MaterializedView(projection: VersionedBalances(), store: store, location: try backend.location(directory, "ledger", id))
+        try await view.start()
+        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
+        try await view.caughtUp()
+        let secret = directory + "/secret.sqlite"
+        FileManager.default.createFile(atPath: secret, contents: nil)
+        let marker = directory + "/pwned"
+
+        // Statements that are not one query.
+        for sql in [
+            "ATTACH DATABASE '\(secret)' AS secret", "DETACH DATABASE main", "PRAGMA writable_schema = 1", "VACUUM",
+            "CREATE TEMP TABLE balances (account TEXT, balance INTEGER)", "CREATE TEMP VIEW v AS SELECT 1",
+            "DELETE FROM balances", "UPDATE totals SET total = 0", "INSERT INTO info VALUES (9, 9)", "DROP TABLE balances",
+            "BEGIN", "COMMIT", "SET ROLE postgres", "RESET ROLE", "SET statement_timeout = 0",
+            "COPY (SELECT 1) TO PROGRAM 'touch \(marker)'", "COPY balances TO '\(marker)'", "DO $$ BEGIN PERFORM 1; END $$",
+            "SELECT 1; DELETE FROM balances", "  -- a comment first\n  DELETE FROM balances", "/* hidden */ ATTACH '\(secret)' AS s",
+            "",
+        ] { await refused(view, sql) }
+        // Functions that reach outside the view, however they are spelled.
+        for sql in [
+            "SELECT load_extension('/tmp/x')", "SELECT pg_read_file('/etc/passwd')", #"SELECT "pg_read_file"('/etc/passwd')"#,
+            "SELECT pg_catalog.set_config('role', 'postgres', false)", "SELECT set_config('statement_timeout', '0', false)",
+            "SELECT lo_export(0, '\(marker)')", "SELECT pg_ls_dir('/')", "SELECT dblink_exec('host=x', 'DROP TABLE y')",
+            "SELECT * FROM (SELECT set_config('role','postgres',true)) AS escalate",
+        ] { await refused(view, sql) }
+        if backend.isPostgres {
+            // Under the reader role: other schemas and the catalog's secrets are out of reach.
+            #expect(try await view.query(SQLStatement("SELECT current_user AS u")).first?["u"] == .text("stele_view_reader"))
+            await refused(view, "SELECT rolpassword FROM pg_authid")
+            await refused(view, "WITH x AS (SELECT 1) SELECT * FROM pg_catalog.pg_authid")
+        }
+
+        // Nothing was written, attached or planted: later queries see the view's own tables.
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try await view.query(SQLStatement("SELECT account, balance FROM balances")) == [["account": .text("acc-1"), "balance": .integer(42)]])
+        #expect(try await view.row(in: "balances", key: .text("acc-1"))?["balance"] == .integer(42))
+        // Queries themselves still work: WITH, VALUES, parameters, a string that looks like a write.
+        #expect(try await view.query(SQLStatement("WITH t AS (SELECT balance FROM balances) SELECT sum(balance) AS s FROM t")).first?["s"] == .integer(42))
+        #expect(try await view.query(SQLStatement("SELECT 'DELETE FROM balances; ATTACH x' AS text")).first?["text"] == .text("DELETE FROM balances; ATTACH x"))
+        #expect(try await view.query(SQLStatement("SELECT balance FROM balances WHERE account = :a", ["a": .text("acc-1")])).count == 1)
+        await view.stop()
+        try await store.close()
+    }
+
+    @Test(arguments: LocationBackend.all)
+    func resultsAreBoundedInRows(backend: LocationBackend) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        let view = MaterializedView(projection: VersionedBalances(), store: store, location: try backend.location(directory, "ledger", id))
+        try await view.start()
+        let many = backend.isPostgres ? "SELECT g FROM generate_series(1, \(QueryLimits.maxRows + 1)) AS g"
+            : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x <= \(QueryLimits.maxRows)) SELECT x FROM c"
+        await #expect(throws: ViewError.self) {
+            do { _ = try await view.query(SQLStatement(many)) } catch let error as ViewError {
+                guard case .resultTooLarge = error else { Issue.record("\(error)"); throw error }
+                throw error
+            }
+        }
+        #expect(try await view.query(SQLStatement(many + " LIMIT 10")).count == 10)
+        await view.stop()
+        try await store.close()
+    }
+
+    @Test func theGuardReadsPastStringsCommentsAndQuotes() throws {
+        for allowed in ["SELECT 1", "select * from balances -- DELETE", "WITH a AS (SELECT 1) SELECT * FROM a", "VALUES (1)",
+                        "SELECT 'set_config(' AS x", "SELECT 1;", "SELECT \"set_config\" FROM t"] {
+            #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed) }
+        }
+        for refused in ["EXPLAIN SELECT 1", "PRAGMA table_info(x)", "SELECT 1; SELECT 2", "SELECT `lo_export`(1, 'x')", "SELECT [set_config]('a','b',false)"] {
+            #expect(throws: ViewError.self, "\(refused)") { try QueryGuard.check(refused) }
+        }
+    }
+}

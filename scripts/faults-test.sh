@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Faults from the README's fault matrix that need real processes: a second `stele serve` on the
+# same data directory, a topic whose metadata file vanished while the server was down (offline,
+# data kept, name not reusable, deletable), and out-of-range configs and flags. Each check
+# names the fault it injects.
+set -euo pipefail
+. "$(dirname "$0")/lib/wait.sh"
+bin="${1:-.build/debug}"
+work=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+data="$work/data"
+fail() { echo "faults-test: $*"; [ -f "$work/serve.log" ] && tail -20 "$work/serve.log"; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start() {
+    kafka=$(free_port); http=$(free_port)
+    "$bin/stele" serve --data-dir "$data" --kafka-port "$kafka" --http-port "$http" "$@" > "$work/serve.log" 2>&1 &
+    pid=$!
+    wait_until "$pid" "the server to answer /health" curl -sf -o /dev/null "http://127.0.0.1:$http/health" || fail "the server did not start"
+}
+stop() {
+    kill -TERM "$pid"
+    wait "$pid" || fail "the server did not stop cleanly"
+    pid=""
+}
+
+# --- A second process on the data directory is refused and told who holds it.
+start
+printf 'k:acknowledged-1\nk:acknowledged-2\n' | kcat -P -b "127.0.0.1:$kafka" -t orders -K: -p 0
+printf 'k:v\n' | kcat -P -b "127.0.0.1:$kafka" -t other -K:
+if "$bin/stele" serve --data-dir "$data" --kafka-port 0 --http-port 0 > "$work/second.log" 2>&1; then fail "a second server started on the same data directory"; fi
+grep -q "in use by pid $pid" "$work/second.log" || { cat "$work/second.log"; fail "the second server did not name the holder (pid $pid)"; }
+if "$bin/stele" demo bank --data-dir "$data" > "$work/demo.log" 2>&1; then fail "stele demo wrote into a served data directory"; fi
+grep -q "in use by pid $pid" "$work/demo.log" || { cat "$work/demo.log"; fail "stele demo did not name the holder"; }
+# Read-only tools still work beside the server.
+"$bin/stele" log verify "$data/topics/orders/0" | grep -q '^OK' || fail "log verify beside a running server"
+curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"ok"' || fail "health not ok on a clean start"
+stop
+
+# --- A topic's metadata file vanished: the topic goes offline, its data stays.
+rm "$data/topics/orders/topic.json"
+start
+grep -q "topic offline.*orders.*topic.json is missing" "$work/serve.log" || fail "no ERROR naming the missing topic.json"
+test -s "$data/topics/orders/0/00000000000000000000.log" || fail "the offline topic's data was removed"
+curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"degraded"' || fail "health does not say degraded"
+curl -sf "http://127.0.0.1:$http/topics" | grep -q '"offline":\[{"name":"orders"' || fail "GET /topics does not list the offline topic"
+code=$(curl -s -o "$work/topic.json" -w '%{http_code}' "http://127.0.0.1:$http/topics/orders")
+[ "$code" = 503 ] && grep -q 'topic.json is missing' "$work/topic.json" || fail "GET /topics/orders: $code $(cat "$work/topic.json")"
+# Produce must not auto-create the topic again (that would hand out offsets 0 and 1 a second time).
+if printf 'k:new\n' | kcat -P -b "127.0.0.1:$kafka" -t orders -K: -p 0 -X message.timeout.ms=5000 2> "$work/produce.err"; then
+    fail "a produce to the offline topic was acknowledged"
+fi
+grep -qi "storage\|KAFKA_STORAGE_ERROR\|timed out" "$work/produce.err" || { cat "$work/produce.err"; fail "the producer was not told of a storage error"; }
+test ! -e "$data/topics/orders/topic.json" || fail "the offline topic was re-created"
+kcat -C -b "127.0.0.1:$kafka" -t other -e -q | grep -q '^v$' || fail "the other topic is not served"
+# Deleting the offline topic is the explicit way out.
+python3 - "127.0.0.1:$kafka" <<'PY' || fail "deleting the offline topic"
+import sys
+from kafka.admin import KafkaAdminClient
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=60000)
+admin.delete_topics(["orders"])
+PY
+test ! -e "$data/topics/orders" || fail "the deleted topic's directory is still there"
+curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"ok"' || fail "health not ok after the deletion"
+
+# --- Out-of-range topic configs are refused naming the key and the range (HTTP and Kafka).
+code=$(curl -s -o "$work/create.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"name":"bad","configs":{"delete.retention.ms":"-9223372036854775808"}}' "http://127.0.0.1:$http/topics")
+[ "$code" = 400 ] && grep -q 'delete.retention.ms=-9223372036854775808 is out of range' "$work/create.json" || fail "POST /topics: $code $(cat "$work/create.json")"
+python3 - "127.0.0.1:$kafka" <<'PY' || fail "CreateTopics with segment.bytes=0 was not refused with INVALID_CONFIG"
+import sys
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import InvalidConfigurationError
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=60000)
+try:
+    admin.create_topics([NewTopic("bad2", 1, 1, topic_configs={"segment.bytes": "0"})])
+except InvalidConfigurationError as error:
+    assert "segment.bytes=0 is out of range" in str(error), error
+    sys.exit(0)
+sys.exit(1)
+PY
+test ! -e "$data/topics/bad" && test ! -e "$data/topics/bad2" || fail "a refused topic left a directory"
+stop
+
+# --- Out-of-range flags are refused before anything starts.
+for flag in "--advertised-port 70000" "--offsets-retention-minutes 9223372036854775807" \
+            "--group-initial-rebalance-delay-ms -1" "--max-request-bytes 0" "--default-partitions 0"; do
+    # shellcheck disable=SC2086
+    if "$bin/stele" serve --data-dir "$data" --kafka-port 0 --http-port 0 $flag > "$work/flag.log" 2>&1; then fail "stele serve accepted $flag"; fi
+    grep -q "must be" "$work/flag.log" || { cat "$work/flag.log"; fail "$flag: no range in the message"; }
+done
+echo "faults-test: PASS"
