@@ -41,7 +41,7 @@ stop
 # --- A topic's metadata file vanished: the topic goes offline, its data stays.
 rm "$data/topics/orders/topic.json"
 start
-grep -q "topic offline.*orders.*topic.json is missing" "$work/serve.log" || fail "no ERROR naming the missing topic.json"
+grep "error" "$work/serve.log" | grep "topic offline" | grep -q "orders/topic.json is missing" || fail "no ERROR naming the missing topic.json"
 test -s "$data/topics/orders/0/00000000000000000000.log" || fail "the offline topic's data was removed"
 curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"degraded"' || fail "health does not say degraded"
 curl -sf "http://127.0.0.1:$http/topics" | grep -q '"offline":\[{"name":"orders"' || fail "GET /topics does not list the offline topic"
@@ -51,7 +51,7 @@ code=$(curl -s -o "$work/topic.json" -w '%{http_code}' "http://127.0.0.1:$http/t
 if printf 'k:new\n' | kcat -P -b "127.0.0.1:$kafka" -t orders -K: -p 0 -X message.timeout.ms=5000 2> "$work/produce.err"; then
     fail "a produce to the offline topic was acknowledged"
 fi
-grep -qi "storage\|KAFKA_STORAGE_ERROR\|timed out" "$work/produce.err" || { cat "$work/produce.err"; fail "the producer was not told of a storage error"; }
+grep -q "Disk error\|KAFKA_STORAGE_ERROR" "$work/produce.err" || { cat "$work/produce.err"; fail "the producer was not told of a storage error"; }
 test ! -e "$data/topics/orders/topic.json" || fail "the offline topic was re-created"
 kcat -C -b "127.0.0.1:$kafka" -t other -e -q | grep -q '^v$' || fail "the other topic is not served"
 # Deleting the offline topic is the explicit way out.
@@ -84,8 +84,8 @@ test ! -e "$data/topics/bad" && test ! -e "$data/topics/bad2" || fail "a refused
 stop
 
 # --- Out-of-range flags are refused before anything starts.
-for flag in "--advertised-port 70000" "--offsets-retention-minutes 9223372036854775807" \
-            "--group-initial-rebalance-delay-ms -1" "--max-request-bytes 0" "--default-partitions 0"; do
+for flag in "--advertised-port=70000" "--offsets-retention-minutes=9223372036854775807" \
+            "--group-initial-rebalance-delay-ms=-1" "--max-request-bytes=0" "--default-partitions=0"; do
     # shellcheck disable=SC2086
     if "$bin/stele" serve --data-dir "$data" --kafka-port 0 --http-port 0 $flag > "$work/flag.log" 2>&1; then fail "stele serve accepted $flag"; fi
     grep -q "must be" "$work/flag.log" || { cat "$work/flag.log"; fail "$flag: no range in the message"; }
