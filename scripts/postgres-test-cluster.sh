@@ -8,7 +8,8 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 case "${1:-}" in
 start)
     [ -n "$bin" ] || { echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2; exit 1; }
-    port="${2:-55433}"
+    # A free port unless one is given: a fixed one may be taken by another cluster on the machine.
+    port="${2:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
     dir=$(mktemp -d /tmp/stele-test-pg.XXXXXX)
     # initdb refuses to run as root: the cluster belongs to the postgres user when we are root.
     as=()
@@ -22,7 +23,11 @@ max_connections = 200
 fsync = on
 synchronous_commit = on
 CONF
-    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 300 start >/dev/null
+    if ! "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 300 start >/dev/null; then
+        cat "$dir/server.log" >&2
+        rm -rf "$dir"
+        exit 1
+    fi
     echo "export STELE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
     echo "export STELE_TEST_POSTGRES_DIR=$dir"
     echo "export STELE_TEST_POSTGRES_PID=$(head -n 1 "$dir/data/postmaster.pid")"

@@ -45,6 +45,13 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
     /// When set, the operation with this number (1-based) and every later one throws ``Crash``.
     public var crashAtOperation: Int?
     public private(set) var hasCrashed = false
+    /// While set, every file `sync` fails with EIO and makes nothing durable — the process goes
+    /// on (unlike ``crashAtOperation``), as after a real fsync error.
+    public var failSyncs: Bool {
+        get { withLock { syncsFail } }
+        set { withLock { syncsFail = newValue } }
+    }
+    private var syncsFail = false
     private var random: SplitMix64
 
     public init(seed: UInt64 = 1) {
@@ -177,6 +184,8 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
+    var syncFails: Bool { syncsFail }
+
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock(); defer { lock.unlock() }
         return try body()
@@ -250,6 +259,7 @@ final class SimulatedFile: StorageFile, @unchecked Sendable {
     func sync() throws {
         try fileSystem.withLock {
             try fileSystem.step()
+            if fileSystem.syncFails { throw StorageError(operation: "fdatasync", path: path, code: 5, reason: "Input/output error") }
             inode.durable = inode.data
         }
     }
