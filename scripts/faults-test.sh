@@ -83,6 +83,37 @@ PY
 test ! -e "$data/topics/bad" && test ! -e "$data/topics/bad2" || fail "a refused topic left a directory"
 stop
 
+# --- Damage below the recovery point (synced, acknowledged data): offline, nothing cut; then
+# `stele log repair` sets the damage aside and the partition goes on without reusing an offset.
+start
+for i in $(seq 0 9); do printf 'k:ledger-%s\n' "$i"; done | kcat -P -b "127.0.0.1:$kafka" -t ledger -K: -p 0 -X linger.ms=0 -X batch.num.messages=1
+stop
+segment="$data/topics/ledger/0/00000000000000000000.log"
+python3 - "$segment" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], 'rb').read())
+position = 0
+for _ in range(3):                                   # the 4th batch's length field
+    position += 12 + struct.unpack('>i', data[position + 8:position + 12])[0]
+data[position + 8] ^= 0x40
+open(sys.argv[1], 'wb').write(data)
+PY
+size=$(stat -c %s "$segment")
+start
+curl -sf "http://127.0.0.1:$http/health" | grep -q 'damage below the recovery point' || fail "health does not name the damage"
+[ "$(stat -c %s "$segment")" = "$size" ] || fail "recovery cut acknowledged data"
+if "$bin/stele" log repair "$data/topics/ledger/0" > "$work/repair.log" 2>&1; then fail "repair ran beside the server"; fi
+grep -q "in use by pid $pid" "$work/repair.log" || { cat "$work/repair.log"; fail "repair did not refuse a served directory"; }
+stop
+"$bin/stele" log repair "$data/topics/ledger/0" | tee "$work/repair.log" | grep -q "offsets 3..<10 are lost" || { cat "$work/repair.log"; fail "repair did not report the lost offsets"; }
+ls "$data/topics/ledger/0/" | grep -q '00000000000000000000.log.damaged-' || fail "the damaged bytes were not set aside"
+start
+printf 'k:after-repair\n' | kcat -P -b "127.0.0.1:$kafka" -t ledger -K: -p 0
+kcat -C -b "127.0.0.1:$kafka" -t ledger -p 0 -e -q -f '%o %s\n' > "$work/ledger.txt"
+grep -q '^0 ledger-0$' "$work/ledger.txt" && grep -q '^2 ledger-2$' "$work/ledger.txt" || { cat "$work/ledger.txt"; fail "the records before the damage are not served"; }
+grep -q '^10 after-repair$' "$work/ledger.txt" || { cat "$work/ledger.txt"; fail "an offset was reused after the repair"; }
+stop
+
 # --- Out-of-range flags are refused before anything starts.
 for flag in "--advertised-port=70000" "--offsets-retention-minutes=9223372036854775807" \
             "--group-initial-rebalance-delay-ms=-1" "--max-request-bytes=0" "--default-partitions=0"; do

@@ -7,7 +7,7 @@ struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Inspect partition logs on disk (run it on a copy of a data directory).",
-        subcommands: [Dump.self, Verify.self]
+        subcommands: [Dump.self, Verify.self, Repair.self]
     )
 
     struct Dump: ParsableCommand {
@@ -57,6 +57,39 @@ struct LogCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             print("OK: every batch checks out")
+        }
+    }
+}
+
+extension LogCommand {
+    /// `stele log repair DIR`: brings back a partition that refused to open because of damage
+    /// below its recovery point. Writes, so the server must be stopped (the data directory's
+    /// lock is taken when DIR is inside one).
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set aside the damaged end of a partition that refuses to open, and let it go on without reusing an offset.",
+            discussion: "The damaged bytes and what follows them are moved to NNN.log.damaged-POSITION beside the segment (never deleted); the lost offsets are printed. Stop the server first.")
+
+        @Argument(help: "A partition directory (DATA/topics/TOPIC/PARTITION).")
+        var path: String
+
+        func run() async throws {
+            // DATA/topics/TOPIC/PARTITION: hold DATA's lock while writing, as the server does.
+            let components = path.split(separator: "/", omittingEmptySubsequences: false)
+            var lock: DataDirectoryLock?
+            if components.count >= 4, components[components.count - 3] == "topics" {
+                let data = components.dropLast(3).joined(separator: "/")
+                do { lock = try DataDirectoryLock.acquire(data.isEmpty ? "." : data) } catch {
+                    print("cannot repair: \(error)")
+                    throw ExitCode.failure
+                }
+            }
+            defer { lock?.release() }
+            guard let report = try await LogRepair.setAsideDamage(directory: path) else {
+                print("nothing to repair: \(path) opens")
+                return
+            }
+            print("REPAIRED: \(report)")
         }
     }
 }

@@ -72,6 +72,11 @@ public struct LogConfig: Sendable {
     /// Memory for the cached stream versions used by concurrency checks.
     public var versionCacheEntries: Int = 100_000
 
+    /// How often, at most, the partition's recovery point (what recovery may never cut) is
+    /// rewritten after syncs; it is also written at open and close. Shorter protects more of a
+    /// recent tail against damage-versus-torn-write ambiguity, at one small file write each time.
+    public var recoveryPointInterval: Duration = .seconds(1)
+
     public init() {}
 
     /// Segments of a few KiB and an index entry per batch, so that rolls, index lookups and

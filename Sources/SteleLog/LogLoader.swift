@@ -16,6 +16,10 @@ public struct RecoveryReport: Sendable, Equatable {
     public var completedSwaps: [Int64] = []
     /// Leftovers of interrupted operations that were removed.
     public var removedFiles: [String] = []
+    /// Bytes of the active segment the recovery point said were synced and acknowledged (never cut).
+    public var protectedBytes: Int64 = 0
+    /// Where a cut torn tail was set aside (nothing is deleted implicitly).
+    public var tornTailCopy: String?
 
     public init() {}
 }
@@ -62,7 +66,9 @@ struct LogLoader {
                     if header.baseOffset >= replayFrom { producers.record(header) }
                 }
             }
-            segments.append(try loadActive(base: bases.last!, producers: &producers, report: &report))
+            let (recoveryPoint, pointDamaged) = try readRecoveryPoint()
+            segments.append(try loadActive(base: bases.last!, producers: &producers, report: &report,
+                                           recoveryPoint: recoveryPoint, recoveryPointDamaged: pointDamaged))
             // A crash between creating a segment and syncing the directory leaves a name that is
             // not durable; appends about to be acknowledged into it need the name to survive.
             try fileSystem.syncDirectory(directory)
@@ -153,7 +159,16 @@ struct LogLoader {
         return (ProducerStateTable(), 0)
     }
 
-    private func loadActive(base: Int64, producers: inout ProducerStateTable, report: inout RecoveryReport) throws -> LogSegment {
+    /// The recovery point, and whether a file was there but damaged.
+    private func readRecoveryPoint() throws -> (RecoveryPoint?, Bool) {
+        let path = directory + "/" + RecoveryPoint.fileName
+        guard fileSystem.fileExists(path) else { return (nil, false) }
+        guard let point = RecoveryPoint.decode(try fileSystem.readFile(path)) else { return (nil, true) }
+        return (point, false)
+    }
+
+    private func loadActive(base: Int64, producers: inout ProducerStateTable, report: inout RecoveryReport,
+                            recoveryPoint: RecoveryPoint?, recoveryPointDamaged: Bool) throws -> LogSegment {
         let path = LogFileNames.path(directory, baseOffset: base, kind: .log)
         let file = try fileSystem.openFile(path, create: false)
         var builder = SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
@@ -163,12 +178,37 @@ struct LogLoader {
         let size = try file.size()
         report.scannedBytes += size
         report.corruptions += outcome.corruptions
+        // What the recovery point protects: bytes synced and acknowledged, never to be cut.
+        var protected: Int64 = 0
+        if let recoveryPoint {
+            if recoveryPoint.segmentBase == base {
+                protected = recoveryPoint.bytes
+            } else if recoveryPoint.segmentBase > base {
+                throw LogError.corruption(LogCorruption(file: path, position: size, reason:
+                    "the recovery point is in segment \(recoveryPoint.segmentBase), which is missing: acknowledged records up to offset \(recoveryPoint.nextOffset) are gone"))
+            }
+        }
+        report.protectedBytes = protected
+        if outcome.validBytes < protected {
+            let what = outcome.tornTail?.reason ?? "the file ends at byte \(size)"
+            throw LogError.corruption(LogCorruption(file: path, position: outcome.validBytes, reason:
+                "damage below the recovery point: bytes \(outcome.validBytes)..<\(protected) were synced and acknowledged (offsets up to \(recoveryPoint!.nextOffset)); \(what)"))
+        }
         if outcome.validBytes < size {
-            // Bytes after the last whole batch were never acknowledged: an acknowledged append
-            // was synced (or, under weaker policies, written) whole before it was acknowledged.
+            if recoveryPointDamaged {
+                throw LogError.corruption(LogCorruption(file: path, position: outcome.validBytes, reason:
+                    "the segment ends in damage and \(RecoveryPoint.fileName) is damaged too, so a torn write cannot be told from lost acknowledged data; move \(RecoveryPoint.fileName) away to cut the tail as a torn write"))
+            }
+            // Bytes beyond the recovery point and after the last whole batch were never
+            // acknowledged: an acknowledged append was synced (or, under weaker policies,
+            // written) whole before it was acknowledged. They are set aside, not destroyed.
+            let tail = try file.read(count: Int(size - outcome.validBytes), at: outcome.validBytes)
+            let copy = LogFileNames.path(directory, baseOffset: base, kind: .log) + ".torn-\(outcome.validBytes)"
+            try fileSystem.writeFile(copy, contents: tail)
             try file.truncate(to: outcome.validBytes)
             report.truncatedBytes = size - outcome.validBytes
             report.tornTail = outcome.tornTail
+            report.tornTailCopy = copy
         }
         // What recovery keeps is served at once, so it must be durable first.
         try file.sync()

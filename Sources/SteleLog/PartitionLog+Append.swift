@@ -234,6 +234,7 @@ extension PartitionLog {
                 state.visibleBytes = 0
                 state.lastSyncMilliseconds = now
             }
+            noteDurable(RecoveryPoint(segmentBase: base, bytes: 0, nextOffset: base))
         } catch {
             throw LogError(wrapping: error)
         }
@@ -261,6 +262,9 @@ extension PartitionLog {
                 state.durableOffset = state.logEndOffset
                 state.lastSyncMilliseconds = now
             }
+        }
+        if mustSync {
+            noteDurable(RecoveryPoint(segmentBase: segment.baseOffset, bytes: segment.summary.logBytes, nextOffset: segment.summary.nextOffset))
         }
     }
 }

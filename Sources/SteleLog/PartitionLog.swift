@@ -37,6 +37,10 @@ public final class PartitionLog: Sendable {
     /// Serializes retention, compaction and segment deletion with one another (not with appends).
     let maintenanceLock = Mutex(())
     private let flushTask: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let recoveryPointTask: Mutex<Task<Void, Never>?> = Mutex(nil)
+    /// The last durable point (`pending`, noted at every sync without I/O) and the one in the
+    /// file; the checkpointer writes the first when it is ahead of the second.
+    let recoveryPoints = Mutex<(pending: RecoveryPoint?, written: RecoveryPoint?)>((nil, nil))
 
     struct State: ~Copyable {
         var segments: [LogSegment]
@@ -68,7 +72,12 @@ public final class PartitionLog: Sendable {
         let log = PartitionLog(directory: directory, config: config, fileSystem: fileSystem, executor: executor,
                                maintenanceExecutor: maintenanceExecutor, clock: clock, decompressor: decompressor,
                                segments: segments, producers: producers, report: report)
+        // Recovery synced what it kept: that is the first point, written before any append.
+        let kept = log.state.withLock { RecoveryPoint(segmentBase: $0.active.baseOffset, bytes: $0.visibleBytes, nextOffset: $0.logEndOffset) }
+        log.recoveryPoints.withLock { $0.pending = kept }
+        try await executor.run { try log.writeRecoveryPoint() }
         log.startIntervalFlusher()
+        log.startRecoveryPointWriter()
         return log
     }
 
@@ -119,11 +128,13 @@ public final class PartitionLog: Sendable {
     /// Waits for queued appends, syncs, and closes. Later calls fail with ``LogError/closed``.
     public func close() async throws {
         flushTask.withLock { $0?.cancel() }
+        recoveryPointTask.withLock { $0?.cancel() }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             enqueue(.barrier(continuation))
         }
         try await executor.run {
             try self.syncWritten()
+            try self.writeRecoveryPoint()
             self.state.withLock { $0.closed = true }
         }
     }
@@ -132,8 +143,8 @@ public final class PartitionLog: Sendable {
     func syncWritten() throws {
         // Under every policy the high watermark only covers bytes already written, so what it
         // covers before the sync is what the sync makes durable.
-        let (segment, written) = state.withLock { state -> (LogSegment, Int64) in
-            (state.active, state.highWatermark)
+        let (segment, written, bytes) = state.withLock { state -> (LogSegment, Int64, Int64) in
+            (state.active, state.highWatermark, state.visibleBytes)
         }
         do { try segment.file.sync() } catch {
             // A failed fsync is final (PostgreSQL and Kafka halt for the same reason): the kernel
@@ -149,6 +160,45 @@ public final class PartitionLog: Sendable {
             state.durableOffset = max(state.durableOffset, written)
             state.lastSyncMilliseconds = now
         }
+        noteDurable(RecoveryPoint(segmentBase: segment.baseOffset, bytes: bytes, nextOffset: written))
+    }
+
+    /// Notes what a sync made durable; the recovery-point writer persists it (no I/O here).
+    func noteDurable(_ point: RecoveryPoint) {
+        recoveryPoints.withLock { points in
+            if points.pending.map({ point.isAhead(of: $0) }) ?? true { points.pending = point }
+        }
+    }
+
+    /// Writes the pending recovery point if it is ahead of the one on disk. A failure stops the
+    /// partition like a failed fsync (the file is written and synced the same way).
+    func writeRecoveryPoint() throws {
+        try recoveryPoints.withLock { points in
+            guard let pending = points.pending, points.written.map({ pending.isAhead(of: $0) }) ?? true else { return }
+            do { try fileSystem.writeFile(directory + "/" + RecoveryPoint.fileName, contents: pending.encoded()) } catch {
+                let failure = LogError(wrapping: error)
+                state.withLock { if $0.failure == nil { $0.failure = failure } }
+                throw failure
+            }
+            points.written = pending
+        }
+    }
+
+    /// Every ``LogConfig/recoveryPointInterval``, persists the recovery point when syncs moved it.
+    private func startRecoveryPointWriter() {
+        let interval = config.recoveryPointInterval
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self, !Task.isCancelled else { return }
+                let due = self.recoveryPoints.withLock { points in
+                    guard let pending = points.pending else { return false }
+                    return points.written.map { pending.isAhead(of: $0) } ?? true
+                }
+                if due { try? await self.executor.run { try self.writeRecoveryPoint() } }
+            }
+        }
+        recoveryPointTask.withLock { $0 = task }
     }
 
     private func startIntervalFlusher() {

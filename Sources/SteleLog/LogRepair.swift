@@ -1,0 +1,60 @@
+/// The operator's way back after damage below the recovery point (the partition refused to
+/// open): the damaged bytes and everything after them in the active segment are set aside in a
+/// file beside it (`N.log.damaged-P`, never deleted), the segment is cut there, and the log goes
+/// on in a new segment at the recovery point's offset — so offsets that were acknowledged are
+/// never handed out again, and the loss is reported, offset by offset.
+public enum LogRepair {
+    public struct Report: Sendable, Equatable, CustomStringConvertible {
+        /// The damaged segment and where its damage starts.
+        public var segment: String
+        public var position: Int64
+        /// Where the bytes from `position` on were moved.
+        public var setAside: String
+        public var setAsideBytes: Int64
+        /// Acknowledged offsets no longer served: `lost.lowerBound` is the first offset after
+        /// the last whole batch before the damage.
+        public var lost: Range<Int64>
+
+        public var description: String {
+            "set aside \(setAsideBytes) bytes of \(segment) from byte \(position) in \(setAside); "
+                + (lost.isEmpty ? "no acknowledged offset lost" : "offsets \(lost.lowerBound)..<\(lost.upperBound) are lost (they had been acknowledged)")
+                + "; the partition continues at offset \(lost.upperBound)"
+        }
+    }
+
+    /// Repairs `directory` if it does not open because of damage below its recovery point; nil
+    /// when there is nothing to repair (it opens, or fails for another reason, which is thrown).
+    public static func setAsideDamage(directory: String, fileSystem: any FileSystem = POSIXFileSystem()) async throws -> Report? {
+        let corruption: LogCorruption
+        do {
+            let log = try await PartitionLog.open(directory: directory, config: LogConfig(), fileSystem: fileSystem)
+            try await log.close()
+            return nil
+        } catch let LogError.corruption(found) where found.reason.hasPrefix("damage below the recovery point") {
+            corruption = found
+        }
+        let pointPath = directory + "/" + RecoveryPoint.fileName
+        guard let point = RecoveryPoint.decode(try fileSystem.readFile(pointPath)) else { return nil }
+        let file = try fileSystem.openFile(corruption.file, create: false)
+        let size = try file.size()
+        // The offset after the last whole batch before the damage.
+        var end = point.segmentBase
+        _ = try SegmentScanner.scan(file: file, expectedOffset: point.segmentBase, allowsGaps: false) { position, _, header in
+            if position < corruption.position { end = header.nextOffset }
+        }
+        let aside = corruption.file + ".damaged-\(corruption.position)"
+        try fileSystem.writeFile(aside, contents: try file.read(count: Int(size - corruption.position), at: corruption.position))
+        try file.truncate(to: corruption.position)
+        try file.sync()
+        // A new, empty active segment at the recovery point's offset: the lost offsets stay a
+        // gap (reads step over it), never reused. The point moves to it before anything else.
+        let next = max(point.nextOffset, end)
+        if next > point.segmentBase {
+            _ = try fileSystem.openFile(LogFileNames.path(directory, baseOffset: next, kind: .log), create: true)
+        }
+        try fileSystem.writeFile(pointPath, contents: RecoveryPoint(segmentBase: next, bytes: 0, nextOffset: next).encoded())
+        try fileSystem.syncDirectory(directory)
+        return Report(segment: corruption.file, position: corruption.position, setAside: aside,
+                      setAsideBytes: size - corruption.position, lost: end..<next)
+    }
+}
