@@ -86,6 +86,9 @@ public final class Broker: Sendable {
             let broker = try Broker(config: config, offsets: offsets, lock: lock)
             await broker.groups.start()
             try await broker.openTopics()
+            // Ids must never match batches a partition still holds, whatever the file said.
+            let highest = broker.topics.withLock { Array($0.values) }.flatMap(\.partitions).compactMap(\.highestProducerId).max() ?? -1
+            broker.producerIds.raise(atLeast: highest + 1)
             broker.startMaintenance()
             return broker
         } catch {

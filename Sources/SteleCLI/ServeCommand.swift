@@ -132,6 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("data directory open", metadata: [
             "path": "\(dataDir)", "topics": "\(broker.topicNames.count)", "recovery": "\(ContinuousClock.now - started)",
         ])
+        if let problem = broker.producerIds.problem { logger.error("producer ids", metadata: ["problem": "\(problem)"]) }
         for (topic, reason) in broker.offlineTopics.sorted(by: { $0.key < $1.key }) {
             logger.error("topic offline: its data is kept but not served", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
         }

@@ -117,6 +117,8 @@ public final class PartitionLog: Sendable {
     /// The storage failure that stopped this partition (a failed write or fsync), if any: appends
     /// are refused until the log is reopened and recovery decides what is on disk.
     public var storageFailure: LogError? { state.withLock { $0.failure } }
+    /// The highest producer id with batches retained in this log (idempotent producers).
+    public var highestProducerId: Int64? { state.withLock { $0.producers.producerIds.max() } }
     /// Bytes in all segments.
     public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + $1.summary.logBytes } } }
 

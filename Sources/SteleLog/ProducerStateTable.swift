@@ -27,6 +27,7 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     }
 
     private(set) var producers: [Int64: Producer] = [:]
+    var producerIds: Dictionary<Int64, Producer>.Keys { producers.keys }
 
     enum Verdict: Equatable {
         case append

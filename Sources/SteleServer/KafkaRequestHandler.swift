@@ -304,9 +304,9 @@ struct KafkaRequestHandler: Sendable {
             return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1)
         }
         do {
-            if request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < Int16.max {
-                return InitProducerIdResponse(errorCode: .none, producerId: request.producerId, producerEpoch: request.producerEpoch + 1)
-            }
+            // Always a new id, as Kafka does for producers without a transactional id: taking the
+            // id a client names (KIP-360's bump) would let it take over another producer's
+            // sequence state and fence it.
             return InitProducerIdResponse(errorCode: .none, producerId: try broker.producerIds.next(), producerEpoch: 0)
         } catch {
             logger.error("could not allocate a producer id", metadata: ["error": "\(error)"])

@@ -140,6 +140,29 @@ struct DataDirectoryTests {
         try await broker.close()
     }
 
+    @Test(arguments: ["missing", "damaged"])
+    func producerIdsNeverRestartBelowRetainedBatches(_ damage: String) async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+            try await broker.createTopic("idempotent")
+            var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000)
+            builder.producerId = 5_000
+            builder.producerEpoch = 0
+            builder.baseSequence = 0
+            builder.append(key: Array("k".utf8), value: Array("v".utf8))
+            _ = try await broker.partition("idempotent", 0, autoCreate: false).append(builder.build())
+            #expect(try broker.producerIds.next() == 0)
+            try await broker.close()
+        }
+        let file = directory + "/producer-ids"
+        if damage == "missing" { try FileManager.default.removeItem(atPath: file) } else { try Data("\u{0}garbage".utf8).write(to: URL(fileURLWithPath: file)) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        #expect(try broker.producerIds.next() > 5_000, "an id that could match producer 5000's retained batches is never handed out")
+        #expect((broker.producerIds.problem != nil) == (damage == "damaged"))
+        try await broker.close()
+    }
+
     @Test func lagNeverTrapsWhateverAClientCommitted() {
         #expect(ConsumerLag.records(committed: .min, logEnd: 10) == nil)
         #expect(ConsumerLag.records(committed: -1, logEnd: 10) == nil)
