@@ -72,6 +72,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request accepted, in bytes.")
     var maxRequestBytes = 100 << 20
 
+    @Option(help: "Kafka connections open at once; one more is closed at once (Kafka max.connections).")
+    var maxConnections = 10_000
+
+    @Option(help: "Kafka connections open at once from one client address (Kafka max.connections.per.ip).")
+    var maxConnectionsPerIp = 1_000
+
+    @Option(help: "Close a Kafka connection with no request or response for this long (Kafka connections.max.idle.ms).")
+    var connectionsMaxIdleMs = 600_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -96,6 +105,9 @@ struct ServeCommand: AsyncParsableCommand {
         try check("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs, 0...Int(Int32.max))
         try check("offsets-retention-minutes", offsetsRetentionMinutes, 1...Int(Int32.max))
         try check("max-request-bytes", maxRequestBytes, 1024...Int(Int32.max))
+        try check("max-connections", maxConnections, 1...1_000_000)
+        try check("max-connections-per-ip", maxConnectionsPerIp, 1...1_000_000)
+        try check("connections-max-idle-ms", connectionsMaxIdleMs, 1000...Int(Int32.max))
     }
 
     func run() async throws {
@@ -142,6 +154,9 @@ struct ServeCommand: AsyncParsableCommand {
         serverConfig.advertisedHost = advertisedHost
         serverConfig.advertisedPort = advertisedPort
         serverConfig.maxRequestBytes = maxRequestBytes
+        serverConfig.maxConnections = maxConnections
+        serverConfig.maxConnectionsPerAddress = maxConnectionsPerIp
+        serverConfig.idleTimeout = .milliseconds(connectionsMaxIdleMs)
         let server = try await KafkaServer.bind(configuration: serverConfig, broker: broker, logger: logger)
         logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(server.port)", "flush": "\(flush)"])
 

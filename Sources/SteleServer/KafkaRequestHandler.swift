@@ -14,6 +14,9 @@ struct KafkaRequestHandler: Sendable {
     let advertisedPort: Int32
     let logger: Logger
     let allocator = ByteBufferAllocator()
+    /// The longest a fetch is parked, whatever it asks: below the idle timeout, so a long poll
+    /// never looks like an idle connection.
+    var maxFetchWait: Duration = .seconds(300)
     static let nodeId: Int32 = 0
 
     enum Outcome {
@@ -205,7 +208,7 @@ struct KafkaRequestHandler: Sendable {
 
     /// Answers when `minBytes` are available or `maxWaitMs` has passed (Kafka's long poll).
     private func fetch(_ request: FetchRequest) async -> FetchResponse {
-        let deadline = ContinuousClock.now + .milliseconds(Int(max(0, request.maxWaitMs)))
+        let deadline = ContinuousClock.now + min(.milliseconds(Int(max(0, request.maxWaitMs))), maxFetchWait)
         while true {
             let generation = broker.arrivals.generation
             let (response, bytes, failed) = await readOnce(request)

@@ -21,6 +21,14 @@ public final class KafkaServer: Sendable {
         public var advertisedPort: Int?
         /// Largest request frame accepted (Kafka `socket.request.max.bytes`, 100 MiB).
         public var maxRequestBytes = 100 << 20
+        /// Connections open at once, in all and per client address (Kafka `max.connections`,
+        /// `max.connections.per.ip`); one past either is closed at once.
+        public var maxConnections = 10_000
+        public var maxConnectionsPerAddress = 1_000
+        /// A connection with no request and no response for this long is closed (Kafka
+        /// `connections.max.idle.ms`, 10 minutes). Fetches wait at most half of it, so a parked
+        /// long poll never looks idle.
+        public var idleTimeout: Duration = .seconds(600)
 
         public init() {}
     }
@@ -29,31 +37,45 @@ public final class KafkaServer: Sendable {
     private let handler: KafkaRequestHandler
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let limiter: ConnectionLimiter
+    /// Refused connections, logged once per second at most (a loop of connects must not flood the log).
+    private let refusals = Mutex<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
     /// The port actually bound (useful with port 0).
     public let port: Int
 
     public static func bind(configuration: Configuration, broker: Broker, logger: Logger,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> KafkaServer {
         let maxFrame = configuration.maxRequestBytes
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
+            + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { child in
                 child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle))
+                    try child.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
                     try child.pipeline.syncOperations.addHandler(MessageToByteHandler(KafkaFrameEncoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                    // One request at a time, as Kafka reads them: the socket is not read while a
+                    // decoded request waits, so a client cannot queue up frames in memory.
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: child,
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 0, highWatermark: 1)))
                 }
             }
         let port = channel.channel.localAddress?.port ?? configuration.port
-        let handler = KafkaRequestHandler(broker: broker, advertisedHost: configuration.advertisedHost ?? configuration.host,
+        var handler = KafkaRequestHandler(broker: broker, advertisedHost: configuration.advertisedHost ?? configuration.host,
                                           advertisedPort: Int32(configuration.advertisedPort ?? port), logger: logger)
-        return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port)
+        handler.maxFetchWait = configuration.idleTimeout / 2
+        let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
+        return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter)
     }
 
     private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, handler: KafkaRequestHandler,
-                 logger: Logger, port: Int) {
+                 logger: Logger, port: Int, limiter: ConnectionLimiter) {
+        self.limiter = limiter
         self.serverChannel = serverChannel
         self.handler = handler
         self.logger = logger
@@ -83,6 +105,21 @@ public final class KafkaServer: Sendable {
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let peer = connection.channel.remoteAddress?.description ?? "unknown"
+        let address = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        if let refusal = limiter.admit(address) {
+            let (count, shouldLog) = refusals.withLock { state -> (Int, Bool) in
+                state.count += 1
+                let now = ContinuousClock.now
+                guard state.lastLog.map({ now - $0 >= .seconds(1) }) ?? true else { return (state.count, false) }
+                state.lastLog = now
+                defer { state.count = 0 }
+                return (state.count, true)
+            }
+            if shouldLog { logger.warning("connection refused", metadata: ["peer": "\(peer)", "reason": "\(refusal)", "refused": "\(count)"]) }
+            try? await connection.channel.close()
+            return
+        }
+        defer { limiter.release(address) }
         let id = ObjectIdentifier(connection.channel)
         connections.withLock { $0[id] = connection.channel }
         defer { _ = connections.withLock { $0.removeValue(forKey: id) } }
@@ -100,6 +137,19 @@ public final class KafkaServer: Sendable {
             }
         } catch {
             logger.info("connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Closes a connection its IdleStateHandler reports idle (no request, no response).
+final class IdleConnectionCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 }

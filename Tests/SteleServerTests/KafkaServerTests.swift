@@ -19,12 +19,13 @@ struct KafkaServerTests {
         let run: Task<Void, any Error>
         let directory: String
 
-        init() async throws {
+        init(configure: (inout KafkaServer.Configuration) -> Void = { _ in }) async throws {
             directory = NSTemporaryDirectory() + "stele-server-" + UUID().uuidString
             broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
             var configuration = KafkaServer.Configuration()
             configuration.port = 0
             configuration.maxRequestBytes = 1 << 20
+            configure(&configuration)
             server = try await KafkaServer.bind(configuration: configuration, broker: broker, logger: Logger(label: "test"))
             let server = self.server
             run = Task { try await server.run() }
@@ -53,6 +54,9 @@ struct KafkaServerTests {
             }
             inbound = channel.inbound.makeAsyncIterator()
         }
+
+        // A writer must be finished before it goes away (NIOAsyncWriter's precondition).
+        deinit { channel.outbound.finish() }
 
         func send(_ frame: ByteBuffer) async throws { try await channel.outbound.write(frame) }
         func receive() async throws -> ByteBuffer? { try await inbound.next() }

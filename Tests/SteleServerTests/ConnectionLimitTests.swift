@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import NIOCore
+import SteleTestSupport
+@testable import SteleServer
+
+/// Connections are bounded: per client address and in all, and an idle one is closed (Kafka
+/// `max.connections.per.ip`, `max.connections`, `connections.max.idle.ms`), while a parked long
+/// poll is never mistaken for an idle connection.
+extension KafkaServerTests {
+    @Test func connectionsPastTheLimitAreClosedAndOthersKeepWorking() async throws {
+        let harness = try await Harness { $0.maxConnectionsPerAddress = 2 }
+        let port = harness.server.port
+        let first = try await RawConnection(port: port)
+        let second = try await RawConnection(port: port)
+        for connection in [first, second] {
+            try await connection.send(Self.produceFrame(topic: "limits", correlation: 1, batch: Self.batch("x")))
+            #expect(try await connection.receive() != nil, "admitted connections are served")
+        }
+        let third = try await RawConnection(port: port)
+        try? await third.send(Self.produceFrame(topic: "limits", correlation: 1, batch: Self.batch("refused")))
+        #expect(try await withHangLimit("the third connection to be closed") { try? await third.receive() } == nil)
+        // A slot comes back when a connection ends.
+        try await first.channel.channel.close()
+        try await waitUntil("the first connection's slot to be released") {
+            let again = try await RawConnection(port: port)
+            try await again.send(Self.produceFrame(topic: "limits", correlation: 2, batch: Self.batch("y")))
+            return try await again.receive() != nil
+        }
+        try await harness.stop()
+    }
+
+    @Test func anIdleConnectionIsClosedButAParkedFetchIsAnswered() async throws {
+        let harness = try await Harness { $0.idleTimeout = .milliseconds(400) }
+        let busy = try await RawConnection(port: harness.server.port)
+        // Asks to wait ten minutes: parked at most half the idle timeout, answered, not closed.
+        try await busy.send(Self.fetchFrame(topic: "idle", correlation: 1, offset: 0, maxWaitMs: 600_000, minBytes: 1))
+        #expect(try await withHangLimit("the parked fetch to be answered") { try await busy.receive() } != nil)
+        let quiet = try await RawConnection(port: harness.server.port)
+        #expect(try await withHangLimit("the idle connection to be closed") { try? await quiet.receive() } == nil)
+        try await harness.stop()
+    }
+}
