@@ -113,7 +113,7 @@ let package = Package(
         ]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleTestSupport", "SteleBroker", "SteleKafkaProtocol"]),
         .testTarget(name: "SteleServerTests", dependencies: ["SteleTestSupport", 
-            "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore",
+            "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore", "SteleCompression",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleKafkaProtocolTests", dependencies: ["SteleKafkaProtocol", "SteleCore"], exclude: ["Fixtures"]),

@@ -5,6 +5,8 @@
 # names the fault it injects.
 set -euo pipefail
 . "$(dirname "$0")/lib/wait.sh"
+# (Pipelines into grep use -c, not -q: -q exits at the first match and the writer can die of
+# SIGPIPE, which pipefail turns into a failure.)
 bin="${1:-.build/debug}"
 work=$(mktemp -d)
 pid=""
@@ -34,8 +36,8 @@ grep -q "in use by pid $pid" "$work/second.log" || { cat "$work/second.log"; fai
 if "$bin/stele" demo bank --data-dir "$data" > "$work/demo.log" 2>&1; then fail "stele demo wrote into a served data directory"; fi
 grep -q "in use by pid $pid" "$work/demo.log" || { cat "$work/demo.log"; fail "stele demo did not name the holder"; }
 # Read-only tools still work beside the server.
-"$bin/stele" log verify "$data/topics/orders/0" | grep -q '^OK' || fail "log verify beside a running server"
-curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"ok"' || fail "health not ok on a clean start"
+"$bin/stele" log verify "$data/topics/orders/0" | grep -c '^OK' >/dev/null || fail "log verify beside a running server"
+curl -sf "http://127.0.0.1:$http/health" | grep -c '"status":"ok"' >/dev/null || fail "health not ok on a clean start"
 stop
 
 # --- A topic's metadata file vanished: the topic goes offline, its data stays.
@@ -43,8 +45,8 @@ rm "$data/topics/orders/topic.json"
 start
 grep "error" "$work/serve.log" | grep "topic offline" | grep -q "orders/topic.json is missing" || fail "no ERROR naming the missing topic.json"
 test -s "$data/topics/orders/0/00000000000000000000.log" || fail "the offline topic's data was removed"
-curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"degraded"' || fail "health does not say degraded"
-curl -sf "http://127.0.0.1:$http/topics" | grep -q '"offline":\[{"name":"orders"' || fail "GET /topics does not list the offline topic"
+curl -sf "http://127.0.0.1:$http/health" | grep -c '"status":"degraded"' >/dev/null || fail "health does not say degraded"
+curl -sf "http://127.0.0.1:$http/topics" | grep -c '"offline":\[{"name":"orders"' >/dev/null || fail "GET /topics does not list the offline topic"
 code=$(curl -s -o "$work/topic.json" -w '%{http_code}' "http://127.0.0.1:$http/topics/orders")
 [ "$code" = 503 ] && grep -q 'topic.json is missing' "$work/topic.json" || fail "GET /topics/orders: $code $(cat "$work/topic.json")"
 # Produce must not auto-create the topic again (that would hand out offsets 0 and 1 a second time).
@@ -53,7 +55,7 @@ if printf 'k:new\n' | kcat -P -b "127.0.0.1:$kafka" -t orders -K: -p 0 -X messag
 fi
 grep -q "Disk error\|KAFKA_STORAGE_ERROR" "$work/produce.err" || { cat "$work/produce.err"; fail "the producer was not told of a storage error"; }
 test ! -e "$data/topics/orders/topic.json" || fail "the offline topic was re-created"
-kcat -C -b "127.0.0.1:$kafka" -t other -e -q | grep -q '^v$' || fail "the other topic is not served"
+kcat -C -b "127.0.0.1:$kafka" -t other -e -q | grep -c '^v$' >/dev/null || fail "the other topic is not served"
 # Deleting the offline topic is the explicit way out.
 python3 - "127.0.0.1:$kafka" <<'PY' || fail "deleting the offline topic"
 import sys
@@ -62,7 +64,7 @@ admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=60000
 admin.delete_topics(["orders"])
 PY
 test ! -e "$data/topics/orders" || fail "the deleted topic's directory is still there"
-curl -sf "http://127.0.0.1:$http/health" | grep -q '"status":"ok"' || fail "health not ok after the deletion"
+curl -sf "http://127.0.0.1:$http/health" | grep -c '"status":"ok"' >/dev/null || fail "health not ok after the deletion"
 
 # --- Out-of-range topic configs are refused naming the key and the range (HTTP and Kafka).
 code=$(curl -s -o "$work/create.json" -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -100,12 +102,12 @@ open(sys.argv[1], 'wb').write(data)
 PY
 size=$(stat -c %s "$segment")
 start
-curl -sf "http://127.0.0.1:$http/health" | grep -q 'damage below the recovery point' || fail "health does not name the damage"
+curl -sf "http://127.0.0.1:$http/health" | grep -c 'damage below the recovery point' >/dev/null || fail "health does not name the damage"
 [ "$(stat -c %s "$segment")" = "$size" ] || fail "recovery cut acknowledged data"
 if "$bin/stele" log repair "$data/topics/ledger/0" > "$work/repair.log" 2>&1; then fail "repair ran beside the server"; fi
 grep -q "in use by pid $pid" "$work/repair.log" || { cat "$work/repair.log"; fail "repair did not refuse a served directory"; }
 stop
-"$bin/stele" log repair "$data/topics/ledger/0" | tee "$work/repair.log" | grep -q "offsets 3..<10 are lost" || { cat "$work/repair.log"; fail "repair did not report the lost offsets"; }
+"$bin/stele" log repair "$data/topics/ledger/0" | tee "$work/repair.log" | grep -c "offsets 3..<10 are lost" >/dev/null || { cat "$work/repair.log"; fail "repair did not report the lost offsets"; }
 ls "$data/topics/ledger/0/" | grep -q '00000000000000000000.log.damaged-' || fail "the damaged bytes were not set aside"
 start
 printf 'k:after-repair\n' | kcat -P -b "127.0.0.1:$kafka" -t ledger -K: -p 0

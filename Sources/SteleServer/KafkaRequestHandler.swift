@@ -18,6 +18,8 @@ struct KafkaRequestHandler: Sendable {
     /// never looks like an idle connection.
     var maxFetchWait: Duration = .seconds(300)
     static let nodeId: Int32 = 0
+    /// Threads for validating and decompressing produced batches (see `produce`).
+    static let decoding = IOExecutor(threadCount: 2, name: "stele-decode")
 
     enum Outcome {
         case respond(ByteBuffer)
@@ -160,9 +162,22 @@ struct KafkaRequestHandler: Sendable {
         } catch {
             return failure(.unknownTopicOrPartition, "\(error)")
         }
+        // CPU-heavy checks run on threads of their own, never on the pool every connection and
+        // the HTTP API share: the CRC first (a damaged batch is refused before it is
+        // decompressed), then the expected-version headers, which decompress a compressed batch
+        // (at most KafkaCodecs' 64 MiB per batch; a bomb past it is refused).
+        let checked: Result<[StreamExpectation], any Error> = (try? await Self.decoding.run {
+            do {
+                _ = try RecordBatch.validate(bytes)
+                return .success(try ExpectedVersionHeader.expectations(in: bytes, codecs: KafkaCodecs()))
+            } catch { return .failure(error) }
+        }) ?? .failure(CancellationError())
         let expectations: [StreamExpectation]
-        do { expectations = try ExpectedVersionHeader.expectations(in: bytes, codecs: KafkaCodecs()) } catch {
-            return failure(.invalidRecord, "\(error)")
+        switch checked {
+        case let .success(found): expectations = found
+        case let .failure(error):
+            let reason = "\(error)"
+            return failure(reason.contains("CRC32C") ? .corruptMessage : reason.contains("is not available") ? .unsupportedCompressionType : .invalidRecord, reason)
         }
         do {
             let started = ContinuousClock.now
