@@ -58,11 +58,13 @@ public final class KafkaServer: Sendable {
                     try child.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
                     try child.pipeline.syncOperations.addHandler(MessageToByteHandler(KafkaFrameEncoder()))
-                    // One request at a time, as Kafka reads them: the socket is not read while a
-                    // decoded request waits, so a client cannot queue up frames in memory.
+                    // Few requests at a time, as Kafka reads them: the socket is not read while two
+                    // decoded requests wait, and is read again once none does (demand comes when
+                    // the buffer drops below the low watermark: 0 would never be undercut and
+                    // would stop a pipelining client for good).
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
                         wrappingChannelSynchronously: child,
-                        configuration: .init(backPressureStrategy: .init(lowWatermark: 0, highWatermark: 1)))
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
                 }
             }
         let port = channel.channel.localAddress?.port ?? configuration.port

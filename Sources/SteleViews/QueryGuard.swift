@@ -16,12 +16,23 @@ public enum QueryGuard {
         "lo_import", "lo_export", "lo_from_bytea", "lo_put", "pg_terminate_backend", "pg_cancel_backend",
         "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_switch_wal", "pg_create_restore_point",
         "dblink", "dblink_exec", "dblink_connect", "dblink_send_query", "pg_advisory_lock", "pg_advisory_xact_lock",
-        "query_to_xml", "query_to_xml_and_xmlschema", "table_to_xml", "cursor_to_xml", "pg_notify",
+        "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "table_to_xml", "cursor_to_xml", "pg_notify",
+        "database_to_xml", "database_to_xml_and_xmlschema", "schema_to_xml", "schema_to_xml_and_xmlschema", "ts_stat",
     ]
+
+    /// Text no query may hold anywhere, in a string or a comment included: the names of what
+    /// changes the role or runs a query string (`query_to_xml('select set_config(…)')` builds its
+    /// call in a string), and Unicode escapes (`U&"set\005fconfig"`), which could spell any name.
+    static let forbiddenText = ["set_config", "query_to_xml", "ts_stat", "dblink", "u&'", "u&\""]
 
     /// Throws ``ViewError/readOnly(_:)`` naming what is not allowed.
     public static func check(_ sql: String) throws(ViewError) {
+        let lowered = sql.lowercased()
+        for text in forbiddenText where lowered.contains(text) {
+            throw .readOnly("\(text) may not appear in a query")
+        }
         let words = SQLWords(sql)
+        guard words.isWellFormed else { throw .readOnly("the query has an unterminated string, identifier or comment") }
         guard let first = words.first else { throw .readOnly("the query is empty") }
         guard leadingKeywords.contains(first) else {
             throw .readOnly("only a query may run (SELECT, WITH … SELECT or VALUES), not \(first.uppercased())")
@@ -56,10 +67,15 @@ public enum QueryLimits {
 
 /// The words of SQL text outside strings and comments, lowercased, with whether each is called
 /// (followed by `(`), and how many statements the text holds. Quoted identifiers count as
-/// words too (`"pg_read_file"(…)` is still a call of pg_read_file).
+/// words too (`"pg_read_file"(…)` is still a call of pg_read_file). Knows both dialects'
+/// strings: `'…'` (with `''`), PostgreSQL's `E'…'` (backslash escapes) and dollar quotes
+/// (`$$…$$`, `$tag$…$tag$`), and nested `/* */` comments — so no quote can hide a comment
+/// start from it, nor a comment hide the rest of a line.
 struct SQLWords {
     private(set) var all: [(word: String, isCall: Bool)] = []
     private(set) var statementCount = 0
+    /// False when a string, quoted identifier or comment does not end.
+    private(set) var isWellFormed = true
     var first: String? { all.first?.word }
 
     init(_ sql: String) {
@@ -83,23 +99,40 @@ struct SQLWords {
             switch byte {
             case 0x2d where index + 1 < text.count && text[index + 1] == 0x2d: // -- comment
                 while index < text.count && text[index] != 0x0a { index += 1 }
-            case 0x2f where index + 1 < text.count && text[index + 1] == 0x2a: // /* comment */
+            case 0x2f where index + 1 < text.count && text[index + 1] == 0x2a: // /* comment */, nested in PostgreSQL
                 index += 2
-                while index + 1 < text.count && !(text[index] == 0x2a && text[index + 1] == 0x2f) { index += 1 }
-                index += 2
-            case 0x27: // 'string' ('' escapes)
-                index += 1
-                while index < text.count {
-                    if text[index] == 0x27 { if index + 1 < text.count && text[index + 1] == 0x27 { index += 2; continue }; break }
-                    index += 1
+                var depth = 1
+                while index + 1 < text.count && depth > 0 {
+                    if text[index] == 0x2f && text[index + 1] == 0x2a { depth += 1; index += 2 } else if text[index] == 0x2a && text[index + 1] == 0x2f { depth -= 1; index += 2 } else { index += 1 }
                 }
-                index += 1
+                if depth > 0 { isWellFormed = false; index = text.count }
+            case 0x27: // 'string' ('' escapes)
+                index = Self.endOfString(text, from: index + 1, backslashEscapes: false)
+                if index > text.count { isWellFormed = false }
+                statementHasContent = true
+            case 0x65, 0x45 where index + 1 < text.count && text[index + 1] == 0x27 && (index == 0 || !isWordByte(text[index - 1])): // E'…'
+                index = Self.endOfString(text, from: index + 2, backslashEscapes: true)
+                if index > text.count { isWellFormed = false }
+                statementHasContent = true
+            case 0x24 where index + 1 < text.count && (index == 0 || !isWordByte(text[index - 1])) && !(text[index + 1] >= 0x30 && text[index + 1] <= 0x39): // $tag$…$tag$
+                var close = index + 1
+                while close < text.count && text[close] != 0x24 && isWordByte(text[close]) { close += 1 }
+                guard close < text.count, text[close] == 0x24 else { index += 1; continue }
+                let tag = Array(text[index...close])
+                var search = close + 1
+                var found = false
+                while search + tag.count <= text.count {
+                    if text[search] == 0x24 && Array(text[search..<search + tag.count]) == tag { found = true; break }
+                    search += 1
+                }
+                if !found { isWellFormed = false; index = text.count } else { index = search + tag.count }
                 statementHasContent = true
             case 0x22, 0x60, 0x5b: // "identifier", `identifier`, [identifier]
                 let close: UInt8 = byte == 0x5b ? 0x5d : byte
                 let start = index + 1
                 index = start
                 while index < text.count && text[index] != close { index += 1 }
+                if index >= text.count { isWellFormed = false }
                 addWord(String(decoding: text[start..<min(index, text.count)], as: UTF8.self), endingAt: min(index + 1, text.count))
                 index += 1
             case 0x3b: // ;
@@ -118,5 +151,20 @@ struct SQLWords {
             }
         }
         if statementHasContent { statementCount += 1 }
+    }
+
+    /// The index after a string's closing quote (`''` is a quote inside it; with backslash
+    /// escapes, `\'` too); past the end when it does not close.
+    static func endOfString(_ text: [UInt8], from start: Int, backslashEscapes: Bool) -> Int {
+        var index = start
+        while index < text.count {
+            if backslashEscapes && text[index] == 0x5c { index += 2; continue }
+            if text[index] == 0x27 {
+                if index + 1 < text.count && text[index + 1] == 0x27 { index += 2; continue }
+                return index + 1
+            }
+            index += 1
+        }
+        return text.count + 1
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NIOCore
+import SteleKafkaProtocol
 import SteleTestSupport
 @testable import SteleServer
 
@@ -38,6 +39,27 @@ extension KafkaServerTests {
         #expect(try await withHangLimit("the parked fetch to be answered") { try await busy.receive() } != nil)
         let quiet = try await RawConnection(port: harness.server.port)
         #expect(try await withHangLimit("the idle connection to be closed") { try? await quiet.receive() } == nil)
+        try await harness.stop()
+    }
+}
+
+extension KafkaServerTests {
+    /// librdkafka and the Java client keep up to five requests in flight: requests that arrive
+    /// together, then a later one, are all answered in order (reading must resume after the
+    /// back-pressure pause).
+    @Test func pipelinedRequestsAreAllAnsweredInOrder() async throws {
+        let harness = try await Harness()
+        let connection = try await RawConnection(port: harness.server.port)
+        for round in 0..<3 {
+            // Three at once, in one write where the channel coalesces them.
+            for index in 0..<3 {
+                try await connection.send(RequestFrame.encode(api: .apiVersions, version: 0, correlationId: Int32(round * 10 + index), clientId: "test") { _ in })
+            }
+            for index in 0..<3 {
+                var response = try #require(try await withHangLimit("pipelined response \(round)/\(index)") { try await connection.receive() })
+                #expect(response.readInteger(as: Int32.self) == Int32(round * 10 + index), "answered in order")
+            }
+        }
         try await harness.stop()
     }
 }

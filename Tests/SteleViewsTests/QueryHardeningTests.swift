@@ -50,6 +50,10 @@ struct QueryHardeningTests {
             "SELECT pg_catalog.set_config('role', 'postgres', false)", "SELECT set_config('statement_timeout', '0', false)",
             "SELECT lo_export(0, '\(marker)')", "SELECT pg_ls_dir('/')", "SELECT dblink_exec('host=x', 'DROP TABLE y')",
             "SELECT * FROM (SELECT set_config('role','postgres',true)) AS escalate",
+            // Quotes that used to hide a "comment" from the guard (found by review).
+            "SELECT $$--$$ AS a, set_config('role','none',true) AS r, query_to_xml('select pg_read_file(''/etc/hostname'') as f', false, false, '') AS f",
+            "SELECT E'\\'--' AS a, pg_read_file('/etc/hostname')", "SELECT $x$ unterminated", "SELECT 1 /* /* nested */ pg_read_file('/etc/hostname')",
+            #"SELECT U&"set\005fconfig"('role', 'postgres', false)"#, "SELECT database_to_xml(true, true, '')",
         ] { await refused(view, sql) }
         if backend.isPostgres {
             // Under the reader role: other schemas and the catalog's secrets are out of reach.
@@ -91,7 +95,10 @@ struct QueryHardeningTests {
 
     @Test func theGuardReadsPastStringsCommentsAndQuotes() throws {
         for allowed in ["SELECT 1", "select * from balances -- DELETE", "WITH a AS (SELECT 1) SELECT * FROM a", "VALUES (1)",
-                        "SELECT 'set_config(' AS x", "SELECT 1;", "SELECT \"set_config\" FROM t"] {
+                        "SELECT 'pg_read_file(' AS x", "SELECT 1;", "SELECT \"pg_read_file\" FROM t"] {
+            #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed) }
+        }
+        for allowed in ["SELECT $$a -- b$$ AS x", "SELECT E'it\\'s' AS x", "SELECT $tag$ '; $tag$ AS x", "SELECT 1 /* a /* b */ c */"] {
             #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed) }
         }
         for refused in ["EXPLAIN SELECT 1", "PRAGMA table_info(x)", "SELECT 1; SELECT 2", "SELECT `lo_export`(1, 'x')", "SELECT [set_config]('a','b',false)"] {
