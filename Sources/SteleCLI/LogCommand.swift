@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SteleCore
 import SteleLog
 
@@ -74,17 +75,21 @@ extension LogCommand {
         var path: String
 
         func run() async throws {
-            // DATA/topics/TOPIC/PARTITION: hold DATA's lock while writing, as the server does.
-            let components = path.split(separator: "/", omittingEmptySubsequences: false)
-            var lock: DataDirectoryLock?
-            if components.count >= 4, components[components.count - 3] == "topics" {
-                let data = components.dropLast(3).joined(separator: "/")
-                do { lock = try DataDirectoryLock.acquire(data.isEmpty ? "." : data) } catch {
-                    print("cannot repair: \(error)")
-                    throw ExitCode.failure
-                }
+            // DATA/topics/TOPIC/PARTITION, however spelled (a trailing slash, ./, a symlink):
+            // hold DATA's lock while writing, as the server does, or do nothing.
+            let resolved = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath()
+            let topics = resolved.deletingLastPathComponent().deletingLastPathComponent()
+            guard topics.lastPathComponent == "topics" else {
+                print("cannot repair: \(resolved.path) is not a partition directory of a data directory (DATA/topics/TOPIC/PARTITION)")
+                throw ExitCode.failure
             }
-            defer { lock?.release() }
+            let lock: DataDirectoryLock
+            do { lock = try DataDirectoryLock.acquire(topics.deletingLastPathComponent().path) } catch {
+                print("cannot repair: \(error)")
+                throw ExitCode.failure
+            }
+            defer { lock.release() }
+            let path = resolved.path
             guard let report = try await LogRepair.setAsideDamage(directory: path) else {
                 print("nothing to repair: \(path) opens")
                 return

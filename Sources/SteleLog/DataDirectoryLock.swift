@@ -32,7 +32,14 @@ public final class DataDirectoryLock: Sendable {
         // No O_TRUNC: the holder's pid must stay readable until we own the lock.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DataDirectoryLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A read-only tool asking who holds the directory takes a shared lock for an instant
+        // (``holder(of:)``): a few quick retries tell that from a real owner, who never lets go.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK && attempts < 5 {
+            attempts += 1
+            usleep(20_000)
+        }
+        guard attempts < 5 || flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
             let holder = Self.readHolder(fd)
             close(fd)

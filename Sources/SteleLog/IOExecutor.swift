@@ -52,6 +52,16 @@ public final class IOExecutor: Sendable {
     }
 
     /// Runs `body` on an I/O thread and returns its result to the calling task.
+    /// Runs `body` on one of the threads and waits for it.
+    public func runIgnoringErrors(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            submit {
+                body()
+                continuation.resume()
+            }
+        }
+    }
+
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             submit { continuation.resume(with: Result { try body() }) }

@@ -159,6 +159,10 @@ struct LogLoader {
         return (ProducerStateTable(), 0)
     }
 
+    /// How a damage that `stele log repair` handles is named (it matches these).
+    static let damageBelowRecoveryPoint = "damage below the recovery point"
+    static let damageFollowedByValidBatches = "damage followed by valid batches"
+
     /// The recovery point, and whether a file was there but damaged.
     private func readRecoveryPoint() throws -> (RecoveryPoint?, Bool) {
         let path = directory + "/" + RecoveryPoint.fileName
@@ -189,10 +193,15 @@ struct LogLoader {
             }
         }
         report.protectedBytes = protected
+        // A damaged batch the scan stepped over, below the point: acknowledged data is damaged.
+        if let damage = outcome.corruptions.first(where: { $0.position < protected }) {
+            throw LogError.corruption(LogCorruption(file: path, position: damage.position, reason:
+                "\(LogLoader.damageBelowRecoveryPoint): a damaged batch at byte \(damage.position) (\(damage.reason)) inside bytes 0..<\(protected), synced and acknowledged; valid batches follow it"))
+        }
         if outcome.validBytes < protected {
             let what = outcome.tornTail?.reason ?? "the file ends at byte \(size)"
             throw LogError.corruption(LogCorruption(file: path, position: outcome.validBytes, reason:
-                "damage below the recovery point: bytes \(outcome.validBytes)..<\(protected) were synced and acknowledged (offsets up to \(recoveryPoint!.nextOffset)); \(what)"))
+                "\(LogLoader.damageBelowRecoveryPoint): bytes \(outcome.validBytes)..<\(protected) were synced and acknowledged (offsets up to \(recoveryPoint!.nextOffset)); \(what)"))
         }
         if outcome.validBytes < size {
             if recoveryPointDamaged {
@@ -203,6 +212,12 @@ struct LogLoader {
             // acknowledged: an acknowledged append was synced (or, under weaker policies,
             // written) whole before it was acknowledged. They are set aside, not destroyed.
             let tail = try file.read(count: Int(size - outcome.validBytes), at: outcome.validBytes)
+            // Unless whole batches follow the damage: a torn write leaves a prefix, so this is
+            // damage to data the point (written at most a second ago) may not cover yet.
+            if let next = SegmentScanner.endOfValidBatches(in: tail, minimumOffset: builder.nextOffset) {
+                throw LogError.corruption(LogCorruption(file: path, position: outcome.validBytes, reason:
+                    "\(LogLoader.damageFollowedByValidBatches): bytes from \(outcome.validBytes) on are damaged but hold whole batches up to offset \(next); cutting them could lose acknowledged records"))
+            }
             let copy = LogFileNames.path(directory, baseOffset: base, kind: .log) + ".torn-\(outcome.validBytes)"
             try fileSystem.writeFile(copy, contents: tail)
             try file.truncate(to: outcome.validBytes)

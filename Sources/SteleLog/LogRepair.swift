@@ -25,12 +25,19 @@ public enum LogRepair {
     /// Repairs `directory` if it does not open because of damage below its recovery point; nil
     /// when there is nothing to repair (it opens, or fails for another reason, which is thrown).
     public static func setAsideDamage(directory: String, fileSystem: any FileSystem = POSIXFileSystem()) async throws -> Report? {
+        // Never on a directory that is not a partition's: opening would create an empty log
+        // there, and a partition whose directory vanished must stay offline, not start over.
+        let names = (try? fileSystem.contentsOfDirectory(directory)) ?? []
+        guard names.contains(where: { LogFileNames.parse($0).map { $0.kind == .log && $0.stage == .live } ?? false }) else {
+            throw LogError.corruption(LogCorruption(file: directory, position: 0, reason: "no segment file here: not a partition directory (or its data is gone); nothing was changed"))
+        }
         let corruption: LogCorruption
         do {
             let log = try await PartitionLog.open(directory: directory, config: LogConfig(), fileSystem: fileSystem)
             try await log.close()
             return nil
-        } catch let LogError.corruption(found) where found.reason.hasPrefix("damage below the recovery point") {
+        } catch let LogError.corruption(found) where found.reason.hasPrefix(LogLoader.damageBelowRecoveryPoint)
+                    || found.reason.hasPrefix(LogLoader.damageFollowedByValidBatches) {
             corruption = found
         }
         let pointPath = directory + "/" + RecoveryPoint.fileName
@@ -42,13 +49,23 @@ public enum LogRepair {
         _ = try SegmentScanner.scan(file: file, expectedOffset: point.segmentBase, allowsGaps: false) { position, _, header in
             if position < corruption.position { end = header.nextOffset }
         }
-        let aside = corruption.file + ".damaged-\(corruption.position)"
-        try fileSystem.writeFile(aside, contents: try file.read(count: Int(size - corruption.position), at: corruption.position))
+        // A name no earlier repair used: a rerun after a crash must never overwrite a copy.
+        var aside = corruption.file + ".damaged-\(corruption.position)"
+        var attempt = 1
+        while fileSystem.fileExists(aside) {
+            aside = corruption.file + ".damaged-\(corruption.position).\(attempt)"
+            attempt += 1
+        }
+        let setAside = try file.read(count: Int(size - corruption.position), at: corruption.position)
+        try fileSystem.writeFile(aside, contents: setAside)
+        // The copy's name is durable before a byte of the segment goes.
+        try fileSystem.syncDirectory(directory)
         try file.truncate(to: corruption.position)
         try file.sync()
-        // A new, empty active segment at the recovery point's offset: the lost offsets stay a
-        // gap (reads step over it), never reused. The point moves to it before anything else.
-        let next = max(point.nextOffset, end)
+        // A new, empty active segment past every offset that may have been acknowledged: the
+        // point's, and any whole batch in what was set aside (the point may lag by a second).
+        // The lost offsets stay a gap (reads step over it), never reused.
+        let next = max(point.nextOffset, end, SegmentScanner.endOfValidBatches(in: setAside, minimumOffset: end) ?? end)
         if next > point.segmentBase {
             _ = try fileSystem.openFile(LogFileNames.path(directory, baseOffset: next, kind: .log), create: true)
         }

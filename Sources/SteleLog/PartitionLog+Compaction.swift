@@ -22,7 +22,7 @@ extension PartitionLog {
     }
 
     private func compactBlocking() throws -> CompactionReport {
-        guard config.cleanupPolicy.contains(.compact) else { return CompactionReport() }
+        guard config.cleanupPolicy.contains(.compact), !state.withLock({ $0.closed }) else { return CompactionReport() }
         let segments = state.withLock { $0.segments }
         let horizon = clock() - config.deleteRetention.milliseconds
         var report = CompactionReport()

@@ -12,7 +12,8 @@ extension PartitionLog {
     public func deleteSegments(before offset: Int64) async throws -> Int {
         try await maintenanceExecutor.run {
             try self.maintenanceLock.withLock { _ in
-                try self.deleteLeadingSegments { segment, _ in segment.summary.nextOffset <= offset }
+                guard !self.state.withLock({ $0.closed }) else { throw LogError.closed }
+                return try self.deleteLeadingSegments { segment, _ in segment.summary.nextOffset <= offset }
             }
         }
     }
@@ -21,6 +22,8 @@ extension PartitionLog {
         guard config.cleanupPolicy.contains(.delete) else { return 0 }
         let now = clock()
         return try maintenanceLock.withLock { _ in
+            // A closed log's files may belong to a topic created again under the same name.
+            guard !state.withLock({ $0.closed }) else { return 0 }
             var deleted = 0
             if let retention = config.retention {
                 let cutoff = now - retention.milliseconds

@@ -135,14 +135,23 @@ public final class PartitionLog: Sendable {
             enqueue(.barrier(continuation))
         }
         try await executor.run {
+            // After a failed sync nothing more may be claimed durable: no sync, no new point.
+            if let failure = self.state.withLock({ state -> LogError? in
+                if state.failure != nil { state.closed = true }
+                return state.failure
+            }) { throw failure }
             try self.syncWritten()
             try self.writeRecoveryPoint()
             self.state.withLock { $0.closed = true }
         }
+        // A retention or compaction pass still running works on this log's files by path: wait
+        // for it (later ones see the log closed), so it cannot touch a topic created again.
+        await maintenanceExecutor.runIgnoringErrors { self.maintenanceLock.withLock { _ in } }
     }
 
     /// Syncs the active segment and advances the durable offset to what was written before the sync.
     func syncWritten() throws {
+        if let failure = state.withLock({ $0.failure }) { throw failure }
         // Under every policy the high watermark only covers bytes already written, so what it
         // covers before the sync is what the sync makes durable.
         let (segment, written, bytes) = state.withLock { state -> (LogSegment, Int64, Int64) in
@@ -175,6 +184,7 @@ public final class PartitionLog: Sendable {
     /// Writes the pending recovery point if it is ahead of the one on disk. A failure stops the
     /// partition like a failed fsync (the file is written and synced the same way).
     func writeRecoveryPoint() throws {
+        if let failure = state.withLock({ $0.failure }) { throw failure }
         try recoveryPoints.withLock { points in
             guard let pending = points.pending, points.written.map({ pending.isAhead(of: $0) }) ?? true else { return }
             do { try fileSystem.writeFile(directory + "/" + RecoveryPoint.fileName, contents: pending.encoded()) } catch {

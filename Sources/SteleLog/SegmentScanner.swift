@@ -55,6 +55,34 @@ enum SegmentScanner {
         return outcome
     }
 
+    /// The offset after the last whole, CRC-valid batch found anywhere in `bytes` (at any byte
+    /// position, as damage may shift the rest), among batches at or above `minimumOffset` (the
+    /// offset the bytes start at) with a plausible base offset; nil
+    /// when there is none. For telling damage followed by good data from a torn write.
+    static func endOfValidBatches(in bytes: [UInt8], minimumOffset: Int64) -> Int64? {
+        var end: Int64?
+        var position = 0
+        bytes.withUnsafeBytes { raw in
+            while position + RecordBatchHeader.size <= raw.count {
+                // Magic 2 at byte 16 first: most positions fail that before any parsing.
+                guard raw[position + 16] == 2,
+                      let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
+                      header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= raw.count,
+                      header.baseOffset >= minimumOffset,
+                      // The base offset lies outside the CRC: an offset past what the bytes
+                      // before it could hold (a record takes at least a byte) is damage too.
+                      header.baseOffset <= minimumOffset + Int64(position),
+                      RecordBatch.hasValidChecksum(UnsafeRawBufferPointer(rebasing: raw[position..<position + header.totalSize])) else {
+                    position += 1
+                    continue
+                }
+                end = max(end ?? 0, header.nextOffset)
+                position += header.totalSize
+            }
+        }
+        return end
+    }
+
     enum BatchCheck {
         case valid(RecordBatchHeader)
         /// `declaredSize` is the size the header claims, when it is plausible.

@@ -49,22 +49,55 @@ struct RecoveryPointTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { !$0.contains(".torn-") })
     }
 
-    @Test func aDamagedBatchFollowedByValidOnesIsReportedSkippedAndNothingIsCut() async throws {
+    @Test func aDamagedBatchFollowedByValidOnesBelowThePointAlsoRefusesToOpen() async throws {
         let directory = TemporaryDirectory()
         let segment = try await Self.fill(directory.path)
         let batch = try RecordBatchHeader(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: segment)))).totalSize
         try RecoveryTests.mutate(segment) { $0[3 * batch + 70] ^= 0x01 }
         let before = try Self.size(segment)
+        do {
+            _ = try await PartitionLog.open(directory: directory.path, config: LogConfig())
+            Issue.record("a partition with damaged acknowledged data opened")
+        } catch let LogError.corruption(corruption) {
+            #expect(corruption.reason.hasPrefix("damage below the recovery point") && corruption.position == Int64(3 * batch), "\(corruption)")
+        }
+        #expect(try Self.size(segment) == before)
+        // Repair keeps every offset after the damage out of reach: the valid batches after it
+        // are set aside with it, and the log goes on past them.
+        let report = try #require(try await LogRepair.setAsideDamage(directory: directory.path))
+        #expect(report.lost == 3..<20)
         let log = try await PartitionLog.open(directory: directory.path, config: LogConfig())
-        #expect(log.recoveryReport.corruptions.map(\.position) == [Int64(3 * batch)])
-        let after = try Self.size(segment)
-        #expect(log.recoveryReport.truncatedBytes == 0 && after == before)
-        // Never served: a reader reaching it gets the corruption, named; the rest reads as before.
-        await #expect(throws: LogError.self) { _ = try await log.read(from: 3, maxBytes: 1 << 20) }
-        let after3 = try await log.read(from: 4, maxBytes: 1 << 20)
-        #expect(try RecordBatchHeader(parsing: after3.batches).baseOffset == 4, "batches after the damaged one are served")
-        #expect(try await log.append(Batches.single(key: "k", value: "next")).baseOffset == 20, "no offset reused")
+        #expect(try await log.append(Batches.single(key: "k", value: "next")).baseOffset == 20)
         try await log.close()
+    }
+
+    @Test func damageBeyondALaggingPointIsNotCutWhenWholeBatchesFollowIt() async throws {
+        let directory = TemporaryDirectory()
+        let segment = try await Self.fill(directory.path)
+        let batch = try RecordBatchHeader(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: segment)))).totalSize
+        // The point lags (written up to a second before the last acknowledgement): it covers 5 batches.
+        try Data(RecoveryPoint(segmentBase: 0, bytes: Int64(5 * batch), nextOffset: 5).encoded())
+            .write(to: URL(fileURLWithPath: directory.path + "/" + RecoveryPoint.fileName))
+        try RecoveryTests.mutate(segment) { $0[7 * batch + 8] ^= 0x40 }
+        await #expect(throws: LogError.self) { _ = try await PartitionLog.open(directory: directory.path, config: LogConfig()) }
+        let report = try #require(try await LogRepair.setAsideDamage(directory: directory.path))
+        #expect(report.lost == 7..<20, "the repair goes past the whole batches it set aside, not back to the lagging point")
+        let log = try await PartitionLog.open(directory: directory.path, config: LogConfig())
+        #expect(try await log.append(Batches.single(key: "k", value: "next")).baseOffset == 20, "offset 7…19 were acknowledged: never again")
+        try await log.close()
+    }
+
+    @Test func repairRefusesWhatIsNotAPartitionAndNeverOverwritesACopy() async throws {
+        let directory = TemporaryDirectory()
+        await #expect(throws: LogError.self) { _ = try await LogRepair.setAsideDamage(directory: directory.path + "/vanished") }
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/vanished"), "nothing created")
+        let segment = try await Self.fill(directory.path)
+        let batch = try RecordBatchHeader(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: segment)))).totalSize
+        FileManager.default.createFile(atPath: segment + ".damaged-\(3 * batch)", contents: Data("an earlier copy".utf8))
+        try RecoveryTests.mutate(segment) { $0[3 * batch + 8] ^= 0x40 }
+        let report = try #require(try await LogRepair.setAsideDamage(directory: directory.path))
+        #expect(report.setAside != segment + ".damaged-\(3 * batch)")
+        #expect(try String(contentsOfFile: segment + ".damaged-\(3 * batch)", encoding: .utf8) == "an earlier copy")
     }
 
     @Test func repairSetsTheDamageAsideAndNeverReusesAnOffset() async throws {

@@ -84,13 +84,30 @@ struct RecoveryTests {
         let size = try RecordBatchHeader(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: segment)))).totalSize
         try Self.mutate(segment) { $0[3 * size + 65] ^= 0x80 }
 
-        let reopened = try await PartitionLog.open(directory: directory.path, config: config)
-        #expect(reopened.recoveryReport.truncatedBytes == 0, "valid batches follow the damage: it is corruption, not a torn write")
-        #expect(reopened.recoveryReport.corruptions.map(\.position) == [Int64(3 * size)])
-        #expect(reopened.logEndOffset == 10)
-        await #expect(throws: LogError.self) { try await reopened.read(from: 3, maxBytes: 1 << 16) }
-        #expect(try Batches.decode(try await reopened.read(from: 4, maxBytes: 1 << 16).batches).first?.offset == 4)
-        try await reopened.close()
+        // Valid batches follow the damage: corruption of acknowledged data (below the recovery
+        // point), not a torn write. Nothing is cut, the partition does not open, repair says what is lost.
+        try await Self.expectRefusedThenRepaired(directory.path, segment: segment, damageAt: Int64(3 * size), lost: 3..<10)
+    }
+
+    /// Opening refuses with the damage named, cutting nothing; `LogRepair` sets it aside and the
+    /// log goes on after every offset that may have been acknowledged.
+    static func expectRefusedThenRepaired(_ directory: String, segment: String, damageAt position: Int64, lost: Range<Int64>,
+                                          sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let size = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! NSNumber
+        do {
+            _ = try await PartitionLog.open(directory: directory, config: .tiny)
+            Issue.record("opened with damaged acknowledged data", sourceLocation: sourceLocation)
+        } catch let LogError.corruption(corruption) {
+            #expect(corruption.position == position && corruption.reason.hasPrefix("damage below the recovery point"), "\(corruption)", sourceLocation: sourceLocation)
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: segment)[.size] as! NSNumber == size, "nothing cut", sourceLocation: sourceLocation)
+        let report = try #require(try await LogRepair.setAsideDamage(directory: directory), sourceLocation: sourceLocation)
+        #expect(report.lost == lost, sourceLocation: sourceLocation)
+        let repaired = try await PartitionLog.open(directory: directory, config: .tiny)
+        let served = try await repaired.read(from: 0, maxBytes: 1 << 20)
+        #expect(try Batches.decode(served.batches).map(\.offset) == Array(0..<lost.lowerBound), "the batches before the damage are served", sourceLocation: sourceLocation)
+        #expect(try await repaired.append(Batches.single(key: "k", value: "after repair")).baseOffset == lost.upperBound, sourceLocation: sourceLocation)
+        try await repaired.close()
     }
 
     @Test(arguments: [(byte: 7, bit: UInt8(0x01)), (byte: 3, bit: UInt8(0x40)), (byte: 0, bit: UInt8(0x80))])
@@ -107,17 +124,8 @@ struct RecoveryTests {
         let size = try RecordBatchHeader(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: segment)))).totalSize
         try Self.mutate(segment) { $0[4 * size + byte] ^= bit }
 
-        let reopened = try await PartitionLog.open(directory: directory.path, config: config)
-        #expect(reopened.recoveryReport.truncatedBytes == 0)
-        #expect(reopened.recoveryReport.corruptions.map(\.position) == [Int64(4 * size)])
-        #expect(reopened.logEndOffset == 10)
-        let served = try await reopened.read(from: 0, maxBytes: 1 << 20)
-        #expect(try Batches.decode(served.batches).map(\.offset) == [0, 1, 2, 3], "batches before the damage, none from it")
-        await #expect(throws: LogError.self) { try await reopened.read(from: 4, maxBytes: 1 << 16) }
-        #expect(try Batches.decode(try await reopened.read(from: 5, maxBytes: 1 << 16).batches).first?.offset == 5)
-        #expect(try await reopened.readStream(key: Array("k".utf8)).count == 9)
-        try await reopened.close()
         #expect(!(try LogVerifier.verify(directory: directory.path)).isClean)
+        try await Self.expectRefusedThenRepaired(directory.path, segment: segment, damageAt: Int64(4 * size), lost: 4..<10)
     }
 
     @Test func compactionSurvivesExtremeProducerTimestamps() async throws {
