@@ -116,6 +116,24 @@ grep -q '^0 ledger-0$' "$work/ledger.txt" && grep -q '^2 ledger-2$' "$work/ledge
 grep -q '^10 after-repair$' "$work/ledger.txt" || { cat "$work/ledger.txt"; fail "an offset was reused after the repair"; }
 stop
 
+# --- A full disk (a real 24 MiB tmpfs): produce until appends are refused, free space, produce
+# again without a restart; every acknowledged record is read back exactly once.
+small="$work/small"
+mkdir -p "$small"
+mount -t tmpfs -o size=24m tmpfs "$small" || fail "cannot mount a small tmpfs for the disk-full test (needs root)"
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; umount "$small" 2>/dev/null; rm -rf "$work"' EXIT
+saved_data="$data"; data="$small/data"
+start
+printf 'k:first\n' | kcat -P -b "127.0.0.1:$kafka" -t full -K: -p 0
+# Leave about 2 MiB free for the log.
+avail=$(df --output=avail -k "$small" | tail -n 1)
+fallocate -l $(( (avail - 2048) * 1024 )) "$small/filler" 2>/dev/null || dd if=/dev/zero of="$small/filler" bs=1k count=$((avail - 2048)) 2>/dev/null
+PYTHONDONTWRITEBYTECODE=1 timeout 1800 python3 Tests/Clients/disk_full.py "127.0.0.1:$kafka" full "$small/filler" || fail "disk full"
+kill -0 "$pid" || fail "the server died of a full disk"
+stop
+umount "$small"
+data="$saved_data"
+
 # --- Out-of-range flags are refused before anything starts.
 for flag in "--advertised-port=70000" "--offsets-retention-minutes=9223372036854775807" \
             "--group-initial-rebalance-delay-ms=-1" "--max-request-bytes=0" "--default-partitions=0"; do

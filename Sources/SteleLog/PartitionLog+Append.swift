@@ -90,7 +90,7 @@ extension PartitionLog {
         var writer = GroupWriter()
         let outcome: Result<Void, LogError>
         do {
-            if let failure = state.withLock({ $0.failure }) { throw failure }
+            if let failure = state.withLock({ $0.failure }), !recoverFromTransientFailure(failure) { throw failure }
             for case let .batch(batch, _) in group { results.append(try place(batch, writer: &writer)) }
             try writer.flush(to: state.withLock { $0.active })
             try publishAfterWrite()

@@ -51,8 +51,10 @@ public final class PartitionLog: Sendable {
         var durableOffset: Int64
         var lastSyncMilliseconds: Int64
         var closed = false
-        /// Set after a failed write: the log refuses appends until reopened.
+        /// Set after a failed write: the log refuses appends until reopened (or, for a resource
+        /// that comes back, until it recovers in place: `recoverFromTransientFailure`).
         var failure: LogError?
+        var lastRecoveryAttemptMilliseconds: Int64 = .min / 2
         var versions: VersionCache
         var producers: ProducerStateTable
 

@@ -52,6 +52,14 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
         set { withLock { syncsFail = newValue } }
     }
     private var syncsFail = false
+    /// While set, every file write fails with this error number (ENOSPC, say) after writing a
+    /// part of its bytes, and creating a file fails with it too (EMFILE) — the process goes on.
+    public var failWrites: Int32? {
+        get { withLock { writeFailure } }
+        set { withLock { writeFailure = newValue } }
+    }
+    private var writeFailure: Int32?
+    var writeFailureCode: Int32? { writeFailure }
     private var random: SplitMix64
 
     public init(seed: UInt64 = 1) {
@@ -122,6 +130,7 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
         guard directories[directoryPath] != nil else { throw missing("open", path) }
         if let inode = directories[directoryPath]!.names[name] { return SimulatedFile(path: path, inode: inode, fileSystem: self) }
         guard create else { throw missing("open", path) }
+        if let code = writeFailure { throw StorageError(operation: "open", path: path, code: code, reason: "simulated error \(code)") }
         try step()
         let inode = Inode()
         directories[directoryPath]!.names[name] = inode
@@ -238,6 +247,11 @@ final class SimulatedFile: StorageFile, @unchecked Sendable {
             }
             // A crash in the middle of a write leaves a prefix of it (a torn write).
             try fileSystem.step(partial: { apply(Int(self.fileSystem.nextRandom() % UInt64(bytes.count + 1))) })
+            if let code = fileSystem.writeFailureCode {
+                // A full disk takes what fits, then refuses the rest.
+                apply(Int(fileSystem.nextRandom() % UInt64(bytes.count + 1)))
+                throw StorageError(operation: "pwrite", path: path, code: code, reason: "simulated error \(code)")
+            }
             apply(bytes.count)
         }
     }
