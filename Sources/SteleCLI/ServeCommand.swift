@@ -81,6 +81,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Close a Kafka connection with no request or response for this long (Kafka connections.max.idle.ms).")
     var connectionsMaxIdleMs = 600_000
 
+    @Option(help: "HTTP connections open at once; one more is closed at once.")
+    var httpMaxConnections = 1_000
+
+    @Option(help: "HTTP connections open at once from one client address.")
+    var httpMaxConnectionsPerIp = 100
+
+    @Option(help: "Close an HTTP connection with no request in flight for this long.")
+    var httpIdleTimeoutMs = 300_000
+
+    @Option(help: "Event streams (SSE) and long polls open at once; more are answered 503.")
+    var httpMaxSubscribers = 1_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -108,6 +120,10 @@ struct ServeCommand: AsyncParsableCommand {
         try check("max-connections", maxConnections, 1...1_000_000)
         try check("max-connections-per-ip", maxConnectionsPerIp, 1...1_000_000)
         try check("connections-max-idle-ms", connectionsMaxIdleMs, 1000...Int(Int32.max))
+        try check("http-max-connections", httpMaxConnections, 1...1_000_000)
+        try check("http-max-connections-per-ip", httpMaxConnectionsPerIp, 1...1_000_000)
+        try check("http-idle-timeout-ms", httpIdleTimeoutMs, 1000...Int(Int32.max))
+        try check("http-max-subscribers", httpMaxSubscribers, 1...1_000_000)
     }
 
     func run() async throws {
@@ -176,10 +192,13 @@ struct ServeCommand: AsyncParsableCommand {
             ])
         }
         try await prepare(store, viewService, logger)
-        let eventStreams = EventStreams()
+        let eventStreams = EventStreams(limit: httpMaxSubscribers)
         var httpConfig = HTTPServer.Configuration()
         httpConfig.host = httpListen ?? listen
         httpConfig.port = httpPort
+        httpConfig.maxConnections = httpMaxConnections
+        httpConfig.maxConnectionsPerAddress = httpMaxConnectionsPerIp
+        httpConfig.idleTimeout = .milliseconds(httpIdleTimeoutMs)
         httpConfig.allowedHosts = Set((httpAllowedHosts ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         if let advertisedHost { httpConfig.allowedHosts.insert(advertisedHost) }
         let http: HTTPServer.Running

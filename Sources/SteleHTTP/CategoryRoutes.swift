@@ -9,6 +9,8 @@ import SteleViews
 /// `.remote` store, a poller in any language) needs to follow categories without SSE.
 struct CategoryRoutes: Sendable {
     let store: EventStore
+    /// Counts waiting long polls with the event streams, against one limit.
+    let open: EventStreams
     /// Longest a long poll is held open.
     static let longestWait = Duration.seconds(30)
 
@@ -60,6 +62,9 @@ struct CategoryRoutes: Sendable {
             guard let waitMilliseconds, waitMilliseconds >= 0 else { return JSONResponse.problem(.badRequest, "waitMs must be a number of milliseconds ≥ 0") }
             let wait = min(Duration.milliseconds(waitMilliseconds), Self.longestWait)
             if store.storage.appendGeneration == after, wait > .zero {
+                if let refusal = open.refusal { return refusal }
+                open.count.add(1, ordering: .relaxed)
+                defer { open.count.subtract(1, ordering: .relaxed) }
                 await store.storage.waitForAppends(after: after, until: .now + wait)
             }
             return JSONResponse.ok(.object(["generation": .string(String(store.storage.appendGeneration))]))

@@ -16,6 +16,12 @@ public enum HTTPServer {
         /// Host names the API answers to besides IP literals and `localhost` (see
         /// `BrowserGuardMiddleware`): the names clients use to reach it.
         public var allowedHosts: Set<String> = []
+        /// Connections open at once, in all and per client address; one past either is closed.
+        public var maxConnections = 1_000
+        public var maxConnectionsPerAddress = 100
+        /// A connection without a request in flight for this long is closed (an open event
+        /// stream is a request in flight).
+        public var idleTimeout: Duration = .seconds(300)
         /// How often an idle Server-Sent Events response sends a comment, so proxies keep it
         /// open and a client that went away is noticed (its write fails) within this time.
         public var sseHeartbeat: Duration = .seconds(15)
@@ -61,11 +67,15 @@ public enum HTTPServer {
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         SnapshotRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
-        CategoryRoutes(store: store).register(on: router)
+        CategoryRoutes(store: store, open: openResponses).register(on: router)
         SubscriptionRoutes(store: store, views: views, heartbeat: configuration.sseHeartbeat, open: openResponses).register(on: router)
         TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
+            + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionLimitHandler(limiter: limiter)], idleTimeout: idle)),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stele"),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? configuration.port) },
             logger: logger

@@ -157,6 +157,7 @@ struct SubscriptionRoutes: Sendable {
     /// A `text/event-stream` response fed by `body`, which sends whole SSE messages.
     func eventStream(_ body: @escaping @Sendable (_ send: (String) async throws -> Void) async throws -> Void) -> Response {
         let open = open
+        if let refusal = open.refusal { return refusal }
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
@@ -183,12 +184,22 @@ struct SubscriptionRoutes: Sendable {
 /// within a heartbeat; ``close()`` ends them all within a second, so a server with followers
 /// connected can still stop (HTTP shutdown waits for responses in flight).
 public final class EventStreams: Sendable {
+    /// Open event-stream responses and waiting long polls.
     let count = Atomic<Int>(0)
+    /// How many may be open at once; one more is answered 503 (each holds a task and buffers).
+    let limit: Int
     let closing = Atomic<Bool>(false)
     /// How long a response waits for an event before it looks at ``close()``.
     static let closeCheck = Duration.seconds(1)
 
-    public init() {}
+    public init(limit: Int = 1_000) { self.limit = limit }
+
+    /// A 503 when ``limit`` subscribers are open (checked as a request arrives: the count may
+    /// pass the limit by the requests arriving at the same moment, never by more).
+    var refusal: Response? {
+        guard count.load(ordering: .relaxed) >= limit else { return nil }
+        return JSONResponse.problem(.serviceUnavailable, "too many subscribers", detail: "\(limit) event streams and long polls are open; try again later")
+    }
 
     /// Ends every open response (an `event: error` saying the server is stopping) and any
     /// opened later.

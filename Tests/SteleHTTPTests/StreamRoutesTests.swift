@@ -28,7 +28,8 @@ final class LiveServer: Sendable {
         return registry
     }()
 
-    static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15), allowedHosts: Set<String> = []) async throws -> LiveServer {
+    static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15), allowedHosts: Set<String> = [],
+                      subscribers: Int = 1_000, configure: (inout HTTPServer.Configuration) -> Void = { _ in }) async throws -> LiveServer {
         let metrics = Self.metrics
         let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
         var config = BrokerConfig(dataDirectory: directory + "/data")
@@ -41,7 +42,8 @@ final class LiveServer: Sendable {
         configuration.maxBodyBytes = maxBodyBytes
         configuration.sseHeartbeat = heartbeat
         configuration.allowedHosts = allowedHosts
-        let eventStreams = EventStreams()
+        configure(&configuration)
+        let eventStreams = EventStreams(limit: subscribers)
         let running = try await HTTPServer.start(configuration: configuration, broker: broker, store: store, views: views,
                                                  metrics: metrics, eventStreams: eventStreams, logger: Logger(label: "test"))
         let (port, task) = (running.port, running.task)

@@ -2,20 +2,21 @@ import Synchronization
 
 /// Counts open connections, in all and per client address, and refuses one past either limit
 /// (Kafka `max.connections` and `max.connections.per.ip`): one client that opens connections in
-/// a loop cannot take every file descriptor the broker has. No I/O.
-final class ConnectionLimiter: Sendable {
-    let maxTotal: Int
-    let maxPerAddress: Int
+/// a loop cannot take every file descriptor the broker has. Used by the Kafka listener and the
+/// HTTP API. No I/O.
+public final class ConnectionLimiter: Sendable {
+    public let maxTotal: Int
+    public let maxPerAddress: Int
     private let counts = Mutex<(total: Int, perAddress: [String: Int])>((0, [:]))
 
-    init(maxTotal: Int, maxPerAddress: Int) {
+    public init(maxTotal: Int, maxPerAddress: Int) {
         precondition(maxTotal > 0 && maxPerAddress > 0)
         (self.maxTotal, self.maxPerAddress) = (maxTotal, maxPerAddress)
     }
 
     /// Admits a connection from `address`, or says which limit it is over. An admitted one
     /// must be ``release(_:)``d when it ends.
-    func admit(_ address: String) -> String? {
+    public func admit(_ address: String) -> String? {
         counts.withLock { counts in
             if counts.total >= maxTotal { return "the broker has \(maxTotal) connections open (--max-connections)" }
             let current = counts.perAddress[address, default: 0]
@@ -26,7 +27,7 @@ final class ConnectionLimiter: Sendable {
         }
     }
 
-    func release(_ address: String) {
+    public func release(_ address: String) {
         counts.withLock { counts in
             counts.total -= 1
             let left = counts.perAddress[address, default: 1] - 1
@@ -35,5 +36,5 @@ final class ConnectionLimiter: Sendable {
         }
     }
 
-    var open: Int { counts.withLock { $0.total } }
+    public var open: Int { counts.withLock { $0.total } }
 }

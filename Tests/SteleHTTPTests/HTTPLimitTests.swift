@@ -1,0 +1,61 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import SteleTestSupport
+
+/// The HTTP API under many clients: connections past the per-address limit are closed, an idle
+/// connection is closed, and event streams and long polls past their limit get 503 while the
+/// rest of the API answers.
+struct HTTPLimitTests {
+    /// Whether a raw connection is closed by the server (recv gives 0) rather than answered;
+    /// with `request`, that request is sent first.
+    static func closedByServer(port: Int, request: String? = nil) throws -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { return true }
+        var timeout = timeval(tv_sec: 120, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let request { _ = request.withCString { send(fd, $0, strlen($0), 0) } }
+        var byte: UInt8 = 0
+        let received = recv(fd, &byte, 1, 0)
+        // A request written to a connection the server closed may be answered with a reset.
+        return received == 0 || (received < 0 && errno == ECONNRESET)
+    }
+
+    @Test func eventStreamsAndLongPollsPastTheLimitGet503() async throws {
+        let server = try await LiveServer.start(subscribers: 2)
+        let port = Int(server.base.split(separator: ":").last!)!
+        let followers = [try SSEClient(port: port, path: "/categories/busy/subscribe"), try SSEClient(port: port, path: "/streams/busy/x/subscribe")]
+        for follower in followers { _ = try await follower.read(until: ": stele") }
+        #expect(try await server.call("GET", "/categories/busy/subscribe").0 == 503)
+        #expect(try await server.call("GET", "/appends?after=0&waitMs=30000").0 == 503, "long polls count against the same limit")
+        #expect(try await server.call("GET", "/health").0 == 200, "the rest of the API answers")
+        for follower in followers { follower.close() }
+        try await waitUntil("a subscriber slot to come back") { try await server.call("GET", "/appends?after=0&waitMs=0").0 == 200 }
+        try await server.stop()
+    }
+
+    @Test func anIdleConnectionIsClosedAndConnectionsPastTheLimitToo() async throws {
+        let server = try await LiveServer.start { configuration in
+            configuration.idleTimeout = .milliseconds(300)
+            configuration.maxConnectionsPerAddress = 3
+        }
+        let port = Int(server.base.split(separator: ":").last!)!
+        #expect(try Self.closedByServer(port: port), "an idle connection is closed")
+        // Three idle connections held open; a fourth from the same address is closed at once.
+        let held = try (0..<3).map { _ in try SSEClient(port: port, path: "/categories/held/subscribe") }
+        for connection in held { _ = try await connection.read(until: ": stele") }
+        let health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        #expect(try Self.closedByServer(port: port, request: health), "past the per-address limit: closed, not answered")
+        for connection in held { connection.close() }
+        try await waitUntil("the slots to come back") { !(try Self.closedByServer(port: port, request: health)) }
+        try await server.stop()
+    }
+}
