@@ -337,6 +337,9 @@ enum OpenAPIDocument {
               },
               "400": {
                 "$ref": "#/components/responses/BadRequest"
+              },
+              "503": {
+                "$ref": "#/components/responses/TooManySubscribers"
               }
             }
           }
@@ -595,6 +598,9 @@ enum OpenAPIDocument {
               },
               "400": {
                 "$ref": "#/components/responses/BadRequest"
+              },
+              "503": {
+                "$ref": "#/components/responses/TooManySubscribers"
               }
             }
           }
@@ -644,6 +650,9 @@ enum OpenAPIDocument {
               },
               "400": {
                 "$ref": "#/components/responses/BadRequest"
+              },
+              "503": {
+                "$ref": "#/components/responses/TooManySubscribers"
               }
             }
           }
@@ -1137,6 +1146,9 @@ enum OpenAPIDocument {
               },
               "404": {
                 "$ref": "#/components/responses/NoSuchView"
+              },
+              "503": {
+                "$ref": "#/components/responses/TooManySubscribers"
               }
             }
           }
@@ -2386,6 +2398,16 @@ enum OpenAPIDocument {
           },
           "UnsupportedMediaType": {
             "description": "The body is not JSON: requests with a body must say `Content-Type: application/json` (or another `+json` type). Browsers cannot send that cross-origin without a preflight, which this server never grants.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "TooManySubscribers": {
+            "description": "Too many event streams and long polls are open (`--http-max-subscribers`); try again later.",
             "content": {
               "application/problem+json": {
                 "schema": {
