@@ -34,13 +34,14 @@ public final class DataDirectoryLock: Sendable {
         guard fd >= 0 else { throw DataDirectoryLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         // A read-only tool asking who holds the directory takes a shared lock for an instant
         // (``holder(of:)``): a few quick retries tell that from a real owner, who never lets go.
-        var attempts = 0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK && attempts < 5 {
-            attempts += 1
+        var reason: Int32 = 0
+        for attempt in 0..<5 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { reason = 0; break }
+            reason = errno
+            guard reason == EWOULDBLOCK, attempt < 4 else { break }
             usleep(20_000)
         }
-        guard attempts < 5 || flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let reason = errno
+        guard reason == 0 else {
             let holder = Self.readHolder(fd)
             close(fd)
             if reason == EWOULDBLOCK { throw DataDirectoryLockError.held(path: path, holder: holder) }

@@ -1,3 +1,4 @@
+import Foundation
 /// The operator's way back after damage below the recovery point (the partition refused to
 /// open): the damaged bytes and everything after them in the active segment are set aside in a
 /// file beside it (`N.log.damaged-P`, never deleted), the segment is cut there, and the log goes
@@ -44,9 +45,11 @@ public enum LogRepair {
         guard let point = RecoveryPoint.decode(try fileSystem.readFile(pointPath)) else { return nil }
         let file = try fileSystem.openFile(corruption.file, create: false)
         let size = try file.size()
-        // The offset after the last whole batch before the damage.
-        var end = point.segmentBase
-        _ = try SegmentScanner.scan(file: file, expectedOffset: point.segmentBase, allowsGaps: false) { position, _, header in
+        // The offset after the last whole batch before the damage, from the damaged segment's own
+        // base (the point may still be in the segment before it, within a second of a roll).
+        guard let segmentBase = LogFileNames.parse((corruption.file as NSString).lastPathComponent)?.baseOffset else { return nil }
+        var end = segmentBase
+        _ = try SegmentScanner.scan(file: file, expectedOffset: segmentBase, allowsGaps: false) { position, _, header in
             if position < corruption.position { end = header.nextOffset }
         }
         // A name no earlier repair used: a rerun after a crash must never overwrite a copy.
@@ -66,8 +69,10 @@ public enum LogRepair {
         // point's, and any whole batch in what was set aside (the point may lag by a second).
         // The lost offsets stay a gap (reads step over it), never reused.
         let next = max(point.nextOffset, end, SegmentScanner.endOfValidBatches(in: setAside, minimumOffset: end) ?? end)
-        if next > point.segmentBase {
+        if next > segmentBase {
             _ = try fileSystem.openFile(LogFileNames.path(directory, baseOffset: next, kind: .log), create: true)
+            // The new segment's name is durable before the point names it.
+            try fileSystem.syncDirectory(directory)
         }
         try fileSystem.writeFile(pointPath, contents: RecoveryPoint(segmentBase: next, bytes: 0, nextOffset: next).encoded())
         try fileSystem.syncDirectory(directory)

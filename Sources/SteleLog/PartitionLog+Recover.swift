@@ -32,8 +32,19 @@ extension PartitionLog {
         guard due else { return false }
         // Retention and compaction also change the segment list: not while it is rebuilt.
         return maintenanceLock.withLock { _ -> Bool in
+            // A partition whose segments vanished meanwhile is not started over at offset 0.
+            let names = (try? fileSystem.contentsOfDirectory(directory)) ?? []
+            guard names.contains(where: { LogFileNames.parse($0).map { $0.kind == .log && $0.stage == .live } ?? false }) else { return false }
             let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor)
-            guard let (segments, producers, _) = try? loader.load() else { return false }
+            let loaded: ([LogSegment], ProducerStateTable, RecoveryReport)
+            do { loaded = try loader.load() } catch {
+                let failure = LogError(wrapping: error)
+                // Still short of the resource: try again later. Anything else (a failed sync
+                // during the reload) is final, as it would be at any other time.
+                if !Self.isTransient(failure) { state.withLock { $0.failure = failure } }
+                return false
+            }
+            let (segments, producers, _) = loaded
             let active = segments.last!
             let end = active.summary.nextOffset
             if active.summary.logBytes > 0 { active.firstAppendMilliseconds = now }

@@ -137,11 +137,15 @@ public final class PartitionLog: Sendable {
             enqueue(.barrier(continuation))
         }
         try await executor.run {
-            // After a failed sync nothing more may be claimed durable: no sync, no new point.
+            // After a failure nothing more may be claimed durable: no sync; the point keeps only
+            // what syncs before the failure made durable.
             if let failure = self.state.withLock({ state -> LogError? in
                 if state.failure != nil { state.closed = true }
                 return state.failure
-            }) { throw failure }
+            }) {
+                try? self.writeRecoveryPoint()
+                throw failure
+            }
             try self.syncWritten()
             try self.writeRecoveryPoint()
             self.state.withLock { $0.closed = true }
@@ -186,7 +190,7 @@ public final class PartitionLog: Sendable {
     /// Writes the pending recovery point if it is ahead of the one on disk. A failure stops the
     /// partition like a failed fsync (the file is written and synced the same way).
     func writeRecoveryPoint() throws {
-        if let failure = state.withLock({ $0.failure }) { throw failure }
+        // Even after a failure: the pending point holds only syncs that succeeded before it.
         try recoveryPoints.withLock { points in
             guard let pending = points.pending, points.written.map({ pending.isAhead(of: $0) }) ?? true else { return }
             do { try fileSystem.writeFile(directory + "/" + RecoveryPoint.fileName, contents: pending.encoded()) } catch {
@@ -222,7 +226,11 @@ public final class PartitionLog: Sendable {
                 try? await Task.sleep(for: interval)
                 guard let self, !Task.isCancelled else { return }
                 // After a failed sync the partition is stopped; syncing again would only hide it.
-                do { try await self.flush() } catch { return }
+                // A transient failure (a full disk) is waited out: the next append recovers.
+                do { try await self.flush() } catch {
+                    if let failure = self.storageFailure, Self.isTransient(failure) { continue }
+                    return
+                }
             }
         }
         flushTask.withLock { $0 = task }

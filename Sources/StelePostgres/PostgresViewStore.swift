@@ -228,7 +228,7 @@ public final class PostgresViewStore: ViewStore {
     }
 
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
-        try QueryGuard.check(statement.sql)
+        try QueryGuard.check(statement.sql, dialect: .postgres)
         do {
             return try await client.withConnection { connection in
                 try await connection.query("BEGIN READ ONLY", logger: self.logger)

@@ -20,18 +20,38 @@ public enum QueryGuard {
         "database_to_xml", "database_to_xml_and_xmlschema", "schema_to_xml", "schema_to_xml_and_xmlschema", "ts_stat",
     ]
 
-    /// Text no query may hold anywhere, in a string or a comment included: the names of what
+    /// Words no query may hold anywhere, in a string or a comment included: the names of what
     /// changes the role or runs a query string (`query_to_xml('select set_config(…)')` builds its
-    /// call in a string), and Unicode escapes (`U&"set\005fconfig"`), which could spell any name.
-    static let forbiddenText = ["set_config", "query_to_xml", "ts_stat", "dblink", "u&'", "u&\""]
+    /// call in a string). Unicode escapes (`U&"set\005fconfig"`), which could spell any name,
+    /// are refused too.
+    static let forbiddenWords = ["set_config", "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "ts_stat",
+                                 "dblink", "dblink_exec", "dblink_open", "dblink_send_query"]
+
+    /// The SQL dialect a query is read in: what quotes and brackets mean differs.
+    public enum Dialect: Sendable { case sqlite, postgres }
 
     /// Throws ``ViewError/readOnly(_:)`` naming what is not allowed.
-    public static func check(_ sql: String) throws(ViewError) {
-        let lowered = sql.lowercased()
-        for text in forbiddenText where lowered.contains(text) {
-            throw .readOnly("\(text) may not appear in a query")
+    public static func check(_ sql: String, dialect: Dialect) throws(ViewError) {
+        let lowered = Array(sql.lowercased().utf8)
+        func isWordByte(_ byte: UInt8) -> Bool { SQLWords.isWordByte(byte) }
+        for word in forbiddenWords {
+            let needle = Array(word.utf8)
+            var index = 0
+            while index + needle.count <= lowered.count {
+                if Array(lowered[index..<index + needle.count]) == needle,
+                   index == 0 || !isWordByte(lowered[index - 1]),
+                   index + needle.count == lowered.count || !isWordByte(lowered[index + needle.count]) {
+                    throw .readOnly("\(word) may not appear in a query")
+                }
+                index += 1
+            }
         }
-        let words = SQLWords(sql)
+        // U&'…' and U&"…" at the start of a token.
+        for index in lowered.indices.dropLast(2) where lowered[index] == 0x75 && lowered[index + 1] == 0x26
+            && (lowered[index + 2] == 0x27 || lowered[index + 2] == 0x22) && (index == 0 || !isWordByte(lowered[index - 1])) {
+            throw .readOnly("Unicode escapes (U&) may not appear in a query")
+        }
+        let words = SQLWords(sql, dialect: dialect)
         guard words.isWellFormed else { throw .readOnly("the query has an unterminated string, identifier or comment") }
         guard let first = words.first else { throw .readOnly("the query is empty") }
         guard leadingKeywords.contains(first) else {
@@ -78,13 +98,16 @@ struct SQLWords {
     private(set) var isWellFormed = true
     var first: String? { all.first?.word }
 
-    init(_ sql: String) {
+    static func isWordByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5f || byte == 0x24 || byte >= 0x80
+    }
+
+    init(_ sql: String, dialect: QueryGuard.Dialect) {
         let text = Array(sql.utf8)
         var index = 0
         var statementHasContent = false
-        func isWordByte(_ byte: UInt8) -> Bool {
-            (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5f || byte == 0x24 || byte >= 0x80
-        }
+        let postgres = dialect == .postgres
+        func isWordByte(_ byte: UInt8) -> Bool { Self.isWordByte(byte) }
         func nextSignificant(from start: Int) -> UInt8? {
             var position = start
             while position < text.count, text[position] == 0x20 || text[position] == 0x0a || text[position] == 0x09 || text[position] == 0x0d { position += 1 }
@@ -110,11 +133,13 @@ struct SQLWords {
                 index = Self.endOfString(text, from: index + 1, backslashEscapes: false)
                 if index > text.count { isWellFormed = false }
                 statementHasContent = true
-            case 0x65, 0x45 where index + 1 < text.count && text[index + 1] == 0x27 && (index == 0 || !isWordByte(text[index - 1])): // E'…'
+            // (A `where` clause guards only the pattern it follows: one per pattern.)
+            case 0x65 where postgres && index + 1 < text.count && text[index + 1] == 0x27 && (index == 0 || !isWordByte(text[index - 1])),
+                 0x45 where postgres && index + 1 < text.count && text[index + 1] == 0x27 && (index == 0 || !isWordByte(text[index - 1])): // E'…'
                 index = Self.endOfString(text, from: index + 2, backslashEscapes: true)
                 if index > text.count { isWellFormed = false }
                 statementHasContent = true
-            case 0x24 where index + 1 < text.count && (index == 0 || !isWordByte(text[index - 1])) && !(text[index + 1] >= 0x30 && text[index + 1] <= 0x39): // $tag$…$tag$
+            case 0x24 where postgres && index + 1 < text.count && (index == 0 || !isWordByte(text[index - 1])) && !(text[index + 1] >= 0x30 && text[index + 1] <= 0x39): // $tag$…$tag$
                 var close = index + 1
                 while close < text.count && text[close] != 0x24 && isWordByte(text[close]) { close += 1 }
                 guard close < text.count, text[close] == 0x24 else { index += 1; continue }
@@ -127,7 +152,7 @@ struct SQLWords {
                 }
                 if !found { isWellFormed = false; index = text.count } else { index = search + tag.count }
                 statementHasContent = true
-            case 0x22, 0x60, 0x5b: // "identifier", `identifier`, [identifier]
+            case 0x22, 0x60, 0x5b where !postgres: // "identifier", `identifier`, [identifier] (SQLite; in PostgreSQL [ ] subscript)
                 let close: UInt8 = byte == 0x5b ? 0x5d : byte
                 let start = index + 1
                 index = start

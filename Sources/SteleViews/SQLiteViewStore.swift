@@ -121,7 +121,7 @@ public final class SQLiteViewStore: ViewStore {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(queryTimeout.components.seconds) * 1_000_000_000
             + UInt64(queryTimeout.components.attoseconds / 1_000_000_000)
         do {
-            try QueryGuard.check(statement.sql)
+            try QueryGuard.check(statement.sql, dialect: .sqlite)
             return try await pool.read { db in
                 try Self.withDeadline(deadline, on: db) {
                     let prepared = try db.makeStatement(sql: statement.sql)

@@ -87,6 +87,30 @@ struct RecoveryPointTests {
         try await log.close()
     }
 
+    @Test func repairContinuesPastTheDamagedSegmentWhenThePointLagsInTheSegmentBefore() async throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 700 // a few batches per segment
+        var log = try await PartitionLog.open(directory: directory.path, config: config)
+        for index in 0..<20 { _ = try await log.append(Batches.single(key: "k", value: "acknowledged-\(index)")) }
+        try await log.close()
+        let segments = try RecoveryTests.segmentFiles(directory.path)
+        #expect(segments.count > 2)
+        let active = segments.last!
+        let activeBase = Int64((active as NSString).lastPathComponent.prefix(20))!
+        // A crash within a second of the last roll: the point is still in the segment before.
+        let previousBase = Int64((segments[segments.count - 2] as NSString).lastPathComponent.prefix(20))!
+        try Data(RecoveryPoint(segmentBase: previousBase, bytes: 10, nextOffset: previousBase + 1).encoded())
+            .write(to: URL(fileURLWithPath: directory.path + "/" + RecoveryPoint.fileName))
+        try RecoveryTests.mutate(active) { $0[8] ^= 0x40 } // the active segment's first batch
+        await #expect(throws: LogError.self) { _ = try await PartitionLog.open(directory: directory.path, config: config) }
+        let report = try #require(try await LogRepair.setAsideDamage(directory: directory.path))
+        #expect(report.lost == activeBase..<20)
+        log = try await PartitionLog.open(directory: directory.path, config: config)
+        #expect(try await log.append(Batches.single(key: "k", value: "next")).baseOffset == 20, "no acknowledged offset handed out again")
+        try await log.close()
+    }
+
     @Test func repairRefusesWhatIsNotAPartitionAndNeverOverwritesACopy() async throws {
         let directory = TemporaryDirectory()
         await #expect(throws: LogError.self) { _ = try await LogRepair.setAsideDamage(directory: directory.path + "/vanished") }

@@ -52,10 +52,13 @@ struct QueryHardeningTests {
             "SELECT * FROM (SELECT set_config('role','postgres',true)) AS escalate",
             // Quotes that used to hide a "comment" from the guard (found by review).
             "SELECT $$--$$ AS a, set_config('role','none',true) AS r, query_to_xml('select pg_read_file(''/etc/hostname'') as f', false, false, '') AS f",
-            "SELECT E'\\'--' AS a, pg_read_file('/etc/hostname')", "SELECT $x$ unterminated", "SELECT 1 /* /* nested */ pg_read_file('/etc/hostname')",
+            "SELECT 1 /* /* nested */ pg_read_file('/etc/hostname')",
             #"SELECT U&"set\005fconfig"('role', 'postgres', false)"#, "SELECT database_to_xml(true, true, '')",
         ] { await refused(view, sql) }
         if backend.isPostgres {
+            // PostgreSQL's own quotes (on SQLite these are mere syntax errors).
+            await refused(view, "SELECT E'\\'--' AS a, pg_read_file('/etc/hostname')")
+            await refused(view, "SELECT $x$ unterminated")
             // Under the reader role: other schemas and the catalog's secrets are out of reach.
             #expect(try await view.query(SQLStatement("SELECT current_user AS u")).first?["u"] == .text("stele_view_reader"))
             await refused(view, "SELECT rolpassword FROM pg_authid")
@@ -94,15 +97,28 @@ struct QueryHardeningTests {
     }
 
     @Test func theGuardReadsPastStringsCommentsAndQuotes() throws {
+        // Ordinary queries pass in both dialects, words starting with e included (found by review).
         for allowed in ["SELECT 1", "select * from balances -- DELETE", "WITH a AS (SELECT 1) SELECT * FROM a", "VALUES (1)",
-                        "SELECT 'pg_read_file(' AS x", "SELECT 1;", "SELECT \"pg_read_file\" FROM t"] {
-            #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed) }
+                        "SELECT 'pg_read_file(' AS x", "SELECT 1;", "SELECT \"pg_read_file\" FROM t",
+                        "select case when 1=1 then 2 else 3 end as x", "SELECT 1 AS events", "SELECT e1.a FROM t e1 WHERE exists (SELECT 1)",
+                        "SELECT 'a' AS accounts_status", "SELECT 'tu&''x' AS x"] {
+            for dialect in [QueryGuard.Dialect.sqlite, .postgres] {
+                #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed, dialect: dialect) }
+            }
         }
-        for allowed in ["SELECT $$a -- b$$ AS x", "SELECT E'it\\'s' AS x", "SELECT $tag$ '; $tag$ AS x", "SELECT 1 /* a /* b */ c */"] {
-            #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed) }
+        for allowed in ["SELECT $$a -- b$$ AS x", "SELECT E'it\\'s' AS x", "SELECT $tag$ '; $tag$ AS x", "SELECT 1 /* a /* b */ c */",
+                        "SELECT (ARRAY[1,2])[1] AS x"] {
+            #expect(throws: Never.self, "\(allowed)") { try QueryGuard.check(allowed, dialect: .postgres) }
         }
-        for refused in ["EXPLAIN SELECT 1", "PRAGMA table_info(x)", "SELECT 1; SELECT 2", "SELECT `lo_export`(1, 'x')", "SELECT [set_config]('a','b',false)"] {
-            #expect(throws: ViewError.self, "\(refused)") { try QueryGuard.check(refused) }
+        for refused in ["EXPLAIN SELECT 1", "PRAGMA table_info(x)", "SELECT 1; SELECT 2", "SELECT `lo_export`(1, 'x')", "SELECT [set_config]('a','b',false)",
+                        // In SQLite $$ is no quote, and a word starting with e hides nothing.
+                        "SELECT $$ AS a, load_extension('x') AS b --$$", "SELECT exp(0) AS x, load_extension('/tmp/x') --'",
+                        "SELECT exp(0) AS x; DELETE FROM balances --'"] {
+            #expect(throws: ViewError.self, "\(refused)") { try QueryGuard.check(refused, dialect: .sqlite) }
+        }
+        for refused in ["SELECT (ARRAY[1])[pg_advisory_lock(1)::int]", "SELECT exp(0) AS x, pg_read_file('/etc/passwd') --'",
+                        "SELECT E'\\'' AS a, pg_ls_dir('/')"] {
+            #expect(throws: ViewError.self, "\(refused)") { try QueryGuard.check(refused, dialect: .postgres) }
         }
     }
 }
