@@ -12,16 +12,8 @@ struct HTTPLimitTests {
     /// Whether a raw connection is closed by the server (recv gives 0) rather than answered;
     /// with `request`, that request is sent first.
     static func closedByServer(port: Int, request: String? = nil) throws -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let fd = try? connectLoopback(port: port) else { return true }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard connected == 0 else { return true }
-        var timeout = timeval(tv_sec: 120, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         if let request { _ = request.withCString { send(fd, $0, strlen($0), 0) } }
         var byte: UInt8 = 0
         let received = recv(fd, &byte, 1, 0)
