@@ -16,6 +16,17 @@ enum PostgresURL {
     }
 
     /// Schemas are spliced into SQL as quoted identifiers, so only plain names are accepted.
+    /// A view's schema must not be one PostgreSQL or the event store owns: a rebuild drops and
+    /// renames its view's schemas, which would destroy them.
+    static func checkViewSchema(_ schema: String) -> PostgresURLProblem? {
+        if let problem = checkSchema(schema) { return problem }
+        let base = schema.hasSuffix("__rebuild") ? String(schema.dropLast("__rebuild".count)) : schema
+        if base.hasPrefix("pg_") || ["public", "information_schema", "stele"].contains(base) {
+            return PostgresURLProblem(reason: "a view cannot be named '\(base)': PostgreSQL or the event store owns that schema")
+        }
+        return nil
+    }
+
     static func checkSchema(_ schema: String) -> PostgresURLProblem? {
         schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) == nil
             ? PostgresURLProblem(reason: "schema name '\(schema)' must be lowercase letters, digits and _ (at most 63)") : nil

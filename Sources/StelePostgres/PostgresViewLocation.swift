@@ -16,7 +16,7 @@ public final class PostgresViewLocation: ViewLocation {
     private let logger = Logger(label: "stele.views.postgres")
 
     public init(url: String, name: String, queryTimeout: Duration = .seconds(5)) throws {
-        if let problem = PostgresURL.checkSchema(name + "__rebuild") { throw ViewError.store(problem.reason) }
+        if let problem = PostgresURL.checkViewSchema(name + "__rebuild") ?? PostgresURL.checkViewSchema(name) { throw ViewError.store(problem.reason) }
         let configuration = try PostgresURL.configuration(url).mapError { ViewError.store($0.reason) }.get()
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client

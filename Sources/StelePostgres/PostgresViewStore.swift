@@ -36,7 +36,7 @@ public final class PostgresViewStore: ViewStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`); the view's tables live
     /// in `schema`.
     public init(url: String, schema: String, queryTimeout: Duration = .seconds(5)) throws {
-        if let problem = PostgresURL.checkSchema(schema) { throw ViewError.store(problem.reason) }
+        if let problem = PostgresURL.checkViewSchema(schema) { throw ViewError.store(problem.reason) }
         let configuration = try PostgresURL.configuration(url).mapError { ViewError.store($0.reason) }.get()
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
@@ -55,6 +55,11 @@ public final class PostgresViewStore: ViewStore {
 
     public func open(_ projection: any Projection) async throws -> ViewOpening {
         let opening = try await transaction { connection -> ViewOpening in
+            // An event store's schema (under any name) is never a view's: a rebuild would drop it.
+            let owned = try await connection.query("SELECT 1 FROM pg_tables WHERE schemaname = \(self.schema) AND tablename = 'stele_events'", logger: self.logger)
+            for try await _ in owned {
+                throw ViewError.store("schema \(self.schema) holds an event store (stele_events): a view cannot use it")
+            }
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(self.schema)\""), logger: self.logger)
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
             for table in [
