@@ -21,3 +21,12 @@ func connectLoopback(port: Int) throws -> Int32 {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     return fd
 }
+
+/// Runs blocking socket calls on a Dispatch thread, never on the cooperative pool: on two cores
+/// the pool has two threads, and two tests blocked in `recv` there would starve the very server
+/// they wait for (every HTTP test then stalled until the 120 s read time-out).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
