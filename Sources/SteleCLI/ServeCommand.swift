@@ -69,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Minutes committed offsets of a group without members are kept (Kafka offsets.retention.minutes).")
     var offsetsRetentionMinutes = 7 * 24 * 60
 
+    @Option(help: "Milliseconds an idle idempotent producer's state (epoch, sequences) is kept in each partition (Kafka producer.id.expiration.ms).")
+    var producerIdExpirationMs = 86_400_000
+
     @Option(help: "Largest request accepted, in bytes.")
     var maxRequestBytes = 100 << 20
 
@@ -117,6 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
         try check("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs, 0...Int(Int32.max))
         try check("offsets-retention-minutes", offsetsRetentionMinutes, 1...Int(Int32.max))
         try check("max-request-bytes", maxRequestBytes, 1024...Int(Int32.max))
+        try check("producer-id-expiration-ms", producerIdExpirationMs, 1...Int(Int32.max))
         try check("max-connections", maxConnections, 1...1_000_000)
         try check("max-connections-per-ip", maxConnectionsPerIp, 1...1_000_000)
         try check("connections-max-idle-ms", connectionsMaxIdleMs, 1000...Int(Int32.max))
@@ -145,6 +149,7 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.defaultPartitions = defaultPartitions
         brokerConfig.autoCreateTopics = autoCreateTopics
         brokerConfig.logDefaults.flushPolicy = FlushPolicy(parsing: flush)!
+        brokerConfig.logDefaults.producerIdExpiration = .milliseconds(producerIdExpirationMs)
         brokerConfig.maintenanceInterval = .milliseconds(retentionCheckIntervalMs)
         brokerConfig.groupInitialRebalanceDelayMs = Int64(groupInitialRebalanceDelayMs)
         brokerConfig.offsetsRetention = .seconds(Int64(offsetsRetentionMinutes) * 60)

@@ -72,6 +72,12 @@ public struct LogConfig: Sendable {
     /// Memory for the cached stream versions used by concurrency checks.
     public var versionCacheEntries: Int = 100_000
 
+    /// How long an idempotent producer's state (epoch, last sequences) is kept after its last
+    /// append (Kafka `producer.id.expiration.ms`, one day). Within it a retried batch is found and
+    /// answered with its original offsets; after it the producer is forgotten, which bounds the
+    /// memory producers take.
+    public var producerIdExpiration: Duration = .milliseconds(86_400_000)
+
     /// How often, at most, the partition's recovery point (what recovery may never cut) is
     /// rewritten after syncs; it is also written at open and close. Shorter protects more of a
     /// recent tail against damage-versus-torn-write ambiguity, at one small file write each time.

@@ -43,6 +43,8 @@ struct LogLoader {
     let config: LogConfig
     let fileSystem: any FileSystem
     let decompressor: (any RecordDecompressor)?
+    /// The time of the load: producer state replayed from the log expires relative to it.
+    let now: Int64
 
     func load() throws -> ([LogSegment], ProducerStateTable, RecoveryReport) {
         var report = RecoveryReport()
@@ -60,10 +62,12 @@ struct LogLoader {
                 segments.append(try loadSealed(base: base, report: &report))
             }
             var (producers, replayFrom) = try producerSnapshot(atOrBefore: bases.last!)
+            let expiration = config.producerIdExpiration.milliseconds
+            producers.stampUntimed(now: now)
             for segment in segments where segment.summary.nextOffset > replayFrom {
                 // Rare: only when the snapshot written at the last roll is missing.
                 _ = try SegmentScanner.scan(file: segment.file, expectedOffset: segment.baseOffset, allowsGaps: true) { _, _, header in
-                    if header.baseOffset >= replayFrom { producers.record(header) }
+                    if header.baseOffset >= replayFrom { producers.replay(header, now: now, expirationMilliseconds: expiration) }
                 }
             }
             let (recoveryPoint, pointDamaged) = try readRecoveryPoint()
@@ -73,6 +77,7 @@ struct LogLoader {
             // not durable; appends about to be acknowledged into it need the name to survive.
             try fileSystem.syncDirectory(directory)
             report.segmentCount = segments.count
+            producers.removeExpired(now: now, expirationMilliseconds: expiration)
             return (segments, producers, report)
         } catch {
             throw LogError(wrapping: error)
@@ -177,7 +182,9 @@ struct LogLoader {
         let file = try fileSystem.openFile(path, create: false)
         var builder = SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
         var replayed = producers
-        let outcome = try indexLoader.scan(file: file, into: &builder, from: base) { header in replayed.record(header) }
+        let outcome = try indexLoader.scan(file: file, into: &builder, from: base) { header in
+            replayed.replay(header, now: now, expirationMilliseconds: config.producerIdExpiration.milliseconds)
+        }
         producers = replayed
         let size = try file.size()
         report.scannedBytes += size

@@ -117,7 +117,16 @@ extension PartitionLog {
     /// queues its bytes for writing — or, for an idempotent producer's retry, answers with the
     /// original offsets, or refuses a batch out of sequence. Throws only for I/O failures.
     private func place(_ batch: ValidatedBatch, writer: inout GroupWriter) throws -> Result<AppendResult, LogError> {
-        switch state.withLock({ $0.producers.check(batch.header) }) {
+        let expiration = config.producerIdExpiration.milliseconds
+        let checkedAt = clock()
+        switch state.withLock({ state in
+            // Expired producers are dropped at most once a minute (Kafka checks every ten).
+            if checkedAt - state.lastProducerExpiryMilliseconds >= min(expiration, 60_000) {
+                state.producers.removeExpired(now: checkedAt, expirationMilliseconds: expiration)
+                state.lastProducerExpiryMilliseconds = checkedAt
+            }
+            return state.producers.check(batch.header, now: checkedAt, expirationMilliseconds: expiration)
+        }) {
         case .append: break
         case let .duplicate(baseOffset, lastOffset):
             return .success(AppendResult(baseOffset: baseOffset, lastOffset: lastOffset, logAppendTime: nil))
@@ -154,7 +163,7 @@ extension PartitionLog {
             segment.summary = segment.active!.summary
             state.logEndOffset = header.nextOffset
             for record in batch.keyedRecords { state.versions.recordAppend(of: record.key) }
-            state.producers.record(header)
+            state.producers.record(header, now: now, expirationMilliseconds: expiration)
             writer.add(bytes, at: position)
             return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime,
                                 checkedVersions: checkedVersions)

@@ -35,7 +35,7 @@ extension PartitionLog {
             // A partition whose segments vanished meanwhile is not started over at offset 0.
             let names = (try? fileSystem.contentsOfDirectory(directory)) ?? []
             guard names.contains(where: { LogFileNames.parse($0).map { $0.kind == .log && $0.stage == .live } ?? false }) else { return false }
-            let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor)
+            let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor, now: clock())
             let loaded: ([LogSegment], ProducerStateTable, RecoveryReport)
             do { loaded = try loader.load() } catch {
                 let failure = LogError(wrapping: error)

@@ -55,6 +55,7 @@ public final class PartitionLog: Sendable {
         /// that comes back, until it recovers in place: `recoverFromTransientFailure`).
         var failure: LogError?
         var lastRecoveryAttemptMilliseconds: Int64 = .min / 2
+        var lastProducerExpiryMilliseconds: Int64 = .min / 2
         var versions: VersionCache
         var producers: ProducerStateTable
 
@@ -69,7 +70,7 @@ public final class PartitionLog: Sendable {
         clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds,
         decompressor: (any RecordDecompressor)? = nil
     ) async throws -> PartitionLog {
-        let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor)
+        let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor, now: clock())
         let (segments, producers, report) = try await executor.run { try loader.load() }
         let log = PartitionLog(directory: directory, config: config, fileSystem: fileSystem, executor: executor,
                                maintenanceExecutor: maintenanceExecutor, clock: clock, decompressor: decompressor,
@@ -121,6 +122,8 @@ public final class PartitionLog: Sendable {
     public var storageFailure: LogError? { state.withLock { $0.failure } }
     /// The highest producer id with batches retained in this log (idempotent producers).
     public var highestProducerId: Int64? { state.withLock { $0.producers.producerIds.max() } }
+    /// Idempotent producers whose state this partition keeps (bounded by `producerIdExpiration`).
+    public var retainedProducerCount: Int { state.withLock { $0.producers.producerIds.count } }
     /// Bytes in all segments.
     public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + $1.summary.logBytes } } }
 

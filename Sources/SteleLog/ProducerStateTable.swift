@@ -9,6 +9,11 @@ import SteleCore
 /// step that assigns offsets, so no other append can slip between the check and the write.
 /// Persisted as a snapshot when a segment rolls (`N.producers`, valid from offset N) and
 /// rebuilt on open from that snapshot plus the batches after it.
+///
+/// A producer that has appended nothing for `LogConfig.producerIdExpiration` is forgotten (Kafka
+/// `producer.id.expiration.ms`, one day), so the table is bounded by the producers of the last
+/// day, not by every producer id ever seen. A forgotten producer that comes back mid-sequence is
+/// told its id is unknown and starts a new epoch (the clients do this by themselves).
 struct ProducerStateTable: Codable, Sendable, Equatable {
     /// How many recent batches per producer are remembered for duplicate detection (Kafka's
     /// `NUM_BATCHES_TO_RETAIN`; clients keep at most five requests in flight).
@@ -24,6 +29,10 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     struct Producer: Codable, Sendable, Equatable {
         var epoch: Int16
         var batches: [Batch]
+        /// When the producer last appended (milliseconds since 1970, the log's clock; for a
+        /// batch replayed at recovery, the time of the load). Snapshots written before expiry
+        /// existed lack it: those producers count from the load too.
+        var lastAppendMilliseconds: Int64?
     }
 
     private(set) var producers: [Int64: Producer] = [:]
@@ -36,11 +45,12 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     }
 
     /// What to do with a batch from a producer (a batch with producer id -1 is not idempotent).
-    func check(_ header: RecordBatchHeader) -> Verdict {
+    /// A producer expired at `now` is unknown, whether or not `removeExpired` has run yet.
+    func check(_ header: RecordBatchHeader, now: Int64, expirationMilliseconds: Int64) -> Verdict {
         guard header.producerId >= 0 else { return .append }
         let first = header.baseSequence
         let last = Self.lastSequence(of: header)
-        guard let producer = producers[header.producerId] else {
+        guard let producer = producers[header.producerId], !Self.isExpired(producer, now: now, after: expirationMilliseconds) else {
             // A new producer starts at sequence 0; anything else means its earlier batches are
             // unknown here (expired or never seen), which the client resolves by resetting.
             return first == 0 ? .append : .reject(.unknownProducerId("producer \(header.producerId) is unknown and its sequence starts at \(first), not 0"))
@@ -61,17 +71,47 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
         return .append
     }
 
-    /// Records an appended batch (its header carries the assigned base offset).
-    mutating func record(_ header: RecordBatchHeader) {
+    /// Records an appended batch (its header carries the assigned base offset) appended at `now`.
+    mutating func record(_ header: RecordBatchHeader, now: Int64, expirationMilliseconds: Int64) {
         guard header.producerId >= 0 else { return }
         var producer = producers[header.producerId] ?? Producer(epoch: header.producerEpoch, batches: [])
-        if header.producerEpoch != producer.epoch {
+        if header.producerEpoch != producer.epoch || Self.isExpired(producer, now: now, after: expirationMilliseconds) {
             producer = Producer(epoch: header.producerEpoch, batches: [])
         }
+        producer.lastAppendMilliseconds = now
         producer.batches.append(Batch(firstSequence: header.baseSequence, lastSequence: Self.lastSequence(of: header),
                                       baseOffset: header.baseOffset, lastOffset: header.lastOffset))
         if producer.batches.count > Self.batchesRetained { producer.batches.removeFirst(producer.batches.count - Self.batchesRetained) }
         producers[header.producerId] = producer
+    }
+
+    /// Records a batch read back at recovery, at `now`: when it was appended is not on disk (a
+    /// batch's timestamps are the client's, and a mirror or an import may carry old ones), so a
+    /// replayed producer counts from the load. A restart can lengthen a producer's life by at
+    /// most one expiration period; it never forgets one early.
+    mutating func replay(_ header: RecordBatchHeader, now: Int64, expirationMilliseconds: Int64) {
+        record(header, now: now, expirationMilliseconds: expirationMilliseconds)
+    }
+
+    /// Forgets producers idle for `expirationMilliseconds` or longer; returns how many.
+    @discardableResult
+    mutating func removeExpired(now: Int64, expirationMilliseconds: Int64) -> Int {
+        let before = producers.count
+        producers = producers.filter { !Self.isExpired($0.value, now: now, after: expirationMilliseconds) }
+        return before - producers.count
+    }
+
+    /// Gives producers of an old snapshot (no append time) the time of the load.
+    mutating func stampUntimed(now: Int64) {
+        for id in producers.keys where producers[id]!.lastAppendMilliseconds == nil {
+            producers[id]!.lastAppendMilliseconds = now
+        }
+    }
+
+    static func isExpired(_ producer: Producer, now: Int64, after expiration: Int64) -> Bool {
+        guard let last = producer.lastAppendMilliseconds else { return false }
+        // Subtraction of two clock readings cannot overflow; a clock that went back expires nothing.
+        return now.subtractingReportingOverflow(last).partialValue >= expiration && now >= last
     }
 
     /// Sequences wrap from Int32.max to 0 (Kafka `DefaultRecordBatch.incrementSequence`).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 import SteleCore
 @testable import SteleLog
 
@@ -87,5 +88,96 @@ struct IdempotentProducerTests {
         for _ in 0..<3 { builder.append(key: nil, value: [1]) }
         let header = try! RecordBatchHeader(parsing: builder.build())
         #expect(ProducerStateTable.lastSequence(of: header) == 0)
+    }
+}
+
+/// Producer state expires like Kafka's `producer.id.expiration.ms`, on the log's clock.
+@Suite("Producer state expiry")
+struct ProducerExpiryTests {
+    final class Clock: Sendable {
+        let now = Mutex<Int64>(1_800_000_000_000)
+        func advance(_ milliseconds: Int64) { now.withLock { $0 += milliseconds } }
+        var read: @Sendable () -> Int64 { { self.now.withLock { $0 } } }
+    }
+
+    static func config(expiration: Int64) -> LogConfig {
+        var config = LogConfig.tiny
+        config.producerIdExpiration = .milliseconds(expiration)
+        return config
+    }
+
+    @Test func anIdleProducerIsForgottenAndMustStartANewSequence() async throws {
+        let directory = TemporaryDirectory()
+        let clock = Clock()
+        let log = try await PartitionLog.open(directory: directory.path, config: Self.config(expiration: 60_000), clock: clock.read)
+        let first = try await log.append(IdempotentProducerTests.batch(producer: 5, epoch: 0, sequence: 0))
+        clock.advance(59_999)
+        // Within the expiration a retry is still answered with its original offsets.
+        #expect(try await log.append(IdempotentProducerTests.batch(producer: 5, epoch: 0, sequence: 0)) == first)
+        _ = try await log.append(IdempotentProducerTests.batch(producer: 5, epoch: 0, sequence: 2))
+        #expect(log.retainedProducerCount == 1)
+        clock.advance(60_000)
+        // Expired: the next batch mid-sequence is told the id is unknown (the client bumps its epoch).
+        await #expect(throws: LogError.producerRejected(.unknownProducerId("producer 5 is unknown and its sequence starts at 4, not 0"))) {
+            try await log.append(IdempotentProducerTests.batch(producer: 5, epoch: 0, sequence: 4))
+        }
+        #expect(log.retainedProducerCount == 0, "the expired producer was dropped from memory")
+        _ = try await log.append(IdempotentProducerTests.batch(producer: 5, epoch: 1, sequence: 0))
+        #expect(log.retainedProducerCount == 1)
+        try await log.close()
+    }
+
+    @Test func memoryIsBoundedByTheProducersOfOneExpirationPeriod() async throws {
+        let directory = TemporaryDirectory()
+        let clock = Clock()
+        let log = try await PartitionLog.open(directory: directory.path, config: Self.config(expiration: 60_000), clock: clock.read)
+        for producer in Int64(0)..<2_000 {
+            _ = try await log.append(IdempotentProducerTests.batch(producer: producer, epoch: 0, sequence: 0, records: 1))
+        }
+        #expect(log.retainedProducerCount == 2_000)
+        clock.advance(60_000)
+        _ = try await log.append(IdempotentProducerTests.batch(producer: 10_000, epoch: 0, sequence: 0, records: 1))
+        #expect(log.retainedProducerCount == 1)
+        try await log.close()
+    }
+
+    @Test func expiryHoldsAcrossRestartsAndNeverForgetsEarly() async throws {
+        let directory = TemporaryDirectory()
+        let clock = Clock()
+        var last: AppendResult?
+        do {
+            let log = try await PartitionLog.open(directory: directory.path, config: Self.config(expiration: 60_000), clock: clock.read)
+            _ = try await log.append(IdempotentProducerTests.batch(producer: 1, epoch: 0, sequence: 0, tag: String(repeating: "a", count: 900)))
+            clock.advance(50_000)
+            for sequence in stride(from: Int32(0), to: 40, by: 2) {
+                last = try await log.append(IdempotentProducerTests.batch(producer: 2, epoch: 0, sequence: sequence, tag: String(repeating: "b", count: 300)))
+            }
+            #expect(log.segmentBaseOffsets.count > 2, "rolls wrote snapshots with append times")
+            // No close: a crash.
+        }
+        clock.advance(20_000)
+        // Producer 1 appended 70 s ago (kept in a snapshot): expired. Producer 2 20 s ago: kept,
+        // whether it comes from a snapshot or from the replayed tail.
+        let reopened = try await PartitionLog.open(directory: directory.path, config: Self.config(expiration: 60_000), clock: clock.read)
+        #expect(try await reopened.append(IdempotentProducerTests.batch(producer: 2, epoch: 0, sequence: 38, tag: String(repeating: "b", count: 300))) == last)
+        await #expect(throws: LogError.self) {
+            try await reopened.append(IdempotentProducerTests.batch(producer: 1, epoch: 0, sequence: 2))
+        }
+        #expect(reopened.retainedProducerCount == 1)
+        try await reopened.close()
+    }
+
+    @Test func aClockThatGoesBackExpiresNothing() {
+        var table = ProducerStateTable()
+        var builder = RecordBatchBuilder(baseTimestamp: 0)
+        builder.producerId = 3
+        builder.producerEpoch = 0
+        builder.baseSequence = 0
+        builder.append(key: nil, value: [1])
+        let header = try! RecordBatchHeader(parsing: Array(builder.build().prefix(RecordBatchHeader.size)))
+        table.record(header, now: 1_000_000, expirationMilliseconds: 10)
+        #expect(table.removeExpired(now: 5, expirationMilliseconds: 10) == 0)
+        #expect(table.removeExpired(now: .min, expirationMilliseconds: 10) == 0)
+        #expect(table.removeExpired(now: 1_000_010, expirationMilliseconds: 10) == 1)
     }
 }
