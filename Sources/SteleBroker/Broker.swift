@@ -174,6 +174,7 @@ public final class Broker: Sendable {
     /// One pass of retention and compaction over every partition; errors are per partition.
     public func runMaintenance() async {
         await groups.expireOffsets(olderThan: config.offsetsRetention)
+        _ = try? await groups.offsets.compact()
         for topic in topics.withLock({ Array($0.values) }) {
             for log in topic.partitions {
                 if log.config.cleanupPolicy.contains(.delete) { _ = try? await log.enforceRetention() }

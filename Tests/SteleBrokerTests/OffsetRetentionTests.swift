@@ -42,3 +42,64 @@ extension OffsetCommitRequest {
         return copy
     }
 }
+
+@Suite("__consumer_offsets compaction")
+struct OffsetCompactionTests {
+    static func entry(_ group: String, _ partition: Int32, _ offset: Int64) -> (OffsetStore.Key, OffsetStore.Committed?) {
+        (OffsetStore.Key(group: group, topic: "orders", partition: partition),
+         OffsetStore.Committed(offset: offset, leaderEpoch: -1, metadata: nil, commitTimestamp: 0))
+    }
+
+    @Test func aGroupCommittingForeverCostsTheOpenItsLiveOffsetsAndOneSegment() async throws {
+        let directory = NSTemporaryDirectory() + "stele-offsets-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let segmentBytes = 8 << 10
+        do {
+            let store = try await OffsetStore.open(directory: directory, flushPolicy: .os, segmentBytes: segmentBytes)
+            // 4 partitions of one group committed 5,000 times each, and a group deleted.
+            for round in Int64(0)..<5_000 {
+                try await store.store((0..<4).map { Self.entry("g", $0, round) })
+            }
+            try await store.store([Self.entry("gone", 0, 7)])
+            try await store.store([(OffsetStore.Key(group: "gone", topic: "orders", partition: 0), OffsetStore.Committed?.none)])
+            let before = store.sizeInBytes
+            let report = try await store.compact()
+            #expect(report.recordsRemoved > 15_000)
+            #expect(store.sizeInBytes < before / 10, "compaction left \(store.sizeInBytes) of \(before) bytes")
+            try await store.close()
+        }
+        let reopened = try await OffsetStore.open(directory: directory, flushPolicy: .os, segmentBytes: segmentBytes)
+        let committed = reopened.fetch(group: "g")
+        #expect(committed.count == 4)
+        #expect(committed.values.allSatisfy { $0.offset == 4_999 }, "the latest commit of each partition survives compaction")
+        #expect(reopened.fetch(group: "gone").isEmpty, "a deleted offset stays deleted")
+        // Live keys (5) and the records of the active segment (at most one segment of commits),
+        // not the 20,000 commits made.
+        let perSegment = segmentBytes / 60
+        #expect(reopened.recordsLoaded <= 5 + perSegment * 2, "the open read \(reopened.recordsLoaded) records")
+        try await reopened.close()
+    }
+
+    @Test func theBrokersMaintenancePassCompactsTheOffsets() async throws {
+        let directory = NSTemporaryDirectory() + "stele-offsets-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = BrokerConfig(dataDirectory: directory)
+        config.groupInitialRebalanceDelayMs = 0
+        config.logDefaults.flushPolicy = .os
+        let broker = try await Broker.open(config)
+        try await broker.createTopic("t")
+        // 16 MiB segments: enough commits to seal one (about 100 bytes each).
+        let payload = String(repeating: "m", count: 4000)
+        for offset in Int64(0)..<4_500 {
+            var request = OffsetRetentionTests.commit(group: "busy", topic: "t", offset: offset)
+            request.topics[0].partitions[0].metadata = payload
+            #expect(await broker.groups.commit(request, version: 7) == nil)
+        }
+        let offsets = await broker.groups.offsets
+        let before = offsets.sizeInBytes
+        await broker.runMaintenance()
+        #expect(offsets.sizeInBytes < before / 2, "\(offsets.sizeInBytes) of \(before) bytes left")
+        #expect(await broker.groups.committed(group: "busy")[.init(group: "busy", topic: "t", partition: 0)]?.offset == 4_499)
+        try await broker.close()
+    }
+}

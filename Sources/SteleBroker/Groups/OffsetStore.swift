@@ -5,9 +5,14 @@ import SteleLog
 
 /// Committed consumer offsets, kept durably the way Kafka keeps them: as records of a
 /// compacted log (`<data>/__consumer_offsets`), key = (group, topic, partition), value = the
-/// committed position; a tombstone deletes. The log is read into memory on open (compaction
-/// keeps it about as small as the set of committed partitions) and appended to on each commit,
-/// which is acknowledged only once durable.
+/// committed position; a tombstone deletes. Appended to on each commit, which is acknowledged
+/// only once durable, and read into memory on open.
+///
+/// What the open reads is bounded: the broker's maintenance pass compacts the sealed segments
+/// (one record per live key remains, and tombstones go after `delete.retention.ms`), and the
+/// active segment rolls at `segmentBytes` (16 MiB, about 100,000 commits) — so a group that
+/// commits every second for a year costs the open its live offsets plus one segment, not a
+/// year of commits.
 public final class OffsetStore: Sendable {
     public struct Committed: Codable, Sendable, Equatable {
         public var offset: Int64
@@ -32,12 +37,17 @@ public final class OffsetStore: Sendable {
     private let log: PartitionLog
     private let committed = Mutex<[Key: Committed]>([:])
 
-    public static func open(directory: String, flushPolicy: FlushPolicy) async throws -> OffsetStore {
+    /// Records read by the last open (live keys of compacted segments plus the active segment's).
+    public var recordsLoaded: Int { loadedCount.withLock { $0 } }
+    private let loadedCount = Mutex(0)
+
+    public static func open(directory: String, flushPolicy: FlushPolicy, segmentBytes: Int = 16 << 20,
+                            clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds) async throws -> OffsetStore {
         var config = LogConfig()
         config.cleanupPolicy = .compact
         config.flushPolicy = flushPolicy
-        config.segmentBytes = 64 << 20
-        let log = try await PartitionLog.open(directory: directory, config: config)
+        config.segmentBytes = segmentBytes
+        let log = try await PartitionLog.open(directory: directory, config: config, clock: clock)
         let store = OffsetStore(log: log)
         try await store.load()
         return store
@@ -50,6 +60,7 @@ public final class OffsetStore: Sendable {
     private func load() async throws {
         var offset = log.logStartOffset
         var loaded: [Key: Committed] = [:]
+        var count = 0
         while offset < log.highWatermark {
             let batches = try await log.read(from: offset, maxBytes: 1 << 20).batches
             guard !batches.isEmpty else { break }
@@ -57,6 +68,7 @@ public final class OffsetStore: Sendable {
             while position < batches.count {
                 let header = try RecordBatchHeader(parsing: Array(batches[position..<(position + RecordBatchHeader.size)]))
                 for record in try RecordBatch.records(of: Array(batches[position..<(position + header.totalSize)])) {
+                    count += 1
                     guard let keyBytes = record.key, let key = try? JSONDecoder().decode(Key.self, from: Data(keyBytes)) else { continue }
                     loaded[key] = record.value.flatMap { try? JSONDecoder().decode(Committed.self, from: Data($0)) }
                 }
@@ -65,7 +77,17 @@ public final class OffsetStore: Sendable {
             }
         }
         committed.withLock { $0 = loaded }
+        loadedCount.withLock { $0 = count }
     }
+
+    /// Keeps the latest record per key in sealed segments (run by the broker's maintenance pass).
+    @discardableResult
+    public func compact() async throws -> CompactionReport {
+        try await log.compact()
+    }
+
+    /// Bytes of the offsets log on disk.
+    public var sizeInBytes: Int64 { log.sizeInBytes }
 
     /// Stores commits durably, then makes them visible to `fetch`. A `nil` value deletes.
     public func store(_ entries: [(Key, Committed?)]) async throws {
