@@ -75,6 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request accepted, in bytes.")
     var maxRequestBytes = 100 << 20
 
+    @Option(help: "Bytes of Kafka requests read and not yet answered, over all connections; past it no connection is read until requests are answered (Kafka queued.max.request.bytes).")
+    var queuedMaxRequestBytes = 256 << 20
+
     @Option(help: "Kafka connections open at once; one more is closed at once (Kafka max.connections).")
     var maxConnections = 10_000
 
@@ -120,6 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
         try check("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs, 0...Int(Int32.max))
         try check("offsets-retention-minutes", offsetsRetentionMinutes, 1...Int(Int32.max))
         try check("max-request-bytes", maxRequestBytes, 1024...Int(Int32.max))
+        try check("queued-max-request-bytes", queuedMaxRequestBytes, (1 << 20)...(1 << 40))
         try check("producer-id-expiration-ms", producerIdExpirationMs, 1...Int(Int32.max))
         try check("max-connections", maxConnections, 1...1_000_000)
         try check("max-connections-per-ip", maxConnectionsPerIp, 1...1_000_000)
@@ -175,6 +179,7 @@ struct ServeCommand: AsyncParsableCommand {
         serverConfig.advertisedHost = advertisedHost
         serverConfig.advertisedPort = advertisedPort
         serverConfig.maxRequestBytes = maxRequestBytes
+        serverConfig.queuedMaxRequestBytes = queuedMaxRequestBytes
         serverConfig.maxConnections = maxConnections
         serverConfig.maxConnectionsPerAddress = maxConnectionsPerIp
         serverConfig.idleTimeout = .milliseconds(connectionsMaxIdleMs)

@@ -29,6 +29,10 @@ public final class KafkaServer: Sendable {
         /// `connections.max.idle.ms`, 10 minutes). Fetches wait at most half of it, so a parked
         /// long poll never looks idle.
         public var idleTimeout: Duration = .seconds(600)
+        /// Bytes of requests read and not yet answered, over all connections (Kafka
+        /// `queued.max.request.bytes`); past it no connection reads until requests are answered.
+        /// Bounds the listener's memory in bytes whatever the number of connections.
+        public var queuedMaxRequestBytes = 256 << 20
 
         public init() {}
     }
@@ -42,10 +46,13 @@ public final class KafkaServer: Sendable {
     private let refusals = Mutex<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
     /// The port actually bound (useful with port 0).
     public let port: Int
+    /// Request bytes held by all connections (``Configuration/queuedMaxRequestBytes``).
+    public let requestMemory: RequestMemoryPool
 
     public static func bind(configuration: Configuration, broker: Broker, logger: Logger,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> KafkaServer {
         let maxFrame = configuration.maxRequestBytes
+        let requestMemory = RequestMemoryPool(capacity: configuration.queuedMaxRequestBytes)
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
         let channel = try await ServerBootstrap(group: group)
@@ -54,6 +61,7 @@ public final class KafkaServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { child in
                 child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(RequestMemoryHandler(pool: requestMemory, maxFrameBytes: maxFrame))
                     try child.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle))
                     try child.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
@@ -72,12 +80,14 @@ public final class KafkaServer: Sendable {
                                           advertisedPort: Int32(configuration.advertisedPort ?? port), logger: logger)
         handler.maxFetchWait = configuration.idleTimeout / 2
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
-        return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter)
+        return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter,
+                           requestMemory: requestMemory)
     }
 
     private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, handler: KafkaRequestHandler,
-                 logger: Logger, port: Int, limiter: ConnectionLimiter) {
+                 logger: Logger, port: Int, limiter: ConnectionLimiter, requestMemory: RequestMemoryPool) {
         self.limiter = limiter
+        self.requestMemory = requestMemory
         self.serverChannel = serverChannel
         self.handler = handler
         self.logger = logger
@@ -125,9 +135,18 @@ public final class KafkaServer: Sendable {
         let id = ObjectIdentifier(connection.channel)
         connections.withLock { $0[id] = connection.channel }
         defer { _ = connections.withLock { $0.removeValue(forKey: id) } }
+        // Closed already if missing: channelInactive gave back what it held.
+        guard let memory = try? await connection.channel.pipeline.handler(type: RequestMemoryHandler.self).get() else {
+            try? await connection.channel.close()
+            return
+        }
+        defer { memory.releaseAll() }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
+                    // The frame's bytes (and its size prefix) go back to the pool once answered.
+                    let frameBytes = frame.readableBytes + 4
+                    defer { memory.release(frameBytes) }
                     switch await handler.handle(frame) {
                     case let .respond(response): try await outbound.write(response)
                     case .noResponse: continue

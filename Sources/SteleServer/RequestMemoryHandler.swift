@@ -1,0 +1,160 @@
+import NIOCore
+import Synchronization
+import SteleBroker
+
+/// First in a Kafka connection's pipeline: reserves each request's size in the shared
+/// ``RequestMemoryPool`` when its size prefix arrives, and holds the socket's next read while
+/// a reservation waits or, between requests, while the pool is full. The server gives a
+/// request's bytes back once it is answered (``release(_:)``), and whatever the connection still
+/// holds when it ends (``releaseAll()``).
+final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private struct State {
+        /// Bytes reserved and not given back; `nil` once the connection ended.
+        var held: Int? = 0
+        /// Bytes of requests whose reservation is still waiting for room in the pool.
+        var owed = 0
+        /// The size prefix being read (big-endian) and how many of its bytes arrived.
+        var prefix: UInt32 = 0
+        var prefixBytes = 0
+        /// Bytes of the current request still to arrive.
+        var remaining = 0
+        /// A read the pipeline asked for while a reservation waited.
+        var readHeld = false
+        var waiting = false
+    }
+
+    let pool: RequestMemoryPool
+    /// Frames outside 8…maxFrameBytes are not reserved: the frame decoder closes the connection.
+    let maxFrameBytes: Int
+    private let state = Mutex(State())
+
+    init(pool: RequestMemoryPool, maxFrameBytes: Int) {
+        self.pool = pool
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let newFrames = state.withLock { state -> Int in
+            var framed = 0
+            var index = 0
+            let bytes = buffer.readableBytesView
+            while index < bytes.count {
+                if state.remaining > 0 {
+                    let take = min(state.remaining, bytes.count - index)
+                    state.remaining -= take
+                    index += take
+                    continue
+                }
+                state.prefix = state.prefix << 8 | UInt32(bytes[bytes.startIndex + index])
+                state.prefixBytes += 1
+                index += 1
+                guard state.prefixBytes == 4 else { continue }
+                let size = Int(Int32(bitPattern: state.prefix))
+                (state.prefix, state.prefixBytes) = (0, 0)
+                if (8...maxFrameBytes).contains(size) {
+                    framed += size + 4
+                    state.remaining = size
+                }
+            }
+            state.owed += framed
+            return framed
+        }
+        context.fireChannelRead(data)
+        if newFrames > 0 { settle(context) }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        enum Decision { case forward, hold, askPool }
+        let decision = state.withLock { state -> Decision in
+            if state.owed > 0 {
+                state.readHeld = true
+                return .hold
+            }
+            // Inside a request whose bytes are reserved: always finish reading it.
+            return state.remaining > 0 || state.prefixBytes > 0 ? .forward : .askPool
+        }
+        switch decision {
+        case .forward: context.read()
+        case .hold: break
+        case .askPool:
+            let resume = resumption(context) { handler, context in handler.read(context: context) }
+            if pool.admitRead(orResume: resume) { context.read() }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        releaseAll()
+        context.fireChannelInactive()
+    }
+
+    /// An answered request gives its bytes back (its frame and the 4-byte size before it). A
+    /// request answered before its reservation was granted cancels what it owed instead.
+    func release(_ bytes: Int) {
+        let released = state.withLock { state -> Int in
+            guard let current = state.held else { return 0 }
+            let forgiven = min(state.owed, bytes)
+            state.owed -= forgiven
+            let amount = min(bytes - forgiven, current)
+            state.held = current - amount
+            return amount
+        }
+        if released > 0 { pool.release(released) }
+    }
+
+    /// The connection ended: everything it still holds (partial and unanswered requests) goes back.
+    func releaseAll() {
+        let released = state.withLock { state -> Int in
+            defer { state.held = nil; state.owed = 0 }
+            return state.held ?? 0
+        }
+        if released > 0 { pool.release(released) }
+    }
+
+    /// Tries to reserve what the connection owes; once granted, a held read goes ahead.
+    private func settle(_ context: ChannelHandlerContext) {
+        let owed = state.withLock { state -> Int? in
+            guard state.held != nil, state.owed > 0, !state.waiting else { return nil }
+            return state.owed
+        }
+        guard let owed else { return }
+        let resume = resumption(context) { handler, context in
+            handler.state.withLock { $0.waiting = false }
+            handler.settle(context)
+        }
+        guard pool.reserve(owed, orResume: resume) else {
+            state.withLock { $0.waiting = true }
+            return
+        }
+        let (readNow, surplus) = state.withLock { state -> (Bool, Int) in
+            guard state.held != nil else { return (false, owed) }
+            // Requests answered meanwhile cancelled part of the debt: that part goes back.
+            let stillOwed = min(state.owed, owed)
+            state.held! += stillOwed
+            state.owed -= stillOwed
+            defer { state.readHeld = false }
+            return (state.readHeld, owed - stillOwed)
+        }
+        if surplus > 0 { pool.release(surplus) }
+        if readNow { read(context: context) }
+    }
+
+    /// A closure the pool may call from any thread: it hops to the channel's event loop and
+    /// does nothing once the channel is closed.
+    private func resumption(_ context: ChannelHandlerContext,
+                            _ body: @escaping @Sendable (RequestMemoryHandler, ChannelHandlerContext) -> Void) -> @Sendable () -> Void {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(context, eventLoop: loop)
+        return { [self] in
+            loop.execute {
+                let context = bound.value
+                if context.channel.isActive { body(self, context) }
+            }
+        }
+    }
+}

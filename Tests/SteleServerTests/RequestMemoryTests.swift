@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import NIOCore
+import NIOPosix
+import SteleBroker
+import SteleKafkaProtocol
+import SteleTestSupport
+@testable import SteleServer
+
+/// Bytes of requests in memory are bounded over all connections (Kafka
+/// `queued.max.request.bytes`): a full pool stops every socket read until requests are answered
+/// or connections end, and a connection is charged for what it sent, not what it announced.
+extension KafkaServerTests {
+    @Test func requestBytesInMemoryAreBoundedOverAllConnections() async throws {
+        let capacity = 64 << 10
+        let harness = try await Harness { $0.queuedMaxRequestBytes = capacity }
+        let memory = harness.server.requestMemory
+        // A client announces a 900 KiB request (the pool holds 64 KiB) and sends 400 KiB of it.
+        let hog = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: harness.server.port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        var partial = ByteBuffer()
+        partial.writeInteger(Int32(900 << 10))
+        partial.writeRepeatingByte(0, count: 400 << 10)
+        try await hog.outbound.write(partial)
+        // Reserved whole when its size arrived, as Kafka allocates the buffer then.
+        try await waitUntil("the hog's request to be reserved") { memory.used == (900 << 10) + 4 }
+        // Another client's small request now waits: its socket is not read while the pool is full.
+        let other = try await RawConnection(port: harness.server.port)
+        try await other.send(RequestFrame.encode(api: .apiVersions, version: 0, correlationId: 9, clientId: "test") { _ in })
+        try await waitUntil("the second connection to wait for memory") { memory.waiting >= 1 }
+        #expect(memory.used == (900 << 10) + 4, "nothing of the waiting request was reserved")
+        // The hog goes away: its bytes come back and the waiting read resumes.
+        hog.outbound.finish()
+        try await hog.channel.close()
+        var response = try #require(try await withHangLimit("the waiting request to be answered") { try await other.receive() })
+        #expect(response.readInteger(as: Int32.self) == 9)
+        try await waitUntil("every request byte to be given back") { memory.used == 0 }
+        try await harness.stop()
+    }
+
+    @Test func thePoolGrantsWhileUnderCapacityAndResumesEveryoneWhenRoomComes() {
+        let pool = RequestMemoryPool(capacity: 100)
+        #expect(pool.admitRead { Issue.record("an admitted read never waits") })
+        // Under capacity a reservation is granted even past it (a request larger than the pool
+        // gets through alone); then reads and reservations wait.
+        #expect(pool.reserve(150) { Issue.record("granted at once") })
+        let resumed = Counter()
+        #expect(!pool.admitRead { resumed.add() })
+        #expect(!pool.reserve(10) { resumed.add() })
+        #expect(pool.waiting == 2)
+        pool.release(40)
+        #expect(resumed.value == 0, "still at or over capacity")
+        pool.release(20)
+        #expect(resumed.value == 2 && pool.waiting == 0 && pool.used == 90)
+        #expect(pool.admitRead { Issue.record("room again") })
+    }
+}
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
