@@ -80,8 +80,14 @@ struct ViewRoutes: Sendable {
                     return JSONResponse.problem(.badRequest, "\"params\" is not an object")
                 }
                 do {
+                    // The limit covers the whole request: the query, then turning its rows into JSON.
+                    let clock = ContinuousClock()
+                    let deadline = clock.now + view.queryTimeout
                     let rows = try await view.query(SQLStatement(sql, parameters))
-                    return JSONResponse.ok(.object(["rows": .array(rows.map(Self.json))]))
+                    let json = try Self.json(rows: rows, limit: view.queryTimeout) { clock.now > deadline }
+                    let response = JSONResponse.ok(.object(["rows": .array(json)]))
+                    if clock.now > deadline { throw ViewError.timedOut("it ran longer than \(view.queryTimeout), writing its rows included") }
+                    return response
                 } catch {
                     return Self.problem(for: error)
                 }
@@ -104,6 +110,18 @@ struct ViewRoutes: Sendable {
         case let .store(reason)?: JSONResponse.problem(.badRequest, "the query failed", detail: reason)
         default: JSONResponse.problem(.internalServerError, "the query failed", detail: "\(error)")
         }
+    }
+
+    /// The rows as JSON, checking `pastDeadline` every 256 rows: a large result cannot hold a
+    /// request past its time limit while it is serialised.
+    static func json(rows: [[String: SQLValue]], limit: Duration, pastDeadline: () -> Bool) throws(ViewError) -> [JSONValue] {
+        var json: [JSONValue] = []
+        json.reserveCapacity(rows.count)
+        for (index, row) in rows.enumerated() {
+            if index % 256 == 0, pastDeadline() { throw .timedOut("it ran longer than \(limit), writing its rows included") }
+            json.append(Self.json(row))
+        }
+        return json
     }
 
     static func json(_ row: [String: SQLValue]) -> JSONValue {

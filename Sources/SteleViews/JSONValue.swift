@@ -285,7 +285,10 @@ private struct Parser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let value = Int64(text) { return .integer(value) }
-        return Double(text).map(JSONValue.number)
+        // A number beyond a Double's range (1e400) would become infinity and be written back as
+        // null: refused rather than silently changed (found by scripts/fuzz).
+        guard let value = Double(text), value.isFinite else { return nil }
+        return .number(value)
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

@@ -94,6 +94,9 @@ public final class MaterializedView: Sendable {
 
     // MARK: Reading
 
+    /// How long a query over HTTP may take, serialising its rows included.
+    public var queryTimeout: Duration { location.queryTimeout }
+
     /// A read-only query of the live tables.
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
         try await liveStore().query(statement)

@@ -13,4 +13,6 @@ public protocol ViewLocation: Sendable {
     /// new one, never a mix — and drops the old ones once no query reads them. Returns the
     /// store queries read from now on.
     func promote(rebuild: any ViewStore, replacing live: any ViewStore) async throws -> any ViewStore
+    /// How long a query over HTTP may take, from its arrival to its last byte of JSON.
+    var queryTimeout: Duration { get }
 }

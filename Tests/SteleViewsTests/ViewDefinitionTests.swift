@@ -173,5 +173,10 @@ struct ViewDefinitionTests {
             #expect(JSONValue.parse(Array(bad.utf8)) == nil, "\(bad)")
         }
         #expect(JSONValue.parse(Array(String(repeating: "[", count: 100_000).utf8)) == nil, "deep nesting is refused, not a crash")
+        // Beyond a Double's range: refused, never turned into infinity and written back as null.
+        for huge in ["1e400", "-1.5e30078", "[0, 1E309]"] {
+            #expect(JSONValue.parse(Array(huge.utf8)) == nil, "\(huge)")
+        }
+        #expect(JSONValue.parse(Array("1e-400".utf8)) == .number(0), "underflow to zero is a value JSON can write back")
     }
 }
