@@ -69,20 +69,14 @@ struct StreamRoutes: Sendable {
                     guard let time = Self.parseTime(String(asOf)) else {
                         return JSONResponse.problem(.badRequest, "asOf must be an ISO 8601 time (2026-11-23T10:15:00Z) or epoch milliseconds")
                     }
-                    // As of a time the stream ends earlier; pages go either way from `from`.
-                    var from: Int64?
+                    // As of a time the stream ends earlier; pages go either way from `from`,
+                    // read a page at a time (a long stream is never loaded whole).
+                    var from: StreamPoint = direction == .forward ? .start : .end
                     if let text = query["from"] {
                         guard let version = Int64(String(text)), version >= 0 else { return JSONResponse.problem(.badRequest, "from must be a version ≥ 0") }
-                        from = version
+                        from = .version(version)
                     }
-                    var known = try await store.read(stream, asOf: .time(time))
-                    if direction == .backward {
-                        known.reverse()
-                        if let from { known.removeAll { $0.version > from } }
-                    } else if let from {
-                        known.removeAll { $0.version < from }
-                    }
-                    let events = known.prefix(limit)
+                    let events = try await store.read(stream, asOf: .time(time), from: from, direction: direction, limit: limit)
                     var page: [String: JSONValue] = ["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]
                     if events.count == limit, let last = events.last {
                         let next = direction == .forward ? last.version + 1 : last.version - 1

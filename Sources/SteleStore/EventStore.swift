@@ -78,10 +78,75 @@ public struct EventStore: Sendable {
         }
     }
 
-    /// Folds the events of `stream` (up to `point`, if given) into a state.
+    /// A page of `stream` as of `point`: at most `limit` events, read forward from `start` (oldest
+    /// first) or backward from it (newest first). Memory holds the page and one read of the
+    /// storage, whatever the stream's length, so an HTTP client can page through a stream of
+    /// millions of events as it was on any date.
+    public func read(_ stream: StreamID, asOf point: AsOf, from start: StreamPoint, direction: ReadDirection,
+                     limit: Int) async throws -> [RecordedEvent] {
+        guard limit >= 0 else { throw EventStoreError.invalidRequest("limit must be ≥ 0") }
+        let page = 1000
+        var events: [RecordedEvent] = []
+        guard limit > 0 else { return events }
+        switch direction {
+        case .forward:
+            var next: Int64
+            switch start {
+            case .start: next = 0
+            case let .version(version): next = version
+            case .end: return []
+            }
+            guard next >= 0 else { throw EventStoreError.invalidRequest("a stream read starts at version ≥ 0, not \(next)") }
+            while true {
+                let batch = try await storage.read(stream, from: next, limit: page)
+                for event in batch {
+                    if !point.includesByTransaction(event) { return events }
+                    if point.includesByValidTime(event) {
+                        events.append(event)
+                        if events.count == limit { return events }
+                    }
+                }
+                guard batch.count == page, let last = batch.last else { return events }
+                next = last.version + 1
+            }
+        case .backward:
+            var last: Int64
+            switch start {
+            case .start: last = 0
+            case let .version(version): last = version
+            case .end: last = try await storage.version(of: stream)
+            }
+            // Events past the point's transaction time are newer than every included one:
+            // skipped going back until the first included event.
+            while last >= 0 {
+                let first = max(0, last - Int64(page) + 1)
+                let batch = try await storage.read(stream, from: first, limit: Int(last - first + 1))
+                for event in batch.reversed() where point.includesByTransaction(event) && point.includesByValidTime(event) {
+                    events.append(event)
+                    if events.count == limit { return events }
+                }
+                last = first - 1
+            }
+            return events
+        }
+    }
+
+    /// Folds the events of `stream` (up to `point`, if given) into a state, a page at a time:
+    /// memory holds the state and one page, not the stream.
     public func state<State>(of stream: StreamID, asOf point: AsOf = .now, initial: State,
                              evolve: (State, RecordedEvent) throws -> State) async throws -> State {
-        try await read(stream, asOf: point).reduce(initial, evolve)
+        var state = initial
+        var next: Int64 = 0
+        let page = 1000
+        while true {
+            let batch = try await storage.read(stream, from: next, limit: page)
+            for event in batch {
+                if !point.includesByTransaction(event) { return state }
+                if point.includesByValidTime(event) { state = try evolve(state, event) }
+            }
+            guard batch.count == page, let last = batch.last else { return state }
+            next = last.version + 1
+        }
     }
 
     /// Follows `stream` from version `from` (0: its start): its events so far, then new ones as

@@ -154,6 +154,49 @@ struct EventStoreConformanceTests {
     }
 
     @Test(arguments: StoreBackend.all)
+    func temporalPagesWalkALongStreamEitherWay(backend: StoreBackend) async throws {
+        try await OpenedStore.with(backend) { store in
+            // 2,500 events (pages of the storage are 1,000); every third happened "yesterday".
+            let yesterday = Date(timeIntervalSince1970: 1_700_000_000)
+            let tomorrow = Date().addingTimeInterval(86_400)
+            for chunk in 0..<25 {
+                try await store.append((0..<100).map { index in
+                    let n = chunk * 100 + index
+                    return event("Deposited", #"{"amount":\#(n)}"#, metadata: EventMetadata(occurredAt: n % 3 == 0 ? yesterday : tomorrow))
+                }, to: account)
+            }
+            let all = try await store.read(account)
+            func page(_ point: AsOf, _ from: StreamPoint, _ direction: ReadDirection, _ limit: Int) async throws -> [Int64] {
+                try await store.read(account, asOf: point, from: from, direction: direction, limit: limit).map(\.version)
+            }
+            let upTo = AsOf.version(1_700)
+            #expect(try await page(upTo, .start, .forward, 5) == [0, 1, 2, 3, 4])
+            #expect(try await page(upTo, .version(995), .forward, 10) == Array(995...1_004))
+            #expect(try await page(upTo, .version(1_698), .forward, 10) == [1_698, 1_699, 1_700], "the page ends at the point")
+            #expect(try await page(upTo, .end, .backward, 3) == [1_700, 1_699, 1_698], "backward starts at the point, not the stream's end")
+            #expect(try await page(upTo, .version(2_400), .backward, 2) == [1_700, 1_699])
+            #expect(try await page(upTo, .version(1_001), .backward, 3) == [1_001, 1_000, 999])
+            // Valid time cuts inside pages: only what happened by yesterday, across page boundaries.
+            let knownAboutYesterday = AsOf.known(at: Date(), about: yesterday)
+            let forward = try await page(knownAboutYesterday, .version(990), .forward, 10)
+            #expect(forward == Array(stride(from: 990, to: 1_020, by: 3)))
+            #expect(try await page(knownAboutYesterday, .end, .backward, 2) == [2_499, 2_496])
+            // Walking every page equals the whole read.
+            var walked: [Int64] = []
+            var next: StreamPoint = .start
+            while true {
+                let chunk = try await page(.now, next, .forward, 333)
+                walked += chunk
+                guard chunk.count == 333 else { break }
+                next = .version(chunk.last! + 1)
+            }
+            #expect(walked == all.map(\.version))
+            #expect(try await store.state(of: account, asOf: upTo, initial: 0) { total, _ in total + 1 } == 1_701, "a fold reads page by page")
+            #expect(try await page(.now, .end, .backward, 1) == [2_499])
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
     func snapshotsAreKeptApartAndFoundByVersion(backend: StoreBackend) async throws {
         try await OpenedStore.with(backend) { store in
             #expect(try await store.latestSnapshot(of: account, name: "balance") == nil)
