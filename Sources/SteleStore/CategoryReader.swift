@@ -13,23 +13,30 @@ enum CategoryReader {
         var headers: [RecordHeader]
     }
 
-    /// Bytes fetched per log read; a page stops growing past it.
+    /// Bytes fetched per log read.
     static let readBytes = 1 << 20
 
     /// Up to `limit` keyed records from `offset` on (records without a key belong to no stream
-    /// and are skipped), and the offset after the last record examined.
-    static func records(of log: PartitionLog, from offset: Int64, limit: Int) async throws -> (entries: [Entry], scannedTo: Int64) {
+    /// and are skipped), the offset after the last record examined, and whether that is the end
+    /// of what readers may see. The page also stops once its records hold `maxBytes` (a read
+    /// never holds a thousand 1 MiB events at once); at least one read is always made.
+    static func records(of log: PartitionLog, from offset: Int64, limit: Int,
+                        maxBytes: Int = .max) async throws -> (entries: [Entry], scannedTo: Int64, reachedEnd: Bool) {
         var entries: [Entry] = []
         var next = offset
+        var bytes = 0
         while entries.count < limit {
             let result = try await log.read(from: next, maxBytes: readBytes)
-            if result.batches.isEmpty { break }
+            if result.batches.isEmpty { return (entries, next, true) }
+            let before = entries.count
             let last = try decode(result.batches, from: next, limit: limit - entries.count, into: &entries)
-            guard last >= next else { break }
+            guard last >= next else { return (entries, next, true) }
             next = last + 1
-            if next >= result.highWatermark { break }
+            if next >= result.highWatermark { return (entries, next, true) }
+            for entry in entries[before...] { bytes += entry.key.count + (entry.value?.count ?? 0) + entry.headers.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.count ?? 0) } }
+            if bytes >= maxBytes { break }
         }
-        return (entries, next)
+        return (entries, next, false)
     }
 
     /// Appends the keyed records at or after `from`; returns the last offset the batches cover.

@@ -148,16 +148,28 @@ public final class EmbeddedEventStorage: EventStorage {
 
     // MARK: Category reads
 
+    /// Bytes of events a category page holds at most (over all partitions; a single event
+    /// larger than a partition's share still makes a page of one).
+    static let categoryPageBytes = 16 << 20
+
     public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
         guard limit > 0 else { return CategoryPage(events: [], next: position) }
         guard let topic = try await self.category(category, create: false) else { return CategoryPage(events: [], next: position) }
         var pages: [[RecordedEvent]] = []
         var exhausted: [Bool] = []
         var scannedTo: [Int64] = []
+        // Memory is bounded whatever the partition count and event sizes: each partition gives
+        // at most its share of the page in records and in bytes. A partition that runs out of
+        // its share while it holds more ends the merge there (below), so a page may be short;
+        // `next` is right either way and the client reads on.
+        let shareOfRecords = min(limit, max(64, limit / topic.partitions.count))
+        let shareOfBytes = max(1 << 20, Self.categoryPageBytes / topic.partitions.count)
         for (index, log) in topic.partitions.enumerated() {
             let partition = Int32(index)
             let from = max(position.nextOffset(in: partition), log.logStartOffset)
-            let (records, scanned) = try await mapLogErrors { try await CategoryReader.records(of: log, from: from, limit: limit) }
+            let (records, scanned, reachedEnd) = try await mapLogErrors {
+                try await CategoryReader.records(of: log, from: from, limit: shareOfRecords, maxBytes: shareOfBytes)
+            }
             scannedTo.append(scanned)
             let versions = try await mapLogErrors { try await log.streamVersions(of: records.map { ($0.key, $0.offset) }) }
             pages.append(zip(records, versions).map { record, version in
@@ -165,7 +177,7 @@ public final class EmbeddedEventStorage: EventStorage {
                                     position: EventPosition(partition: partition, offset: record.offset), timestamp: record.timestamp,
                                     value: record.value, headers: record.headers)
             })
-            exhausted.append(records.count < limit)
+            exhausted.append(reachedEnd)
         }
         // Partitions are merged by append time, the closest a multi-partition category has to
         // one order; a partition whose page ran out while it may hold more ends the merge there,

@@ -83,6 +83,36 @@ struct EmbeddedStoreTests {
         try await store.close()
     }
 
+    /// A category page is bounded in bytes, whatever the events' sizes: big events make short
+    /// pages, and paging on still gives every event once, each stream in order.
+    @Test func categoryPagesAreBoundedInBytes() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory, flushPolicy: .os, categoryPartitions: 4))
+        let payload = "{\"blob\":\"" + String(repeating: "x", count: 600 << 10) + "\"}"
+        for index in 0..<60 {
+            try await store.append([EventData(type: "Scanned", data: Array(payload.utf8))], to: StreamID(category: "scans", id: "scan-\(index % 12)"))
+        }
+        let first = try await store.readCategory("scans", limit: 1000)
+        let bytes = first.events.reduce(0) { $0 + $1.data.count }
+        #expect(!first.events.isEmpty && first.events.count < 60, "a short page: \(first.events.count) events")
+        // Each partition's share is 4 MiB, overshot by at most one 1 MiB read.
+        #expect(bytes <= (16 << 20) + 4 * (1 << 20) + 4 * payload.utf8.count, "\(bytes) bytes in one page")
+        var all = first.events
+        var position = first.next
+        while true {
+            let page = try await store.readCategory("scans", after: position, limit: 1000)
+            if page.events.isEmpty { break }
+            all += page.events
+            position = page.next
+        }
+        #expect(all.count == 60)
+        #expect(Set(all.map(\.id)).count == 60, "no event twice")
+        for stream in Set(all.map(\.stream)) {
+            #expect(all.filter { $0.stream == stream }.map(\.version) == Array(0..<5), "\(stream) in order")
+        }
+        try await store.close()
+    }
+
     /// A subscriber that does not ask for events makes the store read nothing more.
     @Test func aSlowSubscriberHoldsBackReading() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
