@@ -22,11 +22,22 @@ struct SQLScript {
         var statementLine = 1
         var line = 1
         var index = 0
-        func statementIsEmpty() -> Bool { statement.allSatisfy { $0.properties.isWhitespace } }
+        // Whether the statement holds more than whitespace, kept as it grows: asking the text
+        // each time was quadratic in a statement's length (found fuzzing).
+        var statementHasContent = false
+        func statementIsEmpty() -> Bool { !statementHasContent }
+        func add(_ scalar: Unicode.Scalar) {
+            statement.append(scalar)
+            if !statementHasContent, !scalar.properties.isWhitespace { statementHasContent = true }
+        }
+        func add<Scalars: Sequence<Unicode.Scalar>>(contentsOf scalars: Scalars) {
+            for scalar in scalars { add(scalar) }
+        }
         func finishStatement() {
             let sql = String(statement).trimmingSpace()
             if !sql.isEmpty { items.append(.statement(sql: sql, line: statementLine)) }
             statement = String.UnicodeScalarView()
+            statementHasContent = false
         }
 
         while index < characters.count {
@@ -34,7 +45,7 @@ struct SQLScript {
             if statementIsEmpty(), !c.properties.isWhitespace { statementLine = line }
             switch c {
             case "\n":
-                statement.append(c)
+                add(c)
                 line += 1
                 index += 1
                 continue
@@ -51,7 +62,7 @@ struct SQLScript {
                     let argument = String(body.dropFirst(name.count)).trimmingSpace()
                     items.append(.directive(name: name, argument: argument, line: line))
                 } else if !statementIsEmpty() {
-                    statement.append(contentsOf: characters[index..<end])
+                    add(contentsOf: characters[index..<end])
                 }
                 index = end
                 continue
@@ -63,20 +74,20 @@ struct SQLScript {
                     end += 1
                 }
                 guard end + 1 < characters.count else { throw Failure(line: startLine, reason: "comment not closed with */") }
-                statement.append(" ")
+                add(" ")
                 index = end + 2
             case "'", "\"":
                 let startLine = line
-                statement.append(c)
+                add(c)
                 index += 1
                 var closed = false
                 while index < characters.count {
                     let inner = characters[index]
-                    statement.append(inner)
+                    add(inner)
                     index += 1
                     if inner == "\n" { line += 1 }
                     if inner == c {
-                        if index < characters.count, characters[index] == c { statement.append(c); index += 1; continue }
+                        if index < characters.count, characters[index] == c { add(c); index += 1; continue }
                         closed = true
                         break
                     }
@@ -89,30 +100,30 @@ struct SQLScript {
                 if end < characters.count, characters[end] == "$" {
                     let tag = Array(characters[index...end])
                     let startLine = line
-                    statement.append(contentsOf: tag)
+                    add(contentsOf: tag)
                     index = end + 1
                     var closed = false
                     while index < characters.count {
                         if characters[index] == "$", index + tag.count <= characters.count, Array(characters[index..<(index + tag.count)]) == tag {
-                            statement.append(contentsOf: tag)
+                            add(contentsOf: tag)
                             index += tag.count
                             closed = true
                             break
                         }
                         if characters[index] == "\n" { line += 1 }
-                        statement.append(characters[index])
+                        add(characters[index])
                         index += 1
                     }
                     guard closed else { throw Failure(line: startLine, reason: "\(String(String.UnicodeScalarView(tag))) body not closed") }
                 } else {
-                    statement.append(c)
+                    add(c)
                     index += 1
                 }
             case ";":
                 finishStatement()
                 index += 1
             default:
-                statement.append(c)
+                add(c)
                 index += 1
             }
         }
