@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SteleCore", targets: ["SteleCore"]),
         .library(name: "SteleLog", targets: ["SteleLog"]),
         .library(name: "SteleKafkaProtocol", targets: ["SteleKafkaProtocol"]),
+        .library(name: "SteleCompression", targets: ["SteleCompression"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
         .library(name: "Stele", targets: ["Stele"]),
         .library(name: "StelePostgres", targets: ["StelePostgres"]),
