@@ -63,6 +63,7 @@ public final class PostgresEventStorage: EventStorage {
     public static func connect(url: String, schema: String = "stele", logger: Logger = Logger(label: "stele.postgres")) async throws -> PostgresEventStorage {
         if let problem = PostgresURL.checkSchema(schema) { throw EventStoreError.invalidRequest(problem.reason) }
         var configuration = try PostgresURL.configuration(url).mapError { EventStoreError.invalidRequest($0.reason) }.get()
+        do { try await PostgresURL.probe(url, logger: logger) } catch { throw EventStoreError.storage(error.reason) }
         configuration.options.maximumConnections = 40
         let storage = PostgresEventStorage(client: PostgresClient(configuration: configuration, backgroundLogger: logger), schema: schema, logger: logger)
         do { try await storage.migrate() } catch {

@@ -31,7 +31,9 @@ public final class PostgresViewLocation: ViewLocation {
     var rebuildSchema: String { name + "__rebuild" }
 
     public func openLive() async throws -> any ViewStore {
-        PostgresViewStore(client: client, schema: name, queryTimeout: queryTimeout)
+        // A wrong address, password or certificate is said at once, not retried in the pool.
+        do { try await PostgresURL.probe(url, logger: logger) } catch { throw ViewError.store(error.reason) }
+        return PostgresViewStore(client: client, schema: name, queryTimeout: queryTimeout)
     }
 
     public func hasUnfinishedRebuild() async throws -> Bool {
