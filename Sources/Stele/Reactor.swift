@@ -1,4 +1,5 @@
 import Foundation
+import SteleLog
 
 /// A process manager: follows a category from a stored checkpoint and reacts to each event —
 /// usually by sending commands to repositories.
@@ -67,13 +68,26 @@ public protocol CheckpointStore: Sendable {
     func save(_ position: CategoryPosition, for name: String) async throws
 }
 
-/// Checkpoints as small files in a directory, each replaced atomically (write, sync, rename).
+/// Checkpoints as small files in a directory, each replaced durably (written aside, synced,
+/// renamed over, the directory synced): after a crash or a power cut a checkpoint is the one
+/// last saved or the one before, never empty or torn.
 public struct FileCheckpointStore: CheckpointStore {
     public let directory: String
+    private let fileSystem: any FileSystem
 
     public init(directory: String) throws {
+        try self.init(directory: directory, fileSystem: POSIXFileSystem())
+    }
+
+    /// Through `fileSystem` (the simulated one in crash tests); the directory must be creatable.
+    public init(directory: String, fileSystem: any FileSystem) throws {
         self.directory = directory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.fileSystem = fileSystem
+        if fileSystem is POSIXFileSystem {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } else if !fileSystem.fileExists(directory) {
+            try fileSystem.createDirectory(directory)
+        }
     }
 
     private func path(_ name: String) -> String {
@@ -81,8 +95,8 @@ public struct FileCheckpointStore: CheckpointStore {
     }
 
     public func load(_ name: String) async throws -> CategoryPosition? {
-        guard let data = FileManager.default.contents(atPath: path(name)) else { return nil }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard fileSystem.fileExists(path(name)) else { return nil }
+        let text = String(decoding: try fileSystem.readFile(path(name)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let position = CategoryPosition(text) else {
             throw EventStoreError.storage("checkpoint file \(path(name)) does not hold a position: '\(text)'")
         }
@@ -90,15 +104,11 @@ public struct FileCheckpointStore: CheckpointStore {
     }
 
     public func save(_ position: CategoryPosition, for name: String) async throws {
-        let target = path(name), temporary = target + ".tmp"
-        let data = Data((position.description + "\n").utf8)
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw EventStoreError.storage("cannot write \(temporary)")
+        do {
+            try fileSystem.writeFileDurably(path(name), contents: Array((position.description + "\n").utf8))
+        } catch {
+            throw EventStoreError.storage("cannot save checkpoint \(path(name)): \(error)")
         }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-        try handle.synchronize()
-        try handle.close()
-        if rename(temporary, target) != 0 { throw EventStoreError.storage("cannot rename \(temporary): errno \(errno)") }
     }
 }
 

@@ -297,16 +297,11 @@ public final class Broker: Sendable {
 
     /// Writes `data` to `path` so that a crash leaves either the old file or the new one.
     static func writeDurably(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BrokerError.storage("open \(temporary): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        let failure = errno
-        Glibc.close(fd)
-        guard written == data.count, synced == 0 else { throw BrokerError.storage("write \(temporary): \(String(cString: strerror(failure)))") }
-        guard rename(temporary, path) == 0 else { throw BrokerError.storage("rename \(temporary): \(String(cString: strerror(errno)))") }
-        try syncDirectory((path as NSString).deletingLastPathComponent)
+        do {
+            try POSIXFileSystem().writeFileDurably(path, contents: Array(data))
+        } catch {
+            throw BrokerError.storage("writing \(path): \(error)")
+        }
     }
 
     /// Makes the entries of `path` (files created, renamed or removed in it) durable.

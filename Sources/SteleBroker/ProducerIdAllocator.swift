@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SteleLog
 
 /// Hands out producer ids that are unique across restarts: ids are reserved in blocks, and the
 /// end of the reserved block is made durable before any id in it is given out, so a restart
@@ -10,17 +11,21 @@ public final class ProducerIdAllocator: Sendable {
     /// Ids reserved per durable write.
     static let blockSize: Int64 = 1000
     private let path: String
+    private let fileSystem: any FileSystem
     private let state: Mutex<(next: Int64, reservedEnd: Int64)>
 
     /// What the file said, or why it could not be used (the floor then comes from the logs).
     public let problem: String?
 
-    init(path: String) throws {
+    /// Reads the reservation in `path` through `fileSystem` (the simulated one in crash tests).
+    init(path: String, fileSystem: any FileSystem = POSIXFileSystem()) throws {
         self.path = path
+        self.fileSystem = fileSystem
         var problem: String?
         var stored: Int64 = 0
-        if FileManager.default.fileExists(atPath: path) {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let value = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines)), value >= 0,
+        if fileSystem.fileExists(path) {
+            if let bytes = try? fileSystem.readFile(path),
+               let value = Int64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), value >= 0,
                value <= Int64.max - Self.blockSize {
                 stored = value
             } else {
@@ -43,7 +48,11 @@ public final class ProducerIdAllocator: Sendable {
             if state.next >= state.reservedEnd {
                 guard state.next <= Int64.max - Self.blockSize else { throw BrokerError.storage("producer ids are exhausted") }
                 let end = state.next + Self.blockSize
-                try Broker.writeDurably(Data("\(end)\n".utf8), to: path)
+                do {
+                    try fileSystem.writeFileDurably(path, contents: Array("\(end)\n".utf8))
+                } catch {
+                    throw BrokerError.storage("reserving producer ids in \(path): \(error)")
+                }
                 state.reservedEnd = end
             }
             defer { state.next += 1 }

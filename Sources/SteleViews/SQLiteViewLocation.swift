@@ -62,8 +62,7 @@ public struct SQLiteViewLocation: ViewLocation {
 
     private func writeCurrent(_ generation: Int) throws {
         do {
-            try files.writeFile(directory + "/CURRENT", contents: Array("\(generation)\n".utf8))
-            try files.syncDirectory(directory)
+            try files.writeFileDurably(directory + "/CURRENT", contents: Array("\(generation)\n".utf8))
         } catch {
             throw ViewError.store("cannot write \(directory)/CURRENT: \(error)")
         }

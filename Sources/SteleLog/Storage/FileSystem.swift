@@ -92,6 +92,15 @@ extension FileSystem {
         try rename(temporary, to: path)
     }
 
+    /// Replaces `path` whole and durably — written aside, synced, renamed over, its directory
+    /// synced — so a crash leaves the old contents or the new, never a mix or nothing. The one
+    /// way Stele writes a small metadata file (recovery points, producer ids, topic configs).
+    public func writeFileDurably(_ path: String, contents: [UInt8]) throws {
+        try writeFile(path, contents: contents)
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        try syncDirectory(parent.isEmpty ? "/" : parent)
+    }
+
     public func readFile(_ path: String) throws -> [UInt8] {
         let file = try openFile(path, create: false)
         return try file.read(count: Int(try file.size()), at: 0)
