@@ -32,7 +32,9 @@ extension KafkaServerTests {
     }
 
     @Test func anIdleConnectionIsClosedButAParkedFetchIsAnswered() async throws {
-        let harness = try await Harness { $0.idleTimeout = .milliseconds(400) }
+        // Three seconds: the fetch is parked 1.5 s, leaving a busy machine 1.5 s to answer it
+        // before the connection would look idle (400 ms failed under a loaded CI run).
+        let harness = try await Harness { $0.idleTimeout = .seconds(3) }
         let busy = try await RawConnection(port: harness.server.port)
         // Asks to wait ten minutes: parked at most half the idle timeout, answered, not closed.
         try await busy.send(Self.fetchFrame(topic: "idle", correlation: 1, offset: 0, maxWaitMs: 600_000, minBytes: 1))
