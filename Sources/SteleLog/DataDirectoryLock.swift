@@ -27,7 +27,8 @@ public final class DataDirectoryLock: Sendable {
     /// Locks `directory` (created if missing) for this process, or throws
     /// ``DataDirectoryLockError/held(path:holder:)`` naming the process that holds it.
     public static func acquire(_ directory: String) throws -> DataDirectoryLock {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Durably: a data directory created now must not vanish in a power cut with what it holds.
+        try POSIXFileSystem().createDirectoryDurably(directory)
         let path = directory + "/" + fileName
         // No O_TRUNC: the holder's pid must stay readable until we own the lock.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

@@ -49,7 +49,9 @@ struct LogLoader {
     func load() throws -> ([LogSegment], ProducerStateTable, RecoveryReport) {
         var report = RecoveryReport()
         do {
-            try fileSystem.createDirectory(directory)
+            // A new partition directory's own entry must be durable before anything acknowledged
+            // is written in it.
+            try fileSystem.createDirectoryDurably(directory)
             try finishInterruptedOperations(&report)
             var bases = try liveLogBases(&report)
             if bases.isEmpty {

@@ -6,7 +6,9 @@ import SteleLog
 /// (after TigerBeetle's `testing/storage.zig`).
 ///
 /// Each file keeps its current bytes and its durable bytes (as of its last `sync`); each
-/// directory keeps its current names and its durable names (as of its last `syncDirectory`).
+/// directory keeps its current entries and its durable ones (as of its last `syncDirectory`),
+/// subdirectories included: a directory whose entry in its parent was never synced is lost in a
+/// power cut with all it holds.
 /// ``crashImage(_:)`` builds the file system a restart would find. ``crashAtOperation`` makes the
 /// n-th mutating operation fail (a write may land half-way) and every later one too, as if the
 /// process died there.
@@ -20,9 +22,15 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
-    struct Directory {
-        var names: [String: Inode] = [:]
-        var durableNames: [String: Inode] = [:]
+    /// A directory: its files and subdirectories as they are now, and as of its last
+    /// `syncDirectory` — what a power cut leaves. A subdirectory whose entry was never synced
+    /// vanishes with everything in it, as a new directory can on a real file system.
+    final class Node {
+        var files: [String: Inode] = [:]
+        var durableFiles: [String: Inode] = [:]
+        var subdirectories: [String: Node] = [:]
+        var durableSubdirectories: [String: Node] = [:]
+        var isEmpty: Bool { files.isEmpty && subdirectories.isEmpty }
     }
 
     /// The error every operation throws once the simulated crash has happened.
@@ -39,7 +47,8 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var directories: [String: Directory] = [:]
+    /// `/`, which is always there.
+    private var root = Node()
     /// Mutating operations performed so far (writes, syncs, truncations, renames, removals, creations).
     public private(set) var operationCount = 0
     /// When set, the operation with this number (1-based) and every later one throws ``Crash``.
@@ -73,15 +82,16 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         let image = SimulatedFileSystem(seed: seed)
         var copies: [ObjectIdentifier: Inode] = [:]
-        for (path, directory) in directories {
-            var restored = Directory()
-            let names: [String: Inode]
+        func copy(_ node: Node) -> Node {
+            let restored = Node()
+            let files: [String: Inode]
+            let subdirectories: [String: Node]
             switch kind {
-            case .process: names = directory.names
-            case .power: names = directory.durableNames
+            case .process: (files, subdirectories) = (node.files, node.subdirectories)
+            case .power: (files, subdirectories) = (node.durableFiles, node.durableSubdirectories)
             }
-            for (name, inode) in names {
-                let copy = copies[ObjectIdentifier(inode)] ?? {
+            for (name, inode) in files {
+                let made = copies[ObjectIdentifier(inode)] ?? {
                     var bytes: [UInt8]
                     switch kind {
                     case .process: bytes = inode.data
@@ -96,11 +106,17 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
                     copies[ObjectIdentifier(inode)] = made
                     return made
                 }()
-                restored.names[name] = copy
-                restored.durableNames[name] = copy
+                restored.files[name] = made
+                restored.durableFiles[name] = made
             }
-            image.directories[path] = restored
+            for (name, subdirectory) in subdirectories {
+                let made = copy(subdirectory)
+                restored.subdirectories[name] = made
+                restored.durableSubdirectories[name] = made
+            }
+            return restored
         }
+        image.root = copy(root)
         return image
     }
 
@@ -109,14 +125,14 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
     public func contents(of path: String) -> [UInt8]? {
         lock.lock(); defer { lock.unlock() }
         let (directory, name) = split(path)
-        return directories[directory]?.names[name]?.data
+        return node(at: directory)?.files[name]?.data
     }
 
     /// Replaces a file's bytes (current and durable) — to flip bits or cut files in tests.
     public func setContents(of path: String, to bytes: [UInt8]) {
         lock.lock(); defer { lock.unlock() }
         let (directory, name) = split(path)
-        if let inode = directories[directory]?.names[name] {
+        if let inode = node(at: directory)?.files[name] {
             inode.data = bytes
             inode.durable = bytes
         }
@@ -127,56 +143,97 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
     public func openFile(_ path: String, create: Bool) throws -> any StorageFile {
         lock.lock(); defer { lock.unlock() }
         let (directoryPath, name) = split(path)
-        guard directories[directoryPath] != nil else { throw missing("open", path) }
-        if let inode = directories[directoryPath]!.names[name] { return SimulatedFile(path: path, inode: inode, fileSystem: self) }
+        guard let directory = node(at: directoryPath) else { throw missing("open", path) }
+        if let inode = directory.files[name] { return SimulatedFile(path: path, inode: inode, fileSystem: self) }
         guard create else { throw missing("open", path) }
+        guard directory.subdirectories[name] == nil else { throw StorageError(operation: "open", path: path, code: 21, reason: "Is a directory") }
         if let code = writeFailure { throw StorageError(operation: "open", path: path, code: code, reason: "simulated error \(code)") }
         try step()
         let inode = Inode()
-        directories[directoryPath]!.names[name] = inode
+        directory.files[name] = inode
         return SimulatedFile(path: path, inode: inode, fileSystem: self)
     }
 
     public func contentsOfDirectory(_ path: String) throws -> [String] {
         lock.lock(); defer { lock.unlock() }
-        guard let directory = directories[path] else { throw missing("opendir", path) }
-        return Array(directory.names.keys)
+        guard let directory = node(at: path) else { throw missing("opendir", path) }
+        return Array(directory.files.keys) + Array(directory.subdirectories.keys)
     }
 
+    /// Creates the directory and any missing parents (as `mkdir -p`); each new entry is durable
+    /// only once its parent is synced.
     public func createDirectory(_ path: String) throws {
         lock.lock(); defer { lock.unlock() }
-        if directories[path] == nil { directories[path] = Directory() }
+        var current = root
+        for component in components(path) {
+            if let next = current.subdirectories[component] { current = next; continue }
+            guard current.files[component] == nil else { throw StorageError(operation: "mkdir", path: path, code: 17, reason: "File exists") }
+            try step()
+            let made = Node()
+            current.subdirectories[component] = made
+            current = made
+        }
     }
 
     public func rename(_ source: String, to target: String) throws {
         lock.lock(); defer { lock.unlock() }
         let (from, fromName) = split(source)
         let (to, toName) = split(target)
-        guard let inode = directories[from]?.names[fromName], directories[to] != nil else { throw missing("rename", source) }
-        try step()
-        directories[from]!.names[fromName] = nil
-        directories[to]!.names[toName] = inode
+        guard let fromNode = node(at: from), let toNode = node(at: to) else { throw missing("rename", source) }
+        if let inode = fromNode.files[fromName] {
+            guard toNode.subdirectories[toName] == nil else { throw StorageError(operation: "rename", path: target, code: 21, reason: "Is a directory") }
+            try step()
+            fromNode.files[fromName] = nil
+            toNode.files[toName] = inode
+        } else if let moved = fromNode.subdirectories[fromName] {
+            // As rename(2): a directory may replace an empty one, never a file or a non-empty one.
+            if toNode.files[toName] != nil { throw StorageError(operation: "rename", path: target, code: 20, reason: "Not a directory") }
+            if let existing = toNode.subdirectories[toName], !existing.isEmpty, existing !== moved {
+                throw StorageError(operation: "rename", path: target, code: 39, reason: "Directory not empty")
+            }
+            try step()
+            fromNode.subdirectories[fromName] = nil
+            toNode.subdirectories[toName] = moved
+        } else {
+            throw missing("rename", source)
+        }
     }
 
     public func removeFile(_ path: String) throws {
         lock.lock(); defer { lock.unlock() }
         let (directory, name) = split(path)
-        guard directories[directory]?.names[name] != nil else { throw missing("unlink", path) }
+        guard let node = node(at: directory), node.files[name] != nil else { throw missing("unlink", path) }
         try step()
-        directories[directory]!.names[name] = nil
+        node.files[name] = nil
+    }
+
+    public func removeDirectory(_ path: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        let (directory, name) = split(path)
+        guard let parent = node(at: directory), let node = parent.subdirectories[name] else { throw missing("rmdir", path) }
+        guard node.isEmpty else { throw StorageError(operation: "rmdir", path: path, code: 39, reason: "Directory not empty") }
+        try step()
+        parent.subdirectories[name] = nil
     }
 
     public func syncDirectory(_ path: String) throws {
         lock.lock(); defer { lock.unlock() }
-        guard directories[path] != nil else { throw missing("fsync", path) }
+        guard let directory = node(at: path) else { throw missing("fsync", path) }
         try step()
-        directories[path]!.durableNames = directories[path]!.names
+        directory.durableFiles = directory.files
+        directory.durableSubdirectories = directory.subdirectories
     }
 
     public func fileExists(_ path: String) -> Bool {
         lock.lock(); defer { lock.unlock() }
         let (directory, name) = split(path)
-        return directories[directory]?.names[name] != nil
+        guard let parent = node(at: directory) else { return false }
+        return parent.files[name] != nil || parent.subdirectories[name] != nil
+    }
+
+    public func isDirectory(_ path: String) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return node(at: path) != nil
     }
 
     // MARK: Internals used by SimulatedFile (called with the lock held)
@@ -203,8 +260,23 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
     func nextRandom() -> UInt64 { random.next() }
 
     private func split(_ path: String) -> (String, String) {
-        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        guard let slash = path.lastIndex(of: "/") else { return ("/", path) }
         return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+
+    /// Path components; every path is taken from `/` (the tests use absolute ones).
+    private func components(_ path: String) -> [String] {
+        path.split(separator: "/").map(String.init).filter { $0 != "." }
+    }
+
+    /// The directory at `path`, if there is one.
+    private func node(at path: String) -> Node? {
+        var current = root
+        for component in components(path) {
+            guard let next = current.subdirectories[component] else { return nil }
+            current = next
+        }
+        return current
     }
 
     private func missing(_ operation: String, _ path: String) -> StorageError {

@@ -14,8 +14,12 @@ public protocol FileSystem: Sendable {
     func createDirectory(_ path: String) throws
     func rename(_ source: String, to target: String) throws
     func removeFile(_ path: String) throws
+    /// Removes an empty directory (`rmdir`).
+    func removeDirectory(_ path: String) throws
     func syncDirectory(_ path: String) throws
+    /// Whether a file or a directory has this path.
     func fileExists(_ path: String) -> Bool
+    func isDirectory(_ path: String) -> Bool
     /// Whether ``SealedIndexLoader`` may `mmap` files by path (only for the real file system).
     var supportsMapping: Bool { get }
 }
@@ -99,6 +103,29 @@ extension FileSystem {
         try writeFile(path, contents: contents)
         let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         try syncDirectory(parent.isEmpty ? "/" : parent)
+    }
+
+    /// Creates `path` and any missing parents, syncing the parent of each directory it creates:
+    /// a new directory's entry is durable only then, and a power cut before it would take the
+    /// directory and everything later written in it.
+    public func createDirectoryDurably(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") where component != "." {
+            let parent = prefix.isEmpty ? "/" : prefix
+            prefix += "/" + component
+            guard !isDirectory(prefix) else { continue }
+            try createDirectory(prefix)
+            try syncDirectory(parent)
+        }
+    }
+
+    /// Removes `path` and everything under it (files first, then the emptied directories).
+    public func removeTree(_ path: String) throws {
+        for name in try contentsOfDirectory(path) {
+            let child = path + "/" + name
+            if isDirectory(child) { try removeTree(child) } else { try removeFile(child) }
+        }
+        try removeDirectory(path)
     }
 
     public func readFile(_ path: String) throws -> [UInt8] {

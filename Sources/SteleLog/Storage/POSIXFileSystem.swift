@@ -56,6 +56,15 @@ public struct POSIXFileSystem: FileSystem {
     public func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
+
+    public func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public func removeDirectory(_ path: String) throws {
+        guard rmdir(path) == 0 else { throw StorageError.posix("rmdir", path) }
+    }
 }
 
 /// An open descriptor; closed on deinit, when no segment or reader holds it any more.
