@@ -24,6 +24,10 @@ public struct BrokerConfig: Sendable {
     /// How long committed offsets of a group without members are kept (Kafka
     /// `offsets.retention.minutes`, 7 days).
     public var offsetsRetention: Duration = .seconds(7 * 24 * 3600)
+    /// Where every file of the data directory is read and written: the real file system, or
+    /// the simulated one the crash tests stop at every operation (then no lock is taken: a
+    /// lock belongs to a real directory).
+    public var fileSystem: any FileSystem = POSIXFileSystem()
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -58,16 +62,17 @@ public final class Broker: Sendable {
 
     private var topicsDirectory: String { config.dataDirectory + "/topics" }
     /// This process's ownership of the data directory, released at ``close()``.
-    private let lock: DataDirectoryLock
+    private let lock: DataDirectoryLock?
+    private var files: any FileSystem { config.fileSystem }
     /// Topics whose files are there but cannot be served (metadata missing or damaged, a
     /// partition directory gone, a log that failed to open), by name, with the reason. Their
     /// data stays on disk; the name cannot be created again until the topic is deleted.
     private let offline = Mutex<[String: String]>([:])
 
-    private init(config: BrokerConfig, offsets: OffsetStore, lock: DataDirectoryLock) throws {
+    private init(config: BrokerConfig, offsets: OffsetStore, lock: DataDirectoryLock?) throws {
         self.config = config
         self.lock = lock
-        self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids")
+        self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids", fileSystem: config.fileSystem)
         self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 
@@ -75,14 +80,11 @@ public final class Broker: Sendable {
     /// directory's lock first: a second process on the same directory is refused with
     /// ``DataDirectoryLockError/held(path:holder:)``.
     public static func open(_ config: BrokerConfig) async throws -> Broker {
-        let lock = try DataDirectoryLock.acquire(config.dataDirectory)
+        let lock = config.fileSystem is POSIXFileSystem ? try DataDirectoryLock.acquire(config.dataDirectory) : nil
         do {
-            let topics = config.dataDirectory + "/topics"
-            if !FileManager.default.fileExists(atPath: topics) {
-                try FileManager.default.createDirectory(atPath: topics, withIntermediateDirectories: true)
-                try syncDirectory(config.dataDirectory)
-            }
-            let offsets = try await OffsetStore.open(directory: config.dataDirectory + "/__consumer_offsets", flushPolicy: config.logDefaults.flushPolicy)
+            try config.fileSystem.createDirectoryDurably(config.dataDirectory + "/topics")
+            let offsets = try await OffsetStore.open(directory: config.dataDirectory + "/__consumer_offsets", flushPolicy: config.logDefaults.flushPolicy,
+                                                     fileSystem: config.fileSystem)
             let broker = try Broker(config: config, offsets: offsets, lock: lock)
             await broker.groups.start()
             try await broker.openTopics()
@@ -92,7 +94,7 @@ public final class Broker: Sendable {
             broker.startMaintenance()
             return broker
         } catch {
-            lock.release()
+            lock?.release()
             throw error
         }
     }
@@ -102,17 +104,17 @@ public final class Broker: Sendable {
     /// creation that was never acknowledged (both named with a `~`, which no topic name has) are
     /// removed.
     private func openTopics() async throws {
-        for entry in try FileManager.default.contentsOfDirectory(atPath: topicsDirectory).sorted() {
+        for entry in try files.contentsOfDirectory(topicsDirectory).sorted() {
             let directory = topicsDirectory + "/" + entry
             if entry.contains(Self.deletedMarker) || entry.contains(Self.creatingMarker) {
-                try FileManager.default.removeItem(atPath: directory)
-                try Self.syncDirectory(topicsDirectory)
+                try files.removeTree(directory)
+                try files.syncDirectory(topicsDirectory)
                 continue
             }
             // Not a topic's directory (a file an operator left, say): left alone.
             guard TopicName.validate(entry) == nil else { continue }
             do {
-                let topicConfig = try Self.readTopicConfig(directory + "/topic.json")
+                let topicConfig = try Self.readTopicConfig(directory + "/topic.json", files)
                 let topic = try await openTopic(name: entry, config: topicConfig, existing: true)
                 topics.withLock { $0[entry] = topic }
             } catch {
@@ -122,12 +124,13 @@ public final class Broker: Sendable {
     }
 
     /// Reads a topic's metadata, naming the file and what is wrong with it.
-    private static func readTopicConfig(_ path: String) throws -> TopicConfig {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+    private static func readTopicConfig(_ path: String, _ files: any FileSystem) throws -> TopicConfig {
+        guard files.fileExists(path) else {
             throw BrokerError.storage("\(path) is missing: the topic's metadata is gone, its data is kept; restore the file or delete the topic")
-        } catch {
-            throw BrokerError.storage("\(path) cannot be read (\(error.localizedDescription)); the topic's data is kept")
+        }
+        let data: Data
+        do { data = Data(try files.readFile(path)) } catch {
+            throw BrokerError.storage("\(path) cannot be read (\(error)); the topic's data is kept")
         }
         let topicConfig: TopicConfig
         do { topicConfig = try JSONDecoder().decode(TopicConfig.self, from: data) } catch {
@@ -191,10 +194,10 @@ public final class Broker: Sendable {
         do {
             for index in 0..<topicConfig.partitions {
                 let directory = topicsDirectory + "/\(name)/\(index)"
-                if existing, !FileManager.default.fileExists(atPath: directory) {
+                if existing, !files.isDirectory(directory) {
                     throw BrokerError.storage("\(directory) is missing: partition \(index) of \(name) lost its directory")
                 }
-                logs.append(try await PartitionLog.open(directory: directory, config: logConfig, decompressor: KafkaCodecs()))
+                logs.append(try await PartitionLog.open(directory: directory, config: logConfig, fileSystem: files, decompressor: KafkaCodecs()))
             }
         } catch {
             for log in logs { try? await log.close() }
@@ -222,21 +225,22 @@ public final class Broker: Sendable {
             if let reason = self.offlineReason(name) { throw BrokerError.topicOffline(name, reason) }
             if validateOnly { return nil }
             let directory = self.topicsDirectory + "/" + name
-            guard !FileManager.default.fileExists(atPath: directory) else {
+            guard !self.files.fileExists(directory) else {
                 throw BrokerError.storage("\(directory) exists but is not a topic Stele knows; move it away first")
             }
             // Built aside and renamed into place: a crash leaves either no topic or a whole one,
             // and a directory without topic.json always means damage, never a half-made topic.
             let staging = self.topicsDirectory + "/" + name + Self.creatingMarker + UUID().uuidString
             do {
-                try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
-                for index in 0..<count { try FileManager.default.createDirectory(atPath: staging + "/\(index)", withIntermediateDirectories: false) }
-                try Self.writeDurably(try JSONEncoder().encode(topicConfig), to: staging + "/topic.json")
-                guard rename(staging, directory) == 0 else { throw BrokerError.storage("rename \(staging): \(String(cString: strerror(errno)))") }
-                try Self.syncDirectory(self.topicsDirectory)
+                try self.files.createDirectory(staging)
+                for index in 0..<count { try self.files.createDirectory(staging + "/\(index)") }
+                // Syncs the staging directory too: its partition entries are durable with topic.json.
+                try self.files.writeFileDurably(staging + "/topic.json", contents: Array(try JSONEncoder().encode(topicConfig)))
+                try self.files.rename(staging, to: directory)
+                try self.files.syncDirectory(self.topicsDirectory)
             } catch {
-                try? FileManager.default.removeItem(atPath: staging)
-                throw error
+                try? self.files.removeTree(staging)
+                throw BrokerError.storage("creating topic \(name): \(error)")
             }
             let topic = try await self.openTopic(name: name, config: topicConfig, existing: true)
             self.topics.withLock { $0[name] = topic }
@@ -255,9 +259,15 @@ public final class Broker: Sendable {
             for log in topic?.partitions ?? [] { try? await log.close() }
             let directory = self.topicsDirectory + "/" + name
             let aside = directory + Self.deletedMarker + UUID().uuidString
-            guard rename(directory, aside) == 0 else { throw BrokerError.storage("rename \(directory): \(String(cString: strerror(errno)))") }
-            try Self.syncDirectory(self.topicsDirectory)
-            try FileManager.default.removeItem(atPath: aside)
+            do {
+                try self.files.rename(directory, to: aside)
+                try self.files.syncDirectory(self.topicsDirectory)
+            } catch {
+                throw BrokerError.storage("deleting topic \(name): \(error)")
+            }
+            // Final from here: a crash leaves the `~deleted-` directory, which the next start removes.
+            try? self.files.removeTree(aside)
+            try? self.files.syncDirectory(self.topicsDirectory)
             self.arrivals.notifyAll()
         }
     }
@@ -291,24 +301,7 @@ public final class Broker: Sendable {
             }
         }
         arrivals.notifyAll()
-        lock.release()
+        lock?.release()
         if let failure { throw failure }
-    }
-
-    /// Writes `data` to `path` so that a crash leaves either the old file or the new one.
-    static func writeDurably(_ data: Data, to path: String) throws {
-        do {
-            try POSIXFileSystem().writeFileDurably(path, contents: Array(data))
-        } catch {
-            throw BrokerError.storage("writing \(path): \(error)")
-        }
-    }
-
-    /// Makes the entries of `path` (files created, renamed or removed in it) durable.
-    static func syncDirectory(_ path: String) throws {
-        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw BrokerError.storage("open \(path): \(String(cString: strerror(errno)))") }
-        defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw BrokerError.storage("fsync \(path): \(String(cString: strerror(errno)))") }
     }
 }

@@ -23,9 +23,7 @@ struct ProducerIdCrashTests {
 
     static func freshFileSystem() -> SimulatedFileSystem {
         let fileSystem = SimulatedFileSystem()
-        try! fileSystem.createDirectory("/sim")
-        try! fileSystem.createDirectory("/sim/data")
-        try! fileSystem.syncDirectory("/sim")
+        try! fileSystem.createDirectoryDurably("/sim/data")
         return fileSystem
     }
 

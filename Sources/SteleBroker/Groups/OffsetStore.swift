@@ -42,12 +42,13 @@ public final class OffsetStore: Sendable {
     private let loadedCount = Mutex(0)
 
     public static func open(directory: String, flushPolicy: FlushPolicy, segmentBytes: Int = 16 << 20,
+                            fileSystem: any FileSystem = POSIXFileSystem(),
                             clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds) async throws -> OffsetStore {
         var config = LogConfig()
         config.cleanupPolicy = .compact
         config.flushPolicy = flushPolicy
         config.segmentBytes = segmentBytes
-        let log = try await PartitionLog.open(directory: directory, config: config, clock: clock)
+        let log = try await PartitionLog.open(directory: directory, config: config, fileSystem: fileSystem, clock: clock)
         let store = OffsetStore(log: log)
         try await store.load()
         return store
