@@ -108,7 +108,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleViewsTests", dependencies: ["SteleTestSupport", "SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples"]),
+        .testTarget(name: "SteleViewsTests", dependencies: ["SteleTestSupport", "SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
             "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),

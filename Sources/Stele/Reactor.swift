@@ -79,15 +79,11 @@ public struct FileCheckpointStore: CheckpointStore {
         try self.init(directory: directory, fileSystem: POSIXFileSystem())
     }
 
-    /// Through `fileSystem` (the simulated one in crash tests); the directory must be creatable.
+    /// Through `fileSystem` (the simulated one in crash tests); the directory is created durably.
     public init(directory: String, fileSystem: any FileSystem) throws {
         self.directory = directory
         self.fileSystem = fileSystem
-        if fileSystem is POSIXFileSystem {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } else if !fileSystem.fileExists(directory) {
-            try fileSystem.createDirectory(directory)
-        }
+        try fileSystem.createDirectoryDurably(directory)
     }
 
     private func path(_ name: String) -> String {

@@ -30,9 +30,7 @@ struct CheckpointCrashTests {
 
     static func freshFileSystem() -> SimulatedFileSystem {
         let fileSystem = SimulatedFileSystem()
-        try! fileSystem.createDirectory("/sim")
-        try! fileSystem.createDirectory(directory)
-        try! fileSystem.syncDirectory("/sim")
+        try! fileSystem.createDirectoryDurably(directory)
         return fileSystem
     }
 
