@@ -51,6 +51,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Keep views in this PostgreSQL database (a schema per view) instead of SQLite files under DATA/views.")
     var viewsPostgresUrl: String?
 
+    @Option(help: "A second PostgreSQL login for view queries over HTTP (no superuser; Stele grants it the read-only role). Without it queries use --views-postgres-url's login under SET LOCAL ROLE.")
+    var viewsPostgresQueryUrl: String?
+
     @Option(help: "Partitions of topics created without a count (auto-created topics).")
     var defaultPartitions = 1
 
@@ -190,8 +193,9 @@ struct ServeCommand: AsyncParsableCommand {
         let store = EventStore(EmbeddedEventStorage(broker: broker))
         let viewsDirectory = dataDir + "/views"
         let postgresURL = viewsPostgresUrl
+        let queryURL = viewsPostgresQueryUrl
         let viewService = ViewService(store: store) { name in
-            if let postgresURL { return try PostgresViewLocation(url: postgresURL, name: name) }
+            if let postgresURL { return try PostgresViewLocation(url: postgresURL, name: name, queryURL: queryURL) }
             return try SQLiteViewLocation(directory: viewsDirectory, name: name)
         }
         if let views {

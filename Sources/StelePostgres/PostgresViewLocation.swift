@@ -11,29 +11,50 @@ public final class PostgresViewLocation: ViewLocation {
     public let url: String
     public let name: String
     public let queryTimeout: Duration
+    public let queryURL: String?
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
+    private let queryLogin: (client: PostgresClient, user: String)?
+    private let queryRunTask: Task<Void, Never>?
     private let logger = Logger(label: "stele.views.postgres")
 
-    public init(url: String, name: String, queryTimeout: Duration = .seconds(5)) throws {
+    /// - Parameter queryURL: a second login for queries over HTTP (no superuser; Stele grants it
+    ///   the reader role). Without it queries use `url`'s login and `SET LOCAL ROLE` to the reader.
+    public init(url: String, name: String, queryURL: String? = nil, queryTimeout: Duration = .seconds(5)) throws {
         if let problem = PostgresURL.checkViewSchema(name + "__rebuild") ?? PostgresURL.checkViewSchema(name) { throw ViewError.store(problem.reason) }
         let configuration = try PostgresURL.configuration(url).mapError { ViewError.store($0.reason) }.get()
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        if let queryURL {
+            let queryConfiguration = try PostgresURL.configuration(queryURL).mapError { ViewError.store("the query URL: \($0.reason)") }.get()
+            let queryClient = PostgresClient(configuration: queryConfiguration, backgroundLogger: logger)
+            self.queryLogin = (queryClient, queryConfiguration.username ?? "postgres")
+            self.queryRunTask = Task { await queryClient.run() }
+        } else {
+            self.queryLogin = nil
+            self.queryRunTask = nil
+        }
         self.url = url
+        self.queryURL = queryURL
         self.name = name
         self.queryTimeout = queryTimeout
         self.runTask = Task { await client.run() }
     }
 
-    deinit { runTask.cancel() }
+    deinit {
+        runTask.cancel()
+        queryRunTask?.cancel()
+    }
 
     var rebuildSchema: String { name + "__rebuild" }
 
     public func openLive() async throws -> any ViewStore {
         // A wrong address, password or certificate is said at once, not retried in the pool.
-        do { try await PostgresURL.probe(url, logger: logger) } catch { throw ViewError.store(error.reason) }
-        return PostgresViewStore(client: client, schema: name, queryTimeout: queryTimeout)
+        do {
+            try await PostgresURL.probe(url, logger: logger)
+            if let queryURL { try await PostgresURL.probe(queryURL, logger: logger) }
+        } catch { throw ViewError.store(error.reason) }
+        return PostgresViewStore(client: client, queryLogin: queryLogin, schema: name, queryTimeout: queryTimeout)
     }
 
     public func hasUnfinishedRebuild() async throws -> Bool {
@@ -46,7 +67,7 @@ public final class PostgresViewLocation: ViewLocation {
         if !resume {
             _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(rebuildSchema)\" CASCADE"), logger: logger)
         }
-        return PostgresViewStore(client: client, schema: rebuildSchema, queryTimeout: queryTimeout)
+        return PostgresViewStore(client: client, queryLogin: queryLogin, schema: rebuildSchema, queryTimeout: queryTimeout)
     }
 
     public func promote(rebuild: any ViewStore, replacing live: any ViewStore) async throws -> any ViewStore {

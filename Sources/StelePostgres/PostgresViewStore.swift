@@ -10,6 +10,10 @@ import SteleViews
 /// limit. The same projections as SQLite: `:name` parameters are turned into `$n`.
 public final class PostgresViewStore: ViewStore {
     private let client: PostgresClient
+    /// A pool logged in as the query login (`--views-postgres-query-url`), when there is one:
+    /// queries then run under a session that is no superuser and holds only the reader role,
+    /// whatever the owner's login may do.
+    private let queryLogin: (client: PostgresClient, user: String)?
     /// Set when the store runs its own client; nil when it borrows its location's.
     private let runTask: Task<Void, Never>?
     private let logger = Logger(label: "stele.views.postgres")
@@ -40,14 +44,16 @@ public final class PostgresViewStore: ViewStore {
         let configuration = try PostgresURL.configuration(url).mapError { ViewError.store($0.reason) }.get()
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        self.queryLogin = nil
         self.schema = schema
         self.queryTimeout = queryTimeout
         self.runTask = Task { await client.run() }
     }
 
     /// A store on a client someone else runs (a view's location and its stores share one pool).
-    init(client: PostgresClient, schema: String, queryTimeout: Duration) {
+    init(client: PostgresClient, queryLogin: (client: PostgresClient, user: String)? = nil, schema: String, queryTimeout: Duration) {
         self.client = client
+        self.queryLogin = queryLogin
         self.schema = schema
         self.queryTimeout = queryTimeout
         self.runTask = nil
@@ -124,6 +130,14 @@ public final class PostgresViewStore: ViewStore {
     /// then limited to what the login itself may do.
     private func grantReader() async throws {
         let role = Self.readerRole
+        if let queryLogin {
+            // It must be no superuser, or SET ROLE would be all that stood between a query and
+            // everything.
+            let rows = try await queryLogin.client.query("SELECT rolsuper FROM pg_roles WHERE rolname = session_user", logger: logger)
+            for try await superuser in rows.decode(Bool.self) where superuser {
+                throw ViewError.store("the query login \(queryLogin.user) is a superuser: give view queries a login without rights of its own")
+            }
+        }
         do {
             try await transaction { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: """
@@ -134,6 +148,11 @@ public final class PostgresViewStore: ViewStore {
                     """), logger: self.logger)
                 try await connection.query(PostgresQuery(unsafeSQL: "GRANT USAGE ON SCHEMA \"\(self.schema)\" TO \(role)"), logger: self.logger)
                 try await connection.query(PostgresQuery(unsafeSQL: "GRANT SELECT ON ALL TABLES IN SCHEMA \"\(self.schema)\" TO \(role)"), logger: self.logger)
+            }
+            if let queryLogin {
+                // The query login may take the reader role (the owner can grant it: it made it).
+                let login = "\"" + queryLogin.user.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                _ = try await client.query(PostgresQuery(unsafeSQL: "GRANT \(role) TO \(login)"), logger: logger)
             }
             reader.withLock { $0 = .granted }
         } catch {
@@ -235,7 +254,7 @@ public final class PostgresViewStore: ViewStore {
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
         try QueryGuard.check(statement.sql, dialect: .postgres)
         do {
-            return try await client.withConnection { connection in
+            return try await (queryLogin?.client ?? client).withConnection { connection in
                 try await connection.query("BEGIN READ ONLY", logger: self.logger)
                 do {
                     switch self.reader.withLock({ $0 }) {
