@@ -19,7 +19,8 @@ def events():
     while True:
         page = json.load(urllib.request.urlopen(f"{base}/categories/carts/events?limit=1000&after={after}"))
         out += page["events"]
-        if len(page["events"]) < 1000:
+        # The end is an empty page: a page of big events can be short before it.
+        if not page["events"]:
             return out
         after = page["next"]
 

@@ -515,7 +515,7 @@ enum OpenAPIDocument {
             ],
             "responses": {
               "200": {
-                "description": "Up to `limit` events after `after`, and the position after them.",
+                "description": "Up to `limit` events after `after`, and the position after them. A page is short at the end of the category, or when its events hold 16 MiB; an empty page is the end.",
                 "content": {
                   "application/json": {
                     "schema": {

@@ -152,9 +152,32 @@ public final class EmbeddedEventStorage: EventStorage {
     /// larger than a partition's share still makes a page of one).
     static let categoryPageBytes = 16 << 20
 
+    /// Up to `limit` events after `position`. A page is short only at the end of the category
+    /// or when it holds ``categoryPageBytes``: rounds of bounded reads fill it (each partition
+    /// gives at most its share per round), so memory stays bounded whatever the partition count
+    /// and event sizes, and a client that stops at a short page stops at the end (or after a
+    /// page of big events; the next page goes on from `next`).
     public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
         guard limit > 0 else { return CategoryPage(events: [], next: position) }
         guard let topic = try await self.category(category, create: false) else { return CategoryPage(events: [], next: position) }
+        var events: [RecordedEvent] = []
+        var next = position
+        var bytes = 0
+        while events.count < limit, bytes < Self.categoryPageBytes {
+            let (round, complete) = try await readCategoryRound(topic, category, after: next, limit: limit - events.count,
+                                                                maxBytes: Self.categoryPageBytes - bytes)
+            events += round.events
+            next = round.next
+            bytes += round.events.reduce(0) { $0 + $1.data.count }
+            if complete || round.events.isEmpty { break }
+        }
+        return CategoryPage(events: events, next: next)
+    }
+
+    /// One round: each partition's share read, merged. `complete` when the round ended because
+    /// it reached `limit` or the end of every partition, not because a share ran out.
+    private func readCategoryRound(_ topic: Broker.Topic, _ category: String, after position: CategoryPosition, limit: Int,
+                                   maxBytes: Int) async throws -> (CategoryPage, complete: Bool) {
         var pages: [[RecordedEvent]] = []
         var exhausted: [Bool] = []
         var scannedTo: [Int64] = []
@@ -163,7 +186,7 @@ public final class EmbeddedEventStorage: EventStorage {
         // its share while it holds more ends the merge there (below), so a page may be short;
         // `next` is right either way and the client reads on.
         let shareOfRecords = min(limit, max(64, limit / topic.partitions.count))
-        let shareOfBytes = max(1 << 20, Self.categoryPageBytes / topic.partitions.count)
+        let shareOfBytes = max(1 << 20, maxBytes / topic.partitions.count)
         for (index, log) in topic.partitions.enumerated() {
             let partition = Int32(index)
             let from = max(position.nextOffset(in: partition), log.logStartOffset)
@@ -185,13 +208,14 @@ public final class EmbeddedEventStorage: EventStorage {
         var events: [RecordedEvent] = []
         var next = position
         var heads = Array(repeating: 0, count: pages.count)
+        var complete = true
         while events.count < limit {
             var pick: Int?
             for index in pages.indices where heads[index] < pages[index].count {
                 if pick == nil || pages[index][heads[index]].appendedAt < pages[pick!][heads[pick!]].appendedAt { pick = index }
             }
+            if pages.indices.contains(where: { heads[$0] == pages[$0].count && !exhausted[$0] }) { complete = false; break }
             guard let pick else { break }
-            if pages.indices.contains(where: { heads[$0] == pages[$0].count && !exhausted[$0] }) { break }
             let event = pages[pick][heads[pick]]
             heads[pick] += 1
             next.advance(past: event.position)
@@ -202,7 +226,7 @@ public final class EmbeddedEventStorage: EventStorage {
         for index in pages.indices where exhausted[index] && heads[index] == pages[index].count {
             next.nextOffsets[Int32(index)] = max(next.nextOffset(in: Int32(index)), scannedTo[index])
         }
-        return CategoryPage(events: events, next: next)
+        return (CategoryPage(events: events, next: next), complete)
     }
 
     public func endPosition(of category: String) async throws -> CategoryPosition {
