@@ -117,40 +117,11 @@ public final class SQLiteViewStore: ViewStore {
         }
     }
 
+    /// A query over HTTP: checked by ``QueryGuard``, then run on a read-only connection of its
+    /// own under an authorizer that allows reading only (``SQLiteQuery``).
     public func query(_ statement: SQLStatement) async throws -> [[String: SQLValue]] {
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(queryTimeout.components.seconds) * 1_000_000_000
-            + UInt64(queryTimeout.components.attoseconds / 1_000_000_000)
-        do {
-            try QueryGuard.check(statement.sql, dialect: .sqlite)
-            return try await pool.read { db in
-                try Self.withDeadline(deadline, on: db) {
-                    let prepared = try db.makeStatement(sql: statement.sql)
-                    // Read-only connections still let ATTACH, PRAGMA and TEMP objects through;
-                    // a query is a statement that writes nothing and returns rows.
-                    guard sqlite3_stmt_readonly(prepared.sqliteStatement) != 0, sqlite3_column_count(prepared.sqliteStatement) > 0 else {
-                        throw ViewError.readOnly("only a query that returns rows may run")
-                    }
-                    let cursor = try Row.fetchCursor(prepared, arguments: Self.arguments(statement))
-                    var rows: [[String: SQLValue]] = []
-                    var bytes = 0
-                    while let row = try cursor.next() {
-                        var values: [String: SQLValue] = [:]
-                        for (column, value) in row { values[column] = Self.value(value) }
-                        try QueryLimits.admit(row: values, rows: rows.count + 1, bytes: &bytes)
-                        rows.append(values)
-                    }
-                    return rows
-                }
-            }
-        } catch let error as ViewError {
-            throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY {
-            throw ViewError.readOnly(error.message ?? "\(error)")
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
-            throw ViewError.timedOut("it ran longer than \(queryTimeout)")
-        } catch let error as DatabaseError {
-            throw ViewError.store(Self.reason(error))
-        }
+        try QueryGuard.check(statement.sql, dialect: .sqlite)
+        return try await SQLiteQuery.run(path: path, statement, timeout: queryTimeout)
     }
 
     /// Reads by key are most of a read side's load: one trip to a reader, a cached prepared
@@ -204,17 +175,6 @@ public final class SQLiteViewStore: ViewStore {
     }
 
     /// Interrupts statements on `db` that run past `deadline` (SQLite asks every 1,000 steps).
-    private static func withDeadline<T>(_ deadline: UInt64, on db: Database, _ body: () throws -> T) throws -> T {
-        let box = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
-        box.initialize(to: deadline)
-        defer { box.deallocate() }
-        sqlite3_progress_handler(db.sqliteConnection, 1000, { context in
-            DispatchTime.now().uptimeNanoseconds > context!.load(as: UInt64.self) ? 1 : 0
-        }, box)
-        defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
-        return try body()
-    }
-
     static func reason(_ error: any Error) -> String {
         if let error = error as? DatabaseError { return error.message ?? error.description }
         return "\(error)"

@@ -96,6 +96,42 @@ struct QueryHardeningTests {
         try await store.close()
     }
 
+    /// Behind the guard, SQLite's authorizer: whatever reaches it may only read and call pure
+    /// functions, and nothing it builds may take more memory than a result may.
+    @Test func theSQLiteAuthorizerLetsThroughOnlyReading() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        let view = MaterializedView(projection: VersionedBalances(), store: store, location: try LocationBackend.all[0].location(directory, "ledger", id))
+        try await view.start()
+        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
+        try await view.caughtUp()
+        // Each passes the guard (no forbidden word) and is stopped by the authorizer.
+        for sql in ["SELECT * FROM pragma_table_info('balances')", "SELECT sqlite_version() AS v", "SELECT randomblob(1000000000) AS b",
+                    "SELECT zeroblob(1000000000) AS b", "SELECT changes() AS c", "SELECT total_changes() AS c"] {
+            #expect(throws: Never.self, "\(sql) passes the guard") { try QueryGuard.check(sql, dialect: .sqlite) }
+            await refused(view, sql)
+        }
+        // A value asked past the result cap is cut or refused, never a gigabyte.
+        for sql in ["SELECT printf('%.*c', 1000000000, 'x') AS big", "SELECT replace(printf('%.*c', 30000000, 'x'), 'x', 'xxxx') AS big"] {
+            do {
+                let rows = try await view.query(SQLStatement(sql))
+                let size = rows.first.flatMap { if case let .text(text)? = $0["big"] { text.utf8.count } else { nil } } ?? 0
+                #expect(size <= QueryLimits.maxBytes, "\(sql): \(size) bytes")
+            } catch let error as ViewError {
+                guard case .resultTooLarge = error else { Issue.record("\(sql): \(error)"); continue }
+            }
+        }
+        // Reading stays whole: recursive queries, JSON, dates, windows, parameters.
+        #expect(try await view.query(SQLStatement("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10) SELECT sum(x) AS s FROM c"))
+                == [["s": .integer(55)]])
+        #expect(try await view.query(SQLStatement(#"SELECT json_extract('{"a":7}', '$.a') AS a, date('2026-12-05') AS d"#))
+                == [["a": .integer(7), "d": .text("2026-12-05")]])
+        #expect(try await view.query(SQLStatement("SELECT account, row_number() OVER (ORDER BY account) AS n FROM balances WHERE balance >= :min",
+                                                  ["min": .integer(1)])) == [["account": .text("acc-1"), "n": .integer(1)]])
+        await view.stop()
+        try await store.close()
+    }
+
     @Test func theGuardReadsPastStringsCommentsAndQuotes() throws {
         // Ordinary queries pass in both dialects, words starting with e included (found by review).
         for allowed in ["SELECT 1", "select * from balances -- DELETE", "WITH a AS (SELECT 1) SELECT * FROM a", "VALUES (1)",
