@@ -81,6 +81,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bytes of Kafka requests read and not yet answered, over all connections; past it no connection is read until requests are answered (Kafka queued.max.request.bytes).")
     var queuedMaxRequestBytes = 256 << 20
 
+    @Option(help: "The most one fetch response carries, whatever the client asks (Kafka fetch.max.bytes).")
+    var fetchMaxBytes = 55 << 20
+
     @Option(help: "Kafka connections open at once; one more is closed at once (Kafka max.connections).")
     var maxConnections = 10_000
 
@@ -127,6 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
         try check("offsets-retention-minutes", offsetsRetentionMinutes, 1...Int(Int32.max))
         try check("max-request-bytes", maxRequestBytes, 1024...Int(Int32.max))
         try check("queued-max-request-bytes", queuedMaxRequestBytes, (1 << 20)...(1 << 40))
+        try check("fetch-max-bytes", fetchMaxBytes, 1024...Int(Int32.max))
         try check("producer-id-expiration-ms", producerIdExpirationMs, 1...Int(Int32.max))
         try check("max-connections", maxConnections, 1...1_000_000)
         try check("max-connections-per-ip", maxConnectionsPerIp, 1...1_000_000)
@@ -183,6 +187,7 @@ struct ServeCommand: AsyncParsableCommand {
         serverConfig.advertisedPort = advertisedPort
         serverConfig.maxRequestBytes = maxRequestBytes
         serverConfig.queuedMaxRequestBytes = queuedMaxRequestBytes
+        serverConfig.fetchMaxBytes = fetchMaxBytes
         serverConfig.maxConnections = maxConnections
         serverConfig.maxConnectionsPerAddress = maxConnectionsPerIp
         serverConfig.idleTimeout = .milliseconds(connectionsMaxIdleMs)

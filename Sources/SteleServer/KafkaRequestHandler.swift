@@ -17,6 +17,9 @@ struct KafkaRequestHandler: Sendable {
     /// The longest a fetch is parked, whatever it asks: below the idle timeout, so a long poll
     /// never looks like an idle connection.
     var maxFetchWait: Duration = .seconds(300)
+    /// The most a fetch response carries, whatever the client asks (Kafka `fetch.max.bytes`,
+    /// 55 MiB): a client asking for 2 GiB cannot make the broker hold that much for it.
+    var fetchMaxBytes = 55 << 20
     static let nodeId: Int32 = 0
     /// Threads for validating and decompressing produced batches (see `produce`).
     static let decoding = IOExecutor(threadCount: 2, name: "stele-decode")
@@ -240,7 +243,7 @@ struct KafkaRequestHandler: Sendable {
 
     private func readOnce(_ request: FetchRequest) async -> (FetchResponse, Int, Bool) {
         let started = ContinuousClock.now
-        var budget = Int(request.maxBytes)
+        var budget = min(Int(request.maxBytes), fetchMaxBytes)
         var total = 0
         defer { broker.metrics.recordFetch(bytes: total, since: started) }
         var failed = false
@@ -257,7 +260,7 @@ struct KafkaRequestHandler: Sendable {
                 }
                 do {
                     // The first partition with data gets at least one batch even past the budget (KIP-74).
-                    let limit = total == 0 ? Int(partition.maxBytes) : min(Int(partition.maxBytes), budget)
+                    let limit = total == 0 ? min(Int(partition.maxBytes), fetchMaxBytes) : min(Int(partition.maxBytes), budget)
                     var records: [UInt8] = []
                     if limit > 0 {
                         records = try await log.read(from: partition.fetchOffset, maxBytes: limit).batches

@@ -33,6 +33,8 @@ public final class KafkaServer: Sendable {
         /// `queued.max.request.bytes`); past it no connection reads until requests are answered.
         /// Bounds the listener's memory in bytes whatever the number of connections.
         public var queuedMaxRequestBytes = 256 << 20
+        /// The most one fetch response carries, whatever the client asks (Kafka `fetch.max.bytes`).
+        public var fetchMaxBytes = 55 << 20
 
         public init() {}
     }
@@ -79,6 +81,7 @@ public final class KafkaServer: Sendable {
         var handler = KafkaRequestHandler(broker: broker, advertisedHost: configuration.advertisedHost ?? configuration.host,
                                           advertisedPort: Int32(configuration.advertisedPort ?? port), logger: logger)
         handler.maxFetchWait = configuration.idleTimeout / 2
+        handler.fetchMaxBytes = configuration.fetchMaxBytes
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter,
                            requestMemory: requestMemory)

@@ -77,14 +77,15 @@ struct KafkaServerTests {
         }
     }
 
-    static func fetchFrame(topic: String, correlation: Int32, offset: Int64, maxWaitMs: Int32, minBytes: Int32) -> ByteBuffer {
+    static func fetchFrame(topic: String, correlation: Int32, offset: Int64, maxWaitMs: Int32, minBytes: Int32,
+                           maxBytes: Int32 = 1 << 20) -> ByteBuffer {
         RequestFrame.encode(api: .fetch, version: 11, correlationId: correlation, clientId: "test") { encoder in
-            encoder.int32(-1); encoder.int32(maxWaitMs); encoder.int32(minBytes); encoder.int32(1 << 20); encoder.int8(0)
+            encoder.int32(-1); encoder.int32(maxWaitMs); encoder.int32(minBytes); encoder.int32(maxBytes); encoder.int8(0)
             encoder.int32(0); encoder.int32(-1)
             encoder.array([topic]) { encoder, name in
                 encoder.string(name)
                 encoder.array([Int32(0)]) { encoder, index in
-                    encoder.int32(index); encoder.int32(-1); encoder.int64(offset); encoder.int64(-1); encoder.int32(1 << 20)
+                    encoder.int32(index); encoder.int32(-1); encoder.int64(offset); encoder.int64(-1); encoder.int32(maxBytes)
                 }
             }
             encoder.array([String]()) { $0.string($1) }

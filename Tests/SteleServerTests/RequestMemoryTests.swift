@@ -64,3 +64,20 @@ private final class Counter: @unchecked Sendable {
     func add() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
 }
+
+extension KafkaServerTests {
+    /// A client asking for 2 GiB in one fetch gets at most `fetchMaxBytes` (plus the one batch
+    /// KIP-74 always lets through), however much the partition holds.
+    @Test func aFetchCarriesAtMostTheBrokersCap() async throws {
+        let harness = try await Harness { $0.fetchMaxBytes = 256 << 10 }
+        let log = try await harness.broker.partition("big", 0, autoCreate: true)
+        let value = String(repeating: "x", count: 60 << 10)
+        for _ in 0..<32 { _ = try await log.append(Self.batch(value)) }   // about 2 MiB
+        let connection = try await RawConnection(port: harness.server.port)
+        try await connection.send(Self.fetchFrame(topic: "big", correlation: 1, offset: 0, maxWaitMs: 0, minBytes: 1, maxBytes: .max))
+        let response = try #require(try await withHangLimit("the fetch to be answered") { try await connection.receive() })
+        #expect(response.readableBytes > 128 << 10, "records came back")
+        #expect(response.readableBytes < (256 << 10) + (64 << 10) + 1024, "\(response.readableBytes) bytes for a cap of 256 KiB")
+        try await harness.stop()
+    }
+}
