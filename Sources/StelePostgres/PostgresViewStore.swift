@@ -30,6 +30,44 @@ public final class PostgresViewStore: ViewStore {
     /// `set_config` are refused before they reach PostgreSQL (``QueryGuard``).
     public static let readerRole = "stele_view_reader"
 
+    /// The role that owns this view's schema and runs its statements (`stele_view_<name>`, the
+    /// same for the live and the rebuild schema), once it could be set up: it can touch its own
+    /// schema only, so a view definition cannot reach the event store or another view. `nil`
+    /// when the login may not create roles (the view then runs as the login, with a warning).
+    private let owner = Mutex<String?>(nil)
+
+    /// The owner role's name for `schema`: its view's name, the rebuild suffix dropped; a long
+    /// name is cut and given a digest, as PostgreSQL would otherwise cut it silently.
+    static func ownerRole(of schema: String) -> String {
+        let base = schema.hasSuffix("__rebuild") ? String(schema.dropLast("__rebuild".count)) : schema
+        let role = "stele_view_" + base
+        guard role.utf8.count > 63 else { return role }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in base.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(role.prefix(46)) + "_" + String(hash, radix: 16)
+    }
+
+    /// Creates the owner role (once per view) and makes the login a member of it, in a
+    /// transaction of its own; `nil` when the login may not.
+    private func setUpOwner() async -> String? {
+        let role = Self.ownerRole(of: schema)
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    DO $$ BEGIN
+                        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(role)') THEN CREATE ROLE "\(role)" NOLOGIN; END IF;
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                    END $$
+                    """), logger: self.logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "GRANT \"\(role)\" TO CURRENT_USER"), logger: self.logger)
+            }
+            return role
+        } catch {
+            logger.warning("view statements run as the login, not a role of their own", metadata: ["schema": "\(schema)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
     enum ReaderAccess: Sendable {
         case unknown
         case granted
@@ -60,6 +98,8 @@ public final class PostgresViewStore: ViewStore {
     }
 
     public func open(_ projection: any Projection) async throws -> ViewOpening {
+        let role = await setUpOwner()
+        owner.withLock { $0 = role }
         let opening = try await transaction { connection -> ViewOpening in
             // An event store's schema (under any name) is never a view's: a rebuild would drop it.
             let owned = try await connection.query("SELECT 1 FROM pg_tables WHERE schemaname = \(self.schema) AND tablename = 'stele_events'", logger: self.logger)
@@ -67,6 +107,23 @@ public final class PostgresViewStore: ViewStore {
                 throw ViewError.store("schema \(self.schema) holds an event store (stele_events): a view cannot use it")
             }
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(self.schema)\""), logger: self.logger)
+            if let role {
+                // The schema and what is in it belong to the view's role (a view made before
+                // there were owner roles is handed over), and its statements run as that role.
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER SCHEMA \"\(self.schema)\" OWNER TO \"\(role)\""), logger: self.logger)
+                let owned = try await connection.query("""
+                    SELECT c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = \(self.schema) AND c.relkind IN ('r', 'v', 'm', 'S', 'p') AND pg_get_userbyid(c.relowner) <> \(role)
+                    """, logger: self.logger)
+                var handOver: [(String, String)] = []
+                for try await (name, kind) in owned.decode((String, String).self) { handOver.append((name, kind)) }
+                for (name, kind) in handOver {
+                    let noun = switch kind { case "v": "VIEW"; case "m": "MATERIALIZED VIEW"; case "S": "SEQUENCE"; default: "TABLE" }
+                    let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER \(noun) \"\(self.schema)\".\(quoted) OWNER TO \"\(role)\""), logger: self.logger)
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL ROLE \"\(role)\""), logger: self.logger)
+            }
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
             for table in [
                 "stele_checkpoints (projection text NOT NULL, category text NOT NULL, position text NOT NULL, PRIMARY KEY (projection, category))",
@@ -167,7 +224,9 @@ public final class PostgresViewStore: ViewStore {
     }
 
     public func apply(_ batch: ViewBatch, of projection: String) async throws {
+        let role = owner.withLock { $0 }
         try await transaction { connection in
+            if let role { try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL ROLE \"\(role)\""), logger: self.logger) }
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
             // Pipelined: every statement is sent before the first answer is awaited, so a batch
             // costs one round trip rather than one per statement. After a failure PostgreSQL
