@@ -54,9 +54,11 @@ extension PartitionLog {
         var index = segmentIndex(containing: offset, in: view.segments)
         while index < view.segments.count {
             let segment = view.segments[index]
-            let start = try startPosition(for: offset, in: segment)
-            result.batches = try readBatches(from: segment, position: start, offset: offset,
-                                             end: view.readableBytes(of: index), maxBytes: maxBytes)
+            let (start, startOffset) = try startEntry(for: offset, in: segment)
+            // Batches of a segment end before the next one begins (or at the log end).
+            let offsetLimit = index + 1 < view.segments.count ? view.segments[index + 1].baseOffset : view.logEndOffset
+            result.batches = try readBatches(from: segment, position: start, startOffset: startOffset, offsetLimit: offsetLimit,
+                                             offset: offset, end: view.readableBytes(of: index), maxBytes: maxBytes)
             if !result.batches.isEmpty { return result }
             // The offset lies in a gap after this segment's last batch (left by compaction).
             index += 1
@@ -76,11 +78,21 @@ extension PartitionLog {
 
     /// A batch boundary at or before the batch holding `offset`, from the sparse offset index.
     func startPosition(for offset: Int64, in segment: LogSegment) throws -> Int64 {
+        try startEntry(for: offset, in: segment).position
+    }
+
+    /// The same, with the offset the batch there must start at: the index entry's, or the
+    /// segment's base at position 0 (a compacted segment may start later).
+    func startEntry(for offset: Int64, in segment: LogSegment) throws -> (position: Int64, baseOffset: Int64) {
         let relative = UInt32(clamping: max(0, offset - segment.baseOffset))
-        if let position = state.withLock({ _ in segment.active?.offsetIndex.position(atOrBefore: relative) }) {
-            return Int64(position)
+        let found: OffsetIndex.Entry?
+        if let active = state.withLock({ _ in segment.active.map { $0.offsetIndex.entry(atOrBefore: relative) } }) {
+            found = active
+        } else {
+            found = try sealedIndexes(of: segment).offsetIndex.entry(atOrBefore: relative)
         }
-        return Int64(try sealedIndexes(of: segment).offsetIndex.position(atOrBefore: relative))
+        guard let found else { return (0, segment.baseOffset) }
+        return (Int64(found.position), segment.baseOffset + Int64(found.relativeOffset))
     }
 
     /// Reads batches in `[position, end)` skipping those before `offset`, each checked against
@@ -89,15 +101,17 @@ extension PartitionLog {
     /// Two reads: a small one walks batch headers from the index entry to the first wanted batch
     /// (at most one index interval away), then one `pread` lands the served bytes directly in
     /// the result, so the bytes are copied once and checked once.
-    private func readBatches(from segment: LogSegment, position start: Int64, offset: Int64, end: Int64, maxBytes: Int) throws -> [UInt8] {
+    private func readBatches(from segment: LogSegment, position start: Int64, startOffset: Int64, offsetLimit: Int64,
+                             offset: Int64, end: Int64, maxBytes: Int) throws -> [UInt8] {
         var window = FileWindow(segment: segment, log: self)
         try window.load(at: start, count: Int(min(end - start, Int64(Self.readSlackBytes))))
         var first = start
-        var previousNext: Int64?
+        // The batch at the index position starts where the index says (checked like the rest).
+        var previousNext: Int64? = startOffset
         while true {
             guard first + Int64(RecordBatchHeader.size) <= end else { return [] }
             let header = try checkedHeader(window.header(at: first), at: first, end: end, segment: segment)
-            try checkContinuity(header, after: previousNext, at: first, segment: segment)
+            try checkContinuity(header, after: previousNext, at: first, segment: segment, limit: offsetLimit)
             if header.nextOffset > offset { break }
             previousNext = header.nextOffset
             first += Int64(header.totalSize)
@@ -110,7 +124,7 @@ extension PartitionLog {
             do {
                 header = try checkedHeader(bytes.withUnsafeBytes { try RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[kept...])) },
                                            at: first + Int64(kept), end: end, segment: segment)
-                if kept > 0 { try checkContinuity(header, after: previousNext, at: first + Int64(kept), segment: segment) }
+                if kept > 0 { try checkContinuity(header, after: previousNext, at: first + Int64(kept), segment: segment, limit: offsetLimit) }
             } catch {
                 // Serve the good batches before the damage; the next read starts at it and fails.
                 if kept > 0 { break }
@@ -131,7 +145,12 @@ extension PartitionLog {
 
     /// Base offsets lie outside the CRC, so damage to one is caught here: batches ascend, and
     /// without compaction each starts exactly where the previous ended.
-    private func checkContinuity(_ header: RecordBatchHeader, after previousNext: Int64?, at position: Int64, segment: LogSegment) throws {
+    private func checkContinuity(_ header: RecordBatchHeader, after previousNext: Int64?, at position: Int64, segment: LogSegment,
+                                 limit: Int64) throws {
+        guard header.nextOffset <= limit else {
+            throw LogError.corruption(LogCorruption(file: segment.logPath, position: position,
+                                                    reason: "batch offsets \(header.baseOffset)…\(header.lastOffset) run past the segment's end \(limit)"))
+        }
         guard let previousNext else { return }
         let contiguous = config.cleanupPolicy.contains(.compact) ? header.baseOffset >= previousNext : header.baseOffset == previousNext
         guard contiguous else {

@@ -19,12 +19,18 @@ struct OffsetIndex: Sendable, Equatable {
 
     /// Position of the last indexed batch starting at or before `relativeOffset`; 0 if none.
     func position(atOrBefore relativeOffset: UInt32) -> UInt32 {
+        entry(atOrBefore: relativeOffset)?.position ?? 0
+    }
+
+    /// The last entry at or before `relativeOffset`: the batch at its position starts at its
+    /// relative offset, which a reader checks (base offsets lie outside the CRC).
+    func entry(atOrBefore relativeOffset: UInt32) -> Entry? {
         var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
             if entries[mid].relativeOffset <= relativeOffset { low = mid + 1 } else { high = mid }
         }
-        return low == 0 ? 0 : entries[low - 1].position
+        return low == 0 ? nil : entries[low - 1]
     }
 
     var payload: [UInt8] {
