@@ -121,7 +121,9 @@ public final class PartitionLog: Sendable {
     /// are refused until the log is reopened and recovery decides what is on disk.
     public var storageFailure: LogError? { state.withLock { $0.failure } }
     /// The highest producer id with batches retained in this log (idempotent producers).
-    public var highestProducerId: Int64? { state.withLock { $0.producers.producerIds.max() } }
+    public var highestProducerId: Int64? {
+        state.withLock { $0.producers.highestProducerIdSeen ?? $0.producers.producerIds.max() }
+    }
     /// Idempotent producers whose state this partition keeps (bounded by `producerIdExpiration`).
     public var retainedProducerCount: Int { state.withLock { $0.producers.producerIds.count } }
     /// Bytes in all segments.

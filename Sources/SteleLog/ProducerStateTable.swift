@@ -36,6 +36,9 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     }
 
     private(set) var producers: [Int64: Producer] = [:]
+    /// The highest producer id this partition has ever recorded, expired ones included: the
+    /// broker never hands out an id at or below it (its batches may still be on disk).
+    private(set) var highestProducerIdSeen: Int64?
     var producerIds: Dictionary<Int64, Producer>.Keys { producers.keys }
 
     enum Verdict: Equatable {
@@ -79,6 +82,7 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
             producer = Producer(epoch: header.producerEpoch, batches: [])
         }
         producer.lastAppendMilliseconds = now
+        highestProducerIdSeen = max(highestProducerIdSeen ?? -1, header.producerId)
         producer.batches.append(Batch(firstSequence: header.baseSequence, lastSequence: Self.lastSequence(of: header),
                                       baseOffset: header.baseOffset, lastOffset: header.lastOffset))
         if producer.batches.count > Self.batchesRetained { producer.batches.removeFirst(producer.batches.count - Self.batchesRetained) }

@@ -118,6 +118,11 @@ enum PostgresURL {
         case .require:
             configuration.certificateVerification = rootCertificate == nil ? .none : .noHostnameVerification
         case .verifyCA:
+            // As libpq: checking the chain but not the name is only safe against a private CA;
+            // with the public roots any certificate for any name would pass.
+            guard rootCertificate != nil else {
+                throw PostgresURLProblem(reason: "sslmode=verify-ca needs sslrootcert (the CA that signed the server's certificate); use verify-full to check against the system's roots")
+            }
             configuration.certificateVerification = .noHostnameVerification
         case .verifyFull, .disable:
             configuration.certificateVerification = .fullVerification

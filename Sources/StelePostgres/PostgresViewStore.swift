@@ -30,7 +30,7 @@ public final class PostgresViewStore: ViewStore {
     /// `set_config` are refused before they reach PostgreSQL (``QueryGuard``).
     public static let readerRole = "stele_view_reader"
 
-    /// The role that owns this view's schema and runs its statements (`stele_view_<name>`, the
+    /// The role that owns this view's schema and runs its statements (`stele_owner_<name>`, the
     /// same for the live and the rebuild schema), once it could be set up: it can touch its own
     /// schema only, so a view definition cannot reach the event store or another view. `nil`
     /// when the login may not create roles (the view then runs as the login, with a warning).
@@ -40,7 +40,8 @@ public final class PostgresViewStore: ViewStore {
     /// name is cut and given a digest, as PostgreSQL would otherwise cut it silently.
     static func ownerRole(of schema: String) -> String {
         let base = schema.hasSuffix("__rebuild") ? String(schema.dropLast("__rebuild".count)) : schema
-        let role = "stele_view_" + base
+        // Not `stele_view_`: a view named `reader` would get the readers' role.
+        let role = "stele_owner_" + base
         guard role.utf8.count > 63 else { return role }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in base.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -114,6 +115,7 @@ public final class PostgresViewStore: ViewStore {
                 let owned = try await connection.query("""
                     SELECT c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = \(self.schema) AND c.relkind IN ('r', 'v', 'm', 'S', 'p') AND pg_get_userbyid(c.relowner) <> \(role)
+                      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
                     """, logger: self.logger)
                 var handOver: [(String, String)] = []
                 for try await (name, kind) in owned.decode((String, String).self) { handOver.append((name, kind)) }

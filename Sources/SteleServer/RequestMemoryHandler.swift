@@ -32,6 +32,12 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
     /// Frames outside 8…maxFrameBytes are not reserved: the frame decoder closes the connection.
     let maxFrameBytes: Int
     private let state = Mutex(State())
+    /// The channel, to ask for a held read again from the connection's task.
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        channel.withLock { $0 = context.channel }
+    }
 
     init(pool: RequestMemoryPool, maxFrameBytes: Int) {
         self.pool = pool
@@ -93,18 +99,23 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
         context.fireChannelInactive()
     }
 
-    /// An answered request gives its bytes back (its frame and the 4-byte size before it). A
-    /// request answered before its reservation was granted cancels what it owed instead.
+    /// An answered request gives its bytes back (its frame and the 4-byte size before it).
+    /// Requests are answered oldest first, and the oldest hold granted bytes; only a request
+    /// answered before its own reservation came through cancels what it owed — and then the
+    /// read held for that reservation goes ahead (found by review: it waited for good).
     func release(_ bytes: Int) {
-        let released = state.withLock { state -> Int in
-            guard let current = state.held else { return 0 }
-            let forgiven = min(state.owed, bytes)
-            state.owed -= forgiven
-            let amount = min(bytes - forgiven, current)
+        let (released, resumeRead) = state.withLock { state -> (Int, Bool) in
+            guard let current = state.held else { return (0, false) }
+            let amount = min(bytes, current)
             state.held = current - amount
-            return amount
+            let forgiven = min(state.owed, bytes - amount)
+            state.owed -= forgiven
+            guard forgiven > 0, state.owed == 0, state.readHeld else { return (amount, false) }
+            state.readHeld = false
+            return (amount, true)
         }
         if released > 0 { pool.release(released) }
+        if resumeRead { channel.withLock { $0 }?.read() }
     }
 
     /// The connection ended: everything it still holds (partial and unanswered requests) goes back.
@@ -118,11 +129,21 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
 
     /// Tries to reserve what the connection owes; once granted, a held read goes ahead.
     private func settle(_ context: ChannelHandlerContext) {
-        let owed = state.withLock { state -> Int? in
-            guard state.held != nil, state.owed > 0, !state.waiting else { return nil }
-            return state.owed
+        enum Step { case reserve(Int), readNow, nothing }
+        let step = state.withLock { state -> Step in
+            guard state.held != nil, !state.waiting else { return .nothing }
+            if state.owed > 0 { return .reserve(state.owed) }
+            // The debt was cancelled while waiting: the held read goes ahead.
+            guard state.readHeld else { return .nothing }
+            state.readHeld = false
+            return .readNow
         }
-        guard let owed else { return }
+        let owed: Int
+        switch step {
+        case .nothing: return
+        case .readNow: read(context: context); return
+        case let .reserve(amount): owed = amount
+        }
         let resume = resumption(context) { handler, context in
             handler.state.withLock { $0.waiting = false }
             handler.settle(context)

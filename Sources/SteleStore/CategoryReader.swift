@@ -26,7 +26,8 @@ enum CategoryReader {
         var next = offset
         var bytes = 0
         while entries.count < limit {
-            let result = try await log.read(from: next, maxBytes: readBytes)
+            // No read larger than the share: many partitions must not each bring 1 MiB.
+            let result = try await log.read(from: next, maxBytes: min(readBytes, max(maxBytes - bytes, 4096)))
             if result.batches.isEmpty { return (entries, next, true) }
             let before = entries.count
             let last = try decode(result.batches, from: next, limit: limit - entries.count, into: &entries)

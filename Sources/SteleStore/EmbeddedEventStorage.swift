@@ -186,7 +186,7 @@ public final class EmbeddedEventStorage: EventStorage {
         // its share while it holds more ends the merge there (below), so a page may be short;
         // `next` is right either way and the client reads on.
         let shareOfRecords = min(limit, max(64, limit / topic.partitions.count))
-        let shareOfBytes = max(1 << 20, maxBytes / topic.partitions.count)
+        let shareOfBytes = max(64 << 10, maxBytes / topic.partitions.count)
         for (index, log) in topic.partitions.enumerated() {
             let partition = Int32(index)
             let from = max(position.nextOffset(in: partition), log.logStartOffset)

@@ -71,6 +71,8 @@ public enum QueryGuard {
 public enum QueryLimits {
     public static let maxRows = 100_000
     public static let maxBytes = 32 << 20
+    /// The largest string or blob a SQLite query may build (view tables hold derived values).
+    public static let maxValueBytes = 4 << 20
 
     /// Counts a row against both limits; throws ``ViewError/resultTooLarge(_:)`` past either.
     package static func admit(row values: [String: SQLValue], rows: Int, bytes: inout Int) throws(ViewError) {

@@ -1,13 +1,16 @@
 import Dispatch
 import Foundation
 import GRDBSQLite
+import Synchronization
 
 /// A view query over HTTP on a connection of its own, opened read-only for the query and closed
 /// after it, with an authorizer that lets through nothing but reading: no ATTACH or DETACH, no
 /// PRAGMA (the pragma table-valued functions included), no temporary object, no write, no
 /// transaction, and no function outside an allowlist of SQLite's pure functions. Strings and
-/// blobs a query builds are capped at ``QueryLimits/maxBytes`` (`randomblob(1e9)` fails rather
-/// than allocating), and the time limit interrupts it. Nothing a request does outlives it.
+/// blobs a query builds are capped at ``QueryLimits/maxValueBytes`` (`randomblob(1e9)` fails
+/// rather than allocating), and the time limit interrupts it between steps. Nothing a request
+/// does outlives it. Known limit: one step on large values (a naive `instr` over megabytes)
+/// runs to its end before the limit can stop it; the value cap keeps that to seconds.
 enum SQLiteQuery {
     /// Functions a query may call: SQLite's core scalar, aggregate, window, date, math and JSON
     /// functions that read only their arguments. Missing on purpose: `load_extension`,
@@ -27,13 +30,19 @@ enum SQLiteQuery {
         "json_each", "json_tree", "json_pretty", "json_error_position", "->", "->>",
     ]
 
-    private static let queue = DispatchQueue(label: "stele.view-queries", attributes: .concurrent)
+    /// Four queries at a time over all views, each on a lane of its own (blocking SQLite calls
+    /// stay off Swift's cooperative pool, and a thousand requests do not make a thousand threads).
+    private static let lanes = (0..<4).map { DispatchQueue(label: "stele.view-queries.\($0)") }
+    private static let nextLane = Mutex(0)
 
-    /// Runs `statement` against the database at `path`; throws ``ViewError``.
+    /// Runs `statement` against the database at `path`; throws ``ViewError``. The time limit
+    /// counts from the call: time spent waiting for a lane is part of it.
     static func run(path: String, _ statement: SQLStatement, timeout: Duration) async throws -> [[String: SQLValue]] {
-        try await withCheckedThrowingContinuation { continuation in
-            // Blocking SQLite calls stay off Swift's cooperative pool.
-            queue.async { continuation.resume(with: Result { try runBlocking(path: path, statement, timeout: timeout) }) }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout.components.seconds) * 1_000_000_000
+            + UInt64(timeout.components.attoseconds / 1_000_000_000)
+        let lane = lanes[nextLane.withLock { next in defer { next = (next + 1) % lanes.count }; return next }]
+        return try await withCheckedThrowingContinuation { continuation in
+            lane.async { continuation.resume(with: Result { try runBlocking(path: path, statement, timeout: timeout, deadline: deadline) }) }
         }
     }
 
@@ -55,7 +64,8 @@ enum SQLiteQuery {
         }
     }
 
-    private static func runBlocking(path: String, _ statement: SQLStatement, timeout: Duration) throws -> [[String: SQLValue]] {
+    private static func runBlocking(path: String, _ statement: SQLStatement, timeout: Duration, deadline: UInt64) throws -> [[String: SQLValue]] {
+        guard DispatchTime.now().uptimeNanoseconds < deadline else { throw ViewError.timedOut("it waited longer than \(timeout) for its turn") }
         var connection: OpaquePointer?
         guard sqlite3_open_v2(path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
             defer { sqlite3_close_v2(connection) }
@@ -63,11 +73,14 @@ enum SQLiteQuery {
         }
         defer { sqlite3_close_v2(connection) }
         sqlite3_limit(connection, SQLITE_LIMIT_ATTACHED, 0)
-        sqlite3_limit(connection, SQLITE_LIMIT_LENGTH, Int32(QueryLimits.maxBytes))
-        sqlite3_busy_timeout(connection, 10_000)
+        // A value, a row's columns and a LIKE pattern are bounded so no single step (which the
+        // time limit cannot interrupt) works on gigabytes.
+        sqlite3_limit(connection, SQLITE_LIMIT_LENGTH, Int32(QueryLimits.maxValueBytes))
+        sqlite3_limit(connection, SQLITE_LIMIT_COLUMN, 500)
+        sqlite3_limit(connection, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 10_000)
+        let remaining = Int64(deadline) - Int64(DispatchTime.now().uptimeNanoseconds)
+        sqlite3_busy_timeout(connection, Int32(clamping: max(1, remaining / 1_000_000)))
         sqlite3_set_authorizer(connection, authorizer, nil)
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout.components.seconds) * 1_000_000_000
-            + UInt64(timeout.components.attoseconds / 1_000_000_000)
         let box = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
         box.initialize(to: deadline)
         defer { box.deallocate() }
@@ -83,7 +96,7 @@ enum SQLiteQuery {
             case SQLITE_AUTH: return .readOnly("not allowed in a query: \(message)")
             case SQLITE_INTERRUPT: return .timedOut("it ran longer than \(timeout)")
             case SQLITE_READONLY: return .readOnly(message)
-            case SQLITE_TOOBIG: return .resultTooLarge("a value larger than \(QueryLimits.maxBytes >> 20) MiB: \(message)")
+            case SQLITE_TOOBIG: return .resultTooLarge("a value larger than \(QueryLimits.maxValueBytes >> 20) MiB: \(message)")
             default: return .store(message)
             }
         }

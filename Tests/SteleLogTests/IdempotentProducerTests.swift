@@ -181,3 +181,27 @@ struct ProducerExpiryTests {
         #expect(table.removeExpired(now: 1_000_010, expirationMilliseconds: 10) == 1)
     }
 }
+
+extension ProducerExpiryTests {
+    /// An expired producer's batches may still be on disk: the id floor the broker takes from
+    /// the partitions keeps counting it, across restarts (found by review).
+    @Test func theHighestProducerIdOutlivesExpiry() async throws {
+        let directory = TemporaryDirectory()
+        let clock = Clock()
+        do {
+            let log = try await PartitionLog.open(directory: directory.path, config: Self.config(expiration: 1_000), clock: clock.read)
+            _ = try await log.append(IdempotentProducerTests.batch(producer: 900, epoch: 0, sequence: 0, tag: String(repeating: "z", count: 2000)))
+            for sequence in stride(from: Int32(0), to: 20, by: 2) {
+                _ = try await log.append(IdempotentProducerTests.batch(producer: 3, epoch: 0, sequence: sequence, tag: String(repeating: "y", count: 400)))
+            }
+            clock.advance(5_000)
+            _ = try await log.append(IdempotentProducerTests.batch(producer: 3, epoch: 1, sequence: 0))
+            #expect(log.retainedProducerCount == 1, "900 expired")
+            #expect(log.highestProducerId == 900)
+            try await log.close()
+        }
+        let reopened = try await PartitionLog.open(directory: directory.path, config: Self.config(expiration: 1_000), clock: clock.read)
+        #expect(reopened.highestProducerId == 900, "the floor survives a restart")
+        try await reopened.close()
+    }
+}

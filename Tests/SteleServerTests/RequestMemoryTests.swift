@@ -36,6 +36,11 @@ extension KafkaServerTests {
         try await hog.channel.close()
         var response = try #require(try await withHangLimit("the waiting request to be answered") { try await other.receive() })
         #expect(response.readInteger(as: Int32.self) == 9)
+        // And the connection goes on being read: its next request is answered too (found by
+        // review: a read held for a reservation the answered request cancelled waited for good).
+        try await other.send(RequestFrame.encode(api: .apiVersions, version: 0, correlationId: 10, clientId: "test") { _ in })
+        var second = try #require(try await withHangLimit("the next request to be answered") { try await other.receive() })
+        #expect(second.readInteger(as: Int32.self) == 10)
         try await waitUntil("every request byte to be given back") { memory.used == 0 }
         try await harness.stop()
     }

@@ -71,5 +71,7 @@ struct PostgresTLSTests {
         #expect(reason(Self.url("sslmode=require&sslcert=/tmp/c.pem"))?.contains("sslcert and sslkey go together") == true)
         #expect(reason(Self.url("sslmode=verify-full&sslrootcert=/nonexistent.pem")) != nil)
         #expect(reason(Self.url("ssl_mode=require"))?.contains("unknown parameter 'ssl_mode'") == true)
+        // As libpq: verify-ca against the public roots would accept any certificate for any name.
+        #expect(reason(Self.url("sslmode=verify-ca"))?.contains("needs sslrootcert") == true)
     }
 }

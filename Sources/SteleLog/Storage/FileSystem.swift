@@ -110,11 +110,14 @@ extension FileSystem {
     /// directory and everything later written in it.
     public func createDirectoryDurably(_ path: String) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") where component != "." {
+        let components = path.split(separator: "/").filter { $0 != "." }
+        for (index, component) in components.enumerated() {
             let parent = prefix.isEmpty ? "/" : prefix
             prefix += "/" + component
-            guard !isDirectory(prefix) else { continue }
-            try createDirectory(prefix)
+            // The last one's parent is synced even when it exists: it may have been made, and
+            // not synced, by a process that crashed (found by review).
+            guard !isDirectory(prefix) || index == components.count - 1 else { continue }
+            if !isDirectory(prefix) { try createDirectory(prefix) }
             try syncDirectory(parent)
         }
     }
