@@ -35,6 +35,11 @@ public final class KafkaServer: Sendable {
         public var queuedMaxRequestBytes = 256 << 20
         /// The most one fetch response carries, whatever the client asks (Kafka `fetch.max.bytes`).
         public var fetchMaxBytes = 55 << 20
+        /// How long a request may take to arrive once its size is known: this, plus its size at
+        /// `requestMinimumBytesPerSecond`; a slower one closes its connection (its reserved
+        /// request memory would otherwise hold other connections back indefinitely).
+        public var requestReceiveTimeout: Duration = .seconds(30)
+        public var requestMinimumBytesPerSecond = 1 << 20
 
         public init() {}
     }
@@ -55,6 +60,9 @@ public final class KafkaServer: Sendable {
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> KafkaServer {
         let maxFrame = configuration.maxRequestBytes
         let requestMemory = RequestMemoryPool(capacity: configuration.queuedMaxRequestBytes)
+        let receiveTimeout = TimeAmount.nanoseconds(Int64(configuration.requestReceiveTimeout.components.seconds) * 1_000_000_000
+            + configuration.requestReceiveTimeout.components.attoseconds / 1_000_000_000)
+        let minimumRate = configuration.requestMinimumBytesPerSecond
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
         let channel = try await ServerBootstrap(group: group)
@@ -63,7 +71,9 @@ public final class KafkaServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(RequestMemoryHandler(pool: requestMemory, maxFrameBytes: maxFrame))
+                    try child.pipeline.syncOperations.addHandler(RequestMemoryHandler(
+                        pool: requestMemory, maxFrameBytes: maxFrame, receiveTimeout: receiveTimeout,
+                        minimumBytesPerSecond: minimumRate))
                     try child.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle))
                     try child.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))

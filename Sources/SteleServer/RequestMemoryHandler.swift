@@ -26,6 +26,9 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
         /// A read the pipeline asked for while a reservation waited.
         var readHeld = false
         var waiting = false
+        /// Counts requests whose size arrived, so a receive deadline knows whether its request
+        /// is still the one being read.
+        var frames = 0
     }
 
     let pool: RequestMemoryPool
@@ -39,13 +42,24 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
         channel.withLock { $0 = context.channel }
     }
 
-    init(pool: RequestMemoryPool, maxFrameBytes: Int) {
+    /// How long a request may take to arrive once its size is known: `receiveTimeout` plus its
+    /// size at `minimumBytesPerSecond`. A client that announces a large request and trickles it
+    /// holds its reservation (and, when the pool is full, every other connection's next read)
+    /// only that long; then its connection is closed and the bytes come back.
+    let receiveTimeout: TimeAmount
+    let minimumBytesPerSecond: Int
+
+    init(pool: RequestMemoryPool, maxFrameBytes: Int, receiveTimeout: TimeAmount = .seconds(30),
+         minimumBytesPerSecond: Int = 1 << 20) {
         self.pool = pool
         self.maxFrameBytes = maxFrameBytes
+        self.receiveTimeout = receiveTimeout
+        self.minimumBytesPerSecond = max(1, minimumBytesPerSecond)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        var deadlines: [(frame: Int, size: Int)] = []
         let newFrames = state.withLock { state -> Int in
             var framed = 0
             var index = 0
@@ -66,6 +80,8 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
                 if (8...maxFrameBytes).contains(size) {
                     framed += size + 4
                     state.remaining = size
+                    state.frames += 1
+                    if size > bytes.count - index { deadlines.append((state.frames, size)) }
                 }
             }
             state.owed += framed
@@ -73,6 +89,17 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
         }
         context.fireChannelRead(data)
         if newFrames > 0 { settle(context) }
+        for (frame, size) in deadlines { scheduleReceiveDeadline(context, frame: frame, size: size) }
+    }
+
+    /// Closes the connection if request `frame` has not fully arrived in time.
+    private func scheduleReceiveDeadline(_ context: ChannelHandlerContext, frame: Int, size: Int) {
+        let allowed = receiveTimeout + .nanoseconds(Int64(size) * 1_000_000_000 / Int64(minimumBytesPerSecond))
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: allowed) { [self] in
+            let stalled = state.withLock { $0.frames == frame && $0.remaining > 0 }
+            if stalled { bound.value.close(promise: nil) }
+        }
     }
 
     func read(context: ChannelHandlerContext) {

@@ -86,3 +86,44 @@ extension KafkaServerTests {
         try await harness.stop()
     }
 }
+
+extension KafkaServerTests {
+    /// A client that announces a large request and trickles it is closed once the request is
+    /// late, and its reserved bytes come back: it cannot hold the pool, and every other
+    /// connection's next read, for good (found by review).
+    @Test func aTrickledRequestIsClosedAndItsMemoryComesBack() async throws {
+        let harness = try await Harness {
+            $0.queuedMaxRequestBytes = 64 << 10
+            $0.requestReceiveTimeout = .milliseconds(300)
+            $0.requestMinimumBytesPerSecond = 64 << 20
+        }
+        let memory = harness.server.requestMemory
+        let hog = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: harness.server.port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        var partial = ByteBuffer()
+        partial.writeInteger(Int32(900 << 10))
+        partial.writeRepeatingByte(0, count: 10 << 10)
+        try await hog.outbound.write(partial)
+        try await waitUntil("the hog's request to be reserved") { memory.used == (900 << 10) + 4 }
+        // Nothing more comes: the server closes the connection and the bytes come back.
+        let reader = RawReader(hog)
+        #expect(try await withHangLimit("the hog to be closed") { try? await reader.next() } == nil)
+        try await waitUntil("its reserved bytes to come back") { memory.used == 0 }
+        hog.outbound.finish()
+        // Other clients are served again.
+        let other = try await RawConnection(port: harness.server.port)
+        try await other.send(RequestFrame.encode(api: .apiVersions, version: 0, correlationId: 3, clientId: "test") { _ in })
+        var response = try #require(try await withHangLimit("a later request to be answered") { try await other.receive() })
+        #expect(response.readInteger(as: Int32.self) == 3)
+        try await harness.stop()
+    }
+}
+
+/// Reads raw bytes from a channel without a frame decoder.
+private final class RawReader: @unchecked Sendable {
+    var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    init(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) { iterator = channel.inbound.makeAsyncIterator() }
+    func next() async throws -> ByteBuffer? { try await iterator.next() }
+}
