@@ -40,6 +40,10 @@ public struct BrokerMetrics: Sendable {
     /// Kafka fetch requests answered and the record bytes they carried.
     public let fetches = Counter(label: "stele_fetch_requests_total")
     public let fetchedBytes = Counter(label: "stele_fetch_bytes_total")
+    /// Reads that reached damaged data (each one, logged at most once a minute per partition).
+    public let corruptReads = Counter(label: "stele_corrupt_reads_total")
+    /// Whether a damaged-data read is logged (a retrying consumer must not flood the log).
+    public let corruptReadLog = RepeatThrottle(interval: .seconds(60))
     public let fetchDuration = Metrics.Timer(label: "stele_fetch_duration_seconds", preferredDisplayUnit: .seconds)
 
     public init() {}

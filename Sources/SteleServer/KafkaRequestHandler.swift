@@ -275,7 +275,13 @@ struct KafkaRequestHandler: Sendable {
                     failed = true
                     partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error),
                                             highWatermark: log.highWatermark, logStartOffset: log.logStartOffset))
-                    if case .corruption = error { logger.error("fetch hit damaged data", metadata: ["error": "\(error)"]) }
+                    if case .corruption = error {
+                        broker.metrics.corruptReads.increment()
+                        // Once a minute per partition: a consumer retrying the fetch must not flood the log.
+                        if let heldBack = broker.metrics.corruptReadLog.admit("\(topic.name)-\(partition.partition)", now: .now) {
+                            logger.error("fetch hit damaged data", metadata: ["error": "\(error)", "same since last logged": "\(heldBack)"])
+                        }
+                    }
                 } catch {
                     failed = true
                     partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
