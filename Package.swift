@@ -44,7 +44,7 @@ let package = Package(
         // The Kafka wire codec: values and ByteBuffers only, no I/O.
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
-        .target(name: "SteleBroker", dependencies: [
+        .target(name: "SteleBroker", dependencies: ["SteleCore", 
             "SteleLog", "SteleCompression", "SteleKafkaProtocol", .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
@@ -66,14 +66,14 @@ let package = Package(
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
-        .target(name: "SteleServer", dependencies: [
+        .target(name: "SteleServer", dependencies: ["SteleCore", "SteleLog", 
             "SteleBroker", "SteleKafkaProtocol", "SteleCompression",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The HTTP API over the store and the views (Hummingbird).
-        .target(name: "SteleHTTP", dependencies: [
+        .target(name: "SteleHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
             "SteleViews", "SteleStore", "SteleLog", "SteleBroker",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
@@ -81,7 +81,7 @@ let package = Package(
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
             name: "SteleCLI",
-            dependencies: [
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "SteleStore", 
                 "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,7 +91,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "stele-crashtest",
-            dependencies: [
+            dependencies: ["SteleCore", 
                 "SteleLog", "SteleStore", "SteleViews",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -99,27 +99,27 @@ let package = Package(
         // How tests wait: for progress, never for a fixed time (a slow machine still passes).
         .target(name: "SteleTestSupport", path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
-        .testTarget(name: "SteleLogTests", dependencies: ["SteleTestSupport", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCompression", "SteleLog"]),
+        .testTarget(name: "SteleLogTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCore", "SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
-        .testTarget(name: "SteleStoreTests", dependencies: ["SteleTestSupport", 
+        .testTarget(name: "SteleStoreTests", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), "SteleCore", "SteleLog", "SteleTestSupport", 
             "SteleStore", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleViewsTests", dependencies: ["SteleTestSupport", "SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
             "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleTestSupport", "SteleBroker", "SteleKafkaProtocol", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleServerTests", dependencies: ["SteleTestSupport", 
+        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleBroker", "SteleKafkaProtocol", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleServerTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleTestSupport", 
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore", "SteleCompression",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SteleKafkaProtocolTests", dependencies: ["SteleKafkaProtocol", "SteleCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "SteleKafkaProtocolTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleKafkaProtocol", "SteleCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
