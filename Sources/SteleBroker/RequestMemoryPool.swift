@@ -12,6 +12,7 @@ public final class RequestMemoryPool: Sendable {
     public let capacity: Int
     private struct State {
         var used = 0
+        var reservedTotal = 0
         var waiters: [@Sendable () -> Void] = []
     }
     private let state = Mutex(State())
@@ -23,6 +24,8 @@ public final class RequestMemoryPool: Sendable {
 
     /// Bytes held now.
     public var used: Int { state.withLock { $0.used } }
+    /// Bytes ever reserved (only grows): lets a test see a reservation however briefly it lasted.
+    public var reservedTotal: Int { state.withLock { $0.reservedTotal } }
     /// Connections waiting for memory (a reservation or their next read).
     public var waiting: Int { state.withLock { $0.waiters.count } }
 
@@ -36,6 +39,7 @@ public final class RequestMemoryPool: Sendable {
                 return false
             }
             state.used += bytes
+            state.reservedTotal += bytes
             return true
         }
     }
