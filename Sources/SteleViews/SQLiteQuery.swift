@@ -32,17 +32,22 @@ enum SQLiteQuery {
 
     /// Four queries at a time over all views, each on a lane of its own (blocking SQLite calls
     /// stay off Swift's cooperative pool, and a thousand requests do not make a thousand threads).
-    private static let lanes = (0..<4).map { DispatchQueue(label: "stele.view-queries.\($0)") }
-    private static let nextLane = Mutex(0)
+    /// A query takes the first free lane, so one slow query delays nobody while another lane is
+    /// idle; at most ``maxWaiting`` wait for one.
+    private static let pool = LanePool(lanes: 4, maxWaiting: 1_000)
 
     /// Runs `statement` against the database at `path`; throws ``ViewError``. The time limit
     /// counts from the call: time spent waiting for a lane is part of it.
     static func run(path: String, _ statement: SQLStatement, timeout: Duration) async throws -> [[String: SQLValue]] {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout.components.seconds) * 1_000_000_000
             + UInt64(timeout.components.attoseconds / 1_000_000_000)
-        let lane = lanes[nextLane.withLock { next in defer { next = (next + 1) % lanes.count }; return next }]
         return try await withCheckedThrowingContinuation { continuation in
-            lane.async { continuation.resume(with: Result { try runBlocking(path: path, statement, timeout: timeout, deadline: deadline) }) }
+            let accepted = pool.submit {
+                continuation.resume(with: Result { try runBlocking(path: path, statement, timeout: timeout, deadline: deadline) })
+            }
+            if !accepted {
+                continuation.resume(throwing: ViewError.timedOut("\(pool.maxWaiting) queries are already waiting for their turn"))
+            }
         }
     }
 

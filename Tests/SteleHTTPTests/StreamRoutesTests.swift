@@ -36,7 +36,7 @@ final class LiveServer: Sendable {
         config.logDefaults.flushPolicy = .os
         let broker = try await Broker.open(config)
         let store = EventStore(EmbeddedEventStorage(broker: broker))
-        let views = ViewService(store: store) { try SQLiteViewLocation(directory: directory + "/views", name: $0) }
+        let views = ViewService(store: store) { try SQLiteViewLocation(directory: directory + "/views", name: $0, queryTimeout: .seconds(60)) }
         var configuration = HTTPServer.Configuration()
         configuration.port = 0
         configuration.maxBodyBytes = maxBodyBytes

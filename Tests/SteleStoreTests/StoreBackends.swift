@@ -40,7 +40,7 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         config.logDefaults.flushPolicy = .os
         let broker = try await Broker.open(config)
         let served = EventStore(EmbeddedEventStorage(broker: broker))
-        let views = ViewService(store: served) { try SQLiteViewLocation(directory: path + "/views", name: $0) }
+        let views = ViewService(store: served) { try SQLiteViewLocation(directory: path + "/views", name: $0, queryTimeout: .seconds(60)) }
         var configuration = HTTPServer.Configuration()
         configuration.port = 0
         let server = try await HTTPServer.start(configuration: configuration, broker: broker, store: served, views: views, logger: quietLogger)

@@ -37,7 +37,7 @@ struct PostgresQueryLoginTests {
         let login = "stele_query_\(id)"
         try await createLogin(login)
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
-        let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vq\(id)_ledger", queryURL: Self.url(as: login))
+        let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vq\(id)_ledger", queryURL: Self.url(as: login), queryTimeout: .seconds(60))
         let view = MaterializedView(projection: VersionedBalances(), store: store, location: location)
         try await view.start()
         try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
@@ -55,7 +55,7 @@ struct PostgresQueryLoginTests {
     @Test func aSuperuserQueryLoginIsRefusedAtOpen() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
-        let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vq\(id)_super", queryURL: ViewBackend.postgresURL!)
+        let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vq\(id)_super", queryURL: ViewBackend.postgresURL!, queryTimeout: .seconds(60))
         let view = MaterializedView(projection: VersionedBalances(), store: store, location: location)
         do { try await view.start() } catch {
             #expect("\(error)".contains("is a superuser"), "\(error)")

@@ -50,7 +50,7 @@ struct PostgresViewOwnerTests {
             -- @on Stolen
             DELETE FROM \(secret);
             """, file: "grabby.sql", defaultName: "grabby")
-        let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vo\(id)_grabby")
+        let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vo\(id)_grabby", queryTimeout: .seconds(60))
         let view = MaterializedView(projection: definition, store: store, location: location)
         try await view.start()
         try await store.append([EventData(type: "Deposited", data: Array("{}".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
@@ -76,7 +76,7 @@ struct PostgresViewOwnerTests {
             -- @on Deposited
             INSERT INTO public.sneaky_\(id) VALUES (1);
             """, file: "sneaky.sql", defaultName: "sneaky")
-        let view = MaterializedView(projection: definition, store: store, location: try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vo\(id)_sneaky"))
+        let view = MaterializedView(projection: definition, store: store, location: try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vo\(id)_sneaky", queryTimeout: .seconds(60)))
         do {
             try await view.start()
             try await waitUntil("the view to fail") {

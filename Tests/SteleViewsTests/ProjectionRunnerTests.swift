@@ -13,8 +13,8 @@ struct ViewBackend: Sendable, CustomTestStringConvertible {
 
     static let postgresURL = ProcessInfo.processInfo.environment["STELE_TEST_POSTGRES_URL"]
     static var all: [ViewBackend] {
-        [ViewBackend(name: "sqlite") { directory, id in try SQLiteViewStore(path: directory + "/views/\(id).sqlite") }]
-            + (postgresURL == nil ? [] : [ViewBackend(name: "postgres") { _, id in try PostgresViewStore(url: postgresURL!, schema: "view_" + id) }])
+        [ViewBackend(name: "sqlite") { directory, id in try SQLiteViewStore(path: directory + "/views/\(id).sqlite", queryTimeout: .seconds(60)) }]
+            + (postgresURL == nil ? [] : [ViewBackend(name: "postgres") { _, id in try PostgresViewStore(url: postgresURL!, schema: "view_" + id, queryTimeout: .seconds(60)) }])
     }
 }
 

@@ -130,7 +130,7 @@ struct ViewDefinitionTests {
         }
         var views: [MaterializedView] = []
         for definition in loaded.definitions {
-            let view = MaterializedView(projection: definition, store: store, location: try SQLiteViewLocation(directory: directory + "/views", name: definition.name))
+            let view = MaterializedView(projection: definition, store: store, location: try SQLiteViewLocation(directory: directory + "/views", name: definition.name, queryTimeout: .seconds(60)))
             try await view.start()
             views.append(view)
         }
