@@ -12,9 +12,12 @@ let package = Package(
         .library(name: "SteleLog", targets: ["SteleLog"]),
         .library(name: "SteleKafkaProtocol", targets: ["SteleKafkaProtocol"]),
         .library(name: "SteleCompression", targets: ["SteleCompression"]),
+        .library(name: "SteleAsync", targets: ["SteleAsync"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
+        .library(name: "SteleEmbedded", targets: ["SteleEmbedded"]),
         .library(name: "Stele", targets: ["Stele"]),
         .library(name: "StelePostgres", targets: ["StelePostgres"]),
+        .library(name: "StelePostgresViews", targets: ["StelePostgresViews"]),
         .library(name: "SteleViews", targets: ["SteleViews"]),
         .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
         .library(name: "SteleRemote", targets: ["SteleRemote"]),
@@ -36,6 +39,8 @@ let package = Package(
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
         .target(name: "CSteleCRC32C"),
         .target(name: "SteleCore", dependencies: ["CSteleCRC32C"]),
+        // Async locks and wake-ups shared by the broker and the PostgreSQL store: no I/O.
+        .target(name: "SteleAsync"),
         .target(name: "SteleLog", dependencies: ["SteleCore"]),
         .target(name: "SteleLogTesting", dependencies: ["SteleLog", "SteleCore"]),
         // Kafka's compression codecs: system libraries loaded at run time, snappy in Swift.
@@ -44,17 +49,25 @@ let package = Package(
         // The Kafka wire codec: values and ByteBuffers only, no I/O.
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
-        .target(name: "SteleBroker", dependencies: ["SteleCore", 
+        .target(name: "SteleBroker", dependencies: ["SteleCore", "SteleAsync",
             "SteleLog", "SteleCompression", "SteleKafkaProtocol", .product(name: "Metrics", package: "swift-metrics"),
         ]),
-        // Event-store semantics on the broker's topics: streams, versions, subscriptions, snapshots.
-        .target(name: "SteleStore", dependencies: ["SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
-        // Stele in PostgreSQL: the event store backend and the view store. Its own module:
-        // postgres-nio is half of a clean build.
+        // The event-store API every backend implements and every application uses: streams,
+        // versions, reads, subscriptions, snapshots over the `EventStorage` protocol. It knows
+        // neither the broker nor the log.
+        .target(name: "SteleStore", dependencies: ["SteleCore"]),
+        // The embedded backend: categories as the broker's topics in a data directory.
+        .target(name: "SteleEmbedded", dependencies: ["SteleStore", "SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
+        // The PostgreSQL event-store backend. Its own module: postgres-nio is half of a clean build.
         .target(name: "StelePostgres", dependencies: [
-            "SteleStore", "SteleBroker", "SteleViews",
+            "SteleStore", "SteleAsync",
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // Views in PostgreSQL schemas (the SQLite view store's sibling).
+        .target(name: "StelePostgresViews", dependencies: [
+            "StelePostgres", "SteleViews", "SteleStore",
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
@@ -62,7 +75,7 @@ let package = Package(
         // A running Stele used through its HTTP API, as an event store (Foundation's URLSession).
         .target(name: "SteleRemote", dependencies: ["SteleStore"]),
         // The library applications import: typed events, deciders, repositories, reactors.
-        .target(name: "Stele", dependencies: ["SteleStore", "SteleLog", "StelePostgres", "SteleRemote"]),
+        .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
@@ -81,7 +94,7 @@ let package = Package(
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
             name: "SteleCLI",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "SteleStore", 
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded",
                 "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "stele-crashtest",
             dependencies: ["SteleCore", 
-                "SteleLog", "SteleStore", "SteleViews",
+                "SteleLog", "SteleStore", "SteleEmbedded", "SteleViews",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -104,13 +117,13 @@ let package = Package(
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
         .testTarget(name: "SteleStoreTests", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), "SteleCore", "SteleLog", "SteleTestSupport", 
-            "SteleStore", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews",
+            "SteleStore", "SteleEmbedded", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleStore", "StelePostgres", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
-            "SteleHTTP", "SteleStore", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
+            "SteleHTTP", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),

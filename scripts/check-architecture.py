@@ -19,14 +19,12 @@ described = json.loads(subprocess.run(["swift", "package", "describe", "--type",
 
 # Layers, lowest first: a library may depend only on modules of a lower layer.
 LAYERS = [
-    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport"],
+    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync"],
     ["SteleCore"],
-    ["SteleLog", "SteleCompression", "SteleKafkaProtocol"],
-    ["SteleLogTesting", "SteleBroker"],
-    ["SteleServer", "SteleStore"],
-    ["SteleViews", "SteleRemote"],
-    ["StelePostgres", "SteleHTTP"],
-    ["Stele"],
+    ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore"],
+    ["SteleLogTesting", "SteleBroker", "SteleViews", "SteleRemote", "StelePostgres"],
+    ["SteleServer", "SteleEmbedded", "StelePostgresViews"],
+    ["SteleHTTP", "Stele"],
     ["SteleExamples"],
     ["SteleCLI", "stele-crashtest"],
 ]
@@ -36,8 +34,16 @@ FORBIDDEN = {
     "SteleCore": {"NIOCore", "NIOPosix", "Foundation"},
     "SteleKafkaProtocol": {"NIOPosix", "SteleLog", "SteleBroker"},
     "SteleLog": {"NIOCore", "NIOPosix", "SteleCompression", "SteleKafkaProtocol"},
+    # The event-store API knows no backend: neither the log nor the broker nor a database.
+    "SteleStore": {"SteleLog", "SteleBroker", "SteleEmbedded", "PostgresNIO", "GRDB", "GRDBSQLite", "NIOCore", "NIOPosix"},
     "SteleViews": {"SteleBroker"},
+    "SteleBroker": {"NIOPosix"},
+    "StelePostgres": {"SteleViews", "SteleBroker", "SteleLog", "GRDB", "GRDBSQLite"},
+    "SteleRemote": {"SteleLog", "SteleBroker", "NIOPosix"},
 }
+# What an application that imports the library gets linked, whatever it imports directly: the
+# backends that need other packages are opt-in modules.
+NOT_LINKED = {"Stele": {"PostgresNIO", "GRDB", "Hummingbird", "NIOPosix"}}
 PRODUCT_MODULES = {
     "ArgumentParser": {"ArgumentParser"}, "Logging": {"Logging"}, "Metrics": {"Metrics", "CoreMetrics"},
     "Prometheus": {"Prometheus"}, "Hummingbird": {"Hummingbird", "HummingbirdCore", "HTTPTypes"},
@@ -72,6 +78,22 @@ for name, target in sorted(targets.items()):
             problems.append(f"{name} (layer {RANK[name]}) depends on {dependency} (layer {RANK[dependency]}): dependencies point down only")
         if dependency in FORBIDDEN.get(name, set()):
             problems.append(f"{name} must not depend on {dependency}")
+
+def linked(name, seen=None):
+    """Every product a target links, through all its target dependencies."""
+    seen = set() if seen is None else seen
+    if name in seen or name not in targets:
+        return set()
+    seen.add(name)
+    target = targets[name]
+    products = set(target.get("product_dependencies", []))
+    for dependency in target.get("target_dependencies", []):
+        products |= linked(dependency, seen)
+    return products
+
+for name, products in NOT_LINKED.items():
+    for product in sorted(linked(name) & products):
+        problems.append(f"{name} links {product} through its dependencies: an application importing it must not")
 
 # The documented table: | `Module` | job | depends on |, internal modules in backticks.
 document = (root / "docs/ARCHITECTURE.md").read_text()

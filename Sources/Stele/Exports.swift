@@ -1,2 +1,8 @@
-// The store's types are part of this library's API: importing Stele is enough.
+// The store's types and its two backends that need nothing beyond Stele's own code (the
+// embedded log and a remote server) are part of this library's API: importing Stele is enough.
+// PostgreSQL is a module of its own (`import StelePostgres`), so an application that does not
+// use it does not link postgres-nio.
 @_exported import SteleStore
+@_exported import SteleEmbedded
+@_exported import SteleRemote
+@_exported import enum SteleLog.FlushPolicy

@@ -5,6 +5,8 @@ import Glibc
 import Synchronization
 import SteleLog
 import SteleCompression
+import SteleAsync
+import SteleCore
 
 /// Settings of a broker process.
 public struct BrokerConfig: Sendable {

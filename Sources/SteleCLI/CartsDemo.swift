@@ -6,6 +6,7 @@ import Stele
 import SteleExamples
 import StelePostgres
 import SteleViews
+import StelePostgresViews
 
 /// `stele demo carts`: the shopping-cart microservices. `serve` (the default) runs Stele with
 /// the three Swift services in process; `service NAME` runs one service as its own process

@@ -14,6 +14,8 @@ import SteleServer
 import SteleStore
 import StelePostgres
 import SteleViews
+import SteleEmbedded
+import StelePostgresViews
 
 /// `stele serve`: open the data directory, recover every partition, serve the Kafka protocol.
 struct ServeCommand: AsyncParsableCommand {

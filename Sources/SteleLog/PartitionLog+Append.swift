@@ -178,7 +178,7 @@ extension PartitionLog {
         let byRecord = Dictionary(batch.expectations.map { ($0.offsetDelta, $0.expected) }, uniquingKeysWith: { first, _ in first })
         var current: [[UInt8]: Int64] = [:]
         for record in batch.keyedRecords {
-            let version = try current[record.key] ?? (streamVersionBlocking(key: record.key) - 1)
+            let version = try current[record.key] ?? streamVersionBlocking(key: record.key)
             if let expected = byRecord[record.offsetDelta], !expected.isSatisfied(byCurrentVersion: version) {
                 return .failure(.wrongExpectedVersion(stream: record.key, expected: expected, actual: version, offsetDelta: record.offsetDelta))
             }

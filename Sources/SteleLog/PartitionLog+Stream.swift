@@ -50,13 +50,25 @@ extension PartitionLog {
         return records
     }
 
-    /// The stream's next version: how many records with `key` the log holds (visible or not).
-    /// Cached; a miss costs one Bloom test per segment plus a lookup where the key is.
+    /// How many records with `key` the log holds (visible or not), which is also the version the
+    /// stream's next event gets. Cached; a miss costs one Bloom test per segment plus a lookup
+    /// where the key is.
+    public func streamCount(key: [UInt8]) async throws -> Int64 {
+        try await executor.run { try self.streamCountBlocking(key: key) }
+    }
+
+    /// The stream's version: the version of its last record (0-based), -1 when it has none.
+    /// (The one meaning of "version" from the Swift API to the HTTP API; the count is
+    /// ``streamCount(key:)``.)
     public func streamVersion(key: [UInt8]) async throws -> Int64 {
-        try await executor.run { try self.streamVersionBlocking(key: key) }
+        try await streamCount(key: key) - 1
     }
 
     func streamVersionBlocking(key: [UInt8]) throws -> Int64 {
+        try streamCountBlocking(key: key) - 1
+    }
+
+    func streamCountBlocking(key: [UInt8]) throws -> Int64 {
         let snapshot = try state.withLock { state throws(LogError) -> (Int64?, [LogSegment], Int64, Int, Int64) in
             try checkOpen(state)
             return (state.versions.count(for: key), state.segments, state.active.active?.keyIndex.count(for: key).int64 ?? 0,

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
-import SteleBroker
+import SteleAsync
 import SteleStore
 import Synchronization
 

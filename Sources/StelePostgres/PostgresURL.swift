@@ -13,7 +13,7 @@ import PostgresNIO
 /// certificate. As in libpq, `require` encrypts without checking who answers unless
 /// `sslrootcert` is given (then it checks the chain, like `verify-ca`); `verify-full` also
 /// checks that the certificate names the host (or its IP address). `allow` is taken as `prefer`.
-enum PostgresURL {
+package enum PostgresURL {
     /// The `sslmode` values libpq knows.
     enum SSLMode: String, CaseIterable {
         case disable, allow, prefer, require
@@ -56,14 +56,14 @@ enum PostgresURL {
     }
 
     /// A connection configuration for `url`, or why it cannot be one.
-    static func configuration(_ url: String) -> Result<PostgresClient.Configuration, PostgresURLProblem> {
+    package static func configuration(_ url: String) -> Result<PostgresClient.Configuration, PostgresURLProblem> {
         settings(url).map(\.clientConfiguration)
     }
 
     /// Connects once, without the pool's retries, so that a wrong address, password or
     /// certificate is reported at once with PostgreSQL's or TLS's own reason instead of
     /// leaving the first query waiting while the pool retries.
-    static func probe(_ url: String, logger: Logger) async throws(PostgresURLProblem) {
+    package static func probe(_ url: String, logger: Logger) async throws(PostgresURLProblem) {
         let settings = try settings(url).get()
         let where_ = "\(settings.host):\(settings.port)"
         do {
@@ -145,7 +145,7 @@ enum PostgresURL {
     /// Schemas are spliced into SQL as quoted identifiers, so only plain names are accepted.
     /// A view's schema must not be one PostgreSQL or the event store owns: a rebuild drops and
     /// renames its view's schemas, which would destroy them.
-    static func checkViewSchema(_ schema: String) -> PostgresURLProblem? {
+    package static func checkViewSchema(_ schema: String) -> PostgresURLProblem? {
         if let problem = checkSchema(schema) { return problem }
         let base = schema.hasSuffix("__rebuild") ? String(schema.dropLast("__rebuild".count)) : schema
         if base.hasPrefix("pg_") || ["public", "information_schema", "stele"].contains(base) {
@@ -154,12 +154,12 @@ enum PostgresURL {
         return nil
     }
 
-    static func checkSchema(_ schema: String) -> PostgresURLProblem? {
+    package static func checkSchema(_ schema: String) -> PostgresURLProblem? {
         schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) == nil
             ? PostgresURLProblem(reason: "schema name '\(schema)' must be lowercase letters, digits and _ (at most 63)") : nil
     }
 }
 
-struct PostgresURLProblem: Error {
-    var reason: String
+package struct PostgresURLProblem: Error {
+    package var reason: String
 }

@@ -1,5 +1,5 @@
 import Foundation
-@_exported import enum SteleLog.ExpectedVersion
+@_exported import enum SteleCore.ExpectedVersion
 
 /// A place events are kept: the embedded log, PostgreSQL, or a remote Stele. ``EventStore``
 /// builds subscriptions, temporal reads and snapshot loads on these few operations, so every

@@ -1,4 +1,4 @@
-import SteleBroker
+import SteleCore
 
 /// Names one stream: an entity's events (`account-123`) in its category (`accounts`).
 ///
@@ -18,8 +18,6 @@ public struct StreamID: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// `category/id`.
     public var description: String { "\(category)/\(id)" }
-
-    var key: [UInt8] { Array(id.utf8) }
 
     /// Why this stream id cannot be used, or `nil`.
     public var problem: String? {

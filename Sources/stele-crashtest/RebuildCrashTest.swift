@@ -3,6 +3,7 @@ import Foundation
 import SteleCore
 import SteleStore
 import SteleViews
+import SteleEmbedded
 
 /// Rebuilds under SIGKILL: a child rebuilds a view (new tables beside the live ones, then a swap)
 /// and is killed at random moments. After every kill the rebuild's tables must hold exactly the

@@ -4,6 +4,7 @@ import SteleCore
 import SteleStore
 #if canImport(Glibc)
 import Glibc
+import SteleEmbedded
 #endif
 
 /// The event store under SIGKILL: a child appends events to 50 streams with exact expected

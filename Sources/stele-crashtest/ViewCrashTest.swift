@@ -5,6 +5,7 @@ import SteleStore
 import SteleViews
 #if canImport(Glibc)
 import Glibc
+import SteleEmbedded
 #endif
 
 /// Views under SIGKILL: a child folds a category into a SQLite view and is killed at random

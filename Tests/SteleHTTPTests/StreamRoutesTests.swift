@@ -13,6 +13,7 @@ import SteleBroker
 import SteleHTTP
 import SteleStore
 import SteleViews
+import SteleEmbedded
 
 /// A real HTTP server on 127.0.0.1 (a free port) over an embedded store.
 final class LiveServer: Sendable {

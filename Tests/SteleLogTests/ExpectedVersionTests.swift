@@ -27,8 +27,8 @@ struct ExpectedVersionTests {
         await #expect(throws: LogError.self) {
             try await log.append(Self.events("acc-4", 2), expecting: [.init(offsetDelta: 1, expected: .noStream)])
         }
-        #expect(try await log.streamVersion(key: Array("acc-1".utf8)) == 5)
-        #expect(try await log.streamVersion(key: Array("acc-4".utf8)) == 0, "a refused batch writes nothing")
+        #expect(try await log.streamCount(key: Array("acc-1".utf8)) == 5)
+        #expect(try await log.streamCount(key: Array("acc-4".utf8)) == 0, "a refused batch writes nothing")
         try await log.close()
     }
 

@@ -24,7 +24,7 @@ struct MaintenanceTests {
         let remaining = try await log.readAll()
         #expect(remaining.allSatisfy { $0.offset >= start } && remaining.last?.offset == 119)
         #expect(remaining.filter { string($0.record.value)!.hasPrefix("new") }.count == 60)
-        #expect(try await log.streamVersion(key: Array("k".utf8)) == Int64(120 - start))
+        #expect(try await log.streamCount(key: Array("k".utf8)) == Int64(120 - start))
         try await log.close()
         let reopened = try await PartitionLog.open(directory: directory.path, config: config, clock: clock.function)
         #expect(reopened.logStartOffset == start && reopened.logEndOffset == 120)

@@ -39,10 +39,10 @@ struct StreamReadTests {
             let tail = try await log.readStream(key: key, fromVersion: 37, maxRecords: 5)
             #expect(tail.map { string($0.value)! } == Array(events[37..<42]))
             #expect(tail.first?.version == 37)
-            #expect(try await log.streamVersion(key: key) == Int64(events.count))
+            #expect(try await log.streamCount(key: key) == Int64(events.count))
         }
         #expect(try await log.readStream(key: Array("absent".utf8)).isEmpty)
-        #expect(try await log.streamVersion(key: Array("absent".utf8)) == 0)
+        #expect(try await log.streamCount(key: Array("absent".utf8)) == 0)
         try await log.close()
     }
 
@@ -68,7 +68,7 @@ struct StreamReadTests {
         let log = try await PartitionLog.open(directory: directory.path, config: .tiny)
         for (stream, events) in expected {
             #expect(try await log.readStream(key: Array(stream.utf8)).map { string($0.value)! } == events)
-            #expect(try await log.streamVersion(key: Array(stream.utf8)) == Int64(events.count))
+            #expect(try await log.streamCount(key: Array(stream.utf8)) == Int64(events.count))
         }
         try await log.close()
     }
@@ -78,10 +78,10 @@ struct StreamReadTests {
         let log = try await PartitionLog.open(directory: directory.path, config: .tiny)
         let key = Array("acc-1".utf8)
         for index in 0..<120 {
-            #expect(try await log.streamVersion(key: key) == Int64(index))
+            #expect(try await log.streamCount(key: key) == Int64(index))
             _ = try await log.append(Batches.make([("acc-1", "\(index)"), ("other-\(index % 9)", "x")]))
         }
-        #expect(try await log.streamVersion(key: key) == 120)
+        #expect(try await log.streamCount(key: key) == 120)
         try await log.close()
     }
 

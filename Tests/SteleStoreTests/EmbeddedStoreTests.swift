@@ -5,6 +5,7 @@ import SteleCore
 import SteleLog
 import SteleStore
 import Synchronization
+import SteleEmbedded
 
 /// What only the embedded backend has: files to reopen, Kafka topics shared with producers.
 struct EmbeddedStoreTests {

@@ -9,6 +9,7 @@ import SteleStore
 import StelePostgres
 import SteleViews
 import Testing
+import SteleEmbedded
 
 /// A fresh, empty store of one backend, and how to dispose of it. The conformance suite runs
 /// every test against each backend available on the machine.

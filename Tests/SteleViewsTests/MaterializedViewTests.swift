@@ -4,6 +4,7 @@ import Testing
 import SteleTestSupport
 import SteleStore
 import SteleViews
+import SteleEmbedded
 
 /// Balances plus a running total and the projection's version in the same transaction, so a
 /// query can tell which build it reads and whether its tables agree.

@@ -6,6 +6,8 @@ import SteleTestSupport
 import SteleStore
 import SteleViews
 import StelePostgres
+import SteleEmbedded
+import StelePostgresViews
 
 /// View queries over a login of their own (`--views-postgres-query-url`): the session that runs
 /// them is no superuser and holds only the reader role, so even a query the guard let through

@@ -3,6 +3,7 @@ import Testing
 import SteleStore
 import SteleViews
 @testable import StelePostgres
+import StelePostgresViews
 
 /// A view's PostgreSQL schema is dropped and renamed by rebuilds: it can never be one that
 /// PostgreSQL or an event store owns.

@@ -6,6 +6,8 @@ import SteleTestSupport
 import SteleStore
 import SteleViews
 import StelePostgres
+import SteleEmbedded
+import StelePostgresViews
 
 /// Each PostgreSQL view's schema belongs to a role of its own that runs the view's statements:
 /// a definition that reaches for another schema — the event store's, another view's, `public` —

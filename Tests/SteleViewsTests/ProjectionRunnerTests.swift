@@ -4,6 +4,8 @@ import SteleTestSupport
 import SteleStore
 import SteleViews
 import StelePostgres
+import SteleEmbedded
+import StelePostgresViews
 
 /// A view store to run the suite against; `open` may be called again to reopen the same view.
 struct ViewBackend: Sendable, CustomTestStringConvertible {

@@ -3,6 +3,7 @@ import Testing
 import SteleTestSupport
 import SteleStore
 import SteleViews
+import SteleEmbedded
 
 /// The "read-only" query route under hostile SQL: nothing a request sends may write, attach
 /// another database, leave an object behind for later requests, change the session, read a

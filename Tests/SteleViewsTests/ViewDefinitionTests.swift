@@ -4,6 +4,7 @@ import Stele
 import SteleExamples
 import SteleStore
 import SteleViews
+import SteleEmbedded
 
 struct ViewDefinitionTests {
     let directory = NSTemporaryDirectory() + "stele-viewdefs-" + UUID().uuidString

@@ -4,6 +4,7 @@ import SteleTestSupport
 import SteleStore
 import SteleViews
 import StelePostgres
+import StelePostgresViews
 
 /// Where a test's views live: SQLite files under the test's directory, or PostgreSQL schemas
 /// named for the test (when `STELE_TEST_POSTGRES_URL` is set).

@@ -3,6 +3,7 @@ import Foundation
 import Stele
 import SteleLog
 import StelePostgres
+import SteleEmbedded
 
 /// `stele bench store`: the event store's durable append rate with exact expected versions,
 /// and the time to load a stream with and without snapshots. `scripts/bench-store` runs it

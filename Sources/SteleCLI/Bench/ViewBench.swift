@@ -6,6 +6,8 @@ import SteleLog
 import StelePostgres
 import SteleViews
 import Synchronization
+import SteleEmbedded
+import StelePostgresViews
 
 /// `stele bench views`: how fast a view catches up on the log and is rebuilt, and how long an
 /// appended event takes to become visible in it. The reference, measured in the same run, is

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import StelePostgres
 import SteleViews
 
 /// A view's PostgreSQL schemas: the live tables in schema `NAME`, a rebuild's in

@@ -3,6 +3,7 @@ import SteleBroker
 import SteleCompression
 import SteleCore
 import SteleLog
+import SteleStore
 
 /// The event store on Stele's own log: categories are topics of the broker, streams are keys,
 /// versions come from the key index and expected versions are checked by each partition's
@@ -89,7 +90,7 @@ public final class EmbeddedEventStorage: EventStorage {
             // for its ids first, then append only if the stream is still where it was seen.
             var expectation = expected
             if expected == .any || expected == .streamExists {
-                let current = try await log.streamVersion(key: stream.key) - 1
+                let current = try await log.streamVersion(key: stream.key)
                 if expected == .streamExists && current == -1 { throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: -1) }
                 if let outcome = try await repeated(current: current) { return outcome }
                 expectation = .exact(current)
@@ -129,7 +130,7 @@ public final class EmbeddedEventStorage: EventStorage {
 
     public func version(of stream: StreamID) async throws -> Int64 {
         guard let (log, _) = try await log(of: stream, create: false) else { return -1 }
-        return try await mapLogErrors { try await log.streamVersion(key: stream.key) - 1 }
+        return try await mapLogErrors { try await log.streamVersion(key: stream.key) }
     }
 
     public func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
@@ -268,7 +269,7 @@ public final class EmbeddedEventStorage: EventStorage {
         let log = try await snapshotLog()
         let key = Self.snapshotKey(stream, name)
         // Newest first, a few at a time: the usual load wants the newest and reads one record.
-        var end = try await mapLogErrors { try await log.streamVersion(key: key) }
+        var end = try await mapLogErrors { try await log.streamCount(key: key) }
         while end > 0 {
             let from = max(0, end - 8)
             let records = try await mapLogErrors { try await log.readStream(key: key, fromVersion: from, maxRecords: Int(end - from)) }

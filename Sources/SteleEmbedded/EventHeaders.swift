@@ -1,5 +1,6 @@
 import Foundation
 import SteleCore
+import SteleStore
 
 /// How an event's attributes travel as Kafka record headers, so Kafka clients can read and
 /// write events too. The stream version is not a header: it is the record's rank in its stream.
@@ -82,4 +83,10 @@ enum EventHeaders {
         default: nil
         }
     }
+}
+
+extension StreamID {
+    /// The stream's record key in its category's topic: the id's UTF-8 bytes (the category is
+    /// the topic), so a Kafka client's keyed record lands in the stream of that id.
+    var key: [UInt8] { Array(id.utf8) }
 }

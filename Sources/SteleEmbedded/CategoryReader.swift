@@ -1,6 +1,7 @@
 import SteleCompression
 import SteleCore
 import SteleLog
+import SteleStore
 
 /// Reads a partition's records by offset (what a category read needs), decoding the stored
 /// batches, compressed ones included — Kafka producers may have written them.

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Logging
 import PostgresNIO
+import StelePostgres
 import SteleStore
 import SteleViews
 
