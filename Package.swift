@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
         .target(name: "SteleBroker", dependencies: ["SteleCore", "SteleAsync",
-            "SteleLog", "SteleCompression", "SteleKafkaProtocol", .product(name: "Metrics", package: "swift-metrics"),
+            "SteleLog", "SteleCompression", .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // The event-store API every backend implements and every application uses: streams,
         // versions, reads, subscriptions, snapshots over the `EventStorage` protocol. It knows
@@ -127,7 +127,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleBroker", "SteleKafkaProtocol", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleBrokerTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleBroker", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleServerTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleTestSupport", 
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore", "SteleCompression",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),

@@ -37,7 +37,8 @@ FORBIDDEN = {
     # The event-store API knows no backend: neither the log nor the broker nor a database.
     "SteleStore": {"SteleLog", "SteleBroker", "SteleEmbedded", "PostgresNIO", "GRDB", "GRDBSQLite", "NIOCore", "NIOPosix"},
     "SteleViews": {"SteleBroker"},
-    "SteleBroker": {"NIOPosix"},
+    # The broker knows topics, partitions and groups, not the wire format.
+    "SteleBroker": {"NIOCore", "NIOPosix", "SteleKafkaProtocol"},
     "StelePostgres": {"SteleViews", "SteleBroker", "SteleLog", "GRDB", "GRDBSQLite"},
     "SteleRemote": {"SteleLog", "SteleBroker", "NIOPosix"},
 }

@@ -17,16 +17,20 @@ extension KafkaRequestHandler {
             return respond { response.encode(&$0, version: version) }
         case .joinGroup:
             let request = try JoinGroupRequest.decode(&decoder, version: version)
-            let response = await groups.join(request, clientId: clientId, version: version)
+            let response = JoinGroupResponse(await groups.join(GroupJoin(request, clientId: clientId, version: version)))
             return respond { response.encode(&$0, version: version) }
         case .syncGroup:
-            let response = await groups.sync(try SyncGroupRequest.decode(&decoder, version: version))
+            let request = try SyncGroupRequest.decode(&decoder, version: version)
+            let response = SyncGroupResponse(await groups.sync(group: request.groupId, memberId: request.memberId,
+                                                               generation: request.generationId, assignments: request.assignments))
             return respond { response.encode(&$0, version: version) }
         case .heartbeat:
-            let code = await groups.heartbeat(try HeartbeatRequest.decode(&decoder, version: version))
+            let request = try HeartbeatRequest.decode(&decoder, version: version)
+            let code = KafkaErrorCode(await groups.heartbeat(group: request.groupId, memberId: request.memberId, generation: request.generationId))
             return respond { ErrorOnlyResponse(code).encode(&$0, version: version) }
         case .leaveGroup:
-            let results = await groups.leave(try LeaveGroupRequest.decode(&decoder, version: version))
+            let request = try LeaveGroupRequest.decode(&decoder, version: version)
+            let results = await groups.leave(group: request.groupId, memberIds: request.memberIds).map { (memberId: $0.memberId, errorCode: KafkaErrorCode($0.error)) }
             let top = version <= 2 ? results.first?.errorCode ?? .none : .none
             return respond { LeaveGroupResponse(errorCode: top, members: results).encode(&$0, version: version) }
         case .offsetCommit:
@@ -68,11 +72,12 @@ extension KafkaRequestHandler {
             return respond { DescribeGroupsResponse(groups: described).encode(&$0, version: version) }
         case .deleteGroups:
             let results = await groups.deleteGroups(try DeleteGroupsRequest.decode(&decoder, version: version).groups)
+                .map { (groupId: $0.groupId, errorCode: KafkaErrorCode($0.error)) }
             return respond { DeleteGroupsResponse(results: results).encode(&$0, version: version) }
         case .offsetDelete:
             let request = try OffsetDeleteRequest.decode(&decoder, version: version)
             let keys = request.topics.flatMap { topic in topic.partitions.map { OffsetStore.Key(group: request.groupId, topic: topic.name, partition: $0) } }
-            let code = await groups.deleteOffsets(group: request.groupId, partitions: keys)
+            let code = KafkaErrorCode(await groups.deleteOffsets(group: request.groupId, partitions: keys))
             let partitions = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0, code == .nonEmptyGroup || code == .groupIdNotFound ? .none : code) }) })
             return respond { OffsetDeleteResponse(errorCode: code == .none || code == .coordinatorNotAvailable ? .none : code, partitions: partitions).encode(&$0, version: version) }
         default:
@@ -101,7 +106,7 @@ extension KafkaRequestHandler {
                 return true
             })
         }
-        if let error = await broker.groups.commit(accepted, version: version) { return all(error) }
+        if let error = await broker.groups.commit(GroupCommit(accepted)) { return all(KafkaErrorCode(error)) }
         return PartitionErrorsResponse(topics: request.topics.map { topic in
             (topic.name, topic.partitions.map { ($0.partition, errors[topic.name]?[$0.partition] ?? .none) })
         })

@@ -1,24 +1,25 @@
 import Testing
-import SteleKafkaProtocol
 @testable import SteleBroker
 
 /// The group state machine driven by hand, with time passed in (no clocks, no sockets).
 @Suite("Consumer group state machine")
 struct ConsumerGroupTests {
-    static func join(_ member: String = "", session: Int32 = 10_000, rebalance: Int32 = 30_000, protocols: [String] = ["range"],
-                     instance: String? = nil) -> JoinGroupRequest {
-        JoinGroupRequest(groupId: "g", sessionTimeoutMs: session, rebalanceTimeoutMs: rebalance, memberId: member, groupInstanceId: instance,
-                         protocolType: "consumer", protocols: protocols.map { .init(name: $0, metadata: Array($0.utf8)) })
+    /// A JoinGroup; `knowsMemberIdRequired` false is a client older than KIP-394 (JoinGroup v0–3).
+    static func join(_ member: String = "", session: Int64 = 10_000, rebalance: Int64 = 30_000, protocols: [String] = ["range"],
+                     instance: String? = nil, knowsMemberIdRequired: Bool = true) -> GroupJoin {
+        GroupJoin(groupId: "g", memberId: member, instanceId: instance, clientId: "c", sessionTimeoutMs: session, rebalanceTimeoutMs: rebalance,
+                  protocolType: "consumer", protocols: protocols.map { GroupProtocol(name: $0, metadata: Array($0.utf8)) },
+                  acceptsMemberIdRequired: knowsMemberIdRequired)
     }
 
     /// Joins through KIP-394: the first JoinGroup gets MEMBER_ID_REQUIRED and an id to come back with.
     static func newMember(_ group: inout ConsumerGroup, now: Int64, protocols: [String] = ["range"]) -> String {
-        guard case let .respond(required) = group.join(join(protocols: protocols), clientId: "c", version: 5, now: now) else {
+        guard case let .respond(required) = group.join(join(protocols: protocols), now: now) else {
             Issue.record("expected MEMBER_ID_REQUIRED")
             return ""
         }
-        #expect(required.errorCode == .memberIdRequired)
-        guard case .wait = group.join(join(required.memberId, protocols: protocols), clientId: "c", version: 5, now: now) else {
+        #expect(required.error == .memberIdRequired)
+        guard case .wait = group.join(join(required.memberId, protocols: protocols), now: now) else {
             Issue.record("a known member's join waits for the rebalance")
             return required.memberId
         }
@@ -29,12 +30,12 @@ struct ConsumerGroupTests {
         var group = ConsumerGroup(id: "g", initialRebalanceDelayMs: 0)
         let a = Self.newMember(&group, now: 0)
         let joined = group.completeJoinIfReady(now: 0)
-        #expect(joined[a]?.generationId == 1 && joined[a]?.leader == a && joined[a]?.members.map(\.memberId) == [a])
+        #expect(joined[a]?.generation == 1 && joined[a]?.leader == a && joined[a]?.members.map(\.memberId) == [a])
         #expect(group.state == .completingRebalance)
         let (outcome, _) = group.sync(memberId: a, generation: 1, assignments: [(a, [1, 2])], now: 1)
         guard case let .respond(sync) = outcome else { Issue.record("leader's sync answers at once"); return }
         #expect(sync.assignment == [1, 2] && group.state == .stable)
-        #expect(group.heartbeat(memberId: a, generation: 1, now: 2) == .none)
+        #expect(group.heartbeat(memberId: a, generation: 1, now: 2) == nil)
     }
 
     @Test func aSecondMemberTriggersARebalanceAndFollowersWaitForTheLeadersAssignment() {
@@ -46,9 +47,9 @@ struct ConsumerGroupTests {
         #expect(group.state == .preparingRebalance)
         #expect(group.heartbeat(memberId: a, generation: 1, now: 11) == .rebalanceInProgress, "a's heartbeat tells it to rejoin")
         #expect(group.completeJoinIfReady(now: 11).isEmpty, "still waiting for a")
-        guard case .wait = group.join(Self.join(a), clientId: "c", version: 5, now: 12) else { Issue.record("rejoin waits"); return }
+        guard case .wait = group.join(Self.join(a), now: 12) else { Issue.record("rejoin waits"); return }
         let joined = group.completeJoinIfReady(now: 12)
-        #expect(Set(joined.keys) == [a, b] && joined[a]?.generationId == 2)
+        #expect(Set(joined.keys) == [a, b] && joined[a]?.generation == 2)
         #expect(joined[a]?.members.count == 2 && joined[b]?.members.isEmpty == true, "only the leader gets the members")
         let (follower, _) = group.sync(memberId: b, generation: 2, assignments: [], now: 13)
         guard case .wait = follower else { Issue.record("a follower waits for the leader"); return }
@@ -97,24 +98,24 @@ struct ConsumerGroupTests {
         _ = Self.newMember(&group, now: 0, protocols: ["range", "cooperative-sticky"])
         _ = Self.newMember(&group, now: 0, protocols: ["range"])
         #expect(group.completeJoinIfReady(now: 0)[a]?.protocolName == "range")
-        let stranger = group.join(Self.join(protocols: ["roundrobin"]), clientId: "c", version: 5, now: 1)
+        let stranger = group.join(Self.join(protocols: ["roundrobin"]), now: 1)
         #expect(stranger.isError(.inconsistentGroupProtocol))
     }
 
     @Test func badJoinsAreRefused() {
         var group = ConsumerGroup(id: "g", initialRebalanceDelayMs: 0)
-        #expect(group.join(Self.join(session: 100), clientId: "c", version: 5, now: 0).isError(.invalidSessionTimeout))
-        #expect(group.join(Self.join("nobody"), clientId: "c", version: 5, now: 0).isError(.unknownMemberId))
+        #expect(group.join(Self.join(session: 100), now: 0).isError(.invalidSessionTimeout))
+        #expect(group.join(Self.join("nobody"), now: 0).isError(.unknownMemberId))
         // Before v4 a member is added at once, without MEMBER_ID_REQUIRED.
-        guard case .wait = group.join(Self.join(), clientId: "c", version: 3, now: 0) else { Issue.record("v3 joins directly"); return }
+        guard case .wait = group.join(Self.join(knowsMemberIdRequired: false), now: 0) else { Issue.record("v3 joins directly"); return }
     }
 
     @Test func aStaticMemberRestartingTakesOverItsPlace() {
         var group = ConsumerGroup(id: "g", initialRebalanceDelayMs: 0)
-        guard case .wait = group.join(Self.join(instance: "pod-1"), clientId: "c", version: 5, now: 0) else { Issue.record("static members join directly"); return }
+        guard case .wait = group.join(Self.join(instance: "pod-1"), now: 0) else { Issue.record("static members join directly"); return }
         let first = group.completeJoinIfReady(now: 0).keys.first!
         _ = group.sync(memberId: first, generation: 1, assignments: [], now: 0)
-        guard case .wait = group.join(Self.join(instance: "pod-1"), clientId: "c", version: 5, now: 5) else { Issue.record("rejoin waits"); return }
+        guard case .wait = group.join(Self.join(instance: "pod-1"), now: 5) else { Issue.record("rejoin waits"); return }
         #expect(group.heartbeat(memberId: first, generation: 1, now: 6) == .unknownMemberId, "the old incarnation is fenced")
         #expect(group.members.count == 1)
     }
@@ -133,10 +134,10 @@ struct ConsumerGroupTests {
 }
 
 extension ConsumerGroup.Outcome {
-    func isError(_ code: KafkaErrorCode) -> Bool {
+    func isError(_ error: GroupError) -> Bool {
         switch self {
-        case let .respond(response as JoinGroupResponse): response.errorCode == code
-        case let .respond(response as SyncGroupResponse): response.errorCode == code
+        case let .respond(response as GroupJoinResult): response.error == error
+        case let .respond(response as GroupSyncResult): response.error == error
         default: false
         }
     }

@@ -1,13 +1,12 @@
 import Foundation
 import Testing
-import SteleKafkaProtocol
 @testable import SteleBroker
 
 @Suite("Committed offsets")
 struct OffsetRetentionTests {
-    static func commit(group: String, topic: String, offset: Int64) -> OffsetCommitRequest {
-        OffsetCommitRequest(groupId: group, generationId: -1, memberId: "",
-                                   topics: [(topic, [.init(partition: 0, offset: offset, leaderEpoch: -1, metadata: "m")])])
+    static func commit(group: String, topic: String, offset: Int64) -> GroupCommit {
+        GroupCommit(groupId: group, memberId: "", generation: -1,
+                    offsets: [.init(topic: topic, partition: 0, offset: offset, leaderEpoch: -1, metadata: "m")])
     }
 
     @Test func commitsSurviveAReopenAndExpireOnlyForGroupsWithoutMembers() async throws {
@@ -18,8 +17,8 @@ struct OffsetRetentionTests {
         do {
             let broker = try await Broker.open(config)
             try await broker.createTopic("t")
-            #expect(await broker.groups.commit(Self.commit(group: "manual", topic: "t", offset: 42), version: 7) == nil)
-            #expect(await broker.groups.commit(Self.commit(group: "stale-generation", topic: "t", offset: 1).with(generation: 3), version: 7) == .illegalGeneration)
+            #expect(await broker.groups.commit(Self.commit(group: "manual", topic: "t", offset: 42)) == nil)
+            #expect(await broker.groups.commit(Self.commit(group: "stale-generation", topic: "t", offset: 1).with(generation: 3)) == .illegalGeneration)
             try await broker.close()
         }
         let broker = try await Broker.open(config)
@@ -35,10 +34,10 @@ struct OffsetRetentionTests {
     }
 }
 
-extension OffsetCommitRequest {
+extension GroupCommit {
     func with(generation: Int32) -> Self {
         var copy = self
-        copy.generationId = generation
+        copy.generation = generation
         return copy
     }
 }
@@ -92,8 +91,8 @@ struct OffsetCompactionTests {
         let payload = String(repeating: "m", count: 4000)
         for offset in Int64(0)..<4_500 {
             var request = OffsetRetentionTests.commit(group: "busy", topic: "t", offset: offset)
-            request.topics[0].partitions[0].metadata = payload
-            #expect(await broker.groups.commit(request, version: 7) == nil)
+            request.offsets[0].metadata = payload
+            #expect(await broker.groups.commit(request) == nil)
         }
         let offsets = await broker.groups.offsets
         let before = offsets.sizeInBytes

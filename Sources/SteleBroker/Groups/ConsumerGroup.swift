@@ -1,5 +1,4 @@
 import Foundation
-import SteleKafkaProtocol
 
 /// One consumer group under Kafka's classic group protocol (kafka-protocol.md §4; AK
 /// `ClassicGroup`), as a state machine without I/O: every method takes the time and returns
@@ -20,7 +19,7 @@ struct ConsumerGroup: Sendable {
         var clientId: String
         var sessionTimeoutMs: Int64
         var rebalanceTimeoutMs: Int64
-        var protocols: [JoinGroupRequest.ProtocolChoice]
+        var protocols: [GroupProtocol]
         var lastSeen: Int64
         /// Sent JoinGroup in the current join phase and waits for its result.
         var awaitingJoin = false
@@ -63,10 +62,10 @@ struct ConsumerGroup: Sendable {
 
     // MARK: JoinGroup
 
-    mutating func join(_ request: JoinGroupRequest, clientId: String, version: Int16, now: Int64) -> Outcome<JoinGroupResponse> {
-        func failure(_ code: KafkaErrorCode) -> Outcome<JoinGroupResponse> { .respond(JoinGroupResponse(errorCode: code, memberId: request.memberId)) }
+    mutating func join(_ request: GroupJoin, now: Int64) -> Outcome<GroupJoinResult> {
+        func failure(_ error: GroupError) -> Outcome<GroupJoinResult> { .respond(.refused(error, memberId: request.memberId)) }
         guard state != .dead else { return failure(.unknownMemberId) }
-        guard Self.sessionTimeoutRange.contains(Int64(request.sessionTimeoutMs)) else { return failure(.invalidSessionTimeout) }
+        guard Self.sessionTimeoutRange.contains(request.sessionTimeoutMs) else { return failure(.invalidSessionTimeout) }
         guard !request.protocols.isEmpty, request.protocolType.isEmpty == false else { return failure(.inconsistentGroupProtocol) }
         if !members.isEmpty {
             let shared = Set(request.protocols.map(\.name)).intersection(commonProtocols())
@@ -74,16 +73,16 @@ struct ConsumerGroup: Sendable {
         }
         var memberId = request.memberId
         if memberId.isEmpty {
-            if let instance = request.groupInstanceId, let existing = members.values.first(where: { $0.instanceId == instance }) {
+            if let instance = request.instanceId, let existing = members.values.first(where: { $0.instanceId == instance }) {
                 // Static membership (KIP-345): the new incarnation takes over the old member's
                 // place; the old id is fenced from now on.
                 memberId = instance + "-" + UUID().uuidString
                 replace(existing.id, with: memberId)
             } else {
-                memberId = (request.groupInstanceId ?? clientId) + "-" + UUID().uuidString
-                if version >= 4 && request.groupInstanceId == nil {
-                    pending[memberId] = now + Int64(request.sessionTimeoutMs)
-                    return .respond(JoinGroupResponse(errorCode: .memberIdRequired, memberId: memberId))
+                memberId = (request.instanceId ?? request.clientId) + "-" + UUID().uuidString
+                if request.acceptsMemberIdRequired && request.instanceId == nil {
+                    pending[memberId] = now + request.sessionTimeoutMs
+                    return .respond(.refused(.memberIdRequired, memberId: memberId))
                 }
             }
         } else if members[memberId] == nil && pending[memberId] == nil {
@@ -91,14 +90,14 @@ struct ConsumerGroup: Sendable {
         }
         pending[memberId] = nil
         let previous = members[memberId]
-        var member = previous ?? Member(id: memberId, instanceId: request.groupInstanceId, clientId: clientId,
-                                        sessionTimeoutMs: Int64(request.sessionTimeoutMs), rebalanceTimeoutMs: Int64(request.rebalanceTimeoutMs),
+        var member = previous ?? Member(id: memberId, instanceId: request.instanceId, clientId: request.clientId,
+                                        sessionTimeoutMs: request.sessionTimeoutMs, rebalanceTimeoutMs: request.rebalanceTimeoutMs,
                                         protocols: request.protocols, lastSeen: now)
         if previous == nil { order.append(memberId) }
         let unchanged = previous?.protocols == request.protocols
         member.protocols = request.protocols
-        member.sessionTimeoutMs = Int64(request.sessionTimeoutMs)
-        member.rebalanceTimeoutMs = Int64(request.rebalanceTimeoutMs)
+        member.sessionTimeoutMs = request.sessionTimeoutMs
+        member.rebalanceTimeoutMs = request.rebalanceTimeoutMs
         member.lastSeen = now
         members[memberId] = member
         protocolType = request.protocolType
@@ -125,7 +124,7 @@ struct ConsumerGroup: Sendable {
 
     /// Ends the join phase when every member has rejoined (and the initial delay of a new group
     /// has passed) or the rebalance timeout expired. Returns the responses for parked joiners.
-    mutating func completeJoinIfReady(now: Int64) -> [String: JoinGroupResponse] {
+    mutating func completeJoinIfReady(now: Int64) -> [String: GroupJoinResult] {
         guard state == .preparingRebalance else { return [:] }
         let everyoneJoined = members.values.allSatisfy(\.awaitingJoin) && pending.isEmpty
         let delayOver = initialDelayUntil.map { now >= $0 } ?? true
@@ -147,7 +146,7 @@ struct ConsumerGroup: Sendable {
         if leader == nil || members[leader!] == nil { leader = order.first { members[$0] != nil } }
         state = .completingRebalance
         syncDeadline = now + (members.values.map(\.rebalanceTimeoutMs).max() ?? 0)
-        var responses: [String: JoinGroupResponse] = [:]
+        var responses: [String: GroupJoinResult] = [:]
         for id in members.keys {
             members[id]!.awaitingJoin = false
             members[id]!.assignment = []
@@ -156,16 +155,15 @@ struct ConsumerGroup: Sendable {
         return responses
     }
 
-    private func joinResponse(for memberId: String) -> JoinGroupResponse {
+    private func joinResponse(for memberId: String) -> GroupJoinResult {
         let name = protocolName ?? ""
         let everyone = memberId == leader
             ? order.compactMap { members[$0] }.map { member in
-                JoinGroupResponse.Member(memberId: member.id, groupInstanceId: member.instanceId,
+                GroupJoinResult.Member(memberId: member.id, instanceId: member.instanceId,
                                          metadata: member.protocols.first { $0.name == name }?.metadata ?? [])
             }
             : []
-        return JoinGroupResponse(errorCode: .none, generationId: generation, protocolName: name, leader: leader ?? "",
-                                 memberId: memberId, members: everyone)
+        return GroupJoinResult(generation: generation, protocolName: name, leader: leader ?? "", memberId: memberId, members: everyone)
     }
 
     private func commonProtocols() -> Set<String> {
@@ -192,60 +190,61 @@ struct ConsumerGroup: Sendable {
 
     /// The leader's assignments end the rebalance: every member waiting in SyncGroup gets its part.
     mutating func sync(memberId: String, generation requested: Int32, assignments: [(memberId: String, assignment: [UInt8])],
-                       now: Int64) -> (Outcome<SyncGroupResponse>, released: [String: SyncGroupResponse]) {
-        guard let member = members[memberId] else { return (.respond(SyncGroupResponse(errorCode: .unknownMemberId)), [:]) }
-        guard requested == generation else { return (.respond(SyncGroupResponse(errorCode: .illegalGeneration)), [:]) }
+                       now: Int64) -> (Outcome<GroupSyncResult>, released: [String: GroupSyncResult]) {
+        guard let member = members[memberId] else { return (.respond(GroupSyncResult(error: .unknownMemberId)), [:]) }
+        guard requested == generation else { return (.respond(GroupSyncResult(error: .illegalGeneration)), [:]) }
         members[memberId]!.lastSeen = now
         switch state {
         case .empty, .dead:
-            return (.respond(SyncGroupResponse(errorCode: .unknownMemberId)), [:])
+            return (.respond(GroupSyncResult(error: .unknownMemberId)), [:])
         case .preparingRebalance:
-            return (.respond(SyncGroupResponse(errorCode: .rebalanceInProgress)), [:])
+            return (.respond(GroupSyncResult(error: .rebalanceInProgress)), [:])
         case .stable:
-            return (.respond(SyncGroupResponse(errorCode: .none, assignment: member.assignment)), [:])
+            return (.respond(GroupSyncResult(assignment: member.assignment)), [:])
         case .completingRebalance:
             members[memberId]!.awaitingSync = true
             guard memberId == leader else { return (.wait, [:]) }
             let byMember = Dictionary(assignments.map { ($0.memberId, $0.assignment) }, uniquingKeysWith: { first, _ in first })
-            var released: [String: SyncGroupResponse] = [:]
+            var released: [String: GroupSyncResult] = [:]
             for id in members.keys {
                 members[id]!.assignment = byMember[id] ?? []
                 if members[id]!.awaitingSync && id != memberId {
-                    released[id] = SyncGroupResponse(errorCode: .none, assignment: members[id]!.assignment)
+                    released[id] = GroupSyncResult(assignment: members[id]!.assignment)
                 }
                 members[id]!.awaitingSync = false
             }
             state = .stable
             syncDeadline = nil
-            return (.respond(SyncGroupResponse(errorCode: .none, assignment: members[memberId]!.assignment)), released)
+            return (.respond(GroupSyncResult(assignment: members[memberId]!.assignment)), released)
         }
     }
 
     // MARK: Heartbeat, LeaveGroup, commits
 
-    mutating func heartbeat(memberId: String, generation requested: Int32, now: Int64) -> KafkaErrorCode {
+    /// `nil`: the member is in the group's current generation and nothing is asked of it.
+    mutating func heartbeat(memberId: String, generation requested: Int32, now: Int64) -> GroupError? {
         guard members[memberId] != nil else { return .unknownMemberId }
         members[memberId]!.lastSeen = now
         guard requested == generation else { return .illegalGeneration }
         switch state {
         case .preparingRebalance: return .rebalanceInProgress
-        case .completingRebalance, .stable: return .none
+        case .completingRebalance, .stable: return nil
         case .empty, .dead: return .unknownMemberId
         }
     }
 
     /// Removes a member; the others rebalance (or the group becomes Empty).
-    mutating func leave(memberId: String, now: Int64) -> (KafkaErrorCode, [String: JoinGroupResponse], [String: SyncGroupResponse]) {
+    mutating func leave(memberId: String, now: Int64) -> (GroupError?, [String: GroupJoinResult], [String: GroupSyncResult]) {
         guard members[memberId] != nil || pending[memberId] != nil else { return (.unknownMemberId, [:], [:]) }
         pending[memberId] = nil
         remove(memberId)
         let (joins, syncs) = afterMembershipChange(now: now)
-        return (.none, joins, syncs)
+        return (nil, joins, syncs)
     }
 
     /// Who may commit offsets (AK `validateOffsetCommit`): members of the current generation,
     /// or anyone with generation -1 while the group has no members (manual assignment).
-    func commitError(memberId: String, generation requested: Int32) -> KafkaErrorCode? {
+    func commitError(memberId: String, generation requested: Int32) -> GroupError? {
         if requested < 0 && memberId.isEmpty {
             return members.isEmpty ? nil : .unknownMemberId
         }
@@ -270,7 +269,7 @@ struct ConsumerGroup: Sendable {
 
     /// Expires sessions, pending member ids and rebalance deadlines. Returns the parked
     /// requests this releases: join results, and sync errors for a rebalance that restarted.
-    mutating func tick(now: Int64) -> (joins: [String: JoinGroupResponse], syncs: [String: SyncGroupResponse]) {
+    mutating func tick(now: Int64) -> (joins: [String: GroupJoinResult], syncs: [String: GroupSyncResult]) {
         pending = pending.filter { $0.value > now }
         var changed = false
         for (id, member) in members where !member.awaitingJoin && !member.awaitingSync && member.lastSeen + member.sessionTimeoutMs < now {
@@ -286,12 +285,12 @@ struct ConsumerGroup: Sendable {
         return (completeJoinIfReady(now: now), [:])
     }
 
-    private mutating func afterMembershipChange(now: Int64) -> ([String: JoinGroupResponse], [String: SyncGroupResponse]) {
-        var syncs: [String: SyncGroupResponse] = [:]
+    private mutating func afterMembershipChange(now: Int64) -> ([String: GroupJoinResult], [String: GroupSyncResult]) {
+        var syncs: [String: GroupSyncResult] = [:]
         if state == .completingRebalance || state == .stable {
             // Members waiting in SyncGroup must rejoin: the rebalance starts over.
             for (id, member) in members where member.awaitingSync {
-                syncs[id] = SyncGroupResponse(errorCode: .rebalanceInProgress)
+                syncs[id] = GroupSyncResult(error: .rebalanceInProgress)
                 members[id]!.awaitingSync = false
             }
         }

@@ -1,5 +1,4 @@
 import Foundation
-import SteleKafkaProtocol
 import SteleLog
 
 /// Runs every consumer group of the broker (Stele is the coordinator of all of them): parks
@@ -7,8 +6,8 @@ import SteleLog
 /// timeouts with a ticker, and stores committed offsets in the `OffsetStore`.
 public actor GroupCoordinator {
     private var groups: [String: ConsumerGroup] = [:]
-    private var joinWaiters: [String: [String: CheckedContinuation<JoinGroupResponse, Never>]] = [:]
-    private var syncWaiters: [String: [String: CheckedContinuation<SyncGroupResponse, Never>]] = [:]
+    private var joinWaiters: [String: [String: CheckedContinuation<GroupJoinResult, Never>]] = [:]
+    private var syncWaiters: [String: [String: CheckedContinuation<GroupSyncResult, Never>]] = [:]
     public let offsets: OffsetStore
     private let clock: @Sendable () -> Int64
     private let initialRebalanceDelayMs: Int64
@@ -40,10 +39,10 @@ public actor GroupCoordinator {
         groups[id] ?? ConsumerGroup(id: id, initialRebalanceDelayMs: initialRebalanceDelayMs)
     }
 
-    public func join(_ request: JoinGroupRequest, clientId: String, version: Int16) async -> JoinGroupResponse {
-        guard !request.groupId.isEmpty else { return JoinGroupResponse(errorCode: .invalidGroupId, memberId: request.memberId) }
+    public func join(_ request: GroupJoin) async -> GroupJoinResult {
+        guard !request.groupId.isEmpty else { return .refused(.invalidGroupId, memberId: request.memberId) }
         var state = group(request.groupId)
-        let outcome = state.join(request, clientId: clientId, version: version, now: clock())
+        let outcome = state.join(request, now: clock())
         groups[request.groupId] = state
         switch outcome {
         case let .respond(response):
@@ -53,7 +52,7 @@ public actor GroupCoordinator {
                 let memberId = request.memberId.isEmpty ? self.newestMember(of: request.groupId) : request.memberId
                 // A member re-sending JoinGroup replaces its earlier parked request.
                 joinWaiters[request.groupId, default: [:]].updateValue(continuation, forKey: memberId)?
-                    .resume(returning: JoinGroupResponse(errorCode: .rebalanceInProgress, memberId: memberId))
+                    .resume(returning: .refused(.rebalanceInProgress, memberId: memberId))
                 release(request.groupId, joins: groups[request.groupId]!.completeJoinIfReady(now: clock()), syncs: [:])
             }
         }
@@ -65,59 +64,59 @@ public actor GroupCoordinator {
         return groups[groupId]?.members.values.first { $0.awaitingJoin && !waiting.contains($0.id) }?.id ?? ""
     }
 
-    public func sync(_ request: SyncGroupRequest) async -> SyncGroupResponse {
-        guard var state = groups[request.groupId] else { return SyncGroupResponse(errorCode: .unknownMemberId) }
-        let (outcome, released) = state.sync(memberId: request.memberId, generation: request.generationId,
-                                             assignments: request.assignments, now: clock())
-        groups[request.groupId] = state
-        release(request.groupId, joins: [:], syncs: released)
+    /// The member's SyncGroup: the leader brings `assignments` (member id → its part).
+    public func sync(group groupId: String, memberId: String, generation: Int32,
+                     assignments: [(memberId: String, assignment: [UInt8])]) async -> GroupSyncResult {
+        guard var state = groups[groupId] else { return GroupSyncResult(error: .unknownMemberId) }
+        let (outcome, released) = state.sync(memberId: memberId, generation: generation, assignments: assignments, now: clock())
+        groups[groupId] = state
+        release(groupId, joins: [:], syncs: released)
         switch outcome {
         case let .respond(response): return response
         case .wait:
             return await withCheckedContinuation { continuation in
-                syncWaiters[request.groupId, default: [:]].updateValue(continuation, forKey: request.memberId)?
-                    .resume(returning: SyncGroupResponse(errorCode: .rebalanceInProgress))
+                syncWaiters[groupId, default: [:]].updateValue(continuation, forKey: memberId)?
+                    .resume(returning: GroupSyncResult(error: .rebalanceInProgress))
             }
         }
     }
 
-    public func heartbeat(_ request: HeartbeatRequest) -> KafkaErrorCode {
-        guard var state = groups[request.groupId] else { return .unknownMemberId }
-        let code = state.heartbeat(memberId: request.memberId, generation: request.generationId, now: clock())
-        groups[request.groupId] = state
-        return code
+    /// `nil`: the member is in the current generation and nothing is asked of it.
+    public func heartbeat(group groupId: String, memberId: String, generation: Int32) -> GroupError? {
+        guard var state = groups[groupId] else { return .unknownMemberId }
+        let error = state.heartbeat(memberId: memberId, generation: generation, now: clock())
+        groups[groupId] = state
+        return error
     }
 
-    public func leave(_ request: LeaveGroupRequest) -> [(memberId: String, errorCode: KafkaErrorCode)] {
-        guard var state = groups[request.groupId] else { return request.memberIds.map { ($0, .unknownMemberId) } }
-        var results: [(memberId: String, errorCode: KafkaErrorCode)] = []
-        for member in request.memberIds {
-            let (code, joins, syncs) = state.leave(memberId: member, now: clock())
-            groups[request.groupId] = state
-            release(request.groupId, joins: joins, syncs: syncs)
-            results.append((member, code))
+    /// Removes each member from the group; one result per member (`nil`: it left).
+    public func leave(group groupId: String, memberIds: [String]) -> [(memberId: String, error: GroupError?)] {
+        guard var state = groups[groupId] else { return memberIds.map { ($0, .unknownMemberId) } }
+        var results: [(memberId: String, error: GroupError?)] = []
+        for member in memberIds {
+            let (error, joins, syncs) = state.leave(memberId: member, now: clock())
+            groups[groupId] = state
+            release(groupId, joins: joins, syncs: syncs)
+            results.append((member, error))
         }
         return results
     }
 
-    /// Validates and stores a commit (kafka-protocol.md §4.6). Returns the error for all partitions, if any.
-    public func commit(_ request: OffsetCommitRequest, version: Int16) async -> KafkaErrorCode? {
-        if let state = groups[request.groupId] {
-            if let error = state.commitError(memberId: request.memberId, generation: request.generationId) { return error }
-            groups[request.groupId]?.touch(memberId: request.memberId, now: clock())
-        } else if request.generationId >= 0 {
+    /// Validates and stores a commit (kafka-protocol.md §4.6). Returns the error for all its
+    /// offsets, if any.
+    public func commit(_ commit: GroupCommit) async -> GroupError? {
+        if let state = groups[commit.groupId] {
+            if let error = state.commitError(memberId: commit.memberId, generation: commit.generation) { return error }
+            groups[commit.groupId]?.touch(memberId: commit.memberId, now: clock())
+        } else if commit.generation >= 0 {
             return .illegalGeneration
         }
         let now = clock()
-        var entries: [(OffsetStore.Key, OffsetStore.Committed?)] = []
-        for topic in request.topics {
-            for partition in topic.partitions {
-                entries.append((OffsetStore.Key(group: request.groupId, topic: topic.name, partition: partition.partition),
-                                OffsetStore.Committed(offset: partition.offset, leaderEpoch: partition.leaderEpoch,
-                                                      metadata: partition.metadata, commitTimestamp: now)))
-            }
+        let entries: [(OffsetStore.Key, OffsetStore.Committed?)] = commit.offsets.map { entry in
+            (OffsetStore.Key(group: commit.groupId, topic: entry.topic, partition: entry.partition),
+             OffsetStore.Committed(offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata, commitTimestamp: now))
         }
-        do { try await offsets.store(entries) } catch { return .coordinatorNotAvailable }
+        do { try await offsets.store(entries) } catch { return .offsetsUnavailable }
         return nil
     }
 
@@ -138,13 +137,13 @@ public actor GroupCoordinator {
         }
     }
 
-    private func release(_ groupId: String, joins: [String: JoinGroupResponse], syncs: [String: SyncGroupResponse]) {
+    private func release(_ groupId: String, joins: [String: GroupJoinResult], syncs: [String: GroupSyncResult]) {
         for (member, response) in joins { joinWaiters[groupId]?.removeValue(forKey: member)?.resume(returning: response) }
         for (member, response) in syncs { syncWaiters[groupId]?.removeValue(forKey: member)?.resume(returning: response) }
         // Parked joiners the state machine dropped (timed out) get an error rather than silence.
         if let waiting = joinWaiters[groupId], groups[groupId]?.state != .preparingRebalance {
             for (member, continuation) in waiting {
-                continuation.resume(returning: JoinGroupResponse(errorCode: .unknownMemberId, memberId: member))
+                continuation.resume(returning: .refused(.unknownMemberId, memberId: member))
             }
             joinWaiters[groupId] = nil
         }
@@ -187,8 +186,8 @@ extension GroupCoordinator {
     }
 
     /// Deletes groups without members, with their committed offsets.
-    public func deleteGroups(_ ids: [String]) async -> [(groupId: String, errorCode: KafkaErrorCode)] {
-        var results: [(groupId: String, errorCode: KafkaErrorCode)] = []
+    public func deleteGroups(_ ids: [String]) async -> [(groupId: String, error: GroupError?)] {
+        var results: [(groupId: String, error: GroupError?)] = []
         for id in ids {
             if let group = groups[id], !group.isEmpty {
                 results.append((id, .nonEmptyGroup))
@@ -203,9 +202,9 @@ extension GroupCoordinator {
                 try await offsets.store(committed.keys.map { ($0, nil) })
                 groups[id]?.markDead()
                 groups[id] = nil
-                results.append((id, .none))
+                results.append((id, nil))
             } catch {
-                results.append((id, .coordinatorNotAvailable))
+                results.append((id, .offsetsUnavailable))
             }
         }
         return results
@@ -223,14 +222,14 @@ extension GroupCoordinator {
     }
 
     /// Deletes committed offsets of an Empty group (OffsetDelete).
-    public func deleteOffsets(group id: String, partitions: [OffsetStore.Key]) async -> KafkaErrorCode {
+    public func deleteOffsets(group id: String, partitions: [OffsetStore.Key]) async -> GroupError? {
         if let group = groups[id], !group.isEmpty { return .nonEmptyGroup }
         guard groups[id] != nil || offsets.groups.contains(id) else { return .groupIdNotFound }
         do {
             try await offsets.store(partitions.map { ($0, nil) })
-            return .none
+            return nil
         } catch {
-            return .coordinatorNotAvailable
+            return .offsetsUnavailable
         }
     }
 }

@@ -1,0 +1,121 @@
+/// The consumer-group coordinator's own vocabulary: what members ask and what they are told, in
+/// the broker's terms. The Kafka listener (`SteleServer`) turns requests into these and these
+/// into responses; the broker knows nothing of the wire format.
+
+/// Why the coordinator refuses a group request. Each case is one of Kafka's group error codes.
+public enum GroupError: Error, Sendable, Equatable {
+    /// The group id is empty.
+    case invalidGroupId
+    /// The member is not (or no longer) in the group.
+    case unknownMemberId
+    /// The member's generation is not the group's.
+    case illegalGeneration
+    /// The group is rebalancing: the member must rejoin.
+    case rebalanceInProgress
+    /// A new member must join again with the id it was given (KIP-394).
+    case memberIdRequired
+    /// The session timeout is outside ``ConsumerGroup/sessionTimeoutRange``.
+    case invalidSessionTimeout
+    /// The member's protocol type or protocols match none of the group's.
+    case inconsistentGroupProtocol
+    /// The group still has members (deleting it or its offsets needs it empty).
+    case nonEmptyGroup
+    /// The group has neither members nor committed offsets.
+    case groupIdNotFound
+    /// The committed offsets could not be stored (the offsets log refused the write).
+    case offsetsUnavailable
+}
+
+/// One assignment protocol a member supports (a name and its opaque metadata, the client's
+/// subscription).
+public struct GroupProtocol: Sendable, Equatable {
+    public var name: String
+    public var metadata: [UInt8]
+    public init(name: String, metadata: [UInt8]) { (self.name, self.metadata) = (name, metadata) }
+}
+
+/// A member asking to join a group.
+public struct GroupJoin: Sendable, Equatable {
+    public var groupId: String
+    /// Empty for a member joining for the first time.
+    public var memberId: String
+    /// Set for a static member (KIP-345).
+    public var instanceId: String?
+    public var clientId: String
+    public var sessionTimeoutMs: Int64
+    public var rebalanceTimeoutMs: Int64
+    public var protocolType: String
+    public var protocols: [GroupProtocol]
+    /// The client understands ``GroupError/memberIdRequired`` (JoinGroup v4 and later): a new
+    /// dynamic member is given its id and asked to join again with it.
+    public var acceptsMemberIdRequired: Bool
+
+    public init(groupId: String, memberId: String, instanceId: String? = nil, clientId: String, sessionTimeoutMs: Int64,
+                rebalanceTimeoutMs: Int64, protocolType: String, protocols: [GroupProtocol], acceptsMemberIdRequired: Bool) {
+        (self.groupId, self.memberId, self.instanceId, self.clientId) = (groupId, memberId, instanceId, clientId)
+        (self.sessionTimeoutMs, self.rebalanceTimeoutMs) = (sessionTimeoutMs, rebalanceTimeoutMs)
+        (self.protocolType, self.protocols, self.acceptsMemberIdRequired) = (protocolType, protocols, acceptsMemberIdRequired)
+    }
+}
+
+/// What a joining member is told: its id and the generation, and for the leader every member's
+/// metadata to compute the assignment from.
+public struct GroupJoinResult: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var memberId: String
+        public var instanceId: String?
+        public var metadata: [UInt8]
+        public init(memberId: String, instanceId: String?, metadata: [UInt8]) {
+            (self.memberId, self.instanceId, self.metadata) = (memberId, instanceId, metadata)
+        }
+    }
+
+    /// `nil` when the member joined.
+    public var error: GroupError?
+    /// -1 with an error.
+    public var generation: Int32
+    public var protocolName: String
+    public var leader: String
+    public var memberId: String
+    /// Every member, for the leader; empty for the others.
+    public var members: [Member]
+
+    public init(error: GroupError? = nil, generation: Int32 = -1, protocolName: String = "", leader: String = "",
+                memberId: String, members: [Member] = []) {
+        (self.error, self.generation, self.protocolName, self.leader, self.memberId, self.members) =
+            (error, generation, protocolName, leader, memberId, members)
+    }
+
+    static func refused(_ error: GroupError, memberId: String) -> Self { Self(error: error, memberId: memberId) }
+}
+
+/// What a member is told at the end of a rebalance: its part of the leader's assignment.
+public struct GroupSyncResult: Sendable, Equatable {
+    public var error: GroupError?
+    public var assignment: [UInt8]
+    public init(error: GroupError? = nil, assignment: [UInt8] = []) { (self.error, self.assignment) = (error, assignment) }
+}
+
+/// A member's (or a manually assigned consumer's) offsets to commit.
+public struct GroupCommit: Sendable, Equatable {
+    public struct Offset: Sendable, Equatable {
+        public var topic: String
+        public var partition: Int32
+        public var offset: Int64
+        public var leaderEpoch: Int32
+        public var metadata: String?
+        public init(topic: String, partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?) {
+            (self.topic, self.partition, self.offset, self.leaderEpoch, self.metadata) = (topic, partition, offset, leaderEpoch, metadata)
+        }
+    }
+
+    public var groupId: String
+    /// Empty, with generation -1, for a consumer outside any group membership.
+    public var memberId: String
+    public var generation: Int32
+    public var offsets: [Offset]
+
+    public init(groupId: String, memberId: String, generation: Int32, offsets: [Offset]) {
+        (self.groupId, self.memberId, self.generation, self.offsets) = (groupId, memberId, generation, offsets)
+    }
+}
