@@ -8,10 +8,10 @@ import SteleCore
 public struct KafkaCodecs: RecordDecompressor {
     /// The largest records section a compressed batch may expand to: a batch is at most
     /// `max.message.bytes` compressed, and no client sends ratios near this.
-    public let decompressedBytesMax: Int
+    public let maxDecompressedBytes: Int
 
-    public init(decompressedBytesMax: Int = 64 << 20) {
-        self.decompressedBytesMax = decompressedBytesMax
+    public init(maxDecompressedBytes: Int = 64 << 20) {
+        self.maxDecompressedBytes = maxDecompressedBytes
     }
 
     public func supports(_ codec: CompressionCodec) -> Bool {
@@ -24,10 +24,10 @@ public struct KafkaCodecs: RecordDecompressor {
     public func decompress(_ codec: CompressionCodec, _ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
         switch codec {
         case .none: return Array(bytes)
-        case .snappy: return try Snappy.decompress(bytes, limit: decompressedBytesMax)
+        case .snappy: return try Snappy.decompress(bytes, limit: maxDecompressedBytes)
         case .gzip, .lz4, .zstd:
             return try Self.call(codec) { output, length, error, capacity in
-                stele_decompress(Int32(codec.rawValue), bytes.baseAddress, bytes.count, decompressedBytesMax, output, length, error, capacity)
+                stele_decompress(Int32(codec.rawValue), bytes.baseAddress, bytes.count, maxDecompressedBytes, output, length, error, capacity)
             }
         }
     }

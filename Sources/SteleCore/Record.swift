@@ -94,7 +94,7 @@ public struct RecordView: Sendable, Equatable {
     public var headersStart: Int
 
     /// Longest record header section Stele will walk (bounds work on hostile input).
-    public static let headerCountMax = 1 << 20
+    public static let maxHeaderCount = 1 << 20
 
     public init(from reader: inout ByteReader) throws(CodecError) {
         start = reader.position
@@ -110,7 +110,7 @@ public struct RecordView: Sendable, Equatable {
         key = try inner.readVarintBytesRange()
         value = try inner.readVarintBytesRange()
         let count = try inner.readVarint()
-        guard count >= 0, Int(count) <= Self.headerCountMax else { throw .invalid("record header count \(count) out of range") }
+        guard count >= 0, Int(count) <= Self.maxHeaderCount else { throw .invalid("record header count \(count) out of range") }
         headerCount = Int(count)
         headersStart = inner.position
         for _ in 0..<headerCount {

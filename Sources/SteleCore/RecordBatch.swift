@@ -4,7 +4,7 @@ public enum RecordBatch {
     /// The largest batch Stele accepts at all, whatever the topic's limit: it bounds what a
     /// length field from the network can make us allocate. (Kafka's `message.max.bytes`
     /// default is 1,048,588; topics may raise it, so this guard sits far above.)
-    public static let sizeMax = 1 << 30
+    public static let maxSize = 1 << 30
 
     /// Who produced the bytes being validated.
     public enum Origin: Sendable {

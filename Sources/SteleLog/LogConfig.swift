@@ -53,7 +53,7 @@ public struct LogConfig: Sendable {
     /// Roll when the active segment's in-memory key index holds this many records: it bounds
     /// the memory of the active segment (about 40 bytes per entry plus the keys) whatever the
     /// record size. A single batch larger than this still fits in one (new) segment.
-    public var keyIndexEntriesMax: Int = 1_000_000
+    public var maxKeyIndexEntries: Int = 1_000_000
     public var flushPolicy: FlushPolicy = .always
     /// Delete segments whose newest record is older than this; `nil` keeps them forever (the
     /// default: Stele keeps events forever, unlike Kafka's 7 days).
@@ -67,6 +67,11 @@ public struct LogConfig: Sendable {
     public var timestampType: TimestampTypeConfig = .createTime
     /// Largest batch an append accepts (Kafka `max.message.bytes`, 1,048,588).
     public var maxBatchBytes: Int = 1_048_588
+    /// The most bytes of batches the writer takes into one group write (one write, one sync).
+    /// Appends beyond it wait, in order, for the next group: a burst of producers costs a
+    /// bounded write buffer, not one as large as the burst. A batch larger than this is written
+    /// in a group of its own.
+    public var maxAppendGroupBytes: Int = 16 << 20
     /// Memory for loaded index files of sealed segments, across the whole log.
     public var indexCacheBytes: Int = 64 << 20
     /// Memory for the cached stream versions used by concurrency checks.
@@ -91,7 +96,7 @@ public struct LogConfig: Sendable {
         var config = LogConfig()
         config.segmentBytes = 4096
         config.indexIntervalBytes = 0
-        config.keyIndexEntriesMax = 64
+        config.maxKeyIndexEntries = 64
         config.indexCacheBytes = 8 << 10
         config.versionCacheEntries = 8
         return config

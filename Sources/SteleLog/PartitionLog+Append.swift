@@ -21,14 +21,58 @@ struct AppendQueue: ~Copyable {
         case barrier(CheckedContinuation<Void, any Error>)
     }
 
+    /// The next group the writer takes, at most `maxAppendGroupBytes` of batches (or one batch).
     var pending: [Item] = []
+    var pendingBytes = 0
+    /// Appends waiting for room in `pending`, oldest first. Each is a suspended appender holding
+    /// its own batch: the listeners bound how many there can be (request memory, connections).
+    /// Non-empty only while `pending` is.
+    var waiting: [Item] = []
     var draining = false
     var closing = false
+
+    /// Queues `item` in `pending` if it fits (or `pending` is empty), else in `waiting`; order
+    /// is kept either way.
+    mutating func add(_ item: Item, maxGroupBytes: Int) {
+        let size = item.size
+        if waiting.isEmpty && (pending.isEmpty || pendingBytes + size <= maxGroupBytes) {
+            pending.append(item)
+            pendingBytes += size
+        } else {
+            waiting.append(item)
+        }
+    }
+
+    /// Takes the next group and refills `pending` from `waiting` up to the bound.
+    mutating func takeGroup(maxGroupBytes: Int) -> [Item] {
+        assert(waiting.isEmpty || !pending.isEmpty, "appends wait only behind a full group")
+        let group = pending
+        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+        var admitted = 0
+        for item in waiting {
+            if !pending.isEmpty && pendingBytes + item.size > maxGroupBytes { break }
+            pending.append(item)
+            pendingBytes += item.size
+            admitted += 1
+        }
+        waiting.removeFirst(admitted)
+        return group
+    }
+}
+
+extension AppendQueue.Item {
+    var size: Int {
+        switch self {
+        case let .batch(batch, _): batch.bytes.count
+        case .barrier: 0
+        }
+    }
 }
 
 extension PartitionLog {
     /// Index files hold 32-bit positions; 2 GiB leaves the top bit free (see `KeyIndexEntry`).
-    static let segmentBytesMax = Int64(Int32.max)
+    static let maxSegmentBytes = Int64(Int32.max)
 
     /// Appends one RecordBatch v2 exactly as a Kafka producer sends it.
     ///
@@ -63,7 +107,7 @@ extension PartitionLog {
                 return false
             }
             if case .barrier = item { queue.closing = true }
-            queue.pending.append(item)
+            queue.add(item, maxGroupBytes: config.maxAppendGroupBytes)
             if queue.draining { return false }
             queue.draining = true
             return true
@@ -75,8 +119,7 @@ extension PartitionLog {
     private func drain() {
         while true {
             let group = appendQueue.withLock { queue -> [AppendQueue.Item] in
-                let group = queue.pending
-                queue.pending.removeAll(keepingCapacity: true)
+                let group = queue.takeGroup(maxGroupBytes: config.maxAppendGroupBytes)
                 if group.isEmpty { queue.draining = false }
                 return group
             }
@@ -193,8 +236,8 @@ extension PartitionLog {
 
     private func needsRoll(before batch: ValidatedBatch, active: LogSegment, now: Int64) -> Bool {
         guard let builder = active.active, builder.logBytes > 0 else { return false }
-        if builder.logBytes + Int64(batch.bytes.count) > min(Int64(config.segmentBytes), Self.segmentBytesMax) { return true }
-        if builder.keyIndex.entryCount + batch.keyedRecords.count > config.keyIndexEntriesMax { return true }
+        if builder.logBytes + Int64(batch.bytes.count) > min(Int64(config.segmentBytes), Self.maxSegmentBytes) { return true }
+        if builder.keyIndex.entryCount + batch.keyedRecords.count > config.maxKeyIndexEntries { return true }
         // Relative offsets in index files are 32-bit.
         if builder.nextOffset - builder.baseOffset + Int64(batch.header.recordCount) > Int64(UInt32.max) { return true }
         if let age = config.segmentAge, let first = active.firstAppendMilliseconds, now - first > age.milliseconds { return true }

@@ -161,7 +161,7 @@ extension PartitionLog {
 
     func checkedHeader(_ header: RecordBatchHeader, at position: Int64, end: Int64, segment: LogSegment) throws -> RecordBatchHeader {
         guard header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
-              header.totalSize <= RecordBatch.sizeMax, position + Int64(header.totalSize) <= end,
+              header.totalSize <= RecordBatch.maxSize, position + Int64(header.totalSize) <= end,
               header.baseOffset >= segment.baseOffset, header.baseOffset - segment.baseOffset <= Int64(UInt32.max),
               header.lastOffsetDelta >= 0 else {
             throw LogError.corruption(LogCorruption(file: segment.logPath, position: position,

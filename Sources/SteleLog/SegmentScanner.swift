@@ -117,7 +117,7 @@ enum SegmentScanner {
             guard try ensure(position, RecordBatchHeader.logOverhead) else { return .invalid("incomplete batch header at end of file", declaredSize: nil) }
             let (baseOffset, length) = try withBatch(at: position, size: RecordBatchHeader.logOverhead) { try RecordBatchHeader.peekOffsetAndLength($0) }
             let size = RecordBatchHeader.logOverhead + Int(length)
-            guard length >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead), size <= RecordBatch.sizeMax else {
+            guard length >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead), size <= RecordBatch.maxSize else {
                 return .invalid("implausible batch length \(length)", declaredSize: nil)
             }
             guard baseOffset >= 0, baseOffset <= Int64.max - Int64(Int32.max) - 1 else {

@@ -99,7 +99,7 @@ extension KafkaRequestHandler {
                     errors[topic.name, default: [:]][partition.partition] = .unknownTopicOrPartition
                     return false
                 }
-                if (partition.metadata?.utf8.count ?? 0) > OffsetStore.metadataBytesMax {
+                if (partition.metadata?.utf8.count ?? 0) > OffsetStore.maxMetadataBytes {
                     errors[topic.name, default: [:]][partition.partition] = .offsetMetadataTooLarge
                     return false
                 }

@@ -9,7 +9,7 @@ public struct StreamID: Hashable, Sendable, Codable, CustomStringConvertible {
     public let id: String
 
     /// Stream ids are record keys; a bound keeps one id from bloating every index entry.
-    public static let idBytesMax = 1024
+    public static let maxIdBytes = 1024
 
     public init(category: String, id: String) {
         self.category = category
@@ -23,7 +23,7 @@ public struct StreamID: Hashable, Sendable, Codable, CustomStringConvertible {
     public var problem: String? {
         if let problem = CategoryName.validate(category) { return problem }
         if id.isEmpty { return "stream id is empty" }
-        if id.utf8.count > Self.idBytesMax { return "stream id is longer than \(Self.idBytesMax) bytes" }
+        if id.utf8.count > Self.maxIdBytes { return "stream id is longer than \(Self.maxIdBytes) bytes" }
         return nil
     }
 }

@@ -69,7 +69,9 @@ public enum QueryGuard {
 /// How much one query may return: results are held in memory and serialised whole, so they
 /// are bounded in rows and in bytes (a query over a big table must say LIMIT).
 public enum QueryLimits {
+    /// Rows one result may hold: a page of a table, not the table.
     public static let maxRows = 100_000
+    /// Bytes one result may hold in memory before it is serialised.
     public static let maxBytes = 32 << 20
     /// The largest string or blob a SQLite query may build (view tables hold derived values).
     public static let maxValueBytes = 4 << 20

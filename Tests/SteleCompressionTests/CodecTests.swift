@@ -23,7 +23,7 @@ struct CodecTests {
     }
 
     @Test func decompressionIsBounded() throws {
-        let codecs = KafkaCodecs(decompressedBytesMax: 1000)
+        let codecs = KafkaCodecs(maxDecompressedBytes: 1000)
         let compressed = try KafkaCodecs().compress(.zstd, [UInt8](repeating: 7, count: 1 << 20))
         #expect(throws: (any Error).self) { try compressed.withUnsafeBytes { try codecs.decompress(.zstd, $0) } }
     }

@@ -27,5 +27,5 @@ func fuzzBatch(_ bytes: UnsafeBufferPointer<UInt8>) {
 
 enum FuzzCodecs {
     /// A 1 MiB expansion cap keeps each input fast; the cap itself is what is under test.
-    static let shared = KafkaCodecs(decompressedBytesMax: 1 << 20)
+    static let shared = KafkaCodecs(maxDecompressedBytes: 1 << 20)
 }

@@ -10,7 +10,7 @@ func fuzzCodecs(_ bytes: UnsafeBufferPointer<UInt8>) {
     let input = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[1...])
     guard FuzzCodecs.shared.supports(codec) else { return }
     if let output = try? FuzzCodecs.shared.decompress(codec, input) {
-        precondition(output.count <= FuzzCodecs.shared.decompressedBytesMax, "\(codec) expanded past its cap")
+        precondition(output.count <= FuzzCodecs.shared.maxDecompressedBytes, "\(codec) expanded past its cap")
     }
     if codec != .snappy, selector & 0x80 != 0 {
         let original = Array(input)

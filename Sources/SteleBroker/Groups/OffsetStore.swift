@@ -32,7 +32,7 @@ public final class OffsetStore: Sendable {
     }
 
     /// Kafka's `offset.metadata.max.bytes`.
-    public static let metadataBytesMax = 4096
+    public static let maxMetadataBytes = 4096
 
     private let log: PartitionLog
     private let committed = Mutex<[Key: Committed]>([:])

@@ -13,7 +13,7 @@ struct RecoveryBench {
         var config = LogConfig()
         config.flushPolicy = .os
         config.segmentBytes = Int(Int32.max)
-        config.keyIndexEntriesMax = Int.max
+        config.maxKeyIndexEntries = Int.max
         do {
             let log = try await PartitionLog.open(directory: path, config: config)
             let batch = AppendBench.batch(records: 100, valueBytes: 1024)

@@ -53,7 +53,7 @@ struct KeyIndexEntry: Sendable, Equatable {
 }
 
 /// The key index of the active segment: every keyed record, grouped by key, in memory.
-/// Bounded by `LogConfig.keyIndexEntriesMax` (the segment rolls when it is full).
+/// Bounded by `LogConfig.maxKeyIndexEntries` (the segment rolls when it is full).
 struct ActiveKeyIndex: Sendable {
     private(set) var entriesByKey: [[UInt8]: [KeyIndexEntry]] = [:]
     private(set) var entryCount = 0
