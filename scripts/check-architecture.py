@@ -19,7 +19,8 @@ described = json.loads(subprocess.run(["swift", "package", "describe", "--type",
 
 # Layers, lowest first: a library may depend only on modules of a lower layer.
 LAYERS = [
-    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync"],
+    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync", "stele-embed"],
+    ["EmbedFiles"],
     ["SteleCore"],
     ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore"],
     ["SteleLogTesting", "SteleBroker", "SteleViews", "SteleRemote", "StelePostgres"],
@@ -52,7 +53,7 @@ PRODUCT_MODULES = {
     "GRDB": {"GRDB"}, "GRDBSQLite": {"GRDBSQLite"},
 }
 SYSTEM = {"Foundation", "FoundationEssentials", "FoundationNetworking", "Dispatch", "Glibc", "Musl", "Darwin",
-          "Synchronization", "Testing", "XCTest", "_Concurrency", "os", "Android"}
+          "Synchronization", "PackagePlugin", "Testing", "XCTest", "_Concurrency", "os", "Android"}
 IMPORT = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.M)
 
 targets = {t["name"]: t for t in described["targets"]}
