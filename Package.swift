@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "SteleViews", targets: ["SteleViews"]),
         .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
         .library(name: "SteleRemote", targets: ["SteleRemote"]),
+        .library(name: "SteleWire", targets: ["SteleWire"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -56,6 +57,9 @@ let package = Package(
         // versions, reads, subscriptions, snapshots over the `EventStorage` protocol. It knows
         // neither the broker nor the log.
         .target(name: "SteleStore", dependencies: ["SteleCore"]),
+        // The HTTP API's JSON: `JSONValue` and the Codable shapes the server writes and the
+        // remote store reads (CloudEvents, pages, problems), one set for both ends.
+        .target(name: "SteleWire", dependencies: ["SteleStore"]),
         // The embedded backend: categories as the broker's topics in a data directory.
         .target(name: "SteleEmbedded", dependencies: ["SteleStore", "SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
         // The PostgreSQL event-store backend. Its own module: postgres-nio is half of a clean build.
@@ -71,9 +75,9 @@ let package = Package(
         ]),
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
-        .target(name: "SteleViews", dependencies: ["SteleStore", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        .target(name: "SteleViews", dependencies: ["SteleStore", "SteleWire", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // A running Stele used through its HTTP API, as an event store (Foundation's URLSession).
-        .target(name: "SteleRemote", dependencies: ["SteleStore"]),
+        .target(name: "SteleRemote", dependencies: ["SteleStore", "SteleWire"]),
         // The library applications import: typed events, deciders, repositories, reactors.
         .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
@@ -91,14 +95,14 @@ let package = Package(
         .plugin(name: "EmbedFiles", capability: .buildTool(), dependencies: ["stele-embed"]),
         // The HTTP API over the store and the views (Hummingbird).
         .target(name: "SteleHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
-            "SteleViews", "SteleStore", "SteleLog", "SteleBroker",
+            "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], exclude: ["Embedded"], plugins: ["EmbedFiles"]),
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
             name: "SteleCLI",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
                 "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,9 +129,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
-            "SteleHTTP", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
+            "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),

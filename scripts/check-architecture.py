@@ -23,9 +23,9 @@ LAYERS = [
     ["EmbedFiles"],
     ["SteleCore"],
     ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore"],
-    ["SteleLogTesting", "SteleBroker", "SteleViews", "SteleRemote", "StelePostgres"],
-    ["SteleServer", "SteleEmbedded", "StelePostgresViews"],
-    ["SteleHTTP", "Stele"],
+    ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],
+    ["SteleServer", "SteleEmbedded", "SteleViews", "SteleRemote"],
+    ["StelePostgresViews", "SteleHTTP", "Stele"],
     ["SteleExamples"],
     ["SteleCLI", "stele-crashtest"],
 ]
@@ -42,6 +42,8 @@ FORBIDDEN = {
     "SteleBroker": {"NIOCore", "NIOPosix", "SteleKafkaProtocol"},
     "StelePostgres": {"SteleViews", "SteleBroker", "SteleLog", "GRDB", "GRDBSQLite"},
     "SteleRemote": {"SteleLog", "SteleBroker", "NIOPosix"},
+    # The JSON shapes are values: no server, no client, no storage.
+    "SteleWire": {"SteleLog", "SteleBroker", "NIOCore", "NIOPosix", "Hummingbird", "FoundationNetworking"},
 }
 # What an application that imports the library gets linked, whatever it imports directly: the
 # backends that need other packages are opt-in modules.

@@ -7,6 +7,7 @@ import Logging
 import Stele
 import SteleExamples
 import SteleViews
+import SteleWire
 
 /// `stele demo flights`: the flight-booking service. `serve` (the default) runs Stele with the
 /// flights' views and generated flights; `book` is the writer of the load script: it books

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import SteleViews
+import SteleWire
 
 /// `stele views`: the views of a running `stele serve`, over its HTTP API.
 struct ViewsCommand: AsyncParsableCommand {

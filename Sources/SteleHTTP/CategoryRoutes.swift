@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SteleStore
+import SteleWire
 import SteleViews
 
 /// `/categories/{category}`: a category's end and its events page by page, and `/appends`, a
@@ -19,7 +20,7 @@ struct CategoryRoutes: Sendable {
             let category = try StreamRoutes.pathParameter(context, "category")
             do {
                 let end = try await store.endPosition(of: category)
-                return JSONResponse.ok(.object(["category": .string(category), "end": .string(end.description)]))
+                return JSONResponse.ok(CategoryEndJSON(category: category, end: end.description).json)
             } catch let error as EventStoreError {
                 return StreamRoutes.problem(for: error)
             }
@@ -45,10 +46,8 @@ struct CategoryRoutes: Sendable {
             }
             do {
                 let page = try await store.readCategory(category, after: after, limit: limit)
-                return JSONResponse.ok(.object([
-                    "events": .array(page.events.map { StreamRoutes.cloudEvent($0, base64: base64) }),
-                    "next": .string(page.next.description),
-                ]))
+                return JSONResponse.ok(CategoryPageJSON(events: page.events.map { CloudEventJSON($0, base64: base64) },
+                                                        next: page.next.description).json)
             } catch let error as EventStoreError {
                 return StreamRoutes.problem(for: error)
             }
@@ -67,7 +66,7 @@ struct CategoryRoutes: Sendable {
                 defer { open.count.subtract(1, ordering: .relaxed) }
                 await store.storage.waitForAppends(after: after, until: .now + wait)
             }
-            return JSONResponse.ok(.object(["generation": .string(String(store.storage.appendGeneration))]))
+            return JSONResponse.ok(GenerationJSON(generation: String(store.storage.appendGeneration)).json)
         }
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import Prometheus
 import SteleBroker
 import SteleStore
+import SteleWire
 import SteleViews
 
 /// Stele's HTTP API, served by `stele serve` (127.0.0.1:8080 by default).

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SteleStore
+import SteleWire
 import SteleViews
 
 /// `/streams/{category}/{id}/snapshots/{name}`: store a folded state, and find the newest one
@@ -63,12 +64,7 @@ struct SnapshotRoutes: Sendable {
                 guard let snapshot = try await store.latestSnapshot(of: stream, name: name, schemaVersion: schemaVersion, atOrBefore: atOrBefore) else {
                     return JSONResponse.problem(.notFound, "no snapshot", detail: "\(stream) has no snapshot \(name) of schema version \(schemaVersion) at or before \(atOrBefore)")
                 }
-                return JSONResponse.ok(.object([
-                    "stream": .string(snapshot.stream.description), "name": .string(snapshot.name),
-                    "version": .integer(snapshot.version), "schemaVersion": .integer(Int64(snapshot.schemaVersion)),
-                    "state_base64": .string(Data(snapshot.state).base64EncodedString()),
-                    "takenAt": .string(ISO8601Milliseconds.format(snapshot.takenAt.epochMilliseconds)),
-                ]))
+                return JSONResponse.ok(SnapshotJSON(snapshot).json)
             } catch let error as EventStoreError {
                 return StreamRoutes.problem(for: error)
             }

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import SteleLog
 import SteleStore
+import SteleWire
 import SteleViews
 
 /// `/streams/{category}/{id}`: append with an expected version, read forward or backward with
@@ -36,11 +37,7 @@ struct StreamRoutes: Sendable {
             }
             do {
                 let outcome = try await store.append(events, to: stream, expected: expected)
-                return JSONResponse.ok(.object([
-                    "stream": .string(stream.description),
-                    "firstVersion": .integer(outcome.firstVersion), "lastVersion": .integer(outcome.lastVersion),
-                    "position": .string(outcome.firstPosition.description), "alreadyAppended": .bool(outcome.wasAlreadyAppended),
-                ]), status: outcome.wasAlreadyAppended ? .ok : .created)
+                return JSONResponse.ok(AppendOutcomeJSON(stream: stream, outcome).json, status: outcome.wasAlreadyAppended ? .ok : .created)
             } catch let error as EventStoreError {
                 return Self.problem(for: error)
             }
@@ -77,12 +74,7 @@ struct StreamRoutes: Sendable {
                         from = .version(version)
                     }
                     let events = try await store.read(stream, asOf: .time(time), from: from, direction: direction, limit: limit)
-                    var page: [String: JSONValue] = ["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]
-                    if events.count == limit, let last = events.last {
-                        let next = direction == .forward ? last.version + 1 : last.version - 1
-                        if next >= 0 { page["next"] = .integer(next) }
-                    }
-                    return JSONResponse.ok(.object(page))
+                    return JSONResponse.ok(Self.page(events, limit: limit, direction: direction, base64: base64).json)
                 }
                 var from: StreamPoint = direction == .forward ? .start : .end
                 if let text = query["from"] {
@@ -90,13 +82,7 @@ struct StreamRoutes: Sendable {
                     from = .version(version)
                 }
                 let events = try await store.read(stream, from: from, direction: direction, limit: limit)
-                var page: [String: JSONValue] = ["events": .array(events.map { Self.cloudEvent($0, base64: base64) })]
-                // The next page starts after the last event given; none when this page was short.
-                if events.count == limit, let last = events.last {
-                    let next = direction == .forward ? last.version + 1 : last.version - 1
-                    if next >= 0 { page["next"] = .integer(next) }
-                }
-                return JSONResponse.ok(.object(page))
+                return JSONResponse.ok(Self.page(events, limit: limit, direction: direction, base64: base64).json)
             } catch let error as EventStoreError {
                 return Self.problem(for: error)
             }
@@ -185,32 +171,20 @@ struct StreamRoutes: Sendable {
         return .success(events)
     }
 
+    /// A page of a stream. The next page starts after the last event given; there is none when
+    /// this page was short.
+    static func page(_ events: [RecordedEvent], limit: Int, direction: ReadDirection, base64: Bool) -> EventPageJSON {
+        var next: Int64?
+        if events.count == limit, let last = events.last {
+            let version = direction == .forward ? last.version + 1 : last.version - 1
+            if version >= 0 { next = version }
+        }
+        return EventPageJSON(events: events.map { CloudEventJSON($0, base64: base64) }, next: next)
+    }
+
     /// CloudEvents 1.0 JSON, with Stele's stream, version and position as extension attributes.
     static func cloudEvent(_ event: RecordedEvent, base64: Bool = false) -> JSONValue {
-        var members: [String: JSONValue] = [
-            "specversion": .string("1.0"),
-            "id": .string(event.id?.uuidString.lowercased() ?? "\(event.stream)@\(event.version)"),
-            // CloudEvents needs a type: a record a plain Kafka producer wrote has none of Stele's.
-            "type": .string(event.type.flatMap { $0.isEmpty ? nil : $0 } ?? "kafka.record"),
-            "source": .string("/streams/\(event.stream.category)"),
-            "subject": .string(event.stream.id),
-            "time": .string(ISO8601Milliseconds.format(event.appendedAt.epochMilliseconds)),
-            "stelestream": .string(event.stream.description),
-            "steleversion": .integer(event.version),
-            "steleposition": .string(event.position.description),
-            "steleschemaversion": .integer(Int64(event.schemaVersion)),
-        ]
-        if !base64, let parsed = JSONValue.parse(event.data) {
-            members["datacontenttype"] = .string("application/json")
-            members["data"] = parsed
-        } else {
-            members["datacontenttype"] = .string(base64 && JSONValue.parse(event.data) != nil ? "application/json" : "application/octet-stream")
-            members["data_base64"] = .string(Data(event.data).base64EncodedString())
-        }
-        if let occurred = event.metadata.occurredAt { members["steleoccurredat"] = .string(ISO8601Milliseconds.format(occurred.epochMilliseconds)) }
-        if let correlation = event.metadata.correlationId { members["stelecorrelationid"] = .string(correlation) }
-        if let causation = event.metadata.causationId { members["stelecausationid"] = .string(causation) }
-        return .object(members)
+        CloudEventJSON(event, base64: base64).json
     }
 
     static func problem(for error: EventStoreError) -> Response {

@@ -4,6 +4,7 @@ import HTTPTypes
 import Synchronization
 import NIOCore
 import SteleStore
+import SteleWire
 import SteleViews
 
 /// Server-Sent Events: a stream's or a category's events as they are appended, catch-up first.

@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import SteleBroker
 import SteleViews
+import SteleWire
 
 /// `/topics` (list, create, describe) and `/groups` (list, describe with lag per partition).
 struct TopicRoutes: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SteleStore
+import SteleWire
 import SteleViews
 
 /// `/views`: list, status, rebuild, retry of parked events, read by key, read-only queries.

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import SteleStore
+import SteleWire
 
 /// Requests to Stele's HTTP API, and its problem details turned back into ``EventStoreError``s.
 struct RemoteClient: Sendable {
@@ -66,7 +67,7 @@ struct RemoteClient: Sendable {
 
     /// The error a problem-details answer stands for.
     static func error(status: Int, body: Data, stream: StreamID?, expected: ExpectedVersion?) -> EventStoreError {
-        let problem = try? JSONDecoder().decode(WireProblem.self, from: body)
+        let problem = try? JSONDecoder().decode(ProblemJSON.self, from: body)
         let detail = problem?.detail ?? problem?.title ?? String(decoding: body.prefix(500), as: UTF8.self)
         switch (status, problem?.title) {
         case (409, "wrong expected version"):

@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Synchronization
 import SteleStore
+import SteleWire
 
 /// An ``EventStorage`` that is a running Stele, used through its HTTP API: a Swift service
 /// uses `EventStore(RemoteEventStorage(url:))` exactly as it would an embedded store.
@@ -23,18 +24,18 @@ public final class RemoteEventStorage: EventStorage {
     }
 
     public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
-        let body = try JSONEncoder.remote.encode(events.map(WireEventIn.init))
+        let body = try JSONEncoder.remote.encode(events.map(EventJSONIn.init))
         let (status, data) = try await client.send("POST", client.streamPath(stream), body: body,
                                                    headers: ["Stele-Expected-Version": Self.headerValue(expected)])
         guard status == 200 || status == 201 else { throw RemoteClient.error(status: status, body: data, stream: stream, expected: expected) }
-        let outcome = try client.decode(WireAppendOutcome.self, from: data)
+        let outcome = try client.decode(AppendOutcomeJSON.self, from: data)
         guard let position = EventPosition(parsing: outcome.position) else { throw EventStoreError.storage("the server answered an unreadable position \(outcome.position)") }
         return AppendOutcome(firstVersion: outcome.firstVersion, lastVersion: outcome.lastVersion, firstPosition: position,
                              wasAlreadyAppended: outcome.alreadyAppended)
     }
 
     public func version(of stream: StreamID) async throws -> Int64 {
-        let page = try await client.get(WireEventPage.self, client.streamPath(stream), query: ["direction": "backward", "limit": "1", "dataEncoding": "base64"], stream: stream)
+        let page = try await client.get(EventPageJSON.self, client.streamPath(stream), query: ["direction": "backward", "limit": "1", "dataEncoding": "base64"], stream: stream)
         return page.events.first?.steleversion ?? -1
     }
 
@@ -44,7 +45,7 @@ public final class RemoteEventStorage: EventStorage {
         // The server gives at most a page per request; ask until `limit` or the stream's end.
         while events.count < limit {
             let want = min(limit - events.count, RemoteClient.pageLimit)
-            let page = try await client.get(WireEventPage.self, client.streamPath(stream),
+            let page = try await client.get(EventPageJSON.self, client.streamPath(stream),
                                             query: ["from": String(next), "limit": String(want), "dataEncoding": "base64"], stream: stream)
             events += try page.events.map { try $0.recorded() }
             guard page.events.count == want, let last = events.last else { break }
@@ -54,14 +55,14 @@ public final class RemoteEventStorage: EventStorage {
     }
 
     public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
-        let page = try await client.get(WireCategoryPage.self, "/categories/\(RemoteClient.escape(category))/events",
+        let page = try await client.get(CategoryPageJSON.self, "/categories/\(RemoteClient.escape(category))/events",
                                         query: ["after": position.description, "limit": String(min(limit, RemoteClient.pageLimit)), "dataEncoding": "base64"])
         guard let next = CategoryPosition(page.next) else { throw EventStoreError.storage("the server answered an unreadable position \(page.next)") }
         return CategoryPage(events: try page.events.map { try $0.recorded() }, next: next)
     }
 
     public func endPosition(of category: String) async throws -> CategoryPosition {
-        let end = try await client.get(WireCategoryEnd.self, "/categories/\(RemoteClient.escape(category))", query: [:])
+        let end = try await client.get(CategoryEndJSON.self, "/categories/\(RemoteClient.escape(category))", query: [:])
         guard let position = CategoryPosition(end.end) else { throw EventStoreError.storage("the server answered an unreadable position \(end.end)") }
         return position
     }
@@ -71,7 +72,7 @@ public final class RemoteEventStorage: EventStorage {
     public func waitForAppends(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
         let wait = max(0, (deadline - .now) / .milliseconds(1))
         do {
-            let answer = try await client.get(WireGeneration.self, "/appends", query: ["after": String(generation), "waitMs": String(Int(wait))])
+            let answer = try await client.get(GenerationJSON.self, "/appends", query: ["after": String(generation), "waitMs": String(Int(wait))])
             if let current = UInt64(answer.generation) { self.generation.store(current, ordering: .releasing) }
         } catch {
             // Unreachable server: the caller polls again after its deadline, as with no appends.
@@ -81,7 +82,7 @@ public final class RemoteEventStorage: EventStorage {
     }
 
     public func saveSnapshot(_ snapshot: Snapshot) async throws {
-        let body = try JSONEncoder.remote.encode(WireSnapshot(snapshot))
+        let body = try JSONEncoder.remote.encode(SnapshotJSON(storing: snapshot))
         let (status, data) = try await client.send("PUT", client.streamPath(snapshot.stream) + "/snapshots/" + RemoteClient.escape(snapshot.name), body: body)
         guard status == 204 || status == 200 else { throw RemoteClient.error(status: status, body: data, stream: snapshot.stream, expected: nil) }
     }
@@ -91,7 +92,7 @@ public final class RemoteEventStorage: EventStorage {
                                                    query: ["schemaVersion": String(schemaVersion), "atOrBefore": String(version)])
         if status == 404 { return nil }
         guard status == 200 else { throw RemoteClient.error(status: status, body: data, stream: stream, expected: nil) }
-        return try client.decode(WireSnapshot.self, from: data).snapshot(of: stream, name: name)
+        return try client.decode(SnapshotJSON.self, from: data).snapshot(of: stream, name: name)
     }
 
     public func close() async throws {
@@ -105,13 +106,5 @@ public final class RemoteEventStorage: EventStorage {
         case .streamExists: "stream-exists"
         case let .exact(version): String(version)
         }
-    }
-}
-
-extension EventPosition {
-    /// `partition:offset` or `partition:commit/offset`, as ``description`` prints it.
-    init?(parsing text: String) {
-        guard let position = CategoryPosition(text), let (partition, next) = position.nextOffsets.first, position.nextOffsets.count == 1 else { return nil }
-        self.init(partition: partition, offset: next, commit: position.commit(in: partition))
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import SteleStore
+import SteleWire
 
 extension ViewDefinition: Projection {
     public var schema: [SQLStatement] {
@@ -92,28 +93,5 @@ extension ViewDefinition.Field {
         case (.any, _): return .text(value.jsonText)
         default: throw FieldMismatch(reason: "is \(value.kind), declared \(type.rawValue)")
         }
-    }
-}
-
-/// `2026-11-23T10:15:00.123Z`: sorts as text, and SQLite's and PostgreSQL's date functions read it.
-package enum ISO8601Milliseconds {
-    package static func format(_ milliseconds: Int64) -> String {
-        var seconds = time_t(milliseconds.floorDivided(by: 1000))
-        let fraction = Int(milliseconds - Int64(seconds) * 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(fraction), 3))Z"
-    }
-}
-
-private extension Int64 {
-    func floorDivided(by divisor: Int64) -> Int64 {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }

@@ -3,6 +3,7 @@ import Testing
 import SteleTestSupport
 import SteleStore
 import SteleViews
+import SteleWire
 
 /// `/metrics`, SSE heartbeats and a view's changes over SSE. Serialized: the tests read gauges
 /// that any server's scrape sets in the process-wide registry.

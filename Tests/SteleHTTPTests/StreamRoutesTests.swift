@@ -14,6 +14,7 @@ import SteleHTTP
 import SteleStore
 import SteleViews
 import SteleEmbedded
+import SteleWire
 
 /// A real HTTP server on 127.0.0.1 (a free port) over an embedded store.
 final class LiveServer: Sendable {

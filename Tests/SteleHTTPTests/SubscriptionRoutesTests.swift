@@ -5,6 +5,7 @@ import Glibc
 import Testing
 import SteleStore
 import SteleViews
+import SteleWire
 
 /// Reads Server-Sent Events from a plain socket: the bytes as a client sees them. Reads block, so
 /// they run on a Dispatch thread, never on the cooperative pool the server also needs.

@@ -5,6 +5,7 @@ import SteleExamples
 import SteleStore
 import SteleViews
 import SteleEmbedded
+import SteleWire
 
 struct ViewDefinitionTests {
     let directory = NSTemporaryDirectory() + "stele-viewdefs-" + UUID().uuidString
