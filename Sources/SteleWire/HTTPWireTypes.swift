@@ -219,9 +219,11 @@ public struct SnapshotJSON: Codable, Sendable, Equatable {
 /// An RFC 9457 problem, with the members Stele adds to conflicts (`stream`, `expected`,
 /// `actual`, `reason`).
 public struct ProblemJSON: Codable, Sendable, Equatable {
-    public var type: String
+    /// Stele always writes `type` and `status`; RFC 9457 lets other servers (a proxy) leave
+    /// them out, and a client must still read their title and detail.
+    public var type: String?
     public var title: String
-    public var status: Int
+    public var status: Int?
     public var detail: String?
     public var stream: String?
     public var expected: JSONValue?

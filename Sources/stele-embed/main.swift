@@ -15,10 +15,20 @@ guard let output = arguments.first, arguments.count >= 2 else {
 /// A raw string literal for `text`: enough `#`s that no `"#…` or `\#…` inside ends or escapes it.
 func rawLiteral(_ text: String) -> String {
     var hashes = 1
-    while text.contains("\"" + String(repeating: "#", count: hashes)) || text.contains("\\" + String(repeating: "#", count: hashes)) {
+    // Searched in UTF-8 bytes: a `#` followed by combining scalars (the keycap emoji) is one
+    // Character to `String.contains`, but the lexer still sees the `#`.
+    let bytes = Array(text.utf8)
+    func occurs(_ prefix: UInt8, _ count: Int) -> Bool {
+        let needle = [prefix] + Array(repeating: UInt8(ascii: "#"), count: count)
+        guard bytes.count >= needle.count else { return false }
+        return (0...(bytes.count - needle.count)).contains { start in bytes[start..<(start + needle.count)].elementsEqual(needle) }
+    }
+    while occurs(UInt8(ascii: "\""), hashes) || occurs(UInt8(ascii: "\\"), hashes) {
         hashes += 1
     }
     let fence = String(repeating: "#", count: hashes)
+    // Swift drops the line break before the closing delimiter: a file's one final newline is
+    // not part of the constant (as a JSON document, it does not matter).
     return fence + "\"\"\"\n" + text + (text.hasSuffix("\n") ? "" : "\n") + "\"\"\"" + fence
 }
 

@@ -59,6 +59,9 @@ struct WireTypesTests {
         let snapshot = Snapshot(stream: StreamID(category: "accounts", id: "acc-1"), name: "balance", version: 7, state: [9], takenAt: Self.appendedAt)
         #expect(try SnapshotJSON(snapshot).snapshot(of: snapshot.stream, name: "balance") == snapshot, "the server's answer")
         #expect(try SnapshotJSON(storing: snapshot).snapshot(of: snapshot.stream, name: "balance") == snapshot, "what a client stores")
+        // A problem from another server (a proxy) may leave out `type` and `status` (RFC 9457).
+        let bare = try JSONDecoder().decode(ProblemJSON.self, from: Data(#"{"title":"wrong expected version","actual":4}"#.utf8))
+        #expect(bare.title == "wrong expected version" && bare.actual == 4 && bare.type == nil)
     }
 
     @Test func theServerTakesTheEventsTheRemoteStoreSends() throws {
