@@ -89,16 +89,14 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Files a binary serves (the OpenAPI document), embedded as string constants at build
-        // time so the binary works wherever it is copied (no resource bundle beside it).
-        .executableTarget(name: "stele-embed"),
-        .plugin(name: "EmbedFiles", capability: .buildTool(), dependencies: ["stele-embed"]),
         // The HTTP API over the store and the views (Hummingbird).
         .target(name: "SteleHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
             "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
-        ], exclude: ["Embedded"], plugins: ["EmbedFiles"]),
+        // Embedded/ holds the files the API serves; scripts/embed-files.py turns them into
+        // EmbeddedFiles.swift (checked by scripts/test), so the binary works wherever it is copied.
+        ], exclude: ["Embedded"]),
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
             name: "SteleCLI",

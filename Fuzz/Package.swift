@@ -22,6 +22,7 @@ let package = Package(
                 .product(name: "SteleCompression", package: "Stele"),
                 .product(name: "SteleViews", package: "Stele"),
                 .product(name: "SteleHTTP", package: "Stele"),
+                .product(name: "SteleWire", package: "Stele"),
             ]
         ),
     ],

@@ -19,8 +19,7 @@ described = json.loads(subprocess.run(["swift", "package", "describe", "--type",
 
 # Layers, lowest first: a library may depend only on modules of a lower layer.
 LAYERS = [
-    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync", "stele-embed"],
-    ["EmbedFiles"],
+    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync"],
     ["SteleCore"],
     ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore"],
     ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],

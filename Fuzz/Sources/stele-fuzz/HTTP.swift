@@ -1,5 +1,6 @@
 @testable import SteleHTTP
 import SteleViews
+import SteleWire
 
 /// HTTP request bodies: the hand-written JSON parser (every body and every event payload a view
 /// binds goes through it) and the event-append body. A parsed value written back as JSON must
