@@ -127,7 +127,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
-        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
             "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),

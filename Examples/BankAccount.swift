@@ -115,7 +115,7 @@ public enum BankAccount {
         registry.register(AccountOpened.self, embed: Event.opened) { if case let .opened(e) = $0 { e } else { nil } }
         registry.register(MoneyDeposited.self, embed: Event.deposited) { if case let .deposited(e) = $0 { e } else { nil } }
         registry.register(MoneyWithdrawn.self, embed: Event.withdrawn) { if case let .withdrawn(e) = $0 { e } else { nil } }
-        registry.upcast(MoneyDepositedV1.self, named: "MoneyDeposited", version: 1) { .deposited(MoneyDeposited(amount: $0.value)) }
+        registry.upcast(MoneyDepositedV1.self, named: "MoneyDeposited", schemaVersion: 1) { .deposited(MoneyDeposited(amount: $0.value)) }
         return registry
     }
 

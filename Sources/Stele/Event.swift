@@ -28,7 +28,7 @@ public struct EventEnvelope<Payload: Sendable>: Sendable {
         self.recorded = recorded
     }
 
-    public var stream: StreamID { recorded.stream }
+    public var stream: StreamName { recorded.stream }
     public var version: Int64 { recorded.version }
     public var id: UUID? { recorded.id }
     public var appendedAt: Date { recorded.appendedAt }

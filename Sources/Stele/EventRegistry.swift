@@ -7,7 +7,7 @@ import Foundation
 /// ```swift
 /// var events = EventRegistry<AccountEvent>()
 /// events.register(AccountOpened.self, embed: AccountEvent.opened) { if case let .opened(e) = $0 { e } else { nil } }
-/// events.upcast(MoneyDepositedV1.self, named: "MoneyDeposited", version: 1) { MoneyDeposited(amount: Decimal($0.cents) / 100) }
+/// events.upcast(MoneyDepositedV1.self, named: "MoneyDeposited", schemaVersion: 1) { MoneyDeposited(amount: Decimal($0.cents) / 100) }
 /// ```
 public struct EventRegistry<Family: Sendable>: Sendable {
     private struct Registration: Sendable {
@@ -38,12 +38,18 @@ public struct EventRegistry<Family: Sendable>: Sendable {
     }
 
 
-    /// Reads events stored as `name` with schema `version` — an old shape decoded as `Old` — by
-    /// turning them into the current family value.
-    public mutating func upcast<Old: Decodable & Sendable>(_ old: Old.Type, named name: String, version: Int,
+    /// Reads events stored as `name` with schema version `schemaVersion` — an old shape decoded
+    /// as `Old` — by turning them into the current family value.
+    public mutating func upcast<Old: Decodable & Sendable>(_ old: Old.Type, named name: String, schemaVersion: Int,
                                                 to current: @escaping @Sendable (Old) throws -> Family) {
         let decoder = JSONDecoder.events
-        upcasters[name, default: [:]][version] = { data in try current(try decoder.decode(Old.self, from: data)) }
+        upcasters[name, default: [:]][schemaVersion] = { data in try current(try decoder.decode(Old.self, from: data)) }
+    }
+
+    @available(*, deprecated, renamed: "upcast(_:named:schemaVersion:to:)")
+    public mutating func upcast<Old: Decodable & Sendable>(_ old: Old.Type, named name: String, version: Int,
+                                                to current: @escaping @Sendable (Old) throws -> Family) {
+        upcast(old, named: name, schemaVersion: version, to: current)
     }
 
     /// The family value of a stored event, upcast if it was written with an older schema.
@@ -90,10 +96,10 @@ extension EventRegistry where Family: Event {
 }
 
 public enum EventDecodingError: Error, Equatable, CustomStringConvertible {
-    case untyped(StreamID, Int64)
-    case unknownType(String, StreamID, Int64)
+    case untyped(StreamName, Int64)
+    case unknownType(String, StreamName, Int64)
     case noUpcaster(type: String, schemaVersion: Int, current: Int?)
-    case malformed(type: String, schemaVersion: Int, stream: StreamID, version: Int64, reason: String)
+    case malformed(type: String, schemaVersion: Int, stream: StreamName, version: Int64, reason: String)
     case unregistered(String)
 
     public var description: String {

@@ -35,12 +35,12 @@ public struct Reactor: Sendable {
             try await react(Reaction(reactor: name, event: event))
             sinceSave += 1
             if sinceSave >= checkpointEvery || caughtUp(iterator) {
-                try await checkpoints.save(iterator.position, for: name)
-                saved = iterator.position
+                try await checkpoints.save(iterator.checkpoint, for: name)
+                saved = iterator.checkpoint
                 sinceSave = 0
             }
         }
-        if saved != iterator.position { try await checkpoints.save(iterator.position, for: name) }
+        if saved != iterator.checkpoint { try await checkpoints.save(iterator.checkpoint, for: name) }
     }
 
     private func caughtUp(_ iterator: CategorySubscription.Iterator) -> Bool { iterator.isBufferEmpty }
@@ -62,10 +62,10 @@ public struct Reaction: Sendable {
     }
 }
 
-/// Where reactors and other followers keep their positions.
+/// Where reactors and other followers keep their checkpoints.
 public protocol CheckpointStore: Sendable {
-    func load(_ name: String) async throws -> CategoryPosition?
-    func save(_ position: CategoryPosition, for name: String) async throws
+    func load(_ name: String) async throws -> CategoryCheckpoint?
+    func save(_ checkpoint: CategoryCheckpoint, for name: String) async throws
 }
 
 /// Checkpoints as small files in a directory, each replaced durably (written aside, synced,
@@ -90,18 +90,18 @@ public struct FileCheckpointStore: CheckpointStore {
         directory + "/" + String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }) + ".checkpoint"
     }
 
-    public func load(_ name: String) async throws -> CategoryPosition? {
+    public func load(_ name: String) async throws -> CategoryCheckpoint? {
         guard fileSystem.fileExists(path(name)) else { return nil }
         let text = String(decoding: try fileSystem.readFile(path(name)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let position = CategoryPosition(text) else {
-            throw EventStoreError.storage("checkpoint file \(path(name)) does not hold a position: '\(text)'")
+        guard let checkpoint = CategoryCheckpoint(text) else {
+            throw EventStoreError.storage("checkpoint file \(path(name)) does not hold a checkpoint: '\(text)'")
         }
-        return position
+        return checkpoint
     }
 
-    public func save(_ position: CategoryPosition, for name: String) async throws {
+    public func save(_ checkpoint: CategoryCheckpoint, for name: String) async throws {
         do {
-            try fileSystem.writeFileDurably(path(name), contents: Array((position.description + "\n").utf8))
+            try fileSystem.writeFileDurably(path(name), contents: Array((checkpoint.description + "\n").utf8))
         } catch {
             throw EventStoreError.storage("cannot save checkpoint \(path(name)): \(error)")
         }
@@ -110,8 +110,8 @@ public struct FileCheckpointStore: CheckpointStore {
 
 /// Checkpoints kept in memory (tests, throwaway followers).
 public actor InMemoryCheckpointStore: CheckpointStore {
-    private var positions: [String: CategoryPosition] = [:]
+    private var checkpoints: [String: CategoryCheckpoint] = [:]
     public init() {}
-    public func load(_ name: String) -> CategoryPosition? { positions[name] }
-    public func save(_ position: CategoryPosition, for name: String) { positions[name] = position }
+    public func load(_ name: String) -> CategoryCheckpoint? { checkpoints[name] }
+    public func save(_ checkpoint: CategoryCheckpoint, for name: String) { checkpoints[name] = checkpoint }
 }

@@ -24,7 +24,7 @@ public struct Repository<D: Decider>: Sendable {
         self.snapshots = snapshots
     }
 
-    public func stream(_ id: String) -> StreamID { StreamID(category: category, id: id) }
+    public func stream(_ id: String) -> StreamName { StreamName(category: category, id: id) }
 
     /// An entity's state and the version of its last event (-1: no events), as of now or of an
     /// earlier point.
@@ -95,7 +95,7 @@ public struct Repository<D: Decider>: Sendable {
         preconditionFailure("the last attempt either returns or throws")
     }
 
-    private func alreadyHandled(_ stream: StreamID, commandId: UUID) async throws -> CommandOutcome<D>? {
+    private func alreadyHandled(_ stream: StreamName, commandId: UUID) async throws -> CommandOutcome<D>? {
         let causation = commandId.uuidString.lowercased()
         let recent = try await store.read(stream, from: .end, direction: .backward, limit: Int(Idempotency.window))
         guard let last = recent.first(where: { $0.metadata.causationId == causation }) else { return nil }
@@ -104,7 +104,7 @@ public struct Repository<D: Decider>: Sendable {
         return CommandOutcome(events: mine.compactMap { $0 }, state: state, version: last.version, wasAlreadyHandled: true)
     }
 
-    private func snapshotIfDue(_ stream: StreamID, state: D.State, from before: Int64, to after: Int64) async throws {
+    private func snapshotIfDue(_ stream: StreamName, state: D.State, from before: Int64, to after: Int64) async throws {
         guard let snapshots, (after + 1) / snapshots.every > (before + 1) / snapshots.every else { return }
         // A failed snapshot costs only speed later; the command has succeeded.
         if let data = try? snapshots.encode(state) {

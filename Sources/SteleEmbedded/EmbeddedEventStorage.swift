@@ -64,7 +64,7 @@ public final class EmbeddedEventStorage: EventStorage {
         return topic
     }
 
-    func log(of stream: StreamID, create: Bool) async throws -> (PartitionLog, Int32)? {
+    func log(of stream: StreamName, create: Bool) async throws -> (PartitionLog, Int32)? {
         if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
         guard let topic = try await category(stream.category, create: create) else { return nil }
         let partition = KafkaPartitioner.partition(forKey: stream.key, partitions: topic.partitions.count)
@@ -73,7 +73,7 @@ public final class EmbeddedEventStorage: EventStorage {
 
     // MARK: Appends
 
-    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+    public func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {
         try Idempotency.validate(events, to: stream)
         guard let (log, partition) = try await log(of: stream, create: true) else { throw EventStoreError.closed }
         var builder = RecordBatchBuilder(baseTimestamp: Date().epochMilliseconds)
@@ -128,18 +128,18 @@ public final class EmbeddedEventStorage: EventStorage {
 
     // MARK: Stream reads
 
-    public func version(of stream: StreamID) async throws -> Int64 {
+    public func version(of stream: StreamName) async throws -> Int64 {
         guard let (log, _) = try await log(of: stream, create: false) else { return -1 }
         return try await mapLogErrors { try await log.streamVersion(key: stream.key) }
     }
 
-    public func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+    public func read(_ stream: StreamName, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         guard version >= 0, limit >= 0 else { throw EventStoreError.invalidRequest("a read starts at version ≥ 0 with a limit ≥ 0") }
         guard let (log, partition) = try await log(of: stream, create: false) else { return [] }
         return try await read(stream, log: log, partition: partition, from: version, limit: limit)
     }
 
-    private func read(_ stream: StreamID, log: PartitionLog, partition: Int32, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+    private func read(_ stream: StreamName, log: PartitionLog, partition: Int32, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         let records = try await mapLogErrors { try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit) }
         return records.map { record in
             EventHeaders.decode(stream: stream, version: record.version, position: EventPosition(partition: partition, offset: record.offset),
@@ -158,7 +158,7 @@ public final class EmbeddedEventStorage: EventStorage {
     /// gives at most its share per round), so memory stays bounded whatever the partition count
     /// and event sizes, and a client that stops at a short page stops at the end (or after a
     /// page of big events; the next page goes on from `next`).
-    public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
+    public func readCategory(_ category: String, after position: CategoryCheckpoint, limit: Int) async throws -> CategoryPage {
         guard limit > 0 else { return CategoryPage(events: [], next: position) }
         guard let topic = try await self.category(category, create: false) else { return CategoryPage(events: [], next: position) }
         var events: [RecordedEvent] = []
@@ -177,7 +177,7 @@ public final class EmbeddedEventStorage: EventStorage {
 
     /// One round: each partition's share read, merged. `complete` when the round ended because
     /// it reached `limit` or the end of every partition, not because a share ran out.
-    private func readCategoryRound(_ topic: Broker.Topic, _ category: String, after position: CategoryPosition, limit: Int,
+    private func readCategoryRound(_ topic: Broker.Topic, _ category: String, after position: CategoryCheckpoint, limit: Int,
                                    maxBytes: Int) async throws -> (CategoryPage, complete: Bool) {
         var pages: [[RecordedEvent]] = []
         var exhausted: [Bool] = []
@@ -197,7 +197,7 @@ public final class EmbeddedEventStorage: EventStorage {
             scannedTo.append(scanned)
             let versions = try await mapLogErrors { try await log.streamVersions(of: records.map { ($0.key, $0.offset) }) }
             pages.append(zip(records, versions).map { record, version in
-                EventHeaders.decode(stream: StreamID(category: category, id: String(decoding: record.key, as: UTF8.self)), version: version,
+                EventHeaders.decode(stream: StreamName(category: category, id: String(decoding: record.key, as: UTF8.self)), version: version,
                                     position: EventPosition(partition: partition, offset: record.offset), timestamp: record.timestamp,
                                     value: record.value, headers: record.headers)
             })
@@ -230,9 +230,9 @@ public final class EmbeddedEventStorage: EventStorage {
         return (CategoryPage(events: events, next: next), complete)
     }
 
-    public func endPosition(of category: String) async throws -> CategoryPosition {
+    public func endCheckpoint(of category: String) async throws -> CategoryCheckpoint {
         guard let topic = try await self.category(category, create: false) else { return .start }
-        var end = CategoryPosition()
+        var end = CategoryCheckpoint()
         for (index, log) in topic.partitions.enumerated() { end.nextOffsets[Int32(index)] = log.highWatermark }
         return end
     }
@@ -253,7 +253,16 @@ public final class EmbeddedEventStorage: EventStorage {
         return try await broker.partition(Self.snapshotTopic, 0, autoCreate: false)
     }
 
-    static func snapshotKey(_ stream: StreamID, _ name: String) -> [UInt8] {
+    /// `category/N:name/id`, N the name's length in bytes: one key per (stream, name) whatever
+    /// the name and the id hold (a category has no '/').
+    static func snapshotKey(_ stream: StreamName, _ name: String) -> [UInt8] {
+        Array("\(stream.category)/\(name.utf8.count):\(name)/\(stream.id)".utf8)
+    }
+
+    /// The key snapshots were saved under before: `category/name/id`, the same for name `a/b`
+    /// with id `c` and name `a` with id `b/c`. Snapshots found under it are read only when they
+    /// name the stream and name asked for.
+    static func legacySnapshotKey(_ stream: StreamName, _ name: String) -> [UInt8] {
         Array("\(stream.category)/\(name)/\(stream.id)".utf8)
     }
 
@@ -264,10 +273,20 @@ public final class EmbeddedEventStorage: EventStorage {
         _ = try await mapLogErrors { try await log.append(builder.build()) }
     }
 
-    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+    public func latestSnapshot(of stream: StreamName, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
         guard broker.topic(Self.snapshotTopic) != nil else { return nil }
         let log = try await snapshotLog()
-        let key = Self.snapshotKey(stream, name)
+        for key in [Self.snapshotKey(stream, name), Self.legacySnapshotKey(stream, name)] {
+            if let found = try await newestSnapshot(under: key, in: log, where: { snapshot in
+                snapshot.stream == stream && snapshot.name == name && snapshot.version <= version && snapshot.schemaVersion == schemaVersion
+            }) {
+                return found
+            }
+        }
+        return nil
+    }
+
+    private func newestSnapshot(under key: [UInt8], in log: PartitionLog, where accepts: (Snapshot) -> Bool) async throws -> Snapshot? {
         // Newest first, a few at a time: the usual load wants the newest and reads one record.
         var end = try await mapLogErrors { try await log.streamCount(key: key) }
         while end > 0 {
@@ -276,7 +295,7 @@ public final class EmbeddedEventStorage: EventStorage {
             for record in records.reversed() {
                 // A snapshot that no longer decodes is only a lost speed-up: skip it.
                 guard let value = record.value, let snapshot = try? JSONDecoder().decode(Snapshot.self, from: Data(value)) else { continue }
-                if snapshot.version <= version && snapshot.schemaVersion == schemaVersion { return snapshot }
+                if accepts(snapshot) { return snapshot }
             }
             // Compaction may have removed older records: the key index counts what is left.
             if records.isEmpty { break }
@@ -288,8 +307,8 @@ public final class EmbeddedEventStorage: EventStorage {
     private func mapLogErrors<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as LogError {
             if case .closed = error { throw EventStoreError.closed }
-            // A reader's position past the end (or before the start) is the reader's mistake.
-            if case .offsetOutOfRange = error { throw EventStoreError.positionOutOfRange("the position is outside the category: \(error)") }
+            // A reader's checkpoint past the end (or before the start) is the reader's mistake.
+            if case .offsetOutOfRange = error { throw EventStoreError.checkpointOutOfRange("the checkpoint is outside the category: \(error)") }
             throw EventStoreError.storage(error.description)
         }
     }

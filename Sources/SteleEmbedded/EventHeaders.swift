@@ -7,7 +7,10 @@ import SteleStore
 enum EventHeaders {
     static let id = "stele.id"
     static let type = "stele.type"
-    static let schema = "stele.schema"
+    static let schemaVersion = "stele.schema-version"
+    /// What `stele.schema-version` was called before the vocabulary was made one; records are
+    /// immutable, so events written under it are read under it for ever.
+    static let legacySchemaVersion = "stele.schema"
     /// Milliseconds since the Unix epoch, ASCII decimal.
     static let occurredAt = "stele.occurred-at"
     static let correlationId = "stele.correlation-id"
@@ -18,7 +21,7 @@ enum EventHeaders {
             RecordHeader(key: id, value: Array(event.id.uuidString.lowercased().utf8)),
             RecordHeader(key: type, value: Array(event.type.utf8)),
         ]
-        if event.schemaVersion != 1 { headers.append(RecordHeader(key: schema, value: Array(String(event.schemaVersion).utf8))) }
+        if event.schemaVersion != 1 { headers.append(RecordHeader(key: schemaVersion, value: Array(String(event.schemaVersion).utf8))) }
         if let time = event.metadata.occurredAt {
             headers.append(RecordHeader(key: occurredAt, value: Array(String(time.epochMilliseconds).utf8)))
         }
@@ -29,7 +32,7 @@ enum EventHeaders {
 
     /// The event a stored record holds. Unknown headers are ignored; malformed Stele headers
     /// read as absent rather than failing the read, since a Kafka producer may have written them.
-    static func decode(stream: StreamID, version: Int64, position: EventPosition, timestamp: Int64,
+    static func decode(stream: StreamName, version: Int64, position: EventPosition, timestamp: Int64,
                        value: [UInt8]?, headers: [RecordHeader]) -> RecordedEvent {
         var event = RecordedEvent(stream: stream, version: version, position: position, id: nil, type: nil, schemaVersion: 1,
                                   data: value ?? [], appendedAt: Date(epochMilliseconds: timestamp), metadata: EventMetadata())
@@ -39,7 +42,7 @@ enum EventHeaders {
             switch header.key {
             case id: event.id = parseUUID(bytes)
             case type: event.type = text
-            case schema: event.schemaVersion = Int(text) ?? 1
+            case schemaVersion, legacySchemaVersion: event.schemaVersion = Int(text) ?? 1
             case occurredAt: event.metadata.occurredAt = Int64(text).map(Date.init(epochMilliseconds:))
             case correlationId: event.metadata.correlationId = text
             case causationId: event.metadata.causationId = text
@@ -85,7 +88,7 @@ enum EventHeaders {
     }
 }
 
-extension StreamID {
+extension StreamName {
     /// The stream's record key in its category's topic: the id's UTF-8 bytes (the category is
     /// the topic), so a Kafka client's keyed record lands in the stream of that id.
     var key: [UInt8] { Array(id.utf8) }

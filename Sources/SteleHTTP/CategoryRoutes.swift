@@ -19,7 +19,7 @@ struct CategoryRoutes: Sendable {
         router.get("categories/:category") { _, context in
             let category = try StreamRoutes.pathParameter(context, "category")
             do {
-                let end = try await store.endPosition(of: category)
+                let end = try await store.endCheckpoint(of: category)
                 return JSONResponse.ok(CategoryEndJSON(category: category, end: end.description).json)
             } catch let error as EventStoreError {
                 return StreamRoutes.problem(for: error)
@@ -32,12 +32,12 @@ struct CategoryRoutes: Sendable {
             guard let limit, (1...StreamRoutes.pageLimit).contains(limit) else {
                 return JSONResponse.problem(.badRequest, "limit must be 1…\(StreamRoutes.pageLimit)")
             }
-            var after = CategoryPosition.start
+            var after = CategoryCheckpoint.start
             if let text = query["after"].map(String.init), !text.isEmpty {
-                guard let position = CategoryPosition(text) else {
-                    return JSONResponse.problem(.badRequest, "after must be a category position such as 0:120,1:97", detail: text)
+                guard let checkpoint = CategoryCheckpoint(text) else {
+                    return JSONResponse.problem(.badRequest, "after must be a category checkpoint such as 0:120,1:97", detail: text)
                 }
-                after = position
+                after = checkpoint
             }
             let base64: Bool
             switch StreamRoutes.wantsBase64(request) {
@@ -46,6 +46,8 @@ struct CategoryRoutes: Sendable {
             }
             do {
                 let page = try await store.readCategory(category, after: after, limit: limit)
+                assert(page.events.count <= limit && page.events.allSatisfy { !after.hasPassed($0.position) && page.next.hasPassed($0.position) },
+                       "a page holds at most `limit` events, each after `after` and before `next`")
                 return JSONResponse.ok(CategoryPageJSON(events: page.events.map { CloudEventJSON($0, base64: base64) },
                                                         next: page.next.description).json)
             } catch let error as EventStoreError {

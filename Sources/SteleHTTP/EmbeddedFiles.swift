@@ -124,7 +124,7 @@ enum EmbeddedFiles {
         "tags": [
           "streams"
         ],
-        "description": "Appends one event or an array of events atomically, if the stream is at the expected version. Appending events whose ids are all already in the stream at those positions is an idempotent success (200, `alreadyAppended: true`).",
+        "description": "Appends one event or an array of events atomically, if the stream is at the expected version. Appending events whose ids are all already in the stream at those versions is an idempotent success (200, `alreadyAppended: true`).",
         "parameters": [
           {
             "name": "Stele-Expected-Version",
@@ -461,13 +461,13 @@ enum EmbeddedFiles {
       ],
       "get": {
         "operationId": "getCategoryEnd",
-        "summary": "A category's end position",
+        "summary": "A category's end checkpoint",
         "tags": [
           "categories"
         ],
         "responses": {
           "200": {
-            "description": "The position after the category's last event.",
+            "description": "The checkpoint after the category's last event.",
             "content": {
               "application/json": {
                 "schema": {
@@ -505,9 +505,9 @@ enum EmbeddedFiles {
             "name": "after",
             "in": "query",
             "required": false,
-            "description": "The category position to read after (a previous page's `next`); the start when absent or empty.",
+            "description": "The category checkpoint to read after (a previous page's `next`); the start when absent or empty.",
             "schema": {
-              "$ref": "#/components/schemas/CategoryPosition"
+              "$ref": "#/components/schemas/CategoryCheckpoint"
             }
           },
           {
@@ -516,7 +516,7 @@ enum EmbeddedFiles {
         ],
         "responses": {
           "200": {
-            "description": "Up to `limit` events after `after`, and the position after them. A page is short at the end of the category, or when its events hold 16 MiB; an empty page is the end.",
+            "description": "Up to `limit` events after `after`, and the checkpoint after them. A page is short at the end of the category, or when its events hold 16 MiB; an empty page is the end.",
             "content": {
               "application/json": {
                 "schema": {
@@ -532,7 +532,7 @@ enum EmbeddedFiles {
             "$ref": "#/components/responses/StoreFailed"
           },
           "404": {
-            "description": "The position names offsets the category does not have (past its end, or before its start after retention).",
+            "description": "The checkpoint names offsets the category does not have (past its end, or before its start after retention).",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -556,24 +556,24 @@ enum EmbeddedFiles {
         "tags": [
           "subscriptions"
         ],
-        "description": "The category's events after a position, then new ones as they are appended. Each message is `id: <category position after the event>`, `event: <event type>`, `data: <CloudEvent JSON>`. The stream opens with the comment `: stele`; idle streams get `: keep-alive` comments; a store failure after the stream opened (an unknown or invalid category, for one) is sent as an `error` message whose data is a JSON string.",
+        "description": "The category's events after a checkpoint, then new ones as they are appended. Each message is `id: <category checkpoint after the event>`, `event: <event type>`, `data: <CloudEvent JSON>`. The stream opens with the comment `: stele`; idle streams get `: keep-alive` comments; a store failure after the stream opened (an unknown or invalid category, for one) is sent as an `error` message whose data is a JSON string.",
         "parameters": [
           {
             "name": "Last-Event-ID",
             "in": "header",
             "required": false,
-            "description": "The `id` of the last message received (a category position): the events after it are sent. Wins over `after`.",
+            "description": "The `id` of the last message received (a category checkpoint): the events after it are sent. Wins over `after`.",
             "schema": {
-              "$ref": "#/components/schemas/CategoryPosition"
+              "$ref": "#/components/schemas/CategoryCheckpoint"
             }
           },
           {
             "name": "after",
             "in": "query",
             "required": false,
-            "description": "The category position to start after; the start when absent.",
+            "description": "The category checkpoint to start after; the start when absent.",
             "schema": {
-              "$ref": "#/components/schemas/CategoryPosition"
+              "$ref": "#/components/schemas/CategoryCheckpoint"
             }
           }
         ],
@@ -1282,16 +1282,16 @@ enum EmbeddedFiles {
           "0:120",
           "1:5012/97"
         ],
-        "description": "Where an event sits in its category's log: `partition:offset`, or `partition:commit/offset` for backends that order by commit (PostgreSQL)."
+        "description": "Where an event sits in its category's log: `partition:offset`, or `partition:transaction/offset` for backends that deliver in transaction-id order (PostgreSQL)."
       },
-      "CategoryPosition": {
+      "CategoryCheckpoint": {
         "type": "string",
         "pattern": "^([0-9]{1,9}:([0-9]{1,18}/)?[0-9]{1,18}(,[0-9]{1,9}:([0-9]{1,18}/)?[0-9]{1,18})*)?$",
         "examples": [
           "0:120,1:97",
           ""
         ],
-        "description": "Where a reader of a category is: for each partition, the offset of the next event to read (`partition:offset`, or `partition:commit/offset`), comma-separated. Partitions not named start at their beginning; the empty string is the category's start."
+        "description": "Where a reader of a category is: for each partition, the offset of the next event to read (`partition:offset`, or `partition:transaction/offset`), comma-separated. Partitions not named start at their beginning; the empty string is the category's start."
       },
       "CloudEvent": {
         "type": "object",
@@ -1431,7 +1431,7 @@ enum EmbeddedFiles {
           "id": {
             "type": "string",
             "format": "uuid",
-            "description": "The event's id, for idempotent appends: appending events whose ids are already in the stream at those positions succeeds without writing them again. A new UUID when absent."
+            "description": "The event's id, for idempotent appends: appending events whose ids are already in the stream at those versions succeeds without writing them again. A new UUID when absent."
           },
           "schemaVersion": {
             "type": "integer",
@@ -1545,8 +1545,8 @@ enum EmbeddedFiles {
             "type": "string"
           },
           "end": {
-            "$ref": "#/components/schemas/CategoryPosition",
-            "description": "The position after the category's last event (pass it as `after` to follow only what comes next)."
+            "$ref": "#/components/schemas/CategoryCheckpoint",
+            "description": "The checkpoint after the category's last event (pass it as `after` to follow only what comes next)."
           }
         }
       },
@@ -1564,8 +1564,8 @@ enum EmbeddedFiles {
             }
           },
           "next": {
-            "$ref": "#/components/schemas/CategoryPosition",
-            "description": "The position after these events: the `after` of the next page."
+            "$ref": "#/components/schemas/CategoryCheckpoint",
+            "description": "The checkpoint after these events: the `after` of the next page."
           }
         }
       },
@@ -2200,9 +2200,9 @@ enum EmbeddedFiles {
           },
           "checkpoints": {
             "type": "object",
-            "description": "Category name to the view's position in it.",
+            "description": "Category name to the view's checkpoint in it.",
             "additionalProperties": {
-              "$ref": "#/components/schemas/CategoryPosition"
+              "$ref": "#/components/schemas/CategoryCheckpoint"
             }
           }
         }

@@ -89,8 +89,8 @@ struct StreamRoutes: Sendable {
         }
     }
 
-    static func stream(_ context: BasicRequestContext) throws -> StreamID {
-        StreamID(category: try pathParameter(context, "category"), id: try pathParameter(context, "id"))
+    static func stream(_ context: BasicRequestContext) throws -> StreamName {
+        StreamName(category: try pathParameter(context, "category"), id: try pathParameter(context, "id"))
     }
 
     /// A path parameter, percent-decoded: a stream id may hold any character.
@@ -197,7 +197,7 @@ struct StreamRoutes: Sendable {
             JSONResponse.problem(.conflict, "idempotency conflict", detail: error.description, extra: ["stream": .string(stream.description), "reason": .string(reason)])
         case let .invalidRequest(reason): JSONResponse.problem(.badRequest, "invalid request", detail: reason)
         case let .notAnEventCategory(reason): JSONResponse.problem(.badRequest, "not an event category", detail: reason)
-        case let .positionOutOfRange(reason): JSONResponse.problem(.notFound, "no such position", detail: reason)
+        case let .checkpointOutOfRange(reason): JSONResponse.problem(.notFound, "no such checkpoint", detail: reason)
         case .storage, .closed: JSONResponse.problem(.serviceUnavailable, "the store failed", detail: error.description)
         }
     }

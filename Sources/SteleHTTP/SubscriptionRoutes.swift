@@ -41,10 +41,10 @@ struct SubscriptionRoutes: Sendable {
         }
         router.get("categories/:category/subscribe") { request, context in
             let category = try StreamRoutes.pathParameter(context, "category")
-            var position = CategoryPosition.start
+            var position = CategoryCheckpoint.start
             if let last = request.headers[Self.lastEventID] ?? request.uri.queryParameters["after"].map(String.init) {
-                guard let parsed = CategoryPosition(last) else {
-                    return JSONResponse.problem(.badRequest, "Last-Event-ID must be a category position (as sent in an event's id)", detail: last)
+                guard let parsed = CategoryCheckpoint(last) else {
+                    return JSONResponse.problem(.badRequest, "Last-Event-ID must be a category checkpoint (as sent in an event's id)", detail: last)
                 }
                 position = parsed
             }
@@ -164,7 +164,10 @@ struct SubscriptionRoutes: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 open.count.add(1, ordering: .relaxed)
-                defer { open.count.subtract(1, ordering: .relaxed) }
+                defer {
+                    let left = open.count.subtract(1, ordering: .relaxed).newValue
+                    assert(left >= 0, "more event streams closed than opened")
+                }
                 // A comment first, so the client sees the stream open before the first event.
                 try await writer.write(ByteBuffer(string: ": stele\n\n"))
                 do {

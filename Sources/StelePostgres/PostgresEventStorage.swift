@@ -7,17 +7,18 @@ import Synchronization
 
 /// The event store in PostgreSQL, behind the same ``EventStorage`` protocol as the embedded log.
 ///
-/// One table of events with a unique (category, stream, version) and a global position from a
-/// sequence. The expected-version check and the insert happen in one transaction; the unique
-/// index settles races between writers of one stream.
+/// One table of events with a unique (category, stream id, version) and an offset from one
+/// sequence (so offsets are shared by every category and have gaps). The expected-version
+/// check and the insert happen in one transaction; the unique index settles races between
+/// writers of one stream.
 ///
-/// **Out-of-order commits.** A sequence hands out positions when rows are inserted, not when
-/// their transactions commit, so a reader that follows "position > last seen" can pass a
-/// position whose transaction commits later — and skip that event forever, the known weakness
+/// **Out-of-order commits.** A sequence hands out offsets when rows are inserted, not when
+/// their transactions commit, so a reader that follows "offset > last seen" can pass an
+/// offset whose transaction commits later — and skip that event forever, the known weakness
 /// of PostgreSQL event stores. Here every event also records its transaction id, and a category
-/// is read in (transaction id, position) order, only below the oldest transaction still running
+/// is read in (transaction id, offset) order, only below the oldest transaction still running
 /// (`pg_snapshot_xmin`). Every transaction below that horizon has finished, and a transaction
-/// that has not yet written gets a larger id, so nothing can ever appear before a position
+/// that has not yet written gets a larger id, so nothing can ever appear before an event
 /// already delivered. The price: while a transaction is open, events committed after it are
 /// delivered only once it ends.
 public final class PostgresEventStorage: EventStorage {
@@ -34,6 +35,8 @@ public final class PostgresEventStorage: EventStorage {
     static let channel = "stele_events"
 
     private init(client: PostgresClient, schema: String, logger: Logger) {
+        // The schema's name is put into SQL text unescaped (quoted): only a checked one may be.
+        precondition(PostgresURL.checkSchema(schema) == nil, "unchecked schema name \(schema)")
         self.client = client
         self.schema = schema
         self.logger = logger
@@ -73,17 +76,37 @@ public final class PostgresEventStorage: EventStorage {
         return storage
     }
 
+    /// The layout of the tables this code writes. 1: the first (columns `position` and `tx`, no
+    /// `stele_format` table); 2: those columns named `"offset"` and `transaction_id`, as
+    /// ``EventPosition`` names them.
+    static let format = 2
+
     private func migrate() async throws {
         // DDL is transactional in PostgreSQL; the lock keeps two stores starting together from
-        // racing on `IF NOT EXISTS` (which is not safe against concurrent creation).
+        // racing on `IF NOT EXISTS` (which is not safe against concurrent creation), and a
+        // migration is all or nothing.
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7366656)", logger: self.logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: self.logger)
+            let found = try await self.storedFormat(on: connection)
+            if let found, found > Self.format {
+                throw EventStoreError.storage("schema \(self.schema) was written by a newer Stele (table format \(found); this one knows up to \(Self.format)): nothing was changed")
+            }
+            if found == 1 {
+                self.logger.notice("migrating the event tables of schema \(self.schema) from format 1 to \(Self.format) (renaming columns position and tx)")
+                for statement in [
+                    "ALTER TABLE \(events) RENAME COLUMN position TO \"offset\"",
+                    "ALTER TABLE \(events) RENAME COLUMN tx TO transaction_id",
+                    "ALTER INDEX IF EXISTS \"\(schema)\".stele_events_commit_order RENAME TO stele_events_transaction_order",
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+            }
             for statement in [
-                "CREATE SCHEMA IF NOT EXISTS \"\(schema)\"",
                 """
                 CREATE TABLE IF NOT EXISTS \(events) (
-                    position bigserial PRIMARY KEY,
-                    tx bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+                    "offset" bigserial PRIMARY KEY,
+                    transaction_id bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
                     category text NOT NULL,
                     stream_id text NOT NULL,
                     version bigint NOT NULL,
@@ -97,17 +120,32 @@ public final class PostgresEventStorage: EventStorage {
                     appended_at_ms bigint NOT NULL DEFAULT ((extract(epoch from clock_timestamp()) * 1000)::bigint),
                     UNIQUE (category, stream_id, version))
                 """,
-                "CREATE INDEX IF NOT EXISTS stele_events_commit_order ON \(events) (category, tx, position)",
+                "CREATE INDEX IF NOT EXISTS stele_events_transaction_order ON \(events) (category, transaction_id, \"offset\")",
                 """
                 CREATE TABLE IF NOT EXISTS \(snapshotTable) (
                     category text NOT NULL, stream_id text NOT NULL, name text NOT NULL, schema_version int NOT NULL,
                     version bigint NOT NULL, state bytea NOT NULL, taken_at_ms bigint NOT NULL,
                     PRIMARY KEY (category, stream_id, name, schema_version, version))
                 """,
+                "CREATE TABLE IF NOT EXISTS \"\(schema)\".stele_format (format int NOT NULL)",
+                "DELETE FROM \"\(schema)\".stele_format",
+                "INSERT INTO \"\(schema)\".stele_format (format) VALUES (\(Self.format))",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
             }
         }
+    }
+
+    /// The format the schema's tables were written in: `nil` for a new schema, 1 for tables
+    /// made before formats were recorded.
+    private func storedFormat(on connection: PostgresConnection) async throws -> Int? {
+        let tables = try await connection.query("SELECT tablename FROM pg_tables WHERE schemaname = \(schema)", logger: logger)
+        var names: Set<String> = []
+        for try await name in tables.decode(String.self) { names.insert(name) }
+        guard names.contains("stele_format") else { return names.contains("stele_events") ? 1 : nil }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT max(format) FROM \"\(schema)\".stele_format"), logger: logger)
+        for try await format in rows.decode(Int?.self) { return format ?? 1 }
+        return 1
     }
 
     /// Drops the schema and everything in it (tests and throwaway stores).
@@ -130,7 +168,7 @@ public final class PostgresEventStorage: EventStorage {
         case refused(EventStoreError)
     }
 
-    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+    public func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {
         try Idempotency.validate(events, to: stream)
         var decision: AppendDecision?
         while decision == nil {
@@ -191,14 +229,14 @@ public final class PostgresEventStorage: EventStorage {
     /// The common case — one event, an exact expectation — as one statement (its own
     /// transaction): insert only if the stream is at the expected version. `nil` when it is not,
     /// and the transactional path then works out whether that is a conflict or a repeat.
-    private func appendOneIfAt(_ expectedVersion: Int64, _ event: EventData, to stream: StreamID) async throws -> AppendOutcome? {
+    private func appendOneIfAt(_ expectedVersion: Int64, _ event: EventData, to stream: StreamName) async throws -> AppendOutcome? {
         let position = try await insert(event, to: stream, ifAt: expectedVersion) { try await self.client.query($0, logger: self.logger) }
         return position.map { AppendOutcome(firstVersion: expectedVersion + 1, lastVersion: expectedVersion + 1, firstPosition: $0, wasAlreadyAppended: false) }
     }
 
     /// Inserts `event` as the stream's next event if the stream's last version is
     /// `expectedVersion`; its position, or `nil` when the stream is elsewhere.
-    private func insert(_ event: EventData, to stream: StreamID, ifAt expectedVersion: Int64,
+    private func insert(_ event: EventData, to stream: StreamName, ifAt expectedVersion: Int64,
                         run: (PostgresQuery) async throws -> PostgresRowSequence) async throws -> EventPosition? {
         let rows = try await run("""
             INSERT INTO \(unescaped: events) (category, stream_id, version, event_id, type, schema_version, data,
@@ -209,15 +247,15 @@ public final class PostgresEventStorage: EventStorage {
             FROM (SELECT coalesce(max(version), -1) AS version FROM \(unescaped: events)
                   WHERE category = \(stream.category) AND stream_id = \(stream.id)) AS current
             WHERE current.version = \(expectedVersion)
-            RETURNING position, tx
+            RETURNING "offset", transaction_id
             """)
-        for try await (position, tx) in rows.decode((Int64, Int64).self) { return EventPosition(partition: 0, offset: position, commit: tx) }
+        for try await (offset, transaction) in rows.decode((Int64, Int64).self) { return EventPosition(partition: 0, offset: offset, transaction: transaction) }
         return nil
     }
 
     /// One transaction: read the stream's version, check, insert. No lock is taken: the unique
     /// index decides between racing writers, so losers fail fast instead of queueing.
-    private func attemptAppend(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendDecision {
+    private func attemptAppend(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendDecision {
         try await client.withTransaction(logger: logger) { connection -> AppendDecision in
             let current = try await self.version(of: stream, on: connection)
             if let lookup = Idempotency.lookup(for: expected, current: current, count: events.count) {
@@ -241,6 +279,7 @@ public final class PostgresEventStorage: EventStorage {
                 }) else { throw StreamMoved() }
                 first = first ?? position
             }
+            assert(first != nil, "an append writes at least one event (empty appends are refused before)")
             return .appended(AppendOutcome(firstVersion: current + 1, lastVersion: current + Int64(events.count),
                                            firstPosition: first!, wasAlreadyAppended: false))
         }
@@ -248,11 +287,11 @@ public final class PostgresEventStorage: EventStorage {
 
     // MARK: Reads
 
-    public func version(of stream: StreamID) async throws -> Int64 {
+    public func version(of stream: StreamName) async throws -> Int64 {
         try await mapErrors { try await client.withConnection { try await self.version(of: stream, on: $0) } }
     }
 
-    private func version(of stream: StreamID, on connection: PostgresConnection) async throws -> Int64 {
+    private func version(of stream: StreamName, on connection: PostgresConnection) async throws -> Int64 {
         let rows = try await connection.query(
             "SELECT coalesce(max(version), -1) FROM \(unescaped: events) WHERE category = \(stream.category) AND stream_id = \(stream.id)",
             logger: logger)
@@ -260,15 +299,15 @@ public final class PostgresEventStorage: EventStorage {
         return -1
     }
 
-    public func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+    public func read(_ stream: StreamName, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         guard version >= 0, limit >= 0 else { throw EventStoreError.invalidRequest("a read starts at version ≥ 0 with a limit ≥ 0") }
         if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
         return try await mapErrors { try await client.withConnection { try await self.read(stream, from: version, limit: limit, on: $0) } }
     }
 
-    private static let columns = "position, tx, category, stream_id, version, event_id, type, schema_version, data, occurred_at_ms, correlation_id, causation_id, appended_at_ms"
+    private static let columns = "\"offset\", transaction_id, category, stream_id, version, event_id, type, schema_version, data, occurred_at_ms, correlation_id, causation_id, appended_at_ms"
 
-    private func read(_ stream: StreamID, from version: Int64, limit: Int, on connection: PostgresConnection) async throws -> [RecordedEvent] {
+    private func read(_ stream: StreamName, from version: Int64, limit: Int, on connection: PostgresConnection) async throws -> [RecordedEvent] {
         let rows = try await connection.query("""
             SELECT \(unescaped: Self.columns) FROM \(unescaped: events)
             WHERE category = \(stream.category) AND stream_id = \(stream.id) AND version >= \(version)
@@ -280,11 +319,11 @@ public final class PostgresEventStorage: EventStorage {
     private static func decode(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         for try await row in rows {
-            let (position, tx, category, streamId, version, id, type, schema, data, occurred, correlation, causation, appended) =
+            let (offset, transaction, category, streamId, version, id, type, schema, data, occurred, correlation, causation, appended) =
                 try row.decode((Int64, Int64, String, String, Int64, UUID, String, Int, ByteBuffer, Int64?, String?, String?, Int64).self)
             events.append(RecordedEvent(
-                stream: StreamID(category: category, id: streamId), version: version,
-                position: EventPosition(partition: 0, offset: position, commit: tx), id: id, type: type, schemaVersion: schema,
+                stream: StreamName(category: category, id: streamId), version: version,
+                position: EventPosition(partition: 0, offset: offset, transaction: transaction), id: id, type: type, schemaVersion: schema,
                 data: Array(data.readableBytesView), appendedAt: Date(epochMilliseconds: appended),
                 metadata: EventMetadata(correlationId: correlation, causationId: causation,
                                         occurredAt: occurred.map(Date.init(epochMilliseconds:)))))
@@ -292,34 +331,54 @@ public final class PostgresEventStorage: EventStorage {
         return events
     }
 
-    public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
-        guard limit > 0 else { return CategoryPage(events: [], next: position) }
+    public func readCategory(_ category: String, after checkpoint: CategoryCheckpoint, limit: Int) async throws -> CategoryPage {
+        guard limit > 0 else { return CategoryPage(events: [], next: checkpoint) }
         let events = try await mapErrors {
             try await client.withConnection { connection in
                 let rows = try await connection.query("""
                     SELECT \(unescaped: Self.columns) FROM \(unescaped: self.events)
-                    WHERE category = \(category) AND (tx, position) >= (\(position.commit(in: 0)), \(position.nextOffset(in: 0)))
-                      AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-                    ORDER BY tx, position LIMIT \(Int64(limit))
+                    WHERE category = \(category) AND (transaction_id, "offset") >= (\(checkpoint.transaction(in: 0)), \(checkpoint.nextOffset(in: 0)))
+                      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                    ORDER BY transaction_id, "offset" LIMIT \(Int64(limit))
                     """, logger: self.logger)
                 return try await Self.decode(rows)
             }
         }
-        var next = position
+        assert(zip(events, events.dropFirst()).allSatisfy { ($0.position.transaction, $0.position.offset) < ($1.position.transaction, $1.position.offset) },
+               "a category page is in (transaction id, offset) order")
+        assert(events.allSatisfy { !checkpoint.hasPassed($0.position) }, "a category page holds only events after its checkpoint")
+        var next = checkpoint
         for event in events { next.advance(past: event.position) }
         return CategoryPage(events: events, next: next)
     }
 
-    public func endPosition(of category: String) async throws -> CategoryPosition {
+    public func endCheckpoint(of category: String) async throws -> CategoryCheckpoint {
         try await mapErrors {
             try await client.withConnection { connection in
                 let rows = try await connection.query(
-                    "SELECT tx, position FROM \(unescaped: self.events) WHERE category = \(category) ORDER BY tx DESC, position DESC LIMIT 1",
+                    "SELECT transaction_id, \"offset\" FROM \(unescaped: self.events) WHERE category = \(category) ORDER BY transaction_id DESC, \"offset\" DESC LIMIT 1",
                     logger: self.logger)
-                for try await (tx, position) in rows.decode((Int64, Int64).self) {
-                    return CategoryPosition(nextOffsets: [0: position + 1], commits: [0: tx])
+                for try await (transaction, offset) in rows.decode((Int64, Int64).self) {
+                    return CategoryCheckpoint(nextOffsets: [0: offset + 1], transactions: [0: transaction])
                 }
                 return .start
+            }
+        }
+    }
+
+    /// Offsets come from one sequence shared by every category, with gaps: the events are
+    /// counted, not the offsets.
+    public func countEvents(in category: String, after checkpoint: CategoryCheckpoint, upTo end: CategoryCheckpoint) async throws -> Int64 {
+        try await mapErrors {
+            try await client.withConnection { connection in
+                let rows = try await connection.query("""
+                    SELECT count(*) FROM \(unescaped: self.events)
+                    WHERE category = \(category)
+                      AND (transaction_id, "offset") >= (\(checkpoint.transaction(in: 0)), \(checkpoint.nextOffset(in: 0)))
+                      AND (transaction_id, "offset") < (\(end.transaction(in: 0)), \(end.nextOffset(in: 0)))
+                    """, logger: self.logger)
+                for try await count in rows.decode(Int64.self) { return count }
+                return 0
             }
         }
     }
@@ -344,7 +403,7 @@ public final class PostgresEventStorage: EventStorage {
         }
     }
 
-    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+    public func latestSnapshot(of stream: StreamName, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
         try await mapErrors {
             let rows = try await client.query("""
                 SELECT version, state, taken_at_ms FROM \(unescaped: snapshotTable)

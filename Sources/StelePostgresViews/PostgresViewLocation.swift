@@ -65,6 +65,8 @@ public final class PostgresViewLocation: ViewLocation {
     }
 
     public func openRebuild(resume: Bool) async throws -> any ViewStore {
+        // This schema is dropped with CASCADE: it must never be the live one.
+        assert(rebuildSchema != name, "the rebuild schema is the live schema")
         if !resume {
             _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(rebuildSchema)\" CASCADE"), logger: logger)
         }

@@ -92,6 +92,8 @@ public final class PostgresViewStore: ViewStore {
 
     /// A store on a client someone else runs (a view's location and its stores share one pool).
     init(client: PostgresClient, queryLogin: (client: PostgresClient, user: String)? = nil, schema: String, queryTimeout: Duration) {
+        // The schema's name goes into SQL text (search_path, DDL) quoted but unescaped.
+        precondition(!schema.isEmpty && schema.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }, "unchecked view schema \(schema)")
         self.client = client
         self.queryLogin = queryLogin
         self.schema = schema
@@ -128,17 +130,21 @@ public final class PostgresViewStore: ViewStore {
                 try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL ROLE \"\(role)\""), logger: self.logger)
             }
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(self.schema)\""), logger: self.logger)
+            try await self.migrate(on: connection)
             for table in [
-                "stele_checkpoints (projection text NOT NULL, category text NOT NULL, position text NOT NULL, PRIMARY KEY (projection, category))",
+                "stele_checkpoints (projection text NOT NULL, category text NOT NULL, checkpoint text NOT NULL, PRIMARY KEY (projection, category))",
                 "stele_views (projection text PRIMARY KEY, fingerprint text NOT NULL, created_at_ms bigint NOT NULL)",
                 """
-                stele_parked (projection text NOT NULL, category text NOT NULL, stream text NOT NULL, version bigint NOT NULL,
-                    partition integer NOT NULL, "offset" bigint NOT NULL, commit_position bigint NOT NULL, type text, error text NOT NULL,
-                    parked_at_ms bigint NOT NULL, PRIMARY KEY (projection, category, stream, version))
+                stele_parked (projection text NOT NULL, category text NOT NULL, stream_id text NOT NULL, version bigint NOT NULL,
+                    partition integer NOT NULL, "offset" bigint NOT NULL, transaction_id bigint NOT NULL, type text, error text NOT NULL,
+                    parked_at_ms bigint NOT NULL, PRIMARY KEY (projection, category, stream_id, version))
                 """,
+                "stele_format (format integer NOT NULL)",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS " + table), logger: self.logger)
             }
+            try await connection.query("DELETE FROM stele_format", logger: self.logger)
+            try await connection.query("INSERT INTO stele_format (format) VALUES (\(ViewTableFormat.current))", logger: self.logger)
             var built: String?
             for try await fingerprint in try await connection.query(
                 "SELECT fingerprint FROM stele_views WHERE projection = \(projection.name)", logger: self.logger).decode(String.self) {
@@ -158,25 +164,25 @@ public final class PostgresViewStore: ViewStore {
                     """, logger: self.logger)
             }
             for statement in projection.checks { try await self.check(statement, on: connection) }
-            var checkpoints: [String: CategoryPosition] = [:]
+            var checkpoints: [String: CategoryCheckpoint] = [:]
             for category in projection.categories {
                 checkpoints[category] = .start
                 let rows = try await connection.query(
-                    "SELECT position FROM stele_checkpoints WHERE projection = \(projection.name) AND category = \(category)", logger: self.logger)
+                    "SELECT checkpoint FROM stele_checkpoints WHERE projection = \(projection.name) AND category = \(category)", logger: self.logger)
                 for try await text in rows.decode(String.self) {
-                    guard let position = CategoryPosition(text) else { throw ViewError.store("checkpoint '\(text)' of \(projection.name)/\(category) does not parse") }
-                    checkpoints[category] = position
+                    guard let checkpoint = CategoryCheckpoint(text) else { throw ViewError.store("checkpoint '\(text)' of \(projection.name)/\(category) does not parse") }
+                    checkpoints[category] = checkpoint
                 }
             }
             var parked: [ParkedEvent] = []
             let rows = try await connection.query("""
-                SELECT category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms
+                SELECT category, stream_id, version, partition, "offset", transaction_id, type, error, parked_at_ms
                 FROM stele_parked WHERE projection = \(projection.name) ORDER BY parked_at_ms, partition, "offset"
                 """, logger: self.logger)
-            for try await (category, stream, version, partition, offset, commit, type, error, parkedAt)
+            for try await (category, streamId, version, partition, offset, transaction, type, error, parkedAt)
                 in rows.decode((String, String, Int64, Int32, Int64, Int64, String?, String, Int64).self) {
-                parked.append(ParkedEvent(key: .init(stream: StreamID(category: category, id: stream), version: version),
-                                          position: EventPosition(partition: partition, offset: offset, commit: commit),
+                parked.append(ParkedEvent(key: .init(stream: StreamName(category: category, id: streamId), version: version),
+                                          position: EventPosition(partition: partition, offset: offset, transaction: transaction),
                                           type: type, error: error, parkedAt: Date(epochMilliseconds: parkedAt)))
             }
             return ViewOpening(checkpoints: checkpoints, parked: parked)
@@ -249,23 +255,47 @@ public final class PostgresViewStore: ViewStore {
             if let failure { throw failure }
             for event in batch.parks {
                 try await connection.query("""
-                    INSERT INTO stele_parked (projection, category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms)
+                    INSERT INTO stele_parked (projection, category, stream_id, version, partition, "offset", transaction_id, type, error, parked_at_ms)
                     VALUES (\(projection), \(event.key.stream.category), \(event.key.stream.id), \(event.key.version), \(event.position.partition),
-                            \(event.position.offset), \(event.position.commit), \(event.type), \(event.error), \(event.parkedAt.epochMilliseconds))
-                    ON CONFLICT (projection, category, stream, version) DO UPDATE SET error = excluded.error
+                            \(event.position.offset), \(event.position.transaction), \(event.type), \(event.error), \(event.parkedAt.epochMilliseconds))
+                    ON CONFLICT (projection, category, stream_id, version) DO UPDATE SET error = excluded.error
                     """, logger: self.logger)
             }
             for key in batch.releases {
                 try await connection.query("""
                     DELETE FROM stele_parked WHERE projection = \(projection) AND category = \(key.stream.category)
-                    AND stream = \(key.stream.id) AND version = \(key.version)
+                    AND stream_id = \(key.stream.id) AND version = \(key.version)
                     """, logger: self.logger)
             }
-            for (category, position) in batch.checkpoints {
+            for (category, checkpoint) in batch.checkpoints {
                 try await connection.query("""
-                    INSERT INTO stele_checkpoints (projection, category, position) VALUES (\(projection), \(category), \(position.description))
-                    ON CONFLICT (projection, category) DO UPDATE SET position = excluded.position
+                    INSERT INTO stele_checkpoints (projection, category, checkpoint) VALUES (\(projection), \(category), \(checkpoint.description))
+                    ON CONFLICT (projection, category) DO UPDATE SET checkpoint = excluded.checkpoint
                     """, logger: self.logger)
+            }
+        }
+    }
+
+    /// Brings Stele's own tables in the view's schema (search_path) to the current format, in the
+    /// open's transaction (all or nothing); refuses a schema written by a newer Stele.
+    private func migrate(on connection: PostgresConnection) async throws {
+        var tables: Set<String> = []
+        let rows = try await connection.query("SELECT tablename::text FROM pg_tables WHERE schemaname = \(schema)", logger: logger)
+        for try await name in rows.decode(String.self) { tables.insert(name) }
+        var found: Int? = tables.contains("stele_checkpoints") ? ViewTableFormat.first : nil
+        if tables.contains("stele_format") {
+            for try await format in try await connection.query("SELECT max(format) FROM stele_format", logger: logger).decode(Int?.self) {
+                found = format ?? ViewTableFormat.first
+            }
+        }
+        guard let found else { return }
+        if found > ViewTableFormat.current {
+            throw ViewError.store("schema \(schema) was written by a newer Stele (view table format \(found); this one knows up to \(ViewTableFormat.current)): nothing was changed")
+        }
+        if found == ViewTableFormat.first {
+            logger.notice("migrating the view tables of schema \(schema) to format \(ViewTableFormat.current)")
+            for statement in ViewTableFormat.renamesFromFirst {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
         }
     }

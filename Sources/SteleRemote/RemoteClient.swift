@@ -26,11 +26,12 @@ struct RemoteClient: Sendable {
         segment.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? segment
     }
 
-    func streamPath(_ stream: StreamID) -> String {
+    func streamPath(_ stream: StreamName) -> String {
         "/streams/\(Self.escape(stream.category))/\(Self.escape(stream.id))"
     }
 
     func send(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, headers: [String: String] = [:]) async throws -> (Int, Data) {
+        precondition(path.hasPrefix("/"), "a request path is absolute: \(path)")
         var components = URLComponents(url: base, resolvingAgainstBaseURL: false)!
         components.percentEncodedPath = components.percentEncodedPath.trimmingSuffix("/") + path
         if !query.isEmpty {
@@ -53,7 +54,7 @@ struct RemoteClient: Sendable {
         }
     }
 
-    func get<T: Decodable>(_ type: T.Type, _ path: String, query: [String: String], stream: StreamID? = nil) async throws -> T {
+    func get<T: Decodable>(_ type: T.Type, _ path: String, query: [String: String], stream: StreamName? = nil) async throws -> T {
         let (status, data) = try await send("GET", path, query: query)
         guard status == 200 else { throw Self.error(status: status, body: data, stream: stream, expected: nil) }
         return try decode(type, from: data)
@@ -66,16 +67,17 @@ struct RemoteClient: Sendable {
     }
 
     /// The error a problem-details answer stands for.
-    static func error(status: Int, body: Data, stream: StreamID?, expected: ExpectedVersion?) -> EventStoreError {
+    static func error(status: Int, body: Data, stream: StreamName?, expected: ExpectedVersion?) -> EventStoreError {
         let problem = try? JSONDecoder().decode(ProblemJSON.self, from: body)
         let detail = problem?.detail ?? problem?.title ?? String(decoding: body.prefix(500), as: UTF8.self)
         switch (status, problem?.title) {
         case (409, "wrong expected version"):
-            return .wrongExpectedVersion(stream: stream ?? StreamID(category: "", id: ""), expected: expected ?? .any, actual: problem?.actual ?? -1)
+            return .wrongExpectedVersion(stream: stream ?? StreamName(category: "", id: ""), expected: expected ?? .any, actual: problem?.actual ?? -1)
         case (409, "idempotency conflict"):
-            return .idempotencyConflict(stream: stream ?? StreamID(category: "", id: ""), reason: problem?.reason ?? detail)
+            return .idempotencyConflict(stream: stream ?? StreamName(category: "", id: ""), reason: problem?.reason ?? detail)
         case (400, "not an event category"): return .notAnEventCategory(detail)
-        case (404, "no such position"): return .positionOutOfRange(detail)
+        // "no such position" is what servers before the vocabulary was made one answered.
+        case (404, "no such checkpoint"), (404, "no such position"): return .checkpointOutOfRange(detail)
         case (400, _), (413, _): return .invalidRequest(detail)
         default: return .storage("HTTP \(status): \(detail)")
         }

@@ -23,7 +23,7 @@ public final class RemoteEventStorage: EventStorage {
         self.client = RemoteClient(base: url)
     }
 
-    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+    public func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {
         let body = try JSONEncoder.remote.encode(events.map(EventJSONIn.init))
         let (status, data) = try await client.send("POST", client.streamPath(stream), body: body,
                                                    headers: ["Stele-Expected-Version": Self.headerValue(expected)])
@@ -34,17 +34,18 @@ public final class RemoteEventStorage: EventStorage {
                              wasAlreadyAppended: outcome.alreadyAppended)
     }
 
-    public func version(of stream: StreamID) async throws -> Int64 {
+    public func version(of stream: StreamName) async throws -> Int64 {
         let page = try await client.get(EventPageJSON.self, client.streamPath(stream), query: ["direction": "backward", "limit": "1", "dataEncoding": "base64"], stream: stream)
         return page.events.first?.steleversion ?? -1
     }
 
-    public func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+    public func read(_ stream: StreamName, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         var next = version
         // The server gives at most a page per request; ask until `limit` or the stream's end.
         while events.count < limit {
             let want = min(limit - events.count, RemoteClient.pageLimit)
+            assert(want > 0, "a page request asks for at least one event")
             let page = try await client.get(EventPageJSON.self, client.streamPath(stream),
                                             query: ["from": String(next), "limit": String(want), "dataEncoding": "base64"], stream: stream)
             events += try page.events.map { try $0.recorded() }
@@ -54,17 +55,17 @@ public final class RemoteEventStorage: EventStorage {
         return events
     }
 
-    public func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
+    public func readCategory(_ category: String, after checkpoint: CategoryCheckpoint, limit: Int) async throws -> CategoryPage {
         let page = try await client.get(CategoryPageJSON.self, "/categories/\(RemoteClient.escape(category))/events",
-                                        query: ["after": position.description, "limit": String(min(limit, RemoteClient.pageLimit)), "dataEncoding": "base64"])
-        guard let next = CategoryPosition(page.next) else { throw EventStoreError.storage("the server answered an unreadable position \(page.next)") }
+                                        query: ["after": checkpoint.description, "limit": String(min(limit, RemoteClient.pageLimit)), "dataEncoding": "base64"])
+        guard let next = CategoryCheckpoint(page.next) else { throw EventStoreError.storage("the server answered an unreadable checkpoint \(page.next)") }
         return CategoryPage(events: try page.events.map { try $0.recorded() }, next: next)
     }
 
-    public func endPosition(of category: String) async throws -> CategoryPosition {
+    public func endCheckpoint(of category: String) async throws -> CategoryCheckpoint {
         let end = try await client.get(CategoryEndJSON.self, "/categories/\(RemoteClient.escape(category))", query: [:])
-        guard let position = CategoryPosition(end.end) else { throw EventStoreError.storage("the server answered an unreadable position \(end.end)") }
-        return position
+        guard let checkpoint = CategoryCheckpoint(end.end) else { throw EventStoreError.storage("the server answered an unreadable checkpoint \(end.end)") }
+        return checkpoint
     }
 
     public var appendGeneration: UInt64 { generation.load(ordering: .acquiring) }
@@ -87,7 +88,7 @@ public final class RemoteEventStorage: EventStorage {
         guard status == 204 || status == 200 else { throw RemoteClient.error(status: status, body: data, stream: snapshot.stream, expected: nil) }
     }
 
-    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+    public func latestSnapshot(of stream: StreamName, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
         let (status, data) = try await client.send("GET", client.streamPath(stream) + "/snapshots/" + RemoteClient.escape(name),
                                                    query: ["schemaVersion": String(schemaVersion), "atOrBefore": String(version)])
         if status == 404 { return nil }

@@ -44,27 +44,28 @@ public struct EventPosition: Sendable, Hashable, Codable, Comparable, CustomStri
     public var partition: Int32
     public var offset: Int64
     /// For backends whose offsets are not given out in commit order (PostgreSQL's sequences),
-    /// the order of the transaction that committed the event; events are delivered by
-    /// (commit, offset). Always 0 in the embedded log, where offsets are commit order.
-    public var commit: Int64
+    /// the id of the transaction that wrote the event; events are delivered in (transaction,
+    /// offset) order. Always 0 in the embedded log, where offsets are commit order.
+    public var transaction: Int64
 
-    public init(partition: Int32, offset: Int64, commit: Int64 = 0) {
+    public init(partition: Int32, offset: Int64, transaction: Int64 = 0) {
         self.partition = partition
         self.offset = offset
-        self.commit = commit
+        self.transaction = transaction
     }
 
     public static func < (lhs: Self, rhs: Self) -> Bool {
-        (lhs.partition, lhs.commit, lhs.offset) < (rhs.partition, rhs.commit, rhs.offset)
+        (lhs.partition, lhs.transaction, lhs.offset) < (rhs.partition, rhs.transaction, rhs.offset)
     }
 
-    public var description: String { commit == 0 ? "\(partition):\(offset)" : "\(partition):\(commit)/\(offset)" }
+    /// `partition:offset`, or `partition:transaction/offset` with a transaction.
+    public var description: String { transaction == 0 ? "\(partition):\(offset)" : "\(partition):\(transaction)/\(offset)" }
 }
 
 /// An event as the store holds it.
 public struct RecordedEvent: Sendable, Equatable {
-    public var stream: StreamID
-    /// The event's position within its stream, from 0.
+    public var stream: StreamName
+    /// The event's number within its stream, from 0.
     public var version: Int64
     public var position: EventPosition
     /// `nil` for a record produced without a `stele.id` header (by a plain Kafka producer).
@@ -77,7 +78,7 @@ public struct RecordedEvent: Sendable, Equatable {
     public var appendedAt: Date
     public var metadata: EventMetadata
 
-    public init(stream: StreamID, version: Int64, position: EventPosition, id: UUID?, type: String?, schemaVersion: Int,
+    public init(stream: StreamName, version: Int64, position: EventPosition, id: UUID?, type: String?, schemaVersion: Int,
                 data: [UInt8], appendedAt: Date, metadata: EventMetadata) {
         self.stream = stream
         self.version = version

@@ -9,7 +9,7 @@ import Foundation
 ///
 /// ```swift
 /// let store = EventStore(try await EmbeddedEventStorage.open(path: "./stele-data"))
-/// let account = StreamID(category: "accounts", id: "account-123")
+/// let account = StreamName(category: "accounts", id: "account-123")
 /// try await store.append([opened], to: account, expected: .noStream)
 /// let balance = try await store.state(of: account, initial: 0) { balance, event in ... }
 /// ```
@@ -20,16 +20,16 @@ public struct EventStore: Sendable {
 
     /// Appends `events` atomically if `stream` is at `expected`; see ``EventStorage/append(_:to:expected:)``.
     @discardableResult
-    public func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion = .any) async throws -> AppendOutcome {
+    public func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion = .any) async throws -> AppendOutcome {
         try await storage.append(events, to: stream, expected: expected)
     }
 
     /// The version of the stream's last event, -1 when it has none.
-    public func version(of stream: StreamID) async throws -> Int64 { try await storage.version(of: stream) }
+    public func version(of stream: StreamName) async throws -> Int64 { try await storage.version(of: stream) }
 
     /// Events of `stream` read forward from a version (oldest first) or backward from a version
     /// (newest first), at most `limit`.
-    public func read(_ stream: StreamID, from start: StreamPoint = .start, direction: ReadDirection = .forward,
+    public func read(_ stream: StreamName, from start: StreamPoint = .start, direction: ReadDirection = .forward,
                      limit: Int = .max) async throws -> [RecordedEvent] {
         guard limit >= 0 else { throw EventStoreError.invalidRequest("limit must be ≥ 0") }
         switch direction {
@@ -55,13 +55,13 @@ public struct EventStore: Sendable {
         }
     }
 
-    /// Up to `limit` events of a category after `position`.
-    public func readCategory(_ category: String, after position: CategoryPosition = .start, limit: Int = 1000) async throws -> CategoryPage {
-        try await storage.readCategory(category, after: position, limit: limit)
+    /// Up to `limit` events of a category after `checkpoint`.
+    public func readCategory(_ category: String, after checkpoint: CategoryCheckpoint = .start, limit: Int = 1000) async throws -> CategoryPage {
+        try await storage.readCategory(category, after: checkpoint, limit: limit)
     }
 
-    /// The events of `stream` up to a point in time or position (see ``AsOf``), oldest first.
-    public func read(_ stream: StreamID, asOf point: AsOf) async throws -> [RecordedEvent] {
+    /// The events of `stream` up to a point in time, version or offset (see ``AsOf``), oldest first.
+    public func read(_ stream: StreamName, asOf point: AsOf) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         var next: Int64 = 0
         let page = 1000
@@ -82,7 +82,7 @@ public struct EventStore: Sendable {
     /// first) or backward from it (newest first). Memory holds the page and one read of the
     /// storage, whatever the stream's length, so an HTTP client can page through a stream of
     /// millions of events as it was on any date.
-    public func read(_ stream: StreamID, asOf point: AsOf, from start: StreamPoint, direction: ReadDirection,
+    public func read(_ stream: StreamName, asOf point: AsOf, from start: StreamPoint, direction: ReadDirection,
                      limit: Int) async throws -> [RecordedEvent] {
         guard limit >= 0 else { throw EventStoreError.invalidRequest("limit must be ≥ 0") }
         let page = 1000
@@ -133,7 +133,7 @@ public struct EventStore: Sendable {
 
     /// Folds the events of `stream` (up to `point`, if given) into a state, a page at a time:
     /// memory holds the state and one page, not the stream.
-    public func state<State>(of stream: StreamID, asOf point: AsOf = .now, initial: State,
+    public func state<State>(of stream: StreamName, asOf point: AsOf = .now, initial: State,
                              evolve: (State, RecordedEvent) throws -> State) async throws -> State {
         var state = initial
         var next: Int64 = 0
@@ -151,25 +151,35 @@ public struct EventStore: Sendable {
 
     /// Follows `stream` from version `from` (0: its start): its events so far, then new ones as
     /// they are appended, with no gap and no duplicate between the two.
-    public func subscribe(to stream: StreamID, from version: Int64 = 0, bufferSize: Int = 256) -> StreamSubscription {
+    public func subscribe(to stream: StreamName, from version: Int64 = 0, bufferSize: Int = 256) -> StreamSubscription {
         StreamSubscription(storage: storage, stream: stream, from: version, bufferSize: bufferSize)
     }
 
     /// Follows a category from a checkpoint: its events so far, then new ones.
-    public func subscribe(toCategory category: String, after position: CategoryPosition = .start, bufferSize: Int = 256) -> CategorySubscription {
-        CategorySubscription(storage: storage, category: category, after: position, bufferSize: bufferSize)
+    public func subscribe(toCategory category: String, after checkpoint: CategoryCheckpoint = .start, bufferSize: Int = 256) -> CategorySubscription {
+        CategorySubscription(storage: storage, category: category, after: checkpoint, bufferSize: bufferSize)
     }
 
-    /// The position after the category's last event (to follow only what comes next).
-    public func endPosition(of category: String) async throws -> CategoryPosition {
-        try await storage.endPosition(of: category)
+    /// The checkpoint after the category's last event (to follow only what comes next).
+    public func endCheckpoint(of category: String) async throws -> CategoryCheckpoint {
+        try await storage.endCheckpoint(of: category)
+    }
+
+    /// How many events of the category lie from `checkpoint` up to `end`.
+    public func countEvents(in category: String, after checkpoint: CategoryCheckpoint, upTo end: CategoryCheckpoint) async throws -> Int64 {
+        try await storage.countEvents(in: category, after: checkpoint, upTo: end)
+    }
+
+    @available(*, deprecated, renamed: "endCheckpoint(of:)")
+    public func endPosition(of category: String) async throws -> CategoryCheckpoint {
+        try await endCheckpoint(of: category)
     }
 
     public func saveSnapshot(_ snapshot: Snapshot) async throws { try await storage.saveSnapshot(snapshot) }
 
     /// The newest snapshot named `name` of `stream` at or before `version` with the given
     /// schema version.
-    public func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int = 1, atOrBefore version: Int64 = .max) async throws -> Snapshot? {
+    public func latestSnapshot(of stream: StreamName, name: String, schemaVersion: Int = 1, atOrBefore version: Int64 = .max) async throws -> Snapshot? {
         try await storage.latestSnapshot(of: stream, name: name, schemaVersion: schemaVersion, atOrBefore: version)
     }
 

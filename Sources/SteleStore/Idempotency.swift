@@ -1,7 +1,7 @@
 import Foundation
 
 /// Recognises an append that already happened: the events a retried append would add are
-/// compared with the events already at those positions, by id. Every backend applies the same
+/// compared with the events already at those versions, by id. Every backend applies the same
 /// policy through ``lookup(for:current:count:)`` and ``repeatedAppend(of:existing:lookup:stream:)``.
 public enum Idempotency {
     /// How far back an append with no exact expected version (`any`, `streamExists`) looks for
@@ -12,18 +12,18 @@ public enum Idempotency {
     public struct Lookup: Sendable, Equatable {
         public var fromVersion: Int64
         public var limit: Int
-        /// The events must be exactly at the positions the append expected (exact
+        /// The events must be exactly at the versions the append expected (exact
         /// expectations), rather than anywhere among the recent ones.
-        public var atExpectedPosition: Bool
+        public var atExpectedVersions: Bool
     }
 
     /// Where to look before deciding on an append of `count` events to a stream at `current`
     /// (-1: empty): `nil` when the append cannot be a repeat and the expectation alone decides.
     public static func lookup(for expected: ExpectedVersion, current: Int64, count: Int) -> Lookup? {
         switch expected {
-        case let .exact(version) where current > version: Lookup(fromVersion: version + 1, limit: count, atExpectedPosition: true)
-        case .noStream where current != -1: Lookup(fromVersion: 0, limit: count, atExpectedPosition: true)
-        case .any, .streamExists: Lookup(fromVersion: max(0, current + 1 - window), limit: Int(window), atExpectedPosition: false)
+        case let .exact(version) where current > version: Lookup(fromVersion: version + 1, limit: count, atExpectedVersions: true)
+        case .noStream where current != -1: Lookup(fromVersion: 0, limit: count, atExpectedVersions: true)
+        case .any, .streamExists: Lookup(fromVersion: max(0, current + 1 - window), limit: Int(window), atExpectedVersions: false)
         default: nil
         }
     }
@@ -31,14 +31,14 @@ public enum Idempotency {
     /// The original outcome when every event is already in `existing` (read as `lookup` says),
     /// in order; `nil` when none is. Throws ``EventStoreError/idempotencyConflict(stream:reason:)``
     /// when only some are, or not as exactly this append.
-    public static func repeatedAppend(of events: [EventData], existing: [RecordedEvent], lookup: Lookup, stream: StreamID) throws -> AppendOutcome? {
+    public static func repeatedAppend(of events: [EventData], existing: [RecordedEvent], lookup: Lookup, stream: StreamName) throws -> AppendOutcome? {
         let ids = events.map(\.id)
         let wanted = Set(ids)
         let found = existing.filter { $0.id.map(wanted.contains) ?? false }
         if found.isEmpty { return nil }
         guard found.count == ids.count, found.map(\.id) == ids,
               zip(found, found.dropFirst()).allSatisfy({ $1.version == $0.version + 1 }),
-              !lookup.atExpectedPosition || found[0].version == lookup.fromVersion else {
+              !lookup.atExpectedVersions || found[0].version == lookup.fromVersion else {
             throw EventStoreError.idempotencyConflict(stream: stream, reason: "\(found.count) of the \(ids.count) event ids appended are already in "
                 + "the stream (first at version \(found[0].version)) but not as exactly this append: nothing was written")
         }
@@ -47,7 +47,7 @@ public enum Idempotency {
     }
 
     /// The checks every backend makes on an append before touching storage.
-    public static func validate(_ events: [EventData], to stream: StreamID) throws {
+    public static func validate(_ events: [EventData], to stream: StreamName) throws {
         if let problem = stream.problem { throw EventStoreError.invalidRequest(problem) }
         guard !events.isEmpty else { throw EventStoreError.invalidRequest("an append needs at least one event") }
         var ids = Set<UUID>()

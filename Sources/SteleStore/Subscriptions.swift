@@ -15,11 +15,11 @@ extension EventStore {
 public struct StreamSubscription: AsyncSequence, Sendable {
     public typealias Element = RecordedEvent
     let storage: any EventStorage
-    public let stream: StreamID
+    public let stream: StreamName
     let from: Int64
     let bufferSize: Int
 
-    init(storage: any EventStorage, stream: StreamID, from: Int64, bufferSize: Int) {
+    init(storage: any EventStorage, stream: StreamName, from: Int64, bufferSize: Int) {
         precondition(bufferSize > 0, "a subscription buffers at least one event")
         (self.storage, self.stream, self.from, self.bufferSize) = (storage, stream, from, bufferSize)
     }
@@ -64,34 +64,34 @@ public struct StreamSubscription: AsyncSequence, Sendable {
 }
 
 /// A category's events after a checkpoint: those already stored, then new ones; see
-/// ``StreamSubscription`` for the guarantees. ``Iterator/position`` is the checkpoint to
+/// ``StreamSubscription`` for the guarantees. ``Iterator/checkpoint`` is the checkpoint to
 /// store after handling an event.
 public struct CategorySubscription: AsyncSequence, Sendable {
     public typealias Element = RecordedEvent
     let storage: any EventStorage
     public let category: String
-    let start: CategoryPosition
+    let start: CategoryCheckpoint
     let bufferSize: Int
 
-    init(storage: any EventStorage, category: String, after start: CategoryPosition, bufferSize: Int) {
+    init(storage: any EventStorage, category: String, after start: CategoryCheckpoint, bufferSize: Int) {
         precondition(bufferSize > 0, "a subscription buffers at least one event")
         (self.storage, self.category, self.start, self.bufferSize) = (storage, category, start, bufferSize)
     }
 
-    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self, position: start) }
+    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self, checkpoint: start) }
 
     public struct Iterator: AsyncIteratorProtocol {
         let subscription: CategorySubscription
-        /// The position after the last event delivered: the checkpoint to resume from.
-        public private(set) var position: CategoryPosition
-        var readPosition: CategoryPosition
+        /// The checkpoint after the last event delivered: where to resume from.
+        public private(set) var checkpoint: CategoryCheckpoint
+        var readCheckpoint: CategoryCheckpoint
         var buffer: [RecordedEvent] = []
         var index = 0
 
-        init(subscription: CategorySubscription, position: CategoryPosition) {
+        init(subscription: CategorySubscription, checkpoint: CategoryCheckpoint) {
             self.subscription = subscription
-            self.position = position
-            self.readPosition = position
+            self.checkpoint = checkpoint
+            self.readCheckpoint = checkpoint
         }
 
         /// Whether every event read so far has been delivered (the next call reads or waits).
@@ -105,12 +105,12 @@ public struct CategorySubscription: AsyncSequence, Sendable {
             while index == buffer.count {
                 if Task.isCancelled { return nil }
                 let generation = subscription.storage.appendGeneration
-                let page = try await subscription.storage.readCategory(subscription.category, after: readPosition, limit: subscription.bufferSize)
+                let page = try await subscription.storage.readCategory(subscription.category, after: readCheckpoint, limit: subscription.bufferSize)
                 buffer = page.events
                 index = 0
-                readPosition = page.next
+                readCheckpoint = page.next
                 if buffer.isEmpty {
-                    position = page.next
+                    checkpoint = page.next
                     if let deadline, ContinuousClock.now >= deadline { return nil }
                     let poll = ContinuousClock.now + EventStore.caughtUpPollInterval
                     await subscription.storage.waitForAppends(after: generation, until: deadline.map { Swift.min($0, poll) } ?? poll)
@@ -118,8 +118,8 @@ public struct CategorySubscription: AsyncSequence, Sendable {
             }
             let event = buffer[index]
             index += 1
-            position.advance(past: event.position)
-            if index == buffer.count { position = readPosition }
+            checkpoint.advance(past: event.position)
+            if index == buffer.count { checkpoint = readCheckpoint }
             return event
         }
     }

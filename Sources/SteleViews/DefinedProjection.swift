@@ -59,6 +59,7 @@ extension ViewDefinition: Projection {
         case .occurredAtMs: .integer(event.occurredAt.epochMilliseconds)
         case .partition: .integer(Int64(event.position.partition))
         case .offset: .integer(event.position.offset)
+        case .transactionId: .integer(event.position.transaction)
         case .position: .text(event.position.description)
         case .correlationId: event.metadata.correlationId.map(SQLValue.text) ?? .null
         case .causationId: event.metadata.causationId.map(SQLValue.text) ?? .null

@@ -38,7 +38,7 @@ public final class MaterializedView: Sendable {
         var task: Task<Void, Never>
         var started: ContinuousClock.Instant
         /// Where the rebuild's tables stood when it started (a resumed rebuild's progress).
-        var resumedFrom: [String: CategoryPosition]
+        var resumedFrom: [String: CategoryCheckpoint]
         var total: Int64 = 0
         var phase: RebuildProgress.Phase = .replaying
     }
@@ -282,29 +282,29 @@ public final class MaterializedView: Sendable {
         }
     }
 
-    /// Whether `position` is at or past `target` in every partition of every category.
-    static func covers(_ position: [String: CategoryPosition], _ target: [String: CategoryPosition]) -> Bool {
-        target.allSatisfy { category, wanted in
-            let have = position[category] ?? .start
-            return wanted.nextOffsets.allSatisfy { have.nextOffset(in: $0.key) >= $0.value }
-                && wanted.commits.allSatisfy { have.commit(in: $0.key) >= $0.value }
-        }
+    /// Whether `checkpoints` are at or past `target` in every partition of every category, in
+    /// the order events are delivered.
+    static func covers(_ checkpoints: [String: CategoryCheckpoint], _ target: [String: CategoryCheckpoint]) -> Bool {
+        target.allSatisfy { category, wanted in (checkpoints[category] ?? .start).covers(wanted) }
     }
 
     private func progress(of rebuild: Rebuild) async -> RebuildProgress {
-        func count(_ checkpoints: [String: CategoryPosition]) -> Int64 {
-            checkpoints.values.reduce(Int64(0)) { $0 + $1.nextOffsets.values.reduce(0, +) }
-        }
-        let applied = count(rebuild.runner.hasOpened ? rebuild.runner.checkpoints : rebuild.resumedFrom)
+        // Events, counted by the store: offsets are not event counts everywhere (PostgreSQL's
+        // are shared by every category and have gaps).
+        let at = rebuild.runner.hasOpened ? rebuild.runner.checkpoints : rebuild.resumedFrom
+        var applied: Int64 = 0
         var total: Int64 = 0
+        var base: Int64 = 0
         for category in projection.categories {
-            total += (try? await store.endPosition(of: category))?.nextOffsets.values.reduce(0, +) ?? 0
+            guard let end = try? await store.endCheckpoint(of: category) else { continue }
+            total += (try? await store.countEvents(in: category, after: .start, upTo: end)) ?? 0
+            applied += (try? await store.countEvents(in: category, after: .start, upTo: at[category] ?? .start)) ?? 0
+            base += (try? await store.countEvents(in: category, after: .start, upTo: rebuild.resumedFrom[category] ?? .start)) ?? 0
         }
         // The rate counts from where this run started, so a resumed rebuild's ETA is honest.
-        let base = count(rebuild.resumedFrom)
         let elapsed = ContinuousClock.now - rebuild.started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(applied - base) / seconds : 0
+        let rate = seconds > 0 ? Double(max(0, applied - base)) / seconds : 0
         let left = rate > 0 ? Double(max(0, total - applied)) / rate : nil
         return RebuildProgress(phase: rebuild.phase, applied: applied, total: max(total, applied), eventsPerSecond: rate, secondsLeft: left)
     }

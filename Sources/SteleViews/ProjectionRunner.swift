@@ -23,7 +23,7 @@ public final class ProjectionRunner: Sendable {
 
     struct Progress {
         /// The checkpoints last committed and the append time of the last event applied.
-        var checkpoints: [String: CategoryPosition] = [:]
+        var checkpoints: [String: CategoryCheckpoint] = [:]
         var lastAppendedAt: Date?
         var applied: Int64 = 0
         var parked: [ParkedEvent] = []
@@ -45,7 +45,7 @@ public final class ProjectionRunner: Sendable {
     /// What the projection is doing.
     public var status: ProjectionStatus { state.withLock { $0 } }
     /// The checkpoints of the last committed transaction (empty before the view opens).
-    public var checkpoints: [String: CategoryPosition] { progress.withLock { $0.checkpoints } }
+    public var checkpoints: [String: CategoryCheckpoint] { progress.withLock { $0.checkpoints } }
     /// Events set aside, oldest first.
     public var parked: [ParkedEvent] { progress.withLock { $0.parked } }
     /// Whether the view has opened and its checkpoints are known.
@@ -177,7 +177,7 @@ public final class ProjectionRunner: Sendable {
     private func retry(_ cursor: inout Cursor) async throws -> RetryOutcome {
         let parked = progress.withLock { $0.parked }
         var outcome = RetryOutcome()
-        var byStream: [StreamID: [ParkedEvent]] = [:]
+        var byStream: [StreamName: [ParkedEvent]] = [:]
         for event in parked { byStream[event.key.stream, default: []].append(event) }
         for (stream, events) in byStream {
             var blocked = false
@@ -210,7 +210,7 @@ public final class ProjectionRunner: Sendable {
         return outcome
     }
 
-    private func committed(_ events: [RecordedEvent], parks: [ParkedEvent], newest: Date?, checkpoints: [String: CategoryPosition]) {
+    private func committed(_ events: [RecordedEvent], parks: [ParkedEvent], newest: Date?, checkpoints: [String: CategoryCheckpoint]) {
         let applied = progress.withLock { progress in
             progress.checkpoints = checkpoints
             if let newest { progress.lastAppendedAt = newest }
@@ -242,16 +242,16 @@ public final class ProjectionRunner: Sendable {
 
     /// What the loop knows between transactions.
     private struct Cursor {
-        var checkpoints: [String: CategoryPosition]
+        var checkpoints: [String: CategoryCheckpoint]
         /// Streams with parked events: the first parked version of each.
-        var parked: [StreamID: Int64]
+        var parked: [StreamName: Int64]
 
-        init(checkpoints: [String: CategoryPosition], parked: [ParkedEvent]) {
+        init(checkpoints: [String: CategoryCheckpoint], parked: [ParkedEvent]) {
             self.checkpoints = checkpoints
             self.parked = Dictionary(parked.map { ($0.key.stream, $0.key.version) }, uniquingKeysWith: min)
         }
 
-        func parkedVersion(of stream: StreamID) -> Int64? { parked[stream] }
+        func parkedVersion(of stream: StreamName) -> Int64? { parked[stream] }
 
         mutating func park(_ event: RecordedEvent) {
             if parked[event.stream] == nil { parked[event.stream] = event.version }
@@ -290,7 +290,7 @@ public struct RetryOutcome: Sendable, Equatable, Codable {
 /// Events a transaction made visible in a view.
 public struct ViewChange: Sendable, Equatable {
     public struct Event: Sendable, Equatable, Codable {
-        public var stream: StreamID
+        public var stream: StreamName
         public var version: Int64
         public var type: String?
         public var position: EventPosition
@@ -306,19 +306,19 @@ public struct ViewChange: Sendable, Equatable {
     public var view: String
     public var events: [Event]
     /// The view's checkpoints after the transaction.
-    public var checkpoints: [String: CategoryPosition]
+    public var checkpoints: [String: CategoryCheckpoint]
 }
 
 extension ProjectionRunner {
-    /// How far behind the log the view is: events not yet applied (per partition offsets, so
-    /// unkeyed records count too) and how long ago the newest applied event was appended.
+    /// How far behind the log the view is: events not yet applied (as the store counts them:
+    /// in the embedded log, records, unkeyed ones too) and how long ago the newest applied event
+    /// was appended.
     public func lag() async throws -> ProjectionLag {
         let (checkpoints, last) = progress.withLock { ($0.checkpoints, $0.lastAppendedAt) }
         var behind: Int64 = 0
         for category in projection.categories {
-            let end = try await store.endPosition(of: category)
-            let at = checkpoints[category] ?? .start
-            for (partition, offset) in end.nextOffsets { behind += max(0, offset - at.nextOffset(in: partition)) }
+            let end = try await store.endCheckpoint(of: category)
+            behind += try await store.countEvents(in: category, after: checkpoints[category] ?? .start, upTo: end)
         }
         return ProjectionLag(events: behind, lastAppliedAppendedAt: last)
     }

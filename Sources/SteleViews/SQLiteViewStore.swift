@@ -36,18 +36,22 @@ public final class SQLiteViewStore: ViewStore {
 
     public func open(_ projection: any Projection) async throws -> ViewOpening {
         try await write { db in
+            try Self.migrate(db, path: self.path)
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS stele_checkpoints (
-                    projection TEXT NOT NULL, category TEXT NOT NULL, position TEXT NOT NULL,
+                    projection TEXT NOT NULL, category TEXT NOT NULL, checkpoint TEXT NOT NULL,
                     PRIMARY KEY (projection, category));
                 CREATE TABLE IF NOT EXISTS stele_views (
                     projection TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS stele_parked (
-                    projection TEXT NOT NULL, category TEXT NOT NULL, stream TEXT NOT NULL, version INTEGER NOT NULL,
-                    partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, commit_position INTEGER NOT NULL,
+                    projection TEXT NOT NULL, category TEXT NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL,
+                    partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, transaction_id INTEGER NOT NULL,
                     type TEXT, error TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
-                    PRIMARY KEY (projection, category, stream, version));
+                    PRIMARY KEY (projection, category, stream_id, version));
+                CREATE TABLE IF NOT EXISTS stele_format (format INTEGER NOT NULL);
+                DELETE FROM stele_format;
                 """)
+            try db.execute(sql: "INSERT INTO stele_format (format) VALUES (?)", arguments: [ViewTableFormat.current])
             let built = try String.fetchOne(db, sql: "SELECT fingerprint FROM stele_views WHERE projection = ?", arguments: [projection.name])
             if let built, built != projection.fingerprint {
                 return ViewOpening(checkpoints: [:], builtByOtherFingerprint: built)
@@ -62,23 +66,23 @@ public final class SQLiteViewStore: ViewStore {
             for statement in projection.checks {
                 do { _ = try db.makeStatement(sql: statement.sql) } catch { throw ViewError.definition(describe(Self.reason(error), in: statement)) }
             }
-            var checkpoints: [String: CategoryPosition] = [:]
+            var checkpoints: [String: CategoryCheckpoint] = [:]
             for category in projection.categories {
-                let text = try String.fetchOne(db, sql: "SELECT position FROM stele_checkpoints WHERE projection = ? AND category = ?",
+                let text = try String.fetchOne(db, sql: "SELECT checkpoint FROM stele_checkpoints WHERE projection = ? AND category = ?",
                                                arguments: [projection.name, category])
                 if let text {
-                    guard let position = CategoryPosition(text) else { throw ViewError.store("checkpoint '\(text)' of \(projection.name)/\(category) does not parse") }
-                    checkpoints[category] = position
+                    guard let checkpoint = CategoryCheckpoint(text) else { throw ViewError.store("checkpoint '\(text)' of \(projection.name)/\(category) does not parse") }
+                    checkpoints[category] = checkpoint
                 } else {
                     checkpoints[category] = .start
                 }
             }
             let parked = try Row.fetchAll(db, sql: """
-                SELECT category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms
+                SELECT category, stream_id, version, partition, "offset", transaction_id, type, error, parked_at_ms
                 FROM stele_parked WHERE projection = ? ORDER BY parked_at_ms, partition, "offset"
                 """, arguments: [projection.name]).map { row in
-                ParkedEvent(key: .init(stream: StreamID(category: row["category"], id: row["stream"]), version: row["version"]),
-                            position: EventPosition(partition: row["partition"], offset: row["offset"], commit: row["commit_position"]),
+                ParkedEvent(key: .init(stream: StreamName(category: row["category"], id: row["stream_id"]), version: row["version"]),
+                            position: EventPosition(partition: row["partition"], offset: row["offset"], transaction: row["transaction_id"]),
                             type: row["type"], error: row["error"], parkedAt: Date(epochMilliseconds: row["parked_at_ms"]))
             }
             return ViewOpening(checkpoints: checkpoints, parked: parked)
@@ -97,23 +101,41 @@ public final class SQLiteViewStore: ViewStore {
             }
             for event in batch.parks {
                 try db.execute(sql: """
-                    INSERT INTO stele_parked (projection, category, stream, version, partition, "offset", commit_position, type, error, parked_at_ms)
+                    INSERT INTO stele_parked (projection, category, stream_id, version, partition, "offset", transaction_id, type, error, parked_at_ms)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (projection, category, stream, version) DO UPDATE SET error = excluded.error
+                    ON CONFLICT (projection, category, stream_id, version) DO UPDATE SET error = excluded.error
                     """, arguments: [projection, event.key.stream.category, event.key.stream.id, event.key.version,
-                                     event.position.partition, event.position.offset, event.position.commit, event.type, event.error,
+                                     event.position.partition, event.position.offset, event.position.transaction, event.type, event.error,
                                      event.parkedAt.epochMilliseconds])
             }
             for key in batch.releases {
-                try db.execute(sql: "DELETE FROM stele_parked WHERE projection = ? AND category = ? AND stream = ? AND version = ?",
+                try db.execute(sql: "DELETE FROM stele_parked WHERE projection = ? AND category = ? AND stream_id = ? AND version = ?",
                                arguments: [projection, key.stream.category, key.stream.id, key.version])
             }
-            for (category, position) in batch.checkpoints {
+            for (category, checkpoint) in batch.checkpoints {
                 try db.execute(sql: """
-                    INSERT INTO stele_checkpoints (projection, category, position) VALUES (?, ?, ?)
-                    ON CONFLICT (projection, category) DO UPDATE SET position = excluded.position
-                    """, arguments: [projection, category, position.description])
+                    INSERT INTO stele_checkpoints (projection, category, checkpoint) VALUES (?, ?, ?)
+                    ON CONFLICT (projection, category) DO UPDATE SET checkpoint = excluded.checkpoint
+                    """, arguments: [projection, category, checkpoint.description])
             }
+        }
+    }
+
+    /// Brings Stele's own tables of a view file written by an older Stele to the current format,
+    /// in the open's transaction (all or nothing); refuses a file from a newer one.
+    static func migrate(_ db: Database, path: String) throws {
+        let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        let found: Int? = if tables.contains("stele_format") {
+            try Int.fetchOne(db, sql: "SELECT max(format) FROM stele_format") ?? ViewTableFormat.first
+        } else {
+            tables.contains("stele_checkpoints") ? ViewTableFormat.first : nil
+        }
+        guard let found else { return }
+        if found > ViewTableFormat.current {
+            throw ViewError.store("\(path) was written by a newer Stele (view table format \(found); this one knows up to \(ViewTableFormat.current)): nothing was changed")
+        }
+        if found == ViewTableFormat.first {
+            for statement in ViewTableFormat.renamesFromFirst { try db.execute(sql: statement) }
         }
     }
 

@@ -264,7 +264,11 @@ public enum EventAttribute: String, Sendable, CaseIterable {
     case occurredAtMs = "occurred_at_ms"
     case partition
     case offset
-    /// `partition:offset`, the event's place in its category.
+    /// The id of the transaction that wrote the event where the store orders by it (PostgreSQL);
+    /// 0 in the embedded log.
+    case transactionId = "transaction_id"
+    /// The event's position in its category: `partition:offset`, or
+    /// `partition:transaction/offset` where the store orders by transaction (PostgreSQL).
     case position
     case correlationId = "correlation_id"
     case causationId = "causation_id"

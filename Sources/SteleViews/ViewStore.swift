@@ -43,14 +43,14 @@ extension ViewStore {
 /// What a view store holds for a projection when it opens.
 public struct ViewOpening: Sendable, Equatable {
     /// Where each category was read to (`.start` for a new view).
-    public var checkpoints: [String: CategoryPosition]
+    public var checkpoints: [String: CategoryCheckpoint]
     /// Events set aside, oldest first.
     public var parked: [ParkedEvent]
     /// The fingerprint of the projection that built the tables, when it differs from the one
     /// opening them: the tables must be rebuilt before this projection folds into them.
     public var builtByOtherFingerprint: String?
 
-    public init(checkpoints: [String: CategoryPosition], parked: [ParkedEvent] = [], builtByOtherFingerprint: String? = nil) {
+    public init(checkpoints: [String: CategoryCheckpoint], parked: [ParkedEvent] = [], builtByOtherFingerprint: String? = nil) {
         self.checkpoints = checkpoints
         self.parked = parked
         self.builtByOtherFingerprint = builtByOtherFingerprint
@@ -61,13 +61,13 @@ public struct ViewOpening: Sendable, Equatable {
 public struct ViewBatch: Sendable {
     public var statements: [SQLStatement]
     /// Checkpoints after the batch's events.
-    public var checkpoints: [String: CategoryPosition]
+    public var checkpoints: [String: CategoryCheckpoint]
     /// Events set aside in this transaction.
     public var parks: [ParkedEvent] = []
     /// Parked events applied in this transaction (their statements are in `statements`).
     public var releases: [ParkedEvent.Key] = []
 
-    public init(statements: [SQLStatement], checkpoints: [String: CategoryPosition], parks: [ParkedEvent] = [], releases: [ParkedEvent.Key] = []) {
+    public init(statements: [SQLStatement], checkpoints: [String: CategoryCheckpoint], parks: [ParkedEvent] = [], releases: [ParkedEvent.Key] = []) {
         self.statements = statements
         self.checkpoints = checkpoints
         self.parks = parks
@@ -78,10 +78,10 @@ public struct ViewBatch: Sendable {
 /// An event a view could not apply and set aside (park mode), with why.
 public struct ParkedEvent: Sendable, Equatable, Codable {
     public struct Key: Sendable, Hashable, Codable {
-        public var stream: StreamID
+        public var stream: StreamName
         public var version: Int64
 
-        public init(stream: StreamID, version: Int64) {
+        public init(stream: StreamName, version: Int64) {
             self.stream = stream
             self.version = version
         }

@@ -71,7 +71,7 @@ public struct CloudEventJSON: Codable, Sendable, Equatable {
     /// `dataEncoding=base64`) to be byte for byte.
     public func recorded() throws -> RecordedEvent {
         guard let slash = stelestream.firstIndex(of: "/") else { throw EventStoreError.storage("unreadable stream \(stelestream)") }
-        let stream = StreamID(category: String(stelestream[..<slash]), id: String(stelestream[stelestream.index(after: slash)...]))
+        let stream = StreamName(category: String(stelestream[..<slash]), id: String(stelestream[stelestream.index(after: slash)...]))
         guard let position = EventPosition(parsing: steleposition) else { throw EventStoreError.storage("unreadable position \(steleposition)") }
         guard let appendedAt = ISO8601Milliseconds.parse(time) else { throw EventStoreError.storage("unreadable time \(time)") }
         guard let payload = Data(base64Encoded: data_base64 ?? "") else { throw EventStoreError.storage("event \(stream)@\(steleversion) has no data_base64") }
@@ -118,7 +118,7 @@ public struct AppendOutcomeJSON: Codable, Sendable, Equatable {
     public var position: String
     public var alreadyAppended: Bool
 
-    public init(stream: StreamID, _ outcome: AppendOutcome) {
+    public init(stream: StreamName, _ outcome: AppendOutcome) {
         self.stream = stream.description
         firstVersion = outcome.firstVersion
         lastVersion = outcome.lastVersion
@@ -207,7 +207,7 @@ public struct SnapshotJSON: Codable, Sendable, Equatable {
         return .object(members)
     }
 
-    public func snapshot(of stream: StreamID, name: String) throws -> Snapshot {
+    public func snapshot(of stream: StreamName, name: String) throws -> Snapshot {
         let taken = ISO8601Milliseconds.parse(takenAt) ?? Int64(takenAt).map { Date(timeIntervalSince1970: Double($0) / 1000) }
         guard let state = Data(base64Encoded: state_base64), let taken else {
             throw EventStoreError.storage("unreadable snapshot of \(stream)")
@@ -236,9 +236,10 @@ public struct ProblemJSON: Codable, Sendable, Equatable {
 }
 
 extension EventPosition {
-    /// `partition:offset` or `partition:commit/offset`, as ``description`` prints it.
+    /// `partition:offset` or `partition:transaction/offset`, as ``description`` prints it (the
+    /// same grammar as one partition of a checkpoint, whose number means "next to read").
     public init?(parsing text: String) {
-        guard let position = CategoryPosition(text), let (partition, next) = position.nextOffsets.first, position.nextOffsets.count == 1 else { return nil }
-        self.init(partition: partition, offset: next, commit: position.commit(in: partition))
+        guard let parsed = CategoryCheckpoint(text), let (partition, offset) = parsed.nextOffsets.first, parsed.nextOffsets.count == 1 else { return nil }
+        self.init(partition: partition, offset: offset, transaction: parsed.transaction(in: partition))
     }
 }

@@ -24,7 +24,7 @@ enum RebuildCrashTest {
         let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
         for chunk in stride(from: 0, to: events, by: 100) {
             let batch = (chunk..<chunk + 100).map { EventData(type: "Deposited", data: Array(String($0 % 1000 - 300).utf8)) }
-            try await store.append(batch, to: StreamID(category: "accounts", id: "account-\(Int(random.next() % 50))"))
+            try await store.append(batch, to: StreamName(category: "accounts", id: "account-\(Int(random.next() % 50))"))
         }
         let original = MaterializedView(projection: ViewCrashTest.Balances(), store: store, location: try location(path), batchSize: 500)
         try await original.start()

@@ -31,7 +31,7 @@ enum StoreCrashTest {
             var seenIds = Set<UUID>()
             var events = 0
             for index in 0..<streams {
-                let stream = StreamID(category: "crash", id: "stream-\(index)")
+                let stream = StreamName(category: "crash", id: "stream-\(index)")
                 let read = try await store.read(stream)
                 guard read.map(\.version) == Array(0..<Int64(read.count)) else {
                     throw ValidationError("cycle \(cycle): \(stream) versions are not contiguous")
@@ -78,7 +78,7 @@ enum StoreCrashTest {
             for _ in 0..<writers {
                 group.addTask {
                     while true {
-                        let stream = StreamID(category: "crash", id: "stream-\(Int.random(in: 0..<streams))")
+                        let stream = StreamName(category: "crash", id: "stream-\(Int.random(in: 0..<streams))")
                         let events = (0..<Int.random(in: 1...3)).map { _ in
                             EventData(type: "Tick", data: Array(repeating: UInt8(ascii: "x"), count: Int.random(in: 10...600)))
                         }

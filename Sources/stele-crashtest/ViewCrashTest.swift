@@ -37,7 +37,7 @@ enum ViewCrashTest {
             let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
             for _ in 0..<60 {
                 let events = (0..<100).map { index in EventData(type: "Deposited", data: Array(String((appended + index) % 1000 - 300).utf8)) }
-                try await store.append(events, to: StreamID(category: "accounts", id: "account-\(Int(random.next() % 50))"))
+                try await store.append(events, to: StreamName(category: "accounts", id: "account-\(Int(random.next() % 50))"))
                 appended += 100
             }
             try await store.close()
@@ -68,11 +68,11 @@ enum ViewCrashTest {
             return (0, 0)
         }
         let applied = try await views.query(SQLStatement("SELECT coalesce(sum(events), 0) AS n FROM balances"))
-        let checkpoint = try await views.query(SQLStatement("SELECT position FROM stele_checkpoints WHERE projection = 'balances'"))
+        let checkpoint = try await views.query(SQLStatement("SELECT checkpoint FROM stele_checkpoints WHERE projection = 'balances'"))
         try await views.close()
         guard case let .integer(count)? = applied.first?["n"] else { return (0, 0) }
-        guard case let .text(text)? = checkpoint.first?["position"], let position = CategoryPosition(text) else { return (count, 0) }
-        return (count, position.nextOffset(in: 0))
+        guard case let .text(text)? = checkpoint.first?["checkpoint"], let parsed = CategoryCheckpoint(text) else { return (count, 0) }
+        return (count, parsed.nextOffset(in: 0))
     }
 
     static func catchUp(store: EventStore, viewPath: String, events: Int) async throws -> String {

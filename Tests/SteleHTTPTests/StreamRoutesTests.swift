@@ -132,7 +132,7 @@ struct StreamRoutesTests {
         ("POST", "/streams/accounts/a", "{\"data\":1}", [:], 400, "malformed events"),
         ("POST", "/streams/accounts/a", "[]", [:], 400, "invalid request"),
         ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data_base64\":\"*\"}", [:], 400, "malformed events"),
-        ("GET", "/categories/accounts/events?after=zero", nil, [:], 400, "after must be a category position"),
+        ("GET", "/categories/accounts/events?after=zero", nil, [:], 400, "after must be a category checkpoint"),
         ("GET", "/categories/accounts/events?limit=5000", nil, [:], 400, "limit must be"),
         ("GET", "/appends", nil, [:], 400, "after must be an append generation"),
         ("GET", "/appends?after=0&waitMs=-1", nil, [:], 400, "waitMs must be"),
@@ -191,7 +191,7 @@ struct StreamRoutesTests {
         let big = #"{"type":"A","data":""# + String(repeating: "x", count: 4096) + #""}"#
         let (code, problem) = try await server.call("POST", "/streams/accounts/a", body: big)
         #expect(code == 413, "\(problem)")
-        #expect(try await server.store.version(of: StreamID(category: "accounts", id: "a")) == -1, "nothing appended")
+        #expect(try await server.store.version(of: StreamName(category: "accounts", id: "a")) == -1, "nothing appended")
         try await server.stop()
     }
 }

@@ -85,7 +85,7 @@ final class SSEClient: @unchecked Sendable {
 
 struct SubscriptionRoutesTests {
     func append(_ server: LiveServer, _ stream: String, _ amount: Int) async throws {
-        _ = try await server.store.append([EventData(type: "Deposited", data: Array(#"{"amount":\#(amount)}"#.utf8))], to: StreamID(category: "accounts", id: stream))
+        _ = try await server.store.append([EventData(type: "Deposited", data: Array(#"{"amount":\#(amount)}"#.utf8))], to: StreamName(category: "accounts", id: stream))
     }
 
     @Test func aStreamSubscriptionResumesWithLastEventIDWithoutGapOrDuplicate() async throws {

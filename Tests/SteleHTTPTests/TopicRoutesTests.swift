@@ -15,7 +15,7 @@ struct TopicRoutesTests {
         #expect(status == 400, "\(body)")
         (status, body) = try await server.call("POST", "/topics", body: #"{"name":"x","partitions":0}"#)
         #expect(status == 400)
-        _ = try await server.store.append([EventData(type: "A", data: Array("{}".utf8))], to: StreamID(category: "orders", id: "o-1"))
+        _ = try await server.store.append([EventData(type: "A", data: Array("{}".utf8))], to: StreamName(category: "orders", id: "o-1"))
         (status, body) = try await server.call("GET", "/topics")
         #expect(body["topics"]?.array.compactMap { $0["name"] }.contains(.string("orders")) == true)
         (status, body) = try await server.call("GET", "/topics/orders")

@@ -10,7 +10,7 @@ import SteleWire
 struct WireTypesTests {
     static let appendedAt = Date(timeIntervalSince1970: 1_764_000_000.123)
     static func event(data: [UInt8], metadata: EventMetadata = EventMetadata()) -> RecordedEvent {
-        RecordedEvent(stream: StreamID(category: "accounts", id: "acc-1"), version: 7, position: EventPosition(partition: 2, offset: 41, commit: 3),
+        RecordedEvent(stream: StreamName(category: "accounts", id: "acc-1"), version: 7, position: EventPosition(partition: 2, offset: 41, transaction: 3),
                       id: UUID(), type: "Deposited", schemaVersion: 2, data: data, appendedAt: appendedAt, metadata: metadata)
     }
     static let events = [
@@ -41,12 +41,12 @@ struct WireTypesTests {
         try agree(EventPageJSON(events: [], next: nil), EventPageJSON(events: [], next: nil).json)
         let categoryPage = CategoryPageJSON(events: Self.events.map { CloudEventJSON($0, base64: true) }, next: "0:5,1:9")
         try agree(categoryPage, categoryPage.json)
-        let outcome = AppendOutcomeJSON(stream: StreamID(category: "accounts", id: "acc-1"),
+        let outcome = AppendOutcomeJSON(stream: StreamName(category: "accounts", id: "acc-1"),
                                         AppendOutcome(firstVersion: 3, lastVersion: 4, firstPosition: EventPosition(partition: 0, offset: 9), wasAlreadyAppended: false))
         try agree(outcome, outcome.json)
         try agree(CategoryEndJSON(category: "accounts", end: "0:5"), CategoryEndJSON(category: "accounts", end: "0:5").json)
         try agree(GenerationJSON(generation: "12"), GenerationJSON(generation: "12").json)
-        let snapshot = Snapshot(stream: StreamID(category: "accounts", id: "acc-1"), name: "balance", version: 7, schemaVersion: 2,
+        let snapshot = Snapshot(stream: StreamName(category: "accounts", id: "acc-1"), name: "balance", version: 7, schemaVersion: 2,
                                 state: [1, 2, 3], takenAt: Self.appendedAt)
         try agree(SnapshotJSON(snapshot), SnapshotJSON(snapshot).json)
     }
@@ -56,7 +56,7 @@ struct WireTypesTests {
             let read = try CloudEventJSON(event, base64: true).recorded()
             #expect(read == event, "byte for byte, with its metadata and times to the millisecond")
         }
-        let snapshot = Snapshot(stream: StreamID(category: "accounts", id: "acc-1"), name: "balance", version: 7, state: [9], takenAt: Self.appendedAt)
+        let snapshot = Snapshot(stream: StreamName(category: "accounts", id: "acc-1"), name: "balance", version: 7, state: [9], takenAt: Self.appendedAt)
         #expect(try SnapshotJSON(snapshot).snapshot(of: snapshot.stream, name: "balance") == snapshot, "the server's answer")
         #expect(try SnapshotJSON(storing: snapshot).snapshot(of: snapshot.stream, name: "balance") == snapshot, "what a client stores")
         // A problem from another server (a proxy) may leave out `type` and `status` (RFC 9457).
@@ -101,14 +101,14 @@ struct WireTypesTests {
         var eventIn = EventJSONIn(EventData(type: "T", data: [1], metadata: EventMetadata(correlationId: "c", causationId: "d", occurredAt: Date())))
         eventIn.data = .null
         try check("EventIn", full: eventIn, minimal: EventJSONIn(type: "T"))
-        let outcome = AppendOutcomeJSON(stream: StreamID(category: "a", id: "b"),
+        let outcome = AppendOutcomeJSON(stream: StreamName(category: "a", id: "b"),
                                         AppendOutcome(firstVersion: 0, lastVersion: 0, firstPosition: EventPosition(partition: 0, offset: 0), wasAlreadyAppended: true))
         try check("AppendResult", full: outcome, minimal: outcome)
         try check("EventPage", full: EventPageJSON(events: [], next: 1), minimal: EventPageJSON(events: [], next: nil))
         try check("CategoryPage", full: CategoryPageJSON(events: [], next: ""), minimal: CategoryPageJSON(events: [], next: ""))
         try check("CategoryEnd", full: CategoryEndJSON(category: "a", end: ""), minimal: CategoryEndJSON(category: "a", end: ""))
         try check("Appends", full: GenerationJSON(generation: "1"), minimal: GenerationJSON(generation: "1"))
-        let snapshot = Snapshot(stream: StreamID(category: "a", id: "b"), name: "n", version: 0, state: [])
+        let snapshot = Snapshot(stream: StreamName(category: "a", id: "b"), name: "n", version: 0, state: [])
         try check("Snapshot", full: SnapshotJSON(snapshot), minimal: SnapshotJSON(snapshot))
         var problem = ProblemJSON(title: "t", status: 409, detail: "d")
         (problem.stream, problem.expected, problem.actual, problem.reason) = ("s", .integer(1), 2, "r")

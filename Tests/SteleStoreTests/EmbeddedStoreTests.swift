@@ -13,7 +13,7 @@ struct EmbeddedStoreTests {
 
     @Test func eventsSurviveReopeningAndVersionsContinue() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cart = StreamID(category: "carts", id: "cart-42")
+        let cart = StreamName(category: "carts", id: "cart-42")
         var store = EventStore(try await EmbeddedEventStorage.open(path: directory))
         try await store.append([event("ItemAdded"), event("ItemAdded"), event("ItemAdded")], to: cart, expected: .noStream)
         try await store.saveSnapshot(Snapshot(stream: cart, name: "cart", version: 2, state: Array("3 items".utf8)))
@@ -29,7 +29,7 @@ struct EmbeddedStoreTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
         let store = EventStore(EmbeddedEventStorage(broker: broker))
-        let stream = StreamID(category: "orders", id: "order-7")
+        let stream = StreamName(category: "orders", id: "order-7")
         try await store.append([event("OrderPlaced")], to: stream, expected: .noStream)
         // A Kafka producer's batch: two records for the stream (one with Stele headers), one unkeyed.
         var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000)
@@ -56,9 +56,9 @@ struct EmbeddedStoreTests {
         try await broker.createTopic("clicks", configs: ["retention.ms": "60000"])
         try await broker.createTopic("profiles", configs: ["cleanup.policy": "compact"])
         for category in ["clicks", "profiles"] {
-            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamID(category: category, id: "x")) }
+            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamName(category: category, id: "x")) }
         }
-        await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamID(category: "__stele_snapshots", id: "x")) }
+        await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamName(category: "__stele_snapshots", id: "x")) }
         try await broker.close()
     }
 
@@ -68,7 +68,7 @@ struct EmbeddedStoreTests {
         let store = EventStore(storage)
         var expectedPartitions: Set<Int32> = []
         for index in 0..<40 {
-            let stream = StreamID(category: "accounts", id: "account-\(index)")
+            let stream = StreamName(category: "accounts", id: "account-\(index)")
             let outcome = try await store.append([event("Opened")], to: stream, expected: .noStream)
             let partition = KafkaPartitioner.partition(forKey: Array(stream.id.utf8), partitions: 4)
             #expect(outcome.firstPosition.partition == partition)
@@ -91,7 +91,7 @@ struct EmbeddedStoreTests {
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory, flushPolicy: .os, categoryPartitions: 4))
         let payload = "{\"blob\":\"" + String(repeating: "x", count: 600 << 10) + "\"}"
         for index in 0..<60 {
-            try await store.append([EventData(type: "Scanned", data: Array(payload.utf8))], to: StreamID(category: "scans", id: "scan-\(index % 12)"))
+            try await store.append([EventData(type: "Scanned", data: Array(payload.utf8))], to: StreamName(category: "scans", id: "scan-\(index % 12)"))
         }
         let first = try await store.readCategory("scans", limit: 1000)
         let bytes = first.events.reduce(0) { $0 + $1.data.count }
@@ -119,7 +119,7 @@ struct EmbeddedStoreTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let counting = CountingStorage(try await EmbeddedEventStorage.open(path: directory, flushPolicy: .os))
         let store = EventStore(counting)
-        let stream = StreamID(category: "ticks", id: "clock")
+        let stream = StreamName(category: "ticks", id: "clock")
         for batch in 0..<10 { try await store.append((0..<100).map { event("Tick\(batch * 100 + $0)") }, to: stream) }
         var iterator = store.subscribe(toCategory: "ticks", bufferSize: 16).makeAsyncIterator()
         for _ in 0..<20 { _ = try await iterator.next() }
@@ -137,26 +137,26 @@ final class CountingStorage: EventStorage {
     let eventsRead = Mutex(0)
     init(_ inner: any EventStorage) { self.inner = inner }
 
-    func append(_ events: [EventData], to stream: StreamID, expected: ExpectedVersion) async throws -> AppendOutcome {
+    func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {
         try await inner.append(events, to: stream, expected: expected)
     }
-    func version(of stream: StreamID) async throws -> Int64 { try await inner.version(of: stream) }
-    func read(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+    func version(of stream: StreamName) async throws -> Int64 { try await inner.version(of: stream) }
+    func read(_ stream: StreamName, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await inner.read(stream, from: version, limit: limit)
     }
-    func readCategory(_ category: String, after position: CategoryPosition, limit: Int) async throws -> CategoryPage {
+    func readCategory(_ category: String, after position: CategoryCheckpoint, limit: Int) async throws -> CategoryPage {
         maxLimit.withLock { $0 = max($0, limit) }
         let page = try await inner.readCategory(category, after: position, limit: limit)
         eventsRead.withLock { $0 += page.events.count }
         return page
     }
-    func endPosition(of category: String) async throws -> CategoryPosition { try await inner.endPosition(of: category) }
+    func endCheckpoint(of category: String) async throws -> CategoryCheckpoint { try await inner.endCheckpoint(of: category) }
     var appendGeneration: UInt64 { inner.appendGeneration }
     func waitForAppends(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
         await inner.waitForAppends(after: generation, until: deadline)
     }
     func saveSnapshot(_ snapshot: Snapshot) async throws { try await inner.saveSnapshot(snapshot) }
-    func latestSnapshot(of stream: StreamID, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
+    func latestSnapshot(of stream: StreamName, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot? {
         try await inner.latestSnapshot(of: stream, name: name, schemaVersion: schemaVersion, atOrBefore: version)
     }
     func close() async throws { try await inner.close() }

@@ -5,7 +5,7 @@ import SteleStore
 
 /// What every backend must do the same way.
 struct EventStoreConformanceTests {
-    let account = StreamID(category: "accounts", id: "account-1")
+    let account = StreamName(category: "accounts", id: "account-1")
 
     @Test(arguments: StoreBackend.all)
     func expectedVersionsAreCheckedAndAConflictWritesNothing(backend: StoreBackend) async throws {
@@ -20,7 +20,7 @@ struct EventStoreConformanceTests {
             await #expect(throws: EventStoreError.wrongExpectedVersion(stream: account, expected: .exact(1), actual: 2)) {
                 try await store.append([event("MoneyDeposited"), event("MoneyDeposited")], to: account, expected: .exact(1))
             }
-            let other = StreamID(category: "accounts", id: "account-2")
+            let other = StreamName(category: "accounts", id: "account-2")
             await #expect(throws: EventStoreError.wrongExpectedVersion(stream: other, expected: .streamExists, actual: -1)) {
                 try await store.append([event("MoneyDeposited")], to: other, expected: .streamExists)
             }
@@ -84,17 +84,17 @@ struct EventStoreConformanceTests {
     func streamsReadForwardAndBackwardWithLimits(backend: StoreBackend) async throws {
         try await OpenedStore.with(backend) { store in
             for index in 0..<10 { try await store.append([event("E\(index)")], to: account, expected: .exact(Int64(index) - 1)) }
-            try await store.append([event("Other")], to: StreamID(category: "accounts", id: "account-2"))
+            try await store.append([event("Other")], to: StreamName(category: "accounts", id: "account-2"))
             #expect(try await store.read(account).map(\.version) == Array(0...9))
             #expect(try await store.read(account, from: .version(4), limit: 3).map(\.version) == [4, 5, 6])
             #expect(try await store.read(account, from: .end, direction: .backward, limit: 3).map(\.version) == [9, 8, 7])
             #expect(try await store.read(account, from: .version(2), direction: .backward, limit: 5).map(\.version) == [2, 1, 0])
             #expect(try await store.read(account, from: .version(20)).isEmpty)
-            #expect(try await store.read(StreamID(category: "accounts", id: "nobody")).isEmpty)
-            #expect(try await store.read(StreamID(category: "nothing-here", id: "x")).isEmpty)
+            #expect(try await store.read(StreamName(category: "accounts", id: "nobody")).isEmpty)
+            #expect(try await store.read(StreamName(category: "nothing-here", id: "x")).isEmpty)
             await #expect(throws: EventStoreError.self) { try await store.read(account, from: .version(-2)) }
-            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamID(category: "bad name!", id: "x")) }
-            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamID(category: "accounts", id: "")) }
+            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamName(category: "bad name!", id: "x")) }
+            await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamName(category: "accounts", id: "")) }
         }
     }
 
@@ -103,11 +103,11 @@ struct EventStoreConformanceTests {
         try await OpenedStore.with(backend) { store in
             var appended: [(String, Int64)] = []
             for index in 0..<30 {
-                let stream = StreamID(category: "carts", id: "cart-\(index % 7)")
+                let stream = StreamName(category: "carts", id: "cart-\(index % 7)")
                 let outcome = try await store.append([event("ItemAdded", #"{"n":\#(index)}"#)], to: stream)
                 appended.append((stream.id, outcome.firstVersion))
             }
-            var position = CategoryPosition.start
+            var position = CategoryCheckpoint.start
             var read: [RecordedEvent] = []
             // PostgreSQL delivers an event once every transaction older than it has ended, in
             // the whole cluster (other tests' included): an empty page means "not yet" there.
@@ -121,8 +121,8 @@ struct EventStoreConformanceTests {
                 position = page.next
             }
             #expect(read.map { [$0.stream.id, String($0.version)] } == appended.map { [$0.0, String($0.1)] })
-            #expect(position == (try await store.endPosition(of: "carts")))
-            let resumed = try await store.readCategory("carts", after: CategoryPosition(position.description)!)
+            #expect(position == (try await store.endCheckpoint(of: "carts")))
+            let resumed = try await store.readCategory("carts", after: CategoryCheckpoint(position.description)!)
             #expect(resumed.events.isEmpty)
         }
     }
@@ -283,7 +283,7 @@ struct EventStoreConformanceTests {
                     group.addTask {
                         var generator = SystemRandomNumberGenerator()
                         for _ in 0..<appendsPerWriter {
-                            let stream = StreamID(category: "carts", id: "cart-\(Int.random(in: 0..<streams, using: &generator))")
+                            let stream = StreamName(category: "carts", id: "cart-\(Int.random(in: 0..<streams, using: &generator))")
                             while true {
                                 let current = try await store.version(of: stream)
                                 do {
@@ -297,7 +297,7 @@ struct EventStoreConformanceTests {
                 try await group.waitForAll()
             }
             var count = 0
-            var position = CategoryPosition.start
+            var position = CategoryCheckpoint.start
             var perStream: [String: [Int64]] = [:]
             // (On PostgreSQL an empty page may mean "not yet": see categoriesReadFromCheckpoints.)
             var watch = StallWatch("the category's events")
@@ -312,7 +312,7 @@ struct EventStoreConformanceTests {
             #expect(count == 32 * appendsPerWriter)
             for (id, versions) in perStream {
                 #expect(versions == Array(0..<Int64(versions.count)), "stream \(id) is contiguous")
-                #expect(try await store.version(of: StreamID(category: "carts", id: id)) == Int64(versions.count - 1))
+                #expect(try await store.version(of: StreamName(category: "carts", id: id)) == Int64(versions.count - 1))
             }
         }
     }

@@ -15,7 +15,7 @@ struct PostgresOrderingTests {
         let storage = try await PostgresEventStorage.connect(url: StoreBackend.postgresURL!, schema: schema)
         let store = EventStore(storage)
         defer { Task { try? await storage.dropSchema(); try? await storage.close() } }
-        try await store.append([event("OrderPlaced")], to: StreamID(category: "orders", id: "early"))
+        try await store.append([event("OrderPlaced")], to: StreamName(category: "orders", id: "early"))
 
         let url = URLComponents(string: StoreBackend.postgresURL!)!
         let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
@@ -33,7 +33,7 @@ struct PostgresOrderingTests {
                 VALUES ('orders', 'late', 0, '\(UUID().uuidString)', 'OrderPlaced', 1, '\\x7b7d'::bytea)
                 """), logger: logger)
             // …while another commits a later position.
-            try await store.append([event("OrderPlaced")], to: StreamID(category: "orders", id: "quick"))
+            try await store.append([event("OrderPlaced")], to: StreamName(category: "orders", id: "quick"))
             try await follower.read { $0.contains("early") }
             try await Task.sleep(for: .milliseconds(200))
             try await follower.readOnce()
@@ -44,7 +44,7 @@ struct PostgresOrderingTests {
         #expect(await follower.seen == ["early", "late", "quick"], "nothing skipped, in commit order")
         let rest = try await store.readCategory("orders", after: await follower.checkpoint)
         #expect(rest.events.isEmpty)
-        #expect(CategoryPosition(rest.next.description) == rest.next, "checkpoints with a commit order print and parse")
+        #expect(CategoryCheckpoint(rest.next.description) == rest.next, "checkpoints with a commit order print and parse")
     }
 }
 
@@ -53,7 +53,7 @@ actor CategoryFollower {
     let store: EventStore
     let category: String
     var seen: [String] = []
-    var checkpoint = CategoryPosition.start
+    var checkpoint = CategoryCheckpoint.start
 
     init(store: EventStore, category: String) {
         self.store = store

@@ -55,7 +55,7 @@ struct PostgresTLSTests {
         let schema = "tls_" + UUID().uuidString.prefix(8).lowercased()
         let storage = try await PostgresEventStorage.connect(url: Self.url("sslmode=verify-full&sslrootcert=\(Self.ca)"), schema: schema)
         let store = EventStore(storage)
-        let stream = StreamID(category: "accounts", id: "tls")
+        let stream = StreamName(category: "accounts", id: "tls")
         try await store.append([EventData(type: "Opened", data: Array("{}".utf8))], to: stream, expected: .noStream)
         #expect(try await store.read(stream).map(\.type) == ["Opened"])
         try await storage.dropSchema()

@@ -10,8 +10,8 @@ import SteleLogTesting
 struct CheckpointCrashTests {
     static let directory = "/sim/checkpoints"
 
-    static func position(_ offset: Int64) -> CategoryPosition {
-        var position = CategoryPosition()
+    static func position(_ offset: Int64) -> CategoryCheckpoint {
+        var position = CategoryCheckpoint()
         position.nextOffsets[0] = offset
         position.nextOffsets[1] = offset * 2
         return position

@@ -48,8 +48,8 @@ struct ReactorTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = try FileCheckpointStore(directory: directory)
         #expect(try await files.load("r/1") == nil)
-        try await files.save(CategoryPosition(nextOffsets: [0: 12, 3: 7]), for: "r/1")
-        #expect(try await FileCheckpointStore(directory: directory).load("r/1") == CategoryPosition(nextOffsets: [0: 12, 3: 7]))
+        try await files.save(CategoryCheckpoint(nextOffsets: [0: 12, 3: 7]), for: "r/1")
+        #expect(try await FileCheckpointStore(directory: directory).load("r/1") == CategoryCheckpoint(nextOffsets: [0: 12, 3: 7]))
     }
 }
 

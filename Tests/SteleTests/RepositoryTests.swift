@@ -24,7 +24,7 @@ struct RepositoryTests {
             #expect(lines.text.contains("refused: insufficient funds: balance 130, withdrawal 500"))
             let history = try await BankAccount.repository(store).history("account-123")
             #expect(history.map(\.event) == [.opened(.init(owner: "Ada", initialDeposit: 100)), .deposited(.init(amount: 50)), .withdrawn(.init(amount: 20))])
-            let balance = try await store.state(of: StreamID(category: "accounts", id: "account-123"), initial: 0) { total, recorded in
+            let balance = try await store.state(of: StreamName(category: "accounts", id: "account-123"), initial: 0) { total, recorded in
                 switch try BankAccount.events.decode(recorded) {
                 case let .opened(e): e.initialDeposit
                 case let .deposited(e): total + e.amount
@@ -55,7 +55,7 @@ struct RepositoryTests {
 
     @Test func oldSchemaVersionsAreUpcastWhenRead() async throws {
         try await withStore { store in
-            let stream = StreamID(category: "accounts", id: "account-old")
+            let stream = StreamName(category: "accounts", id: "account-old")
             try await BankAccount.repository(store).handle(.open(owner: "Grace", initialDeposit: 10), on: "account-old")
             // Written years ago by version 1 of the code.
             try await store.append([EventData(type: "MoneyDeposited", schemaVersion: 1, data: Array(#"{"value":32}"#.utf8))], to: stream, expected: .exact(0))
@@ -89,7 +89,7 @@ struct RepositoryTests {
             let plain = BankAccount.repository(store)
             try await withSnapshots.handle(.open(owner: "Ada", initialDeposit: 0), on: "account-s")
             for amount in 1...95 { try await withSnapshots.handle(.deposit(amount), on: "account-s") }
-            let stream = StreamID(category: "accounts", id: "account-s")
+            let stream = StreamName(category: "accounts", id: "account-s")
             let snapshot = try #require(try await store.latestSnapshot(of: stream, name: "State"))
             #expect(snapshot.version == 89)
             let full = try await plain.load("account-s")

@@ -96,7 +96,7 @@ struct MaterializedViewTests {
     func append(_ store: EventStore, count: Int, from start: Int = 0) async throws {
         for chunk in stride(from: start, to: start + count, by: 100) {
             let events = (chunk..<min(start + count, chunk + 100)).map { EventData(type: "Deposited", data: Array(String($0 % 10 + 1).utf8)) }
-            try await store.append(events, to: StreamID(category: "accounts", id: "acc-\(chunk / 100 % 13)"))
+            try await store.append(events, to: StreamName(category: "accounts", id: "acc-\(chunk / 100 % 13)"))
         }
     }
 
@@ -178,9 +178,9 @@ struct MaterializedViewTests {
                                     location: try backend.location(directory, "ledger", id, timeout: .milliseconds(200)))
         try await view.start()
         var changes = view.changes().makeAsyncIterator()
-        let outcome = try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-x"))
+        let outcome = try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamName(category: "accounts", id: "acc-x"))
         let change = try await changes.next()
-        #expect(change?.events.map(\.stream) == [StreamID(category: "accounts", id: "acc-x")])
+        #expect(change?.events.map(\.stream) == [StreamName(category: "accounts", id: "acc-x")])
         #expect(change?.events.first?.position == outcome.firstPosition)
         // Visible by the time the change is announced.
         #expect(try await view.row(in: "balances", key: .text("acc-x"))?["balance"] == .integer(42))

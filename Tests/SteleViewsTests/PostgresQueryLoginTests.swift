@@ -42,7 +42,7 @@ struct PostgresQueryLoginTests {
         let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vq\(id)_ledger", queryURL: Self.url(as: login), queryTimeout: .seconds(60))
         let view = MaterializedView(projection: VersionedBalances(), store: store, location: location)
         try await view.start()
-        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
+        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamName(category: "accounts", id: "acc-1"))
         try await view.caughtUp()
         let who = try await view.query(SQLStatement("""
             SELECT session_user AS login, current_user AS role,

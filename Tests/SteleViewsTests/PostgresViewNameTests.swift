@@ -20,7 +20,7 @@ struct PostgresViewNameTests {
         let schema = "es_" + UUID().uuidString.prefix(8).lowercased()
         let storage = try await PostgresEventStorage.connect(url: url, schema: schema)
         let store = EventStore(storage)
-        try await store.append([EventData(type: "Opened", data: Array("{}".utf8))], to: StreamID(category: "accounts", id: "a"))
+        try await store.append([EventData(type: "Opened", data: Array("{}".utf8))], to: StreamName(category: "accounts", id: "a"))
         let views = try PostgresViewStore(url: url, schema: schema)
         do {
             _ = try await views.open(SQLProjectionForNameTest())
@@ -29,7 +29,7 @@ struct PostgresViewNameTests {
             #expect("\(error)".contains("holds an event store"), "\(error)")
         }
         try await views.close()
-        #expect(try await store.read(StreamID(category: "accounts", id: "a")).count == 1, "the event store is untouched")
+        #expect(try await store.read(StreamName(category: "accounts", id: "a")).count == 1, "the event store is untouched")
         try await store.close()
     }
 }

@@ -55,10 +55,10 @@ struct PostgresViewOwnerTests {
         let location = try PostgresViewLocation(url: ViewBackend.postgresURL!, name: "vo\(id)_grabby", queryTimeout: .seconds(60))
         let view = MaterializedView(projection: definition, store: store, location: location)
         try await view.start()
-        try await store.append([EventData(type: "Deposited", data: Array("{}".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
+        try await store.append([EventData(type: "Deposited", data: Array("{}".utf8))], to: StreamName(category: "accounts", id: "acc-1"))
         try await view.caughtUp()
         #expect(try await view.query(SQLStatement("SELECT account FROM seen")) == [["account": .text("acc-1")]], "its own schema works")
-        try await store.append([EventData(type: "Stolen", data: Array("{}".utf8))], to: StreamID(category: "accounts", id: "acc-2"))
+        try await store.append([EventData(type: "Stolen", data: Array("{}".utf8))], to: StreamName(category: "accounts", id: "acc-2"))
         try await waitUntil("the view to stop at the statement reaching outside its schema") {
             if case let .failed(reason) = await view.status().state { return reason.contains("permission denied") }
             return false

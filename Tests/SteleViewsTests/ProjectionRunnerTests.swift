@@ -45,7 +45,7 @@ struct ProjectionRunnerTests {
 
     func deposit(_ store: EventStore, _ account: String, _ amount: Int, type: String = "Deposited") async throws {
         try await store.append([EventData(type: type, data: Array(#"{"amount":\#(amount)}"#.utf8))],
-                               to: StreamID(category: "accounts", id: account))
+                               to: StreamName(category: "accounts", id: account))
     }
 
     /// Waits until the view has applied `count` events in all, failing only when the count
@@ -103,7 +103,7 @@ struct ProjectionRunnerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
         try await deposit(store, "acc-1", 5)
-        try await store.append([EventData(type: "Deposited", data: Array("not json".utf8))], to: StreamID(category: "accounts", id: "acc-2"))
+        try await store.append([EventData(type: "Deposited", data: Array("not json".utf8))], to: StreamName(category: "accounts", id: "acc-2"))
         try await deposit(store, "acc-1", 7)
         let views = try backend.open(directory, id)
         let runner = ProjectionRunner(projection: Balances(), store: store, views: views, batchSize: 1)
@@ -147,7 +147,7 @@ extension ProjectionRunnerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
         for amount in [1, 2, 3, -4, 5] {
-            try await store.append([EventData(type: "Deposited", data: Array(String(amount).utf8))], to: StreamID(category: "accounts", id: "acc-\(amount)"))
+            try await store.append([EventData(type: "Deposited", data: Array(String(amount).utf8))], to: StreamName(category: "accounts", id: "acc-\(amount)"))
         }
         let views = try backend.open(directory, id + "c")
         let runner = ProjectionRunner(projection: CheckedBalances(), store: store, views: views, batchSize: 100)
@@ -196,7 +196,7 @@ extension ProjectionRunnerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
         for (account, amount) in [("a", 10), ("b", 1), ("a", 500), ("b", 2), ("a", 20), ("b", 3)] {
-            try await store.append([EventData(type: "Deposited", data: Array(String(amount).utf8))], to: StreamID(category: "accounts", id: account))
+            try await store.append([EventData(type: "Deposited", data: Array(String(amount).utf8))], to: StreamName(category: "accounts", id: account))
         }
         let fixed = StopFlag()
 
@@ -217,7 +217,7 @@ extension ProjectionRunnerTests {
         #expect(runner.parked.first?.error.contains("amount 500 over the limit") == true)
         #expect(runner.parked.last?.error == "waits behind parked event 1 of its stream")
         // Later events of a parked stream park too; other streams' do not.
-        try await store.append([EventData(type: "Deposited", data: Array("7".utf8))], to: StreamID(category: "accounts", id: "a"))
+        try await store.append([EventData(type: "Deposited", data: Array("7".utf8))], to: StreamName(category: "accounts", id: "a"))
         try await eventually("the new event of a to be parked") { runner.parked.count == 3 }
 
         // A retry before the fix changes nothing; after it, the stream is folded in order.
@@ -225,7 +225,7 @@ extension ProjectionRunnerTests {
         fixed.set()
         #expect(try await runner.retryParked() == RetryOutcome(applied: 3, stillParked: 0))
         #expect(try await trails(views)["a"] == "10,500,20,7")
-        try await store.append([EventData(type: "Deposited", data: Array("8".utf8))], to: StreamID(category: "accounts", id: "a"))
+        try await store.append([EventData(type: "Deposited", data: Array("8".utf8))], to: StreamName(category: "accounts", id: "a"))
         try await eventually("a to go on after the retry") { try await trails(views)["a"] == "10,500,20,7,8" }
         task.cancel()
         _ = await task.result
@@ -233,7 +233,7 @@ extension ProjectionRunnerTests {
 
         // Parked events survive a restart, and a restart retries them.
         let unfixed = StopFlag()
-        try await store.append([EventData(type: "Deposited", data: Array("900".utf8))], to: StreamID(category: "accounts", id: "c"))
+        try await store.append([EventData(type: "Deposited", data: Array("900".utf8))], to: StreamName(category: "accounts", id: "c"))
         views = try backend.open(directory, id + "p")
         runner = ProjectionRunner(projection: Trails(fixed: unfixed, policy: .park), store: store, views: views)
         task = Task { [runner] in try await runner.run() }

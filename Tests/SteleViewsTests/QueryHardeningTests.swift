@@ -29,7 +29,7 @@ struct QueryHardeningTests {
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
         let view = MaterializedView(projection: VersionedBalances(), store: store, location: try backend.location(directory, "ledger", id))
         try await view.start()
-        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
+        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamName(category: "accounts", id: "acc-1"))
         try await view.caughtUp()
         let secret = directory + "/secret.sqlite"
         FileManager.default.createFile(atPath: secret, contents: nil)
@@ -104,7 +104,7 @@ struct QueryHardeningTests {
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
         let view = MaterializedView(projection: VersionedBalances(), store: store, location: try LocationBackend.all[0].location(directory, "ledger", id))
         try await view.start()
-        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamID(category: "accounts", id: "acc-1"))
+        try await store.append([EventData(type: "Deposited", data: Array("42".utf8))], to: StreamName(category: "accounts", id: "acc-1"))
         try await view.caughtUp()
         // Each passes the guard (no forbidden word) and is stopped by the authorizer.
         for sql in ["SELECT * FROM pragma_table_info('balances')", "SELECT sqlite_version() AS v", "SELECT randomblob(1000000000) AS b",

@@ -128,7 +128,7 @@ struct ViewDefinitionTests {
 
         let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
         for amount in [5, 7] {
-            try await store.append([EventData(type: "Deposited", data: Array(#"{"amount":\#(amount)}"#.utf8))], to: StreamID(category: "accounts", id: "a"))
+            try await store.append([EventData(type: "Deposited", data: Array(#"{"amount":\#(amount)}"#.utf8))], to: StreamName(category: "accounts", id: "a"))
         }
         var views: [MaterializedView] = []
         for definition in loaded.definitions {
@@ -145,7 +145,7 @@ struct ViewDefinitionTests {
         #expect(reason.contains("stopped at event 0 of accounts/a"), "\(reason)")
         #expect(reason.contains("mismatch.sql:4: the Deposited event's field amount is a number, declared text"), "\(reason)")
         // The good view keeps following the log.
-        try await store.append([EventData(type: "Deposited", data: Array(#"{"amount":1}"#.utf8))], to: StreamID(category: "accounts", id: "a"))
+        try await store.append([EventData(type: "Deposited", data: Array(#"{"amount":1}"#.utf8))], to: StreamName(category: "accounts", id: "a"))
         try await views[0].caughtUp()
         #expect(try await views[0].row(in: "totals", key: .text("a"))?["total"] == .integer(13))
         for view in views { await view.stop() }
@@ -161,7 +161,7 @@ struct ViewDefinitionTests {
             """, file: "t.sql", defaultName: "t")
         let check = definition.checks[0]
         #expect(check.sql == "INSERT INTO t VALUES (:p1, ':data.x.y /* */ -- :version')", "block comments dropped, quotes kept")
-        let event = RecordedEvent(stream: StreamID(category: "accounts", id: "s"), version: 0, position: EventPosition(partition: 0, offset: 0),
+        let event = RecordedEvent(stream: StreamName(category: "accounts", id: "s"), version: 0, position: EventPosition(partition: 0, offset: 0),
                                   id: nil, type: "A", schemaVersion: 1, data: Array(#"{"x":{"y":"deep"}}"#.utf8), appendedAt: Date(), metadata: EventMetadata())
         #expect(try definition.statements(for: event).map(\.parameters) == [["p1": .text("deep")]])
     }

@@ -34,7 +34,9 @@ struct ConsumerGroup: Sendable {
     let id: String
     let initialRebalanceDelayMs: Int64
     private(set) var state: State = .empty
-    private(set) var generation: Int32 = 0
+    private(set) var generation: Int32 = 0 {
+        didSet { assert(generation > oldValue, "a group's generation only grows (members fence old ones by it)") }
+    }
     private(set) var protocolType: String?
     private(set) var protocolName: String?
     private(set) var leader: String?
@@ -63,6 +65,7 @@ struct ConsumerGroup: Sendable {
     // MARK: JoinGroup
 
     mutating func join(_ request: GroupJoin, now: Int64) -> Outcome<GroupJoinResult> {
+        defer { checkInvariants() }
         func failure(_ error: GroupError) -> Outcome<GroupJoinResult> { .respond(.refused(error, memberId: request.memberId)) }
         guard state != .dead else { return failure(.unknownMemberId) }
         guard Self.sessionTimeoutRange.contains(request.sessionTimeoutMs) else { return failure(.invalidSessionTimeout) }
@@ -125,6 +128,7 @@ struct ConsumerGroup: Sendable {
     /// Ends the join phase when every member has rejoined (and the initial delay of a new group
     /// has passed) or the rebalance timeout expired. Returns the responses for parked joiners.
     mutating func completeJoinIfReady(now: Int64) -> [String: GroupJoinResult] {
+        defer { checkInvariants() }
         guard state == .preparingRebalance else { return [:] }
         let everyoneJoined = members.values.allSatisfy(\.awaitingJoin) && pending.isEmpty
         let delayOver = initialDelayUntil.map { now >= $0 } ?? true
@@ -235,6 +239,7 @@ struct ConsumerGroup: Sendable {
 
     /// Removes a member; the others rebalance (or the group becomes Empty).
     mutating func leave(memberId: String, now: Int64) -> (GroupError?, [String: GroupJoinResult], [String: GroupSyncResult]) {
+        defer { checkInvariants() }
         guard members[memberId] != nil || pending[memberId] != nil else { return (.unknownMemberId, [:], [:]) }
         pending[memberId] = nil
         remove(memberId)
@@ -259,6 +264,7 @@ struct ConsumerGroup: Sendable {
     }
 
     mutating func markDead() {
+        defer { checkInvariants() }
         state = .dead
         members.removeAll()
         order.removeAll()
@@ -270,6 +276,7 @@ struct ConsumerGroup: Sendable {
     /// Expires sessions, pending member ids and rebalance deadlines. Returns the parked
     /// requests this releases: join results, and sync errors for a rebalance that restarted.
     mutating func tick(now: Int64) -> (joins: [String: GroupJoinResult], syncs: [String: GroupSyncResult]) {
+        defer { checkInvariants() }
         pending = pending.filter { $0.value > now }
         var changed = false
         for (id, member) in members where !member.awaitingJoin && !member.awaitingSync && member.lastSeen + member.sessionTimeoutMs < now {
@@ -303,6 +310,14 @@ struct ConsumerGroup: Sendable {
         }
         prepareRebalance(now: now)
         return (completeJoinIfReady(now: now), syncs)
+    }
+
+    /// What holds between any two calls: the join order lists exactly the members, once each;
+    /// a leader is a member; a dead group has none.
+    private func checkInvariants() {
+        assert(order.count == members.count && Set(order) == Set(members.keys), "join order \(order) is not the members \(members.keys.sorted())")
+        assert(leader.map { members[$0] != nil } ?? true, "leader \(leader ?? "") is not a member")
+        assert(state != .dead || members.isEmpty, "a dead group has members")
     }
 
     private mutating func remove(_ id: String) {

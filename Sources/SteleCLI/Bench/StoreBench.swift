@@ -73,7 +73,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
                     var turn = 0
                     while ContinuousClock.now < deadline {
                         let slot = turn % mine.count
-                        let stream = StreamID(category: "bench", id: "stream-\(mine[slot])")
+                        let stream = StreamName(category: "bench", id: "stream-\(mine[slot])")
                         let began = ContinuousClock.now
                         let expected: ExpectedVersion = versions[slot] == -1 ? .noStream : .exact(versions[slot])
                         let outcome = try await store.append([EventData(type: "Deposited", data: Self.payload(turn))], to: stream, expected: expected)
@@ -118,7 +118,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
         table.header()
         for size in sizes {
             let id = "stream-\(size)"
-            let stream = StreamID(category: "loads", id: id)
+            let stream = StreamName(category: "loads", id: id)
             var written = 0
             var state = 0
             while written < size {

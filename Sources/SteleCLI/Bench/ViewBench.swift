@@ -63,7 +63,7 @@ struct ViewBenchCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             for chunk in stride(from: 0, to: events, by: 100) {
                 let batch = (chunk..<min(events, chunk + 100)).map { EventData(type: "Deposited", data: Array(#"{"amount":\#($0 % 997),"note":"benchmark"}"#.utf8)) }
-                try await store.append(batch, to: StreamID(category: "accounts", id: "acc-\(chunk / 100 % streams)"))
+                try await store.append(batch, to: StreamName(category: "accounts", id: "acc-\(chunk / 100 % streams)"))
             }
             print("\nThe log: \(events) events (about 40-byte JSON payloads) over \(streams) streams, written in \(String(format: "%.1f", elapsedSeconds(since: started))) s")
             print("View: one upsert per event from a SQL definition file (payload parsed, field bound), \(batchSize) events per transaction\n")
@@ -136,7 +136,7 @@ struct ViewBenchCommand: AsyncParsableCommand {
         let definition = try ViewDefinition.parse(Self.definition, file: "totals.sql")
         let view = MaterializedView(projection: definition, store: store, location: try SQLiteViewLocation(directory: root + "/latency-views", name: "totals"), batchSize: batchSize)
         try await view.start()
-        let sent = Mutex<[StreamID: ContinuousClock.Instant]>([:])
+        let sent = Mutex<[StreamName: ContinuousClock.Instant]>([:])
         let delays = Mutex<[Double]>([])
         let changes = view.changes(bufferSize: 100_000)
         let follower = Task {
@@ -160,7 +160,7 @@ struct ViewBenchCommand: AsyncParsableCommand {
             next += interval
             // Each append goes to a new stream, so the follower knows it by its stream (version 0);
             // the clock starts before the append: visible means durable, applied and committed.
-            let stream = StreamID(category: "accounts", id: "latency-\(index)")
+            let stream = StreamName(category: "accounts", id: "latency-\(index)")
             let start = clock.now
             sent.withLock { $0[stream] = start }
             try await store.append([EventData(type: "Deposited", data: Array(#"{"amount":\#(index % 997)}"#.utf8))], to: stream)

@@ -4,7 +4,7 @@ import SteleCore
 ///
 /// The category is a topic; the stream id is the key of the stream's records. A stream lives in
 /// one partition of its category, chosen by Kafka's default (murmur2) partitioner.
-public struct StreamID: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct StreamName: Hashable, Sendable, Codable, CustomStringConvertible {
     public let category: String
     public let id: String
 
@@ -36,3 +36,8 @@ package enum CategoryName {
         return TopicName.validate(name).map { "category: \($0)" }
     }
 }
+
+/// The name ``StreamName`` had before the vocabulary was made one (a stream's *id* is the part
+/// after the category, as in `stream_id` columns and the `:stream_id` view binding).
+@available(*, deprecated, renamed: "StreamName")
+public typealias StreamID = StreamName
