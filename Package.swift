@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
         .library(name: "SteleRemote", targets: ["SteleRemote"]),
         .library(name: "SteleWire", targets: ["SteleWire"]),
+        .library(name: "SteleNode", targets: ["SteleNode"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
         .executable(name: "stele-crashtest", targets: ["stele-crashtest"]),
     ],
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -97,11 +99,19 @@ let package = Package(
         // Embedded/ holds the files the API serves; scripts/embed-files.py turns them into
         // EmbeddedFiles.swift (checked by scripts/test), so the binary works wherever it is copied.
         ], exclude: ["Embedded"]),
+        // One node (broker, Kafka listener, views, HTTP) as services of one swift-service-lifecycle
+        // group: what `stele serve`, the demos and the test servers start.
+        .target(name: "SteleNode", dependencies: [
+            "SteleBroker", "SteleServer", "SteleHTTP", "SteleViews", "SteleStore", "SteleEmbedded",
+            .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
         // The `stele` command; its module has its own name so it cannot clash with the library's.
         .executableTarget(
             name: "SteleCLI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -123,13 +133,13 @@ let package = Package(
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka
         // (scripts/capture-kafka-requests.py), read by path.
         .testTarget(name: "SteleStoreTests", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), "SteleCore", "SteleLog", "SteleTestSupport", 
-            "SteleStore", "SteleEmbedded", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews",
+            "SteleStore", "SteleEmbedded", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews", "SteleNode",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
-            "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples",
+            "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples", "SteleNode",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),

@@ -25,7 +25,7 @@ LAYERS = [
     ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],
     ["SteleServer", "SteleEmbedded", "SteleViews", "SteleRemote"],
     ["StelePostgresViews", "SteleHTTP", "Stele"],
-    ["SteleExamples"],
+    ["SteleExamples", "SteleNode"],
     ["SteleCLI", "stele-crashtest"],
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
@@ -51,7 +51,7 @@ PRODUCT_MODULES = {
     "ArgumentParser": {"ArgumentParser"}, "Logging": {"Logging"}, "Metrics": {"Metrics", "CoreMetrics"},
     "Prometheus": {"Prometheus"}, "Hummingbird": {"Hummingbird", "HummingbirdCore", "HTTPTypes"},
     "PostgresNIO": {"PostgresNIO"}, "NIOSSL": {"NIOSSL"}, "NIOPosix": {"NIOPosix"}, "NIOCore": {"NIOCore"},
-    "GRDB": {"GRDB"}, "GRDBSQLite": {"GRDBSQLite"},
+    "GRDB": {"GRDB"}, "GRDBSQLite": {"GRDBSQLite"}, "ServiceLifecycle": {"ServiceLifecycle"}, "UnixSignals": {"UnixSignals"},
 }
 SYSTEM = {"Foundation", "FoundationEssentials", "FoundationNetworking", "Dispatch", "Glibc", "Musl", "Darwin",
           "Synchronization", "PackagePlugin", "Testing", "XCTest", "_Concurrency", "os", "Android"}

@@ -51,8 +51,11 @@ struct CartsDemo: AsyncParsableCommand {
         func run() async throws {
             let (dataDir, postgresURL, httpPort, kafkaPort) = (server.dataDir, shippingPostgresUrl, server.httpPort, server.kafkaPort)
             try await server.serve { store, _, logger in
+                // The services' views stop with the node, after its listeners.
+                var services: [ViewService] = []
                 for service in CartServices.all {
                     let views = ViewService(store: store, makeLocation: CartsDemo.location(for: service, directory: dataDir + "/services/" + service.name, postgresURL: postgresURL))
+                    services.append(views)
                     _ = try await views.start(try ViewDefinition.parse(service.definition, file: service.name + ".sql"))
                     logger.info("service running", metadata: ["service": "\(service.name)", "store": "\(service.prefersPostgres && postgresURL != nil ? "PostgreSQL" : dataDir + "/services/" + service.name)"])
                 }
@@ -60,6 +63,7 @@ struct CartsDemo: AsyncParsableCommand {
                     "shop": "stele demo carts shop --url http://127.0.0.1:\(httpPort) --carts 100",
                     "fraud": "python3 Examples/carts/fraud.py --bootstrap 127.0.0.1:\(kafkaPort) --db fraud.sqlite",
                 ])
+                return services
             }
         }
     }

@@ -54,6 +54,7 @@ struct FlightsDemo: AsyncParsableCommand {
                     "flights": "\(flights)", "newly scheduled": "\(scheduled)", "seats": "\(seats)",
                     "try": "curl 127.0.0.1:\(server.httpPort)/views/seats_left/tables/seats_left/rows/SK1000-2026-12-01",
                 ])
+                return []
             }
         }
     }

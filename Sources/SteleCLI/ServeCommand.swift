@@ -16,6 +16,7 @@ import StelePostgres
 import SteleViews
 import SteleEmbedded
 import StelePostgresViews
+import SteleNode
 
 /// `stele serve`: open the data directory, recover every partition, serve the Kafka protocol.
 struct ServeCommand: AsyncParsableCommand {
@@ -144,12 +145,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await serve { _, _, _ in }
+        try await serve { _, _, _ in [] }
     }
 
     /// Serves until SIGINT or SIGTERM; `prepare` runs once the store and the views are open,
-    /// before HTTP is served (the demos start their views and seed their data there).
-    func serve(prepare: (EventStore, ViewService, Logger) async throws -> Void) async throws {
+    /// before HTTP is served (the demos start their views and seed their data there); the view
+    /// services it returns stop with the node.
+    func serve(prepare: @escaping (EventStore, ViewService, Logger) async throws -> [ViewService]) async throws {
         limitMallocArenas()
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
@@ -166,91 +168,70 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.maintenanceInterval = .milliseconds(retentionCheckIntervalMs)
         brokerConfig.groupInitialRebalanceDelayMs = Int64(groupInitialRebalanceDelayMs)
         brokerConfig.offsetsRetention = .seconds(Int64(offsetsRetentionMinutes) * 60)
-        let started = ContinuousClock.now
+        var configuration = SteleNode.Configuration(broker: brokerConfig)
+        configuration.kafka.host = listen
+        configuration.kafka.port = kafkaPort
+        configuration.kafka.advertisedHost = advertisedHost
+        configuration.kafka.advertisedPort = advertisedPort
+        configuration.kafka.maxRequestBytes = maxRequestBytes
+        configuration.kafka.queuedMaxRequestBytes = queuedMaxRequestBytes
+        configuration.kafka.fetchMaxBytes = fetchMaxBytes
+        configuration.kafka.maxConnections = maxConnections
+        configuration.kafka.maxConnectionsPerAddress = maxConnectionsPerIp
+        configuration.kafka.idleTimeout = .milliseconds(connectionsMaxIdleMs)
+        configuration.http.host = httpListen ?? listen
+        configuration.http.port = httpPort
+        configuration.http.maxConnections = httpMaxConnections
+        configuration.http.maxConnectionsPerAddress = httpMaxConnectionsPerIp
+        configuration.http.idleTimeout = .milliseconds(httpIdleTimeoutMs)
+        configuration.http.allowedHosts = Set((httpAllowedHosts ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        if let advertisedHost { configuration.http.allowedHosts.insert(advertisedHost) }
+        configuration.maxEventStreams = httpMaxSubscribers
+        configuration.viewsDirectory = views
+        if let postgresURL = viewsPostgresUrl {
+            let queryURL = viewsPostgresQueryUrl
+            configuration.viewLocation = { name in try PostgresViewLocation(url: postgresURL, name: name, queryURL: queryURL) }
+        }
+        configuration.gracefulShutdownSignals = [.sigint, .sigterm]
         // Before the broker opens: its counters are made with the bootstrapped backend.
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
-        let broker: Broker
-        do { broker = try await Broker.open(brokerConfig) } catch let error as DataDirectoryLockError {
+        configuration.metrics = metrics
+
+        let started = ContinuousClock.now
+        let flush = flush
+        let views = views
+        let node: SteleNode
+        do {
+            node = try await SteleNode.start(configuration, logger: logger) { running in
+                // Everything but HTTP runs: report it before serving, so what was refused is in
+                // the log before /health answers.
+                let (broker, logger) = (running.broker, running.logger)
+                logger.info("data directory open", metadata: [
+                    "path": "\(brokerConfig.dataDirectory)", "topics": "\(broker.topicNames.count)", "recovery": "\(ContinuousClock.now - started)",
+                ])
+                if let problem = broker.producerIds.problem { logger.error("producer ids", metadata: ["problem": "\(problem)"]) }
+                for (topic, reason) in broker.offlineTopics.sorted(by: { $0.key < $1.key }) {
+                    logger.error("topic offline: its data is kept but not served", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
+                }
+                logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(running.kafkaPort)", "flush": "\(flush)"])
+                for problem in running.refusedViews { logger.error("view refused", metadata: ["problem": "\(problem)"]) }
+                if let views {
+                    logger.info("views running", metadata: [
+                        "directory": "\(views)", "views": "\(running.views.views.map(\.name).joined(separator: ", "))", "refused": "\(running.refusedViews.count)",
+                    ])
+                }
+                return try await prepare(running.store, running.views, logger)
+            }
+        } catch let error as DataDirectoryLockError {
             logger.critical("cannot open the data directory \(dataDir): \(error)")
             throw ExitCode(1)
-        }
-        logger.info("data directory open", metadata: [
-            "path": "\(dataDir)", "topics": "\(broker.topicNames.count)", "recovery": "\(ContinuousClock.now - started)",
-        ])
-        if let problem = broker.producerIds.problem { logger.error("producer ids", metadata: ["problem": "\(problem)"]) }
-        for (topic, reason) in broker.offlineTopics.sorted(by: { $0.key < $1.key }) {
-            logger.error("topic offline: its data is kept but not served", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
-        }
-        var serverConfig = KafkaServer.Configuration()
-        serverConfig.host = listen
-        serverConfig.port = kafkaPort
-        serverConfig.advertisedHost = advertisedHost
-        serverConfig.advertisedPort = advertisedPort
-        serverConfig.maxRequestBytes = maxRequestBytes
-        serverConfig.queuedMaxRequestBytes = queuedMaxRequestBytes
-        serverConfig.fetchMaxBytes = fetchMaxBytes
-        serverConfig.maxConnections = maxConnections
-        serverConfig.maxConnectionsPerAddress = maxConnectionsPerIp
-        serverConfig.idleTimeout = .milliseconds(connectionsMaxIdleMs)
-        let server = try await KafkaServer.bind(configuration: serverConfig, broker: broker, logger: logger)
-        logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(server.port)", "flush": "\(flush)"])
-
-        // The read side: views over the store on the same broker, and the HTTP API.
-        let store = EventStore(EmbeddedEventStorage(broker: broker))
-        let viewsDirectory = dataDir + "/views"
-        let postgresURL = viewsPostgresUrl
-        let queryURL = viewsPostgresQueryUrl
-        let viewService = ViewService(store: store) { name in
-            if let postgresURL { return try PostgresViewLocation(url: postgresURL, name: name, queryURL: queryURL) }
-            return try SQLiteViewLocation(directory: viewsDirectory, name: name)
-        }
-        if let views {
-            let problems = try await viewService.start(directory: views)
-            for problem in problems { logger.error("view refused", metadata: ["problem": "\(problem)"]) }
-            logger.info("views running", metadata: [
-                "directory": "\(views)", "views": "\(viewService.views.map(\.name).joined(separator: ", "))", "refused": "\(problems.count)",
-            ])
-        }
-        try await prepare(store, viewService, logger)
-        let eventStreams = EventStreams(limit: httpMaxSubscribers)
-        var httpConfig = HTTPServer.Configuration()
-        httpConfig.host = httpListen ?? listen
-        httpConfig.port = httpPort
-        httpConfig.maxConnections = httpMaxConnections
-        httpConfig.maxConnectionsPerAddress = httpMaxConnectionsPerIp
-        httpConfig.idleTimeout = .milliseconds(httpIdleTimeoutMs)
-        httpConfig.allowedHosts = Set((httpAllowedHosts ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        if let advertisedHost { httpConfig.allowedHosts.insert(advertisedHost) }
-        let http: HTTPServer.Running
-        do {
-            http = try await HTTPServer.start(configuration: httpConfig, broker: broker, store: store, views: viewService,
-                                              metrics: metrics, eventStreams: eventStreams, logger: logger)
         } catch {
-            logger.error("cannot serve HTTP", metadata: ["address": "\(httpConfig.host):\(httpPort)", "error": "\(error)"])
-            await viewService.stop()
-            try await broker.close()
+            logger.error("cannot start", metadata: ["error": "\(error)"])
             throw error
         }
-        logger.info("serving HTTP", metadata: ["address": "\(httpConfig.host):\(http.port)"])
-
-        let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                logger.info("shutting down: no new connections, finishing requests in flight")
-                server.shutdown()
-            }
-            source.resume()
-            return source
-        }
-        try await server.run()
-        await eventStreams.closeAndWait()
-        http.task.cancel()
-        _ = await http.task.result
-        await viewService.stop()
-        try await broker.close()
-        signals.forEach { $0.cancel() }
+        logger.info("serving HTTP", metadata: ["address": "\(configuration.http.host):\(node.httpPort)"])
+        try await node.waitUntilStopped()
         logger.info("stopped; every partition flushed and closed")
     }
 }

@@ -15,11 +15,13 @@ import SteleStore
 import SteleViews
 import SteleEmbedded
 import SteleWire
+import SteleNode
 
-/// A real HTTP server on 127.0.0.1 (a free port) over an embedded store.
+/// A real node (``SteleNode``: broker, Kafka listener, views, HTTP API) on 127.0.0.1, free ports,
+/// over an embedded store: the same start and shutdown as `stele serve`.
 final class LiveServer: Sendable {
     let base: String
-    let task: Task<Void, any Error>
+    let node: SteleNode
     let store: EventStore
     let directory: String
 
@@ -32,48 +34,32 @@ final class LiveServer: Sendable {
 
     static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15), allowedHosts: Set<String> = [],
                       subscribers: Int = 1_000, configure: (inout HTTPServer.Configuration) -> Void = { _ in }) async throws -> LiveServer {
-        let metrics = Self.metrics
         let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
-        var config = BrokerConfig(dataDirectory: directory + "/data")
-        config.logDefaults.flushPolicy = .os
-        let broker = try await Broker.open(config)
-        let store = EventStore(EmbeddedEventStorage(broker: broker))
-        let views = ViewService(store: store) { try SQLiteViewLocation(directory: directory + "/views", name: $0, queryTimeout: .seconds(60)) }
-        var configuration = HTTPServer.Configuration()
-        configuration.port = 0
-        configuration.maxBodyBytes = maxBodyBytes
-        configuration.sseHeartbeat = heartbeat
-        configuration.allowedHosts = allowedHosts
-        configure(&configuration)
-        let eventStreams = EventStreams(limit: subscribers)
-        let running = try await HTTPServer.start(configuration: configuration, broker: broker, store: store, views: views,
-                                                 metrics: metrics, eventStreams: eventStreams, logger: Logger(label: "test"))
-        let (port, task) = (running.port, running.task)
-        return LiveServer(base: "http://127.0.0.1:\(port)", task: task, broker: broker, store: store, views: views, eventStreams: eventStreams, directory: directory)
+        var configuration = SteleNode.Configuration.ephemeral(directory: directory)
+        configuration.metrics = Self.metrics
+        configuration.http.maxBodyBytes = maxBodyBytes
+        configuration.http.sseHeartbeat = heartbeat
+        configuration.http.allowedHosts = allowedHosts
+        configure(&configuration.http)
+        configuration.maxEventStreams = subscribers
+        let node = try await SteleNode.start(configuration, logger: Logger(label: "test"))
+        return LiveServer(base: "http://127.0.0.1:\(node.httpPort)", node: node, directory: directory)
     }
 
-    let broker: Broker
+    var broker: Broker { node.broker }
+    var views: ViewService { node.views }
+    var eventStreams: EventStreams { node.eventStreams }
 
-    let views: ViewService
-
-    let eventStreams: EventStreams
-
-    private init(base: String, task: Task<Void, any Error>, broker: Broker, store: EventStore, views: ViewService, eventStreams: EventStreams, directory: String) {
-        self.eventStreams = eventStreams
-        self.broker = broker
-        self.views = views
+    private init(base: String, node: SteleNode, directory: String) {
         self.base = base
-        self.task = task
-        self.store = store
+        self.node = node
+        self.store = node.store
         self.directory = directory
     }
 
+    /// Stops the node in its order (event streams, HTTP, Kafka, views, broker) and removes its files.
     func stop() async throws {
-        await eventStreams.closeAndWait()
-        await views.stop()
-        task.cancel()
-        _ = await task.result
-        try await broker.close()
+        try await node.stopAndWait()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

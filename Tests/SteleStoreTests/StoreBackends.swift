@@ -10,6 +10,7 @@ import StelePostgres
 import SteleViews
 import Testing
 import SteleEmbedded
+import SteleNode
 
 /// A fresh, empty store of one backend, and how to dispose of it. The conformance suite runs
 /// every test against each backend available on the machine.
@@ -37,21 +38,11 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
     /// `RemoteEventStorage`: the `.remote(url:)` store.
     static let remote = StoreBackend(name: "remote") {
         let path = NSTemporaryDirectory() + "stele-remote-test-" + UUID().uuidString
-        var config = BrokerConfig(dataDirectory: path + "/data")
-        config.logDefaults.flushPolicy = .os
-        let broker = try await Broker.open(config)
-        let served = EventStore(EmbeddedEventStorage(broker: broker))
-        let views = ViewService(store: served) { try SQLiteViewLocation(directory: path + "/views", name: $0, queryTimeout: .seconds(60)) }
-        var configuration = HTTPServer.Configuration()
-        configuration.port = 0
-        let server = try await HTTPServer.start(configuration: configuration, broker: broker, store: served, views: views, logger: quietLogger)
-        let port = server.port
-        let storage = RemoteEventStorage(url: URL(string: "http://127.0.0.1:\(port)")!)
+        let node = try await SteleNode.start(.ephemeral(directory: path), logger: quietLogger)
+        let storage = RemoteEventStorage(url: URL(string: "http://127.0.0.1:\(node.httpPort)")!)
         return OpenedStore(store: EventStore(storage)) {
             try await storage.close()
-            server.task.cancel()
-            _ = await server.task.result
-            try await broker.close()
+            try await node.stopAndWait()
             try? FileManager.default.removeItem(atPath: path)
         }
     }
