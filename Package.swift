@@ -77,7 +77,7 @@ let package = Package(
         ]),
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
-        .target(name: "SteleViews", dependencies: ["SteleStore", "SteleWire", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        .target(name: "SteleViews", dependencies: ["SteleAsync", "SteleStore", "SteleWire", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // A running Stele used through its HTTP API, as an event store (Foundation's URLSession).
         .target(name: "SteleRemote", dependencies: ["SteleStore", "SteleWire"]),
         // The library applications import: typed events, deciders, repositories, reactors.

@@ -209,8 +209,10 @@ public final class EventStreams: Sendable {
     /// opened later.
     public func close() { closing.store(true, ordering: .releasing) }
 
-    /// ``close()``, then wait (up to `limit`) until the responses have said so and ended.
-    public func closeAndWait(limit: Duration = .seconds(3)) async {
+    /// ``close()``, then wait until the responses have said so and ended (each looks every
+    /// second; `limit` only bounds a client that stopped reading, so a busy machine still gets
+    /// its goodbye out).
+    public func closeAndWait(limit: Duration = .seconds(30)) async {
         close()
         let deadline = ContinuousClock.now + limit
         while count.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {

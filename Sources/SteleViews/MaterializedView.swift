@@ -179,10 +179,19 @@ public final class MaterializedView: Sendable {
     /// last looked; throws the view's failure.
     public func waitUntilCaughtUp() async throws {
         while true {
+            let runner = control.withLock { $0.runner }
+            let seen = runner?.progressGeneration
             let status = await status()
             if case let .failed(reason) = status.state { throw ViewError.store(reason) }
-            if status.state == .running, status.lagEvents == 0 { return }
-            try await Task.sleep(for: .milliseconds(5))
+            // The lag measured here, not the status's (which reads a failed measurement as 0).
+            if status.state == .running, let runner, try await runner.lag().events == 0 { return }
+            if let runner, let seen {
+                // Woken by the runner's next commit or its next look at the log's end.
+                await runner.waitForProgress(after: seen, until: .now + .seconds(1))
+            } else {
+                // No live projection yet (opening, or a rebuild before its swap).
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 
@@ -221,7 +230,9 @@ public final class MaterializedView: Sendable {
         let started = control.withLock { control -> Bool in
             guard control.rebuild == nil, !control.stopped else { return false }
             control.rebuildFailure = nil
-            control.rebuild = Rebuild(runner: runner, task: Task { await self.driveRebuild(runner) }, started: .now, resumedFrom: opening.checkpoints)
+            let started = ContinuousClock.now
+            control.rebuild = Rebuild(runner: runner, task: Task { await self.driveRebuild(runner, started: started) }, started: started,
+                                      resumedFrom: opening.checkpoints)
             return true
         }
         if !started {
@@ -230,40 +241,51 @@ public final class MaterializedView: Sendable {
         }
     }
 
-    private func driveRebuild(_ runner: ProjectionRunner) async {
+    /// Does what ``RebuildMachine`` decides, waking on the replay's progress (every commit, and
+    /// each time it finds the log's end), never on a timer alone.
+    private func driveRebuild(_ runner: ProjectionRunner, started: ContinuousClock.Instant) async {
         let replay = Task { try await runner.run() }
+        var machine = RebuildMachine(batchSize: batchSize, started: started)
         do {
-            // Replay until close to the end of the log.
             while true {
                 try Task.checkCancellation()
-                if case let .failed(reason) = runner.status { throw ViewError.store(reason) }
-                if runner.hasOpened, try await runner.lag().events <= Int64(batchSize) { break }
-                try await Task.sleep(for: .milliseconds(20))
+                let seen = runner.progressGeneration
+                var observation = RebuildMachine.Observation(opened: runner.hasOpened, checkpoints: runner.checkpoints)
+                if case let .failed(reason) = runner.status { observation.failure = reason }
+                if observation.failure == nil, machine.needsRemaining, observation.opened {
+                    observation.remaining = try await runner.lag().events
+                }
+                let action = machine.observe(observation)
+                control.withLock { $0.rebuild?.phase = machine.reported }
+                switch action {
+                case .waitForProgress:
+                    // The deadline only bounds a wait whose wake-up was missed; progress wakes it.
+                    await runner.waitForProgress(after: seen, until: .now + .seconds(1))
+                case .stopLive:
+                    let (liveRunner, liveTask) = control.withLock { ($0.runner, $0.runTask) }
+                    liveTask?.cancel()
+                    await liveTask?.value
+                    machine.liveStopped(at: liveRunner?.checkpoints ?? [:])
+                case .promote:
+                    replay.cancel()
+                    _ = await replay.result
+                    guard let old = control.withLock({ $0.live }) else { throw ViewError.store("the view has no live tables") }
+                    // The old store is not closed here: queries may still be reading it; the
+                    // location drops its tables once they are done.
+                    let promoted = try await location.promote(rebuild: runner.views, replacing: old)
+                    machine.promoted()
+                    control.withLock { control in
+                        control.live = promoted
+                        control.outdated = nil
+                        control.rebuild = nil
+                    }
+                    publish(ViewChange(view: name, events: [], checkpoints: runner.checkpoints))
+                    startLive(on: promoted)
+                    return
+                case let .fail(reason):
+                    throw ViewError.store(reason)
+                }
             }
-            control.withLock { $0.rebuild?.phase = .swapping }
-            // Stop the live projection, let the rebuild pass where it stopped, swap.
-            let (liveRunner, liveTask) = control.withLock { ($0.runner, $0.runTask) }
-            liveTask?.cancel()
-            await liveTask?.value
-            let target = liveRunner?.checkpoints ?? [:]
-            while !Self.covers(runner.checkpoints, target) {
-                try Task.checkCancellation()
-                if case let .failed(reason) = runner.status { throw ViewError.store(reason) }
-                try await Task.sleep(for: .milliseconds(2))
-            }
-            replay.cancel()
-            _ = await replay.result
-            guard let old = control.withLock({ $0.live }) else { throw ViewError.store("the view has no live tables") }
-            // The old store is not closed here: queries may still be reading it; the location
-            // drops its tables once they are done.
-            let promoted = try await location.promote(rebuild: runner.views, replacing: old)
-            control.withLock { control in
-                control.live = promoted
-                control.outdated = nil
-                control.rebuild = nil
-            }
-            publish(ViewChange(view: name, events: [], checkpoints: runner.checkpoints))
-            startLive(on: promoted)
         } catch {
             replay.cancel()
             _ = await replay.result
@@ -282,12 +304,6 @@ public final class MaterializedView: Sendable {
         }
     }
 
-    /// Whether `checkpoints` are at or past `target` in every partition of every category, in
-    /// the order events are delivered.
-    static func covers(_ checkpoints: [String: CategoryCheckpoint], _ target: [String: CategoryCheckpoint]) -> Bool {
-        target.allSatisfy { category, wanted in (checkpoints[category] ?? .start).covers(wanted) }
-    }
-
     private func progress(of rebuild: Rebuild) async -> RebuildProgress {
         // Events, counted by the store: offsets are not event counts everywhere (PostgreSQL's
         // are shared by every category and have gaps).
@@ -302,10 +318,7 @@ public final class MaterializedView: Sendable {
             base += (try? await store.countEvents(in: category, after: .start, upTo: rebuild.resumedFrom[category] ?? .start)) ?? 0
         }
         // The rate counts from where this run started, so a resumed rebuild's ETA is honest.
-        let elapsed = ContinuousClock.now - rebuild.started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(max(0, applied - base)) / seconds : 0
-        let left = rate > 0 ? Double(max(0, total - applied)) / rate : nil
+        let (rate, left) = RebuildMachine.estimate(started: rebuild.started, applied: applied, base: base, total: total, now: .now)
         return RebuildProgress(phase: rebuild.phase, applied: applied, total: max(total, applied), eventsPerSecond: rate, secondsLeft: left)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SteleAsync
 import SteleStore
 
 /// Keeps one view store up to date: reads the projection's categories from the stored
@@ -20,6 +21,9 @@ public final class ProjectionRunner: Sendable {
     private let state = Mutex(ProjectionStatus.starting)
     private let progress = Mutex(Progress())
     private let retryRequests = Mutex<[CheckedContinuation<RetryOutcome, any Error>]>([])
+    /// Wakes those waiting for the runner's progress: every commit (checkpoint-only ones too),
+    /// each time it finds nothing more to read, and when it stops or fails.
+    private let advanced = ArrivalNotifier()
 
     struct Progress {
         /// The checkpoints last committed and the append time of the last event applied.
@@ -51,6 +55,14 @@ public final class ProjectionRunner: Sendable {
     /// Whether the view has opened and its checkpoints are known.
     public var hasOpened: Bool { progress.withLock { $0.opened } }
 
+    /// Changes whenever the runner made progress, found nothing more to read, or stopped.
+    public var progressGeneration: UInt64 { advanced.generation }
+
+    /// Returns once ``progressGeneration`` has moved past `generation`, or at `deadline`.
+    public func waitForProgress(after generation: UInt64, until deadline: ContinuousClock.Instant) async {
+        await advanced.wait(after: generation, until: deadline)
+    }
+
     /// Applies parked events again, each stream's in order, stopping a stream at the first that
     /// still fails. Served by the running loop between transactions.
     public func retryParked() async throws -> RetryOutcome {
@@ -61,6 +73,7 @@ public final class ProjectionRunner: Sendable {
     /// Applies events until the task is cancelled; returns when cancelled, throws (and reports
     /// `failed`) when an event cannot be applied in stop mode or a store fails.
     public func run() async throws {
+        defer { advanced.notifyAll() }
         do {
             try await loop()
             failRetries(ViewError.store("the view \(projection.name) stopped"))
@@ -83,6 +96,7 @@ public final class ProjectionRunner: Sendable {
             $0.opened = true
         }
         state.withLock { $0 = .running(applied: 0) }
+        advanced.notifyAll()
         // A restart is often the fix: parked events get their retry.
         if !opening.parked.isEmpty { _ = try await retry(&cursor) }
         while !Task.isCancelled {
@@ -125,6 +139,8 @@ public final class ProjectionRunner: Sendable {
                     cursor.checkpoints = next
                     progress.withLock { $0.checkpoints = next }
                 }
+                // Caught up for now: whoever waits on the runner looks again.
+                advanced.notifyAll()
                 await store.storage.waitForAppends(after: generation, until: .now + EventStore.caughtUpPollInterval)
                 continue
             }
@@ -140,6 +156,7 @@ public final class ProjectionRunner: Sendable {
                 try await views.apply(ViewBatch(statements: [], checkpoints: next), of: projection.name)
                 cursor.checkpoints = next
                 progress.withLock { $0.checkpoints = next }
+                advanced.notifyAll()
             }
         }
     }
@@ -219,6 +236,7 @@ public final class ProjectionRunner: Sendable {
             return progress.applied
         }
         state.withLock { $0 = .running(applied: applied) }
+        advanced.notifyAll()
         if let onApplied, !events.isEmpty {
             onApplied(ViewChange(view: projection.name, events: events.map(ViewChange.Event.init), checkpoints: checkpoints))
         }
