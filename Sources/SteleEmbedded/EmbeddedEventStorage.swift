@@ -158,7 +158,11 @@ public final class EmbeddedEventStorage: EventStorage {
     /// gives at most its share per round), so memory stays bounded whatever the partition count
     /// and event sizes, and a client that stops at a short page stops at the end (or after a
     /// page of big events; the next page goes on from `next`).
-    public func readCategory(_ category: String, after position: CategoryCheckpoint, limit: Int) async throws -> CategoryPage {
+    public func readCategory(_ category: String, after given: CategoryCheckpoint, limit: Int) async throws -> CategoryPage {
+        // The log's offsets are its delivery order: a transaction id in a checkpoint (a client's,
+        // or one made against PostgreSQL) means nothing here, and would stop `advance` forever.
+        var position = given
+        position.transactions = [:]
         guard limit > 0 else { return CategoryPage(events: [], next: position) }
         guard let topic = try await self.category(category, create: false) else { return CategoryPage(events: [], next: position) }
         var events: [RecordedEvent] = []

@@ -9,7 +9,8 @@ enum EventHeaders {
     static let type = "stele.type"
     static let schemaVersion = "stele.schema-version"
     /// What `stele.schema-version` was called before the vocabulary was made one; records are
-    /// immutable, so events written under it are read under it for ever.
+    /// immutable, so events written under it are read under it for ever (and it is still
+    /// written beside the new name, for readers that know only it).
     static let legacySchemaVersion = "stele.schema"
     /// Milliseconds since the Unix epoch, ASCII decimal.
     static let occurredAt = "stele.occurred-at"
@@ -21,7 +22,13 @@ enum EventHeaders {
             RecordHeader(key: id, value: Array(event.id.uuidString.lowercased().utf8)),
             RecordHeader(key: type, value: Array(event.type.utf8)),
         ]
-        if event.schemaVersion != 1 { headers.append(RecordHeader(key: schemaVersion, value: Array(String(event.schemaVersion).utf8))) }
+        if event.schemaVersion != 1 {
+            let value = Array(String(event.schemaVersion).utf8)
+            headers.append(RecordHeader(key: schemaVersion, value: value))
+            // Also under the earlier name, so a Stele from before the rename (after a
+            // downgrade) and Kafka consumers that read it do not take the event for version 1.
+            headers.append(RecordHeader(key: legacySchemaVersion, value: value))
+        }
         if let time = event.metadata.occurredAt {
             headers.append(RecordHeader(key: occurredAt, value: Array(String(time.epochMilliseconds).utf8)))
         }

@@ -77,7 +77,7 @@ public final class PostgresEventStorage: EventStorage {
     }
 
     /// The layout of the tables this code writes. 1: the first (columns `position` and `tx`, no
-    /// `stele_format` table); 2: those columns named `"offset"` and `transaction_id`, as
+    /// `stele_store_format` table); 2: those columns named `"offset"` and `transaction_id`, as
     /// ``EventPosition`` names them.
     static let format = 2
 
@@ -94,13 +94,18 @@ public final class PostgresEventStorage: EventStorage {
             }
             if found == 1 {
                 self.logger.notice("migrating the event tables of schema \(self.schema) from format 1 to \(Self.format) (renaming columns position and tx)")
-                for statement in [
-                    "ALTER TABLE \(events) RENAME COLUMN position TO \"offset\"",
-                    "ALTER TABLE \(events) RENAME COLUMN tx TO transaction_id",
-                    "ALTER INDEX IF EXISTS \"\(schema)\".stele_events_commit_order RENAME TO stele_events_transaction_order",
-                ] {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                // Each column only while it has its old name: a format table emptied by hand
+                // must not make an open fail on a column already renamed.
+                let rows = try await connection.query("""
+                    SELECT column_name::text FROM information_schema.columns WHERE table_schema = \(self.schema) AND table_name = 'stele_events'
+                    """, logger: self.logger)
+                var columns: Set<String> = []
+                for try await column in rows.decode(String.self) { columns.insert(column) }
+                for (old, new) in [("position", "\"offset\""), ("tx", "transaction_id")] where columns.contains(old) {
+                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(events) RENAME COLUMN \(old) TO \(new)"), logger: self.logger)
                 }
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER INDEX IF EXISTS \"\(schema)\".stele_events_commit_order RENAME TO stele_events_transaction_order"),
+                                           logger: self.logger)
             }
             for statement in [
                 """
@@ -127,9 +132,9 @@ public final class PostgresEventStorage: EventStorage {
                     version bigint NOT NULL, state bytea NOT NULL, taken_at_ms bigint NOT NULL,
                     PRIMARY KEY (category, stream_id, name, schema_version, version))
                 """,
-                "CREATE TABLE IF NOT EXISTS \"\(schema)\".stele_format (format int NOT NULL)",
-                "DELETE FROM \"\(schema)\".stele_format",
-                "INSERT INTO \"\(schema)\".stele_format (format) VALUES (\(Self.format))",
+                "CREATE TABLE IF NOT EXISTS \"\(schema)\".stele_store_format (format int NOT NULL)",
+                "DELETE FROM \"\(schema)\".stele_store_format",
+                "INSERT INTO \"\(schema)\".stele_store_format (format) VALUES (\(Self.format))",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
             }
@@ -142,8 +147,9 @@ public final class PostgresEventStorage: EventStorage {
         let tables = try await connection.query("SELECT tablename FROM pg_tables WHERE schemaname = \(schema)", logger: logger)
         var names: Set<String> = []
         for try await name in tables.decode(String.self) { names.insert(name) }
-        guard names.contains("stele_format") else { return names.contains("stele_events") ? 1 : nil }
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT max(format) FROM \"\(schema)\".stele_format"), logger: logger)
+        guard names.contains("stele_store_format") else { return names.contains("stele_events") ? 1 : nil }
+        guard names.contains("stele_events") else { return nil }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT max(format) FROM \"\(schema)\".stele_store_format"), logger: logger)
         for try await format in rows.decode(Int?.self) { return format ?? 1 }
         return 1
     }

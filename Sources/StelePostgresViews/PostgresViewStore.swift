@@ -105,6 +105,9 @@ public final class PostgresViewStore: ViewStore {
         let role = await setUpOwner()
         owner.withLock { $0 = role }
         let opening = try await transaction { connection -> ViewOpening in
+            // One opener of a schema at a time: two racing on the migration or on `IF NOT
+            // EXISTS` would fail the second.
+            try await connection.query("SELECT pg_advisory_xact_lock(7366657, hashtext(\(self.schema)))", logger: self.logger)
             // An event store's schema (under any name) is never a view's: a rebuild would drop it.
             let owned = try await connection.query("SELECT 1 FROM pg_tables WHERE schemaname = \(self.schema) AND tablename = 'stele_events'", logger: self.logger)
             for try await _ in owned {
@@ -139,12 +142,12 @@ public final class PostgresViewStore: ViewStore {
                     partition integer NOT NULL, "offset" bigint NOT NULL, transaction_id bigint NOT NULL, type text, error text NOT NULL,
                     parked_at_ms bigint NOT NULL, PRIMARY KEY (projection, category, stream_id, version))
                 """,
-                "stele_format (format integer NOT NULL)",
+                "stele_view_format (format integer NOT NULL)",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS " + table), logger: self.logger)
             }
-            try await connection.query("DELETE FROM stele_format", logger: self.logger)
-            try await connection.query("INSERT INTO stele_format (format) VALUES (\(ViewTableFormat.current))", logger: self.logger)
+            try await connection.query("DELETE FROM stele_view_format", logger: self.logger)
+            try await connection.query("INSERT INTO stele_view_format (format) VALUES (\(ViewTableFormat.current))", logger: self.logger)
             var built: String?
             for try await fingerprint in try await connection.query(
                 "SELECT fingerprint FROM stele_views WHERE projection = \(projection.name)", logger: self.logger).decode(String.self) {
@@ -283,8 +286,8 @@ public final class PostgresViewStore: ViewStore {
         let rows = try await connection.query("SELECT tablename::text FROM pg_tables WHERE schemaname = \(schema)", logger: logger)
         for try await name in rows.decode(String.self) { tables.insert(name) }
         var found: Int? = tables.contains("stele_checkpoints") ? ViewTableFormat.first : nil
-        if tables.contains("stele_format") {
-            for try await format in try await connection.query("SELECT max(format) FROM stele_format", logger: logger).decode(Int?.self) {
+        if tables.contains(ViewTableFormat.table) {
+            for try await format in try await connection.query("SELECT max(format) FROM stele_view_format", logger: logger).decode(Int?.self) {
                 found = format ?? ViewTableFormat.first
             }
         }
@@ -294,8 +297,13 @@ public final class PostgresViewStore: ViewStore {
         }
         if found == ViewTableFormat.first {
             logger.notice("migrating the view tables of schema \(schema) to format \(ViewTableFormat.current)")
-            for statement in ViewTableFormat.renamesFromFirst {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            for (table, old, new) in ViewTableFormat.renamesFromFirst where tables.contains(table) {
+                let rows = try await connection.query("""
+                    SELECT 1 FROM information_schema.columns WHERE table_schema = \(schema) AND table_name = \(table) AND column_name = \(old)
+                    """, logger: logger)
+                var exists = false
+                for try await _ in rows { exists = true }
+                if exists { try await connection.query(PostgresQuery(unsafeSQL: ViewTableFormat.rename(table, old, new)), logger: logger) }
             }
         }
     }

@@ -60,6 +60,33 @@ public struct EventPosition: Sendable, Hashable, Codable, Comparable, CustomStri
 
     /// `partition:offset`, or `partition:transaction/offset` with a transaction.
     public var description: String { transaction == 0 ? "\(partition):\(offset)" : "\(partition):\(transaction)/\(offset)" }
+
+    @available(*, deprecated, renamed: "transaction")
+    public var commit: Int64 { transaction }
+
+    @available(*, deprecated, renamed: "init(partition:offset:transaction:)")
+    public init(partition: Int32, offset: Int64, commit: Int64) { self.init(partition: partition, offset: offset, transaction: commit) }
+
+    private enum CodingKeys: String, CodingKey {
+        case partition, offset, transaction
+        /// The key JSON written before the rename holds the transaction under.
+        case commit
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        partition = try container.decode(Int32.self, forKey: .partition)
+        offset = try container.decode(Int64.self, forKey: .offset)
+        transaction = try container.decodeIfPresent(Int64.self, forKey: .transaction)
+            ?? container.decodeIfPresent(Int64.self, forKey: .commit) ?? 0
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(partition, forKey: .partition)
+        try container.encode(offset, forKey: .offset)
+        try container.encode(transaction, forKey: .transaction)
+    }
 }
 
 /// An event as the store holds it.

@@ -90,6 +90,31 @@ public struct CategoryCheckpoint: Sendable, Hashable, Codable, CustomStringConve
         }
     }
 
+    @available(*, deprecated, renamed: "transactions")
+    public var commits: [Int32: Int64] { transactions }
+
+    @available(*, deprecated, renamed: "transaction(in:)")
+    public func commit(in partition: Int32) -> Int64 { transaction(in: partition) }
+
+    private enum CodingKeys: String, CodingKey {
+        case nextOffsets, transactions
+        /// The key JSON written before the rename holds the transactions under.
+        case commits
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        nextOffsets = try container.decode([Int32: Int64].self, forKey: .nextOffsets)
+        transactions = try container.decodeIfPresent([Int32: Int64].self, forKey: .transactions)
+            ?? container.decodeIfPresent([Int32: Int64].self, forKey: .commits) ?? [:]
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(nextOffsets, forKey: .nextOffsets)
+        try container.encode(transactions, forKey: .transactions)
+    }
+
     /// `0:120,1:97` (or `0:5012/120` with a transaction): the form checkpoints are printed and
     /// parsed in.
     public var description: String {

@@ -84,6 +84,9 @@ public struct CategorySubscription: AsyncSequence, Sendable {
         let subscription: CategorySubscription
         /// The checkpoint after the last event delivered: where to resume from.
         public private(set) var checkpoint: CategoryCheckpoint
+
+        @available(*, deprecated, renamed: "checkpoint")
+        public var position: CategoryCheckpoint { checkpoint }
         var readCheckpoint: CategoryCheckpoint
         var buffer: [RecordedEvent] = []
         var index = 0

@@ -20,7 +20,9 @@ public final class ProjectionRunner: Sendable {
     private let onApplied: (@Sendable (ViewChange) -> Void)?
     private let state = Mutex(ProjectionStatus.starting)
     private let progress = Mutex(Progress())
-    private let retryRequests = Mutex<[CheckedContinuation<RetryOutcome, any Error>]>([])
+    /// Retries asked for and not yet served; once the loop has ended (`ended`), none is queued
+    /// again — a request then would wait for a loop that never comes back.
+    private let retryRequests = Mutex<(waiting: [CheckedContinuation<RetryOutcome, any Error>], ended: (any Error)?)>(([], nil))
     /// Wakes those waiting for the runner's progress: every commit (checkpoint-only ones too),
     /// each time it finds nothing more to read, and when it stops or fails.
     private let advanced = ArrivalNotifier()
@@ -67,7 +69,14 @@ public final class ProjectionRunner: Sendable {
     /// still fails. Served by the running loop between transactions.
     public func retryParked() async throws -> RetryOutcome {
         if case .failed = status { throw ViewError.store("the view \(projection.name) is not running") }
-        return try await withCheckedThrowingContinuation { continuation in retryRequests.withLock { $0.append(continuation) } }
+        return try await withCheckedThrowingContinuation { continuation in
+            let ended = retryRequests.withLock { requests -> (any Error)? in
+                if let ended = requests.ended { return ended }
+                requests.waiting.append(continuation)
+                return nil
+            }
+            if let ended { continuation.resume(throwing: ended) }
+        }
     }
 
     /// Applies events until the task is cancelled; returns when cancelled, throws (and reports
@@ -100,7 +109,7 @@ public final class ProjectionRunner: Sendable {
         // A restart is often the fix: parked events get their retry.
         if !opening.parked.isEmpty { _ = try await retry(&cursor) }
         while !Task.isCancelled {
-            let requests = retryRequests.withLock { requests in defer { requests = [] }; return requests }
+            let requests = retryRequests.withLock { requests in defer { requests.waiting = [] }; return requests.waiting }
             if !requests.isEmpty {
                 do {
                     let outcome = try await retry(&cursor)
@@ -242,8 +251,12 @@ public final class ProjectionRunner: Sendable {
         }
     }
 
+    /// Ends the loop's service of retries: those waiting and any asked for later fail with `error`.
     private func failRetries(_ error: any Error) {
-        let requests = retryRequests.withLock { requests in defer { requests = [] }; return requests }
+        let requests = retryRequests.withLock { requests in
+            defer { requests = ([], requests.ended ?? error) }
+            return requests.waiting
+        }
         requests.forEach { $0.resume(throwing: error) }
     }
 

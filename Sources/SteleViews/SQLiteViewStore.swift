@@ -48,10 +48,10 @@ public final class SQLiteViewStore: ViewStore {
                     partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, transaction_id INTEGER NOT NULL,
                     type TEXT, error TEXT NOT NULL, parked_at_ms INTEGER NOT NULL,
                     PRIMARY KEY (projection, category, stream_id, version));
-                CREATE TABLE IF NOT EXISTS stele_format (format INTEGER NOT NULL);
-                DELETE FROM stele_format;
+                CREATE TABLE IF NOT EXISTS stele_view_format (format INTEGER NOT NULL);
+                DELETE FROM stele_view_format;
                 """)
-            try db.execute(sql: "INSERT INTO stele_format (format) VALUES (?)", arguments: [ViewTableFormat.current])
+            try db.execute(sql: "INSERT INTO stele_view_format (format) VALUES (?)", arguments: [ViewTableFormat.current])
             let built = try String.fetchOne(db, sql: "SELECT fingerprint FROM stele_views WHERE projection = ?", arguments: [projection.name])
             if let built, built != projection.fingerprint {
                 return ViewOpening(checkpoints: [:], builtByOtherFingerprint: built)
@@ -125,8 +125,8 @@ public final class SQLiteViewStore: ViewStore {
     /// in the open's transaction (all or nothing); refuses a file from a newer one.
     static func migrate(_ db: Database, path: String) throws {
         let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
-        let found: Int? = if tables.contains("stele_format") {
-            try Int.fetchOne(db, sql: "SELECT max(format) FROM stele_format") ?? ViewTableFormat.first
+        let found: Int? = if tables.contains(ViewTableFormat.table) {
+            try Int.fetchOne(db, sql: "SELECT max(format) FROM \(ViewTableFormat.table)") ?? ViewTableFormat.first
         } else {
             tables.contains("stele_checkpoints") ? ViewTableFormat.first : nil
         }
@@ -135,7 +135,13 @@ public final class SQLiteViewStore: ViewStore {
             throw ViewError.store("\(path) was written by a newer Stele (view table format \(found); this one knows up to \(ViewTableFormat.current)): nothing was changed")
         }
         if found == ViewTableFormat.first {
-            for statement in ViewTableFormat.renamesFromFirst { try db.execute(sql: statement) }
+            guard sqlite3_libversion_number() >= 3_025_000 else {
+                throw ViewError.store("\(path) was written by an older Stele and needs SQLite 3.25 or later to be brought up to date (this is \(String(cString: sqlite3_libversion())))")
+            }
+            for (table, old, new) in ViewTableFormat.renamesFromFirst where tables.contains(table) {
+                let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { $0["name"] as String }
+                if columns.contains(old) { try db.execute(sql: ViewTableFormat.rename(table, old, new)) }
+            }
         }
     }
 

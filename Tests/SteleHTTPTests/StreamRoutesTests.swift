@@ -33,9 +33,11 @@ final class LiveServer: Sendable {
     }()
 
     static func start(maxBodyBytes: Int = 1 << 20, heartbeat: Duration = .seconds(15), allowedHosts: Set<String> = [],
-                      subscribers: Int = 1_000, configure: (inout HTTPServer.Configuration) -> Void = { _ in }) async throws -> LiveServer {
-        let directory = NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
+                      subscribers: Int = 1_000, directory: String? = nil, configure: (inout HTTPServer.Configuration) -> Void = { _ in },
+                      configureNode: (inout SteleNode.Configuration) -> Void = { _ in }) async throws -> LiveServer {
+        let directory = directory ?? NSTemporaryDirectory() + "stele-http-" + UUID().uuidString
         var configuration = SteleNode.Configuration.ephemeral(directory: directory)
+        configureNode(&configuration)
         configuration.metrics = Self.metrics
         configuration.http.maxBodyBytes = maxBodyBytes
         configuration.http.sseHeartbeat = heartbeat

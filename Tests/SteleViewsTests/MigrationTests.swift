@@ -71,7 +71,7 @@ import StelePostgresViews
         #expect(opening.parked.map(\.key.stream.id) == ["a", "a"])
         #expect(opening.parked.map(\.key.version) == [1, 2])
         #expect(opening.parked.map(\.position.offset) == [checkpoint.contains("/") ? 3 : 2, checkpoint.contains("/") ? 5 : 4])
-        let format = try await views.query(SQLStatement("SELECT format FROM stele_format"))
+        let format = try await views.query(SQLStatement("SELECT format FROM stele_view_format"))
         #expect(format.first?["format"] == .integer(2))
         fixed.set()
         let runner = ProjectionRunner(projection: Trails(fixed: fixed, policy: .park), store: store, views: views)
@@ -89,7 +89,13 @@ import StelePostgresViews
         #expect(reopened.parked.isEmpty)
         #expect(try await store.countEvents(in: "accounts", after: reopened.checkpoints["accounts"] ?? .start,
                                            upTo: try await store.endCheckpoint(of: "accounts")) == 0)
+        // A format row lost (emptied by hand) reads as format 1, and the renames already done
+        // are not attempted again: the store still opens, its checkpoint intact.
+        try await again.apply(ViewBatch(statements: [SQLStatement("DELETE FROM stele_view_format")], checkpoints: [:]), of: "trails")
         try await again.close()
+        let third = try open()
+        #expect(try await third.open(Trails(fixed: fixed, policy: .park)).checkpoints == reopened.checkpoints)
+        try await third.close()
     }
 
     @Test func aDataDirectoryAndViewFileWrittenByMainOpenAndReadUnchanged() async throws {
@@ -112,10 +118,15 @@ import StelePostgresViews
         try await checkEvents(store)
         try await checkView(store, open: { try PostgresViewStore(url: ViewBackend.postgresURL!, schema: viewSchema, queryTimeout: .seconds(60)) },
                             checkpoint: "0:37/8")
-        // A second open finds format 2 and changes nothing.
+        // A second open finds format 2 and changes nothing; one whose format row was lost finds
+        // the columns already renamed and renames nothing.
         let again = try await PostgresEventStorage.connect(url: ViewBackend.postgresURL!, schema: storeSchema)
         #expect(try await EventStore(again).read(StreamName(category: "accounts", id: "b")).count == 4)
         try await again.close()
+        try await restoreStatements(["DELETE FROM \(storeSchema).stele_store_format"])
+        let third = try await PostgresEventStorage.connect(url: ViewBackend.postgresURL!, schema: storeSchema)
+        #expect(try await EventStore(third).read(StreamName(category: "accounts", id: "b")).count == 4)
+        try await third.close()
         try await storage.dropSchema()
         try await store.close()
     }
@@ -140,6 +151,10 @@ import StelePostgresViews
         for (old, new) in schemas { sql = sql.replacingOccurrences(of: old + ".", with: new + ".").replacingOccurrences(of: "SCHEMA " + old + ";", with: "SCHEMA " + new + ";") }
         let statements = sql.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
             .components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        try await restoreStatements(statements)
+    }
+
+    func restoreStatements(_ statements: [String]) async throws {
         let url = URLComponents(string: ViewBackend.postgresURL!)!
         let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
                                                          database: String(url.path.dropFirst()), tls: .disable),

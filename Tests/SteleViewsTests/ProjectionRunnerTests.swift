@@ -62,6 +62,24 @@ struct ProjectionRunnerTests {
         }
     }
 
+    /// A retry asked of a runner whose loop has ended (stopped for a rebuild's swap, say) fails
+    /// at once: it used to wait for a loop that never came back (an HTTP retry hung).
+    @Test(.timeLimit(.minutes(5)))
+    func aRetryAskedOfAStoppedRunnerFailsAtOnce() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        try await deposit(store, "a", 1)
+        let views = try ViewBackend.all[0].open(directory, id)
+        let runner = ProjectionRunner(projection: Balances(), store: store, views: views)
+        let task = Task { try await runner.run() }
+        try await eventually("the runner to open") { runner.hasOpened }
+        task.cancel()
+        _ = await task.result
+        await #expect(throws: ViewError.self) { try await runner.retryParked() }
+        try await views.close()
+        try await store.close()
+    }
+
     @Test(arguments: ViewBackend.all)
     func theViewFollowsTheLogAndResumesFromItsCheckpoint(backend: ViewBackend) async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -244,8 +262,8 @@ extension ProjectionRunnerTests {
         views = try backend.open(directory, id + "p")
         runner = ProjectionRunner(projection: Trails(fixed: fixed, policy: .park), store: store, views: views)
         task = Task { [runner] in try await runner.run() }
-        try await eventually("the restart to apply c's event") { try await trails(views)["c"] == "900" }
-        #expect(runner.parked.isEmpty)
+        // The parked list is updated just after the commit that applied the event: wait for both.
+        try await eventually("the restart to apply c's event") { try await trails(views)["c"] == "900" && runner.parked.isEmpty }
         task.cancel()
         _ = await task.result
         try await views.close()
