@@ -41,7 +41,17 @@ PIDS+=("$SHIPPING" "$ANALYTICS")
 
 "$BIN/stele" demo carts shop --url "$URL" --carts 150 --seed 1 --prefix a >"$WORK/shop1.log" &
 SHOP=$!
-sleep 2
+# Mid-run: once the shoppers have appended 200 events (counted from the category's end, not
+# waited for by the clock, so a slow machine still kills them with work in flight).
+carts_events() { curl -sf "$URL/categories/carts" | python3 -c 'import json,sys; print(sum(int(p.split(":")[1].split("/")[-1]) for p in json.load(sys.stdin)["end"].split(",") if p))'; }
+progress_start
+while true; do
+    N=$(carts_events || echo 0)
+    [ "$N" -ge 200 ] && break
+    kill -0 "$SHOP" 2>/dev/null || break
+    progress_check "the shoppers to append 200 events" "$N" || exit 1
+    sleep 0.1
+done
 kill -9 "$INVENTORY" "$FRAUD"; wait "$INVENTORY" "$FRAUD" 2>/dev/null || true
 echo "killed inventory and fraud mid-run (SIGKILL)"
 wait "$SHOP"
