@@ -215,7 +215,7 @@ public final class EventStreams: Sendable {
     public func closeAndWait(limit: Duration = .seconds(30)) async {
         close()
         let deadline = ContinuousClock.now + limit
-        while count.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+        while count.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }

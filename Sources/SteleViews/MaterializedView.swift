@@ -179,6 +179,8 @@ public final class MaterializedView: Sendable {
     /// last looked; throws the view's failure.
     public func waitUntilCaughtUp() async throws {
         while true {
+            // The waits below return at once when cancelled: without this the loop would spin.
+            try Task.checkCancellation()
             let runner = control.withLock { $0.runner }
             let seen = runner?.progressGeneration
             let status = await status()
