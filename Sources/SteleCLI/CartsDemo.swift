@@ -56,7 +56,13 @@ struct CartsDemo: AsyncParsableCommand {
                 for service in CartServices.all {
                     let views = ViewService(store: store, makeLocation: CartsDemo.location(for: service, directory: dataDir + "/services/" + service.name, postgresURL: postgresURL))
                     services.append(views)
-                    _ = try await views.start(try ViewDefinition.parse(service.definition, file: service.name + ".sql"))
+                    do {
+                        _ = try await views.start(try ViewDefinition.parse(service.definition, file: service.name + ".sql"))
+                    } catch {
+                        // The node stops only the services it was given: stop those started so far.
+                        for started in services { await started.stop() }
+                        throw error
+                    }
                     logger.info("service running", metadata: ["service": "\(service.name)", "store": "\(service.prefersPostgres && postgresURL != nil ? "PostgreSQL" : dataDir + "/services/" + service.name)"])
                 }
                 logger.info("carts ready", metadata: [

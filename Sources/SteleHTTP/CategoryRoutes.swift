@@ -67,7 +67,12 @@ struct CategoryRoutes: Sendable {
                 if let refusal = open.refusal { return refusal }
                 open.count.add(1, ordering: .relaxed)
                 defer { open.count.subtract(1, ordering: .relaxed) }
-                await store.storage.waitForAppends(after: after, until: .now + wait)
+                // In slices, so a server that is stopping answers at once instead of holding
+                // its shutdown for the rest of the wait.
+                let deadline = ContinuousClock.now + wait
+                while store.storage.appendGeneration == after, !open.isClosing, ContinuousClock.now < deadline {
+                    await store.storage.waitForAppends(after: after, until: min(deadline, .now + EventStreams.closeCheck))
+                }
             }
             return JSONResponse.ok(GenerationJSON(generation: String(store.storage.appendGeneration)).json)
         }

@@ -221,6 +221,9 @@ public final class EventStreams: Sendable {
     }
 
     var isClosing: Bool { closing.load(ordering: .acquiring) }
+
+    /// Event streams and long polls open now.
+    public var openCount: Int { count.load(ordering: .relaxed) }
 }
 
 /// Thrown inside an event-stream response when the server stops.

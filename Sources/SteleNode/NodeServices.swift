@@ -48,11 +48,70 @@ struct KafkaListenerService: Service {
 /// (which waits for responses in flight) is not held by followers that never disconnect.
 struct EventStreamsService: Service {
     let eventStreams: EventStreams
+    /// How long to wait for the streams to say goodbye (only a client that stopped reading takes it).
+    let limit: Duration
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         logger.info("shutting down: no new connections, finishing requests in flight")
-        await eventStreams.closeAndWait()
+        await eventStreams.closeAndWait(limit: limit)
     }
+}
+
+/// A listener (Kafka, HTTP) as the node runs it. It serves until the node stops; then it has
+/// `gracePeriod` to finish the requests in flight, after which it is cancelled: a client that
+/// stopped reading (its socket full), or a fetch parked for minutes, cannot hold the node's
+/// shutdown. A listener that stops by itself while the node still runs is an error, so the
+/// node stops and `stele serve` exits non-zero instead of serving nothing with a zero status.
+struct ListenerService: Service {
+    let name: String
+    let service: any Service
+    let gracePeriod: Duration
+    let logger: Logger
+
+    enum Outcome: Sendable { case finished, graceEnded, timerCancelled }
+
+    func run() async throws {
+        let (name, service, gracePeriod, logger) = (name, service, gracePeriod, logger)
+        try await withThrowingTaskGroup(of: Outcome.self) { group in
+            // Both children inherit this service's graceful-shutdown context (a task local).
+            group.addTask {
+                try await service.run()
+                return .finished
+            }
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    try await Task.sleep(for: gracePeriod)
+                    return .graceEnded
+                } catch {
+                    return .timerCancelled
+                }
+            }
+            while let outcome = try await group.next() {
+                switch outcome {
+                case .finished:
+                    group.cancelAll()
+                    guard Task.isShuttingDownGracefully || Task.isCancelled else { throw ListenerStopped(name: name) }
+                    return
+                case .graceEnded:
+                    logger.warning("requests still in flight after the shutdown grace period: cancelling them",
+                                   metadata: ["listener": "\(name)", "grace_period": "\(gracePeriod)"])
+                    group.cancelAll()
+                    // The listener's answer to cancellation (an error, usually) is not a failure.
+                    _ = try? await group.next()
+                    return
+                case .timerCancelled:
+                    continue
+                }
+            }
+        }
+    }
+}
+
+/// A listener stopped while the node was running.
+struct ListenerStopped: Error, CustomStringConvertible {
+    let name: String
+    var description: String { "the \(name) listener stopped while the node was running" }
 }

@@ -30,6 +30,10 @@ public final class SteleNode: Sendable {
         public var maxEventStreams = 1_000
         /// The registry swift-metrics was bootstrapped with: counts requests and serves `/metrics`.
         public var metrics: PrometheusCollectorRegistry?
+        /// How long each listener (Kafka, HTTP) may take, once the node stops, to finish the
+        /// requests in flight (and event streams to say goodbye); then they are cancelled and
+        /// their connections closed. Bounds the shutdown whatever the clients do.
+        public var shutdownGracePeriod: Duration = .seconds(10)
         /// Signals that stop the node gracefully (`stele serve`: SIGINT and SIGTERM; tests: none).
         public var gracefulShutdownSignals: [UnixSignal] = []
 
@@ -107,9 +111,11 @@ public final class SteleNode: Sendable {
         // Started first, stopped last: the order below is the start order.
         let parts: [(any Service, String)] = [(BrokerService(broker: broker), "broker"), (ViewsService(views: views), "views")]
             + ownViews.enumerated().map { (ViewsService(views: $0.element), "views-\($0.offset)") }
-            + [(KafkaListenerService(server: kafka), "kafka"), (http, "http"),
-               (EventStreamsService(eventStreams: eventStreams, logger: logger), "event-streams")]
-        var groupConfiguration = ServiceGroupConfiguration(
+            + [(ListenerService(name: "kafka", service: KafkaListenerService(server: kafka),
+                                gracePeriod: configuration.shutdownGracePeriod, logger: logger), "kafka"),
+               (ListenerService(name: "http", service: http, gracePeriod: configuration.shutdownGracePeriod, logger: logger), "http"),
+               (EventStreamsService(eventStreams: eventStreams, limit: configuration.shutdownGracePeriod, logger: logger), "event-streams")]
+        let groupConfiguration = ServiceGroupConfiguration(
             services: parts.map { service, name in
                 // A part that stops by itself, or fails, stops the whole node in order.
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -117,7 +123,6 @@ public final class SteleNode: Sendable {
             },
             gracefulShutdownSignals: configuration.gracefulShutdownSignals,
             logger: logger)
-        groupConfiguration.logger = logger
         let group = ServiceGroup(configuration: groupConfiguration)
         let running = Task {
             defer { listening.finish() }
@@ -127,8 +132,11 @@ public final class SteleNode: Sendable {
             return SteleNode(broker: broker, store: store, views: views, refusedViews: refused, eventStreams: eventStreams,
                              kafkaPort: kafka.port, httpPort: port, group: group, running: running)
         }
-        // HTTP never listened (its address is taken, say): the group has stopped everything.
+        // HTTP never listened (its address is taken, say: the group is stopping everything), or
+        // the caller was cancelled while it started: stop everything, in order, either way.
+        await group.triggerGracefulShutdown()
         try await running.value
+        try Task.checkCancellation()
         throw NodeError.httpDidNotStart(host: configuration.http.host, port: configuration.http.port)
     }
 

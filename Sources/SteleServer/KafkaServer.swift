@@ -47,7 +47,10 @@ public final class KafkaServer: Sendable {
     private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let handler: KafkaRequestHandler
     private let logger: Logger
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Open connections, and whether ``shutdown()`` was called: one lock for both, so a
+    /// connection is either closed by `shutdown` or sees it as it registers (connections
+    /// accepted before `run` started would otherwise wait for requests until idle).
+    private let connections = Mutex<(stopping: Bool, open: [ObjectIdentifier: any Channel])>((false, [:]))
     private let limiter: ConnectionLimiter
     /// Refused connections, logged once per second at most (a loop of connects must not flood the log).
     private let refusals = Mutex<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
@@ -123,7 +126,11 @@ public final class KafkaServer: Sendable {
     /// requests already read are answered.
     public func shutdown() {
         serverChannel.channel.close(promise: nil)
-        for channel in connections.withLock({ Array($0.values) }) {
+        let open = connections.withLock { state in
+            state.stopping = true
+            return Array(state.open.values)
+        }
+        for channel in open {
             channel.close(mode: .input, promise: nil)
         }
     }
@@ -146,8 +153,15 @@ public final class KafkaServer: Sendable {
         }
         defer { limiter.release(address) }
         let id = ObjectIdentifier(connection.channel)
-        connections.withLock { $0[id] = connection.channel }
-        defer { _ = connections.withLock { $0.removeValue(forKey: id) } }
+        let stopping = connections.withLock { state in
+            if !state.stopping { state.open[id] = connection.channel }
+            return state.stopping
+        }
+        if stopping {
+            try? await connection.channel.close()
+            return
+        }
+        defer { _ = connections.withLock { $0.open.removeValue(forKey: id) } }
         // Closed already if missing: channelInactive gave back what it held.
         guard let memory = try? await connection.channel.pipeline.handler(type: RequestMemoryHandler.self).get() else {
             try? await connection.channel.close()

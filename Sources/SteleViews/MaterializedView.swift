@@ -41,6 +41,8 @@ public final class MaterializedView: Sendable {
         var resumedFrom: [String: CategoryCheckpoint]
         var total: Int64 = 0
         var phase: RebuildProgress.Phase = .replaying
+        /// Events before ``resumedFrom``, counted once (a count can cost a scan in PostgreSQL).
+        var base: Int64?
     }
 
     public init(projection: any Projection, store: EventStore, location: any ViewLocation, batchSize: Int = 1000) {
@@ -181,7 +183,11 @@ public final class MaterializedView: Sendable {
         while true {
             // The waits below return at once when cancelled: without this the loop would spin.
             try Task.checkCancellation()
-            let runner = control.withLock { $0.runner }
+            let (runner, stopped, rebuilding, rebuildFailure) = control.withLock { ($0.runner, $0.stopped, $0.rebuild != nil, $0.rebuildFailure) }
+            // Nothing would ever catch it up: a stopped view, or one with no live tables (its
+            // definition changed) whose rebuild failed.
+            if stopped { throw ViewError.store("the view \(name) has stopped") }
+            if runner == nil, !rebuilding, let rebuildFailure { throw ViewError.store("the view \(name) must be rebuilt and its rebuild failed: \(rebuildFailure)") }
             let seen = runner?.progressGeneration
             let status = await status()
             if case let .failed(reason) = status.state { throw ViewError.store(reason) }
@@ -220,13 +226,14 @@ public final class MaterializedView: Sendable {
     private func startRebuild(resume: Bool) async throws {
         let busy = control.withLock { $0.rebuild != nil || $0.stopped }
         guard !busy else { throw ViewError.store("view \(name) is already rebuilding") }
-        var views = try await location.openRebuild(resume: resume)
-        var opening = try await views.open(projection)
-        // A rebuild begun by another definition starts again.
-        if opening.builtByOtherFingerprint != nil {
-            try await views.close()
-            views = try await location.openRebuild(resume: false)
-            opening = try await views.open(projection)
+        let views: any ViewStore
+        let opening: ViewOpening
+        do {
+            (views, opening) = try await openRebuildTables(resume: resume)
+        } catch {
+            // Reported like a rebuild that failed later (status, waitUntilCaughtUp).
+            control.withLock { $0.rebuildFailure = "\(error)" }
+            throw error
         }
         let runner = ProjectionRunner(projection: projection, store: store, views: views, batchSize: batchSize)
         let started = control.withLock { control -> Bool in
@@ -240,6 +247,23 @@ public final class MaterializedView: Sendable {
         if !started {
             try await views.close()
             throw ViewError.store("view \(name) is already rebuilding")
+        }
+    }
+
+    private func openRebuildTables(resume: Bool) async throws -> (any ViewStore, ViewOpening) {
+        var views = try await location.openRebuild(resume: resume)
+        do {
+            var opening = try await views.open(projection)
+            // A rebuild begun by another definition starts again.
+            if opening.builtByOtherFingerprint != nil {
+                try await views.close()
+                views = try await location.openRebuild(resume: false)
+                opening = try await views.open(projection)
+            }
+            return (views, opening)
+        } catch {
+            try? await views.close()
+            throw error
         }
     }
 
@@ -308,20 +332,33 @@ public final class MaterializedView: Sendable {
 
     private func progress(of rebuild: Rebuild) async -> RebuildProgress {
         // Events, counted by the store: offsets are not event counts everywhere (PostgreSQL's
-        // are shared by every category and have gaps).
-        let at = rebuild.runner.hasOpened ? rebuild.runner.checkpoints : rebuild.resumedFrom
-        var applied: Int64 = 0
-        var total: Int64 = 0
-        var base: Int64 = 0
+        // are shared by every category and have gaps). One count per category per status: what
+        // was there before this run is counted once, what this run applied the runner counts.
+        let base: Int64
+        if let cached = rebuild.base {
+            base = cached
+        } else {
+            var counted: Int64 = 0
+            for category in projection.categories {
+                counted += (try? await store.countEvents(in: category, after: .start, upTo: rebuild.resumedFrom[category] ?? .start)) ?? 0
+            }
+            base = counted
+            control.withLock { control in
+                if control.rebuild?.started == rebuild.started { control.rebuild?.base = counted }
+            }
+        }
+        let through = rebuild.runner.appliedThrough
+        let applied = base + (through?.applied ?? 0)
+        let at = through?.checkpoints ?? rebuild.resumedFrom
+        var remaining: Int64 = 0
         for category in projection.categories {
             guard let end = try? await store.endCheckpoint(of: category) else { continue }
-            total += (try? await store.countEvents(in: category, after: .start, upTo: end)) ?? 0
-            applied += (try? await store.countEvents(in: category, after: .start, upTo: at[category] ?? .start)) ?? 0
-            base += (try? await store.countEvents(in: category, after: .start, upTo: rebuild.resumedFrom[category] ?? .start)) ?? 0
+            remaining += (try? await store.countEvents(in: category, after: at[category] ?? .start, upTo: end)) ?? 0
         }
+        let total = applied + remaining
         // The rate counts from where this run started, so a resumed rebuild's ETA is honest.
         let (rate, left) = RebuildMachine.estimate(started: rebuild.started, applied: applied, base: base, total: total, now: .now)
-        return RebuildProgress(phase: rebuild.phase, applied: applied, total: max(total, applied), eventsPerSecond: rate, secondsLeft: left)
+        return RebuildProgress(phase: rebuild.phase, applied: applied, total: total, eventsPerSecond: rate, secondsLeft: left)
     }
 
     private func startLive(on live: any ViewStore) {

@@ -56,6 +56,11 @@ public final class ProjectionRunner: Sendable {
     public var parked: [ParkedEvent] { progress.withLock { $0.parked } }
     /// Whether the view has opened and its checkpoints are known.
     public var hasOpened: Bool { progress.withLock { $0.opened } }
+    /// Events applied (or parked) since this runner started and the checkpoints they reached,
+    /// read together (nil before the view opens).
+    public var appliedThrough: (applied: Int64, checkpoints: [String: CategoryCheckpoint])? {
+        progress.withLock { $0.opened ? ($0.applied, $0.checkpoints) : nil }
+    }
 
     /// Changes whenever the runner made progress, found nothing more to read, or stopped.
     public var progressGeneration: UInt64 { advanced.generation }

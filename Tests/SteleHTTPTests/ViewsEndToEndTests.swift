@@ -76,7 +76,10 @@ import SteleWire
         #expect(body["rows"]?.array == [.object(["n": .integer(1)])])
 
         // A rebuild while a reader queries: every answer is the same balance, old tables or new.
+        // The rebuild is asked for once the reader has its first answer (so it has one on any machine).
+        let (firstAnswer, answered) = AsyncStream<Void>.makeStream()
         let reader = Task { () async throws -> String? in
+            defer { answered.finish() }
             var answers = 0
             while !Task.isCancelled {
                 let body: JSONValue
@@ -87,9 +90,11 @@ import SteleWire
                 }
                 guard body["rows"]?.array == [.object(["balance": .integer(130)])] else { return "wrong answer during the rebuild: \(body)" }
                 answers += 1
+                answered.finish()
             }
             return answers > 0 ? nil : "no answer during the rebuild"
         }
+        for await _ in firstAnswer {}
         (status, body) = try await server.call("POST", "/views/balances/rebuild")
         #expect(status == 202 || status == 200, "\(body)")
         try await server.views.view(named: "balances")!.waitForRebuild()

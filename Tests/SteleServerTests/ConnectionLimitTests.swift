@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import Testing
 import NIOCore
+import SteleBroker
 import SteleKafkaProtocol
 import SteleTestSupport
 @testable import SteleServer
@@ -63,5 +65,29 @@ extension KafkaServerTests {
             }
         }
         try await harness.stop()
+    }
+}
+
+extension KafkaServerTests {
+    /// A node that fails to start shuts its Kafka listener down before `run` has served the
+    /// connections accepted meanwhile; those must close at once, not wait for a request until
+    /// the idle timeout (ten minutes) while the failed start waits for them.
+    @Test func connectionsAcceptedBeforeRunAreClosedByAnEarlierShutdown() async throws {
+        let directory = NSTemporaryDirectory() + "stele-server-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        var configuration = KafkaServer.Configuration()
+        configuration.port = 0
+        let server = try await KafkaServer.bind(configuration: configuration, broker: broker, logger: Logger(label: "test"))
+        let early = try await RawConnection(port: server.port)
+        // A whole request, held unanswered (nothing runs yet): its bytes are reserved once the
+        // connection is accepted and read. Served after shutdown, it would be answered and the
+        // connection then kept open for the next request.
+        try await early.send(RequestFrame.encode(api: .apiVersions, version: 0, correlationId: 1, clientId: "test") { _ in })
+        try await waitUntil("the early connection to be accepted and read") { server.requestMemory.used > 0 }
+        server.shutdown()
+        try await withHangLimit("run to return after shutdown") { try await server.run() }
+        #expect(try await withHangLimit("the early connection to be closed") { try? await early.receive() } == nil)
+        try await broker.close()
     }
 }

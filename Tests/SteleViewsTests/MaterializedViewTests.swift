@@ -215,3 +215,34 @@ struct MaterializedViewTests {
         try await store.close()
     }
 }
+
+/// A definition whose tables cannot be made: any rebuild of it fails.
+struct UnbuildableBalances: Projection {
+    var name = "ledger"
+    var categories = ["accounts"]
+    var fingerprint: String { "unbuildable" }
+    var schema: [SQLStatement] { [SQLStatement("CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL")] }
+    func statements(for event: RecordedEvent) throws -> [SQLStatement] { [] }
+}
+
+extension MaterializedViewTests {
+    /// Waiting for a view to catch up ends with an error when nothing ever would: the view was
+    /// stopped, or its definition changed and the rebuild that must replace its tables failed.
+    @Test func waitingForAViewThatCannotCatchUpThrows() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = EventStore(try await EmbeddedEventStorage.open(path: directory + "/data", flushPolicy: .os))
+        try await append(store, count: 10)
+        let location = { try SQLiteViewLocation(directory: directory + "/views", name: "ledger", queryTimeout: .seconds(60)) }
+        let view = MaterializedView(projection: VersionedBalances(), store: store, location: try location())
+        try await view.start()
+        try await view.waitUntilCaughtUp()
+        await view.stop()
+        await #expect(throws: ViewError.self) { try await withHangLimit("a stopped view's wait") { try await view.waitUntilCaughtUp() } }
+
+        let changed = MaterializedView(projection: UnbuildableBalances(), store: store, location: try location())
+        try? await changed.start()
+        await #expect(throws: ViewError.self) { try await withHangLimit("an unrebuildable view's wait") { try await changed.waitUntilCaughtUp() } }
+        await changed.stop()
+        try await store.close()
+    }
+}
