@@ -125,8 +125,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // How tests wait: for progress, never for a fixed time (a slow machine still passes).
-        .target(name: "SteleTestSupport", path: "Tests/SteleTestSupport"),
+        // How tests wait (for progress, never for a fixed time), and their admin client of the test PostgreSQL cluster.
+        .target(name: "SteleTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+                path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCore", "SteleCompression", "SteleLog"]),
@@ -140,7 +141,7 @@ let package = Package(
         .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
             "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples", "SteleNode",
-            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleBroker", "SteleLog", "SteleLogTesting"]),

@@ -217,7 +217,57 @@ public struct ViewDefinition: Sendable {
             throw ViewDefinitionError(file: file, line: line, reason: "\(error)")
         }
         if let problem { throw ViewDefinitionError(file: file, line: line, reason: problem) }
+        if let reserved = ReservedNames.firstUse(in: rewritten) {
+            throw ViewDefinitionError(file: file, line: line, reason: "'\(reserved)': names beginning with stele_ are Stele's own (checkpoints, parked events, table format)")
+        }
         return DefinedStatement(sql: rewritten, bindings: bindings, line: line)
+    }
+}
+
+/// Tables and other names beginning with `stele_` hold a view's bookkeeping beside its own
+/// tables; a definition may neither create nor touch them (its statements run in the same
+/// transaction as the checkpoint they would otherwise corrupt).
+enum ReservedNames {
+    static let prefix = "stele_"
+
+    /// The first identifier (bare or double-quoted) in `sql` beginning with the reserved
+    /// prefix, case-insensitively; string literals and comments are skipped.
+    static func firstUse(in sql: String) -> String? {
+        let scalars = Array(sql.unicodeScalars)
+        var index = 0
+        func isWord(_ scalar: Unicode.Scalar) -> Bool { scalar == "_" || scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) }
+        while index < scalars.count {
+            let scalar = scalars[index]
+            switch scalar {
+            case "'", "\"", "`":
+                // A literal or quoted identifier; a doubled quote inside it is the quote itself.
+                var end = index + 1
+                var text = ""
+                while end < scalars.count {
+                    if scalars[end] == scalar {
+                        if end + 1 < scalars.count, scalars[end + 1] == scalar { text.unicodeScalars.append(scalar); end += 2; continue }
+                        break
+                    }
+                    text.unicodeScalars.append(scalars[end])
+                    end += 1
+                }
+                if scalar != "'", text.lowercased().hasPrefix(prefix) { return text }
+                index = end + 1
+            case "-" where index + 1 < scalars.count && scalars[index + 1] == "-":
+                while index < scalars.count, scalars[index] != "\n" { index += 1 }
+            case "/" where index + 1 < scalars.count && scalars[index + 1] == "*":
+                index += 2
+                while index + 1 < scalars.count, !(scalars[index] == "*" && scalars[index + 1] == "/") { index += 1 }
+                index += 2
+            case _ where isWord(scalar):
+                var word = ""
+                while index < scalars.count, isWord(scalars[index]) { word.unicodeScalars.append(scalars[index]); index += 1 }
+                if word.lowercased().hasPrefix(prefix) { return word }
+            default:
+                index += 1
+            }
+        }
+        return nil
     }
 }
 

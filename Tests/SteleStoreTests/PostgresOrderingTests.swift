@@ -17,28 +17,24 @@ struct PostgresOrderingTests {
         defer { Task { try? await storage.dropSchema(); try? await storage.close() } }
         try await store.append([event("OrderPlaced")], to: StreamName(category: "orders", id: "early"))
 
-        let url = URLComponents(string: StoreBackend.postgresURL!)!
-        let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
-                                                         database: String(url.path.dropFirst()), tls: .disable),
-                                    backgroundLogger: Logger(label: "test"))
-        let run = Task { await client.run() }
-        defer { run.cancel() }
         let logger = Logger(label: "test")
         let follower = CategoryFollower(store: store, category: "orders")
-        try await client.withConnection { connection in
-            // A writer whose transaction takes a position and stays open…
-            try await connection.query("BEGIN", logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO "\(schema)".stele_events (category, stream_id, version, event_id, type, schema_version, data)
-                VALUES ('orders', 'late', 0, '\(UUID().uuidString)', 'OrderPlaced', 1, '\\x7b7d'::bytea)
-                """), logger: logger)
-            // …while another commits a later position.
-            try await store.append([event("OrderPlaced")], to: StreamName(category: "orders", id: "quick"))
-            try await follower.read { $0.contains("early") }
-            try await Task.sleep(for: .milliseconds(200))
-            try await follower.readOnce()
-            #expect(await follower.seen == ["early"], "the later commit waits behind the open transaction")
-            try await connection.query("COMMIT", logger: logger)
+        try await withPostgresAdmin(url: StoreBackend.postgresURL!) { client in
+            try await client.withConnection { connection in
+                // A writer whose transaction takes a position and stays open…
+                try await connection.query("BEGIN", logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO "\(schema)".stele_events (category, stream_id, version, event_id, type, schema_version, data)
+                    VALUES ('orders', 'late', 0, '\(UUID().uuidString)', 'OrderPlaced', 1, '\\x7b7d'::bytea)
+                    """), logger: logger)
+                // …while another commits a later position.
+                try await store.append([event("OrderPlaced")], to: StreamName(category: "orders", id: "quick"))
+                try await follower.read { $0.contains("early") }
+                try await Task.sleep(for: .milliseconds(200))
+                try await follower.readOnce()
+                #expect(await follower.seen == ["early"], "the later commit waits behind the open transaction")
+                try await connection.query("COMMIT", logger: logger)
+            }
         }
         try await follower.read { $0.count >= 3 }
         #expect(await follower.seen == ["early", "late", "quick"], "nothing skipped, in commit order")

@@ -155,15 +155,11 @@ import StelePostgresViews
     }
 
     func restoreStatements(_ statements: [String]) async throws {
-        let url = URLComponents(string: ViewBackend.postgresURL!)!
-        let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
-                                                         database: String(url.path.dropFirst()), tls: .disable),
-                                    backgroundLogger: Logger(label: "test"))
-        let run = Task { await client.run() }
-        defer { run.cancel() }
-        try await client.withConnection { connection in
-            for statement in statements {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: Logger(label: "test"))
+        try await withPostgresAdmin(url: ViewBackend.postgresURL!) { client in
+            try await client.withConnection { connection in
+                for statement in statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: Logger(label: "test"))
+                }
             }
         }
     }

@@ -25,13 +25,9 @@ struct PostgresQueryLoginTests {
     }
 
     func createLogin(_ name: String) async throws {
-        let url = URLComponents(string: ViewBackend.postgresURL!)!
-        let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
-                                                         database: String(url.path.dropFirst()), tls: .disable),
-                                    backgroundLogger: Logger(label: "test"))
-        let run = Task { await client.run() }
-        defer { run.cancel() }
-        try await client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(name) LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB"), logger: Logger(label: "test"))
+        try await withPostgresAdmin(url: ViewBackend.postgresURL!) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(name) LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB"), logger: Logger(label: "test"))
+        }
     }
 
     @Test func queriesRunAsTheirOwnLoginWithOnlyTheReaderRole() async throws {

@@ -18,13 +18,7 @@ struct PostgresViewOwnerTests {
     let id = UUID().uuidString.prefix(8).lowercased()
 
     func admin<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws -> T {
-        let url = URLComponents(string: ViewBackend.postgresURL!)!
-        let client = PostgresClient(configuration: .init(host: url.host!, port: url.port!, username: url.user!, password: nil,
-                                                         database: String(url.path.dropFirst()), tls: .disable),
-                                    backgroundLogger: Logger(label: "test"))
-        let run = Task { await client.run() }
-        defer { run.cancel() }
-        return try await body(client)
+        try await withPostgresAdmin(url: ViewBackend.postgresURL!, body)
     }
 
     func count(_ table: String) async throws -> Int64 {
