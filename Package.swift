@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // SSE4.2 CRC32C chosen at run time; no unsafe flags so Stele stays usable as a dependency.
@@ -51,6 +52,11 @@ let package = Package(
         .target(name: "SteleCompression", dependencies: ["SteleCore", "CSteleCompression"]),
         // The Kafka wire codec: values and ByteBuffers only, no I/O.
         .target(name: "SteleKafkaProtocol", dependencies: ["SteleCore", .product(name: "NIOCore", package: "swift-nio")]),
+        // Who a client is and what it may do, as values: SASL (PLAIN, SCRAM) exchanges,
+        // credentials, principals. No I/O: the broker stores them, the server drives them.
+        .target(name: "SteleSecurity", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+        ]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
         .target(name: "SteleBroker", dependencies: ["SteleCore", "SteleAsync",
             "SteleLog", "SteleCompression", .product(name: "Metrics", package: "swift-metrics"),
@@ -129,6 +135,7 @@ let package = Package(
         .target(name: "SteleTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                 path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
+        .testTarget(name: "SteleSecurityTests", dependencies: ["SteleSecurity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCore", "SteleCompression", "SteleLog"]),
         // Fixtures: request frames captured from kcat, confluent-kafka, kafka-python and aiokafka

@@ -21,7 +21,7 @@ described = json.loads(subprocess.run(["swift", "package", "describe", "--type",
 LAYERS = [
     ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync"],
     ["SteleCore"],
-    ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore"],
+    ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore", "SteleSecurity"],
     ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],
     ["SteleServer", "SteleEmbedded", "SteleViews", "SteleRemote"],
     ["StelePostgresViews", "SteleHTTP", "Stele"],
@@ -37,6 +37,8 @@ FORBIDDEN = {
     # The event-store API knows no backend: neither the log nor the broker nor a database.
     "SteleStore": {"SteleLog", "SteleBroker", "SteleEmbedded", "PostgresNIO", "GRDB", "GRDBSQLite", "NIOCore", "NIOPosix"},
     "SteleViews": {"SteleBroker"},
+    # Security is values and exchanges: no sockets, no files.
+    "SteleSecurity": {"NIOCore", "NIOPosix", "NIOSSL", "SteleLog", "SteleBroker"},
     # The broker knows topics, partitions and groups, not the wire format.
     "SteleBroker": {"NIOCore", "NIOPosix", "SteleKafkaProtocol"},
     "StelePostgres": {"SteleViews", "SteleBroker", "SteleLog", "GRDB", "GRDBSQLite"},
@@ -52,6 +54,7 @@ PRODUCT_MODULES = {
     "Prometheus": {"Prometheus"}, "Hummingbird": {"Hummingbird", "HummingbirdCore", "HTTPTypes"},
     "PostgresNIO": {"PostgresNIO"}, "NIOSSL": {"NIOSSL"}, "NIOPosix": {"NIOPosix"}, "NIOCore": {"NIOCore"},
     "GRDB": {"GRDB"}, "GRDBSQLite": {"GRDBSQLite"}, "ServiceLifecycle": {"ServiceLifecycle"}, "UnixSignals": {"UnixSignals"},
+    "Crypto": {"Crypto"}, "CryptoExtras": {"CryptoExtras"},
 }
 SYSTEM = {"Foundation", "FoundationEssentials", "FoundationNetworking", "Dispatch", "Glibc", "Musl", "Darwin",
           "Synchronization", "PackagePlugin", "Testing", "XCTest", "_Concurrency", "os", "Android"}
