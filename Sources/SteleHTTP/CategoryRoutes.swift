@@ -70,7 +70,7 @@ struct CategoryRoutes: Sendable {
                 // In slices, so a server that is stopping answers at once instead of holding
                 // its shutdown for the rest of the wait.
                 let deadline = ContinuousClock.now + wait
-                while store.storage.appendGeneration == after, !open.isClosing, ContinuousClock.now < deadline {
+                while store.storage.appendGeneration == after, !open.isClosing, !Task.isCancelled, ContinuousClock.now < deadline {
                     await store.storage.waitForAppends(after: after, until: min(deadline, .now + EventStreams.closeCheck))
                 }
             }

@@ -20,7 +20,11 @@ import UnixSignals
 public final class SteleNode: Sendable {
     public struct Configuration: Sendable {
         public var broker: BrokerConfig
+        /// The first Kafka listener, and the limits every listener shares.
         public var kafka = KafkaServer.Configuration()
+        /// More Kafka listeners (`--listeners`): each its own address, port, security protocol
+        /// and advertised address; Metadata answers a client with its listener's.
+        public var additionalKafkaListeners: [KafkaServer.Configuration] = []
         public var http = HTTPServer.Configuration()
         /// Where a view's tables are kept, by view name; SQLite files under `DATA/views` when nil.
         public var viewLocation: (@Sendable (String) throws -> any ViewLocation)?
@@ -46,15 +50,18 @@ public final class SteleNode: Sendable {
     /// View definition files refused at start, each with file, line and reason.
     public let refusedViews: [String]
     public let eventStreams: EventStreams
-    public let kafkaPort: Int
+    /// The first Kafka listener's port.
+    public var kafkaPort: Int { kafkaPorts[0] }
+    /// Every Kafka listener's port, in the order configured.
+    public let kafkaPorts: [Int]
     public let httpPort: Int
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
     private init(broker: Broker, store: EventStore, views: ViewService, refusedViews: [String], eventStreams: EventStreams,
-                 kafkaPort: Int, httpPort: Int, group: ServiceGroup, running: Task<Void, any Error>) {
+                 kafkaPorts: [Int], httpPort: Int, group: ServiceGroup, running: Task<Void, any Error>) {
         (self.broker, self.store, self.views, self.refusedViews, self.eventStreams) = (broker, store, views, refusedViews, eventStreams)
-        (self.kafkaPort, self.httpPort, self.group, self.running) = (kafkaPort, httpPort, group, running)
+        (self.kafkaPorts, self.httpPort, self.group, self.running) = (kafkaPorts, httpPort, group, running)
     }
 
     /// What is running when `prepare` is called: everything but HTTP.
@@ -64,6 +71,8 @@ public final class SteleNode: Sendable {
         public let views: ViewService
         public let refusedViews: [String]
         public let kafkaPort: Int
+        /// Every Kafka listener's bound port, in the order configured.
+        public let kafkaPorts: [Int]
         public let logger: Logger
     }
 
@@ -75,10 +84,16 @@ public final class SteleNode: Sendable {
     public static func start(_ configuration: Configuration, logger: Logger,
                              prepare: (Preparation) async throws -> [ViewService] = { _ in [] }) async throws -> SteleNode {
         let broker = try await Broker.open(configuration.broker)
-        let kafka: KafkaServer
+        var listeners: [KafkaServer] = []
         do {
-            kafka = try await KafkaServer.bind(configuration: configuration.kafka, broker: broker, logger: logger)
+            for listener in [configuration.kafka] + configuration.additionalKafkaListeners {
+                listeners.append(try await KafkaServer.bind(configuration: listener, broker: broker, logger: logger))
+            }
         } catch {
+            for listener in listeners {
+                listener.shutdown()
+                try? await listener.run()
+            }
             try? await broker.close()
             throw error
         }
@@ -92,10 +107,12 @@ public final class SteleNode: Sendable {
         do {
             if let directory = configuration.viewsDirectory { refused = try await views.start(directory: directory) }
             ownViews = try await prepare(Preparation(broker: broker, store: store, views: views, refusedViews: refused,
-                                                     kafkaPort: kafka.port, logger: logger))
+                                                     kafkaPort: listeners[0].port, kafkaPorts: listeners.map(\.port), logger: logger))
         } catch {
-            kafka.shutdown()
-            try? await kafka.run()
+            for listener in listeners {
+                listener.shutdown()
+                try? await listener.run()
+            }
             await views.stop()
             try? await broker.close()
             throw error
@@ -111,9 +128,12 @@ public final class SteleNode: Sendable {
         // Started first, stopped last: the order below is the start order.
         let parts: [(any Service, String)] = [(BrokerService(broker: broker), "broker"), (ViewsService(views: views), "views")]
             + ownViews.enumerated().map { (ViewsService(views: $0.element), "views-\($0.offset)") }
-            + [(ListenerService(name: "kafka", service: KafkaListenerService(server: kafka),
-                                gracePeriod: configuration.shutdownGracePeriod, logger: logger), "kafka"),
-               (ListenerService(name: "http", service: http, gracePeriod: configuration.shutdownGracePeriod, logger: logger), "http"),
+            + listeners.map { listener in
+                let name = "kafka-\(listener.securityProtocol.rawValue)-\(listener.port)"
+                return (ListenerService(name: name, service: KafkaListenerService(server: listener),
+                                        gracePeriod: configuration.shutdownGracePeriod, logger: logger), name)
+            }
+            + [(ListenerService(name: "http", service: http, gracePeriod: configuration.shutdownGracePeriod, logger: logger), "http"),
                (EventStreamsService(eventStreams: eventStreams, limit: configuration.shutdownGracePeriod, logger: logger), "event-streams")]
         let groupConfiguration = ServiceGroupConfiguration(
             services: parts.map { service, name in
@@ -129,8 +149,14 @@ public final class SteleNode: Sendable {
             try await group.run()
         }
         for await port in bound {
+            if Task.isCancelled {
+                // Cancelled while starting: a node nobody holds would never be stopped.
+                await group.triggerGracefulShutdown()
+                try? await running.value
+                throw CancellationError()
+            }
             return SteleNode(broker: broker, store: store, views: views, refusedViews: refused, eventStreams: eventStreams,
-                             kafkaPort: kafka.port, httpPort: port, group: group, running: running)
+                             kafkaPorts: listeners.map(\.port), httpPort: port, group: group, running: running)
         }
         // HTTP never listened (its address is taken, say: the group is stopping everything), or
         // the caller was cancelled while it started: stop everything, in order, either way.

@@ -30,13 +30,36 @@ struct KafkaRequestHandler: Sendable {
         /// correlation-id bookkeeping.
         case noResponse
         case close(String)
+        /// Send the response, then close the connection after `delay` (a failed authentication).
+        case respondThenClose(ByteBuffer, after: Duration, String)
+        /// Close the connection without an answer, after `delay`.
+        case closeAfter(Duration, String)
     }
 
+    /// Handles a request from a connection that needs no authentication (tests).
     func handle(_ frame: ByteBuffer) async -> Outcome {
+        var connection = ConnectionSecurity.plaintext
+        return await handle(frame, connection: &connection)
+    }
+
+    func handle(_ frame: ByteBuffer, connection: inout ConnectionSecurity) async -> Outcome {
+        if connection.rawTokens { return rawToken(frame, connection: &connection) }
         guard let (key, version, correlation) = RequestHeader.peek(frame) else { return .close("request shorter than its header") }
+        // On a SASL listener only ApiVersions and SASL itself come before authentication; a
+        // session past its lifetime (KIP-368) must re-authenticate before anything else.
+        if let session = connection.sasl, !session.isAuthenticated(at: .now), !Self.allowedBeforeAuthentication(key) {
+            let reason = session.principal == nil ? "a request (api \(key)) before authenticating" : "the SASL session of \(session.principal!) expired"
+            logger.info("closing connection", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
+            return .close(reason)
+        }
         do {
             let (header, api, decoder) = try RequestHeader.decode(frame)
-            return try await dispatch(api, version: version, correlationId: correlation, clientId: header.clientId ?? "", decoder: decoder)
+            switch api {
+            case .saslHandshake, .saslAuthenticate:
+                return try sasl(api, version: version, correlationId: correlation, decoder: decoder, connection: &connection)
+            default:
+                return try await dispatch(api, version: version, correlationId: correlation, clientId: header.clientId ?? "", decoder: decoder)
+            }
         } catch KafkaProtocolError.unsupportedVersion(_, _) where key == ApiKey.apiVersions.rawValue {
             // KIP-511: an ApiVersions request newer than ours gets error 35 in a v0 body, with
             // our ranges, so the client can retry with a version we speak.
@@ -46,6 +69,23 @@ struct KafkaRequestHandler: Sendable {
         } catch {
             logger.warning("bad request", metadata: ["api": "\(key)", "version": "\(version)", "error": "\(error)"])
             return .close("\(error)")
+        }
+    }
+
+    private func sasl(_ api: ApiKey, version: Int16, correlationId: Int32, decoder: KafkaDecoder,
+                      connection: inout ConnectionSecurity) throws -> Outcome {
+        var decoder = decoder
+        let allocator = allocator
+        func frame(_ body: (inout KafkaEncoder) -> Void) -> ByteBuffer {
+            ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator, body: body)
+        }
+        if api == .saslHandshake {
+            return saslHandshake(try SaslHandshakeRequest.decode(&decoder, version: version), version: version, connection: &connection) { response in
+                frame { response.encode(&$0, version: version) }
+            }
+        }
+        return saslAuthenticate(try SaslAuthenticateRequest.decode(&decoder, version: version), connection: &connection) { response in
+            frame { response.encode(&$0, version: version) }
         }
     }
 
@@ -83,6 +123,8 @@ struct KafkaRequestHandler: Sendable {
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete:
             return try await handleGroupRequest(api, version: version, decoder: &decoder, clientId: clientId, respond: respond)
+        case .saslHandshake, .saslAuthenticate:
+            preconditionFailure("SASL requests are handled with their connection's state")
         }
     }
 
@@ -236,7 +278,9 @@ struct KafkaRequestHandler: Sendable {
         while true {
             let generation = broker.arrivals.generation
             let (response, bytes, failed) = await readOnce(request)
-            if bytes >= Int(request.minBytes) || failed || ContinuousClock.now >= deadline { return response }
+            // Cancelled (the listener's shutdown grace period ran out): answer with what there
+            // is; the wait below would return at once and the loop would spin.
+            if bytes >= Int(request.minBytes) || failed || Task.isCancelled || ContinuousClock.now >= deadline { return response }
             await broker.arrivals.wait(after: generation, until: deadline)
         }
     }

@@ -339,12 +339,20 @@ public final class MaterializedView: Sendable {
             base = cached
         } else {
             var counted: Int64 = 0
+            var complete = true
             for category in projection.categories {
-                counted += (try? await store.countEvents(in: category, after: .start, upTo: rebuild.resumedFrom[category] ?? .start)) ?? 0
+                if let count = try? await store.countEvents(in: category, after: .start, upTo: rebuild.resumedFrom[category] ?? .start) {
+                    counted += count
+                } else {
+                    complete = false
+                }
             }
             base = counted
-            control.withLock { control in
-                if control.rebuild?.started == rebuild.started { control.rebuild?.base = counted }
+            // Kept only when every count succeeded: a failed one is asked again next time.
+            if complete {
+                control.withLock { control in
+                    if control.rebuild?.started == rebuild.started { control.rebuild?.base = counted }
+                }
             }
         }
         let through = rebuild.runner.appliedThrough

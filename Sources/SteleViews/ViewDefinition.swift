@@ -251,7 +251,13 @@ enum ReservedNames {
                     text.unicodeScalars.append(scalars[end])
                     end += 1
                 }
-                if scalar != "'", text.lowercased().hasPrefix(prefix) { return text }
+                // A quoted identifier; or a string literal that is a whole name, which SQLite
+                // accepts where a table name goes (`DELETE FROM 'stele_parked'`).
+                let lowered = text.lowercased()
+                if scalar != "'" ? lowered.hasPrefix(prefix)
+                    : lowered.hasPrefix(prefix) && lowered.unicodeScalars.allSatisfy({ isWord($0) }) {
+                    return text
+                }
                 index = end + 1
             case "-" where index + 1 < scalars.count && scalars[index + 1] == "-":
                 while index < scalars.count, scalars[index] != "\n" { index += 1 }

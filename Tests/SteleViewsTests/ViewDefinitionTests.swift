@@ -71,6 +71,7 @@ struct ViewDefinitionTests {
         ("-- @categories accounts\nCREATE TABLE stele_checkpoints (a TEXT);\n", 2, "'stele_checkpoints': names beginning with stele_"),
         ("-- @categories accounts\nCREATE TABLE t (a TEXT);\n-- @on A\nDELETE FROM \"STELE_parked\";\n", 4, "'STELE_parked'"),
         ("-- @categories accounts\nCREATE TABLE t (a TEXT);\n-- @on A\nUPDATE main.Stele_View_Format SET format = 9;\n", 4, "'Stele_View_Format'"),
+        ("-- @categories accounts\nCREATE TABLE t (a TEXT);\n-- @on A\nDELETE FROM 'stele_parked';\n", 4, "'stele_parked'"),
     ] as [(String, Int, String)])
     func aBrokenDefinitionNamesFileLineAndReason(text: String, line: Int, reason: String) throws {
         do {

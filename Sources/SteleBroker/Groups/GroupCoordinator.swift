@@ -48,14 +48,28 @@ public actor GroupCoordinator {
         case let .respond(response):
             return response
         case .wait:
-            return await withCheckedContinuation { continuation in
-                let memberId = request.memberId.isEmpty ? self.newestMember(of: request.groupId) : request.memberId
-                // A member re-sending JoinGroup replaces its earlier parked request.
-                joinWaiters[request.groupId, default: [:]].updateValue(continuation, forKey: memberId)?
-                    .resume(returning: .refused(.rebalanceInProgress, memberId: memberId))
-                release(request.groupId, joins: groups[request.groupId]!.completeJoinIfReady(now: clock()), syncs: [:])
+            let memberId = request.memberId.isEmpty ? newestMember(of: request.groupId) : request.memberId
+            // A parked join waits up to the rebalance timeout (minutes); a cancelled one (its
+            // connection's listener is stopping) is answered at once.
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    // A member re-sending JoinGroup replaces its earlier parked request.
+                    joinWaiters[request.groupId, default: [:]].updateValue(continuation, forKey: memberId)?
+                        .resume(returning: .refused(.rebalanceInProgress, memberId: memberId))
+                    release(request.groupId, joins: groups[request.groupId]!.completeJoinIfReady(now: clock()), syncs: [:])
+                }
+            } onCancel: {
+                Task { await self.cancelJoinWait(group: request.groupId, memberId: memberId) }
             }
         }
+    }
+
+    private func cancelJoinWait(group groupId: String, memberId: String) {
+        joinWaiters[groupId]?.removeValue(forKey: memberId)?.resume(returning: .refused(.rebalanceInProgress, memberId: memberId))
+    }
+
+    private func cancelSyncWait(group groupId: String, memberId: String) {
+        syncWaiters[groupId]?.removeValue(forKey: memberId)?.resume(returning: GroupSyncResult(error: .rebalanceInProgress))
     }
 
     /// The member a v0–3 join (or a static member) just added under a fresh id.
@@ -74,9 +88,13 @@ public actor GroupCoordinator {
         switch outcome {
         case let .respond(response): return response
         case .wait:
-            return await withCheckedContinuation { continuation in
-                syncWaiters[groupId, default: [:]].updateValue(continuation, forKey: memberId)?
-                    .resume(returning: GroupSyncResult(error: .rebalanceInProgress))
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    syncWaiters[groupId, default: [:]].updateValue(continuation, forKey: memberId)?
+                        .resume(returning: GroupSyncResult(error: .rebalanceInProgress))
+                }
+            } onCancel: {
+                Task { await self.cancelSyncWait(group: groupId, memberId: memberId) }
             }
         }
     }
