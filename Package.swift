@@ -58,7 +58,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
         // Topics, partitions and the semantics the protocol needs on top of the log.
-        .target(name: "SteleBroker", dependencies: ["SteleCore", "SteleAsync",
+        .target(name: "SteleBroker", dependencies: ["SteleCore", "SteleAsync", "SteleSecurity",
             "SteleLog", "SteleCompression", .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // The event-store API every backend implements and every application uses: streams,
@@ -92,7 +92,8 @@ let package = Package(
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: ["SteleCore", "SteleLog", 
-            "SteleBroker", "SteleKafkaProtocol", "SteleCompression",
+            "SteleBroker", "SteleKafkaProtocol", "SteleCompression", "SteleSecurity",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -117,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "SteleCLI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

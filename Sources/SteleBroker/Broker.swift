@@ -63,6 +63,8 @@ public final class Broker: Sendable {
     }
 
     private var topicsDirectory: String { config.dataDirectory + "/topics" }
+    /// The users SASL authenticates, with their SCRAM credentials.
+    public let credentials: CredentialStore
     /// This process's ownership of the data directory, released at ``close()``.
     private let lock: DataDirectoryLock?
     private var files: any FileSystem { config.fileSystem }
@@ -75,6 +77,7 @@ public final class Broker: Sendable {
         self.config = config
         self.lock = lock
         self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids", fileSystem: config.fileSystem)
+        self.credentials = CredentialStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 

@@ -11,6 +11,7 @@ import SteleBroker
 import SteleHTTP
 import SteleLog
 import SteleServer
+import SteleSecurity
 import SteleStore
 import StelePostgres
 import SteleViews
@@ -111,6 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @OptionGroup(title: "Listeners and security")
+    var security: ServeSecurityOptions
+
     func validate() throws {
         guard FlushPolicy(parsing: flush) != nil else { throw ValidationError("--flush must be always, os or interval:<ms>, got \(flush)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -142,6 +146,8 @@ struct ServeCommand: AsyncParsableCommand {
         try check("http-max-connections-per-ip", httpMaxConnectionsPerIp, 1...1_000_000)
         try check("http-idle-timeout-ms", httpIdleTimeoutMs, 1000...Int(Int32.max))
         try check("http-max-subscribers", httpMaxSubscribers, 1...1_000_000)
+        let listeners = try security.kafkaListeners(base: KafkaServer.Configuration(), listen: listen, kafkaPort: kafkaPort)
+        try security.checkExposure(kafka: listeners, httpHost: httpListen ?? listen)
     }
 
     func run() async throws {
@@ -179,6 +185,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.kafka.maxConnections = maxConnections
         configuration.kafka.maxConnectionsPerAddress = maxConnectionsPerIp
         configuration.kafka.idleTimeout = .milliseconds(connectionsMaxIdleMs)
+        let listeners = try security.kafkaListeners(base: configuration.kafka, listen: listen, kafkaPort: kafkaPort)
+        if security.listeners != nil {
+            configuration.kafka = listeners[0]
+            configuration.additionalKafkaListeners = Array(listeners.dropFirst())
+        }
         configuration.http.host = httpListen ?? listen
         configuration.http.port = httpPort
         configuration.http.maxConnections = httpMaxConnections
@@ -214,7 +225,21 @@ struct ServeCommand: AsyncParsableCommand {
                 for (topic, reason) in broker.offlineTopics.sorted(by: { $0.key < $1.key }) {
                     logger.error("topic offline: its data is kept but not served", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
                 }
-                logger.info("serving the Kafka protocol", metadata: ["address": "\(listen):\(running.kafkaPort)", "flush": "\(flush)"])
+                let kafkaListeners = [configuration.kafka] + configuration.additionalKafkaListeners
+                if let problem = broker.credentials.problem, kafkaListeners.contains(where: { $0.securityProtocol.usesSASL }) {
+                    throw ValidationError("cannot authenticate SASL clients: \(problem)")
+                }
+                for (listener, port) in zip(kafkaListeners, running.kafkaPorts) {
+                    logger.info("serving the Kafka protocol", metadata: [
+                        "listener": "\(listener.securityProtocol.rawValue)://\(listener.host):\(port)", "flush": "\(flush)",
+                    ])
+                    if listener.securityProtocol.usesSASL && broker.credentials.users.isEmpty {
+                        logger.warning("no SASL users yet: nobody can authenticate (stele users create NAME --data-dir DIR)", metadata: ["listener": "\(listener.securityProtocol.rawValue)"])
+                    }
+                    if listener.securityProtocol == .saslPlaintext && listener.saslMechanisms.contains(.plain) && !KafkaListener.isLoopback(listener.host) {
+                        logger.warning("SASL PLAIN on a listener without TLS: passwords cross the network in clear", metadata: ["listener": "\(listener.host):\(port)"])
+                    }
+                }
                 for problem in running.refusedViews { logger.error("view refused", metadata: ["problem": "\(problem)"]) }
                 if let views {
                     logger.info("views running", metadata: [

@@ -25,6 +25,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case listGroups = 16
     case deleteGroups = 42
     case offsetDelete = 47
+    case saslHandshake = 17
+    case saslAuthenticate = 36
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -52,6 +54,10 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .listGroups: 0...2
         case .deleteGroups: 0...1
         case .offsetDelete: 0...0
+        // v0 too: kafka-python 2.0 and aiokafka send it (then bare SASL tokens), and
+        // librdkafka before 2.11.1 refuses SASL when the range lacks it.
+        case .saslHandshake: 0...1
+        case .saslAuthenticate: 0...2
         }
     }
 
@@ -78,6 +84,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .deleteGroups: 2
         // OffsetDelete has no flexible version.
         case .offsetDelete: Int16.max
+        case .saslHandshake: Int16.max
+        case .saslAuthenticate: 2
         }
     }
 
@@ -122,4 +130,7 @@ public enum KafkaErrorCode: Int16, Sendable {
     case invalidRecord = 87
     case groupIdNotFound = 69
     case nonEmptyGroup = 68
+    case unsupportedSaslMechanism = 33
+    case illegalSaslState = 34
+    case saslAuthenticationFailed = 58
 }

@@ -2,6 +2,8 @@ import Logging
 import Synchronization
 import NIOCore
 import NIOPosix
+import NIOSSL
+import SteleSecurity
 import SteleBroker
 import SteleKafkaProtocol
 
@@ -40,6 +42,16 @@ public final class KafkaServer: Sendable {
         /// request memory would otherwise hold other connections back indefinitely).
         public var requestReceiveTimeout: Duration = .seconds(30)
         public var requestMinimumBytesPerSecond = 1 << 20
+        /// How clients connect: in clear or over TLS, authenticated by SASL or not.
+        public var securityProtocol = SecurityProtocol.plaintext
+        /// The server's certificate and key (and the CA client certificates must chain to, for
+        /// mutual TLS); required by SSL and SASL_SSL.
+        public var tls: TLSFiles?
+        /// The SASL mechanisms a SASL listener offers (Kafka `sasl.enabled.mechanisms`).
+        public var saslMechanisms: [SaslMechanism] = [.scramSHA512, .scramSHA256]
+        /// How long a SASL authentication holds before the client must re-authenticate on the
+        /// same connection (KIP-368, Kafka `connections.max.reauth.ms`); nil: the connection's life.
+        public var saslSessionLifetime: Duration?
 
         public init() {}
     }
@@ -68,12 +80,22 @@ public final class KafkaServer: Sendable {
         let minimumRate = configuration.requestMinimumBytesPerSecond
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
+        let tlsContext: NIOSSLContext?
+        if configuration.securityProtocol.usesTLS {
+            guard let files = configuration.tls else {
+                throw SecurityConfigurationError("a \(configuration.securityProtocol.rawValue) listener needs a certificate and key (--tls-cert, --tls-key)")
+            }
+            tlsContext = try files.makeServerContext()
+        } else {
+            tlsContext = nil
+        }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { child in
                 child.eventLoop.makeCompletedFuture {
+                    if let tlsContext { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try child.pipeline.syncOperations.addHandler(RequestMemoryHandler(
                         pool: requestMemory, maxFrameBytes: maxFrame, receiveTimeout: receiveTimeout,
                         minimumBytesPerSecond: minimumRate))
@@ -97,11 +119,23 @@ public final class KafkaServer: Sendable {
         handler.fetchMaxBytes = configuration.fetchMaxBytes
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter,
-                           requestMemory: requestMemory)
+                           requestMemory: requestMemory, securityProtocol: configuration.securityProtocol,
+                           saslMechanisms: configuration.saslMechanisms, saslSessionLifetime: configuration.saslSessionLifetime,
+                           verifiesClients: configuration.tls?.clientCA != nil)
     }
 
+    public let securityProtocol: SecurityProtocol
+    private let saslMechanisms: [SaslMechanism]
+    private let saslSessionLifetime: Duration?
+    private let verifiesClients: Bool
+
     private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, handler: KafkaRequestHandler,
-                 logger: Logger, port: Int, limiter: ConnectionLimiter, requestMemory: RequestMemoryPool) {
+                 logger: Logger, port: Int, limiter: ConnectionLimiter, requestMemory: RequestMemoryPool,
+                 securityProtocol: SecurityProtocol, saslMechanisms: [SaslMechanism], saslSessionLifetime: Duration?, verifiesClients: Bool) {
+        self.securityProtocol = securityProtocol
+        self.saslMechanisms = saslMechanisms
+        self.saslSessionLifetime = saslSessionLifetime
+        self.verifiesClients = verifiesClients
         self.limiter = limiter
         self.requestMemory = requestMemory
         self.serverChannel = serverChannel
@@ -168,17 +202,37 @@ public final class KafkaServer: Sendable {
             return
         }
         defer { memory.releaseAll() }
+        var security = ConnectionSecurity(sasl: securityProtocol.usesSASL ? SaslSession(enabled: saslMechanisms, sessionLifetime: saslSessionLifetime) : nil,
+                                          peer: peer)
         do {
             try await connection.executeThenClose { inbound, outbound in
+                var principalKnown = !verifiesClients
                 for try await frame in inbound {
                     // The frame's bytes (and its size prefix) go back to the pool once answered.
                     let frameBytes = frame.readableBytes + 4
                     defer { memory.release(frameBytes) }
-                    switch await handler.handle(frame) {
+                    if !principalKnown {
+                        // The handshake has finished once a request arrived: a verified client
+                        // certificate names the principal (SASL may name another later).
+                        principalKnown = true
+                        if let subject = try? await connection.channel.nioSSL_peerCertificate().get().flatMap(TLSFiles.principal(of:)) {
+                            security.principal = subject
+                        }
+                    }
+                    switch await handler.handle(frame, connection: &security) {
                     case let .respond(response): try await outbound.write(response)
                     case .noResponse: continue
                     case let .close(reason):
                         logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                        return
+                    case let .respondThenClose(response, delay, reason):
+                        try await outbound.write(response)
+                        try? await Task.sleep(for: delay)
+                        logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                        return
+                    case let .closeAfter(delay, reason):
+                        try? await Task.sleep(for: delay)
+                        logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
                         return
                     }
                 }

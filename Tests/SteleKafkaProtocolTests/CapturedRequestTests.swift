@@ -78,7 +78,7 @@ struct CapturedRequestTests {
             let request = try InitProducerIdRequest.decode(&body, version: header.apiVersion)
             #expect(request.transactionalId == nil)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
-             .listGroups, .describeGroups, .deleteGroups, .offsetDelete:
+             .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -127,6 +127,8 @@ struct CapturedRequestTests {
         case .describeGroups: _ = try DescribeGroupsRequest.decode(&body, version: version)
         case .deleteGroups: _ = try DeleteGroupsRequest.decode(&body, version: version)
         case .offsetDelete: _ = try OffsetDeleteRequest.decode(&body, version: version)
+        case .saslHandshake: _ = try SaslHandshakeRequest.decode(&body, version: version)
+        case .saslAuthenticate: _ = try SaslAuthenticateRequest.decode(&body, version: version)
         }
     }
 }

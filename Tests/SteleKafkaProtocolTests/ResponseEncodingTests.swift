@@ -34,7 +34,8 @@ struct ResponseEncodingTests {
         #expect(ranges[.produce]!.contains(0) && ranges[.produce]!.contains(3) && ranges[.produce]!.contains(7))
         #expect(ranges[.fetch]!.contains(4) && ranges[.fetch]!.contains(10))
         #expect(ranges[.listOffsets]!.contains(1) && ranges[.listOffsets]!.lowerBound <= 3, "aiokafka needs ≤ 3")
-        for api in ApiKey.allCases where api != .apiVersions && api != .initProducerId {
+        // Flexible on purpose: ApiVersions v3, InitProducerId v2+ and SaslAuthenticate v2 (kafka-python 3 sends it).
+        for api in ApiKey.allCases where api != .apiVersions && api != .initProducerId && api != .saslAuthenticate {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }
     }
@@ -86,5 +87,21 @@ struct ResponseEncodingTests {
         #expect(throws: KafkaProtocolError.self) { try decoder.array("x") { try $0.int32() } }
         var tags = KafkaDecoder(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF, 0x0F]), flexible: true)
         #expect(throws: KafkaProtocolError.self) { try tags.taggedFields() }
+    }
+
+    /// SaslAuthenticate's bytes in the classic (v0–1) and flexible (v2) encodings, as AK's
+    /// SaslAuthenticateResponse.json lays them out.
+    @Test func saslAuthenticateResponsesInEveryVersion() {
+        let response = SaslAuthenticateResponse(errorCode: .saslAuthenticationFailed, errorMessage: "no", authBytes: [7], sessionLifetimeMs: 5)
+        func body(_ version: Int16) -> [UInt8] {
+            let frame = ResponseFrame.encode(correlationId: 9, api: .saslAuthenticate, version: version, allocator: ByteBufferAllocator()) {
+                response.encode(&$0, version: version)
+            }
+            return Array(frame.readableBytesView.dropFirst(8))
+        }
+        #expect(body(0) == [0, 58, 0, 2, 110, 111, 0, 0, 0, 1, 7])
+        #expect(body(1) == [0, 58, 0, 2, 110, 111, 0, 0, 0, 1, 7, 0, 0, 0, 0, 0, 0, 0, 5])
+        // v2: response header v1 (empty tagged fields), compact string and bytes (length + 1), tagged fields.
+        #expect(body(2) == [0, 0, 58, 3, 110, 111, 2, 7, 0, 0, 0, 0, 0, 0, 0, 5, 0])
     }
 }
