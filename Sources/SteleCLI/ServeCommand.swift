@@ -230,8 +230,9 @@ struct ServeCommand: AsyncParsableCommand {
                     throw ValidationError("cannot authenticate SASL clients: \(problem)")
                 }
                 for (listener, port) in zip(kafkaListeners, running.kafkaPorts) {
+                    // `address=HOST:PORT` as before listeners had protocols: scripts read it.
                     logger.info("serving the Kafka protocol", metadata: [
-                        "listener": "\(listener.securityProtocol.rawValue)://\(listener.host):\(port)", "flush": "\(flush)",
+                        "address": "\(listener.host):\(port)", "protocol": "\(listener.securityProtocol.rawValue)", "flush": "\(flush)",
                     ])
                     if listener.securityProtocol.usesSASL && broker.credentials.users.isEmpty {
                         logger.warning("no SASL users yet: nobody can authenticate (stele users create NAME --data-dir DIR)", metadata: ["listener": "\(listener.securityProtocol.rawValue)"])

@@ -16,7 +16,7 @@ struct ServeSecurityOptions: ParsableArguments {
     @Option(help: ArgumentHelp("PEM private key (not encrypted) of --tls-cert.", valueName: "file"))
     var tlsKey: String?
 
-    @Option(help: ArgumentHelp("PEM CA bundle client certificates must chain to (mutual TLS; the principal is User:<certificate subject>).", valueName: "file"))
+    @Option(help: ArgumentHelp("PEM CA bundle client certificates on SSL listeners must chain to (mutual TLS; the principal is User:<certificate subject>).", valueName: "file"))
     var tlsClientCa: String?
 
     @Option(help: ArgumentHelp("SASL mechanisms SASL listeners offer (PLAIN sends the password itself: use it over SASL_SSL).", valueName: "list"))
@@ -63,7 +63,10 @@ struct ServeSecurityOptions: ParsableArguments {
             configuration.port = listener.port
             configuration.securityProtocol = listener.securityProtocol
             if listener.securityProtocol.usesTLS {
-                guard let tls else { throw ValidationError("listener \(listener) needs --tls-cert and --tls-key") }
+                guard var tls else { throw ValidationError("listener \(listener) needs --tls-cert and --tls-key") }
+                // Client certificates are asked for on SSL listeners only: on SASL_SSL, SASL
+                // names the principal (Kafka ignores ssl.client.auth there too).
+                if listener.securityProtocol == .saslSSL { tls.clientCA = nil }
                 configuration.tls = tls
             }
             configuration.saslMechanisms = mechanisms

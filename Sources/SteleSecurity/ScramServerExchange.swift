@@ -35,9 +35,12 @@ public struct ScramServerExchange: Sendable {
         self.serverNonce = serverNonce
     }
 
+    /// 32 letters and digits (190 bits), as Kafka's `ScramFormatter.secureRandomString` makes
+    /// them: no `=`, `+` or `/`, which some clients' attribute parsers trip over.
     public static func randomNonce() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         var generator = SystemRandomNumberGenerator()
-        return Data((0..<24).map { _ in UInt8.random(in: .min ... .max, using: &generator) }).base64EncodedString()
+        return String((0..<32).map { _ in alphabet.randomElement(using: &generator)! })
     }
 
     /// Consumes the client's next message. `credential` looks a user's credential up (nil:
@@ -107,7 +110,9 @@ public struct ScramServerExchange: Sendable {
         guard let binding = Data(base64Encoded: attributes[0].value), binding == Data(gs2Header.utf8) else {
             return fail("channel binding data differs from the gs2 header")
         }
-        guard attributes[1].value == nonce else { return fail("wrong nonce in client-final message") }
+        // Kafka accepts any nonce that ends with the server's (librdkafka before 2.2 sends its
+        // own nonce, then the combined one); the proof covers the message as sent either way.
+        guard attributes[1].value.hasSuffix(nonce) else { return fail("wrong nonce in client-final message") }
         guard let proof = Data(base64Encoded: proofAttribute.value).map(Array.init) else { return fail("proof is not base64") }
         // client-final-without-proof: everything before ",p=".
         guard let proofStart = text.range(of: ",p=", options: .backwards) else { return fail("malformed client-final message") }

@@ -48,9 +48,7 @@ struct KafkaRequestHandler: Sendable {
         // On a SASL listener only ApiVersions and SASL itself come before authentication; a
         // session past its lifetime (KIP-368) must re-authenticate before anything else.
         if let session = connection.sasl, !session.isAuthenticated(at: .now), !Self.allowedBeforeAuthentication(key) {
-            let reason = session.principal == nil ? "a request (api \(key)) before authenticating" : "the SASL session of \(session.principal!) expired"
-            logger.info("closing connection", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
-            return .close(reason)
+            return .close(session.principal == nil ? "a request (api \(key)) before authenticating" : "the SASL session of \(session.principal!) expired")
         }
         do {
             let (header, api, decoder) = try RequestHeader.decode(frame)

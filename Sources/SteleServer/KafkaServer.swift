@@ -237,6 +237,9 @@ public final class KafkaServer: Sendable {
                     }
                 }
             }
+        } catch NIOSSLError.uncleanShutdown {
+            // A TLS client that closed its socket without close_notify: most do.
+            logger.debug("connection ended", metadata: ["peer": "\(peer)", "error": "TLS connection closed without close_notify"])
         } catch {
             logger.info("connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }

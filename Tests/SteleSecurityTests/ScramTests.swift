@@ -63,6 +63,27 @@ struct ScramTests {
         #expect(principal == .user("alice") && String(decoding: final, as: UTF8.self).hasPrefix("v="))
     }
 
+    /// librdkafka before 2.2 (Debian's kcat) echoes its own nonce before the combined one;
+    /// Kafka accepts a nonce that ends with the server's, and so does Stele.
+    @Test func aNonceEndingWithTheServersIsAccepted() throws {
+        let client = Client(mechanism: .sha256, user: "alice", password: "s3cret")
+        let users = Users(credentials: ["alice": [.sha256: try ScramCredential.make(password: "s3cret", mechanism: .sha256)]])
+        var session = SaslSession(enabled: [.scramSHA256])
+        _ = session.handshake(mechanism: "SCRAM-SHA-256")
+        guard case let .challenge(first) = session.authenticate(Array("n,,\(client.firstBare)".utf8), at: .now, credentials: users) else {
+            Issue.record("no challenge")
+            return
+        }
+        let serverFirst = String(decoding: first, as: UTF8.self)
+        let combined = ScramServerExchange.attributes(serverFirst)[0].value
+        let answer = session.authenticate(Array(client.final(serverFirst: serverFirst, nonceOverride: client.nonce + combined).utf8),
+                                          at: .now, credentials: users)
+        guard case .authenticated = answer else {
+            Issue.record("\(answer)")
+            return
+        }
+    }
+
     @Test(arguments: ScramMechanism.allCases)
     func everyWrongExchangeIsRefused(mechanism: ScramMechanism) throws {
         func refused(_ answer: SaslSession.AuthenticateAnswer) -> Bool { if case .failed = answer { true } else { false } }
