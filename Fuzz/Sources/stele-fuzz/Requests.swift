@@ -34,5 +34,7 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .describeGroups: _ = try? DescribeGroupsRequest.decode(&body, version: header.apiVersion)
     case .deleteGroups: _ = try? DeleteGroupsRequest.decode(&body, version: header.apiVersion)
     case .offsetDelete: _ = try? OffsetDeleteRequest.decode(&body, version: header.apiVersion)
+    case .saslHandshake: _ = try? SaslHandshakeRequest.decode(&body, version: header.apiVersion)
+    case .saslAuthenticate: _ = try? SaslAuthenticateRequest.decode(&body, version: header.apiVersion)
     }
 }
