@@ -65,6 +65,8 @@ public final class Broker: Sendable {
     private var topicsDirectory: String { config.dataDirectory + "/topics" }
     /// The users SASL authenticates, with their SCRAM credentials.
     public let credentials: CredentialStore
+    /// The ACLs the server's authorizer decides with (`--authorizer acl`).
+    public let acls: AclStore
     /// This process's ownership of the data directory, released at ``close()``.
     private let lock: DataDirectoryLock?
     private var files: any FileSystem { config.fileSystem }
@@ -78,6 +80,7 @@ public final class Broker: Sendable {
         self.lock = lock
         self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids", fileSystem: config.fileSystem)
         self.credentials = CredentialStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
+        self.acls = AclStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 

@@ -60,6 +60,24 @@ public final class CredentialStore: Sendable, ScramCredentialLookup {
         try change { $0[user, default: [:]][mechanism] = credential }
     }
 
+    /// Replaces all of `user`'s credentials with `credentials` in one durable write: after a
+    /// password change no credential made from the old password is left for any mechanism.
+    public func replace(_ user: String, with credentials: [ScramMechanism: ScramCredential]) throws {
+        if let problem = Self.userNameProblem(user) { throw SecurityConfigurationError(problem) }
+        precondition(!credentials.isEmpty, "a user keeps at least one credential")
+        try change { $0[user] = credentials }
+    }
+
+    /// Sets (a credential) or deletes (nil) each mechanism's credential of `user`, in one
+    /// durable write.
+    public func apply(_ changes: [ScramMechanism: ScramCredential?], to user: String) throws {
+        if let problem = Self.userNameProblem(user) { throw SecurityConfigurationError(problem) }
+        try change { users in
+            for (mechanism, credential) in changes { users[user, default: [:]][mechanism] = credential }
+            if users[user]?.isEmpty == true { users[user] = nil }
+        }
+    }
+
     /// Removes `user`'s credential for `mechanism` (every mechanism when nil). Returns whether
     /// there was one.
     @discardableResult

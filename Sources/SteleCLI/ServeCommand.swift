@@ -229,6 +229,13 @@ struct ServeCommand: AsyncParsableCommand {
                 if let problem = broker.credentials.problem, kafkaListeners.contains(where: { $0.securityProtocol.usesSASL }) {
                     throw ValidationError("cannot authenticate SASL clients: \(problem)")
                 }
+                if let authorizer = configuration.kafka.authorizer {
+                    if let problem = broker.acls.problem { throw ValidationError("cannot authorize requests: \(problem)") }
+                    logger.info("authorizing requests with ACLs", metadata: [
+                        "acls": "\(broker.acls.bindings?.count ?? 0)", "super users": "\(authorizer.superUsers.map(\.description).sorted())",
+                        "allow if no ACL found": "\(authorizer.allowEveryoneIfNoAclFound)",
+                    ])
+                }
                 for (listener, port) in zip(kafkaListeners, running.kafkaPorts) {
                     // `address=HOST:PORT` as before listeners had protocols: scripts read it.
                     logger.info("serving the Kafka protocol", metadata: [

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import SteleSecurity
 import SteleServer
@@ -25,8 +26,37 @@ struct ServeSecurityOptions: ParsableArguments {
     @Option(help: "Milliseconds a SASL authentication holds before the client must re-authenticate on its connection (KIP-368); 0: the connection's life (Kafka connections.max.reauth.ms).")
     var connectionsMaxReauthMs = 0
 
+    @Option(help: ArgumentHelp("'acl': every Kafka request is decided by the ACLs in DATA/security/acls.json (stele acls), and what no ACL allows is denied; 'none': everything is allowed.", valueName: "acl|none"))
+    var authorizer = "none"
+
+    @Option(help: ArgumentHelp("Principals allowed everything whatever the ACLs say, comma-separated (e.g. User:admin).", valueName: "list"))
+    var superUsers = ""
+
+    @Flag(help: "With --authorizer acl, allow a request on a resource no ACL names at all (Kafka allow.everyone.if.no.acl.found; by default it is denied).")
+    var allowEveryoneIfNoAclFound = false
+
     @Flag(help: "Serve listeners that authenticate nobody (PLAINTEXT, SSL without client certificates, and HTTP) on addresses other machines can reach. Anyone who reaches them can read, write and delete everything.")
     var allowUnauthenticatedNetworkAccess = false
+
+    /// The authorizer the flags describe; nil for `--authorizer none`.
+    func makeAuthorizer() throws -> Authorizer? {
+        var superUsers: Set<Principal> = []
+        for text in self.superUsers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+            guard let principal = Principal(text) else { throw ValidationError("--super-users: '\(text)' is not a principal (User:NAME)") }
+            superUsers.insert(principal)
+        }
+        switch authorizer.lowercased() {
+        case "acl":
+            return Authorizer(superUsers: superUsers, allowEveryoneIfNoAclFound: allowEveryoneIfNoAclFound)
+        case "none", "":
+            if !superUsers.isEmpty || allowEveryoneIfNoAclFound {
+                throw ValidationError("--super-users and --allow-everyone-if-no-acl-found need --authorizer acl")
+            }
+            return nil
+        default:
+            throw ValidationError("--authorizer is 'acl' or 'none', got '\(authorizer)'")
+        }
+    }
 
     /// The Kafka listeners to bind, the first one taking `base`'s place; each listener's error names it.
     func kafkaListeners(base: KafkaServer.Configuration, listen: String, kafkaPort: Int) throws -> [KafkaServer.Configuration] {
@@ -47,6 +77,10 @@ struct ServeSecurityOptions: ParsableArguments {
         let mechanisms = try SaslMechanism.parseList(saslMechanisms).get()
         guard (0...Int(Int32.max)).contains(connectionsMaxReauthMs) else {
             throw ValidationError("--connections-max-reauth-ms must be 0...\(Int32.max), got \(connectionsMaxReauthMs)")
+        }
+        let authorizer = try makeAuthorizer()
+        if tlsClientCa != nil && !listeners.contains(where: { $0.securityProtocol == .ssl }) {
+            throw ValidationError("--tls-client-ca applies to SSL listeners, and --listeners has none")
         }
         let tls: TLSFiles? = try {
             switch (tlsCert, tlsKey) {
@@ -70,6 +104,7 @@ struct ServeSecurityOptions: ParsableArguments {
                 configuration.tls = tls
             }
             configuration.saslMechanisms = mechanisms
+            configuration.authorizer = authorizer
             configuration.saslSessionLifetime = connectionsMaxReauthMs > 0 ? .milliseconds(connectionsMaxReauthMs) : nil
             if let entry = advertised.first(where: { $0.securityProtocol == listener.securityProtocol }) {
                 configuration.advertisedHost = entry.host

@@ -38,7 +38,8 @@ struct UsersCommand: ParsableCommand {
         var iterations = ScramMechanism.minIterations
 
         func mechanisms() throws -> [ScramMechanism] {
-            try mechanism.split(separator: ",").map { name in
+            guard mechanism.contains(where: { $0 != "," && $0 != " " }) else { throw ValidationError("--mechanism names at least one SCRAM mechanism") }
+            return try mechanism.split(separator: ",").map { name in
                 guard let mechanism = ScramMechanism(rawValue: name.trimmingCharacters(in: .whitespaces).uppercased()) else {
                     throw ValidationError("unknown SCRAM mechanism '\(name)' (SCRAM-SHA-256, SCRAM-SHA-512)")
                 }
@@ -55,11 +56,15 @@ struct UsersCommand: ParsableCommand {
             return line
         }
 
+        /// Stores the credentials of every mechanism asked for in one durable write, replacing
+        /// all the user had: a new password leaves no credential of the old one behind.
         func store(for user: String, in store: CredentialStore) throws {
             let password = try readPassword()
+            var credentials: [ScramMechanism: ScramCredential] = [:]
             for mechanism in try mechanisms() {
-                try store.set(try ScramCredential.make(password: password, mechanism: mechanism, iterations: iterations), for: user, mechanism: mechanism)
+                credentials[mechanism] = try ScramCredential.make(password: password, mechanism: mechanism, iterations: iterations)
             }
+            try store.replace(user, with: credentials)
         }
     }
 

@@ -27,6 +27,11 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case offsetDelete = 47
     case saslHandshake = 17
     case saslAuthenticate = 36
+    case describeAcls = 29
+    case createAcls = 30
+    case deleteAcls = 31
+    case describeUserScramCredentials = 50
+    case alterUserScramCredentials = 51
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -58,6 +63,10 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         // librdkafka before 2.11.1 refuses SASL when the range lacks it.
         case .saslHandshake: 0...1
         case .saslAuthenticate: 0...2
+        // kafka-python's admin client sends v0–1, librdkafka v0–1 (v2–3 from newer ones).
+        case .describeAcls, .createAcls, .deleteAcls: 0...3
+        // KIP-554: one version, flexible.
+        case .describeUserScramCredentials, .alterUserScramCredentials: 0...0
         }
     }
 
@@ -86,6 +95,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .offsetDelete: Int16.max
         case .saslHandshake: Int16.max
         case .saslAuthenticate: 2
+        case .describeAcls, .createAcls, .deleteAcls: 2
+        case .describeUserScramCredentials, .alterUserScramCredentials: 0
         }
     }
 
@@ -133,4 +144,12 @@ public enum KafkaErrorCode: Int16, Sendable {
     case unsupportedSaslMechanism = 33
     case illegalSaslState = 34
     case saslAuthenticationFailed = 58
+    case topicAuthorizationFailed = 29
+    case groupAuthorizationFailed = 30
+    case clusterAuthorizationFailed = 31
+    case transactionalIdAuthorizationFailed = 53
+    case securityDisabled = 54
+    case resourceNotFound = 91
+    case duplicateResource = 92
+    case unacceptableCredential = 93
 }

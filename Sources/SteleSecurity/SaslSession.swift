@@ -14,6 +14,9 @@ public struct SaslSession: Sendable {
     public let sessionLifetime: Duration?
     /// The authenticated principal (kept while re-authenticating).
     public private(set) var principal: Principal?
+    /// The mechanism the principal authenticated with: re-authentication must use it again
+    /// (as Kafka requires), so a session cannot move to a weaker mechanism mid-connection.
+    public private(set) var mechanism: SaslMechanism?
     private var expiry: ContinuousClock.Instant?
     private var pending = Pending.none
 
@@ -47,6 +50,7 @@ public struct SaslSession: Sendable {
         // Re-authentication exists only with a session lifetime (KIP-368).
         if principal != nil && sessionLifetime == nil { return .illegalState }
         guard let mechanism = SaslMechanism(rawValue: name), enabled.contains(mechanism) else { return .unsupportedMechanism }
+        if let previous = self.mechanism, previous != mechanism { return .unsupportedMechanism }
         pending = .mechanism(mechanism)
         return .accepted
     }
@@ -73,13 +77,19 @@ public struct SaslSession: Sendable {
             case let .failure(error):
                 return .failed(reason: error.reason)
             case let .success(plain):
-                // Any SCRAM credential of the user checks the password: SHA-512's first.
-                let verified = [ScramMechanism.sha512, .sha256].contains { mechanism in
-                    credentials.credential(of: plain.user, mechanism: mechanism)?.verifies(password: plain.password, mechanism: mechanism) ?? false
+                // One credential checks the password (SHA-512's if the user has one): each check
+                // is a PBKDF2 run, and a login must not cost the broker twice that. An unknown
+                // user costs the same run against a made-up credential, so the time taken does
+                // not tell which users exist.
+                let stored = ScramMechanism.allCases.reversed().lazy.compactMap { mechanism in
+                    credentials.credential(of: plain.user, mechanism: mechanism).map { (mechanism, $0) }
+                }.first
+                let (mechanism, credential) = stored ?? (.sha512, ScramCredential.decoy)
+                let verified = credential.verifies(password: plain.password, mechanism: mechanism)
+                guard verified, stored != nil else {
+                    return .failed(reason: stored == nil ? "unknown user \(plain.user)" : "wrong password for user \(plain.user)")
                 }
-                guard verified else { return .failed(reason: credentials.credential(of: plain.user, mechanism: .sha512) == nil
-                    && credentials.credential(of: plain.user, mechanism: .sha256) == nil ? "unknown user \(plain.user)" : "wrong password for user \(plain.user)") }
-                return succeed(user: plain.user, final: [], at: now)
+                return succeed(user: plain.user, mechanism: .plain, final: [], at: now)
             }
         case let .mechanism(mechanism):
             guard let scram = mechanism.scram else { return .illegalState }
@@ -100,19 +110,20 @@ public struct SaslSession: Sendable {
             return .challenge(bytes)
         case let .success(user, final):
             pending = .none
-            return succeed(user: user, final: final, at: now)
+            return succeed(user: user, mechanism: mechanism.sasl, final: final, at: now)
         case let .failure(reason):
             pending = .none
             return .failed(reason: reason)
         }
     }
 
-    private mutating func succeed(user: String, final: [UInt8], at now: ContinuousClock.Instant) -> AuthenticateAnswer {
+    private mutating func succeed(user: String, mechanism: SaslMechanism, final: [UInt8], at now: ContinuousClock.Instant) -> AuthenticateAnswer {
         let authenticated = Principal.user(user)
         if let principal, principal != authenticated {
             return .failed(reason: "re-authenticated as \(authenticated), not \(principal)")
         }
         principal = authenticated
+        self.mechanism = mechanism
         expiry = sessionLifetime.map { now + $0 }
         return .authenticated(authenticated, final: final, sessionLifetime: sessionLifetime)
     }

@@ -33,6 +33,9 @@ public enum ScramMechanism: String, Sendable, CaseIterable, Codable {
     public static let minIterations = 4096
     public static let maxIterations = 16384
 
+    /// Bytes of the hash, and so of a salted password.
+    public var hashLength: Int { self == .sha256 ? 32 : 64 }
+
     func hash(_ bytes: [UInt8]) -> [UInt8] {
         switch self {
         case .sha256: Array(SHA256.hash(data: bytes))
@@ -103,6 +106,14 @@ public struct ScramCredential: Sendable, Equatable, Codable {
 
     /// Whether `password` is the one this credential was made from (for SASL PLAIN and HTTP
     /// Basic, which receive the password itself). Compares in constant time.
+    /// A credential no password matches (random keys), checked in place of an unknown user's so
+    /// that a refusal takes the same time whether the user exists or not.
+    static let decoy: ScramCredential = {
+        var generator = SystemRandomNumberGenerator()
+        func random(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) } }
+        return ScramCredential(salt: random(32), iterations: ScramMechanism.minIterations, storedKey: random(64), serverKey: random(64))
+    }()
+
     public func verifies(password: String, mechanism: ScramMechanism) -> Bool {
         guard (ScramMechanism.minIterations...ScramMechanism.maxIterations).contains(iterations) else { return false }
         let candidate = Self.fromSaltedPassword(mechanism.saltedPassword(password, salt: salt, iterations: iterations),

@@ -1,15 +1,24 @@
 import NIOCore
 import SteleBroker
 import SteleKafkaProtocol
+import SteleSecurity
 
 extension KafkaRequestHandler {
     /// Consumer-group APIs: the broker coordinates every group (kafka-protocol.md §4).
-    func handleGroupRequest(_ api: ApiKey, version: Int16, decoder: inout KafkaDecoder, clientId: String,
+    func handleGroupRequest(_ api: ApiKey, version: Int16, decoder: inout KafkaDecoder, clientId: String, requester: Requester,
                             respond: ((inout KafkaEncoder) -> Void) -> Outcome) async throws -> Outcome {
         let groups = broker.groups
+        // Kafka's rules: finding, describing and fetching offsets need DESCRIBE on the group;
+        // joining, syncing, heartbeats, leaving and commits READ; deleting DELETE. A refused
+        // request is answered with GROUP_AUTHORIZATION_FAILED and never reaches the coordinator.
+        func may(_ operation: AclOperation, _ group: String) -> Bool { allowed(requester, operation, .group(group)) }
+        let refused = KafkaErrorCode.groupAuthorizationFailed
         switch api {
         case .findCoordinator:
             let request = try FindCoordinatorRequest.decode(&decoder, version: version)
+            if request.keyType == 0 && !may(.describe, request.key) {
+                return respond { FindCoordinatorResponse(errorCode: refused, nodeId: -1, host: "", port: -1).encode(&$0, version: version) }
+            }
             let response = request.keyType == 0
                 ? FindCoordinatorResponse(errorCode: .none, nodeId: Self.nodeId, host: advertisedHost, port: advertisedPort)
                 // Transactions (key type 1) are not supported.
@@ -17,32 +26,52 @@ extension KafkaRequestHandler {
             return respond { response.encode(&$0, version: version) }
         case .joinGroup:
             let request = try JoinGroupRequest.decode(&decoder, version: version)
+            guard may(.read, request.groupId) else { return respond { JoinGroupResponse(errorCode: refused, memberId: request.memberId).encode(&$0, version: version) } }
             let response = JoinGroupResponse(await groups.join(GroupJoin(request, clientId: clientId, version: version)))
             return respond { response.encode(&$0, version: version) }
         case .syncGroup:
             let request = try SyncGroupRequest.decode(&decoder, version: version)
+            guard may(.read, request.groupId) else { return respond { SyncGroupResponse(errorCode: refused).encode(&$0, version: version) } }
             let response = SyncGroupResponse(await groups.sync(group: request.groupId, memberId: request.memberId,
                                                                generation: request.generationId, assignments: request.assignments))
             return respond { response.encode(&$0, version: version) }
         case .heartbeat:
             let request = try HeartbeatRequest.decode(&decoder, version: version)
+            guard may(.read, request.groupId) else { return respond { ErrorOnlyResponse(refused).encode(&$0, version: version) } }
             let code = KafkaErrorCode(await groups.heartbeat(group: request.groupId, memberId: request.memberId, generation: request.generationId))
             return respond { ErrorOnlyResponse(code).encode(&$0, version: version) }
         case .leaveGroup:
             let request = try LeaveGroupRequest.decode(&decoder, version: version)
+            guard may(.read, request.groupId) else {
+                return respond { LeaveGroupResponse(errorCode: refused, members: []).encode(&$0, version: version) }
+            }
             let results = await groups.leave(group: request.groupId, memberIds: request.memberIds).map { (memberId: $0.memberId, errorCode: KafkaErrorCode($0.error)) }
             let top = version <= 2 ? results.first?.errorCode ?? .none : .none
             return respond { LeaveGroupResponse(errorCode: top, members: results).encode(&$0, version: version) }
         case .offsetCommit:
             let request = try OffsetCommitRequest.decode(&decoder, version: version)
-            let response = await commit(request, version: version)
+            guard may(.read, request.groupId) else {
+                let response = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0.partition, refused) }) })
+                return respond { response.encode(&$0, version: version, throttleFrom: 3) }
+            }
+            let response = await commit(request, version: version, requester: requester)
             return respond { response.encode(&$0, version: version, throttleFrom: 3) }
         case .offsetFetch:
             let request = try OffsetFetchRequest.decode(&decoder, version: version)
+            guard may(.describe, request.groupId) else {
+                return respond { OffsetFetchResponse(topics: [], errorCode: refused).encode(&$0, version: version) }
+            }
             let committed = await groups.committed(group: request.groupId)
-            let wanted = request.topics ?? Dictionary(grouping: committed.keys, by: \.topic).map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }
+            var wanted = request.topics ?? Dictionary(grouping: committed.keys, by: \.topic).map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }
+            // Offsets of topics the requester may not describe: refused when named, left out
+            // when the request asked for all.
+            let hidden = Set(wanted.map(\.name).filter { !allowed(requester, .describe, .topic($0)) })
+            if request.topics == nil { wanted.removeAll { hidden.contains($0.name) } }
             let topics = wanted.map { topic in
                 (name: topic.name, partitions: topic.partitions.map { partition -> OffsetFetchResponse.Partition in
+                    if hidden.contains(topic.name) {
+                        return .init(partition: partition, offset: -1, metadata: "", errorCode: .topicAuthorizationFailed)
+                    }
                     guard let entry = committed[OffsetStore.Key(group: request.groupId, topic: topic.name, partition: partition)] else {
                         return .init(partition: partition, offset: -1, metadata: "")
                     }
@@ -52,12 +81,20 @@ extension KafkaRequestHandler {
             return respond { OffsetFetchResponse(topics: topics).encode(&$0, version: version) }
         case .listGroups:
             _ = try ListGroupsRequest.decode(&decoder, version: version)
-            let groups = await groups.listGroups().map { ListGroupsResponse.Group(groupId: $0.groupId, protocolType: $0.protocolType) }
+            // DESCRIBE on the cluster lists every group; otherwise those the requester may describe.
+            let everything = allowed(requester, .describe, .cluster)
+            let groups = await groups.listGroups()
+                .filter { everything || may(.describe, $0.groupId) }
+                .map { ListGroupsResponse.Group(groupId: $0.groupId, protocolType: $0.protocolType) }
             return respond { ListGroupsResponse(groups: groups).encode(&$0, version: version) }
         case .describeGroups:
             let request = try DescribeGroupsRequest.decode(&decoder, version: version)
             var described: [DescribeGroupsResponse.Group] = []
             for id in request.groups {
+                guard may(.describe, id) else {
+                    described.append(.init(errorCode: refused, groupId: id, state: "", protocolType: "", protocolName: "", members: []))
+                    continue
+                }
                 if let group = await groups.describe(id) {
                     described.append(.init(errorCode: .none, groupId: id, state: group.state, protocolType: group.protocolType,
                                            protocolName: group.protocolName, members: group.members.map {
@@ -71,11 +108,19 @@ extension KafkaRequestHandler {
             }
             return respond { DescribeGroupsResponse(groups: described).encode(&$0, version: version) }
         case .deleteGroups:
-            let results = await groups.deleteGroups(try DeleteGroupsRequest.decode(&decoder, version: version).groups)
-                .map { (groupId: $0.groupId, errorCode: KafkaErrorCode($0.error)) }
+            let named = try DeleteGroupsRequest.decode(&decoder, version: version).groups
+            let permitted = named.filter { may(.delete, $0) }
+            let deleted = await groups.deleteGroups(permitted)
+            let results = named.map { id in
+                (groupId: id, errorCode: permitted.contains(id) ? deleted.first { $0.groupId == id }.map { KafkaErrorCode($0.error) } ?? .none : refused)
+            }
             return respond { DeleteGroupsResponse(results: results).encode(&$0, version: version) }
         case .offsetDelete:
             let request = try OffsetDeleteRequest.decode(&decoder, version: version)
+            guard may(.delete, request.groupId) else {
+                let partitions = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0, KafkaErrorCode.none) }) })
+                return respond { OffsetDeleteResponse(errorCode: refused, partitions: partitions).encode(&$0, version: version) }
+            }
             let keys = request.topics.flatMap { topic in topic.partitions.map { OffsetStore.Key(group: request.groupId, topic: topic.name, partition: $0) } }
             let code = KafkaErrorCode(await groups.deleteOffsets(group: request.groupId, partitions: keys))
             let partitions = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0, code == .nonEmptyGroup || code == .groupIdNotFound ? .none : code) }) })
@@ -85,7 +130,7 @@ extension KafkaRequestHandler {
         }
     }
 
-    private func commit(_ request: OffsetCommitRequest, version: Int16) async -> PartitionErrorsResponse {
+    private func commit(_ request: OffsetCommitRequest, version: Int16, requester: Requester) async -> PartitionErrorsResponse {
         func all(_ code: KafkaErrorCode) -> PartitionErrorsResponse {
             PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0.partition, code) }) })
         }
@@ -93,6 +138,11 @@ extension KafkaRequestHandler {
         var accepted = request
         var errors: [String: [Int32: KafkaErrorCode]] = [:]
         accepted.topics = request.topics.map { topic in
+            // Committing offsets of a topic needs READ on it as well as on the group.
+            guard allowed(requester, .read, .topic(topic.name)) else {
+                for partition in topic.partitions { errors[topic.name, default: [:]][partition.partition] = .topicAuthorizationFailed }
+                return (topic.name, [])
+            }
             let partitions = broker.topic(topic.name)?.partitions.count ?? 0
             return (topic.name, topic.partitions.filter { partition in
                 if partition.partition < 0 || Int(partition.partition) >= partitions {

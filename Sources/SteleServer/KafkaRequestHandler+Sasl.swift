@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import SteleKafkaProtocol
+import SteleLog
 import SteleSecurity
 
 /// What one connection has proved about itself: the principal it acts as and, on a SASL
@@ -16,20 +17,43 @@ struct ConnectionSecurity: Sendable {
     /// The mechanism being used, for the log.
     var mechanism: String?
     let peer: String
+    /// The client's IP address, as ACLs name hosts.
+    let host: String
 
-    init(principal: Principal = .anonymous, sasl: SaslSession? = nil, peer: String) {
+    init(principal: Principal = .anonymous, sasl: SaslSession? = nil, peer: String, host: String) {
         self.principal = principal
         self.sasl = sasl
         self.peer = peer
+        self.host = host
     }
 
-    static let plaintext = ConnectionSecurity(peer: "test")
+    static let plaintext = ConnectionSecurity(peer: "test", host: "127.0.0.1")
+
+    var requester: Requester { Requester(principal: principal, host: host) }
 }
 
 extension KafkaRequestHandler {
     /// How long a connection that failed to authenticate waits before it is closed (Kafka
     /// `connection.failed.authentication.delay.ms`): slows a client guessing passwords.
     static let failedAuthenticationDelay = Duration.milliseconds(100)
+
+    /// Runs SASL steps: a PLAIN login is a PBKDF2 run of thousands of HMACs, which must not
+    /// hold a thread of the pool every connection and the HTTP API share. One thread, so a
+    /// flood of logins takes at most one core; its queue is bounded by the connections, each
+    /// of which has one request in flight.
+    static let authenticating = IOExecutor(threadCount: 1, name: "stele-sasl")
+
+    /// Where the session goes with `message`, computed on ``authenticating``.
+    func authenticate(_ message: [UInt8], session: SaslSession) async -> (SaslSession, SaslSession.AuthenticateAnswer) {
+        let credentials = broker.credentials
+        let now = ContinuousClock.now
+        let result = try? await Self.authenticating.run { () -> (SaslSession, SaslSession.AuthenticateAnswer) in
+            var session = session
+            let answer = session.authenticate(message, at: now, credentials: credentials)
+            return (session, answer)
+        }
+        return result ?? (session, .failed(reason: "the server is stopping"))
+    }
 
     /// The requests a SASL connection may send before it has authenticated.
     static func allowedBeforeAuthentication(_ key: Int16) -> Bool {
@@ -38,12 +62,12 @@ extension KafkaRequestHandler {
 
     /// A bare SASL token after a v0 handshake: answered with a bare token, or the connection
     /// closes without an answer when authentication fails (as Kafka does in this mode).
-    func rawToken(_ frame: ByteBuffer, connection: inout ConnectionSecurity) -> Outcome {
+    func rawToken(_ frame: ByteBuffer, connection: inout ConnectionSecurity) async -> Outcome {
         var frame = frame
         let token = frame.readBytes(length: frame.readableBytes) ?? []
-        guard var session = connection.sasl else { return .close("a SASL token on a listener without SASL") }
-        let answer = session.authenticate(token, at: .now, credentials: broker.credentials)
-        connection.sasl = session
+        guard let session = connection.sasl else { return .close("a SASL token on a listener without SASL") }
+        let (next, answer) = await authenticate(token, session: session)
+        connection.sasl = next
         func bare(_ bytes: [UInt8]) -> ByteBuffer {
             var buffer = allocator.buffer(capacity: bytes.count + 4)
             buffer.writeInteger(Int32(bytes.count))
@@ -90,13 +114,13 @@ extension KafkaRequestHandler {
     }
 
     func saslAuthenticate(_ request: SaslAuthenticateRequest, connection: inout ConnectionSecurity,
-                          respond: (SaslAuthenticateResponse) -> ByteBuffer) -> Outcome {
-        guard var session = connection.sasl else {
+                          respond: (SaslAuthenticateResponse) -> ByteBuffer) async -> Outcome {
+        guard let session = connection.sasl else {
             return .respondThenClose(respond(.init(errorCode: .illegalSaslState, errorMessage: "this listener does not use SASL")), after: .zero,
                                      "SaslAuthenticate on a listener without SASL")
         }
-        let answer = session.authenticate(request.authBytes, at: .now, credentials: broker.credentials)
-        connection.sasl = session
+        let (next, answer) = await authenticate(request.authBytes, session: session)
+        connection.sasl = next
         switch answer {
         case let .challenge(bytes):
             return .respond(respond(.init(errorCode: .none, authBytes: bytes)))

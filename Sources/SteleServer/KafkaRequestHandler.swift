@@ -5,6 +5,7 @@ import SteleCompression
 import SteleCore
 import SteleKafkaProtocol
 import SteleLog
+import SteleSecurity
 
 /// Turns one request frame into one response frame, calling the broker. Free of networking:
 /// it takes and returns buffers, so tests can drive it directly.
@@ -20,6 +21,9 @@ struct KafkaRequestHandler: Sendable {
     /// The most a fetch response carries, whatever the client asks (Kafka `fetch.max.bytes`,
     /// 55 MiB): a client asking for 2 GiB cannot make the broker hold that much for it.
     var fetchMaxBytes = 55 << 20
+    /// Decides each request from the broker's ACLs; nil: every request is allowed (no
+    /// authorizer, Kafka's default).
+    var authorizer: Authorizer?
     static let nodeId: Int32 = 0
     /// Threads for validating and decompressing produced batches (see `produce`).
     static let decoding = IOExecutor(threadCount: 2, name: "stele-decode")
@@ -43,7 +47,7 @@ struct KafkaRequestHandler: Sendable {
     }
 
     func handle(_ frame: ByteBuffer, connection: inout ConnectionSecurity) async -> Outcome {
-        if connection.rawTokens { return rawToken(frame, connection: &connection) }
+        if connection.rawTokens { return await rawToken(frame, connection: &connection) }
         guard let (key, version, correlation) = RequestHeader.peek(frame) else { return .close("request shorter than its header") }
         // On a SASL listener only ApiVersions and SASL itself come before authentication; a
         // session past its lifetime (KIP-368) must re-authenticate before anything else.
@@ -54,9 +58,10 @@ struct KafkaRequestHandler: Sendable {
             let (header, api, decoder) = try RequestHeader.decode(frame)
             switch api {
             case .saslHandshake, .saslAuthenticate:
-                return try sasl(api, version: version, correlationId: correlation, decoder: decoder, connection: &connection)
+                return try await sasl(api, version: version, correlationId: correlation, decoder: decoder, connection: &connection)
             default:
-                return try await dispatch(api, version: version, correlationId: correlation, clientId: header.clientId ?? "", decoder: decoder)
+                return try await dispatch(api, version: version, correlationId: correlation, clientId: header.clientId ?? "", decoder: decoder,
+                                          requester: connection.requester)
             }
         } catch KafkaProtocolError.unsupportedVersion(_, _) where key == ApiKey.apiVersions.rawValue {
             // KIP-511: an ApiVersions request newer than ours gets error 35 in a v0 body, with
@@ -71,7 +76,7 @@ struct KafkaRequestHandler: Sendable {
     }
 
     private func sasl(_ api: ApiKey, version: Int16, correlationId: Int32, decoder: KafkaDecoder,
-                      connection: inout ConnectionSecurity) throws -> Outcome {
+                      connection: inout ConnectionSecurity) async throws -> Outcome {
         var decoder = decoder
         let allocator = allocator
         func frame(_ body: (inout KafkaEncoder) -> Void) -> ByteBuffer {
@@ -82,12 +87,13 @@ struct KafkaRequestHandler: Sendable {
                 frame { response.encode(&$0, version: version) }
             }
         }
-        return saslAuthenticate(try SaslAuthenticateRequest.decode(&decoder, version: version), connection: &connection) { response in
+        return await saslAuthenticate(try SaslAuthenticateRequest.decode(&decoder, version: version), connection: &connection) { response in
             frame { response.encode(&$0, version: version) }
         }
     }
 
-    private func dispatch(_ api: ApiKey, version: Int16, correlationId: Int32, clientId: String, decoder: KafkaDecoder) async throws -> Outcome {
+    private func dispatch(_ api: ApiKey, version: Int16, correlationId: Int32, clientId: String, decoder: KafkaDecoder,
+                          requester: Requester) async throws -> Outcome {
         var decoder = decoder
         func respond(_ body: (inout KafkaEncoder) -> Void) -> Outcome {
             .respond(ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator, body: body))
@@ -97,30 +103,45 @@ struct KafkaRequestHandler: Sendable {
             _ = try ApiVersionsRequest.decode(&decoder, version: version)
             return respond { ApiVersionsResponse().encode(&$0, version: version) }
         case .metadata:
-            let response = await metadata(try MetadataRequest.decode(&decoder, version: version))
+            let response = await metadata(try MetadataRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .produce:
             let request = try ProduceRequest.decode(&decoder, version: version)
-            let response = await produce(request, version: version)
+            let response = await produce(request, version: version, requester: requester)
             return request.acks == 0 ? .noResponse : respond { response.encode(&$0, version: version) }
         case .fetch:
-            let response = await fetch(try FetchRequest.decode(&decoder, version: version))
+            let response = await fetch(try FetchRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .listOffsets:
-            let response = await listOffsets(try ListOffsetsRequest.decode(&decoder, version: version))
+            let response = await listOffsets(try ListOffsetsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .createTopics:
-            let response = await createTopics(try CreateTopicsRequest.decode(&decoder, version: version))
+            let response = await createTopics(try CreateTopicsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .deleteTopics:
-            let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version))
+            let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .initProducerId:
-            let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version))
+            let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete:
-            return try await handleGroupRequest(api, version: version, decoder: &decoder, clientId: clientId, respond: respond)
+            return try await handleGroupRequest(api, version: version, decoder: &decoder, clientId: clientId, requester: requester, respond: respond)
+        case .describeAcls:
+            let response = describeAcls(try DescribeAclsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .createAcls:
+            let response = createAcls(try CreateAclsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .deleteAcls:
+            let response = deleteAcls(try DeleteAclsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .describeUserScramCredentials:
+            let response = describeUserScramCredentials(try DescribeUserScramCredentialsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .alterUserScramCredentials:
+            let response = alterUserScramCredentials(try AlterUserScramCredentialsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .saslHandshake, .saslAuthenticate:
             preconditionFailure("SASL requests are handled with their connection's state")
         }
@@ -128,9 +149,15 @@ struct KafkaRequestHandler: Sendable {
 
     // MARK: Metadata
 
-    private func metadata(_ request: MetadataRequest) async -> MetadataResponse {
+    private func metadata(_ request: MetadataRequest, requester: Requester) async -> MetadataResponse {
         var topics: [MetadataResponse.Topic] = []
         for name in request.topics ?? broker.topicNames {
+            // Topics the requester may not describe: named, they are refused; listed (all
+            // topics), they are left out, so their names do not leak (as Kafka does).
+            guard allowed(requester, .describe, .topic(name)) else {
+                if request.topics != nil { topics.append(.init(errorCode: .topicAuthorizationFailed, name: name, partitions: [])) }
+                continue
+            }
             if let problem = TopicName.validate(name) {
                 logger.info("metadata for an invalid topic name", metadata: ["topic": "\(name)", "reason": "\(problem)"])
                 topics.append(.init(errorCode: .invalidTopic, name: name, partitions: []))
@@ -141,7 +168,7 @@ struct KafkaRequestHandler: Sendable {
                 continue
             }
             var topic = broker.topic(name)
-            if topic == nil && request.allowAutoTopicCreation && broker.config.autoCreateTopics {
+            if topic == nil && request.allowAutoTopicCreation && broker.config.autoCreateTopics && mayCreate(requester, topic: name) {
                 topic = try? await broker.createTopic(name)
                 if topic == nil { topic = broker.topic(name) }
             }
@@ -157,13 +184,13 @@ struct KafkaRequestHandler: Sendable {
 
     // MARK: Produce
 
-    private func produce(_ request: ProduceRequest, version: Int16) async -> ProduceResponse {
+    private func produce(_ request: ProduceRequest, version: Int16, requester: Requester) async -> ProduceResponse {
         var topics: [(name: String, partitions: [ProduceResponse.Partition])] = []
         var appended = false
         for topic in request.topics {
             var partitions: [ProduceResponse.Partition] = []
             for partition in topic.partitions {
-                let result = await produce(topic: topic.name, partition: partition, acks: request.acks, version: version)
+                let result = await produce(topic: topic.name, partition: partition, acks: request.acks, version: version, requester: requester)
                 if result.errorCode == .none { appended = true }
                 partitions.append(result)
             }
@@ -173,7 +200,8 @@ struct KafkaRequestHandler: Sendable {
         return ProduceResponse(topics: topics)
     }
 
-    private func produce(topic: String, partition: ProduceRequest.Partition, acks: Int16, version: Int16) async -> ProduceResponse.Partition {
+    private func produce(topic: String, partition: ProduceRequest.Partition, acks: Int16, version: Int16,
+                         requester: Requester) async -> ProduceResponse.Partition {
         func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.Partition {
             logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition.index)", "reason": "\(message)"])
             return .init(index: partition.index, errorCode: code, errorMessage: message)
@@ -183,6 +211,11 @@ struct KafkaRequestHandler: Sendable {
         guard version >= 3 else { return failure(.unsupportedVersion, "Produce v\(version) is not supported; use v3 or later") }
         guard acks == 0 || acks == 1 || acks == -1 else { return failure(.invalidRequiredAcks, "acks must be -1, 0 or 1") }
         if let problem = TopicName.validate(topic) { return failure(.invalidTopic, problem) }
+        guard allowed(requester, .write, .topic(topic)) else { return failure(.topicAuthorizationFailed, "WRITE on topic \(topic) is not allowed") }
+        // Producing to a missing topic creates it: that needs CREATE as well.
+        if broker.topic(topic) == nil && broker.offlineReason(topic) == nil && !mayCreate(requester, topic: topic) {
+            return failure(.unknownTopicOrPartition, "topic \(topic) does not exist")
+        }
         guard let records = partition.records, records.readableBytes > 0 else {
             return failure(.invalidRecord, "a produce request must hold one record batch")
         }
@@ -271,7 +304,22 @@ struct KafkaRequestHandler: Sendable {
     // MARK: Fetch
 
     /// Answers when `minBytes` are available or `maxWaitMs` has passed (Kafka's long poll).
-    private func fetch(_ request: FetchRequest) async -> FetchResponse {
+    private func fetch(_ request: FetchRequest, requester: Requester) async -> FetchResponse {
+        // Partitions of topics the requester may not read are answered with an error, once.
+        var request = request
+        var refused: [(name: String, partitions: [FetchResponse.Partition])] = []
+        request.topics = request.topics.filter { topic in
+            if allowed(requester, .read, .topic(topic.name)) { return true }
+            refused.append((topic.name, topic.partitions.map { .init(partition: $0.partition, errorCode: .topicAuthorizationFailed) }))
+            return false
+        }
+        if request.topics.isEmpty { return FetchResponse(topics: refused) }
+        var response = await fetchAllowed(request)
+        response.topics += refused
+        return response
+    }
+
+    private func fetchAllowed(_ request: FetchRequest) async -> FetchResponse {
         let deadline = ContinuousClock.now + min(.milliseconds(Int(max(0, request.maxWaitMs))), maxFetchWait)
         while true {
             let generation = broker.arrivals.generation
@@ -336,9 +384,13 @@ struct KafkaRequestHandler: Sendable {
 
     // MARK: ListOffsets
 
-    private func listOffsets(_ request: ListOffsetsRequest) async -> ListOffsetsResponse {
+    private func listOffsets(_ request: ListOffsetsRequest, requester: Requester) async -> ListOffsetsResponse {
         var topics: [(name: String, partitions: [ListOffsetsResponse.Partition])] = []
         for topic in request.topics {
+            guard allowed(requester, .describe, .topic(topic.name)) else {
+                topics.append((topic.name, topic.partitions.map { .init(partition: $0.partition, errorCode: .topicAuthorizationFailed) }))
+                continue
+            }
             var partitions: [ListOffsetsResponse.Partition] = []
             for partition in topic.partitions {
                 guard let log = try? await broker.partition(topic.name, partition.partition, autoCreate: false) else {
@@ -373,10 +425,14 @@ struct KafkaRequestHandler: Sendable {
 
     /// A new producer id, or (v3+, KIP-360) the same id with the next epoch, which fences the
     /// old epoch in every partition and lets the producer restart its sequences at 0.
-    private func initProducerId(_ request: InitProducerIdRequest) -> InitProducerIdResponse {
+    private func initProducerId(_ request: InitProducerIdRequest, requester: Requester) -> InitProducerIdResponse {
         guard request.transactionalId == nil else {
             logger.info("transactional producer refused: transactions are not supported", metadata: ["id": "\(request.transactionalId!)"])
             return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1)
+        }
+        // IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679, as Kafka 3 does).
+        guard allowed(requester, .idempotentWrite, .cluster) || allowedOnAny(requester, .write, .topic) else {
+            return InitProducerIdResponse(errorCode: .clusterAuthorizationFailed, producerId: -1, producerEpoch: -1)
         }
         do {
             // Always a new id, as Kafka does for producers without a transactional id: taking the
@@ -391,9 +447,13 @@ struct KafkaRequestHandler: Sendable {
 
     // MARK: Topic admin
 
-    private func createTopics(_ request: CreateTopicsRequest) async -> CreateTopicsResponse {
+    private func createTopics(_ request: CreateTopicsRequest, requester: Requester) async -> CreateTopicsResponse {
         var results: [(name: String, errorCode: KafkaErrorCode, message: String?)] = []
         for topic in request.topics {
+            guard mayCreate(requester, topic: topic.name) else {
+                results.append((topic.name, .topicAuthorizationFailed, "CREATE on the cluster or on topic \(topic.name) is needed"))
+                continue
+            }
             guard topic.replicationFactor == -1 || topic.replicationFactor == 1 else {
                 results.append((topic.name, .invalidReplicationFactor, "Stele is a single node: replication factor must be 1 or -1"))
                 continue
@@ -421,9 +481,13 @@ struct KafkaRequestHandler: Sendable {
         return CreateTopicsResponse(topics: results)
     }
 
-    private func deleteTopics(_ request: DeleteTopicsRequest) async -> DeleteTopicsResponse {
+    private func deleteTopics(_ request: DeleteTopicsRequest, requester: Requester) async -> DeleteTopicsResponse {
         var results: [(name: String, errorCode: KafkaErrorCode)] = []
         for name in request.names {
+            guard allowed(requester, .delete, .topic(name)) else {
+                results.append((name, .topicAuthorizationFailed))
+                continue
+            }
             do {
                 try await broker.deleteTopic(name)
                 results.append((name, .none))

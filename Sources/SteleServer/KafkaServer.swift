@@ -23,6 +23,10 @@ public final class KafkaServer: Sendable {
         public var advertisedPort: Int?
         /// Largest request frame accepted (Kafka `socket.request.max.bytes`, 100 MiB).
         public var maxRequestBytes = 100 << 20
+        /// Largest request frame accepted from a connection that has not authenticated on a SASL
+        /// listener (Kafka `sasl.server.max.receive.size`, 512 KiB): a client without
+        /// credentials cannot hold more of ``queuedMaxRequestBytes`` than this per connection.
+        public var maxUnauthenticatedRequestBytes = 512 << 10
         /// Connections open at once, in all and per client address (Kafka `max.connections`,
         /// `max.connections.per.ip`); one past either is closed at once.
         public var maxConnections = 10_000
@@ -52,6 +56,9 @@ public final class KafkaServer: Sendable {
         /// How long a SASL authentication holds before the client must re-authenticate on the
         /// same connection (KIP-368, Kafka `connections.max.reauth.ms`); nil: the connection's life.
         public var saslSessionLifetime: Duration?
+        /// Decides each request from the broker's ACLs (`--authorizer acl`); nil: every
+        /// request is allowed.
+        public var authorizer: Authorizer?
 
         public init() {}
     }
@@ -74,6 +81,8 @@ public final class KafkaServer: Sendable {
     public static func bind(configuration: Configuration, broker: Broker, logger: Logger,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> KafkaServer {
         let maxFrame = configuration.maxRequestBytes
+        let usesSASL = configuration.securityProtocol.usesSASL
+        let maxUnauthenticatedFrame = min(configuration.maxUnauthenticatedRequestBytes, maxFrame)
         let requestMemory = RequestMemoryPool(capacity: configuration.queuedMaxRequestBytes)
         let receiveTimeout = TimeAmount.nanoseconds(Int64(configuration.requestReceiveTimeout.components.seconds) * 1_000_000_000
             + configuration.requestReceiveTimeout.components.attoseconds / 1_000_000_000)
@@ -98,7 +107,8 @@ public final class KafkaServer: Sendable {
                     if let tlsContext { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try child.pipeline.syncOperations.addHandler(RequestMemoryHandler(
                         pool: requestMemory, maxFrameBytes: maxFrame, receiveTimeout: receiveTimeout,
-                        minimumBytesPerSecond: minimumRate))
+                        minimumBytesPerSecond: minimumRate,
+                        frameLimitBeforeAuthentication: usesSASL ? maxUnauthenticatedFrame : nil))
                     try child.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle))
                     try child.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
@@ -117,6 +127,7 @@ public final class KafkaServer: Sendable {
                                           advertisedPort: Int32(configuration.advertisedPort ?? port), logger: logger)
         handler.maxFetchWait = configuration.idleTimeout / 2
         handler.fetchMaxBytes = configuration.fetchMaxBytes
+        handler.authorizer = configuration.authorizer
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter,
                            requestMemory: requestMemory, securityProtocol: configuration.securityProtocol,
@@ -203,10 +214,11 @@ public final class KafkaServer: Sendable {
         }
         defer { memory.releaseAll() }
         var security = ConnectionSecurity(sasl: securityProtocol.usesSASL ? SaslSession(enabled: saslMechanisms, sessionLifetime: saslSessionLifetime) : nil,
-                                          peer: peer)
+                                          peer: peer, host: address)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var principalKnown = !verifiesClients
+                var fullFrames = security.sasl == nil
                 for try await frame in inbound {
                     // The frame's bytes (and its size prefix) go back to the pool once answered.
                     let frameBytes = frame.readableBytes + 4
@@ -215,19 +227,31 @@ public final class KafkaServer: Sendable {
                         // The handshake has finished once a request arrived: a verified client
                         // certificate names the principal (SASL may name another later).
                         principalKnown = true
-                        if let subject = try? await connection.channel.nioSSL_peerCertificate().get().flatMap(TLSFiles.principal(of:)) {
-                            security.principal = subject
+                        guard let subject = try? await connection.channel.nioSSL_peerCertificate().get().flatMap(TLSFiles.principal(of:)) else {
+                            // Verified, yet naming nobody: anonymous would be the wrong principal
+                            // for every ACL.
+                            logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "the client certificate's subject names no principal"])
+                            return
                         }
+                        security.principal = subject
                     }
-                    switch await handler.handle(frame, connection: &security) {
+                    let outcome = await handler.handle(frame, connection: &security)
+                    if !fullFrames, let session = security.sasl, session.principal != nil {
+                        // Authenticated: requests may now be as large as any client's.
+                        fullFrames = true
+                        memory.allowFullFrames()
+                    }
+                    switch outcome {
                     case let .respond(response): try await outbound.write(response)
                     case .noResponse: continue
                     case let .close(reason):
                         logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
                         return
                     case let .respondThenClose(response, delay, reason):
-                        try await outbound.write(response)
+                        // The delay comes before the answer: a client guessing passwords learns
+                        // nothing sooner by reading the error and reconnecting at once.
                         try? await Task.sleep(for: delay)
+                        try await outbound.write(response)
                         logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
                         return
                     case let .closeAfter(delay, reason):

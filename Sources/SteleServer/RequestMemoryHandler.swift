@@ -26,6 +26,9 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
         /// A read the pipeline asked for while a reservation waited.
         var readHeld = false
         var waiting = false
+        /// The largest frame accepted now: `frameLimitBeforeAuthentication` until the server calls
+        /// ``allowFullFrames()``, then `maxFrameBytes`.
+        var frameLimit: Int
         /// Counts requests whose size arrived, so a receive deadline knows whether its request
         /// is still the one being read.
         var frames = 0
@@ -34,7 +37,7 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
     let pool: RequestMemoryPool
     /// Frames outside 8…maxFrameBytes are not reserved: the frame decoder closes the connection.
     let maxFrameBytes: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// The channel, to ask for a held read again from the connection's task.
     private let channel = Mutex<(any Channel)?>(nil)
 
@@ -50,16 +53,18 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
     let minimumBytesPerSecond: Int
 
     init(pool: RequestMemoryPool, maxFrameBytes: Int, receiveTimeout: TimeAmount = .seconds(30),
-         minimumBytesPerSecond: Int = 1 << 20) {
+         minimumBytesPerSecond: Int = 1 << 20, frameLimitBeforeAuthentication: Int? = nil) {
         self.pool = pool
         self.maxFrameBytes = maxFrameBytes
         self.receiveTimeout = receiveTimeout
+        self.state = Mutex(State(frameLimit: min(frameLimitBeforeAuthentication ?? maxFrameBytes, maxFrameBytes)))
         self.minimumBytesPerSecond = max(1, minimumBytesPerSecond)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         var deadlines: [(frame: Int, size: Int)] = []
+        var refused: Int?
         let newFrames = state.withLock { state -> Int in
             var framed = 0
             var index = 0
@@ -77,6 +82,12 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
                 guard state.prefixBytes == 4 else { continue }
                 let size = Int(Int32(bitPattern: state.prefix))
                 (state.prefix, state.prefixBytes) = (0, 0)
+                if size > state.frameLimit && size <= maxFrameBytes {
+                    // Larger than a connection may send before authenticating: nothing is
+                    // reserved and the connection closes.
+                    refused = size
+                    break
+                }
                 if (8...maxFrameBytes).contains(size) {
                     framed += size + 4
                     state.remaining = size
@@ -86,6 +97,11 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
             }
             state.owed += framed
             return framed
+        }
+        if refused != nil {
+            // Nothing of this read goes on; what it framed is forgiven when the channel ends.
+            context.close(promise: nil)
+            return
         }
         context.fireChannelRead(data)
         if newFrames > 0 { settle(context) }
@@ -100,6 +116,11 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
             let stalled = state.withLock { $0.frames == frame && $0.remaining > 0 }
             if stalled { bound.value.close(promise: nil) }
         }
+    }
+
+    /// The connection authenticated: frames up to `maxFrameBytes` are accepted from now on.
+    func allowFullFrames() {
+        state.withLock { $0.frameLimit = maxFrameBytes }
     }
 
     func read(context: ChannelHandlerContext) {

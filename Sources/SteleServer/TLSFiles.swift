@@ -1,5 +1,7 @@
 import NIOSSL
 import SteleSecurity
+import SwiftASN1
+import X509
 
 /// A listener's TLS material, from PEM files: the server's certificate chain and key, and
 /// optionally the CA that client certificates must chain to (mutual TLS: a client without a
@@ -43,19 +45,45 @@ public struct TLSFiles: Sendable, Equatable {
         }
     }
 
-    /// The principal a client certificate names, as Kafka's default mapping does: `User:` and
-    /// the subject's distinguished name in RFC 2253 order (`CN=alice,OU=payments,O=Example,C=FR`).
-    /// Attributes other than CN, OU, O, L, ST, C and UID are left out.
+    /// The principal a client certificate names, as Kafka's default mapping does (Java's
+    /// `X500Principal.getName(RFC2253)`): `User:` and the subject's distinguished name, last
+    /// RDN first (`CN=alice,OU=payments,O=Example,C=FR`). The attributes Java names by keyword
+    /// (CN, C, L, ST, O, OU, STREET, DC, UID) are written `KEY=value`; any other as its OID with
+    /// its DER value in hex (`1.2.840.113549.1.9.1=#1611616c696365406578616d706c652e636f6d`);
+    /// the attributes of a multi-valued RDN are joined by `+`. Nil when the certificate cannot
+    /// be parsed or its subject is empty: such a client gets no principal and is closed.
     static func principal(of certificate: NIOSSLCertificate) -> Principal? {
-        let labels: [(SSLCertificateNameType, String)] = [
-            (.commonName, "CN"), (.organizationalUnit, "OU"), (.organization, "O"), (.city, "L"),
-            (.state, "ST"), (.country, "C"), (.userId, "UID"),
-        ]
-        let parts = certificate.subjectName.reversed().compactMap { name -> String? in
-            guard let label = labels.first(where: { $0.0 == name.type })?.1 else { return nil }
-            return "\(label)=\(escape(name.value))"
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        return principal(subject: parsed.subject)
+    }
+
+    static func principal(subject: DistinguishedName) -> Principal? {
+        let rdns = subject.reversed().map { rdn in rdn.map(render).joined(separator: "+") }
+        guard !rdns.isEmpty else { return nil }
+        return Principal.user(rdns.joined(separator: ","))
+    }
+
+    /// Java's RFC 2253 keywords, by OID.
+    static let keywords: [ASN1ObjectIdentifier: String] = [
+        .RDNAttributeType.commonName: "CN", .RDNAttributeType.countryName: "C", .RDNAttributeType.localityName: "L",
+        .RDNAttributeType.stateOrProvinceName: "ST", .RDNAttributeType.organizationName: "O",
+        .RDNAttributeType.organizationalUnitName: "OU", .RDNAttributeType.streetAddress: "STREET",
+        .RDNAttributeType.domainComponent: "DC", [0, 9, 2342, 19_200_300, 100, 1, 1]: "UID",
+    ]
+
+    static func render(_ attribute: RelativeDistinguishedName.Attribute) -> String {
+        if let keyword = keywords[attribute.type], let text = String(attribute.value) {
+            return "\(keyword)=\(escape(text))"
         }
-        return parts.isEmpty ? nil : Principal.user(parts.joined(separator: ","))
+        var serializer = DER.Serializer()
+        let hex: String
+        do {
+            try serializer.serialize(ASN1Any(attribute.value))
+            hex = serializer.serializedBytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        } catch {
+            hex = ""
+        }
+        return "\(attribute.type)=#\(hex)"
     }
 
     /// RFC 2253 §2.4 escaping of an attribute value.

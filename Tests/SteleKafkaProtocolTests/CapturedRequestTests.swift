@@ -78,7 +78,8 @@ struct CapturedRequestTests {
             let request = try InitProducerIdRequest.decode(&body, version: header.apiVersion)
             #expect(request.transactionalId == nil)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
-             .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate:
+             .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
+             .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -129,6 +130,11 @@ struct CapturedRequestTests {
         case .offsetDelete: _ = try OffsetDeleteRequest.decode(&body, version: version)
         case .saslHandshake: _ = try SaslHandshakeRequest.decode(&body, version: version)
         case .saslAuthenticate: _ = try SaslAuthenticateRequest.decode(&body, version: version)
+        case .describeAcls: _ = try DescribeAclsRequest.decode(&body, version: version)
+        case .createAcls: _ = try CreateAclsRequest.decode(&body, version: version)
+        case .deleteAcls: _ = try DeleteAclsRequest.decode(&body, version: version)
+        case .describeUserScramCredentials: _ = try DescribeUserScramCredentialsRequest.decode(&body, version: version)
+        case .alterUserScramCredentials: _ = try AlterUserScramCredentialsRequest.decode(&body, version: version)
         }
     }
 }

@@ -34,8 +34,12 @@ struct ResponseEncodingTests {
         #expect(ranges[.produce]!.contains(0) && ranges[.produce]!.contains(3) && ranges[.produce]!.contains(7))
         #expect(ranges[.fetch]!.contains(4) && ranges[.fetch]!.contains(10))
         #expect(ranges[.listOffsets]!.contains(1) && ranges[.listOffsets]!.lowerBound <= 3, "aiokafka needs ≤ 3")
-        // Flexible on purpose: ApiVersions v3, InitProducerId v2+ and SaslAuthenticate v2 (kafka-python 3 sends it).
-        for api in ApiKey.allCases where api != .apiVersions && api != .initProducerId && api != .saslAuthenticate {
+        // Flexible on purpose: ApiVersions v3, InitProducerId v2+, SaslAuthenticate v2 (kafka-python 3
+        // sends it), the ACL APIs' v2–3 (newer admin clients send them) and the SCRAM credential
+        // APIs (flexible from their first version).
+        let flexibleOnPurpose: Set<ApiKey> = [.apiVersions, .initProducerId, .saslAuthenticate, .describeAcls, .createAcls, .deleteAcls,
+                                              .describeUserScramCredentials, .alterUserScramCredentials]
+        for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }
     }
@@ -103,5 +107,41 @@ struct ResponseEncodingTests {
         #expect(body(1) == [0, 58, 0, 2, 110, 111, 0, 0, 0, 1, 7, 0, 0, 0, 0, 0, 0, 0, 5])
         // v2: response header v1 (empty tagged fields), compact string and bytes (length + 1), tagged fields.
         #expect(body(2) == [0, 0, 58, 3, 110, 111, 2, 7, 0, 0, 0, 0, 0, 0, 0, 5, 0])
+    }
+
+    /// DescribeAcls groups ACLs by resource; v0 has no pattern type, v2 is flexible (AK's
+    /// DescribeAclsResponse.json).
+    @Test func describeAclsResponsesGroupByResource() {
+        let acl = AclFields(resourceType: 2, resourceName: "t", patternType: 3, principal: "User:a", host: "*", operation: 4, permission: 3)
+        var other = acl
+        other.operation = 3
+        let response = DescribeAclsResponse(errorCode: .none, acls: [acl, other])
+        func body(_ version: Int16) -> [UInt8] {
+            let frame = ResponseFrame.encode(correlationId: 9, api: .describeAcls, version: version, allocator: ByteBufferAllocator()) {
+                response.encode(&$0, version: version)
+            }
+            return Array(frame.readableBytesView.dropFirst(8))
+        }
+        let principal: [UInt8] = [85, 115, 101, 114, 58, 97]
+        // throttle, error 0, null message, 1 resource: type 2, "t", [pattern 3], 2 acls.
+        #expect(body(0) == [0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0, 1, 2, 0, 1, 116, 0, 0, 0, 2]
+            + [0, 6] + principal + [0, 1, 42, 4, 3] + [0, 6] + principal + [0, 1, 42, 3, 3])
+        #expect(body(1) == [0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0, 1, 2, 0, 1, 116, 3, 0, 0, 0, 2]
+            + [0, 6] + principal + [0, 1, 42, 4, 3] + [0, 6] + principal + [0, 1, 42, 3, 3])
+        #expect(body(2) == [0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 116, 3, 3]
+            + [7] + principal + [2, 42, 4, 3, 0] + [7] + principal + [2, 42, 3, 3, 0] + [0, 0])
+    }
+
+    /// CreateAcls v1 (classic) and v2 (flexible) requests, as kafka-python and librdkafka send them.
+    @Test func createAclsRequestsDecodeInBothEncodings() throws {
+        let principal: [UInt8] = [85, 115, 101, 114, 58, 97]
+        var classic = KafkaDecoder(ByteBuffer(bytes: [0, 0, 0, 1, 2, 0, 1, 116, 4, 0, 6] + principal + [0, 1, 42, 4, 3]), flexible: false)
+        let v1 = try CreateAclsRequest.decode(&classic, version: 1)
+        let expected = AclFields(resourceType: 2, resourceName: "t", patternType: 4, principal: "User:a", host: "*", operation: 4, permission: 3)
+        #expect(v1.creations == [expected])
+        var flexible = KafkaDecoder(ByteBuffer(bytes: [2, 2, 2, 116, 4, 7] + principal + [2, 42, 4, 3, 0, 0]), flexible: true)
+        #expect(try CreateAclsRequest.decode(&flexible, version: 2).creations == [expected])
+        var v0 = KafkaDecoder(ByteBuffer(bytes: [0, 0, 0, 1, 2, 0, 1, 116, 0, 6] + principal + [0, 1, 42, 4, 3]), flexible: false)
+        #expect(try CreateAclsRequest.decode(&v0, version: 0).creations.first?.patternType == 3, "v0 creates LITERAL ACLs")
     }
 }

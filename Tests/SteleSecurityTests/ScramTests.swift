@@ -114,27 +114,48 @@ struct ScramTests {
 
     @Test func handshakesAndStatesAreChecked() throws {
         let users = Users(credentials: ["alice": [.sha512: try ScramCredential.make(password: "pw", mechanism: .sha512)]])
-        var session = SaslSession(enabled: [.scramSHA512], sessionLifetime: .seconds(60))
+        var session = SaslSession(enabled: [.scramSHA512, .plain], sessionLifetime: .seconds(60))
         #expect(session.authenticate([1], at: .now, credentials: users) == .illegalState, "authenticate before a handshake")
-        #expect(session.handshake(mechanism: "PLAIN") == .unsupportedMechanism, "a mechanism the listener does not enable")
+        #expect(session.handshake(mechanism: "SCRAM-SHA-256") == .unsupportedMechanism, "a mechanism the listener does not enable")
         #expect(session.handshake(mechanism: "SCRAM-SHA-512") == .accepted)
         #expect(session.handshake(mechanism: "SCRAM-SHA-512") == .illegalState, "two handshakes in a row")
         // A session lifetime ends the authentication; the same principal may renew it.
         let start = ContinuousClock.now
-        let plainless = Users(credentials: users.credentials)
         let client = Client(mechanism: .sha512, user: "alice", password: "pw")
-        guard case let .challenge(first) = session.authenticate(Array("n,,\(client.firstBare)".utf8), at: start, credentials: plainless) else {
+        guard case let .challenge(first) = session.authenticate(Array("n,,\(client.firstBare)".utf8), at: start, credentials: users) else {
             Issue.record("no challenge")
             return
         }
-        let answer = session.authenticate(Array(client.final(serverFirst: String(decoding: first, as: UTF8.self)).utf8), at: start, credentials: plainless)
+        let answer = session.authenticate(Array(client.final(serverFirst: String(decoding: first, as: UTF8.self)).utf8), at: start, credentials: users)
         guard case .authenticated(_, _, .seconds(60)?) = answer else {
             Issue.record("\(answer)")
             return
         }
         #expect(session.isAuthenticated(at: start + .seconds(59)))
         #expect(!session.isAuthenticated(at: start + .seconds(60)), "expired")
+        // Re-authentication keeps the mechanism: a session cannot move to PLAIN mid-connection.
+        #expect(session.handshake(mechanism: "PLAIN") == .unsupportedMechanism, "re-authentication with another mechanism")
         #expect(session.handshake(mechanism: "SCRAM-SHA-512") == .accepted, "re-authentication (KIP-368)")
+    }
+
+    /// PLAIN checks one credential (SHA-512's when there is one), and an unknown user costs the
+    /// same PBKDF2 run as a known one (against the decoy), so the answer's timing names nobody.
+    @Test func plainUsesOneCredentialAndADecoyForUnknownUsers() throws {
+        let users = Users(credentials: [
+            "only512": [.sha512: try ScramCredential.make(password: "pw", mechanism: .sha512)],
+            "both": [.sha256: try ScramCredential.make(password: "old", mechanism: .sha256),
+                     .sha512: try ScramCredential.make(password: "new", mechanism: .sha512)],
+        ])
+        func plain(_ user: String, _ password: String) -> SaslSession.AuthenticateAnswer {
+            var session = SaslSession(enabled: [.plain])
+            _ = session.handshake(mechanism: "PLAIN")
+            return session.authenticate(Array("\0\(user)\0\(password)".utf8), at: .now, credentials: users)
+        }
+        #expect(plain("only512", "pw") == .authenticated(.user("only512"), final: [], sessionLifetime: nil))
+        #expect(plain("both", "new") == .authenticated(.user("both"), final: [], sessionLifetime: nil))
+        #expect(plain("both", "old") == .failed(reason: "wrong password for user both"), "only SHA-512's credential is checked")
+        #expect(plain("nobody", "pw") == .failed(reason: "unknown user nobody"))
+        #expect(!ScramCredential.decoy.verifies(password: "", mechanism: .sha512))
     }
 
     @Test func iterationsOutsideKafkasRangeAreRefused() {

@@ -36,5 +36,10 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .offsetDelete: _ = try? OffsetDeleteRequest.decode(&body, version: header.apiVersion)
     case .saslHandshake: _ = try? SaslHandshakeRequest.decode(&body, version: header.apiVersion)
     case .saslAuthenticate: _ = try? SaslAuthenticateRequest.decode(&body, version: header.apiVersion)
+    case .describeAcls: _ = try? DescribeAclsRequest.decode(&body, version: header.apiVersion)
+    case .createAcls: _ = try? CreateAclsRequest.decode(&body, version: header.apiVersion)
+    case .deleteAcls: _ = try? DeleteAclsRequest.decode(&body, version: header.apiVersion)
+    case .describeUserScramCredentials: _ = try? DescribeUserScramCredentialsRequest.decode(&body, version: header.apiVersion)
+    case .alterUserScramCredentials: _ = try? AlterUserScramCredentialsRequest.decode(&body, version: header.apiVersion)
     }
 }
