@@ -104,8 +104,10 @@ let package = Package(
         ]),
         // The HTTP API over the store and the views (Hummingbird).
         .target(name: "SteleHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
-            "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker",
+            "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker", "SteleSecurity",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         // Embedded/ holds the files the API serves; scripts/embed-files.py turns them into
         // EmbeddedFiles.swift (checked by scripts/test), so the binary works wherever it is copied.
@@ -127,6 +129,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .executableTarget(
@@ -152,7 +155,7 @@ let package = Package(
         .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
-            "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples", "SteleNode",
+            "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples", "SteleNode", "SteleSecurity", "SteleLog", "SteleLogTesting",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),

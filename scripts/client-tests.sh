@@ -7,7 +7,13 @@ export PYTHONDONTWRITEBYTECODE=1   # importing Tests/Clients/progress.py leaves 
 bin="${1:-.build/debug}"
 work=$(mktemp -d)
 broker_pid=""
-cleanup() { [ -n "$broker_pid" ] && kill -9 "$broker_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+    status=$?
+    # A failure shows what the broker said: a client's error alone rarely tells why.
+    if [ "$status" != 0 ] && [ -f "$work/broker.log" ]; then echo "--- broker log (last 40 lines)"; tail -n 40 "$work/broker.log"; fi
+    [ -n "$broker_pid" ] && kill -9 "$broker_pid" 2>/dev/null
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 start_broker() {

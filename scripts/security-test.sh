@@ -58,7 +58,7 @@ echo "unauthenticated network listeners refused: OK"
 "$bin/stele" serve --data-dir "$work/data" --http-port 0 --group-initial-rebalance-delay-ms 0 \
     --listeners 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0' \
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem" \
-    --sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 > "$work/serve.log" 2>&1 &
+    --sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 --http-tls > "$work/serve.log" 2>&1 &
 pid=$!
 wait_until "$pid" "the server to serve HTTP" grep -q 'serving HTTP' "$work/serve.log" || fail "did not start"
 port_of() { grep "serving the Kafka protocol" "$work/serve.log" | grep "protocol=$1 " | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2; }
@@ -78,7 +78,10 @@ kcat -C "${kcat_sasl[@]}" -t kcat-sasl -e -q -c 100 > "$work/kcat.txt"
 echo "kcat SASL_SSL SCRAM-SHA-512: 100 records round-tripped: OK"
 
 # Failures are counted for /metrics; no password anywhere on disk or in the log.
-curl -sf "http://127.0.0.1:$http/metrics" > "$work/metrics.txt" || fail "/metrics"
+# The HTTP API over TLS (--http-tls): the listeners' certificate; plain HTTP gets no answer.
+curl -sf --cacert "$work/ca.pem" "https://127.0.0.1:$http/metrics" > "$work/metrics.txt" || fail "/metrics over HTTPS"
+if curl -sf --max-time 60 "http://127.0.0.1:$http/health" >/dev/null 2>&1; then fail "plain HTTP answered on the TLS port"; fi
+echo "HTTP API over TLS (--http-tls); plain HTTP refused: OK"
 failed=$(grep '^stele_sasl_authentication_failures_total' "$work/metrics.txt" | awk '{print $2}')
 [ -n "$failed" ] && [ "${failed%.*}" -ge 6 ] || fail "stele_sasl_authentication_failures_total is '$failed', expected ≥ 6"
 grep -q '^stele_sasl_authentications_total' "$work/metrics.txt" || fail "no stele_sasl_authentications_total"
@@ -113,6 +116,9 @@ acls remove --principal User:eve --topic x | grep -qx 'removed ALLOW User:eve fr
 if acls remove --principal User:eve --topic x >/dev/null 2>&1; then fail "removing nothing succeeded"; fi
 [ "$(acls list | wc -l)" = 8 ] || { acls list; fail "acls list does not show the eight ACLs"; }
 [ "$(acls list --principal User:bob)" = "ALLOW User:bob from * READ on Topic:orders-in" ] || fail "acls list --principal"
+[ "$(acls list --topic orders-x | wc -l)" = 2 ] || fail "acls list --topic does not show the prefixed ACL covering it"
+# A view ACL (Stele's own resource type: Kafka's ACL APIs never show it) for the HTTP cases.
+acls add --principal User:alice --operation READ --view balances >/dev/null
 for bad in "--principal alice --operation READ --topic t" "--principal User:a --operation FLY --topic t" \
            "--principal User:a --operation READ --topic t --group g" "--principal User:a --operation READ" \
            "--principal User:a --operation READ --cluster --prefixed"; do
@@ -126,13 +132,60 @@ acl_serve=("$bin/stele" serve --data-dir "$acl_dir" --http-listen 127.0.0.1 --ht
     --listeners 'SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0' --sasl-mechanisms SCRAM-SHA-256
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem"
     --authorizer acl --super-users User:admin)
-"${acl_serve[@]}" > "$work/acl-serve.log" 2>&1 &
+# HTTP tokens, made on the stopped directory: one valid, one revoked, one expired.
+tokens() { "$bin/stele" tokens "$@" --data-dir "$acl_dir"; }
+alice_token=$(tokens create --principal User:alice 2>/dev/null)
+admin_token=$(tokens create --principal User:admin 2>/dev/null)
+revoked_token=$(tokens create --principal User:alice 2>/dev/null)
+expired_token=$(tokens create --principal User:alice --expires 1s 2>/dev/null)
+revoked_id=${revoked_token#stele_}; revoked_id=${revoked_id%%_*}
+tokens revoke "$revoked_id" | grep -qx "revoked $revoked_id" || fail "tokens revoke"
+[ "$(tokens list | wc -l)" = 3 ] || { tokens list; fail "tokens list"; }
+if tokens list | grep -q -- "${alice_token##*_}"; then fail "tokens list shows a secret"; fi
+if tokens create --principal alice >/dev/null 2>&1; then fail "a token for a principal without a type"; fi
+if tokens create --principal User:a --expires 5x >/dev/null 2>&1; then fail "--expires 5x accepted"; fi
+mkdir -p "$work/acl-views" && cp "$(dirname "$0")/../Examples/views/balances.sql" "$work/acl-views/"
+"${acl_serve[@]}" --views "$work/acl-views" > "$work/acl-serve.log" 2>&1 &
 pid=$!
 wait_until "$pid" "the ACL server to serve HTTP" grep -q 'serving HTTP' "$work/acl-serve.log" || { cat "$work/acl-serve.log"; fail "the ACL server did not start"; }
-grep -q 'acls=8 .*authorizing requests with ACLs' "$work/acl-serve.log" || { cat "$work/acl-serve.log"; fail "no authorizer line"; }
+grep -q 'acls=9 .*authorizing requests with ACLs' "$work/acl-serve.log" || { cat "$work/acl-serve.log"; fail "no authorizer line"; }
 acl_port() { grep "serving the Kafka protocol" "$work/acl-serve.log" | grep "protocol=$1 " | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2; }
 acl_http=$(grep 'serving HTTP' "$work/acl-serve.log" | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2)
 python3 "$(dirname "$0")/../Tests/Clients/acls.py" "$work" "$(acl_port SASL_PLAINTEXT)" "$(acl_port SSL)" || { tail -n 30 "$work/acl-serve.log"; fail "ACL client cases"; }
+
+# The HTTP API with the same principals and ACLs: tokens, Basic, 401 and 403 as problem details.
+api="http://127.0.0.1:$acl_http"
+status() { curl -s -o "$work/http.json" -w '%{http_code}' "$@"; }
+[ "$(status "$api/health")" = 200 ] || fail "/health is not open"
+[ "$(status "$api/topics")" = 401 ] || fail "/topics without credentials is not 401"
+grep -q '"title":"authentication required"' "$work/http.json" || fail "401 is not a problem detail: $(cat "$work/http.json")"
+curl -s -D - -o /dev/null "$api/topics" | grep -qi '^www-authenticate: Bearer realm="stele"' || fail "no WWW-Authenticate"
+[ "$(status -H 'Authorization: Bearer stele_000000000000_forged' "$api/topics")" = 401 ] || fail "a forged token was accepted"
+[ "$(status -H "Authorization: Bearer $revoked_token" "$api/streams/orders-in/1")" = 401 ] || fail "a revoked token was accepted"
+[ "$(status -H "Authorization: Bearer $expired_token" "$api/streams/orders-in/1")" = 401 ] || fail "an expired token was accepted"
+[ "$(status -H "Authorization: Bearer $alice_token" "$api/topics")" = 403 ] || fail "alice listed topics without DESCRIBE on the cluster"
+grep -q '"title":"not authorized"' "$work/http.json" || fail "403 is not a problem detail"
+[ "$(status -H "Authorization: Bearer $admin_token" "$api/topics")" = 200 ] || fail "the super user's token cannot list topics"
+code=$(status -X POST -H "Authorization: Bearer $alice_token" -H 'Content-Type: application/json' \
+    -d '[{"type":"OrderPlaced","data":{"n":1}}]' "$api/streams/orders-http/1")
+[ "$code" = 201 ] || [ "$code" = 200 ] || fail "alice could not append to orders-http ($code: $(cat "$work/http.json"))"
+[ "$(status -X POST -H "Authorization: Bearer $alice_token" -H 'Content-Type: application/json' \
+    -d '[{"type":"Leak","data":{}}]' "$api/streams/orders-secret/1")" = 403 ] || fail "the DENY on orders-secret did not hold over HTTP"
+[ "$(status -H "Authorization: Bearer $alice_token" "$api/streams/hidden/1")" = 403 ] || fail "alice read a stream without READ"
+[ "$(status -u alice:alice-pw "$api/streams/orders-in/1")" != 401 ] || fail "HTTP Basic with alice's password was refused"
+[ "$(status -u alice:wrong "$api/streams/orders-in/1")" = 401 ] || fail "HTTP Basic with a wrong password was accepted"
+query='{"sql":"SELECT count(*) AS n FROM balances"}'
+[ "$(status -X POST -u bob:bob-pw -H 'Content-Type: application/json' -d "$query" "$api/views/balances/query")" = 403 ] \
+    || fail "bob queried a view without READ on it"
+[ "$(status -X POST -H "Authorization: Bearer $alice_token" -H 'Content-Type: application/json' -d "$query" "$api/views/balances/query")" = 200 ] \
+    || fail "alice could not query the view she may read: $(cat "$work/http.json")"
+[ "$(status "$api/metrics")" = 401 ] || fail "/metrics answered without credentials"
+[ "$(status -H "Authorization: Bearer $admin_token" "$api/metrics")" = 200 ] || fail "/metrics refused the super user"
+! curl -s -D - -o /dev/null -H 'Origin: https://evil.example' -H "Authorization: Bearer $alice_token" "$api/streams/orders-in/1" \
+    | grep -qi '^access-control-allow-origin' || fail "a CORS header was sent"
+"$bin/stele" views list --server "$api" --token "$admin_token" | grep -q '^balances' || fail "stele views list --token"
+if "$bin/stele" views list --server "$api" >/dev/null 2>&1; then fail "stele views list without a token succeeded"; fi
+echo "HTTP: /health open; no, forged, revoked and expired tokens 401; ACLs 403 (topics, DENY, view query); Basic; /metrics needs a token; views CLI with --token: OK"
 
 # kcat (librdkafka) as bob: producing needs WRITE.
 if seq 1 3 | kcat -P -b "127.0.0.1:$(acl_port SASL_PLAINTEXT)" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-256 \
@@ -141,7 +194,7 @@ if seq 1 3 | kcat -P -b "127.0.0.1:$(acl_port SASL_PLAINTEXT)" -X security.proto
 fi
 grep -qi 'authoriz' "$work/kcat-acl.txt" || { cat "$work/kcat-acl.txt"; fail "kcat's refusal does not say authorization"; }
 echo "kcat as bob without WRITE: refused (Topic authorization failed): OK"
-denied=$(curl -sf "http://127.0.0.1:$acl_http/metrics" | grep '^stele_authorization_denials_total' | awk '{print $2}')
+denied=$(curl -sf -H "Authorization: Bearer $admin_token" "http://127.0.0.1:$acl_http/metrics" | grep '^stele_authorization_denials_total' | awk '{print $2}')
 [ -n "$denied" ] && [ "${denied%.*}" -ge 5 ] || fail "stele_authorization_denials_total is '$denied', expected ≥ 5"
 echo "denials counted in /metrics ($denied): OK"
 kill -TERM "$pid"
@@ -160,7 +213,7 @@ grep -q 'cannot authorize requests:.*acls.json cannot be read' "$work/acl-damage
 [ "$(cat "$acl_dir/security/acls.json")" = '{"format":1,"acls":[{"resource_type":"Topic"' ] || fail "the damaged ACL file was changed"
 if acls list >/dev/null 2>&1; then fail "acls list read a damaged file"; fi
 echo "ACLs kept across a restart; a damaged ACL file refuses the start and is left as it was: OK"
-for secret in admin-pw alice-pw bob-pw; do
+for secret in admin-pw alice-pw bob-pw "${alice_token##*_}" "${admin_token##*_}"; do
     if grep -rqa -- "$secret" "$acl_dir" "$work/acl-serve.log"; then fail "the password '$secret' is in clear"; fi
 done
 echo "security suite: PASS"

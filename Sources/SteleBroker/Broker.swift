@@ -67,6 +67,8 @@ public final class Broker: Sendable {
     public let credentials: CredentialStore
     /// The ACLs the server's authorizer decides with (`--authorizer acl`).
     public let acls: AclStore
+    /// The HTTP API's bearer tokens.
+    public let tokens: TokenStore
     /// This process's ownership of the data directory, released at ``close()``.
     private let lock: DataDirectoryLock?
     private var files: any FileSystem { config.fileSystem }
@@ -81,6 +83,7 @@ public final class Broker: Sendable {
         self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids", fileSystem: config.fileSystem)
         self.credentials = CredentialStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.acls = AclStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
+        self.tokens = TokenStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 

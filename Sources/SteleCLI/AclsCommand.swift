@@ -35,6 +35,7 @@ struct AclsCommand: ParsableCommand {
         @Option(help: "A topic (or, with --prefixed, every topic starting with it; '*' is every topic).") var topic: String?
         @Option(help: "A consumer group (same rules).") var group: String?
         @Option(help: "A transactional id (same rules).") var transactionalId: String?
+        @Option(help: "A view of the HTTP API (same rules): READ queries it, DESCRIBE shows it, ALTER rebuilds it.") var view: String?
         @Flag(help: "The cluster itself (creating topics, listing groups, changing ACLs, idempotent writes).") var cluster = false
         @Flag(help: "The name is a prefix: the ACL covers every resource whose name starts with it.") var prefixed = false
 
@@ -43,9 +44,10 @@ struct AclsCommand: ParsableCommand {
             if let topic { named.append((.topic, topic)) }
             if let group { named.append((.group, group)) }
             if let transactionalId { named.append((.transactionalId, transactionalId)) }
+            if let view { named.append((.view, view)) }
             if cluster { named.append((.cluster, AclResourceType.clusterName)) }
-            guard named.count <= 1 else { throw ValidationError("name one resource: --topic, --group, --transactional-id or --cluster") }
-            if named.isEmpty && required { throw ValidationError("name a resource: --topic, --group, --transactional-id or --cluster") }
+            guard named.count <= 1 else { throw ValidationError("name one resource: --topic, --group, --transactional-id, --view or --cluster") }
+            if named.isEmpty && required { throw ValidationError("name a resource: --topic, --group, --transactional-id, --view or --cluster") }
             if cluster && prefixed { throw ValidationError("--prefixed does not apply to --cluster") }
             return named.first
         }
@@ -108,7 +110,9 @@ struct AclsCommand: ParsableCommand {
             if let (type, name) = try resource.resource(required: false) {
                 filter.resourceType = type
                 filter.resourceName = name
-                if resource.prefixed { filter.pattern = .exactly(.prefixed) }
+                // A name lists every ACL that covers it (its literal ACLs, `*` and prefixes of
+                // it), as Kafka's MATCH filter: what decides for that resource.
+                filter.pattern = resource.prefixed ? .exactly(.prefixed) : .match
             }
             let bindings = try location.withStore { $0.bindings ?? [] }.filter(filter.matches)
             for binding in bindings { print(binding) }

@@ -197,6 +197,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.http.idleTimeout = .milliseconds(httpIdleTimeoutMs)
         configuration.http.allowedHosts = Set((httpAllowedHosts ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         if let advertisedHost { configuration.http.allowedHosts.insert(advertisedHost) }
+        configuration.http.authorizer = try security.makeAuthorizer()
+        configuration.http.publicMetrics = security.httpPublicMetrics
+        configuration.http.tls = try security.httpTLS()
         configuration.maxEventStreams = httpMaxSubscribers
         configuration.viewsDirectory = views
         if let postgresURL = viewsPostgresUrl {
@@ -263,7 +266,10 @@ struct ServeCommand: AsyncParsableCommand {
             logger.error("cannot start", metadata: ["error": "\(error)"])
             throw error
         }
-        logger.info("serving HTTP", metadata: ["address": "\(configuration.http.host):\(node.httpPort)"])
+        logger.info("serving HTTP", metadata: [
+            "address": "\(configuration.http.host):\(node.httpPort)", "tls": "\(configuration.http.tls != nil)",
+            "authentication": "\(configuration.http.authorizer == nil ? "none" : "bearer tokens and Basic, ACLs")",
+        ])
         try await node.waitUntilStopped()
         logger.info("stopped; every partition flushed and closed")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import NIOSSL
 import SteleSecurity
 import SteleServer
 
@@ -29,19 +30,34 @@ struct ServeSecurityOptions: ParsableArguments {
     @Option(help: ArgumentHelp("'acl': every Kafka request is decided by the ACLs in DATA/security/acls.json (stele acls), and what no ACL allows is denied; 'none': everything is allowed.", valueName: "acl|none"))
     var authorizer = "none"
 
-    @Option(help: ArgumentHelp("Principals allowed everything whatever the ACLs say, comma-separated (e.g. User:admin).", valueName: "list"))
+    @Option(help: ArgumentHelp("Principals allowed everything whatever the ACLs say, separated by ';' as Kafka's super.users (e.g. 'User:admin;User:CN=ops,O=Example').", valueName: "list"))
     var superUsers = ""
 
     @Flag(help: "With --authorizer acl, allow a request on a resource no ACL names at all (Kafka allow.everyone.if.no.acl.found; by default it is denied).")
     var allowEveryoneIfNoAclFound = false
 
+    @Flag(help: "Serve the HTTP API over TLS with --tls-cert and --tls-key.")
+    var httpTls = false
+
+    @Flag(help: "With --authorizer acl, serve /metrics without credentials (for a scraper on a trusted network).")
+    var httpPublicMetrics = false
+
     @Flag(help: "Serve listeners that authenticate nobody (PLAINTEXT, SSL without client certificates, and HTTP) on addresses other machines can reach. Anyone who reaches them can read, write and delete everything.")
     var allowUnauthenticatedNetworkAccess = false
+
+    /// The HTTP API's TLS configuration (`--http-tls`), its files read now so a bad one stops
+    /// the start with its name.
+    func httpTLS() throws -> TLSConfiguration? {
+        guard httpTls else { return nil }
+        guard let tlsCert, let tlsKey else { throw ValidationError("--http-tls needs --tls-cert and --tls-key") }
+        return try TLSFiles(certificateChain: tlsCert, privateKey: tlsKey).makeServerConfiguration()
+    }
 
     /// The authorizer the flags describe; nil for `--authorizer none`.
     func makeAuthorizer() throws -> Authorizer? {
         var superUsers: Set<Principal> = []
-        for text in self.superUsers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+        // Separated by ';' as Kafka's super.users: a certificate's principal has commas.
+        for text in self.superUsers.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
             guard let principal = Principal(text) else { throw ValidationError("--super-users: '\(text)' is not a principal (User:NAME)") }
             superUsers.insert(principal)
         }
@@ -131,10 +147,13 @@ struct ServeSecurityOptions: ParsableArguments {
                     """)
             }
         }
-        if !KafkaListener.isLoopback(httpHost) {
+        // With an authorizer the HTTP API authenticates every request (but /health and the
+        // OpenAPI document).
+        if !KafkaListener.isLoopback(httpHost) && authorizer.lowercased() != "acl" {
             throw ValidationError("""
-                the HTTP API on \(httpHost) would let anyone who reaches it read and append events (it has no authentication yet). \
-                Keep it on 127.0.0.1 (--http-listen) or pass --allow-unauthenticated-network-access if this network is trusted.
+                the HTTP API on \(httpHost) would let anyone who reaches it read and append events. Use --authorizer acl (every \
+                request then needs a token or a password), keep it on 127.0.0.1 (--http-listen), or pass \
+                --allow-unauthenticated-network-access if this network is trusted.
                 """)
         }
     }

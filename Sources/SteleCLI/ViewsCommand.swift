@@ -16,6 +16,9 @@ struct ViewsCommand: AsyncParsableCommand {
     struct ServerOptions: ParsableArguments {
         @Option(help: "The server's HTTP address.")
         var server = "http://127.0.0.1:8080"
+
+        @Option(help: "A bearer token from 'stele tokens create', for a server with --authorizer acl (default: $STELE_TOKEN).")
+        var token = ProcessInfo.processInfo.environment["STELE_TOKEN"]
     }
 
     struct List: AsyncParsableCommand {
@@ -23,7 +26,7 @@ struct ViewsCommand: AsyncParsableCommand {
         @OptionGroup var options: ServerOptions
 
         func run() async throws {
-            let body = try await HTTPClient.request("GET", options.server + "/views")
+            let body = try await HTTPClient.request("GET", options.server + "/views", token: options.token)
             guard case let .object(members) = body, case let .array(views)? = members["views"] else { throw ValidationError("unexpected answer: \(body.jsonText)") }
             print("VIEW".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATE".padding(toLength: 12, withPad: " ", startingAt: 0) + "LAG  PARKED")
             for case let .object(view) in views {
@@ -45,7 +48,7 @@ struct ViewsCommand: AsyncParsableCommand {
         @Argument(help: "The view's name.") var name: String
 
         func run() async throws {
-            print(try await HTTPClient.request("GET", options.server + "/views/\(name)").jsonText)
+            print(try await HTTPClient.request("GET", options.server + "/views/\(name)", token: options.token).jsonText)
         }
     }
 
@@ -55,7 +58,7 @@ struct ViewsCommand: AsyncParsableCommand {
         @Argument(help: "The view's name.") var name: String
 
         func run() async throws {
-            print(try await HTTPClient.request("POST", options.server + "/views/\(name)/retry").jsonText)
+            print(try await HTTPClient.request("POST", options.server + "/views/\(name)/retry", token: options.token).jsonText)
         }
     }
 
@@ -93,7 +96,7 @@ struct ViewsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let started = Date()
-            var answer = try await HTTPClient.request("POST", options.server + "/views/\(name)/rebuild")
+            var answer = try await HTTPClient.request("POST", options.server + "/views/\(name)/rebuild", token: options.token)
             if detach { print("rebuild of \(name) started"); return }
             let terminal = isatty(STDOUT_FILENO) == 1
             var lastLine = ""
@@ -101,7 +104,7 @@ struct ViewsCommand: AsyncParsableCommand {
             while true {
                 if !first {
                     try await Task.sleep(for: .milliseconds(250))
-                    answer = try await HTTPClient.request("GET", options.server + "/views/\(name)")
+                    answer = try await HTTPClient.request("GET", options.server + "/views/\(name)", token: options.token)
                 }
                 first = false
                 guard case let .object(status) = answer else { continue }
@@ -168,10 +171,11 @@ private func number(_ value: JSONValue?) -> Double {
 
 /// The CLI's side of the HTTP API: a request, its JSON answer, problem details as errors.
 enum HTTPClient {
-    static func request(_ method: String, _ url: String) async throws -> JSONValue {
+    static func request(_ method: String, _ url: String, token: String? = nil) async throws -> JSONValue {
         guard let address = URL(string: url) else { throw ValidationError("not a URL: \(url)") }
         var request = URLRequest(url: address)
         request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response): (Data, URLResponse)
         do { (data, response) = try await URLSession.shared.data(for: request) } catch {
             throw ValidationError("cannot reach \(url): \(error.localizedDescription) (is `stele serve` running?)")

@@ -15,7 +15,7 @@ struct CategoryRoutes: Sendable {
     /// Longest a long poll is held open.
     static let longestWait = Duration.seconds(30)
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.get("categories/:category") { _, context in
             let category = try StreamRoutes.pathParameter(context, "category")
             do {

@@ -1,8 +1,12 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import Prometheus
 import SteleBroker
+import SteleSecurity
 import SteleStore
 import SteleWire
 import SteleViews
@@ -26,6 +30,14 @@ public enum HTTPServer {
         /// How often an idle Server-Sent Events response sends a comment, so proxies keep it
         /// open and a client that went away is noticed (its write fails) within this time.
         public var sseHeartbeat: Duration = .seconds(15)
+        /// Authenticates every request (bearer token or HTTP Basic) and decides it with the
+        /// broker's ACLs (`--authorizer acl`); nil: the API answers anyone who reaches it.
+        public var authorizer: Authorizer?
+        /// With an authorizer, serve `/metrics` without credentials (for a scraper on a trusted
+        /// network); otherwise it needs DESCRIBE on the cluster.
+        public var publicMetrics = false
+        /// TLS for the API (`--http-tls`, the Kafka listeners' certificate and key).
+        public var tls: TLSConfiguration?
 
         public init() {}
     }
@@ -38,12 +50,16 @@ public enum HTTPServer {
     /// application: open SSE responses would otherwise hold the shutdown.
     public static func application(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService,
                                    metrics: PrometheusCollectorRegistry? = nil, eventStreams: EventStreams = EventStreams(), logger: Logger,
-                                   onBound: @escaping @Sendable (Int) -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router()
+                                   onBound: @escaping @Sendable (Int) -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let router = Router(context: SteleRequestContext.self)
         let openResponses = eventStreams
         if let metrics { router.add(middleware: MetricsMiddleware()) }
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: BrowserGuardMiddleware(allowedHosts: Set(configuration.allowedHosts.map { $0.lowercased() })))
+        if let authorizer = configuration.authorizer {
+            router.add(middleware: AuthorizationMiddleware(authorizer: authorizer, broker: broker, publicMetrics: configuration.publicMetrics,
+                                                           passwords: VerifiedPasswords(), logger: logger))
+        }
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
@@ -74,9 +90,11 @@ public enum HTTPServer {
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ConnectionLimitHandler(limiter: limiter)], idleTimeout: idle))
+        let server = try configuration.tls.map { tls in try HTTPServerBuilder.tls(http1, tlsConfiguration: tls) } ?? http1
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionLimitHandler(limiter: limiter)], idleTimeout: idle)),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stele"),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? configuration.port) },
             logger: logger
@@ -99,7 +117,7 @@ extension HTTPServer {
                              metrics: PrometheusCollectorRegistry? = nil, eventStreams: EventStreams = EventStreams(),
                              logger: Logger) async throws -> Running {
         let (bound, listening) = AsyncStream<Int>.makeStream()
-        let app = application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics,
+        let app = try application(configuration: configuration, broker: broker, store: store, views: views, metrics: metrics,
                               eventStreams: eventStreams, logger: logger) { port in
             listening.yield(port)
             listening.finish()

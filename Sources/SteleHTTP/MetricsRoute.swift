@@ -13,7 +13,7 @@ struct MetricsRoute: Sendable {
     let views: ViewService
     let openResponses: EventStreams
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.get("metrics") { _, _ in
             await refresh()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -11,7 +11,7 @@ struct SnapshotRoutes: Sendable {
     let store: EventStore
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.put("streams/:category/:id/snapshots/:name") { request, context in
             let stream = try StreamRoutes.stream(context)
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }

@@ -16,7 +16,7 @@ struct StreamRoutes: Sendable {
     /// Most events one read returns.
     static let pageLimit = 1000
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.post("streams/:category/:id") { request, context in
             let stream = try Self.stream(context)
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
@@ -89,12 +89,12 @@ struct StreamRoutes: Sendable {
         }
     }
 
-    static func stream(_ context: BasicRequestContext) throws -> StreamName {
+    static func stream(_ context: SteleRequestContext) throws -> StreamName {
         StreamName(category: try pathParameter(context, "category"), id: try pathParameter(context, "id"))
     }
 
     /// A path parameter, percent-decoded: a stream id may hold any character.
-    static func pathParameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+    static func pathParameter(_ context: SteleRequestContext, _ name: String) throws -> String {
         let raw = try context.parameters.require(name)
         return raw.removingPercentEncoding ?? raw
     }

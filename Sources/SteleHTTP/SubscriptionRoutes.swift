@@ -18,7 +18,7 @@ struct SubscriptionRoutes: Sendable {
     /// Open event-stream responses, for `/metrics`.
     let open: EventStreams
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.get("streams/:category/:id/subscribe") { request, context in
             let stream = try StreamRoutes.stream(context)
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }

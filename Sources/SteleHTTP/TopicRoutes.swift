@@ -10,7 +10,7 @@ struct TopicRoutes: Sendable {
     let broker: Broker
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.get("topics") { _, _ in
             var body: [String: JSONValue] = ["topics": .array(broker.topicNames.compactMap { broker.topic($0).map(Self.json) })]
             let offline = broker.offlineTopics.sorted { $0.key < $1.key }

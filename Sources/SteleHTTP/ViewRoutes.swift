@@ -10,7 +10,7 @@ struct ViewRoutes: Sendable {
     let views: ViewService
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<SteleRequestContext>) {
         router.get("views") { _, _ in
             var statuses: [JSONValue] = []
             for view in views.views { statuses.append(Self.json(await view.status())) }
@@ -96,7 +96,7 @@ struct ViewRoutes: Sendable {
         }
     }
 
-    private func withView(_ context: BasicRequestContext, _ body: (MaterializedView) async throws -> Response) async throws -> Response {
+    private func withView(_ context: SteleRequestContext, _ body: (MaterializedView) async throws -> Response) async throws -> Response {
         let name = try StreamRoutes.pathParameter(context, "name")
         guard let view = views.view(named: name) else { return JSONResponse.problem(.notFound, "no view named \(name)") }
         return try await body(view)

@@ -120,11 +120,24 @@ public final class SteleNode: Sendable {
 
         let eventStreams = EventStreams(limit: configuration.maxEventStreams)
         let (bound, listening) = AsyncStream<Int>.makeStream()
-        let http = HTTPServer.application(configuration: configuration.http, broker: broker, store: store, views: views,
-                                          metrics: configuration.metrics, eventStreams: eventStreams, logger: logger) { port in
-            listening.yield(port)
-            listening.finish()
+        let made = Result {
+            try HTTPServer.application(configuration: configuration.http, broker: broker, store: store, views: views,
+                                       metrics: configuration.metrics, eventStreams: eventStreams, logger: logger) { port in
+                listening.yield(port)
+                listening.finish()
+            }
         }
+        if case let .failure(error) = made {
+            for listener in listeners {
+                listener.shutdown()
+                try? await listener.run()
+            }
+            for view in ownViews { await view.stop() }
+            await views.stop()
+            try? await broker.close()
+            throw error
+        }
+        let http = try made.get()
         // Started first, stopped last: the order below is the start order.
         let parts: [(any Service, String)] = [(BrokerService(broker: broker), "broker"), (ViewsService(views: views), "views")]
             + ownViews.enumerated().map { (ViewsService(views: $0.element), "views-\($0.offset)") }

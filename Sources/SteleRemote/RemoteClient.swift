@@ -8,12 +8,15 @@ import SteleWire
 /// Requests to Stele's HTTP API, and its problem details turned back into ``EventStoreError``s.
 struct RemoteClient: Sendable {
     let base: URL
+    /// A bearer token (`stele tokens create`), sent with every request.
+    let token: String?
     let session: URLSession
     /// Most events the server returns per read.
     static let pageLimit = 1000
 
-    init(base: URL) {
+    init(base: URL, token: String? = nil) {
         self.base = base
+        self.token = token
         let configuration = URLSessionConfiguration.ephemeral
         // Long polls hold a connection each; the default of a few per host would queue reads behind them.
         configuration.httpMaximumConnectionsPerHost = 64
@@ -42,6 +45,7 @@ struct RemoteClient: Sendable {
         request.httpMethod = method
         request.httpBody = body
         if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         do {
             let (data, response) = try await session.data(for: request)

@@ -18,9 +18,10 @@ public final class RemoteEventStorage: EventStorage {
     /// ``waitForAppends(after:until:)`` needs to be exact.
     private let generation = Atomic<UInt64>(0)
 
-    /// A store served at `url` (`http://127.0.0.1:8080`).
-    public init(url: URL) {
-        self.client = RemoteClient(base: url)
+    /// A store served at `url` (`http://127.0.0.1:8080`); `token` is sent as
+    /// `Authorization: Bearer` with every request.
+    public init(url: URL, token: String? = nil) {
+        self.client = RemoteClient(base: url, token: token)
     }
 
     public func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {

@@ -3,12 +3,46 @@
 /// are Kafka's own (`ResourceType`, `PatternType`, `AclOperation`, `AclPermissionType` in
 /// `org.apache.kafka.common`), used as they are on the wire and in `acls.json`.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// IP addresses as ACLs compare them: one spelling per address, so `10.0.0.5` from an
+/// IPv4-mapped IPv6 socket (`::ffff:10.0.0.5`) and Kafka's `0:0:0:0:0:0:0:1` for `::1` match.
+public enum AclHost {
+    /// The canonical text of an IPv4 or IPv6 address; nil when `text` is not one.
+    public static func normalize(_ text: String) -> String? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return format(AF_INET, &v4, length: Int(INET_ADDRSTRLEN)) }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        // An IPv4 client on a dual-stack socket: the IPv4 address is who it is.
+        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+            return bytes[12..<16].map(String.init).joined(separator: ".")
+        }
+        return format(AF_INET6, &v6, length: Int(INET6_ADDRSTRLEN))
+    }
+
+    private static func format<T>(_ family: Int32, _ address: inout T, length: Int) -> String? {
+        var buffer = [CChar](repeating: 0, count: length)
+        guard inet_ntop(family, &address, &buffer, socklen_t(length)) != nil else { return nil }
+        return String(cString: buffer)
+    }
+}
+
 /// What an ACL protects.
 public enum AclResourceType: Int8, Sendable, CaseIterable, CustomStringConvertible {
     case topic = 2
     case group = 3
     case cluster = 4
     case transactionalId = 5
+    /// A view of the HTTP API: Stele's own, managed with `stele acls`, never on the Kafka
+    /// wire (Kafka clients know no such type).
+    case view = 100
+
+    /// Whether Kafka's ACL APIs show and change bindings of this type.
+    public var isKafkas: Bool { self != .view }
 
     /// The one cluster resource's name (Kafka `kafka-cluster`).
     public static let clusterName = "kafka-cluster"
@@ -19,6 +53,7 @@ public enum AclResourceType: Int8, Sendable, CaseIterable, CustomStringConvertib
         case .group: "Group"
         case .cluster: "Cluster"
         case .transactionalId: "TransactionalId"
+        case .view: "View"
         }
     }
 }
@@ -104,6 +139,7 @@ public struct AclResource: Sendable, Hashable, CustomStringConvertible {
     public static let cluster = AclResource(.cluster, AclResourceType.clusterName)
     public static func topic(_ name: String) -> AclResource { AclResource(.topic, name) }
     public static func group(_ name: String) -> AclResource { AclResource(.group, name) }
+    public static func view(_ name: String) -> AclResource { AclResource(.view, name) }
 
     public var description: String { "\(type):\(name)" }
 }
@@ -121,13 +157,14 @@ public struct AclBinding: Sendable, Hashable, CustomStringConvertible {
     public var operation: AclOperation
     public var permission: AclPermission
 
+    /// `host` is stored in its canonical spelling when it is an address (``AclHost``).
     public init(resourceType: AclResourceType, resourceName: String, patternType: AclPatternType = .literal,
                 principal: String, host: String = "*", operation: AclOperation, permission: AclPermission = .allow) {
         self.resourceType = resourceType
         self.resourceName = resourceName
         self.patternType = patternType
         self.principal = principal
-        self.host = host
+        self.host = host == "*" ? host : AclHost.normalize(host) ?? host
         self.operation = operation
         self.permission = permission
     }
@@ -136,7 +173,9 @@ public struct AclBinding: Sendable, Hashable, CustomStringConvertible {
     public var problem: String? {
         guard Principal(principal) != nil else { return "the principal '\(principal)' is not TYPE:NAME (User:alice, User:*)" }
         guard !resourceName.isEmpty else { return "the resource name is empty" }
-        guard !host.isEmpty else { return "the host is empty (* means every host)" }
+        guard host == "*" || AclHost.normalize(host) == host else {
+            return AclHost.normalize(host).map { "write the host \(host) as \($0)" } ?? "the host '\(host)' is not * or an IP address"
+        }
         if resourceType == .cluster && resourceName != AclResourceType.clusterName {
             return "the cluster resource is named \(AclResourceType.clusterName)"
         }
@@ -182,6 +221,8 @@ public struct AclBindingFilter: Sendable, Equatable {
     public var host: String?
     public var operation: AclOperation?
     public var permission: AclPermission?
+    /// Match only bindings of Kafka's resource types (Kafka's ACL APIs never see views').
+    public var kafkaTypesOnly = false
 
     public init(resourceType: AclResourceType? = nil, resourceName: String? = nil, pattern: PatternMatch = .any,
                 principal: String? = nil, host: String? = nil, operation: AclOperation? = nil, permission: AclPermission? = nil) {
@@ -197,6 +238,7 @@ public struct AclBindingFilter: Sendable, Equatable {
     public static let all = AclBindingFilter()
 
     public func matches(_ binding: AclBinding) -> Bool {
+        if kafkaTypesOnly && !binding.resourceType.isKafkas { return false }
         if let resourceType, binding.resourceType != resourceType { return false }
         if let principal, binding.principal != principal { return false }
         if let host, binding.host != host { return false }
@@ -243,17 +285,38 @@ public struct Authorizer: Sendable {
     }
 
     /// Whether `principal` may do `operation` on at least one resource of `type` (Kafka's
-    /// `authorizeByResourceType`, KIP-679: an idempotent producer needs WRITE on some topic):
-    /// some ALLOW applies, and no DENY covers every name of the type.
+    /// `Authorizer.authorizeByResourceType`, KIP-679: an idempotent producer needs WRITE on some
+    /// topic), by Kafka's algorithm: allowed if a made-up name no ACL targets is allowed (super
+    /// users, `allowEveryoneIfNoAclFound`); denied by a DENY on every name (`*`); else allowed
+    /// if some ALLOW (its own operation or ALL) names a literal `*`, or a literal name or
+    /// prefix that no DENY literal of the same name or DENY prefix of it dominates.
     public func authorizeAny(_ principal: Principal, host: String, _ operation: AclOperation, _ type: AclResourceType,
                              bindings: [AclBinding]) -> Bool {
-        if superUsers.contains(principal) { return true }
-        let mine = bindings.filter { $0.resourceType == type && $0.applies(to: principal, host: host) }
-        let deniedEverywhere = mine.contains {
-            $0.permission == .deny && ($0.operation == .all || $0.operation == operation) && $0.patternType == .literal && $0.resourceName == "*"
+        if authorize(principal, host: host, operation, AclResource(type, "hardcode"), bindings: bindings) { return true }
+        var denyLiterals: Set<String> = [], denyPrefixes: Set<String> = []
+        var allowLiterals: Set<String> = [], allowPrefixes: Set<String> = []
+        for binding in bindings where binding.resourceType == type && binding.applies(to: principal, host: host)
+            && (binding.operation == operation || binding.operation == .all) {
+            switch (binding.permission, binding.patternType) {
+            case (.deny, .literal):
+                if binding.resourceName == "*" { return false }
+                denyLiterals.insert(binding.resourceName)
+            case (.deny, .prefixed): denyPrefixes.insert(binding.resourceName)
+            case (.allow, .literal):
+                if binding.resourceName == "*" { return true }
+                allowLiterals.insert(binding.resourceName)
+            case (.allow, .prefixed): allowPrefixes.insert(binding.resourceName)
+            }
         }
-        if deniedEverywhere { return false }
-        if mine.contains(where: { $0.permission == .allow && $0.operation.grants(operation) }) { return true }
-        return allowEveryoneIfNoAclFound && !bindings.contains { $0.resourceType == type }
+        func dominated(_ name: String) -> Bool {
+            var prefix = ""
+            for character in name {
+                prefix.append(character)
+                if denyPrefixes.contains(prefix) { return true }
+            }
+            return false
+        }
+        if allowLiterals.contains(where: { !denyLiterals.contains($0) && !dominated($0) }) { return true }
+        return allowPrefixes.contains { !dominated($0) }
     }
 }

@@ -3,6 +3,29 @@ public protocol ScramCredentialLookup: Sendable {
     func credential(of user: String, mechanism: ScramMechanism) -> ScramCredential?
 }
 
+/// What a password proves about a user.
+public enum PasswordCheck: Sendable, Equatable {
+    case valid
+    case unknownUser
+    case wrongPassword
+}
+
+extension ScramCredentialLookup {
+    /// Checks `password` against one of `user`'s credentials (SHA-512's if the user has one):
+    /// each check is a PBKDF2 run, and a login must not cost twice that. An unknown user costs
+    /// the same run against a made-up credential, so the time taken does not tell which users
+    /// exist. PLAIN logins and HTTP Basic use it.
+    public func check(user: String, password: String) -> PasswordCheck {
+        let stored = ScramMechanism.allCases.reversed().lazy.compactMap { mechanism in
+            self.credential(of: user, mechanism: mechanism).map { (mechanism, $0) }
+        }.first
+        let (mechanism, credential) = stored ?? (.sha512, ScramCredential.decoy)
+        let verified = credential.verifies(password: password, mechanism: mechanism)
+        guard stored != nil else { return .unknownUser }
+        return verified ? .valid : .wrongPassword
+    }
+}
+
 /// One connection's SASL state on a SASL listener (Kafka's `SaslServerAuthenticator`): a
 /// handshake names the mechanism, authenticate requests carry its messages, and only then may
 /// other requests come. With a session lifetime (KIP-368) the client re-authenticates on the
@@ -77,17 +100,10 @@ public struct SaslSession: Sendable {
             case let .failure(error):
                 return .failed(reason: error.reason)
             case let .success(plain):
-                // One credential checks the password (SHA-512's if the user has one): each check
-                // is a PBKDF2 run, and a login must not cost the broker twice that. An unknown
-                // user costs the same run against a made-up credential, so the time taken does
-                // not tell which users exist.
-                let stored = ScramMechanism.allCases.reversed().lazy.compactMap { mechanism in
-                    credentials.credential(of: plain.user, mechanism: mechanism).map { (mechanism, $0) }
-                }.first
-                let (mechanism, credential) = stored ?? (.sha512, ScramCredential.decoy)
-                let verified = credential.verifies(password: plain.password, mechanism: mechanism)
-                guard verified, stored != nil else {
-                    return .failed(reason: stored == nil ? "unknown user \(plain.user)" : "wrong password for user \(plain.user)")
+                switch credentials.check(user: plain.user, password: plain.password) {
+                case .valid: break
+                case .unknownUser: return .failed(reason: "unknown user \(plain.user)")
+                case .wrongPassword: return .failed(reason: "wrong password for user \(plain.user)")
                 }
                 return succeed(user: plain.user, mechanism: .plain, final: [], at: now)
             }

@@ -70,7 +70,7 @@ extension KafkaRequestHandler {
         guard let bindings = broker.acls.bindings else {
             return DescribeAclsResponse(errorCode: .kafkaStorageError, errorMessage: broker.acls.problem)
         }
-        return DescribeAclsResponse(errorCode: .none, acls: bindings.filter(filter.matches).map(Self.fields))
+        return DescribeAclsResponse(errorCode: .none, acls: bindings.filter { $0.resourceType.isKafkas && filter.matches($0) }.map(Self.fields))
     }
 
     func createAcls(_ request: CreateAclsRequest, requester: Requester) -> CreateAclsResponse {
@@ -133,7 +133,9 @@ extension KafkaRequestHandler {
 
     /// A creation as a binding; Kafka's numbers for ANY, MATCH and UNKNOWN are refused here.
     static func binding(_ fields: AclFields) -> Result<AclBinding, SecurityConfigurationError> {
-        guard let type = AclResourceType(rawValue: fields.resourceType) else { return .failure(.init("resource type \(fields.resourceType) cannot be stored in an ACL")) }
+        guard let type = AclResourceType(rawValue: fields.resourceType), type.isKafkas else {
+            return .failure(.init("resource type \(fields.resourceType) cannot be stored in an ACL"))
+        }
         guard let pattern = AclPatternType(rawValue: fields.patternType) else { return .failure(.init("pattern type \(fields.patternType) is not LITERAL (3) or PREFIXED (4)")) }
         guard let operation = AclOperation(rawValue: fields.operation) else { return .failure(.init("operation \(fields.operation) cannot be stored in an ACL")) }
         guard let permission = AclPermission(rawValue: fields.permission) else { return .failure(.init("permission \(fields.permission) is not DENY (2) or ALLOW (3)")) }
@@ -146,8 +148,9 @@ extension KafkaRequestHandler {
     /// A wire filter: 1 means ANY in every numbered field; pattern 2 is MATCH.
     static func filter(_ fields: AclFilterFields) -> Result<AclBindingFilter, SecurityConfigurationError> {
         var filter = AclBindingFilter(resourceName: fields.resourceName, principal: fields.principal, host: fields.host)
+        filter.kafkaTypesOnly = true
         if fields.resourceType != 1 {
-            guard let type = AclResourceType(rawValue: fields.resourceType) else { return .failure(.init("unknown resource type \(fields.resourceType)")) }
+            guard let type = AclResourceType(rawValue: fields.resourceType), type.isKafkas else { return .failure(.init("unknown resource type \(fields.resourceType)")) }
             filter.resourceType = type
         }
         switch fields.patternType {

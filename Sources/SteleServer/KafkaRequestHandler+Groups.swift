@@ -121,9 +121,18 @@ extension KafkaRequestHandler {
                 let partitions = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0, KafkaErrorCode.none) }) })
                 return respond { OffsetDeleteResponse(errorCode: refused, partitions: partitions).encode(&$0, version: version) }
             }
-            let keys = request.topics.flatMap { topic in topic.partitions.map { OffsetStore.Key(group: request.groupId, topic: topic.name, partition: $0) } }
-            let code = KafkaErrorCode(await groups.deleteOffsets(group: request.groupId, partitions: keys))
-            let partitions = PartitionErrorsResponse(topics: request.topics.map { ($0.name, $0.partitions.map { ($0, code == .nonEmptyGroup || code == .groupIdNotFound ? .none : code) }) })
+            // Offsets of a topic can be deleted only with READ on it too, as in Kafka.
+            let readable = Set(request.topics.map(\.name).filter { allowed(requester, .read, .topic($0)) })
+            let keys = request.topics.filter { readable.contains($0.name) }.flatMap { topic in
+                topic.partitions.map { OffsetStore.Key(group: request.groupId, topic: topic.name, partition: $0) }
+            }
+            let code = keys.isEmpty ? KafkaErrorCode.none : KafkaErrorCode(await groups.deleteOffsets(group: request.groupId, partitions: keys))
+            let partitions = PartitionErrorsResponse(topics: request.topics.map { topic in
+                (topic.name, topic.partitions.map { partition -> (Int32, KafkaErrorCode) in
+                    guard readable.contains(topic.name) else { return (partition, .topicAuthorizationFailed) }
+                    return (partition, code == .nonEmptyGroup || code == .groupIdNotFound ? .none : code)
+                })
+            })
             return respond { OffsetDeleteResponse(errorCode: code == .none || code == .coordinatorNotAvailable ? .none : code, partitions: partitions).encode(&$0, version: version) }
         default:
             preconditionFailure("not a group API: \(api)")

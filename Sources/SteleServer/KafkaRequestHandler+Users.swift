@@ -5,12 +5,15 @@ import SteleSecurity
 
 /// DescribeUserScramCredentials and AlterUserScramCredentials (KIP-554): what Kafka's admin
 /// clients use to manage SCRAM users on a running broker. Describing needs DESCRIBE on the
-/// cluster, altering ALTER, as in Kafka. With no authorizer, altering needs an authenticated
-/// principal: an anonymous client on a PLAINTEXT listener must not be able to make itself a
-/// user of the SASL listeners.
+/// cluster, altering ALTER, as in Kafka. With no authorizer, both need an authenticated
+/// principal: an anonymous client on a PLAINTEXT listener must neither list the users nor make
+/// itself one. (With no authorizer, any authenticated user may change any user's credentials,
+/// as in Kafka: use `--authorizer acl` where users do not all trust each other.)
 extension KafkaRequestHandler {
     func describeUserScramCredentials(_ request: DescribeUserScramCredentialsRequest, requester: Requester) -> DescribeUserScramCredentialsResponse {
-        guard allowed(requester, .describe, .cluster) else {
+        // Who the users are is for authenticated principals only: an anonymous client could
+        // otherwise list them (and PLAIN's decoy would hide nothing).
+        guard authorizer != nil || requester.principal != .anonymous, allowed(requester, .describe, .cluster) else {
             return DescribeUserScramCredentialsResponse(errorCode: .clusterAuthorizationFailed, errorMessage: "DESCRIBE on the cluster is needed", results: [])
         }
         if let problem = broker.credentials.problem { return DescribeUserScramCredentialsResponse(errorCode: .kafkaStorageError, errorMessage: problem, results: []) }

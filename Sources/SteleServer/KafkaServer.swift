@@ -24,9 +24,13 @@ public final class KafkaServer: Sendable {
         /// Largest request frame accepted (Kafka `socket.request.max.bytes`, 100 MiB).
         public var maxRequestBytes = 100 << 20
         /// Largest request frame accepted from a connection that has not authenticated on a SASL
-        /// listener (Kafka `sasl.server.max.receive.size`, 512 KiB): a client without
-        /// credentials cannot hold more of ``queuedMaxRequestBytes`` than this per connection.
+        /// listener (Kafka `sasl.server.max.receive.size`, 512 KiB).
         public var maxUnauthenticatedRequestBytes = 512 << 10
+        /// Bytes of requests all unauthenticated connections of a SASL listener may hold
+        /// together (each at most two requests): past it a new one is closed, so clients that
+        /// have proved nothing cannot take the request memory (``queuedMaxRequestBytes``) of
+        /// those that have.
+        public var queuedMaxUnauthenticatedRequestBytes = 16 << 20
         /// Connections open at once, in all and per client address (Kafka `max.connections`,
         /// `max.connections.per.ip`); one past either is closed at once.
         public var maxConnections = 10_000
@@ -83,6 +87,7 @@ public final class KafkaServer: Sendable {
         let maxFrame = configuration.maxRequestBytes
         let usesSASL = configuration.securityProtocol.usesSASL
         let maxUnauthenticatedFrame = min(configuration.maxUnauthenticatedRequestBytes, maxFrame)
+        let unauthenticatedBudget = UnauthenticatedRequestBudget(capacity: configuration.queuedMaxUnauthenticatedRequestBytes)
         let requestMemory = RequestMemoryPool(capacity: configuration.queuedMaxRequestBytes)
         let receiveTimeout = TimeAmount.nanoseconds(Int64(configuration.requestReceiveTimeout.components.seconds) * 1_000_000_000
             + configuration.requestReceiveTimeout.components.attoseconds / 1_000_000_000)
@@ -108,7 +113,7 @@ public final class KafkaServer: Sendable {
                     try child.pipeline.syncOperations.addHandler(RequestMemoryHandler(
                         pool: requestMemory, maxFrameBytes: maxFrame, receiveTimeout: receiveTimeout,
                         minimumBytesPerSecond: minimumRate,
-                        frameLimitBeforeAuthentication: usesSASL ? maxUnauthenticatedFrame : nil))
+                        beforeAuthentication: usesSASL ? (maxUnauthenticatedFrame, unauthenticatedBudget) : nil))
                     try child.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle))
                     try child.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)))
@@ -183,6 +188,8 @@ public final class KafkaServer: Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let peer = connection.channel.remoteAddress?.description ?? "unknown"
         let address = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        // As ACLs spell hosts: an IPv4 client on a dual-stack socket is its IPv4 address.
+        let host = AclHost.normalize(address) ?? address
         if let refusal = limiter.admit(address) {
             let (count, shouldLog) = refusals.withLock { state -> (Int, Bool) in
                 state.count += 1
@@ -214,7 +221,7 @@ public final class KafkaServer: Sendable {
         }
         defer { memory.releaseAll() }
         var security = ConnectionSecurity(sasl: securityProtocol.usesSASL ? SaslSession(enabled: saslMechanisms, sessionLifetime: saslSessionLifetime) : nil,
-                                          peer: peer, host: address)
+                                          peer: peer, host: host)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var principalKnown = !verifiesClients

@@ -29,6 +29,10 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
         /// The largest frame accepted now: `frameLimitBeforeAuthentication` until the server calls
         /// ``allowFullFrames()``, then `maxFrameBytes`.
         var frameLimit: Int
+        /// Before authentication: the frames read and not answered, each also reserved in the
+        /// listener's ``UnauthenticatedRequestBudget``.
+        var unauthenticatedFrames: [Int] = []
+        var authenticated = true
         /// Counts requests whose size arrived, so a receive deadline knows whether its request
         /// is still the one being read.
         var frames = 0
@@ -52,12 +56,19 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
     let receiveTimeout: TimeAmount
     let minimumBytesPerSecond: Int
 
+    /// On a SASL listener: the largest frame before authentication, and the budget all the
+    /// listener's unauthenticated connections share.
+    let beforeAuthentication: (frameLimit: Int, budget: UnauthenticatedRequestBudget)?
+
     init(pool: RequestMemoryPool, maxFrameBytes: Int, receiveTimeout: TimeAmount = .seconds(30),
-         minimumBytesPerSecond: Int = 1 << 20, frameLimitBeforeAuthentication: Int? = nil) {
+         minimumBytesPerSecond: Int = 1 << 20, beforeAuthentication: (frameLimit: Int, budget: UnauthenticatedRequestBudget)? = nil) {
         self.pool = pool
         self.maxFrameBytes = maxFrameBytes
         self.receiveTimeout = receiveTimeout
-        self.state = Mutex(State(frameLimit: min(frameLimitBeforeAuthentication ?? maxFrameBytes, maxFrameBytes)))
+        self.beforeAuthentication = beforeAuthentication
+        var initial = State(frameLimit: min(beforeAuthentication?.frameLimit ?? maxFrameBytes, maxFrameBytes))
+        initial.authenticated = beforeAuthentication == nil
+        self.state = Mutex(initial)
         self.minimumBytesPerSecond = max(1, minimumBytesPerSecond)
     }
 
@@ -87,6 +98,17 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
                     // reserved and the connection closes.
                     refused = size
                     break
+                }
+                if !state.authenticated, let budget = beforeAuthentication?.budget, (8...maxFrameBytes).contains(size) {
+                    // Before authenticating, two requests in flight at most (the one answered
+                    // and the next, which may arrive before the first is given back), within the
+                    // budget all unauthenticated connections share: a flood of them cannot take
+                    // the memory authenticated clients use. Past it the connection closes.
+                    guard state.unauthenticatedFrames.count < 2, budget.reserve(size + 4) else {
+                        refused = size
+                        break
+                    }
+                    state.unauthenticatedFrames.append(size + 4)
                 }
                 if (8...maxFrameBytes).contains(size) {
                     framed += size + 4
@@ -120,7 +142,10 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
 
     /// The connection authenticated: frames up to `maxFrameBytes` are accepted from now on.
     func allowFullFrames() {
-        state.withLock { $0.frameLimit = maxFrameBytes }
+        state.withLock { state in
+            state.frameLimit = maxFrameBytes
+            state.authenticated = true
+        }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -152,6 +177,8 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
     /// answered before its own reservation came through cancels what it owed — and then the
     /// read held for that reservation goes ahead (found by review: it waited for good).
     func release(_ bytes: Int) {
+        let unauthenticated = state.withLock { state in state.unauthenticatedFrames.isEmpty ? 0 : state.unauthenticatedFrames.removeFirst() }
+        if unauthenticated > 0 { beforeAuthentication?.budget.release(unauthenticated) }
         let (released, resumeRead) = state.withLock { state -> (Int, Bool) in
             guard let current = state.held else { return (0, false) }
             let amount = min(bytes, current)
@@ -168,11 +195,12 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
 
     /// The connection ended: everything it still holds (partial and unanswered requests) goes back.
     func releaseAll() {
-        let released = state.withLock { state -> Int in
-            defer { state.held = nil; state.owed = 0 }
-            return state.held ?? 0
+        let (released, unauthenticated) = state.withLock { state -> (Int, Int) in
+            defer { state.held = nil; state.owed = 0; state.unauthenticatedFrames = [] }
+            return (state.held ?? 0, state.unauthenticatedFrames.reduce(0, +))
         }
         if released > 0 { pool.release(released) }
+        if unauthenticated > 0 { beforeAuthentication?.budget.release(unauthenticated) }
     }
 
     /// Tries to reserve what the connection owes; once granted, a held read goes ahead.
@@ -224,6 +252,36 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
                 let context = bound.value
                 if context.channel.isActive { body(self, context) }
             }
+        }
+    }
+}
+
+/// Request bytes all of a SASL listener's unauthenticated connections may hold at once (Kafka
+/// bounds each with `sasl.server.max.receive.size`; this bounds them together): connections
+/// that have proved nothing cannot take the request memory authenticated clients need.
+final class UnauthenticatedRequestBudget: Sendable {
+    let capacity: Int
+    private let used = Mutex(0)
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    var inUse: Int { used.withLock { $0 } }
+
+    /// Takes `bytes` if they fit; never waits.
+    func reserve(_ bytes: Int) -> Bool {
+        used.withLock { used in
+            guard used + bytes <= capacity else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) {
+        used.withLock { used in
+            assert(used >= bytes, "more unauthenticated bytes given back than reserved")
+            used = max(0, used - bytes)
         }
     }
 }

@@ -19,6 +19,15 @@ public struct TLSFiles: Sendable, Equatable {
 
     /// Reads the files; an error names the file and what is wrong with it.
     public func makeServerContext() throws -> NIOSSLContext {
+        let configuration = try makeServerConfiguration()
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw SecurityConfigurationError("the TLS certificate \(certificateChain) and key \(privateKey) cannot be used together: \(error)")
+        }
+    }
+
+    /// The TLS configuration the files describe (the HTTP API's too), checked by making a
+    /// context from it once.
+    public func makeServerConfiguration() throws -> TLSConfiguration {
         let chain: [NIOSSLCertificate]
         do { chain = try NIOSSLCertificate.fromPEMFile(certificateChain) } catch {
             throw SecurityConfigurationError("cannot read the TLS certificate chain \(certificateChain): \(error)")
@@ -40,9 +49,10 @@ public struct TLSFiles: Sendable, Equatable {
             // name to check.
             configuration.certificateVerification = .noHostnameVerification
         }
-        do { return try NIOSSLContext(configuration: configuration) } catch {
+        do { _ = try NIOSSLContext(configuration: configuration) } catch {
             throw SecurityConfigurationError("the TLS certificate \(certificateChain) and key \(privateKey) cannot be used together: \(error)")
         }
+        return configuration
     }
 
     /// The principal a client certificate names, as Kafka's default mapping does (Java's

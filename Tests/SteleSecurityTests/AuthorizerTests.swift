@@ -103,6 +103,37 @@ struct AuthorizerTests {
         #expect(!authorizer.authorizeAny(alice, host: "h", .write, .topic, bindings: [
             allow("User:alice", .write, "orders"), deny("User:alice", .write, "*"),
         ]), "denied on every topic")
+        #expect(!authorizer.authorizeAny(alice, host: "h", .write, .topic, bindings: [
+            allow("User:alice", .write, "orders"), deny("User:alice", .write, "orders"),
+        ]), "the only allowed name is denied too")
+        #expect(!authorizer.authorizeAny(alice, host: "h", .write, .topic, bindings: [
+            allow("User:alice", .write, "orders-eu"), deny("User:alice", .write, "orders-", pattern: .prefixed),
+        ]), "a deny prefix dominates the allowed name")
+        #expect(authorizer.authorizeAny(alice, host: "h", .write, .topic, bindings: [
+            allow("User:alice", .write, "orders-eu"), deny("User:alice", .write, "orders-us"),
+        ]))
+        // With allow.everyone.if.no.acl.found, ACLs on other topics do not stop an idempotent producer.
+        let lenient = Authorizer(allowEveryoneIfNoAclFound: true)
+        #expect(lenient.authorizeAny(alice, host: "h", .write, .topic, bindings: [allow("User:bob", .write, "orders")]))
+    }
+
+    /// One spelling per address: an IPv4 client on a dual-stack socket and Kafka's long IPv6
+    /// form match the ACLs written the usual way; a host that is no address is refused.
+    @Test func hostsAreComparedAsAddresses() {
+        #expect(AclHost.normalize("::ffff:10.0.0.5") == "10.0.0.5")
+        #expect(AclHost.normalize("0:0:0:0:0:0:0:1") == "::1")
+        #expect(AclHost.normalize("localhost") == nil)
+        let binding = deny("User:bob", .read, "t")
+        var fromHost = binding
+        fromHost.host = "0:0:0:0:0:0:0:1"
+        #expect(fromHost.problem == "write the host 0:0:0:0:0:0:0:1 as ::1")
+        let kafkaSpelling = AclBinding(resourceType: .topic, resourceName: "t", principal: "User:bob", host: "0:0:0:0:0:0:0:1", operation: .read)
+        #expect(kafkaSpelling.host == "::1" && kafkaSpelling.problem == nil, "stored in one spelling")
+        #expect(AclBinding(resourceType: .topic, resourceName: "t", principal: "User:bob", host: "localhost", operation: .read).problem != nil)
+        let authorizer = Authorizer()
+        let bindings = [allow("User:bob", .read, "t"), AclBinding(resourceType: .topic, resourceName: "t", principal: "User:bob",
+                                                                  host: "10.0.0.5", operation: .read, permission: .deny)]
+        #expect(!authorizer.authorize(.user("bob"), host: AclHost.normalize("::ffff:10.0.0.5")!, .read, .topic("t"), bindings: bindings))
     }
 
     @Test func filtersMatchAsDescribeAndDeleteAclsDo() {

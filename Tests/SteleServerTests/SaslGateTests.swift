@@ -49,6 +49,31 @@ extension KafkaServerTests {
         try await harness.stop()
     }
 
+    /// Unauthenticated connections share a budget: once it is taken, the next one that sends a
+    /// request is closed, and the authenticated clients' memory stays theirs.
+    @Test func unauthenticatedConnectionsShareABoundedBudget() async throws {
+        let harness = try await Harness {
+            $0.securityProtocol = .saslPlaintext
+            $0.saslMechanisms = [.plain]
+            $0.queuedMaxUnauthenticatedRequestBytes = 64 << 10
+            $0.requestReceiveTimeout = .seconds(3600)
+        }
+        let memory = harness.server.requestMemory
+        // The first announces 40 KiB and sends a little of it: held, within the budget.
+        let first = try await RawConnection(port: harness.server.port)
+        var announced = ByteBuffer()
+        announced.writeInteger(Int32(40 << 10))
+        announced.writeRepeatingByte(0, count: 100)
+        try await first.send(announced)
+        try await waitUntil("the first request to be reserved") { memory.used == (40 << 10) + 4 }
+        // The second does the same: 80 KiB would pass the 64 KiB budget, so it is closed.
+        let second = try await RawConnection(port: harness.server.port)
+        try await second.send(announced)
+        #expect(try await withHangLimit("the second connection to close") { try await second.receive() } == nil)
+        #expect(memory.used == (40 << 10) + 4, "nothing of the refused request was reserved")
+        try await harness.stop()
+    }
+
     @Test func afterAuthenticatingFramesUpToTheListenersLimitAreRead() async throws {
         let harness = try await Self.saslHarness()
         let connection = try await RawConnection(port: harness.server.port)
