@@ -163,3 +163,40 @@ struct ScramTests {
         #expect(throws: SecurityConfigurationError.self) { try ScramCredential.make(password: "pw", mechanism: .sha256, iterations: 16385) }
     }
 }
+
+/// The client side against the RFC's own exchange and against Stele's server.
+struct ScramClientTests {
+    /// RFC 7677 §3: user "user", password "pencil", the RFC's nonces.
+    @Test func theRFC7677ClientMessagesAreReproduced() throws {
+        var client = ScramClientExchange(mechanism: .sha256, user: "user", password: "pencil", nonce: "rOprNGfwEbeRWgbNEkqO")
+        #expect(client.firstMessage == Array("n,,n=user,r=rOprNGfwEbeRWgbNEkqO".utf8))
+        let final = try client.finalMessage(serverFirst: Array("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096".utf8))
+        #expect(final == Array("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".utf8))
+        #expect(client.verify(serverFinal: Array("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=".utf8)))
+        #expect(!client.verify(serverFinal: Array("v=AAAA".utf8)))
+    }
+
+    @Test func aServerThatDoesNotExtendTheNonceOrAsksTooFewIterationsIsRefused() {
+        var client = ScramClientExchange(mechanism: .sha256, user: "user", password: "pencil", nonce: "abc")
+        #expect(throws: SecurityConfigurationError.self) { try client.finalMessage(serverFirst: Array("r=xyz123,s=AAAA,i=4096".utf8)) }
+        #expect(throws: SecurityConfigurationError.self) { try client.finalMessage(serverFirst: Array("r=abc123,s=AAAA,i=100".utf8)) }
+    }
+
+    @Test func theClientLogsInToStelesServer() throws {
+        let credential = try ScramCredential.make(password: "s3cret", mechanism: .sha512)
+        var session = SaslSession(enabled: [.scramSHA512])
+        #expect(session.handshake(mechanism: "SCRAM-SHA-512") == .accepted)
+        let users = ScramTests.Users(credentials: ["alice": [.sha512: credential]])
+        var client = ScramClientExchange(mechanism: .sha512, user: "alice", password: "s3cret")
+        guard case let .challenge(serverFirst) = session.authenticate(client.firstMessage, at: .now, credentials: users) else {
+            Issue.record("no challenge")
+            return
+        }
+        guard case let .authenticated(principal, serverFinal, _) = session.authenticate(try client.finalMessage(serverFirst: serverFirst), at: .now, credentials: users) else {
+            Issue.record("not authenticated")
+            return
+        }
+        #expect(principal == .user("alice"))
+        #expect(client.verify(serverFinal: serverFinal))
+    }
+}

@@ -1,5 +1,7 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
+import SteleSecurity
 import SteleCore
 import SteleKafkaProtocol
 
@@ -11,11 +13,13 @@ final class BenchConnection: @unchecked Sendable {
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private var correlation: Int32 = 0
 
-    init(host: String, port: Int) async throws {
+    /// A connection in clear, or over TLS with `tls` (the broker's certificate trusted).
+    init(host: String, port: Int, tls: NIOSSLContext? = nil) async throws {
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: "localhost")) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 256 << 20)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(KafkaFrameEncoder()))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -89,6 +93,26 @@ final class BenchConnection: @unchecked Sendable {
         _ = try response.nullableArray("aborted") { decoder in (try decoder.int64(), try decoder.int64()) }
         _ = try response.int32()
         return (try response.nullableBytes() ?? ByteBuffer(), highWatermark)
+    }
+
+    /// SaslHandshake v1 and SaslAuthenticate v1 with SCRAM, as librdkafka logs in; throws
+    /// unless the broker accepts and proves it holds the credential.
+    func login(user: String, password: String, mechanism: ScramMechanism) async throws {
+        var handshake = try await send(.saslHandshake, version: 1) { $0.string(mechanism.rawValue) }
+        guard try handshake.int16() == 0 else { throw KafkaProtocolError.invalid("\(mechanism.rawValue) refused") }
+        var client = ScramClientExchange(mechanism: mechanism, user: user, password: password)
+        let serverFirst = try await authenticate(client.firstMessage)
+        let serverFinal = try await authenticate(try client.finalMessage(serverFirst: serverFirst))
+        guard client.verify(serverFinal: serverFinal) else { throw KafkaProtocolError.invalid("the broker's SCRAM signature is wrong") }
+    }
+
+    private func authenticate(_ message: [UInt8]) async throws -> [UInt8] {
+        var response = try await send(.saslAuthenticate, version: 1) { $0.nullableBytes(message) }
+        let error = try response.int16()
+        _ = try response.nullableString()
+        guard error == 0 else { throw KafkaProtocolError.invalid("SaslAuthenticate error \(error)") }
+        var bytes = try response.nullableBytes() ?? ByteBuffer()
+        return bytes.readBytes(length: bytes.readableBytes) ?? []
     }
 
     func close() async {

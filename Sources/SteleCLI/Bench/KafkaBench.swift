@@ -162,27 +162,39 @@ final class BrokerProcess {
     let port: Int
     let directory: String
 
-    init(directory: String, flush: String) throws {
+    /// The port of each listener, by security protocol (`PLAINTEXT`, `SASL_SSL`…).
+    let ports: [String: Int]
+
+    /// Starts `stele serve` on a fresh `directory`; `arguments` add to or replace the defaults
+    /// (one PLAINTEXT listener on a free port), and `keep` leaves files made beforehand (users).
+    init(directory: String, flush: String, arguments: [String] = [], keep: Bool = false) throws {
         self.directory = directory
-        try? FileManager.default.removeItem(atPath: directory)
+        if !keep { try? FileManager.default.removeItem(atPath: directory) }
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["serve", "--data-dir", directory, "--kafka-port", "0", "--flush", flush, "--log-level", "notice"]
         let log = Pipe()
         process.standardError = log
         process.environment = ProcessInfo.processInfo.environment
-        // The port is in the startup log line at level info; run at info to read it.
-        process.arguments = ["serve", "--data-dir", directory, "--kafka-port", "0", "--flush", flush]
+        // The ports are in the startup log lines at level info; run at info to read them.
+        process.arguments = ["serve", "--data-dir", directory, "--kafka-port", "0", "--http-port", "0", "--flush", flush] + arguments
         try process.run()
         var text = ""
         let handle = log.fileHandleForReading
-        while !text.contains("serving the Kafka protocol") {
+        let listeners = arguments.firstIndex(of: "--listeners").map { arguments[$0 + 1].split(separator: ",").count } ?? 1
+        while text.components(separatedBy: "serving the Kafka protocol").count - 1 < listeners {
             let chunk = handle.availableData
             guard !chunk.isEmpty else { throw ValidationError("the broker exited: \(text)") }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-              let port = Int(text[range].split(separator: ":").last!) else { throw ValidationError("no port in: \(text)") }
-        self.port = port
+        var ports: [String: Int] = [:]
+        for line in text.split(separator: "\n") where line.contains("serving the Kafka protocol") {
+            guard let range = line.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                  let port = Int(line[range].split(separator: ":").last!) else { continue }
+            let name = line.range(of: #"protocol=[A-Z_]+"#, options: .regularExpression).map { String(line[$0].dropFirst("protocol=".count)) } ?? "PLAINTEXT"
+            ports[name] = port
+        }
+        guard let first = ports["PLAINTEXT"] ?? ports.values.first else { throw ValidationError("no port in: \(text)") }
+        self.port = first
+        self.ports = ports
         // Keep draining the log so the broker never blocks on a full pipe.
         handle.readabilityHandler = { _ = $0.availableData }
     }
