@@ -129,7 +129,7 @@ echo "stele acls add/list/remove and their refusals: OK"
 
 # An array, not a function: `$!` must be the server's pid, not a subshell's.
 acl_serve=("$bin/stele" serve --data-dir "$acl_dir" --http-listen 127.0.0.1 --http-port 0 --group-initial-rebalance-delay-ms 0
-    --listeners 'SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0' --sasl-mechanisms SCRAM-SHA-256
+    --listeners 'SASL_SSL://127.0.0.1:0,SSL://127.0.0.1:0' --sasl-mechanisms SCRAM-SHA-256
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem"
     --authorizer acl --super-users User:admin)
 # HTTP tokens, made on the stopped directory: one valid, one revoked, one expired.
@@ -151,7 +151,7 @@ wait_until "$pid" "the ACL server to serve HTTP" grep -q 'serving HTTP' "$work/a
 grep -q 'acls=9 .*authorizing requests with ACLs' "$work/acl-serve.log" || { cat "$work/acl-serve.log"; fail "no authorizer line"; }
 acl_port() { grep "serving the Kafka protocol" "$work/acl-serve.log" | grep "protocol=$1 " | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2; }
 acl_http=$(grep 'serving HTTP' "$work/acl-serve.log" | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2)
-python3 "$(dirname "$0")/../Tests/Clients/acls.py" "$work" "$(acl_port SASL_PLAINTEXT)" "$(acl_port SSL)" || { tail -n 30 "$work/acl-serve.log"; fail "ACL client cases"; }
+python3 "$(dirname "$0")/../Tests/Clients/acls.py" "$work" "$(acl_port SASL_SSL)" "$(acl_port SSL)" || { tail -n 30 "$work/acl-serve.log"; fail "ACL client cases"; }
 
 # The HTTP API with the same principals and ACLs: tokens, Basic, 401 and 403 as problem details.
 api="http://127.0.0.1:$acl_http"
@@ -187,8 +187,32 @@ query='{"sql":"SELECT count(*) AS n FROM balances"}'
 if "$bin/stele" views list --server "$api" >/dev/null 2>&1; then fail "stele views list without a token succeeded"; fi
 echo "HTTP: /health open; no, forged, revoked and expired tokens 401; ACLs 403 (topics, DENY, view query); Basic; /metrics needs a token; views CLI with --token: OK"
 
+# `stele users` against the running server, through the admin API over SASL_SSL (kafka-configs.sh's way).
+props() { printf 'security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=%s\nsasl.password=%s\nssl.ca.location=%s\n' "$1" "$2" "$work/ca.pem" > "$work/$1.properties"; }
+props admin admin-pw; props alice alice-pw
+live=(--bootstrap "127.0.0.1:$(acl_port SASL_SSL)" --command-config "$work/admin.properties")
+login_as() { # USER PASSWORD: prints "in" when the login succeeds (listing users is then refused: no rights), "out" when refused
+    printf 'security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=%s\nsasl.password=%s\nssl.ca.location=%s\n' "$1" "$2" "$work/ca.pem" > "$work/try.properties"
+    out=$("$bin/stele" users list --bootstrap "127.0.0.1:$(acl_port SASL_SSL)" --command-config "$work/try.properties" 2>&1 || true)
+    if grep -q "login as $1 refused" <<< "$out"; then echo out; else echo in; fi
+}
+echo "erin-first" | "$bin/stele" users create erin "${live[@]}" --mechanism SCRAM-SHA-256 | grep -qx 'created User:erin' || fail "users create --bootstrap"
+if echo "x" | "$bin/stele" users create erin "${live[@]}" >/dev/null 2>&1; then fail "a live user was created twice"; fi
+"$bin/stele" users list "${live[@]}" | grep -q '^User:erin	SCRAM-SHA-256 (4096 iterations)$' || fail "users list --bootstrap"
+[ "$(login_as erin erin-first)" = in ] || fail "erin cannot log in after users create --bootstrap"
+echo "erin-second" | "$bin/stele" users passwd erin "${live[@]}" --mechanism SCRAM-SHA-512,SCRAM-SHA-256 >/dev/null || fail "users passwd --bootstrap"
+[ "$(login_as erin erin-first)" = out ] || fail "erin's old password still works after passwd --bootstrap"
+[ "$(login_as erin erin-second)" = in ] || fail "erin's new password does not work"
+"$bin/stele" users delete erin "${live[@]}" | grep -qx 'deleted User:erin' || fail "users delete --bootstrap"
+[ "$(login_as erin erin-second)" = out ] || fail "a deleted user still logs in"
+if echo "x" | "$bin/stele" users create mallory --bootstrap "127.0.0.1:$(acl_port SASL_SSL)" --command-config "$work/alice.properties" > "$work/mallory.txt" 2>&1; then
+    fail "alice created a user without ALTER on the cluster"
+fi
+grep -q "refused" "$work/mallory.txt" || { cat "$work/mallory.txt"; fail "the refusal does not say so"; }
+echo "stele users create/passwd/list/delete --bootstrap against the running server (SASL_SSL, admin API); refused to alice: OK"
+
 # kcat (librdkafka) as bob: producing needs WRITE.
-if seq 1 3 | kcat -P -b "127.0.0.1:$(acl_port SASL_PLAINTEXT)" -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-256 \
+if seq 1 3 | kcat -P -b "127.0.0.1:$(acl_port SASL_SSL)" -X security.protocol=SASL_SSL -X ssl.ca.location="$work/ca.pem" -X sasl.mechanisms=SCRAM-SHA-256 \
     -X sasl.username=bob -X sasl.password=bob-pw -X message.timeout.ms=20000 -t orders-in 2> "$work/kcat-acl.txt"; then
     fail "kcat produced as bob without WRITE"
 fi
@@ -213,7 +237,8 @@ grep -q 'cannot authorize requests:.*acls.json cannot be read' "$work/acl-damage
 [ "$(cat "$acl_dir/security/acls.json")" = '{"format":1,"acls":[{"resource_type":"Topic"' ] || fail "the damaged ACL file was changed"
 if acls list >/dev/null 2>&1; then fail "acls list read a damaged file"; fi
 echo "ACLs kept across a restart; a damaged ACL file refuses the start and is left as it was: OK"
-for secret in admin-pw alice-pw bob-pw "${alice_token##*_}" "${admin_token##*_}"; do
+rm -f "$work"/*.properties
+for secret in admin-pw alice-pw bob-pw erin-first erin-second "${alice_token##*_}" "${admin_token##*_}"; do
     if grep -rqa -- "$secret" "$acl_dir" "$work/acl-serve.log"; then fail "the password '$secret' is in clear"; fi
 done
 echo "security suite: PASS"

@@ -116,17 +116,22 @@ extension DeleteTopicsResponse {
     }
 }
 
-/// Frames a request: size, header v1 (key, version, correlation id, client id), body.
+/// Frames a request: size, header v1 (key, version, correlation id, client id) — v2, with an
+/// empty tagged-field section, for a flexible version — and the body, in compact encodings
+/// when the version is flexible.
 public enum RequestFrame {
     public static func encode(api: ApiKey, version: Int16, correlationId: Int32, clientId: String,
                               body: (inout KafkaEncoder) -> Void) -> ByteBuffer {
-        precondition(!api.isFlexible(version), "the admin client sends classic versions only")
-        var encoder = KafkaEncoder(ByteBuffer(), flexible: false)
-        encoder.int32(0)
-        encoder.int16(api.rawValue)
-        encoder.int16(version)
-        encoder.int32(correlationId)
-        encoder.nullableString(clientId)
+        var header = KafkaEncoder(ByteBuffer(), flexible: false)
+        header.int32(0)
+        header.int16(api.rawValue)
+        header.int16(version)
+        header.int32(correlationId)
+        // The client id stays a classic string even in header v2 (KIP-482).
+        header.nullableString(clientId)
+        let flexible = api.isFlexible(version)
+        if flexible { header.unsignedVarint(0) }
+        var encoder = KafkaEncoder(header.buffer, flexible: flexible)
         body(&encoder)
         var buffer = encoder.buffer
         buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)

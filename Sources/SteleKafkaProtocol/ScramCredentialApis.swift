@@ -7,6 +7,19 @@ public struct DescribeUserScramCredentialsRequest: Sendable, Equatable {
     /// Nil: every user.
     public var users: [String]?
 
+    public init(users: [String]?) {
+        self.users = users
+    }
+
+    /// Writes the request (for `stele users` against a running server).
+    public func encode(_ encoder: inout KafkaEncoder) {
+        encoder.array(users) { encoder, name in
+            encoder.string(name)
+            encoder.taggedFields()
+        }
+        encoder.taggedFields()
+    }
+
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let users = try decoder.nullableArray("users") { decoder -> String in
             let name = try decoder.string("user name")
@@ -46,6 +59,26 @@ public struct DescribeUserScramCredentialsResponse: Sendable, Equatable {
         self.errorCode = errorCode
         self.errorMessage = errorMessage
         self.results = results
+    }
+
+    public static func decode(_ decoder: inout KafkaDecoder) throws -> Self {
+        _ = try decoder.int32("throttle time")
+        let code = try decoder.int16("error code")
+        let message = try decoder.nullableString("error message")
+        let results = try decoder.array("results") { decoder -> Result in
+            let user = try decoder.string("user")
+            let code = try decoder.int16("error code")
+            let message = try decoder.nullableString("error message")
+            let credentials = try decoder.array("credential infos") { decoder -> (mechanism: Int8, iterations: Int32) in
+                let info = (mechanism: try decoder.int8("mechanism"), iterations: try decoder.int32("iterations"))
+                try decoder.taggedFields()
+                return info
+            }
+            try decoder.taggedFields()
+            return Result(user: user, errorCode: KafkaErrorCode(rawValue: code) ?? .unknownServerError, errorMessage: message, credentials: credentials)
+        }
+        try decoder.taggedFields()
+        return Self(errorCode: KafkaErrorCode(rawValue: code) ?? .unknownServerError, errorMessage: message, results: results)
     }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {

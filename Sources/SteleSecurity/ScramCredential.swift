@@ -53,7 +53,7 @@ public enum ScramMechanism: String, Sendable, CaseIterable, Codable {
 
     /// RFC 5802 `Hi(password, salt, i)`: PBKDF2 with this HMAC, one hash length of output. The
     /// password's UTF-8 bytes are used as they are (Kafka applies no SASLprep either).
-    func saltedPassword(_ password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
+    public func saltedPassword(_ password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
         let function: KDF.Insecure.PBKDF2.HashFunction = self == .sha256 ? .sha256 : .sha512
         let length = self == .sha256 ? 32 : 64
         // Iterations are range-checked where credentials are made and read.

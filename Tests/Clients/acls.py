@@ -1,6 +1,6 @@
 """Kafka clients against a Stele deciding requests with ACLs (`serve --authorizer acl`).
 
-    python3 acls.py DIR SASL_PLAINTEXT_PORT SSL_PORT
+    python3 acls.py DIR SASL_SSL_PORT SSL_PORT
 
 Users (SCRAM-SHA-256): admin / admin-pw (a super user), alice / alice-pw, bob / bob-pw. DIR holds
 ca.pem and client.pem/client.key (subject C=FR/O=Example/OU=payments/CN=alice). The ACLs made
@@ -29,13 +29,13 @@ def case(name, ok, detail=""):
 
 
 def sasl(user):
-    return dict(bootstrap_servers=f"127.0.0.1:{sasl_port}", security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+    return dict(bootstrap_servers=f"127.0.0.1:{sasl_port}", security_protocol="SASL_SSL", ssl_cafile=ca, sasl_mechanism="SCRAM-SHA-256",
                 sasl_plain_username=user, sasl_plain_password=f"{user}-pw")
 
 
 def confluent(user):
-    return {"bootstrap.servers": f"127.0.0.1:{sasl_port}", "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
-            "sasl.username": user, "sasl.password": f"{user}-pw"}
+    return {"bootstrap.servers": f"127.0.0.1:{sasl_port}", "security.protocol": "SASL_SSL", "ssl.ca.location": ca,
+            "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": user, "sasl.password": f"{user}-pw"}
 
 
 mtls = dict(bootstrap_servers=f"127.0.0.1:{ssl_port}", security_protocol="SSL", ssl_cafile=ca,
