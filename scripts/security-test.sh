@@ -131,7 +131,7 @@ echo "stele acls add/list/remove and their refusals: OK"
 acl_serve=("$bin/stele" serve --data-dir "$acl_dir" --http-listen 127.0.0.1 --http-port 0 --group-initial-rebalance-delay-ms 0
     --listeners 'SASL_SSL://127.0.0.1:0,SSL://127.0.0.1:0' --sasl-mechanisms SCRAM-SHA-256
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem"
-    --authorizer acl --super-users User:admin)
+    --authorizer acl --super-users 'User:ops,User:CN=nobody,O=Example,User:admin')
 # HTTP tokens, made on the stopped directory: one valid, one revoked, one expired.
 tokens() { "$bin/stele" tokens "$@" --data-dir "$acl_dir"; }
 alice_token=$(tokens create --principal User:alice 2>/dev/null)
@@ -148,6 +148,8 @@ mkdir -p "$work/acl-views" && cp "$(dirname "$0")/../Examples/views/balances.sql
 "${acl_serve[@]}" --views "$work/acl-views" > "$work/acl-serve.log" 2>&1 &
 pid=$!
 wait_until "$pid" "the ACL server to serve HTTP" grep -q 'serving HTTP' "$work/acl-serve.log" || { cat "$work/acl-serve.log"; fail "the ACL server did not start"; }
+grep -q 'super users=\["User:CN=nobody,O=Example", "User:admin", "User:ops"\] .*authorizing requests with ACLs' "$work/acl-serve.log" \
+    || { grep 'authorizing' "$work/acl-serve.log"; fail "--super-users with a certificate subject in a comma list"; }
 grep -q 'acls=9 .*authorizing requests with ACLs' "$work/acl-serve.log" || { cat "$work/acl-serve.log"; fail "no authorizer line"; }
 acl_port() { grep "serving the Kafka protocol" "$work/acl-serve.log" | grep "protocol=$1 " | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2; }
 acl_http=$(grep 'serving HTTP' "$work/acl-serve.log" | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2)

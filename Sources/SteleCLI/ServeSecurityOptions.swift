@@ -30,7 +30,7 @@ struct ServeSecurityOptions: ParsableArguments {
     @Option(help: ArgumentHelp("'acl': every Kafka request is decided by the ACLs in DATA/security/acls.json (stele acls), and what no ACL allows is denied; 'none': everything is allowed.", valueName: "acl|none"))
     var authorizer = "none"
 
-    @Option(help: ArgumentHelp("Principals allowed everything whatever the ACLs say, separated by ';' as Kafka's super.users (e.g. 'User:admin;User:CN=ops,O=Example').", valueName: "list"))
+    @Option(help: ArgumentHelp("Principals allowed everything whatever the ACLs say, separated by ';' as Kafka's super.users or by ',' (e.g. 'User:admin;User:CN=ops,O=Example').", valueName: "list"))
     var superUsers = ""
 
     @Flag(help: "With --authorizer acl, allow a request on a resource no ACL names at all (Kafka allow.everyone.if.no.acl.found; by default it is denied).")
@@ -53,11 +53,27 @@ struct ServeSecurityOptions: ParsableArguments {
         return try TLSFiles(certificateChain: tlsCert, privateKey: tlsKey).makeServerConfiguration()
     }
 
+    /// Principals separated by `;` as Kafka's `super.users`, or by `,` as the issue that
+    /// introduced the flag spelled it: a piece that does not start `Type:` belongs to the
+    /// principal before it (a certificate subject, `User:CN=ops,O=Example`).
+    static func principalList(_ text: String) -> [String] {
+        if text.contains(";") {
+            return text.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        var principals: [String] = []
+        for piece in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !piece.isEmpty {
+            let startsPrincipal = piece.firstIndex(of: ":").map { colon in
+                !piece[..<colon].isEmpty && piece[..<colon].allSatisfy(\.isLetter)
+            } ?? false
+            if startsPrincipal || principals.isEmpty { principals.append(piece) } else { principals[principals.count - 1] += "," + piece }
+        }
+        return principals
+    }
+
     /// The authorizer the flags describe; nil for `--authorizer none`.
     func makeAuthorizer() throws -> Authorizer? {
         var superUsers: Set<Principal> = []
-        // Separated by ';' as Kafka's super.users: a certificate's principal has commas.
-        for text in self.superUsers.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+        for text in Self.principalList(self.superUsers) {
             guard let principal = Principal(text) else { throw ValidationError("--super-users: '\(text)' is not a principal (User:NAME)") }
             superUsers.insert(principal)
         }
@@ -148,7 +164,14 @@ struct ServeSecurityOptions: ParsableArguments {
             }
         }
         // With an authorizer the HTTP API authenticates every request (but /health and the
-        // OpenAPI document).
+        // OpenAPI document) — over TLS only off loopback: tokens and passwords must not cross
+        // the network in clear.
+        if !KafkaListener.isLoopback(httpHost) && authorizer.lowercased() == "acl" && !httpTls {
+            throw ValidationError("""
+                the HTTP API on \(httpHost) would receive tokens and passwords in clear. Add --http-tls (with --tls-cert and \
+                --tls-key), keep it on 127.0.0.1, or pass --allow-unauthenticated-network-access if this network is trusted.
+                """)
+        }
         if !KafkaListener.isLoopback(httpHost) && authorizer.lowercased() != "acl" {
             throw ValidationError("""
                 the HTTP API on \(httpHost) would let anyone who reaches it read and append events. Use --authorizer acl (every \

@@ -36,6 +36,10 @@ struct UsersCommand: AsyncParsableCommand {
             let parts = bootstrap.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--bootstrap must be host:port") }
             let security = try commandConfig.map { try KafkaAdminClient.Security.load(properties: $0) } ?? .plaintext
+            // A salted password logs in as well as the password: it crosses a network only over TLS.
+            if security.tls == nil && !KafkaListener.isLoopback(String(parts[0])) {
+                throw ValidationError("--bootstrap \(bootstrap) is not on this machine: use an SSL or SASL_SSL listener (security.protocol in --command-config)")
+            }
             return UsersAdmin(client: KafkaAdminClient(host: String(parts[0]), port: port, security: security))
         }
 

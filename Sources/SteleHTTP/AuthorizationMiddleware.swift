@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
@@ -40,20 +42,54 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
         }
         let address = context.remoteAddress?.ipAddress ?? ""
         let host = AclHost.normalize(address) ?? address
-        let allowed: Bool
-        switch access {
-        case .open: allowed = true
-        case .metrics: allowed = authorize(principal, host, .describe, .cluster)
-        case let .need(operation, resource): allowed = authorize(principal, host, operation, resource)
-        case let .append(category):
-            allowed = authorize(principal, host, .write, .topic(category))
-                && (broker.topic(category) != nil || authorize(principal, host, .create, .cluster) || authorize(principal, host, .create, .topic(category)))
-        }
-        guard allowed else {
+        guard allows(access, principal, host) else {
             Counter(label: "stele_authorization_denials_total").increment()
             return JSONResponse.problem(.forbidden, "not authorized", detail: "\(principal) may not \(request.method) \(request.uri.path)")
         }
-        return try await next(request, context)
+        var response = try await next(request, context)
+        // A streamed answer (an event subscription, a view's changes) is checked again as it
+        // goes: once the token expires or is revoked, the user deleted or the ACL removed, it
+        // ends, as a Kafka consumer's next Fetch would be refused.
+        let credential = request.headers[.authorization] ?? ""
+        let stillAllowed: @Sendable () -> Bool = { [self] in
+            stillValid(credential) && allows(access, principal, host)
+        }
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            try await body.write(ReauthorizingWriter(base: writer, stillAllowed: stillAllowed))
+        }
+        return response
+    }
+
+    private func allows(_ access: HTTPAccess, _ principal: Principal, _ host: String) -> Bool {
+        switch access {
+        case .open: return true
+        case .metrics: return authorize(principal, host, .describe, .cluster)
+        case let .need(operation, resource): return authorize(principal, host, operation, resource)
+        case let .append(category):
+            return authorize(principal, host, .write, .topic(category))
+                && (broker.topic(category) != nil || authorize(principal, host, .create, .cluster) || authorize(principal, host, .create, .topic(category)))
+        }
+    }
+
+    /// Whether the credential that opened a stream still stands: the token is neither expired
+    /// nor revoked, or the Basic user still exists (the password was checked at the start).
+    private func stillValid(_ header: String) -> Bool {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2 else { return false }
+        switch parts[0].lowercased() {
+        case "bearer":
+            guard let token = AccessToken(text: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+                  case .valid = broker.tokens.verify(token) else { return false }
+            return true
+        case "basic":
+            guard let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+                  let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return false }
+            let user = String(text[..<colon])
+            return ScramMechanism.allCases.contains { broker.credentials.credential(of: user, mechanism: $0) != nil }
+        default:
+            return false
+        }
     }
 
     private func authorize(_ principal: Principal, _ host: String, _ operation: AclOperation, _ resource: AclResource) -> Bool {
@@ -107,6 +143,10 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
 final class VerifiedPasswords: Sendable {
     private let key = SymmetricKey(size: .bits256)
     private let entries = Mutex<[[UInt8]: ContinuousClock.Instant]>([:])
+    /// Password checks queued or running; past `maxPending` a Basic login is refused at once
+    /// (a token costs no PBKDF2 and is never refused for this).
+    private let pending = Mutex(0)
+    static let maxPending = 32
     let capacity: Int
     let lifetime: Duration
     /// PBKDF2 runs here, never on the pool the connections share; one thread, so a flood of
@@ -119,9 +159,18 @@ final class VerifiedPasswords: Sendable {
     }
 
     func verify(user: String, password: String, credentials: CredentialStore) async -> Bool {
-        let fingerprint = Array(HMAC<SHA256>.authenticationCode(for: Array("\(user)\u{0}\(password)".utf8), using: key))
+        // The user's length first: no other user and password give the same bytes.
+        let fingerprint = Array(HMAC<SHA256>.authenticationCode(for: Array("\(user.utf8.count):\(user)\(password)".utf8), using: key))
         let now = ContinuousClock.now
         if let verified = entries.withLock({ $0[fingerprint] }), now - verified < lifetime { return true }
+        // A bounded queue: clients sending made-up passwords cannot make real logins wait
+        // behind an ever longer line of PBKDF2 runs.
+        guard pending.withLock({ pending in
+            guard pending < Self.maxPending else { return false }
+            pending += 1
+            return true
+        }) else { return false }
+        defer { pending.withLock { $0 -= 1 } }
         let valid = (try? await Self.checking.run { credentials.check(user: user, password: password) == .valid }) ?? false
         guard valid else { return false }
         entries.withLock { entries in
@@ -132,5 +181,30 @@ final class VerifiedPasswords: Sendable {
             entries[fingerprint] = now
         }
         return true
+    }
+}
+
+/// Passes a response's bytes on while the request is still allowed (checked at most once a
+/// second; an SSE stream writes at least a heartbeat every 15 s); then ends the response.
+struct ReauthorizingWriter: ResponseBodyWriter {
+    var base: any ResponseBodyWriter
+    let stillAllowed: @Sendable () -> Bool
+    var lastCheck = ContinuousClock.now
+
+    struct NoLongerAllowed: Error, CustomStringConvertible {
+        var description: String { "the stream's credentials or rights were withdrawn" }
+    }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        let now = ContinuousClock.now
+        if now - lastCheck >= .seconds(1) {
+            lastCheck = now
+            guard stillAllowed() else { throw NoLongerAllowed() }
+        }
+        try await base.write(buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        try await base.finish(trailingHeaders)
     }
 }

@@ -147,7 +147,9 @@ extension KafkaRequestHandler {
 
     /// A wire filter: 1 means ANY in every numbered field; pattern 2 is MATCH.
     static func filter(_ fields: AclFilterFields) -> Result<AclBindingFilter, SecurityConfigurationError> {
-        var filter = AclBindingFilter(resourceName: fields.resourceName, principal: fields.principal, host: fields.host)
+        // Hosts as bindings store them, so `0:0:0:0:0:0:0:1` finds the ACL for `::1`.
+        let host = fields.host.map { $0 == "*" ? $0 : AclHost.normalize($0) ?? $0 }
+        var filter = AclBindingFilter(resourceName: fields.resourceName, principal: fields.principal, host: host)
         filter.kafkaTypesOnly = true
         if fields.resourceType != 1 {
             guard let type = AclResourceType(rawValue: fields.resourceType), type.isKafkas else { return .failure(.init("unknown resource type \(fields.resourceType)")) }

@@ -56,6 +56,9 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
     let receiveTimeout: TimeAmount
     let minimumBytesPerSecond: Int
 
+    /// Unauthenticated frames this small are not charged to the budget.
+    static let smallUnauthenticatedFrame = 4096
+
     /// On a SASL listener: the largest frame before authentication, and the budget all the
     /// listener's unauthenticated connections share.
     let beforeAuthentication: (frameLimit: Int, budget: UnauthenticatedRequestBudget)?
@@ -104,11 +107,15 @@ final class RequestMemoryHandler: ChannelDuplexHandler, Sendable {
                     // and the next, which may arrive before the first is given back), within the
                     // budget all unauthenticated connections share: a flood of them cannot take
                     // the memory authenticated clients use. Past it the connection closes.
-                    guard state.unauthenticatedFrames.count < 2, budget.reserve(size + 4) else {
+                    // Frames a login needs (ApiVersions, SASL messages: a few hundred bytes) are
+                    // always admitted: connections filling the budget with large ones must not
+                    // lock every client out of logging in.
+                    let charged = size + 4 <= Self.smallUnauthenticatedFrame ? 0 : size + 4
+                    guard state.unauthenticatedFrames.count < 2, charged == 0 || budget.reserve(charged) else {
                         refused = size
                         break
                     }
-                    state.unauthenticatedFrames.append(size + 4)
+                    state.unauthenticatedFrames.append(charged)
                 }
                 if (8...maxFrameBytes).contains(size) {
                     framed += size + 4

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Testing
 import SteleBroker
@@ -33,6 +36,46 @@ import SteleStore
         await #expect(throws: EventStoreError.self) { _ = try await anonymous.read(stream) }
         try node.broker.tokens.revoke(token.id)
         await #expect(throws: EventStoreError.self) { _ = try await withToken.read(stream) }
+        try await node.stopAndWait()
+    }
+
+    /// A subscription opened with a token ends once the token is revoked: the stream is
+    /// authorized again as it goes (every heartbeat here), not only when it starts.
+    @Test func aStreamEndsWhenItsTokenIsRevoked() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = SteleNode.Configuration.ephemeral(directory: directory)
+        configuration.http.authorizer = Authorizer()
+        configuration.http.sseHeartbeat = .milliseconds(200)
+        let node = try await SteleNode.start(configuration, logger: Logger(label: "test"))
+        try node.broker.acls.add([AclBinding(resourceType: .topic, resourceName: "accounts", principal: "User:alice", operation: .all)])
+        try await node.store.append([EventData(type: "Opened", data: Array("{}".utf8))], to: StreamName(category: "accounts", id: "a"))
+        let token = try node.broker.tokens.create(for: .user("alice"), expires: nil)
+        let fd = try connectLoopback(port: node.httpPort)
+        defer { close(fd) }
+        let request = "GET /categories/accounts/subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token.text)\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        /// Reads until the server closes the connection; returns what came.
+        @Sendable func readToEnd() throws -> String {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count == 0 { return String(decoding: received, as: UTF8.self) }
+                guard count > 0 else { throw CancellationError() }
+                received += buffer[0..<count]
+                if received.count > 1 << 20 { return String(decoding: received, as: UTF8.self) }
+            }
+        }
+        // The first event arrives; then the token is revoked and the stream must end by itself.
+        let opening = try await offPool { () -> String in
+            var first = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &first, first.count, 0)
+            return String(decoding: first[0..<max(count, 0)], as: UTF8.self)
+        }
+        #expect(opening.contains("200"), "the subscription was not opened: \(opening)")
+        try node.broker.tokens.revoke(token.id)
+        let rest = try await offPool { try readToEnd() }
+        #expect(rest.utf8.count < 1 << 20, "the stream went on after its token was revoked")
         try await node.stopAndWait()
     }
 }
