@@ -1,4 +1,6 @@
-/// ListOffsets (key 2), versions 1–5. Timestamp -2 asks for the earliest offset, -1 for the latest.
+/// ListOffsets (key 2), versions 1–5. Timestamp -2 asks for the earliest offset, -1 for the
+/// latest, -3 for the record with the largest timestamp, -4 for the earliest local one; any
+/// other negative timestamp is refused (never answered as a time).
 public struct ListOffsetsRequest: Sendable, Equatable {
     public struct Partition: Sendable, Equatable {
         public var partition: Int32
@@ -20,6 +22,10 @@ public struct ListOffsetsRequest: Sendable, Equatable {
 
     public static let earliest: Int64 = -2
     public static let latest: Int64 = -1
+    /// The record with the largest timestamp (KIP-734); librdkafka sends it whatever the version.
+    public static let maxTimestamp: Int64 = -3
+    /// The earliest offset kept locally (KIP-405): the earliest, with no tiered storage.
+    public static let earliestLocal: Int64 = -4
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         _ = try decoder.int32("replica id")

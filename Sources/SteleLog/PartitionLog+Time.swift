@@ -7,6 +7,17 @@ extension PartitionLog {
         try await record(atOrAfterTimestamp: timestamp)?.offset
     }
 
+    /// The offset and timestamp of the first record with the largest timestamp (ListOffsets'
+    /// max-timestamp spec, KIP-734), or `nil` when the log shows no record.
+    public func recordWithMaxTimestamp() async throws -> (offset: Int64, timestamp: Int64)? {
+        try await executor.run {
+            let view = try self.readView()
+            let maxTimestamp = try self.state.withLock { _ throws in view.segments.map(\.summary.maxTimestamp).max() }
+            guard let maxTimestamp, maxTimestamp >= 0 else { return nil }
+            return try self.offsetBlocking(atOrAfterTimestamp: maxTimestamp)
+        }
+    }
+
     /// The offset and timestamp of the first record at or after `timestamp` (what ListOffsets
     /// answers), or `nil` when every visible record is older.
     public func record(atOrAfterTimestamp timestamp: Int64) async throws -> (offset: Int64, timestamp: Int64)? {

@@ -400,10 +400,24 @@ struct KafkaRequestHandler: Sendable {
                     continue
                 }
                 switch partition.timestamp {
-                case ListOffsetsRequest.earliest:
+                case ListOffsetsRequest.earliest, ListOffsetsRequest.earliestLocal:
                     partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.logStartOffset))
                 case ListOffsetsRequest.latest:
                     partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.highWatermark))
+                case ListOffsetsRequest.maxTimestamp:
+                    do {
+                        let found = try await log.recordWithMaxTimestamp()
+                        partitions.append(.init(partition: partition.partition, errorCode: .none,
+                                                timestamp: found?.timestamp ?? -1, offset: found?.offset ?? -1))
+                    } catch let error as LogError {
+                        partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error)))
+                    } catch {
+                        partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
+                    }
+                case ..<0:
+                    // A spec Stele does not know (latest-tiered, a newer one): an error, never an
+                    // offset found by treating it as a time.
+                    partitions.append(.init(partition: partition.partition, errorCode: .invalidRequest))
                 default:
                     do {
                         let found = try await log.record(atOrAfterTimestamp: partition.timestamp)
