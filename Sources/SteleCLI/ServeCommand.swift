@@ -40,6 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port given to clients in Metadata (default: the bound port), e.g. behind a proxy.")
     var advertisedPort: Int?
 
+    @Option(help: "The node id clients see in Metadata and FindCoordinator (Kafka's node.id), 0...2147483647.")
+    var nodeId = 0
+
     @Option(help: "HTTP API port (views, health); 0 picks a free port (the log says which).")
     var httpPort = 8080
 
@@ -185,6 +188,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.kafka.maxConnections = maxConnections
         configuration.kafka.maxConnectionsPerAddress = maxConnectionsPerIp
         configuration.kafka.idleTimeout = .milliseconds(connectionsMaxIdleMs)
+        guard (0...Int(Int32.max)).contains(nodeId) else { throw ValidationError("--node-id must be 0...\(Int32.max), got \(nodeId)") }
+        configuration.kafka.nodeId = Int32(nodeId)
         let listeners = try security.kafkaListeners(base: configuration.kafka, listen: listen, kafkaPort: kafkaPort)
         if security.listeners != nil {
             configuration.kafka = listeners[0]

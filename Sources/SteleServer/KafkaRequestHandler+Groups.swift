@@ -20,7 +20,7 @@ extension KafkaRequestHandler {
                 return respond { FindCoordinatorResponse(errorCode: refused, nodeId: -1, host: "", port: -1).encode(&$0, version: version) }
             }
             let response = request.keyType == 0
-                ? FindCoordinatorResponse(errorCode: .none, nodeId: Self.nodeId, host: advertisedHost, port: advertisedPort)
+                ? FindCoordinatorResponse(errorCode: .none, nodeId: nodeId, host: advertisedHost, port: advertisedPort)
                 // Transactions (key type 1) are not supported.
                 : FindCoordinatorResponse(errorCode: .coordinatorNotAvailable, nodeId: -1, host: "", port: -1)
             return respond { response.encode(&$0, version: version) }

@@ -24,7 +24,8 @@ struct KafkaRequestHandler: Sendable {
     /// Decides each request from the broker's ACLs; nil: every request is allowed (no
     /// authorizer, Kafka's default).
     var authorizer: Authorizer?
-    static let nodeId: Int32 = 0
+    /// The node id Metadata and FindCoordinator name (`--node-id`, Kafka's `node.id`).
+    var nodeId: Int32 = 0
     /// Threads for validating and decompressing produced batches (see `produce`).
     static let decoding = IOExecutor(threadCount: 2, name: "stele-decode")
 
@@ -178,8 +179,8 @@ struct KafkaRequestHandler: Sendable {
                 topics.append(.init(errorCode: .unknownTopicOrPartition, name: name, partitions: []))
             }
         }
-        return MetadataResponse(brokers: [.init(nodeId: Self.nodeId, host: advertisedHost, port: advertisedPort)],
-                                clusterId: "stele", controllerId: Self.nodeId, topics: topics)
+        return MetadataResponse(brokers: [.init(nodeId: nodeId, host: advertisedHost, port: advertisedPort)],
+                                clusterId: "stele", controllerId: nodeId, topics: topics)
     }
 
     // MARK: Produce

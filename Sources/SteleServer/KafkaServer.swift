@@ -63,6 +63,9 @@ public final class KafkaServer: Sendable {
         /// Decides each request from the broker's ACLs (`--authorizer acl`); nil: every
         /// request is allowed.
         public var authorizer: Authorizer?
+        /// The node id clients see in Metadata and FindCoordinator (Kafka `node.id`): the
+        /// leader of every partition and the coordinator of every group.
+        public var nodeId: Int32 = 0
 
         public init() {}
     }
@@ -133,6 +136,7 @@ public final class KafkaServer: Sendable {
         handler.maxFetchWait = configuration.idleTimeout / 2
         handler.fetchMaxBytes = configuration.fetchMaxBytes
         handler.authorizer = configuration.authorizer
+        handler.nodeId = configuration.nodeId
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         return KafkaServer(serverChannel: channel, handler: handler, logger: logger, port: port, limiter: limiter,
                            requestMemory: requestMemory, securityProtocol: configuration.securityProtocol,
