@@ -32,6 +32,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case deleteAcls = 31
     case describeUserScramCredentials = 50
     case alterUserScramCredentials = 51
+    case describeCluster = 60
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -67,6 +68,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .describeAcls, .createAcls, .deleteAcls: 0...3
         // KIP-554: one version, flexible.
         case .describeUserScramCredentials, .alterUserScramCredentials: 0...0
+        // KIP-700 (v0) and KIP-919's endpoint type (v1), flexible from the first.
+        case .describeCluster: 0...1
         }
     }
 
@@ -96,7 +99,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .saslHandshake: Int16.max
         case .saslAuthenticate: 2
         case .describeAcls, .createAcls, .deleteAcls: 2
-        case .describeUserScramCredentials, .alterUserScramCredentials: 0
+        case .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster: 0
         }
     }
 
@@ -152,4 +155,5 @@ public enum KafkaErrorCode: Int16, Sendable {
     case resourceNotFound = 91
     case duplicateResource = 92
     case unacceptableCredential = 93
+    case mismatchedEndpointType = 114
 }

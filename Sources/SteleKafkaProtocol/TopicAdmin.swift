@@ -119,3 +119,58 @@ public struct InitProducerIdResponse: Sendable, Equatable {
         encoder.taggedFields()
     }
 }
+
+/// DescribeCluster (key 60, v0–1, flexible): the cluster id, the controller and the brokers —
+/// what admin clients' `describe_cluster` asks since KIP-700 instead of Metadata. v1 names the
+/// endpoint type (1: brokers).
+public struct DescribeClusterRequest: Sendable, Equatable {
+    public var includeClusterAuthorizedOperations: Bool
+    public var endpointType: Int8
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let include = try decoder.bool("include cluster authorized operations")
+        let endpointType = version >= 1 ? try decoder.int8("endpoint type") : 1
+        try decoder.taggedFields()
+        return Self(includeClusterAuthorizedOperations: include, endpointType: endpointType)
+    }
+}
+
+public struct DescribeClusterResponse: Sendable, Equatable {
+    public var errorCode: KafkaErrorCode
+    public var errorMessage: String?
+    public var endpointType: Int8
+    public var clusterId: String
+    public var controllerId: Int32
+    public var brokers: [MetadataResponse.Broker]
+    /// Kafka's bit set of operations; `Int32.min` when not asked for.
+    public var clusterAuthorizedOperations: Int32
+
+    public init(errorCode: KafkaErrorCode = .none, errorMessage: String? = nil, endpointType: Int8 = 1, clusterId: String,
+                controllerId: Int32, brokers: [MetadataResponse.Broker], clusterAuthorizedOperations: Int32 = Int32.min) {
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.endpointType = endpointType
+        self.clusterId = clusterId
+        self.controllerId = controllerId
+        self.brokers = brokers
+        self.clusterAuthorizedOperations = clusterAuthorizedOperations
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.int16(errorCode.rawValue)
+        encoder.nullableString(errorMessage)
+        if version >= 1 { encoder.int8(endpointType) }
+        encoder.string(clusterId)
+        encoder.int32(controllerId)
+        encoder.array(brokers) { encoder, broker in
+            encoder.int32(broker.nodeId)
+            encoder.string(broker.host)
+            encoder.int32(broker.port)
+            encoder.nullableString(nil)
+            encoder.taggedFields()
+        }
+        encoder.int32(clusterAuthorizedOperations)
+        encoder.taggedFields()
+    }
+}

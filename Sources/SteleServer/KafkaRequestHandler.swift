@@ -140,6 +140,10 @@ struct KafkaRequestHandler: Sendable {
         case .describeUserScramCredentials:
             let response = describeUserScramCredentials(try DescribeUserScramCredentialsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
+        case .describeCluster:
+            let request = try DescribeClusterRequest.decode(&decoder, version: version)
+            let response = describeCluster(request, requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .alterUserScramCredentials:
             let response = alterUserScramCredentials(try AlterUserScramCredentialsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
@@ -181,6 +185,19 @@ struct KafkaRequestHandler: Sendable {
         }
         return MetadataResponse(brokers: [.init(nodeId: nodeId, host: advertisedHost, port: advertisedPort)],
                                 clusterId: "stele", controllerId: nodeId, topics: topics)
+    }
+
+    // MARK: DescribeCluster
+
+    /// The one node, as Metadata names it. Kafka asks no ACL for this (only for the cluster's
+    /// authorized operations, which Stele does not compute: `Int32.min`, "not provided").
+    private func describeCluster(_ request: DescribeClusterRequest, requester: Requester) -> DescribeClusterResponse {
+        guard request.endpointType == 1 else {
+            return DescribeClusterResponse(errorCode: .mismatchedEndpointType, errorMessage: "this is a broker endpoint, not a controller's",
+                                           endpointType: request.endpointType, clusterId: "stele", controllerId: -1, brokers: [])
+        }
+        return DescribeClusterResponse(clusterId: "stele", controllerId: nodeId,
+                                       brokers: [.init(nodeId: nodeId, host: advertisedHost, port: advertisedPort)])
     }
 
     // MARK: Produce

@@ -180,6 +180,10 @@ def confluent(bootstrap, topic):
     got = (answers["earliest"].offset, answers["latest"].offset, answers["max"].offset, answers["max"].timestamp)
     if got != (0, COUNT + 2, COUNT, late):
         sys.exit(f"confluent-kafka: list_offsets earliest/latest/max-timestamp gave {got}, expected {(0, COUNT + 2, COUNT, late)}")
+    # DescribeCluster (KIP-700): the cluster id and the one node.
+    cluster = admin.describe_cluster().result(timeout=60)
+    if cluster.cluster_id != "stele" or [node.id for node in cluster.nodes] != [0] or cluster.controller.id != 0:
+        sys.exit(f"confluent-kafka: describe_cluster gave {cluster.cluster_id} {cluster.nodes} {cluster.controller}")
     for future in admin.delete_topics([topic]).values():
         future.result(timeout=60)
 

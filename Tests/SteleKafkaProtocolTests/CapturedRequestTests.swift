@@ -79,7 +79,7 @@ struct CapturedRequestTests {
             #expect(request.transactionalId == nil)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
-             .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials:
+             .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -135,6 +135,7 @@ struct CapturedRequestTests {
         case .deleteAcls: _ = try DeleteAclsRequest.decode(&body, version: version)
         case .describeUserScramCredentials: _ = try DescribeUserScramCredentialsRequest.decode(&body, version: version)
         case .alterUserScramCredentials: _ = try AlterUserScramCredentialsRequest.decode(&body, version: version)
+        case .describeCluster: _ = try DescribeClusterRequest.decode(&body, version: version)
         }
     }
 }

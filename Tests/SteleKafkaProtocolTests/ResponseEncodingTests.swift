@@ -38,7 +38,7 @@ struct ResponseEncodingTests {
         // sends it), the ACL APIs' v2–3 (newer admin clients send them) and the SCRAM credential
         // APIs (flexible from their first version).
         let flexibleOnPurpose: Set<ApiKey> = [.apiVersions, .initProducerId, .saslAuthenticate, .describeAcls, .createAcls, .deleteAcls,
-                                              .describeUserScramCredentials, .alterUserScramCredentials]
+                                              .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster]
         for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }

@@ -41,5 +41,6 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .deleteAcls: _ = try? DeleteAclsRequest.decode(&body, version: header.apiVersion)
     case .describeUserScramCredentials: _ = try? DescribeUserScramCredentialsRequest.decode(&body, version: header.apiVersion)
     case .alterUserScramCredentials: _ = try? AlterUserScramCredentialsRequest.decode(&body, version: header.apiVersion)
+    case .describeCluster: _ = try? DescribeClusterRequest.decode(&body, version: header.apiVersion)
     }
 }
