@@ -55,6 +55,8 @@ struct ConsumerGroup: Sendable {
     }
 
     var isEmpty: Bool { members.isEmpty }
+    /// Member ids handed out with MEMBER_ID_REQUIRED and not yet used or expired.
+    var hasPendingMembers: Bool { !pending.isEmpty }
 
     enum Outcome<Response> {
         case respond(Response)

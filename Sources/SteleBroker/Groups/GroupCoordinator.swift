@@ -142,14 +142,20 @@ public actor GroupCoordinator {
         offsets.fetch(group: group)
     }
 
-    private func tick() {
+    /// One pass of the ticker (internal so tests drive it without waiting).
+    func tick() {
         let now = clock()
         for id in groups.keys {
             var state = groups[id]!
             let (joins, syncs) = state.tick(now: now)
             groups[id] = state
             release(id, joins: joins, syncs: syncs)
-            if state.state == .empty && state.isEmpty && joinWaiters[id]?.isEmpty != false && syncWaiters[id]?.isEmpty != false {
+            // A member id handed out with MEMBER_ID_REQUIRED keeps its group until it expires:
+            // dropping the group before the member's second JoinGroup arrives answered it
+            // UNKNOWN_MEMBER_ID, and a client slower than a tick never joined (found by review
+            // of a client suite that hung under load).
+            if state.state == .empty && state.isEmpty && !state.hasPendingMembers
+                && joinWaiters[id]?.isEmpty != false && syncWaiters[id]?.isEmpty != false {
                 groups[id] = nil
             }
         }
