@@ -54,8 +54,10 @@ public final class TokenStore: Sendable {
     /// its secret exists outside the client.
     public func create(for principal: Principal, expires: Date?, now: Date = Date()) throws -> AccessToken {
         if let expires, expires <= now { throw SecurityConfigurationError("the expiry is in the past") }
-        let token = AccessToken.generate()
+        var token = AccessToken.generate()
         try change { entries in
+            // 48 random bits of id rarely meet, but an id names one token for revocation.
+            while entries.contains(where: { $0.id == token.id }) { token = AccessToken.generate() }
             entries.append(Entry(id: token.id, principal: principal, created: now, expires: expires, secretHash: token.secretHash))
         }
         return token
