@@ -156,4 +156,5 @@ public enum KafkaErrorCode: Int16, Sendable {
     case duplicateResource = 92
     case unacceptableCredential = 93
     case mismatchedEndpointType = 114
+    case unsupportedEndpointType = 115
 }

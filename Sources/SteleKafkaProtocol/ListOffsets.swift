@@ -1,6 +1,7 @@
 /// ListOffsets (key 2), versions 1–5. Timestamp -2 asks for the earliest offset, -1 for the
 /// latest, -3 for the record with the largest timestamp, -4 for the earliest local one; any
-/// other negative timestamp is refused (never answered as a time).
+/// other negative timestamp is refused with UNSUPPORTED_VERSION, as Kafka does (never answered
+/// as a time).
 public struct ListOffsetsRequest: Sendable, Equatable {
     public struct Partition: Sendable, Equatable {
         public var partition: Int32

@@ -9,13 +9,38 @@ extension PartitionLog {
 
     /// The offset and timestamp of the first record with the largest timestamp (ListOffsets'
     /// max-timestamp spec, KIP-734), or `nil` when the log shows no record.
+    ///
+    /// Sealed segments' summaries cover only visible records; the active segment's also counts
+    /// a batch being written and synced, so its visible batches' headers are read instead (one
+    /// header per batch: an admin call's cost), or a timestamp no reader may see yet would make
+    /// the answer "no record".
     public func recordWithMaxTimestamp() async throws -> (offset: Int64, timestamp: Int64)? {
         try await executor.run {
             let view = try self.readView()
-            let maxTimestamp = try self.state.withLock { _ throws in view.segments.map(\.summary.maxTimestamp).max() }
-            guard let maxTimestamp, maxTimestamp >= 0 else { return nil }
-            return try self.offsetBlocking(atOrAfterTimestamp: maxTimestamp)
+            var largest: Int64 = -1
+            for (index, segment) in view.segments.enumerated() {
+                if index < view.segments.count - 1 {
+                    largest = max(largest, try self.state.withLock { _ throws in segment.summary.maxTimestamp })
+                } else {
+                    largest = max(largest, try self.maxVisibleTimestamp(in: segment, end: view.readableBytes(of: index)))
+                }
+            }
+            guard largest >= 0 else { return nil }
+            return try self.offsetBlocking(atOrAfterTimestamp: largest)
         }
+    }
+
+    /// The largest batch timestamp among `segment`'s first `end` bytes.
+    private func maxVisibleTimestamp(in segment: LogSegment, end: Int64) throws -> Int64 {
+        var largest: Int64 = -1
+        var position: Int64 = 0
+        while position < end {
+            var window = FileWindow(segment: segment, log: self)
+            let header = try checkedHeader(window.header(at: position), at: position, end: end, segment: segment)
+            largest = max(largest, header.maxTimestamp)
+            position += Int64(header.totalSize)
+        }
+        return largest
     }
 
     /// The offset and timestamp of the first record at or after `timestamp` (what ListOffsets

@@ -193,7 +193,10 @@ struct KafkaRequestHandler: Sendable {
     /// authorized operations, which Stele does not compute: `Int32.min`, "not provided").
     private func describeCluster(_ request: DescribeClusterRequest, requester: Requester) -> DescribeClusterResponse {
         guard request.endpointType == 1 else {
-            return DescribeClusterResponse(errorCode: .mismatchedEndpointType, errorMessage: "this is a broker endpoint, not a controller's",
+            // 2 asks for controllers (this is a broker endpoint); anything else is unknown.
+            let known = request.endpointType == 2
+            return DescribeClusterResponse(errorCode: known ? .mismatchedEndpointType : .unsupportedEndpointType,
+                                           errorMessage: known ? "this is a broker endpoint, not a controller's" : "unknown endpoint type \(request.endpointType)",
                                            endpointType: request.endpointType, clusterId: "stele", controllerId: -1, brokers: [])
         }
         return DescribeClusterResponse(clusterId: "stele", controllerId: nodeId,
@@ -433,9 +436,9 @@ struct KafkaRequestHandler: Sendable {
                         partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
                     }
                 case ..<0:
-                    // A spec Stele does not know (latest-tiered, a newer one): an error, never an
-                    // offset found by treating it as a time.
-                    partitions.append(.init(partition: partition.partition, errorCode: .invalidRequest))
+                    // A spec Stele does not know (latest-tiered, a newer one): Kafka's error for
+                    // it, never an offset found by treating it as a time.
+                    partitions.append(.init(partition: partition.partition, errorCode: .unsupportedVersion))
                 default:
                     do {
                         let found = try await log.record(atOrAfterTimestamp: partition.timestamp)

@@ -115,4 +115,28 @@ struct StreamReadTests {
         }
         try await log.close()
     }
+
+    /// ListOffsets' max-timestamp spec: the first record with the largest timestamp, found in a
+    /// sealed segment or in the active one (whose visible batches are read), never the last.
+    @Test func theRecordWithTheLargestTimestampIsFoundWhereverItIs() async throws {
+        let directory = TemporaryDirectory()
+        let log = try await PartitionLog.open(directory: directory.path, config: .tiny)
+        #expect(try await log.recordWithMaxTimestamp() == nil, "an empty log has none")
+        let base: Int64 = 1_700_000_000_000
+        // The peak early (sealed by the tiny segments that follow), then lower times.
+        var times = (0..<120).map { base + Int64($0) * 10 }
+        times[7] = base + 1_000_000
+        times[9] = base + 1_000_000
+        for (index, time) in times.enumerated() {
+            _ = try await log.append(Batches.single(key: "k", value: "\(index)", timestamp: time))
+        }
+        var found = try await log.recordWithMaxTimestamp()
+        #expect(found?.offset == 7 && found?.timestamp == base + 1_000_000, "\(String(describing: found))")
+        // A new peak in the active segment.
+        _ = try await log.append(Batches.single(key: "k", value: "peak", timestamp: base + 2_000_000))
+        _ = try await log.append(Batches.single(key: "k", value: "after", timestamp: base))
+        found = try await log.recordWithMaxTimestamp()
+        #expect(found?.offset == 120 && found?.timestamp == base + 2_000_000, "\(String(describing: found))")
+        try await log.close()
+    }
 }
