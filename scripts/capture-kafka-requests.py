@@ -11,7 +11,8 @@ import os
 import struct
 
 API_NAMES = {0: "produce", 1: "fetch", 2: "listoffsets", 3: "metadata", 18: "apiversions",
-             19: "createtopics", 20: "deletetopics", 22: "initproducerid"}
+             19: "createtopics", 20: "deletetopics", 22: "initproducerid", 23: "offsetforleaderepoch", 32: "describeconfigs",
+             33: "alterconfigs", 35: "describelogdirs", 37: "createpartitions", 44: "incrementalalterconfigs"}
 
 
 def client_name(client_id):

@@ -86,6 +86,9 @@ echo "acks=0: 1000 records stored: OK"
 timeout 1800 python3 Tests/Clients/expected_version.py "$bootstrap"
 timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
 
+# The admin calls of confluent-kafka and kafka-python: configs changed live, partitions, log dirs.
+timeout 1800 python3 -W ignore::DeprecationWarning Tests/Clients/admin.py "$bootstrap"
+
 "$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
 timeout 1800 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
 

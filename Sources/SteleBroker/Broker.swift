@@ -41,9 +41,9 @@ public struct BrokerConfig: Sendable {
 /// `<data>/topics/<topic>/<partition>/`. A topic exists once its `topic.json` is in place.
 public final class Broker: Sendable {
     public let config: BrokerConfig
-    private let topics = Mutex<[String: Topic]>([:])
+    let topics = Mutex<[String: Topic]>([:])
     /// Serializes topic creation and deletion (they do file I/O and must not interleave).
-    private let adminLock = AsyncLock()
+    let adminLock = AsyncLock()
     public let arrivals = ArrivalNotifier()
     public let producerIds: ProducerIdAllocator
     /// The coordinator of every consumer group (a single-node broker coordinates them all).
@@ -62,7 +62,7 @@ public final class Broker: Sendable {
         }
     }
 
-    private var topicsDirectory: String { config.dataDirectory + "/topics" }
+    var topicsDirectory: String { config.dataDirectory + "/topics" }
     /// The users SASL authenticates, with their SCRAM credentials.
     public let credentials: CredentialStore
     /// The ACLs the server's authorizer decides with (`--authorizer acl`).
@@ -71,7 +71,7 @@ public final class Broker: Sendable {
     public let tokens: TokenStore
     /// This process's ownership of the data directory, released at ``close()``.
     private let lock: DataDirectoryLock?
-    private var files: any FileSystem { config.fileSystem }
+    var files: any FileSystem { config.fileSystem }
     /// Topics whose files are there but cannot be served (metadata missing or damaged, a
     /// partition directory gone, a log that failed to open), by name, with the reason. Their
     /// data stays on disk; the name cannot be created again until the topic is deleted.
@@ -135,7 +135,7 @@ public final class Broker: Sendable {
     }
 
     /// Reads a topic's metadata, naming the file and what is wrong with it.
-    private static func readTopicConfig(_ path: String, _ files: any FileSystem) throws -> TopicConfig {
+    static func readTopicConfig(_ path: String, _ files: any FileSystem) throws -> TopicConfig {
         guard files.fileExists(path) else {
             throw BrokerError.storage("\(path) is missing: the topic's metadata is gone, its data is kept; restore the file or delete the topic")
         }
@@ -199,7 +199,7 @@ public final class Broker: Sendable {
 
     /// Opens a topic's partition logs. An existing topic must have every partition directory:
     /// one that vanished is not recreated empty (that would hand out its offsets again).
-    private func openTopic(name: String, config topicConfig: TopicConfig, existing: Bool) async throws -> Topic {
+    func openTopic(name: String, config topicConfig: TopicConfig, existing: Bool) async throws -> Topic {
         let logConfig = try topicConfig.logConfig(defaults: config.logDefaults)
         var logs: [PartitionLog] = []
         do {

@@ -83,6 +83,8 @@ public enum BrokerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidTopic(String)
     case invalidPartitions(String)
     case invalidConfig(String)
+    /// A request Stele refuses by policy, with the reason (Kafka's POLICY_VIOLATION).
+    case policyViolation(String)
     case storage(String)
     /// The topic's files are there but cannot be served (the reason names the file).
     case topicOffline(String, String)
@@ -94,6 +96,7 @@ public enum BrokerError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidTopic(reason): reason
         case let .invalidPartitions(reason): reason
         case let .invalidConfig(reason): reason
+        case let .policyViolation(reason): reason
         case let .storage(reason): reason
         case let .topicOffline(topic, reason): "topic \(topic) is offline: \(reason)"
         }

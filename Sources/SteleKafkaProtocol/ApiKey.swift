@@ -33,6 +33,12 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case describeUserScramCredentials = 50
     case alterUserScramCredentials = 51
     case describeCluster = 60
+    case describeConfigs = 32
+    case alterConfigs = 33
+    case incrementalAlterConfigs = 44
+    case createPartitions = 37
+    case describeLogDirs = 35
+    case offsetForLeaderEpoch = 23
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -70,6 +76,16 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .describeUserScramCredentials, .alterUserScramCredentials: 0...0
         // KIP-700 (v0) and KIP-919's endpoint type (v1), flexible from the first.
         case .describeCluster: 0...1
+        // librdkafka sends DescribeConfigs v1 (synonyms), kafka-python v2; v4 is flexible.
+        case .describeConfigs: 0...4
+        case .alterConfigs: 0...2
+        case .incrementalAlterConfigs: 0...1
+        case .createPartitions: 0...3
+        // v0 is deprecated in Kafka 3.x but still sent by kafka-python; v4 adds disk totals.
+        case .describeLogDirs: 0...4
+        // KIP-320: consumers validate their position after a leader change; v3 adds the
+        // replica id, v4 is flexible.
+        case .offsetForLeaderEpoch: 0...4
         }
     }
 
@@ -100,6 +116,12 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .saslAuthenticate: 2
         case .describeAcls, .createAcls, .deleteAcls: 2
         case .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster: 0
+        case .describeConfigs: 4
+        case .alterConfigs: 2
+        case .incrementalAlterConfigs: 1
+        case .createPartitions: 2
+        case .describeLogDirs: 2
+        case .offsetForLeaderEpoch: 4
         }
     }
 
@@ -132,6 +154,10 @@ public enum KafkaErrorCode: Int16, Sendable {
     case invalidPartitions = 37
     case invalidReplicationFactor = 38
     case invalidRequest = 42
+    case policyViolation = 44
+    case invalidReplicaAssignment = 39
+    case fencedLeaderEpoch = 74
+    case unknownLeaderEpoch = 75
     case outOfOrderSequenceNumber = 45
     case duplicateSequenceNumber = 46
     case invalidProducerEpoch = 47

@@ -24,7 +24,10 @@ import SteleCore
 /// what readers may see; `durableOffset` the end of what is synced.
 public final class PartitionLog: Sendable {
     public let directory: String
-    public let config: LogConfig
+    /// The log's settings. The topic-level ones (see ``reconfigure(_:)``) can change while the
+    /// log is open; each use reads the current value.
+    public var config: LogConfig { currentConfig.withLock { $0 } }
+    private let currentConfig: Mutex<LogConfig>
     public let recoveryReport: RecoveryReport
     let fileSystem: any FileSystem
     let executor: IOExecutor
@@ -89,7 +92,7 @@ public final class PartitionLog: Sendable {
                  segments: [LogSegment], producers: ProducerStateTable, report: RecoveryReport) {
         precondition(!segments.isEmpty && segments.last!.isActive)
         self.directory = directory
-        self.config = config
+        self.currentConfig = Mutex(config)
         self.fileSystem = fileSystem
         self.executor = executor
         self.maintenanceExecutor = maintenanceExecutor
@@ -128,6 +131,25 @@ public final class PartitionLog: Sendable {
     public var retainedProducerCount: Int { state.withLock { $0.producers.producerIds.count } }
     /// Bytes in all segments.
     public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + $1.summary.logBytes } } }
+
+    /// Takes the topic-level settings of `update` (Kafka's dynamic topic configs: segment size and
+    /// age, index interval, retention, cleanup policy, tombstone retention, timestamp type,
+    /// largest batch); the rest (flush policy, caches, producer expiry) stay as opened, since
+    /// they size structures built at open. Appends and maintenance see the change from their
+    /// next use; a segment already rolled keeps its index interval.
+    public func reconfigure(_ update: LogConfig) {
+        currentConfig.withLock { config in
+            config.segmentBytes = update.segmentBytes
+            config.segmentAge = update.segmentAge
+            config.indexIntervalBytes = update.indexIntervalBytes
+            config.retention = update.retention
+            config.retentionBytes = update.retentionBytes
+            config.cleanupPolicy = update.cleanupPolicy
+            config.deleteRetention = update.deleteRetention
+            config.timestampType = update.timestampType
+            config.maxBatchBytes = update.maxBatchBytes
+        }
+    }
 
     /// Syncs everything written so far.
     public func flush() async throws {

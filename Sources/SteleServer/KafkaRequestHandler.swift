@@ -147,6 +147,22 @@ struct KafkaRequestHandler: Sendable {
         case .alterUserScramCredentials:
             let response = alterUserScramCredentials(try AlterUserScramCredentialsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
+        case .describeConfigs:
+            let response = describeConfigs(try DescribeConfigsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .alterConfigs, .incrementalAlterConfigs:
+            let request = try AlterConfigsRequest.decode(&decoder, version: version, incremental: api == .incrementalAlterConfigs)
+            let response = await alterConfigs(request, requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .createPartitions:
+            let response = await createPartitions(try CreatePartitionsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .describeLogDirs:
+            let response = describeLogDirs(try DescribeLogDirsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .offsetForLeaderEpoch:
+            let response = offsetForLeaderEpoch(try OffsetForLeaderEpochRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .saslHandshake, .saslAuthenticate:
             preconditionFailure("SASL requests are handled with their connection's state")
         }
@@ -500,15 +516,7 @@ struct KafkaRequestHandler: Sendable {
                                              configs: configs, validateOnly: request.validateOnly)
                 results.append((topic.name, .none, nil))
             } catch let error as BrokerError {
-                let code: KafkaErrorCode = switch error {
-                case .topicAlreadyExists: .topicAlreadyExists
-                case .invalidTopic: .invalidTopic
-                case .invalidPartitions: .invalidPartitions
-                case .invalidConfig: .invalidConfig
-                case .unknownTopicOrPartition: .unknownTopicOrPartition
-                case .storage, .topicOffline: .kafkaStorageError
-                }
-                results.append((topic.name, code, error.description))
+                results.append((topic.name, Self.errorCode(for: error), error.description))
             } catch {
                 results.append((topic.name, .unknownServerError, "\(error)"))
             }
@@ -531,5 +539,18 @@ struct KafkaRequestHandler: Sendable {
             }
         }
         return DeleteTopicsResponse(topics: results)
+    }
+
+    /// Kafka's code for a topic administration failure.
+    static func errorCode(for error: BrokerError) -> KafkaErrorCode {
+        switch error {
+        case .topicAlreadyExists: .topicAlreadyExists
+        case .invalidTopic: .invalidTopic
+        case .invalidPartitions: .invalidPartitions
+        case .invalidConfig: .invalidConfig
+        case .policyViolation: .policyViolation
+        case .unknownTopicOrPartition: .unknownTopicOrPartition
+        case .storage, .topicOffline: .kafkaStorageError
+        }
     }
 }

@@ -25,7 +25,8 @@ struct CapturedRequestTests {
                 #expect(names.contains { $0.hasPrefix("\(client)-\(api)-") }, "no \(api) capture from \(client)")
             }
         }
-        for api in ["createtopics", "deletetopics", "initproducerid"] {
+        for api in ["createtopics", "deletetopics", "initproducerid", "describeconfigs", "alterconfigs", "incrementalalterconfigs",
+                    "createpartitions", "describelogdirs"] {
             #expect(names.contains { $0.contains("-\(api)-") }, "no \(api) capture")
         }
     }
@@ -79,7 +80,8 @@ struct CapturedRequestTests {
             #expect(request.transactionalId == nil)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
-             .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster:
+             .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
+             .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -93,6 +95,32 @@ struct CapturedRequestTests {
         let records = try RecordBatch.records(of: Array(request.topics[0].partitions[0].records!.readableBytesView))
         #expect(records.map { String(decoding: $0.key!, as: UTF8.self) } == ["a"])
         #expect(records[0].headers == [RecordHeader(key: "h", value: Array("v".utf8))])
+    }
+
+    @Test func adminRequestsCarryWhatTheClientsAsked() throws {
+        func body(_ name: String) throws -> (Int16, KafkaDecoder) {
+            let (header, _, decoder) = try RequestHeader.decode(try Self.frame(name))
+            return (header.apiVersion, decoder)
+        }
+        // confluent-kafka's incremental_alter_configs: SET retention.bytes, DELETE segment.bytes, APPEND cleanup.policy.
+        var (version, decoder) = try body("librdkafka-incrementalalterconfigs-v1.bin")
+        let alter = try AlterConfigsRequest.decode(&decoder, version: version, incremental: true)
+        #expect(alter.resources.first?.type == ConfigResourceType.topic.rawValue)
+        #expect(alter.resources.first?.changes.map(\.operation) == [0, 1, 2])
+        #expect(alter.resources.first?.changes.map(\.name) == ["retention.bytes", "segment.bytes", "cleanup.policy"])
+        #expect(alter.resources.first?.changes[1].value == nil)
+        // librdkafka asks for synonyms; kafka-python 3 sends the flexible v4.
+        (version, decoder) = try body("librdkafka-describeconfigs-v1.bin")
+        #expect(try DescribeConfigsRequest.decode(&decoder, version: version).includeSynonyms)
+        (version, decoder) = try body("kafka-python-describeconfigs-v4.bin")
+        #expect(try DescribeConfigsRequest.decode(&decoder, version: version).resources.first?.keys == nil)
+        (version, decoder) = try body("librdkafka-createpartitions-v2.bin")
+        let grow = try CreatePartitionsRequest.decode(&decoder, version: version)
+        #expect(grow.topics.first?.count == 4 && grow.topics.first?.assignments == nil && !grow.validateOnly)
+        (version, decoder) = try body("kafka-python-describelogdirs-v4.bin")
+        // kafka-python names every topic it knows, with its partitions, rather than sending null.
+        let dirs = try DescribeLogDirsRequest.decode(&decoder, version: version)
+        #expect(dirs.topics?.contains { $0.name.hasPrefix("grow-") && $0.partitions == [0, 1, 2, 3] } == true)
     }
 
     @Test func everyTruncationOfACaptureIsAnErrorNotACrash() throws {
@@ -136,6 +164,12 @@ struct CapturedRequestTests {
         case .describeUserScramCredentials: _ = try DescribeUserScramCredentialsRequest.decode(&body, version: version)
         case .alterUserScramCredentials: _ = try AlterUserScramCredentialsRequest.decode(&body, version: version)
         case .describeCluster: _ = try DescribeClusterRequest.decode(&body, version: version)
+        case .describeConfigs: _ = try DescribeConfigsRequest.decode(&body, version: version)
+        case .alterConfigs: _ = try AlterConfigsRequest.decode(&body, version: version, incremental: false)
+        case .incrementalAlterConfigs: _ = try AlterConfigsRequest.decode(&body, version: version, incremental: true)
+        case .createPartitions: _ = try CreatePartitionsRequest.decode(&body, version: version)
+        case .describeLogDirs: _ = try DescribeLogDirsRequest.decode(&body, version: version)
+        case .offsetForLeaderEpoch: _ = try OffsetForLeaderEpochRequest.decode(&body, version: version)
         }
     }
 }

@@ -36,9 +36,12 @@ struct ResponseEncodingTests {
         #expect(ranges[.listOffsets]!.contains(1) && ranges[.listOffsets]!.lowerBound <= 3, "aiokafka needs ≤ 3")
         // Flexible on purpose: ApiVersions v3, InitProducerId v2+, SaslAuthenticate v2 (kafka-python 3
         // sends it), the ACL APIs' v2–3 (newer admin clients send them) and the SCRAM credential
-        // APIs (flexible from their first version).
+        // APIs (flexible from their first version), and the config, partition and log-directory
+        // admin APIs, whose flexible versions confluent-kafka and kafka-python 3 send.
         let flexibleOnPurpose: Set<ApiKey> = [.apiVersions, .initProducerId, .saslAuthenticate, .describeAcls, .createAcls, .deleteAcls,
-                                              .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster]
+                                              .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
+                                              .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions,
+                                              .describeLogDirs, .offsetForLeaderEpoch]
         for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }

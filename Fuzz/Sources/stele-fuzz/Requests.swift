@@ -42,5 +42,11 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .describeUserScramCredentials: _ = try? DescribeUserScramCredentialsRequest.decode(&body, version: header.apiVersion)
     case .alterUserScramCredentials: _ = try? AlterUserScramCredentialsRequest.decode(&body, version: header.apiVersion)
     case .describeCluster: _ = try? DescribeClusterRequest.decode(&body, version: header.apiVersion)
+    case .describeConfigs: _ = try? DescribeConfigsRequest.decode(&body, version: header.apiVersion)
+    case .alterConfigs: _ = try? AlterConfigsRequest.decode(&body, version: header.apiVersion, incremental: false)
+    case .incrementalAlterConfigs: _ = try? AlterConfigsRequest.decode(&body, version: header.apiVersion, incremental: true)
+    case .createPartitions: _ = try? CreatePartitionsRequest.decode(&body, version: header.apiVersion)
+    case .describeLogDirs: _ = try? DescribeLogDirsRequest.decode(&body, version: header.apiVersion)
+    case .offsetForLeaderEpoch: _ = try? OffsetForLeaderEpochRequest.decode(&body, version: header.apiVersion)
     }
 }
