@@ -99,3 +99,18 @@ extension Broker {
         }
     }
 }
+
+extension Broker {
+    /// Deletes the records of `topic`/`partition` below `offset` (Kafka's DeleteRecords; -1
+    /// means the high watermark) and returns the new log start offset. Refused, as Kafka does,
+    /// for a topic whose cleanup policy lacks delete (``BrokerError/policyViolation(_:)``).
+    /// The event store stops serving a category whose records were deleted: its streams'
+    /// versions would no longer count every event.
+    public func deleteRecords(_ topicName: String, partition: Int32, before offset: Int64) async throws -> Int64 {
+        let log = try await self.partition(topicName, partition, autoCreate: false)
+        guard log.config.cleanupPolicy.contains(.delete) else {
+            throw BrokerError.policyViolation("records of \(topicName)-\(partition) cannot be deleted: its cleanup.policy has no delete")
+        }
+        return try await log.deleteRecords(before: offset == -1 ? log.highWatermark : offset)
+    }
+}

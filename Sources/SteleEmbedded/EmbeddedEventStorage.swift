@@ -61,6 +61,12 @@ public final class EmbeddedEventStorage: EventStorage {
             throw EventStoreError.notAnEventCategory("topic \(name) has retention or compaction configured, so it could lose or rewrite events; "
                 + "an event category keeps every event (create it with retention.ms=-1 and cleanup.policy=delete)")
         }
+        // A stream's version counts the records the log holds: once records are deleted, the
+        // versions of what remains would no longer be the events' versions.
+        if let index = topic.partitions.firstIndex(where: { $0.logStartOffset > 0 }) {
+            throw EventStoreError.notAnEventCategory("records of topic \(name) were deleted (partition \(index) starts at offset "
+                + "\(topic.partitions[index].logStartOffset)), so its streams' versions no longer count every event")
+        }
         return topic
     }
 

@@ -39,6 +39,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case createPartitions = 37
     case describeLogDirs = 35
     case offsetForLeaderEpoch = 23
+    case deleteRecords = 21
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -86,6 +87,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         // KIP-320: consumers validate their position after a leader change; v3 adds the
         // replica id, v4 is flexible.
         case .offsetForLeaderEpoch: 0...4
+        case .deleteRecords: 0...2
         }
     }
 
@@ -122,6 +124,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .createPartitions: 2
         case .describeLogDirs: 2
         case .offsetForLeaderEpoch: 4
+        case .deleteRecords: 2
         }
     }
 

@@ -221,3 +221,64 @@ public struct OffsetForLeaderEpochResponse: Sendable, Equatable {
         encoder.taggedFields()
     }
 }
+
+/// DeleteRecords (21, v0–2, flexible from v2): move partitions' log start offsets forward.
+public struct DeleteRecordsRequest: Sendable, Equatable {
+    /// Records below `offset` go; -1 means the high watermark.
+    public var topics: [(name: String, partitions: [(partition: Int32, offset: Int64)])]
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.topics.map(\.name) == rhs.topics.map(\.name)
+            && lhs.topics.map { $0.partitions.map(\.partition) } == rhs.topics.map { $0.partitions.map(\.partition) }
+            && lhs.topics.map { $0.partitions.map(\.offset) } == rhs.topics.map { $0.partitions.map(\.offset) }
+    }
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let topics = try decoder.array("topics") { decoder in
+            let name = try decoder.string("topic name")
+            let partitions = try decoder.array("partitions") { decoder in
+                let partition = try decoder.int32("partition")
+                let offset = try decoder.int64("offset")
+                try decoder.taggedFields()
+                return (partition: partition, offset: offset)
+            }
+            try decoder.taggedFields()
+            return (name: name, partitions: partitions)
+        }
+        _ = try decoder.int32("timeout")
+        try decoder.taggedFields()
+        return Self(topics: topics)
+    }
+}
+
+public struct DeleteRecordsResponse: Sendable {
+    public struct Partition: Sendable, Equatable {
+        public var partition: Int32
+        /// The log start offset after the deletion; -1 with an error.
+        public var lowWatermark: Int64
+        public var errorCode: KafkaErrorCode
+
+        public init(partition: Int32, lowWatermark: Int64 = -1, errorCode: KafkaErrorCode) {
+            (self.partition, self.lowWatermark, self.errorCode) = (partition, lowWatermark, errorCode)
+        }
+    }
+
+    public var topics: [(name: String, partitions: [Partition])]
+
+    public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.array(topic.partitions) { encoder, partition in
+                encoder.int32(partition.partition)
+                encoder.int64(partition.lowWatermark)
+                encoder.int16(partition.errorCode.rawValue)
+                encoder.taggedFields()
+            }
+            encoder.taggedFields()
+        }
+        encoder.taggedFields()
+    }
+}

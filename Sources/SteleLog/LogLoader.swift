@@ -20,6 +20,8 @@ public struct RecoveryReport: Sendable, Equatable {
     public var protectedBytes: Int64 = 0
     /// Where a cut torn tail was set aside (nothing is deleted implicitly).
     public var tornTailCopy: String?
+    /// Why the `log-start-offset` file was not used (damaged or unreadable), if it was not.
+    public var logStartOffsetProblem: String?
 
     public init() {}
 }

@@ -52,6 +52,7 @@ extension PartitionLog {
                 // Only a failure this attempt was for is cleared (a sync failing meanwhile stays).
                 guard let current = state.failure, Self.isTransient(current) else { return }
                 state.segments = segments
+                state.logStartOffset = min(max(state.logStartOffset, segments[0].baseOffset), end)
                 state.logEndOffset = end
                 state.highWatermark = end
                 state.durableOffset = end

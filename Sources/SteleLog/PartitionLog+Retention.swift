@@ -51,7 +51,10 @@ extension PartitionLog {
                 total -= segment.summary.logBytes
                 removed.append(segment)
             }
-            if !removed.isEmpty { state.versions.invalidate() }
+            if !removed.isEmpty {
+                state.versions.invalidate()
+                state.logStartOffset = max(state.logStartOffset, state.segments[0].baseOffset)
+            }
             return removed
         }
         guard !removed.isEmpty else { return 0 }
@@ -67,5 +70,34 @@ extension PartitionLog {
             throw LogError(wrapping: error)
         }
         return removed.count
+    }
+}
+
+extension PartitionLog {
+    /// Deletes the records below `offset` (Kafka's DeleteRecords): the log start offset moves
+    /// there, written durably before the call returns, and the sealed segments wholly below it
+    /// are removed. `offset` may not pass the high watermark (records not yet acknowledged
+    /// cannot be deleted). Returns the log start offset after the call (Kafka's low watermark);
+    /// an offset at or below the current start changes nothing.
+    @discardableResult
+    public func deleteRecords(before offset: Int64) async throws -> Int64 {
+        try await maintenanceExecutor.run {
+            try self.maintenanceLock.withLock { _ in
+                let (start, highWatermark, closed) = self.state.withLock { ($0.logStartOffset, $0.highWatermark, $0.closed) }
+                guard !closed else { throw LogError.closed }
+                guard offset >= 0, offset <= highWatermark else {
+                    throw LogError.offsetOutOfRange(requested: offset, logStartOffset: start, logEndOffset: highWatermark)
+                }
+                guard offset > start else { return start }
+                do {
+                    try self.fileSystem.writeFileDurably(self.directory + "/" + LogStartOffsetFile.fileName, contents: LogStartOffsetFile.encode(offset))
+                } catch {
+                    throw LogError(wrapping: error)
+                }
+                self.state.withLock { $0.logStartOffset = max($0.logStartOffset, offset) }
+                _ = try self.deleteLeadingSegments { segment, _ in segment.summary.nextOffset <= offset }
+                return offset
+            }
+        }
     }
 }

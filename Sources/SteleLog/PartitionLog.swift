@@ -62,8 +62,11 @@ public final class PartitionLog: Sendable {
         var versions: VersionCache
         var producers: ProducerStateTable
 
+        /// The first offset served: the first segment's base, or beyond it after DeleteRecords
+        /// (``LogStartOffsetFile``). Never below the first segment's base, never above the end.
+        var logStartOffset: Int64
+
         var active: LogSegment { segments[segments.count - 1] }
-        var logStartOffset: Int64 { segments[0].baseOffset }
     }
 
     /// Opens the log in `directory`, creating it if needed, and recovers it (see ``RecoveryReport``).
@@ -74,10 +77,17 @@ public final class PartitionLog: Sendable {
         decompressor: (any RecordDecompressor)? = nil
     ) async throws -> PartitionLog {
         let loader = LogLoader(directory: directory, config: config, fileSystem: fileSystem, decompressor: decompressor, now: clock())
-        let (segments, producers, report) = try await executor.run { try loader.load() }
+        let (segments, producers, loaded) = try await executor.run { try loader.load() }
+        var report = loaded
+        let (deletedBelow, problem) = LogStartOffsetFile.read(in: directory, fileSystem: fileSystem)
+        report.logStartOffsetProblem = problem
+        let end = segments.last!.summary.nextOffset
+        // A start beyond the end means records recovery could not find: the end wins, so no
+        // offset is handed out twice and none below the end is hidden.
+        let start = min(max(segments[0].baseOffset, deletedBelow ?? 0), end)
         let log = PartitionLog(directory: directory, config: config, fileSystem: fileSystem, executor: executor,
                                maintenanceExecutor: maintenanceExecutor, clock: clock, decompressor: decompressor,
-                               segments: segments, producers: producers, report: report)
+                               segments: segments, logStartOffset: start, producers: producers, report: report)
         // Recovery synced what it kept: that is the first point, written before any append.
         let kept = log.state.withLock { RecoveryPoint(segmentBase: $0.active.baseOffset, bytes: $0.visibleBytes, nextOffset: $0.logEndOffset) }
         log.recoveryPoints.withLock { $0.pending = kept }
@@ -89,7 +99,7 @@ public final class PartitionLog: Sendable {
 
     private init(directory: String, config: LogConfig, fileSystem: any FileSystem, executor: IOExecutor,
                  maintenanceExecutor: IOExecutor, clock: @escaping @Sendable () -> Int64, decompressor: (any RecordDecompressor)?,
-                 segments: [LogSegment], producers: ProducerStateTable, report: RecoveryReport) {
+                 segments: [LogSegment], logStartOffset: Int64, producers: ProducerStateTable, report: RecoveryReport) {
         precondition(!segments.isEmpty && segments.last!.isActive)
         self.directory = directory
         self.currentConfig = Mutex(config)
@@ -107,7 +117,7 @@ public final class PartitionLog: Sendable {
         self.state = Mutex(State(segments: segments, logEndOffset: end, highWatermark: end,
                                  visibleBytes: segments.last!.summary.logBytes, durableOffset: end,
                                  lastSyncMilliseconds: clock(), versions: VersionCache(capacity: config.versionCacheEntries),
-                                 producers: producers))
+                                 producers: producers, logStartOffset: logStartOffset))
     }
 
     /// The first offset still in the log.

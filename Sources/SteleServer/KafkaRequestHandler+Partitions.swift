@@ -1,6 +1,7 @@
 import Foundation
 import SteleBroker
 import SteleKafkaProtocol
+import SteleLog
 import SteleSecurity
 
 /// CreatePartitions, DescribeLogDirs and OffsetForLeaderEpoch.
@@ -94,4 +95,39 @@ extension KafkaRequestHandler {
 
 extension Array {
     fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
+
+extension KafkaRequestHandler {
+    /// DELETE on the topic is needed, as in Kafka. Each partition succeeds or fails alone.
+    func deleteRecords(_ request: DeleteRecordsRequest, requester: Requester) async -> DeleteRecordsResponse {
+        var topics: [(name: String, partitions: [DeleteRecordsResponse.Partition])] = []
+        for topic in request.topics {
+            let mayDelete = allowed(requester, .delete, .topic(topic.name))
+            var partitions: [DeleteRecordsResponse.Partition] = []
+            for partition in topic.partitions {
+                guard mayDelete else {
+                    partitions.append(.init(partition: partition.partition, errorCode: .topicAuthorizationFailed))
+                    continue
+                }
+                guard partition.offset >= -1 else {
+                    partitions.append(.init(partition: partition.partition, errorCode: .offsetOutOfRange))
+                    continue
+                }
+                do {
+                    let low = try await broker.deleteRecords(topic.name, partition: partition.partition, before: partition.offset)
+                    logger.info("records deleted", metadata: ["topic": "\(topic.name)", "partition": "\(partition.partition)",
+                                                              "log start": "\(low)", "principal": "\(requester.principal)"])
+                    partitions.append(.init(partition: partition.partition, lowWatermark: low, errorCode: .none))
+                } catch let error as BrokerError {
+                    partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error)))
+                } catch let error as LogError {
+                    partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error)))
+                } catch {
+                    partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
+                }
+            }
+            topics.append((topic.name, partitions))
+        }
+        return DeleteRecordsResponse(topics: topics)
+    }
 }

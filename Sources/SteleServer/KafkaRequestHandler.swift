@@ -163,6 +163,9 @@ struct KafkaRequestHandler: Sendable {
         case .offsetForLeaderEpoch:
             let response = offsetForLeaderEpoch(try OffsetForLeaderEpochRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
+        case .deleteRecords:
+            let response = await deleteRecords(try DeleteRecordsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .saslHandshake, .saslAuthenticate:
             preconditionFailure("SASL requests are handled with their connection's state")
         }

@@ -10,7 +10,7 @@ Every case prints one line; the first failure does not stop the others; exit 1 i
 import sys
 import uuid
 
-from confluent_kafka import KafkaException, Producer, KafkaError
+from confluent_kafka import Consumer, KafkaException, Producer, KafkaError, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions,
                                    NewTopic, ResourceType)
 from kafka import KafkaAdminClient
@@ -149,6 +149,36 @@ error = error_of(admin.create_partitions([NewPartitions(full_topic, 3)], validat
 metadata = admin.list_topics(full_topic, timeout=30).topics[full_topic]
 case("validate_only changes nothing", error is None and len(metadata.partitions) == 1, error or len(metadata.partitions))
 
+# DeleteRecords: the log start moves; a consumer from the beginning starts there.
+deletion_topic = f"del-{suffix}"
+admin.create_topics([NewTopic(deletion_topic, 1)])[deletion_topic].result()
+for index in range(10):
+    producer.produce(deletion_topic, f"r{index}".encode(), key=b"k", partition=0)
+producer.flush(60)
+deleted = admin.delete_records([TopicPartition(deletion_topic, 0, 4)])
+result = list(deleted.values())[0].result()
+case("delete_records moves the low watermark to 4", result.low_watermark == 4, result.low_watermark)
+consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{suffix}", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+low, high = consumer.get_watermark_offsets(TopicPartition(deletion_topic, 0), timeout=30)
+case("the watermarks are 4 and 10", (low, high) == (4, 10), (low, high))
+consumer.assign([TopicPartition(deletion_topic, 0, -2)])
+first = None
+while first is None:
+    message = consumer.poll(30)
+    if message is None or message.error():
+        break
+    first = (message.offset(), message.value())
+consumer.close()
+case("a consumer from the beginning starts at offset 4", first == (4, b"r4"), first)
+error = error_of(list(admin.delete_records([TopicPartition(deletion_topic, 0, 11)]).values())[0])
+case("beyond the high watermark is OFFSET_OUT_OF_RANGE", error is not None and error.code() == KafkaError.OFFSET_OUT_OF_RANGE, error)
+compacted = f"compacted-{suffix}"
+admin.create_topics([NewTopic(compacted, 1, config={"cleanup.policy": "compact"})])[compacted].result()
+producer.produce(compacted, b"v", key=b"k", partition=0)
+producer.flush(60)
+error = error_of(list(admin.delete_records([TopicPartition(compacted, 0, 1)]).values())[0])
+case("a compacted topic's records are not deleted (POLICY_VIOLATION)", error is not None and error.code() == KafkaError.POLICY_VIOLATION, error)
+
 # kafka-python's admin client: its own versions of the same calls, and DescribeLogDirs.
 py = KafkaAdminClient(bootstrap_servers=bootstrap)
 try:
@@ -163,6 +193,9 @@ try:
     case("kafka-python reset_configs", entries["retention.ms"].is_default, entries["retention.ms"].value)
     py.create_partitions({full_topic: 2}, validate_only=True)
     case("kafka-python create_partitions (validate only)", True)
+    from kafka import TopicPartition as PyTopicPartition
+    lows = py.delete_records({PyTopicPartition(deletion_topic, 0): -1})
+    case("kafka-python delete_records to the high watermark", "10" in repr(lows), repr(lows))
     dirs = py.describe_log_dirs()
     text = repr(dirs)
     case("kafka-python describe_log_dirs names the topics with sizes", configs_topic in text and grow_topic in text, text[:300])

@@ -26,7 +26,7 @@ struct CapturedRequestTests {
             }
         }
         for api in ["createtopics", "deletetopics", "initproducerid", "describeconfigs", "alterconfigs", "incrementalalterconfigs",
-                    "createpartitions", "describelogdirs"] {
+                    "createpartitions", "describelogdirs", "deleterecords"] {
             #expect(names.contains { $0.contains("-\(api)-") }, "no \(api) capture")
         }
     }
@@ -81,7 +81,7 @@ struct CapturedRequestTests {
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
              .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
-             .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch:
+             .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -170,6 +170,7 @@ struct CapturedRequestTests {
         case .createPartitions: _ = try CreatePartitionsRequest.decode(&body, version: version)
         case .describeLogDirs: _ = try DescribeLogDirsRequest.decode(&body, version: version)
         case .offsetForLeaderEpoch: _ = try OffsetForLeaderEpochRequest.decode(&body, version: version)
+        case .deleteRecords: _ = try DeleteRecordsRequest.decode(&body, version: version)
         }
     }
 }

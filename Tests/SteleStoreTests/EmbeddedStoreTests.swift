@@ -62,6 +62,23 @@ struct EmbeddedStoreTests {
         try await broker.close()
     }
 
+    /// Versions count the records a partition holds: once DeleteRecords took some, the store
+    /// refuses the category rather than hand out versions that no longer match the events.
+    @Test func aCategoryWhoseRecordsWereDeletedIsRefused() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        let store = EventStore(EmbeddedEventStorage(broker: broker))
+        let stream = StreamName(category: "ledger", id: "a")
+        try await store.append([event("Opened"), event("Credited")], to: stream, expected: .noStream)
+        #expect(try await broker.deleteRecords("ledger", partition: 0, before: 1) == 1)
+        do {
+            _ = try await store.read(stream)
+            Issue.record("a category with deleted records was read")
+        } catch EventStoreError.notAnEventCategory(_) {}
+        await #expect(throws: EventStoreError.self) { try await store.append([event("Debited")], to: stream, expected: .exact(1)) }
+        try await broker.close()
+    }
+
     @Test func streamsSpreadOverPartitionsLikeKafkaProducersPlaceThem() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let storage = try await EmbeddedEventStorage.open(path: directory, categoryPartitions: 4)

@@ -48,5 +48,6 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .createPartitions: _ = try? CreatePartitionsRequest.decode(&body, version: header.apiVersion)
     case .describeLogDirs: _ = try? DescribeLogDirsRequest.decode(&body, version: header.apiVersion)
     case .offsetForLeaderEpoch: _ = try? OffsetForLeaderEpochRequest.decode(&body, version: header.apiVersion)
+    case .deleteRecords: _ = try? DeleteRecordsRequest.decode(&body, version: header.apiVersion)
     }
 }
