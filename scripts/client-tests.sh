@@ -89,6 +89,9 @@ timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
 # The admin calls of confluent-kafka and kafka-python: configs changed live, partitions, log dirs.
 timeout 1800 python3 -W ignore::DeprecationWarning Tests/Clients/admin.py "$bootstrap"
 
+# Old protocol versions (Produce v0–2, Fetch v0–3: message formats v0 and v1, converted).
+timeout 1800 python3 -W ignore::DeprecationWarning Tests/Clients/old_clients.py "$bootstrap"
+
 "$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
 timeout 1800 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
 

@@ -1,9 +1,11 @@
 /// The Kafka APIs Stele implements, with the versions it advertises.
 ///
-/// Ranges follow the "Minimal" profile of `kafka-protocol.md` §7: wide enough for librdkafka
-/// 2.0.2's feature checks (Produce ∋ 0, 3 and 7; Fetch ∋ 4 and 10; ApiVersions ∋ 0) and for
-/// aiokafka's fixed versions, and no flexible encodings apart from the ApiVersions v3 body and
-/// InitProducerId v2–4 (v3 carries KIP-360's epoch bump). An API that is not listed here is not
+/// Ranges follow the "Minimal" profile of `kafka-protocol.md` §7, widened where real clients
+/// need it: librdkafka 2.0.2's feature checks (Produce ∋ 0, 3 and 7; Fetch ∋ 4 and 10;
+/// ApiVersions ∋ 0), aiokafka's fixed versions, and old clients (Produce v0–2 and Fetch v0–3
+/// carry message formats v0 and v1, converted). Flexible encodings only where clients send
+/// them: ApiVersions v3, InitProducerId v2–4, SaslAuthenticate v2, and the ACL, SCRAM, cluster,
+/// config, partition and log-directory admin APIs. An API that is not listed here is not
 /// advertised: clients start using optional APIs as soon as they appear.
 public enum ApiKey: Int16, Sendable, CaseIterable {
     case produce = 0
@@ -44,15 +46,16 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
         switch self {
-        // v0–2 are advertised for librdkafka's compression check but answered with
-        // UNSUPPORTED_VERSION (they cannot carry magic 2 batches), as Kafka 4 does.
+        // v0–2 carry message sets (formats v0 and v1), converted to v2 batches on the way in
+        // and out: kafka-go, sarama before its 0.11 setting, and librdkafka's feature check.
         case .produce: 0...8
-        case .fetch: 4...11
-        case .listOffsets: 1...5
+        case .fetch: 0...11
+        case .listOffsets: 0...5
         case .metadata: 0...8
         case .apiVersions: 0...3
-        case .createTopics: 2...4
-        case .deleteTopics: 1...3
+        // v0 too: kafka-go and sarama's older defaults send CreateTopics v0 and DeleteTopics v0.
+        case .createTopics: 0...4
+        case .deleteTopics: 0...3
         case .initProducerId: 0...4
         // FindCoordinator must contain 0: librdkafka < 2.11 gates coordinator lookups (and lz4) on it.
         case .findCoordinator: 0...2

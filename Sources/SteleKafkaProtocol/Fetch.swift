@@ -1,7 +1,8 @@
 import NIOCore
 
-/// Fetch (key 1), versions 4–11. Fetch sessions (KIP-227) are answered as sessionless
-/// (session id 0), which every client accepts.
+/// Fetch (key 1), versions 0–11. Fetch sessions (KIP-227) are answered as sessionless
+/// (session id 0), which every client accepts. v0–3 carry message sets (formats v0 and v1),
+/// converted by the server; v1 adds the throttle time, v4 the last stable offset.
 public struct FetchRequest: Sendable {
     public struct Partition: Sendable {
         public var partition: Int32
@@ -69,7 +70,7 @@ public struct FetchResponse: Sendable {
     public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
-        encoder.int32(0) // throttle
+        if version >= 1 { encoder.int32(0) } // throttle
         if version >= 7 {
             encoder.int16(KafkaErrorCode.none.rawValue)
             encoder.int32(0) // session id: sessionless
@@ -80,9 +81,11 @@ public struct FetchResponse: Sendable {
                 encoder.int32(partition.partition)
                 encoder.int16(partition.errorCode.rawValue)
                 encoder.int64(partition.highWatermark)
-                encoder.int64(partition.highWatermark) // last stable offset: no transactions
-                if version >= 5 { encoder.int64(partition.logStartOffset) }
-                encoder.array([(Int64, Int64)]()) { _, _ in } // aborted transactions: none
+                if version >= 4 {
+                    encoder.int64(partition.highWatermark) // last stable offset: no transactions
+                    if version >= 5 { encoder.int64(partition.logStartOffset) }
+                    encoder.array([(Int64, Int64)]()) { _, _ in } // aborted transactions: none
+                }
                 if version >= 11 { encoder.int32(-1) } // preferred read replica: none
                 encoder.nullableBytes(partition.records ?? [])
             }

@@ -1,4 +1,7 @@
-/// ListOffsets (key 2), versions 1–5. Timestamp -2 asks for the earliest offset, -1 for the
+/// ListOffsets (key 2), versions 0–5. v0 (old clients' "offset request") asks for up to N
+/// offsets and gets a list; Stele answers earliest and latest with one offset and refuses a
+/// time with UNSUPPORTED_VERSION (v0 answers times with segment boundaries, which Stele does not
+/// report). Timestamp -2 asks for the earliest offset, -1 for the
 /// latest, -3 for the record with the largest timestamp, -4 for the earliest local one; any
 /// other negative timestamp is refused with UNSUPPORTED_VERSION, as Kafka does (never answered
 /// as a time).
@@ -35,7 +38,9 @@ public struct ListOffsetsRequest: Sendable, Equatable {
             (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
                 let partition = try decoder.int32("partition")
                 if version >= 4 { _ = try decoder.int32("current leader epoch") }
-                return Partition(partition: partition, timestamp: try decoder.int64("timestamp"))
+                let timestamp = try decoder.int64("timestamp")
+                if version == 0 { _ = try decoder.int32("max number of offsets") }
+                return Partition(partition: partition, timestamp: timestamp)
             })
         }
         return Self(topics: topics)
@@ -65,6 +70,11 @@ public struct ListOffsetsResponse: Sendable {
             encoder.array(topic.partitions) { encoder, partition in
                 encoder.int32(partition.partition)
                 encoder.int16(partition.errorCode.rawValue)
+                guard version >= 1 else {
+                    // v0: a list of offsets; none with an error or when nothing was found.
+                    encoder.array(partition.errorCode == .none && partition.offset >= 0 ? [partition.offset] : []) { $0.int64($1) }
+                    return
+                }
                 encoder.int64(partition.timestamp)
                 encoder.int64(partition.offset)
                 if version >= 4 { encoder.int32(0) } // leader epoch

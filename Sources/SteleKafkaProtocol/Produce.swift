@@ -1,7 +1,7 @@
 import NIOCore
 
-/// Produce (key 0), versions 3–8. Versions 0–2 are advertised (librdkafka 2.0.2 compresses only
-/// if Produce ∋ 0) but answered with UNSUPPORTED_VERSION, as Kafka 4 does (KAFKA-18659).
+/// Produce (key 0), versions 0–8. Versions 0–2 carry message sets (formats v0 and v1), which
+/// the server converts to one v2 batch (``LegacyMessageSet``).
 public struct ProduceRequest: Sendable {
     public struct Partition: Sendable {
         public var index: Int32

@@ -1,4 +1,5 @@
-/// CreateTopics (key 19), versions 2–4. From v4, -1 partitions or replication means "broker default".
+/// CreateTopics (key 19), versions 0–4: v1 adds validate-only and the error message, v2 the
+/// throttle time. From v4, -1 partitions or replication means "broker default".
 public struct CreateTopicsRequest: Sendable, Equatable {
     public struct Topic: Sendable, Equatable {
         public var name: String
@@ -38,7 +39,7 @@ public struct CreateTopicsRequest: Sendable, Equatable {
             return Topic(name: name, partitions: partitions, replicationFactor: replication, configs: configs)
         }
         _ = try decoder.int32("timeout")
-        return Self(topics: topics, validateOnly: try decoder.bool("validate only"))
+        return Self(topics: topics, validateOnly: version >= 1 ? try decoder.bool("validate only") : false)
     }
 }
 
@@ -48,16 +49,16 @@ public struct CreateTopicsResponse: Sendable {
     public init(topics: [(name: String, errorCode: KafkaErrorCode, message: String?)]) { self.topics = topics }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
-        encoder.int32(0)
+        if version >= 2 { encoder.int32(0) }
         encoder.array(topics) { encoder, topic in
             encoder.string(topic.name)
             encoder.int16(topic.errorCode.rawValue)
-            encoder.nullableString(topic.message)
+            if version >= 1 { encoder.nullableString(topic.message) }
         }
     }
 }
 
-/// DeleteTopics (key 20), versions 1–3.
+/// DeleteTopics (key 20), versions 0–3 (v1 adds the throttle time).
 public struct DeleteTopicsRequest: Sendable, Equatable {
     public var names: [String]
 
@@ -76,7 +77,7 @@ public struct DeleteTopicsResponse: Sendable {
     public init(topics: [(name: String, errorCode: KafkaErrorCode)]) { self.topics = topics }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
-        encoder.int32(0)
+        if version >= 1 { encoder.int32(0) }
         encoder.array(topics) { encoder, topic in
             encoder.string(topic.name)
             encoder.int16(topic.errorCode.rawValue)

@@ -111,10 +111,10 @@ struct KafkaRequestHandler: Sendable {
             let response = await produce(request, version: version, requester: requester)
             return request.acks == 0 ? .noResponse : respond { response.encode(&$0, version: version) }
         case .fetch:
-            let response = await fetch(try FetchRequest.decode(&decoder, version: version), requester: requester)
+            let response = await fetch(try FetchRequest.decode(&decoder, version: version), version: version, requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .listOffsets:
-            let response = await listOffsets(try ListOffsetsRequest.decode(&decoder, version: version), requester: requester)
+            let response = await listOffsets(try ListOffsetsRequest.decode(&decoder, version: version), version: version, requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .createTopics:
             let response = await createTopics(try CreateTopicsRequest.decode(&decoder, version: version), requester: requester)
@@ -246,9 +246,6 @@ struct KafkaRequestHandler: Sendable {
             logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition.index)", "reason": "\(message)"])
             return .init(index: partition.index, errorCode: code, errorMessage: message)
         }
-        // Versions 0–2 cannot carry magic 2 batches; they are advertised only for old
-        // librdkafka feature checks (KAFKA-18659) and refused as Kafka 4 refuses them.
-        guard version >= 3 else { return failure(.unsupportedVersion, "Produce v\(version) is not supported; use v3 or later") }
         guard acks == 0 || acks == 1 || acks == -1 else { return failure(.invalidRequiredAcks, "acks must be -1, 0 or 1") }
         if let problem = TopicName.validate(topic) { return failure(.invalidTopic, problem) }
         guard allowed(requester, .write, .topic(topic)) else { return failure(.topicAuthorizationFailed, "WRITE on topic \(topic) is not allowed") }
@@ -259,7 +256,23 @@ struct KafkaRequestHandler: Sendable {
         guard let records = partition.records, records.readableBytes > 0 else {
             return failure(.invalidRecord, "a produce request must hold one record batch")
         }
-        let bytes = Array(records.readableBytesView)
+        var sentBytes = Array(records.readableBytesView)
+        // v0–2 carry message sets (formats v0 and v1): converted to one v2 batch, which is what
+        // is stored, so v2 readers see exactly what a v3+ producer of the same records gives.
+        if version <= 2 {
+            let sent = sentBytes
+            let converted = try? await Self.decoding.run { () -> Result<[UInt8], any Error> in
+                Result { LegacyMessageSet.batch(of: try LegacyMessageSet.decode(sent, decompressor: KafkaCodecs())) }
+            }
+            switch converted ?? .failure(CancellationError()) {
+            case let .success(batch): sentBytes = batch
+            case let .failure(error):
+                let reason = "\(error)"
+                return failure(reason.contains("CRC32") ? .corruptMessage : reason.contains("is not available") ? .unsupportedCompressionType : .invalidRecord,
+                               "Produce v\(version) carries message format v0 or v1: \(reason)")
+            }
+        }
+        let bytes = sentBytes
         // (A batch too short for a header is refused by the log's validation, with its reason.)
         if let header = try? RecordBatchHeader(parsing: bytes) {
             // zstd needs Produce v7+ (KIP-110): older clients cannot read it back.
@@ -344,7 +357,7 @@ struct KafkaRequestHandler: Sendable {
     // MARK: Fetch
 
     /// Answers when `minBytes` are available or `maxWaitMs` has passed (Kafka's long poll).
-    private func fetch(_ request: FetchRequest, requester: Requester) async -> FetchResponse {
+    private func fetch(_ request: FetchRequest, version: Int16, requester: Requester) async -> FetchResponse {
         // Partitions of topics the requester may not read are answered with an error, once.
         var request = request
         var refused: [(name: String, partitions: [FetchResponse.Partition])] = []
@@ -354,16 +367,16 @@ struct KafkaRequestHandler: Sendable {
             return false
         }
         if request.topics.isEmpty { return FetchResponse(topics: refused) }
-        var response = await fetchAllowed(request)
+        var response = await fetchAllowed(request, version: version)
         response.topics += refused
         return response
     }
 
-    private func fetchAllowed(_ request: FetchRequest) async -> FetchResponse {
+    private func fetchAllowed(_ request: FetchRequest, version: Int16) async -> FetchResponse {
         let deadline = ContinuousClock.now + min(.milliseconds(Int(max(0, request.maxWaitMs))), maxFetchWait)
         while true {
             let generation = broker.arrivals.generation
-            let (response, bytes, failed) = await readOnce(request)
+            let (response, bytes, failed) = await readOnce(request, version: version)
             // Cancelled (the listener's shutdown grace period ran out): answer with what there
             // is; the wait below would return at once and the loop would spin.
             if bytes >= Int(request.minBytes) || failed || Task.isCancelled || ContinuousClock.now >= deadline { return response }
@@ -371,7 +384,7 @@ struct KafkaRequestHandler: Sendable {
         }
     }
 
-    private func readOnce(_ request: FetchRequest) async -> (FetchResponse, Int, Bool) {
+    private func readOnce(_ request: FetchRequest, version: Int16) async -> (FetchResponse, Int, Bool) {
         let started = ContinuousClock.now
         var budget = min(Int(request.maxBytes), fetchMaxBytes)
         var total = 0
@@ -394,6 +407,13 @@ struct KafkaRequestHandler: Sendable {
                     var records: [UInt8] = []
                     if limit > 0 {
                         records = try await log.read(from: partition.fetchOffset, maxBytes: limit).batches
+                        // v0–3 read message sets: format v0 up to Fetch v1, v1 from Fetch v2.
+                        if version <= 3, !records.isEmpty {
+                            let (stored, from) = (records, partition.fetchOffset)
+                            records = try await Self.decoding.run {
+                                try LegacyMessageSet.downConvert(stored, magic: version <= 1 ? 0 : 1, from: from, maxBytes: limit, decompressor: KafkaCodecs())
+                            }
+                        }
                     } else if partition.fetchOffset < log.logStartOffset || partition.fetchOffset > log.logEndOffset {
                         throw LogError.offsetOutOfRange(requested: partition.fetchOffset, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset)
                     }
@@ -424,7 +444,7 @@ struct KafkaRequestHandler: Sendable {
 
     // MARK: ListOffsets
 
-    private func listOffsets(_ request: ListOffsetsRequest, requester: Requester) async -> ListOffsetsResponse {
+    private func listOffsets(_ request: ListOffsetsRequest, version: Int16, requester: Requester) async -> ListOffsetsResponse {
         var topics: [(name: String, partitions: [ListOffsetsResponse.Partition])] = []
         for topic in request.topics {
             guard allowed(requester, .describe, .topic(topic.name)) else {
@@ -457,6 +477,10 @@ struct KafkaRequestHandler: Sendable {
                 case ..<0:
                     // A spec Stele does not know (latest-tiered, a newer one): Kafka's error for
                     // it, never an offset found by treating it as a time.
+                    partitions.append(.init(partition: partition.partition, errorCode: .unsupportedVersion))
+                case _ where version == 0:
+                    // v0 answers a time with segment boundaries: not a record's offset, and
+                    // nothing Stele could give without answering a different question.
                     partitions.append(.init(partition: partition.partition, errorCode: .unsupportedVersion))
                 default:
                     do {
