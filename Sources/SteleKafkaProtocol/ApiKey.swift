@@ -42,6 +42,11 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case describeLogDirs = 35
     case offsetForLeaderEpoch = 23
     case deleteRecords = 21
+    case electLeaders = 43
+    case alterPartitionReassignments = 45
+    case listPartitionReassignments = 46
+    case alterReplicaLogDirs = 34
+    case describeProducers = 61
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -91,6 +96,11 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         // replica id, v4 is flexible.
         case .offsetForLeaderEpoch: 0...4
         case .deleteRecords: 0...2
+        // Replica and leadership admin, answered as a single node: nothing to elect or move.
+        case .electLeaders: 0...2
+        case .alterPartitionReassignments, .listPartitionReassignments: 0...0
+        case .alterReplicaLogDirs: 0...2
+        case .describeProducers: 0...0
         }
     }
 
@@ -128,6 +138,9 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .describeLogDirs: 2
         case .offsetForLeaderEpoch: 4
         case .deleteRecords: 2
+        case .electLeaders: 2
+        case .alterPartitionReassignments, .listPartitionReassignments, .describeProducers: 0
+        case .alterReplicaLogDirs: 2
         }
     }
 
@@ -164,6 +177,9 @@ public enum KafkaErrorCode: Int16, Sendable {
     case invalidReplicaAssignment = 39
     case fencedLeaderEpoch = 74
     case unknownLeaderEpoch = 75
+    case logDirNotFound = 57
+    case electionNotNeeded = 84
+    case noReassignmentInProgress = 85
     case outOfOrderSequenceNumber = 45
     case duplicateSequenceNumber = 46
     case invalidProducerEpoch = 47

@@ -139,6 +139,26 @@ public final class PartitionLog: Sendable {
     }
     /// Idempotent producers whose state this partition keeps (bounded by `producerIdExpiration`).
     public var retainedProducerCount: Int { state.withLock { $0.producers.producerIds.count } }
+
+    /// An idempotent producer this partition keeps state for (Kafka's DescribeProducers).
+    public struct ActiveProducer: Sendable, Equatable {
+        public var producerId: Int64
+        public var epoch: Int16
+        /// The sequence of its last appended record; -1 when none is retained.
+        public var lastSequence: Int32
+        /// When it last appended (the log's clock), -1 when unknown.
+        public var lastAppendMilliseconds: Int64
+    }
+
+    /// The idempotent producers this partition keeps state for, by id.
+    public var activeProducers: [ActiveProducer] {
+        state.withLock { state in
+            state.producers.producers.sorted { $0.key < $1.key }.map { id, producer in
+                ActiveProducer(producerId: id, epoch: producer.epoch, lastSequence: producer.batches.last?.lastSequence ?? -1,
+                               lastAppendMilliseconds: producer.lastAppendMilliseconds ?? -1)
+            }
+        }
+    }
     /// Bytes in all segments.
     public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + $1.summary.logBytes } } }
 

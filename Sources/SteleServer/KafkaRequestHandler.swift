@@ -166,6 +166,21 @@ struct KafkaRequestHandler: Sendable {
         case .deleteRecords:
             let response = await deleteRecords(try DeleteRecordsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
+        case .electLeaders:
+            let response = electLeaders(try ElectLeadersRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .listPartitionReassignments:
+            let response = listPartitionReassignments(try ListPartitionReassignmentsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .alterPartitionReassignments:
+            let response = alterPartitionReassignments(try AlterPartitionReassignmentsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .alterReplicaLogDirs:
+            let response = alterReplicaLogDirs(try AlterReplicaLogDirsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .describeProducers:
+            let response = describeProducers(try DescribeProducersRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .saslHandshake, .saslAuthenticate:
             preconditionFailure("SASL requests are handled with their connection's state")
         }

@@ -11,6 +11,7 @@ import sys
 import uuid
 
 from confluent_kafka import Consumer, KafkaException, Producer, KafkaError, TopicPartition
+from confluent_kafka import ElectionType
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions,
                                    NewTopic, ResourceType)
 from kafka import KafkaAdminClient
@@ -179,6 +180,19 @@ producer.flush(60)
 error = error_of(list(admin.delete_records([TopicPartition(compacted, 0, 1)]).values())[0])
 case("a compacted topic's records are not deleted (POLICY_VIOLATION)", error is not None and error.code() == KafkaError.POLICY_VIOLATION, error)
 
+error = None
+try:
+    admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(grow_topic, 0)]).result()
+except KafkaException as e:
+    error = e.args[0]
+results = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(grow_topic, 0)])
+try:
+    outcome = results.result()
+    codes = [v.code() if v is not None else 0 for v in outcome.values()]
+except KafkaException as e:
+    codes = [e.args[0].code()]
+case("confluent elect_leaders: ELECTION_NOT_NEEDED", codes == [KafkaError.ELECTION_NOT_NEEDED], codes)
+
 # kafka-python's admin client: its own versions of the same calls, and DescribeLogDirs.
 py = KafkaAdminClient(bootstrap_servers=bootstrap)
 try:
@@ -196,6 +210,24 @@ try:
     from kafka import TopicPartition as PyTopicPartition
     lows = py.delete_records({PyTopicPartition(deletion_topic, 0): -1})
     case("kafka-python delete_records to the high watermark", "10" in repr(lows), repr(lows))
+    # Leadership and replicas on one node: nothing to elect, nothing to move.
+    elected = py.elect_leaders(0, {grow_topic: [0, 1]}, raise_errors=False)
+    codes = [r.error_code for t in elected.replica_election_results for r in t.partition_result]
+    case("kafka-python elect_leaders: ELECTION_NOT_NEEDED", codes == [84, 84], repr(elected)[:300])
+    case("kafka-python list_partition_reassignments: none", py.list_partition_reassignments() == {})
+    kept = py.alter_partition_reassignments({PyTopicPartition(grow_topic, 0): [0]})
+    moved = py.alter_partition_reassignments({PyTopicPartition(grow_topic, 0): [5]})
+    case("kafka-python alter_partition_reassignments: stays on node 0, no node 5",
+         list(kept.values()) == [None] and "InvalidReplicationAssignment" in repr(moved), (kept, moved))
+    log_dir = py.describe_log_dirs()[0]
+    text = repr(log_dir)
+    moves = py.alter_replica_log_dirs({(grow_topic, 0, 0): "/elsewhere"})
+    case("kafka-python alter_replica_log_dirs: another path is LOG_DIR_NOT_FOUND", "LogDirNotFound" in repr(moves), repr(moves))
+    idempotent = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    idempotent.produce(configs_topic, b"idempotent", key=b"k", partition=0)
+    idempotent.flush(60)
+    producers = py.describe_producers([PyTopicPartition(configs_topic, 0)])
+    case("kafka-python describe_producers lists the idempotent producer", "producer_id=" in repr(producers), repr(producers)[:300])
     dirs = py.describe_log_dirs()
     text = repr(dirs)
     case("kafka-python describe_log_dirs names the topics with sizes", configs_topic in text and grow_topic in text, text[:300])

@@ -87,7 +87,8 @@ struct CapturedRequestTests {
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
              .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
-             .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords:
+             .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords,
+             .electLeaders, .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs, .describeProducers:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -177,6 +178,11 @@ struct CapturedRequestTests {
         case .describeLogDirs: _ = try DescribeLogDirsRequest.decode(&body, version: version)
         case .offsetForLeaderEpoch: _ = try OffsetForLeaderEpochRequest.decode(&body, version: version)
         case .deleteRecords: _ = try DeleteRecordsRequest.decode(&body, version: version)
+        case .electLeaders: _ = try ElectLeadersRequest.decode(&body, version: version)
+        case .listPartitionReassignments: _ = try ListPartitionReassignmentsRequest.decode(&body, version: version)
+        case .alterPartitionReassignments: _ = try AlterPartitionReassignmentsRequest.decode(&body, version: version)
+        case .alterReplicaLogDirs: _ = try AlterReplicaLogDirsRequest.decode(&body, version: version)
+        case .describeProducers: _ = try DescribeProducersRequest.decode(&body, version: version)
         }
     }
 }

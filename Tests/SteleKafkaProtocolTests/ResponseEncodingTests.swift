@@ -41,7 +41,9 @@ struct ResponseEncodingTests {
         let flexibleOnPurpose: Set<ApiKey> = [.apiVersions, .initProducerId, .saslAuthenticate, .describeAcls, .createAcls, .deleteAcls,
                                               .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
                                               .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions,
-                                              .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords]
+                                              .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords, .electLeaders,
+                                              .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs,
+                                              .describeProducers]
         for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }

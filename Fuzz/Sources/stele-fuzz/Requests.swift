@@ -49,5 +49,10 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .describeLogDirs: _ = try? DescribeLogDirsRequest.decode(&body, version: header.apiVersion)
     case .offsetForLeaderEpoch: _ = try? OffsetForLeaderEpochRequest.decode(&body, version: header.apiVersion)
     case .deleteRecords: _ = try? DeleteRecordsRequest.decode(&body, version: header.apiVersion)
+    case .electLeaders: _ = try? ElectLeadersRequest.decode(&body, version: header.apiVersion)
+    case .listPartitionReassignments: _ = try? ListPartitionReassignmentsRequest.decode(&body, version: header.apiVersion)
+    case .alterPartitionReassignments: _ = try? AlterPartitionReassignmentsRequest.decode(&body, version: header.apiVersion)
+    case .alterReplicaLogDirs: _ = try? AlterReplicaLogDirsRequest.decode(&body, version: header.apiVersion)
+    case .describeProducers: _ = try? DescribeProducersRequest.decode(&body, version: header.apiVersion)
     }
 }
