@@ -92,6 +92,9 @@ timeout 1800 python3 -W ignore::DeprecationWarning Tests/Clients/admin.py "$boot
 # Old protocol versions (Produce v0–2, Fetch v0–3: message formats v0 and v1, converted).
 timeout 1800 python3 -W ignore::DeprecationWarning Tests/Clients/old_clients.py "$bootstrap"
 
+# Client quotas: set and described over the protocol; throttled producers and consumers lose nothing.
+timeout 1800 python3 -W ignore::DeprecationWarning Tests/Clients/quotas.py "$bootstrap"
+
 "$bin/stele" topics create appendtime --config message.timestamp.type=LogAppendTime --bootstrap "$bootstrap" >/dev/null
 timeout 1800 python3 Tests/Clients/log_append_time.py "$bootstrap" appendtime
 

@@ -15,7 +15,8 @@ extension Broker {
     public func alterTopicConfigs(_ name: String, _ configs: [String: String], validateOnly: Bool = false) async throws {
         try await adminLock.withLock {
             let topic = try self.existingTopic(name)
-            let updated = TopicConfig(partitions: topic.config.partitions, configs: configs)
+            var updated = topic.config
+            updated.configs = configs
             let logConfig = try updated.logConfig(defaults: self.config.logDefaults)
             let current = try topic.config.logConfig(defaults: self.config.logDefaults)
             if current.cleanupPolicy.contains(.compact) && !logConfig.cleanupPolicy.contains(.compact) {
@@ -72,7 +73,8 @@ extension Broker {
             } catch {
                 throw BrokerError.storage("adding partitions to \(name): \(error)")
             }
-            let updated = TopicConfig(partitions: count, configs: topic.config.configs)
+            var updated = topic.config
+            updated.partitions = count
             try self.writeTopicConfig(updated, of: name)
             let logConfig = try updated.logConfig(defaults: self.config.logDefaults)
             var added: [PartitionLog] = []

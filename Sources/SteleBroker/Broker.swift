@@ -69,6 +69,9 @@ public final class Broker: Sendable {
     public let acls: AclStore
     /// The HTTP API's bearer tokens.
     public let tokens: TokenStore
+    /// Client quotas (AlterClientQuotas), and the byte rates measured against them.
+    public let quotas: QuotaStore
+    private let quotaRates = Mutex(QuotaRates())
     /// This process's ownership of the data directory, released at ``close()``.
     private let lock: DataDirectoryLock?
     var files: any FileSystem { config.fileSystem }
@@ -84,6 +87,7 @@ public final class Broker: Sendable {
         self.credentials = CredentialStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.acls = AclStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.tokens = TokenStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
+        self.quotas = QuotaStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
     }
 
@@ -125,7 +129,13 @@ public final class Broker: Sendable {
             // Not a topic's directory (a file an operator left, say): left alone.
             guard TopicName.validate(entry) == nil else { continue }
             do {
-                let topicConfig = try Self.readTopicConfig(directory + "/topic.json", files)
+                var topicConfig = try Self.readTopicConfig(directory + "/topic.json", files)
+                if topicConfig.topicId == nil {
+                    // Made before topic ids: it gets one now, kept from then on. Should the write
+                    // fail, the topic is served with an id for this run only.
+                    topicConfig.topicId = UUID()
+                    try? files.writeFileDurably(directory + "/topic.json", contents: Array(try JSONEncoder().encode(topicConfig)))
+                }
                 let topic = try await openTopic(name: entry, config: topicConfig, existing: true)
                 topics.withLock { $0[entry] = topic }
             } catch {
@@ -221,6 +231,9 @@ public final class Broker: Sendable {
 
     public func topic(_ name: String) -> Topic? { topics.withLock { $0[name] } }
 
+    /// The topic with Kafka topic id `id`, if one is open.
+    public func topic(id: UUID) -> Topic? { topics.withLock { $0.values.first { $0.config.topicId == id } } }
+
     /// Creates a topic. `partitions` nil uses the broker default.
     @discardableResult
     public func createTopic(_ name: String, partitions: Int? = nil, configs: [String: String] = [:], validateOnly: Bool = false) async throws -> Topic? {
@@ -229,7 +242,7 @@ public final class Broker: Sendable {
         guard (1...TopicConfig.maxPartitions).contains(count) else {
             throw BrokerError.invalidPartitions("partitions must be between 1 and \(TopicConfig.maxPartitions), got \(count)")
         }
-        let topicConfig = TopicConfig(partitions: count, configs: configs)
+        let topicConfig = TopicConfig(partitions: count, configs: configs, topicId: UUID())
         _ = try topicConfig.logConfig(defaults: config.logDefaults)
         return try await adminLock.withLock {
             if self.topic(name) != nil { throw BrokerError.topicAlreadyExists(name) }
@@ -292,6 +305,21 @@ public final class Broker: Sendable {
         if topic == nil, let reason = offlineReason(topicName) { throw BrokerError.topicOffline(topicName, reason) }
         guard let topic, index >= 0, Int(index) < topic.partitions.count else { throw BrokerError.unknownTopicOrPartition(topicName, index) }
         return topic.partitions[Int(index)]
+    }
+
+    /// Records `bytes` of `quota` traffic by `user`'s client `clientId` and returns how long
+    /// the client must now wait (0 within its quota, or with no quota), with the entity whose
+    /// traffic was counted (to take the bytes back with ``unrecordQuotaBytes(_:_:entity:now:)``).
+    public func recordQuotaBytes(_ bytes: Int, _ quota: QuotaKey, user: String, clientId: String,
+                                 now: Int64 = wallClockMilliseconds()) -> (throttleMs: Int64, entity: QuotaEntity?) {
+        guard let (entity, bound) = quotas.quotas.quota(quota, user: user, clientId: clientId) else { return (0, nil) }
+        let throttle = quotaRates.withLock { $0.record(bytes, quota, entity: entity, bytesPerSecond: bound, now: now) }
+        return (throttle, entity)
+    }
+
+    /// Takes back bytes recorded for a response that was not sent whole (a throttled fetch).
+    public func unrecordQuotaBytes(_ bytes: Int, _ quota: QuotaKey, entity: QuotaEntity, now: Int64 = wallClockMilliseconds()) {
+        quotaRates.withLock { $0.unrecord(bytes, quota, entity: entity, now: now) }
     }
 
     /// Closes every log (flushing it).

@@ -1,15 +1,19 @@
 import Foundation
 import SteleLog
 
-/// A topic's partition count and its Kafka-named configs, stored as `topic.json` in the
-/// topic's directory (written to a temporary file, synced, renamed).
+/// A topic's partition count, its Kafka-named configs and its id, stored as `topic.json` in
+/// the topic's directory (written to a temporary file, synced, renamed).
 public struct TopicConfig: Codable, Sendable, Equatable {
     public var partitions: Int
     public var configs: [String: String]
+    /// Kafka's topic id (KIP-516): random at creation, so a topic deleted and created again
+    /// under the same name is told apart. Topics made before ids existed get one when opened.
+    public var topicId: UUID?
 
-    public init(partitions: Int, configs: [String: String] = [:]) {
+    public init(partitions: Int, configs: [String: String] = [:], topicId: UUID? = nil) {
         self.partitions = partitions
         self.configs = configs
+        self.topicId = topicId
     }
 
     /// The most partitions a topic may have.

@@ -59,7 +59,7 @@ struct TopicsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let metadata = try await fetchMetadata(connection.client, topics: nil)
-            for topic in metadata.topics.sorted(by: { $0.name < $1.name }) { print(topic.name) }
+            for name in metadata.topics.compactMap(\.name).sorted() { print(name) }
         }
     }
 
@@ -71,14 +71,16 @@ struct TopicsCommand: AsyncParsableCommand {
         func run() async throws {
             let client = try connection.client
             let metadata = try await fetchMetadata(client, topics: names.isEmpty ? nil : names)
-            for topic in metadata.topics.sorted(by: { $0.name < $1.name }) {
+            // Asked by name (Metadata v4–7), every answer names its topic.
+            for topic in metadata.topics.sorted(by: { ($0.name ?? "") < ($1.name ?? "") }) {
+                let name = topic.name ?? "?"
                 guard topic.errorCode == .none else {
-                    print("\(topic.name): \(topic.errorCode)")
+                    print("\(name): \(topic.errorCode)")
                     continue
                 }
-                let starts = try await offsets(client, topic: topic.name, partitions: topic.partitions, at: ListOffsetsRequest.earliest)
-                let ends = try await offsets(client, topic: topic.name, partitions: topic.partitions, at: ListOffsetsRequest.latest)
-                print("topic \(topic.name): \(topic.partitions.count) partition(s)")
+                let starts = try await offsets(client, topic: name, partitions: topic.partitions, at: ListOffsetsRequest.earliest)
+                let ends = try await offsets(client, topic: name, partitions: topic.partitions, at: ListOffsetsRequest.latest)
+                print("topic \(name): \(topic.partitions.count) partition(s)")
                 for partition in topic.partitions.sorted() {
                     let start = starts[partition] ?? -1, end = ends[partition] ?? -1
                     print("  partition \(partition): log start \(start), log end \(end), records \(end - start)")

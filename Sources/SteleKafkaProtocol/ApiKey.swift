@@ -47,6 +47,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case listPartitionReassignments = 46
     case alterReplicaLogDirs = 34
     case describeProducers = 61
+    case describeClientQuotas = 48
+    case alterClientQuotas = 49
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -56,7 +58,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .produce: 0...8
         case .fetch: 0...11
         case .listOffsets: 0...5
-        case .metadata: 0...8
+        case .metadata: 0...12
         case .apiVersions: 0...3
         // v0 too: kafka-go and sarama's older defaults send CreateTopics v0 and DeleteTopics v0.
         case .createTopics: 0...4
@@ -101,6 +103,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .alterPartitionReassignments, .listPartitionReassignments: 0...0
         case .alterReplicaLogDirs: 0...2
         case .describeProducers: 0...0
+        case .describeClientQuotas, .alterClientQuotas: 0...1
         }
     }
 
@@ -141,6 +144,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .electLeaders: 2
         case .alterPartitionReassignments, .listPartitionReassignments, .describeProducers: 0
         case .alterReplicaLogDirs: 2
+        case .describeClientQuotas, .alterClientQuotas: 1
         }
     }
 
@@ -178,6 +182,7 @@ public enum KafkaErrorCode: Int16, Sendable {
     case fencedLeaderEpoch = 74
     case unknownLeaderEpoch = 75
     case logDirNotFound = 57
+    case unknownTopicId = 100
     case electionNotNeeded = 84
     case noReassignmentInProgress = 85
     case outOfOrderSequenceNumber = 45

@@ -66,11 +66,13 @@ public struct FetchResponse: Sendable {
     }
 
     public var topics: [(name: String, partitions: [Partition])]
+    /// How long the client must wait before its next request: past its quota (v1+).
+    public var throttleTimeMs: Int32 = 0
 
     public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
-        if version >= 1 { encoder.int32(0) } // throttle
+        if version >= 1 { encoder.int32(throttleTimeMs) }
         if version >= 7 {
             encoder.int16(KafkaErrorCode.none.rawValue)
             encoder.int32(0) // session id: sessionless

@@ -53,6 +53,11 @@ public struct KafkaDecoder {
         return value
     }
 
+    public mutating func float64(_ what: String = "float64") throws -> Double {
+        guard let bits = buffer.readInteger(as: UInt64.self) else { throw KafkaProtocolError.truncated(what) }
+        return Double(bitPattern: bits)
+    }
+
     public mutating func bool(_ what: String = "bool") throws -> Bool {
         try int8(what) != 0
     }

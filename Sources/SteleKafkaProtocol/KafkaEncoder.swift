@@ -14,6 +14,7 @@ public struct KafkaEncoder {
     public mutating func int16(_ value: Int16) { buffer.writeInteger(value) }
     public mutating func int32(_ value: Int32) { buffer.writeInteger(value) }
     public mutating func int64(_ value: Int64) { buffer.writeInteger(value) }
+    public mutating func float64(_ value: Double) { buffer.writeInteger(value.bitPattern) }
     public mutating func bool(_ value: Bool) { buffer.writeInteger(Int8(value ? 1 : 0)) }
     public mutating func uuid(_ value: [UInt8]) {
         precondition(value.count == 16)

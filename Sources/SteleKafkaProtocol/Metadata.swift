@@ -1,7 +1,10 @@
-/// Metadata (key 3), versions 0–8 (classic encodings).
+/// Metadata (key 3), versions 0–12: flexible from v9, topic ids in answers from v10, topics
+/// asked by id from v12 (KIP-516).
 public struct MetadataRequest: Sendable, Equatable {
-    /// `nil` means every topic.
+    /// The topics asked by name; `nil` means every topic.
     public var topics: [String]?
+    /// The topics asked by id (v12+: an entry with a null name).
+    public var topicIds: [[UInt8]] = []
     public var allowAutoTopicCreation = true
 
     public init(topics: [String]? = nil, allowAutoTopicCreation: Bool = true) {
@@ -11,14 +14,24 @@ public struct MetadataRequest: Sendable, Equatable {
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         var request = Self()
-        request.topics = try decoder.nullableArray("topics") { try $0.string("topic name") }
+        let entries = try decoder.nullableArray("topics") { decoder -> (id: [UInt8]?, name: String?) in
+            let id = version >= 10 ? try decoder.uuid("topic id") : nil
+            let name = version >= 10 ? try decoder.nullableString("topic name") : try decoder.string("topic name")
+            try decoder.taggedFields()
+            return (id, name)
+        }
+        if let entries {
+            request.topics = entries.compactMap(\.name)
+            // Before v12 a null name is not allowed; from v12 it means "by id".
+            if version < 12, entries.contains(where: { $0.name == nil }) { throw KafkaProtocolError.invalid("a topic without a name before Metadata v12") }
+            request.topicIds = entries.filter { $0.name == nil }.compactMap(\.id)
+        }
         // In v0 an empty array means all topics; from v1 null does.
         if version == 0 && request.topics?.isEmpty == true { request.topics = nil }
         if version >= 4 { request.allowAutoTopicCreation = try decoder.bool("allow auto topic creation") }
-        if version >= 8 {
-            _ = try decoder.bool("include cluster authorized operations")
-            _ = try decoder.bool("include topic authorized operations")
-        }
+        if (8...10).contains(version) { _ = try decoder.bool("include cluster authorized operations") }
+        if version >= 8 { _ = try decoder.bool("include topic authorized operations") }
+        try decoder.taggedFields()
         return request
     }
 }
@@ -33,11 +46,16 @@ public struct MetadataResponse: Sendable, Equatable {
 
     public struct Topic: Sendable, Equatable {
         public var errorCode: KafkaErrorCode
-        public var name: String
+        /// nil only for a topic asked by an id no topic has (v12+).
+        public var name: String?
+        /// Kafka's topic id (v10+); all zeros when unknown.
+        public var topicId: [UInt8]
         public var partitions: [Int32]
-        public init(errorCode: KafkaErrorCode, name: String, partitions: [Int32]) {
-            (self.errorCode, self.name, self.partitions) = (errorCode, name, partitions)
+        public init(errorCode: KafkaErrorCode, name: String?, topicId: [UInt8] = Self.zeroTopicId, partitions: [Int32]) {
+            (self.errorCode, self.name, self.topicId, self.partitions) = (errorCode, name, topicId, partitions)
         }
+
+        public static let zeroTopicId = [UInt8](repeating: 0, count: 16)
     }
 
     public var brokers: [Broker]
@@ -56,12 +74,14 @@ public struct MetadataResponse: Sendable, Equatable {
             encoder.string(broker.host)
             encoder.int32(broker.port)
             if version >= 1 { encoder.nullableString(nil) }
+            encoder.taggedFields()
         }
         if version >= 2 { encoder.nullableString(clusterId) }
         if version >= 1 { encoder.int32(controllerId) }
         encoder.array(topics) { encoder, topic in
             encoder.int16(topic.errorCode.rawValue)
-            encoder.string(topic.name)
+            encoder.nullableString(topic.name)
+            if version >= 10 { encoder.uuid(topic.topicId) }
             if version >= 1 { encoder.bool(false) }
             encoder.array(topic.partitions) { encoder, partition in
                 encoder.int16(KafkaErrorCode.none.rawValue)
@@ -71,9 +91,12 @@ public struct MetadataResponse: Sendable, Equatable {
                 encoder.array([controllerId]) { $0.int32($1) } // replicas
                 encoder.array([controllerId]) { $0.int32($1) } // in-sync replicas
                 if version >= 5 { encoder.array([Int32]()) { $0.int32($1) } } // offline replicas
+                encoder.taggedFields()
             }
             if version >= 8 { encoder.int32(Int32.min) } // authorized operations: not computed
+            encoder.taggedFields()
         }
-        if version >= 8 { encoder.int32(Int32.min) }
+        if (8...10).contains(version) { encoder.int32(Int32.min) }
+        encoder.taggedFields()
     }
 }

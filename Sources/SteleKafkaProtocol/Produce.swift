@@ -62,11 +62,13 @@ public struct ProduceResponse: Sendable, Equatable {
     }
 
     public var topics: [(name: String, partitions: [Partition])]
+    /// How long the client must wait before its next request: past its quota (v1+).
+    public var throttleTimeMs: Int32 = 0
 
     public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
+        lhs.throttleTimeMs == rhs.throttleTimeMs && lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
     }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
@@ -88,6 +90,6 @@ public struct ProduceResponse: Sendable, Equatable {
             }
         }
         // Unlike most responses, ThrottleTimeMs comes last in Produce.
-        if version >= 1 { encoder.int32(0) }
+        if version >= 1 { encoder.int32(throttleTimeMs) }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import SteleBroker
@@ -31,6 +32,9 @@ struct KafkaRequestHandler: Sendable {
 
     enum Outcome {
         case respond(ByteBuffer)
+        /// Send the response, then read nothing more from the connection for the throttle time
+        /// (a client past its quota, KIP-219; with nil, acks=0 produce, send nothing).
+        case respondThenPause(ByteBuffer?, Duration)
         /// Produce with acks=0: the client expects nothing, and answering would break its
         /// correlation-id bookkeeping.
         case noResponse
@@ -108,11 +112,33 @@ struct KafkaRequestHandler: Sendable {
             return respond { response.encode(&$0, version: version) }
         case .produce:
             let request = try ProduceRequest.decode(&decoder, version: version)
-            let response = await produce(request, version: version, requester: requester)
-            return request.acks == 0 ? .noResponse : respond { response.encode(&$0, version: version) }
+            var response = await produce(request, version: version, requester: requester)
+            // Kafka counts the request's size against the producer's quota.
+            let bytes = request.topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.readableBytes ?? 0) } }
+            response.throttleTimeMs = throttle(bytes, .producerByteRate, requester: requester, clientId: clientId).milliseconds
+            let pause = Duration.milliseconds(Int64(response.throttleTimeMs))
+            if request.acks == 0 { return response.throttleTimeMs > 0 ? .respondThenPause(nil, pause) : .noResponse }
+            guard response.throttleTimeMs > 0 else { return respond { response.encode(&$0, version: version) } }
+            return .respondThenPause(ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator) {
+                response.encode(&$0, version: version)
+            }, pause)
         case .fetch:
-            let response = await fetch(try FetchRequest.decode(&decoder, version: version), version: version, requester: requester)
-            return respond { response.encode(&$0, version: version) }
+            var response = await fetch(try FetchRequest.decode(&decoder, version: version), version: version, requester: requester)
+            let bytes = response.topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.count ?? 0) } }
+            let (throttle, entity) = throttle(bytes, .consumerByteRate, requester: requester, clientId: clientId)
+            guard throttle > 0 else { return respond { response.encode(&$0, version: version) } }
+            // Past its quota a consumer gets an empty answer with the throttle time, and the
+            // bytes it did not get are taken back (as Kafka does).
+            if let entity { broker.unrecordQuotaBytes(bytes, .consumerByteRate, entity: entity) }
+            response.throttleTimeMs = throttle
+            for index in response.topics.indices {
+                for partition in response.topics[index].partitions.indices where response.topics[index].partitions[partition].records != nil {
+                    response.topics[index].partitions[partition].records = []
+                }
+            }
+            return .respondThenPause(ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator) {
+                response.encode(&$0, version: version)
+            }, .milliseconds(Int64(throttle)))
         case .listOffsets:
             let response = await listOffsets(try ListOffsetsRequest.decode(&decoder, version: version), version: version, requester: requester)
             return respond { response.encode(&$0, version: version) }
@@ -181,6 +207,12 @@ struct KafkaRequestHandler: Sendable {
         case .describeProducers:
             let response = describeProducers(try DescribeProducersRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
+        case .describeClientQuotas:
+            let response = describeClientQuotas(try DescribeClientQuotasRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
+        case .alterClientQuotas:
+            let response = alterClientQuotas(try AlterClientQuotasRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .saslHandshake, .saslAuthenticate:
             preconditionFailure("SASL requests are handled with their connection's state")
         }
@@ -212,10 +244,24 @@ struct KafkaRequestHandler: Sendable {
                 if topic == nil { topic = broker.topic(name) }
             }
             if let topic {
-                topics.append(.init(errorCode: .none, name: name, partitions: (0..<Int32(topic.partitions.count)).map { $0 }))
+                topics.append(.init(errorCode: .none, name: name, topicId: Self.wireTopicId(topic),
+                                    partitions: (0..<Int32(topic.partitions.count)).map { $0 }))
             } else {
                 topics.append(.init(errorCode: .unknownTopicOrPartition, name: name, partitions: []))
             }
+        }
+        // v12: topics asked by id. An id no open topic has, or one the requester may not
+        // describe, is answered without a name, so neither leaks one.
+        for id in request.topicIds {
+            guard let uuid = Self.topicId(id), let topic = broker.topic(id: uuid) else {
+                topics.append(.init(errorCode: .unknownTopicId, name: nil, topicId: id, partitions: []))
+                continue
+            }
+            guard allowed(requester, .describe, .topic(topic.name)) else {
+                topics.append(.init(errorCode: .topicAuthorizationFailed, name: nil, topicId: id, partitions: []))
+                continue
+            }
+            topics.append(.init(errorCode: .none, name: topic.name, topicId: id, partitions: (0..<Int32(topic.partitions.count)).map { $0 }))
         }
         return MetadataResponse(brokers: [.init(nodeId: nodeId, host: advertisedHost, port: advertisedPort)],
                                 clusterId: "stele", controllerId: nodeId, topics: topics)
@@ -594,5 +640,18 @@ struct KafkaRequestHandler: Sendable {
         case .unknownTopicOrPartition: .unknownTopicOrPartition
         case .storage, .topicOffline: .kafkaStorageError
         }
+    }
+
+    /// A topic's id as the wire carries it (16 bytes; zeros for none).
+    static func wireTopicId(_ topic: Broker.Topic) -> [UInt8] {
+        guard let id = topic.config.topicId else { return MetadataResponse.Topic.zeroTopicId }
+        return withUnsafeBytes(of: id.uuid) { Array($0) }
+    }
+
+    /// The id in 16 wire bytes; nil for the zero id, which names no topic.
+    static func topicId(_ bytes: [UInt8]) -> UUID? {
+        guard bytes.count == 16, bytes != MetadataResponse.Topic.zeroTopicId else { return nil }
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
 }

@@ -255,6 +255,11 @@ public final class KafkaServer: Sendable {
                     switch outcome {
                     case let .respond(response): try await outbound.write(response)
                     case .noResponse: continue
+                    case let .respondThenPause(response, pause):
+                        // Muted, as Kafka mutes a throttled client's channel: nothing more is
+                        // read until the throttle time has passed.
+                        if let response { try await outbound.write(response) }
+                        try? await Task.sleep(for: pause)
                     case let .close(reason):
                         logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
                         return

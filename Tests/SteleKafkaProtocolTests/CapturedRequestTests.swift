@@ -88,7 +88,8 @@ struct CapturedRequestTests {
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
              .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
              .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords,
-             .electLeaders, .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs, .describeProducers:
+             .electLeaders, .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs, .describeProducers,
+             .describeClientQuotas, .alterClientQuotas:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -183,6 +184,8 @@ struct CapturedRequestTests {
         case .alterPartitionReassignments: _ = try AlterPartitionReassignmentsRequest.decode(&body, version: version)
         case .alterReplicaLogDirs: _ = try AlterReplicaLogDirsRequest.decode(&body, version: version)
         case .describeProducers: _ = try DescribeProducersRequest.decode(&body, version: version)
+        case .describeClientQuotas: _ = try DescribeClientQuotasRequest.decode(&body, version: version)
+        case .alterClientQuotas: _ = try AlterClientQuotasRequest.decode(&body, version: version)
         }
     }
 }

@@ -37,13 +37,14 @@ struct ResponseEncodingTests {
         // Flexible on purpose: ApiVersions v3, InitProducerId v2+, SaslAuthenticate v2 (kafka-python 3
         // sends it), the ACL APIs' v2–3 (newer admin clients send them) and the SCRAM credential
         // APIs (flexible from their first version), and the config, partition and log-directory
-        // admin APIs, whose flexible versions confluent-kafka and kafka-python 3 send.
+        // admin APIs, whose flexible versions confluent-kafka and kafka-python 3 send, and Metadata
+        // v9–12 (topic ids).
         let flexibleOnPurpose: Set<ApiKey> = [.apiVersions, .initProducerId, .saslAuthenticate, .describeAcls, .createAcls, .deleteAcls,
                                               .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
                                               .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions,
                                               .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords, .electLeaders,
                                               .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs,
-                                              .describeProducers]
+                                              .describeProducers, .metadata, .describeClientQuotas, .alterClientQuotas]
         for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }

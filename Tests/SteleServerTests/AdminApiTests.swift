@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import NIOCore
 import SteleBroker
@@ -95,5 +96,76 @@ extension KafkaServerTests {
         #expect(refusal(Change(name: "retention.ms", operation: 0, value: nil)) == .invalidRequest, "SET to null")
         #expect(refusal(Change(name: "retention.ms", value: nil), incremental: false) == .invalidRequest, "legacy null")
         #expect(refusal(Change(name: "retention.ms", operation: 9, value: "1")) == .invalidRequest, "unknown operation")
+    }
+}
+
+extension KafkaServerTests {
+    /// Metadata v12 (flexible, KIP-516): topics carry their ids, and a topic asked by id is
+    /// found by it; an unknown id is UNKNOWN_TOPIC_ID with no name.
+    @Test func metadataV12FindsTopicsById() async throws {
+        let harness = try await Harness()
+        try await harness.broker.createTopic("by-id", partitions: 2)
+        let topic = try #require(harness.broker.topic("by-id"))
+        let id = KafkaRequestHandler.wireTopicId(topic)
+        #expect(id != MetadataResponse.Topic.zeroTopicId)
+        let unknown = [UInt8](repeating: 7, count: 16)
+        let connection = try await RawConnection(port: harness.server.port)
+        try await connection.send(RequestFrame.encode(api: .metadata, version: 12, correlationId: 1, clientId: "test") { encoder in
+            encoder.array([id, unknown]) { encoder, id in encoder.uuid(id); encoder.nullableString(nil); encoder.taggedFields() }
+            encoder.bool(false)
+            encoder.bool(false)
+            encoder.taggedFields()
+        })
+        var response = try #require(try await withHangLimit("Metadata v12 to be answered") { try await connection.receive() })
+        #expect(response.readInteger(as: Int32.self) == 1)
+        var decoder = KafkaDecoder(response, flexible: true)
+        try decoder.taggedFields() // response header v1
+        _ = try decoder.int32("throttle")
+        _ = try decoder.array("brokers") { decoder in
+            _ = try decoder.int32(); _ = try decoder.string(); _ = try decoder.int32(); _ = try decoder.nullableString(); try decoder.taggedFields()
+        }
+        _ = try decoder.nullableString("cluster id")
+        _ = try decoder.int32("controller")
+        let topics = try decoder.array("topics") { decoder -> (Int16, String?, [UInt8], Int) in
+            let error = try decoder.int16()
+            let name = try decoder.nullableString()
+            let topicId = try decoder.uuid()
+            _ = try decoder.bool()
+            let partitions = try decoder.array("partitions") { decoder in
+                _ = try decoder.int16(); _ = try decoder.int32(); _ = try decoder.int32(); _ = try decoder.int32()
+                for _ in 0..<3 { _ = try decoder.array("nodes") { try $0.int32() } }
+                try decoder.taggedFields()
+            }
+            _ = try decoder.int32("authorized operations")
+            try decoder.taggedFields()
+            return (error, name, topicId, partitions.count)
+        }
+        try decoder.taggedFields()
+        #expect(decoder.remaining == 0)
+        #expect(topics.count == 2)
+        #expect(topics.first.map { $0.0 == 0 && $0.1 == "by-id" && $0.2 == id && $0.3 == 2 } == true)
+        #expect(topics.last.map { $0.0 == KafkaErrorCode.unknownTopicId.rawValue && $0.1 == nil && $0.2 == unknown } == true)
+        try await harness.stop()
+    }
+
+    /// A topic keeps its id across restarts; one made before ids existed gets one when opened.
+    @Test func topicIdsAreKeptAndGivenToOldTopics() async throws {
+        let directory = NSTemporaryDirectory() + "stele-ids-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        try await broker.createTopic("kept")
+        try await broker.createTopic("old")
+        let kept = try #require(broker.topic("kept")?.config.topicId)
+        try await broker.close()
+        // What a topic.json written before ids looks like.
+        try Data(#"{"partitions":1,"configs":{}}"#.utf8).write(to: URL(fileURLWithPath: directory + "/topics/old/topic.json"))
+        broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        #expect(broker.topic("kept")?.config.topicId == kept)
+        let given = try #require(broker.topic("old")?.config.topicId)
+        try await broker.close()
+        broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        #expect(broker.topic("old")?.config.topicId == given, "the id given at open is kept")
+        #expect(broker.topic(id: kept)?.name == "kept")
+        try await broker.close()
     }
 }

@@ -54,5 +54,7 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .alterPartitionReassignments: _ = try? AlterPartitionReassignmentsRequest.decode(&body, version: header.apiVersion)
     case .alterReplicaLogDirs: _ = try? AlterReplicaLogDirsRequest.decode(&body, version: header.apiVersion)
     case .describeProducers: _ = try? DescribeProducersRequest.decode(&body, version: header.apiVersion)
+    case .describeClientQuotas: _ = try? DescribeClientQuotasRequest.decode(&body, version: header.apiVersion)
+    case .alterClientQuotas: _ = try? AlterClientQuotasRequest.decode(&body, version: header.apiVersion)
     }
 }
