@@ -4,8 +4,8 @@ import SteleLog
 
 /// The client quotas, kept in `DATA/quotas.json`; every change is written whole and durably
 /// before it applies. A file that cannot be read is reported in ``problem`` and left as it is:
-/// changes are refused and no quota is enforced until it is repaired or removed (quotas share
-/// the broker fairly; they guard nothing a damaged file should lock away).
+/// changes are refused and no quota is in force (``quotas`` is empty), so `stele serve`
+/// refuses to start on it rather than serve every client unthrottled.
 public final class QuotaStore: Sendable {
     public let path: String
     private let fileSystem: any FileSystem

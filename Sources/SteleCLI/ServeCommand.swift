@@ -233,6 +233,9 @@ struct ServeCommand: AsyncParsableCommand {
                 for (topic, reason) in broker.offlineTopics.sorted(by: { $0.key < $1.key }) {
                     logger.error("topic offline: its data is kept but not served", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
                 }
+                // As with a damaged ACL file: serving without the quotas would let one client
+                // take what they were set to share.
+                if let problem = broker.quotas.problem { throw ValidationError("cannot enforce client quotas: \(problem)") }
                 let kafkaListeners = [configuration.kafka] + configuration.additionalKafkaListeners
                 if let problem = broker.credentials.problem, kafkaListeners.contains(where: { $0.securityProtocol.usesSASL }) {
                     throw ValidationError("cannot authenticate SASL clients: \(problem)")
