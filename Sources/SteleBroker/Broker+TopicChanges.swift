@@ -2,29 +2,60 @@ import Foundation
 import SteleLog
 import SteleCompression
 
-/// Changes to an existing topic: its configs (AlterConfigs, IncrementalAlterConfigs) and its
-/// partition count (CreatePartitions). Each writes `topic.json` durably before it takes effect,
-/// so a crash leaves the old topic or the new one, never a mix.
+/// Changes to an existing topic: its configs (AlterConfigs, IncrementalAlterConfigs), its
+/// partition count (CreatePartitions) and its start (DeleteRecords). Each runs under the admin
+/// lock, against the topic as it is then, and writes `topic.json` durably before it takes
+/// effect, so a crash leaves the old topic or the new one, never a mix.
 extension Broker {
-    /// Replaces `name`'s config overrides with `configs` (keys absent fall back to the broker's
-    /// defaults) and applies them to its open partitions without a restart.
+    /// Sets `name`'s config overrides to what `change` makes of the current ones (keys absent
+    /// fall back to the broker's defaults) and applies them to its open partitions without a
+    /// restart. `change` runs under the admin lock, so concurrent changes apply one after the
+    /// other, each to the result of the last.
     ///
-    /// Refused (``BrokerError/invalidConfig(_:)``): an unknown key, a value out of Kafka's range,
-    /// and dropping `compact` from a compacted topic's policy — compaction leaves gaps between
-    /// batches that a log with the delete policy reads as damage.
-    public func alterTopicConfigs(_ name: String, _ configs: [String: String], validateOnly: Bool = false) async throws {
+    /// Refused: an unknown key or a value out of Kafka's range (``BrokerError/invalidConfig(_:)``);
+    /// dropping `compact` from a compacted topic's policy (compaction leaves gaps between batches
+    /// that a log with the delete policy reads as damage); and, on an event category
+    /// (``TopicConfig/isEventCategory``), compaction or retention, which would delete events
+    /// (``BrokerError/policyViolation(_:)``).
+    public func alterTopicConfigs(_ name: String, validateOnly: Bool = false,
+                                  _ change: @Sendable ([String: String]) throws -> [String: String]) async throws {
         try await adminLock.withLock {
+            try self.checkOpen()
             let topic = try self.existingTopic(name)
             var updated = topic.config
-            updated.configs = configs
+            updated.configs = try TopicConfig.normalized(try change(topic.config.configs), defaults: self.config.logDefaults)
             let logConfig = try updated.logConfig(defaults: self.config.logDefaults)
             let current = try topic.config.logConfig(defaults: self.config.logDefaults)
             if current.cleanupPolicy.contains(.compact) && !logConfig.cleanupPolicy.contains(.compact) {
                 throw BrokerError.invalidConfig("cleanup.policy of \(name) cannot drop compact: a compacted log has gaps between batches that only a compacted log may have")
             }
+            if topic.config.isEventCategory == true,
+               logConfig.cleanupPolicy.contains(.compact) || logConfig.retention != nil || logConfig.retentionBytes != nil {
+                throw BrokerError.policyViolation("topic \(name) is an event category: compaction or retention would delete its events, "
+                    + "which are kept forever (cleanup.policy=delete with retention.ms=-1 and retention.bytes=-1)")
+            }
             if validateOnly || updated == topic.config { return }
             try self.writeTopicConfig(updated, of: name)
             for log in topic.partitions { log.reconfigure(logConfig) }
+            self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions) }
+        }
+    }
+
+    /// Replaces `name`'s config overrides with `configs` (AlterConfigs).
+    public func alterTopicConfigs(_ name: String, _ configs: [String: String], validateOnly: Bool = false) async throws {
+        try await alterTopicConfigs(name, validateOnly: validateOnly) { _ in configs }
+    }
+
+    /// Marks `name` as an event category (the event store does, when it first appends to the
+    /// topic): from then on compaction, retention and DeleteRecords are refused on it.
+    public func markEventCategory(_ name: String) async throws {
+        try await adminLock.withLock {
+            try self.checkOpen()
+            let topic = try self.existingTopic(name)
+            guard topic.config.isEventCategory != true else { return }
+            var updated = topic.config
+            updated.isEventCategory = true
+            try self.writeTopicConfig(updated, of: name)
             self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions) }
         }
     }
@@ -35,10 +66,12 @@ extension Broker {
     /// versions count its records in one partition: with more partitions, a key already written
     /// would continue in another partition from version 0, and an event stream would seem to
     /// lose its events. So a topic that holds records is refused (``BrokerError/policyViolation(_:)``);
-    /// an empty one grows. New partition directories are made and synced first, then
-    /// `topic.json` names them: a crash between leaves empty directories the count ignores.
+    /// an empty one grows. The new partitions are opened first (closed again if any fails), the
+    /// emptiness is checked again, then `topic.json` names them: a crash before that leaves
+    /// empty partition directories the count ignores and a later growth reuses.
     public func createPartitions(_ name: String, count: Int, validateOnly: Bool = false) async throws {
         try await adminLock.withLock {
+            try self.checkOpen()
             let topic = try self.existingTopic(name)
             let current = topic.partitions.count
             guard count > current else {
@@ -48,43 +81,59 @@ extension Broker {
             guard count <= TopicConfig.maxPartitions else {
                 throw BrokerError.invalidPartitions("partitions must be between 1 and \(TopicConfig.maxPartitions), got \(count)")
             }
-            if let index = topic.partitions.firstIndex(where: { $0.logEndOffset > 0 }) {
-                throw BrokerError.policyViolation("topic \(name) holds records (partition \(index) ends at offset \(topic.partitions[index].logEndOffset)): "
-                    + "more partitions would move keys, and the streams they name, to partitions where their versions start again; "
-                    + "create a new topic with the partitions you need and copy the records")
-            }
+            try Self.checkEmpty(topic)
             if validateOnly { return }
             let directory = self.topicsDirectory + "/" + name
+            let logConfig = try topic.config.logConfig(defaults: self.config.logDefaults)
+            var added: [PartitionLog] = []
             do {
                 for index in current..<count {
                     let partition = directory + "/\(index)"
-                    // Left by a growth that crashed before topic.json named it: reused only when empty.
-                    if self.files.isDirectory(partition) {
-                        guard try self.files.contentsOfDirectory(partition).isEmpty else {
-                            throw BrokerError.storage("\(partition) exists and is not empty, but \(name) has \(current) partitions; move it away first")
-                        }
-                    } else {
-                        try self.files.createDirectory(partition)
+                    if !self.files.isDirectory(partition) { try self.files.createDirectory(partition) }
+                    let log = try await PartitionLog.open(directory: partition, config: logConfig, fileSystem: self.files, decompressor: KafkaCodecs())
+                    added.append(log)
+                    // Left by a growth that stopped before topic.json named it: reused only empty.
+                    guard log.logEndOffset == 0 else {
+                        throw BrokerError.storage("\(partition) holds records, but \(name) has \(current) partitions; move it away first")
                     }
                 }
                 try self.files.syncDirectory(directory)
-            } catch let error as BrokerError {
-                throw error
+                // Checked again: an append may have landed while the new logs were opened.
+                try Self.checkEmpty(topic)
+                var updated = topic.config
+                updated.partitions = count
+                try self.writeTopicConfig(updated, of: name)
+                self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions + added) }
             } catch {
+                for log in added { try? await log.close() }
+                if error is BrokerError { throw error }
                 throw BrokerError.storage("adding partitions to \(name): \(error)")
             }
-            var updated = topic.config
-            updated.partitions = count
-            try self.writeTopicConfig(updated, of: name)
-            let logConfig = try updated.logConfig(defaults: self.config.logDefaults)
-            var added: [PartitionLog] = []
-            for index in current..<count {
-                added.append(try await PartitionLog.open(directory: directory + "/\(index)", config: logConfig, fileSystem: self.files,
-                                                         decompressor: KafkaCodecs()))
-            }
-            self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions + added) }
             self.arrivals.notifyAll()
         }
+    }
+
+    private static func checkEmpty(_ topic: Topic) throws {
+        if let index = topic.partitions.firstIndex(where: { $0.logEndOffset > 0 }) {
+            throw BrokerError.policyViolation("topic \(topic.name) holds records (partition \(index) ends at offset \(topic.partitions[index].logEndOffset)): "
+                + "more partitions would move keys, and the streams they name, to partitions where their versions start again; "
+                + "create a new topic with the partitions you need and copy the records")
+        }
+    }
+
+    /// Deletes the records of `topic`/`partition` below `offset` (Kafka's DeleteRecords; -1
+    /// means the high watermark) and returns the new log start offset. Refused
+    /// (``BrokerError/policyViolation(_:)``) for a topic whose cleanup policy lacks delete, as
+    /// Kafka does, and for an event category, whose events are kept forever.
+    public func deleteRecords(_ topicName: String, partition: Int32, before offset: Int64) async throws -> Int64 {
+        let log = try await self.partition(topicName, partition, autoCreate: false)
+        guard log.config.cleanupPolicy.contains(.delete) else {
+            throw BrokerError.policyViolation("records of \(topicName)-\(partition) cannot be deleted: its cleanup.policy has no delete")
+        }
+        if topic(topicName)?.config.isEventCategory == true {
+            throw BrokerError.policyViolation("topic \(topicName) is an event category: its events are kept forever")
+        }
+        return try await log.deleteRecords(before: offset == -1 ? log.highWatermark : offset)
     }
 
     private func existingTopic(_ name: String) throws -> Topic {
@@ -99,20 +148,5 @@ extension Broker {
         } catch {
             throw BrokerError.storage("writing the configuration of \(name): \(error)")
         }
-    }
-}
-
-extension Broker {
-    /// Deletes the records of `topic`/`partition` below `offset` (Kafka's DeleteRecords; -1
-    /// means the high watermark) and returns the new log start offset. Refused, as Kafka does,
-    /// for a topic whose cleanup policy lacks delete (``BrokerError/policyViolation(_:)``).
-    /// The event store stops serving a category whose records were deleted: its streams'
-    /// versions would no longer count every event.
-    public func deleteRecords(_ topicName: String, partition: Int32, before offset: Int64) async throws -> Int64 {
-        let log = try await self.partition(topicName, partition, autoCreate: false)
-        guard log.config.cleanupPolicy.contains(.delete) else {
-            throw BrokerError.policyViolation("records of \(topicName)-\(partition) cannot be deleted: its cleanup.policy has no delete")
-        }
-        return try await log.deleteRecords(before: offset == -1 ? log.highWatermark : offset)
     }
 }

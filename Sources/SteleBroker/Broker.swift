@@ -49,6 +49,8 @@ public final class Broker: Sendable {
     /// The coordinator of every consumer group (a single-node broker coordinates them all).
     public let groups: GroupCoordinator
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
+    /// Set by ``close()`` under the admin lock: no topic change starts after it.
+    private let isClosed = Mutex(false)
     /// Append and fetch counters and latencies.
     public let metrics = BrokerMetrics()
 
@@ -236,15 +238,17 @@ public final class Broker: Sendable {
 
     /// Creates a topic. `partitions` nil uses the broker default.
     @discardableResult
-    public func createTopic(_ name: String, partitions: Int? = nil, configs: [String: String] = [:], validateOnly: Bool = false) async throws -> Topic? {
+    public func createTopic(_ name: String, partitions: Int? = nil, configs: [String: String] = [:], validateOnly: Bool = false,
+                            eventCategory: Bool = false) async throws -> Topic? {
         if let problem = TopicName.validate(name) { throw BrokerError.invalidTopic(problem) }
         let count = partitions ?? config.defaultPartitions
         guard (1...TopicConfig.maxPartitions).contains(count) else {
             throw BrokerError.invalidPartitions("partitions must be between 1 and \(TopicConfig.maxPartitions), got \(count)")
         }
-        let topicConfig = TopicConfig(partitions: count, configs: configs, topicId: UUID())
-        _ = try topicConfig.logConfig(defaults: config.logDefaults)
+        let topicConfig = TopicConfig(partitions: count, configs: try TopicConfig.normalized(configs, defaults: config.logDefaults), topicId: UUID(),
+                                      isEventCategory: eventCategory ? true : nil)
         return try await adminLock.withLock {
+            try self.checkOpen()
             if self.topic(name) != nil { throw BrokerError.topicAlreadyExists(name) }
             if let reason = self.offlineReason(name) { throw BrokerError.topicOffline(name, reason) }
             if validateOnly { return nil }
@@ -277,6 +281,7 @@ public final class Broker: Sendable {
     /// deletion is final, and a crash midway leaves a `~deleted-` directory the next start removes.
     public func deleteTopic(_ name: String) async throws {
         try await adminLock.withLock {
+            try self.checkOpen()
             let topic = self.topics.withLock { $0.removeValue(forKey: name) }
             let wasOffline = self.offline.withLock { $0.removeValue(forKey: name) } != nil
             guard topic != nil || wasOffline else { throw BrokerError.unknownTopicOrPartition(name, -1) }
@@ -322,8 +327,15 @@ public final class Broker: Sendable {
         quotaRates.withLock { $0.unrecord(bytes, quota, entity: entity, now: now) }
     }
 
-    /// Closes every log (flushing it).
+    /// Throws once ``close()`` has begun.
+    func checkOpen() throws {
+        if isClosed.withLock({ $0 }) { throw BrokerError.storage("the broker is closed") }
+    }
+
+    /// Closes every log (flushing it). A topic change in progress finishes first (the admin
+    /// lock); none starts after.
     public func close() async throws {
+        await adminLock.withLock { self.isClosed.withLock { $0 = true } }
         maintenance.withLock { $0?.cancel() }
         await groups.stop()
         try await groups.offsets.close()

@@ -9,11 +9,15 @@ public struct TopicConfig: Codable, Sendable, Equatable {
     /// Kafka's topic id (KIP-516): random at creation, so a topic deleted and created again
     /// under the same name is told apart. Topics made before ids existed get one when opened.
     public var topicId: UUID?
+    /// Set once the event store has appended to the topic as a category: its events are kept
+    /// forever, so compaction, retention and DeleteRecords are refused on it.
+    public var isEventCategory: Bool?
 
-    public init(partitions: Int, configs: [String: String] = [:], topicId: UUID? = nil) {
+    public init(partitions: Int, configs: [String: String] = [:], topicId: UUID? = nil, isEventCategory: Bool? = nil) {
         self.partitions = partitions
         self.configs = configs
         self.topicId = topicId
+        self.isEventCategory = isEventCategory
     }
 
     /// The most partitions a topic may have.
@@ -24,6 +28,27 @@ public struct TopicConfig: Codable, Sendable, Equatable {
         "cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "segment.ms",
         "message.timestamp.type", "max.message.bytes", "delete.retention.ms", "index.interval.bytes",
     ]
+
+    /// `configs` checked (``logConfig(defaults:)``) and written one way: numbers in decimal
+    /// without leading zeros or sign, `cleanup.policy` as `delete`, `compact` or
+    /// `compact,delete`. What is stored and described is then what was meant, whatever the
+    /// spelling sent (`0007`, ` compact ,delete`), and never longer than a number needs.
+    public static func normalized(_ configs: [String: String], defaults: LogConfig) throws -> [String: String] {
+        _ = try TopicConfig(partitions: 1, configs: configs).logConfig(defaults: defaults)
+        var normalized = configs
+        for (key, value) in configs {
+            switch key {
+            case "cleanup.policy":
+                let parts = Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                normalized[key] = ["compact", "delete"].filter(parts.contains).joined(separator: ",")
+            case "message.timestamp.type":
+                break
+            default:
+                if let number = Int64(value) { normalized[key] = String(number) }
+            }
+        }
+        return normalized
+    }
 
     /// The log configuration these topic configs describe, on top of the broker's defaults.
     public func logConfig(defaults: LogConfig) throws -> LogConfig {
@@ -50,6 +75,9 @@ public struct TopicConfig: Codable, Sendable, Equatable {
                     default: throw BrokerError.invalidConfig("cleanup.policy=\(value): expected delete, compact or both")
                     }
                 }
+                // An empty policy would neither retain by time nor compact, and would refuse
+                // DeleteRecords: a state no one asks for on purpose.
+                guard !policy.isEmpty else { throw BrokerError.invalidConfig("cleanup.policy must name delete, compact or both") }
                 config.cleanupPolicy = policy
             case "retention.ms":
                 let ms = try integer(in: -1...Int64.max)

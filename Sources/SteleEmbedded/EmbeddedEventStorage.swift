@@ -52,7 +52,7 @@ public final class EmbeddedEventStorage: EventStorage {
         if topic == nil, create {
             do {
                 topic = try await broker.createTopic(name, partitions: categoryPartitions,
-                                                     configs: ["message.timestamp.type": "LogAppendTime", "retention.ms": "-1"])
+                                                     configs: ["message.timestamp.type": "LogAppendTime", "retention.ms": "-1"], eventCategory: true)
             } catch BrokerError.topicAlreadyExists(_) { topic = broker.topic(name) }
         }
         guard let topic else { return nil }
@@ -66,6 +66,11 @@ public final class EmbeddedEventStorage: EventStorage {
         if let index = topic.partitions.firstIndex(where: { $0.logStartOffset > 0 }) {
             throw EventStoreError.notAnEventCategory("records of topic \(name) were deleted (partition \(index) starts at offset "
                 + "\(topic.partitions[index].logStartOffset)), so its streams' versions no longer count every event")
+        }
+        // A topic made before the mark, or by a Kafka client, becomes a category at its first
+        // append here: from then on the broker refuses what would delete its events.
+        if create && topic.config.isEventCategory != true {
+            do { try await broker.markEventCategory(name) } catch { throw EventStoreError.storage("marking \(name) as an event category: \(error)") }
         }
         return topic
     }

@@ -40,9 +40,21 @@ public struct KafkaEncoder {
         }
     }
 
+    /// A classic string's length is an int16: the most bytes it can carry.
+    public static let maxClassicStringBytes = Int(Int16.max)
+
+    /// Writes `value`; in a classic (non-flexible) version, a string longer than 32,767 bytes is
+    /// cut there, at a character boundary. Only text Stele composes can be that long (an error
+    /// message quoting what a flexible request sent): a classic request's strings fit by
+    /// construction, and writing the length as an int16 would otherwise trap.
     public mutating func nullableString(_ value: String?) {
         guard let value else { return length(nil, classicInt16: true) }
-        let utf8 = value.utf8
+        var utf8 = Substring(value).utf8
+        if !flexible && utf8.count > Self.maxClassicStringBytes {
+            var end = utf8.index(utf8.startIndex, offsetBy: Self.maxClassicStringBytes)
+            while end > utf8.startIndex && UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+            utf8 = Substring(value)[..<end].utf8
+        }
         length(utf8.count, classicInt16: true)
         buffer.writeBytes(utf8)
     }

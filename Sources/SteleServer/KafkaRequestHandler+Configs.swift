@@ -1,5 +1,6 @@
 import Foundation
 import SteleBroker
+import SteleCore
 import SteleKafkaProtocol
 import SteleSecurity
 
@@ -11,13 +12,15 @@ extension KafkaRequestHandler {
             func result(_ code: KafkaErrorCode, _ message: String) -> DescribeConfigsResponse.Result {
                 .init(errorCode: code, errorMessage: message, resourceType: resource.type, resourceName: resource.name)
             }
-            let keys = resource.keys.map(Set.init)
+            // Null or empty: every config (Kafka's ConfigHelper treats both alike).
+            let keys = resource.keys.flatMap { $0.isEmpty ? nil : Set($0) }
             let described: [DescribedConfig]
             switch ConfigResourceType(rawValue: resource.type) {
             case .topic:
                 guard allowed(requester, .describeConfigs, .topic(resource.name)) else {
                     return result(.topicAuthorizationFailed, "DESCRIBE_CONFIGS on topic \(resource.name) is needed")
                 }
+                if let problem = TopicName.validate(resource.name) { return result(.invalidTopic, problem) }
                 guard let topic = broker.topic(resource.name) else {
                     if let reason = broker.offlineReason(resource.name) { return result(.kafkaStorageError, "topic \(resource.name) is offline: \(reason)") }
                     return result(.unknownTopicOrPartition, "topic \(resource.name) does not exist")
@@ -29,7 +32,12 @@ extension KafkaRequestHandler {
                 }
                 if let problem = brokerNameProblem(resource.name) { return result(.invalidRequest, problem) }
                 described = ConfigCatalog.describe(broker: broker.config, nodeId: nodeId, keys: keys)
-            case .brokerLogger, nil:
+            case .brokerLogger:
+                guard allowed(requester, .describeConfigs, .cluster) else {
+                    return result(.clusterAuthorizationFailed, "DESCRIBE_CONFIGS on the cluster is needed")
+                }
+                return result(.invalidRequest, "Stele's log levels are set by --log-level, not by broker loggers")
+            case nil:
                 return result(.invalidRequest, "unsupported resource type \(resource.type): Stele has topic (2) and broker (4) configs")
             }
             return .init(errorCode: .none, resourceType: resource.type, resourceName: resource.name, configs: described.map { config in
@@ -65,19 +73,20 @@ extension KafkaRequestHandler {
                     results.append(result(.topicAuthorizationFailed, "ALTER_CONFIGS on topic \(resource.name) is needed"))
                     continue
                 }
-                guard let topic = broker.topic(resource.name) else {
-                    let offline = broker.offlineReason(resource.name) != nil
-                    results.append(result(offline ? .kafkaStorageError : .unknownTopicOrPartition,
-                                          "topic \(resource.name) \(offline ? "is offline" : "does not exist")"))
+                if let problem = TopicName.validate(resource.name) {
+                    results.append(result(.invalidTopic, problem))
                     continue
                 }
                 do {
-                    let configs = try ConfigChanges.apply(resource.changes, to: topic.config.configs, incremental: request.incremental,
-                                                          broker: broker.config)
-                    try await broker.alterTopicConfigs(resource.name, configs, validateOnly: request.validateOnly)
+                    // Computed from the overrides as they are under the broker's admin lock, so
+                    // concurrent changes apply one after the other.
+                    let (changes, incremental, brokerConfig) = (resource.changes, request.incremental, broker.config)
+                    try await broker.alterTopicConfigs(resource.name, validateOnly: request.validateOnly) { current in
+                        try ConfigChanges.apply(changes, to: current, incremental: incremental, broker: brokerConfig)
+                    }
                     if !request.validateOnly {
                         logger.info("topic configs changed", metadata: ["topic": "\(resource.name)", "principal": "\(requester.principal)",
-                                                                        "configs": "\(configs.sorted { $0.key < $1.key })"])
+                                                                        "configs": "\(broker.topic(resource.name)?.config.configs.sorted { $0.key < $1.key } ?? [])"])
                     }
                     results.append(result(.none))
                 } catch let error as ConfigChanges.Refusal {
@@ -101,7 +110,13 @@ extension KafkaRequestHandler {
                     results.append(result(.invalidRequest, "cannot update these configs dynamically: \(names.sorted().joined(separator: ", ")); "
                         + "Stele's broker configs are `stele serve` flags: restart with the new value"))
                 }
-            case .brokerLogger, nil:
+            case .brokerLogger:
+                guard allowed(requester, .alterConfigs, .cluster) else {
+                    results.append(result(.clusterAuthorizationFailed, "ALTER_CONFIGS on the cluster is needed"))
+                    continue
+                }
+                results.append(result(.invalidRequest, "Stele's log levels are set by --log-level, not by broker loggers"))
+            case nil:
                 results.append(result(.invalidRequest, "unsupported resource type \(resource.type): Stele has topic (2) and broker (4) configs"))
             }
         }

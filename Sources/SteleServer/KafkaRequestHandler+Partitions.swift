@@ -21,8 +21,7 @@ extension KafkaRequestHandler {
                 results.append(result(.topicAuthorizationFailed, "ALTER on topic \(topic.name) is needed"))
                 continue
             }
-            if let assignments = topic.assignments {
-                let current = broker.topic(topic.name)?.partitions.count ?? 0
+            if let assignments = topic.assignments, let current = broker.topic(topic.name)?.partitions.count, Int(topic.count) > current {
                 // One node: each new partition's only replica is this node.
                 guard assignments.count == Int(topic.count) - current, assignments.allSatisfy({ $0 == [nodeId] }) else {
                     results.append(result(.invalidReplicaAssignment,

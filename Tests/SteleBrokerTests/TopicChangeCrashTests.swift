@@ -69,6 +69,11 @@ struct TopicChangeCrashTests {
                 if outcome.recordInNewPartition, topic.partitions.count == 3 {
                     #expect(topic.partitions[2].logEndOffset == 1, "\(label): the acknowledged record of partition 2 is gone")
                 }
+                if topic.partitions.count == 1 {
+                    // Whatever a growth cut short left behind, the next one completes.
+                    try await broker.createPartitions("orders", count: 3)
+                    #expect(broker.topic("orders")?.partitions.count == 3, "\(label): growing again")
+                }
                 try await broker.close()
             }
         }
@@ -93,6 +98,33 @@ struct TopicChangeCrashTests {
             Issue.record("a topic holding records grew")
         } catch BrokerError.policyViolation(_) {}
         try await broker.close()
+    }
+
+    @Test func configsAreStoredOneWayAndConcurrentChangesAllApply() async throws {
+        let fileSystem = try await Self.prepared()
+        let broker = try await Broker.open(TopicCrashTests.config(fileSystem))
+        try await broker.alterTopicConfigs("orders", ["retention.ms": "0007", "cleanup.policy": " compact ,delete "])
+        #expect(broker.topic("orders")?.config.configs == ["retention.ms": "7", "cleanup.policy": "compact,delete"])
+        await #expect(throws: BrokerError.self) { try await broker.alterTopicConfigs("orders", ["cleanup.policy": ""]) }
+        // Eight changes at once, each adding its own key to what is there: none is lost.
+        let keys = ["retention.bytes", "segment.bytes", "segment.ms", "max.message.bytes", "delete.retention.ms", "index.interval.bytes",
+                    "message.timestamp.type", "retention.ms"]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for key in keys {
+                group.addTask {
+                    try await broker.alterTopicConfigs("orders") { current in
+                        var next = current
+                        next[key] = key == "message.timestamp.type" ? "LogAppendTime" : "100000"
+                        return next
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(Set(broker.topic("orders")?.config.configs.keys ?? [:].keys) == Set(keys + ["cleanup.policy"]))
+        try await broker.close()
+        await #expect(throws: BrokerError.self) { try await broker.alterTopicConfigs("orders", [:]) }
+        await #expect(throws: BrokerError.self) { try await broker.createPartitions("orders", count: 2) }
     }
 
     static func keyed(_ value: String) -> [UInt8] {

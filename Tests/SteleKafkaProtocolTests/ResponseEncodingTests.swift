@@ -50,6 +50,22 @@ struct ResponseEncodingTests {
         }
     }
 
+    /// A classic string's length is an int16: a longer one (an error message quoting what a
+    /// flexible request sent) is cut at 32,767 bytes, on a character boundary, never a trap.
+    @Test func aClassicStringIsCutAtItsLengthLimit() throws {
+        let long = String(repeating: "é", count: 20_000) // 40,000 bytes
+        var classic = KafkaEncoder(ByteBuffer(), flexible: false)
+        classic.nullableString(long)
+        let length = Int(classic.buffer.getInteger(at: 0, as: Int16.self)!)
+        #expect(length == 32_766, "the last whole two-byte character that fits")
+        #expect(classic.buffer.readableBytes == 2 + length)
+        #expect(String(validating: classic.buffer.getBytes(at: 2, length: length)!, as: UTF8.self) != nil)
+        var flexible = KafkaEncoder(ByteBuffer(), flexible: true)
+        flexible.nullableString(long)
+        var decoder = KafkaDecoder(flexible.buffer, flexible: true)
+        #expect(try decoder.nullableString() == long, "a compact string carries it whole")
+    }
+
     @Test func produceResponsePutsThrottleTimeLast() {
         var encoder = KafkaEncoder(ByteBuffer(), flexible: false)
         ProduceResponse(topics: [("t", [.init(index: 0, errorCode: .none, baseOffset: 5, logAppendTimeMs: -1, logStartOffset: 0)])])
