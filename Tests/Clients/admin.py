@@ -81,7 +81,7 @@ resource = ConfigResource(ResourceType.TOPIC, configs_topic, incremental_configs
 error = error_of(admin.incremental_alter_configs([resource])[resource])
 entries = describe(configs_topic)
 case("incremental_alter_configs SET, DELETE and APPEND", error is None and entries["retention.bytes"].value == "1000000"
-     and entries["segment.bytes"].is_default and entries["cleanup.policy"].value == "delete,compact",
+     and entries["segment.bytes"].is_default and entries["cleanup.policy"].value == "compact,delete",
      error or (entries["retention.bytes"].value, entries["segment.bytes"].value, entries["cleanup.policy"].value))
 
 
@@ -110,7 +110,7 @@ refused("a broker config is read-only (INVALID_REQUEST)",
         ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
             ConfigEntry("num.partitions", "3", incremental_operation=AlterConfigOpType.SET)]), KafkaError.INVALID_REQUEST)
 entries = describe(configs_topic)
-case("a refused change changes nothing", entries["cleanup.policy"].value == "delete,compact" and entries["retention.ms"].value == "-1"
+case("a refused change changes nothing", entries["cleanup.policy"].value == "compact,delete" and entries["retention.ms"].value == "-1"
      and entries["segment.bytes"].is_default, (entries["cleanup.policy"].value, entries["retention.ms"].value))
 
 # The broker's configs: described, read-only.

@@ -95,6 +95,49 @@ final class BenchConnection: @unchecked Sendable {
         return (try response.nullableBytes() ?? ByteBuffer(), highWatermark)
     }
 
+    /// Produce v0–2 of one message set (formats v0/v1) with acks=all; returns the error code.
+    func produceLegacy(version: Int16, topic: String, partition: Int32, messageSet: ByteBuffer) async throws -> Int16 {
+        precondition((0...2).contains(version))
+        var response = try await send(.produce, version: version) { encoder in
+            encoder.int16(-1)
+            encoder.int32(30_000)
+            encoder.array([topic]) { encoder, name in
+                encoder.string(name)
+                encoder.array([partition]) { encoder, index in
+                    encoder.int32(index)
+                    encoder.nullableBytes(messageSet)
+                }
+            }
+        }
+        _ = try response.int32(); _ = try response.string(); _ = try response.int32(); _ = try response.int32()
+        return try response.int16()
+    }
+
+    /// Fetch v0–3 of one partition: the message set (formats v0/v1) and the high watermark.
+    func fetchLegacy(version: Int16, topic: String, partition: Int32, offset: Int64, maxBytes: Int32) async throws -> (ByteBuffer, Int64) {
+        precondition((0...3).contains(version))
+        var response = try await send(.fetch, version: version) { encoder in
+            encoder.int32(-1)
+            encoder.int32(0)
+            encoder.int32(0)
+            if version >= 3 { encoder.int32(maxBytes) }
+            encoder.array([topic]) { encoder, name in
+                encoder.string(name)
+                encoder.array([partition]) { encoder, index in
+                    encoder.int32(index)
+                    encoder.int64(offset)
+                    encoder.int32(maxBytes)
+                }
+            }
+        }
+        if version >= 1 { _ = try response.int32() }
+        _ = try response.int32(); _ = try response.string(); _ = try response.int32(); _ = try response.int32()
+        let error = try response.int16()
+        guard error == 0 else { throw KafkaProtocolError.invalid("fetch error \(error)") }
+        let highWatermark = try response.int64()
+        return (try response.nullableBytes() ?? ByteBuffer(), highWatermark)
+    }
+
     /// SaslHandshake v1 and SaslAuthenticate v1 with SCRAM, as librdkafka logs in; throws
     /// unless the broker accepts and proves it holds the credential.
     func login(user: String, password: String, mechanism: ScramMechanism) async throws {

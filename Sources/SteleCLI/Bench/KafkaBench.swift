@@ -63,42 +63,20 @@ struct KafkaBench: AsyncParsableCommand {
 
     private func produce(port: Int, topic: String, recordBytes: Int) async throws -> (records: Double, bytes: Double) {
         let payload = batch(records: batchRecords, valueBytes: recordBytes)
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        let start = ContinuousClock.now
-        let sent = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<connections {
-                group.addTask {
-                    let connection = try await BenchConnection(host: "127.0.0.1", port: port)
-                    var batches = 0
-                    while ContinuousClock.now < deadline {
-                        let error = try await connection.produce(topic: topic, partition: 0, batch: payload)
-                        guard error == 0 else { throw ValidationError("produce failed with error \(error)") }
-                        batches += 1
-                    }
-                    await connection.close()
-                    return batches
-                }
-            }
-            return try await group.reduce(0, +)
-        }
-        let elapsed = elapsedSeconds(since: start)
+        let (sent, elapsed) = try await BenchLoops.produce(connections: connections, seconds: seconds,
+                                                           open: { try await BenchConnection(host: "127.0.0.1", port: port) },
+                                                           send: { try await BenchLoops.produceBatch($0, topic: topic, batch: payload) })
         return (Double(sent * batchRecords) / elapsed, Double(sent * payload.readableBytes) / elapsed)
     }
 
     private func fetchAll(port: Int, topic: String) async throws -> Double {
         let connection = try await BenchConnection(host: "127.0.0.1", port: port)
         defer { Task { await connection.close() } }
-        var offset: Int64 = 0
-        var bytes = 0
-        let start = ContinuousClock.now
-        while true {
+        return try await BenchLoops.readAll { offset in
             let (records, highWatermark) = try await connection.fetch(topic: topic, partition: 0, offset: offset, maxBytes: 1 << 20)
-            guard records.readableBytes > 0 else { break }
-            bytes += records.readableBytes
-            offset = try ReadBench.nextOffset(after: Array(records.readableBytesView))
-            if offset >= highWatermark { break }
-        }
-        return Double(bytes) / elapsedSeconds(since: start)
+            let next = records.readableBytes > 0 ? try ReadBench.nextOffset(after: Array(records.readableBytesView)) : offset
+            return (records.readableBytes, next, highWatermark)
+        }.bytes
     }
 
     /// Sends `latencyRate` records/s (batches of 10 every 1/100 of the rate) for 3 s while a

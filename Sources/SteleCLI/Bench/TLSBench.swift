@@ -81,37 +81,15 @@ struct TLSBench: AsyncParsableCommand {
 
     private func measure(port: Int, tls: NIOSSLContext?, topic: String) async throws -> (records: Double, bytes: Double, fetch: Double) {
         let payload = batch()
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        let start = ContinuousClock.now
-        let sent = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<connections {
-                group.addTask {
-                    let connection = try await open(port: port, tls: tls)
-                    var batches = 0
-                    while ContinuousClock.now < deadline {
-                        let error = try await connection.produce(topic: topic, partition: 0, batch: payload)
-                        guard error == 0 else { throw ValidationError("produce failed with error \(error)") }
-                        batches += 1
-                    }
-                    await connection.close()
-                    return batches
-                }
-            }
-            return try await group.reduce(0, +)
-        }
-        let elapsed = elapsedSeconds(since: start)
+        let (sent, elapsed) = try await BenchLoops.produce(connections: connections, seconds: seconds,
+                                                           open: { try await open(port: port, tls: tls) },
+                                                           send: { try await BenchLoops.produceBatch($0, topic: topic, batch: payload) })
         let reader = try await open(port: port, tls: tls)
-        var offset: Int64 = 0
-        var bytes = 0
-        let fetchStart = ContinuousClock.now
-        while true {
+        let fetch = try await BenchLoops.readAll { offset in
             let (records, highWatermark) = try await reader.fetch(topic: topic, partition: 0, offset: offset, maxBytes: 1 << 20)
-            guard records.readableBytes > 0 else { break }
-            bytes += records.readableBytes
-            offset = try ReadBench.nextOffset(after: Array(records.readableBytesView))
-            if offset >= highWatermark { break }
-        }
-        let fetch = Double(bytes) / elapsedSeconds(since: fetchStart)
+            let next = records.readableBytes > 0 ? try ReadBench.nextOffset(after: Array(records.readableBytesView)) : offset
+            return (records.readableBytes, next, highWatermark)
+        }.bytes
         await reader.close()
         return (Double(sent * batchRecords) / elapsed, Double(sent * payload.readableBytes) / elapsed, fetch)
     }
