@@ -53,6 +53,11 @@ extension Broker {
             try self.checkOpen()
             let topic = try self.existingTopic(name)
             guard topic.config.isEventCategory != true else { return }
+            // Checked again here, under the lock DeleteRecords takes: versions count the
+            // records a partition holds, so a topic missing some cannot become a category.
+            if let index = topic.partitions.firstIndex(where: { $0.logStartOffset > 0 }) {
+                throw BrokerError.policyViolation("records of \(name)-\(index) were deleted: it cannot become an event category")
+            }
             var updated = topic.config
             updated.isEventCategory = true
             try self.writeTopicConfig(updated, of: name)
@@ -126,14 +131,19 @@ extension Broker {
     /// (``BrokerError/policyViolation(_:)``) for a topic whose cleanup policy lacks delete, as
     /// Kafka does, and for an event category, whose events are kept forever.
     public func deleteRecords(_ topicName: String, partition: Int32, before offset: Int64) async throws -> Int64 {
-        let log = try await self.partition(topicName, partition, autoCreate: false)
-        guard log.config.cleanupPolicy.contains(.delete) else {
-            throw BrokerError.policyViolation("records of \(topicName)-\(partition) cannot be deleted: its cleanup.policy has no delete")
+        // Under the admin lock, so a topic cannot become an event category between the check
+        // and the deletion (``markEventCategory(_:)`` takes it too).
+        try await adminLock.withLock {
+            try self.checkOpen()
+            let log = try await self.partition(topicName, partition, autoCreate: false)
+            guard log.config.cleanupPolicy.contains(.delete) else {
+                throw BrokerError.policyViolation("records of \(topicName)-\(partition) cannot be deleted: its cleanup.policy has no delete")
+            }
+            if self.topic(topicName)?.config.isEventCategory == true {
+                throw BrokerError.policyViolation("topic \(topicName) is an event category: its events are kept forever")
+            }
+            return try await log.deleteRecords(before: offset == -1 ? log.highWatermark : offset)
         }
-        if topic(topicName)?.config.isEventCategory == true {
-            throw BrokerError.policyViolation("topic \(topicName) is an event category: its events are kept forever")
-        }
-        return try await log.deleteRecords(before: offset == -1 ? log.highWatermark : offset)
     }
 
     private func existingTopic(_ name: String) throws -> Topic {

@@ -134,9 +134,13 @@ public final class Broker: Sendable {
                 var topicConfig = try Self.readTopicConfig(directory + "/topic.json", files)
                 if topicConfig.topicId == nil {
                     // Made before topic ids: it gets one now, kept from then on. Should the write
-                    // fail, the topic is served with an id for this run only.
-                    topicConfig.topicId = UUID()
-                    try? files.writeFileDurably(directory + "/topic.json", contents: Array(try JSONEncoder().encode(topicConfig)))
+                    // fail, it is served without one (the zero id) rather than with an id that
+                    // changes at every start, which clients take for a topic deleted and made again.
+                    var withId = topicConfig
+                    withId.topicId = UUID()
+                    if (try? files.writeFileDurably(directory + "/topic.json", contents: Array(try JSONEncoder().encode(withId)))) != nil {
+                        topicConfig = withId
+                    }
                 }
                 let topic = try await openTopic(name: entry, config: topicConfig, existing: true)
                 topics.withLock { $0[entry] = topic }
@@ -315,17 +319,21 @@ public final class Broker: Sendable {
     /// Records `bytes` of `quota` traffic by `user`'s client `clientId` and returns how long
     /// the client must now wait (0 within its quota, or with no quota), with the entity whose
     /// traffic was counted (to take the bytes back with ``unrecordQuotaBytes(_:_:entity:now:)``).
+    /// The clock is monotonic: a wall clock stepped back would keep old samples in the window.
     public func recordQuotaBytes(_ bytes: Int, _ quota: QuotaKey, user: String, clientId: String,
-                                 now: Int64 = wallClockMilliseconds()) -> (throttleMs: Int64, entity: QuotaEntity?) {
+                                 now: Int64 = Broker.monotonicMilliseconds()) -> (throttleMs: Int64, entity: QuotaEntity?) {
         guard let (entity, bound) = quotas.quotas.quota(quota, user: user, clientId: clientId) else { return (0, nil) }
         let throttle = quotaRates.withLock { $0.record(bytes, quota, entity: entity, bytesPerSecond: bound, now: now) }
         return (throttle, entity)
     }
 
     /// Takes back bytes recorded for a response that was not sent whole (a throttled fetch).
-    public func unrecordQuotaBytes(_ bytes: Int, _ quota: QuotaKey, entity: QuotaEntity, now: Int64 = wallClockMilliseconds()) {
+    public func unrecordQuotaBytes(_ bytes: Int, _ quota: QuotaKey, entity: QuotaEntity, now: Int64 = Broker.monotonicMilliseconds()) {
         quotaRates.withLock { $0.unrecord(bytes, quota, entity: entity, now: now) }
     }
+
+    /// Milliseconds since boot: the clock quota windows are measured on.
+    public static func monotonicMilliseconds() -> Int64 { Int64(ProcessInfo.processInfo.systemUptime * 1000) }
 
     /// Throws once ``close()`` has begun.
     func checkOpen() throws {

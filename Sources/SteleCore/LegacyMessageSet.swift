@@ -29,15 +29,23 @@ public enum LegacyMessageSet {
     /// The messages of a produced set, compressed wrappers opened (one level, as Kafka allows).
     /// Every checksum and length is checked; a truncated last message (clients may send one
     /// past a size limit) is an error here, since a produce request must carry whole messages.
-    public static func decode(_ bytes: [UInt8], decompressor: (any RecordDecompressor)?) throws -> [Message] {
+    ///
+    /// `maxBytes` bounds the keys and values of all messages together, compressed wrappers
+    /// opened: a request of small gzip wrappers each expanding to the codec's limit cannot make
+    /// the broker hold gigabytes. Past it, the error names ``expandsPastLimit``.
+    public static func decode(_ bytes: [UInt8], decompressor: (any RecordDecompressor)?, maxBytes: Int = 64 << 20) throws -> [Message] {
         var messages: [Message] = []
-        try bytes.withUnsafeBytes { raw in try decode(raw, decompressor: decompressor, nested: false, into: &messages) }
+        var budget = maxBytes
+        try bytes.withUnsafeBytes { raw in try decode(raw, decompressor: decompressor, wrapperMagic: nil, budget: &budget, into: &messages) }
         guard !messages.isEmpty else { throw CodecError.invalid("the message set holds no message") }
         return messages
     }
 
-    private static func decode(_ raw: UnsafeRawBufferPointer, decompressor: (any RecordDecompressor)?, nested: Bool,
-                               into messages: inout [Message]) throws {
+    /// What the error says when a set's messages pass `maxBytes`.
+    public static let expandsPastLimit = "the message set expands past"
+
+    private static func decode(_ raw: UnsafeRawBufferPointer, decompressor: (any RecordDecompressor)?, wrapperMagic: Int8?,
+                               budget: inout Int, into messages: inout [Message]) throws {
         var reader = ByteReader(raw)
         while reader.remaining > 0 {
             let offset: Int64 = try reader.readBigEndian()
@@ -52,6 +60,10 @@ public enum LegacyMessageSet {
             }
             let magic = try message.readInt8()
             guard magic == 0 || magic == 1 else { throw CodecError.invalid("message magic \(magic) in a v0/v1 message set") }
+            // As Kafka: a wrapper's messages are of the wrapper's own format.
+            if let wrapperMagic, magic != wrapperMagic {
+                throw CodecError.invalid("a compressed message of format v\(wrapperMagic) holds a message of format v\(magic)")
+            }
             let attributes = try message.readInt8()
             let timestamp: Int64 = magic == 1 ? try message.readBigEndian() : -1
             let key = try readBytes(&message)
@@ -60,10 +72,13 @@ public enum LegacyMessageSet {
             try reader.skip(Int(size))
             let codecNumber = Int16(attributes & 0x07)
             guard codecNumber != 0 else {
+                budget -= (key?.count ?? 0) + (value?.count ?? 0)
+                guard budget >= 0 else { throw CodecError.invalid("\(expandsPastLimit) the limit on what one produce may carry") }
                 messages.append(Message(offset: offset, timestamp: timestamp, logAppendTime: magic == 1 && attributes & 0x08 != 0, key: key, value: value))
                 continue
             }
-            guard !nested else { throw CodecError.invalid("a compressed message inside a compressed message") }
+            guard wrapperMagic == nil else { throw CodecError.invalid("a compressed message inside a compressed message") }
+            let before = messages.count
             guard let codec = CompressionCodec(rawValue: codecNumber), codec != .zstd else { throw CodecError.invalid("compression codec \(codecNumber) in a v0/v1 message") }
             guard let decompressor, decompressor.supports(codec) else { throw CodecError.invalid("compression codec \(codec) is not available in this build") }
             guard var value else { throw CodecError.invalid("a compressed message without a value") }
@@ -72,7 +87,10 @@ public enum LegacyMessageSet {
             do { inner = try value.withUnsafeBytes { try decompressor.decompress(codec, $0) } } catch {
                 throw CodecError.invalid("\(codec) message at offset \(offset) does not decompress: \(error)")
             }
-            try inner.withUnsafeBytes { inner in try decode(inner, decompressor: nil, nested: true, into: &messages) }
+            try inner.withUnsafeBytes { inner in try decode(inner, decompressor: nil, wrapperMagic: magic, budget: &budget, into: &messages) }
+            // As Kafka: a wrapper holds at least one message.
+            guard messages.count > before else { throw CodecError.invalid("a compressed message at offset \(offset) holds no message") }
+
         }
     }
 
@@ -135,6 +153,21 @@ public enum LegacyMessageSet {
         }
         writer.writeBigEndian(CRC32.checksum(body.bytes))
         writer.writeBytes(body.bytes)
+    }
+
+    /// The offset after the last whole batch of `batches`, nil when they hold none.
+    public static func offset(afterBatches batches: [UInt8]) -> Int64? {
+        batches.withUnsafeBytes { raw in
+            var position = 0
+            var next: Int64?
+            while position + RecordBatchHeader.size <= raw.count,
+                  let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
+                  header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= raw.count {
+                next = header.nextOffset
+                position += header.totalSize
+            }
+            return next
+        }
     }
 
     /// The records of stored v2 `batches` from offset `from` on, as messages of `magic`, up to

@@ -48,6 +48,15 @@ extension PartitionLog {
             let active = segments.last!
             let end = active.summary.nextOffset
             if active.summary.logBytes > 0 { active.firstAppendMilliseconds = now }
+            // DeleteRecords may have passed what the failure left unsynced: the file goes back
+            // to the end first, as at open, or a later open would hide records appended now.
+            if state.withLock({ $0.logStartOffset }) > end {
+                do {
+                    try fileSystem.writeFileDurably(directory + "/" + LogStartOffsetFile.fileName, contents: LogStartOffsetFile.encode(end))
+                } catch {
+                    return false
+                }
+            }
             state.withLock { state in
                 // Only a failure this attempt was for is cleared (a sync failing meanwhile stays).
                 guard let current = state.failure, Self.isTransient(current) else { return }

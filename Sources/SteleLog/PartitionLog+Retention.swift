@@ -27,7 +27,10 @@ extension PartitionLog {
             var deleted = 0
             if let retention = config.retention {
                 let cutoff = now - retention.milliseconds
-                deleted += try deleteLeadingSegments { segment, _ in segment.summary.maxTimestamp < cutoff }
+                // A segment whose records carry no timestamp (-1: message format v0, or a client
+                // that sent none) has no age to go by: it is kept, never taken as older than any
+                // cutoff (Kafka falls back to the file's modification time, which a copy resets).
+                deleted += try deleteLeadingSegments { segment, _ in segment.summary.maxTimestamp >= 0 && segment.summary.maxTimestamp < cutoff }
             }
             if let limit = config.retentionBytes {
                 // Delete while what remains would still be at least the limit (Kafka's rule).

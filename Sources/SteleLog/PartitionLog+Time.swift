@@ -58,31 +58,34 @@ extension PartitionLog {
             guard maxTimestamp >= timestamp else { continue }
             let relative = try scanFrom ?? sealedIndexes(of: segment).timeIndex.scanStart(for: timestamp)
             let position = try startPosition(for: segment.baseOffset + Int64(relative), in: segment)
-            if let found = try scanForTimestamp(timestamp, in: segment, from: position, end: view.readableBytes(of: index)) {
+            // Records below the log start (DeleteRecords) are not answers, even in a batch kept.
+            if let found = try scanForTimestamp(timestamp, in: segment, from: position, end: view.readableBytes(of: index), minimumOffset: view.logStartOffset) {
                 return found.offset < view.highWatermark ? found : nil
             }
         }
         return nil
     }
 
-    private func scanForTimestamp(_ timestamp: Int64, in segment: LogSegment, from start: Int64, end: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+    private func scanForTimestamp(_ timestamp: Int64, in segment: LogSegment, from start: Int64, end: Int64,
+                                  minimumOffset: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         var found: (offset: Int64, timestamp: Int64)?
         var position = start
         while position < end, found == nil {
             var window = FileWindow(segment: segment, log: self)
             let header = try checkedHeader(window.header(at: position), at: position, end: end, segment: segment)
             let size = Int64(header.totalSize)
-            if header.maxTimestamp >= timestamp {
+            if header.maxTimestamp >= timestamp && header.lastOffset >= minimumOffset {
                 let batch = try window.bytes(position..<(position + size))
-                found = try firstOffset(in: batch, header: header, atOrAfter: timestamp, segment: segment, position: position)
+                found = try firstOffset(in: batch, header: header, atOrAfter: timestamp, minimumOffset: minimumOffset, segment: segment, position: position)
             }
             position += size
         }
         return found
     }
 
-    private func firstOffset(in batch: [UInt8], header: RecordBatchHeader, atOrAfter timestamp: Int64, segment: LogSegment, position: Int64) throws -> (offset: Int64, timestamp: Int64)? {
-        if header.attributes.timestampType == .logAppendTime { return (header.baseOffset, header.maxTimestamp) }
+    private func firstOffset(in batch: [UInt8], header: RecordBatchHeader, atOrAfter timestamp: Int64, minimumOffset: Int64,
+                             segment: LogSegment, position: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        if header.attributes.timestampType == .logAppendTime { return (max(header.baseOffset, minimumOffset), header.maxTimestamp) }
         return try batch.withUnsafeBytes { raw -> (offset: Int64, timestamp: Int64)? in
             guard RecordBatch.hasValidChecksum(raw) else {
                 throw LogError.corruption(LogCorruption(file: segment.logPath, position: position, reason: "CRC32C mismatch"))
@@ -90,7 +93,8 @@ extension PartitionLog {
             var found: (offset: Int64, timestamp: Int64)?
             let visit: (RecordView) throws(CodecError) -> Void = { view in
                 let recordTime = header.baseTimestamp &+ view.timestampDelta
-                if found == nil && recordTime >= timestamp { found = (header.baseOffset + Int64(view.offsetDelta), recordTime) }
+                let offset = header.baseOffset + Int64(view.offsetDelta)
+                if found == nil && recordTime >= timestamp && offset >= minimumOffset { found = (offset, recordTime) }
             }
             if header.attributes.compression == CompressionCodec.none {
                 try RecordBatch.forEachRecordView(in: raw, header: header, visit)

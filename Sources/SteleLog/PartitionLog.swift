@@ -82,9 +82,15 @@ public final class PartitionLog: Sendable {
         let (deletedBelow, problem) = LogStartOffsetFile.read(in: directory, fileSystem: fileSystem)
         report.logStartOffsetProblem = problem
         let end = segments.last!.summary.nextOffset
-        // A start beyond the end means records recovery could not find: the end wins, so no
-        // offset is handed out twice and none below the end is hidden.
+        // A start beyond the end: DeleteRecords took records a crash then lost before they were
+        // synced (under a flush policy that allows that). The end wins, and the file is
+        // rewritten to it before any append, or the next open would hide records appended now.
         let start = min(max(segments[0].baseOffset, deletedBelow ?? 0), end)
+        if let deletedBelow, deletedBelow > end {
+            try await executor.run {
+                try fileSystem.writeFileDurably(directory + "/" + LogStartOffsetFile.fileName, contents: LogStartOffsetFile.encode(end))
+            }
+        }
         let log = PartitionLog(directory: directory, config: config, fileSystem: fileSystem, executor: executor,
                                maintenanceExecutor: maintenanceExecutor, clock: clock, decompressor: decompressor,
                                segments: segments, logStartOffset: start, producers: producers, report: report)

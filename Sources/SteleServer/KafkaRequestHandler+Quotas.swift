@@ -73,7 +73,7 @@ extension KafkaRequestHandler {
     func throttle(_ bytes: Int, _ quota: QuotaKey, requester: Requester, clientId: String) -> (milliseconds: Int32, entity: QuotaEntity?) {
         let (throttle, entity) = broker.recordQuotaBytes(bytes, quota, user: requester.principal.name, clientId: clientId)
         guard throttle > 0 else { return (0, entity) }
-        return (Int32(min(throttle, maxFetchWait.milliseconds)), entity)
+        return (Int32(min(throttle, maxFetchWait.milliseconds, Int64(Int32.max))), entity)
     }
 }
 

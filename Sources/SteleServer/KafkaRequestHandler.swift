@@ -123,7 +123,20 @@ struct KafkaRequestHandler: Sendable {
                 response.encode(&$0, version: version)
             }, pause)
         case .fetch:
-            var response = await fetch(try FetchRequest.decode(&decoder, version: version), version: version, requester: requester)
+            var request = try FetchRequest.decode(&decoder, version: version)
+            // Under a quota, one answer holds at most what the window allows (Kafka's
+            // getMaxValueInQuotaWindow): a larger one would always be throttled, answered empty
+            // and asked again, and the consumer would never progress.
+            if let (_, bound) = broker.quotas.quotas.quota(.consumerByteRate, user: requester.principal.name, clientId: clientId) {
+                let window = Int32(clamping: Int64(min(bound * Double(QuotaRates.samples - 1) * Double(QuotaRates.sampleMilliseconds) / 1000, Double(Int32.max))))
+                request.maxBytes = min(request.maxBytes, window)
+                for topic in request.topics.indices {
+                    for partition in request.topics[topic].partitions.indices {
+                        request.topics[topic].partitions[partition].maxBytes = min(request.topics[topic].partitions[partition].maxBytes, window)
+                    }
+                }
+            }
+            var response = await fetch(request, version: version, requester: requester)
             let bytes = response.topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.count ?? 0) } }
             let (throttle, entity) = throttle(bytes, .consumerByteRate, requester: requester, clientId: clientId)
             guard throttle > 0 else { return respond { response.encode(&$0, version: version) } }
@@ -329,8 +342,9 @@ struct KafkaRequestHandler: Sendable {
             case let .success(batch): sentBytes = batch
             case let .failure(error):
                 let reason = "\(error)"
-                return failure(reason.contains("CRC32") ? .corruptMessage : reason.contains("is not available") ? .unsupportedCompressionType : .invalidRecord,
-                               "Produce v\(version) carries message format v0 or v1: \(reason)")
+                let code: KafkaErrorCode = reason.contains("CRC32") ? .corruptMessage : reason.contains("is not available") ? .unsupportedCompressionType
+                    : reason.contains(LegacyMessageSet.expandsPastLimit) ? .messageTooLarge : .invalidRecord
+                return failure(code, "Produce v\(version) carries message format v0 or v1: \(reason)")
             }
         }
         let bytes = sentBytes
@@ -470,9 +484,19 @@ struct KafkaRequestHandler: Sendable {
                         records = try await log.read(from: partition.fetchOffset, maxBytes: limit).batches
                         // v0–3 read message sets: format v0 up to Fetch v1, v1 from Fetch v2.
                         if version <= 3, !records.isEmpty {
-                            let (stored, from) = (records, partition.fetchOffset)
-                            records = try await Self.decoding.run {
-                                try LegacyMessageSet.downConvert(stored, magic: version <= 1 ? 0 : 1, from: from, maxBytes: limit, decompressor: KafkaCodecs())
+                            var (stored, from) = (records, partition.fetchOffset)
+                            // A read that converts to nothing (the records past the offset were
+                            // compacted away) is read on from after it: an old consumer has no
+                            // batch offsets to step over it, and would ask again forever.
+                            for _ in 0..<16 {
+                                let (batches, start) = (stored, from)
+                                records = try await Self.decoding.run {
+                                    try LegacyMessageSet.downConvert(batches, magic: version <= 1 ? 0 : 1, from: start, maxBytes: limit, decompressor: KafkaCodecs())
+                                }
+                                guard records.isEmpty, let next = LegacyMessageSet.offset(afterBatches: stored), next < log.highWatermark else { break }
+                                from = next
+                                stored = try await log.read(from: next, maxBytes: limit).batches
+                                if stored.isEmpty { break }
                             }
                         }
                     } else if partition.fetchOffset < log.logStartOffset || partition.fetchOffset > log.logEndOffset {

@@ -233,7 +233,8 @@ public final class KafkaServer: Sendable {
                 for try await frame in inbound {
                     // The frame's bytes (and its size prefix) go back to the pool once answered.
                     let frameBytes = frame.readableBytes + 4
-                    defer { memory.release(frameBytes) }
+                    var released = false
+                    defer { if !released { memory.release(frameBytes) } }
                     if !principalKnown {
                         // The handshake has finished once a request arrived: a verified client
                         // certificate names the principal (SASL may name another later).
@@ -259,6 +260,10 @@ public final class KafkaServer: Sendable {
                         // Muted, as Kafka mutes a throttled client's channel: nothing more is
                         // read until the throttle time has passed.
                         if let response { try await outbound.write(response) }
+                        // The request is answered: its bytes go back to the pool before the
+                        // pause, which must not hold other connections' reads.
+                        memory.release(frameBytes)
+                        released = true
                         try? await Task.sleep(for: pause)
                     case let .close(reason):
                         logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])

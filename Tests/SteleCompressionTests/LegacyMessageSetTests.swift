@@ -78,6 +78,34 @@ struct LegacyMessageSetTests {
         #expect(throws: CodecError.self) { try LegacyMessageSet.decode(doubly, decompressor: codecs) }
     }
 
+    @Test func whatAWrapperMayHoldIsBounded() throws {
+        let codecs = KafkaCodecs()
+        // Small on the wire, large once opened: the whole set counts against one budget.
+        let big = [Message(offset: 0, key: nil, value: [UInt8](repeating: 0x61, count: 1 << 20))]
+        let wrapper = try Self.wrapper(big, magic: 1, codec: .gzip) { try codecs.compress(.gzip, $0) }
+        #expect(wrapper.count < 10_000)
+        let set = Array(repeating: wrapper, count: 8).flatMap { $0 }
+        #expect(try LegacyMessageSet.decode(set, decompressor: codecs).count == 8)
+        #expect { try LegacyMessageSet.decode(set, decompressor: codecs, maxBytes: 4 << 20) } throws: {
+            "\($0)".contains(LegacyMessageSet.expandsPastLimit)
+        }
+        // An empty wrapper, and a v1 wrapper of v0 messages, are refused as Kafka refuses them.
+        let empty = try Self.wrapper([], magic: 1, codec: .gzip) { _ in try codecs.compress(.gzip, []) }
+        #expect(throws: CodecError.self) { try LegacyMessageSet.decode(empty, decompressor: codecs) }
+        let mixed = try Self.wrapper([], magic: 1, codec: .gzip) { _ in try codecs.compress(.gzip, LegacyMessageSet.encode(Self.messages, magic: 0)) }
+        #expect(throws: CodecError.self) { try LegacyMessageSet.decode(mixed, decompressor: codecs) }
+    }
+
+    @Test func theOffsetAfterStoredBatches() {
+        var first = LegacyMessageSet.batch(of: Self.messages)
+        first.withUnsafeMutableBytes { RecordBatch.setBaseOffset(10, in: $0) }
+        var second = LegacyMessageSet.batch(of: Self.messages)
+        second.withUnsafeMutableBytes { RecordBatch.setBaseOffset(13, in: $0) }
+        #expect(LegacyMessageSet.offset(afterBatches: first + second) == 16)
+        #expect(LegacyMessageSet.offset(afterBatches: first + second.prefix(20)) == 13, "a cut last batch does not count")
+        #expect(LegacyMessageSet.offset(afterBatches: []) == nil)
+    }
+
     @Test func damageIsRefusedNeverServed() throws {
         let sent = LegacyMessageSet.encode(Self.messages, magic: 1)
         var flipped = sent

@@ -35,6 +35,34 @@ struct DeleteRecordsTests {
         try await reopened.close()
     }
 
+    @Test func lookupsByTimeNeverAnswerBelowTheStart() async throws {
+        let directory = TemporaryDirectory()
+        let log = try await PartitionLog.open(directory: directory.path, config: .tiny)
+        try await Self.fill(log, count: 200)
+        try await log.deleteRecords(before: 123)
+        #expect(try await log.record(atOrAfterTimestamp: 0)?.offset == 123)
+        try await log.close()
+    }
+
+    /// DeleteRecords to a high watermark a crash then cut (a flush policy that allows it): the
+    /// file says more than the log holds. The end wins, and the file is rewritten before any
+    /// append, or the next open would hide what is appended now.
+    @Test func aStartPastTheEndIsBroughtBackBeforeAnyAppend() async throws {
+        let directory = TemporaryDirectory()
+        let log = try await PartitionLog.open(directory: directory.path, config: .tiny)
+        try await Self.fill(log, count: 50)
+        try await log.close()
+        try Data(LogStartOffsetFile.encode(80)).write(to: URL(fileURLWithPath: directory.path + "/" + LogStartOffsetFile.fileName))
+        let reopened = try await PartitionLog.open(directory: directory.path, config: .tiny)
+        #expect(reopened.logStartOffset == 50 && reopened.logEndOffset == 50)
+        for index in 0..<40 { _ = try await reopened.append(Batches.single(key: "k", value: "after-\(index)")) }
+        try await reopened.close()
+        let again = try await PartitionLog.open(directory: directory.path, config: .tiny)
+        #expect(again.logStartOffset == 50, "the records appended after the clamp stay visible")
+        #expect(try await again.readAll().count == 40)
+        try await again.close()
+    }
+
     @Test func aDamagedStartFileIsReportedAndServesMoreNotLess() async throws {
         let directory = TemporaryDirectory()
         let log = try await PartitionLog.open(directory: directory.path, config: .tiny)

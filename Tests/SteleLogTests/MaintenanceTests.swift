@@ -31,6 +31,20 @@ struct MaintenanceTests {
         try await reopened.close()
     }
 
+    /// Records without a timestamp (-1: message format v0) give a segment no age: retention by
+    /// time keeps it, rather than take it for older than any cutoff.
+    @Test func segmentsWithoutTimestampsAreKeptByTimeRetention() async throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig.tiny
+        config.retention = .milliseconds(1)
+        let log = try await PartitionLog.open(directory: directory.path, config: config)
+        for index in 0..<100 { _ = try await log.append(Batches.single(key: "k", value: "v0-\(index)-" + String(repeating: "x", count: 100), timestamp: -1)) }
+        #expect(log.segmentBaseOffsets.count > 2)
+        #expect(try await log.enforceRetention() == 0)
+        #expect(log.logStartOffset == 0)
+        try await log.close()
+    }
+
     @Test func retentionBySizeKeepsTheLogUnderTheLimit() async throws {
         let directory = TemporaryDirectory()
         var config = LogConfig.tiny
