@@ -49,6 +49,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case describeProducers = 61
     case describeClientQuotas = 48
     case alterClientQuotas = 49
+    case describeTopicPartitions = 75
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -104,6 +105,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .alterReplicaLogDirs: 0...2
         case .describeProducers: 0...0
         case .describeClientQuotas, .alterClientQuotas: 0...1
+        case .describeTopicPartitions: 0...0
         }
     }
 
@@ -145,6 +147,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .alterPartitionReassignments, .listPartitionReassignments, .describeProducers: 0
         case .alterReplicaLogDirs: 2
         case .describeClientQuotas, .alterClientQuotas: 1
+        case .describeTopicPartitions: 0
         }
     }
 

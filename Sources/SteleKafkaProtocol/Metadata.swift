@@ -100,3 +100,91 @@ public struct MetadataResponse: Sendable, Equatable {
         encoder.taggedFields()
     }
 }
+
+/// DescribeTopicPartitions (75, v0, flexible; KIP-966): topics with their partitions, paged by a
+/// cursor so a topic with thousands of partitions need not come in one answer.
+public struct DescribeTopicPartitionsRequest: Sendable, Equatable {
+    public struct Cursor: Sendable, Equatable {
+        public var topic: String
+        public var partition: Int32
+
+        public init(topic: String, partition: Int32) { (self.topic, self.partition) = (topic, partition) }
+    }
+
+    /// Empty: every topic.
+    public var topics: [String]
+    public var partitionLimit: Int32
+    public var cursor: Cursor?
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let topics = try decoder.array("topics") { decoder in
+            let name = try decoder.string("topic name")
+            try decoder.taggedFields()
+            return name
+        }
+        let limit = try decoder.int32("response partition limit")
+        var cursor: Cursor?
+        // A nullable struct: -1 for null, 1 then its fields.
+        if try decoder.int8("cursor presence") >= 0 {
+            cursor = Cursor(topic: try decoder.string("cursor topic"), partition: try decoder.int32("cursor partition"))
+            try decoder.taggedFields()
+        }
+        try decoder.taggedFields()
+        return Self(topics: topics, partitionLimit: limit, cursor: cursor)
+    }
+}
+
+public struct DescribeTopicPartitionsResponse: Sendable, Equatable {
+    public struct Topic: Sendable, Equatable {
+        public var errorCode: KafkaErrorCode
+        public var name: String?
+        public var topicId: [UInt8]
+        public var partitions: [Int32]
+
+        public init(errorCode: KafkaErrorCode, name: String?, topicId: [UInt8] = MetadataResponse.Topic.zeroTopicId, partitions: [Int32] = []) {
+            (self.errorCode, self.name, self.topicId, self.partitions) = (errorCode, name, topicId, partitions)
+        }
+    }
+
+    public var topics: [Topic]
+    public var nextCursor: DescribeTopicPartitionsRequest.Cursor?
+    /// The one node: leader, replica and in-sync replica of every partition.
+    public var nodeId: Int32
+
+    public init(topics: [Topic], nextCursor: DescribeTopicPartitionsRequest.Cursor?, nodeId: Int32) {
+        (self.topics, self.nextCursor, self.nodeId) = (topics, nextCursor, nodeId)
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.array(topics) { encoder, topic in
+            encoder.int16(topic.errorCode.rawValue)
+            encoder.nullableString(topic.name)
+            encoder.uuid(topic.topicId)
+            encoder.bool(false)
+            encoder.array(topic.partitions) { encoder, partition in
+                encoder.int16(KafkaErrorCode.none.rawValue)
+                encoder.int32(partition)
+                encoder.int32(nodeId)
+                encoder.int32(0) // leader epoch: constant
+                encoder.array([nodeId]) { $0.int32($1) }
+                encoder.array([nodeId]) { $0.int32($1) }
+                encoder.array([Int32]?.none) { $0.int32($1) } // eligible leader replicas: none (no ELR)
+                encoder.array([Int32]?.none) { $0.int32($1) } // last known ELR
+                encoder.array([Int32]()) { $0.int32($1) } // offline replicas
+                encoder.taggedFields()
+            }
+            encoder.int32(Int32.min) // authorized operations: not computed
+            encoder.taggedFields()
+        }
+        if let nextCursor {
+            encoder.int8(1)
+            encoder.string(nextCursor.topic)
+            encoder.int32(nextCursor.partition)
+            encoder.taggedFields()
+        } else {
+            encoder.int8(-1)
+        }
+        encoder.taggedFields()
+    }
+}

@@ -130,3 +130,46 @@ extension KafkaRequestHandler {
         return DeleteRecordsResponse(topics: topics)
     }
 }
+
+extension KafkaRequestHandler {
+    /// The most partitions one DescribeTopicPartitions answer carries, whatever the client asks
+    /// (Kafka's `max.request.partition.size.limit`).
+    static let maxDescribedPartitions: Int32 = 2000
+
+    /// Topics in name order from the cursor on, with at most the asked number of partitions in
+    /// all; the next cursor says where to go on. Named topics one may not describe are
+    /// TOPIC_AUTHORIZATION_FAILED; listed ones (an empty request) are left out, as in Metadata.
+    func describeTopicPartitions(_ request: DescribeTopicPartitionsRequest, requester: Requester) -> DescribeTopicPartitionsResponse {
+        var budget = Int(max(1, min(request.partitionLimit, Self.maxDescribedPartitions)))
+        let listing = request.topics.isEmpty
+        var names = Array(Set(listing ? broker.topicNames : request.topics)).sorted()
+        if let cursor = request.cursor { names = names.filter { $0 >= cursor.topic } }
+        var topics: [DescribeTopicPartitionsResponse.Topic] = []
+        var next: DescribeTopicPartitionsRequest.Cursor?
+        for name in names {
+            guard allowed(requester, .describe, .topic(name)) else {
+                if !listing { topics.append(.init(errorCode: .topicAuthorizationFailed, name: name)) }
+                continue
+            }
+            guard let topic = broker.topic(name) else {
+                let offline = broker.offlineReason(name) != nil
+                topics.append(.init(errorCode: offline ? .kafkaStorageError : .unknownTopicOrPartition, name: name))
+                continue
+            }
+            let first = request.cursor.map { $0.topic == name ? max(0, Int($0.partition)) : 0 } ?? 0
+            let count = topic.partitions.count
+            guard budget > 0 else {
+                next = .init(topic: name, partition: Int32(min(first, count)))
+                break
+            }
+            let end = min(count, first + budget)
+            topics.append(.init(errorCode: .none, name: name, topicId: Self.wireTopicId(topic), partitions: (first..<max(first, end)).map { Int32($0) }))
+            budget -= max(0, end - first)
+            if end < count {
+                next = .init(topic: name, partition: Int32(end))
+                break
+            }
+        }
+        return DescribeTopicPartitionsResponse(topics: topics, nextCursor: next, nodeId: nodeId)
+    }
+}

@@ -220,6 +220,9 @@ struct KafkaRequestHandler: Sendable {
         case .describeProducers:
             let response = describeProducers(try DescribeProducersRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
+        case .describeTopicPartitions:
+            let response = describeTopicPartitions(try DescribeTopicPartitionsRequest.decode(&decoder, version: version), requester: requester)
+            return respond { response.encode(&$0, version: version) }
         case .describeClientQuotas:
             let response = describeClientQuotas(try DescribeClientQuotasRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }

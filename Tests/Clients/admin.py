@@ -228,6 +228,13 @@ try:
     idempotent.flush(60)
     producers = py.describe_producers([PyTopicPartition(configs_topic, 0)])
     case("kafka-python describe_producers lists the idempotent producer", "producer_id=" in repr(producers), repr(producers)[:300])
+    # DescribeTopicPartitions (KIP-966): paged by a cursor.
+    first = py.describe_topic_partitions([grow_topic, configs_topic], response_partition_limit=3)
+    cursor = first["next_cursor"]
+    second = py.describe_topic_partitions([grow_topic, configs_topic], response_partition_limit=3, cursor=cursor)
+    pages = [(t["name"], [p["partition_index"] for p in t["partitions"]]) for page in (first, second) for t in page["topics"]]
+    case("kafka-python describe_topic_partitions pages with its cursor",
+         pages == [(configs_topic, [0, 1]), (grow_topic, [0]), (grow_topic, [1, 2, 3])] and second["next_cursor"] is None, (pages, cursor))
     dirs = py.describe_log_dirs()
     text = repr(dirs)
     case("kafka-python describe_log_dirs names the topics with sizes", configs_topic in text and grow_topic in text, text[:300])

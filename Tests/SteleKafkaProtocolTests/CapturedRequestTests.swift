@@ -89,7 +89,7 @@ struct CapturedRequestTests {
              .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
              .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords,
              .electLeaders, .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs, .describeProducers,
-             .describeClientQuotas, .alterClientQuotas:
+             .describeClientQuotas, .alterClientQuotas, .describeTopicPartitions:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -186,6 +186,7 @@ struct CapturedRequestTests {
         case .describeProducers: _ = try DescribeProducersRequest.decode(&body, version: version)
         case .describeClientQuotas: _ = try DescribeClientQuotasRequest.decode(&body, version: version)
         case .alterClientQuotas: _ = try AlterClientQuotasRequest.decode(&body, version: version)
+        case .describeTopicPartitions: _ = try DescribeTopicPartitionsRequest.decode(&body, version: version)
         }
     }
 }

@@ -44,7 +44,8 @@ struct ResponseEncodingTests {
                                               .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions,
                                               .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords, .electLeaders,
                                               .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs,
-                                              .describeProducers, .metadata, .describeClientQuotas, .alterClientQuotas]
+                                              .describeProducers, .metadata, .describeClientQuotas, .alterClientQuotas,
+                                              .describeTopicPartitions]
         for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }

@@ -56,5 +56,6 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .describeProducers: _ = try? DescribeProducersRequest.decode(&body, version: header.apiVersion)
     case .describeClientQuotas: _ = try? DescribeClientQuotasRequest.decode(&body, version: header.apiVersion)
     case .alterClientQuotas: _ = try? AlterClientQuotasRequest.decode(&body, version: header.apiVersion)
+    case .describeTopicPartitions: _ = try? DescribeTopicPartitionsRequest.decode(&body, version: header.apiVersion)
     }
 }
