@@ -137,22 +137,45 @@ public enum LegacyMessageSet {
     }
 
     private static func append(_ message: Message, magic: Int8, to writer: inout ByteWriter) {
-        writer.writeBigEndian(message.offset)
-        writer.writeBigEndian(Int32(size(of: message, magic: magic) - logOverhead))
-        var body = ByteWriter()
-        body.writeInt8(magic)
-        body.writeInt8(magic == 1 && message.logAppendTime ? 0x08 : 0)
-        if magic == 1 { body.writeBigEndian(message.timestamp) }
-        for field in [message.key, message.value] {
-            if let field {
-                body.writeBigEndian(Int32(field.count))
-                body.writeBytes(field)
-            } else {
-                body.writeBigEndian(Int32(-1))
+        func withBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+            guard let bytes else { return body(nil) }
+            return bytes.withUnsafeBytes { body($0) }
+        }
+        withBytes(message.key) { key in
+            withBytes(message.value) { value in
+                appendMessage(offset: message.offset, timestamp: message.timestamp, logAppendTime: message.logAppendTime,
+                              key: key, value: value, magic: magic, to: &writer)
             }
         }
-        writer.writeBigEndian(CRC32.checksum(body.bytes))
-        writer.writeBytes(body.bytes)
+    }
+
+    /// Writes one message straight into `writer`: the CRC is computed over the bytes written and
+    /// put in its place, with no copy of the message on the way (down-conversion writes one per
+    /// record a fetch returns).
+    static func appendMessage(offset: Int64, timestamp: Int64, logAppendTime: Bool, key: UnsafeRawBufferPointer?,
+                              value: UnsafeRawBufferPointer?, magic: Int8, to writer: inout ByteWriter) {
+        let size = 4 + 1 + 1 + (magic == 1 ? 8 : 0) + 4 + (key?.count ?? 0) + 4 + (value?.count ?? 0)
+        writer.writeBigEndian(offset)
+        writer.writeBigEndian(Int32(size))
+        let crcPosition = writer.count
+        writer.writeBigEndian(UInt32(0))
+        writer.writeInt8(magic)
+        writer.writeInt8(magic == 1 && logAppendTime ? 0x08 : 0)
+        if magic == 1 { writer.writeBigEndian(timestamp) }
+        if let key {
+            writer.writeBigEndian(Int32(key.count))
+            writer.writeBytes(key)
+        } else {
+            writer.writeBigEndian(Int32(-1))
+        }
+        if let value {
+            writer.writeBigEndian(Int32(value.count))
+            writer.writeBytes(value)
+        } else {
+            writer.writeBigEndian(Int32(-1))
+        }
+        let crc = writer.bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[(crcPosition + 4)...])) }
+        writer.overwriteBigEndian(crc, at: crcPosition)
     }
 
     /// The offset after the last whole batch of `batches`, nil when they hold none.
@@ -175,7 +198,8 @@ public enum LegacyMessageSet {
     /// (transaction markers) are left out: v0 and v1 have none.
     public static func downConvert(_ batches: [UInt8], magic: Int8, from: Int64, maxBytes: Int,
                                    decompressor: (any RecordDecompressor)?) throws -> [UInt8] {
-        var writer = ByteWriter()
+        // Messages of format v0/v1 take about as many bytes as the records they come from.
+        var writer = ByteWriter(capacity: min(maxBytes, batches.count + batches.count / 4) + 64)
         try batches.withUnsafeBytes { raw in
             var position = 0
             while position + RecordBatchHeader.size <= raw.count {
@@ -190,12 +214,12 @@ public enum LegacyMessageSet {
                 func emit(_ view: RecordView, in bytes: UnsafeRawBufferPointer) {
                     let offset = header.baseOffset + Int64(view.offsetDelta)
                     guard offset >= from, !full else { return }
-                    let message = Message(offset: offset, timestamp: RecordBatch.timestamp(of: view, header: header),
-                                          logAppendTime: header.attributes.timestampType == .logAppendTime,
-                                          key: view.key.map { Array(UnsafeRawBufferPointer(rebasing: bytes[$0])) },
-                                          value: view.value.map { Array(UnsafeRawBufferPointer(rebasing: bytes[$0])) })
-                    if writer.count > 0 && writer.count + size(of: message, magic: magic) > maxBytes { full = true; return }
-                    append(message, magic: magic, to: &writer)
+                    let key = view.key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
+                    let value = view.value.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
+                    let size = logOverhead + 4 + 1 + 1 + (magic == 1 ? 8 : 0) + 4 + (key?.count ?? 0) + 4 + (value?.count ?? 0)
+                    if writer.count > 0 && writer.count + size > maxBytes { full = true; return }
+                    appendMessage(offset: offset, timestamp: RecordBatch.timestamp(of: view, header: header),
+                                  logAppendTime: header.attributes.timestampType == .logAppendTime, key: key, value: value, magic: magic, to: &writer)
                 }
                 if codec == .none {
                     try RecordBatch.forEachRecordView(in: batch, header: header) { view throws(CodecError) in emit(view, in: batch) }

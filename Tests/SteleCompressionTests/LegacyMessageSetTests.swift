@@ -10,6 +10,22 @@ struct LegacyMessageSetTests {
 
     @Test func checksumsMatchTheirCheckValues() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        // Slicing by 8 equals the bit-by-bit definition at every length and alignment.
+        func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<9 {
+            for end in stride(from: start, through: data.count, by: 7) {
+                #expect(CRC32.checksum(Array(data[start..<end])) == reference(data[start..<end]))
+            }
+        }
         #expect(XXHash32.hash([UInt8]()) == 0x02CC_5D05)
         #expect(XXHash32.hash(Array("abc".utf8)) == 0x32D1_53FF)
         #expect(XXHash32.hash(Array("Nobody inspects the spammish repetition".utf8)) == 0xE229_3B2F)
