@@ -142,6 +142,11 @@ extension KafkaRequestHandler {
     func describeTopicPartitions(_ request: DescribeTopicPartitionsRequest, requester: Requester) -> DescribeTopicPartitionsResponse {
         var budget = Int(max(1, min(request.partitionLimit, Self.maxDescribedPartitions)))
         let listing = request.topics.isEmpty
+        // Kafka's answer to a cursor that is not in the named topics or names no partition.
+        if let cursor = request.cursor, cursor.partition < 0 || (!listing && !request.topics.contains(cursor.topic)) {
+            return DescribeTopicPartitionsResponse(topics: Array(Set(request.topics)).sorted().map { .init(errorCode: .invalidRequest, name: $0) },
+                                                   nextCursor: nil, nodeId: nodeId)
+        }
         var names = Array(Set(listing ? broker.topicNames : request.topics)).sorted()
         if let cursor = request.cursor { names = names.filter { $0 >= cursor.topic } }
         var topics: [DescribeTopicPartitionsResponse.Topic] = []
@@ -152,8 +157,9 @@ extension KafkaRequestHandler {
                 continue
             }
             guard let topic = broker.topic(name) else {
+                // Listing, only topics that can be described are listed (as Kafka leaves errors out).
                 let offline = broker.offlineReason(name) != nil
-                topics.append(.init(errorCode: offline ? .kafkaStorageError : .unknownTopicOrPartition, name: name))
+                if !listing { topics.append(.init(errorCode: offline ? .kafkaStorageError : .unknownTopicOrPartition, name: name)) }
                 continue
             }
             let first = request.cursor.map { $0.topic == name ? max(0, Int($0.partition)) : 0 } ?? 0
