@@ -143,10 +143,3 @@ public enum ConfigCatalog {
         return configs.filter { keys?.contains($0.name) ?? true }
     }
 }
-
-extension Duration {
-    fileprivate var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

@@ -109,7 +109,8 @@ public enum TimestampTypeConfig: Sendable, Equatable {
 }
 
 extension Duration {
-    var milliseconds: Int64 {
+    /// Whole milliseconds (Kafka's unit for every duration config).
+    public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

@@ -1,5 +1,6 @@
 import SteleBroker
 import SteleKafkaProtocol
+import SteleLog
 import SteleSecurity
 
 /// Client quotas: DescribeClientQuotas and AlterClientQuotas (DESCRIBE_CONFIGS / ALTER_CONFIGS
@@ -74,12 +75,5 @@ extension KafkaRequestHandler {
         let (throttle, entity) = broker.recordQuotaBytes(bytes, quota, user: requester.principal.name, clientId: clientId)
         guard throttle > 0 else { return (0, entity) }
         return (Int32(min(throttle, maxFetchWait.milliseconds, Int64(Int32.max))), entity)
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

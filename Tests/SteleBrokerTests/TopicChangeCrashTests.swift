@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import SteleCore
 @testable import SteleBroker
@@ -125,6 +128,34 @@ struct TopicChangeCrashTests {
         try await broker.close()
         await #expect(throws: BrokerError.self) { try await broker.alterTopicConfigs("orders", [:]) }
         await #expect(throws: BrokerError.self) { try await broker.createPartitions("orders", count: 2) }
+    }
+
+    /// A full disk while a change is written: the change is refused with a storage error and
+    /// nothing of it takes effect, in memory or on disk; once space is back it goes through.
+    @Test func aFullDiskRefusesAChangeAndChangesNothing() async throws {
+        let fileSystem = try await Self.prepared()
+        let broker = try await Broker.open(TopicCrashTests.config(fileSystem))
+        let log = try await broker.partition("orders", 0, autoCreate: false)
+        fileSystem.failWrites = ENOSPC
+        await #expect(throws: BrokerError.self) { try await broker.alterTopicConfigs("orders", ["max.message.bytes": "100"]) }
+        #expect(broker.topic("orders")?.config.configs == [:] && log.config.maxBatchBytes == LogConfig().maxBatchBytes)
+        await #expect(throws: BrokerError.self) { try await broker.createPartitions("orders", count: 3) }
+        #expect(broker.topic("orders")?.partitions.count == 1)
+        fileSystem.failWrites = nil
+        _ = try await log.append(Self.keyed("a"))
+        _ = try await log.append(Self.keyed("b"))
+        fileSystem.failWrites = ENOSPC
+        await #expect(throws: (any Error).self) { _ = try await broker.deleteRecords("orders", partition: 0, before: 1) }
+        #expect(log.logStartOffset == 0, "a deletion not written is not made")
+        fileSystem.failWrites = nil
+        #expect(try await broker.deleteRecords("orders", partition: 0, before: 1) == 1)
+        try await broker.alterTopicConfigs("orders", ["max.message.bytes": "100"])
+        #expect(log.config.maxBatchBytes == 100)
+        try await broker.close()
+        let reopened = try await Broker.open(TopicCrashTests.config(fileSystem))
+        #expect(reopened.topic("orders")?.config.configs == ["max.message.bytes": "100"])
+        #expect(try await reopened.partition("orders", 0, autoCreate: false).logStartOffset == 1)
+        try await reopened.close()
     }
 
     static func keyed(_ value: String) -> [UInt8] {

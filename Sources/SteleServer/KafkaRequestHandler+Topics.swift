@@ -1,0 +1,145 @@
+import Foundation
+import SteleBroker
+import SteleCore
+import SteleKafkaProtocol
+import SteleSecurity
+
+/// Topics and the cluster as clients see them: Metadata, DescribeCluster, CreateTopics,
+/// DeleteTopics, and the mapping of topic ids and topic errors to the wire.
+extension KafkaRequestHandler {
+    // MARK: Metadata
+
+    func metadata(_ request: MetadataRequest, requester: Requester) async -> MetadataResponse {
+        var topics: [MetadataResponse.Topic] = []
+        for name in request.topics ?? broker.topicNames {
+            // Topics the requester may not describe: named, they are refused; listed (all
+            // topics), they are left out, so their names do not leak (as Kafka does).
+            guard allowed(requester, .describe, .topic(name)) else {
+                if request.topics != nil { topics.append(.init(errorCode: .topicAuthorizationFailed, name: name, partitions: [])) }
+                continue
+            }
+            if let problem = TopicName.validate(name) {
+                logger.info("metadata for an invalid topic name", metadata: ["topic": "\(name)", "reason": "\(problem)"])
+                topics.append(.init(errorCode: .invalidTopic, name: name, partitions: []))
+                continue
+            }
+            if broker.offlineReason(name) != nil {
+                topics.append(.init(errorCode: .kafkaStorageError, name: name, partitions: []))
+                continue
+            }
+            var topic = broker.topic(name)
+            if topic == nil && request.allowAutoTopicCreation && broker.config.autoCreateTopics && mayCreate(requester, topic: name) {
+                topic = try? await broker.createTopic(name)
+                if topic == nil { topic = broker.topic(name) }
+            }
+            if let topic {
+                topics.append(.init(errorCode: .none, name: name, topicId: Self.wireTopicId(topic),
+                                    partitions: (0..<Int32(topic.partitions.count)).map { $0 }))
+            } else {
+                topics.append(.init(errorCode: .unknownTopicOrPartition, name: name, partitions: []))
+            }
+        }
+        // v12: topics asked by id. An id no open topic has, or one the requester may not
+        // describe, is answered without a name, so neither leaks one.
+        for id in request.topicIds {
+            guard let uuid = Self.topicId(id), let topic = broker.topic(id: uuid) else {
+                topics.append(.init(errorCode: .unknownTopicId, name: nil, topicId: id, partitions: []))
+                continue
+            }
+            guard allowed(requester, .describe, .topic(topic.name)) else {
+                topics.append(.init(errorCode: .topicAuthorizationFailed, name: nil, topicId: id, partitions: []))
+                continue
+            }
+            topics.append(.init(errorCode: .none, name: topic.name, topicId: id, partitions: (0..<Int32(topic.partitions.count)).map { $0 }))
+        }
+        return MetadataResponse(brokers: [.init(nodeId: nodeId, host: advertisedHost, port: advertisedPort)],
+                                clusterId: "stele", controllerId: nodeId, topics: topics)
+    }
+
+    // MARK: DescribeCluster
+
+    /// The one node, as Metadata names it. Kafka asks no ACL for this (only for the cluster's
+    /// authorized operations, which Stele does not compute: `Int32.min`, "not provided").
+    func describeCluster(_ request: DescribeClusterRequest, requester: Requester) -> DescribeClusterResponse {
+        guard request.endpointType == 1 else {
+            // 2 asks for controllers (this is a broker endpoint); anything else is unknown.
+            let known = request.endpointType == 2
+            return DescribeClusterResponse(errorCode: known ? .mismatchedEndpointType : .unsupportedEndpointType,
+                                           errorMessage: known ? "this is a broker endpoint, not a controller's" : "unknown endpoint type \(request.endpointType)",
+                                           endpointType: request.endpointType, clusterId: "stele", controllerId: -1, brokers: [])
+        }
+        return DescribeClusterResponse(clusterId: "stele", controllerId: nodeId,
+                                       brokers: [.init(nodeId: nodeId, host: advertisedHost, port: advertisedPort)])
+    }
+
+    // MARK: Topic admin
+
+    func createTopics(_ request: CreateTopicsRequest, requester: Requester) async -> CreateTopicsResponse {
+        var results: [(name: String, errorCode: KafkaErrorCode, message: String?)] = []
+        for topic in request.topics {
+            guard mayCreate(requester, topic: topic.name) else {
+                results.append((topic.name, .topicAuthorizationFailed, "CREATE on the cluster or on topic \(topic.name) is needed"))
+                continue
+            }
+            guard topic.replicationFactor == -1 || topic.replicationFactor == 1 else {
+                results.append((topic.name, .invalidReplicationFactor, "Stele is a single node: replication factor must be 1 or -1"))
+                continue
+            }
+            var configs: [String: String] = [:]
+            for (key, value) in topic.configs { if let value { configs[key] = value } }
+            do {
+                try await broker.createTopic(topic.name, partitions: topic.partitions == -1 ? nil : Int(topic.partitions),
+                                             configs: configs, validateOnly: request.validateOnly)
+                results.append((topic.name, .none, nil))
+            } catch let error as BrokerError {
+                results.append((topic.name, Self.errorCode(for: error), error.description))
+            } catch {
+                results.append((topic.name, .unknownServerError, "\(error)"))
+            }
+        }
+        return CreateTopicsResponse(topics: results)
+    }
+
+    func deleteTopics(_ request: DeleteTopicsRequest, requester: Requester) async -> DeleteTopicsResponse {
+        var results: [(name: String, errorCode: KafkaErrorCode)] = []
+        for name in request.names {
+            guard allowed(requester, .delete, .topic(name)) else {
+                results.append((name, .topicAuthorizationFailed))
+                continue
+            }
+            do {
+                try await broker.deleteTopic(name)
+                results.append((name, .none))
+            } catch {
+                results.append((name, .unknownTopicOrPartition))
+            }
+        }
+        return DeleteTopicsResponse(topics: results)
+    }
+
+    /// Kafka's code for a topic administration failure.
+    static func errorCode(for error: BrokerError) -> KafkaErrorCode {
+        switch error {
+        case .topicAlreadyExists: .topicAlreadyExists
+        case .invalidTopic: .invalidTopic
+        case .invalidPartitions: .invalidPartitions
+        case .invalidConfig: .invalidConfig
+        case .policyViolation: .policyViolation
+        case .unknownTopicOrPartition: .unknownTopicOrPartition
+        case .storage, .topicOffline: .kafkaStorageError
+        }
+    }
+
+    /// A topic's id as the wire carries it (16 bytes; zeros for none).
+    static func wireTopicId(_ topic: Broker.Topic) -> [UInt8] {
+        guard let id = topic.config.topicId else { return MetadataResponse.Topic.zeroTopicId }
+        return withUnsafeBytes(of: id.uuid) { Array($0) }
+    }
+
+    /// The id in 16 wire bytes; nil for the zero id, which names no topic.
+    static func topicId(_ bytes: [UInt8]) -> UUID? {
+        guard bytes.count == 16, bytes != MetadataResponse.Topic.zeroTopicId else { return nil }
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
