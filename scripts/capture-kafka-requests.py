@@ -15,7 +15,7 @@ API_NAMES = {0: "produce", 1: "fetch", 2: "listoffsets", 3: "metadata", 18: "api
              33: "alterconfigs", 35: "describelogdirs", 37: "createpartitions", 44: "incrementalalterconfigs", 21: "deleterecords",
              34: "alterreplicalogdirs", 43: "electleaders", 45: "alterpartitionreassignments", 46: "listpartitionreassignments",
              61: "describeproducers", 48: "describeclientquotas", 49: "alterclientquotas",
-             75: "describetopicpartitions"}
+             75: "describetopicpartitions", 68: "consumergroupheartbeat"}
 
 
 def client_name(client_id):

@@ -23,6 +23,11 @@ public struct BrokerConfig: Sendable {
     /// How long a new group waits for more members before its first rebalance completes
     /// (Kafka `group.initial.rebalance.delay.ms`, 3 s).
     public var groupInitialRebalanceDelayMs: Int64 = 3000
+    /// Consumer protocol (KIP-848): how long a member may go without a heartbeat (Kafka's
+    /// `group.consumer.session.timeout.ms`) and how often members are told to send one
+    /// (`group.consumer.heartbeat.interval.ms`).
+    public var groupConsumerSessionTimeoutMs: Int64 = 45_000
+    public var groupConsumerHeartbeatIntervalMs: Int32 = 5_000
     /// How long committed offsets of a group without members are kept (Kafka
     /// `offsets.retention.minutes`, 7 days).
     public var offsetsRetention: Duration = .seconds(7 * 24 * 3600)
@@ -90,7 +95,9 @@ public final class Broker: Sendable {
         self.acls = AclStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.tokens = TokenStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.quotas = QuotaStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
-        self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs)
+        self.groups = GroupCoordinator(offsets: offsets, initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
+                                       consumerSessionTimeoutMs: config.groupConsumerSessionTimeoutMs,
+                                       consumerHeartbeatIntervalMs: config.groupConsumerHeartbeatIntervalMs)
     }
 
     /// Opens every topic under the data directory, recovering each partition log. Takes the data
@@ -234,6 +241,9 @@ public final class Broker: Sendable {
     }
 
     public var topicNames: [String] { topics.withLock { $0.keys.sorted() } }
+
+    /// Every open topic's number of partitions.
+    public var partitionCounts: [String: Int32] { topics.withLock { $0.mapValues { Int32($0.partitions.count) } } }
 
     public func topic(_ name: String) -> Topic? { topics.withLock { $0[name] } }
 

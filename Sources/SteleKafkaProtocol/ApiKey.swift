@@ -50,6 +50,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case describeClientQuotas = 48
     case alterClientQuotas = 49
     case describeTopicPartitions = 75
+    case consumerGroupHeartbeat = 68
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
@@ -106,6 +107,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .describeProducers: 0...0
         case .describeClientQuotas, .alterClientQuotas: 0...1
         case .describeTopicPartitions: 0...0
+        // KIP-848 (Kafka 4.0); v1 adds the regex subscription and the client's own member id.
+        case .consumerGroupHeartbeat: 0...1
         }
     }
 
@@ -147,7 +150,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .alterPartitionReassignments, .listPartitionReassignments, .describeProducers: 0
         case .alterReplicaLogDirs: 2
         case .describeClientQuotas, .alterClientQuotas: 1
-        case .describeTopicPartitions: 0
+        case .describeTopicPartitions, .consumerGroupHeartbeat: 0
         }
     }
 
@@ -213,4 +216,9 @@ public enum KafkaErrorCode: Int16, Sendable {
     case unacceptableCredential = 93
     case mismatchedEndpointType = 114
     case unsupportedEndpointType = 115
+    case groupMaxSizeReached = 81
+    case fencedMemberEpoch = 110
+    case unreleasedInstanceId = 111
+    case unsupportedAssignor = 112
+    case staleMemberEpoch = 113
 }

@@ -21,6 +21,11 @@ extension KafkaErrorCode {
         // Kafka answers a commit its offsets log could not take with COORDINATOR_NOT_AVAILABLE:
         // the client retries (after looking the coordinator up again).
         case .offsetsUnavailable?: self = .coordinatorNotAvailable
+        case .fencedMemberEpoch?: self = .fencedMemberEpoch
+        case .staleMemberEpoch?: self = .staleMemberEpoch
+        case .unreleasedInstanceId?: self = .unreleasedInstanceId
+        case .unsupportedAssignor?: self = .unsupportedAssignor
+        case .invalidRequest?: self = .invalidRequest
         }
     }
 }

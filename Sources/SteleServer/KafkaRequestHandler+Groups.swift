@@ -134,9 +134,48 @@ extension KafkaRequestHandler {
                 })
             })
             return respond { OffsetDeleteResponse(errorCode: code == .none || code == .coordinatorNotAvailable ? .none : code, partitions: partitions).encode(&$0, version: version) }
+        case .consumerGroupHeartbeat:
+            let request = try ConsumerGroupHeartbeatRequest.decode(&decoder, version: version)
+            guard may(.read, request.groupId) else {
+                return respond { ConsumerGroupHeartbeatResponse(errorCode: refused, memberId: request.memberId).encode(&$0, version: version) }
+            }
+            let response = await consumerGroupHeartbeat(request, version: version, clientId: clientId)
+            return respond { response.encode(&$0, version: version) }
         default:
             preconditionFailure("not a group API: \(api)")
         }
+    }
+
+    /// KIP-848: topics travel by id on the wire and by name in the coordinator.
+    private func consumerGroupHeartbeat(_ request: ConsumerGroupHeartbeatRequest, version: Int16, clientId: String) async -> ConsumerGroupHeartbeatResponse {
+        // v1: the client names itself from its first heartbeat (KIP-1082).
+        if version >= 1 && request.memberId.isEmpty {
+            return ConsumerGroupHeartbeatResponse(errorCode: .invalidRequest, errorMessage: "MemberId can't be empty.")
+        }
+        let owned = request.ownedPartitions.map { owned in
+            Set(owned.flatMap { topic -> [TopicPartition] in
+                // Partitions of a topic that no longer exists are not owned by anyone.
+                guard let id = Self.topicId(topic.topicId), let name = broker.topic(id: id)?.name else { return [] }
+                return topic.partitions.map { TopicPartition(topic: name, partition: $0) }
+            })
+        }
+        let heartbeat = ConsumerHeartbeat(groupId: request.groupId, memberId: request.memberId, memberEpoch: request.memberEpoch,
+                                          instanceId: request.instanceId, rackId: request.rackId, clientId: clientId,
+                                          rebalanceTimeoutMs: request.rebalanceTimeoutMs, subscribedTopicNames: request.subscribedTopicNames,
+                                          subscribedTopicRegex: request.subscribedTopicRegex, serverAssignor: request.serverAssignor,
+                                          ownedPartitions: owned)
+        let result = await broker.groups.consumerHeartbeat(heartbeat, partitionCounts: broker.partitionCounts)
+        var message: String?
+        if case let .invalidRequest(why)? = result.error { message = why }
+        let assignment = result.assignment.map { partitions in
+            Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }.compactMap { topic, partitions -> TopicIdPartitions? in
+                guard let open = broker.topic(topic) else { return nil }
+                return TopicIdPartitions(topicId: Self.wireTopicId(open), partitions: partitions.map(\.partition).sorted())
+            }
+        }
+        return ConsumerGroupHeartbeatResponse(errorCode: KafkaErrorCode(result.error), errorMessage: message,
+                                              memberId: result.error == nil ? result.memberId : nil, memberEpoch: result.memberEpoch,
+                                              heartbeatIntervalMs: result.heartbeatIntervalMs, assignment: result.error == nil ? assignment : nil)
     }
 
     private func commit(_ request: OffsetCommitRequest, version: Int16, requester: Requester) async -> PartitionErrorsResponse {

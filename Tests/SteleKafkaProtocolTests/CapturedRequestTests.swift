@@ -84,6 +84,12 @@ struct CapturedRequestTests {
         case .initProducerId:
             let request = try InitProducerIdRequest.decode(&body, version: header.apiVersion)
             #expect(request.transactionalId == nil)
+        case .consumerGroupHeartbeat:
+            // librdkafka's first heartbeat with group.protocol=consumer: it names itself (v1),
+            // joins at epoch 0 with its subscription and owns nothing yet.
+            let request = try ConsumerGroupHeartbeatRequest.decode(&body, version: header.apiVersion)
+            #expect(header.apiVersion == 1 && !request.memberId.isEmpty && request.memberEpoch == 0)
+            #expect(request.subscribedTopicNames == ["k848"] && request.rebalanceTimeoutMs > 0 && request.ownedPartitions == [])
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .saslHandshake, .saslAuthenticate,
              .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
@@ -187,6 +193,7 @@ struct CapturedRequestTests {
         case .describeClientQuotas: _ = try DescribeClientQuotasRequest.decode(&body, version: version)
         case .alterClientQuotas: _ = try AlterClientQuotasRequest.decode(&body, version: version)
         case .describeTopicPartitions: _ = try DescribeTopicPartitionsRequest.decode(&body, version: version)
+        case .consumerGroupHeartbeat: _ = try ConsumerGroupHeartbeatRequest.decode(&body, version: version)
         }
     }
 }

@@ -57,5 +57,6 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .describeClientQuotas: _ = try? DescribeClientQuotasRequest.decode(&body, version: header.apiVersion)
     case .alterClientQuotas: _ = try? AlterClientQuotasRequest.decode(&body, version: header.apiVersion)
     case .describeTopicPartitions: _ = try? DescribeTopicPartitionsRequest.decode(&body, version: header.apiVersion)
+    case .consumerGroupHeartbeat: _ = try? ConsumerGroupHeartbeatRequest.decode(&body, version: header.apiVersion)
     }
 }

@@ -6,6 +6,11 @@ import SteleLog
 /// timeouts with a ticker, and stores committed offsets in the `OffsetStore`.
 public actor GroupCoordinator {
     private var groups: [String: ConsumerGroup] = [:]
+    /// Groups on the consumer protocol (KIP-848). A group id is in at most one of the two maps
+    /// with members.
+    private var consumerGroups: [String: ConsumerProtocolGroup] = [:]
+    private let consumerSessionTimeoutMs: Int64
+    private let consumerHeartbeatIntervalMs: Int32
     private var joinWaiters: [String: [String: CheckedContinuation<GroupJoinResult, Never>]] = [:]
     private var syncWaiters: [String: [String: CheckedContinuation<GroupSyncResult, Never>]] = [:]
     public let offsets: OffsetStore
@@ -16,9 +21,12 @@ public actor GroupCoordinator {
     /// How often session and rebalance timeouts are checked.
     static let tickInterval: Duration = .milliseconds(100)
 
-    public init(offsets: OffsetStore, initialRebalanceDelayMs: Int64, clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds) {
+    public init(offsets: OffsetStore, initialRebalanceDelayMs: Int64, consumerSessionTimeoutMs: Int64 = 45_000,
+                consumerHeartbeatIntervalMs: Int32 = 5_000, clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds) {
         self.offsets = offsets
         self.initialRebalanceDelayMs = initialRebalanceDelayMs
+        self.consumerSessionTimeoutMs = consumerSessionTimeoutMs
+        self.consumerHeartbeatIntervalMs = consumerHeartbeatIntervalMs
         self.clock = clock
     }
 
@@ -41,6 +49,9 @@ public actor GroupCoordinator {
 
     public func join(_ request: GroupJoin) async -> GroupJoinResult {
         guard !request.groupId.isEmpty else { return .refused(.invalidGroupId, memberId: request.memberId) }
+        // A group on the consumer protocol takes no classic members (Kafka's upgrade policy
+        // "disabled"): the member learns its group.protocol disagrees with the others'.
+        if consumerGroups[request.groupId]?.isEmpty == false { return .refused(.inconsistentGroupProtocol, memberId: request.memberId) }
         var state = group(request.groupId)
         let outcome = state.join(request, now: clock())
         groups[request.groupId] = state
@@ -123,7 +134,12 @@ public actor GroupCoordinator {
     /// Validates and stores a commit (kafka-protocol.md §4.6). Returns the error for all its
     /// offsets, if any.
     public func commit(_ commit: GroupCommit) async -> GroupError? {
-        if let state = groups[commit.groupId] {
+        if let state = consumerGroups[commit.groupId], !state.isEmpty {
+            // Consumer protocol: the generation field carries the member epoch. A commit from
+            // outside the group (no member) is refused while it has members, as in Kafka.
+            if commit.memberId.isEmpty && commit.generation < 0 { return .unknownMemberId }
+            if let error = state.validate(memberId: commit.memberId, epoch: commit.generation) { return error }
+        } else if let state = groups[commit.groupId] {
             if let error = state.commitError(memberId: commit.memberId, generation: commit.generation) { return error }
             groups[commit.groupId]?.touch(memberId: commit.memberId, now: clock())
         } else if commit.generation >= 0 {
@@ -142,9 +158,36 @@ public actor GroupCoordinator {
         offsets.fetch(group: group)
     }
 
+    /// OffsetFetch v9 from a member of a consumer-protocol group names itself and its epoch;
+    /// anyone else (no member id, epoch -1) may read a group's offsets.
+    public func validateOffsetFetch(group: String, memberId: String?, epoch: Int32) -> GroupError? {
+        guard let memberId, !memberId.isEmpty || epoch >= 0 else { return nil }
+        guard let state = consumerGroups[group] else { return nil }
+        return state.validate(memberId: memberId, epoch: epoch)
+    }
+
+    // MARK: Consumer protocol (KIP-848)
+
+    /// Answers a ConsumerGroupHeartbeat. `partitionCounts`: every topic's partitions now.
+    public func consumerHeartbeat(_ request: ConsumerHeartbeat, partitionCounts: [String: Int32]) -> ConsumerHeartbeatResult {
+        guard !request.groupId.isEmpty else { return ConsumerHeartbeatResult(error: .invalidGroupId, memberId: request.memberId) }
+        if groups[request.groupId]?.isEmpty == false {
+            return ConsumerHeartbeatResult(error: .groupIdNotFound, memberId: request.memberId)
+        }
+        var state = consumerGroups[request.groupId]
+            ?? ConsumerProtocolGroup(id: request.groupId, sessionTimeoutMs: consumerSessionTimeoutMs, heartbeatIntervalMs: consumerHeartbeatIntervalMs)
+        let result = state.heartbeat(request, newMemberId: UUID().uuidString.lowercased(), partitionCounts: partitionCounts, now: clock())
+        consumerGroups[request.groupId] = state.isEmpty ? nil : state
+        return result
+    }
+
     /// One pass of the ticker (internal so tests drive it without waiting).
     func tick() {
         let now = clock()
+        for id in consumerGroups.keys {
+            _ = consumerGroups[id]!.tick(now: now)
+            if consumerGroups[id]!.isEmpty { consumerGroups[id] = nil }
+        }
         for id in groups.keys {
             var state = groups[id]!
             let (joins, syncs) = state.tick(now: now)
@@ -192,10 +235,22 @@ extension GroupCoordinator {
         var all: [String: String] = [:]
         for group in offsets.groups { all[group] = "consumer" }
         for (id, group) in groups where group.state != .dead { all[id] = group.protocolType ?? all[id] ?? "consumer" }
+        for id in consumerGroups.keys { all[id] = "consumer" }
         return all.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
     }
 
     public func describe(_ groupId: String) -> GroupDescription? {
+        if let group = consumerGroups[groupId] {
+            // Members' subscriptions and assignments in the classic consumer encoding, so tools
+            // that read DescribeGroups show them as for any consumer group.
+            let members = group.members.values.sorted { $0.id < $1.id }.map { member in
+                (memberId: member.id, instanceId: member.instanceId, clientId: member.clientId,
+                 metadata: ConsumerProtocolEncoding.subscription(member.subscribedNames.sorted()),
+                 assignment: ConsumerProtocolEncoding.assignment(member.assigned))
+            }
+            return GroupDescription(groupId: groupId, state: group.stateName, protocolType: "consumer",
+                                    protocolName: group.assignor.rawValue, generation: group.groupEpoch, members: members)
+        }
         if let group = groups[groupId] {
             let members = group.members.values.sorted { $0.id < $1.id }.map { member in
                 (memberId: member.id, instanceId: member.instanceId, clientId: member.clientId,
@@ -214,6 +269,10 @@ extension GroupCoordinator {
         var results: [(groupId: String, error: GroupError?)] = []
         for id in ids {
             if let group = groups[id], !group.isEmpty {
+                results.append((id, .nonEmptyGroup))
+                continue
+            }
+            if let group = consumerGroups[id], !group.isEmpty {
                 results.append((id, .nonEmptyGroup))
                 continue
             }
@@ -238,7 +297,7 @@ extension GroupCoordinator {
     /// `retention` (Kafka `offsets.retention.minutes`; an active group keeps its offsets).
     public func expireOffsets(olderThan retention: Duration) async {
         let cutoff = clock() - Int64(retention.components.seconds) * 1000 - retention.components.attoseconds / 1_000_000_000_000_000
-        for group in offsets.groups where groups[group].map({ $0.isEmpty }) ?? true {
+        for group in offsets.groups where (groups[group].map({ $0.isEmpty }) ?? true) && consumerGroups[group] == nil {
             let committed = offsets.fetch(group: group)
             guard let newest = committed.values.map(\.commitTimestamp).max(), newest < cutoff else { continue }
             try? await offsets.store(committed.keys.map { ($0, nil) })
@@ -248,6 +307,7 @@ extension GroupCoordinator {
     /// Deletes committed offsets of an Empty group (OffsetDelete).
     public func deleteOffsets(group id: String, partitions: [OffsetStore.Key]) async -> GroupError? {
         if let group = groups[id], !group.isEmpty { return .nonEmptyGroup }
+        if let group = consumerGroups[id], !group.isEmpty { return .nonEmptyGroup }
         guard groups[id] != nil || offsets.groups.contains(id) else { return .groupIdNotFound }
         do {
             try await offsets.store(partitions.map { ($0, nil) })

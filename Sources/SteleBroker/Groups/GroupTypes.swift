@@ -24,6 +24,17 @@ public enum GroupError: Error, Sendable, Equatable {
     case groupIdNotFound
     /// The committed offsets could not be stored (the offsets log refused the write).
     case offsetsUnavailable
+    /// Consumer protocol: the member's epoch is ahead of or too far behind the coordinator's;
+    /// it must rejoin with epoch 0.
+    case fencedMemberEpoch
+    /// Consumer protocol: a commit or offset fetch carries an epoch other than the member's.
+    case staleMemberEpoch
+    /// Consumer protocol: another live member holds the static instance id.
+    case unreleasedInstanceId
+    /// Consumer protocol: the member names an assignor the coordinator does not run.
+    case unsupportedAssignor
+    /// The request contradicts the protocol (the message says how).
+    case invalidRequest(String)
 }
 
 /// One assignment protocol a member supports (a name and its opaque metadata, the client's
@@ -117,5 +128,49 @@ public struct GroupCommit: Sendable, Equatable {
 
     public init(groupId: String, memberId: String, generation: Int32, offsets: [Offset]) {
         (self.groupId, self.memberId, self.generation, self.offsets) = (groupId, memberId, generation, offsets)
+    }
+}
+
+/// A member's heartbeat under the consumer protocol (KIP-848), topics by name. Fields that are
+/// `nil` (or -1) did not change since the member's last heartbeat.
+public struct ConsumerHeartbeat: Sendable, Equatable {
+    public var groupId: String
+    /// Empty on a first heartbeat of ConsumerGroupHeartbeat v0 (the coordinator names the member).
+    public var memberId: String
+    /// 0 joins, -1 leaves, -2 leaves for a while (a static member coming back).
+    public var memberEpoch: Int32
+    public var instanceId: String?
+    public var rackId: String?
+    public var clientId: String
+    public var rebalanceTimeoutMs: Int32
+    public var subscribedTopicNames: [String]?
+    public var subscribedTopicRegex: String?
+    public var serverAssignor: String?
+    /// The partitions the member owns (has not yet given up).
+    public var ownedPartitions: Set<TopicPartition>?
+
+    public init(groupId: String, memberId: String, memberEpoch: Int32, instanceId: String? = nil, rackId: String? = nil,
+                clientId: String = "", rebalanceTimeoutMs: Int32 = -1, subscribedTopicNames: [String]? = nil,
+                subscribedTopicRegex: String? = nil, serverAssignor: String? = nil, ownedPartitions: Set<TopicPartition>? = nil) {
+        (self.groupId, self.memberId, self.memberEpoch, self.instanceId, self.rackId, self.clientId) =
+            (groupId, memberId, memberEpoch, instanceId, rackId, clientId)
+        (self.rebalanceTimeoutMs, self.subscribedTopicNames, self.subscribedTopicRegex) = (rebalanceTimeoutMs, subscribedTopicNames, subscribedTopicRegex)
+        (self.serverAssignor, self.ownedPartitions) = (serverAssignor, ownedPartitions)
+    }
+}
+
+/// What a member is told in answer to its heartbeat.
+public struct ConsumerHeartbeatResult: Sendable, Equatable {
+    public var error: GroupError?
+    public var memberId: String
+    public var memberEpoch: Int32
+    public var heartbeatIntervalMs: Int32
+    /// The partitions the member may consume now; `nil` when unchanged since it was last told.
+    public var assignment: Set<TopicPartition>?
+
+    public init(error: GroupError? = nil, memberId: String, memberEpoch: Int32 = -1, heartbeatIntervalMs: Int32 = 0,
+                assignment: Set<TopicPartition>? = nil) {
+        (self.error, self.memberId, self.memberEpoch, self.heartbeatIntervalMs, self.assignment) =
+            (error, memberId, memberEpoch, heartbeatIntervalMs, assignment)
     }
 }
