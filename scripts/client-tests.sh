@@ -17,7 +17,8 @@ cleanup() {
 trap cleanup EXIT
 
 start_broker() {
-    "$bin/stele" serve --data-dir "$work/data" --kafka-port "${1:-0}" --retention-check-interval-ms 200 --group-initial-rebalance-delay-ms 0 > "$work/broker.log" 2>&1 &
+    "$bin/stele" serve --data-dir "$work/data" --kafka-port "${1:-0}" --retention-check-interval-ms 200 --group-initial-rebalance-delay-ms 0 \
+        --group-consumer-session-timeout-ms 6000 --group-consumer-heartbeat-interval-ms 500 > "$work/broker.log" 2>&1 &
     broker_pid=$!
     # Up to the stall interval (120 s) for the port; at once if the broker died.
     wait_until "$broker_pid" "the broker to listen" grep -q 'address=127.0.0.1:[0-9]' "$work/broker.log" \
@@ -139,6 +140,8 @@ done
 for client in kafka-python aiokafka confluent rebalance; do
     timeout 1800 python3 Tests/Clients/groups.py --client "$client" --bootstrap "$bootstrap"
 done
+# KIP-848: librdkafka with group.protocol=consumer, members joining, leaving and SIGKILLed.
+timeout 1800 python3 Tests/Clients/consumer_protocol.py "$bootstrap"
 group_topic="kcat-group-$$"
 seq 0 499 | awk '{printf "k%d:v%d\n", $1, $1}' | kcat -P -b "$bootstrap" -t "$group_topic" -K:
 got=$(timeout 600 kcat -G kcat-group -b "$bootstrap" -o beginning -e -q "$group_topic" | wc -l)

@@ -76,6 +76,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a new consumer group waits for more members before its first rebalance (Kafka group.initial.rebalance.delay.ms).")
     var groupInitialRebalanceDelayMs = 3000
 
+    @Option(help: "Consumer protocol (KIP-848): milliseconds a member may go without a heartbeat before its partitions go to others (Kafka group.consumer.session.timeout.ms).")
+    var groupConsumerSessionTimeoutMs = 45_000
+
+    @Option(help: "Consumer protocol (KIP-848): milliseconds between a member's heartbeats (Kafka group.consumer.heartbeat.interval.ms); below the session timeout.")
+    var groupConsumerHeartbeatIntervalMs = 5_000
+
     @Option(help: "Minutes committed offsets of a group without members are kept (Kafka offsets.retention.minutes).")
     var offsetsRetentionMinutes = 7 * 24 * 60
 
@@ -138,6 +144,8 @@ struct ServeCommand: AsyncParsableCommand {
         try check("retention-check-interval-ms", retentionCheckIntervalMs, 10...Int(Int32.max))
         try check("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs, 0...Int(Int32.max))
         try check("offsets-retention-minutes", offsetsRetentionMinutes, 1...Int(Int32.max))
+        try check("group-consumer-session-timeout-ms", groupConsumerSessionTimeoutMs, 1_000...1_800_000)
+        try check("group-consumer-heartbeat-interval-ms", groupConsumerHeartbeatIntervalMs, 100...groupConsumerSessionTimeoutMs - 1)
         try check("max-request-bytes", maxRequestBytes, 1024...Int(Int32.max))
         try check("queued-max-request-bytes", queuedMaxRequestBytes, (1 << 20)...(1 << 40))
         try check("fetch-max-bytes", fetchMaxBytes, 1024...Int(Int32.max))
@@ -176,6 +184,8 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.logDefaults.producerIdExpiration = .milliseconds(producerIdExpirationMs)
         brokerConfig.maintenanceInterval = .milliseconds(retentionCheckIntervalMs)
         brokerConfig.groupInitialRebalanceDelayMs = Int64(groupInitialRebalanceDelayMs)
+        brokerConfig.groupConsumerSessionTimeoutMs = Int64(groupConsumerSessionTimeoutMs)
+        brokerConfig.groupConsumerHeartbeatIntervalMs = Int32(groupConsumerHeartbeatIntervalMs)
         brokerConfig.offsetsRetention = .seconds(Int64(offsetsRetentionMinutes) * 60)
         var configuration = SteleNode.Configuration(broker: brokerConfig)
         configuration.kafka.host = listen

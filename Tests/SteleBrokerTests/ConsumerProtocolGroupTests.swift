@@ -1,3 +1,4 @@
+import Foundation
 import SteleCore
 import Testing
 @testable import SteleBroker
@@ -231,5 +232,48 @@ struct ConsumerProtocolGroupTests {
             let sizes = clients.values.map(\.owned.count)
             #expect(sizes.max()! - sizes.min()! <= 1, "seed \(seed): \(sizes)")
         }
+    }
+}
+
+/// The coordinator with a real broker: a group id is on one protocol at a time, commits carry the
+/// member epoch, and tools see the group.
+struct ConsumerProtocolCoordinatorTests {
+    @Test func aGroupIsClassicOrConsumerAndCommitsCarryTheEpoch() async throws {
+        let directory = NSTemporaryDirectory() + "stele-kip848-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = BrokerConfig(dataDirectory: directory)
+        config.groupInitialRebalanceDelayMs = 0
+        let broker = try await Broker.open(config)
+        try await broker.createTopic("orders", partitions: 2)
+        let groups = broker.groups
+        let joined = await groups.consumerHeartbeat(ConsumerProtocolGroupTests.join("a"), partitionCounts: broker.partitionCounts)
+        #expect(joined.error == nil && joined.memberEpoch == 1 && joined.assignment?.count == 2)
+
+        // A classic member may not join it, nor may a consumer-protocol member join a classic group.
+        let classic = await groups.join(GroupJoin(groupId: "g", memberId: "", clientId: "old", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+                                                  protocolType: "consumer", protocols: [GroupProtocol(name: "range", metadata: [])],
+                                                  acceptsMemberIdRequired: false))
+        #expect(classic.error == .inconsistentGroupProtocol)
+
+        // Commits: the member at its epoch, yes; at another epoch or from outside the group, no.
+        let offset = GroupCommit.Offset(topic: "orders", partition: 0, offset: 5, leaderEpoch: -1, metadata: nil)
+        #expect(await groups.commit(GroupCommit(groupId: "g", memberId: "a", generation: 1, offsets: [offset])) == nil)
+        #expect(await groups.commit(GroupCommit(groupId: "g", memberId: "a", generation: 0, offsets: [offset])) == .staleMemberEpoch)
+        #expect(await groups.commit(GroupCommit(groupId: "g", memberId: "", generation: -1, offsets: [offset])) == .unknownMemberId)
+        #expect(await groups.validateOffsetFetch(group: "g", memberId: "a", epoch: 2) == .fencedMemberEpoch)
+        #expect(await groups.validateOffsetFetch(group: "g", memberId: nil, epoch: -1) == nil)
+
+        // Tools: listed as a consumer group, described with its member's partitions; not deletable while it has members.
+        #expect(await groups.listGroups().contains { $0.groupId == "g" && $0.protocolType == "consumer" })
+        let described = try #require(await groups.describe("g"))
+        #expect(described.state == "Stable" && described.protocolName == "uniform" && described.members.map(\.memberId) == ["a"])
+        #expect(await groups.deleteGroups(["g"]).first?.error == .nonEmptyGroup)
+
+        // Once the member leaves, the group is empty: a classic member may take the id, offsets stay.
+        _ = await groups.consumerHeartbeat(ConsumerProtocolGroupTests.beat("a", epoch: -1), partitionCounts: broker.partitionCounts)
+        #expect(await groups.committed(group: "g").values.map(\.offset) == [5])
+        let other = await groups.consumerHeartbeat(ConsumerHeartbeat(groupId: "", memberId: "x", memberEpoch: 0), partitionCounts: [:])
+        #expect(other.error == .invalidGroupId)
+        try await broker.close()
     }
 }

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""KIP-848 with a client that speaks it: confluent-kafka (librdkafka) with group.protocol=consumer
+against `stele serve` (started with a short group.consumer session timeout and heartbeat interval).
+
+A member alone gets all six partitions; a second splits them three and three (the coordinator
+moves a partition only once its owner released it); a member that leaves hands its partitions
+over; a member in another process SIGKILLed is fenced when its session ends and its partitions go
+to the survivor; nothing is lost (every record read by someone, re-read from the committed
+offsets where a member died before committing); a new member resumes at the committed offsets;
+the group is listed and described with its member and partitions.
+
+usage: consumer_protocol.py BOOTSTRAP
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+
+from progress import Progress
+
+bootstrap = sys.argv[1]
+topic = f"kip848-{uuid.uuid4().hex[:8]}"
+group = f"g-{topic}"
+PARTITIONS, COUNT = 6, 600
+
+from confluent_kafka import Consumer, Producer, ConsumerGroupState
+from confluent_kafka.admin import AdminClient, NewTopic
+
+admin = AdminClient({"bootstrap.servers": bootstrap})
+admin.create_topics([NewTopic(topic, PARTITIONS)])[topic].result(60)
+
+
+def produce(start, count):
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(start, start + count):
+        producer.produce(topic, key=str(i).encode(), value=str(i).encode(), partition=i % PARTITIONS)
+    if producer.flush(120) != 0:
+        sys.exit("produce: records left unsent")
+
+
+def consumer(name):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "client.id": name})
+    c.subscribe([topic])
+    return c
+
+
+seen = set()
+
+
+def poll(c):
+    """One poll; records what it read and commits it before the next poll."""
+    message = c.poll(0.2)
+    if message is None:
+        return
+    if message.error():
+        sys.exit(f"{message.error()}")
+    seen.add(int(message.value()))
+    c.commit(message=message, asynchronous=False)
+
+
+def owned(c):
+    return sorted(p.partition for p in c.assignment())
+
+
+def wait_for(what, members, done):
+    """Polls every member until done() holds, failing only when the assignments stop changing
+    for the stall interval (a rebalance waits for heartbeats, not for a deadline)."""
+    progress = Progress(what)
+    while not done():
+        for c in members:
+            poll(c)
+        progress.check((tuple(tuple(owned(c)) for c in members), len(seen)))
+
+
+produce(0, COUNT)
+
+a = consumer("member-a")
+wait_for("member a to own all six partitions", [a], lambda: owned(a) == list(range(PARTITIONS)))
+print("OK   a lone member of a consumer-protocol group owns all 6 partitions")
+
+b = consumer("member-b")
+wait_for("a and b to split the partitions",  [a, b],
+         lambda: len(owned(a)) == 3 and len(owned(b)) == 3 and set(owned(a)).isdisjoint(owned(b)))
+print(f"OK   a second member: {owned(a)} and {owned(b)}, disjoint")
+
+a.close()
+wait_for("b to take over a's partitions", [b], lambda: owned(b) == list(range(PARTITIONS)))
+print("OK   a member that leaves hands its partitions to the other")
+
+# A member in another process, SIGKILLed: its session ends and the survivor gets its partitions.
+child_code = f"""
+import sys
+from confluent_kafka import Consumer
+c = Consumer({{"bootstrap.servers": "{bootstrap}", "group.id": "{group}", "group.protocol": "consumer",
+              "auto.offset.reset": "earliest", "enable.auto.commit": False, "client.id": "member-c"}})
+c.subscribe(["{topic}"])
+last = None
+while True:
+    c.poll(0.2)  # reads, never commits: what it read must be read again by the survivor
+    now = sorted(p.partition for p in c.assignment())
+    if now != last:
+        print(" ".join(map(str, now)), flush=True)
+        last = now
+"""
+child = subprocess.Popen([sys.executable, "-c", child_code], stdout=subprocess.PIPE, text=True)
+child_owned = []
+
+
+def read_child():
+    for line in child.stdout:
+        child_owned.append([int(p) for p in line.split()])
+
+
+threading.Thread(target=read_child, daemon=True).start()
+wait_for("b and a member in another process to split the partitions", [b],
+         lambda: len(owned(b)) == 3 and child_owned and len(child_owned[-1]) == 3 and set(child_owned[-1]).isdisjoint(owned(b)))
+os.kill(child.pid, signal.SIGKILL)
+child.wait()
+wait_for("the killed member's session to end and b to own everything", [b], lambda: owned(b) == list(range(PARTITIONS)))
+print("OK   a SIGKILLed member is fenced when its session ends; its partitions go to the survivor")
+
+wait_for("every record to be read", [b], lambda: len(seen) == COUNT)
+print(f"OK   all {COUNT} records read (what the killed member read without committing was read again)")
+
+# The group as tools see it.
+listed = admin.list_consumer_groups().result(60)
+if group not in [g.group_id for g in listed.valid]:
+    sys.exit(f"{group} not listed: {[g.group_id for g in listed.valid]}")
+described = admin.describe_consumer_groups([group])[group].result(60)
+members = [(m.client_id, sorted(p.partition for p in m.assignment.topic_partitions)) for m in described.members]
+if described.state != ConsumerGroupState.STABLE or members != [("member-b", list(range(PARTITIONS)))]:
+    sys.exit(f"described as {described.state} with {members}")
+print("OK   listed, and described Stable with its member and partitions")
+b.close()
+
+# A new member resumes at the committed offsets: it reads only what is produced now.
+seen.clear()
+produce(COUNT, 12)
+d = consumer("member-d")
+wait_for("the new member to read the 12 new records", [d], lambda: len(seen) >= 12)
+if seen != set(range(COUNT, COUNT + 12)):
+    sys.exit(f"the new member read {sorted(seen)[:20]}, expected {COUNT}..{COUNT + 11}")
+d.close()
+print("OK   a new member resumes at the committed offsets")
+print("consumer protocol (KIP-848): PASS")
