@@ -53,6 +53,9 @@ public final class Broker: Sendable {
     public let producerIds: ProducerIdAllocator
     /// The coordinator of every consumer group (a single-node broker coordinates them all).
     public let groups: GroupCoordinator
+    /// Incremental fetch sessions (KIP-227), shared by every connection: a consumer that
+    /// reconnects keeps its session.
+    public let fetchSessions = FetchSessions()
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
     /// Set by ``close()`` under the admin lock: no topic change starts after it.
     private let isClosed = Mutex(false)

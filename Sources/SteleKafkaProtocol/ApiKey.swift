@@ -58,7 +58,9 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         // v0–2 carry message sets (formats v0 and v1), converted to v2 batches on the way in
         // and out: kafka-go, sarama before its 0.11 setting, and librdkafka's feature check.
         case .produce: 0...8
-        case .fetch: 0...11
+        // v7+ with fetch sessions (KIP-227), v12+ flexible, v13+ topic ids; v15–17 differ only in
+        // replica fields (tagged).
+        case .fetch: 0...17
         case .listOffsets: 0...5
         case .metadata: 0...12
         case .apiVersions: 0...3
@@ -217,6 +219,8 @@ public enum KafkaErrorCode: Int16, Sendable {
     case mismatchedEndpointType = 114
     case unsupportedEndpointType = 115
     case groupMaxSizeReached = 81
+    case fetchSessionIdNotFound = 70
+    case invalidFetchSessionEpoch = 71
     case fencedMemberEpoch = 110
     case unreleasedInstanceId = 111
     case unsupportedAssignor = 112

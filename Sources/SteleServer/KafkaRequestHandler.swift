@@ -371,17 +371,88 @@ struct KafkaRequestHandler: Sendable {
 
     /// Answers when `minBytes` are available or `maxWaitMs` has passed (Kafka's long poll).
     private func fetch(_ request: FetchRequest, version: Int16, requester: Requester) async -> FetchResponse {
-        // Partitions of topics the requester may not read are answered with an error, once.
+        // v13+ names topics by id: resolved here; an unknown id is answered UNKNOWN_TOPIC_ID.
         var request = request
-        var refused: [(name: String, partitions: [FetchResponse.Partition])] = []
+        var unresolved: [FetchResponse.Topic] = []
+        if version >= 13 {
+            request.topics = request.topics.compactMap { topic in
+                guard let id = topic.topicId.flatMap(Self.topicId), let open = broker.topic(id: id) else {
+                    unresolved.append(.init(name: "", topicId: topic.topicId ?? [],
+                                            partitions: topic.partitions.map { .init(partition: $0.partition, errorCode: .unknownTopicId) }))
+                    return nil
+                }
+                var named = topic
+                named.name = open.name
+                return named
+            }
+            request.forgotten = request.forgotten.compactMap { topic in
+                guard let id = topic.topicId.flatMap(Self.topicId), let open = broker.topic(id: id) else { return nil }
+                var named = topic
+                named.name = open.name
+                return named
+            }
+        }
+        // The fetch session decides what to read: the request's partitions, or the session's.
+        let sessionRequest = FetchSessionRequest(
+            sessionId: request.sessionId, epoch: request.sessionEpoch,
+            partitions: request.topics.flatMap { topic in
+                topic.partitions.map { (TopicPartition(topic: topic.name, partition: $0.partition),
+                                        FetchSessionEntry(fetchOffset: $0.fetchOffset, maxBytes: $0.maxBytes, topicId: topic.topicId.flatMap(Self.topicId))) }
+            },
+            forgotten: request.forgotten.flatMap { topic in topic.partitions.map { TopicPartition(topic: topic.name, partition: $0) } })
+        let plan = version >= 7 ? broker.fetchSessions.begin(sessionRequest, owner: requester.principal.description) : .full(sessionId: 0)
+        let sessionId: Int32
+        var incremental = false
+        switch plan {
+        case .sessionNotFound: return FetchResponse(topics: [], errorCode: .fetchSessionIdNotFound)
+        case .invalidEpoch: return FetchResponse(topics: [], errorCode: .invalidFetchSessionEpoch)
+        case let .full(id): sessionId = id
+        case let .incremental(id, partitions):
+            (sessionId, incremental) = (id, true)
+            // The session's partitions, grouped by topic in the session's order.
+            var topics: [FetchRequest.Topic] = []
+            for (partition, entry) in partitions {
+                let read = FetchRequest.Partition(partition: partition.partition, fetchOffset: entry.fetchOffset, maxBytes: entry.maxBytes)
+                if topics.last?.name == partition.topic { topics[topics.count - 1].partitions.append(read) } else {
+                    topics.append(FetchRequest.Topic(name: partition.topic, partitions: [read]))
+                }
+            }
+            request.topics = topics
+        }
+        // Partitions of topics the requester may not read are answered with an error, once.
+        var refused: [FetchResponse.Topic] = []
         request.topics = request.topics.filter { topic in
             if allowed(requester, .read, .topic(topic.name)) { return true }
-            refused.append((topic.name, topic.partitions.map { .init(partition: $0.partition, errorCode: .topicAuthorizationFailed) }))
+            refused.append(.init(name: topic.name, partitions: topic.partitions.map { .init(partition: $0.partition, errorCode: .topicAuthorizationFailed) }))
             return false
         }
-        if request.topics.isEmpty { return FetchResponse(topics: refused) }
-        var response = await fetchAllowed(request, version: version)
+        var response = request.topics.isEmpty ? FetchResponse(topics: []) : await fetchAllowed(request, version: version)
+        if sessionId != 0 {
+            var results: [TopicPartition: FetchSessionResult] = [:]
+            for topic in response.topics {
+                for partition in topic.partitions {
+                    results[TopicPartition(topic: topic.name, partition: partition.partition)] = FetchSessionResult(
+                        highWatermark: partition.highWatermark, logStartOffset: partition.logStartOffset,
+                        mustSend: partition.errorCode != .none || !(partition.records ?? []).isEmpty)
+                }
+            }
+            let carried = broker.fetchSessions.complete(session: sessionId, incremental: incremental, results: results)
+            if incremental {
+                response.topics = response.topics.compactMap { topic in
+                    var kept = topic
+                    kept.partitions = topic.partitions.filter { carried.contains(TopicPartition(topic: topic.name, partition: $0.partition)) }
+                    return kept.partitions.isEmpty ? nil : kept
+                }
+            }
+        }
         response.topics += refused
+        if version >= 13 {
+            for index in response.topics.indices {
+                response.topics[index].topicId = broker.topic(response.topics[index].name).map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId
+            }
+        }
+        response.topics += unresolved
+        response.sessionId = sessionId
         return response
     }
 
@@ -403,7 +474,7 @@ struct KafkaRequestHandler: Sendable {
         var total = 0
         defer { broker.metrics.recordFetch(bytes: total, since: started) }
         var failed = false
-        var topics: [(name: String, partitions: [FetchResponse.Partition])] = []
+        var topics: [FetchResponse.Topic] = []
         for topic in request.topics {
             var partitions: [FetchResponse.Partition] = []
             for partition in topic.partitions {
@@ -460,7 +531,7 @@ struct KafkaRequestHandler: Sendable {
                     partitions.append(.init(partition: partition.partition, errorCode: .unknownServerError))
                 }
             }
-            topics.append((topic.name, partitions))
+            topics.append(.init(name: topic.name, partitions: partitions))
         }
         return (FetchResponse(topics: topics), total, failed)
     }

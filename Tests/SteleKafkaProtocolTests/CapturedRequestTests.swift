@@ -72,6 +72,16 @@ struct CapturedRequestTests {
         case .fetch:
             let request = try FetchRequest.decode(&body, version: header.apiVersion)
             #expect(!request.topics.isEmpty)
+            if header.apiVersion >= 13 {
+                // librdkafka 2.16's fetch: topics by id, without a session (librdkafka has no
+                // KIP-227 sessions; kafka-python's are in its own capture).
+                #expect(request.topics.allSatisfy { $0.topicId?.count == 16 && $0.name.isEmpty })
+                #expect(request.sessionId == 0 && request.sessionEpoch == -1)
+            }
+            if name == "kafka-python-fetch-v12.bin" {
+                // kafka-python 3's first fetch asks for a session (id 0, epoch 0).
+                #expect(request.sessionId == 0 && request.sessionEpoch == 0 && request.topics.first?.name.isEmpty == false)
+            }
         case .listOffsets:
             let request = try ListOffsetsRequest.decode(&body, version: header.apiVersion)
             #expect(!request.topics.isEmpty)

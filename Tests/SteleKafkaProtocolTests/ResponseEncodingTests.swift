@@ -38,14 +38,15 @@ struct ResponseEncodingTests {
         // sends it), the ACL APIs' v2–3 (newer admin clients send them) and the SCRAM credential
         // APIs (flexible from their first version), and the config, partition and log-directory
         // admin APIs, whose flexible versions confluent-kafka and kafka-python 3 send, and Metadata
-        // v9–12 (topic ids), and ConsumerGroupHeartbeat (KIP-848, flexible from v0).
+        // v9–12 (topic ids), ConsumerGroupHeartbeat (KIP-848, flexible from v0), and Fetch v12–17
+        // (topic ids; what librdkafka 2.16 and kafka-python 3 prefer).
         let flexibleOnPurpose: Set<ApiKey> = [.apiVersions, .initProducerId, .saslAuthenticate, .describeAcls, .createAcls, .deleteAcls,
                                               .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
                                               .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions,
                                               .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords, .electLeaders,
                                               .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs,
                                               .describeProducers, .metadata, .describeClientQuotas, .alterClientQuotas,
-                                              .describeTopicPartitions, .consumerGroupHeartbeat]
+                                              .describeTopicPartitions, .consumerGroupHeartbeat, .fetch]
         for api in ApiKey.allCases where !flexibleOnPurpose.contains(api) {
             #expect(!api.isFlexible(ranges[api]!.upperBound), "\(api) advertises a flexible version")
         }
