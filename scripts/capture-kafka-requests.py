@@ -15,7 +15,9 @@ API_NAMES = {0: "produce", 1: "fetch", 2: "listoffsets", 3: "metadata", 18: "api
              33: "alterconfigs", 35: "describelogdirs", 37: "createpartitions", 44: "incrementalalterconfigs", 21: "deleterecords",
              34: "alterreplicalogdirs", 43: "electleaders", 45: "alterpartitionreassignments", 46: "listpartitionreassignments",
              61: "describeproducers", 48: "describeclientquotas", 49: "alterclientquotas",
-             75: "describetopicpartitions", 68: "consumergroupheartbeat"}
+             75: "describetopicpartitions", 68: "consumergroupheartbeat", 69: "consumergroupdescribe",
+             8: "offsetcommit", 9: "offsetfetch", 10: "findcoordinator", 11: "joingroup", 12: "heartbeat",
+             13: "leavegroup", 14: "syncgroup", 15: "describegroups", 16: "listgroups", 42: "deletegroups"}
 
 
 def client_name(client_id):

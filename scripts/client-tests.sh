@@ -142,6 +142,10 @@ for client in kafka-python aiokafka confluent rebalance; do
 done
 # KIP-848: librdkafka with group.protocol=consumer, members joining, leaving and SIGKILLed.
 timeout 1800 python3 Tests/Clients/consumer_protocol.py "$bootstrap"
+# The flexible group and topic APIs as kafka-python 3 and librdkafka send them: several groups'
+# offsets at once, state and type filters, a static member removed by its instance id,
+# ConsumerGroupDescribe, DeleteTopics v6, CreateTopics v7.
+timeout 1800 python3 Tests/Clients/group_admin.py "$bootstrap"
 group_topic="kcat-group-$$"
 seq 0 499 | awk '{printf "k%d:v%d\n", $1, $1}' | kcat -P -b "$bootstrap" -t "$group_topic" -K:
 got=$(timeout 600 kcat -G kcat-group -b "$bootstrap" -o beginning -e -q "$group_topic" | wc -l)

@@ -3,10 +3,11 @@
 /// Ranges follow the "Minimal" profile of `kafka-protocol.md` §7, widened where real clients
 /// need it: librdkafka 2.0.2's feature checks (Produce ∋ 0, 3 and 7; Fetch ∋ 4 and 10;
 /// ApiVersions ∋ 0), aiokafka's fixed versions, and old clients (Produce v0–2 and Fetch v0–3
-/// carry message formats v0 and v1, converted). Flexible encodings only where clients send
-/// them: ApiVersions v3, InitProducerId v2–4, SaslAuthenticate v2, and the ACL, SCRAM, cluster,
-/// config, partition and log-directory admin APIs. An API that is not listed here is not
-/// advertised: clients start using optional APIs as soon as they appear.
+/// carry message formats v0 and v1, converted), up to the flexible versions (compact encodings,
+/// tagged fields) current clients prefer: librdkafka 2.16 (Produce v10, ListOffsets v7,
+/// OffsetCommit/OffsetFetch v9, DeleteTopics v4, group administration) and kafka-python 3
+/// (JoinGroup v7, SyncGroup v5, the rest at Stele's highest). An API that is not listed here is
+/// not advertised: clients start using optional APIs as soon as they appear.
 public enum ApiKey: Int16, Sendable, CaseIterable {
     case produce = 0
     case fetch = 1
@@ -51,35 +52,37 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case alterClientQuotas = 49
     case describeTopicPartitions = 75
     case consumerGroupHeartbeat = 68
+    case consumerGroupDescribe = 69
 
     /// Versions Stele parses and answers.
     public var supportedVersions: ClosedRange<Int16> {
         switch self {
         // v0–2 carry message sets (formats v0 and v1), converted to v2 batches on the way in
         // and out: kafka-go, sarama before its 0.11 setting, and librdkafka's feature check.
-        case .produce: 0...8
+        case .produce: 0...11
         // v7+ with fetch sessions (KIP-227), v12+ flexible, v13+ topic ids; v15–17 differ only in
         // replica fields (tagged).
         case .fetch: 0...17
-        case .listOffsets: 0...5
+        case .listOffsets: 0...8
         case .metadata: 0...12
         case .apiVersions: 0...3
         // v0 too: kafka-go and sarama's older defaults send CreateTopics v0 and DeleteTopics v0.
-        case .createTopics: 0...4
-        case .deleteTopics: 0...3
+        case .createTopics: 0...7
+        case .deleteTopics: 0...6
         case .initProducerId: 0...4
         // FindCoordinator must contain 0: librdkafka < 2.11 gates coordinator lookups (and lz4) on it.
-        case .findCoordinator: 0...2
-        case .joinGroup: 0...5
-        case .syncGroup: 0...3
-        case .heartbeat: 0...3
-        case .leaveGroup: 0...3
-        // aiokafka needs OffsetCommit 2 or 3 and OffsetFetch ≤ 3 in range.
-        case .offsetCommit: 2...7
-        case .offsetFetch: 1...5
-        case .describeGroups: 0...4
-        case .listGroups: 0...2
-        case .deleteGroups: 0...1
+        case .findCoordinator: 0...4
+        case .joinGroup: 0...9
+        case .syncGroup: 0...5
+        case .heartbeat: 0...4
+        case .leaveGroup: 0...5
+        // aiokafka needs OffsetCommit 2 or 3 and OffsetFetch ≤ 3 in range; v0 (ZooKeeper-stored
+        // offsets in Kafka before 4.0) and v1 go to the same store, for clients pinned to 0.8.
+        case .offsetCommit: 0...9
+        case .offsetFetch: 0...9
+        case .describeGroups: 0...5
+        case .listGroups: 0...5
+        case .deleteGroups: 0...2
         case .offsetDelete: 0...0
         // v0 too: kafka-python 2.0 and aiokafka send it (then bare SASL tokens), and
         // librdkafka before 2.11.1 refuses SASL when the range lacks it.
@@ -111,6 +114,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .describeTopicPartitions: 0...0
         // KIP-848 (Kafka 4.0); v1 adds the regex subscription and the client's own member id.
         case .consumerGroupHeartbeat: 0...1
+        case .consumerGroupDescribe: 0...0
         }
     }
 
@@ -152,7 +156,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .alterPartitionReassignments, .listPartitionReassignments, .describeProducers: 0
         case .alterReplicaLogDirs: 2
         case .describeClientQuotas, .alterClientQuotas: 1
-        case .describeTopicPartitions, .consumerGroupHeartbeat: 0
+        case .describeTopicPartitions, .consumerGroupHeartbeat, .consumerGroupDescribe: 0
         }
     }
 

@@ -1,19 +1,42 @@
 import NIOCore
 
-// Group administration (classic versions): ListGroups 0–2, DescribeGroups 0–4, DeleteGroups 0–1,
-// OffsetDelete 0. Each has a client-side encoder/decoder too, for `stele groups`.
+// Group administration: ListGroups 0–5, DescribeGroups 0–5, DeleteGroups 0–2, OffsetDelete 0
+// (tagged-field sections are written and read only in flexible versions). Each has a client-side encoder/decoder too, for `stele groups`.
 
+/// ListGroups (key 16). v4 filters by state (KIP-518), v5 by type (KIP-848: classic or consumer).
 public struct ListGroupsRequest: Sendable, Equatable {
-    public init() {}
-    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self { Self() }
-    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {}
+    /// Group states to list, compared ignoring case; empty lists all.
+    public var statesFilter: [String]
+    /// Group types ("classic", "consumer") to list, compared ignoring case; empty lists all.
+    public var typesFilter: [String]
+
+    public init(statesFilter: [String] = [], typesFilter: [String] = []) { (self.statesFilter, self.typesFilter) = (statesFilter, typesFilter) }
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let states = version >= 4 ? try decoder.array("states filter") { try $0.string("state") } : []
+        let types = version >= 5 ? try decoder.array("types filter") { try $0.string("type") } : []
+        try decoder.taggedFields()
+        return Self(statesFilter: states, typesFilter: types)
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        if version >= 4 { encoder.array(statesFilter) { $0.string($1) } }
+        if version >= 5 { encoder.array(typesFilter) { $0.string($1) } }
+        encoder.taggedFields()
+    }
 }
 
 public struct ListGroupsResponse: Sendable, Equatable {
     public struct Group: Sendable, Equatable {
         public var groupId: String
         public var protocolType: String
-        public init(groupId: String, protocolType: String) { (self.groupId, self.protocolType) = (groupId, protocolType) }
+        /// v4+: Kafka's state name (Empty, Stable, PreparingRebalance, Assigning, …).
+        public var state: String
+        /// v5+: "classic" or "consumer".
+        public var type: String
+        public init(groupId: String, protocolType: String, state: String = "", type: String = "") {
+            (self.groupId, self.protocolType, self.state, self.type) = (groupId, protocolType, state, type)
+        }
     }
 
     public var errorCode: KafkaErrorCode
@@ -27,15 +50,25 @@ public struct ListGroupsResponse: Sendable, Equatable {
         encoder.array(groups) { encoder, group in
             encoder.string(group.groupId)
             encoder.string(group.protocolType)
+            if version >= 4 { encoder.string(group.state) }
+            if version >= 5 { encoder.string(group.type) }
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         if version >= 1 { _ = try decoder.int32("throttle") }
         let error = KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError
-        return Self(errorCode: error, groups: try decoder.array("groups") { decoder in
-            Group(groupId: try decoder.string("group id"), protocolType: try decoder.string("protocol type"))
-        })
+        let groups = try decoder.array("groups") { decoder in
+            var group = Group(groupId: try decoder.string("group id"), protocolType: try decoder.string("protocol type"))
+            if version >= 4 { group.state = try decoder.string("state") }
+            if version >= 5 { group.type = try decoder.string("type") }
+            try decoder.taggedFields()
+            return group
+        }
+        try decoder.taggedFields()
+        return Self(errorCode: error, groups: groups)
     }
 }
 
@@ -46,12 +79,14 @@ public struct DescribeGroupsRequest: Sendable, Equatable {
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let groups = try decoder.array("groups") { try $0.string("group id") }
         if version >= 3 { _ = try decoder.bool("include authorized operations") }
+        try decoder.taggedFields()
         return Self(groups: groups)
     }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         encoder.array(groups) { $0.string($1) }
         if version >= 3 { encoder.bool(false) }
+        encoder.taggedFields()
     }
 }
 
@@ -100,28 +135,36 @@ public struct DescribeGroupsResponse: Sendable, Equatable {
                 encoder.string(member.clientHost)
                 encoder.nullableBytes(member.metadata)
                 encoder.nullableBytes(member.assignment)
+                encoder.taggedFields()
             }
             if version >= 3 { encoder.int32(Int32.min) }
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         if version >= 1 { _ = try decoder.int32("throttle") }
-        return Self(groups: try decoder.array("groups") { decoder in
+        let groups = try decoder.array("groups") { decoder in
             let error = KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError
             let id = try decoder.string("group id"), state = try decoder.string("state")
             let type = try decoder.string("protocol type"), name = try decoder.string("protocol")
             let members = try decoder.array("members") { decoder in
                 let memberId = try decoder.string("member id")
                 let instance = version >= 4 ? try decoder.nullableString("instance id") : nil
-                return Member(memberId: memberId, groupInstanceId: instance, clientId: try decoder.string("client id"),
-                              clientHost: try decoder.string("client host"),
-                              metadata: Array(try decoder.bytes("metadata").readableBytesView),
-                              assignment: Array(try decoder.bytes("assignment").readableBytesView))
+                let member = Member(memberId: memberId, groupInstanceId: instance, clientId: try decoder.string("client id"),
+                                    clientHost: try decoder.string("client host"),
+                                    metadata: Array(try decoder.bytes("metadata").readableBytesView),
+                                    assignment: Array(try decoder.bytes("assignment").readableBytesView))
+                try decoder.taggedFields()
+                return member
             }
             if version >= 3 { _ = try decoder.int32("authorized operations") }
+            try decoder.taggedFields()
             return Group(errorCode: error, groupId: id, state: state, protocolType: type, protocolName: name, members: members)
-        })
+        }
+        try decoder.taggedFields()
+        return Self(groups: groups)
     }
 }
 
@@ -129,9 +172,14 @@ public struct DeleteGroupsRequest: Sendable, Equatable {
     public var groups: [String]
     public init(groups: [String]) { self.groups = groups }
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
-        Self(groups: try decoder.array("groups") { try $0.string("group id") })
+        let groups = try decoder.array("groups") { try $0.string("group id") }
+        try decoder.taggedFields()
+        return Self(groups: groups)
     }
-    public func encode(_ encoder: inout KafkaEncoder, version: Int16) { encoder.array(groups) { $0.string($1) } }
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.array(groups) { $0.string($1) }
+        encoder.taggedFields()
+    }
 }
 
 public struct DeleteGroupsResponse: Sendable, Equatable {
@@ -146,14 +194,20 @@ public struct DeleteGroupsResponse: Sendable, Equatable {
         encoder.array(results) { encoder, result in
             encoder.string(result.groupId)
             encoder.int16(result.errorCode.rawValue)
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         _ = try decoder.int32("throttle")
-        return Self(results: try decoder.array("results") { decoder in
-            (groupId: try decoder.string("group id"), errorCode: KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError)
-        })
+        let results = try decoder.array("results") { decoder in
+            let result = (groupId: try decoder.string("group id"), errorCode: KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError)
+            try decoder.taggedFields()
+            return result
+        }
+        try decoder.taggedFields()
+        return Self(results: results)
     }
 }
 

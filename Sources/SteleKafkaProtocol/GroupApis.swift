@@ -1,34 +1,71 @@
 import NIOCore
 
-// Consumer-group APIs, classic versions (kafka-protocol.md §1.7, §4): FindCoordinator 0–2,
-// JoinGroup 0–5, SyncGroup 0–3, Heartbeat 0–3, LeaveGroup 0–3, OffsetCommit 2–7, OffsetFetch 1–5.
+// Consumer-group APIs, classic protocol (kafka-protocol.md §1.7, §4): FindCoordinator 0–4,
+// JoinGroup 0–9, SyncGroup 0–5, Heartbeat 0–4, LeaveGroup 0–5 (offsets: GroupOffsetApis.swift).
+// Each struct ends with a tagged-field section, written and read only in flexible versions.
 
+/// FindCoordinator (key 10). v4 (KIP-699) asks for several keys at once and answers each.
 public struct FindCoordinatorRequest: Sendable, Equatable {
-    public var key: String
+    public var keys: [String]
+    /// 0: a group; 1: a transactional id.
     public var keyType: Int8
 
+    public init(keys: [String], keyType: Int8) { (self.keys, self.keyType) = (keys, keyType) }
+
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
-        Self(key: try decoder.string("coordinator key"), keyType: version >= 1 ? try decoder.int8("key type") : 0)
+        let request: Self
+        if version >= 4 {
+            let type = try decoder.int8("key type")
+            request = Self(keys: try decoder.array("coordinator keys") { try $0.string("coordinator key") }, keyType: type)
+        } else {
+            let key = try decoder.string("coordinator key")
+            request = Self(keys: [key], keyType: version >= 1 ? try decoder.int8("key type") : 0)
+        }
+        try decoder.taggedFields()
+        return request
     }
 }
 
 public struct FindCoordinatorResponse: Sendable, Equatable {
-    public var errorCode: KafkaErrorCode
-    public var nodeId: Int32
-    public var host: String
-    public var port: Int32
+    public struct Coordinator: Sendable, Equatable {
+        public var key: String
+        public var errorCode: KafkaErrorCode
+        public var errorMessage: String?
+        public var nodeId: Int32
+        public var host: String
+        public var port: Int32
 
-    public init(errorCode: KafkaErrorCode, nodeId: Int32, host: String, port: Int32) {
-        (self.errorCode, self.nodeId, self.host, self.port) = (errorCode, nodeId, host, port)
+        public init(key: String, errorCode: KafkaErrorCode, errorMessage: String? = nil, nodeId: Int32 = -1, host: String = "", port: Int32 = -1) {
+            (self.key, self.errorCode, self.errorMessage, self.nodeId, self.host, self.port) = (key, errorCode, errorMessage, nodeId, host, port)
+        }
     }
+
+    /// One per key asked; versions before 4 carry the first only.
+    public var coordinators: [Coordinator]
+
+    public init(coordinators: [Coordinator]) { self.coordinators = coordinators }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         if version >= 1 { encoder.int32(0) }
-        encoder.int16(errorCode.rawValue)
-        if version >= 1 { encoder.nullableString(nil) }
-        encoder.int32(nodeId)
-        encoder.string(host)
-        encoder.int32(port)
+        if version >= 4 {
+            encoder.array(coordinators) { encoder, coordinator in
+                encoder.string(coordinator.key)
+                encoder.int32(coordinator.nodeId)
+                encoder.string(coordinator.host)
+                encoder.int32(coordinator.port)
+                encoder.int16(coordinator.errorCode.rawValue)
+                encoder.nullableString(coordinator.errorMessage)
+                encoder.taggedFields()
+            }
+        } else {
+            let coordinator = coordinators.first ?? Coordinator(key: "", errorCode: .invalidRequest)
+            encoder.int16(coordinator.errorCode.rawValue)
+            if version >= 1 { encoder.nullableString(coordinator.errorMessage) }
+            encoder.int32(coordinator.nodeId)
+            encoder.string(coordinator.host)
+            encoder.int32(coordinator.port)
+        }
+        encoder.taggedFields()
     }
 }
 
@@ -46,11 +83,13 @@ public struct JoinGroupRequest: Sendable, Equatable {
     public var groupInstanceId: String?
     public var protocolType: String
     public var protocols: [ProtocolChoice]
+    /// Why the member (re)joins (v8+, KIP-800): logged, not acted on.
+    public var reason: String?
 
     public init(groupId: String, sessionTimeoutMs: Int32, rebalanceTimeoutMs: Int32, memberId: String,
-                groupInstanceId: String? = nil, protocolType: String, protocols: [ProtocolChoice]) {
+                groupInstanceId: String? = nil, protocolType: String, protocols: [ProtocolChoice], reason: String? = nil) {
         (self.groupId, self.sessionTimeoutMs, self.rebalanceTimeoutMs, self.memberId) = (groupId, sessionTimeoutMs, rebalanceTimeoutMs, memberId)
-        (self.groupInstanceId, self.protocolType, self.protocols) = (groupInstanceId, protocolType, protocols)
+        (self.groupInstanceId, self.protocolType, self.protocols, self.reason) = (groupInstanceId, protocolType, protocols, reason)
     }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
@@ -62,10 +101,14 @@ public struct JoinGroupRequest: Sendable, Equatable {
         let instance = version >= 5 ? try decoder.nullableString("group instance id") : nil
         let type = try decoder.string("protocol type")
         let protocols = try decoder.array("protocols") { decoder in
-            ProtocolChoice(name: try decoder.string("protocol name"), metadata: Array(try decoder.bytes("protocol metadata").readableBytesView))
+            let choice = ProtocolChoice(name: try decoder.string("protocol name"), metadata: Array(try decoder.bytes("protocol metadata").readableBytesView))
+            try decoder.taggedFields()
+            return choice
         }
+        let reason = version >= 8 ? try decoder.nullableString("reason") : nil
+        try decoder.taggedFields()
         return Self(groupId: group, sessionTimeoutMs: session, rebalanceTimeoutMs: rebalance, memberId: member,
-                    groupInstanceId: instance, protocolType: type, protocols: protocols)
+                    groupInstanceId: instance, protocolType: type, protocols: protocols, reason: reason)
     }
 }
 
@@ -81,29 +124,42 @@ public struct JoinGroupResponse: Sendable, Equatable {
 
     public var errorCode: KafkaErrorCode
     public var generationId: Int32
+    /// v7+: the group's protocol type, so the client can check it is the one it asked for.
+    public var protocolType: String?
     public var protocolName: String
     public var leader: String
     public var memberId: String
     public var members: [Member]
 
-    public init(errorCode: KafkaErrorCode, generationId: Int32 = -1, protocolName: String = "", leader: String = "",
+    public init(errorCode: KafkaErrorCode, generationId: Int32 = -1, protocolType: String? = nil, protocolName: String = "", leader: String = "",
                 memberId: String, members: [Member] = []) {
-        (self.errorCode, self.generationId, self.protocolName, self.leader, self.memberId, self.members) =
-            (errorCode, generationId, protocolName, leader, memberId, members)
+        (self.errorCode, self.generationId, self.protocolType, self.protocolName, self.leader, self.memberId, self.members) =
+            (errorCode, generationId, protocolType, protocolName, leader, memberId, members)
     }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         if version >= 2 { encoder.int32(0) }
         encoder.int16(errorCode.rawValue)
         encoder.int32(generationId)
-        encoder.string(protocolName)
+        if version >= 7 {
+            encoder.nullableString(protocolType)
+            // Nullable from v7: an error carries no protocol (Kafka sends null there).
+            encoder.nullableString(errorCode == .none ? protocolName : nil)
+        } else {
+            encoder.string(protocolName)
+        }
         encoder.string(leader)
+        // v9 (KIP-814): a static leader rejoining an unchanged group may skip assigning. Stele
+        // always lets the leader assign (it lists the members then), which is always correct.
+        if version >= 9 { encoder.bool(false) }
         encoder.string(memberId)
         encoder.array(members) { encoder, member in
             encoder.string(member.memberId)
             if version >= 5 { encoder.nullableString(member.groupInstanceId) }
             encoder.nullableBytes(member.metadata)
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 }
 
@@ -112,10 +168,14 @@ public struct SyncGroupRequest: Sendable, Equatable {
     public var generationId: Int32
     public var memberId: String
     public var groupInstanceId: String?
+    /// v5+: what the member believes the group's protocol type and name are (checked).
+    public var protocolType: String?
+    public var protocolName: String?
     public var assignments: [(memberId: String, assignment: [UInt8])]
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.groupId == rhs.groupId && lhs.generationId == rhs.generationId && lhs.memberId == rhs.memberId
+            && lhs.protocolType == rhs.protocolType && lhs.protocolName == rhs.protocolName
             && lhs.assignments.elementsEqual(rhs.assignments) { $0.memberId == $1.memberId && $0.assignment == $1.assignment }
     }
 
@@ -124,23 +184,39 @@ public struct SyncGroupRequest: Sendable, Equatable {
         let generation = try decoder.int32("generation")
         let member = try decoder.string("member id")
         let instance = version >= 3 ? try decoder.nullableString("group instance id") : nil
+        let type = version >= 5 ? try decoder.nullableString("protocol type") : nil
+        let name = version >= 5 ? try decoder.nullableString("protocol name") : nil
         let assignments = try decoder.array("assignments") { decoder in
-            (memberId: try decoder.string("member id"), assignment: Array(try decoder.bytes("assignment").readableBytesView))
+            let assignment = (memberId: try decoder.string("member id"), assignment: Array(try decoder.bytes("assignment").readableBytesView))
+            try decoder.taggedFields()
+            return assignment
         }
-        return Self(groupId: group, generationId: generation, memberId: member, groupInstanceId: instance, assignments: assignments)
+        try decoder.taggedFields()
+        return Self(groupId: group, generationId: generation, memberId: member, groupInstanceId: instance,
+                    protocolType: type, protocolName: name, assignments: assignments)
     }
 }
 
 public struct SyncGroupResponse: Sendable, Equatable {
     public var errorCode: KafkaErrorCode
+    /// v5+: the group's protocol type and name.
+    public var protocolType: String?
+    public var protocolName: String?
     public var assignment: [UInt8]
 
-    public init(errorCode: KafkaErrorCode, assignment: [UInt8] = []) { (self.errorCode, self.assignment) = (errorCode, assignment) }
+    public init(errorCode: KafkaErrorCode, protocolType: String? = nil, protocolName: String? = nil, assignment: [UInt8] = []) {
+        (self.errorCode, self.protocolType, self.protocolName, self.assignment) = (errorCode, protocolType, protocolName, assignment)
+    }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         if version >= 1 { encoder.int32(0) }
         encoder.int16(errorCode.rawValue)
+        if version >= 5 {
+            encoder.nullableString(protocolType)
+            encoder.nullableString(protocolName)
+        }
         encoder.nullableBytes(assignment)
+        encoder.taggedFields()
     }
 }
 
@@ -152,6 +228,7 @@ public struct HeartbeatRequest: Sendable, Equatable {
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let request = Self(groupId: try decoder.string("group id"), generationId: try decoder.int32("generation"), memberId: try decoder.string("member id"))
         if version >= 3 { _ = try decoder.nullableString("group instance id") }
+        try decoder.taggedFields()
         return request
     }
 }
@@ -164,35 +241,51 @@ public struct ErrorOnlyResponse: Sendable, Equatable {
     public func encode(_ encoder: inout KafkaEncoder, version: Int16, throttleFrom: Int16 = 1) {
         if version >= throttleFrom { encoder.int32(0) }
         encoder.int16(errorCode.rawValue)
+        encoder.taggedFields()
     }
 }
 
 public struct LeaveGroupRequest: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var memberId: String
+        public var groupInstanceId: String?
+        /// v5+ (KIP-800): logged, not acted on.
+        public var reason: String?
+        public init(memberId: String, groupInstanceId: String? = nil, reason: String? = nil) {
+            (self.memberId, self.groupInstanceId, self.reason) = (memberId, groupInstanceId, reason)
+        }
+    }
+
     public var groupId: String
-    public var memberIds: [String]
+    public var members: [Member]
+    public var memberIds: [String] { members.map(\.memberId) }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let group = try decoder.string("group id")
-        if version <= 2 { return Self(groupId: group, memberIds: [try decoder.string("member id")]) }
+        if version <= 2 { return Self(groupId: group, members: [Member(memberId: try decoder.string("member id"))]) }
         let members = try decoder.array("members") { decoder in
-            let id = try decoder.string("member id")
-            _ = try decoder.nullableString("group instance id")
-            return id
+            let member = Member(memberId: try decoder.string("member id"), groupInstanceId: try decoder.nullableString("group instance id"),
+                                reason: version >= 5 ? try decoder.nullableString("reason") : nil)
+            try decoder.taggedFields()
+            return member
         }
-        return Self(groupId: group, memberIds: members)
+        try decoder.taggedFields()
+        return Self(groupId: group, members: members)
     }
 }
 
 public struct LeaveGroupResponse: Sendable, Equatable {
     public var errorCode: KafkaErrorCode
-    public var members: [(memberId: String, errorCode: KafkaErrorCode)]
+    public var members: [(memberId: String, groupInstanceId: String?, errorCode: KafkaErrorCode)]
 
-    public init(errorCode: KafkaErrorCode, members: [(memberId: String, errorCode: KafkaErrorCode)]) {
+    public init(errorCode: KafkaErrorCode, members: [(memberId: String, groupInstanceId: String?, errorCode: KafkaErrorCode)]) {
         (self.errorCode, self.members) = (errorCode, members)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.errorCode == rhs.errorCode && lhs.members.elementsEqual(rhs.members) { $0.memberId == $1.memberId && $0.errorCode == $1.errorCode }
+        lhs.errorCode == rhs.errorCode && lhs.members.elementsEqual(rhs.members) {
+            $0.memberId == $1.memberId && $0.groupInstanceId == $1.groupInstanceId && $0.errorCode == $1.errorCode
+        }
     }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
@@ -201,131 +294,11 @@ public struct LeaveGroupResponse: Sendable, Equatable {
         if version >= 3 {
             encoder.array(members) { encoder, member in
                 encoder.string(member.memberId)
-                encoder.nullableString(nil)
+                encoder.nullableString(member.groupInstanceId)
                 encoder.int16(member.errorCode.rawValue)
+                encoder.taggedFields()
             }
         }
-    }
-}
-
-public struct OffsetCommitRequest: Sendable, Equatable {
-    public struct Partition: Sendable, Equatable {
-        public var partition: Int32
-        public var offset: Int64
-        public var leaderEpoch: Int32
-        public var metadata: String?
-
-        public init(partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?) {
-            (self.partition, self.offset, self.leaderEpoch, self.metadata) = (partition, offset, leaderEpoch, metadata)
-        }
-    }
-
-    public var groupId: String
-    public var generationId: Int32
-    public var memberId: String
-    public var topics: [(name: String, partitions: [Partition])]
-
-    public init(groupId: String, generationId: Int32, memberId: String, topics: [(name: String, partitions: [Partition])]) {
-        (self.groupId, self.generationId, self.memberId, self.topics) = (groupId, generationId, memberId, topics)
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.groupId == rhs.groupId && lhs.generationId == rhs.generationId && lhs.memberId == rhs.memberId
-            && lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
-    }
-
-    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
-        let group = try decoder.string("group id")
-        let generation = try decoder.int32("generation")
-        let member = try decoder.string("member id")
-        if version >= 7 { _ = try decoder.nullableString("group instance id") }
-        if version >= 2 && version <= 4 { _ = try decoder.int64("retention time") }
-        let topics = try decoder.array("topics") { decoder in
-            (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
-                let partition = try decoder.int32("partition")
-                let offset = try decoder.int64("offset")
-                let epoch = version >= 6 ? try decoder.int32("leader epoch") : -1
-                return Partition(partition: partition, offset: offset, leaderEpoch: epoch, metadata: try decoder.nullableString("metadata"))
-            })
-        }
-        return Self(groupId: group, generationId: generation, memberId: member, topics: topics)
-    }
-}
-
-/// Per-partition error codes (OffsetCommit response; also OffsetDelete's shape).
-public struct PartitionErrorsResponse: Sendable {
-    public var topics: [(name: String, partitions: [(partition: Int32, errorCode: KafkaErrorCode)])]
-
-    public init(topics: [(name: String, partitions: [(partition: Int32, errorCode: KafkaErrorCode)])]) { self.topics = topics }
-
-    public func encode(_ encoder: inout KafkaEncoder, version: Int16, throttleFrom: Int16) {
-        if version >= throttleFrom { encoder.int32(0) }
-        encoder.array(topics) { encoder, topic in
-            encoder.string(topic.name)
-            encoder.array(topic.partitions) { encoder, partition in
-                encoder.int32(partition.partition)
-                encoder.int16(partition.errorCode.rawValue)
-            }
-        }
-    }
-}
-
-public struct OffsetFetchRequest: Sendable, Equatable {
-    public var groupId: String
-    /// `nil`: every partition the group committed (v2+).
-    public var topics: [(name: String, partitions: [Int32])]?
-
-    public init(groupId: String, topics: [(name: String, partitions: [Int32])]?) {
-        self.groupId = groupId
-        self.topics = topics
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.groupId == rhs.groupId && (lhs.topics == nil) == (rhs.topics == nil)
-            && (lhs.topics ?? []).elementsEqual(rhs.topics ?? []) { $0.name == $1.name && $0.partitions == $1.partitions }
-    }
-
-    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
-        let group = try decoder.string("group id")
-        let topics = try decoder.nullableArray("topics") { decoder in
-            (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { try $0.int32("partition") })
-        }
-        return Self(groupId: group, topics: topics)
-    }
-}
-
-public struct OffsetFetchResponse: Sendable {
-    public struct Partition: Sendable {
-        public var partition: Int32
-        public var offset: Int64
-        public var leaderEpoch: Int32
-        public var metadata: String?
-        public var errorCode: KafkaErrorCode
-
-        public init(partition: Int32, offset: Int64, leaderEpoch: Int32 = -1, metadata: String?, errorCode: KafkaErrorCode = .none) {
-            (self.partition, self.offset, self.leaderEpoch, self.metadata, self.errorCode) = (partition, offset, leaderEpoch, metadata, errorCode)
-        }
-    }
-
-    public var topics: [(name: String, partitions: [Partition])]
-    public var errorCode: KafkaErrorCode
-
-    public init(topics: [(name: String, partitions: [Partition])], errorCode: KafkaErrorCode = .none) {
-        (self.topics, self.errorCode) = (topics, errorCode)
-    }
-
-    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
-        if version >= 3 { encoder.int32(0) }
-        encoder.array(topics) { encoder, topic in
-            encoder.string(topic.name)
-            encoder.array(topic.partitions) { encoder, partition in
-                encoder.int32(partition.partition)
-                encoder.int64(partition.offset)
-                if version >= 5 { encoder.int32(partition.leaderEpoch) }
-                encoder.nullableString(partition.metadata)
-                encoder.int16(partition.errorCode.rawValue)
-            }
-        }
-        if version >= 2 { encoder.int16(errorCode.rawValue) }
+        encoder.taggedFields()
     }
 }

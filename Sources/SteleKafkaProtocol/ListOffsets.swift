@@ -1,10 +1,11 @@
-/// ListOffsets (key 2), versions 0–5. v0 (old clients' "offset request") asks for up to N
-/// offsets and gets a list; Stele answers earliest and latest with one offset and refuses a
-/// time with UNSUPPORTED_VERSION (v0 answers times with segment boundaries, which Stele does not
-/// report). Timestamp -2 asks for the earliest offset, -1 for the
-/// latest, -3 for the record with the largest timestamp, -4 for the earliest local one; any
-/// other negative timestamp is refused with UNSUPPORTED_VERSION, as Kafka does (never answered
-/// as a time).
+/// ListOffsets (key 2), versions 0–8 (flexible from v6; v7 names max-timestamp, v8
+/// earliest-local, both answered at every version since librdkafka sends them regardless).
+/// v0 (old clients' "offset request") asks for up to N offsets and gets a list; Stele answers
+/// earliest and latest with one offset and refuses a time with UNSUPPORTED_VERSION (v0 answers
+/// times with segment boundaries, which Stele does not report). Timestamp -2 asks for the
+/// earliest offset, -1 for the latest, -3 for the record with the largest timestamp, -4 for the
+/// earliest local one; any other negative timestamp is refused with UNSUPPORTED_VERSION, as
+/// Kafka does (never answered as a time).
 public struct ListOffsetsRequest: Sendable, Equatable {
     public struct Partition: Sendable, Equatable {
         public var partition: Int32
@@ -35,14 +36,18 @@ public struct ListOffsetsRequest: Sendable, Equatable {
         _ = try decoder.int32("replica id")
         if version >= 2 { _ = try decoder.int8("isolation level") }
         let topics = try decoder.array("topics") { decoder in
-            (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
+            let topic = (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
                 let partition = try decoder.int32("partition")
                 if version >= 4 { _ = try decoder.int32("current leader epoch") }
                 let timestamp = try decoder.int64("timestamp")
                 if version == 0 { _ = try decoder.int32("max number of offsets") }
+                try decoder.taggedFields()
                 return Partition(partition: partition, timestamp: timestamp)
             })
+            try decoder.taggedFields()
+            return topic
         }
+        try decoder.taggedFields()
         return Self(topics: topics)
     }
 }
@@ -78,7 +83,10 @@ public struct ListOffsetsResponse: Sendable {
                 encoder.int64(partition.timestamp)
                 encoder.int64(partition.offset)
                 if version >= 4 { encoder.int32(0) } // leader epoch
+                encoder.taggedFields()
             }
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 }

@@ -1,7 +1,9 @@
 import NIOCore
 
-/// Produce (key 0), versions 0–8. Versions 0–2 carry message sets (formats v0 and v1), which
-/// the server converts to one v2 batch (``LegacyMessageSet``).
+/// Produce (key 0), versions 0–11. Versions 0–2 carry message sets (formats v0 and v1), which
+/// the server converts to one v2 batch (``LegacyMessageSet``). v9 is flexible; v10 (KIP-951) adds
+/// tagged fields naming a new leader after NOT_LEADER_OR_FOLLOWER, which a single node never
+/// answers, so they are never written; v11 (KIP-890) only allows an error Stele does not send.
 public struct ProduceRequest: Sendable {
     public struct Partition: Sendable {
         public var index: Int32
@@ -23,10 +25,15 @@ public struct ProduceRequest: Sendable {
         let acks = try decoder.int16("acks")
         let timeout = try decoder.int32("timeout")
         let topics = try decoder.array("topics") { decoder in
-            Topic(name: try decoder.string("topic name"), partitions: try decoder.array("partitions") { decoder in
-                Partition(index: try decoder.int32("partition"), records: try decoder.nullableBytes("records"))
+            let topic = Topic(name: try decoder.string("topic name"), partitions: try decoder.array("partitions") { decoder in
+                let partition = Partition(index: try decoder.int32("partition"), records: try decoder.nullableBytes("records"))
+                try decoder.taggedFields()
+                return partition
             })
+            try decoder.taggedFields()
+            return topic
         }
+        try decoder.taggedFields()
         return Self(transactionalId: transactionalId, acks: acks, timeoutMs: timeout, topics: topics)
     }
 }
@@ -84,12 +91,16 @@ public struct ProduceResponse: Sendable, Equatable {
                     encoder.array(partition.recordErrors) { encoder, error in
                         encoder.int32(error.batchIndex)
                         encoder.nullableString(error.message)
+                        encoder.taggedFields()
                     }
                     encoder.nullableString(partition.errorMessage)
                 }
+                encoder.taggedFields()
             }
+            encoder.taggedFields()
         }
         // Unlike most responses, ThrottleTimeMs comes last in Produce.
         if version >= 1 { encoder.int32(throttleTimeMs) }
+        encoder.taggedFields()
     }
 }

@@ -1,5 +1,6 @@
-/// CreateTopics (key 19), versions 0–4: v1 adds validate-only and the error message, v2 the
-/// throttle time. From v4, -1 partitions or replication means "broker default".
+/// CreateTopics (key 19), versions 0–7: v1 adds validate-only and the error message, v2 the
+/// throttle time. From v4, -1 partitions or replication means "broker default"; v5 is flexible
+/// and answers with the topic's partitions, replication and configs (KIP-525); v7 with its id.
 public struct CreateTopicsRequest: Sendable, Equatable {
     public struct Topic: Sendable, Equatable {
         public var name: String
@@ -31,57 +32,139 @@ public struct CreateTopicsRequest: Sendable, Equatable {
             _ = try decoder.array("assignments") { decoder in
                 _ = try decoder.int32("partition")
                 _ = try decoder.array("broker ids") { try $0.int32("broker id") }
+                try decoder.taggedFields()
             }
             var configs: [String: String?] = [:]
-            for (key, value) in try decoder.array("configs", { (try $0.string("config name"), try $0.nullableString("config value")) }) {
+            for (key, value) in try decoder.array("configs", { decoder in
+                let config = (try decoder.string("config name"), try decoder.nullableString("config value"))
+                try decoder.taggedFields()
+                return config
+            }) {
                 configs[key] = value
             }
+            try decoder.taggedFields()
             return Topic(name: name, partitions: partitions, replicationFactor: replication, configs: configs)
         }
         _ = try decoder.int32("timeout")
-        return Self(topics: topics, validateOnly: version >= 1 ? try decoder.bool("validate only") : false)
+        let request = Self(topics: topics, validateOnly: version >= 1 ? try decoder.bool("validate only") : false)
+        try decoder.taggedFields()
+        return request
     }
 }
 
 public struct CreateTopicsResponse: Sendable {
-    public var topics: [(name: String, errorCode: KafkaErrorCode, message: String?)]
+    public struct Result: Sendable {
+        public var name: String
+        /// v7+: 16 bytes (zeros with an error or validate-only).
+        public var topicId: [UInt8]
+        public var errorCode: KafkaErrorCode
+        public var message: String?
+        /// v5+: what was (or would be) created; -1 and no configs with an error.
+        public var partitions: Int32
+        public var replicationFactor: Int16
+        public var configs: [DescribeConfigsResponse.Config]?
 
-    public init(topics: [(name: String, errorCode: KafkaErrorCode, message: String?)]) { self.topics = topics }
+        public init(name: String, topicId: [UInt8] = MetadataResponse.Topic.zeroTopicId, errorCode: KafkaErrorCode, message: String? = nil,
+                    partitions: Int32 = -1, replicationFactor: Int16 = -1, configs: [DescribeConfigsResponse.Config]? = nil) {
+            (self.name, self.topicId, self.errorCode, self.message) = (name, topicId, errorCode, message)
+            (self.partitions, self.replicationFactor, self.configs) = (partitions, replicationFactor, configs)
+        }
+    }
+
+    public var results: [Result]
+    public var topics: [(name: String, errorCode: KafkaErrorCode, message: String?)] { results.map { ($0.name, $0.errorCode, $0.message) } }
+
+    public init(results: [Result]) { self.results = results }
+    public init(topics: [(name: String, errorCode: KafkaErrorCode, message: String?)]) {
+        self.results = topics.map { Result(name: $0.name, errorCode: $0.errorCode, message: $0.message) }
+    }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         if version >= 2 { encoder.int32(0) }
-        encoder.array(topics) { encoder, topic in
+        encoder.array(results) { encoder, topic in
             encoder.string(topic.name)
+            if version >= 7 { encoder.uuid(topic.topicId) }
             encoder.int16(topic.errorCode.rawValue)
             if version >= 1 { encoder.nullableString(topic.message) }
+            if version >= 5 {
+                encoder.int32(topic.partitions)
+                encoder.int16(topic.replicationFactor)
+                encoder.array(topic.configs) { encoder, config in
+                    encoder.string(config.name)
+                    encoder.nullableString(config.value)
+                    encoder.bool(config.readOnly)
+                    encoder.int8(config.source)
+                    encoder.bool(config.isSensitive)
+                    encoder.taggedFields()
+                }
+            }
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 }
 
-/// DeleteTopics (key 20), versions 0–3 (v1 adds the throttle time).
+/// DeleteTopics (key 20), versions 0–6: v1 adds the throttle time, v4 is flexible, v5 answers
+/// with an error message, v6 (KIP-516) names each topic by name or by id.
 public struct DeleteTopicsRequest: Sendable, Equatable {
-    public var names: [String]
+    public struct Topic: Sendable, Equatable {
+        public var name: String?
+        /// 16 bytes; all zeros when the topic is named.
+        public var topicId: [UInt8]
+        public init(name: String?, topicId: [UInt8] = MetadataResponse.Topic.zeroTopicId) { (self.name, self.topicId) = (name, topicId) }
+    }
 
-    public init(names: [String]) { self.names = names }
+    public var topics: [Topic]
+    /// The names asked for (versions before 6, and v6 topics named rather than identified).
+    public var names: [String] { topics.compactMap(\.name) }
+
+    public init(names: [String]) { self.topics = names.map { Topic(name: $0) } }
+    public init(topics: [Topic]) { self.topics = topics }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
-        let names = try decoder.array("topic names") { try $0.string("topic name") }
+        let topics: [Topic]
+        if version >= 6 {
+            topics = try decoder.array("topics") { decoder in
+                let topic = Topic(name: try decoder.nullableString("topic name"), topicId: try decoder.uuid("topic id"))
+                try decoder.taggedFields()
+                return topic
+            }
+        } else {
+            topics = try decoder.array("topic names") { Topic(name: try $0.string("topic name")) }
+        }
         _ = try decoder.int32("timeout")
-        return Self(names: names)
+        try decoder.taggedFields()
+        return Self(topics: topics)
     }
 }
 
 public struct DeleteTopicsResponse: Sendable {
-    public var topics: [(name: String, errorCode: KafkaErrorCode)]
+    public struct Result: Sendable, Equatable {
+        public var name: String?
+        public var topicId: [UInt8]
+        public var errorCode: KafkaErrorCode
+        public var errorMessage: String?
+        public init(name: String?, topicId: [UInt8] = MetadataResponse.Topic.zeroTopicId, errorCode: KafkaErrorCode, errorMessage: String? = nil) {
+            (self.name, self.topicId, self.errorCode, self.errorMessage) = (name, topicId, errorCode, errorMessage)
+        }
+    }
 
-    public init(topics: [(name: String, errorCode: KafkaErrorCode)]) { self.topics = topics }
+    public var results: [Result]
+    public var topics: [(name: String, errorCode: KafkaErrorCode)] { results.map { ($0.name ?? "", $0.errorCode) } }
+
+    public init(results: [Result]) { self.results = results }
+    public init(topics: [(name: String, errorCode: KafkaErrorCode)]) { self.results = topics.map { Result(name: $0.name, errorCode: $0.errorCode) } }
 
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         if version >= 1 { encoder.int32(0) }
-        encoder.array(topics) { encoder, topic in
-            encoder.string(topic.name)
-            encoder.int16(topic.errorCode.rawValue)
+        encoder.array(results) { encoder, result in
+            if version >= 6 { encoder.nullableString(result.name) } else { encoder.string(result.name ?? "") }
+            if version >= 6 { encoder.uuid(result.topicId) }
+            encoder.int16(result.errorCode.rawValue)
+            if version >= 5 { encoder.nullableString(result.errorMessage) }
+            encoder.taggedFields()
         }
+        encoder.taggedFields()
     }
 }
 

@@ -24,6 +24,7 @@ extension KafkaErrorCode {
         case .fencedMemberEpoch?: self = .fencedMemberEpoch
         case .staleMemberEpoch?: self = .staleMemberEpoch
         case .unreleasedInstanceId?: self = .unreleasedInstanceId
+        case .fencedInstanceId?: self = .fencedInstanceId
         case .unsupportedAssignor?: self = .unsupportedAssignor
         case .invalidRequest?: self = .invalidRequest
         }
@@ -42,16 +43,20 @@ extension GroupJoin {
 }
 
 extension JoinGroupResponse {
-    init(_ result: GroupJoinResult) {
-        self.init(errorCode: KafkaErrorCode(result.error), generationId: result.generation, protocolName: result.protocolName,
+    /// A member joins only with the group's protocol type, so on success it is the request's.
+    init(_ result: GroupJoinResult, protocolType: String) {
+        self.init(errorCode: KafkaErrorCode(result.error), generationId: result.generation,
+                  protocolType: result.error == nil ? protocolType : nil, protocolName: result.protocolName,
                   leader: result.leader, memberId: result.memberId,
                   members: result.members.map { .init(memberId: $0.memberId, groupInstanceId: $0.instanceId, metadata: $0.metadata) })
     }
 }
 
 extension SyncGroupResponse {
-    init(_ result: GroupSyncResult) {
-        self.init(errorCode: KafkaErrorCode(result.error), assignment: result.assignment)
+    init(_ result: GroupSyncResult, protocolType: String?, protocolName: String?) {
+        let joined = result.error == nil
+        self.init(errorCode: KafkaErrorCode(result.error), protocolType: joined ? protocolType : nil,
+                  protocolName: joined ? protocolName : nil, assignment: result.assignment)
     }
 }
 

@@ -16,24 +16,33 @@ extension KafkaRequestHandler {
         switch api {
         case .findCoordinator:
             let request = try FindCoordinatorRequest.decode(&decoder, version: version)
-            if request.keyType == 0 && !may(.describe, request.key) {
-                return respond { FindCoordinatorResponse(errorCode: refused, nodeId: -1, host: "", port: -1).encode(&$0, version: version) }
+            let coordinators = request.keys.map { key -> FindCoordinatorResponse.Coordinator in
+                switch request.keyType {
+                case 0 where !may(.describe, key): .init(key: key, errorCode: refused)
+                case 0: .init(key: key, errorCode: .none, nodeId: nodeId, host: advertisedHost, port: advertisedPort)
+                // Transactions (key type 1) are not supported yet.
+                case 1: .init(key: key, errorCode: .coordinatorNotAvailable, errorMessage: "transactions are not supported yet")
+                default: .init(key: key, errorCode: .invalidRequest, errorMessage: "unknown coordinator key type \(request.keyType)")
+                }
             }
-            let response = request.keyType == 0
-                ? FindCoordinatorResponse(errorCode: .none, nodeId: nodeId, host: advertisedHost, port: advertisedPort)
-                // Transactions (key type 1) are not supported.
-                : FindCoordinatorResponse(errorCode: .coordinatorNotAvailable, nodeId: -1, host: "", port: -1)
-            return respond { response.encode(&$0, version: version) }
+            return respond { FindCoordinatorResponse(coordinators: coordinators).encode(&$0, version: version) }
         case .joinGroup:
             let request = try JoinGroupRequest.decode(&decoder, version: version)
             guard may(.read, request.groupId) else { return respond { JoinGroupResponse(errorCode: refused, memberId: request.memberId).encode(&$0, version: version) } }
-            let response = JoinGroupResponse(await groups.join(GroupJoin(request, clientId: clientId, version: version)))
+            let response = JoinGroupResponse(await groups.join(GroupJoin(request, clientId: clientId, version: version)), protocolType: request.protocolType)
             return respond { response.encode(&$0, version: version) }
         case .syncGroup:
             let request = try SyncGroupRequest.decode(&decoder, version: version)
             guard may(.read, request.groupId) else { return respond { SyncGroupResponse(errorCode: refused).encode(&$0, version: version) } }
-            let response = SyncGroupResponse(await groups.sync(group: request.groupId, memberId: request.memberId,
-                                                               generation: request.generationId, assignments: request.assignments))
+            // v5: a member that names the group's protocol type or name must name the right ones.
+            if let group = await groups.describe(request.groupId),
+               request.protocolType.map({ $0 != group.protocolType }) ?? false || request.protocolName.map({ $0 != group.protocolName }) ?? false {
+                return respond { SyncGroupResponse(errorCode: .inconsistentGroupProtocol).encode(&$0, version: version) }
+            }
+            let result = await groups.sync(group: request.groupId, memberId: request.memberId,
+                                           generation: request.generationId, assignments: request.assignments)
+            let group = await groups.describe(request.groupId)
+            let response = SyncGroupResponse(result, protocolType: group?.protocolType, protocolName: group?.protocolName)
             return respond { response.encode(&$0, version: version) }
         case .heartbeat:
             let request = try HeartbeatRequest.decode(&decoder, version: version)
@@ -45,7 +54,8 @@ extension KafkaRequestHandler {
             guard may(.read, request.groupId) else {
                 return respond { LeaveGroupResponse(errorCode: refused, members: []).encode(&$0, version: version) }
             }
-            let results = await groups.leave(group: request.groupId, memberIds: request.memberIds).map { (memberId: $0.memberId, errorCode: KafkaErrorCode($0.error)) }
+            let left = await groups.leave(group: request.groupId, members: request.members.map { ($0.memberId, $0.groupInstanceId) })
+            let results = zip(request.members, left).map { (memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: KafkaErrorCode($1.error)) }
             let top = version <= 2 ? results.first?.errorCode ?? .none : .none
             return respond { LeaveGroupResponse(errorCode: top, members: results).encode(&$0, version: version) }
         case .offsetCommit:
@@ -58,34 +68,19 @@ extension KafkaRequestHandler {
             return respond { response.encode(&$0, version: version, throttleFrom: 3) }
         case .offsetFetch:
             let request = try OffsetFetchRequest.decode(&decoder, version: version)
-            guard may(.describe, request.groupId) else {
-                return respond { OffsetFetchResponse(topics: [], errorCode: refused).encode(&$0, version: version) }
-            }
-            let committed = await groups.committed(group: request.groupId)
-            var wanted = request.topics ?? Dictionary(grouping: committed.keys, by: \.topic).map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }
-            // Offsets of topics the requester may not describe: refused when named, left out
-            // when the request asked for all.
-            let hidden = Set(wanted.map(\.name).filter { !allowed(requester, .describe, .topic($0)) })
-            if request.topics == nil { wanted.removeAll { hidden.contains($0.name) } }
-            let topics = wanted.map { topic in
-                (name: topic.name, partitions: topic.partitions.map { partition -> OffsetFetchResponse.Partition in
-                    if hidden.contains(topic.name) {
-                        return .init(partition: partition, offset: -1, metadata: "", errorCode: .topicAuthorizationFailed)
-                    }
-                    guard let entry = committed[OffsetStore.Key(group: request.groupId, topic: topic.name, partition: partition)] else {
-                        return .init(partition: partition, offset: -1, metadata: "")
-                    }
-                    return .init(partition: partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata)
-                })
-            }
-            return respond { OffsetFetchResponse(topics: topics).encode(&$0, version: version) }
+            var answered: [OffsetFetchResponse.Group] = []
+            for group in request.groups { answered.append(await fetchOffsets(group, requester: requester)) }
+            return respond { OffsetFetchResponse(groups: answered).encode(&$0, version: version) }
         case .listGroups:
-            _ = try ListGroupsRequest.decode(&decoder, version: version)
+            let request = try ListGroupsRequest.decode(&decoder, version: version)
             // DESCRIBE on the cluster lists every group; otherwise those the requester may describe.
             let everything = allowed(requester, .describe, .cluster)
+            // Filters compare ignoring case, as Kafka does ("stable" finds Stable groups).
+            let states = Set(request.statesFilter.map { $0.lowercased() }), types = Set(request.typesFilter.map { $0.lowercased() })
             let groups = await groups.listGroups()
                 .filter { everything || may(.describe, $0.groupId) }
-                .map { ListGroupsResponse.Group(groupId: $0.groupId, protocolType: $0.protocolType) }
+                .filter { (states.isEmpty || states.contains($0.state.lowercased())) && (types.isEmpty || types.contains($0.type)) }
+                .map { ListGroupsResponse.Group(groupId: $0.groupId, protocolType: $0.protocolType, state: $0.state, type: $0.type) }
             return respond { ListGroupsResponse(groups: groups).encode(&$0, version: version) }
         case .describeGroups:
             let request = try DescribeGroupsRequest.decode(&decoder, version: version)
@@ -141,9 +136,70 @@ extension KafkaRequestHandler {
             }
             let response = await consumerGroupHeartbeat(request, version: version, clientId: clientId)
             return respond { response.encode(&$0, version: version) }
+        case .consumerGroupDescribe:
+            let request = try ConsumerGroupDescribeRequest.decode(&decoder, version: version)
+            var described: [ConsumerGroupDescribeResponse.Group] = []
+            for id in request.groupIds {
+                guard may(.describe, id) else {
+                    described.append(.init(errorCode: refused, groupId: id))
+                    continue
+                }
+                guard let group = await groups.describeConsumerGroup(id) else {
+                    // Kafka's answer for a classic group or none: clients fall back to DescribeGroups.
+                    described.append(.init(errorCode: .groupIdNotFound, errorMessage: "Group \(id) is not a consumer group.", groupId: id))
+                    continue
+                }
+                described.append(consumerGroupDescription(group))
+            }
+            return respond { ConsumerGroupDescribeResponse(groups: described).encode(&$0, version: version) }
         default:
             preconditionFailure("not a group API: \(api)")
         }
+    }
+
+    /// One group's committed offsets (OffsetFetch). A consumer-protocol member asking (v9) must
+    /// name its current epoch; offsets of topics the requester may not describe are refused
+    /// when named and left out when it asked for all.
+    private func fetchOffsets(_ request: OffsetFetchRequest.Group, requester: Requester) async -> OffsetFetchResponse.Group {
+        guard allowed(requester, .describe, .group(request.groupId)) else {
+            return .init(groupId: request.groupId, topics: [], errorCode: .groupAuthorizationFailed)
+        }
+        if let error = await broker.groups.validateOffsetFetch(group: request.groupId, memberId: request.memberId, epoch: request.memberEpoch) {
+            return .init(groupId: request.groupId, topics: [], errorCode: KafkaErrorCode(error))
+        }
+        let committed = await broker.groups.committed(group: request.groupId)
+        var wanted = request.topics ?? Dictionary(grouping: committed.keys, by: \.topic).map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }
+        let hidden = Set(wanted.map(\.name).filter { !allowed(requester, .describe, .topic($0)) })
+        if request.topics == nil { wanted.removeAll { hidden.contains($0.name) } }
+        let topics = wanted.map { topic in
+            (name: topic.name, partitions: topic.partitions.map { partition -> OffsetFetchResponse.Partition in
+                if hidden.contains(topic.name) {
+                    return .init(partition: partition, offset: -1, metadata: "", errorCode: .topicAuthorizationFailed)
+                }
+                guard let entry = committed[OffsetStore.Key(group: request.groupId, topic: topic.name, partition: partition)] else {
+                    return .init(partition: partition, offset: -1, metadata: "")
+                }
+                return .init(partition: partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata)
+            })
+        }
+        return .init(groupId: request.groupId, topics: topics)
+    }
+
+    /// A consumer-protocol group in ConsumerGroupDescribe's terms: topics by id and name.
+    private func consumerGroupDescription(_ group: ConsumerGroupDescription) -> ConsumerGroupDescribeResponse.Group {
+        func wire(_ partitions: [TopicPartition]) -> [ConsumerGroupDescribeResponse.TopicPartitions] {
+            Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }.map { topic, partitions in
+                .init(topicId: broker.topic(topic).map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId, topicName: topic,
+                      partitions: partitions.map(\.partition).sorted())
+            }
+        }
+        return .init(errorCode: .none, groupId: group.groupId, state: group.state, groupEpoch: group.groupEpoch,
+                     assignmentEpoch: group.assignmentEpoch, assignorName: group.assignor,
+                     members: group.members.map { member in
+                         .init(memberId: member.memberId, instanceId: member.instanceId, rackId: member.rackId, memberEpoch: member.epoch,
+                               clientId: member.clientId, clientHost: "", subscribedTopicNames: member.subscribedNames,
+                               subscribedTopicRegex: member.subscribedRegex, assignment: wire(member.assigned), targetAssignment: wire(member.target))
+                     })
     }
 
     /// KIP-848: topics travel by id on the wire and by name in the coordinator.

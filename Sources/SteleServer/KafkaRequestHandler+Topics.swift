@@ -75,46 +75,69 @@ extension KafkaRequestHandler {
     // MARK: Topic admin
 
     func createTopics(_ request: CreateTopicsRequest, requester: Requester) async -> CreateTopicsResponse {
-        var results: [(name: String, errorCode: KafkaErrorCode, message: String?)] = []
+        var results: [CreateTopicsResponse.Result] = []
         for topic in request.topics {
             guard mayCreate(requester, topic: topic.name) else {
-                results.append((topic.name, .topicAuthorizationFailed, "CREATE on the cluster or on topic \(topic.name) is needed"))
+                results.append(.init(name: topic.name, errorCode: .topicAuthorizationFailed, message: "CREATE on the cluster or on topic \(topic.name) is needed"))
                 continue
             }
             guard topic.replicationFactor == -1 || topic.replicationFactor == 1 else {
-                results.append((topic.name, .invalidReplicationFactor, "Stele is a single node: replication factor must be 1 or -1"))
+                results.append(.init(name: topic.name, errorCode: .invalidReplicationFactor, message: "Stele is a single node: replication factor must be 1 or -1"))
                 continue
             }
             var configs: [String: String] = [:]
             for (key, value) in topic.configs { if let value { configs[key] = value } }
             do {
-                try await broker.createTopic(topic.name, partitions: topic.partitions == -1 ? nil : Int(topic.partitions),
-                                             configs: configs, validateOnly: request.validateOnly)
-                results.append((topic.name, .none, nil))
+                let partitions = topic.partitions == -1 ? nil : Int(topic.partitions)
+                let created = try await broker.createTopic(topic.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
+                // v5 answers with what was created, or (validate-only) what would have been.
+                let config = try created?.config ?? TopicConfig(partitions: partitions ?? broker.config.defaultPartitions,
+                                                                configs: TopicConfig.normalized(configs, defaults: broker.config.logDefaults))
+                let described = ConfigCatalog.describe(topic: config, broker: broker.config).map { entry in
+                    DescribeConfigsResponse.Config(name: entry.name, value: entry.value, readOnly: entry.readOnly, source: entry.source.rawValue)
+                }
+                results.append(.init(name: topic.name, topicId: created.map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId, errorCode: .none,
+                                     partitions: Int32(config.partitions), replicationFactor: 1, configs: described))
             } catch let error as BrokerError {
-                results.append((topic.name, Self.errorCode(for: error), error.description))
+                results.append(.init(name: topic.name, errorCode: Self.errorCode(for: error), message: error.description))
             } catch {
-                results.append((topic.name, .unknownServerError, "\(error)"))
+                results.append(.init(name: topic.name, errorCode: .unknownServerError, message: "\(error)"))
             }
         }
-        return CreateTopicsResponse(topics: results)
+        return CreateTopicsResponse(results: results)
     }
 
     func deleteTopics(_ request: DeleteTopicsRequest, requester: Requester) async -> DeleteTopicsResponse {
-        var results: [(name: String, errorCode: KafkaErrorCode)] = []
-        for name in request.names {
+        var results: [DeleteTopicsResponse.Result] = []
+        for asked in request.topics {
+            // v6 names a topic by name or by id (KIP-516): an id is resolved first, and a
+            // topic named both ways must be the same topic.
+            let byId = Self.topicId(asked.topicId)
+            let resolved = byId.flatMap { broker.topic(id: $0) }
+            guard byId == nil || resolved != nil else {
+                results.append(.init(name: asked.name, topicId: asked.topicId, errorCode: .unknownTopicId, errorMessage: "no topic has this id"))
+                continue
+            }
+            guard let name = resolved?.name ?? asked.name, asked.name == nil || asked.name == name else {
+                results.append(.init(name: asked.name, topicId: asked.topicId, errorCode: .invalidRequest,
+                                     errorMessage: asked.name == nil ? "a topic needs a name or an id" : "the name and the id name different topics"))
+                continue
+            }
+            let topicId = resolved.map(Self.wireTopicId) ?? broker.topic(name).map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId
             guard allowed(requester, .delete, .topic(name)) else {
-                results.append((name, .topicAuthorizationFailed))
+                results.append(.init(name: name, topicId: topicId, errorCode: .topicAuthorizationFailed))
                 continue
             }
             do {
                 try await broker.deleteTopic(name)
-                results.append((name, .none))
+                results.append(.init(name: name, topicId: topicId, errorCode: .none))
+            } catch let error as BrokerError {
+                results.append(.init(name: name, topicId: topicId, errorCode: Self.errorCode(for: error), errorMessage: error.description))
             } catch {
-                results.append((name, .unknownTopicOrPartition))
+                results.append(.init(name: name, topicId: topicId, errorCode: .unknownServerError, errorMessage: "\(error)"))
             }
         }
-        return DeleteTopicsResponse(topics: results)
+        return DeleteTopicsResponse(results: results)
     }
 
     /// Kafka's code for a topic administration failure.

@@ -165,7 +165,8 @@ struct KafkaRequestHandler: Sendable {
             let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
-             .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .consumerGroupHeartbeat:
+             .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .consumerGroupHeartbeat,
+             .consumerGroupDescribe:
             return try await handleGroupRequest(api, version: version, decoder: &decoder, clientId: clientId, requester: requester, respond: respond)
         case .describeAcls:
             let response = describeAcls(try DescribeAclsRequest.decode(&decoder, version: version), requester: requester)

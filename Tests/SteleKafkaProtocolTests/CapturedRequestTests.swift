@@ -29,6 +29,46 @@ struct CapturedRequestTests {
                     "createpartitions", "describelogdirs", "deleterecords"] {
             #expect(names.contains { $0.contains("-\(api)-") }, "no \(api) capture")
         }
+        // The flexible versions the current clients prefer, captured from each (issue 16).
+        for name in ["kafka-python-produce-v9", "librdkafka-produce-v10", "kafka-python-listoffsets-v8", "librdkafka-listoffsets-v7",
+                     "kafka-python-findcoordinator-v4", "kafka-python-joingroup-v7", "kafka-python-syncgroup-v5", "kafka-python-heartbeat-v4",
+                     "kafka-python-leavegroup-v5", "kafka-python-offsetcommit-v8", "librdkafka-offsetcommit-v9", "kafka-python-offsetfetch-v8",
+                     "librdkafka-offsetfetch-v9", "kafka-python-listgroups-v5", "librdkafka-describegroups-v5", "librdkafka-deletegroups-v2",
+                     "kafka-python-deletetopics-v6", "kafka-python-createtopics-v7", "librdkafka-consumergroupdescribe-v0"] {
+            #expect(names.contains("\(name).bin"), "no \(name) capture")
+        }
+    }
+
+    @Test func flexibleGroupRequestsCarryWhatTheClientsSent() throws {
+        func body(_ name: String) throws -> (Int16, KafkaDecoder) {
+            let (header, _, decoder) = try RequestHeader.decode(try Self.frame(name))
+            return (header.apiVersion, decoder)
+        }
+        var (version, decoder) = try body("kafka-python-findcoordinator-v4.bin")
+        let find = try FindCoordinatorRequest.decode(&decoder, version: version)
+        #expect(find.keyType == 0 && find.keys.count == 1)
+        (version, decoder) = try body("kafka-python-joingroup-v7.bin")
+        let join = try JoinGroupRequest.decode(&decoder, version: version)
+        #expect(join.protocolType == "consumer" && !join.protocols.isEmpty)
+        (version, decoder) = try body("kafka-python-syncgroup-v5.bin")
+        let sync = try SyncGroupRequest.decode(&decoder, version: version)
+        #expect(sync.protocolType == "consumer" && sync.protocolName != nil)
+        // An administrator removing a static member by its instance id alone, with a reason.
+        (version, decoder) = try body("kafka-python-leavegroup-v5.bin")
+        let leave = try LeaveGroupRequest.decode(&decoder, version: version)
+        #expect(leave.members.count == 1 && leave.members[0].groupInstanceId != nil && leave.members[0].reason == "decommissioned")
+        (version, decoder) = try body("kafka-python-offsetfetch-v8.bin")
+        #expect(try OffsetFetchRequest.decode(&decoder, version: version).groups.count == 1)
+        (version, decoder) = try body("librdkafka-offsetcommit-v9.bin")
+        let commit = try OffsetCommitRequest.decode(&decoder, version: version)
+        #expect(!commit.topics.isEmpty && commit.topics[0].partitions.allSatisfy { $0.offset >= 0 })
+        (version, decoder) = try body("librdkafka-consumergroupdescribe-v0.bin")
+        let describe = try ConsumerGroupDescribeRequest.decode(&decoder, version: version)
+        // librdkafka asks one group per request.
+        #expect(describe.groupIds.count == 1 && describe.groupIds[0].hasPrefix("k848-") && !describe.includeAuthorizedOperations)
+        (version, decoder) = try body("kafka-python-deletetopics-v6.bin")
+        let delete = try DeleteTopicsRequest.decode(&decoder, version: version)
+        #expect(delete.topics.count == 1 && delete.topics[0].name?.hasPrefix("gadmin-") == true && delete.topics[0].topicId == MetadataResponse.Topic.zeroTopicId)
     }
 
     @Test(arguments: names)
@@ -105,7 +145,7 @@ struct CapturedRequestTests {
              .describeAcls, .createAcls, .deleteAcls, .describeUserScramCredentials, .alterUserScramCredentials, .describeCluster,
              .describeConfigs, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .describeLogDirs, .offsetForLeaderEpoch, .deleteRecords,
              .electLeaders, .listPartitionReassignments, .alterPartitionReassignments, .alterReplicaLogDirs, .describeProducers,
-             .describeClientQuotas, .alterClientQuotas, .describeTopicPartitions:
+             .describeClientQuotas, .alterClientQuotas, .describeTopicPartitions, .consumerGroupDescribe:
             try Self.decodeBody(api, version: header.apiVersion, &body)
         }
         #expect(body.remaining == 0, "\(name): \(body.remaining) bytes left after decoding")
@@ -204,6 +244,7 @@ struct CapturedRequestTests {
         case .alterClientQuotas: _ = try AlterClientQuotasRequest.decode(&body, version: version)
         case .describeTopicPartitions: _ = try DescribeTopicPartitionsRequest.decode(&body, version: version)
         case .consumerGroupHeartbeat: _ = try ConsumerGroupHeartbeatRequest.decode(&body, version: version)
+        case .consumerGroupDescribe: _ = try ConsumerGroupDescribeRequest.decode(&body, version: version)
         }
     }
 }

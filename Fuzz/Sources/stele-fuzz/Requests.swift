@@ -58,5 +58,6 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .alterClientQuotas: _ = try? AlterClientQuotasRequest.decode(&body, version: header.apiVersion)
     case .describeTopicPartitions: _ = try? DescribeTopicPartitionsRequest.decode(&body, version: header.apiVersion)
     case .consumerGroupHeartbeat: _ = try? ConsumerGroupHeartbeatRequest.decode(&body, version: header.apiVersion)
+    case .consumerGroupDescribe: _ = try? ConsumerGroupDescribeRequest.decode(&body, version: header.apiVersion)
     }
 }

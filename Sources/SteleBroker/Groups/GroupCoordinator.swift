@@ -120,13 +120,32 @@ public actor GroupCoordinator {
 
     /// Removes each member from the group; one result per member (`nil`: it left).
     public func leave(group groupId: String, memberIds: [String]) -> [(memberId: String, error: GroupError?)] {
-        guard var state = groups[groupId] else { return memberIds.map { ($0, .unknownMemberId) } }
+        leave(group: groupId, members: memberIds.map { ($0, nil) })
+    }
+
+    /// Removes members named by member id or, for static members (KIP-345), by instance id: an
+    /// administrator removes a static member by its instance alone, and a member id given with an
+    /// instance must be that instance's current member (else FENCED_INSTANCE_ID).
+    public func leave(group groupId: String, members: [(memberId: String, instanceId: String?)]) -> [(memberId: String, error: GroupError?)] {
+        guard var state = groups[groupId] else { return members.map { ($0.memberId, .unknownMemberId) } }
         var results: [(memberId: String, error: GroupError?)] = []
-        for member in memberIds {
-            let (error, joins, syncs) = state.leave(memberId: member, now: clock())
+        for (memberId, instanceId) in members {
+            var id = memberId
+            if let instanceId {
+                guard let current = state.members.values.first(where: { $0.instanceId == instanceId })?.id else {
+                    results.append((memberId, .unknownMemberId))
+                    continue
+                }
+                guard memberId.isEmpty || memberId == current else {
+                    results.append((memberId, .fencedInstanceId))
+                    continue
+                }
+                id = current
+            }
+            let (error, joins, syncs) = state.leave(memberId: id, now: clock())
             groups[groupId] = state
             release(groupId, joins: joins, syncs: syncs)
-            results.append((member, error))
+            results.append((memberId, error))
         }
         return results
     }
@@ -230,13 +249,44 @@ extension GroupCoordinator {
         public var members: [(memberId: String, instanceId: String?, clientId: String, metadata: [UInt8], assignment: [UInt8])]
     }
 
-    /// Groups with members, and groups that only have committed offsets (Empty).
-    public func listGroups() -> [(groupId: String, protocolType: String)] {
-        var all: [String: String] = [:]
-        for group in offsets.groups { all[group] = "consumer" }
-        for (id, group) in groups where group.state != .dead { all[id] = group.protocolType ?? all[id] ?? "consumer" }
-        for id in consumerGroups.keys { all[id] = "consumer" }
-        return all.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
+    /// One group as ListGroups shows it.
+    public struct GroupListing: Sendable, Equatable {
+        public var groupId: String
+        public var protocolType: String
+        /// Kafka's state name: Empty, PreparingRebalance, CompletingRebalance, Stable (classic);
+        /// Empty, Assigning, Reconciling, Stable (consumer protocol).
+        public var state: String
+        /// "classic" or "consumer" (the protocol, KIP-848).
+        public var type: String
+    }
+
+    /// Groups with members, and groups that only have committed offsets (Empty, classic).
+    public func listGroups() -> [GroupListing] {
+        var all: [String: GroupListing] = [:]
+        for group in offsets.groups {
+            all[group] = GroupListing(groupId: group, protocolType: "consumer", state: ConsumerGroup.State.empty.rawValue, type: "classic")
+        }
+        for (id, group) in groups where group.state != .dead {
+            all[id] = GroupListing(groupId: id, protocolType: group.protocolType ?? all[id]?.protocolType ?? "consumer",
+                                   state: group.state.rawValue, type: "classic")
+        }
+        for (id, group) in consumerGroups { all[id] = GroupListing(groupId: id, protocolType: "consumer", state: group.stateName, type: "consumer") }
+        return all.values.sorted { $0.groupId < $1.groupId }
+    }
+
+    /// A consumer-protocol group as ConsumerGroupDescribe shows it; `nil` when the group is
+    /// not on that protocol (or does not exist).
+    public func describeConsumerGroup(_ groupId: String) -> ConsumerGroupDescription? {
+        guard let group = consumerGroups[groupId] else { return nil }
+        return ConsumerGroupDescription(
+            groupId: groupId, state: group.stateName, groupEpoch: group.groupEpoch, assignmentEpoch: group.assignmentEpoch,
+            assignor: group.assignor.rawValue,
+            members: group.members.values.sorted { $0.id < $1.id }.map { member in
+                ConsumerGroupDescription.Member(
+                    memberId: member.id, instanceId: member.instanceId, rackId: member.rackId, epoch: member.epoch, clientId: member.clientId,
+                    subscribedNames: member.subscribedNames.sorted(), subscribedRegex: member.subscribedRegex,
+                    assigned: member.assigned.sorted(), target: (group.target[member.id] ?? []).sorted())
+            })
     }
 
     public func describe(_ groupId: String) -> GroupDescription? {

@@ -31,6 +31,8 @@ public enum GroupError: Error, Sendable, Equatable {
     case staleMemberEpoch
     /// Consumer protocol: another live member holds the static instance id.
     case unreleasedInstanceId
+    /// A static member named with a member id other than its instance's current one.
+    case fencedInstanceId
     /// Consumer protocol: the member names an assignor the coordinator does not run.
     case unsupportedAssignor
     /// The request contradicts the protocol (the message says how).
@@ -173,4 +175,27 @@ public struct ConsumerHeartbeatResult: Sendable, Equatable {
         (self.error, self.memberId, self.memberEpoch, self.heartbeatIntervalMs, self.assignment) =
             (error, memberId, memberEpoch, heartbeatIntervalMs, assignment)
     }
+}
+
+/// A consumer-protocol group (KIP-848) as ConsumerGroupDescribe shows it.
+public struct ConsumerGroupDescription: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var memberId: String
+        public var instanceId: String?
+        public var rackId: String?
+        public var epoch: Int32
+        public var clientId: String
+        public var subscribedNames: [String]
+        public var subscribedRegex: String?
+        /// What the member owns now, and the target it moves to.
+        public var assigned: [TopicPartition]
+        public var target: [TopicPartition]
+    }
+
+    public var groupId: String
+    public var state: String
+    public var groupEpoch: Int32
+    public var assignmentEpoch: Int32
+    public var assignor: String
+    public var members: [Member]
 }
