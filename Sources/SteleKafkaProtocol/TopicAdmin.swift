@@ -63,6 +63,9 @@ public struct CreateTopicsResponse: Sendable {
         public var partitions: Int32
         public var replicationFactor: Int16
         public var configs: [DescribeConfigsResponse.Config]?
+        /// v5+ (tagged field 0): why configs are left out (TOPIC_AUTHORIZATION_FAILED without
+        /// DESCRIBE_CONFIGS on the topic); written only when set.
+        public var configErrorCode: KafkaErrorCode = .none
 
         public init(name: String, topicId: [UInt8] = MetadataResponse.Topic.zeroTopicId, errorCode: KafkaErrorCode, message: String? = nil,
                     partitions: Int32 = -1, replicationFactor: Int16 = -1, configs: [DescribeConfigsResponse.Config]? = nil) {
@@ -98,7 +101,15 @@ public struct CreateTopicsResponse: Sendable {
                     encoder.taggedFields()
                 }
             }
-            encoder.taggedFields()
+            if encoder.flexible && topic.configErrorCode != .none {
+                // One tagged field: tag 0, two bytes, the error code.
+                encoder.unsignedVarint(1)
+                encoder.unsignedVarint(0)
+                encoder.unsignedVarint(2)
+                encoder.int16(topic.configErrorCode.rawValue)
+            } else {
+                encoder.taggedFields()
+            }
         }
         encoder.taggedFields()
     }

@@ -53,10 +53,9 @@ extension JoinGroupResponse {
 }
 
 extension SyncGroupResponse {
-    init(_ result: GroupSyncResult, protocolType: String?, protocolName: String?) {
-        let joined = result.error == nil
-        self.init(errorCode: KafkaErrorCode(result.error), protocolType: joined ? protocolType : nil,
-                  protocolName: joined ? protocolName : nil, assignment: result.assignment)
+    init(_ result: GroupSyncResult) {
+        self.init(errorCode: KafkaErrorCode(result.error), protocolType: result.protocolType, protocolName: result.protocolName,
+                  assignment: result.assignment)
     }
 }
 

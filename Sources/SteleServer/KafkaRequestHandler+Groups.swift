@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SteleBroker
 import SteleKafkaProtocol
@@ -34,15 +35,14 @@ extension KafkaRequestHandler {
         case .syncGroup:
             let request = try SyncGroupRequest.decode(&decoder, version: version)
             guard may(.read, request.groupId) else { return respond { SyncGroupResponse(errorCode: refused).encode(&$0, version: version) } }
-            // v5: a member that names the group's protocol type or name must name the right ones.
-            if let group = await groups.describe(request.groupId),
-               request.protocolType.map({ $0 != group.protocolType }) ?? false || request.protocolName.map({ $0 != group.protocolName }) ?? false {
+            // v5+ must name the protocol type and name (Kafka's KafkaApis refuses it otherwise);
+            // the coordinator checks them against the group's after the member and generation.
+            if version >= 5 && (request.protocolType == nil || request.protocolName == nil) {
                 return respond { SyncGroupResponse(errorCode: .inconsistentGroupProtocol).encode(&$0, version: version) }
             }
-            let result = await groups.sync(group: request.groupId, memberId: request.memberId,
-                                           generation: request.generationId, assignments: request.assignments)
-            let group = await groups.describe(request.groupId)
-            let response = SyncGroupResponse(result, protocolType: group?.protocolType, protocolName: group?.protocolName)
+            let response = SyncGroupResponse(await groups.sync(group: request.groupId, memberId: request.memberId, generation: request.generationId,
+                                                               protocolType: request.protocolType, protocolName: request.protocolName,
+                                                               assignments: request.assignments))
             return respond { response.encode(&$0, version: version) }
         case .heartbeat:
             let request = try HeartbeatRequest.decode(&decoder, version: version)
@@ -69,14 +69,15 @@ extension KafkaRequestHandler {
         case .offsetFetch:
             let request = try OffsetFetchRequest.decode(&decoder, version: version)
             var answered: [OffsetFetchResponse.Group] = []
-            for group in request.groups { answered.append(await fetchOffsets(group, requester: requester)) }
+            for group in request.groups { answered.append(await fetchOffsets(group, version: version, requester: requester)) }
             return respond { OffsetFetchResponse(groups: answered).encode(&$0, version: version) }
         case .listGroups:
             let request = try ListGroupsRequest.decode(&decoder, version: version)
             // DESCRIBE on the cluster lists every group; otherwise those the requester may describe.
             let everything = allowed(requester, .describe, .cluster)
             // Filters compare ignoring case, as Kafka does ("stable" finds Stable groups).
-            let states = Set(request.statesFilter.map { $0.lowercased() }), types = Set(request.typesFilter.map { $0.lowercased() })
+            let states = Set(request.statesFilter.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+            let types = Set(request.typesFilter.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
             let groups = await groups.listGroups()
                 .filter { everything || may(.describe, $0.groupId) }
                 .filter { (states.isEmpty || states.contains($0.state.lowercased())) && (types.isEmpty || types.contains($0.type)) }
@@ -160,12 +161,17 @@ extension KafkaRequestHandler {
     /// One group's committed offsets (OffsetFetch). A consumer-protocol member asking (v9) must
     /// name its current epoch; offsets of topics the requester may not describe are refused
     /// when named and left out when it asked for all.
-    private func fetchOffsets(_ request: OffsetFetchRequest.Group, requester: Requester) async -> OffsetFetchResponse.Group {
-        guard allowed(requester, .describe, .group(request.groupId)) else {
-            return .init(groupId: request.groupId, topics: [], errorCode: .groupAuthorizationFailed)
+    private func fetchOffsets(_ request: OffsetFetchRequest.Group, version: Int16, requester: Requester) async -> OffsetFetchResponse.Group {
+        func refused(_ code: KafkaErrorCode) -> OffsetFetchResponse.Group {
+            // v0–1 have no group-level error: Kafka puts it on every partition asked for.
+            let topics = version >= 2 ? [] : (request.topics ?? []).map { topic in
+                (name: topic.name, partitions: topic.partitions.map { OffsetFetchResponse.Partition(partition: $0, offset: -1, metadata: "", errorCode: code) })
+            }
+            return .init(groupId: request.groupId, topics: topics, errorCode: code)
         }
+        guard allowed(requester, .describe, .group(request.groupId)) else { return refused(.groupAuthorizationFailed) }
         if let error = await broker.groups.validateOffsetFetch(group: request.groupId, memberId: request.memberId, epoch: request.memberEpoch) {
-            return .init(groupId: request.groupId, topics: [], errorCode: KafkaErrorCode(error))
+            return refused(KafkaErrorCode(error))
         }
         let committed = await broker.groups.committed(group: request.groupId)
         var wanted = request.topics ?? Dictionary(grouping: committed.keys, by: \.topic).map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }

@@ -93,10 +93,19 @@ extension KafkaRequestHandler {
                 // v5 answers with what was created, or (validate-only) what would have been.
                 let config = try created?.config ?? TopicConfig(partitions: partitions ?? broker.config.defaultPartitions,
                                                                 configs: TopicConfig.normalized(configs, defaults: broker.config.logDefaults))
+                let topicId = created.map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId
+                // As Kafka: what the topic looks like only for a requester who may describe its
+                // configs; otherwise TOPIC_AUTHORIZATION_FAILED in the tagged config error.
+                guard allowed(requester, .describeConfigs, .topic(topic.name)) else {
+                    var result = CreateTopicsResponse.Result(name: topic.name, topicId: topicId, errorCode: .none, configs: [])
+                    result.configErrorCode = .topicAuthorizationFailed
+                    results.append(result)
+                    continue
+                }
                 let described = ConfigCatalog.describe(topic: config, broker: broker.config).map { entry in
                     DescribeConfigsResponse.Config(name: entry.name, value: entry.value, readOnly: entry.readOnly, source: entry.source.rawValue)
                 }
-                results.append(.init(name: topic.name, topicId: created.map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId, errorCode: .none,
+                results.append(.init(name: topic.name, topicId: topicId, errorCode: .none,
                                      partitions: Int32(config.partitions), replicationFactor: 1, configs: described))
             } catch let error as BrokerError {
                 results.append(.init(name: topic.name, errorCode: Self.errorCode(for: error), message: error.description))
@@ -110,24 +119,26 @@ extension KafkaRequestHandler {
     func deleteTopics(_ request: DeleteTopicsRequest, requester: Requester) async -> DeleteTopicsResponse {
         var results: [DeleteTopicsResponse.Result] = []
         for asked in request.topics {
-            // v6 names a topic by name or by id (KIP-516): an id is resolved first, and a
-            // topic named both ways must be the same topic.
+            // v6 names a topic by name or by id (KIP-516), never both (as Kafka's ControllerApis).
             let byId = Self.topicId(asked.topicId)
-            let resolved = byId.flatMap { broker.topic(id: $0) }
-            guard byId == nil || resolved != nil else {
-                results.append(.init(name: asked.name, topicId: asked.topicId, errorCode: .unknownTopicId, errorMessage: "no topic has this id"))
+            guard (asked.name == nil) != (byId == nil) else {
+                results.append(.init(name: asked.name, topicId: asked.topicId, errorCode: .invalidRequest,
+                                     errorMessage: asked.name == nil ? "a topic needs a name or an id" : "You may not specify both topic name and topic id."))
                 continue
             }
-            guard let name = resolved?.name ?? asked.name, asked.name == nil || asked.name == name else {
-                results.append(.init(name: asked.name, topicId: asked.topicId, errorCode: .invalidRequest,
-                                     errorMessage: asked.name == nil ? "a topic needs a name or an id" : "the name and the id name different topics"))
+            let resolved = byId.flatMap { broker.topic(id: $0) }
+            guard byId == nil || resolved != nil else {
+                results.append(.init(name: nil, topicId: asked.topicId, errorCode: .unknownTopicId, errorMessage: "no topic has this id"))
+                continue
+            }
+            let name = resolved?.name ?? asked.name!
+            // A topic asked by id is named in the answer only to one who may describe it.
+            let shownName = byId == nil || allowed(requester, .describe, .topic(name)) ? name : nil
+            guard allowed(requester, .delete, .topic(name)) else {
+                results.append(.init(name: shownName, topicId: asked.topicId, errorCode: .topicAuthorizationFailed))
                 continue
             }
             let topicId = resolved.map(Self.wireTopicId) ?? broker.topic(name).map(Self.wireTopicId) ?? MetadataResponse.Topic.zeroTopicId
-            guard allowed(requester, .delete, .topic(name)) else {
-                results.append(.init(name: name, topicId: topicId, errorCode: .topicAuthorizationFailed))
-                continue
-            }
             do {
                 try await broker.deleteTopic(name)
                 results.append(.init(name: name, topicId: topicId, errorCode: .none))

@@ -58,7 +58,10 @@ def poll(c):
     if message.error():
         sys.exit(f"{message.error()}")
     seen.add(int(message.value()))
-    c.commit(message=message, asynchronous=False)
+    # A synchronous commit reports refused partitions in its result, not by raising.
+    for tp in c.commit(message=message, asynchronous=False) or []:
+        if tp.error is not None:
+            sys.exit(f"commit of {tp.topic}[{tp.partition}] at {tp.offset} refused: {tp.error}")
 
 
 def owned(c):

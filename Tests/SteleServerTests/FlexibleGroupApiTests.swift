@@ -80,9 +80,9 @@ struct FlexibleGroupApiTests {
         let joined = try await join()
         #expect(joined.error == 0 && joined.type == "consumer" && joined.name == "range")
 
-        func sync(name: String?) async throws -> (error: Int16, type: String?, name: String?) {
+        func sync(name: String?, generation: Int32? = nil) async throws -> (error: Int16, type: String?, name: String?) {
             var decoder = try await Self.call(connection, .syncGroup, 5) { encoder in
-                encoder.string("g"); encoder.int32(joined.generation); encoder.string(joined.member); encoder.nullableString("instance-1")
+                encoder.string("g"); encoder.int32(generation ?? joined.generation); encoder.string(joined.member); encoder.nullableString("instance-1")
                 encoder.nullableString("consumer"); encoder.nullableString(name)
                 encoder.array([joined.member]) { encoder, member in encoder.string(member); encoder.nullableBytes([9]); encoder.taggedFields() }
                 encoder.taggedFields()
@@ -92,8 +92,11 @@ struct FlexibleGroupApiTests {
             _ = try decoder.bytes(); try decoder.taggedFields()
             return result
         }
-        // A member naming another protocol than the group's is refused, as in Kafka.
+        // A member naming another protocol than the group's, or none at v5, is refused, as in
+        // Kafka; the generation is checked first.
         #expect(try await sync(name: "roundrobin").error == KafkaErrorCode.inconsistentGroupProtocol.rawValue)
+        #expect(try await sync(name: nil).error == KafkaErrorCode.inconsistentGroupProtocol.rawValue)
+        #expect(try await sync(name: "roundrobin", generation: joined.generation + 5).error == KafkaErrorCode.illegalGeneration.rawValue)
         let synced = try await sync(name: "range")
         #expect(synced.error == 0 && synced.type == "consumer" && synced.name == "range")
 
@@ -211,9 +214,14 @@ struct FlexibleGroupApiTests {
         }
         let both = try await fetch([("g1", nil, -1), ("g2", nil, -1)])
         #expect(both["g1"]?.offsets == [5] && both["g2"]?.offsets == [7] && both.values.allSatisfy { $0.error == 0 })
-        let checked = try await fetch([("k", "m1", 0)])
-        #expect(checked["k"]?.error == KafkaErrorCode.staleMemberEpoch.rawValue)
+        // Any epoch but the member's is stale (AK `validateOffsetFetch`); only a request naming
+        // neither member nor epoch goes unchecked.
+        #expect(try await fetch([("k", "m1", 0)])["k"]?.error == KafkaErrorCode.staleMemberEpoch.rawValue)
+        #expect(try await fetch([("k", "m1", 2)])["k"]?.error == KafkaErrorCode.staleMemberEpoch.rawValue)
         #expect(try await fetch([("k", "stranger", 1)])["k"]?.error == KafkaErrorCode.unknownMemberId.rawValue)
+        #expect(try await fetch([("k", nil, 1)])["k"]?.error == KafkaErrorCode.unknownMemberId.rawValue)
+        #expect(try await fetch([("k", "", -1)])["k"]?.error == KafkaErrorCode.unknownMemberId.rawValue)
+        #expect(try await fetch([("k", nil, -1)])["k"]?.error == 0)
         #expect(try await fetch([("k", "m1", 1)])["k"]?.error == 0)
 
         var decoder = try await Self.call(connection, .consumerGroupDescribe, 0) { encoder in
@@ -228,6 +236,20 @@ struct FlexibleGroupApiTests {
         #expect(k.members[0].assignment == [.init(topicId: id, topicName: "t", partitions: [0, 1])])
         #expect(k.members[0].targetAssignment == k.members[0].assignment)
         #expect(described.groups.dropFirst().map(\.errorCode) == [.groupIdNotFound, .groupIdNotFound])
+
+        // An administrator removes the member (LeaveGroup v5, as AK's classic leave of a
+        // consumer-protocol member); it is gone from the group.
+        var leave = try await Self.call(connection, .leaveGroup, 5) { encoder in
+            encoder.string("k")
+            encoder.array(["m1"]) { encoder, id in encoder.string(id); encoder.nullableString(nil); encoder.nullableString(nil); encoder.taggedFields() }
+            encoder.taggedFields()
+        }
+        _ = try leave.int32("throttle"); #expect(try leave.int16() == 0)
+        let left = try leave.array("members") { decoder in
+            _ = try decoder.string(); _ = try decoder.nullableString(); let error = try decoder.int16(); try decoder.taggedFields(); return error
+        }
+        #expect(left == [0])
+        #expect(await harness.broker.groups.describeConsumerGroup("k")?.members.isEmpty == true)
         try await harness.stop()
     }
 
@@ -251,8 +273,9 @@ struct FlexibleGroupApiTests {
                 return result
             }
         }
-        // A name and an id that disagree, an unknown id and neither: refused, nothing deleted.
-        let refused = try await delete([("b", idOfA), (nil, [UInt8](repeating: 9, count: 16)), (nil, zero)])
+        // A name and an id together (as Kafka refuses), an unknown id and neither: refused,
+        // nothing deleted.
+        let refused = try await delete([("a", idOfA), (nil, [UInt8](repeating: 9, count: 16)), (nil, zero)])
         #expect(refused.map(\.error) == [KafkaErrorCode.invalidRequest.rawValue, KafkaErrorCode.unknownTopicId.rawValue, KafkaErrorCode.invalidRequest.rawValue])
         #expect(harness.broker.topic("a") != nil && harness.broker.topic("b") != nil)
         let deleted = try await delete([(nil, idOfA), ("b", zero)])

@@ -195,18 +195,26 @@ struct ConsumerGroup: Sendable {
     // MARK: SyncGroup
 
     /// The leader's assignments end the rebalance: every member waiting in SyncGroup gets its part.
-    mutating func sync(memberId: String, generation requested: Int32, assignments: [(memberId: String, assignment: [UInt8])],
+    mutating func sync(memberId: String, generation requested: Int32, protocolType requestedType: String? = nil, protocolName requestedName: String? = nil,
+                       assignments: [(memberId: String, assignment: [UInt8])],
                        now: Int64) -> (Outcome<GroupSyncResult>, released: [String: GroupSyncResult]) {
         guard let member = members[memberId] else { return (.respond(GroupSyncResult(error: .unknownMemberId)), [:]) }
         guard requested == generation else { return (.respond(GroupSyncResult(error: .illegalGeneration)), [:]) }
+        // AK `isProtocolTypeAndNameValid`: checked after the member and its generation, and a
+        // mismatch only when both sides name one.
+        if let requestedType, let protocolType, requestedType != protocolType { return (.respond(GroupSyncResult(error: .inconsistentGroupProtocol)), [:]) }
+        if let requestedName, let protocolName, requestedName != protocolName { return (.respond(GroupSyncResult(error: .inconsistentGroupProtocol)), [:]) }
         members[memberId]!.lastSeen = now
+        func assigned(_ assignment: [UInt8]) -> GroupSyncResult {
+            GroupSyncResult(assignment: assignment, protocolType: protocolType, protocolName: protocolName)
+        }
         switch state {
         case .empty, .dead:
             return (.respond(GroupSyncResult(error: .unknownMemberId)), [:])
         case .preparingRebalance:
             return (.respond(GroupSyncResult(error: .rebalanceInProgress)), [:])
         case .stable:
-            return (.respond(GroupSyncResult(assignment: member.assignment)), [:])
+            return (.respond(assigned(member.assignment)), [:])
         case .completingRebalance:
             members[memberId]!.awaitingSync = true
             guard memberId == leader else { return (.wait, [:]) }
@@ -215,13 +223,13 @@ struct ConsumerGroup: Sendable {
             for id in members.keys {
                 members[id]!.assignment = byMember[id] ?? []
                 if members[id]!.awaitingSync && id != memberId {
-                    released[id] = GroupSyncResult(assignment: members[id]!.assignment)
+                    released[id] = assigned(members[id]!.assignment)
                 }
                 members[id]!.awaitingSync = false
             }
             state = .stable
             syncDeadline = nil
-            return (.respond(GroupSyncResult(assignment: members[memberId]!.assignment)), released)
+            return (.respond(assigned(members[memberId]!.assignment)), released)
         }
     }
 

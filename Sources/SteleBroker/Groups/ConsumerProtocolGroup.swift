@@ -247,6 +247,28 @@ struct ConsumerProtocolGroup: Sendable {
 
     // MARK: Leaving and timeouts
 
+    /// Removes a member on an administrator's LeaveGroup (KIP-345 by instance id, as AK
+    /// `classicGroupLeaveToConsumerGroup`): a member id, when given, must be the instance's.
+    mutating func removeMember(memberId: String, instanceId: String?) -> GroupError? {
+        defer { checkInvariants() }
+        var id = memberId
+        if let instanceId {
+            guard let current = members.values.first(where: { $0.instanceId == instanceId })?.id else { return .unknownMemberId }
+            guard memberId.isEmpty || memberId == current else { return .fencedInstanceId }
+            id = current
+        }
+        guard members[id] != nil else { return .unknownMemberId }
+        remove(id)
+        return nil
+    }
+
+    /// An OffsetFetch v9 from a member (AK `ConsumerGroup.validateOffsetFetch`): any epoch other
+    /// than the member's is stale.
+    func validateOffsetFetch(memberId: String, epoch: Int32) -> GroupError? {
+        guard let member = members[memberId], !member.departed else { return .unknownMemberId }
+        return epoch == member.epoch ? nil : .staleMemberEpoch
+    }
+
     private mutating func remove(_ memberId: String) {
         members[memberId] = nil
         target[memberId] = nil

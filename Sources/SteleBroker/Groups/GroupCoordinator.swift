@@ -90,10 +90,12 @@ public actor GroupCoordinator {
     }
 
     /// The member's SyncGroup: the leader brings `assignments` (member id → its part).
-    public func sync(group groupId: String, memberId: String, generation: Int32,
+    /// `protocolType` and `protocolName` (SyncGroup v5) must be the group's when given.
+    public func sync(group groupId: String, memberId: String, generation: Int32, protocolType: String? = nil, protocolName: String? = nil,
                      assignments: [(memberId: String, assignment: [UInt8])]) async -> GroupSyncResult {
         guard var state = groups[groupId] else { return GroupSyncResult(error: .unknownMemberId) }
-        let (outcome, released) = state.sync(memberId: memberId, generation: generation, assignments: assignments, now: clock())
+        let (outcome, released) = state.sync(memberId: memberId, generation: generation, protocolType: protocolType, protocolName: protocolName,
+                                             assignments: assignments, now: clock())
         groups[groupId] = state
         release(groupId, joins: [:], syncs: released)
         switch outcome {
@@ -127,6 +129,13 @@ public actor GroupCoordinator {
     /// administrator removes a static member by its instance alone, and a member id given with an
     /// instance must be that instance's current member (else FENCED_INSTANCE_ID).
     public func leave(group groupId: String, members: [(memberId: String, instanceId: String?)]) -> [(memberId: String, error: GroupError?)] {
+        if var state = consumerGroups[groupId] {
+            // A consumer-protocol group: an administrator removes members (their partitions go
+            // to the others at their next heartbeats).
+            let results = members.map { ($0.memberId, state.removeMember(memberId: $0.memberId, instanceId: $0.instanceId)) }
+            consumerGroups[groupId] = state
+            return results
+        }
         guard var state = groups[groupId] else { return members.map { ($0.memberId, .unknownMemberId) } }
         var results: [(memberId: String, error: GroupError?)] = []
         for (memberId, instanceId) in members {
@@ -180,9 +189,10 @@ public actor GroupCoordinator {
     /// OffsetFetch v9 from a member of a consumer-protocol group names itself and its epoch;
     /// anyone else (no member id, epoch -1) may read a group's offsets.
     public func validateOffsetFetch(group: String, memberId: String?, epoch: Int32) -> GroupError? {
-        guard let memberId, !memberId.isEmpty || epoch >= 0 else { return nil }
+        // As Kafka: only a request naming no member and no epoch goes unchecked.
+        if memberId == nil && epoch < 0 { return nil }
         guard let state = consumerGroups[group] else { return nil }
-        return state.validate(memberId: memberId, epoch: epoch)
+        return state.validateOffsetFetch(memberId: memberId ?? "", epoch: epoch)
     }
 
     // MARK: Consumer protocol (KIP-848)

@@ -106,7 +106,12 @@ public struct GroupJoinResult: Sendable, Equatable {
 public struct GroupSyncResult: Sendable, Equatable {
     public var error: GroupError?
     public var assignment: [UInt8]
-    public init(error: GroupError? = nil, assignment: [UInt8] = []) { (self.error, self.assignment) = (error, assignment) }
+    /// The group's protocol type and name (SyncGroup v5 answers them).
+    public var protocolType: String?
+    public var protocolName: String?
+    public init(error: GroupError? = nil, assignment: [UInt8] = [], protocolType: String? = nil, protocolName: String? = nil) {
+        (self.error, self.assignment, self.protocolType, self.protocolName) = (error, assignment, protocolType, protocolName)
+    }
 }
 
 /// A member's (or a manually assigned consumer's) offsets to commit.
