@@ -143,8 +143,12 @@ struct FlexibleGroupApiTests {
         #expect(try await leave("someone-else", "instance-1") == KafkaErrorCode.fencedInstanceId.rawValue)
         #expect(try await leave("", "instance-2") == KafkaErrorCode.unknownMemberId.rawValue)
         #expect(try await leave("", "instance-1") == 0)
-        #expect(try await list(states: []).map { "\($0.id) \($0.state)" } == ["g Empty"])
-        #expect(try await list(states: ["empty"]).map(\.id) == ["g"])
+        // The group is Empty now; without committed offsets the coordinator drops it at its next
+        // tick (every 100 ms), so it is listed as Empty or no longer at all.
+        let empty = try await list(states: ["empty"]).map(\.id)
+        let all = try await list(states: []).map(\.id)
+        #expect(empty == ["g"] || (empty.isEmpty && all.isEmpty), "listed: \(empty), \(all)")
+        #expect(await harness.broker.groups.describe("g")?.members.isEmpty ?? true)
         try await harness.stop()
     }
 
@@ -249,7 +253,8 @@ struct FlexibleGroupApiTests {
             _ = try decoder.string(); _ = try decoder.nullableString(); let error = try decoder.int16(); try decoder.taggedFields(); return error
         }
         #expect(left == [0])
-        #expect(await harness.broker.groups.describeConsumerGroup("k")?.members.isEmpty == true)
+        // Gone from the group (and the empty group itself may be dropped at the next tick).
+        #expect(await harness.broker.groups.describeConsumerGroup("k")?.members.isEmpty ?? true)
         try await harness.stop()
     }
 
