@@ -258,7 +258,6 @@ public struct LeaveGroupRequest: Sendable, Equatable {
 
     public var groupId: String
     public var members: [Member]
-    public var memberIds: [String] { members.map(\.memberId) }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let group = try decoder.string("group id")
