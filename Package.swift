@@ -62,6 +62,7 @@ let package = Package(
         // Topics, partitions and the semantics the protocol needs on top of the log.
         .target(name: "SteleBroker", dependencies: ["SteleCore", "SteleAsync", "SteleSecurity",
             "SteleLog", "SteleCompression", .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The event-store API every backend implements and every application uses: streams,
         // versions, reads, subscriptions, snapshots over the `EventStorage` protocol. It knows

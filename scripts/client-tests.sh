@@ -84,6 +84,10 @@ done
 [ "$count" -eq 1000 ] || { echo "acks=0: $count of 1000 records stored"; exit 1; }
 echo "acks=0: 1000 records stored: OK"
 
+# Transactions: confluent-kafka, kafka-python and aiokafka transactional producers;
+# read_committed consumers; fencing; timeouts; consume-transform-produce exactly once.
+timeout 1800 python3 Tests/Clients/transactions.py "$bootstrap"
+
 timeout 1800 python3 Tests/Clients/expected_version.py "$bootstrap"
 timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
 

@@ -53,6 +53,8 @@ public final class Broker: Sendable {
     public let producerIds: ProducerIdAllocator
     /// The coordinator of every consumer group (a single-node broker coordinates them all).
     public let groups: GroupCoordinator
+    /// The coordinator of every transactional id (a single-node broker coordinates them all).
+    public let transactions: TransactionCoordinator
     /// Incremental fetch sessions (KIP-227), shared by every connection: a consumer that
     /// reconnects keeps its session.
     public let fetchSessions = FetchSessions()
@@ -90,9 +92,10 @@ public final class Broker: Sendable {
     /// data stays on disk; the name cannot be created again until the topic is deleted.
     private let offline = Mutex<[String: String]>([:])
 
-    private init(config: BrokerConfig, offsets: OffsetStore, lock: DataDirectoryLock?) throws {
+    private init(config: BrokerConfig, offsets: OffsetStore, transactions: TransactionCoordinator, lock: DataDirectoryLock?) throws {
         self.config = config
         self.lock = lock
+        self.transactions = transactions
         self.producerIds = try ProducerIdAllocator(path: config.dataDirectory + "/producer-ids", fileSystem: config.fileSystem)
         self.credentials = CredentialStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
         self.acls = AclStore(directory: config.dataDirectory, fileSystem: config.fileSystem)
@@ -112,12 +115,29 @@ public final class Broker: Sendable {
             try config.fileSystem.createDirectoryDurably(config.dataDirectory + "/topics")
             let offsets = try await OffsetStore.open(directory: config.dataDirectory + "/__consumer_offsets", flushPolicy: config.logDefaults.flushPolicy,
                                                      fileSystem: config.fileSystem)
-            let broker = try Broker(config: config, offsets: offsets, lock: lock)
+            // The coordinator reaches the broker (its partitions, its producer ids) only once it
+            // exists: the broker owns the coordinator, so the coordinator holds it weakly.
+            let reference = BrokerReference()
+            let transactions = try await TransactionCoordinator.open(
+                directory: config.dataDirectory + "/__transaction_state", fileSystem: config.fileSystem,
+                writeMarker: { partition, marker, producerId, epoch in
+                    try await reference.broker?.writeMarker(marker, to: partition, producerId: producerId, epoch: epoch)
+                },
+                writeOffsets: { pending in try await reference.broker?.storeTransactionalOffsets(pending) },
+                nextProducerId: {
+                    guard let broker = reference.broker else { throw BrokerError.storage("the broker is closed") }
+                    return try broker.producerIds.next()
+                })
+            let broker = try Broker(config: config, offsets: offsets, transactions: transactions, lock: lock)
+            reference.set(broker)
             await broker.groups.start()
             try await broker.openTopics()
             // Ids must never match batches a partition still holds, whatever the file said.
-            let highest = broker.topics.withLock { Array($0.values) }.flatMap(\.partitions).compactMap(\.highestProducerId).max() ?? -1
+            let highest = max(broker.topics.withLock { Array($0.values) }.flatMap(\.partitions).compactMap(\.highestProducerId).max() ?? -1,
+                              transactions.highestProducerId ?? -1)
             broker.producerIds.raise(atLeast: highest + 1)
+            // Decided transactions complete before any client is served.
+            await transactions.start()
             broker.startMaintenance()
             return broker
         } catch {
@@ -215,6 +235,7 @@ public final class Broker: Sendable {
     public func runMaintenance() async {
         await groups.expireOffsets(olderThan: config.offsetsRetention)
         _ = try? await groups.offsets.compact()
+        try? await transactions.compact()
         for topic in topics.withLock({ Array($0.values) }) {
             for log in topic.partitions {
                 if log.config.cleanupPolicy.contains(.delete) { _ = try? await log.enforceRetention() }
@@ -358,6 +379,7 @@ public final class Broker: Sendable {
     public func close() async throws {
         await adminLock.withLock { self.isClosed.withLock { $0 = true } }
         maintenance.withLock { $0?.cancel() }
+        try? await transactions.stop()
         await groups.stop()
         try await groups.offsets.close()
         let all = topics.withLock { topics in

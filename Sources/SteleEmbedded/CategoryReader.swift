@@ -28,13 +28,14 @@ enum CategoryReader {
         var bytes = 0
         while entries.count < limit {
             // No read larger than the share: many partitions must not each bring 1 MiB.
-            let result = try await log.read(from: next, maxBytes: min(readBytes, max(maxBytes - bytes, 4096)))
+            // Committed records only: a transaction's events appear when it commits, never if it aborts.
+            let result = try await log.read(from: next, maxBytes: min(readBytes, max(maxBytes - bytes, 4096)), isolation: .readCommitted)
             if result.batches.isEmpty { return (entries, next, true) }
             let before = entries.count
-            let last = try decode(result.batches, from: next, limit: limit - entries.count, into: &entries)
+            let last = try decode(result.batches, from: next, limit: limit - entries.count, aborted: result.abortedTransactions, into: &entries)
             guard last >= next else { return (entries, next, true) }
             next = last + 1
-            if next >= result.highWatermark { return (entries, next, true) }
+            if next >= result.lastStableOffset { return (entries, next, true) }
             for entry in entries[before...] { bytes += entry.key.count + (entry.value?.count ?? 0) + entry.headers.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.count ?? 0) } }
             if bytes >= maxBytes { break }
         }
@@ -42,7 +43,8 @@ enum CategoryReader {
     }
 
     /// Appends the keyed records at or after `from`; returns the last offset the batches cover.
-    private static func decode(_ bytes: [UInt8], from: Int64, limit: Int, into entries: inout [Entry]) throws -> Int64 {
+    private static func decode(_ bytes: [UInt8], from: Int64, limit: Int, aborted: [AbortedTransaction],
+                               into entries: inout [Entry]) throws -> Int64 {
         let codecs = KafkaCodecs()
         var position = 0
         var lastCovered: Int64 = from - 1
@@ -54,6 +56,14 @@ enum CategoryReader {
                 let header = try RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...]))
                 guard position + header.totalSize <= raw.count else { break }
                 let batch = UnsafeRawBufferPointer(rebasing: raw[position..<(position + header.totalSize)])
+                // Markers and the batches of aborted transactions hold no events.
+                if header.attributes.isControl || (header.attributes.isTransactional && aborted.contains {
+                    $0.producerId == header.producerId && $0.firstOffset <= header.baseOffset && header.baseOffset < $0.lastOffset
+                }) {
+                    if taken < limit { lastCovered = max(lastCovered, header.lastOffset) }
+                    position += header.totalSize
+                    continue
+                }
                 let appendTime = header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : nil
                 let visit: (RecordView, UnsafeRawBufferPointer) -> Void = { view, blob in
                     let offset = header.baseOffset + Int64(view.offsetDelta)

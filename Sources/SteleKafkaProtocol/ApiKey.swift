@@ -17,6 +17,10 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case createTopics = 19
     case deleteTopics = 20
     case initProducerId = 22
+    case addPartitionsToTxn = 24
+    case addOffsetsToTxn = 25
+    case endTxn = 26
+    case txnOffsetCommit = 28
     case offsetCommit = 8
     case offsetFetch = 9
     case findCoordinator = 10
@@ -70,6 +74,10 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .createTopics: 0...7
         case .deleteTopics: 0...6
         case .initProducerId: 0...4
+        // v4+ of AddPartitionsToTxn is the brokers' batched form; EndTxn v5 is KIP-890's
+        // transaction version 2, which needs the feature negotiated.
+        case .addPartitionsToTxn: 0...3
+        case .addOffsetsToTxn, .endTxn, .txnOffsetCommit: 0...4
         // FindCoordinator must contain 0: librdkafka < 2.11 gates coordinator lookups (and lz4) on it.
         case .findCoordinator: 0...4
         case .joinGroup: 0...9
@@ -129,6 +137,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .createTopics: 5
         case .deleteTopics: 4
         case .initProducerId: 2
+        case .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit: 3
         case .findCoordinator: 3
         case .joinGroup: 6
         case .syncGroup: 4
@@ -229,4 +238,12 @@ public enum KafkaErrorCode: Int16, Sendable {
     case unreleasedInstanceId = 111
     case unsupportedAssignor = 112
     case staleMemberEpoch = 113
+    case invalidTxnState = 48
+    case invalidProducerIdMapping = 49
+    case invalidTransactionTimeout = 50
+    case concurrentTransactions = 51
+    case transactionCoordinatorFenced = 52
+    case operationNotAttempted = 55
+    case unstableOffsetCommit = 88
+    case producerFenced = 90
 }

@@ -96,10 +96,17 @@ public struct FetchResponse: Sendable {
         public var highWatermark: Int64
         public var logStartOffset: Int64
         public var records: [UInt8]?
+        /// v4+: where read_committed readers stop (the high watermark when `nil`).
+        public var lastStableOffset: Int64?
+        /// v4+: the aborted transactions (producer id, first offset) whose batches a
+        /// read_committed reader must drop.
+        public var abortedTransactions: [(producerId: Int64, firstOffset: Int64)] = []
 
-        public init(partition: Int32, errorCode: KafkaErrorCode, highWatermark: Int64 = -1, logStartOffset: Int64 = -1, records: [UInt8]? = nil) {
+        public init(partition: Int32, errorCode: KafkaErrorCode, highWatermark: Int64 = -1, logStartOffset: Int64 = -1, records: [UInt8]? = nil,
+                    lastStableOffset: Int64? = nil, abortedTransactions: [(producerId: Int64, firstOffset: Int64)] = []) {
             (self.partition, self.errorCode, self.highWatermark, self.logStartOffset, self.records) =
                 (partition, errorCode, highWatermark, logStartOffset, records)
+            (self.lastStableOffset, self.abortedTransactions) = (lastStableOffset, abortedTransactions)
         }
     }
 
@@ -139,9 +146,13 @@ public struct FetchResponse: Sendable {
                 encoder.int16(partition.errorCode.rawValue)
                 encoder.int64(partition.highWatermark)
                 if version >= 4 {
-                    encoder.int64(partition.highWatermark) // last stable offset: no transactions
+                    encoder.int64(partition.lastStableOffset ?? partition.highWatermark)
                     if version >= 5 { encoder.int64(partition.logStartOffset) }
-                    encoder.array([(Int64, Int64)]()) { _, _ in } // aborted transactions: none
+                    encoder.array(partition.abortedTransactions) { encoder, aborted in
+                        encoder.int64(aborted.producerId)
+                        encoder.int64(aborted.firstOffset)
+                        encoder.taggedFields()
+                    }
                 }
                 if version >= 11 { encoder.int32(-1) } // preferred read replica: none
                 encoder.nullableBytes(partition.records ?? [])

@@ -18,11 +18,15 @@ public struct ListOffsetsRequest: Sendable, Equatable {
     }
 
     public var topics: [(name: String, partitions: [Partition])]
+    /// v2+: 1 (read_committed) answers "latest" with the last stable offset.
+    public var isolationLevel: Int8 = 0
 
-    public init(topics: [(name: String, partitions: [Partition])]) { self.topics = topics }
+    public init(topics: [(name: String, partitions: [Partition])], isolationLevel: Int8 = 0) {
+        (self.topics, self.isolationLevel) = (topics, isolationLevel)
+    }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
+        lhs.isolationLevel == rhs.isolationLevel && lhs.topics.elementsEqual(rhs.topics) { $0.name == $1.name && $0.partitions == $1.partitions }
     }
 
     public static let earliest: Int64 = -2
@@ -34,7 +38,7 @@ public struct ListOffsetsRequest: Sendable, Equatable {
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         _ = try decoder.int32("replica id")
-        if version >= 2 { _ = try decoder.int8("isolation level") }
+        let isolation = version >= 2 ? try decoder.int8("isolation level") : 0
         let topics = try decoder.array("topics") { decoder in
             let topic = (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { decoder in
                 let partition = try decoder.int32("partition")
@@ -48,7 +52,7 @@ public struct ListOffsetsRequest: Sendable, Equatable {
             return topic
         }
         try decoder.taggedFields()
-        return Self(topics: topics)
+        return Self(topics: topics, isolationLevel: isolation)
     }
 }
 

@@ -182,12 +182,13 @@ public struct DeleteTopicsResponse: Sendable {
 /// InitProducerId (key 22), versions 0–4; v3+ carries the current id and epoch for KIP-360's bump.
 public struct InitProducerIdRequest: Sendable, Equatable {
     public var transactionalId: String?
+    public var transactionTimeoutMs: Int32 = 60_000
     public var producerId: Int64 = -1
     public var producerEpoch: Int16 = -1
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         var request = Self(transactionalId: try decoder.nullableString("transactional id"))
-        _ = try decoder.int32("transaction timeout")
+        request.transactionTimeoutMs = try decoder.int32("transaction timeout")
         if version >= 3 {
             request.producerId = try decoder.int64("producer id")
             request.producerEpoch = try decoder.int16("producer epoch")

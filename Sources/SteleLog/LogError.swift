@@ -25,10 +25,14 @@ public enum LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case outOfOrderSequence(String)
         case invalidProducerEpoch(String)
         case unknownProducerId(String)
+        /// A plain batch from a producer whose transaction is still open here (Kafka
+        /// INVALID_TXN_STATE): it would be neither inside the transaction nor outside it.
+        case invalidTransactionState(String)
 
         public var reason: String {
             switch self {
-            case let .outOfOrderSequence(reason), let .invalidProducerEpoch(reason), let .unknownProducerId(reason): reason
+            case let .outOfOrderSequence(reason), let .invalidProducerEpoch(reason), let .unknownProducerId(reason),
+                 let .invalidTransactionState(reason): reason
             }
         }
     }

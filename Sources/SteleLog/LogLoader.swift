@@ -70,8 +70,10 @@ struct LogLoader {
             producers.stampUntimed(now: now)
             for segment in segments where segment.summary.nextOffset > replayFrom {
                 // Rare: only when the snapshot written at the last roll is missing.
-                _ = try SegmentScanner.scan(file: segment.file, expectedOffset: segment.baseOffset, allowsGaps: true) { _, _, header in
-                    if header.baseOffset >= replayFrom { producers.replay(header, now: now, expirationMilliseconds: expiration) }
+                _ = try SegmentScanner.scan(file: segment.file, expectedOffset: segment.baseOffset, allowsGaps: true) { _, batch, header in
+                    if header.baseOffset >= replayFrom {
+                        producers.replay(header, marker: TransactionMarker.of(controlBatch: batch, header: header), now: now, expirationMilliseconds: expiration)
+                    }
                 }
             }
             let (recoveryPoint, pointDamaged) = try readRecoveryPoint()
@@ -186,8 +188,9 @@ struct LogLoader {
         let file = try fileSystem.openFile(path, create: false)
         var builder = SegmentIndexBuilder(baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
         var replayed = producers
-        let outcome = try indexLoader.scan(file: file, into: &builder, from: base) { header in
-            replayed.replay(header, now: now, expirationMilliseconds: config.producerIdExpiration.milliseconds)
+        let outcome = try indexLoader.scan(file: file, into: &builder, from: base) { header, batch in
+            replayed.replay(header, marker: TransactionMarker.of(controlBatch: batch, header: header), now: now,
+                            expirationMilliseconds: config.producerIdExpiration.milliseconds)
         }
         producers = replayed
         let size = try file.size()

@@ -7,6 +7,8 @@ struct ValidatedBatch: Sendable {
     var keyedRecords: [BatchRecordLocation]
     /// Checked by the writer, in order, immediately before the batch is placed.
     var expectations: [StreamExpectation] = []
+    /// The marker of a control batch the transaction coordinator appends.
+    var marker: TransactionMarker?
 }
 
 /// The checks made before a batch is appended (Kafka `LogValidator`, kafka-protocol.md §2.4).
@@ -21,25 +23,38 @@ enum LogValidator {
         return try records.withUnsafeBytes { try RecordBatch.maxTimestampDelta(inRecords: $0, from: 0, to: $0.count, count: Int(header.recordCount)) }
     }
 
-    static func validate(_ bytes: [UInt8], config: LogConfig, decompressor: (any RecordDecompressor)?) throws(LogError) -> ValidatedBatch {
+    /// `allowsMarker`: the batch may be a transaction marker (only the broker's coordinator
+    /// appends those; a client's control batch is refused).
+    static func validate(_ bytes: [UInt8], config: LogConfig, decompressor: (any RecordDecompressor)?,
+                         allowsMarker: Bool = false) throws(LogError) -> ValidatedBatch {
         guard bytes.count <= config.maxBatchBytes else {
             throw .batchTooLarge(size: bytes.count, limit: config.maxBatchBytes)
         }
         do {
             return try bytes.withUnsafeBytes { raw in
                 let header = try RecordBatch.validate(raw)
-                guard !header.attributes.isControl else { throw CodecError.invalid("control batches cannot be appended by clients") }
+                var marker: TransactionMarker?
+                if header.attributes.isControl {
+                    guard allowsMarker else { throw CodecError.invalid("control batches cannot be appended by clients") }
+                    guard let found = TransactionMarker.of(controlBatch: raw, header: header), header.recordCount == 1 else {
+                        throw CodecError.invalid("a control batch holds exactly one commit or abort marker")
+                    }
+                    marker = found
+                }
+                if header.attributes.isTransactional && header.producerId < 0 {
+                    throw CodecError.invalid("a transactional batch needs a producer id")
+                }
                 guard header.attributes.timestampType == .createTime else {
                     throw CodecError.invalid("a producer may not set the LogAppendTime attribute")
                 }
-                if header.producerId >= 0 && header.baseSequence < 0 {
+                if marker == nil && header.producerId >= 0 && header.baseSequence < 0 {
                     throw CodecError.invalid("idempotent batch (producer id \(header.producerId)) without a base sequence")
                 }
                 let keyed = try BatchIndexer.keyedRecords(in: raw, header: header, decompressor: decompressor, origin: .client)
-                if config.cleanupPolicy.contains(.compact) && keyed.count != Int(header.recordCount) {
+                if config.cleanupPolicy.contains(.compact) && marker == nil && keyed.count != Int(header.recordCount) {
                     throw CodecError.invalid("a compacted log requires a key on every record")
                 }
-                var validated = ValidatedBatch(bytes: bytes, header: header, keyedRecords: keyed)
+                var validated = ValidatedBatch(bytes: bytes, header: header, keyedRecords: keyed, marker: marker)
                 let maxTimestamp = header.baseTimestamp &+ (try maxTimestampDelta(raw, header: header, decompressor: decompressor))
                 if maxTimestamp != header.maxTimestamp {
                     validated.bytes.withUnsafeMutableBytes { RecordBatch.setMaxTimestamp(maxTimestamp, in: $0) }

@@ -97,6 +97,20 @@ extension PartitionLog {
         }
     }
 
+    /// Appends the marker that ends `producerId`'s transaction in this partition (the
+    /// transaction coordinator's job; Kafka `WriteTxnMarkers`). A marker of an epoch older than
+    /// the producer's current one is refused (``LogError/ProducerRejection/invalidProducerEpoch(_:)``);
+    /// a marker for a producer with no transaction open here is written and changes nothing,
+    /// so a coordinator that repeats its markers after a crash is harmless.
+    public func appendMarker(_ marker: TransactionMarker, producerId: Int64, producerEpoch: Int16,
+                             coordinatorEpoch: Int32 = 0) async throws -> AppendResult {
+        let bytes = marker.batch(producerId: producerId, producerEpoch: producerEpoch, coordinatorEpoch: coordinatorEpoch, timestamp: clock())
+        let validated = try LogValidator.validate(bytes, config: config, decompressor: decompressor, allowsMarker: true)
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(.batch(validated, continuation))
+        }
+    }
+
     func enqueue(_ item: AppendQueue.Item) {
         let startDrain = appendQueue.withLock { queue -> Bool in
             if queue.closing {
@@ -206,7 +220,7 @@ extension PartitionLog {
             segment.summary = segment.active!.summary
             state.logEndOffset = header.nextOffset
             for record in batch.keyedRecords { state.versions.recordAppend(of: record.key) }
-            state.producers.record(header, now: now, expirationMilliseconds: expiration)
+            state.producers.record(header, marker: batch.marker, now: now, expirationMilliseconds: expiration)
             writer.add(bytes, at: position)
             return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logAppendTime: logAppendTime,
                                 checkedVersions: checkedVersions)
@@ -259,7 +273,10 @@ extension PartitionLog {
             }
             let base = builder.nextOffset
             // Producer state as of the new segment's start: recovery replays only what follows.
-            let producers = state.withLock { $0.producers }
+            let producers = state.withLock { state in
+                state.producers.forgetAborted(below: state.logStartOffset)
+                return state.producers
+            }
             try fileSystem.writeFile(LogFileNames.path(directory, baseOffset: base, kind: .producers), contents: producers.encoded())
             let path = LogFileNames.path(directory, baseOffset: base, kind: .log)
             let file = try fileSystem.openFile(path, create: true)

@@ -7,12 +7,19 @@ public struct LogReadResult: Sendable, Equatable {
     public var batches: [UInt8]
     public var highWatermark: Int64
     public var logStartOffset: Int64
+    /// The end of what read_committed readers see: the first offset of the oldest transaction
+    /// still open here, or the high watermark when none is.
+    public var lastStableOffset: Int64
+    /// For a read_committed read: the aborted transactions whose batches the read may hold
+    /// (the client drops their batches); empty otherwise.
+    public var abortedTransactions: [AbortedTransaction] = []
 }
 
 /// A consistent view of the segments and of what readers may see, taken under the state lock.
 struct ReadView {
     var segments: [LogSegment]
     var highWatermark: Int64
+    var lastStableOffset: Int64
     var logStartOffset: Int64
     var logEndOffset: Int64
     /// Readable bytes of the last segment.
@@ -31,7 +38,8 @@ extension PartitionLog {
     func readView() throws -> ReadView {
         try state.withLock { state throws(LogError) in
             try checkOpen(state)
-            return ReadView(segments: state.segments, highWatermark: state.highWatermark, logStartOffset: state.logStartOffset,
+            return ReadView(segments: state.segments, highWatermark: state.highWatermark,
+                            lastStableOffset: min(state.highWatermark, state.producers.firstUnstableOffset ?? .max), logStartOffset: state.logStartOffset,
                             logEndOffset: state.logEndOffset, visibleBytes: state.visibleBytes)
         }
     }
@@ -49,7 +57,8 @@ extension PartitionLog {
         guard offset >= view.logStartOffset, offset <= view.logEndOffset else {
             throw LogError.offsetOutOfRange(requested: offset, logStartOffset: view.logStartOffset, logEndOffset: view.logEndOffset)
         }
-        var result = LogReadResult(batches: [], highWatermark: view.highWatermark, logStartOffset: view.logStartOffset)
+        var result = LogReadResult(batches: [], highWatermark: view.highWatermark, logStartOffset: view.logStartOffset,
+                                   lastStableOffset: view.lastStableOffset)
         guard offset < view.highWatermark else { return result }
         var index = segmentIndex(containing: offset, in: view.segments)
         while index < view.segments.count {

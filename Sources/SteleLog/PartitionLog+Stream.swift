@@ -42,10 +42,16 @@ extension PartitionLog {
             version += Int64(entries.count)
             let skip = Int(max(0, fromVersion - firstVersion))
             guard skip < entries.count else { continue }
+            // Only committed records: none at or after the last stable offset, none aborted.
             let selected = entries[skip...]
-                .prefix { segment.baseOffset + Int64($0.relativeOffset) < view.highWatermark }
+                .prefix { segment.baseOffset + Int64($0.relativeOffset) < view.lastStableOffset }
                 .prefix(maxRecords - records.count)
+            let before = records.count
             try readEntries(Array(selected), firstVersion: firstVersion + Int64(skip), of: segment, key: key, into: &records)
+            if state.withLock({ !$0.producers.aborted.isEmpty }) {
+                let kept = try records[before...].filter { try !isAborted(offset: $0.offset) }
+                records.replaceSubrange(before..., with: kept)
+            }
         }
         return records
     }

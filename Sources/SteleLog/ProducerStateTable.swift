@@ -13,7 +13,16 @@ import SteleCore
 /// A producer that has appended nothing for `LogConfig.producerIdExpiration` is forgotten (Kafka
 /// `producer.id.expiration.ms`, one day), so the table is bounded by the producers of the last
 /// day, not by every producer id ever seen. A forgotten producer that comes back mid-sequence is
-/// told its id is unknown and starts a new epoch (the clients do this by themselves).
+/// told its id is unknown and starts a new epoch (the clients do this by themselves). A
+/// producer with a transaction open here never expires: its marker is still to come.
+///
+/// Transactions (Kafka `ProducerStateManager`): a producer's first transactional batch here
+/// opens its transaction at that offset; the marker (a control batch, ``TransactionMarker``)
+/// closes it. The smallest open first offset bounds what read_committed consumers see (the
+/// last stable offset); an aborted transaction is remembered as an ``AbortedTransaction`` so
+/// read_committed fetches can tell the client which batches to drop. The aborted list is kept
+/// in the snapshot (cumulative, pruned below the log start at each roll), so recovery rebuilds
+/// it from the snapshot plus the batches after it, like the rest of the table.
 struct ProducerStateTable: Codable, Sendable, Equatable {
     /// How many recent batches per producer are remembered for duplicate detection (Kafka's
     /// `NUM_BATCHES_TO_RETAIN`; clients keep at most five requests in flight).
@@ -33,13 +42,69 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
         /// batch replayed at recovery, the time of the load). Snapshots written before expiry
         /// existed lack it: those producers count from the load too.
         var lastAppendMilliseconds: Int64?
+        /// The offset of its first batch of the transaction open here, if one is.
+        var transactionFirstOffset: Int64?
     }
 
     private(set) var producers: [Int64: Producer] = [:]
+    /// Producer id → first offset of its open transaction, kept beside `producers` so the last
+    /// stable offset costs the open transactions, not every producer.
+    private(set) var ongoing: [Int64: Int64] = [:]
+    /// Aborted transactions ordered by their marker's offset (`lastOffset`).
+    private(set) var aborted: [AbortedTransaction] = []
     /// The highest producer id this partition has ever recorded, expired ones included: the
     /// broker never hands out an id at or below it (its batches may still be on disk).
     private(set) var highestProducerIdSeen: Int64?
     var producerIds: Dictionary<Int64, Producer>.Keys { producers.keys }
+
+    init() {}
+
+    private enum CodingKeys: String, CodingKey { case producers, highestProducerIdSeen, aborted }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let producers = try container.decode([Int64: Producer].self, forKey: .producers)
+        ongoing = Self.ongoing(of: producers)
+        self.producers = producers
+        highestProducerIdSeen = try container.decodeIfPresent(Int64.self, forKey: .highestProducerIdSeen)
+        // Snapshots written before transactions existed have no aborted list.
+        aborted = try container.decodeIfPresent([AbortedTransaction].self, forKey: .aborted) ?? []
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(producers, forKey: .producers)
+        try container.encodeIfPresent(highestProducerIdSeen, forKey: .highestProducerIdSeen)
+        try container.encode(aborted, forKey: .aborted)
+    }
+
+    private static func ongoing(of producers: [Int64: Producer]) -> [Int64: Int64] {
+        producers.compactMapValues(\.transactionFirstOffset)
+    }
+
+    /// The first offset of the oldest transaction still open, if any.
+    var firstUnstableOffset: Int64? { ongoing.values.min() }
+
+    /// Aborted transactions a read_committed fetch of `[from, upTo)` must tell the client about
+    /// (Kafka `collectAbortedTxns`): those whose marker is at or after `from` and whose first
+    /// batch is before `upTo`.
+    func abortedTransactions(from: Int64, upTo: Int64) -> [AbortedTransaction] {
+        var low = 0, high = aborted.count
+        while low < high {
+            let mid = (low + high) / 2
+            if aborted[mid].lastOffset < from { low = mid + 1 } else { high = mid }
+        }
+        return aborted[low...].filter { $0.firstOffset < upTo }
+    }
+
+    /// Forgets aborted transactions whose marker lies below the log start (retention deleted them).
+    mutating func forgetAborted(below logStart: Int64) {
+        if let first = aborted.firstIndex(where: { $0.lastOffset >= logStart }) {
+            aborted.removeFirst(first)
+        } else {
+            aborted.removeAll()
+        }
+    }
 
     enum Verdict: Equatable {
         case append
@@ -51,6 +116,17 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     /// A producer expired at `now` is unknown, whether or not `removeExpired` has run yet.
     func check(_ header: RecordBatchHeader, now: Int64, expirationMilliseconds: Int64) -> Verdict {
         guard header.producerId >= 0 else { return .append }
+        if header.attributes.isControl {
+            // A marker from the coordinator: only an older epoch is refused (a zombie's).
+            if let producer = producers[header.producerId], header.producerEpoch < producer.epoch {
+                return .reject(.invalidProducerEpoch("a marker of producer \(header.producerId) epoch \(header.producerEpoch) is older than the current epoch \(producer.epoch)"))
+            }
+            return .append
+        }
+        if !header.attributes.isTransactional, let producer = producers[header.producerId], producer.transactionFirstOffset != nil,
+           header.producerEpoch == producer.epoch {
+            return .reject(.invalidTransactionState("producer \(header.producerId) sent a non-transactional batch while its transaction is open"))
+        }
         let first = header.baseSequence
         let last = Self.lastSequence(of: header)
         guard let producer = producers[header.producerId], !Self.isExpired(producer, now: now, after: expirationMilliseconds) else {
@@ -75,12 +151,34 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     }
 
     /// Records an appended batch (its header carries the assigned base offset) appended at `now`.
-    mutating func record(_ header: RecordBatchHeader, now: Int64, expirationMilliseconds: Int64) {
+    /// `marker` is the marker a control batch holds (`nil` for a data batch).
+    mutating func record(_ header: RecordBatchHeader, marker: TransactionMarker? = nil, now: Int64, expirationMilliseconds: Int64) {
         guard header.producerId >= 0 else { return }
         var producer = producers[header.producerId] ?? Producer(epoch: header.producerEpoch, batches: [])
-        if header.producerEpoch != producer.epoch || Self.isExpired(producer, now: now, after: expirationMilliseconds) {
-            producer = Producer(epoch: header.producerEpoch, batches: [])
+        if header.attributes.isControl {
+            // The transaction ends here whatever its epoch; a newer epoch (the coordinator
+            // fenced the producer) restarts sequences at 0.
+            if let first = producer.transactionFirstOffset, marker == .abort {
+                assert(aborted.last.map { $0.lastOffset < header.baseOffset } ?? true, "markers ascend")
+                aborted.append(AbortedTransaction(producerId: header.producerId, firstOffset: first, lastOffset: header.baseOffset))
+            }
+            if header.producerEpoch > producer.epoch { producer = Producer(epoch: header.producerEpoch, batches: []) }
+            producer.transactionFirstOffset = nil
+            producer.lastAppendMilliseconds = now
+            highestProducerIdSeen = max(highestProducerIdSeen ?? -1, header.producerId)
+            ongoing[header.producerId] = nil
+            producers[header.producerId] = producer
+            return
         }
+        if header.producerEpoch != producer.epoch || Self.isExpired(producer, now: now, after: expirationMilliseconds) {
+            // Only a marker closes a transaction: a new epoch keeps it open (the coordinator
+            // writes the markers of the old one before it hands out the new epoch).
+            producer = Producer(epoch: header.producerEpoch, batches: [], transactionFirstOffset: producer.transactionFirstOffset)
+        }
+        if header.attributes.isTransactional && producer.transactionFirstOffset == nil {
+            producer.transactionFirstOffset = header.baseOffset
+        }
+        ongoing[header.producerId] = producer.transactionFirstOffset
         producer.lastAppendMilliseconds = now
         highestProducerIdSeen = max(highestProducerIdSeen ?? -1, header.producerId)
         producer.batches.append(Batch(firstSequence: header.baseSequence, lastSequence: Self.lastSequence(of: header),
@@ -93,15 +191,15 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
     /// batch's timestamps are the client's, and a mirror or an import may carry old ones), so a
     /// replayed producer counts from the load. A restart can lengthen a producer's life by at
     /// most one expiration period; it never forgets one early.
-    mutating func replay(_ header: RecordBatchHeader, now: Int64, expirationMilliseconds: Int64) {
-        record(header, now: now, expirationMilliseconds: expirationMilliseconds)
+    mutating func replay(_ header: RecordBatchHeader, marker: TransactionMarker?, now: Int64, expirationMilliseconds: Int64) {
+        record(header, marker: marker, now: now, expirationMilliseconds: expirationMilliseconds)
     }
 
     /// Forgets producers idle for `expirationMilliseconds` or longer; returns how many.
     @discardableResult
     mutating func removeExpired(now: Int64, expirationMilliseconds: Int64) -> Int {
         let before = producers.count
-        producers = producers.filter { !Self.isExpired($0.value, now: now, after: expirationMilliseconds) }
+        producers = producers.filter { $0.value.transactionFirstOffset != nil || !Self.isExpired($0.value, now: now, after: expirationMilliseconds) }
         return before - producers.count
     }
 
@@ -134,5 +232,17 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
 
     static func decode(_ bytes: [UInt8]) -> ProducerStateTable? {
         try? JSONDecoder().decode(ProducerStateTable.self, from: Data(bytes))
+    }
+}
+
+/// A transaction that aborted in a partition: its data batches lie in `[firstOffset, lastOffset)`
+/// and `lastOffset` is its abort marker (Kafka `AbortedTxn`).
+public struct AbortedTransaction: Codable, Sendable, Equatable {
+    public var producerId: Int64
+    public var firstOffset: Int64
+    public var lastOffset: Int64
+
+    public init(producerId: Int64, firstOffset: Int64, lastOffset: Int64) {
+        (self.producerId, self.firstOffset, self.lastOffset) = (producerId, firstOffset, lastOffset)
     }
 }

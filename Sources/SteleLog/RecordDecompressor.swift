@@ -17,6 +17,8 @@ enum BatchIndexer {
     static func keyedRecords(in batch: UnsafeRawBufferPointer, header: RecordBatchHeader,
                              decompressor: (any RecordDecompressor)?, origin: RecordBatch.Origin = .stored) throws -> [BatchRecordLocation] {
         var located: [BatchRecordLocation] = []
+        // A control record's key is the marker's type, not a stream: it is never indexed.
+        if header.attributes.isControl { return located }
         guard let codec = header.attributes.compression else { throw CodecError.invalid("unknown compression codec") }
         if codec == .none {
             try RecordBatch.forEachRecordView(in: batch, header: header) { view throws(CodecError) in

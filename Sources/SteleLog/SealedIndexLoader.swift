@@ -57,7 +57,7 @@ struct SealedIndexLoader {
     }
 
     func scan(file: any StorageFile, into builder: inout SegmentIndexBuilder, from baseOffset: Int64,
-              onBatch: (RecordBatchHeader) -> Void = { _ in }) throws -> SegmentScanner.Outcome {
+              onBatch: (RecordBatchHeader, UnsafeRawBufferPointer) -> Void = { _, _ in }) throws -> SegmentScanner.Outcome {
         var captured = builder
         let outcome = try SegmentScanner.scan(file: file, expectedOffset: baseOffset, allowsGaps: config.cleanupPolicy.contains(.compact)) { position, batch, header in
             // Skipped corrupt batches leave a gap between the last indexed batch and this one.
@@ -65,7 +65,7 @@ struct SealedIndexLoader {
             // A batch whose codec is unavailable is still served; only its keys go unindexed.
             let keyed = (try? BatchIndexer.keyedRecords(in: batch, header: header, decompressor: decompressor)) ?? []
             captured.add(batchAt: position, header: header, keyedRecords: keyed)
-            onBatch(header)
+            onBatch(header, batch)
         }
         if outcome.validBytes > captured.logBytes { captured.skipDamaged(bytes: Int(outcome.validBytes - captured.logBytes)) }
         builder = captured

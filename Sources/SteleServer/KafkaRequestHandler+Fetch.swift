@@ -129,8 +129,13 @@ extension KafkaRequestHandler {
                     // The first partition with data gets at least one batch even past the budget (KIP-74).
                     let limit = total == 0 ? min(Int(partition.maxBytes), fetchMaxBytes) : min(Int(partition.maxBytes), budget)
                     var records: [UInt8] = []
+                    var aborted: [AbortedTransaction] = []
                     if limit > 0 {
-                        records = try await log.read(from: partition.fetchOffset, maxBytes: limit).batches
+                        // read_committed (v4+): up to the last stable offset, aborted transactions named.
+                        let isolation: IsolationLevel = version >= 4 && request.isolationLevel == 1 ? .readCommitted : .readUncommitted
+                        let read = try await log.read(from: partition.fetchOffset, maxBytes: limit, isolation: isolation)
+                        records = read.batches
+                        aborted = read.abortedTransactions
                         // v0–3 read message sets: format v0 up to Fetch v1, v1 from Fetch v2.
                         if version <= 3, !records.isEmpty {
                             var (stored, from) = (records, partition.fetchOffset)
@@ -154,7 +159,8 @@ extension KafkaRequestHandler {
                     total += records.count
                     budget -= records.count
                     partitions.append(.init(partition: partition.partition, errorCode: .none, highWatermark: log.highWatermark,
-                                            logStartOffset: log.logStartOffset, records: records))
+                                            logStartOffset: log.logStartOffset, records: records, lastStableOffset: log.lastStableOffset,
+                                            abortedTransactions: aborted.map { ($0.producerId, $0.firstOffset) }))
                 } catch let error as LogError {
                     failed = true
                     partitions.append(.init(partition: partition.partition, errorCode: Self.errorCode(for: error),

@@ -21,8 +21,10 @@ extension KafkaRequestHandler {
                 switch request.keyType {
                 case 0 where !may(.describe, key): .init(key: key, errorCode: refused)
                 case 0: .init(key: key, errorCode: .none, nodeId: nodeId, host: advertisedHost, port: advertisedPort)
-                // Transactions (key type 1) are not supported yet.
-                case 1: .init(key: key, errorCode: .coordinatorNotAvailable, errorMessage: "transactions are not supported yet")
+                // Key type 1: a transactional id, coordinated here too (DESCRIBE on it to find it).
+                case 1 where !allowed(requester, .describe, AclResource(.transactionalId, key)):
+                    .init(key: key, errorCode: .transactionalIdAuthorizationFailed)
+                case 1: .init(key: key, errorCode: .none, nodeId: nodeId, host: advertisedHost, port: advertisedPort)
                 default: .init(key: key, errorCode: .invalidRequest, errorMessage: "unknown coordinator key type \(request.keyType)")
                 }
             }

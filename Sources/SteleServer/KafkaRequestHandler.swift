@@ -161,9 +161,8 @@ struct KafkaRequestHandler: Sendable {
         case .deleteTopics:
             let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
-        case .initProducerId:
-            let response = initProducerId(try InitProducerIdRequest.decode(&decoder, version: version), requester: requester)
-            return respond { response.encode(&$0, version: version) }
+        case .initProducerId, .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit:
+            return try await handleTransactionRequest(api, version: version, decoder: &decoder, requester: requester, respond: respond)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .consumerGroupHeartbeat,
              .consumerGroupDescribe:
@@ -243,7 +242,8 @@ struct KafkaRequestHandler: Sendable {
         for topic in request.topics {
             var partitions: [ProduceResponse.Partition] = []
             for partition in topic.partitions {
-                let result = await produce(topic: topic.name, partition: partition, acks: request.acks, version: version, requester: requester)
+                let result = await produce(topic: topic.name, partition: partition, acks: request.acks, version: version,
+                                           transactionalId: request.transactionalId, requester: requester)
                 if result.errorCode == .none { appended = true }
                 partitions.append(result)
             }
@@ -254,7 +254,7 @@ struct KafkaRequestHandler: Sendable {
     }
 
     private func produce(topic: String, partition: ProduceRequest.Partition, acks: Int16, version: Int16,
-                         requester: Requester) async -> ProduceResponse.Partition {
+                         transactionalId: String?, requester: Requester) async -> ProduceResponse.Partition {
         func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.Partition {
             logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition.index)", "reason": "\(message)"])
             return .init(index: partition.index, errorCode: code, errorMessage: message)
@@ -328,6 +328,23 @@ struct KafkaRequestHandler: Sendable {
             let reason = "\(error)"
             return failure(reason.contains("CRC32C") ? .corruptMessage : reason.contains("is not available") ? .unsupportedCompressionType : .invalidRecord, reason)
         }
+        // A transactional batch: only into a partition its open transaction added, and the
+        // transaction cannot end until the batch is in (KIP-890 part 1, checked locally).
+        var transactionalProducer: Int64?
+        if let header = try? RecordBatchHeader(parsing: bytes), header.attributes.isTransactional {
+            guard let transactionalId else {
+                return failure(.transactionalIdAuthorizationFailed, "a transactional batch needs the request's transactional id")
+            }
+            guard allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
+                return failure(.transactionalIdAuthorizationFailed, "WRITE on transactional id \(transactionalId) is not allowed")
+            }
+            if let refusal = broker.transactions.beginBatch(producerId: header.producerId, epoch: header.producerEpoch,
+                                                            partition: .init(topic: topic, partition: partition.index)) {
+                return failure(Self.errorCode(for: refusal), "\(refusal)")
+            }
+            transactionalProducer = header.producerId
+        }
+        defer { if let transactionalProducer { broker.transactions.finishedBatch(producerId: transactionalProducer) } }
         do {
             let started = ContinuousClock.now
             let result = try await log.append(bytes, expecting: expectations)
@@ -364,6 +381,7 @@ struct KafkaRequestHandler: Sendable {
             case .outOfOrderSequence: .outOfOrderSequenceNumber
             case .invalidProducerEpoch: .invalidProducerEpoch
             case .unknownProducerId: .unknownProducerId
+            case .invalidTransactionState: .invalidTxnState
             }
         }
     }
@@ -389,7 +407,9 @@ struct KafkaRequestHandler: Sendable {
                 case ListOffsetsRequest.earliest, ListOffsetsRequest.earliestLocal:
                     partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.logStartOffset))
                 case ListOffsetsRequest.latest:
-                    partitions.append(.init(partition: partition.partition, errorCode: .none, offset: log.highWatermark))
+                    // read_committed consumers start at the last stable offset.
+                    partitions.append(.init(partition: partition.partition, errorCode: .none,
+                                            offset: request.isolationLevel == 1 ? log.lastStableOffset : log.highWatermark))
                 case ListOffsetsRequest.maxTimestamp:
                     do {
                         let found = try await log.recordWithMaxTimestamp()
@@ -423,29 +443,5 @@ struct KafkaRequestHandler: Sendable {
             topics.append((topic.name, partitions))
         }
         return ListOffsetsResponse(topics: topics)
-    }
-
-    // MARK: Idempotent producer
-
-    /// A new producer id, or (v3+, KIP-360) the same id with the next epoch, which fences the
-    /// old epoch in every partition and lets the producer restart its sequences at 0.
-    private func initProducerId(_ request: InitProducerIdRequest, requester: Requester) -> InitProducerIdResponse {
-        guard request.transactionalId == nil else {
-            logger.info("transactional producer refused: transactions are not supported", metadata: ["id": "\(request.transactionalId!)"])
-            return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1)
-        }
-        // IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679, as Kafka 3 does).
-        guard allowed(requester, .idempotentWrite, .cluster) || allowedOnAny(requester, .write, .topic) else {
-            return InitProducerIdResponse(errorCode: .clusterAuthorizationFailed, producerId: -1, producerEpoch: -1)
-        }
-        do {
-            // Always a new id, as Kafka does for producers without a transactional id: taking the
-            // id a client names (KIP-360's bump) would let it take over another producer's
-            // sequence state and fence it.
-            return InitProducerIdResponse(errorCode: .none, producerId: try broker.producerIds.next(), producerEpoch: 0)
-        } catch {
-            logger.error("could not allocate a producer id", metadata: ["error": "\(error)"])
-            return InitProducerIdResponse(errorCode: .kafkaStorageError, producerId: -1, producerEpoch: -1)
-        }
     }
 }

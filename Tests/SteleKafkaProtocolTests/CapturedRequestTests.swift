@@ -133,7 +133,21 @@ struct CapturedRequestTests {
             #expect(!request.names.isEmpty)
         case .initProducerId:
             let request = try InitProducerIdRequest.decode(&body, version: header.apiVersion)
-            #expect(request.transactionalId == nil)
+            // An idempotent producer names no transactional id; a transactional one names its own.
+            #expect(request.transactionalId == nil || request.transactionalId?.isEmpty == false)
+            #expect(request.transactionTimeoutMs > 0)
+        case .addPartitionsToTxn:
+            let request = try AddPartitionsToTxnRequest.decode(&body, version: header.apiVersion)
+            #expect(!request.transactionalId.isEmpty && request.producerId >= 0 && !request.topics.isEmpty)
+        case .addOffsetsToTxn:
+            let request = try AddOffsetsToTxnRequest.decode(&body, version: header.apiVersion)
+            #expect(!request.transactionalId.isEmpty && !request.groupId.isEmpty && request.producerId >= 0)
+        case .endTxn:
+            let request = try EndTxnRequest.decode(&body, version: header.apiVersion)
+            #expect(!request.transactionalId.isEmpty && request.producerId >= 0)
+        case .txnOffsetCommit:
+            let request = try TxnOffsetCommitRequest.decode(&body, version: header.apiVersion)
+            #expect(!request.groupId.isEmpty && !request.topics.isEmpty && request.producerId >= 0)
         case .consumerGroupHeartbeat:
             // librdkafka's first heartbeat with group.protocol=consumer: it names itself (v1),
             // joins at epoch 0 with its subscription and owns nothing yet.
@@ -209,6 +223,10 @@ struct CapturedRequestTests {
         case .createTopics: _ = try CreateTopicsRequest.decode(&body, version: version)
         case .deleteTopics: _ = try DeleteTopicsRequest.decode(&body, version: version)
         case .initProducerId: _ = try InitProducerIdRequest.decode(&body, version: version)
+        case .addPartitionsToTxn: _ = try AddPartitionsToTxnRequest.decode(&body, version: version)
+        case .addOffsetsToTxn: _ = try AddOffsetsToTxnRequest.decode(&body, version: version)
+        case .endTxn: _ = try EndTxnRequest.decode(&body, version: version)
+        case .txnOffsetCommit: _ = try TxnOffsetCommitRequest.decode(&body, version: version)
         case .findCoordinator: _ = try FindCoordinatorRequest.decode(&body, version: version)
         case .joinGroup: _ = try JoinGroupRequest.decode(&body, version: version)
         case .syncGroup: _ = try SyncGroupRequest.decode(&body, version: version)

@@ -182,6 +182,19 @@ public actor GroupCoordinator {
         return nil
     }
 
+    /// Checks a TxnOffsetCommit's member and generation (KIP-447) without storing anything:
+    /// the offsets wait for the transaction. Generation -1 without a member is always accepted,
+    /// as Kafka does for producers outside the group.
+    public func validateTransactionalCommit(groupId: String, memberId: String, generation: Int32) -> GroupError? {
+        if memberId.isEmpty && generation < 0 { return nil }
+        if let state = consumerGroups[groupId], !state.isEmpty {
+            return state.validate(memberId: memberId, epoch: generation)
+        } else if let state = groups[groupId] {
+            return state.commitError(memberId: memberId, generation: generation)
+        }
+        return generation >= 0 ? .illegalGeneration : nil
+    }
+
     public func committed(group: String) -> [OffsetStore.Key: OffsetStore.Committed] {
         offsets.fetch(group: group)
     }

@@ -1,0 +1,470 @@
+import Foundation
+import Logging
+import Synchronization
+import SteleCore
+import SteleLog
+
+/// Why the coordinator refused a transaction request (each maps to one Kafka error code).
+public enum TransactionError: Error, Equatable, Sendable {
+    /// The producer id is not the one this transactional id has (INVALID_PRODUCER_ID_MAPPING).
+    case invalidProducerIdMapping
+    /// A newer producer with the same transactional id took over, or the coordinator aborted the
+    /// transaction on timeout and bumped the epoch (PRODUCER_FENCED).
+    case producerFenced
+    /// A transactional batch from an older epoch (INVALID_PRODUCER_EPOCH).
+    case invalidProducerEpoch
+    /// The request does not fit the transaction's state (INVALID_TXN_STATE).
+    case invalidTransactionState(String)
+    /// Another request of this transactional id is in progress; retry (CONCURRENT_TRANSACTIONS).
+    case concurrentTransactions
+    /// Above `transaction.max.timeout.ms` or not positive (INVALID_TRANSACTION_TIMEOUT).
+    case invalidTimeout
+    /// The state could not be stored; nothing changed (COORDINATOR_NOT_AVAILABLE, retriable).
+    case unavailable(String)
+}
+
+/// The transaction coordinator of a single-node broker (Kafka `TransactionCoordinator`, KIP-98):
+/// every transactional id's producer id, epoch and transaction, kept durably in the
+/// transaction log; the markers written into each partition a transaction touched when it ends.
+///
+/// How a transaction ends: the decision (PrepareCommit or PrepareAbort, with the partitions and
+/// the offsets to commit) is made durable first; then every partition gets its marker and the
+/// group its offsets; then the transaction is marked complete. A crash between leaves the
+/// decision in the log, and the next start completes it before the id is used again. A
+/// transaction left open is aborted once its timeout passes — the epoch bumped so the producer
+/// that abandoned it is fenced.
+///
+/// No request of an id overlaps another's change of state (`busy`: CONCURRENT_TRANSACTIONS,
+/// which clients retry). Transactional batches are checked here before they are appended
+/// (KIP-890 part 1): only a producer with an open transaction that added the partition may
+/// write to it, and a transaction does not end while one of its batches is being appended —
+/// so no batch can land after its transaction's marker and hang a partition.
+public final class TransactionCoordinator: Sendable {
+    /// Kafka's `transaction.max.timeout.ms` default: 15 minutes.
+    public static let maxTimeoutMs: Int32 = 900_000
+    static let tickInterval: Duration = .milliseconds(200)
+
+    public typealias Partition = TransactionMetadata.Partition
+
+    /// Writes a marker into a partition; a partition whose topic is gone is skipped (nothing to mark).
+    public typealias MarkerWriter = @Sendable (Partition, TransactionMarker, _ producerId: Int64, _ epoch: Int16) async throws -> Void
+    /// Stores a committed transaction's offsets in their groups.
+    public typealias OffsetWriter = @Sendable ([TransactionMetadata.PendingOffset]) async throws -> Void
+
+    struct Entry {
+        var metadata: TransactionMetadata
+        /// A change of state is being stored or carried out.
+        var busy = false
+        /// The transaction is ending: no new batch may start.
+        var ending = false
+        /// Transactional batches of this producer being appended right now.
+        var producing = 0
+        var drained: [CheckedContinuation<Void, Never>] = []
+    }
+
+    struct State {
+        var entries: [String: Entry] = [:]
+        /// Producer id → transactional id.
+        var ids: [Int64: String] = [:]
+
+        mutating func set(_ metadata: TransactionMetadata) {
+            if let old = entries[metadata.transactionalId]?.metadata.producerId, old != metadata.producerId { ids[old] = nil }
+            ids[metadata.producerId] = metadata.transactionalId
+            if entries[metadata.transactionalId] == nil {
+                entries[metadata.transactionalId] = Entry(metadata: metadata)
+            } else {
+                entries[metadata.transactionalId]!.metadata = metadata
+            }
+        }
+    }
+
+    private let state = Mutex(State())
+    private let store: TransactionStateStore
+    private let writeMarker: MarkerWriter
+    private let writeOffsets: OffsetWriter
+    private let nextProducerId: @Sendable () throws -> Int64
+    private let clock: @Sendable () -> Int64
+    private let ticker = Mutex<Task<Void, Never>?>(nil)
+    private let logger = Logger(label: "stele.transactions")
+
+    init(store: TransactionStateStore, loaded: [String: TransactionMetadata], writeMarker: @escaping MarkerWriter,
+         writeOffsets: @escaping OffsetWriter, nextProducerId: @escaping @Sendable () throws -> Int64,
+         clock: @escaping @Sendable () -> Int64) {
+        (self.store, self.writeMarker, self.writeOffsets, self.nextProducerId, self.clock) = (store, writeMarker, writeOffsets, nextProducerId, clock)
+        state.withLock { state in for metadata in loaded.values { state.set(metadata) } }
+    }
+
+    /// Opens the transaction log under `directory`.
+    static func open(directory: String, fileSystem: any FileSystem, writeMarker: @escaping MarkerWriter, writeOffsets: @escaping OffsetWriter,
+                     nextProducerId: @escaping @Sendable () throws -> Int64,
+                     clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds) async throws -> TransactionCoordinator {
+        let (store, loaded) = try await TransactionStateStore.open(directory: directory, fileSystem: fileSystem)
+        return TransactionCoordinator(store: store, loaded: loaded, writeMarker: writeMarker, writeOffsets: writeOffsets,
+                                      nextProducerId: nextProducerId, clock: clock)
+    }
+
+    /// The highest producer id the log names (the allocator must stay above it).
+    var highestProducerId: Int64? { state.withLock { $0.ids.keys.max() } }
+
+    /// Completes every decided transaction, then starts aborting timed-out ones periodically.
+    func start() async {
+        await tick()
+        ticker.withLock { ticker in
+            ticker = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.tickInterval)
+                    await self?.tick()
+                }
+            }
+        }
+    }
+
+    func stop() async throws {
+        ticker.withLock { $0?.cancel() }
+        try await store.close()
+    }
+
+    /// A snapshot of one transactional id's state.
+    public func metadata(of transactionalId: String) -> TransactionMetadata? {
+        state.withLock { $0.entries[transactionalId]?.metadata }
+    }
+
+    /// Every transactional id's state.
+    public var all: [TransactionMetadata] { state.withLock { $0.entries.values.map(\.metadata) } }
+
+    // MARK: Requests
+
+    /// InitProducerId with a transactional id: a new epoch (or a new producer id) for the
+    /// producer that calls, fencing every older one; an open transaction is aborted first.
+    /// `producerId`/`epoch` ≥ 0 (KIP-360) is a producer recovering its own id after an error.
+    public func initProducerId(transactionalId: String, timeoutMs: Int32, producerId: Int64 = -1,
+                               epoch: Int16 = -1) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+        guard timeoutMs > 0, timeoutMs <= Self.maxTimeoutMs else { return .failure(.invalidTimeout) }
+        let now = clock()
+        enum Begun { case new, retried(TransactionMetadata), proceed(TransactionMetadata) }
+        let begun = state.withLock { state -> Result<Begun, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .success(.new) }
+            if entry.busy { return .failure(.concurrentTransactions) }
+            let current = entry.metadata
+            if producerId >= 0 {
+                guard producerId == current.producerId else { return .failure(.producerFenced) }
+                // A retry of a recovery that succeeded: the epoch it got, not another bump.
+                if epoch == current.lastProducerEpoch && epoch >= 0 { return .success(.retried(current)) }
+                guard epoch == current.producerEpoch else { return .failure(.producerFenced) }
+            }
+            if current.state == .prepareCommit || current.state == .prepareAbort { return .failure(.concurrentTransactions) }
+            state.entries[transactionalId]!.busy = true
+            state.entries[transactionalId]!.ending = current.state == .ongoing
+            return .success(.proceed(current))
+        }
+        let current: TransactionMetadata?
+        switch begun {
+        case let .failure(error): return .failure(error)
+        case let .success(.retried(metadata)): return .success((metadata.producerId, metadata.producerEpoch))
+        case .success(.new): current = nil
+        case let .success(.proceed(metadata)): current = metadata
+        }
+        guard var next = current else {
+            // A new transactional id.
+            do {
+                let metadata = TransactionMetadata(transactionalId: transactionalId, producerId: try nextProducerId(), producerEpoch: 0,
+                                                   timeoutMs: timeoutMs, state: .empty, updatedMs: now)
+                try await store.store(metadata)
+                let raced = state.withLock { state -> Bool in
+                    if state.entries[transactionalId] != nil { return true }
+                    state.set(metadata)
+                    return false
+                }
+                return raced ? .failure(.concurrentTransactions) : .success((metadata.producerId, metadata.producerEpoch))
+            } catch {
+                return .failure(.unavailable("\(error)"))
+            }
+        }
+        do {
+            let recovering = producerId >= 0
+            if next.state == .ongoing {
+                // Fence the old producer: its open transaction aborts under a new epoch, which
+                // no producer has used yet and which this caller gets.
+                await waitForBatches(of: transactionalId)
+                next = try await finish(next, decision: .prepareAbort, fence: true, now: now)
+                next.lastProducerEpoch = -1
+            } else if next.epochExhausted {
+                next.producerId = try nextProducerId()
+                next.producerEpoch = 0
+                next.lastProducerEpoch = -1
+            } else {
+                // KIP-360: a producer recovering its own epoch may retry and get the same answer.
+                next.lastProducerEpoch = recovering ? next.producerEpoch : -1
+                next.producerEpoch += 1
+            }
+            next.timeoutMs = timeoutMs
+            next.state = .empty
+            next.updatedMs = now
+            try await store.store(next)
+            state.withLock { state in
+                state.set(next)
+                state.entries[transactionalId]!.busy = false
+                state.entries[transactionalId]!.ending = false
+            }
+            return .success((next.producerId, next.producerEpoch))
+        } catch {
+            release(transactionalId)
+            return .failure(.unavailable("\(error)"))
+        }
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction (begun here if none is open) will
+    /// write to these partitions and commit these groups' offsets. Durable before it returns.
+    public func add(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition] = [],
+                    groups: [String] = []) async -> TransactionError? {
+        let now = clock()
+        let change = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            var next = entry.metadata
+            switch next.state {
+            case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
+            case .ongoing: break
+            case .empty, .completeCommit, .completeAbort:
+                next.state = .ongoing
+                (next.partitions, next.groups, next.pendingOffsets, next.startedMs) = ([], [], [], now)
+            }
+            let newPartitions = partitions.filter { !next.partitions.contains($0) }
+            let newGroups = groups.filter { !next.groups.contains($0) }
+            if next.state == entry.metadata.state && newPartitions.isEmpty && newGroups.isEmpty { return .success(nil) }
+            next.partitions += newPartitions
+            next.groups += newGroups
+            next.updatedMs = now
+            state.entries[transactionalId]!.busy = true
+            return .success(next)
+        }
+        switch change {
+        case let .failure(error): return error
+        case .success(nil): return nil
+        case let .success(next?): return await commitChange(next)
+        }
+    }
+
+    /// TxnOffsetCommit: offsets that commit with the transaction (the group must have been
+    /// added with AddOffsetsToTxn). Durable before it returns, so a broker restart loses none.
+    public func addOffsets(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
+                           offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+        let now = clock()
+        let change = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            var next = entry.metadata
+            guard next.state == .ongoing, next.groups.contains(group) else {
+                return .failure(.invalidTransactionState("group \(group) was not added to the transaction of \(transactionalId)"))
+            }
+            for offset in offsets {
+                next.pendingOffsets.removeAll { $0.group == offset.group && $0.topic == offset.topic && $0.partition == offset.partition }
+                next.pendingOffsets.append(offset)
+            }
+            next.updatedMs = now
+            state.entries[transactionalId]!.busy = true
+            return .success(next)
+        }
+        switch change {
+        case let .failure(error): return error
+        case let .success(next): return await commitChange(next)
+        }
+    }
+
+    /// EndTxn: commits or aborts the open transaction. A retry of an EndTxn that already
+    /// completed the same way succeeds; the other way is INVALID_TXN_STATE.
+    public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
+        let now = clock()
+        let begun = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            switch entry.metadata.state {
+            case .ongoing: break
+            case .completeCommit where commit, .completeAbort where !commit: return .success(nil)
+            case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
+            case .empty, .completeCommit, .completeAbort:
+                return .failure(.invalidTransactionState("\(transactionalId) has no open transaction to \(commit ? "commit" : "abort") (\(entry.metadata.state.rawValue))"))
+            }
+            state.entries[transactionalId]!.busy = true
+            state.entries[transactionalId]!.ending = true
+            return .success(entry.metadata)
+        }
+        switch begun {
+        case let .failure(error): return error
+        case .success(nil): return nil
+        case let .success(current?):
+            await waitForBatches(of: transactionalId)
+            do {
+                let done = try await finish(current, decision: commit ? .prepareCommit : .prepareAbort, fence: false, now: now)
+                state.withLock { state in
+                    state.set(done)
+                    state.entries[transactionalId]!.busy = false
+                    state.entries[transactionalId]!.ending = false
+                }
+                return nil
+            } catch let error as DecidedError {
+                logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
+                // The decision is durable; the next tick completes it.
+                state.withLock { state in
+                    state.set(error.decided)
+                    state.entries[transactionalId]!.busy = false
+                    state.entries[transactionalId]!.ending = false
+                }
+                return nil
+            } catch {
+                release(transactionalId)
+                return .unavailable("\(error)")
+            }
+        }
+    }
+
+    // MARK: Batches
+
+    /// A transactional batch may be appended: registers it, so the transaction cannot end
+    /// before ``finishedBatch(producerId:)``.
+    public func beginBatch(producerId: Int64, epoch: Int16, partition: Partition) -> TransactionError? {
+        state.withLock { state in
+            guard let id = state.ids[producerId], let entry = state.entries[id] else {
+                return .invalidTransactionState("producer \(producerId) has no transactional id here")
+            }
+            let metadata = entry.metadata
+            if epoch < metadata.producerEpoch { return .invalidProducerEpoch }
+            guard epoch == metadata.producerEpoch, metadata.state == .ongoing, !entry.ending, metadata.partitions.contains(partition) else {
+                return .invalidTransactionState("\(partition.topic)-\(partition.partition) is not part of an open transaction of producer \(producerId) epoch \(epoch)")
+            }
+            state.entries[id]!.producing += 1
+            return nil
+        }
+    }
+
+    public func finishedBatch(producerId: Int64) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard let id = state.ids[producerId], state.entries[id] != nil else { return [] }
+            state.entries[id]!.producing -= 1
+            assert(state.entries[id]!.producing >= 0)
+            guard state.entries[id]!.producing == 0 else { return [] }
+            defer { state.entries[id]!.drained = [] }
+            return state.entries[id]!.drained
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: Internals
+
+    private struct DecidedError: Error { var decided: TransactionMetadata; var cause: any Error }
+
+    private static func check(_ entry: Entry, producerId: Int64, epoch: Int16) -> TransactionError? {
+        guard entry.metadata.producerId == producerId else { return .invalidProducerIdMapping }
+        guard entry.metadata.producerEpoch == epoch else { return .producerFenced }
+        return entry.busy ? .concurrentTransactions : nil
+    }
+
+    private func commitChange(_ next: TransactionMetadata) async -> TransactionError? {
+        do {
+            try await store.store(next)
+        } catch {
+            release(next.transactionalId)
+            return .unavailable("\(error)")
+        }
+        state.withLock { state in
+            state.set(next)
+            state.entries[next.transactionalId]!.busy = false
+        }
+        return nil
+    }
+
+    private func release(_ transactionalId: String) {
+        state.withLock { state in
+            state.entries[transactionalId]?.busy = false
+            state.entries[transactionalId]?.ending = false
+        }
+    }
+
+    private func waitForBatches(of transactionalId: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                guard let entry = state.entries[transactionalId], entry.producing > 0 else { return true }
+                state.entries[transactionalId]!.drained.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Decides (durably), marks every partition, applies the offsets, completes (durably).
+    /// `fence`: the epoch is bumped first, so the producer that owned the transaction is fenced
+    /// in the coordinator and, through the markers, in every partition.
+    private func finish(_ current: TransactionMetadata, decision: TransactionMetadata.State, fence: Bool,
+                        now: Int64) async throws -> TransactionMetadata {
+        assert(decision == .prepareCommit || decision == .prepareAbort)
+        var decided = current
+        if fence && !current.epochExhausted {
+            // The fenced producer cannot recover this id (Kafka: PRODUCER_FENCED is final).
+            decided.lastProducerEpoch = -1
+            decided.producerEpoch += 1
+        }
+        decided.state = decision
+        if decision == .prepareAbort { decided.pendingOffsets = [] }
+        decided.updatedMs = now
+        try await store.store(decided)
+        do {
+            return try await complete(decided, now: now)
+        } catch {
+            throw DecidedError(decided: decided, cause: error)
+        }
+    }
+
+    private func complete(_ decided: TransactionMetadata, now: Int64) async throws -> TransactionMetadata {
+        let marker: TransactionMarker = decided.state == .prepareCommit ? .commit : .abort
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for partition in decided.partitions {
+                group.addTask { try await self.writeMarker(partition, marker, decided.producerId, decided.producerEpoch) }
+            }
+            try await group.waitForAll()
+        }
+        if marker == .commit && !decided.pendingOffsets.isEmpty { try await writeOffsets(decided.pendingOffsets) }
+        var done = decided
+        done.state = marker == .commit ? .completeCommit : .completeAbort
+        (done.partitions, done.groups, done.pendingOffsets, done.startedMs) = ([], [], [], -1)
+        done.updatedMs = now
+        try await store.store(done)
+        return done
+    }
+
+    /// Completes decided transactions (after a restart, or a failed marker write) and aborts
+    /// those past their timeout.
+    func tick() async {
+        let now = clock()
+        let due = state.withLock { state -> [(TransactionMetadata, timedOut: Bool)] in
+            var due: [(TransactionMetadata, timedOut: Bool)] = []
+            for (id, entry) in state.entries where !entry.busy {
+                let metadata = entry.metadata
+                let decided = metadata.state == .prepareCommit || metadata.state == .prepareAbort
+                let timedOut = metadata.state == .ongoing && now - metadata.startedMs > Int64(metadata.timeoutMs)
+                guard decided || timedOut else { continue }
+                state.entries[id]!.busy = true
+                state.entries[id]!.ending = true
+                due.append((metadata, timedOut))
+            }
+            return due
+        }
+        for (metadata, timedOut) in due {
+            let id = metadata.transactionalId
+            await waitForBatches(of: id)
+            do {
+                let done = timedOut ? try await finish(metadata, decision: .prepareAbort, fence: true, now: now)
+                                    : try await complete(metadata, now: now)
+                state.withLock { state in state.set(done) }
+            } catch let error as DecidedError {
+                logger.error("a timed-out transaction could not be aborted yet; retried", metadata: ["id": "\(id)", "error": "\(error.cause)"])
+                state.withLock { state in state.set(error.decided) }
+            } catch {
+                // Retried at the next tick.
+                logger.error("a decided transaction could not be completed yet; retried", metadata: ["id": "\(id)", "error": "\(error)"])
+            }
+            release(id)
+        }
+    }
+
+    func compact() async throws { try await store.compact() }
+}

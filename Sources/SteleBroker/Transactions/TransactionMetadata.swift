@@ -1,0 +1,57 @@
+/// One transactional id's state at its coordinator (Kafka `TransactionMetadata`), as stored in
+/// the transaction log: one record per change, the latest per id wins.
+public struct TransactionMetadata: Codable, Sendable, Equatable {
+    /// Kafka `TransactionState`. The prepare states are the decision: once one is durable the
+    /// transaction completes that way, whatever crashes, before the id can be used again.
+    public enum State: String, Codable, Sendable {
+        case empty = "Empty"
+        case ongoing = "Ongoing"
+        case prepareCommit = "PrepareCommit"
+        case prepareAbort = "PrepareAbort"
+        case completeCommit = "CompleteCommit"
+        case completeAbort = "CompleteAbort"
+    }
+
+    public struct Partition: Codable, Hashable, Sendable, Comparable {
+        public var topic: String
+        public var partition: Int32
+        public init(topic: String, partition: Int32) { (self.topic, self.partition) = (topic, partition) }
+        public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition) }
+    }
+
+    /// An offset committed inside the transaction, applied to the group when it commits.
+    public struct PendingOffset: Codable, Sendable, Equatable {
+        public var group: String
+        public var topic: String
+        public var partition: Int32
+        public var offset: Int64
+        public var leaderEpoch: Int32
+        public var metadata: String?
+
+        public init(group: String, topic: String, partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?) {
+            (self.group, self.topic, self.partition, self.offset, self.leaderEpoch, self.metadata) = (group, topic, partition, offset, leaderEpoch, metadata)
+        }
+    }
+
+    public var transactionalId: String
+    public var producerId: Int64
+    public var producerEpoch: Int16
+    /// The epoch before the coordinator last bumped it on its own (a timeout), so the producer
+    /// that was fenced can still recover with KIP-360's InitProducerId; -1 if none.
+    public var lastProducerEpoch: Int16 = -1
+    public var timeoutMs: Int32
+    public var state: State
+    /// The partitions this transaction wrote to (or may have): each gets the marker.
+    public var partitions: [Partition] = []
+    /// Groups whose offsets commit with the transaction (AddOffsetsToTxn).
+    public var groups: [String] = []
+    /// Offsets sent with TxnOffsetCommit. Stored durably only with the commit decision; an
+    /// ongoing transaction lost in a crash is aborted, and its offsets with it.
+    public var pendingOffsets: [PendingOffset] = []
+    /// When the current transaction began (its first AddPartitionsToTxn/AddOffsetsToTxn), ms.
+    public var startedMs: Int64 = -1
+    public var updatedMs: Int64
+
+    /// Whether the epoch can be bumped once more without reaching Kafka's reserved maximum.
+    var epochExhausted: Bool { producerEpoch >= Int16.max - 1 }
+}

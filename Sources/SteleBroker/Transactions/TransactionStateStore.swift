@@ -1,0 +1,58 @@
+import Foundation
+import SteleCore
+import SteleLog
+
+/// The transaction coordinator's durable state, kept as Kafka keeps it: records of a compacted
+/// log (`<data>/__transaction_state`), key = the transactional id, value = its
+/// ``TransactionMetadata`` as JSON; the latest record per id wins. Every change is appended and
+/// acknowledged durably before the coordinator acts on it.
+final class TransactionStateStore: Sendable {
+    private let log: PartitionLog
+
+    static func open(directory: String, fileSystem: any FileSystem) async throws -> (TransactionStateStore, [String: TransactionMetadata]) {
+        var config = LogConfig()
+        config.cleanupPolicy = .compact
+        // A decision is acted on only once durable, whatever the broker's flush policy.
+        config.flushPolicy = .always
+        config.segmentBytes = 16 << 20
+        let log = try await PartitionLog.open(directory: directory, config: config, fileSystem: fileSystem)
+        let store = TransactionStateStore(log: log)
+        return (store, try await store.load())
+    }
+
+    private init(log: PartitionLog) { self.log = log }
+
+    private func load() async throws -> [String: TransactionMetadata] {
+        var offset = log.logStartOffset
+        var loaded: [String: TransactionMetadata] = [:]
+        while offset < log.highWatermark {
+            let batches = try await log.read(from: offset, maxBytes: 1 << 20).batches
+            guard !batches.isEmpty else { break }
+            var position = 0
+            while position + RecordBatchHeader.size <= batches.count {
+                let header = try RecordBatchHeader(parsing: Array(batches[position..<(position + RecordBatchHeader.size)]))
+                for record in try RecordBatch.records(of: Array(batches[position..<(position + header.totalSize)])) {
+                    guard let key = record.key else { continue }
+                    let id = String(decoding: key, as: UTF8.self)
+                    loaded[id] = record.value.flatMap { try? JSONDecoder().decode(TransactionMetadata.self, from: Data($0)) }
+                }
+                offset = header.nextOffset
+                position += header.totalSize
+            }
+        }
+        return loaded
+    }
+
+    /// Appends the new state of one transactional id; returns once it is durable.
+    func store(_ metadata: TransactionMetadata) async throws {
+        var builder = RecordBatchBuilder(baseTimestamp: metadata.updatedMs)
+        builder.append(key: Array(metadata.transactionalId.utf8), value: Array(try JSONEncoder().encode(metadata)))
+        _ = try await log.append(builder.build())
+    }
+
+    func compact() async throws { _ = try await log.compact() }
+
+    var sizeInBytes: Int64 { log.sizeInBytes }
+
+    func close() async throws { try await log.close() }
+}

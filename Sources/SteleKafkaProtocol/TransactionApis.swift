@@ -1,0 +1,156 @@
+/// The transaction APIs a transactional producer sends to its coordinator (KIP-98):
+/// AddPartitionsToTxn (key 24, v0–3: v4+ is the brokers' batched form), AddOffsetsToTxn (25,
+/// v0–4), EndTxn (26, v0–4: v5 is KIP-890's transaction version 2), TxnOffsetCommit (28, v0–4).
+/// v3 is the first flexible version of each; v4 only adds an error code clients may receive.
+
+/// AddPartitionsToTxn: the partitions a transaction is about to write to.
+public struct AddPartitionsToTxnRequest: Sendable, Equatable {
+    public var transactionalId: String
+    public var producerId: Int64
+    public var producerEpoch: Int16
+    public var topics: [(name: String, partitions: [Int32])]
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.transactionalId == rhs.transactionalId && lhs.producerId == rhs.producerId && lhs.producerEpoch == rhs.producerEpoch
+            && lhs.topics.map(\.name) == rhs.topics.map(\.name) && lhs.topics.map(\.partitions) == rhs.topics.map(\.partitions)
+    }
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let id = try decoder.string("transactional id")
+        let producerId = try decoder.int64("producer id")
+        let epoch = try decoder.int16("producer epoch")
+        let topics = try decoder.array("topics") { decoder in
+            let topic = (name: try decoder.string("topic"), partitions: try decoder.array("partitions") { try $0.int32("partition") })
+            try decoder.taggedFields()
+            return topic
+        }
+        try decoder.taggedFields()
+        return Self(transactionalId: id, producerId: producerId, producerEpoch: epoch, topics: topics)
+    }
+}
+
+public struct AddPartitionsToTxnResponse: Sendable, Equatable {
+    public struct Partition: Sendable, Equatable {
+        public var partition: Int32
+        public var errorCode: KafkaErrorCode
+        public init(partition: Int32, errorCode: KafkaErrorCode) { (self.partition, self.errorCode) = (partition, errorCode) }
+    }
+    public struct Topic: Sendable, Equatable {
+        public var name: String
+        public var partitions: [Partition]
+        public init(name: String, partitions: [Partition]) { (self.name, self.partitions) = (name, partitions) }
+    }
+    public var topics: [Topic]
+    public init(topics: [Topic]) { self.topics = topics }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.array(topics) { encoder, topic in
+            encoder.string(topic.name)
+            encoder.array(topic.partitions) { encoder, partition in
+                encoder.int32(partition.partition)
+                encoder.int16(partition.errorCode.rawValue)
+                encoder.taggedFields()
+            }
+            encoder.taggedFields()
+        }
+        encoder.taggedFields()
+    }
+}
+
+/// AddOffsetsToTxn: the transaction will commit offsets of this group (TxnOffsetCommit follows).
+public struct AddOffsetsToTxnRequest: Sendable, Equatable {
+    public var transactionalId: String
+    public var producerId: Int64
+    public var producerEpoch: Int16
+    public var groupId: String
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let request = Self(transactionalId: try decoder.string("transactional id"), producerId: try decoder.int64("producer id"),
+                           producerEpoch: try decoder.int16("producer epoch"), groupId: try decoder.string("group id"))
+        try decoder.taggedFields()
+        return request
+    }
+}
+
+/// The response of AddOffsetsToTxn and of EndTxn up to v4: a throttle time and an error code.
+public struct TransactionErrorResponse: Sendable, Equatable {
+    public var errorCode: KafkaErrorCode
+    public init(errorCode: KafkaErrorCode) { self.errorCode = errorCode }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.int16(errorCode.rawValue)
+        encoder.taggedFields()
+    }
+}
+
+/// EndTxn: commit or abort the producer's transaction.
+public struct EndTxnRequest: Sendable, Equatable {
+    public var transactionalId: String
+    public var producerId: Int64
+    public var producerEpoch: Int16
+    public var committed: Bool
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let request = Self(transactionalId: try decoder.string("transactional id"), producerId: try decoder.int64("producer id"),
+                           producerEpoch: try decoder.int16("producer epoch"), committed: try decoder.bool("committed"))
+        try decoder.taggedFields()
+        return request
+    }
+}
+
+/// TxnOffsetCommit: offsets that commit with the producer's transaction.
+public struct TxnOffsetCommitRequest: Sendable, Equatable {
+    public struct Partition: Sendable, Equatable {
+        public var partition: Int32
+        public var offset: Int64
+        public var leaderEpoch: Int32
+        public var metadata: String?
+    }
+    public struct Topic: Sendable, Equatable {
+        public var name: String
+        public var partitions: [Partition]
+    }
+    public var transactionalId: String
+    public var groupId: String
+    public var producerId: Int64
+    public var producerEpoch: Int16
+    public var generationId: Int32 = -1
+    public var memberId: String = ""
+    public var groupInstanceId: String?
+    public var topics: [Topic]
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        var request = Self(transactionalId: try decoder.string("transactional id"), groupId: try decoder.string("group id"),
+                           producerId: try decoder.int64("producer id"), producerEpoch: try decoder.int16("producer epoch"), topics: [])
+        if version >= 3 {
+            request.generationId = try decoder.int32("generation id")
+            request.memberId = try decoder.string("member id")
+            request.groupInstanceId = try decoder.nullableString("group instance id")
+        }
+        request.topics = try decoder.array("topics") { decoder in
+            let name = try decoder.string("topic")
+            let partitions = try decoder.array("partitions") { decoder in
+                let partition = Partition(partition: try decoder.int32("partition"), offset: try decoder.int64("offset"),
+                                          leaderEpoch: version >= 2 ? try decoder.int32("leader epoch") : -1,
+                                          metadata: try decoder.nullableString("metadata"))
+                try decoder.taggedFields()
+                return partition
+            }
+            try decoder.taggedFields()
+            return Topic(name: name, partitions: partitions)
+        }
+        try decoder.taggedFields()
+        return request
+    }
+}
+
+public struct TxnOffsetCommitResponse: Sendable, Equatable {
+    public var topics: [AddPartitionsToTxnResponse.Topic]
+    public init(topics: [AddPartitionsToTxnResponse.Topic]) { self.topics = topics }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        AddPartitionsToTxnResponse(topics: topics).encode(&encoder, version: version)
+    }
+}
