@@ -87,6 +87,8 @@ echo "acks=0: 1000 records stored: OK"
 # Transactions: confluent-kafka, kafka-python and aiokafka transactional producers;
 # read_committed consumers; fencing; timeouts; consume-transform-produce exactly once.
 timeout 1800 python3 Tests/Clients/transactions.py "$bootstrap"
+# A Jepsen-style checker of transactions while a broker of its own is SIGKILLed and SIGSTOPped.
+timeout 1800 python3 Tests/Clients/transactions_faults.py "$bin" --cycles 12
 
 timeout 1800 python3 Tests/Clients/expected_version.py "$bootstrap"
 timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"

@@ -136,8 +136,10 @@ public final class Broker: Sendable {
             let highest = max(broker.topics.withLock { Array($0.values) }.flatMap(\.partitions).compactMap(\.highestProducerId).max() ?? -1,
                               transactions.highestProducerId ?? -1)
             broker.producerIds.raise(atLeast: highest + 1)
-            // Decided transactions complete before any client is served.
+            // Decided transactions complete before any client is served; then any transaction a
+            // partition holds open that the coordinator does not is aborted.
             await transactions.start()
+            _ = try await broker.abortStrayTransactions()
             broker.startMaintenance()
             return broker
         } catch {

@@ -93,7 +93,9 @@ public final class EmbeddedEventStorage: EventStorage {
         /// The original outcome if these events are already where `lookup` says.
         func repeated(current: Int64) async throws -> AppendOutcome? {
             guard let lookup = Idempotency.lookup(for: expected, current: current, count: events.count) else { return nil }
-            let existing = try await read(stream, log: log, partition: partition, from: lookup.fromVersion, limit: lookup.limit)
+            // Every record the versions count, committed or not: what the lookup's versions mean.
+            let existing = try await read(stream, log: log, partition: partition, from: lookup.fromVersion, limit: lookup.limit,
+                                          isolation: .readUncommitted)
             return try Idempotency.repeatedAppend(of: events, existing: existing, lookup: lookup, stream: stream)
         }
         while true {
@@ -150,8 +152,9 @@ public final class EmbeddedEventStorage: EventStorage {
         return try await read(stream, log: log, partition: partition, from: version, limit: limit)
     }
 
-    private func read(_ stream: StreamName, log: PartitionLog, partition: Int32, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
-        let records = try await mapLogErrors { try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit) }
+    private func read(_ stream: StreamName, log: PartitionLog, partition: Int32, from version: Int64, limit: Int,
+                      isolation: IsolationLevel = .readCommitted) async throws -> [RecordedEvent] {
+        let records = try await mapLogErrors { try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit, isolation: isolation) }
         return records.map { record in
             EventHeaders.decode(stream: stream, version: record.version, position: EventPosition(partition: partition, offset: record.offset),
                                 timestamp: record.timestamp, value: record.value, headers: record.headers)
@@ -248,7 +251,8 @@ public final class EmbeddedEventStorage: EventStorage {
     public func endCheckpoint(of category: String) async throws -> CategoryCheckpoint {
         guard let topic = try await self.category(category, create: false) else { return .start }
         var end = CategoryCheckpoint()
-        for (index, log) in topic.partitions.enumerated() { end.nextOffsets[Int32(index)] = log.highWatermark }
+        // The end of what readers see: an open transaction's records come later, when it commits.
+        for (index, log) in topic.partitions.enumerated() { end.nextOffsets[Int32(index)] = log.lastStableOffset }
         return end
     }
 

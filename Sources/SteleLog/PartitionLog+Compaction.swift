@@ -41,17 +41,34 @@ extension PartitionLog {
 
     /// Offsets in `segment` superseded by a later record with the same key (in this segment or
     /// a newer one), and latest tombstones older than the horizon. Decided from key indexes alone.
+    ///
+    /// Only a committed record supersedes (Kafka's cleaner stops at the last stable offset and
+    /// ignores aborted data): one at or after the last stable offset may still abort, and one
+    /// inside an aborted transaction's range may be aborted, so neither dooms an older record.
+    /// (An aborted range is judged by offsets alone, whoever's batch it is: a committed record
+    /// there only keeps an older value a while longer.)
     private func offsetsToRemove(from segment: LogSegment, newer: [LogSegment], tombstoneHorizon: Int64) throws -> Set<Int64> {
+        let (stable, aborted) = state.withLock { state in
+            (min(state.durableOffset, state.highWatermark, state.producers.firstUnstableOffset ?? .max), state.producers.aborted)
+        }
+        let commits: (Int64) -> Bool = { offset in
+            offset < stable && !aborted.contains { $0.firstOffset <= offset && offset < $0.lastOffset }
+        }
         var doomed = Set<Int64>()
         var failure: (any Error)?
         try sealedKeyIndex(of: segment).forEachKey { key, entries in
             guard failure == nil else { return }
             do {
-                let supersededLater = try newer.contains { try self.segmentHasKey($0, key) }
-                let keep = supersededLater ? entries.count : entries.count - 1
-                for entry in entries.prefix(keep) { doomed.insert(segment.baseOffset + Int64(entry.relativeOffset)) }
-                if !supersededLater, let latest = entries.last, latest.isTombstone, latest.timestamp < tombstoneHorizon {
-                    doomed.insert(segment.baseOffset + Int64(latest.relativeOffset))
+                let offsets = entries.map { segment.baseOffset + Int64($0.relativeOffset) }
+                if try newer.contains(where: { try self.segmentHasCommittedKey($0, key, commits) }) {
+                    doomed.formUnion(offsets)
+                    return
+                }
+                // The newest committed record of the key here stays; everything before it goes.
+                guard let latest = offsets.lastIndex(where: commits) else { return }
+                doomed.formUnion(offsets[..<latest])
+                if latest == entries.count - 1, entries[latest].isTombstone, entries[latest].timestamp < tombstoneHorizon {
+                    doomed.insert(offsets[latest])
                 }
             } catch { failure = error }
         }
@@ -59,17 +76,13 @@ extension PartitionLog {
         return doomed
     }
 
-    /// Whether `segment` holds a durable record with `key`. Only durable records may supersede:
-    /// dropping an old record because of one not yet synced would lose the key's latest
-    /// acknowledged value if the machine then lost power. Sealed segments are synced whole.
-    private func segmentHasKey(_ segment: LogSegment, _ key: [UInt8]) throws -> Bool {
-        let active = state.withLock { state -> Bool? in
-            guard let builder = segment.active else { return nil }
-            guard let first = builder.keyIndex.entries(for: key).first else { return false }
-            return segment.baseOffset + Int64(first.relativeOffset) < state.durableOffset
-        }
-        if let active { return active }
-        return try sealedKeyIndex(of: segment).count(for: key) > 0
+    /// Whether `segment` holds a committed record with `key` (see `offsetsToRemove`). Only
+    /// durable records may supersede: dropping an old record because of one not yet synced would
+    /// lose the key's latest acknowledged value if the machine then lost power (the caller's
+    /// `commits` stops at the durable offset). Sealed segments are synced whole.
+    private func segmentHasCommittedKey(_ segment: LogSegment, _ key: [UInt8], _ commits: (Int64) -> Bool) throws -> Bool {
+        let entries = try state.withLock { _ in segment.active.map { $0.keyIndex.entries(for: key) } } ?? sealedKeyIndex(of: segment).entries(for: key)
+        return entries.contains { commits(segment.baseOffset + Int64($0.relativeOffset)) }
     }
 
     /// Writes the segment without `doomed` records and swaps it in. Returns the new segment.
@@ -142,6 +155,9 @@ extension PartitionLog {
         }
         guard !records.isEmpty else { return nil }
         var builder = RecordBatchBuilder(baseTimestamp: header.baseTimestamp, timestampType: header.attributes.timestampType)
+        // Every attribute but the codec is kept: a transactional batch stays transactional, or
+        // readers would take the rest of an aborted batch for plain committed records.
+        builder.attributes = RecordBatchAttributes(rawValue: header.attributes.rawValue & ~0x07)
         builder.baseOffset = header.baseOffset
         builder.partitionLeaderEpoch = header.partitionLeaderEpoch
         builder.producerId = header.producerId

@@ -39,7 +39,9 @@ extension PartitionLog {
         try state.withLock { state throws(LogError) in
             try checkOpen(state)
             return ReadView(segments: state.segments, highWatermark: state.highWatermark,
-                            lastStableOffset: min(state.highWatermark, state.producers.firstUnstableOffset ?? .max), logStartOffset: state.logStartOffset,
+                            // Never below the log start (DeleteRecords may pass an open transaction).
+                            lastStableOffset: max(state.logStartOffset, min(state.highWatermark, state.producers.firstUnstableOffset ?? .max)),
+                            logStartOffset: state.logStartOffset,
                             logEndOffset: state.logEndOffset, visibleBytes: state.visibleBytes)
         }
     }

@@ -17,11 +17,18 @@ extension PartitionLog {
 
     /// Reads the records with `key` from `fromVersion` on, in offset order, through the key
     /// index: the cost is O(records of the key + segments), independent of partition size.
-    public func readStream(key: [UInt8], fromVersion: Int64 = 0, maxRecords: Int = .max) async throws -> [StreamRecord] {
-        try await executor.run { try self.readStreamBlocking(key: key, fromVersion: fromVersion, maxRecords: maxRecords) }
+    ///
+    /// ``IsolationLevel/readCommitted`` (the default) returns committed records only: none at or
+    /// after the last stable offset, none of an aborted transaction (their versions stay
+    /// counted, so a stream written by an aborted Kafka transaction has gaps in its versions).
+    /// ``IsolationLevel/readUncommitted`` returns every record up to the high watermark — what
+    /// the versions count, which an idempotency check compares against.
+    public func readStream(key: [UInt8], fromVersion: Int64 = 0, maxRecords: Int = .max,
+                           isolation: IsolationLevel = .readCommitted) async throws -> [StreamRecord] {
+        try await executor.run { try self.readStreamBlocking(key: key, fromVersion: fromVersion, maxRecords: maxRecords, isolation: isolation) }
     }
 
-    func readStreamBlocking(key: [UInt8], fromVersion: Int64, maxRecords: Int) throws -> [StreamRecord] {
+    func readStreamBlocking(key: [UInt8], fromVersion: Int64, maxRecords: Int, isolation: IsolationLevel = .readCommitted) throws -> [StreamRecord] {
         let view = try readView()
         var records: [StreamRecord] = []
         var version: Int64 = 0
@@ -42,15 +49,22 @@ extension PartitionLog {
             version += Int64(entries.count)
             let skip = Int(max(0, fromVersion - firstVersion))
             guard skip < entries.count else { continue }
-            // Only committed records: none at or after the last stable offset, none aborted.
-            let selected = entries[skip...]
-                .prefix { segment.baseOffset + Int64($0.relativeOffset) < view.lastStableOffset }
-                .prefix(maxRecords - records.count)
-            let before = records.count
-            try readEntries(Array(selected), firstVersion: firstVersion + Int64(skip), of: segment, key: key, into: &records)
-            if state.withLock({ !$0.producers.aborted.isEmpty }) {
-                let kept = try records[before...].filter { try !isAborted(offset: $0.offset) }
-                records.replaceSubrange(before..., with: kept)
+            let bound = isolation == .readCommitted ? view.lastStableOffset : view.highWatermark
+            let filtersAborted = isolation == .readCommitted && state.withLock { !$0.producers.aborted.isEmpty }
+            // Aborted records are dropped before the limit counts, so a page is short only at the end.
+            var position = skip
+            while position < entries.count && records.count < maxRecords {
+                let selected = entries[position...]
+                    .prefix { segment.baseOffset + Int64($0.relativeOffset) < bound }
+                    .prefix(maxRecords - records.count)
+                if selected.isEmpty { break }
+                let before = records.count
+                try readEntries(Array(selected), firstVersion: firstVersion + Int64(position), of: segment, key: key, into: &records)
+                if filtersAborted {
+                    let kept = try records[before...].filter { try !isAborted(offset: $0.offset) }
+                    records.replaceSubrange(before..., with: kept)
+                }
+                position += selected.count
             }
         }
         return records

@@ -13,7 +13,12 @@ extension PartitionLog {
     /// The first offset of the oldest transaction still open in this partition, or the high
     /// watermark when none is: read_committed readers see nothing at or after it.
     public var lastStableOffset: Int64 {
-        state.withLock { min($0.highWatermark, $0.producers.firstUnstableOffset ?? .max) }
+        state.withLock { max($0.logStartOffset, min($0.highWatermark, $0.producers.firstUnstableOffset ?? .max)) }
+    }
+
+    /// The epoch this partition last saw from `producerId`, if it knows the producer.
+    public func producerEpoch(of producerId: Int64) -> Int16? {
+        state.withLock { $0.producers.producers[producerId]?.epoch }
     }
 
     /// The producers with a transaction open here and the offset of its first batch.

@@ -123,8 +123,8 @@ struct ProducerStateTable: Codable, Sendable, Equatable {
             }
             return .append
         }
-        if !header.attributes.isTransactional, let producer = producers[header.producerId], producer.transactionFirstOffset != nil,
-           header.producerEpoch == producer.epoch {
+        // Whatever its epoch: a new epoch may not slip past a transaction only a marker closes.
+        if !header.attributes.isTransactional, let producer = producers[header.producerId], producer.transactionFirstOffset != nil {
             return .reject(.invalidTransactionState("producer \(header.producerId) sent a non-transactional batch while its transaction is open"))
         }
         let first = header.baseSequence

@@ -71,7 +71,9 @@ extension KafkaRequestHandler {
         case .offsetFetch:
             let request = try OffsetFetchRequest.decode(&decoder, version: version)
             var answered: [OffsetFetchResponse.Group] = []
-            for group in request.groups { answered.append(await fetchOffsets(group, version: version, requester: requester)) }
+            for group in request.groups {
+                answered.append(await fetchOffsets(group, version: version, requireStable: request.requireStable, requester: requester))
+            }
             return respond { OffsetFetchResponse(groups: answered).encode(&$0, version: version) }
         case .listGroups:
             let request = try ListGroupsRequest.decode(&decoder, version: version)
@@ -163,7 +165,8 @@ extension KafkaRequestHandler {
     /// One group's committed offsets (OffsetFetch). A consumer-protocol member asking (v9) must
     /// name its current epoch; offsets of topics the requester may not describe are refused
     /// when named and left out when it asked for all.
-    private func fetchOffsets(_ request: OffsetFetchRequest.Group, version: Int16, requester: Requester) async -> OffsetFetchResponse.Group {
+    private func fetchOffsets(_ request: OffsetFetchRequest.Group, version: Int16, requireStable: Bool = false,
+                              requester: Requester) async -> OffsetFetchResponse.Group {
         func refused(_ code: KafkaErrorCode) -> OffsetFetchResponse.Group {
             // v0–1 have no group-level error: Kafka puts it on every partition asked for.
             let topics = version >= 2 ? [] : (request.topics ?? []).map { topic in
@@ -183,6 +186,11 @@ extension KafkaRequestHandler {
             (name: topic.name, partitions: topic.partitions.map { partition -> OffsetFetchResponse.Partition in
                 if hidden.contains(topic.name) {
                     return .init(partition: partition, offset: -1, metadata: "", errorCode: .topicAuthorizationFailed)
+                }
+                // v7+: a consumer that must not read an offset a transaction is about to replace
+                // is told to retry (read_committed consumers ask this).
+                if requireStable && broker.transactions.hasPendingOffset(group: request.groupId, topic: topic.name, partition: partition) {
+                    return .init(partition: partition, offset: -1, metadata: "", errorCode: .unstableOffsetCommit)
                 }
                 guard let entry = committed[OffsetStore.Key(group: request.groupId, topic: topic.name, partition: partition)] else {
                     return .init(partition: partition, offset: -1, metadata: "")

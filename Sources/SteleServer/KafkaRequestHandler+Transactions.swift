@@ -89,7 +89,10 @@ extension KafkaRequestHandler {
             }
             let error = await transactions.addOffsets(transactionalId: request.transactionalId, producerId: request.producerId,
                                                       epoch: request.producerEpoch, group: request.groupId, offsets: offsets)
-            return respond { all(Self.errorCode(for: error, version: version)).encode(&$0, version: version) }
+            // Kafka answers a stale epoch here with INVALID_PRODUCER_EPOCH at every version (the
+            // offsets are a transactional write, checked like a batch), which clients treat as fatal.
+            let code = error == .producerFenced ? .invalidProducerEpoch : Self.errorCode(for: error, version: version)
+            return respond { all(code).encode(&$0, version: version) }
         default:
             preconditionFailure("\(api) is not a transaction request")
         }

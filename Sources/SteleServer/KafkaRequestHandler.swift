@@ -338,7 +338,7 @@ struct KafkaRequestHandler: Sendable {
             guard allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
                 return failure(.transactionalIdAuthorizationFailed, "WRITE on transactional id \(transactionalId) is not allowed")
             }
-            if let refusal = broker.transactions.beginBatch(producerId: header.producerId, epoch: header.producerEpoch,
+            if let refusal = broker.transactions.beginBatch(transactionalId: transactionalId, producerId: header.producerId, epoch: header.producerEpoch,
                                                             partition: .init(topic: topic, partition: partition.index)) {
                 return failure(Self.errorCode(for: refusal), "\(refusal)")
             }

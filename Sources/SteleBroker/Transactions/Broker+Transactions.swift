@@ -11,17 +11,45 @@ final class BrokerReference: Sendable {
 }
 
 extension Broker {
-    /// Writes a transaction's marker into one partition. A partition whose topic is gone has
-    /// nothing to mark; a marker refused for an older epoch means a newer one already ended the
-    /// transaction there (Kafka's coordinator stops sending it too).
+    /// Writes a transaction's marker into one partition and makes it durable (whatever the
+    /// topic's flush policy: the coordinator stores the transaction complete only after every
+    /// marker is on disk). A deleted topic has nothing to mark; an offline one is retried. A
+    /// marker refused for an older epoch is done only if the partition holds no open
+    /// transaction of the producer (a newer marker already ended it there).
     func writeMarker(_ marker: TransactionMarker, to partition: TransactionMetadata.Partition, producerId: Int64, epoch: Int16) async throws {
-        guard let topic = topic(partition.topic), topic.partitions.indices.contains(Int(partition.partition)) else { return }
-        do {
-            _ = try await topic.partitions[Int(partition.partition)].appendMarker(marker, producerId: producerId, producerEpoch: epoch)
-        } catch LogError.producerRejected(.invalidProducerEpoch) {
+        guard let topic = topic(partition.topic) else {
+            if let reason = offlineReason(partition.topic) { throw BrokerError.topicOffline(partition.topic, reason) }
             return
         }
+        guard topic.partitions.indices.contains(Int(partition.partition)) else { return }
+        let log = topic.partitions[Int(partition.partition)]
+        do {
+            _ = try await log.appendMarker(marker, producerId: producerId, producerEpoch: epoch)
+        } catch LogError.producerRejected(.invalidProducerEpoch) where log.openTransactions[producerId] == nil {
+            return
+        }
+        if log.config.flushPolicy != .always { try await log.flush() }
         arrivals.notifyAll()
+    }
+
+    /// Closes transactions a partition holds open that the coordinator does not know as open
+    /// there (its state was lost, or the topic was offline when the transaction ended): an
+    /// abort marker at the producer's epoch, so the last stable offset can move again. Run at
+    /// open, after the coordinator completed every decided transaction.
+    func abortStrayTransactions() async throws -> Int {
+        var aborted = 0
+        for topic in topics.withLock({ Array($0.values) }) {
+            for (index, log) in topic.partitions.enumerated() {
+                let partition = TransactionMetadata.Partition(topic: topic.name, partition: Int32(index))
+                for producerId in log.openTransactions.keys where !transactions.isOpen(producerId: producerId, in: partition) {
+                    guard let epoch = log.producerEpoch(of: producerId) else { continue }
+                    _ = try await log.appendMarker(.abort, producerId: producerId, producerEpoch: epoch)
+                    if log.config.flushPolicy != .always { try await log.flush() }
+                    aborted += 1
+                }
+            }
+        }
+        return aborted
     }
 
     /// Makes a committed transaction's offsets the groups' committed offsets.

@@ -124,6 +124,26 @@ public final class TransactionCoordinator: Sendable {
         try await store.close()
     }
 
+    /// Whether `producerId` has a transaction open (or decided, not yet complete) that includes
+    /// `partition`.
+    public func isOpen(producerId: Int64, in partition: Partition) -> Bool {
+        state.withLock { state in
+            guard let id = state.ids[producerId], let metadata = state.entries[id]?.metadata else { return false }
+            return [.ongoing, .prepareCommit, .prepareAbort].contains(metadata.state) && metadata.partitions.contains(partition)
+        }
+    }
+
+    /// Whether an open or decided transaction holds an offset for this group's partition, not
+    /// yet committed (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
+    public func hasPendingOffset(group: String, topic: String, partition: Int32) -> Bool {
+        state.withLock { state in
+            state.entries.values.contains { entry in
+                [.ongoing, .prepareCommit, .prepareAbort].contains(entry.metadata.state)
+                    && entry.metadata.pendingOffsets.contains { $0.group == group && $0.topic == topic && $0.partition == partition }
+            }
+        }
+    }
+
     /// A snapshot of one transactional id's state.
     public func metadata(of transactionalId: String) -> TransactionMetadata? {
         state.withLock { $0.entries[transactionalId]?.metadata }
@@ -141,9 +161,19 @@ public final class TransactionCoordinator: Sendable {
                                epoch: Int16 = -1) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
         guard timeoutMs > 0, timeoutMs <= Self.maxTimeoutMs else { return .failure(.invalidTimeout) }
         let now = clock()
-        enum Begun { case new, retried(TransactionMetadata), proceed(TransactionMetadata) }
+        enum Begun { case new(TransactionMetadata), retried(TransactionMetadata), proceed(TransactionMetadata) }
         let begun = state.withLock { state -> Result<Begun, TransactionError> in
-            guard let entry = state.entries[transactionalId] else { return .success(.new) }
+            guard let entry = state.entries[transactionalId] else {
+                // A new id: reserved here, busy, so a racing InitProducerId of the same id waits
+                // for this one instead of storing a producer id of its own.
+                guard producerId < 0 else { return .failure(.invalidProducerIdMapping) }
+                guard let id = try? nextProducerId() else { return .failure(.unavailable("no producer id could be reserved")) }
+                let metadata = TransactionMetadata(transactionalId: transactionalId, producerId: id, producerEpoch: 0,
+                                                   timeoutMs: timeoutMs, state: .empty, updatedMs: now)
+                state.set(metadata)
+                state.entries[transactionalId]!.busy = true
+                return .success(.new(metadata))
+            }
             if entry.busy { return .failure(.concurrentTransactions) }
             let current = entry.metadata
             if producerId >= 0 {
@@ -157,28 +187,23 @@ public final class TransactionCoordinator: Sendable {
             state.entries[transactionalId]!.ending = current.state == .ongoing
             return .success(.proceed(current))
         }
-        let current: TransactionMetadata?
+        var next: TransactionMetadata
         switch begun {
         case let .failure(error): return .failure(error)
         case let .success(.retried(metadata)): return .success((metadata.producerId, metadata.producerEpoch))
-        case .success(.new): current = nil
-        case let .success(.proceed(metadata)): current = metadata
-        }
-        guard var next = current else {
-            // A new transactional id.
+        case let .success(.new(metadata)):
             do {
-                let metadata = TransactionMetadata(transactionalId: transactionalId, producerId: try nextProducerId(), producerEpoch: 0,
-                                                   timeoutMs: timeoutMs, state: .empty, updatedMs: now)
                 try await store.store(metadata)
-                let raced = state.withLock { state -> Bool in
-                    if state.entries[transactionalId] != nil { return true }
-                    state.set(metadata)
-                    return false
-                }
-                return raced ? .failure(.concurrentTransactions) : .success((metadata.producerId, metadata.producerEpoch))
             } catch {
+                state.withLock { state in
+                    state.entries[transactionalId] = nil
+                    state.ids[metadata.producerId] = nil
+                }
                 return .failure(.unavailable("\(error)"))
             }
+            release(transactionalId)
+            return .success((metadata.producerId, metadata.producerEpoch))
+        case let .success(.proceed(metadata)): next = metadata
         }
         do {
             let recovering = producerId >= 0
@@ -186,7 +211,20 @@ public final class TransactionCoordinator: Sendable {
                 // Fence the old producer: its open transaction aborts under a new epoch, which
                 // no producer has used yet and which this caller gets.
                 await waitForBatches(of: transactionalId)
-                next = try await finish(next, decision: .prepareAbort, fence: true, now: now)
+                let exhausted = next.epochExhausted
+                do {
+                    next = try await finish(next, decision: .prepareAbort, fence: true, now: now)
+                } catch let error as DecidedError {
+                    // Memory never lags what is durable: the zombie is fenced by the stored epoch.
+                    state.withLock { state in state.set(error.decided) }
+                    throw error.cause
+                }
+                state.withLock { state in state.set(next) }
+                if exhausted {
+                    // No epoch was left to fence with: a new producer id does it.
+                    next.producerId = try nextProducerId()
+                    next.producerEpoch = 0
+                }
                 next.lastProducerEpoch = -1
             } else if next.epochExhausted {
                 next.producerId = try nextProducerId()
@@ -322,11 +360,13 @@ public final class TransactionCoordinator: Sendable {
 
     /// A transactional batch may be appended: registers it, so the transaction cannot end
     /// before ``finishedBatch(producerId:)``.
-    public func beginBatch(producerId: Int64, epoch: Int16, partition: Partition) -> TransactionError? {
+    public func beginBatch(transactionalId: String, producerId: Int64, epoch: Int16, partition: Partition) -> TransactionError? {
         state.withLock { state in
             guard let id = state.ids[producerId], let entry = state.entries[id] else {
                 return .invalidTransactionState("producer \(producerId) has no transactional id here")
             }
+            // A client allowed on one transactional id cannot write into another's transaction.
+            guard id == transactionalId else { return .invalidProducerIdMapping }
             let metadata = entry.metadata
             if epoch < metadata.producerEpoch { return .invalidProducerEpoch }
             guard epoch == metadata.producerEpoch, metadata.state == .ongoing, !entry.ending, metadata.partitions.contains(partition) else {
@@ -416,18 +456,49 @@ public final class TransactionCoordinator: Sendable {
 
     private func complete(_ decided: TransactionMetadata, now: Int64) async throws -> TransactionMetadata {
         let marker: TransactionMarker = decided.state == .prepareCommit ? .commit : .abort
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Each partition's marker is written and made durable before the transaction is stored
+        // complete: a complete transaction never leaves a partition without its marker.
+        let failed = await withTaskGroup(of: (Partition, (any Error)?).self) { group in
             for partition in decided.partitions {
-                group.addTask { try await self.writeMarker(partition, marker, decided.producerId, decided.producerEpoch) }
+                group.addTask {
+                    do {
+                        try await self.writeMarker(partition, marker, decided.producerId, decided.producerEpoch)
+                        return (partition, nil)
+                    } catch {
+                        return (partition, error)
+                    }
+                }
             }
-            try await group.waitForAll()
+            var failed: [(Partition, any Error)] = []
+            for await (partition, error) in group { if let error { failed.append((partition, error)) } }
+            return failed
         }
-        if marker == .commit && !decided.pendingOffsets.isEmpty { try await writeOffsets(decided.pendingOffsets) }
+        if let (_, error) = failed.first {
+            // Only the partitions still without their marker are retried.
+            var remaining = decided
+            remaining.partitions = decided.partitions.filter { partition in failed.contains { $0.0 == partition } }
+            if remaining.partitions != decided.partitions {
+                remaining.updatedMs = now
+                try? await store.store(remaining)
+            }
+            throw DecidedError(decided: remaining, cause: error)
+        }
+        if marker == .commit && !decided.pendingOffsets.isEmpty {
+            do { try await writeOffsets(decided.pendingOffsets) } catch {
+                var remaining = decided
+                remaining.partitions = []
+                throw DecidedError(decided: remaining, cause: error)
+            }
+        }
         var done = decided
         done.state = marker == .commit ? .completeCommit : .completeAbort
         (done.partitions, done.groups, done.pendingOffsets, done.startedMs) = ([], [], [], -1)
         done.updatedMs = now
-        try await store.store(done)
+        do { try await store.store(done) } catch {
+            var remaining = decided
+            remaining.partitions = []
+            throw DecidedError(decided: remaining, cause: error)
+        }
         return done
     }
 

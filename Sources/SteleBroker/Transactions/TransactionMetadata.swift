@@ -36,8 +36,9 @@ public struct TransactionMetadata: Codable, Sendable, Equatable {
     public var transactionalId: String
     public var producerId: Int64
     public var producerEpoch: Int16
-    /// The epoch before the coordinator last bumped it on its own (a timeout), so the producer
-    /// that was fenced can still recover with KIP-360's InitProducerId; -1 if none.
+    /// The epoch a KIP-360 InitProducerId recovered from, so a retry of that call gets the
+    /// same answer instead of a second bump; -1 if none (also after a fence: a fenced producer
+    /// cannot recover, as in Kafka).
     public var lastProducerEpoch: Int16 = -1
     public var timeoutMs: Int32
     public var state: State
