@@ -72,7 +72,7 @@ let package = Package(
         // remote store reads (CloudEvents, pages, problems), one set for both ends.
         .target(name: "SteleWire", dependencies: ["SteleStore"]),
         // The embedded backend: categories as the broker's topics in a data directory.
-        .target(name: "SteleEmbedded", dependencies: ["SteleStore", "SteleBroker", "SteleLog", "SteleCore", "SteleCompression"]),
+        .target(name: "SteleEmbedded", dependencies: ["SteleStore", "SteleBroker", "SteleLog", "SteleCore", "SteleCompression", "SteleAsync"]),
         // The PostgreSQL event-store backend. Its own module: postgres-nio is half of a clean build.
         .target(name: "StelePostgres", dependencies: [
             "SteleStore", "SteleAsync",

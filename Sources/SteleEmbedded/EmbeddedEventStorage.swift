@@ -15,6 +15,11 @@ public final class EmbeddedEventStorage: EventStorage {
     /// Partitions of a category the store creates (1 keeps a category totally ordered).
     public let categoryPartitions: Int
     static let snapshotTopic = "__stele_snapshots"
+    /// Appends to a partition hold its gate shared; a multi-stream append holds the gates of all
+    /// its partitions exclusively, so the versions it checks cannot move before it writes.
+    let gates = PartitionGates()
+    /// The transactional ids multi-stream appends across partitions commit under.
+    let transactionalIds = TransactionalIdPool(prefix: "__stele_store_", count: 4)
 
     /// Serves events from `broker`'s topics (a server's broker, shared with its Kafka listener).
     public init(broker: Broker, categoryPartitions: Int? = nil) {
@@ -87,6 +92,9 @@ public final class EmbeddedEventStorage: EventStorage {
     public func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {
         try Idempotency.validate(events, to: stream)
         guard let (log, partition) = try await log(of: stream, create: true) else { throw EventStoreError.closed }
+        let gate = gates.gate(stream.category, partition)
+        await gate.acquire(exclusive: false)
+        defer { gate.release(exclusive: false) }
         var builder = RecordBatchBuilder(baseTimestamp: Date().epochMilliseconds)
         for event in events { builder.append(key: stream.key, value: event.data, headers: EventHeaders.encode(event)) }
         let batch = builder.build()
@@ -152,7 +160,7 @@ public final class EmbeddedEventStorage: EventStorage {
         return try await read(stream, log: log, partition: partition, from: version, limit: limit)
     }
 
-    private func read(_ stream: StreamName, log: PartitionLog, partition: Int32, from version: Int64, limit: Int,
+    func read(_ stream: StreamName, log: PartitionLog, partition: Int32, from version: Int64, limit: Int,
                       isolation: IsolationLevel = .readCommitted) async throws -> [RecordedEvent] {
         let records = try await mapLogErrors { try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit, isolation: isolation) }
         return records.map { record in
@@ -323,7 +331,7 @@ public final class EmbeddedEventStorage: EventStorage {
         return nil
     }
 
-    private func mapLogErrors<T>(_ body: () async throws -> T) async throws -> T {
+    func mapLogErrors<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as LogError {
             if case .closed = error { throw EventStoreError.closed }
             // A reader's checkpoint past the end (or before the start) is the reader's mistake.

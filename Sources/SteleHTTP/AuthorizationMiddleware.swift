@@ -22,6 +22,8 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
     let publicMetrics: Bool
     let passwords: VerifiedPasswords
     let logger: Logger
+    /// The body limit of the routes: a multi-stream append's body is read here to learn its categories.
+    var maxBodyBytes = 1 << 20
 
     /// Bearer only: a Basic challenge would make browsers prompt for a password on any page
     /// that reaches the API, and makes Linux URLSession wait for credentials it will never get
@@ -42,7 +44,20 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
         }
         let address = context.remoteAddress?.ipAddress ?? ""
         let host = AclHost.normalize(address) ?? address
-        guard allows(access, principal, host) else {
+        var request = request
+        if access == .appendToCategoriesInBody {
+            // The categories are in the body: read it (the route gets it again), then every one
+            // must be allowed. A body that does not parse names none; the route refuses it.
+            guard let body = try? await request.collectBody(upTo: maxBodyBytes) else {
+                return JSONResponse.problem(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
+            }
+            let categories = StreamRoutes.categories(inMultiAppend: Array(body.readableBytesView))
+            guard categories.allSatisfy({ allows(.append(category: $0), principal, host) }) else {
+                Counter(label: "stele_authorization_denials_total").increment()
+                return JSONResponse.problem(.forbidden, "not authorized", detail: "\(principal) may not append to every category of this append")
+            }
+        }
+        guard access == .appendToCategoriesInBody || allows(access, principal, host) else {
             Counter(label: "stele_authorization_denials_total").increment()
             return JSONResponse.problem(.forbidden, "not authorized", detail: "\(principal) may not \(request.method) \(request.uri.path)")
         }
@@ -66,6 +81,8 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
         case .open: return true
         case .metrics: return authorize(principal, host, .describe, .cluster)
         case let .need(operation, resource): return authorize(principal, host, operation, resource)
+        // Checked on the body, in `handle`; here it stands for the request as a whole.
+        case .appendToCategoriesInBody: return true
         case let .append(category):
             return authorize(principal, host, .write, .topic(category))
                 && (broker.topic(category) != nil || authorize(principal, host, .create, .cluster) || authorize(principal, host, .create, .topic(category)))

@@ -109,6 +109,70 @@ enum EmbeddedFiles {
         }
       }
     },
+    "/streams": {
+      "post": {
+        "operationId": "appendToStreams",
+        "summary": "Append events to several streams as one",
+        "tags": [
+          "streams"
+        ],
+        "description": "A multi-stream append: each part names a stream, its expected version and its events. Every stream is checked against its own expected version and either every event is appended or none is; readers (stream and category reads, views, read_committed Kafka consumers) see all of it or none. Streams in several partitions or categories commit as one Kafka transaction. A retry of an append that succeeded gets the original outcomes (200). Needs the rights of an append to every category named.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/MultiAppendRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Every stream's events were appended, one outcome per part in the request's order.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MultiAppendResult"
+                }
+              }
+            }
+          },
+          "200": {
+            "description": "Every part's events (by id) were already in its stream; nothing was written.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MultiAppendResult"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "409": {
+            "description": "A stream is not at its expected version (`wrong expected version`, naming that `stream`, with `expected` and `actual`), or some parts' events are already in their streams and others not (`idempotency conflict`). Nothing was written.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "$ref": "#/components/responses/StoreFailed"
+          }
+        }
+      }
+    },
     "/streams/{category}/{id}": {
       "parameters": [
         {
@@ -1511,6 +1575,74 @@ enum EmbeddedFiles {
           "alreadyAppended": {
             "type": "boolean",
             "description": "Whether the events (by id) were already in the stream, so nothing was written (the response is then 200 rather than 201)."
+          }
+        }
+      },
+      "StreamAppend": {
+        "type": "object",
+        "required": [
+          "category",
+          "id",
+          "events"
+        ],
+        "properties": {
+          "category": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 249,
+            "pattern": "^(?!__)(?!\\.{1,2}$)[a-zA-Z0-9._-]+$",
+            "description": "The stream's category (a topic): Kafka's topic-name rules, not starting with `__`."
+          },
+          "id": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The stream's id within its category: any characters, at most 1024 UTF-8 bytes."
+          },
+          "expectedVersion": {
+            "type": "string",
+            "pattern": "^(any|no-stream|stream-exists|-1|[0-9]{1,18})$",
+            "default": "any",
+            "description": "As the `Stele-Expected-Version` header: `any`, `no-stream` (or `-1`), `stream-exists`, or the exact version of the stream's last event."
+          },
+          "events": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/EventIn"
+            },
+            "minItems": 1,
+            "maxItems": 100000
+          }
+        },
+        "additionalProperties": false
+      },
+      "MultiAppendRequest": {
+        "type": "object",
+        "required": [
+          "appends"
+        ],
+        "properties": {
+          "appends": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/StreamAppend"
+            },
+            "minItems": 1,
+            "maxItems": 1000,
+            "description": "One part per stream; a stream appears at most once."
+          }
+        }
+      },
+      "MultiAppendResult": {
+        "type": "object",
+        "required": [
+          "outcomes"
+        ],
+        "properties": {
+          "outcomes": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/AppendResult"
+            }
           }
         }
       },

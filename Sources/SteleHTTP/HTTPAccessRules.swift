@@ -13,6 +13,8 @@ enum HTTPAccess: Equatable, Sendable {
     case need(AclOperation, AclResource)
     /// Appending to a category: WRITE on its topic, and CREATE when the topic does not exist.
     case append(category: String)
+    /// A multi-stream append (`POST /streams`): `append` for every category its body names.
+    case appendToCategoriesInBody
 
     static func rule(method: HTTPRequest.Method, path: String) -> HTTPAccess? {
         // Decoded as the router decodes its parameters: `%6Frders` must meet the rules for `orders`.
@@ -22,6 +24,7 @@ enum HTTPAccess: Equatable, Sendable {
         case ("health", 1) where get, ("openapi.json", 1) where get: return .open
         case ("metrics", 1) where get: return .metrics
         // Event store: a category is a topic.
+        case ("streams", 1) where method == .post: return .appendToCategoriesInBody
         case ("streams", 3) where method == .post: return .append(category: parts[1])
         case ("streams", 3) where get: return .need(.read, .topic(parts[1]))
         case ("streams", 4) where get && parts[3] == "subscribe": return .need(.read, .topic(parts[1]))

@@ -58,7 +58,7 @@ public enum HTTPServer {
         router.add(middleware: BrowserGuardMiddleware(allowedHosts: Set(configuration.allowedHosts.map { $0.lowercased() })))
         if let authorizer = configuration.authorizer {
             router.add(middleware: AuthorizationMiddleware(authorizer: authorizer, broker: broker, publicMetrics: configuration.publicMetrics,
-                                                           passwords: VerifiedPasswords(), logger: logger))
+                                                           passwords: VerifiedPasswords(), logger: logger, maxBodyBytes: configuration.maxBodyBytes))
         }
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))

@@ -42,6 +42,26 @@ struct StreamRoutes: Sendable {
                 return Self.problem(for: error)
             }
         }
+        // Several streams as one: every part checked against its own expected version, all or nothing.
+        router.post("streams") { request, _ in
+            let body: ByteBuffer
+            switch await JSONResponse.body(of: request, limit: maxBodyBytes) {
+            case let .success(bytes): body = bytes
+            case let .failure(problem): return problem.response
+            }
+            let appends: [StreamAppend]
+            switch Self.multiAppend(from: Array(body.readableBytesView)) {
+            case let .success(parsed): appends = parsed
+            case let .failure(problem): return problem.response
+            }
+            do {
+                let outcomes = try await store.append(appends)
+                let json = JSONValue.object(["outcomes": .array(zip(appends, outcomes).map { AppendOutcomeJSON(stream: $0.stream, $1).json })])
+                return JSONResponse.ok(json, status: outcomes.allSatisfy(\.wasAlreadyAppended) ? .ok : .created)
+            } catch let error as EventStoreError {
+                return Self.problem(for: error)
+            }
+        }
         router.get("streams/:category/:id") { request, context in
             let stream = try Self.stream(context)
             if let problem = stream.problem { return JSONResponse.problem(.badRequest, "invalid stream", detail: problem) }
@@ -125,10 +145,61 @@ struct StreamRoutes: Sendable {
     /// One event object or an array of them: `{"type": "…", "data": … (or "data_base64"), "id"?: uuid,
     /// "schemaVersion"?: n, "correlationId"?, "causationId"?, "occurredAt"?: time}`.
     static func events(from body: [UInt8]) -> Result<[EventData], ProblemResponse> {
+        guard let json = JSONValue.parse(body) else {
+            return .failure(ProblemResponse(JSONResponse.problem(.badRequest, "malformed events", detail: "the body is not JSON")))
+        }
+        return events(from: json)
+    }
+
+    /// `{"appends": [{"category": "…", "id": "…", "expectedVersion"?: "any" | "no-stream" |
+    /// "stream-exists" | n, "events": [event, …]}, …]}`.
+    static func multiAppend(from body: [UInt8]) -> Result<[StreamAppend], ProblemResponse> {
+        func bad(_ detail: String) -> Result<[StreamAppend], ProblemResponse> {
+            .failure(ProblemResponse(JSONResponse.problem(.badRequest, "malformed append", detail: detail)))
+        }
+        guard case let .object(root)? = JSONValue.parse(body), case let .array(parts)? = root["appends"], !parts.isEmpty else {
+            return bad("expected {\"appends\": [{\"category\", \"id\", \"expectedVersion\", \"events\"}, …]}")
+        }
+        var appends: [StreamAppend] = []
+        for (index, part) in parts.enumerated() {
+            guard case let .object(members) = part, case let .string(category)? = members["category"], case let .string(id)? = members["id"] else {
+                return bad("append \(index) needs \"category\" and \"id\" strings")
+            }
+            let stream = StreamName(category: category, id: id)
+            if let problem = stream.problem { return bad("append \(index): \(problem)") }
+            let expected: ExpectedVersion
+            let text: String? = switch members["expectedVersion"] {
+            case nil: nil
+            case let .string(value)?: value
+            case let value?: value.integer.map(String.init) ?? "?"
+            }
+            switch Self.expectedVersion(text) {
+            case let .success(value): expected = value
+            case .failure: return bad("append \(index): expectedVersion must be any, no-stream, stream-exists or a version")
+            }
+            guard let eventsJSON = members["events"] else { return bad("append \(index) has no \"events\"") }
+            switch events(from: eventsJSON) {
+            case let .success(events): appends.append(StreamAppend(events, to: stream, expected: expected))
+            case let .failure(problem): return .failure(problem)
+            }
+        }
+        return .success(appends)
+    }
+
+    /// The categories a multi-stream append's body names (for authorization; empty if it does
+    /// not parse — the route then refuses it).
+    static func categories(inMultiAppend body: [UInt8]) -> Set<String> {
+        guard case let .object(root)? = JSONValue.parse(body), case let .array(parts)? = root["appends"] else { return [] }
+        return Set(parts.compactMap { part in
+            guard case let .object(members) = part, case let .string(category)? = members["category"] else { return nil }
+            return category
+        })
+    }
+
+    static func events(from json: JSONValue) -> Result<[EventData], ProblemResponse> {
         func bad(_ detail: String) -> Result<[EventData], ProblemResponse> {
             .failure(ProblemResponse(JSONResponse.problem(.badRequest, "malformed events", detail: detail)))
         }
-        guard let json = JSONValue.parse(body) else { return bad("the body is not JSON") }
         let objects: [JSONValue]
         switch json {
         case let .array(elements): objects = elements

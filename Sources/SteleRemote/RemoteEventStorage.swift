@@ -35,6 +35,29 @@ public final class RemoteEventStorage: EventStorage {
                              wasAlreadyAppended: outcome.alreadyAppended)
     }
 
+    /// `POST /streams`: one request, all or nothing on the server.
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendOutcome] {
+        try StreamAppend.validate(appends)
+        let body = try JSONEncoder.remote.encode(MultiAppendJSON(appends: appends.map { part in
+            StreamAppendJSON(category: part.stream.category, id: part.stream.id, expectedVersion: Self.headerValue(part.expected),
+                             events: part.events.map(EventJSONIn.init))
+        }))
+        let (status, data) = try await client.send("POST", "/streams", body: body, headers: [:])
+        guard status == 200 || status == 201 else {
+            // The problem names the stream that failed; its expectation is the caller's.
+            let named = (try? JSONDecoder().decode(ProblemJSON.self, from: data))?.stream
+            let part = appends.first { $0.stream.description == named }
+            throw RemoteClient.error(status: status, body: data, stream: part?.stream, expected: part?.expected)
+        }
+        let answer = try client.decode(AppendOutcomesJSON.self, from: data)
+        guard answer.outcomes.count == appends.count else { throw EventStoreError.storage("the server answered \(answer.outcomes.count) outcomes for \(appends.count) streams") }
+        return try answer.outcomes.map { outcome in
+            guard let position = EventPosition(parsing: outcome.position) else { throw EventStoreError.storage("the server answered an unreadable position \(outcome.position)") }
+            return AppendOutcome(firstVersion: outcome.firstVersion, lastVersion: outcome.lastVersion, firstPosition: position,
+                                 wasAlreadyAppended: outcome.alreadyAppended)
+        }
+    }
+
     public func version(of stream: StreamName) async throws -> Int64 {
         let page = try await client.get(EventPageJSON.self, client.streamPath(stream), query: ["direction": "backward", "limit": "1", "dataEncoding": "base64"], stream: stream)
         return page.events.first?.steleversion ?? -1

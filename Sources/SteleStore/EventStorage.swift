@@ -13,6 +13,14 @@ public protocol EventStorage: Sendable {
     /// ``EventStoreError/idempotencyConflict(stream:reason:)`` when only some of the ids match.
     func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome
 
+    /// Appends events to several streams as one: every stream is checked against its own
+    /// expected version and either all of the events are appended or none is (a conflict on
+    /// any stream throws ``EventStoreError/wrongExpectedVersion(stream:expected:actual:)`` naming
+    /// it). Readers see all of it or none of it. A retry of an append that succeeded gets the
+    /// original outcomes; one whose ids are found for some streams only is an
+    /// ``EventStoreError/idempotencyConflict(stream:reason:)``. Outcomes come in `appends`' order.
+    func append(_ appends: [StreamAppend]) async throws -> [AppendOutcome]
+
     /// The version of the stream's last event, -1 when it has none.
     func version(of stream: StreamName) async throws -> Int64
 
@@ -44,6 +52,34 @@ public protocol EventStorage: Sendable {
     func latestSnapshot(of stream: StreamName, name: String, schemaVersion: Int, atOrBefore version: Int64) async throws -> Snapshot?
 
     func close() async throws
+}
+
+/// One stream's part of a multi-stream append (``EventStorage/append(_:)``).
+public struct StreamAppend: Sendable, Equatable {
+    public var stream: StreamName
+    public var events: [EventData]
+    public var expected: ExpectedVersion
+
+    public init(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion = .any) {
+        (self.stream, self.events, self.expected) = (stream, events, expected)
+    }
+
+    /// The checks every backend makes on a multi-stream append before touching storage: each
+    /// part as a single append, no stream twice, no event id twice.
+    public static func validate(_ appends: [StreamAppend]) throws {
+        guard !appends.isEmpty else { throw EventStoreError.invalidRequest("a multi-stream append needs at least one stream") }
+        var streams = Set<StreamName>()
+        var ids = Set<UUID>()
+        for part in appends {
+            try Idempotency.validate(part.events, to: part.stream)
+            guard streams.insert(part.stream).inserted else {
+                throw EventStoreError.invalidRequest("stream \(part.stream) appears twice in one append: put its events in one part")
+            }
+            for event in part.events where !ids.insert(event.id).inserted {
+                throw EventStoreError.invalidRequest("event id \(event.id) appears twice in one append")
+            }
+        }
+    }
 }
 
 /// Where a reader of a category is — its checkpoint: for each partition, the offset of the next

@@ -24,6 +24,20 @@ public struct EventStore: Sendable {
         try await storage.append(events, to: stream, expected: expected)
     }
 
+    /// Appends to several streams as one, each checked against its own expected version: all
+    /// or nothing; see ``EventStorage/append(_:)``.
+    ///
+    /// ```swift
+    /// try await store.append([
+    ///     StreamAppend([withdrawn], to: from, expected: .exact(fromVersion)),
+    ///     StreamAppend([deposited], to: to, expected: .exact(toVersion)),
+    /// ])
+    /// ```
+    @discardableResult
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendOutcome] {
+        try await storage.append(appends)
+    }
+
     /// The version of the stream's last event, -1 when it has none.
     public func version(of stream: StreamName) async throws -> Int64 { try await storage.version(of: stream) }
 

@@ -110,6 +110,32 @@ public struct EventJSONIn: Codable, Sendable, Equatable {
     }
 }
 
+/// One stream's part of `POST /streams` (a multi-stream append).
+public struct StreamAppendJSON: Codable, Sendable, Equatable {
+    public var category: String
+    public var id: String
+    /// `any`, `no-stream`, `stream-exists` or a version, as the `Stele-Expected-Version` header
+    /// (absent: `any`).
+    public var expectedVersion: String?
+    public var events: [EventJSONIn]
+
+    public init(category: String, id: String, expectedVersion: String?, events: [EventJSONIn]) {
+        (self.category, self.id, self.expectedVersion, self.events) = (category, id, expectedVersion, events)
+    }
+}
+
+/// The body of `POST /streams`.
+public struct MultiAppendJSON: Codable, Sendable, Equatable {
+    public var appends: [StreamAppendJSON]
+    public init(appends: [StreamAppendJSON]) { self.appends = appends }
+}
+
+/// What `POST /streams` answers: one outcome per part, in the request's order.
+public struct AppendOutcomesJSON: Codable, Sendable, Equatable {
+    public var outcomes: [AppendOutcomeJSON]
+    public init(outcomes: [AppendOutcomeJSON]) { self.outcomes = outcomes }
+}
+
 /// What an append answers: the versions the events got and where the first one is.
 public struct AppendOutcomeJSON: Codable, Sendable, Equatable {
     public var stream: String

@@ -104,6 +104,10 @@ struct WireTypesTests {
         let outcome = AppendOutcomeJSON(stream: StreamName(category: "a", id: "b"),
                                         AppendOutcome(firstVersion: 0, lastVersion: 0, firstPosition: EventPosition(partition: 0, offset: 0), wasAlreadyAppended: true))
         try check("AppendResult", full: outcome, minimal: outcome)
+        let part = StreamAppendJSON(category: "a", id: "b", expectedVersion: "any", events: [EventJSONIn(type: "T")])
+        try check("StreamAppend", full: part, minimal: StreamAppendJSON(category: "a", id: "b", expectedVersion: nil, events: []))
+        try check("MultiAppendRequest", full: MultiAppendJSON(appends: [part]), minimal: MultiAppendJSON(appends: []))
+        try check("MultiAppendResult", full: AppendOutcomesJSON(outcomes: [outcome]), minimal: AppendOutcomesJSON(outcomes: []))
         try check("EventPage", full: EventPageJSON(events: [], next: 1), minimal: EventPageJSON(events: [], next: nil))
         try check("CategoryPage", full: CategoryPageJSON(events: [], next: ""), minimal: CategoryPageJSON(events: [], next: ""))
         try check("CategoryEnd", full: CategoryEndJSON(category: "a", end: ""), minimal: CategoryEndJSON(category: "a", end: ""))

@@ -174,6 +174,7 @@ final class CountingStorage: EventStorage {
     func append(_ events: [EventData], to stream: StreamName, expected: ExpectedVersion) async throws -> AppendOutcome {
         try await inner.append(events, to: stream, expected: expected)
     }
+    func append(_ appends: [StreamAppend]) async throws -> [AppendOutcome] { try await inner.append(appends) }
     func version(of stream: StreamName) async throws -> Int64 { try await inner.version(of: stream) }
     func read(_ stream: StreamName, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await inner.read(stream, from: version, limit: limit)

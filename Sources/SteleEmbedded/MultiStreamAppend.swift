@@ -1,0 +1,173 @@
+import Foundation
+import SteleBroker
+import SteleCore
+import SteleLog
+import SteleStore
+
+/// Appends across several streams as one (``EventStorage/append(_:)``) on the embedded log.
+///
+/// The partitions involved are held exclusively (their gates, in one global order so two such
+/// appends cannot deadlock): single-stream appends to them wait, so the versions checked here
+/// cannot move before the write. Every expectation and idempotency check is made before anything
+/// is written, so a conflict writes nothing. Streams that share one partition go in one batch
+/// (a batch is atomic by itself); streams in several partitions or categories are written as a
+/// Kafka transaction under one of the store's transactional ids and committed by the
+/// coordinator's markers, so readers — the store, views, read_committed consumers — see all of
+/// it or none. A crash before the commit leaves the transaction to be aborted (its records are
+/// never read, though their versions stay counted).
+extension EmbeddedEventStorage {
+    struct Part {
+        var append: StreamAppend
+        var log: PartitionLog
+        var partition: Int32
+        var gate: String { "\(append.stream.category)/\(partition)" }
+    }
+
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendOutcome] {
+        try StreamAppend.validate(appends)
+        if appends.count == 1 { return [try await append(appends[0].events, to: appends[0].stream, expected: appends[0].expected)] }
+        var parts: [Part] = []
+        for append in appends {
+            guard let (log, partition) = try await log(of: append.stream, create: true) else { throw EventStoreError.closed }
+            parts.append(Part(append: append, log: log, partition: partition))
+        }
+        let held = Set(parts.map { PartitionKey(category: $0.append.stream.category, partition: $0.partition) }).sorted()
+        for key in held { await gates.gate(key.category, key.partition).acquire(exclusive: true) }
+        defer { for key in held.reversed() { gates.gate(key.category, key.partition).release(exclusive: true) } }
+        let outcomes = try await appendHeld(parts)
+        if !outcomes.allSatisfy(\.wasAlreadyAppended) { broker.arrivals.notifyAll() }
+        return outcomes
+    }
+
+    private struct PartitionKey: Hashable, Comparable {
+        var category: String
+        var partition: Int32
+        static func < (lhs: Self, rhs: Self) -> Bool { (lhs.category, lhs.partition) < (rhs.category, rhs.partition) }
+    }
+
+    private func appendHeld(_ parts: [Part]) async throws -> [AppendOutcome] {
+        // Every check before any write.
+        var currents: [Int64] = []
+        var repeats: [AppendOutcome?] = []
+        for part in parts {
+            let current = try await mapLogErrors { try await part.log.streamVersion(key: part.append.stream.key) }
+            currents.append(current)
+            var repeated: AppendOutcome?
+            if let lookup = Idempotency.lookup(for: part.append.expected, current: current, count: part.append.events.count) {
+                let existing = try await read(part.append.stream, log: part.log, partition: part.partition, from: lookup.fromVersion,
+                                              limit: lookup.limit, isolation: .readUncommitted)
+                repeated = try Idempotency.repeatedAppend(of: part.append.events, existing: existing, lookup: lookup, stream: part.append.stream)
+            }
+            repeats.append(repeated)
+        }
+        if repeats.allSatisfy({ $0 != nil }) { return repeats.map { $0! } }
+        if let index = repeats.firstIndex(where: { $0 != nil }) {
+            throw EventStoreError.idempotencyConflict(stream: parts[index].append.stream, reason: "its events of this append are already in the "
+                + "stream, but other streams of the append lack theirs: nothing was written")
+        }
+        for (part, current) in zip(parts, currents) where !part.append.expected.isSatisfied(byCurrentVersion: current) {
+            throw EventStoreError.wrongExpectedVersion(stream: part.append.stream, expected: part.append.expected, actual: current)
+        }
+        // One batch per partition; each stream's first record carries its exact expectation.
+        let byPartition = Dictionary(grouping: parts.indices) { parts[$0].gate }
+        var batches: [(gate: String, indices: [Int], builder: RecordBatchBuilder, expectations: [StreamExpectation])] = []
+        for (gate, indices) in byPartition.sorted(by: { $0.key < $1.key }) {
+            var builder = RecordBatchBuilder(baseTimestamp: Date().epochMilliseconds)
+            var expectations: [StreamExpectation] = []
+            for index in indices {
+                let part = parts[index]
+                expectations.append(StreamExpectation(offsetDelta: Int32(builder.records.count), expected: .exact(currents[index])))
+                for event in part.append.events { builder.append(key: part.append.stream.key, value: event.data, headers: EventHeaders.encode(event)) }
+            }
+            batches.append((gate, indices, builder, expectations))
+        }
+        var results: [String: AppendResult] = [:]
+        if batches.count == 1 {
+            let batch = batches[0]
+            results[batch.gate] = try await appendChecked(batch.builder.build(), to: parts[batch.indices[0]].log, expecting: batch.expectations, parts: parts)
+        } else {
+            results = try await appendTransaction(batches.map { ($0.gate, $0.indices, $0.builder, $0.expectations) }, parts: parts)
+        }
+        // Outcomes in the caller's order, from where each stream's first record landed.
+        var outcomes = [AppendOutcome?](repeating: nil, count: parts.count)
+        for batch in batches {
+            let result = results[batch.gate]!
+            var delta: Int64 = 0
+            for (position, index) in batch.indices.enumerated() {
+                let first = result.checkedVersions[position] + 1
+                let count = Int64(parts[index].append.events.count)
+                outcomes[index] = AppendOutcome(firstVersion: first, lastVersion: first + count - 1,
+                                                firstPosition: EventPosition(partition: parts[index].partition, offset: result.baseOffset + delta),
+                                                wasAlreadyAppended: false)
+                delta += count
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// Appends one batch with expectations, mapping a conflict to the stream it names.
+    private func appendChecked(_ batch: [UInt8], to log: PartitionLog, expecting expectations: [StreamExpectation],
+                               parts: [Part]) async throws -> AppendResult {
+        do {
+            return try await log.append(batch, expecting: expectations)
+        } catch let LogError.wrongExpectedVersion(key, expected, actual, _) {
+            // Only a Kafka producer writing to the category can move a held stream.
+            let part = parts.first { $0.append.stream.key == key && $0.log === log }
+            throw EventStoreError.wrongExpectedVersion(stream: part?.append.stream ?? StreamName(category: "?", id: "?"),
+                                                       expected: part?.append.expected ?? expected, actual: actual)
+        } catch let error as LogError {
+            throw EventStoreError.storage(error.description)
+        }
+    }
+
+    /// Writes one transactional batch per partition and commits them together.
+    private func appendTransaction(_ batches: [(gate: String, indices: [Int], builder: RecordBatchBuilder, expectations: [StreamExpectation])],
+                                   parts: [Part]) async throws -> [String: AppendResult] {
+        let coordinator = broker.transactions
+        let id = await transactionalIds.take()
+        defer { transactionalIds.give(id) }
+        // A new epoch for each append: whatever an earlier append under this id left open is
+        // aborted, and this one's batches start their sequences at 0 in every partition.
+        let (producerId, epoch): (Int64, Int16)
+        switch await coordinator.initProducerId(transactionalId: id, timeoutMs: 60_000) {
+        case let .success(ids): (producerId, epoch) = ids
+        case let .failure(error): throw EventStoreError.storage("the transaction coordinator: \(error)")
+        }
+        let partitions = batches.map { batch in
+            TransactionCoordinator.Partition(topic: parts[batch.indices[0]].append.stream.category, partition: parts[batch.indices[0]].partition)
+        }
+        if let error = await coordinator.add(transactionalId: id, producerId: producerId, epoch: epoch, partitions: partitions) {
+            throw EventStoreError.storage("the transaction coordinator: \(error)")
+        }
+        do {
+            let results = try await withThrowingTaskGroup(of: (String, AppendResult).self) { group in
+                for (batch, partition) in zip(batches, partitions) {
+                    var builder = batch.builder
+                    builder.attributes = RecordBatchAttributes(rawValue: 0x10) // transactional
+                    (builder.producerId, builder.producerEpoch, builder.baseSequence) = (producerId, epoch, 0)
+                    let bytes = builder.build()
+                    let log = parts[batch.indices[0]].log
+                    group.addTask {
+                        if let refusal = coordinator.beginBatch(transactionalId: id, producerId: producerId, epoch: epoch, partition: partition) {
+                            throw EventStoreError.storage("the transaction coordinator refused a batch: \(refusal)")
+                        }
+                        defer { coordinator.finishedBatch(producerId: producerId) }
+                        return (batch.gate, try await self.appendChecked(bytes, to: log, expecting: batch.expectations, parts: parts))
+                    }
+                }
+                var results: [String: AppendResult] = [:]
+                for try await (gate, result) in group { results[gate] = result }
+                return results
+            }
+            if let error = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: true) {
+                // Not decided: the transaction stays open until it is aborted (next append under
+                // this id, or its timeout). Nothing becomes visible.
+                throw EventStoreError.storage("committing a multi-stream append: \(error); nothing was appended")
+            }
+            return results
+        } catch {
+            _ = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: false)
+            throw error
+        }
+    }
+}
