@@ -124,6 +124,14 @@ public final class Broker: Sendable {
                     try await reference.broker?.writeMarker(marker, to: partition, producerId: producerId, epoch: epoch)
                 },
                 writeOffsets: { pending in try await reference.broker?.storeTransactionalOffsets(pending) },
+                writeBatch: { partition, bytes, expectations in
+                    guard let broker = reference.broker else { throw BrokerError.storage("the broker is closed") }
+                    return try await broker.writeTransactionBatch(bytes, to: partition, expecting: expectations)
+                },
+                holdsOpen: { partition, producerId in
+                    guard let topic = reference.broker?.topic(partition.topic), topic.partitions.indices.contains(Int(partition.partition)) else { return false }
+                    return topic.partitions[Int(partition.partition)].openTransactions[producerId] != nil
+                },
                 nextProducerId: {
                     guard let broker = reference.broker else { throw BrokerError.storage("the broker is closed") }
                     return try broker.producerIds.next()

@@ -13,8 +13,11 @@ import SteleStore
 /// (a batch is atomic by itself); streams in several partitions or categories are written as a
 /// Kafka transaction under one of the store's transactional ids and committed by the
 /// coordinator's markers, so readers — the store, views, read_committed consumers — see all of
-/// it or none. A crash before the commit leaves the transaction to be aborted (its records are
-/// never read, though their versions stay counted).
+/// it or none. The coordinator stores the batches with its commit decision before writing any
+/// (``TransactionCoordinator/commit(transactionalId:producerId:epoch:batches:)``): a crash
+/// before that writes nothing, a crash after it is rolled forward at the next start. No record
+/// of a multi-stream append is ever aborted after it was written, so no stream's versions get
+/// a gap.
 extension EmbeddedEventStorage {
     struct Part {
         var append: StreamAppend
@@ -139,35 +142,38 @@ extension EmbeddedEventStorage {
         if let error = await coordinator.add(transactionalId: id, producerId: producerId, epoch: epoch, partitions: partitions) {
             throw EventStoreError.storage("the transaction coordinator: \(error)")
         }
-        do {
-            let results = try await withThrowingTaskGroup(of: (String, AppendResult).self) { group in
-                for (batch, partition) in zip(batches, partitions) {
-                    var builder = batch.builder
-                    builder.attributes = RecordBatchAttributes(rawValue: 0x10) // transactional
-                    (builder.producerId, builder.producerEpoch, builder.baseSequence) = (producerId, epoch, 0)
-                    let bytes = builder.build()
-                    let log = parts[batch.indices[0]].log
-                    group.addTask {
-                        if let refusal = coordinator.beginBatch(transactionalId: id, producerId: producerId, epoch: epoch, partition: partition) {
-                            throw EventStoreError.storage("the transaction coordinator refused a batch: \(refusal)")
-                        }
-                        defer { coordinator.finishedBatch(producerId: producerId) }
-                        return (batch.gate, try await self.appendChecked(bytes, to: log, expecting: batch.expectations, parts: parts))
-                    }
-                }
-                var results: [String: AppendResult] = [:]
-                for try await (gate, result) in group { results[gate] = result }
-                return results
-            }
-            if let error = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: true) {
-                // Not decided: the transaction stays open until it is aborted (next append under
-                // this id, or its timeout). Nothing becomes visible.
-                throw EventStoreError.storage("committing a multi-stream append: \(error); nothing was appended")
+        // The batches go to the coordinator, which stores them with the commit decision before
+        // writing them: a crash at any point rolls the append forward, never half of it.
+        var pending: [TransactionMetadata.PendingBatch] = []
+        for (batch, partition) in zip(batches, partitions) {
+            var builder = batch.builder
+            builder.attributes = RecordBatchAttributes(rawValue: 0x10) // transactional
+            (builder.producerId, builder.producerEpoch, builder.baseSequence) = (producerId, epoch, 0)
+            pending.append(TransactionMetadata.PendingBatch(partition: partition, bytes: builder.build(), expectations: batch.expectations.map {
+                guard case let .exact(version) = $0.expected else { preconditionFailure("a multi-stream append writes with exact expectations") }
+                return .init(offsetDelta: $0.offsetDelta, version: version)
+            }))
+        }
+        switch await coordinator.commit(transactionalId: id, producerId: producerId, epoch: epoch, batches: pending) {
+        case let .success(written):
+            var results: [String: AppendResult] = [:]
+            for (batch, partition) in zip(batches, partitions) {
+                guard let result = written[partition] else { throw EventStoreError.storage("the coordinator wrote no batch for \(partition.topic)-\(partition.partition)") }
+                results[batch.gate] = result
             }
             return results
-        } catch {
+        case let .failure(.refused(error)):
             _ = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: false)
-            throw error
+            throw EventStoreError.storage("the transaction coordinator refused the append: \(error); nothing was appended")
+        case let .failure(.conflict(LogError.wrongExpectedVersion(key, expected, actual, _))):
+            // Only a Kafka producer writing to a held category can move its streams.
+            let part = parts.first { $0.append.stream.key == key }
+            throw EventStoreError.wrongExpectedVersion(stream: part?.append.stream ?? StreamName(category: "?", id: "?"),
+                                                       expected: part?.append.expected ?? expected, actual: actual)
+        case let .failure(.conflict(error)):
+            throw EventStoreError.storage("\(error); nothing was appended")
+        case let .failure(.decidedButIncomplete(reason)):
+            throw EventStoreError.storage("the append is decided and will complete, but writing it failed for now: \(reason)")
         }
     }
 }

@@ -107,6 +107,11 @@ extension KafkaRequestHandler {
         }
         if let transactionalId = request.transactionalId {
             guard !transactionalId.isEmpty else { return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1) }
+            // `__stele…` ids are the event store's own (multi-stream appends): a client taking one
+            // would fence the store's transactions.
+            guard !transactionalId.hasPrefix("__stele") else {
+                return InitProducerIdResponse(errorCode: .transactionalIdAuthorizationFailed, producerId: -1, producerEpoch: -1)
+            }
             guard allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
                 return InitProducerIdResponse(errorCode: .transactionalIdAuthorizationFailed, producerId: -1, producerEpoch: -1)
             }

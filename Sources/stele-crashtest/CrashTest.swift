@@ -39,6 +39,9 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "Crash the event store (streams with expected versions) instead of the raw log.")
     var store = false
 
+    @Flag(help: "With --store: half the appends are multi-stream appends across two categories (a transaction).")
+    var multi = false
+
     @Flag(help: "Crash a projection folding a category into a SQLite view.")
     var view = false
 
@@ -74,8 +77,8 @@ struct CrashTest: AsyncParsableCommand {
         }
         if store {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-store-\(getpid())"
-            if child { return try await StoreCrashTest.runChild(path: path, writers: writers) }
-            try await StoreCrashTest.runParent(path: path, cycles: cycles, writers: writers, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            if child { return try await StoreCrashTest.runChild(path: path, writers: writers, multi: multi) }
+            try await StoreCrashTest.runParent(path: path, cycles: cycles, writers: writers, maxLifetimeMs: maxLifetimeMs, seed: seed, multi: multi)
             if directory == nil { try? FileManager.default.removeItem(atPath: path) }
             return
         }

@@ -52,6 +52,15 @@ extension Broker {
         return aborted
     }
 
+    /// Appends a decided transaction's batch (see ``TransactionMetadata/pendingBatches``).
+    func writeTransactionBatch(_ bytes: [UInt8], to partition: TransactionMetadata.Partition,
+                               expecting expectations: [StreamExpectation]) async throws -> AppendResult {
+        guard let topic = topic(partition.topic), topic.partitions.indices.contains(Int(partition.partition)) else {
+            throw BrokerError.storage("\(partition.topic)-\(partition.partition) is gone")
+        }
+        return try await topic.partitions[Int(partition.partition)].append(bytes, expecting: expectations)
+    }
+
     /// Makes a committed transaction's offsets the groups' committed offsets.
     func storeTransactionalOffsets(_ pending: [TransactionMetadata.PendingOffset]) async throws {
         let now = wallClockMilliseconds()

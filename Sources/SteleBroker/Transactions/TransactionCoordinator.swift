@@ -50,6 +50,10 @@ public final class TransactionCoordinator: Sendable {
     public typealias MarkerWriter = @Sendable (Partition, TransactionMarker, _ producerId: Int64, _ epoch: Int16) async throws -> Void
     /// Stores a committed transaction's offsets in their groups.
     public typealias OffsetWriter = @Sendable ([TransactionMetadata.PendingOffset]) async throws -> Void
+    /// Appends a batch of a decided transaction to its partition, checking its expectations.
+    public typealias BatchWriter = @Sendable (Partition, [UInt8], [StreamExpectation]) async throws -> AppendResult
+    /// Whether a partition holds an open transaction of this producer (its batch is there).
+    public typealias OpenCheck = @Sendable (Partition, _ producerId: Int64) -> Bool
 
     struct Entry {
         var metadata: TransactionMetadata
@@ -83,24 +87,27 @@ public final class TransactionCoordinator: Sendable {
     private let writeMarker: MarkerWriter
     private let writeOffsets: OffsetWriter
     private let nextProducerId: @Sendable () throws -> Int64
+    private let writeBatch: BatchWriter
+    private let holdsOpen: OpenCheck
     private let clock: @Sendable () -> Int64
     private let ticker = Mutex<Task<Void, Never>?>(nil)
     private let logger = Logger(label: "stele.transactions")
 
     init(store: TransactionStateStore, loaded: [String: TransactionMetadata], writeMarker: @escaping MarkerWriter,
-         writeOffsets: @escaping OffsetWriter, nextProducerId: @escaping @Sendable () throws -> Int64,
-         clock: @escaping @Sendable () -> Int64) {
+         writeOffsets: @escaping OffsetWriter, writeBatch: @escaping BatchWriter, holdsOpen: @escaping OpenCheck,
+         nextProducerId: @escaping @Sendable () throws -> Int64, clock: @escaping @Sendable () -> Int64) {
         (self.store, self.writeMarker, self.writeOffsets, self.nextProducerId, self.clock) = (store, writeMarker, writeOffsets, nextProducerId, clock)
+        (self.writeBatch, self.holdsOpen) = (writeBatch, holdsOpen)
         state.withLock { state in for metadata in loaded.values { state.set(metadata) } }
     }
 
     /// Opens the transaction log under `directory`.
     static func open(directory: String, fileSystem: any FileSystem, writeMarker: @escaping MarkerWriter, writeOffsets: @escaping OffsetWriter,
-                     nextProducerId: @escaping @Sendable () throws -> Int64,
+                     writeBatch: @escaping BatchWriter, holdsOpen: @escaping OpenCheck, nextProducerId: @escaping @Sendable () throws -> Int64,
                      clock: @escaping @Sendable () -> Int64 = wallClockMilliseconds) async throws -> TransactionCoordinator {
         let (store, loaded) = try await TransactionStateStore.open(directory: directory, fileSystem: fileSystem)
         return TransactionCoordinator(store: store, loaded: loaded, writeMarker: writeMarker, writeOffsets: writeOffsets,
-                                      nextProducerId: nextProducerId, clock: clock)
+                                      writeBatch: writeBatch, holdsOpen: holdsOpen, nextProducerId: nextProducerId, clock: clock)
     }
 
     /// The highest producer id the log names (the allocator must stay above it).
@@ -356,6 +363,129 @@ public final class TransactionCoordinator: Sendable {
         }
     }
 
+    /// Why ``commit(transactionalId:producerId:epoch:batches:)`` did not commit.
+    public enum CommitFailure: Error, Sendable {
+        /// Refused before anything was decided: nothing is written.
+        case refused(TransactionError)
+        /// A batch's expectation failed (another writer moved a stream): the transaction was
+        /// aborted, nothing of it is visible.
+        case conflict(LogError)
+        /// The commit is decided and durable but not complete (a write failed): it completes
+        /// at a later tick or the next start.
+        case decidedButIncomplete(String)
+    }
+
+    /// Commits the open transaction with `batches` as its data, written by the coordinator
+    /// after the decision is durable (the event store's multi-stream appends): the batches are
+    /// stored with PrepareCommit, so a crash rolls the transaction forward instead of leaving
+    /// records to abort. The batches' partitions must have been added. Returns where each
+    /// batch landed.
+    public func commit(transactionalId: String, producerId: Int64, epoch: Int16,
+                       batches: [TransactionMetadata.PendingBatch]) async -> Result<[Partition: AppendResult], CommitFailure> {
+        let now = clock()
+        let begun = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            guard entry.metadata.state == .ongoing, batches.allSatisfy({ entry.metadata.partitions.contains($0.partition) }) else {
+                return .failure(.invalidTransactionState("\(transactionalId) has no open transaction with these partitions"))
+            }
+            state.entries[transactionalId]!.busy = true
+            state.entries[transactionalId]!.ending = true
+            return .success(entry.metadata)
+        }
+        let current: TransactionMetadata
+        switch begun {
+        case let .failure(error): return .failure(.refused(error))
+        case let .success(metadata): current = metadata
+        }
+        await waitForBatches(of: transactionalId)
+        var decided = current
+        decided.state = .prepareCommit
+        decided.pendingBatches = batches
+        decided.updatedMs = now
+        do {
+            try await store.store(decided)
+        } catch {
+            release(transactionalId)
+            return .failure(.refused(.unavailable("\(error)")))
+        }
+        let outcome: Result<[Partition: AppendResult], CommitFailure>
+        do {
+            let (done, results) = try await completeWithBatches(decided, now: now)
+            state.withLock { state in state.set(done) }
+            if done.state == .completeAbort, case let .conflict(error)? = results.conflict {
+                outcome = .failure(.conflict(error))
+            } else {
+                outcome = .success(results.written)
+            }
+        } catch let error as DecidedError {
+            state.withLock { state in state.set(error.decided) }
+            outcome = .failure(.decidedButIncomplete("\(error.cause)"))
+        } catch {
+            outcome = .failure(.decidedButIncomplete("\(error)"))
+        }
+        release(transactionalId)
+        return outcome
+    }
+
+    private struct BatchResults {
+        var written: [Partition: AppendResult] = [:]
+        var conflict: CommitFailure?
+    }
+
+    /// Writes a decided transaction's pending batches (those whose partition does not hold
+    /// them yet), then completes it. A batch refused for its expectations turns the decision
+    /// into an abort: nothing of the transaction becomes visible.
+    private func completeWithBatches(_ decided: TransactionMetadata, now: Int64) async throws -> (TransactionMetadata, BatchResults) {
+        var results = BatchResults()
+        guard decided.state == .prepareCommit, let batches = decided.pendingBatches, !batches.isEmpty else {
+            return (try await complete(decided, now: now), results)
+        }
+        let producerId = decided.producerId
+        let outcomes = await withTaskGroup(of: (Partition, Result<AppendResult, any Error>?).self) { group in
+            for batch in batches {
+                group.addTask {
+                    // Already there (an earlier attempt wrote it): written once, never twice.
+                    if self.holdsOpen(batch.partition, producerId) { return (batch.partition, nil) }
+                    let expectations = batch.expectations.map { StreamExpectation(offsetDelta: $0.offsetDelta, expected: .exact($0.version)) }
+                    do {
+                        return (batch.partition, .success(try await self.writeBatch(batch.partition, Array(batch.bytes), expectations)))
+                    } catch {
+                        return (batch.partition, .failure(error))
+                    }
+                }
+            }
+            var outcomes: [(Partition, Result<AppendResult, any Error>?)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        for case let (partition, .success(result)?) in outcomes { results.written[partition] = result }
+        if let conflict = outcomes.lazy.compactMap({ outcome -> LogError? in
+            if case let .failure(error as LogError)? = outcome.1, case .wrongExpectedVersion = error { return error }
+            return nil
+        }).first {
+            // Another writer moved a stream: abort what was written, so none of it is seen.
+            var aborted = decided
+            aborted.state = .prepareAbort
+            (aborted.pendingBatches, aborted.pendingOffsets, aborted.updatedMs) = (nil, [], now)
+            try await store.store(aborted)
+            results.conflict = .conflict(conflict)
+            do { return (try await complete(aborted, now: now), results) } catch let error as DecidedError { throw error } catch {
+                throw DecidedError(decided: aborted, cause: error)
+            }
+        }
+        if let failure = outcomes.lazy.compactMap({ outcome -> (any Error)? in
+            if case let .failure(error)? = outcome.1 { return error }
+            return nil
+        }).first {
+            throw DecidedError(decided: decided, cause: failure)
+        }
+        var written = decided
+        (written.pendingBatches, written.updatedMs) = (nil, now)
+        do { try await store.store(written) } catch { throw DecidedError(decided: decided, cause: error) }
+        return (try await complete(written, now: now), results)
+    }
+
     // MARK: Batches
 
     /// A transactional batch may be appended: registers it, so the transaction cannot end
@@ -524,7 +654,7 @@ public final class TransactionCoordinator: Sendable {
             await waitForBatches(of: id)
             do {
                 let done = timedOut ? try await finish(metadata, decision: .prepareAbort, fence: true, now: now)
-                                    : try await complete(metadata, now: now)
+                                    : try await completeWithBatches(metadata, now: now).0
                 state.withLock { state in state.set(done) }
             } catch let error as DecidedError {
                 logger.error("a timed-out transaction could not be aborted yet; retried", metadata: ["id": "\(id)", "error": "\(error.cause)"])

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One transactional id's state at its coordinator (Kafka `TransactionMetadata`), as stored in
 /// the transaction log: one record per change, the latest per id wins.
 public struct TransactionMetadata: Codable, Sendable, Equatable {
@@ -49,6 +51,30 @@ public struct TransactionMetadata: Codable, Sendable, Equatable {
     /// Offsets sent with TxnOffsetCommit. Stored durably only with the commit decision; an
     /// ongoing transaction lost in a crash is aborted, and its offsets with it.
     public var pendingOffsets: [PendingOffset] = []
+    /// Batches the coordinator itself writes once the commit is decided (the event store's
+    /// multi-stream appends): stored with the PrepareCommit decision, so a crash at any point
+    /// is rolled forward — a batch never written is written, none is written twice — and never
+    /// leaves records to abort. Cleared once every batch is in its partition.
+    public var pendingBatches: [PendingBatch]?
+
+    /// A batch of ``pendingBatches``: its partition, bytes, and the exact versions its streams
+    /// must be at (record offset delta → version).
+    public struct PendingBatch: Codable, Sendable, Equatable {
+        public var partition: Partition
+        public var bytes: Data
+        public var expectations: [Expectation]
+
+        public struct Expectation: Codable, Sendable, Equatable {
+            public var offsetDelta: Int32
+            public var version: Int64
+            public init(offsetDelta: Int32, version: Int64) { (self.offsetDelta, self.version) = (offsetDelta, version) }
+        }
+
+        public init(partition: Partition, bytes: [UInt8], expectations: [Expectation]) {
+            (self.partition, self.bytes, self.expectations) = (partition, Data(bytes), expectations)
+        }
+    }
+
     /// When the current transaction began (its first AddPartitionsToTxn/AddOffsetsToTxn), ms.
     public var startedMs: Int64 = -1
     public var updatedMs: Int64
