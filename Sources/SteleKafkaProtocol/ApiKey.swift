@@ -21,6 +21,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
     case addOffsetsToTxn = 25
     case endTxn = 26
     case txnOffsetCommit = 28
+    case describeTransactions = 65
+    case listTransactions = 66
     case offsetCommit = 8
     case offsetFetch = 9
     case findCoordinator = 10
@@ -78,6 +80,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         // transaction version 2, which needs the feature negotiated.
         case .addPartitionsToTxn: 0...3
         case .addOffsetsToTxn, .endTxn, .txnOffsetCommit: 0...4
+        case .describeTransactions: 0...0
+        case .listTransactions: 0...1
         // FindCoordinator must contain 0: librdkafka < 2.11 gates coordinator lookups (and lz4) on it.
         case .findCoordinator: 0...4
         case .joinGroup: 0...9
@@ -138,6 +142,7 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .deleteTopics: 4
         case .initProducerId: 2
         case .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit: 3
+        case .describeTransactions, .listTransactions: 0
         case .findCoordinator: 3
         case .joinGroup: 6
         case .syncGroup: 4
@@ -246,4 +251,5 @@ public enum KafkaErrorCode: Int16, Sendable {
     case operationNotAttempted = 55
     case unstableOffsetCommit = 88
     case producerFenced = 90
+    case transactionalIdNotFound = 105
 }

@@ -207,9 +207,12 @@ public struct DescribeProducersResponse: Sendable {
         public var epoch: Int32
         public var lastSequence: Int32
         public var lastTimestamp: Int64
+        /// The first offset of its transaction open in the partition; -1 when none.
+        public var currentTransactionStartOffset: Int64
 
-        public init(producerId: Int64, epoch: Int32, lastSequence: Int32, lastTimestamp: Int64) {
+        public init(producerId: Int64, epoch: Int32, lastSequence: Int32, lastTimestamp: Int64, currentTransactionStartOffset: Int64 = -1) {
             (self.producerId, self.epoch, self.lastSequence, self.lastTimestamp) = (producerId, epoch, lastSequence, lastTimestamp)
+            self.currentTransactionStartOffset = currentTransactionStartOffset
         }
     }
 
@@ -237,8 +240,8 @@ public struct DescribeProducersResponse: Sendable {
                     encoder.int32(producer.epoch)
                     encoder.int32(producer.lastSequence)
                     encoder.int64(producer.lastTimestamp)
-                    encoder.int32(-1) // coordinator epoch: no transactions
-                    encoder.int64(-1) // current transaction start offset: none
+                    encoder.int32(0) // coordinator epoch: one coordinator, never moved
+                    encoder.int64(producer.currentTransactionStartOffset)
                     encoder.taggedFields()
                 }
                 encoder.taggedFields()

@@ -154,3 +154,107 @@ public struct TxnOffsetCommitResponse: Sendable, Equatable {
         AddPartitionsToTxnResponse(topics: topics).encode(&encoder, version: version)
     }
 }
+
+/// ListTransactions (key 66, v0–1, flexible): the transactional ids a coordinator knows, by
+/// state, producer id and (v1) how long their transaction has been running.
+public struct ListTransactionsRequest: Sendable, Equatable {
+    public var stateFilters: [String]
+    public var producerIdFilters: [Int64]
+    /// v1+: only transactions running longer than this many milliseconds; -1: all.
+    public var durationFilterMs: Int64 = -1
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        var request = Self(stateFilters: try decoder.array("state filters") { try $0.string("state") },
+                           producerIdFilters: try decoder.array("producer id filters") { try $0.int64("producer id") })
+        if version >= 1 { request.durationFilterMs = try decoder.int64("duration filter") }
+        try decoder.taggedFields()
+        return request
+    }
+}
+
+public struct ListTransactionsResponse: Sendable, Equatable {
+    public struct State: Sendable, Equatable {
+        public var transactionalId: String
+        public var producerId: Int64
+        public var state: String
+        public init(transactionalId: String, producerId: Int64, state: String) {
+            (self.transactionalId, self.producerId, self.state) = (transactionalId, producerId, state)
+        }
+    }
+    public var errorCode: KafkaErrorCode
+    public var unknownStateFilters: [String]
+    public var states: [State]
+
+    public init(errorCode: KafkaErrorCode = .none, unknownStateFilters: [String], states: [State]) {
+        (self.errorCode, self.unknownStateFilters, self.states) = (errorCode, unknownStateFilters, states)
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.int16(errorCode.rawValue)
+        encoder.array(unknownStateFilters) { $0.string($1) }
+        encoder.array(states) { encoder, state in
+            encoder.string(state.transactionalId)
+            encoder.int64(state.producerId)
+            encoder.string(state.state)
+            encoder.taggedFields()
+        }
+        encoder.taggedFields()
+    }
+}
+
+/// DescribeTransactions (key 65, v0, flexible): each transactional id's state, timeout, start
+/// time, producer id and epoch, and the partitions of its transaction.
+public struct DescribeTransactionsRequest: Sendable, Equatable {
+    public var transactionalIds: [String]
+
+    public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
+        let request = Self(transactionalIds: try decoder.array("transactional ids") { try $0.string("transactional id") })
+        try decoder.taggedFields()
+        return request
+    }
+}
+
+public struct DescribeTransactionsResponse: Sendable, Equatable {
+    public struct State: Sendable, Equatable {
+        public var errorCode: KafkaErrorCode
+        public var transactionalId: String
+        public var state: String = ""
+        public var timeoutMs: Int32 = 0
+        public var startTimeMs: Int64 = -1
+        public var producerId: Int64 = -1
+        public var producerEpoch: Int16 = -1
+        public var topics: [(name: String, partitions: [Int32])] = []
+
+        public init(errorCode: KafkaErrorCode, transactionalId: String) { (self.errorCode, self.transactionalId) = (errorCode, transactionalId) }
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.errorCode == rhs.errorCode && lhs.transactionalId == rhs.transactionalId && lhs.state == rhs.state
+                && lhs.timeoutMs == rhs.timeoutMs && lhs.startTimeMs == rhs.startTimeMs && lhs.producerId == rhs.producerId
+                && lhs.producerEpoch == rhs.producerEpoch && lhs.topics.map(\.name) == rhs.topics.map(\.name)
+                && lhs.topics.map(\.partitions) == rhs.topics.map(\.partitions)
+        }
+    }
+    public var states: [State]
+    public init(states: [State]) { self.states = states }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.array(states) { encoder, state in
+            encoder.int16(state.errorCode.rawValue)
+            encoder.string(state.transactionalId)
+            encoder.string(state.state)
+            encoder.int32(state.timeoutMs)
+            encoder.int64(state.startTimeMs)
+            encoder.int64(state.producerId)
+            encoder.int16(state.producerEpoch)
+            encoder.array(state.topics) { encoder, topic in
+                encoder.string(topic.name)
+                encoder.array(topic.partitions) { $0.int32($1) }
+                encoder.taggedFields()
+            }
+            encoder.taggedFields()
+        }
+        encoder.taggedFields()
+    }
+}

@@ -154,14 +154,16 @@ public final class PartitionLog: Sendable {
         public var lastSequence: Int32
         /// When it last appended (the log's clock), -1 when unknown.
         public var lastAppendMilliseconds: Int64
+        /// The first offset of its transaction open here, -1 when none.
+        public var transactionStartOffset: Int64 = -1
     }
 
-    /// The idempotent producers this partition keeps state for, by id.
+    /// The producers (idempotent or transactional) this partition keeps state for, by id.
     public var activeProducers: [ActiveProducer] {
         state.withLock { state in
             state.producers.producers.sorted { $0.key < $1.key }.map { id, producer in
                 ActiveProducer(producerId: id, epoch: producer.epoch, lastSequence: producer.batches.last?.lastSequence ?? -1,
-                               lastAppendMilliseconds: producer.lastAppendMilliseconds ?? -1)
+                               lastAppendMilliseconds: producer.lastAppendMilliseconds ?? -1, transactionStartOffset: producer.transactionFirstOffset ?? -1)
             }
         }
     }

@@ -90,7 +90,8 @@ extension KafkaRequestHandler {
                     return .init(PartitionResult(partition: partition, errorCode: .unknownTopicOrPartition))
                 }
                 return .init(PartitionResult(partition: partition, errorCode: .none), producers: log.activeProducers.map {
-                    .init(producerId: $0.producerId, epoch: Int32($0.epoch), lastSequence: $0.lastSequence, lastTimestamp: $0.lastAppendMilliseconds)
+                    .init(producerId: $0.producerId, epoch: Int32($0.epoch), lastSequence: $0.lastSequence, lastTimestamp: $0.lastAppendMilliseconds,
+                          currentTransactionStartOffset: $0.transactionStartOffset)
                 })
             })
         })

@@ -1,4 +1,5 @@
 import NIOCore
+import SteleLog
 import SteleBroker
 import SteleKafkaProtocol
 import SteleSecurity
@@ -93,6 +94,36 @@ extension KafkaRequestHandler {
             // offsets are a transactional write, checked like a batch), which clients treat as fatal.
             let code = error == .producerFenced ? .invalidProducerEpoch : Self.errorCode(for: error, version: version)
             return respond { all(code).encode(&$0, version: version) }
+        case .listTransactions:
+            let request = try ListTransactionsRequest.decode(&decoder, version: version)
+            let known = Set(TransactionMetadata.State.allCases.map(\.rawValue))
+            let now = wallClockMilliseconds()
+            // Kafka lists the ids the requester may describe, and names the state filters it does not know.
+            let states = transactions.all
+                .filter { request.stateFilters.isEmpty || request.stateFilters.contains($0.state.rawValue) }
+                .filter { request.producerIdFilters.isEmpty || request.producerIdFilters.contains($0.producerId) }
+                .filter { request.durationFilterMs < 0 || ($0.startedMs >= 0 && now - $0.startedMs > request.durationFilterMs) }
+                .filter { allowed(requester, .describe, AclResource(.transactionalId, $0.transactionalId)) }
+                .sorted { $0.transactionalId < $1.transactionalId }
+                .map { ListTransactionsResponse.State(transactionalId: $0.transactionalId, producerId: $0.producerId, state: $0.state.rawValue) }
+            let response = ListTransactionsResponse(unknownStateFilters: request.stateFilters.filter { !known.contains($0) }, states: states)
+            return respond { response.encode(&$0, version: version) }
+        case .describeTransactions:
+            let request = try DescribeTransactionsRequest.decode(&decoder, version: version)
+            let states = request.transactionalIds.map { id -> DescribeTransactionsResponse.State in
+                guard allowed(requester, .describe, AclResource(.transactionalId, id)) else { return .init(errorCode: .transactionalIdAuthorizationFailed, transactionalId: id) }
+                guard let metadata = transactions.metadata(of: id) else { return .init(errorCode: .transactionalIdNotFound, transactionalId: id) }
+                var state = DescribeTransactionsResponse.State(errorCode: .none, transactionalId: id)
+                (state.state, state.timeoutMs, state.startTimeMs) = (metadata.state.rawValue, metadata.timeoutMs, metadata.startedMs)
+                (state.producerId, state.producerEpoch) = (metadata.producerId, metadata.producerEpoch)
+                // Only the topics the requester may describe (as Kafka).
+                state.topics = Dictionary(grouping: metadata.partitions, by: \.topic)
+                    .filter { allowed(requester, .describe, .topic($0.key)) }
+                    .sorted { $0.key < $1.key }
+                    .map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) }
+                return state
+            }
+            return respond { DescribeTransactionsResponse(states: states).encode(&$0, version: version) }
         default:
             preconditionFailure("\(api) is not a transaction request")
         }

@@ -161,7 +161,7 @@ struct KafkaRequestHandler: Sendable {
         case .deleteTopics:
             let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
-        case .initProducerId, .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit:
+        case .initProducerId, .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit, .listTransactions, .describeTransactions:
             return try await handleTransactionRequest(api, version: version, decoder: &decoder, requester: requester, respond: respond)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .consumerGroupHeartbeat,

@@ -7,7 +7,8 @@
   read_committed consumers of confluent-kafka and kafka-python see exactly the committed
   records, in order; read_uncommitted sees all of them;
 - a transaction left open holds read_committed consumers back at its first offset (the last
-  stable offset), and they see its records the moment it commits;
+  stable offset), and they see its records the moment it commits; kafka-python's admin lists
+  and describes it (ListTransactions, DescribeTransactions);
 - two producers with one transactional id: the second fences the first, whose commit fails;
 - a transaction abandoned by its producer is aborted by the coordinator once its timeout passes
   (the last stable offset moves on; its records are never read committed);
@@ -197,7 +198,29 @@ if seen != [f"before-{i}" for i in range(10)]:
 low, high = Consumer({"bootstrap.servers": bootstrap, "group.id": f"w-{suffix}", "isolation.level": "read_committed"}) \
     .get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
 print(f"OK   an open transaction holds read_committed at its first offset (10 of 30 records visible; high watermark {high})", flush=True)
+# The administrator's view (ListTransactions v1, DescribeTransactions v0 through kafka-python).
+from kafka import KafkaAdminClient
+kadmin = KafkaAdminClient(bootstrap_servers=bootstrap)
+listed = [t for listings in kadmin.list_transactions(state_filters=["Ongoing"]).values() for t in listings]
+if f"open-{suffix}" not in [t.transactional_id for t in listed]:
+    fail(f"ListTransactions(Ongoing) does not list open-{suffix}: {listed}")
+if any(kadmin.list_transactions(duration_filter_ms=3_600_000).values()):
+    fail("ListTransactions lists a transaction running for an hour")
+described = kadmin.describe_transactions([f"open-{suffix}"])[f"open-{suffix}"]
+if str(described.state.value) != "Ongoing" or {(tp.topic, tp.partition) for tp in described.topic_partitions} != {(topic, 0)}:
+    fail(f"DescribeTransactions: {described}")
+print(f"OK   kafka-python's admin lists the open transaction and describes it (Ongoing, {topic}-0, epoch {described.producer_epoch})", flush=True)
 open_producer.commit_transaction(30)
+described = kadmin.describe_transactions([f"open-{suffix}"])[f"open-{suffix}"]
+if str(described.state.value) != "CompleteCommit" or described.topic_partitions:
+    fail(f"DescribeTransactions after the commit: {described}")
+try:
+    kadmin.describe_transactions([f"never-{suffix}"])
+    fail("DescribeTransactions of an unknown id succeeded")
+except Exception as error:
+    if "TransactionalIdNotFound" not in type(error).__name__:
+        fail(f"DescribeTransactions of an unknown id failed with {type(error).__name__}, not TransactionalIdNotFound")
+kadmin.close()
 seen = read_all(topic, "read_committed", 30, partitions=1)
 if seen != [f"before-{i}" for i in range(10)] + [f"open-{i}" for i in range(10)] + [f"after-{i}" for i in range(10)]:
     fail(f"after the commit read_committed saw {len(seen)} records in another order")

@@ -148,6 +148,10 @@ struct CapturedRequestTests {
         case .txnOffsetCommit:
             let request = try TxnOffsetCommitRequest.decode(&body, version: header.apiVersion)
             #expect(!request.groupId.isEmpty && !request.topics.isEmpty && request.producerId >= 0)
+        case .listTransactions:
+            _ = try ListTransactionsRequest.decode(&body, version: header.apiVersion)
+        case .describeTransactions:
+            #expect(!(try DescribeTransactionsRequest.decode(&body, version: header.apiVersion)).transactionalIds.isEmpty)
         case .consumerGroupHeartbeat:
             // librdkafka's first heartbeat with group.protocol=consumer: it names itself (v1),
             // joins at epoch 0 with its subscription and owns nothing yet.
@@ -227,6 +231,8 @@ struct CapturedRequestTests {
         case .addOffsetsToTxn: _ = try AddOffsetsToTxnRequest.decode(&body, version: version)
         case .endTxn: _ = try EndTxnRequest.decode(&body, version: version)
         case .txnOffsetCommit: _ = try TxnOffsetCommitRequest.decode(&body, version: version)
+        case .listTransactions: _ = try ListTransactionsRequest.decode(&body, version: version)
+        case .describeTransactions: _ = try DescribeTransactionsRequest.decode(&body, version: version)
         case .findCoordinator: _ = try FindCoordinatorRequest.decode(&body, version: version)
         case .joinGroup: _ = try JoinGroupRequest.decode(&body, version: version)
         case .syncGroup: _ = try SyncGroupRequest.decode(&body, version: version)

@@ -27,6 +27,8 @@ func fuzzRequest(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .addOffsetsToTxn: _ = try? AddOffsetsToTxnRequest.decode(&body, version: header.apiVersion)
     case .endTxn: _ = try? EndTxnRequest.decode(&body, version: header.apiVersion)
     case .txnOffsetCommit: _ = try? TxnOffsetCommitRequest.decode(&body, version: header.apiVersion)
+    case .listTransactions: _ = try? ListTransactionsRequest.decode(&body, version: header.apiVersion)
+    case .describeTransactions: _ = try? DescribeTransactionsRequest.decode(&body, version: header.apiVersion)
     case .findCoordinator: _ = try? FindCoordinatorRequest.decode(&body, version: header.apiVersion)
     case .joinGroup: _ = try? JoinGroupRequest.decode(&body, version: header.apiVersion)
     case .syncGroup: _ = try? SyncGroupRequest.decode(&body, version: header.apiVersion)

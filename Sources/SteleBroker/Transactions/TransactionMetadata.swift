@@ -5,7 +5,7 @@ import Foundation
 public struct TransactionMetadata: Codable, Sendable, Equatable {
     /// Kafka `TransactionState`. The prepare states are the decision: once one is durable the
     /// transaction completes that way, whatever crashes, before the id can be used again.
-    public enum State: String, Codable, Sendable {
+    public enum State: String, Codable, Sendable, CaseIterable {
         case empty = "Empty"
         case ongoing = "Ongoing"
         case prepareCommit = "PrepareCommit"

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Kafka transactions against idempotent produce, measured in the same run on the same broker
+with the same client (confluent-kafka, librdkafka), so the ratio means something on any machine:
+
+- idempotent produce (enable.idempotence, acks=all): records/s — the reference;
+- transactional produce in transactions of 1,000 records: records/s, the ratio to the
+  reference, and commit latency (commit_transaction, which flushes the transaction's records
+  and ends it) p50/p99;
+- consume-transform-produce exactly once (read_committed consumer, transactional producer,
+  offsets sent to the transaction, 1,000 records per transaction): records/s end to end.
+
+usage: bench-transactions.py BIN_DIR [--records N]
+"""
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+parser = argparse.ArgumentParser()
+parser.add_argument("bin")
+parser.add_argument("--records", type=int, default=200_000)
+parser.add_argument("--flush", default="always")
+args = parser.parse_args()
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+work = tempfile.mkdtemp(prefix="stele-bench-txn-")
+kafka, http = free_port(), free_port()
+server = subprocess.Popen([os.path.join(args.bin, "stele"), "serve", "--data-dir", os.path.join(work, "data"), "--kafka-port", str(kafka),
+                           "--http-port", str(http), "--flush", args.flush], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+while True:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=5).read()
+        break
+    except Exception:
+        if server.poll() is not None:
+            sys.exit("the server did not start")
+        time.sleep(0.05)
+bootstrap = f"127.0.0.1:{kafka}"
+admin = AdminClient({"bootstrap.servers": bootstrap})
+PARTITIONS = 4
+
+
+def create(topic):
+    for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values():
+        future.result()
+
+
+common = {"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000}
+
+
+def idempotent(size):
+    topic = f"idem-{size}"
+    create(topic)
+    producer = Producer({**common, "enable.idempotence": True})
+    value = b"x" * size
+    # Warm up (connection, producer id, metadata) outside the clock, as init_transactions is.
+    producer.produce(topic, value=value, partition=0)
+    producer.flush(30)
+    started = time.perf_counter()
+    for i in range(args.records):
+        while True:
+            try:
+                producer.produce(topic, value=value, partition=i % PARTITIONS)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    producer.flush(120)
+    return args.records / (time.perf_counter() - started)
+
+
+def transactional(size, per=1000):
+    topic = f"txn-{size}"
+    create(topic)
+    producer = Producer({**common, "transactional.id": f"bench-{size}"})
+    producer.init_transactions(30)
+    value = b"x" * size
+    producer.begin_transaction()
+    producer.produce(topic, value=value, partition=0)
+    producer.commit_transaction(30)
+    commits = []
+    started = time.perf_counter()
+    for start in range(0, args.records, per):
+        producer.begin_transaction()
+        for i in range(start, min(start + per, args.records)):
+            producer.produce(topic, value=value, partition=i % PARTITIONS)
+        before = time.perf_counter()
+        producer.commit_transaction(60)
+        commits.append((time.perf_counter() - before) * 1000)
+    rate = args.records / (time.perf_counter() - started)
+    commits.sort()
+    return rate, commits[len(commits) // 2], commits[min(len(commits) - 1, int(len(commits) * 0.99))]
+
+
+def consume_transform_produce(size, per=1000):
+    source, sink = f"ctp-in-{size}", f"ctp-out-{size}"
+    create(source)
+    create(sink)
+    plain = Producer(common)
+    value = b"x" * size
+    for i in range(args.records):
+        while True:
+            try:
+                plain.produce(source, value=value, partition=i % PARTITIONS)
+                break
+            except BufferError:
+                plain.poll(0.01)
+    plain.flush(120)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ctp-{size}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer.subscribe([source])
+    producer = Producer({**common, "transactional.id": f"ctp-{size}"})
+    producer.init_transactions(30)
+    done = 0
+    started = None
+    while done < args.records:
+        messages = [m for m in consumer.consume(per, 1.0) if m.error() is None]
+        if not messages:
+            continue
+        started = started or time.perf_counter()
+        producer.begin_transaction()
+        for m in messages:
+            producer.produce(sink, value=m.value(), partition=m.partition())
+        positions = {}
+        for m in messages:
+            positions[m.partition()] = m.offset() + 1
+        producer.send_offsets_to_transaction([TopicPartition(source, p, o) for p, o in positions.items()], consumer.consumer_group_metadata(), 30)
+        producer.commit_transaction(60)
+        done += len(messages)
+    consumer.close()
+    return args.records / (time.perf_counter() - started)
+
+
+def rate(value):
+    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k"
+
+
+print(f"confluent-kafka {__import__('confluent_kafka').libversion()[0]}, {args.records} records per case, {PARTITIONS} partitions, "
+      f"flush={args.flush}, linger.ms=5")
+print()
+print("| record | idempotent records/s | transactional records/s (1,000 per txn) | ratio | commit p50 ms | commit p99 ms | consume-transform-produce records/s |")
+print("| ------ | -------------------- | ---------------------------------------- | ----- | ------------- | ------------- | ----------------------------------- |")
+try:
+    for size in (100, 1024):
+        reference = idempotent(size)
+        txn, p50, p99 = transactional(size)
+        ctp = consume_transform_produce(size)
+        print(f"| {size} B | {rate(reference)} | {rate(txn)} | {txn / reference:.2f}× | {p50:.1f} | {p99:.1f} | {rate(ctp)} |", flush=True)
+finally:
+    server.kill()
+    server.wait()
