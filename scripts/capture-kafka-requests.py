@@ -17,7 +17,9 @@ API_NAMES = {0: "produce", 1: "fetch", 2: "listoffsets", 3: "metadata", 18: "api
              61: "describeproducers", 48: "describeclientquotas", 49: "alterclientquotas",
              75: "describetopicpartitions", 68: "consumergroupheartbeat", 69: "consumergroupdescribe",
              8: "offsetcommit", 9: "offsetfetch", 10: "findcoordinator", 11: "joingroup", 12: "heartbeat",
-             13: "leavegroup", 14: "syncgroup", 15: "describegroups", 16: "listgroups", 42: "deletegroups"}
+             13: "leavegroup", 14: "syncgroup", 15: "describegroups", 16: "listgroups", 42: "deletegroups",
+             24: "addpartitionstotxn", 25: "addoffsetstotxn", 26: "endtxn", 28: "txnoffsetcommit",
+             65: "describetransactions", 66: "listtransactions"}
 
 
 def client_name(client_id):
