@@ -2,10 +2,11 @@
 """Kafka transactions against idempotent produce, measured in the same run on the same broker
 with the same client (confluent-kafka, librdkafka), so the ratio means something on any machine:
 
-- idempotent produce (enable.idempotence, acks=all): records/s — the reference;
-- transactional produce in transactions of 1,000 records: records/s, the ratio to the
-  reference, and commit latency (commit_transaction, which flushes the transaction's records
-  and ends it) p50/p99;
+- idempotent produce (enable.idempotence, acks=all) by --producers producers at once:
+  records/s — the reference;
+- transactional produce by as many producers (each its own transactional id), in transactions
+  of 1,000 records: records/s, the ratio to the reference, and commit latency (commit_transaction,
+  which flushes the transaction's records and ends it) p50/p99;
 - consume-transform-produce exactly once (read_committed consumer, transactional producer,
   offsets sent to the transaction, 1,000 records per transaction): records/s end to end.
 
@@ -16,6 +17,7 @@ import os
 import socket
 import statistics
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -25,6 +27,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("bin")
 parser.add_argument("--records", type=int, default=200_000)
 parser.add_argument("--flush", default="always")
+parser.add_argument("--producers", type=int, default=4)
 args = parser.parse_args()
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -62,46 +65,72 @@ def create(topic):
 common = {"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000}
 
 
+def run_producers(work):
+    """Runs work(index) on --producers threads (librdkafka releases the GIL while it waits)."""
+    results = [None] * args.producers
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, work(i))) for i in range(args.producers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def idempotent(size):
     topic = f"idem-{size}"
     create(topic)
-    producer = Producer({**common, "enable.idempotence": True})
     value = b"x" * size
-    # Warm up (connection, producer id, metadata) outside the clock, as init_transactions is.
-    producer.produce(topic, value=value, partition=0)
-    producer.flush(30)
+    share = args.records // args.producers
+    producers = [Producer({**common, "enable.idempotence": True}) for _ in range(args.producers)]
+    for producer in producers:
+        # Warm up (connection, producer id, metadata) outside the clock, as init_transactions is.
+        producer.produce(topic, value=value, partition=0)
+        producer.flush(30)
+
+    def work(index):
+        producer = producers[index]
+        for i in range(share):
+            while True:
+                try:
+                    producer.produce(topic, value=value, partition=(i + index) % PARTITIONS)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.flush(120)
+
     started = time.perf_counter()
-    for i in range(args.records):
-        while True:
-            try:
-                producer.produce(topic, value=value, partition=i % PARTITIONS)
-                break
-            except BufferError:
-                producer.poll(0.01)
-    producer.flush(120)
-    return args.records / (time.perf_counter() - started)
+    run_producers(work)
+    return share * args.producers / (time.perf_counter() - started)
 
 
 def transactional(size, per=1000):
     topic = f"txn-{size}"
     create(topic)
-    producer = Producer({**common, "transactional.id": f"bench-{size}"})
-    producer.init_transactions(30)
     value = b"x" * size
-    producer.begin_transaction()
-    producer.produce(topic, value=value, partition=0)
-    producer.commit_transaction(30)
-    commits = []
-    started = time.perf_counter()
-    for start in range(0, args.records, per):
+    share = args.records // args.producers
+    producers = []
+    for index in range(args.producers):
+        producer = Producer({**common, "transactional.id": f"bench-{size}-{index}"})
+        producer.init_transactions(30)
         producer.begin_transaction()
-        for i in range(start, min(start + per, args.records)):
-            producer.produce(topic, value=value, partition=i % PARTITIONS)
-        before = time.perf_counter()
-        producer.commit_transaction(60)
-        commits.append((time.perf_counter() - before) * 1000)
-    rate = args.records / (time.perf_counter() - started)
-    commits.sort()
+        producer.produce(topic, value=value, partition=0)
+        producer.commit_transaction(30)
+        producers.append(producer)
+
+    def work(index):
+        producer, commits = producers[index], []
+        for start in range(0, share, per):
+            producer.begin_transaction()
+            for i in range(start, min(start + per, share)):
+                producer.produce(topic, value=value, partition=(i + index) % PARTITIONS)
+            before = time.perf_counter()
+            producer.commit_transaction(60)
+            commits.append((time.perf_counter() - before) * 1000)
+        return commits
+
+    started = time.perf_counter()
+    commits = sorted(sum(run_producers(work), []))
+    rate = share * args.producers / (time.perf_counter() - started)
     return rate, commits[len(commits) // 2], commits[min(len(commits) - 1, int(len(commits) * 0.99))]
 
 
@@ -149,7 +178,7 @@ def rate(value):
 
 
 print(f"confluent-kafka {__import__('confluent_kafka').libversion()[0]}, {args.records} records per case, {PARTITIONS} partitions, "
-      f"flush={args.flush}, linger.ms=5")
+      f"{args.producers} producers at once, flush={args.flush}, linger.ms=5; consume-transform-produce: one consumer and one producer")
 print()
 print("| record | idempotent records/s | transactional records/s (1,000 per txn) | ratio | commit p50 ms | commit p99 ms | consume-transform-produce records/s |")
 print("| ------ | -------------------- | ---------------------------------------- | ----- | ------------- | ------------- | ----------------------------------- |")

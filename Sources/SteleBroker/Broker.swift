@@ -55,6 +55,9 @@ public final class Broker: Sendable {
     public let groups: GroupCoordinator
     /// The coordinator of every transactional id (a single-node broker coordinates them all).
     public let transactions: TransactionCoordinator
+    /// The event store's partition gates and transactional ids (see `MultiStreamAppend.swift`).
+    public let storeGates = PartitionGates()
+    public let storeTransactionalIds = TransactionalIdPool(prefix: "__stele_store_", count: 4)
     /// Incremental fetch sessions (KIP-227), shared by every connection: a consumer that
     /// reconnects keeps its session.
     public let fetchSessions = FetchSessions()

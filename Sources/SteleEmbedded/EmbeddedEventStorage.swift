@@ -17,9 +17,9 @@ public final class EmbeddedEventStorage: EventStorage {
     static let snapshotTopic = "__stele_snapshots"
     /// Appends to a partition hold its gate shared; a multi-stream append holds the gates of all
     /// its partitions exclusively, so the versions it checks cannot move before it writes.
-    let gates = PartitionGates()
+    var gates: PartitionGates { broker.storeGates }
     /// The transactional ids multi-stream appends across partitions commit under.
-    let transactionalIds = TransactionalIdPool(prefix: "__stele_store_", count: 4)
+    var transactionalIds: TransactionalIdPool { broker.storeTransactionalIds }
 
     /// Serves events from `broker`'s topics (a server's broker, shared with its Kafka listener).
     public init(broker: Broker, categoryPartitions: Int? = nil) {
@@ -101,9 +101,10 @@ public final class EmbeddedEventStorage: EventStorage {
         /// The original outcome if these events are already where `lookup` says.
         func repeated(current: Int64) async throws -> AppendOutcome? {
             guard let lookup = Idempotency.lookup(for: expected, current: current, count: events.count) else { return nil }
-            // Every record the versions count, committed or not: what the lookup's versions mean.
+            // Every record the versions count, committed or not (what the lookup's versions mean),
+            // but none of an aborted transaction: those events were never appended.
             let existing = try await read(stream, log: log, partition: partition, from: lookup.fromVersion, limit: lookup.limit,
-                                          isolation: .readUncommitted)
+                                          isolation: .readUncommitted, includingAborted: false)
             return try Idempotency.repeatedAppend(of: events, existing: existing, lookup: lookup, stream: stream)
         }
         while true {
@@ -161,8 +162,10 @@ public final class EmbeddedEventStorage: EventStorage {
     }
 
     func read(_ stream: StreamName, log: PartitionLog, partition: Int32, from version: Int64, limit: Int,
-                      isolation: IsolationLevel = .readCommitted) async throws -> [RecordedEvent] {
-        let records = try await mapLogErrors { try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit, isolation: isolation) }
+              isolation: IsolationLevel = .readCommitted, includingAborted: Bool = true) async throws -> [RecordedEvent] {
+        let records = try await mapLogErrors {
+            try await log.readStream(key: stream.key, fromVersion: version, maxRecords: limit, isolation: isolation, includingAborted: includingAborted)
+        }
         return records.map { record in
             EventHeaders.decode(stream: stream, version: record.version, position: EventPosition(partition: partition, offset: record.offset),
                                 timestamp: record.timestamp, value: record.value, headers: record.headers)

@@ -58,7 +58,7 @@ extension EmbeddedEventStorage {
             var repeated: AppendOutcome?
             if let lookup = Idempotency.lookup(for: part.append.expected, current: current, count: part.append.events.count) {
                 let existing = try await read(part.append.stream, log: part.log, partition: part.partition, from: lookup.fromVersion,
-                                              limit: lookup.limit, isolation: .readUncommitted)
+                                              limit: lookup.limit, isolation: .readUncommitted, includingAborted: false)
                 repeated = try Idempotency.repeatedAppend(of: part.append.events, existing: existing, lookup: lookup, stream: part.append.stream)
             }
             repeats.append(repeated)
@@ -154,6 +154,20 @@ extension EmbeddedEventStorage {
                 return .init(offsetDelta: $0.offsetDelta, version: version)
             }))
         }
+        // Everything that could refuse a batch after the decision is checked before it: a decided
+        // batch must be writable, or its partition would wait for it.
+        do {
+            for (pending, batch) in zip(pending, batches) { try parts[batch.indices[0]].log.validate(Array(pending.bytes)) }
+        } catch let error as LogError {
+            _ = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: false)
+            throw EventStoreError.invalidRequest("\(error); nothing was appended")
+        }
+        let total = pending.reduce(0) { $0 + $1.bytes.count }
+        guard total <= TransactionCoordinator.maxPendingBatchBytes else {
+            _ = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: false)
+            throw EventStoreError.invalidRequest("a multi-stream append across partitions holds at most \(TransactionCoordinator.maxPendingBatchBytes) bytes, "
+                + "this one \(total); nothing was appended")
+        }
         switch await coordinator.commit(transactionalId: id, producerId: producerId, epoch: epoch, batches: pending) {
         case let .success(written):
             var results: [String: AppendResult] = [:]
@@ -165,15 +179,17 @@ extension EmbeddedEventStorage {
         case let .failure(.refused(error)):
             _ = await coordinator.end(transactionalId: id, producerId: producerId, epoch: epoch, commit: false)
             throw EventStoreError.storage("the transaction coordinator refused the append: \(error); nothing was appended")
-        case let .failure(.conflict(LogError.wrongExpectedVersion(key, expected, actual, _))):
+        case let .failure(.conflict(partition, LogError.wrongExpectedVersion(key, expected, actual, _))):
             // Only a Kafka producer writing to a held category can move its streams.
-            let part = parts.first { $0.append.stream.key == key }
+            let part = parts.first { $0.append.stream.key == key && $0.append.stream.category == partition.topic && $0.partition == partition.partition }
             throw EventStoreError.wrongExpectedVersion(stream: part?.append.stream ?? StreamName(category: "?", id: "?"),
                                                        expected: part?.append.expected ?? expected, actual: actual)
-        case let .failure(.conflict(error)):
+        case let .failure(.conflict(_, error)):
             throw EventStoreError.storage("\(error); nothing was appended")
         case let .failure(.decidedButIncomplete(reason)):
-            throw EventStoreError.storage("the append is decided and will complete, but writing it failed for now: \(reason)")
+            // The coordinator keeps trying; a retry with the same event ids learns the outcome.
+            throw EventStoreError.storage("the append's outcome is unknown (its commit was decided but could not be written yet: \(reason)); "
+                + "retry it with the same event ids to learn whether it was appended")
         }
     }
 }

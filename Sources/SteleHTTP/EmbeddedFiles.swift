@@ -116,7 +116,7 @@ enum EmbeddedFiles {
         "tags": [
           "streams"
         ],
-        "description": "A multi-stream append: each part names a stream, its expected version and its events. Every stream is checked against its own expected version and either every event is appended or none is; readers (stream and category reads, views, read_committed Kafka consumers) see all of it or none. Streams in several partitions or categories commit as one Kafka transaction. A retry of an append that succeeded gets the original outcomes (200). Needs the rights of an append to every category named.",
+        "description": "A multi-stream append: each part names a stream, its expected version and its events. Every stream is checked against its own expected version and either every event is appended or none is: readers (stream and category reads, views, read_committed Kafka consumers) never see a part of an append that does not complete, and once the request is answered they see all of it (while it completes, a reader of two categories may find one stream's events before the other's). Streams in several partitions or categories commit as one Kafka transaction. A retry of an append that succeeded gets the original outcomes (200). Needs the rights of an append to every category named.",
         "requestBody": {
           "required": true,
           "content": {

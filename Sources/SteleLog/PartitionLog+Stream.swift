@@ -23,12 +23,18 @@ extension PartitionLog {
     /// counted, so a stream written by an aborted Kafka transaction has gaps in its versions).
     /// ``IsolationLevel/readUncommitted`` returns every record up to the high watermark — what
     /// the versions count, which an idempotency check compares against.
+    /// `includingAborted: false` with ``IsolationLevel/readUncommitted`` leaves out records of
+    /// aborted transactions too (an idempotency check must not take an aborted event for one
+    /// that was appended).
     public func readStream(key: [UInt8], fromVersion: Int64 = 0, maxRecords: Int = .max,
-                           isolation: IsolationLevel = .readCommitted) async throws -> [StreamRecord] {
-        try await executor.run { try self.readStreamBlocking(key: key, fromVersion: fromVersion, maxRecords: maxRecords, isolation: isolation) }
+                           isolation: IsolationLevel = .readCommitted, includingAborted: Bool = true) async throws -> [StreamRecord] {
+        try await executor.run {
+            try self.readStreamBlocking(key: key, fromVersion: fromVersion, maxRecords: maxRecords, isolation: isolation, includingAborted: includingAborted)
+        }
     }
 
-    func readStreamBlocking(key: [UInt8], fromVersion: Int64, maxRecords: Int, isolation: IsolationLevel = .readCommitted) throws -> [StreamRecord] {
+    func readStreamBlocking(key: [UInt8], fromVersion: Int64, maxRecords: Int, isolation: IsolationLevel = .readCommitted,
+                            includingAborted: Bool = true) throws -> [StreamRecord] {
         let view = try readView()
         var records: [StreamRecord] = []
         var version: Int64 = 0
@@ -50,7 +56,7 @@ extension PartitionLog {
             let skip = Int(max(0, fromVersion - firstVersion))
             guard skip < entries.count else { continue }
             let bound = isolation == .readCommitted ? view.lastStableOffset : view.highWatermark
-            let filtersAborted = isolation == .readCommitted && state.withLock { !$0.producers.aborted.isEmpty }
+            let filtersAborted = (isolation == .readCommitted || !includingAborted) && state.withLock { !$0.producers.aborted.isEmpty }
             // Aborted records are dropped before the limit counts, so a page is short only at the end.
             var position = skip
             while position < entries.count && records.count < maxRecords {

@@ -57,6 +57,12 @@ extension PartitionLog {
         return end
     }
 
+    /// Checks a batch as an append would (size, CRC, records, keys) without appending it: a
+    /// batch the transaction coordinator will write after its decision must not fail then.
+    public func validate(_ batch: [UInt8]) throws {
+        _ = try LogValidator.validate(batch, config: config, decompressor: decompressor)
+    }
+
     /// Whether the record at `offset` belongs to a transaction that aborted here: its offset
     /// lies in an aborted transaction's range and its batch is that producer's. Costs one
     /// batch read, and only for a record inside an aborted range.

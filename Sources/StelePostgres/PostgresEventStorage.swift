@@ -264,19 +264,22 @@ public final class PostgresEventStorage: EventStorage {
         for (part, current) in zip(appends, currents) where !part.expected.isSatisfied(byCurrentVersion: current) {
             throw EventStoreError.wrongExpectedVersion(stream: part.stream, expected: part.expected, actual: current)
         }
-        var outcomes: [AppendOutcome] = []
-        for (part, current) in zip(appends, currents) {
+        // Inserted in one global order (category, id), so two appends touching the same streams
+        // in opposite orders queue on the unique index instead of deadlocking.
+        var outcomes = [AppendOutcome?](repeating: nil, count: appends.count)
+        for position in appends.indices.sorted(by: { (appends[$0].stream.category, appends[$0].stream.id) < (appends[$1].stream.category, appends[$1].stream.id) }) {
+            let (part, current) = (appends[position], currents[position])
             var first: EventPosition?
             for (index, event) in part.events.enumerated() {
-                guard let position = try await insert(event, to: part.stream, ifAt: current + Int64(index), run: {
+                guard let inserted = try await insert(event, to: part.stream, ifAt: current + Int64(index), run: {
                     try await connection.query($0, logger: self.logger)
                 }) else { throw StreamMoved() }
-                first = first ?? position
+                first = first ?? inserted
             }
-            outcomes.append(AppendOutcome(firstVersion: current + 1, lastVersion: current + Int64(part.events.count),
-                                          firstPosition: first!, wasAlreadyAppended: false))
+            outcomes[position] = AppendOutcome(firstVersion: current + 1, lastVersion: current + Int64(part.events.count),
+                                               firstPosition: first!, wasAlreadyAppended: false)
         }
-        return outcomes
+        return outcomes.map { $0! }
     }
 
     /// Tells other processes' subscribers that events arrived. Not inside the append's
@@ -502,7 +505,9 @@ public final class PostgresEventStorage: EventStorage {
     /// Whether `error` says a racing writer got in first (and the append should be decided again).
     private static func lostRace(_ error: any Error) -> Bool {
         let error = (error as? PostgresTransactionError)?.closureError ?? error
-        return error is StreamMoved || (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+        // 23505: the unique (category, stream, version) index; 40P01 and 40001: a deadlock or a
+        // serialization failure between racing writers — all decided again.
+        return error is StreamMoved || ["23505", "40P01", "40001"].contains((error as? PSQLError)?.serverInfo?[.sqlState] ?? "")
     }
 
     private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {

@@ -12,7 +12,10 @@ extension KafkaRequestHandler {
     func handleTransactionRequest(_ api: ApiKey, version: Int16, decoder: inout KafkaDecoder, requester: Requester,
                                   respond: ((inout KafkaEncoder) -> Void) -> Outcome) async throws -> Outcome {
         let transactions = broker.transactions
-        func may(_ transactionalId: String) -> Bool { allowed(requester, .write, AclResource(.transactionalId, transactionalId)) }
+        // `__stele…` ids are the event store's own (multi-stream appends): no client may use them.
+        func may(_ transactionalId: String) -> Bool {
+            !transactionalId.hasPrefix(Self.reservedTransactionalIdPrefix) && allowed(requester, .write, AclResource(.transactionalId, transactionalId))
+        }
         switch api {
         case .initProducerId:
             let response = await initProducerId(try InitProducerIdRequest.decode(&decoder, version: version), version: version, requester: requester)
@@ -140,7 +143,7 @@ extension KafkaRequestHandler {
             guard !transactionalId.isEmpty else { return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1) }
             // `__stele…` ids are the event store's own (multi-stream appends): a client taking one
             // would fence the store's transactions.
-            guard !transactionalId.hasPrefix("__stele") else {
+            guard !transactionalId.hasPrefix(Self.reservedTransactionalIdPrefix) else {
                 return InitProducerIdResponse(errorCode: .transactionalIdAuthorizationFailed, producerId: -1, producerEpoch: -1)
             }
             guard allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
@@ -167,6 +170,9 @@ extension KafkaRequestHandler {
             return InitProducerIdResponse(errorCode: .kafkaStorageError, producerId: -1, producerEpoch: -1)
         }
     }
+
+    /// Transactional ids of the event store's own transactions.
+    static let reservedTransactionalIdPrefix = "__stele"
 
     /// Kafka's code for a coordinator refusal. PRODUCER_FENCED exists since the v2 of
     /// AddPartitionsToTxn/AddOffsetsToTxn/EndTxn/TxnOffsetCommit (InitProducerId: v4, so it

@@ -335,7 +335,7 @@ struct KafkaRequestHandler: Sendable {
             guard let transactionalId else {
                 return failure(.transactionalIdAuthorizationFailed, "a transactional batch needs the request's transactional id")
             }
-            guard allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
+            guard !transactionalId.hasPrefix(Self.reservedTransactionalIdPrefix), allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
                 return failure(.transactionalIdAuthorizationFailed, "WRITE on transactional id \(transactionalId) is not allowed")
             }
             if let refusal = broker.transactions.beginBatch(transactionalId: transactionalId, producerId: header.producerId, epoch: header.producerEpoch,

@@ -16,7 +16,8 @@ public protocol EventStorage: Sendable {
     /// Appends events to several streams as one: every stream is checked against its own
     /// expected version and either all of the events are appended or none is (a conflict on
     /// any stream throws ``EventStoreError/wrongExpectedVersion(stream:expected:actual:)`` naming
-    /// it). Readers see all of it or none of it. A retry of an append that succeeded gets the
+    /// it). Readers never see part of an append that does not complete, and see all of it once
+    /// it returns (while it completes, one stream's part may show a moment before another's). A retry of an append that succeeded gets the
     /// original outcomes; one whose ids are found for some streams only is an
     /// ``EventStoreError/idempotencyConflict(stream:reason:)``. Outcomes come in `appends`' order.
     func append(_ appends: [StreamAppend]) async throws -> [AppendOutcome]

@@ -211,9 +211,18 @@ if str(described.state.value) != "Ongoing" or {(tp.topic, tp.partition) for tp i
     fail(f"DescribeTransactions: {described}")
 print(f"OK   kafka-python's admin lists the open transaction and describes it (Ongoing, {topic}-0, epoch {described.producer_epoch})", flush=True)
 open_producer.commit_transaction(30)
-described = kadmin.describe_transactions([f"open-{suffix}"])[f"open-{suffix}"]
-if str(described.state.value) != "CompleteCommit" or described.topic_partitions:
-    fail(f"DescribeTransactions after the commit: {described}")
+# EndTxn answers once the decision is durable (PrepareCommit); the markers follow (as in Kafka).
+progress = Progress("the committed transaction to complete")
+while True:
+    described = kadmin.describe_transactions([f"open-{suffix}"])[f"open-{suffix}"]
+    if str(described.state.value) == "CompleteCommit":
+        break
+    if str(described.state.value) != "PrepareCommit":
+        fail(f"DescribeTransactions after the commit: {described}")
+    progress.check(str(described.state.value))
+    time.sleep(0.01)
+if described.topic_partitions:
+    fail(f"DescribeTransactions after the commit still lists partitions: {described}")
 try:
     kadmin.describe_transactions([f"never-{suffix}"])
     fail("DescribeTransactions of an unknown id succeeded")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SteleCore
 import SteleLog
+import SteleTestSupport
 @testable import SteleBroker
 
 /// The transaction coordinator against a real broker in a data directory: fencing, the checks
@@ -30,6 +31,13 @@ struct TransactionCoordinatorTests {
         return nil
     }
 
+    /// EndTxn answers once its decision is durable; markers and completion follow (as Kafka).
+    static func settled(_ coordinator: TransactionCoordinator, _ id: String) async throws {
+        try await waitUntil("\(id) to complete", progress: { coordinator.metadata(of: id)?.state.rawValue ?? "" }) {
+            [.completeCommit, .completeAbort, .empty].contains(coordinator.metadata(of: id)?.state)
+        }
+    }
+
     @Test func aNewProducerFencesTheOldAndAbortsItsTransaction() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
@@ -56,6 +64,7 @@ struct TransactionCoordinatorTests {
         #expect(await coordinator.add(transactionalId: "a", producerId: again, epoch: newEpoch, partitions: [.init(topic: "t", partition: 1)]) == nil)
         #expect(await coordinator.end(transactionalId: "a", producerId: again, epoch: newEpoch, commit: true) == nil)
         #expect(await coordinator.end(transactionalId: "a", producerId: again, epoch: newEpoch, commit: true) == nil)
+        try await Self.settled(coordinator, "a")
         if case .invalidTransactionState = await coordinator.end(transactionalId: "a", producerId: again, epoch: newEpoch, commit: false) {} else {
             Issue.record("aborting a committed transaction must be INVALID_TXN_STATE")
         }
@@ -78,6 +87,7 @@ struct TransactionCoordinatorTests {
             #expect(coordinator.hasPendingOffset(group: "g", topic: "in", partition: 0))
             #expect(await broker.groups.committed(group: "g").isEmpty || round == 2)
             #expect(await coordinator.end(transactionalId: "ctp", producerId: producer, epoch: epoch, commit: commit) == nil)
+            try await Self.settled(coordinator, "ctp")
             #expect(!coordinator.hasPendingOffset(group: "g", topic: "in", partition: 0))
         }
         #expect(await broker.groups.committed(group: "g").values.map(\.offset) == [20], "only the committed round's offset")
@@ -142,6 +152,7 @@ struct TransactionCoordinatorTests {
         let log = try await reopened.partition("t", 0, autoCreate: false)
         #expect(log.lastStableOffset == 0, "still open after the restart")
         #expect(await reopened.transactions.end(transactionalId: "keep", producerId: ids.0, epoch: ids.1, commit: true) == nil)
+        try await Self.settled(reopened.transactions, "keep")
         #expect(log.lastStableOffset == log.highWatermark)
         #expect(log.abortedTransactions(from: 0, upTo: .max).isEmpty)
         try await reopened.close()

@@ -56,9 +56,16 @@ extension Broker {
     func writeTransactionBatch(_ bytes: [UInt8], to partition: TransactionMetadata.Partition,
                                expecting expectations: [StreamExpectation]) async throws -> AppendResult {
         guard let topic = topic(partition.topic), topic.partitions.indices.contains(Int(partition.partition)) else {
-            throw BrokerError.storage("\(partition.topic)-\(partition.partition) is gone")
+            // Offline: retried. Deleted: never writable, so the transaction aborts.
+            if let reason = offlineReason(partition.topic) { throw BrokerError.topicOffline(partition.topic, reason) }
+            throw LogError.invalidBatch("\(partition.topic)-\(partition.partition) was deleted")
         }
-        return try await topic.partitions[Int(partition.partition)].append(bytes, expecting: expectations)
+        let log = topic.partitions[Int(partition.partition)]
+        let result = try await log.append(bytes, expecting: expectations)
+        // Durable before the coordinator stores the batches as written (whatever the flush policy).
+        if log.config.flushPolicy != .always { try await log.flush() }
+        arrivals.notifyAll()
+        return result
     }
 
     /// Makes a committed transaction's offsets the groups' committed offsets.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import SteleAsync
 import SteleCore
 import SteleLog
 
@@ -42,6 +43,10 @@ public enum TransactionError: Error, Equatable, Sendable {
 public final class TransactionCoordinator: Sendable {
     /// Kafka's `transaction.max.timeout.ms` default: 15 minutes.
     public static let maxTimeoutMs: Int32 = 900_000
+    /// The most batch bytes one transaction may hand the coordinator to write
+    /// (``commit(transactionalId:producerId:epoch:batches:)``): they are stored in the
+    /// transaction log, whose records may be at most `TransactionStateStore.maxRecordBytes`.
+    public static let maxPendingBatchBytes = 32 << 20
     static let tickInterval: Duration = .milliseconds(200)
 
     public typealias Partition = TransactionMetadata.Partition
@@ -91,6 +96,11 @@ public final class TransactionCoordinator: Sendable {
     private let holdsOpen: OpenCheck
     private let clock: @Sendable () -> Int64
     private let ticker = Mutex<Task<Void, Never>?>(nil)
+    /// Woken whenever an id stops being busy: a request that met a change in progress waits
+    /// here (up to ``patience``) instead of sending the client away with CONCURRENT_TRANSACTIONS.
+    private let changes = ArrivalNotifier()
+    /// How long a request waits for another change of its id to finish.
+    static let patience: Duration = .seconds(5)
     private let logger = Logger(label: "stele.transactions")
 
     init(store: TransactionStateStore, loaded: [String: TransactionMetadata], writeMarker: @escaping MarkerWriter,
@@ -166,6 +176,14 @@ public final class TransactionCoordinator: Sendable {
     /// `producerId`/`epoch` ≥ 0 (KIP-360) is a producer recovering its own id after an error.
     public func initProducerId(transactionalId: String, timeoutMs: Int32, producerId: Int64 = -1,
                                epoch: Int16 = -1) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+        await patiently {
+            await self.initProducerIdOnce(transactionalId: transactionalId, timeoutMs: timeoutMs, producerId: producerId, epoch: epoch)
+        } isBusy: { if case .failure(.concurrentTransactions) = $0 { true } else { false } }
+    }
+
+    private func initProducerIdOnce(transactionalId: String, timeoutMs: Int32, producerId: Int64,
+                                    epoch: Int16) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+        defer { changes.notifyAll() }
         guard timeoutMs > 0, timeoutMs <= Self.maxTimeoutMs else { return .failure(.invalidTimeout) }
         let now = clock()
         enum Begun { case new(TransactionMetadata), retried(TransactionMetadata), proceed(TransactionMetadata) }
@@ -262,6 +280,14 @@ public final class TransactionCoordinator: Sendable {
     /// write to these partitions and commit these groups' offsets. Durable before it returns.
     public func add(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition] = [],
                     groups: [String] = []) async -> TransactionError? {
+        await patiently {
+            await self.addOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, partitions: partitions, groups: groups)
+        } isBusy: { $0 == .concurrentTransactions }
+    }
+
+    private func addOnce(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition],
+                         groups: [String]) async -> TransactionError? {
+        defer { changes.notifyAll() }
         let now = clock()
         let change = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -294,6 +320,14 @@ public final class TransactionCoordinator: Sendable {
     /// added with AddOffsetsToTxn). Durable before it returns, so a broker restart loses none.
     public func addOffsets(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
                            offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+        await patiently {
+            await self.addOffsetsOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, group: group, offsets: offsets)
+        } isBusy: { $0 == .concurrentTransactions }
+    }
+
+    private func addOffsetsOnce(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
+                                offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+        defer { changes.notifyAll() }
         let now = clock()
         let change = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -319,6 +353,13 @@ public final class TransactionCoordinator: Sendable {
     /// EndTxn: commits or aborts the open transaction. A retry of an EndTxn that already
     /// completed the same way succeeds; the other way is INVALID_TXN_STATE.
     public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
+        await patiently {
+            await self.endOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit)
+        } isBusy: { $0 == .concurrentTransactions }
+    }
+
+    private func endOnce(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
+        defer { changes.notifyAll() }
         let now = clock()
         let begun = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -339,27 +380,33 @@ public final class TransactionCoordinator: Sendable {
         case .success(nil): return nil
         case let .success(current?):
             await waitForBatches(of: transactionalId)
+            // As Kafka: answered once the decision is durable; the markers, the offsets and the
+            // completion follow, and the id's next request waits for them (``patiently``).
+            var decided = current
+            decided.state = commit ? .prepareCommit : .prepareAbort
+            if !commit { decided.pendingOffsets = [] }
+            decided.updatedMs = now
             do {
-                let done = try await finish(current, decision: commit ? .prepareCommit : .prepareAbort, fence: false, now: now)
-                state.withLock { state in
-                    state.set(done)
-                    state.entries[transactionalId]!.busy = false
-                    state.entries[transactionalId]!.ending = false
-                }
-                return nil
-            } catch let error as DecidedError {
-                logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
-                // The decision is durable; the next tick completes it.
-                state.withLock { state in
-                    state.set(error.decided)
-                    state.entries[transactionalId]!.busy = false
-                    state.entries[transactionalId]!.ending = false
-                }
-                return nil
+                try await store.store(decided)
             } catch {
                 release(transactionalId)
                 return .unavailable("\(error)")
             }
+            state.withLock { state in state.set(decided) }
+            Task {
+                do {
+                    // One durable write fewer on the way to the id's next transaction.
+                    let done = try await self.complete(decided, now: now, storesCompletion: false)
+                    self.state.withLock { state in state.set(done) }
+                } catch let error as DecidedError {
+                    self.logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
+                    self.state.withLock { state in state.set(error.decided) }
+                } catch {
+                    self.logger.error("a transaction could not be completed yet; retried", metadata: ["id": "\(transactionalId)", "error": "\(error)"])
+                }
+                self.release(transactionalId)
+            }
+            return nil
         }
     }
 
@@ -367,9 +414,10 @@ public final class TransactionCoordinator: Sendable {
     public enum CommitFailure: Error, Sendable {
         /// Refused before anything was decided: nothing is written.
         case refused(TransactionError)
-        /// A batch's expectation failed (another writer moved a stream): the transaction was
-        /// aborted, nothing of it is visible.
-        case conflict(LogError)
+        /// A batch was refused for good — its expectation failed (another writer moved a stream),
+        /// or it can never be written there (its topic deleted, its size past the topic's limit):
+        /// the transaction was aborted, nothing of it is visible.
+        case conflict(Partition, LogError)
         /// The commit is decided and durable but not complete (a write failed): it completes
         /// at a later tick or the next start.
         case decidedButIncomplete(String)
@@ -382,6 +430,14 @@ public final class TransactionCoordinator: Sendable {
     /// batch landed.
     public func commit(transactionalId: String, producerId: Int64, epoch: Int16,
                        batches: [TransactionMetadata.PendingBatch]) async -> Result<[Partition: AppendResult], CommitFailure> {
+        await patiently {
+            await self.commitOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, batches: batches)
+        } isBusy: { if case .failure(.refused(.concurrentTransactions)) = $0 { true } else { false } }
+    }
+
+    private func commitOnce(transactionalId: String, producerId: Int64, epoch: Int16,
+                            batches: [TransactionMetadata.PendingBatch]) async -> Result<[Partition: AppendResult], CommitFailure> {
+        defer { changes.notifyAll() }
         let now = clock()
         let begun = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -413,8 +469,8 @@ public final class TransactionCoordinator: Sendable {
         do {
             let (done, results) = try await completeWithBatches(decided, now: now)
             state.withLock { state in state.set(done) }
-            if done.state == .completeAbort, case let .conflict(error)? = results.conflict {
-                outcome = .failure(.conflict(error))
+            if done.state == .completeAbort, case let .conflict(partition, error)? = results.conflict {
+                outcome = .failure(.conflict(partition, error))
             } else {
                 outcome = .success(results.written)
             }
@@ -460,16 +516,21 @@ public final class TransactionCoordinator: Sendable {
             return outcomes
         }
         for case let (partition, .success(result)?) in outcomes { results.written[partition] = result }
-        if let conflict = outcomes.lazy.compactMap({ outcome -> LogError? in
-            if case let .failure(error as LogError)? = outcome.1, case .wrongExpectedVersion = error { return error }
-            return nil
+        if let (partition, conflict) = outcomes.lazy.compactMap({ outcome -> (Partition, LogError)? in
+            guard case let .failure(error as LogError)? = outcome.1 else { return nil }
+            switch error {
+            case .wrongExpectedVersion, .invalidBatch, .batchTooLarge: return (outcome.0, error)
+            default: return nil
+            }
         }).first {
-            // Another writer moved a stream: abort what was written, so none of it is seen.
+            // A batch that can never be written (another writer moved a stream, the topic is
+            // gone or refuses it): abort what was written, so none of it is seen. No marker was
+            // written yet, so the decision can still turn.
             var aborted = decided
             aborted.state = .prepareAbort
             (aborted.pendingBatches, aborted.pendingOffsets, aborted.updatedMs) = (nil, [], now)
             try await store.store(aborted)
-            results.conflict = .conflict(conflict)
+            results.conflict = .conflict(partition, conflict)
             do { return (try await complete(aborted, now: now), results) } catch let error as DecidedError { throw error } catch {
                 throw DecidedError(decided: aborted, cause: error)
             }
@@ -523,6 +584,21 @@ public final class TransactionCoordinator: Sendable {
 
     private struct DecidedError: Error { var decided: TransactionMetadata; var cause: any Error }
 
+    /// Runs `attempt` again while it meets another change of its id in progress, each time after
+    /// that change ends, for at most ``patience`` in all.
+    private func patiently<T>(_ attempt: () async -> T, isBusy: (T) -> Bool) async -> T {
+        let deadline = ContinuousClock.now + Self.patience
+        while true {
+            let result = await attempt()
+            guard isBusy(result), ContinuousClock.now < deadline else { return result }
+            // Every change of state notifies (an attempt's own refusal notified before this
+            // reading, so it does not wake the wait); a change ending between the attempt and
+            // this reading is caught by the short bound.
+            let generation = changes.generation
+            await changes.wait(after: generation, until: min(deadline, .now + .milliseconds(50)))
+        }
+    }
+
     private static func check(_ entry: Entry, producerId: Int64, epoch: Int16) -> TransactionError? {
         guard entry.metadata.producerId == producerId else { return .invalidProducerIdMapping }
         guard entry.metadata.producerEpoch == epoch else { return .producerFenced }
@@ -548,6 +624,7 @@ public final class TransactionCoordinator: Sendable {
             state.entries[transactionalId]?.busy = false
             state.entries[transactionalId]?.ending = false
         }
+        changes.notifyAll()
     }
 
     private func waitForBatches(of transactionalId: String) async {
@@ -584,7 +661,12 @@ public final class TransactionCoordinator: Sendable {
         }
     }
 
-    private func complete(_ decided: TransactionMetadata, now: Int64) async throws -> TransactionMetadata {
+    /// `storesCompletion: false` keeps the completion in memory only: the decision stays the
+    /// id's last record until its next change. Safe where completing again is harmless — every
+    /// marker is durable before this returns, a repeated marker finds no open transaction, and
+    /// the id's next change is stored only after this completion — and used only without
+    /// offsets (applying a transaction's offsets again after a restart could undo a later commit).
+    private func complete(_ decided: TransactionMetadata, now: Int64, storesCompletion: Bool = true) async throws -> TransactionMetadata {
         let marker: TransactionMarker = decided.state == .prepareCommit ? .commit : .abort
         // Each partition's marker is written and made durable before the transaction is stored
         // complete: a complete transaction never leaves a partition without its marker.
@@ -624,6 +706,7 @@ public final class TransactionCoordinator: Sendable {
         done.state = marker == .commit ? .completeCommit : .completeAbort
         (done.partitions, done.groups, done.pendingOffsets, done.startedMs) = ([], [], [], -1)
         done.updatedMs = now
+        if !storesCompletion && decided.pendingOffsets.isEmpty { return done }
         do { try await store.store(done) } catch {
             var remaining = decided
             remaining.partitions = []

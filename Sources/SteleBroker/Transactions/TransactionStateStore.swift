@@ -8,6 +8,9 @@ import SteleLog
 /// acknowledged durably before the coordinator acts on it.
 final class TransactionStateStore: Sendable {
     private let log: PartitionLog
+    /// A record holds one transactional id's state, batches handed to the coordinator included
+    /// (base64 in JSON: a third more than ``TransactionCoordinator/maxPendingBatchBytes``).
+    static let maxRecordBytes = 64 << 20
 
     static func open(directory: String, fileSystem: any FileSystem) async throws -> (TransactionStateStore, [String: TransactionMetadata]) {
         var config = LogConfig()
@@ -15,6 +18,7 @@ final class TransactionStateStore: Sendable {
         // A decision is acted on only once durable, whatever the broker's flush policy.
         config.flushPolicy = .always
         config.segmentBytes = 16 << 20
+        config.maxBatchBytes = maxRecordBytes
         let log = try await PartitionLog.open(directory: directory, config: config, fileSystem: fileSystem)
         let store = TransactionStateStore(log: log)
         return (store, try await store.load())
