@@ -39,6 +39,34 @@ import SteleStore
         try await node.stopAndWait()
     }
 
+    /// `POST /streams` names its categories in the body: the request needs the rights of an
+    /// append to every one of them, and a refusal writes nothing.
+    @Test func aMultiStreamAppendNeedsEveryCategory() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = SteleNode.Configuration.ephemeral(directory: directory)
+        configuration.http.authorizer = Authorizer()
+        let node = try await SteleNode.start(configuration, logger: Logger(label: "test"))
+        try node.broker.acls.add([
+            AclBinding(resourceType: .topic, resourceName: "accounts", principal: "User:alice", operation: .all),
+            AclBinding(resourceType: .cluster, resourceName: AclResourceType.clusterName, principal: "User:alice", operation: .create),
+        ])
+        let token = try node.broker.tokens.create(for: .user("alice"), expires: nil)
+        let store = EventStore(RemoteEventStorage(url: URL(string: "http://127.0.0.1:\(node.httpPort)")!, token: token.text))
+        let alice = StreamName(category: "accounts", id: "alice")
+        let bob = StreamName(category: "accounts", id: "bob")
+        let ledger = StreamName(category: "ledger", id: "day")
+        let both = try await store.append([StreamAppend([EventData(type: "Withdrawn", data: [])], to: alice),
+                                           StreamAppend([EventData(type: "Deposited", data: [])], to: bob)])
+        #expect(both.count == 2 && both.allSatisfy { !$0.wasAlreadyAppended })
+        await #expect(throws: EventStoreError.self) {
+            try await store.append([StreamAppend([EventData(type: "Withdrawn", data: [])], to: alice),
+                                    StreamAppend([EventData(type: "Recorded", data: [])], to: ledger)])
+        }
+        #expect(try await node.store.version(of: alice) == 0, "the refused append wrote nothing")
+        #expect(try await node.store.version(of: ledger) == -1)
+        try await node.stopAndWait()
+    }
+
     /// A subscription opened with a token ends once the token is revoked: the stream is
     /// authorized again as it goes (every heartbeat here), not only when it starts.
     @Test func aStreamEndsWhenItsTokenIsRevoked() async throws {
