@@ -64,6 +64,8 @@ public final class Broker: Sendable {
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
     /// Set by ``close()`` under the admin lock: no topic change starts after it.
     private let isClosed = Mutex(false)
+    /// Set by ``close()`` just before it closes the partition logs.
+    private let topicsClosed = Mutex(false)
     /// Append and fetch counters and latencies.
     public let metrics = BrokerMetrics()
 
@@ -382,6 +384,12 @@ public final class Broker: Sendable {
     /// Milliseconds since boot: the clock quota windows are measured on.
     public static func monotonicMilliseconds() -> Int64 { Int64(ProcessInfo.processInfo.systemUptime * 1000) }
 
+    /// Throws once ``close()`` has removed the topics (the transaction coordinator must not take
+    /// a topic missing then for a deleted one).
+    func checkTopicsOpen() throws {
+        if topicsClosed.withLock({ $0 }) { throw BrokerError.storage("the broker is closed") }
+    }
+
     /// Throws once ``close()`` has begun.
     func checkOpen() throws {
         if isClosed.withLock({ $0 }) { throw BrokerError.storage("the broker is closed") }
@@ -395,6 +403,7 @@ public final class Broker: Sendable {
         try? await transactions.stop()
         await groups.stop()
         try await groups.offsets.close()
+        topicsClosed.withLock { $0 = true }
         let all = topics.withLock { topics in
             defer { topics.removeAll() }
             return Array(topics.values)

@@ -156,10 +156,13 @@ for thread in threads:
 kills = stops = 0
 for cycle in range(args.cycles):
     # Wait for some transactions to finish (progress, not time), then a fault at a random moment.
-    before = sum(1 for _, outcome in history.values() if outcome != "unknown")
+    def finished():
+        with history_lock:
+            return sum(1 for _, outcome in history.values() if outcome != "unknown")
+    target = finished() + rng.randint(2, 8)
     progress = Progress(f"transactions to finish before fault {cycle + 1}")
-    while sum(1 for _, outcome in list(history.values()) if outcome != "unknown") < before + rng.randint(2, 8):
-        progress.check(sum(1 for _, outcome in list(history.values()) if outcome != "unknown"))
+    while finished() < target:
+        progress.check(finished())
         time.sleep(0.01)
     time.sleep(rng.random() * 0.05)
     if rng.random() < 0.75:

@@ -137,6 +137,29 @@ struct TransactionCoordinatorTests {
         try await reopened.close()
     }
 
+    /// EndTxn answers at its decision; a close right after it finishes the completion (markers
+    /// written, the completion stored), so the next start has nothing to redo: no marker is
+    /// written again, and the transaction is committed.
+    @Test func aCloseRightAfterEndTxnCompletesIt() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+            try await broker.createTopic("t", partitions: 2)
+            let (producer, epoch) = try await broker.transactions.initProducerId(transactionalId: "quick", timeoutMs: 60_000).get()
+            #expect(await broker.transactions.add(transactionalId: "quick", producerId: producer, epoch: epoch,
+                                                  partitions: [.init(topic: "t", partition: 0), .init(topic: "t", partition: 1)]) == nil)
+            #expect(try await Self.produce(broker, id: "quick", producer: producer, epoch: epoch, sequence: 0) == nil)
+            #expect(await broker.transactions.end(transactionalId: "quick", producerId: producer, epoch: epoch, commit: true) == nil)
+            try await broker.close()
+        }
+        let reopened = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        let log = try await reopened.partition("t", 0, autoCreate: false)
+        #expect(log.highWatermark == 2, "the record and one commit marker: none written again at the start")
+        #expect(log.lastStableOffset == log.highWatermark && log.abortedTransactions(from: 0, upTo: .max).isEmpty)
+        #expect(reopened.transactions.metadata(of: "quick")?.state == .completeCommit)
+        try await reopened.close()
+    }
+
     @Test func anOngoingTransactionSurvivesARestartAndCommits() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var ids: (Int64, Int16) = (-1, -1)

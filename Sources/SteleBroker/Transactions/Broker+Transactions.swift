@@ -17,6 +17,8 @@ extension Broker {
     /// marker refused for an older epoch is done only if the partition holds no open
     /// transaction of the producer (a newer marker already ended it there).
     func writeMarker(_ marker: TransactionMarker, to partition: TransactionMetadata.Partition, producerId: Int64, epoch: Int16) async throws {
+        // A closing broker removes its topics: a topic missing then is not a deleted one.
+        try checkTopicsOpen()
         guard let topic = topic(partition.topic) else {
             if let reason = offlineReason(partition.topic) { throw BrokerError.topicOffline(partition.topic, reason) }
             return
@@ -55,6 +57,7 @@ extension Broker {
     /// Appends a decided transaction's batch (see ``TransactionMetadata/pendingBatches``).
     func writeTransactionBatch(_ bytes: [UInt8], to partition: TransactionMetadata.Partition,
                                expecting expectations: [StreamExpectation]) async throws -> AppendResult {
+        try checkTopicsOpen()
         guard let topic = topic(partition.topic), topic.partitions.indices.contains(Int(partition.partition)) else {
             // Offline: retried. Deleted: never writable, so the transaction aborts.
             if let reason = offlineReason(partition.topic) { throw BrokerError.topicOffline(partition.topic, reason) }

@@ -64,6 +64,9 @@ public final class TransactionCoordinator: Sendable {
         var metadata: TransactionMetadata
         /// A change of state is being stored or carried out.
         var busy = false
+        /// Completed in memory, the decision still its last stored record (``complete(_:now:storesCompletion:)``):
+        /// stored at ``stop()`` or with the id's next change.
+        var completionUnstored = false
         /// The transaction is ending: no new batch may start.
         var ending = false
         /// Transactional batches of this producer being appended right now.
@@ -83,6 +86,9 @@ public final class TransactionCoordinator: Sendable {
                 entries[metadata.transactionalId] = Entry(metadata: metadata)
             } else {
                 entries[metadata.transactionalId]!.metadata = metadata
+                // Whoever sets the state says whether it is stored (the background completion
+                // marks it unstored after this).
+                entries[metadata.transactionalId]!.completionUnstored = false
             }
         }
     }
@@ -102,6 +108,8 @@ public final class TransactionCoordinator: Sendable {
     /// How long a request waits for another change of its id to finish.
     static let patience: Duration = .seconds(5)
     private let logger = Logger(label: "stele.transactions")
+    /// Completions running in the background (EndTxn answered at its decision), awaited by ``stop()``.
+    private let completions = Mutex<[String: Task<Void, Never>]>([:])
 
     init(store: TransactionStateStore, loaded: [String: TransactionMetadata], writeMarker: @escaping MarkerWriter,
          writeOffsets: @escaping OffsetWriter, writeBatch: @escaping BatchWriter, holdsOpen: @escaping OpenCheck,
@@ -136,8 +144,17 @@ public final class TransactionCoordinator: Sendable {
         }
     }
 
+    /// Before the partitions close: every background completion finishes, and every completion
+    /// kept in memory only is stored, so a clean stop leaves no decision to redo at the next start.
     func stop() async throws {
-        ticker.withLock { $0?.cancel() }
+        let running = ticker.withLock { ticker -> Task<Void, Never>? in
+            ticker?.cancel()
+            return ticker
+        }
+        await running?.value
+        for completion in completions.withLock({ Array($0.values) }) { await completion.value }
+        let unstored = state.withLock { state in state.entries.values.filter { $0.completionUnstored && !$0.busy }.map(\.metadata) }
+        for metadata in unstored { try? await store.store(metadata) }
         try await store.close()
     }
 
@@ -183,7 +200,6 @@ public final class TransactionCoordinator: Sendable {
 
     private func initProducerIdOnce(transactionalId: String, timeoutMs: Int32, producerId: Int64,
                                     epoch: Int16) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
-        defer { changes.notifyAll() }
         guard timeoutMs > 0, timeoutMs <= Self.maxTimeoutMs else { return .failure(.invalidTimeout) }
         let now = clock()
         enum Begun { case new(TransactionMetadata), retried(TransactionMetadata), proceed(TransactionMetadata) }
@@ -269,6 +285,7 @@ public final class TransactionCoordinator: Sendable {
                 state.entries[transactionalId]!.busy = false
                 state.entries[transactionalId]!.ending = false
             }
+            changes.notifyAll()
             return .success((next.producerId, next.producerEpoch))
         } catch {
             release(transactionalId)
@@ -287,7 +304,6 @@ public final class TransactionCoordinator: Sendable {
 
     private func addOnce(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition],
                          groups: [String]) async -> TransactionError? {
-        defer { changes.notifyAll() }
         let now = clock()
         let change = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -327,7 +343,6 @@ public final class TransactionCoordinator: Sendable {
 
     private func addOffsetsOnce(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
                                 offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
-        defer { changes.notifyAll() }
         let now = clock()
         let change = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -359,7 +374,6 @@ public final class TransactionCoordinator: Sendable {
     }
 
     private func endOnce(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
-        defer { changes.notifyAll() }
         let now = clock()
         let begun = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -393,11 +407,14 @@ public final class TransactionCoordinator: Sendable {
                 return .unavailable("\(error)")
             }
             state.withLock { state in state.set(decided) }
-            Task {
+            let completion = Task {
                 do {
                     // One durable write fewer on the way to the id's next transaction.
                     let done = try await self.complete(decided, now: now, storesCompletion: false)
-                    self.state.withLock { state in state.set(done) }
+                    self.state.withLock { state in
+                        state.set(done)
+                        state.entries[transactionalId]!.completionUnstored = decided.pendingOffsets.isEmpty
+                    }
                 } catch let error as DecidedError {
                     self.logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
                     self.state.withLock { state in state.set(error.decided) }
@@ -406,6 +423,7 @@ public final class TransactionCoordinator: Sendable {
                 }
                 self.release(transactionalId)
             }
+            completions.withLock { $0[transactionalId] = completion }
             return nil
         }
     }
@@ -437,7 +455,6 @@ public final class TransactionCoordinator: Sendable {
 
     private func commitOnce(transactionalId: String, producerId: Int64, epoch: Int16,
                             batches: [TransactionMetadata.PendingBatch]) async -> Result<[Partition: AppendResult], CommitFailure> {
-        defer { changes.notifyAll() }
         let now = clock()
         let begun = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
@@ -589,13 +606,12 @@ public final class TransactionCoordinator: Sendable {
     private func patiently<T>(_ attempt: () async -> T, isBusy: (T) -> Bool) async -> T {
         let deadline = ContinuousClock.now + Self.patience
         while true {
-            let result = await attempt()
-            guard isBusy(result), ContinuousClock.now < deadline else { return result }
-            // Every change of state notifies (an attempt's own refusal notified before this
-            // reading, so it does not wake the wait); a change ending between the attempt and
-            // this reading is caught by the short bound.
+            // Read before the attempt: an id released after it wakes the wait at once. Only a
+            // release notifies, so waiters do not wake one another.
             let generation = changes.generation
-            await changes.wait(after: generation, until: min(deadline, .now + .milliseconds(50)))
+            let result = await attempt()
+            guard isBusy(result), ContinuousClock.now < deadline, !Task.isCancelled else { return result }
+            await changes.wait(after: generation, until: min(deadline, .now + Self.tickInterval))
         }
     }
 
@@ -615,7 +631,9 @@ public final class TransactionCoordinator: Sendable {
         state.withLock { state in
             state.set(next)
             state.entries[next.transactionalId]!.busy = false
+            state.entries[next.transactionalId]!.completionUnstored = false
         }
+        changes.notifyAll()
         return nil
     }
 
@@ -718,6 +736,7 @@ public final class TransactionCoordinator: Sendable {
     /// Completes decided transactions (after a restart, or a failed marker write) and aborts
     /// those past their timeout.
     func tick() async {
+        completions.withLock { $0 = $0.filter { id, _ in state.withLock { $0.entries[id]?.busy == true } } }
         let now = clock()
         let due = state.withLock { state -> [(TransactionMetadata, timedOut: Bool)] in
             var due: [(TransactionMetadata, timedOut: Bool)] = []
@@ -740,7 +759,8 @@ public final class TransactionCoordinator: Sendable {
                                     : try await completeWithBatches(metadata, now: now).0
                 state.withLock { state in state.set(done) }
             } catch let error as DecidedError {
-                logger.error("a timed-out transaction could not be aborted yet; retried", metadata: ["id": "\(id)", "error": "\(error.cause)"])
+                logger.error(timedOut ? "a timed-out transaction could not be aborted yet; retried" : "a decided transaction could not be completed yet; retried",
+                             metadata: ["id": "\(id)", "error": "\(error.cause)"])
                 state.withLock { state in state.set(error.decided) }
             } catch {
                 // Retried at the next tick.
