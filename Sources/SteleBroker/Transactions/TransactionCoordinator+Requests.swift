@@ -1,0 +1,287 @@
+import Foundation
+import Logging
+import Synchronization
+import SteleAsync
+import SteleCore
+import SteleLog
+
+/// The coordinator's requests: InitProducerId, AddPartitionsToTxn/AddOffsetsToTxn, TxnOffsetCommit,
+/// EndTxn, and the check of each transactional batch before it is appended.
+extension TransactionCoordinator {
+    // MARK: Requests
+
+    /// InitProducerId with a transactional id: a new epoch (or a new producer id) for the
+    /// producer that calls, fencing every older one; an open transaction is aborted first.
+    /// `producerId`/`epoch` ≥ 0 (KIP-360) is a producer recovering its own id after an error.
+    public func initProducerId(transactionalId: String, timeoutMs: Int32, producerId: Int64 = -1,
+                               epoch: Int16 = -1) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+        await patiently {
+            await self.initProducerIdOnce(transactionalId: transactionalId, timeoutMs: timeoutMs, producerId: producerId, epoch: epoch)
+        } isBusy: { if case .failure(.concurrentTransactions) = $0 { true } else { false } }
+    }
+
+    func initProducerIdOnce(transactionalId: String, timeoutMs: Int32, producerId: Int64,
+                                    epoch: Int16) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+        guard timeoutMs > 0, timeoutMs <= Self.maxTimeoutMs else { return .failure(.invalidTimeout) }
+        let now = clock()
+        enum Begun { case new(TransactionMetadata), retried(TransactionMetadata), proceed(TransactionMetadata) }
+        let begun = state.withLock { state -> Result<Begun, TransactionError> in
+            guard let entry = state.entries[transactionalId] else {
+                // A new id: reserved here, busy, so a racing InitProducerId of the same id waits
+                // for this one instead of storing a producer id of its own.
+                guard producerId < 0 else { return .failure(.invalidProducerIdMapping) }
+                guard let id = try? nextProducerId() else { return .failure(.unavailable("no producer id could be reserved")) }
+                let metadata = TransactionMetadata(transactionalId: transactionalId, producerId: id, producerEpoch: 0,
+                                                   timeoutMs: timeoutMs, state: .empty, updatedMs: now)
+                state.set(metadata)
+                state.entries[transactionalId]!.busy = true
+                return .success(.new(metadata))
+            }
+            if entry.busy { return .failure(.concurrentTransactions) }
+            let current = entry.metadata
+            if producerId >= 0 {
+                guard producerId == current.producerId else { return .failure(.producerFenced) }
+                // A retry of a recovery that succeeded: the epoch it got, not another bump.
+                if epoch == current.lastProducerEpoch && epoch >= 0 { return .success(.retried(current)) }
+                guard epoch == current.producerEpoch else { return .failure(.producerFenced) }
+            }
+            if current.state == .prepareCommit || current.state == .prepareAbort { return .failure(.concurrentTransactions) }
+            state.entries[transactionalId]!.busy = true
+            state.entries[transactionalId]!.ending = current.state == .ongoing
+            return .success(.proceed(current))
+        }
+        var next: TransactionMetadata
+        switch begun {
+        case let .failure(error): return .failure(error)
+        case let .success(.retried(metadata)): return .success((metadata.producerId, metadata.producerEpoch))
+        case let .success(.new(metadata)):
+            do {
+                try await store.store(metadata)
+            } catch {
+                state.withLock { state in
+                    state.entries[transactionalId] = nil
+                    state.ids[metadata.producerId] = nil
+                }
+                return .failure(.unavailable("\(error)"))
+            }
+            release(transactionalId)
+            return .success((metadata.producerId, metadata.producerEpoch))
+        case let .success(.proceed(metadata)): next = metadata
+        }
+        do {
+            let recovering = producerId >= 0
+            if next.state == .ongoing {
+                // Fence the old producer: its open transaction aborts under a new epoch, which
+                // no producer has used yet and which this caller gets.
+                await waitForBatches(of: transactionalId)
+                let exhausted = next.epochExhausted
+                do {
+                    next = try await finish(next, decision: .prepareAbort, fence: true, now: now)
+                } catch let error as DecidedError {
+                    // Memory never lags what is durable: the zombie is fenced by the stored epoch.
+                    state.withLock { state in state.set(error.decided) }
+                    throw error.cause
+                }
+                state.withLock { state in state.set(next) }
+                if exhausted {
+                    // No epoch was left to fence with: a new producer id does it.
+                    next.producerId = try nextProducerId()
+                    next.producerEpoch = 0
+                }
+                next.lastProducerEpoch = -1
+            } else if next.epochExhausted {
+                next.producerId = try nextProducerId()
+                next.producerEpoch = 0
+                next.lastProducerEpoch = -1
+            } else {
+                // KIP-360: a producer recovering its own epoch may retry and get the same answer.
+                next.lastProducerEpoch = recovering ? next.producerEpoch : -1
+                next.producerEpoch += 1
+            }
+            next.timeoutMs = timeoutMs
+            next.state = .empty
+            next.updatedMs = now
+            try await store.store(next)
+            state.withLock { state in
+                state.set(next)
+                state.entries[transactionalId]!.busy = false
+                state.entries[transactionalId]!.ending = false
+            }
+            changes.notifyAll()
+            return .success((next.producerId, next.producerEpoch))
+        } catch {
+            release(transactionalId)
+            return .failure(.unavailable("\(error)"))
+        }
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction (begun here if none is open) will
+    /// write to these partitions and commit these groups' offsets. Durable before it returns.
+    public func add(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition] = [],
+                    groups: [String] = []) async -> TransactionError? {
+        await patiently {
+            await self.addOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, partitions: partitions, groups: groups)
+        } isBusy: { $0 == .concurrentTransactions }
+    }
+
+    func addOnce(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition],
+                         groups: [String]) async -> TransactionError? {
+        let now = clock()
+        let change = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            var next = entry.metadata
+            switch next.state {
+            case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
+            case .ongoing: break
+            case .empty, .completeCommit, .completeAbort:
+                next.state = .ongoing
+                (next.partitions, next.groups, next.pendingOffsets, next.startedMs) = ([], [], [], now)
+            }
+            let newPartitions = partitions.filter { !next.partitions.contains($0) }
+            let newGroups = groups.filter { !next.groups.contains($0) }
+            if next.state == entry.metadata.state && newPartitions.isEmpty && newGroups.isEmpty { return .success(nil) }
+            next.partitions += newPartitions
+            next.groups += newGroups
+            next.updatedMs = now
+            state.entries[transactionalId]!.busy = true
+            return .success(next)
+        }
+        switch change {
+        case let .failure(error): return error
+        case .success(nil): return nil
+        case let .success(next?): return await commitChange(next)
+        }
+    }
+
+    /// TxnOffsetCommit: offsets that commit with the transaction (the group must have been
+    /// added with AddOffsetsToTxn). Durable before it returns, so a broker restart loses none.
+    public func addOffsets(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
+                           offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+        await patiently {
+            await self.addOffsetsOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, group: group, offsets: offsets)
+        } isBusy: { $0 == .concurrentTransactions }
+    }
+
+    func addOffsetsOnce(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
+                                offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+        let now = clock()
+        let change = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            var next = entry.metadata
+            guard next.state == .ongoing, next.groups.contains(group) else {
+                return .failure(.invalidTransactionState("group \(group) was not added to the transaction of \(transactionalId)"))
+            }
+            for offset in offsets {
+                next.pendingOffsets.removeAll { $0.group == offset.group && $0.topic == offset.topic && $0.partition == offset.partition }
+                next.pendingOffsets.append(offset)
+            }
+            next.updatedMs = now
+            state.entries[transactionalId]!.busy = true
+            return .success(next)
+        }
+        switch change {
+        case let .failure(error): return error
+        case let .success(next): return await commitChange(next)
+        }
+    }
+
+    /// EndTxn: commits or aborts the open transaction. A retry of an EndTxn that already
+    /// completed the same way succeeds; the other way is INVALID_TXN_STATE.
+    public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
+        await patiently {
+            await self.endOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit)
+        } isBusy: { $0 == .concurrentTransactions }
+    }
+
+    func endOnce(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
+        let now = clock()
+        let begun = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
+            guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
+            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+            switch entry.metadata.state {
+            case .ongoing: break
+            case .completeCommit where commit, .completeAbort where !commit: return .success(nil)
+            case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
+            case .empty, .completeCommit, .completeAbort:
+                return .failure(.invalidTransactionState("\(transactionalId) has no open transaction to \(commit ? "commit" : "abort") (\(entry.metadata.state.rawValue))"))
+            }
+            state.entries[transactionalId]!.busy = true
+            state.entries[transactionalId]!.ending = true
+            return .success(entry.metadata)
+        }
+        switch begun {
+        case let .failure(error): return error
+        case .success(nil): return nil
+        case let .success(current?):
+            await waitForBatches(of: transactionalId)
+            // As Kafka: answered once the decision is durable; the markers, the offsets and the
+            // completion follow, and the id's next request waits for them (``patiently``).
+            var decided = current
+            decided.state = commit ? .prepareCommit : .prepareAbort
+            if !commit { decided.pendingOffsets = [] }
+            decided.updatedMs = now
+            do {
+                try await store.store(decided)
+            } catch {
+                release(transactionalId)
+                return .unavailable("\(error)")
+            }
+            state.withLock { state in state.set(decided) }
+            let completion = Task {
+                do {
+                    // One durable write fewer on the way to the id's next transaction.
+                    let done = try await self.complete(decided, now: now, storesCompletion: false)
+                    self.state.withLock { state in
+                        state.set(done)
+                        state.entries[transactionalId]!.completionUnstored = decided.pendingOffsets.isEmpty
+                    }
+                } catch let error as DecidedError {
+                    self.logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
+                    self.state.withLock { state in state.set(error.decided) }
+                } catch {
+                    self.logger.error("a transaction could not be completed yet; retried", metadata: ["id": "\(transactionalId)", "error": "\(error)"])
+                }
+                self.release(transactionalId)
+            }
+            completions.withLock { $0[transactionalId] = completion }
+            return nil
+        }
+    }
+
+    /// Why ``commit(transactionalId:producerId:epoch:batches:)`` did not commit.
+
+    // MARK: Batches
+
+    /// A transactional batch may be appended: registers it, so the transaction cannot end
+    /// before ``finishedBatch(producerId:)``.
+    public func beginBatch(transactionalId: String, producerId: Int64, epoch: Int16, partition: Partition) -> TransactionError? {
+        state.withLock { state in
+            guard let id = state.ids[producerId], let entry = state.entries[id] else {
+                return .invalidTransactionState("producer \(producerId) has no transactional id here")
+            }
+            // A client allowed on one transactional id cannot write into another's transaction.
+            guard id == transactionalId else { return .invalidProducerIdMapping }
+            let metadata = entry.metadata
+            if epoch < metadata.producerEpoch { return .invalidProducerEpoch }
+            guard epoch == metadata.producerEpoch, metadata.state == .ongoing, !entry.ending, metadata.partitions.contains(partition) else {
+                return .invalidTransactionState("\(partition.topic)-\(partition.partition) is not part of an open transaction of producer \(producerId) epoch \(epoch)")
+            }
+            state.entries[id]!.producing += 1
+            return nil
+        }
+    }
+
+    public func finishedBatch(producerId: Int64) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard let id = state.ids[producerId], state.entries[id] != nil else { return [] }
+            state.entries[id]!.producing -= 1
+            assert(state.entries[id]!.producing >= 0)
+            guard state.entries[id]!.producing == 0 else { return [] }
+            defer { state.entries[id]!.drained = [] }
+            return state.entries[id]!.drained
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
