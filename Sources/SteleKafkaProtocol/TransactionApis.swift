@@ -43,18 +43,10 @@ public struct AddPartitionsToTxnResponse: Sendable, Equatable {
     public var topics: [Topic]
     public init(topics: [Topic]) { self.topics = topics }
 
+    /// The same shape as OffsetCommit's answer: a throttle time, then each topic's partition errors.
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
-        encoder.int32(0)
-        encoder.array(topics) { encoder, topic in
-            encoder.string(topic.name)
-            encoder.array(topic.partitions) { encoder, partition in
-                encoder.int32(partition.partition)
-                encoder.int16(partition.errorCode.rawValue)
-                encoder.taggedFields()
-            }
-            encoder.taggedFields()
-        }
-        encoder.taggedFields()
+        PartitionErrorsResponse(topics: topics.map { topic in (topic.name, topic.partitions.map { ($0.partition, $0.errorCode) }) })
+            .encode(&encoder, version: version, throttleFrom: 0)
     }
 }
 
