@@ -65,21 +65,26 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         switch self {
         // v0–2 carry message sets (formats v0 and v1), converted to v2 batches on the way in
         // and out: kafka-go, sarama before its 0.11 setting, and librdkafka's feature check.
-        case .produce: 0...11
+        // v12 is KIP-890's transaction version 2: a transactional batch adds its partition to
+        // the transaction itself (no AddPartitionsToTxn). v13 names topics by id.
+        case .produce: 0...12
         // v7+ with fetch sessions (KIP-227), v12+ flexible, v13+ topic ids; v15–17 differ only in
         // replica fields (tagged).
         case .fetch: 0...17
         case .listOffsets: 0...8
         case .metadata: 0...12
-        case .apiVersions: 0...3
+        // v4 only lets SupportedFeatures carry a minimum of 0 (KAFKA-17011).
+        case .apiVersions: 0...4
         // v0 too: kafka-go and sarama's older defaults send CreateTopics v0 and DeleteTopics v0.
         case .createTopics: 0...7
         case .deleteTopics: 0...6
         case .initProducerId: 0...4
-        // v4+ of AddPartitionsToTxn is the brokers' batched form; EndTxn v5 is KIP-890's
-        // transaction version 2, which needs the feature negotiated.
+        // v4+ of AddPartitionsToTxn is the brokers' batched form. EndTxn v5 and TxnOffsetCommit
+        // v5 are KIP-890's transaction version 2 (`transaction.version` 2 in ApiVersions);
+        // TxnOffsetCommit v6 names topics by id.
         case .addPartitionsToTxn: 0...3
-        case .addOffsetsToTxn, .endTxn, .txnOffsetCommit: 0...4
+        case .addOffsetsToTxn: 0...4
+        case .endTxn, .txnOffsetCommit: 0...5
         case .describeTransactions: 0...0
         case .listTransactions: 0...1
         // FindCoordinator must contain 0: librdkafka < 2.11 gates coordinator lookups (and lz4) on it.
@@ -190,6 +195,7 @@ public enum KafkaErrorCode: Int16, Sendable {
     case notCoordinator = 16
     case invalidTopic = 17
     case recordListTooLarge = 18
+    case notEnoughReplicas = 19
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
     case inconsistentGroupProtocol = 23

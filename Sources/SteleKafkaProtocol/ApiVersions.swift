@@ -35,6 +35,48 @@ public struct ApiVersionsResponse: Sendable, Equatable {
             encoder.taggedFields()
         }
         if version >= 1 { encoder.int32(0) }
-        encoder.taggedFields()
+        guard errorCode == .none else { return encoder.taggedFields() }
+        // Features, from v3 (tagged): what this broker supports and has finalized. Before v4 a
+        // supported feature whose minimum is 0 is left out (KAFKA-17011: older clients refuse
+        // a minimum of 0); the finalized levels are what clients act on.
+        let supported = Self.features.filter { version >= 4 || $0.min > 0 }
+        encoder.taggedFields([
+            (0, { encoder in
+                encoder.array(supported) { encoder, feature in
+                    encoder.string(feature.name)
+                    encoder.int16(feature.min)
+                    encoder.int16(feature.max)
+                    encoder.taggedFields()
+                }
+            }),
+            (1, { encoder in encoder.int64(Self.finalizedFeaturesEpoch) }),
+            (2, { encoder in
+                encoder.array(Self.features) { encoder, feature in
+                    encoder.string(feature.name)
+                    encoder.int16(feature.finalized)
+                    encoder.int16(feature.finalized)
+                    encoder.taggedFields()
+                }
+            }),
+        ])
     }
+
+    /// A feature (KIP-584) and the level this broker runs it at.
+    public struct Feature: Sendable, Equatable {
+        public var name: String
+        public var min: Int16
+        public var max: Int16
+        public var finalized: Int16
+    }
+
+    /// `transaction.version` 2 (KIP-890 part 2): clients that know it bump the producer epoch at
+    /// every transaction end (EndTxn v5) and let Produce v12 and TxnOffsetCommit v5 add to the
+    /// transaction. Levels 0 and 1 (the older protocol) stay supported: the broker tells them
+    /// apart by each request's version, as Kafka does.
+    public static let features = [Feature(name: "transaction.version", min: 0, max: 2, finalized: 2)]
+
+    /// Clients re-read finalized features only when this epoch grows past the last they saw
+    /// (starting from -1), so it must be at least 0 for them to be read at all. The features of
+    /// a single node never change while it runs.
+    public static let finalizedFeaturesEpoch: Int64 = 1
 }

@@ -79,6 +79,22 @@ public struct KafkaEncoder {
         for value in elements { element(&self, value) }
     }
 
+    /// A tagged-field section holding `fields`, in ascending tag order (flexible versions
+    /// only; a classic version writes nothing). Each field's bytes are written into a buffer of
+    /// their own first: the section names each field's size before its bytes.
+    public mutating func taggedFields(_ fields: [(tag: UInt32, write: (inout KafkaEncoder) -> Void)]) {
+        guard flexible else { return }
+        assert(zip(fields, fields.dropFirst()).allSatisfy { $0.tag < $1.tag }, "tags ascend")
+        unsignedVarint(UInt32(fields.count))
+        for field in fields {
+            var body = KafkaEncoder(ByteBuffer(), flexible: true)
+            field.write(&body)
+            unsignedVarint(field.tag)
+            unsignedVarint(UInt32(body.buffer.readableBytes))
+            buffer.writeImmutableBuffer(body.buffer)
+        }
+    }
+
     /// An empty tagged-field section (flexible versions only).
     public mutating func taggedFields() {
         if flexible { unsignedVarint(0) }

@@ -1,9 +1,11 @@
 import NIOCore
 
-/// Produce (key 0), versions 0–11. Versions 0–2 carry message sets (formats v0 and v1), which
+/// Produce (key 0), versions 0–12. Versions 0–2 carry message sets (formats v0 and v1), which
 /// the server converts to one v2 batch (``LegacyMessageSet``). v9 is flexible; v10 (KIP-951) adds
 /// tagged fields naming a new leader after NOT_LEADER_OR_FOLLOWER, which a single node never
-/// answers, so they are never written; v11 (KIP-890) only allows an error Stele does not send.
+/// answers, so they are never written; v11 (KIP-890) only allows an error Stele does not send;
+/// v12 is the same on the wire and tells the broker the producer uses transaction version 2
+/// (its transactional batches add their partitions to the transaction).
 public struct ProduceRequest: Sendable {
     public struct Partition: Sendable {
         public var index: Int32

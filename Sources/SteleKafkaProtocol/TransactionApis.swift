@@ -1,7 +1,9 @@
 /// The transaction APIs a transactional producer sends to its coordinator (KIP-98):
 /// AddPartitionsToTxn (key 24, v0–3: v4+ is the brokers' batched form), AddOffsetsToTxn (25,
-/// v0–4), EndTxn (26, v0–4: v5 is KIP-890's transaction version 2), TxnOffsetCommit (28, v0–4).
-/// v3 is the first flexible version of each; v4 only adds an error code clients may receive.
+/// v0–4), EndTxn (26, v0–5), TxnOffsetCommit (28, v0–5). v3 is the first flexible version of
+/// each; v4 only adds an error code clients may receive. EndTxn v5 and TxnOffsetCommit v5 are
+/// KIP-890's transaction version 2: the epoch bumped at every transaction end (returned by
+/// EndTxn v5), the group's offsets added to the transaction by TxnOffsetCommit itself.
 
 /// AddPartitionsToTxn: the partitions a transaction is about to write to.
 public struct AddPartitionsToTxnRequest: Sendable, Equatable {
@@ -65,7 +67,7 @@ public struct AddOffsetsToTxnRequest: Sendable, Equatable {
     }
 }
 
-/// The response of AddOffsetsToTxn and of EndTxn up to v4: a throttle time and an error code.
+/// The response of AddOffsetsToTxn: a throttle time and an error code.
 public struct TransactionErrorResponse: Sendable, Equatable {
     public var errorCode: KafkaErrorCode
     public init(errorCode: KafkaErrorCode) { self.errorCode = errorCode }
@@ -73,6 +75,28 @@ public struct TransactionErrorResponse: Sendable, Equatable {
     public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
         encoder.int32(0)
         encoder.int16(errorCode.rawValue)
+        encoder.taggedFields()
+    }
+}
+
+/// The response of EndTxn: from v5 (transaction version 2) the producer id and epoch the
+/// producer continues with — the epoch bumped by this end, or a new id once the epoch ran out.
+public struct EndTxnResponse: Sendable, Equatable {
+    public var errorCode: KafkaErrorCode
+    public var producerId: Int64 = -1
+    public var producerEpoch: Int16 = -1
+
+    public init(errorCode: KafkaErrorCode, producerId: Int64 = -1, producerEpoch: Int16 = -1) {
+        (self.errorCode, self.producerId, self.producerEpoch) = (errorCode, producerId, producerEpoch)
+    }
+
+    public func encode(_ encoder: inout KafkaEncoder, version: Int16) {
+        encoder.int32(0)
+        encoder.int16(errorCode.rawValue)
+        if version >= 5 {
+            encoder.int64(producerId)
+            encoder.int16(producerEpoch)
+        }
         encoder.taggedFields()
     }
 }

@@ -61,12 +61,16 @@ extension KafkaRequestHandler {
             return respond { TransactionErrorResponse(errorCode: code).encode(&$0, version: version) }
         case .endTxn:
             let request = try EndTxnRequest.decode(&decoder, version: version)
-            let code: KafkaErrorCode = may(request.transactionalId)
-                ? Self.errorCode(for: await transactions.end(transactionalId: request.transactionalId, producerId: request.producerId,
-                                                             epoch: request.producerEpoch, commit: request.committed), version: version)
-                : .transactionalIdAuthorizationFailed
-            if code == .none { broker.arrivals.notifyAll() }
-            return respond { TransactionErrorResponse(errorCode: code).encode(&$0, version: version) }
+            guard may(request.transactionalId) else { return respond { EndTxnResponse(errorCode: .transactionalIdAuthorizationFailed).encode(&$0, version: version) } }
+            // v5 is transaction version 2: the epoch moves on at every end (KIP-890 part 2).
+            let ended = await transactions.end(transactionalId: request.transactionalId, producerId: request.producerId,
+                                               epoch: request.producerEpoch, commit: request.committed, bumpingEpoch: version >= 5)
+            let response = switch ended {
+            case let .success((producerId, epoch)): EndTxnResponse(errorCode: .none, producerId: producerId, producerEpoch: epoch)
+            case let .failure(error): EndTxnResponse(errorCode: Self.errorCode(for: error, version: version))
+            }
+            if response.errorCode == .none { broker.arrivals.notifyAll() }
+            return respond { response.encode(&$0, version: version) }
         case .txnOffsetCommit:
             let request = try TxnOffsetCommitRequest.decode(&decoder, version: version)
             func all(_ code: KafkaErrorCode) -> TxnOffsetCommitResponse {
@@ -91,8 +95,10 @@ extension KafkaRequestHandler {
                 topic.partitions.map { TransactionMetadata.PendingOffset(group: request.groupId, topic: topic.name, partition: $0.partition, offset: $0.offset,
                                                                          leaderEpoch: $0.leaderEpoch, metadata: $0.metadata) }
             }
+            // v5 is transaction version 2: the group joins the transaction here, without AddOffsetsToTxn.
             let error = await transactions.addOffsets(transactionalId: request.transactionalId, producerId: request.producerId,
-                                                      epoch: request.producerEpoch, group: request.groupId, offsets: offsets)
+                                                      epoch: request.producerEpoch, group: request.groupId, offsets: offsets,
+                                                      addingGroup: version >= 5)
             // Kafka answers a stale epoch here with INVALID_PRODUCER_EPOCH at every version (the
             // offsets are a transactional write, checked like a batch), which clients treat as fatal.
             let code = error == .producerFenced ? .invalidProducerEpoch : Self.errorCode(for: error, version: version)

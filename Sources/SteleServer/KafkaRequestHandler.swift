@@ -338,8 +338,22 @@ struct KafkaRequestHandler: Sendable {
             guard !transactionalId.hasPrefix(Self.reservedTransactionalIdPrefix), allowed(requester, .write, AclResource(.transactionalId, transactionalId)) else {
                 return failure(.transactionalIdAuthorizationFailed, "WRITE on transactional id \(transactionalId) is not allowed")
             }
+            let transactionPartition = TransactionMetadata.Partition(topic: topic, partition: partition.index)
+            if version >= 12, let refusal = await broker.transactions.add(transactionalId: transactionalId, producerId: header.producerId,
+                                                                         epoch: header.producerEpoch, partitions: [transactionPartition]) {
+                // Transaction version 2: the batch adds its own partition (beginning the
+                // transaction), as Kafka's broker does for Produce v12. Its coordinator answers
+                // reach the producer as Kafka's do: a fenced epoch as INVALID_PRODUCER_EPOCH, a
+                // coordinator that could not store the change as the retriable NOT_ENOUGH_REPLICAS.
+                let code: KafkaErrorCode = switch refusal {
+                case .producerFenced: .invalidProducerEpoch
+                case .unavailable: .notEnoughReplicas
+                default: Self.errorCode(for: refusal)
+                }
+                return failure(code, "\(refusal)")
+            }
             if let refusal = broker.transactions.beginBatch(transactionalId: transactionalId, producerId: header.producerId, epoch: header.producerEpoch,
-                                                            partition: .init(topic: topic, partition: partition.index)) {
+                                                            partition: transactionPartition) {
                 return failure(Self.errorCode(for: refusal), "\(refusal)")
             }
             transactionalProducer = header.producerId

@@ -19,6 +19,54 @@ struct ResponseEncodingTests {
         #expect(Int(Int32(bigEndian: frame.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })) == frame.count - 4)
     }
 
+    /// The features section (tags 0–2) read back field by field: `transaction.version` 2
+    /// finalized (KIP-890 part 2), its supported range shown from v4 only (minimum 0,
+    /// KAFKA-17011), and a finalized epoch clients will read (they skip -1).
+    @Test(arguments: [Int16(3), 4])
+    func apiVersionsNamesTransactionVersion2(version: Int16) throws {
+        var encoder = KafkaEncoder(ByteBuffer(), flexible: true)
+        ApiVersionsResponse().encode(&encoder, version: version)
+        var decoder = KafkaDecoder(encoder.buffer, flexible: true)
+        #expect(try decoder.int16() == 0)
+        _ = try decoder.array("api keys") { decoder in
+            (try decoder.int16(), try decoder.int16(), try decoder.int16(), try decoder.taggedFields())
+        }
+        _ = try decoder.int32("throttle")
+        #expect(try decoder.unsignedVarint("tag count") == 3)
+        var fields: [UInt32: KafkaDecoder] = [:]
+        for _ in 0..<3 {
+            let tag = try decoder.unsignedVarint("tag")
+            let size = Int(try decoder.unsignedVarint("size"))
+            let slice = decoder.buffer.readSlice(length: size)
+            fields[tag] = KafkaDecoder(try #require(slice), flexible: true)
+        }
+        #expect(decoder.buffer.readableBytes == 0)
+        func features(_ tag: UInt32) throws -> [(String, Int16, Int16)] {
+            var field = try #require(fields[tag])
+            return try field.array("features") { decoder in
+                let feature = (try decoder.string(), try decoder.int16(), try decoder.int16())
+                try decoder.taggedFields()
+                return feature
+            }
+        }
+        let supported = try features(0)
+        #expect(supported.map(\.0) == (version >= 4 ? ["transaction.version"] : []))
+        if version >= 4 { #expect(supported[0].1 == 0 && supported[0].2 == 2) }
+        var epoch = try #require(fields[1])
+        #expect(try epoch.int64() >= 0)
+        let finalized = try features(2)
+        #expect(finalized.count == 1 && finalized[0].0 == "transaction.version" && finalized[0].1 == 2 && finalized[0].2 == 2)
+    }
+
+    @Test func endTxnV5NamesTheProducerItContinuesWith() throws {
+        var encoder = KafkaEncoder(ByteBuffer(), flexible: true)
+        EndTxnResponse(errorCode: .none, producerId: 42, producerEpoch: 7).encode(&encoder, version: 5)
+        #expect(Self.bytes(encoder.buffer) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 42, 0, 7, 0])
+        var v4 = KafkaEncoder(ByteBuffer(), flexible: true)
+        EndTxnResponse(errorCode: .none, producerId: 42, producerEpoch: 7).encode(&v4, version: 4)
+        #expect(Self.bytes(v4.buffer) == [0, 0, 0, 0, 0, 0, 0])
+    }
+
     @Test func unsupportedApiVersionsIsAnsweredInAV0Body() {
         let frame = Self.bytes(ResponseFrame.encode(correlationId: 1, api: .apiVersions, version: 0, allocator: .init()) {
             ApiVersionsResponse(errorCode: .unsupportedVersion).encode(&$0, version: 0)

@@ -35,7 +35,13 @@ public final class OffsetStore: Sendable {
     public static let maxMetadataBytes = 4096
 
     private let log: PartitionLog
-    private let committed = Mutex<[Key: Committed]>([:])
+    /// Each key's latest value and the log offset of the record that set it. Stores run
+    /// concurrently (a group's commits overlap while one waits on the disk), so the map takes a
+    /// value only from a record later than the one it holds: memory follows the log's order,
+    /// not the order the appends happened to return in. A deletion stays as a `nil` value
+    /// with its offset until the next open, so an older commit finishing late cannot bring
+    /// the key back.
+    private let committed = Mutex<[Key: (value: Committed?, offset: Int64)]>([:])
 
     /// Records read by the last open (live keys of compacted segments plus the active segment's).
     public var recordsLoaded: Int { loadedCount.withLock { $0 } }
@@ -70,14 +76,19 @@ public final class OffsetStore: Sendable {
                 let header = try RecordBatchHeader(parsing: Array(batches[position..<(position + RecordBatchHeader.size)]))
                 for record in try RecordBatch.records(of: Array(batches[position..<(position + header.totalSize)])) {
                     count += 1
-                    guard let keyBytes = record.key, let key = try? JSONDecoder().decode(Key.self, from: Data(keyBytes)) else { continue }
-                    loaded[key] = record.value.flatMap { try? JSONDecoder().decode(Committed.self, from: Data($0)) }
+                    // Every record here is one this store wrote (the log's CRC vouches for its
+                    // bytes): one that does not decode is refused, never skipped — a skipped
+                    // commit would send its group back to an older position without a word.
+                    let at = header.baseOffset + Int64(record.offsetDelta)
+                    guard let keyBytes = record.key else { throw CorruptStateRecord(log: "__consumer_offsets", offset: at, reason: "no key") }
+                    let key = try CorruptStateRecord.decode(Key.self, from: keyBytes, log: "__consumer_offsets", offset: at)
+                    loaded[key] = try record.value.map { try CorruptStateRecord.decode(Committed.self, from: $0, log: "__consumer_offsets", offset: at) }
                 }
                 offset = header.nextOffset
                 position += header.totalSize
             }
         }
-        committed.withLock { $0 = loaded }
+        committed.withLock { $0 = loaded.mapValues { (value: $0, offset: -1) } }
         loadedCount.withLock { $0 = count }
     }
 
@@ -97,15 +108,23 @@ public final class OffsetStore: Sendable {
         for (key, value) in entries {
             builder.append(key: Array(try JSONEncoder().encode(key)), value: try value.map { Array(try JSONEncoder().encode($0)) })
         }
-        _ = try await log.append(builder.build())
-        committed.withLock { map in for (key, value) in entries { map[key] = value } }
+        let appended = try await log.append(builder.build())
+        committed.withLock { map in
+            for ((key, value), offset) in zip(entries, appended.baseOffset...) where (map[key]?.offset ?? -1) < offset {
+                map[key] = (value, offset)
+            }
+        }
     }
 
     public func fetch(group: String) -> [Key: Committed] {
-        committed.withLock { $0.filter { $0.key.group == group } }
+        committed.withLock { map in
+            var found: [Key: Committed] = [:]
+            for (key, entry) in map where key.group == group { if let value = entry.value { found[key] = value } }
+            return found
+        }
     }
 
-    public var groups: Set<String> { committed.withLock { Set($0.keys.map(\.group)) } }
+    public var groups: Set<String> { committed.withLock { Set($0.compactMap { $0.value.value == nil ? nil : $0.key.group }) } }
 
     public func close() async throws {
         try await log.close()

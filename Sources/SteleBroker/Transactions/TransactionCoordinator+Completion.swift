@@ -132,6 +132,11 @@ extension TransactionCoordinator {
             }
         }
         var done = decided
+        if let next = decided.nextProducerId {
+            // Transaction version 2 ran out of epochs: the markers carried the old id at the
+            // last epoch; the producer continues with a new id (the EndTxn answer named it).
+            (done.previousProducerId, done.producerId, done.producerEpoch, done.nextProducerId) = (decided.producerId, next, 0, nil)
+        }
         done.state = marker == .commit ? .completeCommit : .completeAbort
         (done.partitions, done.groups, done.pendingOffsets, done.startedMs) = ([], [], [], -1)
         done.updatedMs = now

@@ -154,22 +154,35 @@ extension TransactionCoordinator {
         }
     }
 
-    /// TxnOffsetCommit: offsets that commit with the transaction (the group must have been
-    /// added with AddOffsetsToTxn). Durable before it returns, so a broker restart loses none.
+    /// TxnOffsetCommit: offsets that commit with the transaction. The group must have been
+    /// added with AddOffsetsToTxn, unless `addingGroup` (transaction version 2, TxnOffsetCommit
+    /// v5): then it is added here, beginning the transaction if none is open. Durable before it
+    /// returns, so a broker restart loses none.
     public func addOffsets(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
-                           offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+                           offsets: [TransactionMetadata.PendingOffset], addingGroup: Bool = false) async -> TransactionError? {
         await patiently {
-            await self.addOffsetsOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, group: group, offsets: offsets)
+            await self.addOffsetsOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, group: group,
+                                      offsets: offsets, addingGroup: addingGroup)
         } isBusy: { $0 == .concurrentTransactions }
     }
 
     func addOffsetsOnce(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
-                                offsets: [TransactionMetadata.PendingOffset]) async -> TransactionError? {
+                        offsets: [TransactionMetadata.PendingOffset], addingGroup: Bool) async -> TransactionError? {
         let now = clock()
         let change = state.withLock { state -> Result<TransactionMetadata, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
             if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
             var next = entry.metadata
+            if addingGroup {
+                switch next.state {
+                case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
+                case .ongoing: break
+                case .empty, .completeCommit, .completeAbort:
+                    next.state = .ongoing
+                    (next.partitions, next.groups, next.pendingOffsets, next.startedMs) = ([], [], [], now)
+                }
+                if !next.groups.contains(group) { next.groups.append(group) }
+            }
             guard next.state == .ongoing, next.groups.contains(group) else {
                 return .failure(.invalidTransactionState("group \(group) was not added to the transaction of \(transactionalId)"))
             }
@@ -187,67 +200,156 @@ extension TransactionCoordinator {
         }
     }
 
-    /// EndTxn: commits or aborts the open transaction. A retry of an EndTxn that already
-    /// completed the same way succeeds; the other way is INVALID_TXN_STATE.
+    /// EndTxn up to v4: commits or aborts the open transaction under the producer's epoch. A
+    /// retry of an EndTxn that already completed the same way succeeds; the other way is
+    /// INVALID_TXN_STATE.
     public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
-        await patiently {
-            await self.endOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit)
-        } isBusy: { $0 == .concurrentTransactions }
+        switch await end(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit, bumpingEpoch: false) {
+        case .success: nil
+        case let .failure(error): error
+        }
     }
 
-    func endOnce(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
+    /// EndTxn. With `bumpingEpoch` (v5, KIP-890's transaction version 2) the decision carries
+    /// the next epoch: the markers are written with it, the producer continues with it (the
+    /// answer), and a delayed EndTxn of the ended transaction — its epoch now old — can never
+    /// decide a later one (KAFKA-17754): it is a retry while the transaction it ended is still
+    /// the last, and PRODUCER_FENCED once another began. Once the epoch runs out the producer
+    /// continues with a new producer id instead. Without it (v0–4) the epoch is kept, as the
+    /// clients of that protocol expect.
+    public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool,
+                    bumpingEpoch: Bool) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+        await patiently {
+            await self.endOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit, bumpingEpoch: bumpingEpoch)
+        } isBusy: { if case .failure(.concurrentTransactions) = $0 { true } else { false } }
+    }
+
+    /// What an EndTxn leads to, decided from the id's state alone.
+    enum EndVerdict: Equatable {
+        /// Nothing to do: answer with this producer id and epoch (a retry of a completed end).
+        case answered(producerId: Int64, epoch: Int16)
+        /// Decide the transaction (an empty one too: transaction version 2 aborts it to bump the epoch).
+        case decide
+    }
+
+    /// EndTxn v0–4: the epoch must be the producer's.
+    static func endVerdict(_ entry: Entry, producerId: Int64, epoch: Int16, commit: Bool) -> Result<EndVerdict, TransactionError> {
+        if let error = check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
+        let metadata = entry.metadata
+        switch metadata.state {
+        case .ongoing: return .success(.decide)
+        case .completeCommit where commit, .completeAbort where !commit: return .success(.answered(producerId: producerId, epoch: epoch))
+        case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
+        case .empty, .completeCommit, .completeAbort:
+            return .failure(.invalidTransactionState("\(metadata.transactionalId) has no open transaction to \(commit ? "commit" : "abort") (\(metadata.state.rawValue))"))
+        }
+    }
+
+    /// EndTxn v5 (Kafka's table for transaction version 2): the current epoch decides an open
+    /// transaction or aborts an empty one (an epoch bump); the epoch just before it is a retry
+    /// of the end that bumped it, answered as that end was; any other epoch is fenced.
+    static func endVerdictBumping(_ entry: Entry, producerId: Int64, epoch: Int16, commit: Bool) -> Result<EndVerdict, TransactionError> {
+        if entry.busy { return .failure(.concurrentTransactions) }
+        let metadata = entry.metadata
+        // The end that ran out of epochs switched to a new id; its retry names the old one.
+        let overflowRetry = metadata.previousProducerId == producerId && epoch == Int16.max - 1 && metadata.producerEpoch == 0
+        guard producerId == metadata.producerId || overflowRetry else { return .failure(.invalidProducerIdMapping) }
+        let current = producerId == metadata.producerId && epoch == metadata.producerEpoch
+        let retry = overflowRetry || (producerId == metadata.producerId && Int32(epoch) + 1 == Int32(metadata.producerEpoch))
+        let noOpen = "\(metadata.transactionalId) has no open transaction to \(commit ? "commit" : "abort") (\(metadata.state.rawValue))"
+        switch metadata.state {
+        case .ongoing:
+            return current ? .success(.decide) : .failure(.producerFenced)
+        case .empty:
+            guard current else { return .failure(.producerFenced) }
+            return commit ? .failure(.invalidTransactionState(noOpen)) : .success(.decide)
+        case .prepareCommit, .prepareAbort:
+            guard retry else { return .failure(.producerFenced) }
+            // The end being retried is still completing: the retry waits for it (``patiently``).
+            return (metadata.state == .prepareCommit) == commit ? .failure(.concurrentTransactions) : .failure(.invalidTransactionState(noOpen))
+        case .completeCommit, .completeAbort:
+            let sameWay = (metadata.state == .completeCommit) == commit
+            if retry {
+                return sameWay ? .success(.answered(producerId: metadata.producerId, epoch: metadata.producerEpoch)) : .failure(.invalidTransactionState(noOpen))
+            }
+            guard current else { return .failure(.producerFenced) }
+            return commit ? .failure(.invalidTransactionState(noOpen)) : .success(.decide)
+        }
+    }
+
+    func endOnce(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool,
+                 bumpingEpoch: Bool) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
         let now = clock()
-        let begun = state.withLock { state -> Result<TransactionMetadata?, TransactionError> in
+        enum Begun { case answered(Int64, Int16), decide(TransactionMetadata) }
+        let begun = state.withLock { state -> Result<Begun, TransactionError> in
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
-            if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
-            switch entry.metadata.state {
-            case .ongoing: break
-            case .completeCommit where commit, .completeAbort where !commit: return .success(nil)
-            case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
-            case .empty, .completeCommit, .completeAbort:
-                return .failure(.invalidTransactionState("\(transactionalId) has no open transaction to \(commit ? "commit" : "abort") (\(entry.metadata.state.rawValue))"))
+            let verdict = bumpingEpoch ? Self.endVerdictBumping(entry, producerId: producerId, epoch: epoch, commit: commit)
+                                       : Self.endVerdict(entry, producerId: producerId, epoch: epoch, commit: commit)
+            switch verdict {
+            case let .failure(error): return .failure(error)
+            case let .success(.answered(producerId, epoch)): return .success(.answered(producerId, epoch))
+            case .success(.decide):
+                state.entries[transactionalId]!.busy = true
+                state.entries[transactionalId]!.ending = true
+                return .success(.decide(entry.metadata))
             }
-            state.entries[transactionalId]!.busy = true
-            state.entries[transactionalId]!.ending = true
-            return .success(entry.metadata)
         }
+        let current: TransactionMetadata
         switch begun {
-        case let .failure(error): return error
-        case .success(nil): return nil
-        case let .success(current?):
-            await waitForBatches(of: transactionalId)
-            // As Kafka: answered once the decision is durable; the markers, the offsets and the
-            // completion follow, and the id's next request waits for them (``patiently``).
-            var decided = current
-            decided.state = commit ? .prepareCommit : .prepareAbort
-            if !commit { decided.pendingOffsets = [] }
-            decided.updatedMs = now
-            do {
-                try await store.store(decided)
-            } catch {
-                release(transactionalId)
-                return .unavailable("\(error)")
-            }
-            state.withLock { state in state.set(decided) }
-            let completion = Task {
-                do {
-                    // One durable write fewer on the way to the id's next transaction.
-                    let done = try await self.complete(decided, now: now, storesCompletion: false)
-                    self.state.withLock { state in
-                        state.set(done)
-                        state.entries[transactionalId]!.completionUnstored = decided.pendingOffsets.isEmpty
-                    }
-                } catch let error as DecidedError {
-                    self.logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
-                    self.state.withLock { state in state.set(error.decided) }
-                } catch {
-                    self.logger.error("a transaction could not be completed yet; retried", metadata: ["id": "\(transactionalId)", "error": "\(error)"])
-                }
-                self.release(transactionalId)
-            }
-            completions.withLock { $0[transactionalId] = completion }
-            return nil
+        case let .failure(error): return .failure(error)
+        case let .success(.answered(producerId, epoch)): return .success((producerId, epoch))
+        case let .success(.decide(metadata)): current = metadata
         }
+        await waitForBatches(of: transactionalId)
+        // As Kafka: answered once the decision is durable; the markers, the offsets and the
+        // completion follow, and the id's next request waits for them (``patiently``).
+        var decided = current
+        decided.state = commit ? .prepareCommit : .prepareAbort
+        if !commit { decided.pendingOffsets = [] }
+        if current.state != .ongoing {
+            // Transaction version 2 aborting no transaction: only the epoch moves.
+            (decided.partitions, decided.groups, decided.pendingOffsets, decided.startedMs) = ([], [], [], now)
+        }
+        if bumpingEpoch {
+            decided.lastProducerEpoch = current.producerEpoch
+            if current.epochExhausted {
+                // The markers take the last epoch; the producer continues with a new id.
+                guard let next = try? nextProducerId() else {
+                    release(transactionalId)
+                    return .failure(.unavailable("no producer id could be reserved"))
+                }
+                (decided.producerEpoch, decided.nextProducerId) = (.max, next)
+            } else {
+                decided.producerEpoch += 1
+            }
+        }
+        decided.updatedMs = now
+        do {
+            try await store.store(decided)
+        } catch {
+            release(transactionalId)
+            return .failure(.unavailable("\(error)"))
+        }
+        state.withLock { state in state.set(decided) }
+        let answer = decided.nextProducerId.map { (producerId: $0, epoch: Int16(0)) } ?? (decided.producerId, decided.producerEpoch)
+        let completion = Task { [decided] in
+            do {
+                // One durable write fewer on the way to the id's next transaction.
+                let done = try await self.complete(decided, now: now, storesCompletion: false)
+                self.state.withLock { state in
+                    state.set(done)
+                    state.entries[transactionalId]!.completionUnstored = decided.pendingOffsets.isEmpty
+                }
+            } catch let error as DecidedError {
+                self.logger.error("a transaction's markers could not all be written; retried", metadata: ["id": "\(transactionalId)", "error": "\(error.cause)"])
+                self.state.withLock { state in state.set(error.decided) }
+            } catch {
+                self.logger.error("a transaction could not be completed yet; retried", metadata: ["id": "\(transactionalId)", "error": "\(error)"])
+            }
+            self.release(transactionalId)
+        }
+        completions.withLock { $0[transactionalId] = completion }
+        return .success(answer)
     }
 
     /// Why ``commit(transactionalId:producerId:epoch:batches:)`` did not commit.

@@ -42,6 +42,12 @@ public struct TransactionMetadata: Codable, Sendable, Equatable {
     /// same answer instead of a second bump; -1 if none (also after a fence: a fenced producer
     /// cannot recover, as in Kafka).
     public var lastProducerEpoch: Int16 = -1
+    /// Transaction version 2 (EndTxn v5) when the epoch ran out: the id the producer continues
+    /// with once this transaction completes (its markers carry the old id at the last epoch).
+    public var nextProducerId: Int64?
+    /// The id the producer had before the switch to ``nextProducerId``, so a retry of the
+    /// EndTxn that made the switch is recognised.
+    public var previousProducerId: Int64?
     public var timeoutMs: Int32
     public var state: State
     /// The partitions this transaction wrote to (or may have): each gets the marker.

@@ -36,9 +36,12 @@ final class TransactionStateStore: Sendable {
             while position + RecordBatchHeader.size <= batches.count {
                 let header = try RecordBatchHeader(parsing: Array(batches[position..<(position + RecordBatchHeader.size)]))
                 for record in try RecordBatch.records(of: Array(batches[position..<(position + header.totalSize)])) {
-                    guard let key = record.key else { continue }
+                    // A record that does not decode is refused, never skipped: forgetting an id
+                    // would forget its decided transaction and its epoch (zombies unfenced).
+                    let at = header.baseOffset + Int64(record.offsetDelta)
+                    guard let key = record.key else { throw CorruptStateRecord(log: "__transaction_state", offset: at, reason: "no key") }
                     let id = String(decoding: key, as: UTF8.self)
-                    loaded[id] = record.value.flatMap { try? JSONDecoder().decode(TransactionMetadata.self, from: Data($0)) }
+                    loaded[id] = try record.value.map { try CorruptStateRecord.decode(TransactionMetadata.self, from: $0, log: "__transaction_state", offset: at) }
                 }
                 offset = header.nextOffset
                 position += header.totalSize
