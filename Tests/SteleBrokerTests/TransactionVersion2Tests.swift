@@ -88,7 +88,7 @@ struct TransactionVersion2Tests {
     @Test func theLastEpochHandsTheProducerANewId() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
-        try await broker.createTopic("t")
+        try await broker.createTopic("t", partitions: 2)
         let coordinator = broker.transactions
         let (producer, _) = try await coordinator.initProducerId(transactionalId: "old", timeoutMs: 60_000).get()
         let last = Int16.max - 1
@@ -97,20 +97,71 @@ struct TransactionVersion2Tests {
         #expect(try await Coordinator.produce(broker, id: "old", producer: producer, epoch: last, sequence: 0) == nil)
         let handedOver = try await coordinator.end(transactionalId: "old", producerId: producer, epoch: last, commit: true, bumpingEpoch: true).get()
         #expect(handedOver.producerId != producer && handedOver.epoch == 0)
-        try await Coordinator.settled(coordinator, "old")
+        // The producer goes on with the new id at once, as a Java client does (Produce v12's
+        // add), while the markers may still be being written: it waits for them, it is not
+        // refused (INVALID_PRODUCER_ID_MAPPING would be fatal to it).
+        let t1 = TransactionMetadata.Partition(topic: "t", partition: 1)
+        #expect(await coordinator.add(transactionalId: "old", producerId: handedOver.producerId, epoch: 0, partitions: [t1]) == nil)
+        #expect(try await Coordinator.produce(broker, id: "old", producer: handedOver.producerId, epoch: 0, sequence: 0, partition: 1) == nil)
         let log = try await broker.partition("t", 0, autoCreate: false)
         #expect(log.producerEpoch(of: producer) == .max, "the marker took the last epoch of the old id")
         #expect(log.lastStableOffset == log.highWatermark)
         let metadata = try #require(coordinator.metadata(of: "old"))
         #expect(metadata.producerId == handedOver.producerId && metadata.producerEpoch == 0 && metadata.previousProducerId == producer)
-        let retried = try await coordinator.end(transactionalId: "old", producerId: producer, epoch: last, commit: true, bumpingEpoch: true).get()
-        #expect(retried.producerId == handedOver.producerId && retried.epoch == 0)
-        // The new id works: a transaction under it commits.
+        #expect(metadata.state == .ongoing && metadata.partitions == [t1])
+        // The new id works: the transaction under it commits.
         #expect(await coordinator.add(transactionalId: "old", producerId: handedOver.producerId, epoch: 0, partitions: [Self.p0]) == nil)
         #expect(try await Coordinator.produce(broker, id: "old", producer: handedOver.producerId, epoch: 0, sequence: 0) == nil)
         #expect(try await coordinator.end(transactionalId: "old", producerId: handedOver.producerId, epoch: 0, commit: true, bumpingEpoch: true).get().epoch == 1)
         // The old id is gone for good.
         #expect(await coordinator.add(transactionalId: "old", producerId: producer, epoch: last, partitions: [Self.p0]) == .invalidProducerIdMapping)
+        try await broker.close()
+    }
+
+    /// A transaction timing out at epoch 32766 cannot be fenced by a bump: the id moves to a
+    /// new producer id, so the producer that abandoned it (which under version 2 goes on
+    /// without asking) can neither add to nor commit a later transaction.
+    @Test func aTimeoutAtTheLastEpochFencesWithANewId() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        try await broker.createTopic("t")
+        let coordinator = broker.transactions
+        let (producer, _) = try await coordinator.initProducerId(transactionalId: "late", timeoutMs: 1).get()
+        let last = Int16.max - 1
+        coordinator.state.withLock { $0.entries["late"]!.metadata.producerEpoch = last }
+        #expect(await coordinator.add(transactionalId: "late", producerId: producer, epoch: last, partitions: [Self.p0]) == nil)
+        #expect(try await Coordinator.produce(broker, id: "late", producer: producer, epoch: last, sequence: 0) == nil)
+        try await waitUntil("the timeout to abort it", progress: { coordinator.metadata(of: "late")?.state.rawValue ?? "" }) {
+            coordinator.metadata(of: "late")?.state == .completeAbort
+        }
+        let metadata = try #require(coordinator.metadata(of: "late"))
+        #expect(metadata.producerId != producer && metadata.producerEpoch == 0)
+        let log = try await broker.partition("t", 0, autoCreate: false)
+        #expect(log.producerEpoch(of: producer) == .max && log.abortedTransactions(from: 0, upTo: .max).count == 1)
+        #expect(await coordinator.add(transactionalId: "late", producerId: producer, epoch: last, partitions: [Self.p0]) == .invalidProducerIdMapping)
+        // Its commit is refused (it reads as a retry of the end that aborted it: the other way).
+        if case .success = await coordinator.end(transactionalId: "late", producerId: producer, epoch: last, commit: true, bumpingEpoch: true) {
+            Issue.record("the fenced producer's commit must be refused")
+        }
+        try await broker.close()
+    }
+
+    /// After a version-2 end the previous epoch is remembered (for retries of the end); an
+    /// InitProducerId naming it while a transaction is open is no retry: the transaction is
+    /// aborted and the epoch bumped, as for any InitProducerId.
+    @Test func initProducerIdWithThePreviousEpochStillFencesAnOpenTransaction() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        try await broker.createTopic("t")
+        let coordinator = broker.transactions
+        let (producer, epoch) = try await coordinator.initProducerId(transactionalId: "i", timeoutMs: 60_000).get()
+        let next = try await coordinator.end(transactionalId: "i", producerId: producer, epoch: epoch, commit: false, bumpingEpoch: true).get().epoch
+        #expect(await coordinator.add(transactionalId: "i", producerId: producer, epoch: next, partitions: [Self.p0]) == nil)
+        #expect(try await Coordinator.produce(broker, id: "i", producer: producer, epoch: next, sequence: 0) == nil)
+        let again = try await coordinator.initProducerId(transactionalId: "i", timeoutMs: 60_000, producerId: producer, epoch: epoch).get()
+        #expect(again.epoch == next + 1, "the open transaction was fenced with a new epoch")
+        let log = try await broker.partition("t", 0, autoCreate: false)
+        #expect(log.lastStableOffset == log.highWatermark && log.abortedTransactions(from: 0, upTo: .max).count == 1)
         try await broker.close()
     }
 

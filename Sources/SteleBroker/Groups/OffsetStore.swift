@@ -39,9 +39,14 @@ public final class OffsetStore: Sendable {
     /// concurrently (a group's commits overlap while one waits on the disk), so the map takes a
     /// value only from a record later than the one it holds: memory follows the log's order,
     /// not the order the appends happened to return in. A deletion stays as a `nil` value
-    /// with its offset until the next open, so an older commit finishing late cannot bring
-    /// the key back.
-    private let committed = Mutex<[Key: (value: Committed?, offset: Int64)]>([:])
+    /// while other stores are in flight, so an older commit finishing late cannot bring the
+    /// key back; once none is, deleted keys are dropped.
+    private struct Entries {
+        var map: [Key: (value: Committed?, offset: Int64)] = [:]
+        var inFlight = 0
+        var deleted: Set<Key> = []
+    }
+    private let committed = Mutex(Entries())
 
     /// Records read by the last open (live keys of compacted segments plus the active segment's).
     public var recordsLoaded: Int { loadedCount.withLock { $0 } }
@@ -88,7 +93,7 @@ public final class OffsetStore: Sendable {
                 position += header.totalSize
             }
         }
-        committed.withLock { $0 = loaded.mapValues { (value: $0, offset: -1) } }
+        committed.withLock { $0 = Entries(map: loaded.mapValues { (value: $0, offset: -1) }) }
         loadedCount.withLock { $0 = count }
     }
 
@@ -108,23 +113,39 @@ public final class OffsetStore: Sendable {
         for (key, value) in entries {
             builder.append(key: Array(try JSONEncoder().encode(key)), value: try value.map { Array(try JSONEncoder().encode($0)) })
         }
-        let appended = try await log.append(builder.build())
-        committed.withLock { map in
-            for ((key, value), offset) in zip(entries, appended.baseOffset...) where (map[key]?.offset ?? -1) < offset {
-                map[key] = (value, offset)
+        let batch = builder.build()
+        committed.withLock { $0.inFlight += 1 }
+        let appended: AppendResult
+        do { appended = try await log.append(batch) } catch {
+            committed.withLock { Self.finished(&$0) }
+            throw error
+        }
+        committed.withLock { state in
+            for ((key, value), offset) in zip(entries, appended.baseOffset...) where (state.map[key]?.offset ?? -1) < offset {
+                state.map[key] = (value, offset)
+                if value == nil { state.deleted.insert(key) }
             }
+            Self.finished(&state)
         }
     }
 
+    private static func finished(_ entries: inout Entries) {
+        entries.inFlight -= 1
+        assert(entries.inFlight >= 0)
+        guard entries.inFlight == 0 else { return }
+        for key in entries.deleted where entries.map[key]?.value == nil { entries.map[key] = nil }
+        entries.deleted = []
+    }
+
     public func fetch(group: String) -> [Key: Committed] {
-        committed.withLock { map in
+        committed.withLock { entries in
             var found: [Key: Committed] = [:]
-            for (key, entry) in map where key.group == group { if let value = entry.value { found[key] = value } }
+            for (key, entry) in entries.map where key.group == group { if let value = entry.value { found[key] = value } }
             return found
         }
     }
 
-    public var groups: Set<String> { committed.withLock { Set($0.compactMap { $0.value.value == nil ? nil : $0.key.group }) } }
+    public var groups: Set<String> { committed.withLock { Set($0.map.compactMap { $0.value.value == nil ? nil : $0.key.group }) } }
 
     public func close() async throws {
         try await log.close()

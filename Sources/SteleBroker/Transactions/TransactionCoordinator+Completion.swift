@@ -27,9 +27,13 @@ extension TransactionCoordinator {
     }
 
     static func check(_ entry: Entry, producerId: Int64, epoch: Int16) -> TransactionError? {
+        // A change in progress first, as Kafka: it may be handing the producer a new id or
+        // epoch (an end's completion), which the producer already uses — it waits for the
+        // change instead of being refused for good.
+        if entry.busy { return .concurrentTransactions }
         guard entry.metadata.producerId == producerId else { return .invalidProducerIdMapping }
         guard entry.metadata.producerEpoch == epoch else { return .producerFenced }
-        return entry.busy ? .concurrentTransactions : nil
+        return nil
     }
 
     func commitChange(_ next: TransactionMetadata) async -> TransactionError? {
@@ -74,10 +78,17 @@ extension TransactionCoordinator {
                         now: Int64) async throws -> TransactionMetadata {
         assert(decision == .prepareCommit || decision == .prepareAbort)
         var decided = current
-        if fence && !current.epochExhausted {
+        if fence {
             // The fenced producer cannot recover this id (Kafka: PRODUCER_FENCED is final).
             decided.lastProducerEpoch = -1
-            decided.producerEpoch += 1
+            if current.epochExhausted {
+                // No epoch left to fence with: the markers take the last one and the id moves
+                // on to a new producer id at completion, so the fenced producer (which may
+                // speak transaction version 2 and continue without asking) matches nothing.
+                (decided.producerEpoch, decided.nextProducerId) = (.max, try nextProducerId())
+            } else {
+                decided.producerEpoch += 1
+            }
         }
         decided.state = decision
         if decision == .prepareAbort { decided.pendingOffsets = [] }

@@ -42,8 +42,12 @@ extension TransactionCoordinator {
             if producerId >= 0 {
                 guard producerId == current.producerId else { return .failure(.producerFenced) }
                 // A retry of a recovery that succeeded: the epoch it got, not another bump.
-                if epoch == current.lastProducerEpoch && epoch >= 0 { return .success(.retried(current)) }
-                guard epoch == current.producerEpoch else { return .failure(.producerFenced) }
+                // Only with nothing open (Kafka's `prepareIncrementProducerEpoch`): a transaction
+                // open under the current epoch is aborted and the epoch bumped, as for any
+                // InitProducerId of this producer.
+                let previous = epoch == current.lastProducerEpoch && epoch >= 0
+                if previous && [.empty, .completeCommit, .completeAbort].contains(current.state) { return .success(.retried(current)) }
+                guard epoch == current.producerEpoch || previous else { return .failure(.producerFenced) }
             }
             if current.state == .prepareCommit || current.state == .prepareAbort { return .failure(.concurrentTransactions) }
             state.entries[transactionalId]!.busy = true
@@ -74,7 +78,6 @@ extension TransactionCoordinator {
                 // Fence the old producer: its open transaction aborts under a new epoch, which
                 // no producer has used yet and which this caller gets.
                 await waitForBatches(of: transactionalId)
-                let exhausted = next.epochExhausted
                 do {
                     next = try await finish(next, decision: .prepareAbort, fence: true, now: now)
                 } catch let error as DecidedError {
@@ -82,12 +85,9 @@ extension TransactionCoordinator {
                     state.withLock { state in state.set(error.decided) }
                     throw error.cause
                 }
+                // With no epoch left to fence with, `finish` moved the id to a new producer id
+                // at epoch 0, which this caller gets.
                 state.withLock { state in state.set(next) }
-                if exhausted {
-                    // No epoch was left to fence with: a new producer id does it.
-                    next.producerId = try nextProducerId()
-                    next.producerEpoch = 0
-                }
                 next.lastProducerEpoch = -1
             } else if next.epochExhausted {
                 next.producerId = try nextProducerId()

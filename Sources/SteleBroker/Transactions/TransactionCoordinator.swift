@@ -129,7 +129,12 @@ public final class TransactionCoordinator: Sendable {
     }
 
     /// The highest producer id the log names (the allocator must stay above it).
-    var highestProducerId: Int64? { state.withLock { $0.ids.keys.max() } }
+    var highestProducerId: Int64? {
+        state.withLock { state in
+            // A decided hand-over names its next id only in the decision until it completes.
+            (Array(state.ids.keys) + state.entries.values.flatMap { [$0.metadata.nextProducerId, $0.metadata.previousProducerId].compactMap { $0 } }).max()
+        }
+    }
 
     /// Completes every decided transaction, then starts aborting timed-out ones periodically.
     func start() async {
