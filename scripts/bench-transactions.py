@@ -10,7 +10,11 @@ with the same client (confluent-kafka, librdkafka), so the ratio means something
 - consume-transform-produce exactly once (read_committed consumer, transactional producer,
   offsets sent to the transaction, 1,000 records per transaction): records/s end to end.
 
-usage: bench-transactions.py BIN_DIR [--records N]
+One case takes about a second here, where the disk and the scheduler make single runs vary by
+±25 %: so both cases run --rounds times, alternating which goes first, and the table shows the
+medians, their ratio, and the range of the per-round ratios.
+
+usage: bench-transactions.py BIN_DIR [--records N] [--producers N] [--rounds N]
 """
 import argparse
 import os
@@ -28,6 +32,7 @@ parser.add_argument("bin")
 parser.add_argument("--records", type=int, default=200_000)
 parser.add_argument("--flush", default="always")
 parser.add_argument("--producers", type=int, default=4)
+parser.add_argument("--rounds", type=int, default=5)
 args = parser.parse_args()
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -76,8 +81,8 @@ def run_producers(work):
     return results
 
 
-def idempotent(size):
-    topic = f"idem-{size}"
+def idempotent(size, round):
+    topic = f"idem-{size}-{round}"
     create(topic)
     value = b"x" * size
     share = args.records // args.producers
@@ -103,14 +108,14 @@ def idempotent(size):
     return share * args.producers / (time.perf_counter() - started)
 
 
-def transactional(size, per=1000):
-    topic = f"txn-{size}"
+def transactional(size, round, per=1000):
+    topic = f"txn-{size}-{round}"
     create(topic)
     value = b"x" * size
     share = args.records // args.producers
     producers = []
     for index in range(args.producers):
-        producer = Producer({**common, "transactional.id": f"bench-{size}-{index}"})
+        producer = Producer({**common, "transactional.id": f"bench-{size}-{round}-{index}"})
         producer.init_transactions(30)
         producer.begin_transaction()
         producer.produce(topic, value=value, partition=0)
@@ -129,9 +134,8 @@ def transactional(size, per=1000):
         return commits
 
     started = time.perf_counter()
-    commits = sorted(sum(run_producers(work), []))
-    rate = share * args.producers / (time.perf_counter() - started)
-    return rate, commits[len(commits) // 2], commits[min(len(commits) - 1, int(len(commits) * 0.99))]
+    commits = sum(run_producers(work), [])
+    return share * args.producers / (time.perf_counter() - started), commits
 
 
 def consume_transform_produce(size, per=1000):
@@ -178,16 +182,30 @@ def rate(value):
 
 
 print(f"confluent-kafka {__import__('confluent_kafka').libversion()[0]}, {args.records} records per case, {PARTITIONS} partitions, "
-      f"{args.producers} producers at once, flush={args.flush}, linger.ms=5; consume-transform-produce: one consumer and one producer")
+      f"{args.producers} producers at once, flush={args.flush}, linger.ms=5, medians of {args.rounds} alternating rounds; "
+      "consume-transform-produce: one consumer and one producer")
 print()
-print("| record | idempotent records/s | transactional records/s (1,000 per txn) | ratio | commit p50 ms | commit p99 ms | consume-transform-produce records/s |")
-print("| ------ | -------------------- | ---------------------------------------- | ----- | ------------- | ------------- | ----------------------------------- |")
+print("| record | idempotent records/s | transactional records/s (1,000 per txn) | ratio (per-round range) | commit p50 ms | commit p99 ms | consume-transform-produce records/s |")
+print("| ------ | -------------------- | ---------------------------------------- | ----------------------- | ------------- | ------------- | ----------------------------------- |")
 try:
     for size in (100, 1024):
-        reference = idempotent(size)
-        txn, p50, p99 = transactional(size)
+        references, txns, ratios, commits = [], [], [], []
+        for round in range(args.rounds):
+            if round % 2 == 0:
+                reference = idempotent(size, round)
+                txn, latencies = transactional(size, round)
+            else:
+                txn, latencies = transactional(size, round)
+                reference = idempotent(size, round)
+            references.append(reference)
+            txns.append(txn)
+            ratios.append(txn / reference)
+            commits += latencies
+        commits.sort()
+        p50, p99 = commits[len(commits) // 2], commits[min(len(commits) - 1, int(len(commits) * 0.99))]
+        reference, txn = statistics.median(references), statistics.median(txns)
         ctp = consume_transform_produce(size)
-        print(f"| {size} B | {rate(reference)} | {rate(txn)} | {txn / reference:.2f}× | {p50:.1f} | {p99:.1f} | {rate(ctp)} |", flush=True)
+        print(f"| {size} B | {rate(reference)} | {rate(txn)} | {txn / reference:.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) | {p50:.1f} | {p99:.1f} | {rate(ctp)} |", flush=True)
 finally:
     server.kill()
     server.wait()
