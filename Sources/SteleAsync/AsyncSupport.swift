@@ -56,6 +56,9 @@ public final class ArrivalNotifier: Sendable {
     /// The current generation; pass it to `wait` so an arrival between reading and parking is not missed.
     public var generation: UInt64 { state.withLock { $0.generation } }
 
+    /// How many waits are pending (tests observe a waiter before they wake it).
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
     public func notifyAll() {
         let waiters = state.withLock { state in
             state.generation += 1

@@ -196,6 +196,7 @@ public enum KafkaErrorCode: Int16, Sendable {
     case invalidTopic = 17
     case recordListTooLarge = 18
     case notEnoughReplicas = 19
+    case requestTimedOut = 7
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
     case inconsistentGroupProtocol = 23

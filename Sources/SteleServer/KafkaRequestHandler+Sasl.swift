@@ -19,6 +19,9 @@ struct ConnectionSecurity: Sendable {
     let peer: String
     /// The client's IP address, as ACLs name hosts.
     let host: String
+    /// Whether the connection is still open (NIO's `isActive`, safe from any thread): a
+    /// transaction request read from a connection its client already abandoned changes nothing.
+    var isConnected: @Sendable () -> Bool = { true }
 
     init(principal: Principal = .anonymous, sasl: SaslSession? = nil, peer: String, host: String) {
         self.principal = principal

@@ -10,6 +10,7 @@ extension KafkaRequestHandler {
     /// on the transactional id for each; WRITE on the topics added; READ on the group whose
     /// offsets the transaction commits.
     func handleTransactionRequest(_ api: ApiKey, version: Int16, decoder: inout KafkaDecoder, requester: Requester,
+                                  isConnected: @escaping @Sendable () -> Bool = { true },
                                   respond: ((inout KafkaEncoder) -> Void) -> Outcome) async throws -> Outcome {
         let transactions = broker.transactions
         // `__stele…` ids are the event store's own (multi-stream appends): no client may use them.
@@ -45,7 +46,7 @@ extension KafkaRequestHandler {
             }
             let partitions = request.topics.flatMap { topic in topic.partitions.map { TransactionMetadata.Partition(topic: topic.name, partition: $0) } }
             let error = await transactions.add(transactionalId: request.transactionalId, producerId: request.producerId,
-                                               epoch: request.producerEpoch, partitions: partitions)
+                                               epoch: request.producerEpoch, partitions: partitions, stillWanted: isConnected)
             return respond { all(Self.errorCode(for: error, version: version)).encode(&$0, version: version) }
         case .addOffsetsToTxn:
             let request = try AddOffsetsToTxnRequest.decode(&decoder, version: version)
@@ -56,7 +57,8 @@ extension KafkaRequestHandler {
                 code = .groupAuthorizationFailed
             } else {
                 code = Self.errorCode(for: await transactions.add(transactionalId: request.transactionalId, producerId: request.producerId,
-                                                                  epoch: request.producerEpoch, groups: [request.groupId]), version: version)
+                                                                  epoch: request.producerEpoch, groups: [request.groupId], stillWanted: isConnected),
+                                      version: version)
             }
             return respond { TransactionErrorResponse(errorCode: code).encode(&$0, version: version) }
         case .endTxn:
@@ -64,7 +66,8 @@ extension KafkaRequestHandler {
             guard may(request.transactionalId) else { return respond { EndTxnResponse(errorCode: .transactionalIdAuthorizationFailed).encode(&$0, version: version) } }
             // v5 is transaction version 2: the epoch moves on at every end (KIP-890 part 2).
             let ended = await transactions.end(transactionalId: request.transactionalId, producerId: request.producerId,
-                                               epoch: request.producerEpoch, commit: request.committed, bumpingEpoch: version >= 5)
+                                               epoch: request.producerEpoch, commit: request.committed, bumpingEpoch: version >= 5,
+                                               stillWanted: isConnected)
             let response = switch ended {
             case let .success((producerId, epoch)): EndTxnResponse(errorCode: .none, producerId: producerId, producerEpoch: epoch)
             case let .failure(error): EndTxnResponse(errorCode: Self.errorCode(for: error, version: version))
@@ -98,7 +101,7 @@ extension KafkaRequestHandler {
             // v5 is transaction version 2: the group joins the transaction here, without AddOffsetsToTxn.
             let error = await transactions.addOffsets(transactionalId: request.transactionalId, producerId: request.producerId,
                                                       epoch: request.producerEpoch, group: request.groupId, offsets: offsets,
-                                                      addingGroup: version >= 5)
+                                                      addingGroup: version >= 5, stillWanted: isConnected)
             // Kafka answers a stale epoch here with INVALID_PRODUCER_EPOCH at every version (the
             // offsets are a transactional write, checked like a batch), which clients treat as fatal.
             let code = error == .producerFenced ? .invalidProducerEpoch : Self.errorCode(for: error, version: version)
@@ -194,6 +197,8 @@ extension KafkaRequestHandler {
         case .concurrentTransactions: .concurrentTransactions
         case .invalidTimeout: .invalidTransactionTimeout
         case .unavailable: .coordinatorNotAvailable
+        // Written to a closed connection, so never read; retriable, should a client see it.
+        case .requesterGone: .requestTimedOut
         }
     }
 }

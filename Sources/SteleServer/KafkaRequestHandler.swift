@@ -66,7 +66,7 @@ struct KafkaRequestHandler: Sendable {
                 return try await sasl(api, version: version, correlationId: correlation, decoder: decoder, connection: &connection)
             default:
                 return try await dispatch(api, version: version, correlationId: correlation, clientId: header.clientId ?? "", decoder: decoder,
-                                          requester: connection.requester)
+                                          requester: connection.requester, isConnected: connection.isConnected)
             }
         } catch KafkaProtocolError.unsupportedVersion(_, _) where key == ApiKey.apiVersions.rawValue {
             // KIP-511: an ApiVersions request newer than ours gets error 35 in a v0 body, with
@@ -98,7 +98,7 @@ struct KafkaRequestHandler: Sendable {
     }
 
     private func dispatch(_ api: ApiKey, version: Int16, correlationId: Int32, clientId: String, decoder: KafkaDecoder,
-                          requester: Requester) async throws -> Outcome {
+                          requester: Requester, isConnected: @escaping @Sendable () -> Bool) async throws -> Outcome {
         var decoder = decoder
         func respond(_ body: (inout KafkaEncoder) -> Void) -> Outcome {
             .respond(ResponseFrame.encode(correlationId: correlationId, api: api, version: version, allocator: allocator, body: body))
@@ -162,7 +162,8 @@ struct KafkaRequestHandler: Sendable {
             let response = await deleteTopics(try DeleteTopicsRequest.decode(&decoder, version: version), requester: requester)
             return respond { response.encode(&$0, version: version) }
         case .initProducerId, .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit, .listTransactions, .describeTransactions:
-            return try await handleTransactionRequest(api, version: version, decoder: &decoder, requester: requester, respond: respond)
+            return try await handleTransactionRequest(api, version: version, decoder: &decoder, requester: requester,
+                                                      isConnected: isConnected, respond: respond)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
              .listGroups, .describeGroups, .deleteGroups, .offsetDelete, .consumerGroupHeartbeat,
              .consumerGroupDescribe:

@@ -226,6 +226,8 @@ public final class KafkaServer: Sendable {
         defer { memory.releaseAll() }
         var security = ConnectionSecurity(sasl: securityProtocol.usesSASL ? SaslSession(enabled: saslMechanisms, sessionLifetime: saslSessionLifetime) : nil,
                                           peer: peer, host: host)
+        let channel = connection.channel
+        security.isConnected = { channel.isActive }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var principalKnown = !verifiesClients

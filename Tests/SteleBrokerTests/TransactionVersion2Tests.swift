@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SteleCore
 import SteleLog
@@ -204,5 +205,58 @@ struct TransactionVersion2Tests {
         #expect(await reopened.transactions.add(transactionalId: "r", producerId: ids.0, epoch: ids.1, partitions: [Self.p0]) == nil)
         #expect(try await Coordinator.produce(reopened, id: "r", producer: ids.0, epoch: ids.1, sequence: 0) == nil)
         try await reopened.close()
+    }
+}
+
+/// The defence for clients of versions 0–4, whose epoch cannot move at every end: a request
+/// whose connection closed while it waited for the id's previous change decides nothing.
+@Suite("Transactions: abandoned requests")
+struct AbandonedTransactionRequestTests {
+    let directory = NSTemporaryDirectory() + "stele-txn-gone-" + UUID().uuidString
+
+    /// KAFKA-17754 with an old client: its EndTxn (commit) waits behind a change in progress;
+    /// the client times out, closes the connection and retries elsewhere, and goes on to its
+    /// next transaction. The abandoned copy wakes when the change ends: it must not commit
+    /// what is open then.
+    @Test func anEndTxnWhoseConnectionClosedWhileWaitingDecidesNothing() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        try await broker.createTopic("t")
+        let coordinator = broker.transactions
+        let (producer, epoch) = try await coordinator.initProducerId(transactionalId: "old", timeoutMs: 60_000).get()
+        #expect(await coordinator.add(transactionalId: "old", producerId: producer, epoch: epoch, partitions: [TransactionVersion2Tests.p0]) == nil)
+        #expect(try await TransactionCoordinatorTests.produce(broker, id: "old", producer: producer, epoch: epoch, sequence: 0) == nil)
+        // A change of the id in progress: the EndTxn waits for it.
+        coordinator.state.withLock { $0.entries["old"]!.busy = true }
+        let connected = Mutex(true)
+        let waiting = Task {
+            await coordinator.end(transactionalId: "old", producerId: producer, epoch: epoch, commit: true, stillWanted: { connected.withLock { $0 } })
+        }
+        // Its connection closes while it waits; then the change ends.
+        try await waitUntil("the EndTxn to wait", progress: { "\(coordinator.changes.waiting)" }) { coordinator.changes.waiting > 0 }
+        connected.withLock { $0 = false }
+        coordinator.release("old")
+        #expect(await waiting.value == .requesterGone)
+        #expect(coordinator.metadata(of: "old")?.state == .ongoing, "the abandoned EndTxn decided nothing")
+        // The same request on an open connection commits.
+        #expect(await coordinator.end(transactionalId: "old", producerId: producer, epoch: epoch, commit: true, stillWanted: { true }) == nil)
+        try await TransactionCoordinatorTests.settled(coordinator, "old")
+        #expect(coordinator.metadata(of: "old")?.state == .completeCommit)
+        try await broker.close()
+    }
+
+    @Test func addsFromAClosedConnectionChangeNothing() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        try await broker.createTopic("t")
+        let coordinator = broker.transactions
+        let (producer, epoch) = try await coordinator.initProducerId(transactionalId: "gone", timeoutMs: 60_000).get()
+        #expect(await coordinator.add(transactionalId: "gone", producerId: producer, epoch: epoch, partitions: [TransactionVersion2Tests.p0],
+                                      stillWanted: { false }) == .requesterGone)
+        let offset = TransactionMetadata.PendingOffset(group: "g", topic: "t", partition: 0, offset: 1, leaderEpoch: -1, metadata: nil)
+        #expect(await coordinator.addOffsets(transactionalId: "gone", producerId: producer, epoch: epoch, group: "g", offsets: [offset],
+                                             addingGroup: true, stillWanted: { false }) == .requesterGone)
+        #expect(coordinator.metadata(of: "gone")?.state == .empty)
+        try await broker.close()
     }
 }

@@ -117,10 +117,14 @@ extension TransactionCoordinator {
 
     /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction (begun here if none is open) will
     /// write to these partitions and commit these groups' offsets. Durable before it returns.
+    ///
+    /// `stillWanted` (every request of a transactional producer carries one) is asked before
+    /// each attempt: once the request's connection has closed, it changes nothing.
     public func add(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition] = [],
-                    groups: [String] = []) async -> TransactionError? {
+                    groups: [String] = [], stillWanted: @Sendable () -> Bool = { true }) async -> TransactionError? {
         await patiently {
-            await self.addOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, partitions: partitions, groups: groups)
+            guard stillWanted() else { return .requesterGone }
+            return await self.addOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, partitions: partitions, groups: groups)
         } isBusy: { $0 == .concurrentTransactions }
     }
 
@@ -159,10 +163,12 @@ extension TransactionCoordinator {
     /// v5): then it is added here, beginning the transaction if none is open. Durable before it
     /// returns, so a broker restart loses none.
     public func addOffsets(transactionalId: String, producerId: Int64, epoch: Int16, group: String,
-                           offsets: [TransactionMetadata.PendingOffset], addingGroup: Bool = false) async -> TransactionError? {
+                           offsets: [TransactionMetadata.PendingOffset], addingGroup: Bool = false,
+                           stillWanted: @Sendable () -> Bool = { true }) async -> TransactionError? {
         await patiently {
-            await self.addOffsetsOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, group: group,
-                                      offsets: offsets, addingGroup: addingGroup)
+            guard stillWanted() else { return .requesterGone }
+            return await self.addOffsetsOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, group: group,
+                                             offsets: offsets, addingGroup: addingGroup)
         } isBusy: { $0 == .concurrentTransactions }
     }
 
@@ -203,8 +209,10 @@ extension TransactionCoordinator {
     /// EndTxn up to v4: commits or aborts the open transaction under the producer's epoch. A
     /// retry of an EndTxn that already completed the same way succeeds; the other way is
     /// INVALID_TXN_STATE.
-    public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool) async -> TransactionError? {
-        switch await end(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit, bumpingEpoch: false) {
+    public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool,
+                    stillWanted: @Sendable () -> Bool = { true }) async -> TransactionError? {
+        switch await end(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit, bumpingEpoch: false,
+                         stillWanted: stillWanted) {
         case .success: nil
         case let .failure(error): error
         }
@@ -217,10 +225,19 @@ extension TransactionCoordinator {
     /// the last, and PRODUCER_FENCED once another began. Once the epoch runs out the producer
     /// continues with a new producer id instead. Without it (v0–4) the epoch is kept, as the
     /// clients of that protocol expect.
+    ///
+    /// For clients of versions 0–4, whose epoch cannot move, `stillWanted` is the defence
+    /// against the same delay: an EndTxn whose connection has closed — the client timed it
+    /// out, reconnected and retried, and may have begun its next transaction since — decides
+    /// nothing, even after waiting here for the id's previous change. That holds as long as
+    /// the broker sees the old connection's close before the client's later requests, which
+    /// it does unless a packet of a closed connection overtakes several round trips of a new
+    /// one; version 2 needs no such assumption.
     public func end(transactionalId: String, producerId: Int64, epoch: Int16, commit: Bool,
-                    bumpingEpoch: Bool) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+                    bumpingEpoch: Bool, stillWanted: @Sendable () -> Bool = { true }) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
         await patiently {
-            await self.endOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit, bumpingEpoch: bumpingEpoch)
+            guard stillWanted() else { return .failure(.requesterGone) }
+            return await self.endOnce(transactionalId: transactionalId, producerId: producerId, epoch: epoch, commit: commit, bumpingEpoch: bumpingEpoch)
         } isBusy: { if case .failure(.concurrentTransactions) = $0 { true } else { false } }
     }
 

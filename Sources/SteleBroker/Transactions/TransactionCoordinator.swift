@@ -22,6 +22,10 @@ public enum TransactionError: Error, Equatable, Sendable {
     case invalidTimeout
     /// The state could not be stored; nothing changed (COORDINATOR_NOT_AVAILABLE, retriable).
     case unavailable(String)
+    /// The request's connection closed before it could act: nothing changed, and no one is
+    /// left to answer. A client that gave up on a request and retried it on a new connection
+    /// has moved on; the abandoned copy must not decide anything later (KAFKA-17754).
+    case requesterGone
 }
 
 /// The transaction coordinator of a single-node broker (Kafka `TransactionCoordinator`, KIP-98):
