@@ -65,6 +65,8 @@ def consumer(name):
 
 
 seen = set()
+# Every read in order, (member, partition, offset): printed with the NOTE below.
+reads = []
 
 
 def poll(c):
@@ -75,6 +77,7 @@ def poll(c):
     if message.error():
         sys.exit(f"{message.error()}")
     seen.add(int(message.value()))
+    reads.append((c.memberid() if hasattr(c, "memberid") else "?", message.partition(), message.offset()))
     commit(c, message)
 
 
@@ -188,6 +191,9 @@ ends = {p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=30, ca
 behind = {p: (committed.get(p), ends[p]) for p in range(PARTITIONS) if committed.get(p) != ends[p]}
 backlog = []
 if behind:
+    for p in behind:
+        history = [(member[:6], offset) for member, partition, offset in reads if partition == p]
+        print(f"NOTE reads of partition {p}, in order (member, offset): {history[:5]} … {history[-8:]}", flush=True)
     print(f"NOTE the group's committed offsets lag the log end before a new member joins: {behind} (partition: committed, end)", flush=True)
     reader.assign([TopicPartition(topic, p, committed[p] if committed.get(p, -1) >= 0 else 0) for p in behind])
     while len(backlog) < sum(end - max(0, c if c is not None and c >= 0 else 0) for c, end in behind.values()):
