@@ -276,7 +276,14 @@ extension KafkaRequestHandler {
                 return true
             })
         }
-        if let error = await broker.groups.commit(GroupCommit(accepted)) { return all(KafkaErrorCode(error)) }
+        let error = await broker.groups.commit(GroupCommit(accepted))
+        // What each commit asked and got, for tracing a group's positions (debug level only).
+        logger.debug("offset commit", metadata: [
+            "group": "\(request.groupId)", "member": "\(request.memberId)", "generation": "\(request.generationId)",
+            "offsets": "\(accepted.topics.map { topic in "\(topic.name):" + topic.partitions.map { "\($0.partition)@\($0.offset)" }.joined(separator: ",") })",
+            "result": "\(error.map { "\($0)" } ?? "stored")",
+        ])
+        if let error { return all(KafkaErrorCode(error)) }
         return PartitionErrorsResponse(topics: request.topics.map { topic in
             (topic.name, topic.partitions.map { ($0.partition, errors[topic.name]?[$0.partition] ?? .none) })
         })
