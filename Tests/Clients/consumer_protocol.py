@@ -98,6 +98,8 @@ def commit(c, message):
             return
         if any(getattr(r, "error", r).code() != KafkaError.STALE_MEMBER_EPOCH for r in refused):
             sys.exit(f"commit at {message.offset() + 1} refused: {refused}")
+        if waiting.value is Progress._UNSET:
+            print(f"NOTE commit of {message.partition()}@{message.offset() + 1} answered STALE_MEMBER_EPOCH: made again", flush=True)
         # Fails once the commit has been stale for the stall interval (the epoch never came).
         waiting.check("stale")
         time.sleep(0.01)  # a back-off between attempts, not a deadline
