@@ -128,6 +128,19 @@ extension TransactionCoordinator {
         } isBusy: { $0 == .concurrentTransactions }
     }
 
+    /// A transaction open, or begun now (nothing added yet) if the last one ended; a decided
+    /// one still completing is CONCURRENT_TRANSACTIONS (the request waits for it).
+    static func beginIfNone(_ metadata: inout TransactionMetadata, now: Int64) -> TransactionError? {
+        switch metadata.state {
+        case .prepareCommit, .prepareAbort: return .concurrentTransactions
+        case .ongoing: return nil
+        case .empty, .completeCommit, .completeAbort:
+            metadata.state = .ongoing
+            (metadata.partitions, metadata.groups, metadata.pendingOffsets, metadata.startedMs) = ([], [], [], now)
+            return nil
+        }
+    }
+
     func addOnce(transactionalId: String, producerId: Int64, epoch: Int16, partitions: [Partition],
                          groups: [String]) async -> TransactionError? {
         let now = clock()
@@ -135,13 +148,7 @@ extension TransactionCoordinator {
             guard let entry = state.entries[transactionalId] else { return .failure(.invalidProducerIdMapping) }
             if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
             var next = entry.metadata
-            switch next.state {
-            case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
-            case .ongoing: break
-            case .empty, .completeCommit, .completeAbort:
-                next.state = .ongoing
-                (next.partitions, next.groups, next.pendingOffsets, next.startedMs) = ([], [], [], now)
-            }
+            if let error = Self.beginIfNone(&next, now: now) { return .failure(error) }
             let newPartitions = partitions.filter { !next.partitions.contains($0) }
             let newGroups = groups.filter { !next.groups.contains($0) }
             if next.state == entry.metadata.state && newPartitions.isEmpty && newGroups.isEmpty { return .success(nil) }
@@ -180,13 +187,7 @@ extension TransactionCoordinator {
             if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
             var next = entry.metadata
             if addingGroup {
-                switch next.state {
-                case .prepareCommit, .prepareAbort: return .failure(.concurrentTransactions)
-                case .ongoing: break
-                case .empty, .completeCommit, .completeAbort:
-                    next.state = .ongoing
-                    (next.partitions, next.groups, next.pendingOffsets, next.startedMs) = ([], [], [], now)
-                }
+                if let error = Self.beginIfNone(&next, now: now) { return .failure(error) }
                 if !next.groups.contains(group) { next.groups.append(group) }
             }
             guard next.state == .ongoing, next.groups.contains(group) else {
