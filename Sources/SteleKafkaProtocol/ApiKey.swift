@@ -189,6 +189,7 @@ public enum KafkaErrorCode: Int16, Sendable {
     case offsetOutOfRange = 1
     case corruptMessage = 2
     case unknownTopicOrPartition = 3
+    case requestTimedOut = 7
     case messageTooLarge = 10
     case offsetMetadataTooLarge = 12
     case coordinatorNotAvailable = 15
@@ -196,7 +197,6 @@ public enum KafkaErrorCode: Int16, Sendable {
     case invalidTopic = 17
     case recordListTooLarge = 18
     case notEnoughReplicas = 19
-    case requestTimedOut = 7
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
     case inconsistentGroupProtocol = 23

@@ -281,7 +281,7 @@ extension KafkaRequestHandler {
         logger.debug("offset commit", metadata: [
             "group": "\(request.groupId)", "member": "\(request.memberId)", "generation": "\(request.generationId)",
             "offsets": "\(accepted.topics.map { topic in "\(topic.name):" + topic.partitions.map { "\($0.partition)@\($0.offset)" }.joined(separator: ",") })",
-            "result": "\(error.map { "\($0)" } ?? "stored")",
+            "result": "\(error.map { "\($0)" } ?? "stored")", "refused": "\(errors)",
         ])
         if let error { return all(KafkaErrorCode(error)) }
         return PartitionErrorsResponse(topics: request.topics.map { topic in

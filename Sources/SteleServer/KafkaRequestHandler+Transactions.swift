@@ -19,7 +19,8 @@ extension KafkaRequestHandler {
         }
         switch api {
         case .initProducerId:
-            let response = await initProducerId(try InitProducerIdRequest.decode(&decoder, version: version), version: version, requester: requester)
+            let response = await initProducerId(try InitProducerIdRequest.decode(&decoder, version: version), version: version, requester: requester,
+                                                isConnected: isConnected)
             return respond { response.encode(&$0, version: version) }
         case .addPartitionsToTxn:
             let request = try AddPartitionsToTxnRequest.decode(&decoder, version: version)
@@ -144,7 +145,8 @@ extension KafkaRequestHandler {
     /// A new producer id, or (v3+, KIP-360) the same id with the next epoch. Without a
     /// transactional id: always a new id, as Kafka does (taking the id a client names would let
     /// it take over another producer's sequence state). With one: the coordinator's answer.
-    private func initProducerId(_ request: InitProducerIdRequest, version: Int16, requester: Requester) async -> InitProducerIdResponse {
+    private func initProducerId(_ request: InitProducerIdRequest, version: Int16, requester: Requester,
+                                isConnected: @escaping @Sendable () -> Bool) async -> InitProducerIdResponse {
         guard (request.producerId < 0) == (request.producerEpoch < 0) else {
             return InitProducerIdResponse(errorCode: .invalidRequest, producerId: -1, producerEpoch: -1)
         }
@@ -159,7 +161,8 @@ extension KafkaRequestHandler {
                 return InitProducerIdResponse(errorCode: .transactionalIdAuthorizationFailed, producerId: -1, producerEpoch: -1)
             }
             switch await broker.transactions.initProducerId(transactionalId: transactionalId, timeoutMs: request.transactionTimeoutMs,
-                                                            producerId: request.producerId, epoch: request.producerEpoch) {
+                                                            producerId: request.producerId, epoch: request.producerEpoch,
+                                                            stillWanted: isConnected) {
             case let .success((producerId, epoch)):
                 return InitProducerIdResponse(errorCode: .none, producerId: producerId, producerEpoch: epoch)
             case let .failure(error):

@@ -30,9 +30,14 @@ status = {"code": 1}
 
 
 def finish():
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status["code"])
+    try:
+        # The member in another process, if a failure came before it was SIGKILLed.
+        if "child" in globals() and child.poll() is None:
+            child.kill()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status["code"])
 
 
 atexit.register(finish)
@@ -87,6 +92,7 @@ def commit(c, message):
     as Kafka answers too; the background heartbeat brings the new epoch, and the commit is made
     again, as Kafka's Java consumer does by itself. Anything else refused fails the test."""
     waiting = Progress(f"a commit of {message.topic()}[{message.partition()}] past a stale member epoch")
+    first = True
     while True:
         try:
             refused = [tp for tp in c.commit(message=message, asynchronous=False) or [] if tp.error is not None]
@@ -98,8 +104,9 @@ def commit(c, message):
             return
         if any(getattr(r, "error", r).code() != KafkaError.STALE_MEMBER_EPOCH for r in refused):
             sys.exit(f"commit at {message.offset() + 1} refused: {refused}")
-        if waiting.value is Progress._UNSET:
+        if first:
             print(f"NOTE commit of {message.partition()}@{message.offset() + 1} answered STALE_MEMBER_EPOCH: made again", flush=True)
+            first = False
         # Fails once the commit has been stale for the stall interval (the epoch never came).
         waiting.check("stale")
         time.sleep(0.01)  # a back-off between attempts, not a deadline
@@ -194,7 +201,7 @@ behind = {p: (committed.get(p), ends[p]) for p in range(PARTITIONS) if committed
 backlog = []
 if behind:
     for p in behind:
-        history = [(member[:6], offset) for member, partition, offset in reads if partition == p]
+        history = [(str(member)[:6], offset) for member, partition, offset in reads if partition == p]
         print(f"NOTE reads of partition {p}, in order (member, offset): {history[:5]} … {history[-8:]}", flush=True)
     print(f"NOTE the group's committed offsets lag the log end before a new member joins: {behind} (partition: committed, end)", flush=True)
     reader.assign([TopicPartition(topic, p, committed[p] if committed.get(p, -1) >= 0 else 0) for p in behind])

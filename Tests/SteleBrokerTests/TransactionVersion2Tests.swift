@@ -226,7 +226,8 @@ struct AbandonedTransactionRequestTests {
         let (producer, epoch) = try await coordinator.initProducerId(transactionalId: "old", timeoutMs: 60_000).get()
         #expect(await coordinator.add(transactionalId: "old", producerId: producer, epoch: epoch, partitions: [TransactionVersion2Tests.p0]) == nil)
         #expect(try await TransactionCoordinatorTests.produce(broker, id: "old", producer: producer, epoch: epoch, sequence: 0) == nil)
-        // A change of the id in progress: the EndTxn waits for it.
+        // A change of the id in progress: the EndTxn waits for it (as long as it takes here).
+        coordinator.patience.withLock { $0 = .seconds(3600) }
         coordinator.state.withLock { $0.entries["old"]!.busy = true }
         let connected = Mutex(true)
         let waiting = Task {
@@ -257,6 +258,11 @@ struct AbandonedTransactionRequestTests {
         #expect(await coordinator.addOffsets(transactionalId: "gone", producerId: producer, epoch: epoch, group: "g", offsets: [offset],
                                              addingGroup: true, stillWanted: { false }) == .requesterGone)
         #expect(coordinator.metadata(of: "gone")?.state == .empty)
+        // An InitProducerId abandoned the same way fences no one.
+        if case .failure(.requesterGone) = await coordinator.initProducerId(transactionalId: "gone", timeoutMs: 60_000, stillWanted: { false }) {} else {
+            Issue.record("an InitProducerId from a closed connection must change nothing")
+        }
+        #expect(coordinator.metadata(of: "gone")?.producerEpoch == epoch)
         try await broker.close()
     }
 }

@@ -15,7 +15,7 @@ extension TransactionCoordinator {
     /// Runs `attempt` again while it meets another change of its id in progress, each time after
     /// that change ends, for at most ``patience`` in all.
     func patiently<T>(_ attempt: () async -> T, isBusy: (T) -> Bool) async -> T {
-        let deadline = ContinuousClock.now + Self.patience
+        let deadline = ContinuousClock.now + patience.withLock { $0 }
         while true {
             // Read before the attempt: an id released after it wakes the wait at once. Only a
             // release notifies, so waiters do not wake one another.

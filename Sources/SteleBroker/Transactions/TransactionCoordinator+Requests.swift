@@ -13,10 +13,13 @@ extension TransactionCoordinator {
     /// InitProducerId with a transactional id: a new epoch (or a new producer id) for the
     /// producer that calls, fencing every older one; an open transaction is aborted first.
     /// `producerId`/`epoch` ≥ 0 (KIP-360) is a producer recovering its own id after an error.
+    /// `stillWanted` as for ``end(transactionalId:producerId:epoch:commit:bumpingEpoch:stillWanted:)``:
+    /// an abandoned InitProducerId waking late would fence the client's retry of it.
     public func initProducerId(transactionalId: String, timeoutMs: Int32, producerId: Int64 = -1,
-                               epoch: Int16 = -1) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
+                               epoch: Int16 = -1, stillWanted: @Sendable () -> Bool = { true }) async -> Result<(producerId: Int64, epoch: Int16), TransactionError> {
         await patiently {
-            await self.initProducerIdOnce(transactionalId: transactionalId, timeoutMs: timeoutMs, producerId: producerId, epoch: epoch)
+            guard stillWanted() else { return .failure(.requesterGone) }
+            return await self.initProducerIdOnce(transactionalId: transactionalId, timeoutMs: timeoutMs, producerId: producerId, epoch: epoch)
         } isBusy: { if case .failure(.concurrentTransactions) = $0 { true } else { false } }
     }
 
