@@ -16,8 +16,9 @@ import SteleStore
 @Suite struct RemoteTokenTests {
     let directory = NSTemporaryDirectory() + "stele-remote-token-" + UUID().uuidString
 
-    @Test func theRemoteBackendSendsItsToken() async throws {
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// A node that authenticates, where `User:alice` may do anything to the `accounts`
+    /// category (and create topics), with a token of hers.
+    static func nodeWhereAliceOwnsAccounts(_ directory: String) async throws -> (SteleNode, AccessToken) {
         var configuration = SteleNode.Configuration.ephemeral(directory: directory)
         configuration.http.authorizer = Authorizer()
         let node = try await SteleNode.start(configuration, logger: Logger(label: "test"))
@@ -25,7 +26,12 @@ import SteleStore
             AclBinding(resourceType: .topic, resourceName: "accounts", principal: "User:alice", operation: .all),
             AclBinding(resourceType: .cluster, resourceName: AclResourceType.clusterName, principal: "User:alice", operation: .create),
         ])
-        let token = try node.broker.tokens.create(for: .user("alice"), expires: nil)
+        return (node, try node.broker.tokens.create(for: .user("alice"), expires: nil))
+    }
+
+    @Test func theRemoteBackendSendsItsToken() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (node, token) = try await Self.nodeWhereAliceOwnsAccounts(directory)
         let url = URL(string: "http://127.0.0.1:\(node.httpPort)")!
         let stream = StreamName(category: "accounts", id: "a")
         let allowed = RemoteEventStorage(url: url, token: token.text)
@@ -43,14 +49,7 @@ import SteleStore
     /// append to every one of them, and a refusal writes nothing.
     @Test func aMultiStreamAppendNeedsEveryCategory() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = SteleNode.Configuration.ephemeral(directory: directory)
-        configuration.http.authorizer = Authorizer()
-        let node = try await SteleNode.start(configuration, logger: Logger(label: "test"))
-        try node.broker.acls.add([
-            AclBinding(resourceType: .topic, resourceName: "accounts", principal: "User:alice", operation: .all),
-            AclBinding(resourceType: .cluster, resourceName: AclResourceType.clusterName, principal: "User:alice", operation: .create),
-        ])
-        let token = try node.broker.tokens.create(for: .user("alice"), expires: nil)
+        let (node, token) = try await Self.nodeWhereAliceOwnsAccounts(directory)
         let store = EventStore(RemoteEventStorage(url: URL(string: "http://127.0.0.1:\(node.httpPort)")!, token: token.text))
         let alice = StreamName(category: "accounts", id: "alice")
         let bob = StreamName(category: "accounts", id: "bob")
