@@ -162,7 +162,7 @@ let package = Package(
         ]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleBroker", "SteleLog", "SteleLogTesting", "SteleSecurity"]),
         .testTarget(name: "SteleServerTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleTestSupport", 
-            "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore", "SteleCompression", "SteleSecurity",
+            "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore", "SteleCompression", "SteleSecurity", "SteleLog",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),

@@ -11,8 +11,10 @@ import SteleKafkaProtocol
 ///
 /// Each connection handles one request at a time, in order, as Kafka does (it mutes a
 /// connection until its response is sent): responses therefore leave in request order even
-/// when a fetch is parked, which aiokafka and kafka-python require. Connections are served
-/// concurrently, so a slow client stalls only itself.
+/// when a fetch is parked, which aiokafka and kafka-python require. The one exception is
+/// Produce requests naming distinct partitions, which run at once and are still answered in
+/// order (``ProducePipeline``). Connections are served concurrently, so a slow client stalls
+/// only itself.
 public final class KafkaServer: Sendable {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
@@ -232,11 +234,20 @@ public final class KafkaServer: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var principalKnown = !verifiesClients
                 var fullFrames = security.sasl == nil
+                var pipeline = ProducePipeline()
                 for try await frame in inbound {
                     // The frame's bytes (and its size prefix) go back to the pool once answered.
                     let frameBytes = frame.readableBytes + 4
                     var released = false
                     defer { if !released { memory.release(frameBytes) } }
+                    if let reason = pipeline.shared.closeReason {
+                        logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                        return
+                    }
+                    if let until = pipeline.shared.throttledUntil, until > .now {
+                        // A pipelined Produce was throttled: muted, as below.
+                        try? await Task.sleep(until: until)
+                    }
                     if !principalKnown {
                         // The handshake has finished once a request arrived: a verified client
                         // certificate names the principal (SASL may name another later).
@@ -248,6 +259,40 @@ public final class KafkaServer: Sendable {
                             return
                         }
                         security.principal = subject
+                    }
+                    if fullFrames, !security.rawTokens, let partitions = ProducePipeline.partitions(of: frame) {
+                        await pipeline.makeRoom(for: partitions)
+                        released = true
+                        let (requestSecurity, shared, handler) = (security, pipeline.shared, handler)
+                        pipeline.start(partitions) {
+                            var connection = requestSecurity
+                            return await handler.handle(frame, connection: &connection)
+                        } answer: { outcome in
+                            defer { memory.release(frameBytes) }
+                            guard shared.closeReason == nil else { return }
+                            do {
+                                switch outcome {
+                                case let .respond(response): try await outbound.write(response)
+                                case .noResponse: break
+                                case let .respondThenPause(response, pause):
+                                    if let response { try await outbound.write(response) }
+                                    shared.throttle(until: .now + pause)
+                                case let .close(reason), let .respondThenClose(_, _, reason), let .closeAfter(_, reason):
+                                    shared.close(reason)
+                                    channel.close(promise: nil)
+                                }
+                            } catch {
+                                shared.close("a response could not be written: \(error)")
+                                channel.close(promise: nil)
+                            }
+                        }
+                        continue
+                    }
+                    // Anything else sees the effects of every request before it.
+                    await pipeline.drain()
+                    if let reason = pipeline.shared.closeReason {
+                        logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                        return
                     }
                     let outcome = await handler.handle(frame, connection: &security)
                     if !fullFrames, let session = security.sasl, session.principal != nil {
@@ -283,6 +328,7 @@ public final class KafkaServer: Sendable {
                         return
                     }
                 }
+                await pipeline.drain()
             }
         } catch NIOSSLError.uncleanShutdown {
             // A TLS client that closed its socket without close_notify: most do.

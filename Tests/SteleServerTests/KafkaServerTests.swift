@@ -7,6 +7,7 @@ import SteleTestSupport
 import SteleBroker
 import SteleCore
 import SteleKafkaProtocol
+import SteleLog
 @testable import SteleServer
 
 /// The Kafka listener over real sockets on 127.0.0.1: ordering on a connection, the fetch long
@@ -19,9 +20,11 @@ struct KafkaServerTests {
         let run: Task<Void, any Error>
         let directory: String
 
-        init(configure: (inout KafkaServer.Configuration) -> Void = { _ in }) async throws {
+        init(fileSystem: (any FileSystem)? = nil, configure: (inout KafkaServer.Configuration) -> Void = { _ in }) async throws {
             directory = NSTemporaryDirectory() + "stele-server-" + UUID().uuidString
-            broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+            var config = BrokerConfig(dataDirectory: directory)
+            if let fileSystem { config.fileSystem = fileSystem }
+            broker = try await Broker.open(config)
             var configuration = KafkaServer.Configuration()
             configuration.port = 0
             configuration.maxRequestBytes = 1 << 20
