@@ -167,7 +167,7 @@ public final class KafkaServer: Sendable {
     }
 
     /// Accepts connections until the server channel closes; then waits for open connections
-    /// to finish the request they are handling.
+    /// to finish the requests they are handling.
     public func run() async throws {
         try await serverChannel.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in
@@ -235,100 +235,117 @@ public final class KafkaServer: Sendable {
                 var principalKnown = !verifiesClients
                 var fullFrames = security.sasl == nil
                 var pipeline = ProducePipeline()
-                for try await frame in inbound {
-                    // The frame's bytes (and its size prefix) go back to the pool once answered.
-                    let frameBytes = frame.readableBytes + 4
-                    var released = false
-                    defer { if !released { memory.release(frameBytes) } }
-                    if let reason = pipeline.shared.closeReason {
-                        logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
-                        return
-                    }
-                    if let until = pipeline.shared.throttledUntil, until > .now {
-                        // A pipelined Produce was throttled: muted, as below.
-                        try? await Task.sleep(until: until)
-                    }
-                    if !principalKnown {
-                        // The handshake has finished once a request arrived: a verified client
-                        // certificate names the principal (SASL may name another later).
-                        principalKnown = true
-                        guard let subject = try? await connection.channel.nioSSL_peerCertificate().get().flatMap(TLSFiles.principal(of:)) else {
-                            // Verified, yet naming nobody: anonymous would be the wrong principal
-                            // for every ACL.
-                            logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "the client certificate's subject names no principal"])
+                do {
+                    for try await frame in inbound {
+                        // The frame's bytes (and its size prefix) go back to the pool once answered.
+                        let frameBytes = frame.readableBytes + 4
+                        var released = false
+                        defer { if !released { memory.release(frameBytes) } }
+                        if let reason = pipeline.shared.closeReason {
+                            await pipeline.drain()
+                            logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
                             return
                         }
-                        security.principal = subject
-                    }
-                    if fullFrames, !security.rawTokens, let partitions = ProducePipeline.partitions(of: frame) {
-                        await pipeline.makeRoom(for: partitions)
-                        released = true
-                        let (requestSecurity, shared, handler) = (security, pipeline.shared, handler)
-                        pipeline.start(partitions) {
-                            var connection = requestSecurity
-                            return await handler.handle(frame, connection: &connection)
-                        } answer: { outcome in
-                            defer { memory.release(frameBytes) }
-                            guard shared.closeReason == nil else { return }
-                            do {
-                                switch outcome {
-                                case let .respond(response): try await outbound.write(response)
-                                case .noResponse: break
-                                case let .respondThenPause(response, pause):
-                                    if let response { try await outbound.write(response) }
-                                    shared.throttle(until: .now + pause)
-                                case let .close(reason), let .respondThenClose(_, _, reason), let .closeAfter(_, reason):
-                                    shared.close(reason)
+                        if !principalKnown {
+                            // The handshake has finished once a request arrived: a verified client
+                            // certificate names the principal (SASL may name another later).
+                            principalKnown = true
+                            guard let subject = try? await connection.channel.nioSSL_peerCertificate().get().flatMap(TLSFiles.principal(of:)) else {
+                                // Verified, yet naming nobody: anonymous would be the wrong principal
+                                // for every ACL.
+                                logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "the client certificate's subject names no principal"])
+                                return
+                            }
+                            security.principal = subject
+                        }
+                        // A connection once throttled is served one request at a time from then on,
+                        // so its quota mutes it as on Kafka.
+                        if fullFrames, !security.rawTokens, pipeline.shared.throttledUntil == nil,
+                           let partitions = ProducePipeline.partitions(of: frame) {
+                            await pipeline.makeRoom(for: partitions)
+                            released = true
+                            let (requestSecurity, shared, handler) = (security, pipeline.shared, handler)
+                            pipeline.start(partitions) {
+                                // Closing already: nothing more is appended for this connection.
+                                guard shared.closeReason == nil else { return .noResponse }
+                                var connection = requestSecurity
+                                return await handler.handle(frame, connection: &connection)
+                            } answer: { outcome in
+                                defer { memory.release(frameBytes) }
+                                guard shared.closeReason == nil else { return }
+                                do {
+                                    switch outcome {
+                                    case let .respond(response): try await outbound.write(response)
+                                    case .noResponse: break
+                                    case let .respondThenPause(response, pause):
+                                        if let response { try await outbound.write(response) }
+                                        shared.throttle(until: .now + pause)
+                                    case let .close(reason), let .respondThenClose(_, _, reason), let .closeAfter(_, reason):
+                                        shared.close(reason)
+                                        channel.close(promise: nil)
+                                    }
+                                } catch {
+                                    shared.close("a response could not be written: \(error)")
                                     channel.close(promise: nil)
                                 }
-                            } catch {
-                                shared.close("a response could not be written: \(error)")
-                                channel.close(promise: nil)
                             }
+                            continue
                         }
-                        continue
+                        // Anything else sees the effects of every request before it.
+                        await pipeline.drain()
+                        if let reason = pipeline.shared.closeReason {
+                            logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                            return
+                        }
+                        if let until = pipeline.shared.throttledUntil, until > .now {
+                            // A pipelined Produce was throttled: muted for the rest of its throttle
+                            // time, its bytes already back in the pool (this frame's are held).
+                            try? await Task.sleep(until: until)
+                        }
+                        let outcome = await handler.handle(frame, connection: &security)
+                        if !fullFrames, let session = security.sasl, session.principal != nil {
+                            // Authenticated: requests may now be as large as any client's.
+                            fullFrames = true
+                            memory.allowFullFrames()
+                        }
+                        switch outcome {
+                        case let .respond(response): try await outbound.write(response)
+                        case .noResponse: continue
+                        case let .respondThenPause(response, pause):
+                            // Muted, as Kafka mutes a throttled client's channel: nothing more is
+                            // read until the throttle time has passed.
+                            if let response { try await outbound.write(response) }
+                            // The request is answered: its bytes go back to the pool before the
+                            // pause, which must not hold other connections' reads.
+                            memory.release(frameBytes)
+                            released = true
+                            try? await Task.sleep(for: pause)
+                        case let .close(reason):
+                            logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                            return
+                        case let .respondThenClose(response, delay, reason):
+                            // The delay comes before the answer: a client guessing passwords learns
+                            // nothing sooner by reading the error and reconnecting at once.
+                            try? await Task.sleep(for: delay)
+                            try await outbound.write(response)
+                            logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                            return
+                        case let .closeAfter(delay, reason):
+                            try? await Task.sleep(for: delay)
+                            logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                            return
+                        }
                     }
-                    // Anything else sees the effects of every request before it.
+                } catch {
+                    // A reset or a bad frame: the requests in flight still hold their bytes and
+                    // append; the connection ends (and gives back what it holds) after them.
                     await pipeline.drain()
-                    if let reason = pipeline.shared.closeReason {
-                        logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
-                        return
-                    }
-                    let outcome = await handler.handle(frame, connection: &security)
-                    if !fullFrames, let session = security.sasl, session.principal != nil {
-                        // Authenticated: requests may now be as large as any client's.
-                        fullFrames = true
-                        memory.allowFullFrames()
-                    }
-                    switch outcome {
-                    case let .respond(response): try await outbound.write(response)
-                    case .noResponse: continue
-                    case let .respondThenPause(response, pause):
-                        // Muted, as Kafka mutes a throttled client's channel: nothing more is
-                        // read until the throttle time has passed.
-                        if let response { try await outbound.write(response) }
-                        // The request is answered: its bytes go back to the pool before the
-                        // pause, which must not hold other connections' reads.
-                        memory.release(frameBytes)
-                        released = true
-                        try? await Task.sleep(for: pause)
-                    case let .close(reason):
-                        logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
-                        return
-                    case let .respondThenClose(response, delay, reason):
-                        // The delay comes before the answer: a client guessing passwords learns
-                        // nothing sooner by reading the error and reconnecting at once.
-                        try? await Task.sleep(for: delay)
-                        try await outbound.write(response)
-                        logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
-                        return
-                    case let .closeAfter(delay, reason):
-                        try? await Task.sleep(for: delay)
-                        logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
-                        return
-                    }
+                    throw error
                 }
                 await pipeline.drain()
+                if let reason = pipeline.shared.closeReason {
+                    logger.warning("closing connection", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                }
             }
         } catch NIOSSLError.uncleanShutdown {
             // A TLS client that closed its socket without close_notify: most do.

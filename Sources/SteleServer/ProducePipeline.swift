@@ -17,12 +17,17 @@ import SteleKafkaProtocol
 ///   (idempotent sequences, transactions).
 /// - Any other request waits for every Produce request before it to be answered (``drain()``),
 ///   so it sees their effects, as it would on Kafka.
-/// - A throttled response mutes the connection: the next request waits for the throttle time
-///   (``throttledUntil``), one frame later than Kafka mutes, which only the reader's
-///   read-ahead tells apart.
+/// - A throttled response mutes the connection for the rest of its throttle time
+///   (``Shared/throttledUntil``), and the connection is served one request at a time from
+///   then on. Requests already read when the throttled one is answered (at most ``limit``)
+///   still run: the one place where a pipelining client gets further than on Kafka.
+/// - Transaction version 2 Produce requests (v12+ with a transactional id) run alone: each
+///   may add its partition to the transaction, and the coordinator takes one change of an id
+///   at a time.
 ///
 /// At most ``limit`` requests are in flight; each holds its frame's bytes in the connection's
-/// request memory until it is answered, so the pool bounds them too.
+/// request memory until it is answered, so the pool bounds them too, and the connection ends
+/// (giving back what it holds) only after they are answered.
 struct ProducePipeline: ~Copyable {
     /// A partition named by a Produce request.
     struct PartitionKey: Hashable, Sendable {
@@ -75,12 +80,13 @@ struct ProducePipeline: ~Copyable {
 
     /// The partitions a frame's Produce request names, or `nil` when the frame must be handled
     /// alone: not a Produce request, one that does not decode (the handler answers it with its
-    /// error), or one naming a partition twice.
+    /// error), one naming a partition twice, or one of transaction version 2.
     static func partitions(of frame: ByteBuffer) -> Set<PartitionKey>? {
         guard let (key, _, _) = RequestHeader.peek(frame), key == ApiKey.produce.rawValue,
               let (header, _, body) = try? RequestHeader.decode(frame) else { return nil }
         var decoder = body
-        guard let request = try? ProduceRequest.decode(&decoder, version: header.apiVersion) else { return nil }
+        guard let request = try? ProduceRequest.decode(&decoder, version: header.apiVersion),
+              header.apiVersion < 12 || request.transactionalId == nil else { return nil }
         var keys = Set<PartitionKey>()
         for topic in request.topics {
             for partition in topic.partitions {

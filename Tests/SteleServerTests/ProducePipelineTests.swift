@@ -93,6 +93,8 @@ struct ProducePipelineTests {
         let connection = try await RawConnection(port: harness.server.port)
 
         gate.close()
+        // Whatever happens, the held I/O thread (of a pool every test shares) is let go.
+        defer { gate.open() }
         try await connection.send(KafkaServerTests.produceFrame(topic: "held", correlation: 1, batch: KafkaServerTests.batch("a")))
         try await connection.send(KafkaServerTests.produceFrame(topic: "free", correlation: 2, batch: KafkaServerTests.batch("x")))
         // The second request is appended (and synced) while the first waits for its sync: had
@@ -115,6 +117,8 @@ struct ProducePipelineTests {
         try await harness.stop()
     }
 
+    /// A regression check of order under interleaving (it cannot prove the overlap rule: the
+    /// log appends in enqueue order, and an uncompressed batch reaches the queue at once).
     @Test func theSamePartitionTwiceInARowKeepsItsOrderUnderLoad() async throws {
         let harness = try await Harness()
         try await harness.broker.createTopic("ordered", partitions: 3)
