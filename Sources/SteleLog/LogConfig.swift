@@ -61,6 +61,10 @@ public struct LogConfig: Sendable {
     /// Delete the oldest segments while the log is bigger than this; `nil` means no limit.
     public var retentionBytes: Int64? = nil
     public var cleanupPolicy: CleanupPolicy = .delete
+    /// A mirror's log: batches keep the offsets their source gave them
+    /// (``PartitionLog/appendKeepingOffsets(_:)``), so offsets jump where the source's
+    /// compaction or retention left gaps.
+    public var keepsSourceOffsets = false
     /// How long a tombstone survives compaction (Kafka `delete.retention.ms`, 1 day).
     public var deleteRetention: Duration = .seconds(24 * 3600)
     /// `logAppendTime` makes the log stamp every batch with its own clock.
@@ -114,4 +118,11 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
+}
+
+extension LogConfig {
+    /// Offsets may jump from one batch to the next: compaction removes records, and a mirror
+    /// keeps its source's gaps. Elsewhere each batch starts where the previous one ended, which
+    /// is how damage to a base offset (outside the CRC's range) is caught.
+    var allowsOffsetGaps: Bool { cleanupPolicy.contains(.compact) || keepsSourceOffsets }
 }

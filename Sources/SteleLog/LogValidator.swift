@@ -7,8 +7,11 @@ struct ValidatedBatch: Sendable {
     var keyedRecords: [BatchRecordLocation]
     /// Checked by the writer, in order, immediately before the batch is placed.
     var expectations: [StreamExpectation] = []
-    /// The marker of a control batch the transaction coordinator appends.
+    /// The marker of a control batch (appended by the transaction coordinator, or mirrored).
     var marker: TransactionMarker?
+    /// A mirrored batch: placed at its own base offset, its producer state recorded unchecked
+    /// (``PartitionLog/appendKeepingOffsets(_:)``).
+    var keepsOffsets = false
 }
 
 /// The checks made before a batch is appended (Kafka `LogValidator`, kafka-protocol.md §2.4).
@@ -24,9 +27,11 @@ enum LogValidator {
     }
 
     /// `allowsMarker`: the batch may be a transaction marker (only the broker's coordinator
-    /// appends those; a client's control batch is refused).
+    /// appends those; a client's control batch is refused). `mirrored`: the batch comes from a
+    /// source log that already checked it, and is kept byte for byte — its markers, its
+    /// LogAppendTime stamps and its `maxTimestamp` are the source's.
     static func validate(_ bytes: [UInt8], config: LogConfig, decompressor: (any RecordDecompressor)?,
-                         allowsMarker: Bool = false) throws(LogError) -> ValidatedBatch {
+                         allowsMarker: Bool = false, mirrored: Bool = false) throws(LogError) -> ValidatedBatch {
         guard bytes.count <= config.maxBatchBytes else {
             throw .batchTooLarge(size: bytes.count, limit: config.maxBatchBytes)
         }
@@ -35,7 +40,7 @@ enum LogValidator {
                 let header = try RecordBatch.validate(raw)
                 var marker: TransactionMarker?
                 if header.attributes.isControl {
-                    guard allowsMarker else { throw CodecError.invalid("control batches cannot be appended by clients") }
+                    guard allowsMarker || mirrored else { throw CodecError.invalid("control batches cannot be appended by clients") }
                     guard let found = TransactionMarker.of(controlBatch: raw, header: header), header.recordCount == 1 else {
                         throw CodecError.invalid("a control batch holds exactly one commit or abort marker")
                     }
@@ -44,7 +49,7 @@ enum LogValidator {
                 if header.attributes.isTransactional && header.producerId < 0 {
                     throw CodecError.invalid("a transactional batch needs a producer id")
                 }
-                guard header.attributes.timestampType == .createTime else {
+                guard header.attributes.timestampType == .createTime || mirrored else {
                     throw CodecError.invalid("a producer may not set the LogAppendTime attribute")
                 }
                 if marker == nil && header.producerId >= 0 && header.baseSequence < 0 {
@@ -54,7 +59,8 @@ enum LogValidator {
                 if config.cleanupPolicy.contains(.compact) && marker == nil && keyed.count != Int(header.recordCount) {
                     throw CodecError.invalid("a compacted log requires a key on every record")
                 }
-                var validated = ValidatedBatch(bytes: bytes, header: header, keyedRecords: keyed, marker: marker)
+                var validated = ValidatedBatch(bytes: bytes, header: header, keyedRecords: keyed, marker: marker, keepsOffsets: mirrored)
+                if mirrored { return validated }
                 let maxTimestamp = header.baseTimestamp &+ (try maxTimestampDelta(raw, header: header, decompressor: decompressor))
                 if maxTimestamp != header.maxTimestamp {
                     validated.bytes.withUnsafeMutableBytes { RecordBatch.setMaxTimestamp(maxTimestamp, in: $0) }

@@ -111,6 +111,32 @@ extension PartitionLog {
         }
     }
 
+    /// Appends a batch exactly as its source log holds it, at the offsets it has there: a
+    /// mirror's append (Kafka's `appendAsFollower`), for logs configured with
+    /// ``LogConfig/keepsSourceOffsets``.
+    ///
+    /// - The batch keeps its bytes: its base offset, its timestamps (LogAppendTime stamps too)
+    ///   and its control batches (transaction markers) are the source's. Its length, CRC and
+    ///   records are checked as any batch's.
+    /// - Its base offset is at or past the log end offset; the offsets between stay a gap (what
+    ///   the source compacted away or deleted), which reads step over.
+    /// - A batch ending at or before the log end offset is here already (a mirror sending again
+    ///   after a restart): answered with its offsets, nothing written. One that straddles the
+    ///   log end offset is refused (``LogError/invalidBatch(_:)``): this log and its source disagree.
+    /// - Producer state is recorded, not checked (the source checked it), so the last stable
+    ///   offset and the aborted transactions are what the source serves, and producer ids the
+    ///   source handed out are never handed out here.
+    /// - A batch more than 2³² offsets past its segment's base is refused (index offsets are 32-bit).
+    public func appendKeepingOffsets(_ batch: [UInt8]) async throws -> AppendResult {
+        guard config.keepsSourceOffsets else {
+            throw LogError.invalidBatch("this log assigns its own offsets: it is not a mirror's (keepsSourceOffsets)")
+        }
+        let validated = try LogValidator.validate(batch, config: config, decompressor: decompressor, mirrored: true)
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(.batch(validated, continuation))
+        }
+    }
+
     func enqueue(_ item: AppendQueue.Item) {
         let startDrain = appendQueue.withLock { queue -> Bool in
             if queue.closing {
@@ -172,23 +198,34 @@ extension PartitionLog {
 
     /// Assigns the batch its offsets inside the active segment (rolling first if needed) and
     /// queues its bytes for writing — or, for an idempotent producer's retry, answers with the
-    /// original offsets, or refuses a batch out of sequence. Throws only for I/O failures.
+    /// original offsets, or refuses a batch out of sequence. A mirrored batch keeps its offsets
+    /// instead (``appendKeepingOffsets(_:)``). Throws only for I/O failures.
     private func place(_ batch: ValidatedBatch, writer: inout GroupWriter) throws -> Result<AppendResult, LogError> {
         let expiration = config.producerIdExpiration.milliseconds
         let checkedAt = clock()
-        switch state.withLock({ state in
+        state.withLock { state in
             // Expired producers are dropped at most once a minute (Kafka checks every ten).
             if checkedAt - state.lastProducerExpiryMilliseconds >= min(expiration, 60_000) {
                 state.producers.removeExpired(now: checkedAt, expirationMilliseconds: expiration)
                 state.lastProducerExpiryMilliseconds = checkedAt
             }
-            return state.producers.check(batch.header, now: checkedAt, expirationMilliseconds: expiration)
-        }) {
-        case .append: break
-        case let .duplicate(baseOffset, lastOffset):
-            return .success(AppendResult(baseOffset: baseOffset, lastOffset: lastOffset, logAppendTime: nil))
-        case let .reject(rejection):
-            return .failure(.producerRejected(rejection))
+        }
+        if batch.keepsOffsets {
+            let end = state.withLock { $0.logEndOffset }
+            if batch.header.nextOffset <= end {
+                return .success(AppendResult(baseOffset: batch.header.baseOffset, lastOffset: batch.header.lastOffset, logAppendTime: nil))
+            }
+            if batch.header.baseOffset < end {
+                return .failure(.invalidBatch("offsets \(batch.header.baseOffset)…\(batch.header.lastOffset) straddle the log end offset \(end): this log and its source disagree"))
+            }
+        } else {
+            switch state.withLock({ $0.producers.check(batch.header, now: checkedAt, expirationMilliseconds: expiration) }) {
+            case .append: break
+            case let .duplicate(baseOffset, lastOffset):
+                return .success(AppendResult(baseOffset: baseOffset, lastOffset: lastOffset, logAppendTime: nil))
+            case let .reject(rejection):
+                return .failure(.producerRejected(rejection))
+            }
         }
         let checkedVersions: [Int64]
         switch try checkExpectations(batch) {
@@ -200,14 +237,22 @@ extension PartitionLog {
             try writer.flush(to: state.withLock { $0.active })
             try roll()
         }
+        if batch.keepsOffsets, batch.header.nextOffset - state.withLock({ $0.active.baseOffset }) > Int64(UInt32.max) {
+            // Only past a gap of more than 2³² offsets in an empty segment (a full one rolled).
+            return .failure(.invalidBatch("offset \(batch.header.baseOffset) is more than 2^32 offsets past its segment's base \(state.withLock { $0.active.baseOffset })"))
+        }
         var bytes = batch.bytes
         var header = batch.header
-        let logAppendTime = config.timestampType == .logAppendTime ? now : nil
+        let logAppendTime = config.timestampType == .logAppendTime && !batch.keepsOffsets ? now : nil
         return .success(state.withLock { state in
             let segment = state.active
-            header.baseOffset = state.logEndOffset
+            if batch.keepsOffsets {
+                assert(header.baseOffset >= state.logEndOffset, "a mirrored batch is placed at or past the log end")
+            } else {
+                header.baseOffset = state.logEndOffset
+            }
             bytes.withUnsafeMutableBytes { raw in
-                RecordBatch.setBaseOffset(header.baseOffset, in: raw)
+                if !batch.keepsOffsets { RecordBatch.setBaseOffset(header.baseOffset, in: raw) }
                 if let logAppendTime { RecordBatch.setLogAppendTime(logAppendTime, in: raw) }
             }
             if let logAppendTime {
@@ -252,8 +297,9 @@ extension PartitionLog {
         guard let builder = active.active, builder.logBytes > 0 else { return false }
         if builder.logBytes + Int64(batch.bytes.count) > min(Int64(config.segmentBytes), Self.maxSegmentBytes) { return true }
         if builder.keyIndex.entryCount + batch.keyedRecords.count > config.maxKeyIndexEntries { return true }
-        // Relative offsets in index files are 32-bit.
-        if builder.nextOffset - builder.baseOffset + Int64(batch.header.recordCount) > Int64(UInt32.max) { return true }
+        // Relative offsets in index files are 32-bit (a mirrored batch keeps its own base offset).
+        let batchEnd = batch.keepsOffsets ? batch.header.nextOffset : builder.nextOffset + Int64(batch.header.recordCount)
+        if batchEnd - builder.baseOffset > Int64(UInt32.max) { return true }
         if let age = config.segmentAge, let first = active.firstAppendMilliseconds, now - first > age.milliseconds { return true }
         return false
     }

@@ -155,7 +155,7 @@ extension PartitionLog {
     }
 
     /// Base offsets lie outside the CRC, so damage to one is caught here: batches ascend, and
-    /// without compaction each starts exactly where the previous ended.
+    /// unless the log allows gaps (compaction, a mirror) each starts exactly where the previous ended.
     private func checkContinuity(_ header: RecordBatchHeader, after previousNext: Int64?, at position: Int64, segment: LogSegment,
                                  limit: Int64) throws {
         guard header.nextOffset <= limit else {
@@ -163,7 +163,7 @@ extension PartitionLog {
                                                     reason: "batch offsets \(header.baseOffset)…\(header.lastOffset) run past the segment's end \(limit)"))
         }
         guard let previousNext else { return }
-        let contiguous = config.cleanupPolicy.contains(.compact) ? header.baseOffset >= previousNext : header.baseOffset == previousNext
+        let contiguous = config.allowsOffsetGaps ? header.baseOffset >= previousNext : header.baseOffset == previousNext
         guard contiguous else {
             throw LogError.corruption(LogCorruption(file: segment.logPath, position: position,
                                                     reason: "batch offset \(header.baseOffset) does not follow \(previousNext)"))

@@ -59,7 +59,7 @@ struct SealedIndexLoader {
     func scan(file: any StorageFile, into builder: inout SegmentIndexBuilder, from baseOffset: Int64,
               onBatch: (RecordBatchHeader, UnsafeRawBufferPointer) -> Void = { _, _ in }) throws -> SegmentScanner.Outcome {
         var captured = builder
-        let outcome = try SegmentScanner.scan(file: file, expectedOffset: baseOffset, allowsGaps: config.cleanupPolicy.contains(.compact)) { position, batch, header in
+        let outcome = try SegmentScanner.scan(file: file, expectedOffset: baseOffset, allowsGaps: config.allowsOffsetGaps) { position, batch, header in
             // Skipped corrupt batches leave a gap between the last indexed batch and this one.
             if position > captured.logBytes { captured.skipDamaged(bytes: Int(position - captured.logBytes)) }
             // A batch whose codec is unavailable is still served; only its keys go unindexed.
