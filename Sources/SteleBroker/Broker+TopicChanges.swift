@@ -13,6 +13,8 @@ extension Broker {
     /// other, each to the result of the last.
     ///
     /// Refused: an unknown key or a value out of Kafka's range (``BrokerError/invalidConfig(_:)``);
+    /// a mirror topic's source changed or removed, or one added to a topic that is not a mirror;
+    /// a promoted mirror topic made active again;
     /// dropping `compact` from a compacted topic's policy (compaction leaves gaps between batches
     /// that a log with the delete policy reads as damage); and, on an event category
     /// (``TopicConfig/isEventCategory``), compaction or retention, which would delete events
@@ -26,6 +28,14 @@ extension Broker {
             updated.configs = try TopicConfig.normalized(try change(topic.config.configs), defaults: self.config.logDefaults)
             let logConfig = try updated.logConfig(defaults: self.config.logDefaults)
             let current = try topic.config.logConfig(defaults: self.config.logDefaults)
+            if updated.mirrorSource != topic.config.mirrorSource {
+                throw BrokerError.invalidConfig(topic.config.mirrorSource == nil
+                    ? "\(name) assigns its own offsets: it cannot become a mirror topic (create one with \(TopicConfig.mirrorSourceKey))"
+                    : "\(TopicConfig.mirrorSourceKey) of \(name) cannot change: its offsets are its source's, gaps included")
+            }
+            if topic.config.mirrorSource != nil && !topic.config.isActiveMirror && updated.isActiveMirror {
+                throw BrokerError.invalidConfig("\(name) was promoted: producers have written to it, so it cannot mirror again")
+            }
             if current.cleanupPolicy.contains(.compact) && !logConfig.cleanupPolicy.contains(.compact) {
                 throw BrokerError.invalidConfig("cleanup.policy of \(name) cannot drop compact: a compacted log has gaps between batches that only a compacted log may have")
             }

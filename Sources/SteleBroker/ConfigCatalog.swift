@@ -87,7 +87,17 @@ public enum ConfigCatalog {
     /// The configs a topic of `config` has on a broker with `broker`'s defaults; `keys` nil
     /// means all (unknown keys are left out, as Kafka does).
     public static func describe(topic config: TopicConfig, broker: BrokerConfig, keys: Set<String>? = nil) -> [DescribedConfig] {
-        topicEntries.filter { keys?.contains($0.name) ?? true }.map { entry in
+        // A mirror topic's source and state: set on the topic, with no broker default.
+        let mirror = [(TopicConfig.mirrorSourceKey, config.mirrorSource, "The Kafka-protocol cluster (HOST:PORT) this mirror topic keeps the offsets of; never changes."),
+                      (TopicConfig.mirrorStateKey, config.mirrorSource.map { _ in config.isActiveMirror ? "active" : "promoted" },
+                       "active: only the mirror writes, at the source's offsets; promoted: producers write (stele mirror promote).")]
+            .compactMap { name, value, documentation -> DescribedConfig? in
+                guard let value, keys?.contains(name) ?? true else { return nil }
+                let source: ConfigSource = config.configs[name] == nil ? .defaultValue : .topic
+                return DescribedConfig(name: name, value: value, source: source, readOnly: name == TopicConfig.mirrorSourceKey,
+                                       synonyms: [.init(name: name, value: value, source: source)], type: .string, documentation: documentation)
+            }
+        return mirror + topicEntries.filter { keys?.contains($0.name) ?? true }.map { entry in
             let brokerValue = entry.value(broker.logDefaults)
             let brokerSource: ConfigSource = brokerValue == entry.value(LogConfig()) ? .defaultValue : .staticBroker
             var synonyms = [DescribedConfig.Synonym(name: entry.brokerName, value: brokerValue, source: brokerSource)]

@@ -27,7 +27,22 @@ public struct TopicConfig: Codable, Sendable, Equatable {
     public static let knownKeys: Set<String> = [
         "cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "segment.ms",
         "message.timestamp.type", "max.message.bytes", "delete.retention.ms", "index.interval.bytes",
+        mirrorSourceKey, mirrorStateKey,
     ]
+
+    /// A mirror topic's source, `HOST:PORT` of a Kafka-protocol cluster: set when the topic is
+    /// created, never changed or removed. Its partitions keep the source's offsets
+    /// (``SteleLog/LogConfig/keepsSourceOffsets``), gaps included, for good.
+    public static let mirrorSourceKey = "stele.mirror.source"
+    /// `active` (the default for a mirror topic: only its mirror writes, at the source's
+    /// offsets) or `promoted` (failover done: producers write, offsets continue from the end).
+    /// Only `active` → `promoted` is a change.
+    public static let mirrorStateKey = "stele.mirror.state"
+
+    /// The source this topic mirrors, if it is a mirror topic.
+    public var mirrorSource: String? { configs[Self.mirrorSourceKey] }
+    /// A mirror topic not promoted yet: read-only for producers, written by its mirror.
+    public var isActiveMirror: Bool { mirrorSource != nil && configs[Self.mirrorStateKey] != "promoted" }
 
     /// `configs` checked (``logConfig(defaults:)``) and written one way: numbers in decimal
     /// without leading zeros or sign, `cleanup.policy` as `delete`, `compact` or
@@ -41,7 +56,7 @@ public struct TopicConfig: Codable, Sendable, Equatable {
             case "cleanup.policy":
                 let parts = Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
                 normalized[key] = ["compact", "delete"].filter(parts.contains).joined(separator: ",")
-            case "message.timestamp.type":
+            case "message.timestamp.type", mirrorSourceKey, mirrorStateKey:
                 break
             default:
                 if let number = Int64(value) { normalized[key] = String(number) }
@@ -101,6 +116,19 @@ public struct TopicConfig: Codable, Sendable, Equatable {
                 config.deleteRetention = .milliseconds(try integer(in: 0...Int64.max))
             case "index.interval.bytes":
                 config.indexIntervalBytes = Int(try integer(in: 0...intMax))
+            case Self.mirrorSourceKey:
+                guard let colon = value.lastIndex(of: ":"), !value[..<colon].isEmpty,
+                      let port = Int(value[value.index(after: colon)...]), (1...65_535).contains(port) else {
+                    throw BrokerError.invalidConfig("\(key)=\(value): expected HOST:PORT of the source cluster")
+                }
+                config.keepsSourceOffsets = true
+            case Self.mirrorStateKey:
+                guard value == "active" || value == "promoted" else {
+                    throw BrokerError.invalidConfig("\(key)=\(value): expected active or promoted")
+                }
+                guard configs[Self.mirrorSourceKey] != nil else {
+                    throw BrokerError.invalidConfig("\(key) applies to mirror topics only (\(Self.mirrorSourceKey))")
+                }
             default:
                 throw BrokerError.invalidConfig("unknown topic config \(key)")
             }

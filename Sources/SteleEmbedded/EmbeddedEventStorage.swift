@@ -61,6 +61,10 @@ public final class EmbeddedEventStorage: EventStorage {
             } catch BrokerError.topicAlreadyExists(_) { topic = broker.topic(name) }
         }
         guard let topic else { return nil }
+        // Only its mirror writes to an active mirror topic, at the source's offsets.
+        if create, let source = topic.config.mirrorSource, topic.config.isActiveMirror {
+            throw EventStoreError.invalidRequest("topic \(name) mirrors \(source) and is read-only until it is promoted (stele mirror promote)")
+        }
         let config = topic.partitions[0].config
         if config.cleanupPolicy.contains(.compact) || config.retention != nil || config.retentionBytes != nil {
             throw EventStoreError.notAnEventCategory("topic \(name) has retention or compaction configured, so it could lose or rewrite events; "

@@ -112,7 +112,7 @@ struct KafkaRequestHandler: Sendable {
             return respond { response.encode(&$0, version: version) }
         case .produce:
             let request = try ProduceRequest.decode(&decoder, version: version)
-            var response = await produce(request, version: version, requester: requester)
+            var response = await produce(request, version: version, clientId: clientId, requester: requester)
             // Kafka counts the request's size against the producer's quota.
             let bytes = request.topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.readableBytes ?? 0) } }
             response.throttleTimeMs = throttle(bytes, .producerByteRate, requester: requester, clientId: clientId).milliseconds
@@ -237,14 +237,14 @@ struct KafkaRequestHandler: Sendable {
 
     // MARK: Produce
 
-    private func produce(_ request: ProduceRequest, version: Int16, requester: Requester) async -> ProduceResponse {
+    private func produce(_ request: ProduceRequest, version: Int16, clientId: String, requester: Requester) async -> ProduceResponse {
         var topics: [(name: String, partitions: [ProduceResponse.Partition])] = []
         var appended = false
         for topic in request.topics {
             var partitions: [ProduceResponse.Partition] = []
             for partition in topic.partitions {
                 let result = await produce(topic: topic.name, partition: partition, acks: request.acks, version: version,
-                                           transactionalId: request.transactionalId, requester: requester)
+                                           transactionalId: request.transactionalId, clientId: clientId, requester: requester)
                 if result.errorCode == .none { appended = true }
                 partitions.append(result)
             }
@@ -255,7 +255,7 @@ struct KafkaRequestHandler: Sendable {
     }
 
     private func produce(topic: String, partition: ProduceRequest.Partition, acks: Int16, version: Int16,
-                         transactionalId: String?, requester: Requester) async -> ProduceResponse.Partition {
+                         transactionalId: String?, clientId: String, requester: Requester) async -> ProduceResponse.Partition {
         func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.Partition {
             logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition.index)", "reason": "\(message)"])
             return .init(index: partition.index, errorCode: code, errorMessage: message)
@@ -269,6 +269,10 @@ struct KafkaRequestHandler: Sendable {
         }
         guard let records = partition.records, records.readableBytes > 0 else {
             return failure(.invalidRecord, "a produce request must hold one record batch")
+        }
+        if let mirrored = await mirrorProduce(topic: topic, partition: partition.index, records: records, version: version,
+                                              clientId: clientId, requester: requester) {
+            return mirrored
         }
         var sentBytes = Array(records.readableBytesView)
         // v0–2 carry message sets (formats v0 and v1): converted to one v2 batch, which is what

@@ -24,6 +24,9 @@ extension Broker {
             return
         }
         guard topic.partitions.indices.contains(Int(partition.partition)) else { return }
+        // Nothing of a transaction here can be in an active mirror topic (Produce refuses it),
+        // and a marker would take an offset that belongs to the source.
+        if topic.config.isActiveMirror { return }
         let log = topic.partitions[Int(partition.partition)]
         do {
             _ = try await log.appendMarker(marker, producerId: producerId, producerEpoch: epoch)
@@ -40,7 +43,8 @@ extension Broker {
     /// open, after the coordinator completed every decided transaction.
     func abortStrayTransactions() async throws -> Int {
         var aborted = 0
-        for topic in topics.withLock({ Array($0.values) }) {
+        // An active mirror topic's open transactions are its source's: their markers come from there.
+        for topic in topics.withLock({ Array($0.values) }) where !topic.config.isActiveMirror {
             for (index, log) in topic.partitions.enumerated() {
                 let partition = TransactionMetadata.Partition(topic: topic.name, partition: Int32(index))
                 for producerId in log.openTransactions.keys where !transactions.isOpen(producerId: producerId, in: partition) {

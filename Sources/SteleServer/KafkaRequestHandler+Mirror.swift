@@ -1,0 +1,73 @@
+import NIOCore
+import SteleBroker
+import SteleCore
+import SteleKafkaProtocol
+import SteleLog
+import SteleSecurity
+
+/// Produce into mirror topics (``TopicConfig/mirrorSourceKey``): an active one is written only
+/// by its mirror, whose batches keep the source's offsets; producers are refused until the
+/// topic is promoted.
+extension KafkaRequestHandler {
+    /// The client id of a mirror's Produce requests (`stele mirror`). With authorization on, the
+    /// mirror's principal also needs CLUSTER_ACTION on the cluster, as Kafka's replication does:
+    /// it places batches at offsets of its choosing.
+    static let mirrorClientId = "stele-mirror"
+
+    /// `nil` when the usual append applies (not an active mirror topic, and not the mirror);
+    /// else the mirror's append, or the refusal.
+    ///
+    /// The mirror may send several batches for one partition in one request (a Stele extension
+    /// of Produce v3+, which carries one): they are appended in order, each at its source
+    /// offsets; the answer names the first batch's base offset, or the first refusal.
+    func mirrorProduce(topic: String, partition: Int32, records: ByteBuffer, version: Int16, clientId: String,
+                       requester: Requester) async -> ProduceResponse.Partition? {
+        let config = broker.topic(topic)?.config
+        let isMirror = clientId == Self.mirrorClientId
+        guard config?.isActiveMirror == true || isMirror else { return nil }
+        func failure(_ code: KafkaErrorCode, _ message: String) -> ProduceResponse.Partition {
+            logger.debug("produce rejected", metadata: ["topic": "\(topic)", "partition": "\(partition)", "reason": "\(message)"])
+            return .init(index: partition, errorCode: code, errorMessage: message)
+        }
+        guard let config, let source = config.mirrorSource else {
+            return failure(.invalidRequest, "\(topic) is not a mirror topic: a mirror (client id \(Self.mirrorClientId)) writes only into mirror topics")
+        }
+        guard isMirror else {
+            return failure(.policyViolation, "\(topic) mirrors \(source) and is read-only until it is promoted (stele mirror promote)")
+        }
+        guard config.isActiveMirror else {
+            return failure(.policyViolation, "\(topic) was promoted: its mirror no longer writes to it")
+        }
+        guard version >= 3 else { return failure(.unsupportedVersion, "a mirror sends Produce v3 or later (record batches)") }
+        guard allowed(requester, .clusterAction, .cluster) else {
+            return failure(.clusterAuthorizationFailed, "CLUSTER_ACTION on the cluster is needed to write a mirror topic")
+        }
+        let log: PartitionLog
+        do { log = try await broker.partition(topic, partition, autoCreate: false) } catch {
+            return failure(broker.offlineReason(topic) == nil ? .unknownTopicOrPartition : .kafkaStorageError, "\(error)")
+        }
+        let bytes = Array(records.readableBytesView)
+        var position = 0
+        var first: AppendResult?
+        while position < bytes.count {
+            guard let header = try? RecordBatchHeader(parsing: Array(bytes[position...])), header.totalSize > 0,
+                  position + header.totalSize <= bytes.count else {
+                return failure(.corruptMessage, "bytes from \(position) on are not a whole record batch")
+            }
+            do {
+                let started = ContinuousClock.now
+                let result = try await log.appendKeepingOffsets(Array(bytes[position..<(position + header.totalSize)]))
+                broker.metrics.kafkaAppends.record(records: Int(header.recordCount), bytes: header.totalSize, since: started)
+                first = first ?? result
+            } catch let error as LogError {
+                broker.metrics.kafkaAppends.failures.increment()
+                return failure(Self.errorCode(for: error), error.description)
+            } catch {
+                return failure(.unknownServerError, "\(error)")
+            }
+            position += header.totalSize
+        }
+        guard let first else { return failure(.invalidRecord, "a produce request must hold a record batch") }
+        return .init(index: partition, errorCode: .none, baseOffset: first.baseOffset, logAppendTimeMs: -1, logStartOffset: log.logStartOffset)
+    }
+}
