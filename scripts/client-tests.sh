@@ -92,6 +92,9 @@ timeout 1800 python3 Tests/Clients/transactions.py "$bootstrap"
 timeout 1800 python3 Tests/Clients/transactions_v2.py "$bootstrap"
 # A Jepsen-style checker of transactions while a broker of its own is SIGKILLed and SIGSTOPped.
 timeout 1800 python3 Tests/Clients/transactions_faults.py "$bin" --cycles 12
+# stele mirror between two brokers of its own: SIGKILLed mid-way, then every segment byte for
+# byte, the same records both isolation levels, producers refused until promote.
+timeout 1800 python3 Tests/Clients/mirror.py "$bin"
 
 timeout 1800 python3 Tests/Clients/expected_version.py "$bootstrap"
 timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"

@@ -65,8 +65,8 @@ struct KafkaServerTests {
         func receive() async throws -> ByteBuffer? { try await inbound.next() }
     }
 
-    static func produceFrame(topic: String, correlation: Int32, acks: Int16 = -1, batch: [UInt8]) -> ByteBuffer {
-        RequestFrame.encode(api: .produce, version: 7, correlationId: correlation, clientId: "test") { encoder in
+    static func produceFrame(topic: String, correlation: Int32, acks: Int16 = -1, clientId: String = "test", batch: [UInt8]) -> ByteBuffer {
+        RequestFrame.encode(api: .produce, version: 7, correlationId: correlation, clientId: clientId) { encoder in
             encoder.nullableString(nil)
             encoder.int16(acks)
             encoder.int32(10_000)

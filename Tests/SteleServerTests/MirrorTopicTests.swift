@@ -19,21 +19,6 @@ struct MirrorTopicTests {
 
     static let mirrorConfigs = [TopicConfig.mirrorSourceKey: "source.example:9092"]
 
-    static func produceFrame(topic: String, correlation: Int32, clientId: String, records: [UInt8]) -> ByteBuffer {
-        RequestFrame.encode(api: .produce, version: 7, correlationId: correlation, clientId: clientId) { encoder in
-            encoder.nullableString(nil)
-            encoder.int16(-1)
-            encoder.int32(10_000)
-            encoder.array([topic]) { encoder, name in
-                encoder.string(name)
-                encoder.array([Int32(0)]) { encoder, index in
-                    encoder.int32(index)
-                    encoder.nullableBytes(records)
-                }
-            }
-        }
-    }
-
     /// The error code and base offset of a one-partition Produce v7 response.
     static func outcome(_ frame: ByteBuffer) throws -> (KafkaErrorCode, Int64) {
         var frame = frame
@@ -50,7 +35,7 @@ struct MirrorTopicTests {
     }
 
     func send(_ connection: RawConnection, topic: String, clientId: String, records: [UInt8], correlation: Int32 = 1) async throws -> (KafkaErrorCode, Int64) {
-        try await connection.send(Self.produceFrame(topic: topic, correlation: correlation, clientId: clientId, records: records))
+        try await connection.send(KafkaServerTests.produceFrame(topic: topic, correlation: correlation, clientId: clientId, batch: records))
         return try Self.outcome(try #require(try await connection.receive()))
     }
 

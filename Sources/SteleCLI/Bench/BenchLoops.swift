@@ -6,8 +6,8 @@ import NIOCore
 enum BenchLoops {
     /// Opens `connections` connections with `open` and has each call `send` until `seconds`
     /// have passed; returns the requests completed and the seconds taken.
-    static func produce(connections: Int, seconds: Double, open: @escaping @Sendable () async throws -> BenchConnection,
-                        send: @escaping @Sendable (BenchConnection) async throws -> Void) async throws -> (requests: Int, elapsed: Double) {
+    static func produce(connections: Int, seconds: Double, open: @escaping @Sendable () async throws -> KafkaConnection,
+                        send: @escaping @Sendable (KafkaConnection) async throws -> Void) async throws -> (requests: Int, elapsed: Double) {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         let start = ContinuousClock.now
         let sent = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -47,7 +47,7 @@ enum BenchLoops {
     }
 
     /// Produce v7 of `batch` with acks=all, failing on any error code.
-    static func produceBatch(_ connection: BenchConnection, topic: String, batch: ByteBuffer) async throws {
+    static func produceBatch(_ connection: KafkaConnection, topic: String, batch: ByteBuffer) async throws {
         let error = try await connection.produce(topic: topic, partition: 0, batch: batch)
         guard error == 0 else { throw ValidationError("produce failed with error \(error)") }
     }

@@ -64,13 +64,13 @@ struct KafkaBench: AsyncParsableCommand {
     private func produce(port: Int, topic: String, recordBytes: Int) async throws -> (records: Double, bytes: Double) {
         let payload = batch(records: batchRecords, valueBytes: recordBytes)
         let (sent, elapsed) = try await BenchLoops.produce(connections: connections, seconds: seconds,
-                                                           open: { try await BenchConnection(host: "127.0.0.1", port: port) },
+                                                           open: { try await KafkaConnection(host: "127.0.0.1", port: port) },
                                                            send: { try await BenchLoops.produceBatch($0, topic: topic, batch: payload) })
         return (Double(sent * batchRecords) / elapsed, Double(sent * payload.readableBytes) / elapsed)
     }
 
     private func fetchAll(port: Int, topic: String) async throws -> Double {
-        let connection = try await BenchConnection(host: "127.0.0.1", port: port)
+        let connection = try await KafkaConnection(host: "127.0.0.1", port: port)
         defer { Task { await connection.close() } }
         return try await BenchLoops.readAll { offset in
             let (records, highWatermark) = try await connection.fetch(topic: topic, partition: 0, offset: offset, maxBytes: 1 << 20)
@@ -85,8 +85,8 @@ struct KafkaBench: AsyncParsableCommand {
         let perBatch = 10
         let interval = Duration.nanoseconds(1_000_000_000 * perBatch / latencyRate)
         let total = latencyRate * 3
-        let producers = try await (0..<4).asyncMap { _ in try await BenchConnection(host: "127.0.0.1", port: port) }
-        let consumer = try await BenchConnection(host: "127.0.0.1", port: port)
+        let producers = try await (0..<4).asyncMap { _ in try await KafkaConnection(host: "127.0.0.1", port: port) }
+        let consumer = try await KafkaConnection(host: "127.0.0.1", port: port)
         _ = try await producers[0].produce(topic: topic, partition: 0, batch: batch(records: 1, valueBytes: 100)) // create the topic
         let consumerTask = Task { () -> [Double] in
             var latencies: [Double] = []

@@ -50,7 +50,7 @@ struct LegacyBench: AsyncParsableCommand {
             + "\(batchRecords) records of \(recordBytes) B per request, acks=all, flush=os")
         var table = Table(["case", "records/s", "MB/s", "× v2"])
         table.header()
-        let open: @Sendable () async throws -> BenchConnection = { try await BenchConnection(host: "127.0.0.1", port: port) }
+        let open: @Sendable () async throws -> KafkaConnection = { try await KafkaConnection(host: "127.0.0.1", port: port) }
         let (modern, modernSeconds) = try await BenchLoops.produce(connections: connections, seconds: seconds, open: open) {
             try await BenchLoops.produceBatch($0, topic: "v2", batch: batch)
         }

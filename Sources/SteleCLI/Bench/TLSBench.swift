@@ -94,8 +94,8 @@ struct TLSBench: AsyncParsableCommand {
         return (Double(sent * batchRecords) / elapsed, Double(sent * payload.readableBytes) / elapsed, fetch)
     }
 
-    private func open(port: Int, tls: NIOSSLContext?) async throws -> BenchConnection {
-        let connection = try await BenchConnection(host: "127.0.0.1", port: port, tls: tls)
+    private func open(port: Int, tls: NIOSSLContext?) async throws -> KafkaConnection {
+        let connection = try await KafkaConnection(host: "127.0.0.1", port: port, tls: tls)
         if tls != nil { try await connection.login(user: "bench", password: "bench-password", mechanism: .sha512) }
         return connection
     }
@@ -108,7 +108,7 @@ struct TLSBench: AsyncParsableCommand {
                 group.addTask {
                     var done = 0
                     while ContinuousClock.now < deadline {
-                        let connection = try await BenchConnection(host: "127.0.0.1", port: port, tls: tls)
+                        let connection = try await KafkaConnection(host: "127.0.0.1", port: port, tls: tls)
                         if login {
                             try await connection.login(user: "bench", password: "bench-password", mechanism: .sha512)
                         } else {

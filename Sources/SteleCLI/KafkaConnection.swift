@@ -5,16 +5,19 @@ import SteleSecurity
 import SteleCore
 import SteleKafkaProtocol
 
-/// One Kafka connection for the load generator: sends a request frame, waits for its response.
-/// Written on Stele's own codec so that the generator costs little next to the broker.
-final class BenchConnection: @unchecked Sendable {
+/// One Kafka connection of the load generator and of `stele mirror`: sends a request frame,
+/// waits for its response. Written on Stele's own codec so that the generator costs little next
+/// to the broker. Not for concurrent use: one request at a time.
+final class KafkaConnection: @unchecked Sendable {
     private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private var correlation: Int32 = 0
+    let clientId: String
 
     /// A connection in clear, or over TLS with `tls` (the broker's certificate trusted).
-    init(host: String, port: Int, tls: NIOSSLContext? = nil) async throws {
+    init(host: String, port: Int, tls: NIOSSLContext? = nil, clientId: String = "stele-bench") async throws {
+        self.clientId = clientId
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
@@ -32,7 +35,7 @@ final class BenchConnection: @unchecked Sendable {
 
     func send(_ api: ApiKey, version: Int16, body: (inout KafkaEncoder) -> Void) async throws -> KafkaDecoder {
         correlation += 1
-        try await outbound.write(RequestFrame.encode(api: api, version: version, correlationId: correlation, clientId: "stele-bench", body: body))
+        try await outbound.write(RequestFrame.encode(api: api, version: version, correlationId: correlation, clientId: clientId, body: body))
         guard let frame = try await inbound.next() else { throw KafkaProtocolError.truncated("connection closed") }
         var decoder = KafkaDecoder(frame, flexible: false)
         guard try decoder.int32() == correlation else { throw KafkaProtocolError.invalid("out-of-order response") }
@@ -62,6 +65,15 @@ final class BenchConnection: @unchecked Sendable {
 
     /// Fetch v11 of one partition; returns the record batches and the high watermark.
     func fetch(topic: String, partition: Int32, offset: Int64, maxBytes: Int32, maxWaitMs: Int32 = 0, minBytes: Int32 = 0) async throws -> (ByteBuffer, Int64) {
+        let fetched = try await fetchPartition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes, maxWaitMs: maxWaitMs, minBytes: minBytes)
+        guard fetched.errorCode == 0 else { throw KafkaProtocolError.invalid("fetch error \(fetched.errorCode)") }
+        return (fetched.records, fetched.highWatermark)
+    }
+
+    /// Fetch v11 of one partition, read_uncommitted: the error (the request's, else the
+    /// partition's), the high watermark and the record batches as the broker sent them.
+    func fetchPartition(topic: String, partition: Int32, offset: Int64, maxBytes: Int32, maxWaitMs: Int32,
+                        minBytes: Int32) async throws -> (errorCode: Int16, highWatermark: Int64, records: ByteBuffer) {
         var response = try await send(.fetch, version: 11) { encoder in
             encoder.int32(-1)
             encoder.int32(maxWaitMs)
@@ -83,16 +95,17 @@ final class BenchConnection: @unchecked Sendable {
             encoder.array([String]()) { $0.string($1) }
             encoder.string("")
         }
-        _ = try response.int32(); _ = try response.int16(); _ = try response.int32()
-        _ = try response.int32(); _ = try response.string(); _ = try response.int32()
-        _ = try response.int32()
-        let error = try response.int16()
-        guard error == 0 else { throw KafkaProtocolError.invalid("fetch error \(error)") }
-        let highWatermark = try response.int64()
-        _ = try response.int64(); _ = try response.int64()
-        _ = try response.nullableArray("aborted") { decoder in (try decoder.int64(), try decoder.int64()) }
-        _ = try response.int32()
-        return (try response.nullableBytes() ?? ByteBuffer(), highWatermark)
+        _ = try response.int32("throttle")
+        let top = try response.int16("error")
+        guard top == 0 else { return (top, -1, ByteBuffer()) }
+        _ = try response.int32("session"); _ = try response.int32("topics"); _ = try response.string("topic")
+        _ = try response.int32("partitions"); _ = try response.int32("partition")
+        let error = try response.int16("partition error")
+        let highWatermark = try response.int64("high watermark")
+        _ = try response.int64("last stable offset"); _ = try response.int64("log start offset")
+        _ = try response.nullableArray("aborted") { decoder in (try decoder.int64("producer id"), try decoder.int64("first offset")) }
+        _ = try response.int32("preferred replica")
+        return (error, highWatermark, try response.nullableBytes("records") ?? ByteBuffer())
     }
 
     /// Produce v0–2 of one message set (formats v0/v1) with acks=all; returns the error code.

@@ -1,0 +1,85 @@
+import Foundation
+import SteleBroker
+import SteleCore
+import SteleKafkaProtocol
+
+/// `stele mirror`'s work: copies topics of a source cluster into mirror topics of a Stele
+/// target at the source's offsets, batch by batch, byte for byte.
+///
+/// Its progress is the target itself: each partition resumes at the target's log end offset,
+/// and the target answers a batch it already holds without writing it again. So the mirror
+/// keeps no state of its own, and a SIGKILL at any point loses nothing and doubles nothing.
+struct Mirror {
+    let source: KafkaConnection
+    let target: KafkaConnection
+    /// The source as the target's topics name it (`stele.mirror.source`).
+    let sourceAddress: String
+    let topics: Regex<AnyRegexOutput>
+    var maxBytes: Int32 = 1 << 20
+    var log: (String) -> Void = { print($0) }
+
+    /// Where each partition's next batch comes from (the target's log end offset once known).
+    private var positions: [String: [Int64?]] = [:]
+
+    init(source: KafkaConnection, target: KafkaConnection, sourceAddress: String, topics: Regex<AnyRegexOutput>) {
+        (self.source, self.target, self.sourceAddress, self.topics) = (source, target, sourceAddress, topics)
+    }
+
+    /// One pass: new topics and partitions made on the target, then up to `maxBytes` copied
+    /// per partition. Returns the batches copied (0: caught up).
+    mutating func pass() async throws -> Int {
+        let sourceTopics = try await source.topicPartitions().filter { (try? topics.wholeMatch(in: $0.key)) != nil }
+        let targetTopics = try await target.topicPartitions()
+        var copied = 0
+        for (topic, count) in sourceTopics.sorted(by: { $0.key < $1.key }) {
+            if let existing = targetTopics[topic], existing < count {
+                throw MirrorError("\(topic) has \(count) partitions at the source and \(existing) at the target: grow it with CreatePartitions before mirroring (an empty mirror topic can grow)")
+            }
+            if targetTopics[topic] == nil {
+                try await target.createTopic(topic, partitions: count, configs: [TopicConfig.mirrorSourceKey: sourceAddress])
+                log("mirroring \(topic) (\(count) partitions) from \(sourceAddress)")
+            }
+            var known = positions[topic] ?? []
+            if known.count < count { known += Array(repeating: nil, count: count - known.count) }
+            for partition in 0..<count {
+                let (batches, next) = try await copy(topic: topic, partition: Int32(partition), from: known[partition])
+                known[partition] = next
+                copied += batches
+            }
+            positions[topic] = known
+        }
+        return copied
+    }
+
+    /// Copies what the source holds past `offset` (the target's log end when nil), up to `maxBytes`.
+    private func copy(topic: String, partition: Int32, from offset: Int64?) async throws -> (Int, Int64) {
+        var position: Int64
+        if let offset {
+            position = offset
+        } else {
+            position = try await target.offset(topic: topic, partition: partition, at: -1)
+        }
+        var fetched = try await source.fetchBatches(topic: topic, partition: partition, offset: position, maxBytes: maxBytes, maxWaitMs: 0)
+        if fetched.errorCode == .offsetOutOfRange {
+            // Retention or DeleteRecords at the source went past us: what is gone stays a gap.
+            let start = try await source.offset(topic: topic, partition: partition, at: -2)
+            guard start > position else { return (0, position) }
+            log("\(topic)-\(partition): the source starts at \(start); offsets \(position)..<\(start) are gone there and stay a gap")
+            position = start
+            fetched = try await source.fetchBatches(topic: topic, partition: partition, offset: position, maxBytes: maxBytes, maxWaitMs: 0)
+        }
+        guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source: \(fetched.errorCode)") }
+        guard let next = fetched.nextOffset else { return (0, position) }
+        let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: fetched.batches)
+        guard error == .none else {
+            throw MirrorError("writing \(topic)-\(partition) at \(position) to the target: \(error)\(message.map { ": \($0)" } ?? "")")
+        }
+        var count = 0
+        var at = 0
+        while at < fetched.batches.count, let header = try? RecordBatchHeader(parsing: Array(fetched.batches[at...])) {
+            at += header.totalSize
+            count += 1
+        }
+        return (count, next)
+    }
+}

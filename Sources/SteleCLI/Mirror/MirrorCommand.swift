@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import SteleBroker
+
+/// `stele mirror`: keeps mirror topics on a Stele target at their source's offsets, and
+/// `stele mirror promote` ends mirroring of topics for a failover.
+struct MirrorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mirror",
+        abstract: "Mirror topics from a Kafka-protocol cluster into a Stele, keeping their offsets.",
+        subcommands: [Run.self, Promote.self],
+        defaultSubcommand: Run.self
+    )
+
+    static func address(_ text: String, _ flag: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), !text[..<colon].isEmpty, let port = Int(text[text.index(after: colon)...]),
+              (1...65_535).contains(port) else { throw ValidationError("\(flag) must be HOST:PORT") }
+        return (String(text[..<colon]), port)
+    }
+
+    static func pattern(_ text: String) throws -> Regex<AnyRegexOutput> {
+        do { return try Regex(text) } catch { throw ValidationError("--topics is not a regular expression: \(error)") }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Copy the source's topics into mirror topics of the target until stopped (SIGKILL-safe: the target's log end is the progress).")
+        @Option(help: "The source cluster, HOST:PORT (any Kafka-protocol broker).") var source: String
+        @Option(help: "The target Stele, HOST:PORT.") var target: String
+        @Option(help: "Topics to mirror: a regular expression matched against whole names (internal __ topics never).")
+        var topics = ".*"
+        @Option(help: "How long to wait, in milliseconds, when a pass found nothing new.") var idleMs = 200
+        @Option(help: "Bytes fetched from the source per partition and pass (at least one batch).") var fetchMaxBytes: Int32 = 1 << 20
+
+        func run() async throws {
+            let (sourceHost, sourcePort) = try MirrorCommand.address(source, "--source")
+            let (targetHost, targetPort) = try MirrorCommand.address(target, "--target")
+            let pattern = try MirrorCommand.pattern(topics)
+            guard idleMs > 0 else { throw ValidationError("--idle-ms must be positive") }
+            guard fetchMaxBytes > 0 else { throw ValidationError("--fetch-max-bytes must be positive") }
+            while true {
+                var connections: [KafkaConnection] = []
+                do {
+                    let sourceConnection = try await KafkaConnection(host: sourceHost, port: sourcePort, clientId: "stele-mirror-source")
+                    connections.append(sourceConnection)
+                    let targetConnection = try await KafkaConnection(host: targetHost, port: targetPort, clientId: "stele-mirror")
+                    connections.append(targetConnection)
+                    var mirror = Mirror(source: sourceConnection, target: targetConnection, sourceAddress: source, topics: pattern)
+                    mirror.maxBytes = fetchMaxBytes
+                    print("mirroring \(source) → \(target), topics matching \(topics)")
+                    while true {
+                        if try await mirror.pass() == 0 { try await Task.sleep(for: .milliseconds(idleMs)) }
+                    }
+                } catch let error as MirrorError {
+                    for connection in connections { await connection.close() }
+                    // A refusal (a promoted topic, a partition count that differs) is the operator's to fix.
+                    print("stele mirror: \(error)")
+                    throw ExitCode.failure
+                } catch {
+                    for connection in connections { await connection.close() }
+                    // A connection lost or refused: the next attempt resumes at the target's log end.
+                    print("stele mirror: \(error); connecting again in 1 s")
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    struct Promote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Failover: make mirror topics of the target writable by producers (stop `stele mirror` first).")
+        @Option(help: "The target Stele, HOST:PORT.") var target: String
+        @Option(help: "Topics to promote: a regular expression matched against whole names.") var topics: String
+
+        func run() async throws {
+            let (host, port) = try MirrorCommand.address(target, "--target")
+            let pattern = try MirrorCommand.pattern(topics)
+            let connection = try await KafkaConnection(host: host, port: port, clientId: "stele-mirror-promote")
+            do {
+                let names = try await connection.topicPartitions().keys.filter { (try? pattern.wholeMatch(in: $0)) != nil }.sorted()
+                guard !names.isEmpty else { throw ValidationError("no topic of \(target) matches \(topics)") }
+                for name in names {
+                    try await connection.setTopicConfig(name, TopicConfig.mirrorStateKey, "promoted")
+                    print("promoted \(name): producers may write to it, from its log end offset on")
+                }
+            } catch {
+                await connection.close()
+                throw error
+            }
+            await connection.close()
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import NIOCore
+import SteleCore
+import SteleKafkaProtocol
+
+/// The requests `stele mirror` sends, on ``KafkaConnection``: classic versions any
+/// Kafka-protocol broker answers (Metadata v5, ListOffsets v2, Fetch v11, Produce v8,
+/// CreateTopics v4, IncrementalAlterConfigs v0).
+extension KafkaConnection {
+    /// Topic names and partition counts (internal topics, `__…`, left out).
+    func topicPartitions() async throws -> [String: Int] {
+        var decoder = try await send(.metadata, version: 5) { MetadataRequest(topics: nil, allowAutoTopicCreation: false).encode(&$0, version: 5) }
+        let response = try MetadataResponse.decode(&decoder, version: 5)
+        var topics: [String: Int] = [:]
+        for topic in response.topics where topic.errorCode == .none {
+            guard let name = topic.name, !name.hasPrefix("__") else { continue }
+            topics[name] = topic.partitions.count
+        }
+        return topics
+    }
+
+    /// ListOffsets at `timestamp` (-1 latest, -2 earliest) for one partition.
+    func offset(topic: String, partition: Int32, at timestamp: Int64) async throws -> Int64 {
+        let request = ListOffsetsRequest(topics: [(topic, [.init(partition: partition, timestamp: timestamp)])])
+        var decoder = try await send(.listOffsets, version: 2) { request.encode(&$0, version: 2) }
+        let response = try ListOffsetsResponse.decode(&decoder, version: 2)
+        guard let found = response.topics.first?.partitions.first else { throw MirrorError("ListOffsets of \(topic)-\(partition) answered nothing") }
+        guard found.errorCode == .none else { throw MirrorError("ListOffsets of \(topic)-\(partition): \(found.errorCode)") }
+        return found.offset
+    }
+
+    struct FetchedBatches {
+        var errorCode: KafkaErrorCode
+        /// Whole batches only (a fetch may end in part of one).
+        var batches: [UInt8]
+        var nextOffset: Int64?
+    }
+
+    /// Fetch v11 of one partition, read_uncommitted (markers and aborted batches included: the
+    /// mirror copies the log as it is).
+    func fetchBatches(topic: String, partition: Int32, offset: Int64, maxBytes: Int32, maxWaitMs: Int32) async throws -> FetchedBatches {
+        var (code, _, records) = try await fetchPartition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes,
+                                                          maxWaitMs: maxWaitMs, minBytes: 1)
+        let error = KafkaErrorCode(rawValue: code) ?? .unknownServerError
+        let bytes = records.readBytes(length: records.readableBytes) ?? []
+        var whole = 0
+        var next: Int64?
+        while whole + RecordBatchHeader.size <= bytes.count, let header = try? RecordBatchHeader(parsing: Array(bytes[whole...])),
+              header.totalSize >= RecordBatchHeader.size, whole + header.totalSize <= bytes.count {
+            whole += header.totalSize
+            next = header.nextOffset
+        }
+        return FetchedBatches(errorCode: error, batches: Array(bytes[..<whole]), nextOffset: next)
+    }
+
+    /// Produce v8 of `batches` (one or more, in order) to one partition, acks=all; the error and message.
+    func produceBatches(topic: String, partition: Int32, batches: [UInt8]) async throws -> (KafkaErrorCode, String?) {
+        var response = try await send(.produce, version: 8) { encoder in
+            encoder.nullableString(nil)
+            encoder.int16(-1)
+            encoder.int32(30_000)
+            encoder.array([topic]) { encoder, name in
+                encoder.string(name)
+                encoder.array([partition]) { encoder, index in
+                    encoder.int32(index)
+                    encoder.nullableBytes(batches)
+                }
+            }
+        }
+        _ = try response.int32("topics")
+        _ = try response.string("topic")
+        _ = try response.int32("partitions")
+        _ = try response.int32("partition")
+        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
+        _ = try response.int64("base offset")
+        _ = try response.int64("log append time")
+        _ = try response.int64("log start offset")
+        _ = try response.array("record errors") { decoder in (try decoder.int32("batch index"), try decoder.nullableString("message")) }
+        return (error, try response.nullableString("error message"))
+    }
+
+    /// CreateTopics v4 of one topic; an existing topic is not an error.
+    func createTopic(_ name: String, partitions: Int, configs: [String: String]) async throws {
+        let request = CreateTopicsRequest(topics: [.init(name: name, partitions: Int32(partitions), configs: configs.mapValues { $0 })], validateOnly: false)
+        var decoder = try await send(.createTopics, version: 4) { request.encode(&$0, version: 4) }
+        let response = try CreateTopicsResponse.decode(&decoder, version: 4)
+        guard let result = response.topics.first else { throw MirrorError("CreateTopics of \(name) answered nothing") }
+        guard result.errorCode == .none || result.errorCode == .topicAlreadyExists else {
+            throw MirrorError("creating \(name): \(result.errorCode)\(result.message.map { ": \($0)" } ?? "")")
+        }
+    }
+
+    /// IncrementalAlterConfigs v0: sets one topic config.
+    func setTopicConfig(_ topic: String, _ key: String, _ value: String) async throws {
+        var response = try await send(.incrementalAlterConfigs, version: 0) { encoder in
+            encoder.array([topic]) { encoder, name in
+                encoder.int8(2) // topic
+                encoder.string(name)
+                encoder.array([(key, value)]) { encoder, config in
+                    encoder.string(config.0)
+                    encoder.int8(0) // SET
+                    encoder.nullableString(config.1)
+                }
+            }
+            encoder.bool(false)
+        }
+        _ = try response.int32("throttle")
+        _ = try response.int32("responses")
+        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
+        let message = try response.nullableString("message")
+        guard error == .none else { throw MirrorError("setting \(key)=\(value) on \(topic): \(error)\(message.map { ": \($0)" } ?? "")") }
+    }
+}
+
+struct MirrorError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

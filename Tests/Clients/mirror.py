@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""`stele mirror` between two `stele serve` processes, with real clients and a SIGKILL:
+
+- the source holds plain, compressed, keyed, idempotent and transactional records (one
+  transaction committed, one aborted) in three partitions, and a topic whose first records were
+  deleted (DeleteRecords);
+- `stele mirror` copies them; it is SIGKILLed once it has made progress, more records arrive,
+  and it is started again;
+- then each partition's segment file on the target equals the source's byte for byte (same
+  offsets, same batches: nothing lost, nothing doubled), read_committed and read_uncommitted
+  consumers see the same records at the same offsets on both sides, and the trimmed topic
+  starts where the source does;
+- a producer is refused on the active mirror topic; after `stele mirror promote` it writes,
+  at the offset after the source's last.
+
+Waits are for progress, never for a fixed time.
+
+usage: mirror.py BIN_DIR
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from progress import Progress
+
+BIN = sys.argv[1]
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+work = tempfile.mkdtemp(prefix="stele-mirror-")
+processes = []
+
+
+def serve(name):
+    kafka, http = free_port(), free_port()
+    log = open(os.path.join(work, f"{name}.log"), "ab")
+    process = subprocess.Popen([os.path.join(BIN, "stele"), "serve", "--data-dir", os.path.join(work, name), "--kafka-port", str(kafka),
+                                "--http-port", str(http)], stdout=log, stderr=log)
+    processes.append(process)
+    progress = Progress(f"{name} to answer /health")
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"FAIL {name} exited with {process.returncode} (see {work}/{name}.log)")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=5).read()
+            return f"127.0.0.1:{kafka}"
+        except Exception:
+            progress.check(0)
+            time.sleep(0.05)
+
+
+def mirror():
+    log = open(os.path.join(work, "mirror.log"), "ab")
+    process = subprocess.Popen([os.path.join(BIN, "stele"), "mirror", "--source", source, "--target", target, "--topics", "orders|trimmed",
+                                "--fetch-max-bytes", "2048"],
+                               stdout=log, stderr=log)
+    processes.append(process)
+    return process
+
+
+def fail(message):
+    sys.exit(f"FAIL {message} (logs in {work})")
+
+
+try:
+    source, target = serve("source"), serve("target")
+    admin = AdminClient({"bootstrap.servers": source})
+    for future in admin.create_topics([NewTopic("orders", 3, 1), NewTopic("trimmed", 1, 1)]).values():
+        future.result()
+
+    def produce(count, start, compression="none"):
+        producer = Producer({"bootstrap.servers": source, "enable.idempotence": True, "compression.type": compression, "linger.ms": 5})
+        for i in range(start, start + count):
+            producer.produce("orders", key=f"order-{i % 17}".encode(), value=f"order {i}".encode(), partition=i % 3,
+                             headers=[("n", str(i).encode())])
+        if producer.flush(60) != 0:
+            fail("the source did not take every record")
+
+    produce(300, 0)
+    produce(300, 300, "lz4")
+    transactional = Producer({"bootstrap.servers": source, "transactional.id": "mirror-test"})
+    transactional.init_transactions(30)
+    for outcome in ("commit", "abort"):
+        transactional.begin_transaction()
+        for i in range(10):
+            transactional.produce("orders", value=f"{outcome} {i}".encode(), partition=i % 3)
+        transactional.flush(30)   # sent before the end: an abort would otherwise drop them unsent
+        transactional.commit_transaction(30) if outcome == "commit" else transactional.abort_transaction(30)
+    plain = Producer({"bootstrap.servers": source})
+    for i in range(50):
+        plain.produce("trimmed", value=f"t{i}".encode(), partition=0)
+        plain.flush(30)   # one batch per record, so the deletion below falls on a batch boundary
+    for future in admin.delete_records([TopicPartition("trimmed", 0, 20)]).values():
+        future.result()
+
+    def ends(bootstrap, topic, partitions):
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ends"})
+        try:
+            return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(partitions)]
+        finally:
+            consumer.close()
+
+    # Mirror until some progress, then SIGKILL it mid-way.
+    process = mirror()
+    progress = Progress("the mirror's first records on the target")
+    while True:
+        if process.poll() is not None:
+            fail(f"stele mirror exited with {process.returncode}")
+        try:
+            if sum(ends(target, "orders", 3)) > 0:
+                break
+        except KafkaException:
+            pass
+        progress.check(0)
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    print(f"mirror SIGKILLed with {ends(target, 'orders', 3)} of {ends(source, 'orders', 3)} copied")
+    produce(200, 600, "gzip")
+
+    process = mirror()
+    wanted = ends(source, "orders", 3) + ends(source, "trimmed", 1)
+    progress = Progress("the target to catch up with the source")
+    while True:
+        if process.poll() is not None:
+            fail(f"stele mirror exited with {process.returncode}")
+        try:
+            have = ends(target, "orders", 3) + ends(target, "trimmed", 1)
+        except KafkaException:
+            have = None
+        if have == wanted:
+            break
+        progress.check(have, shown=f"{have} of {wanted}")
+        time.sleep(0.05)
+    print(f"caught up: {wanted}")
+
+    # Byte for byte: each partition's segment on the target is the source's.
+    for partition in range(3):
+        name = "00000000000000000000.log"
+        with open(os.path.join(work, "source", "topics", "orders", str(partition), name), "rb") as f:
+            source_bytes = f.read()
+        with open(os.path.join(work, "target", "topics", "orders", str(partition), name), "rb") as f:
+            target_bytes = f.read()
+        if source_bytes != target_bytes:
+            fail(f"orders-{partition}: the target's segment ({len(target_bytes)} bytes) differs from the source's ({len(source_bytes)} bytes)")
+    print("orders: every partition's segment is the source's, byte for byte")
+
+    def records(bootstrap, topic, partitions, isolation):
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{isolation}-{bootstrap}", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False, "isolation.level": isolation})
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        seen, quiet = [], 0
+        progress = Progress(f"reading {topic} from {bootstrap}")
+        while quiet < 3:
+            batch = [m for m in consumer.consume(500, 0.5) if m.error() is None]
+            quiet = quiet + 1 if not batch else 0
+            seen += [(m.partition(), m.offset(), m.key(), m.value(), m.timestamp(), m.headers()) for m in batch]
+            progress.check(len(seen))
+        consumer.close()
+        return sorted(seen, key=lambda r: (r[0], r[1]))
+
+    for isolation, expected in (("read_committed", 810), ("read_uncommitted", 820)):
+        for topic, partitions in (("orders", 3), ("trimmed", 1)):
+            mine, theirs = records(source, topic, partitions, isolation), records(target, topic, partitions, isolation)
+            if mine != theirs:
+                fail(f"{topic} {isolation}: {len(theirs)} records on the target, {len(mine)} on the source, or different")
+            if topic == "orders" and len(mine) != expected:
+                fail(f"orders {isolation}: {len(mine)} records, expected {expected} (the aborted transaction's 10 only read_uncommitted)")
+            print(f"{topic} {isolation}: the same {len(mine)} records at the same offsets")
+    trimmed = records(target, "trimmed", 1, "read_uncommitted")
+    if not trimmed or trimmed[0][1] != 20:
+        fail(f"the trimmed topic's first record on the target is at {trimmed[0][1] if trimmed else None}, not 20")
+
+    # Read-only until promoted.
+    errors = []
+    refused = Producer({"bootstrap.servers": target, "message.timeout.ms": 10000})
+    refused.produce("orders", value=b"too early", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    refused.flush(30)
+    if not errors or errors[0] is None or "olicy" not in str(errors[0]):
+        fail(f"a producer wrote into an active mirror topic: {errors}")
+    print(f"a producer is refused on the mirror topic: {errors[0].str()}")
+
+    process.send_signal(signal.SIGTERM)
+    process.wait()
+    promote = subprocess.run([os.path.join(BIN, "stele"), "mirror", "promote", "--target", target, "--topics", "orders"],
+                             capture_output=True, text=True, timeout=120)
+    if promote.returncode != 0:
+        fail(f"stele mirror promote failed: {promote.stdout}{promote.stderr}")
+    delivered = []
+    writer = Producer({"bootstrap.servers": target})
+    writer.produce("orders", value=b"after failover", partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+    writer.flush(30)
+    if not delivered or delivered[0][0] is not None or delivered[0][1] != wanted[0]:
+        fail(f"after promotion the write went {delivered}, expected offset {wanted[0]}")
+    print(f"promoted: a producer writes at offset {delivered[0][1]}, after the source's last")
+    print("PASS mirror")
+finally:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
