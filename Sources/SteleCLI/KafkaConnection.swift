@@ -42,9 +42,15 @@ final class KafkaConnection: @unchecked Sendable {
         return decoder
     }
 
-    /// Produce v7 of one batch with acks=all; returns the error code.
+    /// Produce v8 of one batch with acks=all; returns the error code.
     func produce(topic: String, partition: Int32, batch: ByteBuffer) async throws -> Int16 {
-        var response = try await send(.produce, version: 7) { encoder in
+        try await produceBatches(topic: topic, partition: partition, batches: batch).0.rawValue
+    }
+
+    /// Produce v8 of `batches` (one, or for a mirror several in order) to one partition with
+    /// acks=all; the error and its message.
+    func produceBatches(topic: String, partition: Int32, batches: ByteBuffer) async throws -> (KafkaErrorCode, String?) {
+        var response = try await send(.produce, version: 8) { encoder in
             encoder.nullableString(nil)
             encoder.int16(-1)
             encoder.int32(30_000)
@@ -52,15 +58,20 @@ final class KafkaConnection: @unchecked Sendable {
                 encoder.string(name)
                 encoder.array([partition]) { encoder, index in
                     encoder.int32(index)
-                    encoder.nullableBytes(batch)
+                    encoder.nullableBytes(batches)
                 }
             }
         }
-        _ = try response.int32() // topics
-        _ = try response.string()
-        _ = try response.int32() // partitions
-        _ = try response.int32()
-        return try response.int16()
+        _ = try response.int32("topics")
+        _ = try response.string("topic")
+        _ = try response.int32("partitions")
+        _ = try response.int32("partition")
+        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
+        _ = try response.int64("base offset")
+        _ = try response.int64("log append time")
+        _ = try response.int64("log start offset")
+        _ = try response.array("record errors") { decoder in (try decoder.int32("batch index"), try decoder.nullableString("message")) }
+        return (error, try response.nullableString("error message"))
     }
 
     /// Fetch v11 of one partition; returns the record batches and the high watermark.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SteleBroker
 import SteleCore
 import SteleKafkaProtocol
@@ -70,7 +71,7 @@ struct Mirror {
         }
         guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source: \(fetched.errorCode)") }
         guard let next = fetched.nextOffset else { return (0, position) }
-        let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: fetched.batches)
+        let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
         guard error == .none else {
             throw MirrorError("writing \(topic)-\(partition) at \(position) to the target: \(error)\(message.map { ": \($0)" } ?? "")")
         }

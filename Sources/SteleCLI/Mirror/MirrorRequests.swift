@@ -52,32 +52,6 @@ extension KafkaConnection {
         return FetchedBatches(errorCode: error, batches: Array(bytes[..<whole]), nextOffset: next)
     }
 
-    /// Produce v8 of `batches` (one or more, in order) to one partition, acks=all; the error and message.
-    func produceBatches(topic: String, partition: Int32, batches: [UInt8]) async throws -> (KafkaErrorCode, String?) {
-        var response = try await send(.produce, version: 8) { encoder in
-            encoder.nullableString(nil)
-            encoder.int16(-1)
-            encoder.int32(30_000)
-            encoder.array([topic]) { encoder, name in
-                encoder.string(name)
-                encoder.array([partition]) { encoder, index in
-                    encoder.int32(index)
-                    encoder.nullableBytes(batches)
-                }
-            }
-        }
-        _ = try response.int32("topics")
-        _ = try response.string("topic")
-        _ = try response.int32("partitions")
-        _ = try response.int32("partition")
-        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
-        _ = try response.int64("base offset")
-        _ = try response.int64("log append time")
-        _ = try response.int64("log start offset")
-        _ = try response.array("record errors") { decoder in (try decoder.int32("batch index"), try decoder.nullableString("message")) }
-        return (error, try response.nullableString("error message"))
-    }
-
     /// CreateTopics v4 of one topic; an existing topic is not an error.
     func createTopic(_ name: String, partitions: Int, configs: [String: String]) async throws {
         let request = CreateTopicsRequest(topics: [.init(name: name, partitions: Int32(partitions), configs: configs.mapValues { $0 })], validateOnly: false)
