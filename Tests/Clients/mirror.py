@@ -65,7 +65,7 @@ def serve(name):
 def mirror():
     log = open(os.path.join(work, "mirror.log"), "ab")
     process = subprocess.Popen([os.path.join(BIN, "stele"), "mirror", "--source", source, "--target", target, "--topics", "orders|trimmed",
-                                "--fetch-max-bytes", "2048"],
+                                "--groups", "billing", "--fetch-max-bytes", "2048"],
                                stdout=log, stderr=log)
     processes.append(process)
     return process
@@ -113,6 +113,20 @@ try:
         finally:
             consumer.close()
 
+    # A consumer group on the source reads part of the topic and commits where it stopped.
+    billing = Consumer({"bootstrap.servers": source, "group.id": "billing", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    billing.assign([TopicPartition("orders", p, 0) for p in range(3)])
+    per_partition, progress = {0: 0, 1: 0, 2: 0}, Progress("the billing group's records")
+    while min(per_partition.values()) < 100:
+        for m in billing.consume(50, 0.5):
+            if m.error() is None:
+                per_partition[m.partition()] += 1
+        progress.check(sum(per_partition.values()))
+    billing.commit(asynchronous=False)
+    billing_offsets = {tp.partition: tp.offset for tp in billing.committed([TopicPartition("orders", p) for p in range(3)], timeout=30)}
+    billing.close()
+    print(f"billing committed {billing_offsets} on the source")
+
     # Mirror until some progress, then SIGKILL it mid-way.
     process = mirror()
     progress = Progress("the mirror's first records on the target")
@@ -146,6 +160,18 @@ try:
         progress.check(have, shown=f"{have} of {wanted}")
         time.sleep(0.05)
     print(f"caught up: {wanted}")
+
+    # The group's offsets, copied: the same numbers, since the offsets are the source's.
+    watcher = Consumer({"bootstrap.servers": target, "group.id": "billing", "enable.auto.commit": False})
+    progress = Progress("billing's offsets on the target")
+    while True:
+        have = {tp.partition: tp.offset for tp in watcher.committed([TopicPartition("orders", p) for p in range(3)], timeout=30)}
+        if have == billing_offsets:
+            break
+        progress.check(have)
+        time.sleep(0.05)
+    watcher.close()
+    print(f"billing's offsets on the target: {have}")
 
     # Byte for byte: each partition's segment on the target is the source's.
     for partition in range(3):
@@ -206,6 +232,19 @@ try:
     if not delivered or delivered[0][0] is not None or delivered[0][1] != wanted[0]:
         fail(f"after promotion the write went {delivered}, expected offset {wanted[0]}")
     print(f"promoted: a producer writes at offset {delivered[0][1]}, after the source's last")
+    # The failover drill's last step: the group resumes on the target where it stopped.
+    resumed = Consumer({"bootstrap.servers": target, "group.id": "billing", "auto.offset.reset": "latest", "enable.auto.commit": False})
+    resumed.subscribe(["orders"])
+    first, progress = {}, Progress("billing resuming on the target")
+    while len(first) < 3:
+        for m in resumed.consume(100, 0.5):
+            if m.error() is None:
+                first.setdefault(m.partition(), m.offset())
+        progress.check(len(first))
+    resumed.close()
+    if first != billing_offsets:
+        fail(f"billing resumed on the target at {first}, not at its committed {billing_offsets}")
+    print(f"billing resumes on the target at {first}: nothing skipped, nothing read twice")
     print("PASS mirror")
 finally:
     for process in processes:

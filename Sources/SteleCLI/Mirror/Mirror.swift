@@ -19,8 +19,12 @@ struct Mirror {
     var maxBytes: Int32 = 1 << 20
     var log: (String) -> Void = { print($0) }
 
+    /// Groups whose committed offsets are copied (nil: none).
+    var groups: Regex<AnyRegexOutput>?
     /// Where each partition's next batch comes from (the target's log end offset once known).
     private var positions: [String: [Int64?]] = [:]
+    /// What each group last had copied, so only changes are committed.
+    private var copiedOffsets: [String: [String: [Int32: Int64]]] = [:]
 
     init(source: KafkaConnection, target: KafkaConnection, sourceAddress: String, topics: Regex<AnyRegexOutput>) {
         (self.source, self.target, self.sourceAddress, self.topics) = (source, target, sourceAddress, topics)
@@ -50,6 +54,37 @@ struct Mirror {
             positions[topic] = known
         }
         return copied
+    }
+
+    /// Copies the committed offsets of the groups matching ``groups``, for the mirrored topics,
+    /// to the target: the same numbers, since the offsets are the source's. An offset is copied
+    /// once the target holds the records before it (a consumer moved over resumes on records
+    /// that are there), and only while the group has no members on the target (a group already
+    /// consuming there after a failover is left alone: its commits are refused and skipped).
+    /// Returns how many groups changed.
+    mutating func syncGroups() async throws -> Int {
+        guard let groups else { return 0 }
+        var changed = 0
+        for group in try await source.groupIds().sorted() where (try? groups.wholeMatch(in: group)) != nil {
+            var offsets: [String: [Int32: Int64]] = [:]
+            for (topic, partitions) in try await source.committedOffsets(of: group) {
+                guard let known = positions[topic] else { continue }
+                for (partition, offset) in partitions where Int(partition) < known.count {
+                    guard let copiedTo = known[Int(partition)], offset <= copiedTo else { continue }
+                    offsets[topic, default: [:]][partition] = offset
+                }
+            }
+            guard !offsets.isEmpty, offsets != copiedOffsets[group] else { continue }
+            let error = try await target.commit(offsets, for: group)
+            // Tried once per change of the source's offsets, refused or not (no retry storm).
+            copiedOffsets[group] = offsets
+            if error == .none {
+                changed += 1
+            } else {
+                log("group \(group): the target refused its offsets (\(error)); it may be consuming there")
+            }
+        }
+        return changed
     }
 
     /// Copies what the source holds past `offset` (the target's log end when nil), up to `maxBytes`.

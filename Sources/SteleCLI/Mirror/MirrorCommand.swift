@@ -19,7 +19,7 @@ struct MirrorCommand: AsyncParsableCommand {
     }
 
     static func pattern(_ text: String) throws -> Regex<AnyRegexOutput> {
-        do { return try Regex(text) } catch { throw ValidationError("--topics is not a regular expression: \(error)") }
+        do { return try Regex(text) } catch { throw ValidationError("\(text) is not a regular expression: \(error)") }
     }
 
     struct Run: AsyncParsableCommand {
@@ -30,6 +30,8 @@ struct MirrorCommand: AsyncParsableCommand {
         @Option(help: "The target Stele, HOST:PORT.") var target: String
         @Option(help: "Topics to mirror: a regular expression matched against whole names (internal __ topics never).")
         var topics = ".*"
+        @Option(help: "Consumer groups whose committed offsets are copied (for the mirrored topics): a regular expression over whole group ids; none when absent.")
+        var groups: String?
         @Option(help: "How long to wait, in milliseconds, when a pass found nothing new.") var idleMs = 200
         @Option(help: "Bytes fetched from the source per partition and pass (at least one batch).") var fetchMaxBytes: Int32 = 1 << 20
 
@@ -37,6 +39,7 @@ struct MirrorCommand: AsyncParsableCommand {
             let (sourceHost, sourcePort) = try MirrorCommand.address(source, "--source")
             let (targetHost, targetPort) = try MirrorCommand.address(target, "--target")
             let pattern = try MirrorCommand.pattern(topics)
+            let groupPattern = try groups.map(MirrorCommand.pattern)
             guard idleMs > 0 else { throw ValidationError("--idle-ms must be positive") }
             guard fetchMaxBytes > 0 else { throw ValidationError("--fetch-max-bytes must be positive") }
             while true {
@@ -48,9 +51,12 @@ struct MirrorCommand: AsyncParsableCommand {
                     connections.append(targetConnection)
                     var mirror = Mirror(source: sourceConnection, target: targetConnection, sourceAddress: source, topics: pattern)
                     mirror.maxBytes = fetchMaxBytes
-                    print("mirroring \(source) → \(target), topics matching \(topics)")
+                    mirror.groups = groupPattern
+                    print("mirroring \(source) → \(target), topics matching \(topics)" + (groups.map { ", groups matching \($0)" } ?? ""))
                     while true {
-                        if try await mirror.pass() == 0 { try await Task.sleep(for: .milliseconds(idleMs)) }
+                        let copied = try await mirror.pass()
+                        _ = try await mirror.syncGroups()
+                        if copied == 0 { try await Task.sleep(for: .milliseconds(idleMs)) }
                     }
                 } catch let error as MirrorError {
                     for connection in connections { await connection.close() }

@@ -52,6 +52,58 @@ extension KafkaConnection {
         return FetchedBatches(errorCode: error, batches: Array(bytes[..<whole]), nextOffset: next)
     }
 
+    /// The consumer groups (ListGroups v2).
+    func groupIds() async throws -> [String] {
+        var decoder = try await send(.listGroups, version: 2) { ListGroupsRequest().encode(&$0, version: 2) }
+        let response = try ListGroupsResponse.decode(&decoder, version: 2)
+        guard response.errorCode == .none else { throw MirrorError("ListGroups: \(response.errorCode)") }
+        return response.groups.map(\.groupId)
+    }
+
+    /// A group's committed offsets, every partition (OffsetFetch v5 with no topics named).
+    func committedOffsets(of group: String) async throws -> [String: [Int32: Int64]] {
+        let request = OffsetFetchRequest(groupId: group, topics: nil)
+        var decoder = try await send(.offsetFetch, version: 5) { request.encode(&$0, version: 5) }
+        let response = try OffsetFetchResponse.decode(&decoder, version: 5)
+        guard response.errorCode == .none else { throw MirrorError("OffsetFetch of \(group): \(response.errorCode)") }
+        var offsets: [String: [Int32: Int64]] = [:]
+        for topic in response.topics {
+            for partition in topic.partitions where partition.errorCode == .none && partition.offset >= 0 {
+                offsets[topic.name, default: [:]][partition.partition] = partition.offset
+            }
+        }
+        return offsets
+    }
+
+    /// OffsetCommit v2 as a tool does (generation -1, no member): accepted only while the group
+    /// has no members. Returns the first partition's error, if any.
+    func commit(_ offsets: [String: [Int32: Int64]], for group: String) async throws -> KafkaErrorCode {
+        var response = try await send(.offsetCommit, version: 2) { encoder in
+            encoder.string(group)
+            encoder.int32(-1)
+            encoder.string("")
+            encoder.int64(-1)
+            encoder.array(offsets.sorted { $0.key < $1.key }) { encoder, topic in
+                encoder.string(topic.key)
+                encoder.array(topic.value.sorted { $0.key < $1.key }) { encoder, partition in
+                    encoder.int32(partition.key)
+                    encoder.int64(partition.value)
+                    encoder.nullableString(nil)
+                }
+            }
+        }
+        var first = KafkaErrorCode.none
+        _ = try response.array("topics") { decoder in
+            _ = try decoder.string("topic")
+            _ = try decoder.array("partitions") { decoder in
+                _ = try decoder.int32("partition")
+                let code = KafkaErrorCode(rawValue: try decoder.int16("error")) ?? .unknownServerError
+                if first == .none { first = code }
+            }
+        }
+        return first
+    }
+
     /// CreateTopics v4 of one topic; an existing topic is not an error.
     func createTopic(_ name: String, partitions: Int, configs: [String: String]) async throws {
         let request = CreateTopicsRequest(topics: [.init(name: name, partitions: Int32(partitions), configs: configs.mapValues { $0 })], validateOnly: false)
