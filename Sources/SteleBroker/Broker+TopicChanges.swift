@@ -48,6 +48,11 @@ extension Broker {
             try self.writeTopicConfig(updated, of: name)
             for log in topic.partitions { log.reconfigure(logConfig) }
             self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions) }
+            if topic.config.isActiveMirror && !updated.isActiveMirror {
+                // Promoted: transactions the source left open will never end there, and would
+                // hold read_committed consumers here forever.
+                _ = try await self.abortStrayTransactions(in: name)
+            }
         }
     }
 

@@ -421,3 +421,14 @@ public final class Broker: Sendable {
         if let failure { throw failure }
     }
 }
+
+extension Broker {
+    /// A producer id now in a partition's log (a mirrored batch carries its source's ids): the
+    /// broker never hands it out, so a producer after a failover cannot be taken for the
+    /// source's (fenced, out of sequence, or answered as a duplicate and not written). A restart
+    /// finds it in the log again.
+    public func noteProducerIdInUse(_ producerId: Int64) {
+        guard producerId >= 0, producerId < Int64.max else { return }
+        producerIds.raise(atLeast: producerId + 1)
+    }
+}

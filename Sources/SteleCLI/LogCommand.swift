@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SteleCore
 import SteleLog
+import SteleBroker
 
 /// `stele log dump|verify`: inspect partition directories, preferably on a copy.
 struct LogCommand: AsyncParsableCommand {
@@ -90,7 +91,13 @@ extension LogCommand {
             }
             defer { lock.release() }
             let path = resolved.path
-            guard let report = try await LogRepair.setAsideDamage(directory: path) else {
+            // The topic's own log config: a mirror topic's partitions have gaps that are not damage.
+            let topicFile = resolved.deletingLastPathComponent().appendingPathComponent("topic.json").path
+            var config = LogConfig()
+            if let data = FileManager.default.contents(atPath: topicFile), let topic = try? JSONDecoder().decode(TopicConfig.self, from: data) {
+                config = (try? topic.logConfig(defaults: LogConfig())) ?? config
+            }
+            guard let report = try await LogRepair.setAsideDamage(directory: path, config: config) else {
                 print("nothing to repair: \(path) opens")
                 return
             }

@@ -79,6 +79,17 @@ public final class EmbeddedEventStorage: EventStorage {
         // A topic made before the mark, or by a Kafka client, becomes a category at its first
         // append here: from then on the broker refuses what would delete its events.
         if create && topic.config.isEventCategory != true {
+            // A promoted mirror whose source had deleted records starts after a gap: its log
+            // start is 0, but versions would not count the events before the gap.
+            if topic.config.mirrorSource != nil {
+                for (index, log) in topic.partitions.enumerated() where log.logEndOffset > log.logStartOffset {
+                    let first = try await log.read(from: log.logStartOffset, maxBytes: RecordBatchHeader.size).batches
+                    if let header = try? RecordBatchHeader(parsing: first), header.baseOffset > log.logStartOffset {
+                        throw EventStoreError.notAnEventCategory("topic \(name) mirrored a source whose records before offset \(header.baseOffset) "
+                            + "of partition \(index) were deleted, so its streams' versions would not count every event")
+                    }
+                }
+            }
             do { try await broker.markEventCategory(name) } catch { throw EventStoreError.storage("marking \(name) as an event category: \(error)") }
         }
         return topic

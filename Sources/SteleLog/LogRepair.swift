@@ -25,7 +25,11 @@ public enum LogRepair {
 
     /// Repairs `directory` if it does not open because of damage below its recovery point; nil
     /// when there is nothing to repair (it opens, or fails for another reason, which is thrown).
-    public static func setAsideDamage(directory: String, fileSystem: any FileSystem = POSIXFileSystem()) async throws -> Report? {
+    ///
+    /// `config`: the partition's own (`topic.json`): a mirror topic's log has gaps between
+    /// batches that a default config reads as damage.
+    public static func setAsideDamage(directory: String, config: LogConfig = LogConfig(),
+                                      fileSystem: any FileSystem = POSIXFileSystem()) async throws -> Report? {
         // Never on a directory that is not a partition's: opening would create an empty log
         // there, and a partition whose directory vanished must stay offline, not start over.
         let names = (try? fileSystem.contentsOfDirectory(directory)) ?? []
@@ -34,7 +38,7 @@ public enum LogRepair {
         }
         let corruption: LogCorruption
         do {
-            let log = try await PartitionLog.open(directory: directory, config: LogConfig(), fileSystem: fileSystem)
+            let log = try await PartitionLog.open(directory: directory, config: config, fileSystem: fileSystem)
             try await log.close()
             return nil
         } catch let LogError.corruption(found) where found.reason.hasPrefix(LogLoader.damageBelowRecoveryPoint)
@@ -49,7 +53,7 @@ public enum LogRepair {
         // base (the point may still be in the segment before it, within a second of a roll).
         guard let segmentBase = LogFileNames.parse((corruption.file as NSString).lastPathComponent)?.baseOffset else { return nil }
         var end = segmentBase
-        _ = try SegmentScanner.scan(file: file, expectedOffset: segmentBase, allowsGaps: false) { position, _, header in
+        _ = try SegmentScanner.scan(file: file, expectedOffset: segmentBase, allowsGaps: config.allowsOffsetGaps) { position, _, header in
             if position < corruption.position { end = header.nextOffset }
         }
         // A name no earlier repair used: a rerun after a crash must never overwrite a copy.

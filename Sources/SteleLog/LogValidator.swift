@@ -32,12 +32,21 @@ enum LogValidator {
     /// LogAppendTime stamps and its `maxTimestamp` are the source's.
     static func validate(_ bytes: [UInt8], config: LogConfig, decompressor: (any RecordDecompressor)?,
                          allowsMarker: Bool = false, mirrored: Bool = false) throws(LogError) -> ValidatedBatch {
-        guard bytes.count <= config.maxBatchBytes else {
+        // A mirrored batch was accepted by its source, whose limit may be higher.
+        guard bytes.count <= config.maxBatchBytes || mirrored else {
             throw .batchTooLarge(size: bytes.count, limit: config.maxBatchBytes)
         }
         do {
             return try bytes.withUnsafeBytes { raw in
-                let header = try RecordBatch.validate(raw)
+                // A mirrored batch is as its source stores it: compaction there may have removed
+                // records inside it (offset deltas with holes).
+                let header = try RecordBatch.validate(raw, origin: mirrored ? .stored : .client)
+                if mirrored {
+                    // The base offset lies outside the CRC: one past what offsets can hold is refused.
+                    guard header.baseOffset >= 0, header.baseOffset <= Int64.max - Int64(Int32.max) - 1 else {
+                        throw CodecError.invalid("implausible base offset \(header.baseOffset)")
+                    }
+                }
                 var marker: TransactionMarker?
                 if header.attributes.isControl {
                     guard allowsMarker || mirrored else { throw CodecError.invalid("control batches cannot be appended by clients") }
@@ -55,7 +64,7 @@ enum LogValidator {
                 if marker == nil && header.producerId >= 0 && header.baseSequence < 0 {
                     throw CodecError.invalid("idempotent batch (producer id \(header.producerId)) without a base sequence")
                 }
-                let keyed = try BatchIndexer.keyedRecords(in: raw, header: header, decompressor: decompressor, origin: .client)
+                let keyed = try BatchIndexer.keyedRecords(in: raw, header: header, decompressor: decompressor, origin: mirrored ? .stored : .client)
                 if config.cleanupPolicy.contains(.compact) && marker == nil && keyed.count != Int(header.recordCount) {
                     throw CodecError.invalid("a compacted log requires a key on every record")
                 }

@@ -50,13 +50,16 @@ extension KafkaRequestHandler {
         var position = 0
         var first: AppendResult?
         while position < bytes.count {
-            guard let header = try? RecordBatchHeader(parsing: Array(bytes[position...])), header.totalSize > 0,
-                  position + header.totalSize <= bytes.count else {
+            let header = bytes.withUnsafeBytes { raw in
+                position + RecordBatchHeader.size <= raw.count ? try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])) : nil
+            }
+            guard let header, header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= bytes.count else {
                 return failure(.corruptMessage, "bytes from \(position) on are not a whole record batch")
             }
             do {
                 let started = ContinuousClock.now
                 let result = try await log.appendKeepingOffsets(Array(bytes[position..<(position + header.totalSize)]))
+                broker.noteProducerIdInUse(header.producerId)
                 broker.metrics.kafkaAppends.record(records: Int(header.recordCount), bytes: header.totalSize, since: started)
                 first = first ?? result
             } catch let error as LogError {

@@ -154,6 +154,32 @@ struct KeepingOffsetsTests {
         try await reopened.close()
     }
 
+    @Test func whatASourceStoresIsTakenAndAnImpossibleOffsetIsRefused() async throws {
+        let directory = TemporaryDirectory()
+        var config = Self.mirrorConfig
+        config.maxBatchBytes = 200
+        let log = try await PartitionLog.open(directory: directory.path, config: config)
+        // A batch the source's compaction thinned: records at deltas 0 and 2, the one at 1 gone.
+        var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000)
+        builder.appendPreservingDeltas(Record(timestampDelta: 0, offsetDelta: 0, key: Array("a".utf8), value: Array("1".utf8), headers: []))
+        builder.appendPreservingDeltas(Record(timestampDelta: 0, offsetDelta: 2, key: Array("b".utf8), value: Array("3".utf8), headers: []))
+        var compacted = builder.build(lastOffsetDelta: 2)
+        compacted.withUnsafeMutableBytes { RecordBatch.setBaseOffset(10, in: $0) }
+        _ = try await log.appendKeepingOffsets(compacted)
+        #expect(log.logEndOffset == 13)
+        // Larger than this topic's max.message.bytes: the source took it, so the mirror does.
+        let large = Self.sourceBatch(at: 13, [String(repeating: "x", count: 400)])
+        _ = try await log.appendKeepingOffsets(large)
+        #expect(log.logEndOffset == 14)
+        // A base offset outside the CRC that no log can hold: refused, nothing placed.
+        await #expect(throws: LogError.self) { try await log.appendKeepingOffsets(Self.sourceBatch(at: .max, ["z"])) }
+        await #expect(throws: LogError.self) { try await log.appendKeepingOffsets(Self.sourceBatch(at: -5, ["z"])) }
+        #expect(log.logEndOffset == 14)
+        try await log.close()
+        // And it all reopens, and `stele log repair` given the topic's config finds nothing to cut.
+        #expect(try await LogRepair.setAsideDamage(directory: directory.path, config: config) == nil)
+    }
+
     @Test func aLogThatAssignsOffsetsRefusesAndAHugeGapIsRefused() async throws {
         let directory = TemporaryDirectory()
         let plain = try await PartitionLog.open(directory: directory.path + "/plain", config: LogConfig())

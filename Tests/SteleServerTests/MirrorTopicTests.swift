@@ -98,6 +98,25 @@ struct MirrorTopicTests {
         try await harness.stop()
     }
 
+    @Test func theSourcesProducerIdsAreNeverHandedOutAndPromotionEndsItsOpenTransactions() async throws {
+        let harness = try await Harness()
+        try await harness.broker.createTopic("handover", partitions: 1, configs: Self.mirrorConfigs)
+        let log = try #require(harness.broker.topic("handover")?.partitions.first)
+        let connection = try await RawConnection(port: harness.server.port)
+        // The source's producer 5000 left its transaction open when the source was lost.
+        let open = KeepingOffsets.batch(at: 0, "t", producerId: 5000, transactional: true)
+        let (code, _) = try await send(connection, topic: "handover", clientId: KafkaRequestHandler.mirrorClientId, records: open)
+        #expect(code == .none)
+        // A producer starting here after the failover gets an id the source never used: it can
+        // neither be fenced by nor answered as the source's producer.
+        #expect(try harness.broker.producerIds.next() > 5000)
+        #expect(log.lastStableOffset == 0, "the open transaction holds read_committed readers")
+        try await harness.broker.alterTopicConfigs("handover") { $0.merging([TopicConfig.mirrorStateKey: "promoted"]) { _, new in new } }
+        #expect(log.lastStableOffset == log.logEndOffset, "promotion aborted the transaction the source will never end")
+        #expect(log.abortedTransactions(from: 0, upTo: log.logEndOffset).map(\.producerId) == [5000])
+        try await harness.stop()
+    }
+
     @Test func aRestartKeepsTheGapsAndTheSourcesOpenTransactions() async throws {
         let directory = NSTemporaryDirectory() + "stele-mirror-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }

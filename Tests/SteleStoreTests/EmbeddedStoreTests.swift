@@ -49,6 +49,33 @@ struct EmbeddedStoreTests {
         try await broker.close()
     }
 
+    @Test func aMirrorTopicIsACategoryOnlyOncePromotedAndWhole() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        let store = EventStore(EmbeddedEventStorage(broker: broker))
+        let mirror = [TopicConfig.mirrorSourceKey: "dc1.example:9092"]
+        func sourceBatch(at offset: Int64, key: String) -> [UInt8] {
+            var builder = RecordBatchBuilder(baseTimestamp: 1_700_000_000_000)
+            builder.append(key: Array(key.utf8), value: Array("{}".utf8))
+            var bytes = builder.build()
+            bytes.withUnsafeMutableBytes { RecordBatch.setBaseOffset(offset, in: $0) }
+            return bytes
+        }
+        // Whole: its source kept every event from offset 0.
+        try await broker.createTopic("orders", partitions: 1, configs: mirror)
+        _ = try await broker.partition("orders", 0, autoCreate: false).appendKeepingOffsets(sourceBatch(at: 0, key: "order-1"))
+        let stream = StreamName(category: "orders", id: "order-1")
+        await #expect(throws: EventStoreError.self, "active: only its mirror writes") { try await store.append([event("E")], to: stream) }
+        try await broker.alterTopicConfigs("orders") { $0.merging([TopicConfig.mirrorStateKey: "promoted"]) { _, new in new } }
+        #expect(try await store.append([event("E")], to: stream, expected: .exact(0)).firstVersion == 1, "versions continue the source's")
+        // Its source had deleted records before offset 5: versions would not count them.
+        try await broker.createTopic("trimmed", partitions: 1, configs: mirror)
+        _ = try await broker.partition("trimmed", 0, autoCreate: false).appendKeepingOffsets(sourceBatch(at: 5, key: "t-1"))
+        try await broker.alterTopicConfigs("trimmed") { $0.merging([TopicConfig.mirrorStateKey: "promoted"]) { _, new in new } }
+        await #expect(throws: EventStoreError.self) { try await store.append([event("E")], to: StreamName(category: "trimmed", id: "t-1")) }
+        try await broker.close()
+    }
+
     @Test func topicsThatCouldLoseEventsAreRefusedAsCategories() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))

@@ -40,11 +40,12 @@ extension Broker {
     /// Closes transactions a partition holds open that the coordinator does not know as open
     /// there (its state was lost, or the topic was offline when the transaction ended): an
     /// abort marker at the producer's epoch, so the last stable offset can move again. Run at
-    /// open, after the coordinator completed every decided transaction.
-    func abortStrayTransactions() async throws -> Int {
+    /// open, after the coordinator completed every decided transaction, and when a mirror topic
+    /// is promoted (`only`: that topic), since its source's open transactions will never end.
+    func abortStrayTransactions(in only: String? = nil) async throws -> Int {
         var aborted = 0
         // An active mirror topic's open transactions are its source's: their markers come from there.
-        for topic in topics.withLock({ Array($0.values) }) where !topic.config.isActiveMirror {
+        for topic in topics.withLock({ Array($0.values) }) where !topic.config.isActiveMirror && (only == nil || topic.name == only) {
             for (index, log) in topic.partitions.enumerated() {
                 let partition = TransactionMetadata.Partition(topic: topic.name, partition: Int32(index))
                 for producerId in log.openTransactions.keys where !transactions.isOpen(producerId: producerId, in: partition) {

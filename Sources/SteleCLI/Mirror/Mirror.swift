@@ -38,7 +38,7 @@ struct Mirror {
         var copied = 0
         for (topic, count) in sourceTopics.sorted(by: { $0.key < $1.key }) {
             if let existing = targetTopics[topic], existing < count {
-                throw MirrorError("\(topic) has \(count) partitions at the source and \(existing) at the target: grow it with CreatePartitions before mirroring (an empty mirror topic can grow)")
+                throw MirrorError("\(topic) has \(count) partitions at the source and \(existing) at the target: partitions added to a mirrored topic are not mirrored yet", permanent: true)
             }
             if targetTopics[topic] == nil {
                 try await target.createTopic(topic, partitions: count, configs: [TopicConfig.mirrorSourceKey: sourceAddress])
@@ -97,25 +97,36 @@ struct Mirror {
         }
         var fetched = try await source.fetchBatches(topic: topic, partition: partition, offset: position, maxBytes: maxBytes, maxWaitMs: 0)
         if fetched.errorCode == .offsetOutOfRange {
-            // Retention or DeleteRecords at the source went past us: what is gone stays a gap.
             let start = try await source.offset(topic: topic, partition: partition, at: -2)
-            guard start > position else { return (0, position) }
-            log("\(topic)-\(partition): the source starts at \(start); offsets \(position)..<\(start) are gone there and stay a gap")
-            position = start
-            fetched = try await source.fetchBatches(topic: topic, partition: partition, offset: position, maxBytes: maxBytes, maxWaitMs: 0)
+            let end = try await source.offset(topic: topic, partition: partition, at: -1)
+            guard position >= start else {
+                // Retention or DeleteRecords at the source went past us: what is gone stays a gap.
+                log("\(topic)-\(partition): the source starts at \(start); offsets \(position)..<\(start) are gone there and stay a gap")
+                position = start
+                fetched = try await source.fetchBatches(topic: topic, partition: partition, offset: position, maxBytes: maxBytes, maxWaitMs: 0)
+                return try await write(fetched, topic: topic, partition: partition, at: position)
+            }
+            if position > end {
+                // The source lost what the target holds (the topic was deleted and made again,
+                // or it lost unsynced data): appending its new records would mix two histories.
+                throw MirrorError("\(topic)-\(partition): the target holds offsets up to \(position) but the source ends at \(end): "
+                    + "the source topic was re-created or lost data; mirroring it further would mix two logs", permanent: true)
+            }
         }
+        return try await write(fetched, topic: topic, partition: partition, at: position)
+    }
+
+    private func write(_ fetched: KafkaConnection.FetchedBatches, topic: String, partition: Int32, at position: Int64) async throws -> (Int, Int64) {
         guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source: \(fetched.errorCode)") }
         guard let next = fetched.nextOffset else { return (0, position) }
-        let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
-        guard error == .none else {
-            throw MirrorError("writing \(topic)-\(partition) at \(position) to the target: \(error)\(message.map { ": \($0)" } ?? "")")
+        if fetched.batchCount > 0 {
+            let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
+            guard error == .none else {
+                throw MirrorError("writing \(topic)-\(partition) at \(position) to the target: \(error)\(message.map { ": \($0)" } ?? "")",
+                                  permanent: error == .policyViolation || error == .invalidRequest || error == .clusterAuthorizationFailed
+                                      || error == .topicAuthorizationFailed)
+            }
         }
-        var count = 0
-        var at = 0
-        while at < fetched.batches.count, let header = try? RecordBatchHeader(parsing: Array(fetched.batches[at...])) {
-            at += header.totalSize
-            count += 1
-        }
-        return (count, next)
+        return (fetched.batchCount, next)
     }
 }

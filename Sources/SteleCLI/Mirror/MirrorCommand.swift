@@ -58,9 +58,9 @@ struct MirrorCommand: AsyncParsableCommand {
                         _ = try await mirror.syncGroups()
                         if copied == 0 { try await Task.sleep(for: .milliseconds(idleMs)) }
                     }
-                } catch let error as MirrorError {
+                } catch let error as MirrorError where error.permanent {
                     for connection in connections { await connection.close() }
-                    // A refusal (a promoted topic, a partition count that differs) is the operator's to fix.
+                    // A refusal (a promoted topic, a source behind the target) is the operator's to fix.
                     print("stele mirror: \(error)")
                     throw ExitCode.failure
                 } catch {

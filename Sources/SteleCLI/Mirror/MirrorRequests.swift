@@ -30,8 +30,10 @@ extension KafkaConnection {
 
     struct FetchedBatches {
         var errorCode: KafkaErrorCode
-        /// Whole batches only (a fetch may end in part of one).
+        /// Whole batches only (a fetch may end in part of one), empty ones left out.
         var batches: [UInt8]
+        var batchCount = 0
+        /// Past the last whole batch fetched (empty ones too).
         var nextOffset: Int64?
     }
 
@@ -42,14 +44,25 @@ extension KafkaConnection {
                                                           maxWaitMs: maxWaitMs, minBytes: 1)
         let error = KafkaErrorCode(rawValue: code) ?? .unknownServerError
         let bytes = records.readBytes(length: records.readableBytes) ?? []
-        var whole = 0
+        var kept: [UInt8] = []
+        var count = 0
+        var position = 0
         var next: Int64?
-        while whole + RecordBatchHeader.size <= bytes.count, let header = try? RecordBatchHeader(parsing: Array(bytes[whole...])),
-              header.totalSize >= RecordBatchHeader.size, whole + header.totalSize <= bytes.count {
-            whole += header.totalSize
-            next = header.nextOffset
+        bytes.withUnsafeBytes { raw in
+            while position + RecordBatchHeader.size <= raw.count,
+                  let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
+                  header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= raw.count {
+                // A batch compaction emptied (Kafka keeps some for producer state) holds no
+                // record to copy; its offsets stay a gap here.
+                if header.recordCount > 0 {
+                    kept += raw[position..<(position + header.totalSize)]
+                    count += 1
+                }
+                position += header.totalSize
+                next = header.nextOffset
+            }
         }
-        return FetchedBatches(errorCode: error, batches: Array(bytes[..<whole]), nextOffset: next)
+        return FetchedBatches(errorCode: error, batches: kept, batchCount: count, nextOffset: next)
     }
 
     /// The consumer groups (ListGroups v2).
@@ -137,7 +150,10 @@ extension KafkaConnection {
     }
 }
 
+/// Why the mirror stopped. `permanent`: the operator's to fix (a promoted topic, a target
+/// ahead of its source); otherwise the mirror connects again and resumes from the target.
 struct MirrorError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    var permanent: Bool
+    init(_ description: String, permanent: Bool = false) { (self.description, self.permanent) = (description, permanent) }
 }
