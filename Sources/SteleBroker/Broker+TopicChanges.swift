@@ -86,7 +86,8 @@ extension Broker {
     /// versions count its records in one partition: with more partitions, a key already written
     /// would continue in another partition from version 0, and an event stream would seem to
     /// lose its events. So a topic that holds records is refused (``BrokerError/policyViolation(_:)``);
-    /// an empty one grows. The new partitions are opened first (closed again if any fails), the
+    /// an empty one grows, and so does an active mirror topic, whose partitions follow its
+    /// source's (where the growth was decided). The new partitions are opened first (closed again if any fails), the
     /// emptiness is checked again, then `topic.json` names them: a crash before that leaves
     /// empty partition directories the count ignores and a later growth reuses.
     public func createPartitions(_ name: String, count: Int, validateOnly: Bool = false) async throws {
@@ -101,7 +102,7 @@ extension Broker {
             guard count <= TopicConfig.maxPartitions else {
                 throw BrokerError.invalidPartitions("partitions must be between 1 and \(TopicConfig.maxPartitions), got \(count)")
             }
-            try Self.checkEmpty(topic)
+            if !topic.config.isActiveMirror { try Self.checkEmpty(topic) }
             if validateOnly { return }
             let directory = self.topicsDirectory + "/" + name
             let logConfig = try topic.config.logConfig(defaults: self.config.logDefaults)
@@ -119,7 +120,7 @@ extension Broker {
                 }
                 try self.files.syncDirectory(directory)
                 // Checked again: an append may have landed while the new logs were opened.
-                try Self.checkEmpty(topic)
+                if !topic.config.isActiveMirror { try Self.checkEmpty(topic) }
                 var updated = topic.config
                 updated.partitions = count
                 try self.writeTopicConfig(updated, of: name)

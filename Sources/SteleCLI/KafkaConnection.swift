@@ -14,11 +14,16 @@ final class KafkaConnection: @unchecked Sendable {
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private var correlation: Int32 = 0
     let clientId: String
+    /// How long a response may take before the connection is closed and the request fails: a
+    /// half-open link (a peer gone without a reset) would otherwise hold the caller for good.
+    let requestTimeout: Duration
 
     /// A connection in clear, or over TLS with `tls` (the broker's certificate trusted).
-    init(host: String, port: Int, tls: NIOSSLContext? = nil, clientId: String = "stele-bench") async throws {
-        self.clientId = clientId
+    init(host: String, port: Int, tls: NIOSSLContext? = nil, clientId: String = "stele-bench",
+         requestTimeout: Duration = .seconds(300)) async throws {
+        (self.clientId, self.requestTimeout) = (clientId, requestTimeout)
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -36,7 +41,16 @@ final class KafkaConnection: @unchecked Sendable {
     func send(_ api: ApiKey, version: Int16, body: (inout KafkaEncoder) -> Void) async throws -> KafkaDecoder {
         correlation += 1
         try await outbound.write(RequestFrame.encode(api: api, version: version, correlationId: correlation, clientId: clientId, body: body))
-        guard let frame = try await inbound.next() else { throw KafkaProtocolError.truncated("connection closed") }
+        // Closing the channel ends the wait below with an error.
+        let (channel, timeout) = (channel.channel, requestTimeout)
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            try await channel.close()
+        }
+        defer { watchdog.cancel() }
+        guard let frame = try await inbound.next() else {
+            throw KafkaProtocolError.truncated("connection closed, or no response within \(timeout)")
+        }
         var decoder = KafkaDecoder(frame, flexible: false)
         guard try decoder.int32() == correlation else { throw KafkaProtocolError.invalid("out-of-order response") }
         return decoder

@@ -64,7 +64,7 @@ def serve(name):
 
 def mirror():
     log = open(os.path.join(work, "mirror.log"), "ab")
-    process = subprocess.Popen([os.path.join(BIN, "stele"), "mirror", "--source", source, "--target", target, "--topics", "orders|trimmed",
+    process = subprocess.Popen([os.path.join(BIN, "stele"), "mirror", "--source", source, "--target", target, "--topics", "orders|trimmed|grown",
                                 "--groups", "billing", "--fetch-max-bytes", "2048"],
                                stdout=log, stderr=log)
     processes.append(process)
@@ -160,6 +160,33 @@ try:
         progress.check(have, shown=f"{have} of {wanted}")
         time.sleep(0.05)
     print(f"caught up: {wanted}")
+
+    # A topic made while the mirror runs is picked up; partitions added at the source follow.
+    from confluent_kafka.admin import NewPartitions
+    for future in admin.create_topics([NewTopic("grown", 1, 1)]).values():
+        future.result()
+    target_admin = AdminClient({"bootstrap.servers": target})
+    progress = Progress("the new topic on the target")
+    while "grown" not in target_admin.list_topics(timeout=30).topics:
+        progress.check(0)
+        time.sleep(0.05)
+    for future in admin.create_partitions([NewPartitions("grown", 3)]).values():
+        future.result()
+    grower = Producer({"bootstrap.servers": source})
+    for i in range(15):
+        grower.produce("grown", value=f"g{i}".encode(), partition=i % 3)
+    grower.flush(30)
+    progress = Progress("the grown topic's three partitions on the target")
+    while True:
+        try:
+            have = ends(target, "grown", 3)
+        except Exception:
+            have = None
+        if have == [5, 5, 5]:
+            break
+        progress.check(have)
+        time.sleep(0.05)
+    print("grown: a topic made and grown at the source while mirroring, followed")
 
     # The group's offsets, copied: the same numbers, since the offsets are the source's.
     watcher = Consumer({"bootstrap.servers": target, "group.id": "billing", "enable.auto.commit": False})

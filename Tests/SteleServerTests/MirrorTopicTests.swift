@@ -117,6 +117,18 @@ struct MirrorTopicTests {
         try await harness.stop()
     }
 
+    @Test func anActiveMirrorTopicGrowsWithItsSourceAndNoOtherTopicWithRecordsDoes() async throws {
+        let harness = try await Harness()
+        try await harness.broker.createTopic("mirrored", partitions: 1, configs: Self.mirrorConfigs)
+        _ = try await harness.broker.partition("mirrored", 0, autoCreate: false).appendKeepingOffsets(KeepingOffsets.batch(at: 0, "a"))
+        try await harness.broker.createPartitions("mirrored", count: 3)
+        #expect(harness.broker.topic("mirrored")?.partitions.count == 3)
+        try await harness.broker.createTopic("plain", partitions: 1)
+        _ = try await harness.broker.partition("plain", 0, autoCreate: false).append(KafkaServerTests.batch("a"))
+        await #expect(throws: BrokerError.self) { try await harness.broker.createPartitions("plain", count: 3) }
+        try await harness.stop()
+    }
+
     @Test func aRestartKeepsTheGapsAndTheSourcesOpenTransactions() async throws {
         let directory = NSTemporaryDirectory() + "stele-mirror-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }

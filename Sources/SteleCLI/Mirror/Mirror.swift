@@ -38,7 +38,8 @@ struct Mirror {
         var copied = 0
         for (topic, count) in sourceTopics.sorted(by: { $0.key < $1.key }) {
             if let existing = targetTopics[topic], existing < count {
-                throw MirrorError("\(topic) has \(count) partitions at the source and \(existing) at the target: partitions added to a mirrored topic are not mirrored yet", permanent: true)
+                try await target.growTopic(topic, to: count)
+                log("\(topic) grew from \(existing) to \(count) partitions at the source: mirroring the new ones")
             }
             if targetTopics[topic] == nil {
                 try await target.createTopic(topic, partitions: count, configs: [TopicConfig.mirrorSourceKey: sourceAddress])

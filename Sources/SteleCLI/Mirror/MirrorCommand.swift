@@ -45,9 +45,11 @@ struct MirrorCommand: AsyncParsableCommand {
             while true {
                 var connections: [KafkaConnection] = []
                 do {
-                    let sourceConnection = try await KafkaConnection(host: sourceHost, port: sourcePort, clientId: "stele-mirror-source")
+                    let sourceConnection = try await KafkaConnection(host: sourceHost, port: sourcePort, clientId: "stele-mirror-source",
+                                                                     requestTimeout: .seconds(60))
                     connections.append(sourceConnection)
-                    let targetConnection = try await KafkaConnection(host: targetHost, port: targetPort, clientId: "stele-mirror")
+                    let targetConnection = try await KafkaConnection(host: targetHost, port: targetPort, clientId: "stele-mirror",
+                                                                     requestTimeout: .seconds(60))
                     connections.append(targetConnection)
                     var mirror = Mirror(source: sourceConnection, target: targetConnection, sourceAddress: source, topics: pattern)
                     mirror.maxBytes = fetchMaxBytes

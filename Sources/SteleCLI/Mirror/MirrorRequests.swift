@@ -128,6 +128,27 @@ extension KafkaConnection {
         }
     }
 
+    /// CreatePartitions v1: grows a topic to `count` partitions.
+    func growTopic(_ topic: String, to count: Int) async throws {
+        var response = try await send(.createPartitions, version: 1) { encoder in
+            encoder.array([topic]) { encoder, name in
+                encoder.string(name)
+                encoder.int32(Int32(count))
+                encoder.int32(-1) // no assignments (a null array)
+            }
+            encoder.int32(30_000)
+            encoder.bool(false)
+        }
+        _ = try response.int32("throttle")
+        _ = try response.int32("results")
+        _ = try response.string("topic")
+        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
+        let message = try response.nullableString("message")
+        guard error == .none else {
+            throw MirrorError("growing \(topic) to \(count) partitions on the target: \(error)\(message.map { ": \($0)" } ?? "")", permanent: true)
+        }
+    }
+
     /// IncrementalAlterConfigs v0: sets one topic config.
     func setTopicConfig(_ topic: String, _ key: String, _ value: String) async throws {
         var response = try await send(.incrementalAlterConfigs, version: 0) { encoder in
