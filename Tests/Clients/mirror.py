@@ -78,7 +78,8 @@ def fail(message):
 try:
     source, target = serve("source"), serve("target")
     admin = AdminClient({"bootstrap.servers": source})
-    for future in admin.create_topics([NewTopic("orders", 3, 1), NewTopic("trimmed", 1, 1)]).values():
+    for future in admin.create_topics([NewTopic("orders", 3, 1, config={"max.message.bytes": "2000000", "retention.ms": "-1"}),
+                                       NewTopic("trimmed", 1, 1)]).values():
         future.result()
 
     def produce(count, start, compression="none"):
@@ -199,6 +200,15 @@ try:
         time.sleep(0.05)
     watcher.close()
     print(f"billing's offsets on the target: {have}")
+
+    # The topic's own configs came along.
+    from confluent_kafka.admin import ConfigResource
+    target_admin = AdminClient({"bootstrap.servers": target})
+    for resource, future in target_admin.describe_configs([ConfigResource("topic", "orders")]).items():
+        described = {name: entry.value for name, entry in future.result().items()}
+    if described.get("max.message.bytes") != "2000000" or described.get("stele.mirror.source") != source:
+        fail(f"the mirror topic's configs: {described}")
+    print("orders: the source's topic configs came along (max.message.bytes=2000000)")
 
     # Byte for byte: each partition's segment on the target is the source's.
     for partition in range(3):

@@ -42,8 +42,11 @@ struct Mirror {
                 log("\(topic) grew from \(existing) to \(count) partitions at the source: mirroring the new ones")
             }
             if targetTopics[topic] == nil {
-                try await target.createTopic(topic, partitions: count, configs: [TopicConfig.mirrorSourceKey: sourceAddress])
-                log("mirroring \(topic) (\(count) partitions) from \(sourceAddress)")
+                // The source's own settings for the topic, those Stele has: retention, compaction,
+                // sizes and timestamps behave the same after a failover.
+                let copied = try await source.topicOverrides(topic).filter { TopicConfig.knownKeys.contains($0.key) && !$0.key.hasPrefix("stele.mirror.") }
+                try await target.createTopic(topic, partitions: count, configs: copied.merging([TopicConfig.mirrorSourceKey: sourceAddress]) { _, mirror in mirror })
+                log("mirroring \(topic) (\(count) partitions) from \(sourceAddress)" + (copied.isEmpty ? "" : ", with \(copied.keys.sorted().joined(separator: ", "))"))
             }
             var known = positions[topic] ?? []
             if known.count < count { known += Array(repeating: nil, count: count - known.count) }

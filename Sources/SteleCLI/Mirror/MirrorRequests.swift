@@ -128,6 +128,37 @@ extension KafkaConnection {
         }
     }
 
+    /// The configs set on a topic itself (DescribeConfigs v1, source DYNAMIC_TOPIC_CONFIG):
+    /// what a mirror topic takes over, defaults of the source's brokers left out.
+    func topicOverrides(_ topic: String) async throws -> [String: String] {
+        var response = try await send(.describeConfigs, version: 1) { encoder in
+            encoder.array([topic]) { encoder, name in
+                encoder.int8(2) // topic
+                encoder.string(name)
+                encoder.int32(-1) // every config (a null array)
+            }
+            encoder.bool(false)
+        }
+        _ = try response.int32("throttle")
+        _ = try response.int32("results")
+        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
+        let message = try response.nullableString("message")
+        guard error == .none else { throw MirrorError("describing \(topic)'s configs at the source: \(error)\(message.map { ": \($0)" } ?? "")") }
+        _ = try response.int8("resource type")
+        _ = try response.string("resource name")
+        var overrides: [String: String] = [:]
+        _ = try response.array("configs") { decoder in
+            let name = try decoder.string("name")
+            let value = try decoder.nullableString("value")
+            _ = try decoder.bool("read only")
+            let source = try decoder.int8("source")
+            _ = try decoder.bool("sensitive")
+            _ = try decoder.array("synonyms") { decoder in (try decoder.string("name"), try decoder.nullableString("value"), try decoder.int8("source")) }
+            if source == 1, let value { overrides[name] = value }
+        }
+        return overrides
+    }
+
     /// CreatePartitions v1: grows a topic to `count` partitions.
     func growTopic(_ topic: String, to count: Int) async throws {
         var response = try await send(.createPartitions, version: 1) { encoder in
