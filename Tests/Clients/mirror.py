@@ -10,8 +10,9 @@
   offsets, same batches: nothing lost, nothing doubled), read_committed and read_uncommitted
   consumers see the same records at the same offsets on both sides, and the trimmed topic
   starts where the source does;
-- a producer is refused on the active mirror topic; after `stele mirror promote` it writes,
-  at the offset after the source's last.
+- a producer is refused on the active mirror topic; a source topic re-created behind the
+  target stops the mirror; after `stele mirror promote` a producer writes at the offset after
+  the source's last, and the group resumes where it stopped.
 
 Waits are for progress, never for a fixed time.
 
@@ -256,8 +257,30 @@ try:
         fail(f"a producer wrote into an active mirror topic: {errors}")
     print(f"a producer is refused on the mirror topic: {errors[0].str()}")
 
-    process.send_signal(signal.SIGTERM)
-    process.wait()
+    # A source that falls behind the target (its topic deleted and made again): the mirror
+    # stops with the reason instead of appending the new topic's records after the old ones.
+    for future in admin.delete_topics(["trimmed"]).values():
+        future.result()
+    progress = Progress("the source's trimmed topic to go")
+    while "trimmed" in admin.list_topics(timeout=30).topics:
+        progress.check(0)
+        time.sleep(0.05)
+    for future in admin.create_topics([NewTopic("trimmed", 1, 1)]).values():
+        future.result()
+    plain.produce("trimmed", value=b"new life", partition=0)
+    plain.flush(30)
+    progress = Progress("the mirror to stop at the re-created topic")
+    while process.poll() is None:
+        progress.check(0)
+        time.sleep(0.05)
+    with open(os.path.join(work, "mirror.log")) as f:
+        said = f.read()
+    if process.returncode == 0 or "re-created" not in said:
+        fail(f"the mirror did not stop at the re-created source topic (exit {process.returncode})")
+    if ends(target, "trimmed", 1) != [50]:
+        fail(f"the target's trimmed topic changed: {ends(target, 'trimmed', 1)}")
+    print("a source topic re-created behind the target: the mirror stopped, the target untouched")
+
     promote = subprocess.run([os.path.join(BIN, "stele"), "mirror", "promote", "--target", target, "--topics", "orders"],
                              capture_output=True, text=True, timeout=120)
     if promote.returncode != 0:
