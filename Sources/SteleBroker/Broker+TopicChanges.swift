@@ -44,7 +44,12 @@ extension Broker {
                 throw BrokerError.policyViolation("topic \(name) is an event category: compaction or retention would delete its events, "
                     + "which are kept forever (cleanup.policy=delete with retention.ms=-1 and retention.bytes=-1)")
             }
-            if validateOnly || updated == topic.config { return }
+            if validateOnly { return }
+            if updated == topic.config {
+                // Promoting again finishes what a failed promotion left: the abort below.
+                if topic.config.mirrorSource != nil && !topic.config.isActiveMirror { _ = try await self.abortStrayTransactions(in: name) }
+                return
+            }
             try self.writeTopicConfig(updated, of: name)
             for log in topic.partitions { log.reconfigure(logConfig) }
             self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions) }

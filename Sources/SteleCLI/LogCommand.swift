@@ -93,9 +93,11 @@ extension LogCommand {
             let path = resolved.path
             // The topic's own log config: a mirror topic's partitions have gaps that are not damage.
             let topicFile = resolved.deletingLastPathComponent().appendingPathComponent("topic.json").path
-            var config = LogConfig()
-            if let data = FileManager.default.contents(atPath: topicFile), let topic = try? JSONDecoder().decode(TopicConfig.self, from: data) {
-                config = (try? topic.logConfig(defaults: LogConfig())) ?? config
+            guard let data = FileManager.default.contents(atPath: topicFile), let topic = try? JSONDecoder().decode(TopicConfig.self, from: data),
+                  let config = try? topic.logConfig(defaults: LogConfig()) else {
+                // Without it a mirror's or a compacted topic's gaps would read as damage.
+                print("cannot repair: \(topicFile) is missing or unreadable, so gaps between batches cannot be told from damage; restore it first")
+                throw ExitCode.failure
             }
             guard let report = try await LogRepair.setAsideDamage(directory: path, config: config) else {
                 print("nothing to repair: \(path) opens")

@@ -56,10 +56,15 @@ extension KafkaRequestHandler {
             guard let header, header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= bytes.count else {
                 return failure(.corruptMessage, "bytes from \(position) on are not a whole record batch")
             }
+            // Promoted meanwhile: nothing more of the source lands after the promotion's abort pass.
+            guard broker.topic(topic)?.config.isActiveMirror == true else {
+                return failure(.policyViolation, "\(topic) was promoted: its mirror no longer writes to it")
+            }
+            // Before the append: an InitProducerId answered meanwhile cannot get this id.
+            broker.noteProducerIdInUse(header.producerId)
             do {
                 let started = ContinuousClock.now
                 let result = try await log.appendKeepingOffsets(Array(bytes[position..<(position + header.totalSize)]))
-                broker.noteProducerIdInUse(header.producerId)
                 broker.metrics.kafkaAppends.record(records: Int(header.recordCount), bytes: header.totalSize, since: started)
                 first = first ?? result
             } catch let error as LogError {

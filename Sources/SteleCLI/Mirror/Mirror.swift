@@ -80,12 +80,18 @@ struct Mirror {
             }
             guard !offsets.isEmpty, offsets != copiedOffsets[group] else { continue }
             let error = try await target.commit(offsets, for: group)
-            // Tried once per change of the source's offsets, refused or not (no retry storm).
-            copiedOffsets[group] = offsets
-            if error == .none {
+            switch error {
+            case .none:
+                copiedOffsets[group] = offsets
                 changed += 1
-            } else {
-                log("group \(group): the target refused its offsets (\(error)); it may be consuming there")
+            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress:
+                // The group has members on the target: its own commits rule there. Tried again
+                // only when the source's offsets change.
+                copiedOffsets[group] = offsets
+                log("group \(group) is consuming on the target: its offsets there are its own (\(error))")
+            default:
+                // Transient (a coordinator loading, say): tried again next pass.
+                log("group \(group): the target refused its offsets for now (\(error))")
             }
         }
         return changed
@@ -126,9 +132,12 @@ struct Mirror {
         if fetched.batchCount > 0 {
             let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
             guard error == .none else {
+                // A refusal of the data or of the mirror is the operator's to fix; trying again
+                // every second would only hold back every partition after this one.
+                let refusals: Set<KafkaErrorCode> = [.policyViolation, .invalidRequest, .clusterAuthorizationFailed, .topicAuthorizationFailed,
+                                                     .invalidRecord, .corruptMessage, .unsupportedCompressionType, .messageTooLarge]
                 throw MirrorError("writing \(topic)-\(partition) at \(position) to the target: \(error)\(message.map { ": \($0)" } ?? "")",
-                                  permanent: error == .policyViolation || error == .invalidRequest || error == .clusterAuthorizationFailed
-                                      || error == .topicAuthorizationFailed)
+                                  permanent: refusals.contains(error))
             }
         }
         return (fetched.batchCount, next)

@@ -88,9 +88,20 @@ struct MirrorCommand: AsyncParsableCommand {
             do {
                 let names = try await connection.topicPartitions().keys.filter { (try? pattern.wholeMatch(in: $0)) != nil }.sorted()
                 guard !names.isEmpty else { throw ValidationError("no topic of \(target) matches \(topics)") }
+                var failed: [String] = []
                 for name in names {
-                    try await connection.setTopicConfig(name, TopicConfig.mirrorStateKey, "promoted")
-                    print("promoted \(name): producers may write to it, from its log end offset on")
+                    do {
+                        try await connection.setTopicConfig(name, TopicConfig.mirrorStateKey, "promoted")
+                        print("promoted \(name): producers may write to it, from its log end offset on")
+                    } catch let error as MirrorError {
+                        // The others are still promoted; running the command again retries these.
+                        print("not promoted \(name): \(error)")
+                        failed.append(name)
+                    }
+                }
+                if !failed.isEmpty {
+                    await connection.close()
+                    throw ExitCode.failure
                 }
             } catch {
                 await connection.close()

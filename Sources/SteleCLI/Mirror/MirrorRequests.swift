@@ -176,7 +176,8 @@ extension KafkaConnection {
         let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
         let message = try response.nullableString("message")
         guard error == .none else {
-            throw MirrorError("growing \(topic) to \(count) partitions on the target: \(error)\(message.map { ": \($0)" } ?? "")", permanent: true)
+            throw MirrorError("growing \(topic) to \(count) partitions on the target: \(error)\(message.map { ": \($0)" } ?? "")",
+                              permanent: [.policyViolation, .invalidPartitions, .invalidRequest, .topicAuthorizationFailed, .clusterAuthorizationFailed].contains(error))
         }
     }
 
