@@ -5,7 +5,7 @@
   transaction committed, one aborted) in three partitions, and a topic whose first records were
   deleted (DeleteRecords);
 - `stele mirror` copies them; it is SIGKILLed once it has made progress, more records arrive,
-  and it is started again;
+  and it is started again; then the target is SIGKILLed under it and started again;
 - then each partition's segment file on the target equals the source's byte for byte (same
   offsets, same batches: nothing lost, nothing doubled), read_committed and read_uncommitted
   consumers see the same records at the same offsets on both sides, and the trimmed topic
@@ -45,12 +45,16 @@ work = tempfile.mkdtemp(prefix="stele-mirror-")
 processes = []
 
 
+servers = {}   # name -> (kafka port, http port, process): a restart keeps the ports
+
+
 def serve(name):
-    kafka, http = free_port(), free_port()
+    kafka, http = servers[name][:2] if name in servers else (free_port(), free_port())
     log = open(os.path.join(work, f"{name}.log"), "ab")
     process = subprocess.Popen([os.path.join(BIN, "stele"), "serve", "--data-dir", os.path.join(work, name), "--kafka-port", str(kafka),
                                 "--http-port", str(http)], stdout=log, stderr=log)
     processes.append(process)
+    servers[name] = (kafka, http, process)
     progress = Progress(f"{name} to answer /health")
     while True:
         if process.poll() is not None:
@@ -149,6 +153,19 @@ try:
 
     process = mirror()
     wanted = ends(source, "orders", 3) + ends(source, "trimmed", 1)
+    # The target SIGKILLed while the mirror writes to it, and started again: the mirror
+    # reconnects and resumes from what the target kept.
+    before = sum(ends(target, "orders", 3))
+    progress = Progress("the restarted mirror's first records")
+    while sum(ends(target, "orders", 3)) == before:
+        if process.poll() is not None:
+            fail(f"stele mirror exited with {process.returncode}")
+        progress.check(0)
+        time.sleep(0.01)
+    servers["target"][2].send_signal(signal.SIGKILL)
+    servers["target"][2].wait()
+    serve("target")
+    print(f"target SIGKILLed and restarted with {ends(target, 'orders', 3)} copied")
     progress = Progress("the target to catch up with the source")
     while True:
         if process.poll() is not None:

@@ -25,6 +25,7 @@ struct Mirror {
     private var positions: [String: [Int64?]] = [:]
     /// What each group last had copied, so only changes are committed.
     private var copiedOffsets: [String: [String: [Int32: Int64]]] = [:]
+    private var lastGroupSync: ContinuousClock.Instant?
 
     init(source: KafkaConnection, target: KafkaConnection, sourceAddress: String, topics: Regex<AnyRegexOutput>) {
         (self.source, self.target, self.sourceAddress, self.topics) = (source, target, sourceAddress, topics)
@@ -67,7 +68,10 @@ struct Mirror {
     /// consuming there after a failover is left alone: its commits are refused and skipped).
     /// Returns how many groups changed.
     mutating func syncGroups() async throws -> Int {
-        guard let groups else { return 0 }
+        // At most once a second: a busy pass would otherwise list groups and fetch every
+        // group's offsets between each 1 MiB of records.
+        guard let groups, lastGroupSync.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true else { return 0 }
+        lastGroupSync = .now
         var changed = 0
         for group in try await source.groupIds().sorted() where (try? groups.wholeMatch(in: group)) != nil {
             var offsets: [String: [Int32: Int64]] = [:]
@@ -127,18 +131,11 @@ struct Mirror {
     }
 
     private func write(_ fetched: KafkaConnection.FetchedBatches, topic: String, partition: Int32, at position: Int64) async throws -> (Int, Int64) {
-        guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source: \(fetched.errorCode)") }
+        guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source", refused: fetched.errorCode, nil) }
         guard let next = fetched.nextOffset else { return (0, position) }
         if fetched.batchCount > 0 {
             let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
-            guard error == .none else {
-                // A refusal of the data or of the mirror is the operator's to fix; trying again
-                // every second would only hold back every partition after this one.
-                let refusals: Set<KafkaErrorCode> = [.policyViolation, .invalidRequest, .clusterAuthorizationFailed, .topicAuthorizationFailed,
-                                                     .invalidRecord, .corruptMessage, .unsupportedCompressionType, .messageTooLarge]
-                throw MirrorError("writing \(topic)-\(partition) at \(position) to the target: \(error)\(message.map { ": \($0)" } ?? "")",
-                                  permanent: refusals.contains(error))
-            }
+            guard error == .none else { throw MirrorError("writing \(topic)-\(partition) at \(position) to the target", refused: error, message) }
         }
         return (fetched.batchCount, next)
     }

@@ -24,7 +24,7 @@ extension KafkaConnection {
         var decoder = try await send(.listOffsets, version: 2) { request.encode(&$0, version: 2) }
         let response = try ListOffsetsResponse.decode(&decoder, version: 2)
         guard let found = response.topics.first?.partitions.first else { throw MirrorError("ListOffsets of \(topic)-\(partition) answered nothing") }
-        guard found.errorCode == .none else { throw MirrorError("ListOffsets of \(topic)-\(partition): \(found.errorCode)") }
+        guard found.errorCode == .none else { throw MirrorError("ListOffsets of \(topic)-\(partition)", refused: found.errorCode, nil) }
         return found.offset
     }
 
@@ -69,7 +69,7 @@ extension KafkaConnection {
     func groupIds() async throws -> [String] {
         var decoder = try await send(.listGroups, version: 2) { ListGroupsRequest().encode(&$0, version: 2) }
         let response = try ListGroupsResponse.decode(&decoder, version: 2)
-        guard response.errorCode == .none else { throw MirrorError("ListGroups: \(response.errorCode)") }
+        guard response.errorCode == .none else { throw MirrorError("ListGroups", refused: response.errorCode, nil) }
         return response.groups.map(\.groupId)
     }
 
@@ -78,7 +78,7 @@ extension KafkaConnection {
         let request = OffsetFetchRequest(groupId: group, topics: nil)
         var decoder = try await send(.offsetFetch, version: 5) { request.encode(&$0, version: 5) }
         let response = try OffsetFetchResponse.decode(&decoder, version: 5)
-        guard response.errorCode == .none else { throw MirrorError("OffsetFetch of \(group): \(response.errorCode)") }
+        guard response.errorCode == .none else { throw MirrorError("OffsetFetch of \(group)", refused: response.errorCode, nil) }
         var offsets: [String: [Int32: Int64]] = [:]
         for topic in response.topics {
             for partition in topic.partitions where partition.errorCode == .none && partition.offset >= 0 {
@@ -124,7 +124,7 @@ extension KafkaConnection {
         let response = try CreateTopicsResponse.decode(&decoder, version: 4)
         guard let result = response.topics.first else { throw MirrorError("CreateTopics of \(name) answered nothing") }
         guard result.errorCode == .none || result.errorCode == .topicAlreadyExists else {
-            throw MirrorError("creating \(name): \(result.errorCode)\(result.message.map { ": \($0)" } ?? "")")
+            throw MirrorError("creating \(name)", refused: result.errorCode, result.message)
         }
     }
 
@@ -143,7 +143,7 @@ extension KafkaConnection {
         _ = try response.int32("results")
         let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
         let message = try response.nullableString("message")
-        guard error == .none else { throw MirrorError("describing \(topic)'s configs at the source: \(error)\(message.map { ": \($0)" } ?? "")") }
+        guard error == .none else { throw MirrorError("describing \(topic)'s configs at the source", refused: error, message) }
         _ = try response.int8("resource type")
         _ = try response.string("resource name")
         var overrides: [String: String] = [:]
@@ -175,10 +175,7 @@ extension KafkaConnection {
         _ = try response.string("topic")
         let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
         let message = try response.nullableString("message")
-        guard error == .none else {
-            throw MirrorError("growing \(topic) to \(count) partitions on the target: \(error)\(message.map { ": \($0)" } ?? "")",
-                              permanent: [.policyViolation, .invalidPartitions, .invalidRequest, .topicAuthorizationFailed, .clusterAuthorizationFailed].contains(error))
-        }
+        guard error == .none else { throw MirrorError("growing \(topic) to \(count) partitions on the target", refused: error, message) }
     }
 
     /// IncrementalAlterConfigs v0: sets one topic config.
@@ -199,7 +196,7 @@ extension KafkaConnection {
         _ = try response.int32("responses")
         let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
         let message = try response.nullableString("message")
-        guard error == .none else { throw MirrorError("setting \(key)=\(value) on \(topic): \(error)\(message.map { ": \($0)" } ?? "")") }
+        guard error == .none else { throw MirrorError("setting \(key)=\(value) on \(topic)", refused: error, message) }
     }
 }
 
@@ -209,4 +206,16 @@ struct MirrorError: Error, CustomStringConvertible {
     var description: String
     var permanent: Bool
     init(_ description: String, permanent: Bool = false) { (self.description, self.permanent) = (description, permanent) }
+
+    /// `what` was answered with `error`: permanent when it refuses the mirror or its data (the
+    /// operator's to fix; trying again every second would only hold back every partition after
+    /// this one), else tried again after reconnecting.
+    init(_ what: String, refused error: KafkaErrorCode, _ message: String?) {
+        self.init("\(what): \(error)" + (message.map { ": \($0)" } ?? ""), permanent: Self.refusals.contains(error))
+    }
+
+    static let refusals: Set<KafkaErrorCode> = [
+        .policyViolation, .invalidRequest, .invalidConfig, .invalidPartitions, .clusterAuthorizationFailed, .topicAuthorizationFailed,
+        .invalidRecord, .corruptMessage, .unsupportedCompressionType, .messageTooLarge,
+    ]
 }
