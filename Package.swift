@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "SteleViews", targets: ["SteleViews"]),
         .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
         .library(name: "SteleRemote", targets: ["SteleRemote"]),
+        .library(name: "SteleCDC", targets: ["SteleCDC"]),
         .library(name: "SteleWire", targets: ["SteleWire"]),
         .library(name: "SteleNode", targets: ["SteleNode"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
@@ -80,6 +81,11 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Views in PostgreSQL schemas (the SQLite view store's sibling).
+        // Change data capture from PostgreSQL (pgoutput) into an event store: a client of both.
+        .target(name: "SteleCDC", dependencies: ["SteleStore", "SteleWire", "StelePostgres",
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .target(name: "StelePostgresViews", dependencies: [
             "StelePostgres", "SteleViews", "SteleStore",
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
@@ -125,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "SteleCLI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -23,7 +23,7 @@ LAYERS = [
     ["SteleCore"],
     ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore", "SteleSecurity"],
     ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],
-    ["SteleServer", "SteleEmbedded", "SteleViews", "SteleRemote"],
+    ["SteleServer", "SteleEmbedded", "SteleViews", "SteleRemote", "SteleCDC"],
     ["StelePostgresViews", "SteleHTTP", "Stele"],
     ["SteleExamples", "SteleNode"],
     ["SteleCLI", "stele-crashtest"],
@@ -43,6 +43,8 @@ FORBIDDEN = {
     "SteleBroker": {"NIOCore", "NIOPosix", "SteleKafkaProtocol"},
     "StelePostgres": {"SteleViews", "SteleBroker", "SteleLog", "GRDB", "GRDBSQLite"},
     "SteleRemote": {"SteleLog", "SteleBroker", "NIOPosix"},
+    # A capture is a client of PostgreSQL and of an event store, whichever backend that is.
+    "SteleCDC": {"SteleLog", "SteleBroker", "SteleEmbedded", "SteleServer", "SteleHTTP"},
     # The JSON shapes are values: no server, no client, no storage.
     "SteleWire": {"SteleLog", "SteleBroker", "NIOCore", "NIOPosix", "Hummingbird", "FoundationNetworking"},
 }

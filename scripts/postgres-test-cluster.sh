@@ -38,6 +38,10 @@ max_connections = 200
 fsync = on
 synchronous_commit = on
 ssl = on
+# Logical decoding for the change-data-capture tests (stele cdc postgres).
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
 ssl_cert_file = '$tls/server.pem'
 ssl_key_file = '$tls/server.key'
 CONF

@@ -60,6 +60,16 @@ package enum PostgresURL {
         settings(url).map(\.clientConfiguration)
     }
 
+    /// A single connection's configuration for `url` (for work that needs one session: a lock
+    /// held while it runs, a transaction's snapshot).
+    package static func connectionConfiguration(_ url: String) -> Result<PostgresConnection.Configuration, PostgresURLProblem> {
+        settings(url).flatMap { settings in
+            do { return .success(try settings.connectionConfiguration()) } catch {
+                return .failure(PostgresURLProblem(reason: "TLS settings of the PostgreSQL URL: \(error)"))
+            }
+        }
+    }
+
     /// Connects once, without the pool's retries, so that a wrong address, password or
     /// certificate is reported at once with PostgreSQL's or TLS's own reason instead of
     /// leaving the first query waiting while the pool retries.

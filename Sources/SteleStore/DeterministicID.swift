@@ -2,9 +2,9 @@ import Foundation
 
 /// Ids derived from other ids, the same on every run: a retried command or reaction produces
 /// events with the same ids as the first attempt, so the store recognises the repeat.
-enum DeterministicID {
+package enum DeterministicID {
     /// A version-8 (custom) UUID from two FNV-1a 64-bit hashes of `parts`.
-    static func make(_ parts: String...) -> UUID {
+    package static func make(_ parts: String...) -> UUID {
         let bytes = Array(parts.joined(separator: "\u{1F}").utf8)
         func fnv(_ seed: UInt64) -> UInt64 {
             var hash = seed
