@@ -167,6 +167,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SteleBrokerTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleBroker", "SteleLog", "SteleLogTesting", "SteleSecurity"]),
+        .testTarget(name: "SteleCDCTests", dependencies: ["SteleCDC", "SteleStore", "SteleWire"]),
         .testTarget(name: "SteleServerTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleTestSupport", 
             "SteleServer", "SteleBroker", "SteleKafkaProtocol", "SteleCore", "SteleCompression", "SteleSecurity", "SteleLog",
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),

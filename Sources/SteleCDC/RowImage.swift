@@ -32,6 +32,10 @@ public struct CapturedTableShape: Sendable, Equatable {
     public struct Column: Sendable, Equatable {
         public var name: String
         public var typeOID: UInt32
+        public init(name: String, typeOID: UInt32) {
+            self.name = name
+            self.typeOID = typeOID
+        }
     }
 
     public var columns: [Column]
