@@ -21,6 +21,9 @@ public struct CaptureCheckpoint: Codable, Equatable, Sendable {
     /// The table being snapshotted and the key (its columns' text) of the last row read.
     public var snapshotTable: String?
     public var snapshotAfter: [String]?
+    /// Each captured table's OID when its snapshot was read: one dropped and created again is
+    /// read again.
+    public var tableOIDs: [String: UInt32]?
 
     public init() {}
 

@@ -43,23 +43,27 @@ public struct ChangeAssembler: Sendable {
     let slot: String
     var tables: [String: CapturedTable]
     var relations: [UInt32: PgRelation] = [:]
-    var open: (finalLSN: LSN, xid: UInt32, commitTime: Date, index: Int)?
+    var open: (finalLSN: LSN, xid: UInt32, commitTime: Date, commitTimeText: String, index: Int)?
 
     public init(slot: String, tables: [CapturedTable]) {
         self.slot = slot
         self.tables = Dictionary(tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The table's shape as the last Relation message gave it.
+    /// The table's shape as the last Relation message gave it. Under the default replica
+    /// identity the message flags the primary key's columns, so a key column renamed since the
+    /// change still names it; under FULL every column is flagged, and the catalog's key names it.
     func shape(_ relation: PgRelation, _ table: CapturedTable) -> CapturedTableShape {
-        CapturedTableShape(columns: relation.columns.map { .init(name: $0.name, typeOID: $0.typeOID) }, primaryKey: table.primaryKey)
+        let flagged = relation.columns.filter(\.isKey).map(\.name)
+        let key = relation.replicaIdentity == UInt8(ascii: "d") && !flagged.isEmpty ? flagged : table.primaryKey
+        return CapturedTableShape(columns: relation.columns.map { .init(name: $0.name, typeOID: $0.typeOID) }, primaryKey: key)
     }
 
     public mutating func consume(_ message: PgOutputMessage) throws(PgOutputError) -> [CapturedChange] {
         switch message {
         case let .begin(finalLSN, commitTime, xid):
             guard open == nil else { throw PgOutputError("a transaction began inside another (at \(finalLSN))") }
-            open = (finalLSN, xid, commitTime, 0)
+            open = (finalLSN, xid, commitTime, Self.iso8601(commitTime), 0)
             return [.begin(finalLSN: finalLSN, xid: xid, commitTime: commitTime)]
         case let .commit(commitLSN, endLSN, _):
             guard let transaction = open else { throw PgOutputError("a commit at \(commitLSN) without a begin") }
@@ -71,8 +75,19 @@ public struct ChangeAssembler: Sendable {
         case let .relation(relation):
             relations[relation.oid] = relation
             if let table = tables[relation.qualifiedName] {
-                for key in table.primaryKey where !relation.columns.contains(where: { $0.name == key }) {
-                    throw PgOutputError("\(relation.qualifiedName) has lost its key column \(key): its rows can no longer be named")
+                // Only the primary key (default identity) or the whole row (FULL) names a row in
+                // every change: under NOTHING or an index, deletes and key changes cannot be placed.
+                switch relation.replicaIdentity {
+                case UInt8(ascii: "d"):
+                    if !relation.columns.contains(where: \.isKey) {
+                        throw PgOutputError("\(relation.qualifiedName) has no primary key any more: its rows can no longer be named as streams")
+                    }
+                case UInt8(ascii: "f"):
+                    for key in table.primaryKey where !relation.columns.contains(where: { $0.name == key }) {
+                        throw PgOutputError("\(relation.qualifiedName) (REPLICA IDENTITY FULL) has lost its key column \(key): restart the capture once the slot has passed the change")
+                    }
+                default:
+                    throw PgOutputError("\(relation.qualifiedName) has REPLICA IDENTITY \(relation.replicaIdentity == UInt8(ascii: "n") ? "NOTHING" : "USING INDEX"): a capture needs DEFAULT (with a primary key) or FULL")
                 }
             }
             return []
@@ -126,6 +141,10 @@ public struct ChangeAssembler: Sendable {
         guard let id else {
             throw PgOutputError("a change to \(table.qualifiedName) at \(transaction.finalLSN) has no value for its key \(table.primaryKey.joined(separator: ", "))")
         }
+        let stream = StreamName(category: table.category, id: id)
+        if let problem = stream.problem {
+            throw PgOutputError("a row of \(table.qualifiedName) (at \(transaction.finalLSN)) cannot be a stream: \(problem)")
+        }
         let type = switch operation {
         case .inserted: EventType.inserted
         case .updated: EventType.updated
@@ -137,7 +156,7 @@ public struct ChangeAssembler: Sendable {
             "after": after.map(JSONValue.object) ?? .null,
             "source": .object([
                 "schema": .string(relation.namespace), "table": .string(relation.name), "lsn": .string(transaction.finalLSN.description),
-                "txId": .integer(Int64(transaction.xid)), "commitTime": .string(Self.iso8601(transaction.commitTime)),
+                "txId": .integer(Int64(transaction.xid)), "commitTime": .string(transaction.commitTimeText),
             ]),
         ]
         if !unchanged.isEmpty { data["unchanged"] = .array(unchanged.map(JSONValue.string)) }
@@ -148,17 +167,17 @@ public struct ChangeAssembler: Sendable {
         let index = transaction.index
         transaction.index += 1
         open = transaction
-        return .event(StreamName(category: table.category, id: id), event, index: index)
+        return .event(stream, event, index: index)
     }
 
     /// A snapshot row's event: op `r`, the row as the snapshot read it.
     public static func snapshotEvent(slot: String, table: CapturedTable, schema: String, name: String, shape: CapturedTableShape,
-                                     values: [PgColumnValue], chunkLSN: LSN, readAt: Date) -> (StreamName, EventData)? {
+                                     values: [PgColumnValue], chunkLSN: LSN, readAt: Date, readAtText: String) -> (StreamName, EventData)? {
         guard let id = shape.streamId(values) else { return nil }
         let data: [String: JSONValue] = [
             "op": .string("r"), "before": .null, "after": .object(shape.image(values).row),
             "source": .object(["schema": .string(schema), "table": .string(name), "lsn": .string(chunkLSN.description),
-                               "snapshot": .bool(true), "readAt": .string(iso8601(readAt))]),
+                               "snapshot": .bool(true), "readAt": .string(readAtText)]),
         ]
         var event = EventData(type: EventType.snapshot, data: Array(JSONValue.object(data).jsonText.utf8))
         event.id = DeterministicID.make("stele-cdc", slot, "snapshot", table.qualifiedName, id, chunkLSN.description)
@@ -166,9 +185,14 @@ public struct ChangeAssembler: Sendable {
         return (StreamName(category: table.category, id: id), event)
     }
 
+    /// `2026-12-07T05:29:59.333456Z`: PostgreSQL's microseconds kept (no ICU formatter: one per
+    /// event was half a capture's CPU).
     static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let millis = micros >= 0 ? micros / 1000 : (micros - 999) / 1000
+        let rest = micros - millis * 1000
+        var text = ISO8601Milliseconds.format(millis)
+        text.removeLast()   // the Z
+        return text + String(repeating: "0", count: rest < 10 ? 2 : rest < 100 ? 1 : 0) + String(rest) + "Z"
     }
 }

@@ -60,6 +60,13 @@ public final class ChangeCapture {
     var recentIndex = 0
     /// The end of the last transaction skipped because it is appended already.
     var skippedTo = LSN.zero
+    /// The next transaction id when the capture started: a chunk's snapshot must see every
+    /// transaction below it (one could have committed into the WAL before the slot's start, or
+    /// before a crash, and still be invisible).
+    var startTransaction: UInt64 = 0
+    /// How far behind the WAL's flush position the slot may stay while nothing captured changes
+    /// before a checkpoint moves it on (the WAL it holds back is PostgreSQL's disk).
+    static let idleConfirmLag: UInt64 = 4 << 20
 
     /// Counters for the status line.
     public private(set) var eventsAppended = 0
@@ -82,7 +89,7 @@ public final class ChangeCapture {
         var categories: [String: String] = [:]
         for name in options.tables {
             let info = try await source.table(name)
-            let category = options.categoryPrefix + info.name
+            let category = Self.category(options.categoryPrefix + info.name)
             if let problem = StreamName(category: category, id: "x").problem { throw CaptureError("\(info.qualifiedName): \(problem)") }
             if let other = categories[category], other != info.qualifiedName {
                 throw CaptureError("\(other) and \(info.qualifiedName) would share category \(category): use --category-prefix or capture one")
@@ -92,18 +99,61 @@ public final class ChangeCapture {
             captured.append(CapturedTable(qualifiedName: info.qualifiedName, category: category, primaryKey: info.primaryKey))
         }
         assembler = ChangeAssembler(slot: source.slot, tables: captured)
-        try await source.publish(captured.compactMap { tables[$0.qualifiedName] })
-        let created = try await source.ensureSlot()
         try await readCheckpoint()
-        if created, checkpointVersion >= 0 {
-            // A new slot cannot resend what the old one had not confirmed: say so rather than
-            // carry on as if nothing were missing.
-            throw CaptureError("slot \(source.slot) was created now, but \(checkpointStream) has checkpoints of an earlier one: changes between them are lost to the slot. Capture under a new --slot (and a fresh snapshot), or remove the checkpoints deliberately")
+        if checkpointVersion >= 0 {
+            // A slot made anew cannot resend what the old one held, and one confirmed past the
+            // checkpoint by someone else has dropped changes: say so rather than carry on.
+            guard try await source.slotExists() else {
+                throw CaptureError("slot \(source.slot) is gone, but \(checkpointStream) holds this capture's checkpoints: the changes the slot held are lost to it. Capture under a new --slot and --checkpoint-category (a fresh snapshot), or remove the checkpoints deliberately")
+            }
+            let confirmed = try await source.confirmedLSN()
+            if confirmed > checkpoint.confirmable {
+                throw CaptureError("slot \(source.slot) is confirmed up to \(confirmed), past this capture's checkpoint \(checkpoint.confirm): something else advanced it (or it was made anew), and the changes between are lost to it")
+            }
         }
-        if !options.snapshot, checkpointVersion < 0 {
-            checkpoint.snapshotted = captured.map(\.qualifiedName)
+        try await source.publish(captured.compactMap { tables[$0.qualifiedName] })
+        _ = try await source.ensureSlot()
+        if checkpointVersion < 0 {
+            // The first checkpoint starts where the slot does: nothing before it was confirmed.
+            checkpoint.confirm = try await source.confirmedLSN().description
             dirty = true
         }
+        startTransaction = try await source.nextTransactionId()
+        reconcileSnapshotProgress()
+    }
+
+    /// Categories are topics: a table name with other characters than Kafka's gets `_` for them.
+    static func category(_ name: String) -> String {
+        String(name.unicodeScalars.map { scalar in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "." || scalar == "_" || scalar == "-") ? Character(scalar) : "_"
+        })
+    }
+
+    /// Snapshot progress for the tables captured now: a table no longer captured is forgotten (if
+    /// it comes back, its rows are read again, as are a re-created table's); with `--snapshot
+    /// never`, every table counts as read.
+    func reconcileSnapshotProgress() {
+        let before = checkpoint
+        var oids = checkpoint.tableOIDs ?? [:]
+        checkpoint.snapshotted = checkpoint.snapshotted.filter { name in
+            guard let info = tables[name] else { return false }
+            if let recorded = oids[name], recorded != info.oid {
+                logger.info("\(name) was created again since its snapshot: reading it again")
+                return false
+            }
+            return true
+        }
+        if let table = checkpoint.snapshotTable, tables[table] == nil || (oids[table].map { $0 != tables[table]?.oid } ?? false) {
+            checkpoint.snapshotTable = nil
+            checkpoint.snapshotAfter = nil
+        }
+        if !options.snapshot {
+            for table in captured where !checkpoint.snapshotted.contains(table.qualifiedName) { checkpoint.snapshotted.append(table.qualifiedName) }
+        }
+        oids = oids.filter { tables[$0.key] != nil }
+        for (name, info) in tables { oids[name] = info.oid }
+        checkpoint.tableOIDs = oids
+        if checkpoint != before { dirty = true }
     }
 
     func readCheckpoint() async throws {
@@ -146,16 +196,22 @@ public final class ChangeCapture {
         logger.trace("pass: reading the flush position")
         let flushed = try await source.flushLSN()
         logger.trace("pass: reading changes")
+        let readStarted = ContinuousClock.now
         let count = try await source.changes(limit: options.batchMessages) { message in
             for change in try self.assembler.consume(message) { try await self.apply(change) }
         }
         if let chunk, count < options.batchMessages, flushed >= chunk.high {
             // Read to the end of what was flushed before this pass: every transaction the
             // chunk's snapshot saw is behind us.
-            placeChunk()
-            _ = chunk
+            try await placeChunk()
         }
-        logger.trace("pass: \(count) messages read; appending")
+        if count < options.batchMessages, chunk == nil, transaction == nil, !dirty, flushed.value > checkpoint.confirmable.value + Self.idleConfirmLag {
+            // Everything flushed before this pass was read and none of it is captured (other
+            // tables' changes): the slot may move on, once a checkpoint says so.
+            checkpoint.confirm = flushed.description
+            dirty = true
+        }
+        logger.debug("pass: \(count) messages read in \(ContinuousClock.now - readStarted) (with the appends among them)")
         let appended = try await flush()
         let confirm = max(checkpoint.confirmable, skippedTo)
         logger.trace("pass: confirming \(confirm)")
@@ -171,36 +227,45 @@ public final class ChangeCapture {
             // stream: read again once it is visible.
             let xmax32 = UInt32(truncatingIfNeeded: read.xmax)
             let running32 = Set(read.running.map { UInt32(truncatingIfNeeded: $0) })
-            if recent.contains(where: { running32.contains($0) || Int32(bitPattern: $0 &- xmax32) >= 0 }) {
+            if read.xmin < startTransaction || recent.contains(where: { running32.contains($0) || Int32(bitPattern: $0 &- xmax32) >= 0 }) {
                 try await Task.sleep(for: .milliseconds(10))
                 continue
             }
             let shape = info.shape
             let keyIndexes = info.primaryKey.compactMap { key in info.columns.firstIndex { $0.name == key } }
-            var rows: [(stream: String, values: [PgColumnValue])] = []
+            var rows: [(stream: String, values: [PgColumnValue], key: [String])] = []
             for values in read.rows {
                 guard let stream = shape.streamId(values) else { throw CaptureError("a row of \(info.qualifiedName) has a null key") }
-                rows.append((stream, values))
+                if let problem = StreamName(category: "x", id: stream).problem {
+                    throw CaptureError("a row of \(info.qualifiedName) cannot be a stream: \(problem)")
+                }
+                rows.append((stream, values, keyIndexes.map { if case let .text(text) = values[$0] { text } else { "" } }))
             }
-            let lastKey: [String]? = read.rows.last.map { values in
-                keyIndexes.map { if case let .text(text) = values[$0] { text } else { "" } }
-            }
+            let lastKey = rows.last?.key
             chunk = SnapshotChunk(table: info.qualifiedName, rows: rows, lastKey: lastKey, isLast: read.rows.count < options.chunkRows,
                                   high: read.high, xmax: read.xmax, running: read.running)
             return
         }
     }
 
-    /// The chunk's rows go into the append here, with the snapshot's progress.
-    func placeChunk() {
+    /// The chunk's rows go into the append here, with the snapshot's progress; a chunk larger
+    /// than one append goes in several, each recording the last row it holds.
+    func placeChunk() async throws {
         guard let placed = chunk, let info = tables[placed.table], let table = captured.first(where: { $0.qualifiedName == placed.table }) else { return }
         chunk = nil
         let now = Date()
+        let nowText = ChangeAssembler.iso8601(now)
+        var previousKey: [String]? = checkpoint.snapshotTable == placed.table ? checkpoint.snapshotAfter : nil
         for row in placed.rowsToAppend {
             guard let (stream, event) = ChangeAssembler.snapshotEvent(slot: source.slot, table: table, schema: info.schema, name: info.name,
-                                                                      shape: info.shape, values: row.values, chunkLSN: placed.high, readAt: now)
+                                                                      shape: info.shape, values: row.values, chunkLSN: placed.high,
+                                                                      readAt: now, readAtText: nowText)
             else { continue }
-            add(event, to: stream)
+            try await add(event, to: stream) {
+                self.checkpoint.snapshotTable = placed.table
+                self.checkpoint.snapshotAfter = previousKey
+            }
+            previousKey = row.key
         }
         if placed.isLast {
             checkpoint.snapshotted.append(placed.table)
@@ -214,18 +279,28 @@ public final class ChangeCapture {
         dirty = true
     }
 
-    func add(_ event: EventData, to stream: StreamName) {
+    /// Adds an event to the append being built. When it would make the append too large, what is
+    /// built goes first, with the checkpoint `beforeFlush` makes say where it stopped.
+    func add(_ event: EventData, to stream: StreamName, beforeFlush: () -> Void) async throws {
+        // Base64 of the payload, the event's other fields and the JSON around them.
+        let size = (event.data.count + 2) / 3 * 4 + event.type.utf8.count + 2 * (stream.category.utf8.count + stream.id.utf8.count) + 400
+        if size + 2048 > options.maxAppendBytes {
+            throw CaptureError("an event of \(stream) is about \(size) bytes as JSON, more than --max-append-bytes \(options.maxAppendBytes) allows (keep that below the target's --http-max-body-bytes)")
+        }
+        if pendingBytes + size > options.maxAppendBytes, !order.isEmpty {
+            beforeFlush()
+            _ = try await flush()
+        }
         if parts[stream] == nil { order.append(stream) }
         parts[stream, default: []].append(event)
-        // Base64 of the payload, the event's other fields and the JSON around them.
-        pendingBytes += event.data.count * 4 / 3 + event.type.utf8.count + stream.category.utf8.count + stream.id.utf8.count + 300
+        pendingBytes += size
         dirty = true
     }
 
     func apply(_ change: CapturedChange) async throws {
         switch change {
         case let .begin(finalLSN, xid, commitTime):
-            if let placed = chunk, finalLSN >= placed.high { placeChunk() }
+            if let placed = chunk, finalLSN >= placed.high { try await placeChunk() }
             transaction = (finalLSN, xid, commitTime, checkpoint.appended(finalLSN))
         case let .event(stream, event, index):
             guard let open = transaction else { return }
@@ -234,12 +309,13 @@ public final class ChangeCapture {
                 chunk = pending
             }
             guard let skip = open.skip, index >= skip else { return }
-            add(event, to: stream)
-            if pendingBytes >= options.maxAppendBytes {
-                // A transaction larger than one append: this part in, and where it stopped.
-                checkpoint.partialLSN = open.finalLSN.description
-                checkpoint.partialEvents = index + 1
-                _ = try await flush()
+            try await add(event, to: stream) {
+                // A transaction larger than one append: what is built goes in, and where in the
+                // transaction it stopped.
+                if index > 0 {
+                    self.checkpoint.partialLSN = open.finalLSN.description
+                    self.checkpoint.partialEvents = index
+                }
             }
         case let .truncate(names, cascade, index):
             guard let open = transaction, let skip = open.skip, index >= skip else { return }
@@ -266,13 +342,14 @@ public final class ChangeCapture {
             checkpoint.partialEvents = nil
             transactionsAppended += 1
             dirty = true
-            if pendingBytes >= options.maxAppendBytes { _ = try await flush() }
         }
     }
 
     /// Appends what was built with the checkpoint, all or nothing. Whether there was anything.
     func flush() async throws -> Bool {
         guard dirty else { return false }
+        let started = ContinuousClock.now
+        defer { logger.debug("append of \(order.count) streams took \(ContinuousClock.now - started)") }
         var appends = order.map { StreamAppend(parts[$0] ?? [], to: $0, expected: .any) }
         let expected: ExpectedVersion = checkpointVersion < 0 ? .noStream : .exact(checkpointVersion)
         let version = checkpointVersion + Int64(controlEvents.count) + 1
@@ -281,7 +358,9 @@ public final class ChangeCapture {
         do {
             outcomes = try await store.append(appends)
         } catch let EventStoreError.wrongExpectedVersion(stream, _, actual) where stream == checkpointStream {
-            throw CaptureError("\(checkpointStream) is at version \(actual), not \(checkpointVersion): another capture wrote to it; this one stops")
+            // This capture holds the slot's lock, so the append that moved it on was most likely
+            // its own whose answer was lost: start again from the checkpoint.
+            throw CaptureError("\(checkpointStream) is at version \(actual), not \(checkpointVersion): reading the checkpoint again", isTransient: true)
         }
         checkpointVersion = outcomes.last?.lastVersion ?? version
         eventsAppended += parts.values.reduce(0) { $0 + $1.count }

@@ -51,6 +51,13 @@ public struct PgRelation: Equatable, Sendable {
         public var typeModifier: Int32
         /// Part of the replica identity (every column under `REPLICA IDENTITY FULL`).
         public var isKey: Bool
+
+        public init(name: String, typeOID: UInt32, typeModifier: Int32, isKey: Bool) {
+            self.name = name
+            self.typeOID = typeOID
+            self.typeModifier = typeModifier
+            self.isKey = isKey
+        }
     }
 
     public var oid: UInt32
@@ -59,6 +66,14 @@ public struct PgRelation: Equatable, Sendable {
     /// `d` default (the primary key), `n` nothing, `f` full, `i` an index.
     public var replicaIdentity: UInt8
     public var columns: [Column]
+
+    public init(oid: UInt32, namespace: String, name: String, replicaIdentity: UInt8, columns: [Column]) {
+        self.oid = oid
+        self.namespace = namespace
+        self.name = name
+        self.replicaIdentity = replicaIdentity
+        self.columns = columns
+    }
 
     /// `schema.table`.
     public var qualifiedName: String { "\(namespace).\(name)" }

@@ -17,6 +17,8 @@ public final class PostgresChangeSource: Sendable {
 
     /// A table as the catalog describes it.
     public struct TableInfo: Sendable {
+        /// The table's OID: a table dropped and created again under the same name has another.
+        public var oid: UInt32
         public var schema: String
         public var name: String
         public var columns: [(name: String, typeOID: UInt32, typeName: String)]
@@ -53,7 +55,21 @@ public final class PostgresChangeSource: Sendable {
         let configuration = try PostgresURL.connectionConfiguration(url).get()
         let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
                                                               id: 1, logger: logger).get()
-        return PostgresChangeSource(connection: connection, logger: logger, slot: slot, publication: publication)
+        let source = PostgresChangeSource(connection: connection, logger: logger, slot: slot, publication: publication)
+        // Values are written by their types' output functions in this session (the snapshot's
+        // and pgoutput's alike): fixed settings keep a row's text — and its stream id — the same
+        // whatever ALTER DATABASE or ALTER ROLE sets between runs.
+        do {
+            _ = try await source.rows("""
+                SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO, MDY', false),
+                       set_config('IntervalStyle', 'postgres', false), set_config('extra_float_digits', '1', false),
+                       set_config('bytea_output', 'hex', false)
+                """)
+        } catch {
+            await source.close()
+            throw error
+        }
+        return source
     }
 
     /// Closes the connection, waiting at most a few seconds: closing a connection whose server
@@ -122,12 +138,18 @@ public final class PostgresChangeSource: Sendable {
     /// The catalog's view of `name` (`table` or `schema.table`).
     public func table(_ name: String) async throws -> TableInfo {
         guard let found = try await rows("""
-            SELECT n.nspname, c.relname, c.oid::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            SELECT n.nspname, c.relname, c.oid::text, c.relkind::text, c.relreplident::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.oid = to_regclass($1)
             """, [name]).first, let schema = found[0], let relname = found[1], let oid = found[2] else {
             throw CaptureError("no table \(name)")
         }
         guard found[3] == "r" || found[3] == "p" else { throw CaptureError("\(name) is not a table") }
+        // Deletes and key changes name their row by the replica identity: the primary key
+        // (DEFAULT) or the whole old row (FULL). NOTHING would also make the application's
+        // updates fail once the table is published.
+        guard found[4] == "d" || found[4] == "f" else {
+            throw CaptureError("\(schema).\(relname) has REPLICA IDENTITY \(found[4] == "n" ? "NOTHING" : "USING INDEX"): a capture needs DEFAULT (with a primary key) or FULL")
+        }
         // pgoutput sends neither dropped nor generated columns; the snapshot reads the same ones.
         let columns = try await rows("""
             SELECT a.attname, a.atttypid::text, format_type(a.atttypid, a.atttypmod),
@@ -140,7 +162,7 @@ public final class PostgresChangeSource: Sendable {
         guard !key.isEmpty else {
             throw CaptureError("\(schema).\(relname) has no primary key: its rows cannot be named as streams (add one)")
         }
-        return TableInfo(schema: schema, name: relname, columns: info, primaryKey: key)
+        return TableInfo(oid: UInt32(oid) ?? 0, schema: schema, name: relname, columns: info, primaryKey: key)
     }
 
     /// Makes the publication publish exactly `tables` (inserts, updates, deletes, truncates).
@@ -162,6 +184,16 @@ public final class PostgresChangeSource: Sendable {
         }
         _ = try await rows("SELECT pg_create_logical_replication_slot($1, 'pgoutput')::text", [slot])
         return true
+    }
+
+    /// Whether the slot exists.
+    public func slotExists() async throws -> Bool {
+        try await value("SELECT count(*)::text FROM pg_replication_slots WHERE slot_name = $1", [slot]) != "0"
+    }
+
+    /// The next transaction id to be handed out: every transaction running now is below it.
+    public func nextTransactionId() async throws -> UInt64 {
+        UInt64(try await value("SELECT pg_snapshot_xmax(pg_current_snapshot())::text") ?? "") ?? 0
     }
 
     /// Where the slot is confirmed up to.

@@ -1,14 +1,14 @@
 import SteleWire
 
-/// Turns PostgreSQL's text output of a column into JSON: numbers and booleans as JSON's own,
-/// `json`/`jsonb` as the document they hold, everything else (numeric, timestamps, arrays, …)
-/// as the string PostgreSQL wrote, so nothing is rounded or reinterpreted.
+/// Turns PostgreSQL's text output of a column into JSON: integers, finite floats and booleans as
+/// JSON's own, everything else (numeric, timestamps, arrays, `json` and `jsonb`, …) as the
+/// string PostgreSQL wrote, so nothing is rounded or reinterpreted (a `json` document is kept as
+/// its text, as Debezium does: parsing it would round big numbers and drop repeated keys).
 public enum PgValueJSON {
     /// Type OIDs from `pg_type.dat`, stable across PostgreSQL versions.
     static let booleans: Set<UInt32> = [16]
     static let integers: Set<UInt32> = [20, 21, 23, 26]
     static let floats: Set<UInt32> = [700, 701]
-    static let documents: Set<UInt32> = [114, 3802]
 
     public static func json(_ text: String, typeOID: UInt32) -> JSONValue {
         if booleans.contains(typeOID) {
@@ -21,7 +21,6 @@ public enum PgValueJSON {
         }
         if integers.contains(typeOID), let value = Int64(text) { return .integer(value) }
         if floats.contains(typeOID), let value = Double(text), value.isFinite { return .number(value) }
-        if documents.contains(typeOID), let value = JSONValue.parse(Array(text.utf8)) { return value }
         return .string(text)
     }
 }

@@ -9,7 +9,7 @@
 /// the source database.
 public struct SnapshotChunk: Sendable {
     public var table: String
-    public var rows: [(stream: String, values: [PgColumnValue])]
+    public var rows: [(stream: String, values: [PgColumnValue], key: [String])]
     /// The key (text) of the last row read: where the next chunk starts.
     public var lastKey: [String]?
     /// Fewer rows than asked: the table ends here.
@@ -20,7 +20,7 @@ public struct SnapshotChunk: Sendable {
     /// Rows changed by transactions the snapshot did not see.
     public private(set) var changed: Set<String> = []
 
-    public init(table: String, rows: [(stream: String, values: [PgColumnValue])], lastKey: [String]?, isLast: Bool,
+    public init(table: String, rows: [(stream: String, values: [PgColumnValue], key: [String])], lastKey: [String]?, isLast: Bool,
                 high: LSN, xmax: UInt64, running: Set<UInt64>) {
         self.table = table
         self.rows = rows
@@ -43,7 +43,7 @@ public struct SnapshotChunk: Sendable {
     }
 
     /// The rows to append at the chunk's place.
-    public var rowsToAppend: [(stream: String, values: [PgColumnValue])] {
+    public var rowsToAppend: [(stream: String, values: [PgColumnValue], key: [String])] {
         rows.filter { !changed.contains($0.stream) }
     }
 }

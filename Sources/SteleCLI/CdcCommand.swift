@@ -34,6 +34,21 @@ struct CdcCommand: AsyncParsableCommand {
         @Option(help: "An append is cut near this many bytes (keep below the target's --http-max-body-bytes).") var maxAppendBytes = 600_000
         @Option(help: "How long to wait, in milliseconds, when a pass found nothing new.") var idleMs = 100
 
+        /// Whether `error` needs the operator: the source's data, the capture's own setup or the
+        /// target's answer refuse it, and would again.
+        static func isPermanent(_ error: any Error) -> Bool {
+            switch error {
+            case let error as CaptureError: !error.isTransient
+            case is PgOutputError: true
+            case let error as EventStoreError:
+                switch error {
+                case .invalidRequest, .idempotencyConflict, .notAnEventCategory, .wrongExpectedVersion: true
+                case .storage, .closed, .checkpointOutOfRange: false
+                }
+            default: false
+            }
+        }
+
         func validate() throws {
             guard ["initial", "never"].contains(snapshot) else { throw ValidationError("--snapshot must be initial or never") }
             guard (1...1_000_000).contains(chunkRows) else { throw ValidationError("--chunk-rows must be 1…1000000") }
@@ -82,15 +97,13 @@ struct CdcCommand: AsyncParsableCommand {
                         }
                         if !worked { try await Task.sleep(for: options.idle) }
                     }
-                } catch let error as CaptureError {
-                    // Refusals that waiting cannot mend stop the capture with the reason.
-                    if !error.isTransient {
-                        await source?.close()
-                        throw ValidationError(error.description)
-                    }
-                    logger.warning("capture interrupted: \(error); reconnecting in 1 s")
-                    await source?.close()
                 } catch {
+                    // Refusals that waiting cannot mend stop the capture with the reason; a lost
+                    // connection to either side is waited out.
+                    if Self.isPermanent(error) {
+                        await source?.close()
+                        throw error
+                    }
                     logger.warning("capture interrupted: \(String(reflecting: error)); reconnecting in 1 s")
                     await source?.close()
                 }

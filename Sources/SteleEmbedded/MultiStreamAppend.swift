@@ -49,19 +49,33 @@ extension EmbeddedEventStorage {
     }
 
     private func appendHeld(_ parts: [Part]) async throws -> [AppendOutcome] {
-        // Every check before any write.
-        var currents: [Int64] = []
-        var repeats: [AppendOutcome?] = []
-        for part in parts {
-            let current = try await mapLogErrors { try await part.log.streamVersion(key: part.append.stream.key) }
-            currents.append(current)
-            var repeated: AppendOutcome?
-            if let lookup = Idempotency.lookup(for: part.append.expected, current: current, count: part.append.events.count) {
-                let existing = try await read(part.append.stream, log: part.log, partition: part.partition, from: lookup.fromVersion,
-                                              limit: lookup.limit, isolation: .readUncommitted, includingAborted: false)
-                repeated = try Idempotency.repeatedAppend(of: part.append.events, existing: existing, lookup: lookup, stream: part.append.stream)
+        // Every check before any write; each partition's streams looked up in one trip to its log.
+        var currents = [Int64](repeating: -1, count: parts.count)
+        var repeats = [AppendOutcome?](repeating: nil, count: parts.count)
+        for indices in Dictionary(grouping: parts.indices, by: { parts[$0].gate }).values {
+            let log = parts[indices[0]].log
+            let versions = try await mapLogErrors { try await log.streamVersions(keys: indices.map { parts[$0].append.stream.key }) }
+            var lookups: [(index: Int, lookup: Idempotency.Lookup)] = []
+            for (index, current) in zip(indices, versions) {
+                currents[index] = current
+                if let lookup = Idempotency.lookup(for: parts[index].append.expected, current: current, count: parts[index].append.events.count) {
+                    lookups.append((index, lookup))
+                }
             }
-            repeats.append(repeated)
+            if lookups.isEmpty { continue }
+            let records = try await mapLogErrors {
+                try await log.readStreams(lookups.map { (parts[$0.index].append.stream.key, $0.lookup.fromVersion, $0.lookup.limit) },
+                                          isolation: .readUncommitted, includingAborted: false)
+            }
+            for ((index, lookup), found) in zip(lookups, records) {
+                let part = parts[index]
+                let existing = found.map { record in
+                    EventHeaders.decode(stream: part.append.stream, version: record.version,
+                                        position: EventPosition(partition: part.partition, offset: record.offset),
+                                        timestamp: record.timestamp, value: record.value, headers: record.headers)
+                }
+                repeats[index] = try Idempotency.repeatedAppend(of: part.append.events, existing: existing, lookup: lookup, stream: part.append.stream)
+            }
         }
         if repeats.allSatisfy({ $0 != nil }) { return repeats.map { $0! } }
         if let index = repeats.firstIndex(where: { $0 != nil }) {

@@ -90,6 +90,24 @@ extension PartitionLog {
         try await streamCount(key: key) - 1
     }
 
+    /// ``streamVersion(key:)`` of each key, in one trip to the log's I/O thread: a multi-stream
+    /// append of a thousand streams checks them without a thousand thread hops.
+    public func streamVersions(keys: [[UInt8]]) async throws -> [Int64] {
+        try await executor.run { try keys.map { try self.streamCountBlocking(key: $0) - 1 } }
+    }
+
+    /// ``readStream(key:fromVersion:maxRecords:isolation:includingAborted:)`` for several
+    /// streams, in one trip to the log's I/O thread.
+    public func readStreams(_ requests: [(key: [UInt8], fromVersion: Int64, maxRecords: Int)], isolation: IsolationLevel = .readCommitted,
+                            includingAborted: Bool = true) async throws -> [[StreamRecord]] {
+        try await executor.run {
+            try requests.map {
+                try self.readStreamBlocking(key: $0.key, fromVersion: $0.fromVersion, maxRecords: $0.maxRecords, isolation: isolation,
+                                            includingAborted: includingAborted)
+            }
+        }
+    }
+
     func streamVersionBlocking(key: [UInt8]) throws -> Int64 {
         try streamCountBlocking(key: key) - 1
     }

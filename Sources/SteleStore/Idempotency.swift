@@ -23,6 +23,8 @@ public enum Idempotency {
         switch expected {
         case let .exact(version) where current > version: Lookup(fromVersion: version + 1, limit: count, atExpectedVersions: true)
         case .noStream where current != -1: Lookup(fromVersion: 0, limit: count, atExpectedVersions: true)
+        // An empty stream holds no repeat: nothing to read.
+        case .any where current < 0, .streamExists where current < 0: nil
         case .any, .streamExists: Lookup(fromVersion: max(0, current + 1 - window), limit: Int(window), atExpectedVersions: false)
         default: nil
         }

@@ -351,7 +351,10 @@ try:
         if after is None:
             return None
         keys = ["id", "owner", "balance", "v", "doc", "note"] if category == "accounts" else ["region", "n", "status", "v"]
-        return {k: after.get(k) for k in keys}
+        row = {k: after.get(k) for k in keys}
+        if row.get("doc") is not None:
+            row["doc"] = json.loads(row["doc"])   # jsonb comes as its text, exactly
+        return row
 
     checked = 0
     for category, table in tables.items():
