@@ -68,6 +68,10 @@ public final class ChangeCapture {
     /// before a checkpoint moves it on (the WAL it holds back is PostgreSQL's disk).
     static let idleConfirmLag: UInt64 = 4 << 20
 
+    var inFlight: InFlight?
+    /// What the slot may be confirmed up to: the checkpoint of the last append that landed.
+    var durable = LSN.zero
+
     /// Counters for the status line.
     public private(set) var eventsAppended = 0
     public private(set) var transactionsAppended = 0
@@ -213,7 +217,10 @@ public final class ChangeCapture {
         }
         logger.debug("pass: \(count) messages read in \(ContinuousClock.now - readStarted) (with the appends among them)")
         let appended = try await flush()
-        let confirm = max(checkpoint.confirmable, skippedTo)
+        // Caught up: the last append lands before the pass ends (else the next pass's decoding
+        // overlaps it).
+        if count < options.batchMessages { try await settle() }
+        let confirm = max(durable, skippedTo)
         logger.trace("pass: confirming \(confirm)")
         try await source.confirm(confirm)
         return count > 0 || appended
@@ -345,30 +352,54 @@ public final class ChangeCapture {
         }
     }
 
-    /// Appends what was built with the checkpoint, all or nothing. Whether there was anything.
+    /// Starts the append of what was built with the checkpoint, all or nothing, once the one
+    /// before it has landed: while it is on its way the next changes are decoded (one append in
+    /// flight, in order, so a failed one stops every later one). Whether there was anything.
     func flush() async throws -> Bool {
         guard dirty else { return false }
-        let started = ContinuousClock.now
-        defer { logger.debug("append of \(order.count) streams took \(ContinuousClock.now - started)") }
         var appends = order.map { StreamAppend(parts[$0] ?? [], to: $0, expected: .any) }
         let expected: ExpectedVersion = checkpointVersion < 0 ? .noStream : .exact(checkpointVersion)
         let version = checkpointVersion + Int64(controlEvents.count) + 1
         appends.append(StreamAppend(controlEvents + [checkpoint.event(version: version, slot: source.slot)], to: checkpointStream, expected: expected))
-        let outcomes: [AppendOutcome]
-        do {
-            outcomes = try await store.append(appends)
-        } catch let EventStoreError.wrongExpectedVersion(stream, _, actual) where stream == checkpointStream {
-            // This capture holds the slot's lock, so the append that moved it on was most likely
-            // its own whose answer was lost: start again from the checkpoint.
-            throw CaptureError("\(checkpointStream) is at version \(actual), not \(checkpointVersion): reading the checkpoint again", isTransient: true)
-        }
-        checkpointVersion = outcomes.last?.lastVersion ?? version
-        eventsAppended += parts.values.reduce(0) { $0 + $1.count }
+        try await settle()
+        let store = self.store
+        inFlight = InFlight(task: Task { try await store.append(appends) }, version: version, confirm: checkpoint.confirmable,
+                            events: parts.values.reduce(0) { $0 + $1.count })
+        checkpointVersion = version
         parts = [:]
         order = []
         controlEvents = []
         pendingBytes = 0
         dirty = false
         return true
+    }
+
+    /// An append on its way.
+    struct InFlight {
+        var task: Task<[AppendOutcome], any Error>
+        /// The checkpoint stream's version once it lands.
+        var version: Int64
+        /// What the slot may be confirmed up to then.
+        var confirm: LSN
+        var events: Int
+    }
+
+    /// Waits for the append in flight; from then on its checkpoint is durable.
+    func settle() async throws {
+        guard let pending = inFlight else { return }
+        inFlight = nil
+        let outcomes: [AppendOutcome]
+        do {
+            outcomes = try await pending.task.value
+        } catch let EventStoreError.wrongExpectedVersion(stream, _, actual) where stream == checkpointStream {
+            // This capture holds the slot's lock, so the append that moved it on was most likely
+            // its own whose answer was lost: start again from the checkpoint.
+            throw CaptureError("\(checkpointStream) is at version \(actual), not \(pending.version - 1): reading the checkpoint again", isTransient: true)
+        }
+        guard outcomes.last?.lastVersion == pending.version else {
+            throw CaptureError("the checkpoint landed at version \(outcomes.last?.lastVersion ?? -1), not \(pending.version): reading it again", isTransient: true)
+        }
+        eventsAppended += pending.events
+        durable = max(durable, pending.confirm)
     }
 }
