@@ -98,6 +98,9 @@ timeout 1800 python3 Tests/Clients/mirror.py "$bin"
 # stele cdc postgres against a PostgreSQL cluster of its own: the capture, Stele and PostgreSQL
 # SIGKILLed under a writer; every row's stream folded equals the table, nothing lost or doubled.
 timeout 1800 python3 Tests/Clients/cdc.py "$bin"
+# Its edges: rows larger than an append, a row larger than any, refused identities, a dropped
+# slot, a TimeZone change, a re-created table, a slot moved on while other tables change.
+timeout 1800 python3 Tests/Clients/cdc_edges.py "$bin"
 
 timeout 1800 python3 Tests/Clients/expected_version.py "$bootstrap"
 timeout 1800 python3 Tests/Clients/expected_version_confluent.py "$bootstrap"
