@@ -95,6 +95,8 @@ timeout 1800 python3 Tests/Clients/transactions_faults.py "$bin" --cycles 12
 # stele mirror between two brokers of its own: SIGKILLed mid-way, then every segment byte for
 # byte, the same records both isolation levels, producers refused until promote.
 timeout 1800 python3 Tests/Clients/mirror.py "$bin"
+# The mirror inside the target node (stele serve --mirror-source): its lag in /metrics and /topics.
+timeout 1800 python3 Tests/Clients/mirror_lag.py "$bin"
 # stele cdc postgres against a PostgreSQL cluster of its own: the capture, Stele and PostgreSQL
 # SIGKILLed under a writer; every row's stream folded equals the table, nothing lost or doubled.
 timeout 1800 python3 Tests/Clients/cdc.py "$bin"

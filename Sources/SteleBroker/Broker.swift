@@ -50,6 +50,8 @@ public final class Broker: Sendable {
     /// Serializes topic creation and deletion (they do file I/O and must not interleave).
     let adminLock = AsyncLock()
     public let arrivals = ArrivalNotifier()
+    /// Mirror topics' lag, reported by a mirror running in this process.
+    public let mirrorLag = MirrorLagBoard()
     public let producerIds: ProducerIdAllocator
     /// The coordinator of every consumer group (a single-node broker coordinates them all).
     public let groups: GroupCoordinator

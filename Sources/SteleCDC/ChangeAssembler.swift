@@ -55,7 +55,9 @@ public struct ChangeAssembler: Sendable {
     /// change still names it; under FULL every column is flagged, and the catalog's key names it.
     func shape(_ relation: PgRelation, _ table: CapturedTable) -> CapturedTableShape {
         let flagged = relation.columns.filter(\.isKey).map(\.name)
-        let key = relation.replicaIdentity == UInt8(ascii: "d") && !flagged.isEmpty ? flagged : table.primaryKey
+        // The flags come in column order, the key in its own: the catalog's order when they are
+        // the same columns (a composite key's stream id must be the snapshot's).
+        let key = relation.replicaIdentity != UInt8(ascii: "d") || flagged.isEmpty || Set(flagged) == Set(table.primaryKey) ? table.primaryKey : flagged
         return CapturedTableShape(columns: relation.columns.map { .init(name: $0.name, typeOID: $0.typeOID) }, primaryKey: key)
     }
 

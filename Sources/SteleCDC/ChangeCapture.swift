@@ -24,9 +24,9 @@ public final class ChangeCapture {
         public var chunkRows = 1000
         /// Slot messages read per pass.
         public var batchMessages = 10_000
-        /// An append is cut near this many bytes of request (the server refuses more than
-        /// `--http-max-body-bytes`, 1 MiB by default).
-        public var maxAppendBytes = 600_000
+        /// An append is cut near this many bytes of request (the server refuses requests over
+        /// 1 MiB).
+        public var maxAppendBytes = 900_000
         public var idle: Duration = .milliseconds(100)
 
         public init(tables: [String]) { self.tables = tables }
@@ -67,8 +67,16 @@ public final class ChangeCapture {
     /// How far behind the WAL's flush position the slot may stay while nothing captured changes
     /// before a checkpoint moves it on (the WAL it holds back is PostgreSQL's disk).
     static let idleConfirmLag: UInt64 = 4 << 20
+    /// Room left in every append for the checkpoint event: twice its size as base64 JSON when
+    /// the capture was prepared (it grows only with the tables it names), and some.
+    var checkpointReserve = 4096
 
     var inFlight: InFlight?
+    var chunkBlockedSince: ContinuousClock.Instant?
+    var chunkBlockReported = false
+    /// When the captured tables were last checked against the catalog (dropped, re-created, or
+    /// out of the publication: a DROP sends nothing through the slot).
+    var tablesCheckedAt = ContinuousClock.now
     /// What the slot may be confirmed up to: the checkpoint of the last append that landed.
     var durable = LSN.zero
 
@@ -124,6 +132,7 @@ public final class ChangeCapture {
         }
         startTransaction = try await source.nextTransactionId()
         reconcileSnapshotProgress()
+        checkpointReserve = ((try? JSONEncoder.sorted.encode(checkpoint).count) ?? 1024) * 8 / 3 + 2048
     }
 
     /// Categories are topics: a table name with other characters than Kafka's gets `_` for them.
@@ -197,6 +206,12 @@ public final class ChangeCapture {
         if chunk == nil, let (info, after) = snapshotWork {
             try await readChunk(info, after: after)
         }
+        if ContinuousClock.now - tablesCheckedAt > .seconds(5) {
+            tablesCheckedAt = .now
+            for (name, info) in tables where try await source.tableOID(name) != info.oid {
+                throw CaptureError("\(name) was dropped or created again: preparing the capture again (a re-created table is read again)", isTransient: true)
+            }
+        }
         logger.trace("pass: reading the flush position")
         let flushed = try await source.flushLSN()
         logger.trace("pass: reading changes")
@@ -219,7 +234,9 @@ public final class ChangeCapture {
         let appended = try await flush()
         // Caught up: the last append lands before the pass ends (else the next pass's decoding
         // overlaps it).
-        if count < options.batchMessages { try await settle() }
+        // A transaction skipped as appended may be in the append still on its way: the slot moves
+        // past it only once that has landed.
+        if count < options.batchMessages || skippedTo > durable { try await settle() }
         let confirm = max(durable, skippedTo)
         logger.trace("pass: confirming \(confirm)")
         try await source.confirm(confirm)
@@ -227,17 +244,25 @@ public final class ChangeCapture {
     }
 
     func readChunk(_ info: PostgresChangeSource.TableInfo, after: [String]?) async throws {
-        while true {
+        do {
             let read = try await source.chunk(info, after: after, limit: options.chunkRows)
-            // A transaction already read from the slot but still running in the snapshot
-            // (its commit was flushed, not yet visible) would make the chunk older than the
-            // stream: read again once it is visible.
+            // A transaction already read from the slot but still running in the snapshot (its
+            // commit was flushed, not yet visible), or one running when the capture started,
+            // would make the chunk older than the stream: the chunk waits (the changes do not).
             let xmax32 = UInt32(truncatingIfNeeded: read.xmax)
             let running32 = Set(read.running.map { UInt32(truncatingIfNeeded: $0) })
             if read.xmin < startTransaction || recent.contains(where: { running32.contains($0) || Int32(bitPattern: $0 &- xmax32) >= 0 }) {
-                try await Task.sleep(for: .milliseconds(10))
-                continue
+                logger.debug("chunk of \(info.qualifiedName) waits: xmin \(read.xmin), start \(startTransaction), xmax \(read.xmax), running \(read.running.sorted()), recent in it \(recent.filter { running32.contains($0) || Int32(bitPattern: $0 &- xmax32) >= 0 })")
+                let since = chunkBlockedSince ?? .now
+                chunkBlockedSince = since
+                if ContinuousClock.now - since > .seconds(10), !chunkBlockReported {
+                    chunkBlockReported = true
+                    logger.warning("the snapshot of \(info.qualifiedName) waits for transaction \(read.xmin) to end (open since before the capture started, or prepared)")
+                }
+                return
             }
+            chunkBlockedSince = nil
+            chunkBlockReported = false
             let shape = info.shape
             let keyIndexes = info.primaryKey.compactMap { key in info.columns.firstIndex { $0.name == key } }
             var rows: [(stream: String, values: [PgColumnValue], key: [String])] = []
@@ -251,7 +276,6 @@ public final class ChangeCapture {
             let lastKey = rows.last?.key
             chunk = SnapshotChunk(table: info.qualifiedName, rows: rows, lastKey: lastKey, isLast: read.rows.count < options.chunkRows,
                                   high: read.high, xmax: read.xmax, running: read.running)
-            return
         }
     }
 
@@ -290,11 +314,12 @@ public final class ChangeCapture {
     /// built goes first, with the checkpoint `beforeFlush` makes say where it stopped.
     func add(_ event: EventData, to stream: StreamName, beforeFlush: () -> Void) async throws {
         // Base64 of the payload, the event's other fields and the JSON around them.
-        let size = (event.data.count + 2) / 3 * 4 + event.type.utf8.count + 2 * (stream.category.utf8.count + stream.id.utf8.count) + 400
-        if size + 2048 > options.maxAppendBytes {
-            throw CaptureError("an event of \(stream) is about \(size) bytes as JSON, more than --max-append-bytes \(options.maxAppendBytes) allows (keep that below the target's --http-max-body-bytes)")
+        // (JSONEncoder writes base64's `/` as `\/`: an eighth more, generously.)
+        let size = (event.data.count + 2) / 3 * 4 * 17 / 16 + event.type.utf8.count + 2 * (stream.category.utf8.count + stream.id.utf8.count) + 400
+        if size + checkpointReserve > options.maxAppendBytes {
+            throw CaptureError("an event of \(stream) is about \(size) bytes as JSON, more than --max-append-bytes \(options.maxAppendBytes) allows (keep that below the target's 1 MiB request limit)")
         }
-        if pendingBytes + size > options.maxAppendBytes, !order.isEmpty {
+        if pendingBytes + size + checkpointReserve > options.maxAppendBytes, !order.isEmpty {
             beforeFlush()
             _ = try await flush()
         }
@@ -395,6 +420,10 @@ public final class ChangeCapture {
             // This capture holds the slot's lock, so the append that moved it on was most likely
             // its own whose answer was lost: start again from the checkpoint.
             throw CaptureError("\(checkpointStream) is at version \(actual), not \(pending.version - 1): reading the checkpoint again", isTransient: true)
+        } catch let EventStoreError.idempotencyConflict(stream, reason) {
+            // The same: an earlier attempt (of this process or of one before it) landed part of
+            // what this append repeats. The checkpoint says how far it got.
+            throw CaptureError("\(stream): \(reason); reading the checkpoint again", isTransient: true)
         }
         guard outcomes.last?.lastVersion == pending.version else {
             throw CaptureError("the checkpoint landed at version \(outcomes.last?.lastVersion ?? -1), not \(pending.version): reading it again", isTransient: true)

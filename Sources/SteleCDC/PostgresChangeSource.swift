@@ -186,6 +186,11 @@ public final class PostgresChangeSource: Sendable {
         return true
     }
 
+    /// The OID of table `name` now, 0 when there is none.
+    public func tableOID(_ name: String) async throws -> UInt32 {
+        UInt32(try await value("SELECT coalesce(to_regclass($1)::oid, 0)::text", [name]) ?? "") ?? 0
+    }
+
     /// Whether the slot exists.
     public func slotExists() async throws -> Bool {
         try await value("SELECT count(*)::text FROM pg_replication_slots WHERE slot_name = $1", [slot]) != "0"
@@ -227,13 +232,17 @@ public final class PostgresChangeSource: Sendable {
         let sequence = try await query(PostgresQuery(unsafeSQL: """
             SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2::int, 'proto_version', '1', 'publication_names', $3)
             """, binds: bindings))
-        var count = 0
+        // Every row is read before any is handled: awaiting an append inside the row loop lets
+        // rows pile up in postgres-nio, whose row stream (1.33) traps if the server then closes
+        // the connection. The memory this holds is the pass's messages (`limit`, or one source
+        // transaction when that is larger).
+        var messages: [PgOutputMessage] = []
         for try await row in sequence {
             guard var bytes = try row.decode(ByteBuffer?.self) else { continue }
-            count += 1
-            try await handle(try PgOutputMessage.decode(bytes.readBytes(length: bytes.readableBytes) ?? []))
+            messages.append(try PgOutputMessage.decode(bytes.readBytes(length: bytes.readableBytes) ?? []))
         }
-        return count
+        for message in messages { try await handle(message) }
+        return messages.count
     }
 
     /// Up to `limit` rows of `table` after the key `after` (from its start when `nil`), in key

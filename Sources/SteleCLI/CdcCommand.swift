@@ -31,7 +31,7 @@ struct CdcCommand: AsyncParsableCommand {
         @Option(help: "The category of the capture's checkpoint stream (its stream id is the slot).") var checkpointCategory = "cdc-checkpoints"
         @Option(help: "initial: read the tables' rows first; never: only changes from the slot's creation on.") var snapshot = "initial"
         @Option(help: "Rows per snapshot chunk.") var chunkRows = 1000
-        @Option(help: "An append is cut near this many bytes (keep below the target's --http-max-body-bytes).") var maxAppendBytes = 600_000
+        @Option(help: "An append is cut near this many bytes (keep below the target's 1 MiB request limit).") var maxAppendBytes = 900_000
         @Option(help: "How long to wait, in milliseconds, when a pass found nothing new.") var idleMs = 100
 
         /// Whether `error` needs the operator: the source's data, the capture's own setup or the

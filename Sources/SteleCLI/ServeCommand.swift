@@ -121,6 +121,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(help: ArgumentHelp("Mirror topics of this source cluster into this node, as `stele mirror` does, with their lag in /metrics and /topics (needs a PLAINTEXT Kafka listener: the mirror writes through it).", valueName: "host:port"))
+    var mirrorSource: String?
+
+    @Option(help: "With --mirror-source: the topics to mirror, a regular expression over whole names.")
+    var mirrorTopics = ".*"
+
+    @Option(help: "With --mirror-source: the consumer groups whose committed offsets are copied, a regular expression over whole group ids.")
+    var mirrorGroups: String?
+
+    @Option(help: "With --mirror-source: bytes fetched from the source per partition and pass.")
+    var mirrorFetchMaxBytes: Int32 = 1 << 20
+
     @OptionGroup(title: "Listeners and security")
     var security: ServeSecurityOptions
 
@@ -159,6 +171,15 @@ struct ServeCommand: AsyncParsableCommand {
         try check("http-max-subscribers", httpMaxSubscribers, 1...1_000_000)
         let listeners = try security.kafkaListeners(base: KafkaServer.Configuration(), listen: listen, kafkaPort: kafkaPort)
         try security.checkExposure(kafka: listeners, httpHost: httpListen ?? listen)
+        if let mirrorSource {
+            _ = try MirrorCommand.address(mirrorSource, "--mirror-source")
+            _ = try MirrorCommand.pattern(mirrorTopics)
+            _ = try mirrorGroups.map(MirrorCommand.pattern)
+            guard mirrorFetchMaxBytes > 0 else { throw ValidationError("--mirror-fetch-max-bytes must be positive") }
+            guard listeners.contains(where: { $0.securityProtocol == .plaintext }) else {
+                throw ValidationError("--mirror-source writes through a PLAINTEXT Kafka listener of this node; --listeners has none")
+            }
+        }
     }
 
     func run() async throws {
@@ -288,8 +309,43 @@ struct ServeCommand: AsyncParsableCommand {
             "address": "\(configuration.http.host):\(node.httpPort)", "tls": "\(configuration.http.tls != nil)",
             "authentication": "\(configuration.http.authorizer == nil ? "none" : "bearer tokens and Basic, ACLs")",
         ])
+        let mirror = try startMirror(node: node, listeners: [configuration.kafka] + configuration.additionalKafkaListeners, logger: logger)
         try await node.waitUntilStopped()
+        mirror?.cancel()
+        await mirror?.value
         logger.info("stopped; every partition flushed and closed")
+    }
+}
+
+extension ServeCommand {
+    /// With `--mirror-source`: the mirror runs beside the node, writing through the node's own
+    /// PLAINTEXT listener (the same checks as any mirror's writes), and reports each mirror
+    /// topic's lag to the broker for /metrics and /topics.
+    func startMirror(node: SteleNode, listeners: [KafkaServer.Configuration], logger: Logger) throws -> Task<Void, Never>? {
+        guard let mirrorSource else { return nil }
+        guard let index = listeners.firstIndex(where: { $0.securityProtocol == .plaintext }), index < node.kafkaPorts.count else {
+            throw ValidationError("--mirror-source needs a PLAINTEXT Kafka listener")
+        }
+        let host = ["0.0.0.0", "::", ""].contains(listeners[index].host) ? "127.0.0.1" : listeners[index].host
+        let target = (host, node.kafkaPorts[index])
+        let source = try MirrorCommand.address(mirrorSource, "--mirror-source")
+        let topics = try MirrorCommand.pattern(mirrorTopics)
+        let groups = try mirrorGroups.map(MirrorCommand.pattern)
+        let broker = node.broker
+        let (fetchMaxBytes, sourceAddress, pattern) = (mirrorFetchMaxBytes, mirrorSource, mirrorTopics)
+        logger.info("mirroring", metadata: ["source": "\(sourceAddress)", "topics": "\(pattern)"])
+        return Task {
+            do {
+                try await MirrorCommand.mirror(source: source, sourceAddress: sourceAddress, target: target, topics: topics, groups: groups,
+                                               fetchMaxBytes: fetchMaxBytes, idle: .milliseconds(200),
+                                               log: { logger.info("\($0)") },
+                                               observe: { topic, partition, sourceEnd, copiedTo in
+                                                   broker.mirrorLag.observe(topic: topic, partition: partition, sourceEnd: sourceEnd, copiedTo: copiedTo, now: .now)
+                                               })
+            } catch {
+                logger.error("mirror stopped: the operator must act", metadata: ["reason": "\(error)"])
+            }
+        }
     }
 }
 

@@ -1849,6 +1849,42 @@ enum EmbeddedFiles {
             "items": {
               "$ref": "#/components/schemas/TopicPartition"
             }
+          },
+          "mirror": {
+            "type": "object",
+            "description": "For a mirror topic (`stele.mirror.source` set): its source, whether it is still mirrored (`active`) or promoted, and how far behind the source it is when a mirror runs in this node (`stele serve --mirror-source`; null otherwise).",
+            "required": [
+              "source",
+              "state",
+              "lagRecords",
+              "lagSeconds"
+            ],
+            "properties": {
+              "source": {
+                "type": "string"
+              },
+              "state": {
+                "type": "string",
+                "enum": [
+                  "active",
+                  "promoted"
+                ]
+              },
+              "lagRecords": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 0
+              },
+              "lagSeconds": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "minimum": 0
+              }
+            }
           }
         }
       },

@@ -41,6 +41,11 @@ struct MetricsRoute: Sendable {
                     .set(Double(lag))
             }
         }
+        // Mirror topics' lag, when a mirror runs in this node (`stele serve --mirror-source`).
+        for (topic, lag) in broker.mirrorLag.lag(now: .now) where broker.topic(topic)?.config.isActiveMirror == true {
+            registry.makeGauge(name: "stele_mirror_lag_records", labels: [("topic", topic)]).set(Double(lag.records))
+            registry.makeGauge(name: "stele_mirror_lag_seconds", labels: [("topic", topic)]).set(lag.seconds)
+        }
         for view in views.views {
             let status = await view.status()
             let labels = [("view", status.name)]

@@ -12,7 +12,8 @@ struct TopicRoutes: Sendable {
 
     func register(on router: Router<SteleRequestContext>) {
         router.get("topics") { _, _ in
-            var body: [String: JSONValue] = ["topics": .array(broker.topicNames.compactMap { broker.topic($0).map(Self.json) })]
+            let lag = broker.mirrorLag.lag(now: .now)
+            var body: [String: JSONValue] = ["topics": .array(broker.topicNames.compactMap { name in broker.topic(name).map { Self.json($0, mirrorLag: lag[name]) } })]
             let offline = broker.offlineTopics.sorted { $0.key < $1.key }
             if !offline.isEmpty { body["offline"] = .array(offline.map { .object(["name": .string($0.key), "reason": .string($0.value)]) }) }
             return JSONResponse.ok(.object(body))
@@ -21,7 +22,7 @@ struct TopicRoutes: Sendable {
             let name = try StreamRoutes.pathParameter(context, "name")
             if let reason = broker.offlineReason(name) { return JSONResponse.problem(.serviceUnavailable, "topic offline", detail: reason) }
             guard let topic = broker.topic(name) else { return JSONResponse.problem(.notFound, "no topic named \(name)") }
-            return JSONResponse.ok(Self.json(topic))
+            return JSONResponse.ok(Self.json(topic, mirrorLag: broker.mirrorLag.lag(now: .now)[name]))
         }
         router.post("topics") { request, _ in
             let body: ByteBuffer
@@ -79,8 +80,22 @@ struct TopicRoutes: Sendable {
         }
     }
 
-    static func json(_ topic: Broker.Topic) -> JSONValue {
-        .object([
+    /// A topic; a mirror topic also says its source, its state and (when a mirror in this node
+    /// reports it) how far behind the source it is.
+    static func json(_ topic: Broker.Topic, mirrorLag: MirrorLagBoard.TopicLag? = nil) -> JSONValue {
+        var members = Self.members(topic)
+        if let source = topic.config.mirrorSource {
+            members["mirror"] = .object([
+                "source": .string(source), "state": .string(topic.config.isActiveMirror ? "active" : "promoted"),
+                "lagRecords": topic.config.isActiveMirror ? mirrorLag.map { .integer($0.records) } ?? .null : .null,
+                "lagSeconds": topic.config.isActiveMirror ? mirrorLag.map { .number($0.seconds) } ?? .null : .null,
+            ])
+        }
+        return .object(members)
+    }
+
+    static func members(_ topic: Broker.Topic) -> [String: JSONValue] {
+        [
             "name": .string(topic.name),
             "configs": .object(topic.config.configs.mapValues(JSONValue.string)),
             "partitions": .array(topic.partitions.enumerated().map { index, log in
@@ -89,7 +104,7 @@ struct TopicRoutes: Sendable {
                     "logEndOffset": .integer(log.highWatermark), "bytes": .integer(log.sizeInBytes),
                 ])
             }),
-        ])
+        ]
     }
 
     /// A group's state and members, and per partition its committed offset, the log end and the lag.

@@ -317,12 +317,13 @@ try:
     last_commit = max(lsn(e) for e in [end_lsn])
     while True:
         current = checkpoint()
-        if current and current[1] and lsn(current[1]["confirm"]) >= last_commit and not current[1].get("partialLSN"):
+        snapshot_done = current and current[1] and sorted(current[1].get("snapshotted", [])) == ["public.accounts", "public.orders"]
+        if snapshot_done and lsn(current[1]["confirm"]) >= last_commit and not current[1].get("partialLSN"):
             break
         with psycopg.connect(URL, autocommit=True) as db:
             # Nothing more to decode once the slot has seen the end of the WAL the writer wrote.
             confirmed = db.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'stele_cdc'").fetchone()[0]
-        if current and current[1] and lsn(confirmed) >= last_commit:
+        if snapshot_done and lsn(confirmed) >= last_commit:
             break
         progress.check((current or (None,))[0])
         time.sleep(0.1)

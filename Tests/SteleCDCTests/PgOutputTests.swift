@@ -76,6 +76,17 @@ struct PgOutputTests {
             Issue.record("no event"); return
         }
         #expect(stream == StreamName(category: "rk", id: "5"))
+
+        // A composite key flagged in column order (a, b) but declared PRIMARY KEY (b, a): the
+        // stream id follows the key's order, as the snapshot's does.
+        var composite = ChangeAssembler(slot: "s", tables: [CapturedTable(qualifiedName: "public.ck", category: "ck", primaryKey: ["b", "a"])])
+        _ = try composite.consume(.relation(PgRelation(oid: 8, namespace: "public", name: "ck", replicaIdentity: UInt8(ascii: "d"), columns: [
+            .init(name: "a", typeOID: 23, typeModifier: -1, isKey: true), .init(name: "b", typeOID: 23, typeModifier: -1, isKey: true)])))
+        _ = try composite.consume(.begin(finalLSN: LSN(1), commitTime: Date(timeIntervalSince1970: 0), xid: 3))
+        guard case let .event(compositeStream, _, _) = try composite.consume(.insert(relation: 8, new: [.text("1"), .text("2")]))[0] else {
+            Issue.record("no event"); return
+        }
+        #expect(compositeStream.id == "[2,1]")
     }
 
     @Test func refusesDamagedMessages() {

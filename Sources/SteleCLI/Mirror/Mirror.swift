@@ -18,6 +18,9 @@ struct Mirror {
     let topics: Regex<AnyRegexOutput>
     var maxBytes: Int32 = 1 << 20
     var log: (String) -> Void = { print($0) }
+    /// Told, after each partition's turn, how far it is copied and where the source ends (the
+    /// lag a mirror inside `stele serve` reports).
+    var observe: (_ topic: String, _ partition: Int32, _ sourceEnd: Int64, _ copiedTo: Int64) -> Void = { _, _, _, _ in }
 
     /// Groups whose committed offsets are copied (nil: none).
     var groups: Regex<AnyRegexOutput>?
@@ -132,11 +135,15 @@ struct Mirror {
 
     private func write(_ fetched: KafkaConnection.FetchedBatches, topic: String, partition: Int32, at position: Int64) async throws -> (Int, Int64) {
         guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source", refused: fetched.errorCode, nil) }
-        guard let next = fetched.nextOffset else { return (0, position) }
+        guard let next = fetched.nextOffset else {
+            if fetched.highWatermark >= 0 { observe(topic, partition, fetched.highWatermark, position) }
+            return (0, position)
+        }
         if fetched.batchCount > 0 {
             let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
             guard error == .none else { throw MirrorError("writing \(topic)-\(partition) at \(position) to the target", refused: error, message) }
         }
+        if fetched.highWatermark >= 0 { observe(topic, partition, fetched.highWatermark, next) }
         return (fetched.batchCount, next)
     }
 }

@@ -42,35 +42,55 @@ struct MirrorCommand: AsyncParsableCommand {
             let groupPattern = try groups.map(MirrorCommand.pattern)
             guard idleMs > 0 else { throw ValidationError("--idle-ms must be positive") }
             guard fetchMaxBytes > 0 else { throw ValidationError("--fetch-max-bytes must be positive") }
-            while true {
-                var connections: [KafkaConnection] = []
-                do {
-                    let sourceConnection = try await KafkaConnection(host: sourceHost, port: sourcePort, clientId: "stele-mirror-source",
-                                                                     requestTimeout: .seconds(60))
-                    connections.append(sourceConnection)
-                    let targetConnection = try await KafkaConnection(host: targetHost, port: targetPort, clientId: "stele-mirror",
-                                                                     requestTimeout: .seconds(60))
-                    connections.append(targetConnection)
-                    var mirror = Mirror(source: sourceConnection, target: targetConnection, sourceAddress: source, topics: pattern)
-                    mirror.maxBytes = fetchMaxBytes
-                    mirror.groups = groupPattern
-                    print("mirroring \(source) → \(target), topics matching \(topics)" + (groups.map { ", groups matching \($0)" } ?? ""))
-                    while true {
-                        let copied = try await mirror.pass()
-                        _ = try await mirror.syncGroups()
-                        if copied == 0 { try await Task.sleep(for: .milliseconds(idleMs)) }
-                    }
-                } catch let error as MirrorError where error.permanent {
-                    for connection in connections { await connection.close() }
-                    // A refusal (a promoted topic, a source behind the target) is the operator's to fix.
-                    print("stele mirror: \(error)")
-                    throw ExitCode.failure
-                } catch {
-                    for connection in connections { await connection.close() }
-                    // A connection lost or refused: the next attempt resumes at the target's log end.
-                    print("stele mirror: \(error); connecting again in 1 s")
-                    try await Task.sleep(for: .seconds(1))
+            print("mirroring \(source) → \(target), topics matching \(topics)" + (groups.map { ", groups matching \($0)" } ?? ""))
+            do {
+                try await MirrorCommand.mirror(source: (sourceHost, sourcePort), sourceAddress: source, target: (targetHost, targetPort),
+                                               topics: pattern, groups: groupPattern, fetchMaxBytes: fetchMaxBytes, idle: .milliseconds(idleMs))
+            } catch let error as MirrorError {
+                // A refusal (a promoted topic, a source behind the target) is the operator's to fix.
+                print("stele mirror: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    /// Mirrors until cancelled or refused for good (a ``MirrorError`` that is permanent, thrown):
+    /// a lost or refused connection only makes it connect again a second later, resuming at the
+    /// target's log end. `observe` hears each partition's progress (for lag).
+    static func mirror(source: (String, Int), sourceAddress: String, target: (String, Int), topics: Regex<AnyRegexOutput>,
+                       groups: Regex<AnyRegexOutput>?, fetchMaxBytes: Int32, idle: Duration,
+                       log: @escaping (String) -> Void = { print($0) },
+                       observe: @escaping (String, Int32, Int64, Int64) -> Void = { _, _, _, _ in }) async throws {
+        while !Task.isCancelled {
+            var connections: [KafkaConnection] = []
+            do {
+                let sourceConnection = try await KafkaConnection(host: source.0, port: source.1, clientId: "stele-mirror-source",
+                                                                 requestTimeout: .seconds(60))
+                connections.append(sourceConnection)
+                let targetConnection = try await KafkaConnection(host: target.0, port: target.1, clientId: "stele-mirror",
+                                                                 requestTimeout: .seconds(60))
+                connections.append(targetConnection)
+                var mirror = Mirror(source: sourceConnection, target: targetConnection, sourceAddress: sourceAddress, topics: topics)
+                mirror.maxBytes = fetchMaxBytes
+                mirror.groups = groups
+                mirror.log = log
+                mirror.observe = observe
+                while !Task.isCancelled {
+                    let copied = try await mirror.pass()
+                    _ = try await mirror.syncGroups()
+                    if copied == 0 { try await Task.sleep(for: idle) }
                 }
+            } catch let error as MirrorError where error.permanent {
+                for connection in connections { await connection.close() }
+                throw error
+            } catch is CancellationError {
+                for connection in connections { await connection.close() }
+                return
+            } catch {
+                for connection in connections { await connection.close() }
+                // A connection lost or refused: the next attempt resumes at the target's log end.
+                log("stele mirror: \(error); connecting again in 1 s")
+                try? await Task.sleep(for: .seconds(1))
             }
         }
     }

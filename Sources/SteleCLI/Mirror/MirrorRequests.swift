@@ -35,12 +35,14 @@ extension KafkaConnection {
         var batchCount = 0
         /// Past the last whole batch fetched (empty ones too).
         var nextOffset: Int64?
+        /// The source partition's high watermark when it answered.
+        var highWatermark: Int64 = -1
     }
 
     /// Fetch v11 of one partition, read_uncommitted (markers and aborted batches included: the
     /// mirror copies the log as it is).
     func fetchBatches(topic: String, partition: Int32, offset: Int64, maxBytes: Int32, maxWaitMs: Int32) async throws -> FetchedBatches {
-        var (code, _, records) = try await fetchPartition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes,
+        var (code, highWatermark, records) = try await fetchPartition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes,
                                                           maxWaitMs: maxWaitMs, minBytes: 1)
         let error = KafkaErrorCode(rawValue: code) ?? .unknownServerError
         let bytes = records.readBytes(length: records.readableBytes) ?? []
@@ -62,7 +64,7 @@ extension KafkaConnection {
                 next = header.nextOffset
             }
         }
-        return FetchedBatches(errorCode: error, batches: kept, batchCount: count, nextOffset: next)
+        return FetchedBatches(errorCode: error, batches: kept, batchCount: count, nextOffset: next, highWatermark: highWatermark)
     }
 
     /// The consumer groups (ListGroups v2).
