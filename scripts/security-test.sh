@@ -228,6 +228,22 @@ wait_until "$$" "the ACL server to stop" bash -c "! kill -0 $pid 2>/dev/null" ||
 wait "$pid" 2>/dev/null || true
 pid=""
 
+# Without --listeners the one PLAINTEXT listener is authorized as well: an anonymous client is refused.
+"$bin/stele" serve --data-dir "$acl_dir" --http-listen 127.0.0.1 --http-port 0 --kafka-port 0 --authorizer acl --super-users User:admin \
+    > "$work/acl-plain.log" 2>&1 &
+pid=$!
+wait_until "$pid" "the plaintext ACL server to serve HTTP" grep -q 'serving HTTP' "$work/acl-plain.log" || { cat "$work/acl-plain.log"; fail "the plaintext ACL server did not start"; }
+grep -q 'authorizing requests with ACLs' "$work/acl-plain.log" || { cat "$work/acl-plain.log"; fail "--authorizer acl without --listeners authorizes nothing"; }
+plain_port=$(grep "serving the Kafka protocol" "$work/acl-plain.log" | grep -o 'address=127.0.0.1:[0-9]*' | cut -d: -f2)
+if "$bin/stele" topics create anonymous-topic --bootstrap "127.0.0.1:$plain_port" > "$work/anon.out" 2>&1; then
+    fail "an anonymous client created a topic on the PLAINTEXT listener of an --authorizer acl server"
+fi
+kill -TERM "$pid"
+wait_until "$$" "the plaintext ACL server to stop" bash -c "! kill -0 $pid 2>/dev/null" || fail "the plaintext ACL server did not stop"
+wait "$pid" 2>/dev/null || true
+pid=""
+echo "--authorizer acl without --listeners: the PLAINTEXT listener refuses an anonymous client: OK"
+
 # What the admin clients changed is on disk: carol's ACL (CreateAcls), not bob's group ACL (DeleteAcls).
 acls list --principal User:carol | grep -qx 'ALLOW User:carol from \* READ on Topic:audit-\*' || { acls list; fail "an ACL created through CreateAcls was not kept"; }
 ! acls list | grep -q 'Group:g-bob$' || fail "an ACL deleted through DeleteAcls came back"

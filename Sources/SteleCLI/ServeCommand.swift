@@ -179,6 +179,11 @@ struct ServeCommand: AsyncParsableCommand {
             guard listeners.contains(where: { $0.securityProtocol == .plaintext }) else {
                 throw ValidationError("--mirror-source writes through a PLAINTEXT Kafka listener of this node; --listeners has none")
             }
+            // Under ACLs the mirror would write as the anonymous principal, and granting that
+            // CLUSTER_ACTION would let any anonymous client pose as the mirror.
+            guard security.authorizer.lowercased() != "acl" else {
+                throw ValidationError("--mirror-source with --authorizer acl is not possible yet (the mirror has no identity of its own): run `stele mirror` with SASL credentials instead")
+            }
         }
     }
 
@@ -221,11 +226,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.kafka.idleTimeout = .milliseconds(connectionsMaxIdleMs)
         guard (0...Int(Int32.max)).contains(nodeId) else { throw ValidationError("--node-id must be 0...\(Int32.max), got \(nodeId)") }
         configuration.kafka.nodeId = Int32(nodeId)
+        // Always the listeners as the security options made them: without --listeners, the one
+        // PLAINTEXT listener carries the authorizer too (ACLs apply to its anonymous clients).
         let listeners = try security.kafkaListeners(base: configuration.kafka, listen: listen, kafkaPort: kafkaPort)
-        if security.listeners != nil {
-            configuration.kafka = listeners[0]
-            configuration.additionalKafkaListeners = Array(listeners.dropFirst())
-        }
+        configuration.kafka = listeners[0]
+        configuration.additionalKafkaListeners = Array(listeners.dropFirst())
         configuration.http.host = httpListen ?? listen
         configuration.http.port = httpPort
         configuration.http.maxConnections = httpMaxConnections
@@ -326,7 +331,11 @@ extension ServeCommand {
         guard let index = listeners.firstIndex(where: { $0.securityProtocol == .plaintext }), index < node.kafkaPorts.count else {
             throw ValidationError("--mirror-source needs a PLAINTEXT Kafka listener")
         }
-        let host = ["0.0.0.0", "::", ""].contains(listeners[index].host) ? "127.0.0.1" : listeners[index].host
+        let host = switch listeners[index].host {
+        case "0.0.0.0", "": "127.0.0.1"
+        case "::", "[::]": "::1"
+        case let host: host
+        }
         let target = (host, node.kafkaPorts[index])
         let source = try MirrorCommand.address(mirrorSource, "--mirror-source")
         let topics = try MirrorCommand.pattern(mirrorTopics)
@@ -339,10 +348,12 @@ extension ServeCommand {
                 try await MirrorCommand.mirror(source: source, sourceAddress: sourceAddress, target: target, topics: topics, groups: groups,
                                                fetchMaxBytes: fetchMaxBytes, idle: .milliseconds(200),
                                                log: { logger.info("\($0)") },
-                                               observe: { topic, partition, sourceEnd, copiedTo in
-                                                   broker.mirrorLag.observe(topic: topic, partition: partition, sourceEnd: sourceEnd, copiedTo: copiedTo, now: .now)
+                                               observe: { topic, partition, sourceEnd, copiedTo, newest in
+                                                   broker.mirrorLag.observe(topic: topic, partition: partition, sourceEnd: sourceEnd, copiedTo: copiedTo,
+                                                                            newestCopiedMs: newest, nowMs: Date().epochMilliseconds)
                                                })
             } catch {
+                broker.mirrorLag.stop(reason: "\(error)")
                 logger.error("mirror stopped: the operator must act", metadata: ["reason": "\(error)"])
             }
         }

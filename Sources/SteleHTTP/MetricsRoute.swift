@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import Prometheus
@@ -41,10 +42,22 @@ struct MetricsRoute: Sendable {
                     .set(Double(lag))
             }
         }
-        // Mirror topics' lag, when a mirror runs in this node (`stele serve --mirror-source`).
-        for (topic, lag) in broker.mirrorLag.lag(now: .now) where broker.topic(topic)?.config.isActiveMirror == true {
-            registry.makeGauge(name: "stele_mirror_lag_records", labels: [("topic", topic)]).set(Double(lag.records))
-            registry.makeGauge(name: "stele_mirror_lag_seconds", labels: [("topic", topic)]).set(lag.seconds)
+        // Mirror topics' lag, when a mirror runs in this node (`stele serve --mirror-source`); a
+        // topic promoted or deleted since loses its series rather than keep a last value forever.
+        if broker.mirrorLag.isReporting {
+            registry.makeGauge(name: "stele_mirror_running").set(broker.mirrorLag.stopReason == nil ? 1.0 : 0.0)
+        }
+        for (topic, lag) in broker.mirrorLag.lag(nowMs: Date().epochMilliseconds) {
+            let records = registry.makeGauge(name: "stele_mirror_lag_records", labels: [("topic", topic)])
+            let seconds = registry.makeGauge(name: "stele_mirror_lag_seconds", labels: [("topic", topic)])
+            guard broker.topic(topic)?.config.isActiveMirror == true else {
+                registry.unregisterGauge(records)
+                registry.unregisterGauge(seconds)
+                broker.mirrorLag.forget(topic: topic)
+                continue
+            }
+            records.set(Double(lag.records))
+            seconds.set(lag.seconds)
         }
         for view in views.views {
             let status = await view.status()

@@ -12,7 +12,7 @@ struct TopicRoutes: Sendable {
 
     func register(on router: Router<SteleRequestContext>) {
         router.get("topics") { _, _ in
-            let lag = broker.mirrorLag.lag(now: .now)
+            let lag = broker.mirrorLag.lag(nowMs: Date().epochMilliseconds)
             var body: [String: JSONValue] = ["topics": .array(broker.topicNames.compactMap { name in broker.topic(name).map { Self.json($0, mirrorLag: lag[name]) } })]
             let offline = broker.offlineTopics.sorted { $0.key < $1.key }
             if !offline.isEmpty { body["offline"] = .array(offline.map { .object(["name": .string($0.key), "reason": .string($0.value)]) }) }
@@ -22,7 +22,7 @@ struct TopicRoutes: Sendable {
             let name = try StreamRoutes.pathParameter(context, "name")
             if let reason = broker.offlineReason(name) { return JSONResponse.problem(.serviceUnavailable, "topic offline", detail: reason) }
             guard let topic = broker.topic(name) else { return JSONResponse.problem(.notFound, "no topic named \(name)") }
-            return JSONResponse.ok(Self.json(topic, mirrorLag: broker.mirrorLag.lag(now: .now)[name]))
+            return JSONResponse.ok(Self.json(topic, mirrorLag: broker.mirrorLag.lag(nowMs: Date().epochMilliseconds)[name]))
         }
         router.post("topics") { request, _ in
             let body: ByteBuffer

@@ -93,13 +93,16 @@ try:
         progress.check(sum(ends))
         time.sleep(0.01)
     mirror = topic.get("mirror")
-    if mirror != {"source": bootstrap, "state": "active", "lagRecords": 0, "lagSeconds": 0} and \
-            not (mirror and mirror["lagRecords"] == 0 and mirror["lagSeconds"] == 0 and mirror["state"] == "active" and mirror["source"] == bootstrap):
+    # Caught up, the seconds say how stale the target may be: since the mirror's last look.
+    if not (mirror and mirror["lagRecords"] == 0 and isinstance(mirror["lagSeconds"], (int, float)) and mirror["lagSeconds"] >= 0
+            and mirror["state"] == "active" and mirror["source"] == bootstrap):
         fail(f"/topics/lagged says mirror {mirror}")
+    if "stele_mirror_running 1" not in get(target_http, "/metrics", raw=True):
+        fail("stele_mirror_running is not 1")
     if most_records <= 0 or most_seconds <= 0:
         fail(f"the lag was never reported above zero (records {most_records}, seconds {most_seconds})")
     print(f"stele serve --mirror-source: 4000 records copied; lag seen up to {most_records:.0f} records and {most_seconds:.2f} s "
-          f"in /metrics, then 0 in /metrics and /topics: OK")
+          f"in /metrics, then 0 records in /metrics and /topics: OK")
 finally:
     for process in processes:
         if process.poll() is None:

@@ -20,12 +20,15 @@ struct Mirror {
     var log: (String) -> Void = { print($0) }
     /// Told, after each partition's turn, how far it is copied and where the source ends (the
     /// lag a mirror inside `stele serve` reports).
-    var observe: (_ topic: String, _ partition: Int32, _ sourceEnd: Int64, _ copiedTo: Int64) -> Void = { _, _, _, _ in }
+    var observe: (_ topic: String, _ partition: Int32, _ sourceEnd: Int64, _ copiedTo: Int64, _ newestCopied: Int64?) -> Void = { _, _, _, _, _ in }
 
     /// Groups whose committed offsets are copied (nil: none).
     var groups: Regex<AnyRegexOutput>?
     /// Where each partition's next batch comes from (the target's log end offset once known).
     private var positions: [String: [Int64?]] = [:]
+    /// Target topics checked to mirror this source, and those found not to (reported once).
+    private var verified: Set<String> = []
+    private var refused: Set<String> = []
     /// What each group last had copied, so only changes are committed.
     private var copiedOffsets: [String: [String: [Int32: Int64]]] = [:]
     private var lastGroupSync: ContinuousClock.Instant?
@@ -50,7 +53,22 @@ struct Mirror {
                 // sizes and timestamps behave the same after a failover.
                 let copied = try await source.topicOverrides(topic).filter { TopicConfig.knownKeys.contains($0.key) && !$0.key.hasPrefix("stele.mirror.") }
                 try await target.createTopic(topic, partitions: count, configs: copied.merging([TopicConfig.mirrorSourceKey: sourceAddress]) { _, mirror in mirror })
+                // Made now (again, if it was deleted on the target): it starts at its log end.
+                positions[topic] = nil
+                verified.insert(topic)
                 log("mirroring \(topic) (\(count) partitions) from \(sourceAddress)" + (copied.isEmpty ? "" : ", with \(copied.keys.sorted().joined(separator: ", "))"))
+            }
+            if !verified.contains(topic) {
+                // A target topic that mirrors another source (or none) is not this mirror's to write.
+                let configured = try await target.topicOverrides(topic)[TopicConfig.mirrorSourceKey]
+                guard configured == sourceAddress else {
+                    if !refused.contains(topic) {
+                        refused.insert(topic)
+                        log("\(topic) on the target " + (configured.map { "mirrors \($0)" } ?? "is not a mirror topic") + ", not \(sourceAddress): left alone")
+                    }
+                    continue
+                }
+                verified.insert(topic)
             }
             var known = positions[topic] ?? []
             if known.count < count { known += Array(repeating: nil, count: count - known.count) }
@@ -136,14 +154,14 @@ struct Mirror {
     private func write(_ fetched: KafkaConnection.FetchedBatches, topic: String, partition: Int32, at position: Int64) async throws -> (Int, Int64) {
         guard fetched.errorCode == .none else { throw MirrorError("fetching \(topic)-\(partition) at \(position) from the source", refused: fetched.errorCode, nil) }
         guard let next = fetched.nextOffset else {
-            if fetched.highWatermark >= 0 { observe(topic, partition, fetched.highWatermark, position) }
+            if fetched.highWatermark >= 0 { observe(topic, partition, fetched.highWatermark, position, nil) }
             return (0, position)
         }
         if fetched.batchCount > 0 {
             let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))
             guard error == .none else { throw MirrorError("writing \(topic)-\(partition) at \(position) to the target", refused: error, message) }
         }
-        if fetched.highWatermark >= 0 { observe(topic, partition, fetched.highWatermark, next) }
+        if fetched.highWatermark >= 0 { observe(topic, partition, fetched.highWatermark, next, fetched.newestTimestamp) }
         return (fetched.batchCount, next)
     }
 }

@@ -60,7 +60,7 @@ struct MirrorCommand: AsyncParsableCommand {
     static func mirror(source: (String, Int), sourceAddress: String, target: (String, Int), topics: Regex<AnyRegexOutput>,
                        groups: Regex<AnyRegexOutput>?, fetchMaxBytes: Int32, idle: Duration,
                        log: @escaping (String) -> Void = { print($0) },
-                       observe: @escaping (String, Int32, Int64, Int64) -> Void = { _, _, _, _ in }) async throws {
+                       observe: @escaping (String, Int32, Int64, Int64, Int64?) -> Void = { _, _, _, _, _ in }) async throws {
         while !Task.isCancelled {
             var connections: [KafkaConnection] = []
             do {

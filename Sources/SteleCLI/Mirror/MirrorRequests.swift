@@ -37,6 +37,8 @@ extension KafkaConnection {
         var nextOffset: Int64?
         /// The source partition's high watermark when it answered.
         var highWatermark: Int64 = -1
+        /// The newest timestamp among the batches kept (their max timestamps).
+        var newestTimestamp: Int64?
     }
 
     /// Fetch v11 of one partition, read_uncommitted (markers and aborted batches included: the
@@ -50,6 +52,7 @@ extension KafkaConnection {
         var count = 0
         var position = 0
         var next: Int64?
+        var newest: Int64?
         bytes.withUnsafeBytes { raw in
             while position + RecordBatchHeader.size <= raw.count,
                   let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
@@ -59,12 +62,13 @@ extension KafkaConnection {
                 if header.recordCount > 0 {
                     kept += raw[position..<(position + header.totalSize)]
                     count += 1
+                    newest = max(newest ?? header.maxTimestamp, header.maxTimestamp)
                 }
                 position += header.totalSize
                 next = header.nextOffset
             }
         }
-        return FetchedBatches(errorCode: error, batches: kept, batchCount: count, nextOffset: next, highWatermark: highWatermark)
+        return FetchedBatches(errorCode: error, batches: kept, batchCount: count, nextOffset: next, highWatermark: highWatermark, newestTimestamp: newest)
     }
 
     /// The consumer groups (ListGroups v2).
