@@ -97,6 +97,8 @@ timeout 1800 python3 Tests/Clients/transactions_faults.py "$bin" --cycles 12
 timeout 1800 python3 Tests/Clients/mirror.py "$bin"
 # The mirror inside the target node (stele serve --mirror-source): its lag in /metrics and /topics.
 timeout 1800 python3 Tests/Clients/mirror_lag.py "$bin"
+# Between two network namespaces through a lossy proxy of its own: a 30 s cut, the target SIGKILLed.
+timeout 1800 python3 Tests/Clients/mirror_netns.py "$bin"
 # stele cdc postgres against a PostgreSQL cluster of its own: the capture, Stele and PostgreSQL
 # SIGKILLed under a writer; every row's stream folded equals the table, nothing lost or doubled.
 timeout 1800 python3 Tests/Clients/cdc.py "$bin"
