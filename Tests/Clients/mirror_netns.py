@@ -17,7 +17,7 @@ fault itself).
 usage: mirror_netns.py BIN_DIR [--cut-seconds 30] [--rate 1000]
        mirror_netns.py BIN_DIR --bench SECONDS --rate 10000   (no faults: the lag at that rate,
                                                               against the link's round trip)
-       mirror_netns.py --proxy LISTEN_PORT HOST PORT SEED     (run inside namespace dst)
+       mirror_netns.py --proxy LISTEN_PORT HOST PORT SEED [--no-faults]   (run inside namespace dst)
        mirror_netns.py --produce BOOTSTRAP RATE STOPFILE       (run inside namespace src)
 """
 import asyncio
@@ -31,9 +31,9 @@ import tempfile
 import time
 
 
-def proxy(listen_port, host, port, seed):
-    """Every chunk each way is delivered 100 ms after it arrived, in order; now and then a
-    direction stalls for 0.5-2 s, and now and then a connection pair is reset."""
+def proxy(listen_port, host, port, seed, faults=True):
+    """Every chunk each way is delivered 100 ms after it arrived, in order; with `faults`, now
+    and then a direction stalls for 0.5-2 s, and now and then a connection pair is reset."""
     rng = random.Random(seed)
 
     async def pipe(reader, writer, peer_writer):
@@ -48,7 +48,7 @@ def proxy(listen_port, host, port, seed):
                     delay = due - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    if rng.random() < 0.002:
+                    if faults and rng.random() < 0.002:
                         await asyncio.sleep(rng.uniform(0.5, 2.0))   # a stall
                     writer.write(data)
                     await writer.drain()
@@ -83,7 +83,7 @@ def proxy(listen_port, host, port, seed):
                     w.transport.abort()
                 except Exception:
                     pass
-        resetter = asyncio.ensure_future(reset_later())
+        resetter = asyncio.ensure_future(reset_later() if faults else asyncio.sleep(0))
         await asyncio.gather(pipe(client_reader, server_writer, client_writer), pipe(server_reader, client_writer, server_writer))
         resetter.cancel()
 
@@ -117,7 +117,7 @@ def produce(bootstrap, rate, stopfile):
 
 
 if len(sys.argv) > 1 and sys.argv[1] == "--proxy":
-    proxy(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    proxy(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), faults=len(sys.argv) < 7 or sys.argv[6] != "--no-faults")
     sys.exit(0)
 if len(sys.argv) > 1 and sys.argv[1] == "--produce":
     produce(sys.argv[2], float(sys.argv[3]), sys.argv[4])
@@ -203,7 +203,7 @@ try:
 
     source = serve("source", SRC, 8080, "--listen", "10.77.0.1", "--kafka-port", "9092", "--allow-unauthenticated-network-access")
     sh(*inside(SRC, os.path.join(BIN, "stele"), "topics", "create", "orders", "--partitions", "3", "--bootstrap", "10.77.0.1:9092"))
-    spawn("proxy", inside(DST, sys.executable, HERE, "--proxy", "19092", "10.77.0.1", "9092", "7"))
+    spawn("proxy", inside(DST, sys.executable, HERE, "--proxy", "19092", "10.77.0.1", "9092", "7", *(["--no-faults"] if args.bench else [])))
     stopfile = os.path.join(work, "stop-producing")
     producer = spawn("producer", inside(SRC, sys.executable, HERE, "--produce", "10.77.0.1:9092", str(args.rate), stopfile))
     target = serve("target", DST, 8080, "--kafka-port", "9092", "--mirror-source", "127.0.0.1:19092", "--mirror-topics", "orders")
