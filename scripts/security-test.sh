@@ -4,7 +4,8 @@
 # password, unknown user, bad SCRAM, requests before authenticating, plaintext on a TLS port,
 # missing or foreign client certificates); no password in the log or the data directory;
 # failures counted in /metrics; unauthenticated listeners on network addresses refused; then
-# ACLs: `stele acls`, and a server with --authorizer acl refusing and allowing real clients.
+# ACLs: `stele acls`, and a server with --authorizer acl refusing and allowing real clients;
+# then `stele mirror` from a SASL_SSL source into an ACL target (Tests/Clients/mirror_security.py).
 set -euo pipefail
 . "$(dirname "$0")/lib/wait.sh"
 export PYTHONDONTWRITEBYTECODE=1
@@ -256,6 +257,10 @@ grep -q 'cannot authorize requests:.*acls.json cannot be read' "$work/acl-damage
 if acls list >/dev/null 2>&1; then fail "acls list read a damaged file"; fi
 echo "ACLs kept across a restart; a damaged ACL file refuses the start and is left as it was: OK"
 rm -f "$work"/*.properties
+
+# The mirror between sites with security on both ends: a SASL_SSL source, an ACL target with the
+# mirror inside it logging in as its own principal; wrong passwords and foreign CAs refused.
+python3 "$(dirname "$0")/../Tests/Clients/mirror_security.py" "$bin" "$work" || fail "the mirror with TLS, SASL and ACLs"
 for secret in admin-pw alice-pw bob-pw erin-first erin-second "${alice_token#stele_*_}" "${admin_token#stele_*_}"; do
     if grep -rqa -- "$secret" "$acl_dir" "$work/acl-serve.log"; then fail "the password '$secret' is in clear"; fi
 done

@@ -19,7 +19,8 @@ final class KafkaConnection: @unchecked Sendable {
     let requestTimeout: Duration
 
     /// A connection in clear, or over TLS with `tls` (the broker's certificate trusted).
-    init(host: String, port: Int, tls: NIOSSLContext? = nil, clientId: String = "stele-bench",
+    /// `serverHostname`: the name the certificate must carry (nil: checked against the address).
+    init(host: String, port: Int, tls: NIOSSLContext? = nil, serverHostname: String? = "localhost", clientId: String = "stele-bench",
          requestTimeout: Duration = .seconds(300)) async throws {
         (self.clientId, self.requestTimeout) = (clientId, requestTimeout)
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -27,7 +28,7 @@ final class KafkaConnection: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: "localhost")) }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverHostname)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 256 << 20)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(KafkaFrameEncoder()))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -180,18 +181,28 @@ final class KafkaConnection: @unchecked Sendable {
     /// unless the broker accepts and proves it holds the credential.
     func login(user: String, password: String, mechanism: ScramMechanism) async throws {
         var handshake = try await send(.saslHandshake, version: 1) { $0.string(mechanism.rawValue) }
-        guard try handshake.int16() == 0 else { throw KafkaProtocolError.invalid("\(mechanism.rawValue) refused") }
+        guard try handshake.int16() == 0 else { throw LoginRefused("the broker does not offer \(mechanism.rawValue)") }
         var client = ScramClientExchange(mechanism: mechanism, user: user, password: password)
         let serverFirst = try await authenticate(client.firstMessage)
         let serverFinal = try await authenticate(try client.finalMessage(serverFirst: serverFirst))
-        guard client.verify(serverFinal: serverFinal) else { throw KafkaProtocolError.invalid("the broker's SCRAM signature is wrong") }
+        guard client.verify(serverFinal: serverFinal) else { throw LoginRefused("the broker's SCRAM signature is wrong: it does not hold this user's credential") }
+    }
+
+    /// SaslHandshake v1 and SaslAuthenticate v1 with PLAIN (RFC 4616: the password itself, so
+    /// only over TLS).
+    func loginPlain(user: String, password: String) async throws {
+        var handshake = try await send(.saslHandshake, version: 1) { $0.string("PLAIN") }
+        guard try handshake.int16() == 0 else { throw LoginRefused("the broker does not offer PLAIN") }
+        _ = try await authenticate([0] + Array(user.utf8) + [0] + Array(password.utf8))
     }
 
     private func authenticate(_ message: [UInt8]) async throws -> [UInt8] {
         var response = try await send(.saslAuthenticate, version: 1) { $0.nullableBytes(message) }
         let error = try response.int16()
-        _ = try response.nullableString()
-        guard error == 0 else { throw KafkaProtocolError.invalid("SaslAuthenticate error \(error)") }
+        let message = try response.nullableString()
+        guard error == 0 else {
+            throw LoginRefused("refused (\(KafkaErrorCode(rawValue: error).map { "\($0)" } ?? "error \(error)"))" + (message.map { ": \($0)" } ?? ""))
+        }
         var bytes = try response.nullableBytes() ?? ByteBuffer()
         return bytes.readBytes(length: bytes.readableBytes) ?? []
     }
@@ -200,4 +211,10 @@ final class KafkaConnection: @unchecked Sendable {
         outbound.finish()
         try? await channel.channel.close()
     }
+}
+
+/// Why a SASL login failed, as the broker or the exchange said.
+struct LoginRefused: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -121,8 +121,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
-    @Option(help: ArgumentHelp("Mirror topics of this source cluster into this node, as `stele mirror` does, with their lag in /metrics and /topics (needs a PLAINTEXT Kafka listener: the mirror writes through it).", valueName: "host:port"))
+    @Option(help: ArgumentHelp("Mirror topics of this source cluster into this node, as `stele mirror` does, with their lag in /metrics and /topics (the mirror writes through a Kafka listener of this node: PLAINTEXT, or the one --mirror-target-config names).", valueName: "host:port"))
     var mirrorSource: String?
+
+    @Option(help: ArgumentHelp("With --mirror-source: how to connect to the source, a client properties file as for `stele mirror --source-config` (TLS, SASL).", valueName: "file"))
+    var mirrorSourceConfig: String?
+
+    @Option(help: ArgumentHelp("With --mirror-source: how the mirror connects to this node, a client properties file whose security.protocol picks the listener (needed with --authorizer acl: the mirror's principal, which needs CLUSTER_ACTION).", valueName: "file"))
+    var mirrorTargetConfig: String?
 
     @Option(help: "With --mirror-source: the topics to mirror, a regular expression over whole names.")
     var mirrorTopics = ".*"
@@ -176,13 +182,22 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try MirrorCommand.pattern(mirrorTopics)
             _ = try mirrorGroups.map(MirrorCommand.pattern)
             guard mirrorFetchMaxBytes > 0 else { throw ValidationError("--mirror-fetch-max-bytes must be positive") }
-            guard listeners.contains(where: { $0.securityProtocol == .plaintext }) else {
-                throw ValidationError("--mirror-source writes through a PLAINTEXT Kafka listener of this node; --listeners has none")
+            _ = try mirrorSourceConfig.map { try KafkaEndpoint.load($0, flag: "--mirror-source-config") }
+            let targetProperties = try mirrorTargetConfig.map { try KafkaEndpoint.load($0, flag: "--mirror-target-config") } ?? KafkaClientProperties()
+            let wanted = targetProperties.securityProtocol.rawValue
+            // Under ACLs the mirror needs a principal of its own: writing as the anonymous one
+            // would mean granting CLUSTER_ACTION to any anonymous client, which could then pose as
+            // the mirror.
+            if security.authorizer.lowercased() == "acl" {
+                let identified = targetProperties.securityProtocol.usesSASL
+                    || (targetProperties.securityProtocol == .ssl && targetProperties.certificateLocation != nil)
+                guard identified else {
+                    throw ValidationError("--mirror-source with --authorizer acl needs --mirror-target-config with SASL credentials (or a client certificate over SSL): the mirror's principal, granted CLUSTER_ACTION")
+                }
             }
-            // Under ACLs the mirror would write as the anonymous principal, and granting that
-            // CLUSTER_ACTION would let any anonymous client pose as the mirror.
-            guard security.authorizer.lowercased() != "acl" else {
-                throw ValidationError("--mirror-source with --authorizer acl is not possible yet (the mirror has no identity of its own): run `stele mirror` with SASL credentials instead")
+            guard listeners.contains(where: { $0.securityProtocol.rawValue == wanted }) else {
+                throw ValidationError("--mirror-source writes through a \(wanted) Kafka listener of this node (" +
+                    (mirrorTargetConfig == nil ? "give --mirror-target-config to use another" : "the security.protocol of --mirror-target-config") + "); --listeners has none")
             }
         }
     }
@@ -328,21 +343,24 @@ extension ServeCommand {
     /// topic's lag to the broker for /metrics and /topics.
     func startMirror(node: SteleNode, listeners: [KafkaServer.Configuration], logger: Logger) throws -> Task<Void, Never>? {
         guard let mirrorSource else { return nil }
-        guard let index = listeners.firstIndex(where: { $0.securityProtocol == .plaintext }), index < node.kafkaPorts.count else {
-            throw ValidationError("--mirror-source needs a PLAINTEXT Kafka listener")
+        let targetProperties = try mirrorTargetConfig.map { try KafkaEndpoint.load($0, flag: "--mirror-target-config") } ?? KafkaClientProperties()
+        let wanted = targetProperties.securityProtocol.rawValue
+        guard let index = listeners.firstIndex(where: { $0.securityProtocol.rawValue == wanted }), index < node.kafkaPorts.count else {
+            throw ValidationError("--mirror-source needs a \(wanted) Kafka listener")
         }
         let host = switch listeners[index].host {
         case "0.0.0.0", "": "127.0.0.1"
         case "::", "[::]": "::1"
         case let host: host
         }
-        let target = (host, node.kafkaPorts[index])
-        let source = try MirrorCommand.address(mirrorSource, "--mirror-source")
+        let target = try KafkaEndpoint(host: host, port: node.kafkaPorts[index], properties: targetProperties)
+        let source = try KafkaEndpoint(address: mirrorSource, flag: "--mirror-source", configFile: mirrorSourceConfig, configFlag: "--mirror-source-config")
         let topics = try MirrorCommand.pattern(mirrorTopics)
         let groups = try mirrorGroups.map(MirrorCommand.pattern)
         let broker = node.broker
         let (fetchMaxBytes, sourceAddress, pattern) = (mirrorFetchMaxBytes, mirrorSource, mirrorTopics)
-        logger.info("mirroring", metadata: ["source": "\(sourceAddress)", "topics": "\(pattern)"])
+        logger.info("mirroring", metadata: ["source": "\(sourceAddress)", "topics": "\(pattern)", "source security": "\(source.properties)",
+                                            "through": "\(wanted) listener \(target.address)"])
         return Task {
             do {
                 try await MirrorCommand.mirror(source: source, sourceAddress: sourceAddress, target: target, topics: topics, groups: groups,

@@ -189,6 +189,8 @@ public enum KafkaErrorCode: Int16, Sendable {
     case offsetOutOfRange = 1
     case corruptMessage = 2
     case unknownTopicOrPartition = 3
+    case leaderNotAvailable = 5
+    case notLeaderOrFollower = 6
     case requestTimedOut = 7
     case messageTooLarge = 10
     case offsetMetadataTooLarge = 12

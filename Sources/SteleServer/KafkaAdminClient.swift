@@ -34,45 +34,25 @@ public struct KafkaAdminClient: Sendable {
 
         public static let plaintext = Security()
 
-        /// Reads a client properties file as Kafka's tools take one (`--command-config`):
-        /// `security.protocol`, `sasl.mechanism`, `sasl.username`/`sasl.password` (librdkafka's
-        /// names) or `sasl.jaas.config` with `username="…" password="…"` (Java's), and
-        /// `ssl.ca.location` (a PEM file). A file, so the password is never an argument.
+        /// Reads a client properties file as Kafka's tools take one (`--command-config`), in the
+        /// names ``KafkaClientProperties`` reads (librdkafka's, or Java's `sasl.jaas.config`). A
+        /// file, so the password is never an argument. The admin client logs in with SCRAM.
         public static func load(properties path: String) throws -> Security {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw SecurityConfigurationError("cannot read \(path)")
             }
-            var values: [String: String] = [:]
-            for line in text.split(whereSeparator: \.isNewline) {
-                let line = line.trimmingCharacters(in: .whitespaces)
-                guard !line.isEmpty, !line.hasPrefix("#"), let equals = line.firstIndex(of: "=") else { continue }
-                values[line[..<equals].trimmingCharacters(in: .whitespaces)] = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let properties: KafkaClientProperties
+            switch KafkaClientProperties.parse(text) {
+            case .success(let parsed): properties = parsed
+            case .failure(let error): throw SecurityConfigurationError("\(path): \(error)")
             }
-            let protocolName = (values["security.protocol"] ?? "PLAINTEXT").uppercased()
-            guard let securityProtocol = SecurityProtocol(rawValue: protocolName) else {
-                throw SecurityConfigurationError("\(path): security.protocol \(protocolName) is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
-            }
-            var security = Security()
-            if securityProtocol.usesTLS {
-                var configuration = TLSConfiguration.makeClientConfiguration()
-                if let ca = values["ssl.ca.location"] { configuration.trustRoots = .file(ca) }
-                do { security.tls = try NIOSSLContext(configuration: configuration) } catch {
-                    throw SecurityConfigurationError("\(path): ssl.ca.location: \(error)")
+            var security = Security(tls: try properties.makeTLSContext())
+            if properties.securityProtocol.usesSASL, let mechanism = properties.saslMechanism, let user = properties.saslUsername,
+               let password = properties.saslPassword {
+                guard let scram = mechanism.scram else {
+                    throw SecurityConfigurationError("\(path): sasl.mechanism \(mechanism.rawValue): the admin client logs in with SCRAM-SHA-256 or SCRAM-SHA-512")
                 }
-            }
-            if securityProtocol.usesSASL {
-                let mechanismName = (values["sasl.mechanism"] ?? values["sasl.mechanisms"] ?? "SCRAM-SHA-512").uppercased()
-                guard let mechanism = ScramMechanism(rawValue: mechanismName) else {
-                    throw SecurityConfigurationError("\(path): sasl.mechanism \(mechanismName) is not SCRAM-SHA-256 or SCRAM-SHA-512")
-                }
-                func jaas(_ key: String) -> String? {
-                    guard let config = values["sasl.jaas.config"], let start = config.range(of: "\(key)=\"") else { return nil }
-                    return config[start.upperBound...].split(separator: "\"", maxSplits: 1).first.map(String.init)
-                }
-                guard let user = values["sasl.username"] ?? jaas("username"), let password = values["sasl.password"] ?? jaas("password") else {
-                    throw SecurityConfigurationError("\(path): sasl.username and sasl.password (or sasl.jaas.config) are needed for \(protocolName)")
-                }
-                security.login = Login(user: user, password: password, mechanism: mechanism)
+                security.login = Login(user: user, password: password, mechanism: scram)
             }
             return security
         }

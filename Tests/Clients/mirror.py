@@ -228,6 +228,26 @@ try:
         fail(f"the mirror topic's configs: {described}")
     print("orders: the source's topic configs came along (max.message.bytes=2000000)")
 
+    # Config changes at the source are followed: one set, one removed (back to the default).
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry
+    changes = [ConfigEntry("retention.ms", "86400000", incremental_operation=AlterConfigOpType.SET),
+               ConfigEntry("max.message.bytes", None, incremental_operation=AlterConfigOpType.DELETE)]
+    for future in admin.incremental_alter_configs([ConfigResource("topic", "orders", incremental_configs=changes)]).values():
+        future.result()
+    progress = Progress("the source's config changes on the target")
+    while True:
+        for resource, future in target_admin.describe_configs([ConfigResource("topic", "orders")]).items():
+            entries = future.result()
+        followed = {name: (entry.value, int(getattr(entry.source, "value", entry.source))) for name, entry in entries.items() if name in ("retention.ms", "max.message.bytes")}
+        # source 1: set on the topic itself; anything else is a default.
+        if followed["retention.ms"] == ("86400000", 1) and followed["max.message.bytes"][1] != 1:
+            break
+        progress.check(followed)
+        time.sleep(0.1)
+    if described.get("stele.mirror.source") != source:
+        fail("the mirror source config changed")
+    print(f"orders: config changes at the source followed on the target ({followed})")
+
     # Byte for byte: each partition's segment on the target is the source's.
     for partition in range(3):
         name = "00000000000000000000.log"

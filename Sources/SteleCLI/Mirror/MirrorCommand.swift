@@ -28,23 +28,28 @@ struct MirrorCommand: AsyncParsableCommand {
             abstract: "Copy the source's topics into mirror topics of the target until stopped (SIGKILL-safe: the target's log end is the progress).")
         @Option(help: "The source cluster, HOST:PORT (any Kafka-protocol broker).") var source: String
         @Option(help: "The target Stele, HOST:PORT.") var target: String
+        @Option(help: ArgumentHelp("How to connect to the source: a client properties file in librdkafka's names (security.protocol, ssl.ca.location, ssl.certificate.location, ssl.key.location, ssl.endpoint.identification.algorithm, sasl.mechanism, sasl.username, sasl.password); in clear when absent.", valueName: "file"))
+        var sourceConfig: String?
+        @Option(help: ArgumentHelp("How to connect to the target, the same way (under ACLs the principal needs CLUSTER_ACTION on the cluster).", valueName: "file"))
+        var targetConfig: String?
         @Option(help: "Topics to mirror: a regular expression matched against whole names (internal __ topics never).")
         var topics = ".*"
         @Option(help: "Consumer groups whose committed offsets are copied (for the mirrored topics): a regular expression over whole group ids; none when absent.")
         var groups: String?
-        @Option(help: "How long to wait, in milliseconds, when a pass found nothing new.") var idleMs = 200
+        @Option(help: "The shortest time, in milliseconds, between passes that copy nothing (a caught-up pass waits up to 500 ms at the source for new records first).") var idleMs = 200
         @Option(help: "Bytes fetched from the source per partition and pass (at least one batch).") var fetchMaxBytes: Int32 = 1 << 20
 
         func run() async throws {
-            let (sourceHost, sourcePort) = try MirrorCommand.address(source, "--source")
-            let (targetHost, targetPort) = try MirrorCommand.address(target, "--target")
+            let sourceEndpoint = try KafkaEndpoint(address: source, flag: "--source", configFile: sourceConfig, configFlag: "--source-config")
+            let targetEndpoint = try KafkaEndpoint(address: target, flag: "--target", configFile: targetConfig, configFlag: "--target-config")
             let pattern = try MirrorCommand.pattern(topics)
             let groupPattern = try groups.map(MirrorCommand.pattern)
             guard idleMs > 0 else { throw ValidationError("--idle-ms must be positive") }
             guard fetchMaxBytes > 0 else { throw ValidationError("--fetch-max-bytes must be positive") }
-            print("mirroring \(source) → \(target), topics matching \(topics)" + (groups.map { ", groups matching \($0)" } ?? ""))
+            print("mirroring \(source) (\(sourceEndpoint.properties)) → \(target) (\(targetEndpoint.properties)), topics matching \(topics)"
+                + (groups.map { ", groups matching \($0)" } ?? ""))
             do {
-                try await MirrorCommand.mirror(source: (sourceHost, sourcePort), sourceAddress: source, target: (targetHost, targetPort),
+                try await MirrorCommand.mirror(source: sourceEndpoint, sourceAddress: source, target: targetEndpoint,
                                                topics: pattern, groups: groupPattern, fetchMaxBytes: fetchMaxBytes, idle: .milliseconds(idleMs))
             } catch let error as MirrorError {
                 // A refusal (a promoted topic, a source behind the target) is the operator's to fix.
@@ -57,18 +62,16 @@ struct MirrorCommand: AsyncParsableCommand {
     /// Mirrors until cancelled or refused for good (a ``MirrorError`` that is permanent, thrown):
     /// a lost or refused connection only makes it connect again a second later, resuming at the
     /// target's log end. `observe` hears each partition's progress (for lag).
-    static func mirror(source: (String, Int), sourceAddress: String, target: (String, Int), topics: Regex<AnyRegexOutput>,
+    static func mirror(source: KafkaEndpoint, sourceAddress: String, target: KafkaEndpoint, topics: Regex<AnyRegexOutput>,
                        groups: Regex<AnyRegexOutput>?, fetchMaxBytes: Int32, idle: Duration,
                        log: @escaping (String) -> Void = { print($0) },
                        observe: @escaping (String, Int32, Int64, Int64, Int64?) -> Void = { _, _, _, _, _ in }) async throws {
         while !Task.isCancelled {
             var connections: [KafkaConnection] = []
             do {
-                let sourceConnection = try await KafkaConnection(host: source.0, port: source.1, clientId: "stele-mirror-source",
-                                                                 requestTimeout: .seconds(60))
+                let sourceConnection = try await source.connect(clientId: "stele-mirror-source", requestTimeout: .seconds(60))
                 connections.append(sourceConnection)
-                let targetConnection = try await KafkaConnection(host: target.0, port: target.1, clientId: "stele-mirror",
-                                                                 requestTimeout: .seconds(60))
+                let targetConnection = try await target.connect(clientId: "stele-mirror", requestTimeout: .seconds(60))
                 connections.append(targetConnection)
                 var mirror = Mirror(source: sourceConnection, target: targetConnection, sourceAddress: sourceAddress, topics: topics)
                 mirror.maxBytes = fetchMaxBytes
@@ -76,9 +79,14 @@ struct MirrorCommand: AsyncParsableCommand {
                 mirror.log = log
                 mirror.observe = observe
                 while !Task.isCancelled {
+                    let started = ContinuousClock.now
                     let copied = try await mirror.pass()
                     _ = try await mirror.syncGroups()
-                    if copied == 0 { try await Task.sleep(for: idle) }
+                    // A caught-up pass has usually waited at the source already (a long poll);
+                    // one that came back at once with nothing (no topic yet, a partition the
+                    // source refused) waits here instead of asking again at once.
+                    let elapsed = ContinuousClock.now - started
+                    if copied == 0 && elapsed < idle { try await Task.sleep(for: idle - elapsed) }
                 }
             } catch let error as MirrorError where error.permanent {
                 for connection in connections { await connection.close() }
@@ -99,12 +107,14 @@ struct MirrorCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Failover: make mirror topics of the target writable by producers (stop `stele mirror` first).")
         @Option(help: "The target Stele, HOST:PORT.") var target: String
+        @Option(help: ArgumentHelp("How to connect to the target: a client properties file, as for `stele mirror --target-config`.", valueName: "file"))
+        var targetConfig: String?
         @Option(help: "Topics to promote: a regular expression matched against whole names.") var topics: String
 
         func run() async throws {
-            let (host, port) = try MirrorCommand.address(target, "--target")
+            let endpoint = try KafkaEndpoint(address: target, flag: "--target", configFile: targetConfig, configFlag: "--target-config")
             let pattern = try MirrorCommand.pattern(topics)
-            let connection = try await KafkaConnection(host: host, port: port, clientId: "stele-mirror-promote")
+            let connection = try await endpoint.connect(clientId: "stele-mirror-promote", requestTimeout: .seconds(60))
             do {
                 let names = try await connection.topicPartitions().keys.filter { (try? pattern.wholeMatch(in: $0)) != nil }.sorted()
                 guard !names.isEmpty else { throw ValidationError("no topic of \(target) matches \(topics)") }

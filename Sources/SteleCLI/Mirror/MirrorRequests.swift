@@ -32,43 +32,95 @@ extension KafkaConnection {
         var errorCode: KafkaErrorCode
         /// Whole batches only (a fetch may end in part of one), empty ones left out.
         var batches: [UInt8]
-        var batchCount = 0
+        var batchCount: Int
         /// Past the last whole batch fetched (empty ones too).
         var nextOffset: Int64?
         /// The source partition's high watermark when it answered.
-        var highWatermark: Int64 = -1
+        var highWatermark: Int64
         /// The newest timestamp among the batches kept (their max timestamps).
         var newestTimestamp: Int64?
+
+        /// What a partition's fetch answered, cut to whole batches.
+        init(errorCode: KafkaErrorCode, highWatermark: Int64, records bytes: [UInt8]) {
+            (self.errorCode, self.highWatermark) = (errorCode, highWatermark)
+            var kept: [UInt8] = []
+            var (count, position) = (0, 0)
+            var next: Int64?
+            var newest: Int64?
+            bytes.withUnsafeBytes { raw in
+                while position + RecordBatchHeader.size <= raw.count,
+                      let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
+                      header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= raw.count {
+                    // A batch compaction emptied (Kafka keeps some for producer state) holds no
+                    // record to copy; its offsets stay a gap here.
+                    if header.recordCount > 0 {
+                        kept += raw[position..<(position + header.totalSize)]
+                        count += 1
+                        newest = max(newest ?? header.maxTimestamp, header.maxTimestamp)
+                    }
+                    position += header.totalSize
+                    next = header.nextOffset
+                }
+            }
+            (batches, batchCount, nextOffset, newestTimestamp) = (kept, count, next, newest)
+        }
+    }
+
+    /// A topic's partition, as the mirror names what it copies.
+    struct PartitionKey: Hashable, Comparable, CustomStringConvertible {
+        let topic: String
+        let partition: Int32
+        static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
+        var description: String { "\(topic)-\(partition)" }
     }
 
     /// Fetch v11 of one partition, read_uncommitted (markers and aborted batches included: the
     /// mirror copies the log as it is).
     func fetchBatches(topic: String, partition: Int32, offset: Int64, maxBytes: Int32, maxWaitMs: Int32) async throws -> FetchedBatches {
-        var (code, highWatermark, records) = try await fetchPartition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes,
-                                                          maxWaitMs: maxWaitMs, minBytes: 1)
-        let error = KafkaErrorCode(rawValue: code) ?? .unknownServerError
-        let bytes = records.readBytes(length: records.readableBytes) ?? []
-        var kept: [UInt8] = []
-        var count = 0
-        var position = 0
-        var next: Int64?
-        var newest: Int64?
-        bytes.withUnsafeBytes { raw in
-            while position + RecordBatchHeader.size <= raw.count,
-                  let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
-                  header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= raw.count {
-                // A batch compaction emptied (Kafka keeps some for producer state) holds no
-                // record to copy; its offsets stay a gap here.
-                if header.recordCount > 0 {
-                    kept += raw[position..<(position + header.totalSize)]
-                    count += 1
-                    newest = max(newest ?? header.maxTimestamp, header.maxTimestamp)
-                }
-                position += header.totalSize
-                next = header.nextOffset
+        let (code, highWatermark, records) = try await fetchPartition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes,
+                                                                      maxWaitMs: maxWaitMs, minBytes: 1)
+        return FetchedBatches(errorCode: KafkaErrorCode(rawValue: code) ?? .unknownServerError, highWatermark: highWatermark,
+                              records: records.getBytes(at: records.readerIndex, length: records.readableBytes) ?? [])
+    }
+
+    /// Fetch v11 of many partitions at once, read_uncommitted, each from its offset: the source
+    /// holds the request up to `maxWaitMs` while none has anything new (a long poll), so a
+    /// caught-up mirror hears of a new record one round trip after it lands.
+    func fetchMany(_ offsets: [PartitionKey: Int64], partitionMaxBytes: Int32, maxBytes: Int32, maxWaitMs: Int32) async throws -> [PartitionKey: FetchedBatches] {
+        let byTopic = Dictionary(grouping: offsets.keys.sorted(), by: \.topic).sorted { $0.key < $1.key }
+        let request = FetchRequest(maxWaitMs: maxWaitMs, minBytes: 1, maxBytes: maxBytes, topics: byTopic.map { topic, keys in
+            FetchRequest.Topic(name: topic, partitions: keys.map { .init(partition: $0.partition, fetchOffset: offsets[$0]!, maxBytes: partitionMaxBytes) })
+        })
+        var decoder = try await send(.fetch, version: 11) { request.encode(&$0, version: 11) }
+        let response = try FetchResponse.decode(&decoder, version: 11)
+        guard response.errorCode == .none else { throw MirrorError("fetching from the source", refused: response.errorCode, nil) }
+        var fetched: [PartitionKey: FetchedBatches] = [:]
+        for topic in response.topics {
+            for partition in topic.partitions {
+                let key = PartitionKey(topic: topic.name, partition: partition.partition)
+                guard offsets[key] != nil else { throw MirrorError("the source answered \(key), which was not asked for") }
+                fetched[key] = FetchedBatches(errorCode: partition.errorCode, highWatermark: partition.highWatermark, records: partition.records ?? [])
             }
         }
-        return FetchedBatches(errorCode: error, batches: kept, batchCount: count, nextOffset: next, highWatermark: highWatermark, newestTimestamp: newest)
+        return fetched
+    }
+
+    /// Produce v8 with acks=all of each partition's batches (in order, at their source offsets
+    /// for a mirror topic): each partition's error and message.
+    func produceMany(_ batches: [PartitionKey: [UInt8]]) async throws -> [PartitionKey: (KafkaErrorCode, String?)] {
+        let byTopic = Dictionary(grouping: batches.keys.sorted(), by: \.topic).sorted { $0.key < $1.key }
+        let request = ProduceRequest(acks: -1, timeoutMs: 30_000, batches: byTopic.map { topic, keys in
+            (topic: topic, partitions: keys.map { (index: $0.partition, records: ByteBuffer(bytes: batches[$0]!)) })
+        })
+        var decoder = try await send(.produce, version: 8) { request.encode(&$0, version: 8) }
+        let response = try ProduceResponse.decode(&decoder, version: 8)
+        var results: [PartitionKey: (KafkaErrorCode, String?)] = [:]
+        for topic in response.topics {
+            for partition in topic.partitions {
+                results[PartitionKey(topic: topic.name, partition: partition.index)] = (partition.errorCode, partition.errorMessage)
+            }
+        }
+        return results
     }
 
     /// The consumer groups (ListGroups v2).
@@ -137,8 +189,16 @@ extension KafkaConnection {
     /// The configs set on a topic itself (DescribeConfigs v1, source DYNAMIC_TOPIC_CONFIG):
     /// what a mirror topic takes over, defaults of the source's brokers left out.
     func topicOverrides(_ topic: String) async throws -> [String: String] {
+        let described = try await topicOverrides([topic])
+        guard let overrides = described[topic] else { throw MirrorError("describing \(topic)'s configs: no answer for it") }
+        return try overrides.get()
+    }
+
+    /// The configs set on each topic itself, in one DescribeConfigs v1 request; a topic the
+    /// broker refused (deleted meanwhile, say) maps to its error.
+    func topicOverrides(_ topics: [String]) async throws -> [String: Result<[String: String], MirrorError>] {
         var response = try await send(.describeConfigs, version: 1) { encoder in
-            encoder.array([topic]) { encoder, name in
+            encoder.array(topics) { encoder, name in
                 encoder.int8(2) // topic
                 encoder.string(name)
                 encoder.int32(-1) // every config (a null array)
@@ -146,23 +206,25 @@ extension KafkaConnection {
             encoder.bool(false)
         }
         _ = try response.int32("throttle")
-        _ = try response.int32("results")
-        let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
-        let message = try response.nullableString("message")
-        guard error == .none else { throw MirrorError("describing \(topic)'s configs at the source", refused: error, message) }
-        _ = try response.int8("resource type")
-        _ = try response.string("resource name")
-        var overrides: [String: String] = [:]
-        _ = try response.array("configs") { decoder in
-            let name = try decoder.string("name")
-            let value = try decoder.nullableString("value")
-            _ = try decoder.bool("read only")
-            let source = try decoder.int8("source")
-            _ = try decoder.bool("sensitive")
-            _ = try decoder.array("synonyms") { decoder in (try decoder.string("name"), try decoder.nullableString("value"), try decoder.int8("source")) }
-            if source == 1, let value { overrides[name] = value }
+        var described: [String: Result<[String: String], MirrorError>] = [:]
+        _ = try response.array("results") { response in
+            let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
+            let message = try response.nullableString("message")
+            _ = try response.int8("resource type")
+            let name = try response.string("resource name")
+            var overrides: [String: String] = [:]
+            _ = try response.array("configs") { decoder in
+                let key = try decoder.string("name")
+                let value = try decoder.nullableString("value")
+                _ = try decoder.bool("read only")
+                let source = try decoder.int8("source")
+                _ = try decoder.bool("sensitive")
+                _ = try decoder.array("synonyms") { decoder in (try decoder.string("name"), try decoder.nullableString("value"), try decoder.int8("source")) }
+                if source == 1, let value { overrides[key] = value }
+            }
+            described[name] = error == .none ? .success(overrides) : .failure(MirrorError("describing \(name)'s configs", refused: error, message))
         }
-        return overrides
+        return described
     }
 
     /// CreatePartitions v1: grows a topic to `count` partitions.
@@ -186,14 +248,20 @@ extension KafkaConnection {
 
     /// IncrementalAlterConfigs v0: sets one topic config.
     func setTopicConfig(_ topic: String, _ key: String, _ value: String) async throws {
+        try await alterTopicConfigs(topic, set: [key: value], delete: [])
+    }
+
+    /// IncrementalAlterConfigs v0 of one topic: `set` (SET) and `delete` (DELETE: back to the default).
+    func alterTopicConfigs(_ topic: String, set: [String: String], delete: [String]) async throws {
+        let operations = set.sorted { $0.key < $1.key }.map { ($0.key, Int8(0), Optional($0.value)) } + delete.sorted().map { ($0, Int8(1), String?.none) }
         var response = try await send(.incrementalAlterConfigs, version: 0) { encoder in
             encoder.array([topic]) { encoder, name in
                 encoder.int8(2) // topic
                 encoder.string(name)
-                encoder.array([(key, value)]) { encoder, config in
-                    encoder.string(config.0)
-                    encoder.int8(0) // SET
-                    encoder.nullableString(config.1)
+                encoder.array(operations) { encoder, operation in
+                    encoder.string(operation.0)
+                    encoder.int8(operation.1)
+                    encoder.nullableString(operation.2)
                 }
             }
             encoder.bool(false)
@@ -202,7 +270,8 @@ extension KafkaConnection {
         _ = try response.int32("responses")
         let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
         let message = try response.nullableString("message")
-        guard error == .none else { throw MirrorError("setting \(key)=\(value) on \(topic)", refused: error, message) }
+        let change = (set.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + delete.sorted().map { "\($0) removed" }).joined(separator: ", ")
+        guard error == .none else { throw MirrorError("setting \(change) on \(topic)", refused: error, message) }
     }
 }
 
