@@ -17,11 +17,14 @@ public struct AppendResult: Sendable, Equatable {
 struct AppendQueue: ~Copyable {
     enum Item {
         case batch(ValidatedBatch, CheckedContinuation<AppendResult, any Error>)
+        /// Batches placed in order in one group (one write, one sync), answered together; the
+        /// first refused ends the run, so none after it lands past a hole it would leave.
+        case batches([ValidatedBatch], CheckedContinuation<[AppendResult], any Error>)
         /// Resumed once everything queued before it is written (used by `close`).
         case barrier(CheckedContinuation<Void, any Error>)
     }
 
-    /// The next group the writer takes, at most `maxAppendGroupBytes` of batches (or one batch).
+    /// The next group the writer takes, at most `maxAppendGroupBytes` of batches (or one item).
     var pending: [Item] = []
     var pendingBytes = 0
     /// Appends waiting for room in `pending`, oldest first. Each is a suspended appender holding
@@ -65,6 +68,7 @@ extension AppendQueue.Item {
     var size: Int {
         switch self {
         case let .batch(batch, _): batch.bytes.count
+        case let .batches(batches, _): batches.reduce(0) { $0 + $1.bytes.count }
         case .barrier: 0
         }
     }
@@ -128,12 +132,22 @@ extension PartitionLog {
     ///   source handed out are never handed out here.
     /// - A batch more than 2³² offsets past its segment's base is refused (index offsets are 32-bit).
     public func appendKeepingOffsets(_ batch: [UInt8]) async throws -> AppendResult {
+        try await appendKeepingOffsets([batch])[0]
+    }
+
+    /// Appends consecutive batches of the source log as ``appendKeepingOffsets(_:)`` does one,
+    /// in order and in one group: one write and, under ``FlushPolicy/always``, one sync for all
+    /// of them (a mirror's Produce carries a fetch's worth per partition). All are validated
+    /// before any is queued; the first one refused while placing ends the run and its error is
+    /// thrown, with the batches before it written (a resend answers them as already there).
+    public func appendKeepingOffsets(_ batches: [[UInt8]]) async throws -> [AppendResult] {
         guard config.keepsSourceOffsets else {
             throw LogError.invalidBatch("this log assigns its own offsets: it is not a mirror's (keepsSourceOffsets)")
         }
-        let validated = try LogValidator.validate(batch, config: config, decompressor: decompressor, mirrored: true)
+        precondition(!batches.isEmpty, "appendKeepingOffsets needs a batch")
+        let validated = try batches.map { try LogValidator.validate($0, config: config, decompressor: decompressor, mirrored: true) }
         return try await withCheckedThrowingContinuation { continuation in
-            enqueue(.batch(validated, continuation))
+            enqueue(.batches(validated, continuation))
         }
     }
 
@@ -142,6 +156,7 @@ extension PartitionLog {
             if queue.closing {
                 switch item {
                 case let .batch(_, continuation): continuation.resume(throwing: LogError.closed)
+                case let .batches(_, continuation): continuation.resume(throwing: LogError.closed)
                 case let .barrier(continuation): continuation.resume(throwing: LogError.closed)
                 }
                 return false
@@ -169,12 +184,18 @@ extension PartitionLog {
     }
 
     private func writeGroup(_ group: [AppendQueue.Item]) {
-        var results: [Result<AppendResult, LogError>] = []
+        var results: [Result<[AppendResult], LogError>] = []
         var writer = GroupWriter()
         let outcome: Result<Void, LogError>
         do {
             if let failure = state.withLock({ $0.failure }), !recoverFromTransientFailure(failure) { throw failure }
-            for case let .batch(batch, _) in group { results.append(try place(batch, writer: &writer)) }
+            for item in group {
+                switch item {
+                case let .batch(batch, _): results.append(try place(batch, writer: &writer).map { [$0] })
+                case let .batches(batches, _): results.append(try placeInOrder(batches, writer: &writer))
+                case .barrier: break
+                }
+            }
             try writer.flush(to: state.withLock { $0.active })
             try publishAfterWrite()
             outcome = .success(())
@@ -189,11 +210,26 @@ extension PartitionLog {
         var next = results.makeIterator()
         for item in group {
             switch (item, outcome) {
-            case let (.batch(_, continuation), .success): continuation.resume(with: next.next()!.mapError { $0 as any Error })
+            case let (.batch(_, continuation), .success): continuation.resume(with: next.next()!.map { $0[0] }.mapError { $0 as any Error })
             case let (.batch(_, continuation), .failure(error)): continuation.resume(throwing: error)
+            case let (.batches(_, continuation), .success): continuation.resume(with: next.next()!.mapError { $0 as any Error })
+            case let (.batches(_, continuation), .failure(error)): continuation.resume(throwing: error)
             case let (.barrier(continuation), _): continuation.resume()
             }
         }
+    }
+
+    /// Places `batches` one after the other until one is refused: that refusal answers the run.
+    private func placeInOrder(_ batches: [ValidatedBatch], writer: inout GroupWriter) throws -> Result<[AppendResult], LogError> {
+        var placed: [AppendResult] = []
+        placed.reserveCapacity(batches.count)
+        for batch in batches {
+            switch try place(batch, writer: &writer) {
+            case let .success(result): placed.append(result)
+            case let .failure(error): return .failure(error)
+            }
+        }
+        return .success(placed)
     }
 
     /// Assigns the batch its offsets inside the active segment (rolling first if needed) and

@@ -19,7 +19,7 @@ extension KafkaRequestHandler {
     ///
     /// The mirror may send several batches for one partition in one request (a Stele extension
     /// of Produce v3+, which carries one): they are appended in order, each at its source
-    /// offsets; the answer names the first batch's base offset, or the first refusal.
+    /// offsets, in one group (one sync); the answer names the first batch's base offset, or the first refusal.
     func mirrorProduce(topic: String, partition: Int32, records: ByteBuffer, version: Int16, clientId: String,
                        requester: Requester) async -> ProduceResponse.Partition? {
         let config = broker.topic(topic)?.config
@@ -48,7 +48,8 @@ extension KafkaRequestHandler {
         }
         let bytes = Array(records.readableBytesView)
         var position = 0
-        var first: AppendResult?
+        var batches: [[UInt8]] = []
+        var counts: [(records: Int, bytes: Int)] = []
         while position < bytes.count {
             let header = bytes.withUnsafeBytes { raw in
                 position + RecordBatchHeader.size <= raw.count ? try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])) : nil
@@ -56,26 +57,29 @@ extension KafkaRequestHandler {
             guard let header, header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= bytes.count else {
                 return failure(.corruptMessage, "bytes from \(position) on are not a whole record batch")
             }
-            // Promoted meanwhile: nothing more of the source lands after the promotion's abort pass.
-            guard broker.topic(topic)?.config.isActiveMirror == true else {
-                return failure(.policyViolation, "\(topic) was promoted: its mirror no longer writes to it")
-            }
+            batches.append(Array(bytes[position..<(position + header.totalSize)]))
+            counts.append((Int(header.recordCount), header.totalSize))
             // Before the append: an InitProducerId answered meanwhile cannot get this id.
             broker.noteProducerIdInUse(header.producerId)
-            do {
-                let started = ContinuousClock.now
-                let result = try await log.appendKeepingOffsets(Array(bytes[position..<(position + header.totalSize)]))
-                broker.metrics.kafkaAppends.record(records: Int(header.recordCount), bytes: header.totalSize, since: started)
-                first = first ?? result
-            } catch let error as LogError {
-                broker.metrics.kafkaAppends.failures.increment()
-                return failure(Self.errorCode(for: error), error.description)
-            } catch {
-                return failure(.unknownServerError, "\(error)")
-            }
             position += header.totalSize
         }
-        guard let first else { return failure(.invalidRecord, "a produce request must hold a record batch") }
+        guard !batches.isEmpty else { return failure(.invalidRecord, "a produce request must hold a record batch") }
+        // Promoted meanwhile: nothing more of the source lands after the promotion's abort pass.
+        guard broker.topic(topic)?.config.isActiveMirror == true else {
+            return failure(.policyViolation, "\(topic) was promoted: its mirror no longer writes to it")
+        }
+        let first: AppendResult
+        do {
+            // One group for the request's batches: one write, one sync.
+            let started = ContinuousClock.now
+            first = try await log.appendKeepingOffsets(batches)[0]
+            for count in counts { broker.metrics.kafkaAppends.record(records: count.records, bytes: count.bytes, since: started) }
+        } catch let error as LogError {
+            broker.metrics.kafkaAppends.failures.increment()
+            return failure(Self.errorCode(for: error), error.description)
+        } catch {
+            return failure(.unknownServerError, "\(error)")
+        }
         return .init(index: partition, errorCode: .none, baseOffset: first.baseOffset, logAppendTimeMs: -1, logStartOffset: log.logStartOffset)
     }
 }

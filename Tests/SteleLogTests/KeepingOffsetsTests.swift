@@ -110,6 +110,33 @@ struct KeepingOffsetsTests {
         try await log.close()
     }
 
+    @Test func batchesAppendedTogetherLandInOrderAndARefusalEndsTheRun() async throws {
+        let directory = TemporaryDirectory()
+        let log = try await PartitionLog.open(directory: directory.path, config: Self.mirrorConfig)
+        let run = [Self.sourceBatch(at: 0, ["a", "b"]), Self.sourceBatch(at: 5, ["c"]), Self.sourceBatch(at: 6, ["d", "e"])]
+        let results = try await log.appendKeepingOffsets(run)
+        #expect(results.map(\.baseOffset) == [0, 5, 6] && results.map(\.lastOffset) == [1, 5, 7])
+        #expect(try await Self.readAll(log) == run.reduce([], +))
+        // A resend of the run plus what follows: the known part answered, the rest written.
+        let more = run + [Self.sourceBatch(at: 8, ["f"])]
+        #expect(try await log.appendKeepingOffsets(more).map(\.baseOffset) == [0, 5, 6, 8])
+        #expect(log.logEndOffset == 9)
+        // A batch straddling the log end in the middle: those before it land, none after it.
+        let broken = [Self.sourceBatch(at: 9, ["g"]), Self.sourceBatch(at: 9, ["h", "i"]), Self.sourceBatch(at: 20, ["j"])]
+        await #expect(throws: LogError.self) { try await log.appendKeepingOffsets(broken) }
+        #expect(log.logEndOffset == 10)
+        // A damaged batch anywhere: nothing of the run is written.
+        var damaged = Self.sourceBatch(at: 11, ["k"])
+        damaged[damaged.count - 1] ^= 0xFF
+        await #expect(throws: LogError.self) { try await log.appendKeepingOffsets([Self.sourceBatch(at: 10, ["x"]), damaged]) }
+        #expect(log.logEndOffset == 10)
+        try await log.close()
+        let reopened = try await PartitionLog.open(directory: directory.path, config: Self.mirrorConfig)
+        #expect(reopened.logEndOffset == 10)
+        #expect(try await Self.readAll(reopened) == more.reduce([], +) + broken[0])
+        try await reopened.close()
+    }
+
     @Test func mirroredTransactionsAreServedAsTheSourceServesThem() async throws {
         let directory = TemporaryDirectory()
         let log = try await PartitionLog.open(directory: directory.path, config: Self.mirrorConfig)
