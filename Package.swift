@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "SteleCLI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC", "SteleCompression",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -173,7 +173,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
-        .testTarget(name: "SteleKafkaProtocolTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleKafkaProtocol", "SteleCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "SteleKafkaProtocolTests", dependencies: [.product(name: "NIOCore", package: "swift-nio"), "SteleKafkaProtocol", "SteleCore", "SteleCompression"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

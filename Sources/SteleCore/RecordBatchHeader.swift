@@ -57,6 +57,11 @@ public struct RecordBatchHeader: Sendable, Equatable {
     public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
     /// The offset after this batch.
     public var nextOffset: Int64 { lastOffset + 1 }
+    /// Whether ``lastOffset`` and ``nextOffset`` can be computed without overflow and are
+    /// not before ``baseOffset``: what a client checks before trusting a broker's batch.
+    public var hasPossibleOffsets: Bool {
+        baseOffset >= 0 && lastOffsetDelta >= 0 && baseOffset <= Int64.max - Int64(Int32.max) - 1
+    }
 
     /// Parses the header at the start of `bytes`. Checks only that 61 bytes are present; the
     /// checks that make a batch valid live in ``RecordBatch/validate(_:)``.

@@ -194,6 +194,7 @@ public enum KafkaErrorCode: Int16, Sendable {
     case requestTimedOut = 7
     case messageTooLarge = 10
     case offsetMetadataTooLarge = 12
+    case coordinatorLoadInProgress = 14
     case coordinatorNotAvailable = 15
     case notCoordinator = 16
     case invalidTopic = 17

@@ -12,6 +12,10 @@ public struct AddPartitionsToTxnRequest: Sendable, Equatable {
     public var producerEpoch: Int16
     public var topics: [(name: String, partitions: [Int32])]
 
+    public init(transactionalId: String, producerId: Int64, producerEpoch: Int16, topics: [(name: String, partitions: [Int32])]) {
+        (self.transactionalId, self.producerId, self.producerEpoch, self.topics) = (transactionalId, producerId, producerEpoch, topics)
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.transactionalId == rhs.transactionalId && lhs.producerId == rhs.producerId && lhs.producerEpoch == rhs.producerEpoch
             && lhs.topics.map(\.name) == rhs.topics.map(\.name) && lhs.topics.map(\.partitions) == rhs.topics.map(\.partitions)
@@ -107,6 +111,10 @@ public struct EndTxnRequest: Sendable, Equatable {
     public var producerId: Int64
     public var producerEpoch: Int16
     public var committed: Bool
+
+    public init(transactionalId: String, producerId: Int64, producerEpoch: Int16, committed: Bool) {
+        (self.transactionalId, self.producerId, self.producerEpoch, self.committed) = (transactionalId, producerId, producerEpoch, committed)
+    }
 
     public static func decode(_ decoder: inout KafkaDecoder, version: Int16) throws -> Self {
         let request = Self(transactionalId: try decoder.string("transactional id"), producerId: try decoder.int64("producer id"),

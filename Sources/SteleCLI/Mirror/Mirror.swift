@@ -48,6 +48,10 @@ struct Mirror {
     private var lastGroupSync: ContinuousClock.Instant?
     private var lastTopicsLook: ContinuousClock.Instant?
     private var lastConfigsLook: ContinuousClock.Instant?
+    /// The source's configs of each topic as last followed (see ``followConfigs(_:source:target:followed:log:)``).
+    private var followedConfigs: [String: [String: String]] = [:]
+    /// Which partition the next fetch asks first (see ``KafkaConnection/fetchMany(_:partitionMaxBytes:maxBytes:maxWaitMs:rotation:)``).
+    private var rotation = 0
     /// The next pass's fetch, sent while this pass's batches were written; used if the next
     /// pass asks for the same offsets.
     private var prefetched: (offsets: [PartitionKey: Int64], answer: [PartitionKey: FetchedBatches])?
@@ -67,7 +71,7 @@ struct Mirror {
             lastTopicsLook = now
         }
         if lastConfigsLook.map({ now - $0 >= configsInterval }) ?? true {
-            try await followConfigs()
+            try await Self.followConfigs(mirrored.keys.sorted(), source: source, target: target, followed: &followedConfigs, log: log)
             lastConfigsLook = now
         }
         var offsets: [PartitionKey: Int64] = [:]
@@ -95,6 +99,9 @@ struct Mirror {
         var next = offsets
         for (key, fetched) in answer.sorted(by: { $0.key < $1.key }) {
             let position = offsets[key]!
+            if let impossible = fetched.impossible, fetched.errorCode == .none {
+                throw MirrorError("\(key) at \(position): the source sent a batch at offset \(impossible), which no log can hold")
+            }
             switch fetched.errorCode {
             case .none:
                 guard let after = fetched.nextOffset else {
@@ -121,7 +128,9 @@ struct Mirror {
             // reconnects and starts again from the target's log ends, so the guess costs nothing.
             let following = next
             let (source, partitionBytes, totalBytes) = (source, maxBytes, Self.totalBytes(maxBytes, partitions: next.count))
-            async let ahead = source.fetchMany(following, partitionMaxBytes: partitionBytes, maxBytes: totalBytes, maxWaitMs: 0)
+            rotation &+= 1
+            let turn = rotation
+            async let ahead = source.fetchMany(following, partitionMaxBytes: partitionBytes, maxBytes: totalBytes, maxWaitMs: 0, rotation: turn)
             let results = try await target.produceMany(writes)
             for key in writes.keys.sorted() {
                 guard let (error, message) = results[key] else { throw MirrorError("the target did not answer for \(key)") }
@@ -143,9 +152,11 @@ struct Mirror {
         Int32(max(Int(partitionBytes), min(Int(partitionBytes) * max(partitions, 1), 32 << 20)))
     }
 
-    private func fetch(_ offsets: [PartitionKey: Int64]) async throws -> [PartitionKey: FetchedBatches] {
-        try await source.fetchMany(offsets, partitionMaxBytes: maxBytes, maxBytes: Self.totalBytes(maxBytes, partitions: offsets.count),
-                                   maxWaitMs: Int32(maxWait.components.seconds * 1000 + maxWait.components.attoseconds / 1_000_000_000_000_000))
+    private mutating func fetch(_ offsets: [PartitionKey: Int64]) async throws -> [PartitionKey: FetchedBatches] {
+        rotation &+= 1
+        return try await source.fetchMany(offsets, partitionMaxBytes: maxBytes, maxBytes: Self.totalBytes(maxBytes, partitions: offsets.count),
+                                          maxWaitMs: Int32(maxWait.components.seconds * 1000 + maxWait.components.attoseconds / 1_000_000_000_000_000),
+                                          rotation: rotation)
     }
 
     /// The source's topics: new ones made on the target as mirror topics, grown ones grown,
@@ -197,11 +208,14 @@ struct Mirror {
     /// mirror's own.
     static func followed(_ key: String) -> Bool { TopicConfig.knownKeys.contains(key) && !key.hasPrefix("stele.mirror.") }
 
-    /// Config changes at the source followed on the target: a config set at the source is set
-    /// on the mirror topic, one removed there is removed here (as MirrorMaker 2's
-    /// sync.topic.configs does; a setting made only on the target is therefore undone).
-    private mutating func followConfigs() async throws {
-        let names = mirrored.keys.sorted()
+    /// Config changes at the source followed on the target: a config set or changed at the
+    /// source is set on the mirror topic, one removed there is removed here (MirrorMaker 2's
+    /// sync.topic.configs). `followed` holds, per topic, the source's configs as last followed:
+    /// after the first look only changes at the source are made (the target may spell a value
+    /// its own way — `delete,compact` is `compact,delete` there — and a setting made on the
+    /// target afterwards stays), and a change the target refuses is reported once, not every look.
+    static func followConfigs(_ names: [String], source: KafkaConnection, target: KafkaConnection,
+                              followed: inout [String: [String: String]], log: (String) -> Void) async throws {
         guard !names.isEmpty else { return }
         let atSource = try await source.topicOverrides(names)
         let atTarget = try await target.topicOverrides(names)
@@ -209,8 +223,10 @@ struct Mirror {
             guard case .success(let wanted)? = atSource[name], case .success(let present)? = atTarget[name] else { continue }
             let want = wanted.filter { Self.followed($0.key) }
             let have = present.filter { Self.followed($0.key) }
-            let set = want.filter { have[$0.key] != $0.value }
-            let delete = have.keys.filter { want[$0] == nil }
+            let last = followed[name]
+            let set = want.filter { key, value in last.map { $0[key] != value } ?? (have[key] != value) }
+            let delete = have.keys.filter { key in want[key] == nil && (last.map { $0[key] != nil } ?? true) }
+            followed[name] = want
             guard !set.isEmpty || !delete.isEmpty else { continue }
             do {
                 try await target.alterTopicConfigs(name, set: set, delete: Array(delete))
@@ -277,6 +293,7 @@ struct Mirror {
         log("\(topic)-\(partition): the source starts at \(start); offsets \(position)..<\(start) are gone there and stay a gap")
         let fetched = try await source.fetchBatches(topic: topic, partition: partition, offset: start, maxBytes: maxBytes, maxWaitMs: 0)
         guard fetched.errorCode == .none else { throw MirrorError("fetching \(key) at \(start) from the source", refused: fetched.errorCode, nil) }
+        if let impossible = fetched.impossible { throw MirrorError("\(key) at \(start): the source sent a batch at offset \(impossible), which no log can hold") }
         guard let next = fetched.nextOffset else { return (0, start) }
         if fetched.batchCount > 0 {
             let (error, message) = try await target.produceBatches(topic: topic, partition: partition, batches: ByteBuffer(bytes: fetched.batches))

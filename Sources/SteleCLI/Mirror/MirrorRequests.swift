@@ -39,6 +39,9 @@ extension KafkaConnection {
         var highWatermark: Int64
         /// The newest timestamp among the batches kept (their max timestamps).
         var newestTimestamp: Int64?
+        /// The base offset of a batch whose offsets no log can hold (negative, or past what
+        /// Int64 can count): the batches before it are kept, nothing after.
+        var impossible: Int64?
 
         /// What a partition's fetch answered, cut to whole batches.
         init(errorCode: KafkaErrorCode, highWatermark: Int64, records bytes: [UInt8]) {
@@ -47,10 +50,17 @@ extension KafkaConnection {
             var (count, position) = (0, 0)
             var next: Int64?
             var newest: Int64?
+            var impossible: Int64?
             bytes.withUnsafeBytes { raw in
                 while position + RecordBatchHeader.size <= raw.count,
                       let header = try? RecordBatchHeader(parsing: UnsafeRawBufferPointer(rebasing: raw[position...])),
                       header.totalSize >= RecordBatchHeader.size, position + header.totalSize <= raw.count {
+                    // The source's bytes are not trusted: offsets no log can hold end what is
+                    // taken (and would trap the arithmetic below).
+                    guard header.hasPossibleOffsets else {
+                        impossible = header.baseOffset
+                        break
+                    }
                     // A batch compaction emptied (Kafka keeps some for producer state) holds no
                     // record to copy; its offsets stay a gap here.
                     if header.recordCount > 0 {
@@ -62,7 +72,7 @@ extension KafkaConnection {
                     next = header.nextOffset
                 }
             }
-            (batches, batchCount, nextOffset, newestTimestamp) = (kept, count, next, newest)
+            (batches, batchCount, nextOffset, newestTimestamp, self.impossible) = (kept, count, next, newest, impossible)
         }
     }
 
@@ -86,10 +96,23 @@ extension KafkaConnection {
     /// Fetch v11 of many partitions at once, read_uncommitted, each from its offset: the source
     /// holds the request up to `maxWaitMs` while none has anything new (a long poll), so a
     /// caught-up mirror hears of a new record one round trip after it lands.
-    func fetchMany(_ offsets: [PartitionKey: Int64], partitionMaxBytes: Int32, maxBytes: Int32, maxWaitMs: Int32) async throws -> [PartitionKey: FetchedBatches] {
-        let byTopic = Dictionary(grouping: offsets.keys.sorted(), by: \.topic).sorted { $0.key < $1.key }
-        let request = FetchRequest(maxWaitMs: maxWaitMs, minBytes: 1, maxBytes: maxBytes, topics: byTopic.map { topic, keys in
-            FetchRequest.Topic(name: topic, partitions: keys.map { .init(partition: $0.partition, fetchOffset: offsets[$0]!, maxBytes: partitionMaxBytes) })
+    ///
+    /// `rotation` picks the partition asked first (the index into the sorted partitions): a
+    /// broker fills partitions in the order asked, gives only the first with data a batch larger
+    /// than its share (KIP-74), and stops at `maxBytes`; turning the order each pass gives every
+    /// partition its turn at the front.
+    func fetchMany(_ offsets: [PartitionKey: Int64], partitionMaxBytes: Int32, maxBytes: Int32, maxWaitMs: Int32,
+                   rotation: Int = 0) async throws -> [PartitionKey: FetchedBatches] {
+        let sorted = offsets.keys.sorted()
+        let turn = sorted.isEmpty ? 0 : rotation % sorted.count
+        var topicOrder: [String] = []
+        var byTopic: [String: [PartitionKey]] = [:]
+        for key in sorted[turn...] + sorted[..<turn] {
+            if byTopic[key.topic] == nil { topicOrder.append(key.topic) }
+            byTopic[key.topic, default: []].append(key)
+        }
+        let request = FetchRequest(maxWaitMs: maxWaitMs, minBytes: 1, maxBytes: maxBytes, topics: topicOrder.map { topic in
+            FetchRequest.Topic(name: topic, partitions: byTopic[topic]!.map { .init(partition: $0.partition, fetchOffset: offsets[$0]!, maxBytes: partitionMaxBytes) })
         })
         var decoder = try await send(.fetch, version: 11) { request.encode(&$0, version: 11) }
         let response = try FetchResponse.decode(&decoder, version: 11)
