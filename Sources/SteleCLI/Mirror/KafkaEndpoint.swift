@@ -38,8 +38,15 @@ struct KafkaEndpoint: Sendable {
         case .success(let parsed): properties = parsed
         case .failure(let error): throw ValidationError("\(flag) \(path): \(error)")
         }
-        if properties.holdsSecret, let mode = try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, mode & 0o077 != 0 {
-            throw ValidationError("\(flag) \(path) holds sasl.password but others may read it (mode \(String(mode, radix: 8))): chmod 600 it")
+        if properties.holdsSecret {
+            // stat follows symlinks (a mounted secret is reached through some): the file's own
+            // mode counts. A file whose mode cannot be read is refused, not waved through.
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw ValidationError("\(flag) \(path): cannot check who may read it") }
+            let mode = Int(info.st_mode) & 0o777
+            if mode & 0o077 != 0 {
+                throw ValidationError("\(flag) \(path) holds sasl.password but others may read it (mode \(String(mode, radix: 8))): chmod 600 it")
+            }
         }
         return properties
     }

@@ -13,10 +13,14 @@ struct MirrorCommand: AsyncParsableCommand {
         defaultSubcommand: Run.self
     )
 
+    /// HOST:PORT, an IPv6 address in brackets (`[::1]:9092`, the brackets not part of the host).
     static func address(_ text: String, _ flag: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), !text[..<colon].isEmpty, let port = Int(text[text.index(after: colon)...]),
               (1...65_535).contains(port) else { throw ValidationError("\(flag) must be HOST:PORT") }
-        return (String(text[..<colon]), port)
+        var host = text[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") && host.count > 2 { host = host.dropFirst().dropLast() }
+        guard !host.contains(":") || text[..<colon].hasPrefix("[") else { throw ValidationError("\(flag): an IPv6 address goes in brackets, [ADDRESS]:PORT") }
+        return (String(host), port)
     }
 
     /// Writes one line to standard output at once, unbuffered: what a mirror said before a
