@@ -47,7 +47,10 @@ extension Broker {
             if validateOnly { return }
             if updated == topic.config {
                 // Promoting again finishes what a failed promotion left: the abort below.
-                if topic.config.mirrorSource != nil && !topic.config.isActiveMirror { _ = try await self.abortStrayTransactions(in: name) }
+                if topic.config.mirrorSource != nil && !topic.config.isActiveMirror {
+                    for log in topic.partitions { try await log.waitForQueuedAppends() }
+                    _ = try await self.abortStrayTransactions(in: name)
+                }
                 return
             }
             try self.writeTopicConfig(updated, of: name)
@@ -55,7 +58,10 @@ extension Broker {
             self.topics.withLock { $0[name] = Topic(name: name, config: updated, partitions: topic.partitions) }
             if topic.config.isActiveMirror && !updated.isActiveMirror {
                 // Promoted: transactions the source left open will never end there, and would
-                // hold read_committed consumers here forever.
+                // hold read_committed consumers here forever. The logs refuse the source's
+                // batches from now on (`refusesSourceBatches`, checked as each is placed); once
+                // those queued before are placed, the open transactions are all known.
+                for log in topic.partitions { try await log.waitForQueuedAppends() }
                 _ = try await self.abortStrayTransactions(in: name)
             }
         }

@@ -129,6 +129,7 @@ public struct TopicConfig: Codable, Sendable, Equatable {
                 guard configs[Self.mirrorSourceKey] != nil else {
                     throw BrokerError.invalidConfig("\(key) applies to mirror topics only (\(Self.mirrorSourceKey))")
                 }
+                config.refusesSourceBatches = value == "promoted"
             default:
                 throw BrokerError.invalidConfig("unknown topic config \(key)")
             }

@@ -65,6 +65,10 @@ public struct LogConfig: Sendable {
     /// (``PartitionLog/appendKeepingOffsets(_:)``), so offsets jump where the source's
     /// compaction or retention left gaps.
     public var keepsSourceOffsets = false
+    /// A promoted mirror's log: it keeps its source's offsets (and gaps) but takes no more of
+    /// its source's batches. Checked by the writer as it places each one, so no batch that
+    /// passed an earlier check can land after the promotion's abort of open transactions.
+    public var refusesSourceBatches = false
     /// How long a tombstone survives compaction (Kafka `delete.retention.ms`, 1 day).
     public var deleteRetention: Duration = .seconds(24 * 3600)
     /// `logAppendTime` makes the log stamp every batch with its own clock.

@@ -22,6 +22,8 @@ struct AppendQueue: ~Copyable {
         case batches([ValidatedBatch], CheckedContinuation<[AppendResult], any Error>)
         /// Resumed once everything queued before it is written (used by `close`).
         case barrier(CheckedContinuation<Void, any Error>)
+        /// The same, without closing the log (``PartitionLog/waitForQueuedAppends()``).
+        case drained(CheckedContinuation<Void, any Error>)
     }
 
     /// The next group the writer takes, at most `maxAppendGroupBytes` of batches (or one item).
@@ -69,7 +71,7 @@ extension AppendQueue.Item {
         switch self {
         case let .batch(batch, _): batch.bytes.count
         case let .batches(batches, _): batches.reduce(0) { $0 + $1.bytes.count }
-        case .barrier: 0
+        case .barrier, .drained: 0
         }
     }
 }
@@ -158,6 +160,7 @@ extension PartitionLog {
                 case let .batch(_, continuation): continuation.resume(throwing: LogError.closed)
                 case let .batches(_, continuation): continuation.resume(throwing: LogError.closed)
                 case let .barrier(continuation): continuation.resume(throwing: LogError.closed)
+                case let .drained(continuation): continuation.resume(throwing: LogError.closed)
                 }
                 return false
             }
@@ -193,7 +196,7 @@ extension PartitionLog {
                 switch item {
                 case let .batch(batch, _): results.append(try place(batch, writer: &writer).map { [$0] })
                 case let .batches(batches, _): results.append(try placeInOrder(batches, writer: &writer))
-                case .barrier: break
+                case .barrier, .drained: break
                 }
             }
             try writer.flush(to: state.withLock { $0.active })
@@ -214,7 +217,7 @@ extension PartitionLog {
             case let (.batch(_, continuation), .failure(error)): continuation.resume(throwing: error)
             case let (.batches(_, continuation), .success): continuation.resume(with: next.next()!.mapError { $0 as any Error })
             case let (.batches(_, continuation), .failure(error)): continuation.resume(throwing: error)
-            case let (.barrier(continuation), _): continuation.resume()
+            case let (.barrier(continuation), _), let (.drained(continuation), _): continuation.resume()
             }
         }
     }
@@ -247,6 +250,9 @@ extension PartitionLog {
             }
         }
         if batch.keepsOffsets {
+            if config.refusesSourceBatches {
+                return .failure(.invalidBatch("this mirror log was promoted: it takes no more of its source's batches"))
+            }
             let end = state.withLock { $0.logEndOffset }
             if batch.header.nextOffset <= end {
                 return .success(AppendResult(baseOffset: batch.header.baseOffset, lastOffset: batch.header.lastOffset, logAppendTime: nil))

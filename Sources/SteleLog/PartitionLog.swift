@@ -186,12 +186,21 @@ public final class PartitionLog: Sendable {
             config.deleteRetention = update.deleteRetention
             config.timestampType = update.timestampType
             config.maxBatchBytes = update.maxBatchBytes
+            config.refusesSourceBatches = update.refusesSourceBatches
         }
     }
 
     /// Syncs everything written so far.
     public func flush() async throws {
         try await executor.run { try self.syncWritten() }
+    }
+
+    /// Returns once every append queued before the call has been placed (written, or refused):
+    /// after it, what they did to the producer state is visible. The log stays open.
+    public func waitForQueuedAppends() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enqueue(.drained(continuation))
+        }
     }
 
     /// Waits for queued appends, syncs, and closes. Later calls fail with ``LogError/closed``.

@@ -74,7 +74,7 @@ def fail(message):
 def mirror():
     log = open(os.path.join(work, "mirror.log"), "ab")
     process = subprocess.Popen([os.path.join(BIN, "stele"), "mirror", "--source", source, "--target", target, "--offsets", "translate",
-                                "--topics", "orders|trimmed|foreign", "--groups", "billing", "--fetch-max-bytes", "4096"],
+                                "--topics", "orders|trimmed|foreign|late", "--groups", "billing", "--fetch-max-bytes", "4096"],
                                stdout=log, stderr=log)
     processes.append(process)
     return process
@@ -254,6 +254,34 @@ try:
             fail("the mirror did not say it left the target's own topic alone")
     print("foreign: a target topic with records of its own left alone")
 
+    # A topic made while the mirror runs, the mirror SIGKILLed the moment the topic shows on
+    # the target (around its first pass): the next run knows the topic as its own and copies it.
+    for future in admin.create_topics([NewTopic("late", 2, 1)]).values():
+        future.result()
+    for i in range(100):
+        remote.produce("late", key=f"l{i}".encode(), value=f"late {i}".encode(), partition=i % 2)
+    remote.flush(30)
+    progress = Progress("the late topic on the target")
+    while "late" not in target_admin.list_topics(timeout=30).topics:
+        if process.poll() is not None:
+            fail(f"stele mirror exited with {process.returncode}")
+        progress.check(0)
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process = mirror()
+    source_late = committed_records(source, "late", 2)
+    progress = Progress("the late topic's records on the target")
+    while True:
+        target_late = committed_records(target, "late", 2)
+        if sum(len(v) for v in target_late.values()) >= 100:
+            break
+        progress.check(sum(len(v) for v in target_late.values()))
+        time.sleep(0.1)
+    if any([r[1:] for r in source_late[p]] != [r[1:] for r in target_late[p]] for p in range(2)):
+        fail("late: the target's records differ from the source's")
+    print("late: a topic made while mirroring, the mirror killed as it appeared on the target: all 100 records once")
+
     # The group's offsets, translated: never past the first record it had not read.
     watcher = Consumer({"bootstrap.servers": target, "group.id": "billing", "enable.auto.commit": False})
     progress = Progress("billing's translated offsets on the target")
@@ -279,6 +307,42 @@ try:
         described = {name: entry.value for name, entry in future.result().items()}
     if described.get("stele.mirror.source"):
         fail(f"the translated topic is a mirror topic: {described}")
+
+    # A second mirror with the same transactional id takes over; the first, fenced, stops
+    # (rather than fence the second back for ever) and the second goes on copying.
+    with open(os.path.join(work, "mirror.log")) as f:
+        said_before = f.read().count("translating offsets into")
+    second = mirror()
+    progress = Progress("the second mirror to start its producer")
+    while True:
+        with open(os.path.join(work, "mirror.log")) as f:
+            if f.read().count("translating offsets into") > said_before:
+                break
+        if second.poll() is not None:
+            fail(f"the second mirror exited with {second.returncode}")
+        progress.check(0)
+        time.sleep(0.05)
+    produce_plain(30, "none")
+    progress = Progress("the first mirror to stop, fenced")
+    while process.poll() is None:
+        progress.check(0)
+        time.sleep(0.05)
+    with open(os.path.join(work, "mirror.log")) as f:
+        if process.returncode == 0 or "producerFenced" not in f.read():
+            fail(f"the fenced mirror did not stop saying so (exit {process.returncode})")
+    process = second
+    wanted += 30
+    progress = Progress("the second mirror to copy the new records")
+    while True:
+        have = sum(len(v) for v in committed_records(target, "orders", 3).values())
+        if have == wanted:
+            break
+        if have > wanted:
+            fail(f"the target holds {have} committed records, {wanted} were committed at the source")
+        progress.check(have)
+        time.sleep(0.1)
+    print("a second mirror with the same transactional id took over: the first stopped, fenced; nothing doubled")
+
     process.send_signal(signal.SIGTERM)
     process.wait()
     delivered = []

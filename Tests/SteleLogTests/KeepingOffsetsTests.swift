@@ -137,6 +137,24 @@ struct KeepingOffsetsTests {
         try await reopened.close()
     }
 
+    @Test func aPromotedLogRefusesSourceBatchesAsTheyArePlaced() async throws {
+        let directory = TemporaryDirectory()
+        let log = try await PartitionLog.open(directory: directory.path, config: Self.mirrorConfig)
+        _ = try await log.appendKeepingOffsets(Self.sourceBatch(at: 0, ["a"]))
+        // Queued while the log still took them, placed after the promotion: refused.
+        async let late = log.appendKeepingOffsets((1..<50).map { Self.sourceBatch(at: Int64($0), ["v\($0)"]) })
+        var promoted = Self.mirrorConfig
+        promoted.refusesSourceBatches = true
+        log.reconfigure(promoted)
+        try await log.waitForQueuedAppends()
+        let placedBefore = log.logEndOffset
+        _ = try? await late
+        #expect(log.logEndOffset == placedBefore, "nothing of the source lands once the promotion's wait returned")
+        await #expect(throws: LogError.self) { try await log.appendKeepingOffsets(Self.sourceBatch(at: 60, ["x"])) }
+        #expect(log.logEndOffset == placedBefore)
+        try await log.close()
+    }
+
     @Test func mirroredTransactionsAreServedAsTheSourceServesThem() async throws {
         let directory = TemporaryDirectory()
         let log = try await PartitionLog.open(directory: directory.path, config: Self.mirrorConfig)

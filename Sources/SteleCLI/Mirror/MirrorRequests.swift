@@ -315,5 +315,7 @@ struct MirrorError: Error, CustomStringConvertible {
     static let refusals: Set<KafkaErrorCode> = [
         .policyViolation, .invalidRequest, .invalidConfig, .invalidPartitions, .clusterAuthorizationFailed, .topicAuthorizationFailed,
         .invalidRecord, .corruptMessage, .unsupportedCompressionType, .messageTooLarge,
+        // Another mirror took this transactional id over: the two would fence each other for ever.
+        .producerFenced, .transactionalIdAuthorizationFailed, .invalidTimestamp,
     ]
 }

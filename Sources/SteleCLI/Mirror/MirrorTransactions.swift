@@ -4,7 +4,9 @@ import SteleKafkaProtocol
 
 /// The requests of a mirror that translates offsets (`stele mirror --offsets translate`): it
 /// reads the source read_committed and writes the target as a transactional producer
-/// (InitProducerId v1, AddPartitionsToTxn v1, Produce v8 with its transactional id, EndTxn v1).
+/// (InitProducerId v1, AddPartitionsToTxn v2, Produce v8 with its transactional id, EndTxn v2:
+/// v2 is the same request as v1, and the version from which a broker answers PRODUCER_FENCED,
+/// KIP-588, rather than INVALID_PRODUCER_EPOCH, so a mirror fenced by another can tell).
 extension KafkaConnection {
     /// What a read_committed fetch answered for one partition.
     struct CommittedFetch {
@@ -63,17 +65,26 @@ extension KafkaConnection {
         }
     }
 
-    /// AddPartitionsToTxn v1: the partitions the open transaction writes. Throws on any refusal.
+    /// AddPartitionsToTxn v1: the partitions the open transaction writes. The answers that mean
+    /// "not yet" are waited out as Kafka's producer does (CONCURRENT_TRANSACTIONS: the previous
+    /// transaction's markers are still being written — Kafka answers EndTxn before them), for
+    /// as long as a request may take; any other refusal throws.
     func addPartitionsToTransaction(_ transactionalId: String, producer: (id: Int64, epoch: Int16), _ keys: [PartitionKey]) async throws {
         let byTopic = Dictionary(grouping: keys, by: \.topic).sorted { $0.key < $1.key }
         let request = AddPartitionsToTxnRequest(transactionalId: transactionalId, producerId: producer.id, producerEpoch: producer.epoch,
                                                 topics: byTopic.map { (name: $0.key, partitions: $0.value.map(\.partition).sorted()) })
-        var decoder = try await send(.addPartitionsToTxn, version: 1) { request.encode(&$0, version: 1) }
-        let response = try AddPartitionsToTxnResponse.decode(&decoder, version: 1)
-        for topic in response.topics {
-            for partition in topic.partitions where partition.errorCode != .none {
-                throw MirrorError("adding \(topic.name)-\(partition.partition) to the target transaction", refused: partition.errorCode, nil)
+        let started = ContinuousClock.now
+        while true {
+            var decoder = try await send(.addPartitionsToTxn, version: 2) { request.encode(&$0, version: 2) }
+            let response = try AddPartitionsToTxnResponse.decode(&decoder, version: 2)
+            let refusals = response.topics.flatMap { topic in topic.partitions.filter { $0.errorCode != .none }.map { (topic.name, $0) } }
+            guard let (topic, first) = refusals.first else { return }
+            let waiting: Set<KafkaErrorCode> = [.concurrentTransactions, .coordinatorLoadInProgress, .coordinatorNotAvailable]
+            guard refusals.allSatisfy({ waiting.contains($0.1.errorCode) || $0.1.errorCode == .operationNotAttempted }),
+                  ContinuousClock.now - started < requestTimeout else {
+                throw MirrorError("adding \(topic)-\(first.partition) to the target transaction", refused: first.errorCode, nil)
             }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 
@@ -101,8 +112,8 @@ extension KafkaConnection {
     /// EndTxn v1: commits (or aborts) the open transaction.
     func endTransaction(_ transactionalId: String, producer: (id: Int64, epoch: Int16), commit: Bool) async throws {
         let request = EndTxnRequest(transactionalId: transactionalId, producerId: producer.id, producerEpoch: producer.epoch, committed: commit)
-        var decoder = try await send(.endTxn, version: 1) { request.encode(&$0, version: 1) }
-        let response = try EndTxnResponse.decode(&decoder, version: 1)
+        var decoder = try await send(.endTxn, version: 2) { request.encode(&$0, version: 2) }
+        let response = try EndTxnResponse.decode(&decoder, version: 2)
         guard response.errorCode == .none else {
             throw MirrorError((commit ? "committing" : "aborting") + " the target transaction", refused: response.errorCode, nil)
         }

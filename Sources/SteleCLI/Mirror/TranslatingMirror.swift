@@ -39,6 +39,9 @@ struct TranslatingMirror {
     /// The records of one partition one pass writes: one batch, at most this big (Kafka takes one
     /// batch per partition in a Produce, under its default `message.max.bytes` of 1 MiB).
     static let batchBytes = 512 << 10
+    /// The records one pass writes in all: a Produce request stays far below brokers' request
+    /// limits (Kafka's `socket.request.max.bytes`, 100 MiB), however far the fetch decompresses.
+    static let passBytes = 16 << 20
     /// Progress points kept per partition for translating group offsets (the newest).
     static let syncsKept = 4_096
     static let transactionTimeoutMs: Int32 = 60_000
@@ -70,8 +73,10 @@ struct TranslatingMirror {
 
     private var progressPartition: PartitionKey { PartitionKey(topic: progressTopic, partition: 0) }
 
-    /// The progress record's key for a partition: the source, the topic and the partition.
-    private func progressKey(_ key: PartitionKey) -> String { "\(sourceAddress) \(key.topic) \(key.partition)" }
+    /// The progress record's key for a partition: the topic, the partition and this mirror's
+    /// transactional id — a second mirror (another id) has progress of its own, so it finds
+    /// this one's topics holding records it did not copy and leaves them alone.
+    private func progressKey(_ key: PartitionKey) -> String { "\(key.topic) \(key.partition) \(transactionalId)" }
 
     /// Fences any earlier run, then reads the committed progress.
     private mutating func start() async throws {
@@ -93,10 +98,10 @@ struct TranslatingMirror {
             }
             guard answer.errorCode == .none else { throw MirrorError("reading \(progressTopic)", refused: answer.errorCode, nil) }
             if position >= answer.lastStableOffset {
-                // Only this producer writes the progress, and its new epoch has ended every
-                // earlier transaction; a last stable offset short of the end means a decided
-                // transaction's markers are still being written. Reading before they land would
-                // miss a committed pass and copy it twice.
+                // This producer's new epoch has ended its earlier transactions; a last stable
+                // offset short of the end means a decided transaction's markers are still being
+                // written (or another mirror sharing the topic is mid-pass). Reading before they
+                // land could miss a committed pass and copy it twice.
                 guard answer.lastStableOffset < answer.highWatermark else { break }
                 if !waited { log("waiting for the target to finish an earlier run's transaction in \(progressTopic)") }
                 waited = true
@@ -115,10 +120,10 @@ struct TranslatingMirror {
     /// Takes one progress record of this source into `positions` and `syncs`.
     private mutating func learn(_ record: CommittedRecord) {
         guard let key = record.key.map({ String(decoding: $0, as: UTF8.self) }), let value = record.value else { return }
-        let parts = key.split(separator: " ")
-        guard parts.count == 3, parts[0] == sourceAddress, let partition = Int32(parts[2]),
+        let parts = key.split(separator: " ", maxSplits: 2)
+        guard parts.count == 3, parts[2] == transactionalId, let partition = Int32(parts[1]),
               let point = try? JSONDecoder().decode(ProgressPoint.self, from: Data(value)) else { return }
-        let partitionKey = PartitionKey(topic: String(parts[1]), partition: partition)
+        let partitionKey = PartitionKey(topic: String(parts[0]), partition: partition)
         positions[partitionKey] = point.source
         if let from = point.from, let at = point.at { remember(partitionKey, from, at) }
         remember(partitionKey, point.source, point.target)
@@ -167,12 +172,15 @@ struct TranslatingMirror {
         let waitMs = Int32(maxWait.components.seconds * 1000 + maxWait.components.attoseconds / 1_000_000_000_000_000)
         let answer = try await source.fetchCommitted(asked, partitionMaxBytes: maxBytes, maxBytes: Mirror.totalBytes(maxBytes, partitions: asked.count), maxWaitMs: waitMs)
         var batches: [PartitionKey: (bytes: [UInt8], count: Int32)] = [:]
+        var passSize = 0
         var next: [PartitionKey: Int64] = [:]
         var newest: [PartitionKey: Int64] = [:]
         for (key, position) in asked {
             guard let fetched = answer[key] else { continue }
             switch fetched.errorCode {
             case .none:
+                // The pass is full: this partition's records come next pass (from the same position).
+                guard passSize < Self.passBytes else { continue }
                 let (records, after) = try extract(fetched, key, from: position)
                 guard let after else { continue }
                 var taken = 0
@@ -184,6 +192,7 @@ struct TranslatingMirror {
                 }
                 // The rest of the fetch comes again next pass.
                 next[key] = taken < records.count ? records[taken].offset : after
+                passSize += size
                 if taken > 0 {
                     batches[key] = (batch(records[..<taken], key), Int32(taken))
                     newest[key] = records[..<taken].map(\.timestamp).max()
@@ -245,10 +254,43 @@ struct TranslatingMirror {
         }
         _ = try await target.produceTransactional(transactionalId, [progressPartition: progress.build()])
         try await target.endTransaction(transactionalId, producer: producer, commit: true)
-        for (key, batch) in batches { sequences[key, default: 0] &+= batch.count }
-        sequences[progressPartition, default: 0] &+= Int32(points.count)
+        for (key, batch) in batches { sequences[key] = Self.sequence(after: sequences[key] ?? 0, batch.count) }
+        sequences[progressPartition] = Self.sequence(after: sequences[progressPartition] ?? 0, Int32(points.count))
         for (key, point) in points {
             remember(key, point.from!, point.at!)
+            remember(key, point.source, point.target)
+        }
+    }
+
+    /// Kafka's sequence numbers wrap from Int32.max to 0.
+    static func sequence(after sequence: Int32, _ count: Int32) -> Int32 {
+        Int32((Int64(sequence) + Int64(count)) % (Int64(Int32.max) + 1))
+    }
+
+    /// Commits, in a transaction of its own, that these partitions are this mirror's from their
+    /// current target end on (source `position`): a restart then knows the topics it made or
+    /// took even if its first data pass never committed (that pass's abort leaves markers, so
+    /// the topic no longer looks empty).
+    private mutating func claim(_ keys: [PartitionKey]) async throws {
+        guard let producer, !keys.isEmpty else { return }
+        try await target.addPartitionsToTransaction(transactionalId, producer: producer, [progressPartition])
+        var progress = RecordBatchBuilder(baseTimestamp: Int64(Date().timeIntervalSince1970 * 1000))
+        (progress.producerId, progress.producerEpoch, progress.baseSequence) = (producer.id, producer.epoch, sequences[progressPartition] ?? 0)
+        progress.attributes = RecordBatchAttributes(rawValue: progress.attributes.rawValue | 0x10)
+        var points: [(PartitionKey, ProgressPoint)] = []
+        for key in keys {
+            let end = try await target.offset(topic: key.topic, partition: key.partition, at: -1)
+            let point = ProgressPoint(source: positions[key] ?? 0, target: end)
+            points.append((key, point))
+            progress.append(key: Array(progressKey(key).utf8), value: Array(try JSONEncoder().encode(point)))
+        }
+        _ = try await target.produceTransactional(transactionalId, [progressPartition: progress.build()])
+        try await target.endTransaction(transactionalId, producer: producer, commit: true)
+        sequences[progressPartition] = Self.sequence(after: sequences[progressPartition] ?? 0, Int32(points.count))
+        for (key, point) in points {
+            // A fresh start: translation points of an earlier incarnation of the topic are gone.
+            syncs[key] = nil
+            positions[key] = point.source
             remember(key, point.source, point.target)
         }
     }
@@ -260,9 +302,11 @@ struct TranslatingMirror {
         let sourceTopics = try await source.topicPartitions().filter { $0.key != progressTopic && (try? topics.wholeMatch(in: $0.key)) != nil }
         let targetTopics = try await target.topicPartitions()
         var mirrored: [String: Int] = [:]
+        var claims: [PartitionKey] = []
         for (topic, count) in sourceTopics.sorted(by: { $0.key < $1.key }) {
             guard !refused.contains(topic) else { continue }
             let ours = positions.keys.contains { $0.topic == topic } || self.mirrored[topic] != nil
+            let partitions = (0..<count).map { PartitionKey(topic: topic, partition: Int32($0)) }
             if let existing = targetTopics[topic] {
                 if !ours {
                     var empty = true
@@ -272,19 +316,28 @@ struct TranslatingMirror {
                         continue
                     }
                     log("mirroring \(topic) (\(count) partitions) from \(sourceAddress) into the empty target topic, offsets translated")
+                    claims += partitions
                 }
                 if existing < count {
                     try await target.growTopic(topic, to: count)
                     log("\(topic) grew from \(existing) to \(count) partitions at the source: mirroring the new ones")
                 }
             } else {
+                if ours {
+                    // Deleted on the target: made again and copied again from the source's start;
+                    // its old translation points meant offsets of the deleted topic.
+                    log("\(topic) is gone from the target: making it again and copying it from the source's start")
+                    for key in partitions { positions[key] = nil }
+                }
                 let copied = try await source.topicOverrides(topic).filter { Mirror.followed($0.key) }
                 try await target.createTopic(topic, partitions: count, configs: copied)
                 log("mirroring \(topic) (\(count) partitions) from \(sourceAddress), offsets translated" + (copied.isEmpty ? "" : ", with \(copied.keys.sorted().joined(separator: ", "))"))
+                claims += partitions
             }
             mirrored[topic] = count
         }
         self.mirrored = mirrored
+        try await claim(claims)
     }
 
     /// OFFSET_OUT_OF_RANGE at `position`: the source deleted past it (the mirror goes on from
