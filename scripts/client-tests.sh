@@ -95,6 +95,13 @@ timeout 1800 python3 Tests/Clients/transactions_faults.py "$bin" --cycles 12
 # stele mirror between two brokers of its own: SIGKILLed mid-way, then every segment byte for
 # byte, the same records both isolation levels, producers refused until promote.
 timeout 1800 python3 Tests/Clients/mirror.py "$bin"
+# stele mirror --offsets translate into ordinary topics (the target standing in for any Kafka
+# cluster): the mirror SIGKILLed again and again under live producers, the target once; every
+# committed record once, in order; a group's offsets translated, never past its next record.
+timeout 1800 python3 Tests/Clients/mirror_translate.py "$bin"
+# The mirror against clusters of two brokers (Tests/Clients/fake_cluster.py): fetches, offsets and
+# produces at each partition's leader, transactions and group offsets at the coordinator.
+timeout 1800 python3 Tests/Clients/mirror_cluster.py "$bin"
 # The mirror inside the target node (stele serve --mirror-source): its lag in /metrics and /topics.
 timeout 1800 python3 Tests/Clients/mirror_lag.py "$bin"
 # Between two network namespaces through a lossy proxy of its own: a 30 s cut, the target SIGKILLed.

@@ -14,8 +14,8 @@ struct Mirror {
     typealias PartitionKey = KafkaConnection.PartitionKey
     typealias FetchedBatches = KafkaConnection.FetchedBatches
 
-    let source: KafkaConnection
-    let target: KafkaConnection
+    let source: KafkaCluster
+    let target: KafkaCluster
     /// The source as the target's topics name it (`stele.mirror.source`).
     let sourceAddress: String
     let topics: Regex<AnyRegexOutput>
@@ -56,7 +56,7 @@ struct Mirror {
     /// pass asks for the same offsets.
     private var prefetched: (offsets: [PartitionKey: Int64], answer: [PartitionKey: FetchedBatches])?
 
-    init(source: KafkaConnection, target: KafkaConnection, sourceAddress: String, topics: Regex<AnyRegexOutput>) {
+    init(source: KafkaCluster, target: KafkaCluster, sourceAddress: String, topics: Regex<AnyRegexOutput>) {
         (self.source, self.target, self.sourceAddress, self.topics) = (source, target, sourceAddress, topics)
     }
 
@@ -214,7 +214,7 @@ struct Mirror {
     /// after the first look only changes at the source are made (the target may spell a value
     /// its own way — `delete,compact` is `compact,delete` there — and a setting made on the
     /// target afterwards stays), and a change the target refuses is reported once, not every look.
-    static func followConfigs(_ names: [String], source: KafkaConnection, target: KafkaConnection,
+    static func followConfigs(_ names: [String], source: KafkaCluster, target: KafkaCluster,
                               followed: inout [String: [String: String]], log: (String) -> Void) async throws {
         guard !names.isEmpty else { return }
         let atSource = try await source.topicOverrides(names)

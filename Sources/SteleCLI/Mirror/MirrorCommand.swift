@@ -93,14 +93,14 @@ struct MirrorCommand: AsyncParsableCommand {
                        log: @escaping (String) -> Void = { MirrorCommand.say($0) },
                        observe: @escaping (String, Int32, Int64, Int64, Int64?) -> Void = { _, _, _, _, _ in }) async throws {
         while !Task.isCancelled {
-            var connections: [KafkaConnection] = []
+            var connections: [KafkaCluster] = []
             do {
-                let sourceConnection = try await source.connect(clientId: "stele-mirror-source", requestTimeout: .seconds(60))
+                let sourceConnection = try await KafkaCluster.connect(source, clientId: "stele-mirror-source", requestTimeout: .seconds(60))
                 connections.append(sourceConnection)
                 // A translating mirror is an ordinary transactional producer to its target; the
                 // client id `stele-mirror` is what a Stele target lets write at chosen offsets.
-                let targetConnection = try await target.connect(clientId: translation == nil ? "stele-mirror" : "stele-mirror-translate",
-                                                                requestTimeout: .seconds(60))
+                let targetConnection = try await KafkaCluster.connect(target, clientId: translation == nil ? "stele-mirror" : "stele-mirror-translate",
+                                                                      requestTimeout: .seconds(60))
                 connections.append(targetConnection)
                 var mirror: any MirrorPasses
                 if let translation {

@@ -21,8 +21,8 @@ import SteleKafkaProtocol
 struct TranslatingMirror {
     typealias PartitionKey = KafkaConnection.PartitionKey
 
-    let source: KafkaConnection
-    let target: KafkaConnection
+    let source: KafkaCluster
+    let target: KafkaCluster
     let sourceAddress: String
     let topics: Regex<AnyRegexOutput>
     var groups: Regex<AnyRegexOutput>?
@@ -65,7 +65,7 @@ struct TranslatingMirror {
     private var rotation = 0
     private let decompressor = KafkaCodecs()
 
-    init(source: KafkaConnection, target: KafkaConnection, sourceAddress: String, topics: Regex<AnyRegexOutput>,
+    init(source: KafkaCluster, target: KafkaCluster, sourceAddress: String, topics: Regex<AnyRegexOutput>,
          transactionalId: String, progressTopic: String) {
         (self.source, self.target, self.sourceAddress, self.topics) = (source, target, sourceAddress, topics)
         (self.transactionalId, self.progressTopic) = (transactionalId, progressTopic)
