@@ -190,6 +190,11 @@ try:
         fail(f"one target broker got no partition request: {target_cluster.seen}")
     print(f"offsets translated into a two-broker target: the 400 committed records equal, billing's offsets translated to {have}; "
           f"partition requests per broker {target_cluster.seen}, none to the wrong one, transactions and commits at the coordinator")
+    for name in ("keep", "translate"):
+        with open(os.path.join(work, f"{name}.log")) as f:
+            said = f.read()
+        if "connecting again" in said:
+            fail(f"the {name} mirror lost its connections on the way: {said}")
     print("PASS mirror_cluster")
 finally:
     for process in processes:

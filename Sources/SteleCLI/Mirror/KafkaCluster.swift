@@ -9,9 +9,11 @@ import SteleKafkaProtocol
 /// a broker is made when first needed, with the endpoint's TLS and SASL settings, to the address
 /// the broker advertises. A cluster of one broker is reached through the address given (so a
 /// broker behind a proxy or NAT, whose advertised address the mirror cannot reach, still
-/// works). A refusal that means "not here" (NOT_LEADER_OR_FOLLOWER, NOT_COORDINATOR) forgets
-/// the routes; the next look at the topics learns them again. Not for concurrent use, like
-/// ``KafkaConnection``: one request at a time per broker.
+/// works). A partition whose leader is unknown (none: -1, or a broker Metadata does not list)
+/// makes one look at the metadata before a request is routed, then goes to the given address,
+/// whose NOT_LEADER_OR_FOLLOWER the mirror handles as for any partition (skipped this pass, the
+/// topics looked at again); NOT_COORDINATOR forgets the coordinators. Not for concurrent use,
+/// like ``KafkaConnection``: one request at a time per broker, and no two calls at once.
 final class KafkaCluster: @unchecked Sendable {
     typealias PartitionKey = KafkaConnection.PartitionKey
 
@@ -51,9 +53,16 @@ final class KafkaCluster: @unchecked Sendable {
         guard let broker, brokers.count > 1, let address = brokers[broker] else { return bootstrap }
         if let open = connections[broker] { return open }
         let remote = try KafkaEndpoint(host: address.host, port: address.port, properties: endpoint.properties)
-        let connection = try await remote.connect(clientId: clientId, requestTimeout: requestTimeout)
-        connections[broker] = connection
-        return connection
+        do {
+            let connection = try await remote.connect(clientId: clientId, requestTimeout: requestTimeout)
+            connections[broker] = connection
+            return connection
+        } catch let error as MirrorError {
+            throw error
+        } catch {
+            throw MirrorError("broker \(broker) of \(endpoint.address) advertises \(remote.address), which cannot be reached from here "
+                + "(its advertised.listeners must be): \(error)")
+        }
     }
 
     /// Every broker's connection (one, in a cluster of one broker).
@@ -64,8 +73,11 @@ final class KafkaCluster: @unchecked Sendable {
         return all
     }
 
+    /// Whether `key`'s leader is a broker Metadata listed.
+    private func knowsLeader(of key: PartitionKey) -> Bool { leaders[key].map { brokers[$0] != nil } ?? false }
+
     func leader(of key: PartitionKey) async throws -> KafkaConnection {
-        if leaders[key] == nil && brokers.count > 1 { _ = try await topicPartitions() }
+        if !knowsLeader(of: key) && brokers.count > 1 { _ = try await topicPartitions() }
         return try await connection(to: leaders[key])
     }
 
@@ -83,8 +95,15 @@ final class KafkaCluster: @unchecked Sendable {
             let error = KafkaErrorCode(rawValue: try response.int16("error")) ?? .unknownServerError
             let message = try response.nullableString("message")
             let node = try response.int32("node id")
+            let host = try response.string("host")
+            let port = try response.int32("port")
             switch error {
             case .none:
+                if brokers[node] == nil {
+                    // Not in the metadata seen last: its address is the one just given.
+                    guard (1...65_535).contains(port) else { throw MirrorError("the coordinator of \(key) is at port \(port)") }
+                    brokers[node] = (host, Int(port))
+                }
                 coordinators["\(type) \(key)"] = node
                 return try await connection(to: node)
             case .coordinatorNotAvailable, .coordinatorLoadInProgress:
@@ -141,17 +160,27 @@ final class KafkaCluster: @unchecked Sendable {
         return topics
     }
 
-    /// `keys` grouped by their leaders' connections, in their order.
+    /// `keys` grouped by their leaders' connections, in their order. The metadata is looked at
+    /// once, first, if a leader is unknown (a refresh may close connections to brokers that
+    /// moved, so none is picked before it).
     private func byLeader<Value>(_ items: [(PartitionKey, Value)]) async throws -> [(KafkaConnection, [(PartitionKey, Value)])] {
+        if brokers.count > 1 && items.contains(where: { !knowsLeader(of: $0.0) }) { _ = try await topicPartitions() }
         var groups: [(KafkaConnection, [(PartitionKey, Value)])] = []
         for item in items {
-            let connection = try await leader(of: item.0)
+            let connection = try await connection(to: leaders[item.0])
             if let index = groups.firstIndex(where: { $0.0 === connection }) { groups[index].1.append(item) } else { groups.append((connection, [item])) }
         }
         return groups
     }
 
     // MARK: Partition requests, to the leaders (at once when there are several)
+
+    /// One broker's part of a fetch's byte budget (its share of the partitions asked, at least
+    /// one partition's): the answers together stay within `maxBytes`, so what one pass writes
+    /// to the target stays within its request limit however many brokers the source has.
+    static func share(of maxBytes: Int32, partitions: Int, of total: Int, atLeast floor: Int32) -> Int32 {
+        Int32(max(Int64(floor), Int64(maxBytes) * Int64(partitions) / Int64(max(total, 1))))
+    }
 
     func offset(topic: String, partition: Int32, at timestamp: Int64) async throws -> Int64 {
         try await leader(of: PartitionKey(topic: topic, partition: partition)).offset(topic: topic, partition: partition, at: timestamp)
@@ -168,7 +197,8 @@ final class KafkaCluster: @unchecked Sendable {
         return try await withThrowingTaskGroup(of: [PartitionKey: KafkaConnection.FetchedBatches].self) { tasks in
             for (connection, items) in groups {
                 let asked = Dictionary(uniqueKeysWithValues: items)
-                tasks.addTask { try await connection.fetchMany(asked, partitionMaxBytes: partitionMaxBytes, maxBytes: maxBytes, maxWaitMs: maxWaitMs, rotation: rotation) }
+                let share = Self.share(of: maxBytes, partitions: items.count, of: offsets.count, atLeast: partitionMaxBytes)
+                tasks.addTask { try await connection.fetchMany(asked, partitionMaxBytes: partitionMaxBytes, maxBytes: share, maxWaitMs: maxWaitMs, rotation: rotation) }
             }
             return try await tasks.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
         }
@@ -179,7 +209,8 @@ final class KafkaCluster: @unchecked Sendable {
         let groups = try await byLeader(offsets)
         return try await withThrowingTaskGroup(of: [PartitionKey: KafkaConnection.CommittedFetch].self) { tasks in
             for (connection, items) in groups {
-                tasks.addTask { try await connection.fetchCommitted(items, partitionMaxBytes: partitionMaxBytes, maxBytes: maxBytes, maxWaitMs: maxWaitMs) }
+                let share = Self.share(of: maxBytes, partitions: items.count, of: offsets.count, atLeast: partitionMaxBytes)
+                tasks.addTask { try await connection.fetchCommitted(items, partitionMaxBytes: partitionMaxBytes, maxBytes: share, maxWaitMs: maxWaitMs) }
             }
             return try await tasks.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
         }
