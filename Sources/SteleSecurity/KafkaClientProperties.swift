@@ -28,6 +28,9 @@ public struct KafkaClientProperties: Sendable, Equatable, CustomStringConvertibl
     public var saslMechanism: SaslMechanism?
     public var saslUsername: String?
     public var saslPassword: String?
+    /// The login module `sasl.jaas.config` named: it must fit `sasl.mechanism` (Java's client
+    /// would log in with the module's mechanism).
+    var jaasLoginModule: String?
 
     public init() {}
 
@@ -90,17 +93,19 @@ public struct KafkaClientProperties: Sendable, Equatable, CustomStringConvertibl
                 properties.saslPassword = value
             case "sasl.jaas.config":
                 // Java's form: `org.apache.kafka.common.security.scram.ScramLoginModule required username="…" password="…";`
-                func quoted(_ key: String) -> String? {
-                    guard let start = value.range(of: "\(key)=\"") else { return nil }
-                    return value[start.upperBound...].split(separator: "\"", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+                let jaas: JaasConfig
+                switch JaasConfig.parse(value) {
+                case .success(let parsed): jaas = parsed
+                case .failure(let error): return .failure(.init("line \(index + 1): \(error.reason)"))
                 }
-                guard let user = quoted("username"), let password = quoted("password") else {
+                guard let user = jaas.options["username"], let password = jaas.options["password"] else {
                     return .failure(.init("line \(index + 1): sasl.jaas.config needs username=\"…\" and password=\"…\""))
                 }
                 guard properties.saslUsername == nil, properties.saslPassword == nil else {
                     return .failure(.init("line \(index + 1): sasl.jaas.config and sasl.username/sasl.password both name the login"))
                 }
                 (properties.saslUsername, properties.saslPassword) = (user, password)
+                properties.jaasLoginModule = jaas.loginModule
             default: preconditionFailure("a known key without a case: \(key)")
             }
         }
@@ -115,6 +120,12 @@ public struct KafkaClientProperties: Sendable, Equatable, CustomStringConvertibl
             guard saslMechanism != nil else { return .failure(.init("security.protocol \(name) needs sasl.mechanism")) }
             guard let saslUsername, !saslUsername.isEmpty else { return .failure(.init("security.protocol \(name) needs sasl.username")) }
             guard let saslPassword, !saslPassword.isEmpty else { return .failure(.init("security.protocol \(name) needs sasl.password")) }
+            if let module = jaasLoginModule {
+                let expected = saslMechanism == .plain ? "PlainLoginModule" : "ScramLoginModule"
+                guard module.split(separator: ".").last.map(String.init) == expected else {
+                    return .failure(.init("sasl.jaas.config names \(module), but sasl.mechanism \(saslMechanism!.rawValue) logs in with \(expected)"))
+                }
+            }
             if saslMechanism == .plain && !securityProtocol.usesTLS {
                 return .failure(.init("sasl.mechanism PLAIN sends the password itself: use it with SASL_SSL, or a SCRAM mechanism"))
             }

@@ -50,6 +50,25 @@ struct KafkaClientPropertiesTests {
         #expect(refusal("sasl.username=x\nsasl.jaas.config=M required username=\"a\" password=\"b\";")?.contains("both name the login") == true)
     }
 
+    /// JAAS's quoting: escaped quotes and backslashes inside a value, options read as options
+    /// (a `username="` inside another value is not the user), the module fitting the mechanism.
+    @Test func jaasValuesAreReadAsJaasReadsThem() throws {
+        let properties = try parsed(#"""
+            security.protocol=SASL_SSL
+            sasl.mechanism=SCRAM-SHA-512
+            sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required password="x username=\"eve\" \\ y" username="admin";
+            """#)
+        #expect(properties.saslUsername == "admin")
+        #expect(properties.saslPassword == #"x username="eve" \ y"#)
+        let plainModule = "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"b\";"
+        #expect(refusal(plainModule)?.contains("logs in with ScramLoginModule") == true)
+        for broken in [#"M required username="a" password="b""#, #"M required username="a" password="b;"#, #"M username="a" password="b";"#,
+                       #"M required username=a password="b";"#, #"M required username="a" username="b" password="c";"#,
+                       #"M required username="a" password="b"; N required;"#] {
+            #expect(refusal("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.jaas.config=" + broken) != nil, "\(broken)")
+        }
+    }
+
     @Test func mutualTLSNeedsBothFiles() throws {
         let properties = try parsed("security.protocol=SSL\nssl.certificate.location=c.pem\nssl.key.location=k.pem\n")
         #expect(properties.certificateLocation == "c.pem" && properties.keyLocation == "k.pem" && properties.verifyHostname)
