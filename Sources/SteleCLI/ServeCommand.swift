@@ -353,7 +353,10 @@ extension ServeCommand {
         case "::", "[::]": "::1"
         case let host: host
         }
-        let target = try KafkaEndpoint(host: host, port: node.kafkaPorts[index], properties: targetProperties)
+        var target = try KafkaEndpoint(host: host, port: node.kafkaPorts[index], properties: targetProperties)
+        // Over TLS the node's certificate names its advertised host (--advertised-listeners),
+        // not the loopback address the mirror connects to.
+        target.serverName = listeners[index].advertisedHost
         let source = try KafkaEndpoint(address: mirrorSource, flag: "--mirror-source", configFile: mirrorSourceConfig, configFlag: "--mirror-source-config")
         let topics = try MirrorCommand.pattern(mirrorTopics)
         let groups = try mirrorGroups.map(MirrorCommand.pattern)

@@ -170,6 +170,37 @@ try:
 
     if records({"bootstrap.servers": source_plain}) != records(secured):
         fail("the target's records differ from the source's")
+    # The in-node mirror over TLS to its own SSL listener, whose certificate names only the
+    # advertised host (localhost), not the loopback address the mirror connects to.
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", os.path.join(work, "named.key"), "-out", os.path.join(work, "named.csr"),
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    with open(os.path.join(work, "named.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", os.path.join(work, "named.csr"), "-CA", os.path.join(WORK, "ca.pem"), "-CAkey", os.path.join(WORK, "ca.key"),
+                    "-CAcreateserial", "-out", os.path.join(work, "named.pem"), "-days", "2", "-extfile", os.path.join(work, "named.ext")], check=True, capture_output=True)
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        tls_port = s.getsockname()[1]
+    tls_config = properties("tls-target.properties", f"security.protocol=SSL\nssl.ca.location={os.path.join(WORK, 'ca.pem')}\n")
+    tls_ports, tls_process = serve("tls-target", "--listeners", f"PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:{tls_port}",
+                                   "--advertised-listeners", f"SSL://localhost:{tls_port}", "--tls-cert", os.path.join(work, "named.pem"),
+                                   "--tls-key", os.path.join(work, "named.key"), "--mirror-source", f"localhost:{source_secure}",
+                                   "--mirror-source-config", source_config, "--mirror-target-config", tls_config, "--mirror-topics", "m-.*")
+    progress = Progress("the in-node mirror over TLS to copy m-orders")
+    while True:
+        if tls_process.poll() is not None:
+            fail(f"the TLS target exited with {tls_process.returncode}")
+        try:
+            have = ends({"bootstrap.servers": f"127.0.0.1:{tls_ports['PLAINTEXT']}"}, "m-orders", 2)
+        except Exception as error:
+            have = str(error)
+        if have == wanted:
+            break
+        progress.check(have, shown=f"{have} of {wanted}")
+        time.sleep(0.1)
+    print("the in-node mirror over TLS: its own listener's certificate checked against the advertised host, every record copied")
+
     topics = AdminClient(secured).list_topics(timeout=30).topics
     if "other" in topics:
         fail("a topic outside --mirror-topics was mirrored")

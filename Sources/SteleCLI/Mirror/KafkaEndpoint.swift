@@ -11,6 +11,9 @@ struct KafkaEndpoint: Sendable {
     let host: String
     let port: Int
     let properties: KafkaClientProperties
+    /// The name the broker's certificate must carry when it is not `host` (a node's own mirror
+    /// connects to its loopback address, but its certificate names the node's advertised host).
+    var serverName: String?
     /// Made once at start, so a missing or unreadable certificate stops the command there.
     private let tls: NIOSSLContext?
 
@@ -55,8 +58,9 @@ struct KafkaEndpoint: Sendable {
     /// against the host name, or against the address when `host` is an IP address (SNI carries
     /// no address).
     func connect(clientId: String, requestTimeout: Duration) async throws -> KafkaConnection {
-        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
-        let connection = try await KafkaConnection(host: host, port: port, tls: tls, serverHostname: isAddress ? nil : host,
+        let name = serverName ?? host
+        let isAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
+        let connection = try await KafkaConnection(host: host, port: port, tls: tls, serverHostname: isAddress ? nil : name,
                                                    clientId: clientId, requestTimeout: requestTimeout)
         guard properties.securityProtocol.usesSASL, let mechanism = properties.saslMechanism,
               let user = properties.saslUsername, let password = properties.saslPassword else { return connection }
