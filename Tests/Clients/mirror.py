@@ -151,11 +151,13 @@ try:
     print(f"mirror SIGKILLed with {ends(target, 'orders', 3)} of {ends(source, 'orders', 3)} copied")
     produce(200, 600, "gzip")
 
+    # Counted before the mirror starts again: a mirror that copies the 200 records at once
+    # would otherwise leave nothing to wait for.
+    before = sum(ends(target, "orders", 3))
     process = mirror()
     wanted = ends(source, "orders", 3) + ends(source, "trimmed", 1)
-    # The target SIGKILLed while the mirror writes to it, and started again: the mirror
-    # reconnects and resumes from what the target kept.
-    before = sum(ends(target, "orders", 3))
+    # The target SIGKILLed while the mirror writes to it (or just after), and started again:
+    # the mirror reconnects and resumes from what the target kept.
     progress = Progress("the restarted mirror's first records")
     while sum(ends(target, "orders", 3)) == before:
         if process.poll() is not None:
