@@ -190,6 +190,16 @@ try:
     # The slot dropped under a stopped capture: refused, and not made anew.
     second.kill()
     second.wait()
+    # The killed capture's server session may still be reading the slot (PostgreSQL learns of
+    # a vanished client only when it next writes to it): ended, and waited for, before the drop.
+    progress = Progress("the killed capture's session to let go of the slot")
+    while True:
+        holder = sql("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'edges_tz' AND active")
+        if not holder:
+            break
+        sql("SELECT pg_terminate_backend(%s)", holder[0][0])
+        progress.check(holder[0][0])
+        time.sleep(0.05)
     sql("SELECT pg_drop_replication_slot('edges_tz')")
     stopped(capture("edges_tz", "stamped,again"), "edges_tz", "is gone")
     if sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'edges_tz'")[0][0] != 0:
