@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// What the broker counts as it works, reported through swift-metrics (`stele serve` exports
 /// them in Prometheus format at `/metrics`). Made when the broker opens, so they go to the
@@ -16,8 +17,10 @@ public struct BrokerMetrics: Sendable {
         public let bytes: Counter
         public let failures: Counter
         public let duration: Metrics.Timer
+        let totals: Totals
 
-        init(api: API) {
+        init(api: API, totals: Totals) {
+            self.totals = totals
             let dimensions = [("api", api.rawValue)]
             batches = Counter(label: "stele_append_batches_total", dimensions: dimensions)
             records = Counter(label: "stele_append_records_total", dimensions: dimensions)
@@ -31,12 +34,23 @@ public struct BrokerMetrics: Sendable {
             batches.increment()
             records.increment(by: count)
             bytes.increment(by: size)
+            totals.appendedRecords.add(count, ordering: .relaxed)
+            totals.appendedBytes.add(size, ordering: .relaxed)
             duration.recordInterval(since: start)
         }
     }
 
-    public let kafkaAppends = Appends(api: .kafka)
-    public let storeAppends = Appends(api: .store)
+    /// The same counts, readable here (a swift-metrics counter cannot be read back): the
+    /// console's rates come from them, so they agree with `/metrics`.
+    public final class Totals: Sendable {
+        public let appendedRecords = Atomic<Int>(0)
+        public let appendedBytes = Atomic<Int>(0)
+        public let fetchedBytes = Atomic<Int>(0)
+    }
+
+    public let totals: Totals
+    public let kafkaAppends: Appends
+    public let storeAppends: Appends
     /// Kafka fetch requests answered and the record bytes they carried.
     public let fetches = Counter(label: "stele_fetch_requests_total")
     public let fetchedBytes = Counter(label: "stele_fetch_bytes_total")
@@ -46,12 +60,17 @@ public struct BrokerMetrics: Sendable {
     public let corruptReadLog = RepeatThrottle(interval: .seconds(60))
     public let fetchDuration = Metrics.Timer(label: "stele_fetch_duration_seconds", preferredDisplayUnit: .seconds)
 
-    public init() {}
+    public init() {
+        totals = Totals()
+        kafkaAppends = Appends(api: .kafka, totals: totals)
+        storeAppends = Appends(api: .store, totals: totals)
+    }
 
     /// Counts a fetch read and the bytes it returned.
     public func recordFetch(bytes: Int, since start: ContinuousClock.Instant) {
         fetches.increment()
         fetchedBytes.increment(by: bytes)
+        totals.fetchedBytes.add(bytes, ordering: .relaxed)
         fetchDuration.recordInterval(since: start)
     }
 }

@@ -22,6 +22,10 @@ enum HTTPAccess: Equatable, Sendable {
         let get = method == .get || method == .head
         switch (parts.first, parts.count) {
         case ("health", 1) where get, ("openapi.json", 1) where get: return .open
+        // The console's page, script and style hold no data (its pages read the routes below).
+        case (nil, 0) where get, ("console", 1) where get: return .open
+        case ("console", 2) where get && (parts[1] == "console.js" || parts[1] == "console.css"): return .open
+        case ("overview", 1) where get, ("overview", 2) where get && parts[1] == "subscribe": return .need(.describe, .cluster)
         case ("metrics", 1) where get: return .metrics
         // Event store: a category is a topic.
         case ("streams", 1) where method == .post: return .appendToCategoriesInBody
@@ -39,6 +43,9 @@ enum HTTPAccess: Equatable, Sendable {
         case ("topics", 1) where get: return .need(.describe, .cluster)
         case ("topics", 1) where method == .post: return .need(.create, .cluster)
         case ("topics", 2) where get: return .need(.describe, .topic(parts[1]))
+        case ("topics", 2) where method == .delete: return .need(.delete, .topic(parts[1]))
+        case ("topics", 3) where get && parts[2] == "records": return .need(.read, .topic(parts[1]))
+        case ("topics", 3) where method == .post && parts[2] == "records": return .need(.write, .topic(parts[1]))
         case ("groups", 1) where get: return .need(.describe, .cluster)
         case ("groups", 2) where get: return .need(.describe, .group(parts[1]))
         // Views.

@@ -36,6 +36,8 @@ public enum HTTPServer {
         /// With an authorizer, serve `/metrics` without credentials (for a scraper on a trusted
         /// network); otherwise it needs DESCRIBE on the cluster.
         public var publicMetrics = false
+        /// How often the console's overview (`/overview/subscribe`) is sent.
+        public var consoleInterval: Duration = .seconds(2)
         /// TLS for the API (`--http-tls`, the Kafka listeners' certificate and key).
         public var tls: TLSConfiguration?
 
@@ -87,6 +89,8 @@ public enum HTTPServer {
         CategoryRoutes(store: store, open: openResponses).register(on: router)
         SubscriptionRoutes(store: store, views: views, heartbeat: configuration.sseHeartbeat, open: openResponses).register(on: router)
         TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        TopicRecordRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        ConsoleRoutes(broker: broker, views: views, open: openResponses, interval: configuration.consoleInterval).register(on: router)
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000)

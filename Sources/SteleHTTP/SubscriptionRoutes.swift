@@ -155,32 +155,9 @@ struct SubscriptionRoutes: Sendable {
         ])
     }
 
-    /// A `text/event-stream` response fed by `body`, which sends whole SSE messages.
+    /// A `text/event-stream` response fed by `body` (see ``EventStreams/response(_:)``).
     func eventStream(_ body: @escaping @Sendable (_ send: (String) async throws -> Void) async throws -> Void) -> Response {
-        let open = open
-        if let refusal = open.refusal { return refusal }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: ResponseBody { writer in
-                open.count.add(1, ordering: .relaxed)
-                defer {
-                    let left = open.count.subtract(1, ordering: .relaxed).newValue
-                    assert(left >= 0, "more event streams closed than opened")
-                }
-                // A comment first, so the client sees the stream open before the first event.
-                try await writer.write(ByteBuffer(string: ": stele\n\n"))
-                do {
-                    try await body { message in try await writer.write(ByteBuffer(string: message)) }
-                } catch let error as EventStoreError {
-                    // The stream is already open: say why it ends, as an SSE event.
-                    try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string(error.description).jsonText)\n\n"))
-                } catch is ServerStopping {
-                    try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string("the server is stopping").jsonText)\n\n"))
-                }
-                try await writer.finish(nil)
-            }
-        )
+        open.response(body)
     }
 }
 
@@ -228,3 +205,33 @@ public final class EventStreams: Sendable {
 
 /// Thrown inside an event-stream response when the server stops.
 struct ServerStopping: Error {}
+
+extension EventStreams {
+    /// A `text/event-stream` response fed by `body`, which sends whole SSE messages.
+    func response(_ body: @escaping @Sendable (_ send: (String) async throws -> Void) async throws -> Void) -> Response {
+        let open = self
+        if let refusal = open.refusal { return refusal }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                open.count.add(1, ordering: .relaxed)
+                defer {
+                    let left = open.count.subtract(1, ordering: .relaxed).newValue
+                    assert(left >= 0, "more event streams closed than opened")
+                }
+                // A comment first, so the client sees the stream open before the first event.
+                try await writer.write(ByteBuffer(string: ": stele\n\n"))
+                do {
+                    try await body { message in try await writer.write(ByteBuffer(string: message)) }
+                } catch let error as EventStoreError {
+                    // The stream is already open: say why it ends, as an SSE event.
+                    try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string(error.description).jsonText)\n\n"))
+                } catch is ServerStopping {
+                    try await writer.write(ByteBuffer(string: "event: error\ndata: \(JSONValue.string("the server is stopping").jsonText)\n\n"))
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+}

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""The web console in a real browser: headless Chromium (Debian's chromium and chromedriver,
+driven by selenium) against a live `stele serve` filled with the demos' data.
+
+- A data directory gets the bank, cart and inventory demos (`stele demo … --data-dir`); a
+  source node holds a topic that the served node mirrors (`--mirror-source`), slowly, so it lags.
+- Overview: the demos' categories, a consumer group, the views and the mirror topic with its lag
+  (records and seconds), live: the lag shown falls to 0 without a reload.
+- Topics: a topic created from the form; the message browser shows kcat's records with headers
+  and JSON pretty-printed; a hostile value (HTML) is shown as text, never run; the live tail
+  receives a record produced during the test; a record produced from the form reads back;
+  delete needs the name typed.
+- Streams: a stream's events with their versions; the state as of the first event's time holds
+  one event; an append with a stale expected version shows the 409 with expected and actual; one
+  with the right version is appended.
+- Consumer groups: a group's lag after its consumer stops (committed 10 of 30 records).
+- Views: a query's result table; a rebuild's progress reaching 100 %; the change feed shows an
+  event appended during the test.
+Screenshots of each page are saved in the run's directory (STELE_SCREENSHOTS, else the work
+directory). Waits are for what the page shows, never for a fixed time.
+
+usage: console.py BIN_DIR
+"""
+import datetime
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from progress import Progress
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+
+BIN = sys.argv[1]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+work = tempfile.mkdtemp(prefix="stele-console-")
+shots = os.environ.get("STELE_SCREENSHOTS") or work
+os.makedirs(shots, exist_ok=True)
+processes = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fail(message):
+    sys.exit(f"FAIL console: {message} (logs in {work})")
+
+
+def serve(name, data, *extra):
+    kafka, http = free_port(), free_port()
+    log = open(os.path.join(work, f"{name}.log"), "ab")
+    process = subprocess.Popen([os.path.join(BIN, "stele"), "serve", "--data-dir", data, "--kafka-port", str(kafka),
+                                "--http-port", str(http), *extra], stdout=log, stderr=log)
+    processes.append(process)
+    progress = Progress(f"{name} to answer /health")
+    while True:
+        if process.poll() is not None:
+            fail(f"{name} exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=5).read()
+            return kafka, http
+        except Exception:
+            progress.check(0)
+            time.sleep(0.05)
+
+
+def http_json(http, path, body=None, headers=None, method=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{http}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})} if data else (headers or {}))
+    with urllib.request.urlopen(request, timeout=60) as response:
+        text = response.read()
+        return json.loads(text) if text else None
+
+
+def wait_for(what, condition):
+    """Polls condition() (which returns a truthy value or a falsy progress token) until truthy."""
+    progress = Progress(what)
+    while True:
+        try:
+            value = condition()
+        except Exception:  # the page is between renders
+            value = None
+        if value:
+            return value
+        progress.check(str(value))
+        time.sleep(0.1)
+
+
+def stale_safe(action):
+    """Runs action, again if the page re-rendered the element under it (live pages do)."""
+    for _ in range(20):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return action()
+
+
+def text(selector):
+    return stale_safe(lambda: browser.find_element(By.CSS_SELECTOR, selector).text)
+
+
+def column(table_label):
+    return stale_safe(lambda: [row.find_elements(By.TAG_NAME, "td")[0].text
+                               for row in browser.find_elements(By.CSS_SELECTOR, f"table[aria-label='{table_label}'] tbody tr")])
+
+
+def page(hash_):
+    browser.get(f"http://127.0.0.1:{http}/{hash_}")
+    loaded = wait_for(f"page {hash_} to load", lambda: browser.find_element(By.ID, "main").get_attribute("data-loaded") in (hash_, "error")
+                      and browser.find_element(By.ID, "main").get_attribute("data-loaded"))
+    if loaded == "error":
+        fail(f"page {hash_} failed: {text('#main')}")
+
+
+def shot(name):
+    browser.save_screenshot(os.path.join(shots, f"console-{name}.png"))
+
+
+def fill(element_id, value):
+    def action():
+        field = browser.find_element(By.ID, element_id)
+        field.clear()
+        field.send_keys(value)
+    stale_safe(action)
+
+
+def click(selector):
+    stale_safe(lambda: browser.find_element(By.CSS_SELECTOR, selector).click())
+
+
+try:
+    stele = os.path.join(BIN, "stele")
+    data = os.path.join(work, "node")
+    for demo in ["bank", "cart", "inventory"]:
+        subprocess.run([stele, "demo", demo, "--data-dir", data], check=True, capture_output=True)
+
+    # The source of a mirror: 3,000 single-record batches, copied one batch per pass.
+    source_kafka, source_http = serve("source", os.path.join(work, "source"))
+    source = f"127.0.0.1:{source_kafka}"
+    subprocess.run([stele, "topics", "create", "orders", "--partitions", "1", "--bootstrap", source], check=True, capture_output=True)
+    subprocess.run(["kcat", "-P", "-b", source, "-t", "orders", "-K:", "-X", "linger.ms=0", "-X", "batch.num.messages=1"],
+                   input="".join(f"o{i}:order-{i}\n" for i in range(3000)).encode(), check=True)
+
+    kafka, http = serve("node", data, "--views", os.path.join(ROOT, "Examples", "views"), "--mirror-source", source,
+                        "--mirror-topics", "orders", "--mirror-fetch-max-bytes", "1")
+    bootstrap = f"127.0.0.1:{kafka}"
+
+    # A topic with JSON records and headers, and a group that read a third of it.
+    subprocess.run([stele, "topics", "create", "clicks", "--partitions", "1", "--bootstrap", bootstrap], check=True, capture_output=True)
+    lines = "".join(json.dumps({"page": f"/p/{i}", "n": i}) + "\n" for i in range(29)) + "<img src=x id=injected onerror=alert(1)>\n"
+    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", "clicks", "-H", "source=test"], input=lines.encode(), check=True)
+    from kafka import KafkaConsumer, TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id="billing", enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer.assign([TopicPartition("clicks", 0)])
+    got = []
+    progress = Progress("the consumer to read 10 records")
+    while len(got) < 10:
+        for records in consumer.poll(timeout_ms=500, max_records=10 - len(got)).values():
+            got.extend(records)
+        progress.check(len(got))
+    from kafka.structs import OffsetAndMetadata
+    consumer.commit({TopicPartition("clicks", 0): OffsetAndMetadata(10, "", -1)})
+    consumer.close()
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]:
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    try:
+        # --- Overview: topics, the group, views, the mirror's lag live -------------------------
+        page("#/")
+        tables = lambda: text("#overview-tables")
+        wait_for("the overview to list the demos' categories, the group and the views",
+                 lambda: all(word in tables() for word in ["accounts", "carts", "inventory", "clicks", "billing", "balances", "stock"]))
+        mirror_row = lambda: text("#overview-tables td.mirror")
+        seen_lag = wait_for("the overview to show the mirror's lag",
+                            lambda: "active from " + source in mirror_row() and "lag" in mirror_row() and mirror_row())
+        print(f"console: overview shows the mirror: {seen_lag}")
+        progress = Progress("the overview's mirror lag to reach 0 (live, no reload)")
+        while "lag 0 records" not in mirror_row():
+            progress.check(mirror_row())
+            time.sleep(0.2)
+        shot("overview")
+        if "Appends/s" not in text("#overview-cards") or "Disk used" not in text("#overview-cards"):
+            fail("the overview's cards are missing")
+
+        # --- Topics ------------------------------------------------------------------------
+        page("#/topics")
+        fill("new-topic", "made-in-browser")
+        fill("new-partitions", "3")
+        fill("new-configs", "retention.ms=86400000")
+        click("form[aria-label='create a topic'] button")
+        wait_for("the new topic's page", lambda: "Topic made-in-browser" in text("#main") and browser.find_element(By.ID, "main").get_attribute("data-loaded") == "#/topics/made-in-browser")
+        if "retention.ms" not in text("#main") or "86400000" not in text("#main"):
+            fail("the created topic's config is not shown")
+        described = http_json(http, "/topics/made-in-browser")
+        if len(described["partitions"]) != 3:
+            fail(f"the topic made in the browser has {len(described['partitions'])} partitions")
+
+        page("#/topics/clicks")
+        wait_for("the browser to show the newest records", lambda: "/p/28" in text("#messages"))
+        messages = text("#messages")
+        if "source: test" not in messages or '"page": "/p/28"' not in messages:
+            fail(f"headers or pretty JSON missing in the browser: {messages[:400]}")
+        if browser.find_elements(By.ID, "injected"):
+            fail("a record's value was put in the page as HTML")
+        if "<img src=x id=injected" not in messages:
+            fail("the hostile value is not shown as text")
+        fill("browse-from", "5")
+        browser.find_element(By.ID, "browse-mode").send_keys("from offset")
+        click("form[aria-label='browse messages'] button")
+        wait_for("records from offset 5", lambda: text("#messages").split("\n")[1].startswith("5 "))
+        shot("topic")
+        browser.find_element(By.ID, "browse-mode").send_keys("newest")
+        click("form[aria-label='browse messages'] button")
+        wait_for("the newest records again", lambda: "/p/28" in text("#messages"))
+        click("#live-tail")
+        subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", "clicks"], input=b"tail-marker-1\n", check=True)
+        wait_for("the live tail to receive a record produced during the test", lambda: "tail-marker-1" in text("#messages"))
+        fill("produce-key", "k-browser")
+        fill("produce-value", '{"from": "the console"}')
+        fill("produce-headers", "origin=console")
+        click("form[aria-label='produce a message'] button")
+        wait_for("the produce confirmation", lambda: "Written to partition 0 at offset 31" in text("#produced"))
+        wait_for("the produced record in the live tail", lambda: '"from": "the console"' in text("#messages"))
+        records = http_json(http, "/topics/clicks/records?partition=0&offset=31")["records"]
+        if records[0]["key"] != "k-browser" or records[0]["headers"] != [{"key": "origin", "value": "console"}]:
+            fail(f"the record produced from the form reads back as {records[0]}")
+        page("#/topics/made-in-browser")
+        fill("delete-confirm", "wrong-name")
+        click("form[aria-label='delete the topic'] button")
+        wait_for("the refusal of a wrong name", lambda: "type the topic" in text("#deleted"))
+        if "made-in-browser" not in [t["name"] for t in http_json(http, "/topics")["topics"]]:
+            fail("a wrong name deleted the topic")
+        fill("delete-confirm", "made-in-browser")
+        click("form[aria-label='delete the topic'] button")
+        wait_for("the topic list after deleting", lambda: browser.find_element(By.ID, "main").get_attribute("data-loaded") == "#/topics")
+        if "made-in-browser" in [t["name"] for t in http_json(http, "/topics")["topics"]]:
+            fail("the topic was not deleted")
+
+        # --- Streams -----------------------------------------------------------------------
+        first = http_json(http, "/streams/accounts/acct-console", {"type": "AccountOpened", "data": {"owner": "Grace", "initialDeposit": 10}},
+                          headers={"Stele-Expected-Version": "no-stream"})
+        opened = http_json(http, "/streams/accounts/acct-console")["events"][0]["time"]
+        opened_ms = int(datetime.datetime.fromisoformat(opened.replace("Z", "+00:00")).timestamp() * 1000)
+        while time.time() * 1000 <= opened_ms + 1:  # the next event in a later millisecond
+            time.sleep(0.002)
+        http_json(http, "/streams/accounts/acct-console", {"type": "MoneyDeposited", "schemaVersion": 2, "data": {"amount": 5}}, headers={"Stele-Expected-Version": "0"})
+        page("#/streams")
+        fill("stream-category", "accounts")
+        fill("stream-id", "acct-console")
+        click("form[aria-label='find a stream'] button")
+        wait_for("the stream's events", lambda: "MoneyDeposited" in text("table[aria-label='events']"))
+        versions = column("events")
+        if versions != ["0", "1"]:
+            fail(f"the stream page shows versions {versions}")
+        fill("append-type", "MoneyWithdrawn")
+        fill("append-data", '{"amount": 3}')
+        fill("append-expected", "0")
+        click("form[aria-label='append an event'] button")
+        conflict = wait_for("the 409 for a stale expected version", lambda: "409" in text("#append-outcome") and text("#append-outcome"))
+        if "expected version 0, actual version 1" not in conflict:
+            fail(f"the conflict does not name expected and actual: {conflict}")
+        shot("stream-conflict")
+        fill("append-expected", "1")
+        click("form[aria-label='append an event'] button")
+        wait_for("the append with the right version", lambda: "Appended as version 2" in text("#append-outcome"))
+        wait_for("the stream page to show version 2", lambda: "MoneyWithdrawn" in text("table[aria-label='events']"))
+        fill("as-of", opened)
+        click("form[aria-label='state as of a time'] button")
+        wait_for("the stream as of its first event", lambda: "1 events" in text("#as-of-note"))
+        versions = column("events")
+        if versions != ["0"]:
+            fail(f"as of {opened} the page shows versions {versions}")
+
+        # --- Consumer groups -----------------------------------------------------------------
+        page("#/groups/billing")
+        wait_for("the group's lag (the consumer stopped after 10 of 32 records)", lambda: text("#group-lag") == "22")
+        if text("#group-state") != "Empty":
+            fail(f"the stopped group is {text('#group-state')}")
+        shot("group")
+
+        # --- Views ---------------------------------------------------------------------------
+        page("#/views/balances")
+        wait_for("the view to be running and caught up", lambda: text("#view-state") == "running" and text("#view-lag") == "0")
+        fill("query-sql", "SELECT account, owner, balance FROM balances WHERE owner = :owner")
+        fill("query-params", "owner=Grace")
+
+        def balance():
+            click("form[aria-label='query the view'] button")
+            shown = wait_for("the query's result", lambda: "1 rows" in text("#query-results") and text("table[aria-label='query results'] tbody"))
+            return shown.split() == ["acct-console", "12", "Grace"]
+        wait_for("the query to show the balance 10 + 5 - 3", balance)
+        http_json(http, "/streams/accounts/acct-console", {"type": "MoneyDeposited", "schemaVersion": 2, "data": {"amount": 100}})
+        wait_for("the change feed to show an event appended during the test", lambda: "accounts/acct-console v3" in text("#changes"))
+        click("#rebuild")
+        wait_for("the rebuild's progress to reach 100 %", lambda: browser.find_element(By.ID, "rebuild-progress").get_attribute("value") == "100"
+                 and "100 %" in text("#rebuild-text"))
+        wait_for("the rebuilt view to be running", lambda: text("#view-state") == "running")
+        shot("view")
+        print("console: overview, topics (create, browse, tail, produce, delete), streams (versions, as of, 409, append), "
+              f"group lag, view query, changes and rebuild checked in Chromium; screenshots in {shots}")
+    finally:
+        browser.quit()
+finally:
+    for process in processes:
+        process.kill()
+        process.wait()
