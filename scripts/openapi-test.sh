@@ -34,7 +34,7 @@ documented = {(method.upper(), path) for path, item in document["paths"].items()
 registered = set()
 for source in glob.glob("Sources/SteleHTTP/*.swift"):
     for method, path in re.findall(r'router\.(get|post|put|delete|patch)\("([^"]+)"\)', open(source).read()):
-        registered.add((method.upper(), "/" + re.sub(r":(\w+)", r"{\1}", path)))
+        registered.add((method.upper(), "/" + re.sub(r":(\w+)", r"{\1}", path).lstrip("/")))
 missing, extra = registered - documented, documented - registered
 for route in sorted(missing): print("not in the document:", *route)
 for route in sorted(extra): print("documented but not served:", *route)

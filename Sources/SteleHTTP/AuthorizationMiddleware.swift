@@ -16,7 +16,7 @@ import SteleSecurity
 /// do, by ``HTTPAccess``'s table. Without credentials: 401 with `WWW-Authenticate`; with
 /// credentials that do not allow the request: 403. Both are problem details. `/health` and
 /// the OpenAPI document stay open, `/metrics` too when the server says so.
-struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestContext>: RouterMiddleware {
+struct AuthorizationMiddleware<Context: VisibilityRequestContext>: RouterMiddleware {
     let authorizer: Authorizer
     let broker: Broker
     let publicMetrics: Bool
@@ -61,6 +61,8 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
             Counter(label: "stele_authorization_denials_total").increment()
             return JSONResponse.problem(.forbidden, "not authorized", detail: "\(principal) may not \(request.method) \(request.uri.path)")
         }
+        var context = context
+        context.mayDescribe = { [self] resource in authorize(principal, host, .describe, resource) }
         var response = try await next(request, context)
         // A streamed answer (an event subscription, a view's changes) is checked again as it
         // goes: once the token expires or is revoked, the user deleted or the ACL removed, it
@@ -79,6 +81,8 @@ struct AuthorizationMiddleware<Context: RequestContext & RemoteAddressRequestCon
     private func allows(_ access: HTTPAccess, _ principal: Principal, _ host: String) -> Bool {
         switch access {
         case .open: return true
+        // The route shows only what the principal may describe (`mayDescribe`).
+        case .signedIn: return true
         case .metrics: return authorize(principal, host, .describe, .cluster)
         case let .need(operation, resource): return authorize(principal, host, operation, resource)
         // Checked on the body, in `handle`; here it stands for the request as a whole.

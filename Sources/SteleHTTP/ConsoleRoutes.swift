@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SteleBroker
+import SteleSecurity
 import SteleViews
 import SteleWire
 
@@ -28,18 +29,18 @@ struct ConsoleRoutes: Sendable {
     ]
 
     func register(on router: Router<SteleRequestContext>) {
-        for path in ["/", "console"] {
-            router.get(RouterPath(path)) { _, _ in Self.file(EmbeddedFiles.console_html, type: "text/html; charset=utf-8") }
-        }
+        router.get("/") { _, _ in Self.file(EmbeddedFiles.console_html, type: "text/html; charset=utf-8") }
+        router.get("console") { _, _ in Self.file(EmbeddedFiles.console_html, type: "text/html; charset=utf-8") }
         router.get("console/console.js") { _, _ in Self.file(EmbeddedFiles.console_js, type: "text/javascript; charset=utf-8") }
         router.get("console/console.css") { _, _ in Self.file(EmbeddedFiles.console_css, type: "text/css; charset=utf-8") }
-        router.get("overview") { _, _ in JSONResponse.ok(await overview()) }
-        router.get("overview/subscribe") { _, _ in
+        router.get("overview") { _, context in JSONResponse.ok(await overview(visibleTo: context.mayDescribe)) }
+        router.get("overview/subscribe") { _, context in
             let routes = self
+            let visible = context.mayDescribe
             return open.response { send in
                 var next = ContinuousClock.now
                 while !Task.isCancelled {
-                    try await send("event: overview\ndata: \(await routes.overview().jsonText)\n\n")
+                    try await send("event: overview\ndata: \(await routes.overview(visibleTo: visible).jsonText)\n\n")
                     next = next + interval
                     // Looked at every second, so a stopping server is not held for an interval.
                     while ContinuousClock.now < next {
@@ -60,13 +61,16 @@ struct ConsoleRoutes: Sendable {
 
     /// Topics, groups and views with their sizes and lags, and the broker's running totals
     /// (records and bytes appended, bytes fetched: the counters `/metrics` exports) from which
-    /// the console draws rates.
-    func overview() async -> JSONValue {
+    /// the console draws rates. With `visible` (a server that authorizes), only the topics,
+    /// groups and views the principal may describe, and the totals only to one who may
+    /// describe the cluster.
+    func overview(visibleTo visible: (@Sendable (AclResource) -> Bool)? = nil) async -> JSONValue {
+        let sees: (AclResource) -> Bool = { resource in visible?(resource) ?? true }
         let now = Date().epochMilliseconds
         let lag = broker.mirrorLag.lag(nowMs: now)
         var diskBytes: Int64 = 0
         var topics: [JSONValue] = []
-        for name in broker.topicNames {
+        for name in broker.topicNames where sees(.topic(name)) {
             guard let topic = broker.topic(name) else { continue }
             var records: Int64 = 0, bytes: Int64 = 0
             for log in topic.partitions {
@@ -85,7 +89,7 @@ struct ConsoleRoutes: Sendable {
         }
         let routes = TopicRoutes(broker: broker, maxBodyBytes: 0)
         var groups: [JSONValue] = []
-        for group in Set(await broker.groups.listGroups().map(\.groupId)).sorted() {
+        for group in Set(await broker.groups.listGroups().map(\.groupId)).sorted() where sees(.group(group)) {
             guard case let .object(described) = await routes.json(group: group) else { continue }
             var members = 0
             if case let .array(list)? = described["members"] { members = list.count }
@@ -95,19 +99,21 @@ struct ConsoleRoutes: Sendable {
             ]))
         }
         var viewList: [JSONValue] = []
-        for view in views.views { viewList.append(ViewRoutes.json(await view.status())) }
+        for view in views.views where sees(.view(view.name)) { viewList.append(ViewRoutes.json(await view.status())) }
         let totals = broker.metrics.totals
+        let seesCluster = sees(.cluster)
         var body: [String: JSONValue] = [
             "at": .integer(now),
             "topics": .array(topics), "groups": .array(groups), "views": .array(viewList),
-            "totals": .object([
+            // The broker's totals say how busy all of it is: only for who may describe the cluster.
+            "totals": !seesCluster ? .object(["diskBytes": .integer(diskBytes)]) : .object([
                 "appendedRecords": .integer(Int64(totals.appendedRecords.load(ordering: .relaxed))),
                 "appendedBytes": .integer(Int64(totals.appendedBytes.load(ordering: .relaxed))),
                 "fetchedBytes": .integer(Int64(totals.fetchedBytes.load(ordering: .relaxed))),
                 "diskBytes": .integer(diskBytes),
             ]),
         ]
-        let offline = broker.offlineTopics.sorted { $0.key < $1.key }
+        let offline = broker.offlineTopics.sorted { $0.key < $1.key }.filter { sees(.topic($0.key)) }
         if !offline.isEmpty { body["offline"] = .array(offline.map { .object(["name": .string($0.key), "reason": .string($0.value)]) }) }
         return .object(body)
     }

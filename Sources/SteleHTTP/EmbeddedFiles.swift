@@ -244,7 +244,7 @@ async function overviewPage(main) {
   const history = [];
   let previous = null;
   const render = (summary) => {
-    if (previous && summary.at > previous.at) {
+    if (previous && summary.at > previous.at && summary.totals.appendedRecords !== undefined) {
       const seconds = (summary.at - previous.at) / 1000;
       history.push({ at: summary.at,
         appends: Math.max(0, summary.totals.appendedRecords - previous.totals.appendedRecords) / seconds,
@@ -252,6 +252,7 @@ async function overviewPage(main) {
       while (history.length && history[0].at < summary.at - 300000) history.shift();
     }
     previous = summary;
+    const counted = summary.totals.appendedRecords !== undefined;
     const last = history[history.length - 1] || { appends: 0, fetched: 0 };
     const user = summary.topics.filter((t) => !t.internal);
     const card = (label, value, id) => el('div', { class: 'card' }, el('div', { class: 'label' }, label), el('div', { class: 'value', id }, value));
@@ -260,8 +261,8 @@ async function overviewPage(main) {
       card('Consumer groups', String(summary.groups.length), 'card-groups'),
       card('Views', String(summary.views.length), 'card-views'),
       card('Disk used', bytes(summary.totals.diskBytes), 'card-disk'),
-      card('Appends/s', rate(last.appends), 'card-appends'),
-      card('Fetch bytes/s', bytes(Math.round(last.fetched)) + '/s', 'card-fetch'));
+      card('Appends/s', counted ? rate(last.appends) : '–', 'card-appends'),
+      card('Fetch bytes/s', counted ? bytes(Math.round(last.fetched)) + '/s' : '–', 'card-fetch'));
     drawRates(chart, history);
     const topicRows = user.map((t) => row([link('#/topics/' + enc(t.name), t.name), num(t.partitions), num(t.records), num(bytes(t.bytes)),
       t.mirror ? el('td', { class: 'mirror' }, t.mirror.state + ' from ' + t.mirror.source,
@@ -327,12 +328,10 @@ async function topicsPage(main) {
     } catch (error) { message.replaceChildren(errorBox(error)); }
   } }, el('label', { for: 'new-topic' }, 'Name', name), el('label', { for: 'new-partitions' }, 'Partitions', partitions),
   el('label', { for: 'new-configs' }, 'Configs (key=value per line)', configs), el('button', { type: 'submit' }, 'Create topic')), message);
-  const listed = await api('/topics');
-  const rows = listed.topics.map((t) => {
-    const records = t.partitions.reduce((sum, p) => sum + p.logEndOffset - p.logStartOffset, 0);
-    const size = t.partitions.reduce((sum, p) => sum + p.bytes, 0);
-    return row([link('#/topics/' + enc(t.name), t.name), num(t.partitions.length), num(records), num(bytes(size)), t.mirror ? t.mirror.state : '']);
-  });
+  // The overview lists what the signed-in principal may describe (the topic list route needs the cluster).
+  const listed = await api('/overview');
+  const rows = listed.topics.filter((t) => !t.internal).map((t) =>
+    row([link('#/topics/' + enc(t.name), t.name), num(t.partitions), num(t.records), num(bytes(t.bytes)), t.mirror ? t.mirror.state : '']));
   main.append(table(['Topic', { title: 'Partitions', num: true }, { title: 'Records', num: true }, { title: 'Size', num: true }, 'Mirror'], rows, 'topics'));
 }
 
@@ -502,9 +501,9 @@ async function streamPage(main, category, id, asOf) {
 
 async function groupsPage(main) {
   main.append(el('h1', {}, 'Consumer groups'));
-  const listed = await api('/groups');
+  const listed = await api('/overview');
   main.append(table(['Group', 'State', { title: 'Members', num: true }, { title: 'Lag (records)', num: true }],
-    listed.groups.map((g) => row([link('#/groups/' + enc(g.name), g.name), g.state, num(g.members.length), num(g.lag)])), 'consumer groups'));
+    listed.groups.map((g) => row([link('#/groups/' + enc(g.name), g.name), g.state, num(g.members), num(g.lag)])), 'consumer groups'));
 }
 
 async function groupPage(main, name) {
@@ -550,12 +549,15 @@ function drawLag(canvas, history) {
 
 async function viewsPage(main) {
   main.append(el('h1', {}, 'Views'));
-  const listed = await api('/views');
+  const listed = await api('/overview');
   main.append(table(['View', 'Categories', 'State', { title: 'Lag (events)', num: true }, { title: 'Parked', num: true }],
     listed.views.map((v) => row([link('#/views/' + enc(v.name), v.name), v.categories.join(', '), v.state, num(v.lag.events), num(v.parked.length)])), 'views'));
-  if (listed.refused.length) {
+  // Refused definition files are listed to who may describe the cluster.
+  let refused = { refused: [] };
+  try { refused = await api('/views'); } catch (error) { if (error.status !== 403) throw error; }
+  if (refused.refused.length) {
     main.append(el('h2', {}, 'Refused definitions'), table(['File', { title: 'Line', num: true }, 'Reason'],
-      listed.refused.map((r) => row([r.file, num(r.line), r.reason])), 'refused definitions'));
+      refused.refused.map((r) => row([r.file, num(r.line), r.reason])), 'refused definitions'));
   }
 }
 
@@ -635,6 +637,7 @@ function cleanup() {
 
 async function route() {
   cleanup();
+  showSignedIn();
   const main = document.getElementById('main');
   main.replaceChildren();
   delete main.dataset.loaded;
@@ -662,6 +665,17 @@ async function route() {
     if (error.status !== 401) main.append(errorBox(error));
     main.dataset.loaded = 'error';
   }
+}
+
+function showSignedIn() {
+  const where = document.getElementById('principal');
+  where.replaceChildren();
+  if (!state.token) return;
+  where.append('signed in with a token ', el('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: () => {
+    sessionStorage.removeItem('stele-token');
+    state.token = null;
+    route();
+  } }, 'Sign out'));
 }
 
 window.addEventListener('hashchange', route);
@@ -705,9 +719,144 @@ document.addEventListener('DOMContentLoaded', route);
     },
     {
       "name": "views"
+    },
+    {
+      "name": "console"
     }
   ],
   "paths": {
+    "/": {
+      "get": {
+        "operationId": "getConsole",
+        "summary": "The web console",
+        "tags": [
+          "console"
+        ],
+        "description": "The console's page (the same at `/console`): it loads `/console/console.js` and `/console/console.css`, embedded in the binary, and reads everything else from this API with the visitor's token. Sent with a Content-Security-Policy that allows only those files and requests to this server, and forbids framing.",
+        "responses": {
+          "200": {
+            "description": "The page.",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/console": {
+      "get": {
+        "operationId": "getConsoleAlias",
+        "summary": "The web console (same as `/`)",
+        "tags": [
+          "console"
+        ],
+        "responses": {
+          "200": {
+            "description": "The page.",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/console/console.js": {
+      "get": {
+        "operationId": "getConsoleScript",
+        "summary": "The console's script",
+        "tags": [
+          "console"
+        ],
+        "responses": {
+          "200": {
+            "description": "The script.",
+            "content": {
+              "text/javascript": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/console/console.css": {
+      "get": {
+        "operationId": "getConsoleStyle",
+        "summary": "The console's style sheet",
+        "tags": [
+          "console"
+        ],
+        "responses": {
+          "200": {
+            "description": "The style sheet.",
+            "content": {
+              "text/css": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/overview": {
+      "get": {
+        "operationId": "getOverview",
+        "summary": "What the console's first page shows",
+        "tags": [
+          "console"
+        ],
+        "description": "Every topic with its partitions, records, bytes and (for a mirror topic) its mirror state and lag; every consumer group with its state, members and lag; every view's status; and the broker's running totals since it started (records and bytes appended, record bytes fetched: the counters `/metrics` exports) from which a client draws rates. With authorization on, any signed-in principal may ask, and gets only the topics, groups and views it may DESCRIBE (the running totals only with DESCRIBE on the cluster).",
+        "responses": {
+          "200": {
+            "description": "The overview.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Overview"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/overview/subscribe": {
+      "get": {
+        "operationId": "subscribeToOverview",
+        "summary": "Follow the overview (Server-Sent Events)",
+        "tags": [
+          "console"
+        ],
+        "description": "An `overview` message every 2 seconds whose data is the `/overview` JSON. Opens with the comment `: stele`; ends with an `error` message when the server stops.",
+        "responses": {
+          "200": {
+            "description": "An endless `text/event-stream`.",
+            "content": {
+              "text/event-stream": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/TooManySubscribers"
+          }
+        }
+      }
+    },
     "/health": {
       "get": {
         "operationId": "getHealth",
@@ -1517,6 +1666,242 @@ document.addEventListener('DOMContentLoaded', route);
           },
           "503": {
             "description": "The topic is offline: its files are on disk but cannot be served; the detail names the file and what is wrong.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "operationId": "deleteTopic",
+        "summary": "Delete a topic and all its records",
+        "tags": [
+          "topics"
+        ],
+        "description": "As Kafka's DeleteTopics: the topic and its records are gone for good. Needs DELETE on the topic.",
+        "responses": {
+          "204": {
+            "description": "Deleted."
+          },
+          "404": {
+            "description": "No topic of that name.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The deletion failed in storage.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The topic is internal (its name starts with `__`).",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/topics/{name}/records": {
+      "parameters": [
+        {
+          "name": "name",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "string"
+          }
+        }
+      ],
+      "get": {
+        "operationId": "readTopicRecords",
+        "summary": "Read a partition's records",
+        "tags": [
+          "topics"
+        ],
+        "description": "Committed records only, as a read_committed consumer sees them (no aborted transaction, no marker, nothing past the last stable offset). `offset` and `timestamp` say where to start (from the offset; from the first record at or after the time; both: the later); `key` keeps only that key's records from there on, oldest first, each with its version. With none of them, the newest `limit` records. An offset at or past the end gives no records and `next` at the end (a live tail reads from there). Needs READ on the topic.",
+        "parameters": [
+          {
+            "name": "partition",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 0,
+              "default": 0
+            }
+          },
+          {
+            "name": "offset",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "format": "int64",
+              "minimum": 0
+            }
+          },
+          {
+            "name": "timestamp",
+            "in": "query",
+            "required": false,
+            "description": "Epoch milliseconds.",
+            "schema": {
+              "type": "integer",
+              "format": "int64",
+              "minimum": 0
+            }
+          },
+          {
+            "name": "key",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 500,
+              "default": 50
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of records.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordPage"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "description": "No topic of that name, or no such partition.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The topic is offline, or the read failed or met damaged data.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "operationId": "produceRecord",
+        "summary": "Write one record",
+        "tags": [
+          "topics"
+        ],
+        "description": "Appends one record, as a Kafka producer would: to the given partition, else the key's partition (Kafka's murmur2 partitioner), else partition 0. Headers named `stele.*` are refused (an expected version is given to the stream routes). A mirror topic is written only by its mirror until promoted (409). Needs WRITE on the topic.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecordIn"
+              }
+            }
+          }
+        },
+        "responses": {
+          "201": {
+            "description": "Written.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordWritten"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is malformed, or the partition refused the record (a compacted topic needs a key; the record is too large).",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No topic of that name, or no such partition.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The topic is an active mirror topic.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "description": "The topic is offline, or the append failed.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The topic is internal (its name starts with `__`): Stele writes it itself.",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -3037,6 +3422,275 @@ document.addEventListener('DOMContentLoaded', route);
             "description": "Category name to the view's checkpoint in it.",
             "additionalProperties": {
               "$ref": "#/components/schemas/CategoryCheckpoint"
+            }
+          }
+        }
+      },
+      "TopicRecord": {
+        "type": "object",
+        "description": "A record: text as text, other bytes as base64 (`keyBase64`, `valueBase64`).",
+        "required": [
+          "offset",
+          "timestamp",
+          "headers"
+        ],
+        "properties": {
+          "offset": {
+            "type": "integer",
+            "format": "int64"
+          },
+          "timestamp": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Epoch milliseconds."
+          },
+          "version": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Only in a read by key: the record's place among its key's records (its stream version)."
+          },
+          "key": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "keyBase64": {
+            "type": "string"
+          },
+          "value": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "valueBase64": {
+            "type": "string"
+          },
+          "headers": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "key"
+              ],
+              "properties": {
+                "key": {
+                  "type": "string"
+                },
+                "value": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "valueBase64": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      },
+      "RecordPage": {
+        "type": "object",
+        "required": [
+          "records",
+          "logStartOffset",
+          "lastStableOffset"
+        ],
+        "properties": {
+          "records": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/TopicRecord"
+            }
+          },
+          "next": {
+            "type": "integer",
+            "format": "int64",
+            "description": "The offset to read from next (not in a read by key)."
+          },
+          "logStartOffset": {
+            "type": "integer",
+            "format": "int64"
+          },
+          "lastStableOffset": {
+            "type": "integer",
+            "format": "int64"
+          }
+        }
+      },
+      "RecordIn": {
+        "type": "object",
+        "required": [
+          "value"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "value": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "key": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "partition": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "minimum": 0
+          },
+          "headers": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "RecordWritten": {
+        "type": "object",
+        "required": [
+          "partition",
+          "offset"
+        ],
+        "properties": {
+          "partition": {
+            "type": "integer"
+          },
+          "offset": {
+            "type": "integer",
+            "format": "int64"
+          }
+        }
+      },
+      "Overview": {
+        "type": "object",
+        "required": [
+          "at",
+          "topics",
+          "groups",
+          "views",
+          "totals"
+        ],
+        "properties": {
+          "at": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Epoch milliseconds."
+          },
+          "topics": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "partitions",
+                "records",
+                "bytes",
+                "internal"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "partitions": {
+                  "type": "integer"
+                },
+                "records": {
+                  "type": "integer",
+                  "format": "int64"
+                },
+                "bytes": {
+                  "type": "integer",
+                  "format": "int64"
+                },
+                "internal": {
+                  "type": "boolean"
+                },
+                "mirror": {
+                  "type": "object"
+                }
+              }
+            }
+          },
+          "groups": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "state",
+                "members",
+                "lag"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "state": {
+                  "type": "string"
+                },
+                "members": {
+                  "type": "integer"
+                },
+                "lag": {
+                  "type": "integer",
+                  "format": "int64"
+                }
+              }
+            }
+          },
+          "views": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ViewStatus"
+            }
+          },
+          "totals": {
+            "type": "object",
+            "required": [
+              "diskBytes"
+            ],
+            "properties": {
+              "appendedRecords": {
+                "type": "integer",
+                "format": "int64"
+              },
+              "appendedBytes": {
+                "type": "integer",
+                "format": "int64"
+              },
+              "fetchedBytes": {
+                "type": "integer",
+                "format": "int64"
+              },
+              "diskBytes": {
+                "type": "integer",
+                "format": "int64"
+              }
+            },
+            "description": "Bytes on disk of the topics listed; and, to who may describe the cluster, the broker's running totals since it started."
+          },
+          "offline": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "reason": {
+                  "type": "string"
+                }
+              }
             }
           }
         }

@@ -8,6 +8,9 @@ import SteleSecurity
 enum HTTPAccess: Equatable, Sendable {
     /// Served to anyone: `/health`, the OpenAPI document.
     case open
+    /// Any authenticated principal; the route shows only what it may DESCRIBE (the console's
+    /// overview, as Kafka's Metadata leaves out the topics one may not describe).
+    case signedIn
     /// `/metrics`: DESCRIBE on the cluster, unless the server makes it public.
     case metrics
     case need(AclOperation, AclResource)
@@ -25,7 +28,7 @@ enum HTTPAccess: Equatable, Sendable {
         // The console's page, script and style hold no data (its pages read the routes below).
         case (nil, 0) where get, ("console", 1) where get: return .open
         case ("console", 2) where get && (parts[1] == "console.js" || parts[1] == "console.css"): return .open
-        case ("overview", 1) where get, ("overview", 2) where get && parts[1] == "subscribe": return .need(.describe, .cluster)
+        case ("overview", 1) where get, ("overview", 2) where get && parts[1] == "subscribe": return .signedIn
         case ("metrics", 1) where get: return .metrics
         // Event store: a category is a topic.
         case ("streams", 1) where method == .post: return .appendToCategoriesInBody

@@ -35,30 +35,38 @@ struct TopicRecordRoutes: Sendable {
                 }
                 limit = value
             }
-            let chosen = ["offset", "timestamp", "key"].filter { query[$0] != nil }
-            guard chosen.count <= 1 else { return JSONResponse.problem(.badRequest, "give one of offset, timestamp and key, not \(chosen.joined(separator: " and "))") }
             do {
-                if let key = query["key"] {
-                    let stream = try await log.readStream(key: Array(key.utf8), maxRecords: limit)
-                    return JSONResponse.ok(.object([
-                        "records": .array(stream.map { Self.json(offset: $0.offset, timestamp: $0.timestamp, key: $0.key, value: $0.value,
-                                                                 headers: $0.headers, version: $0.version) }),
-                        "logStartOffset": .integer(log.logStartOffset), "lastStableOffset": .integer(log.lastStableOffset),
-                    ]))
-                }
-                var start: Int64
+                // `offset` and `timestamp` each say where to start (both given: the later);
+                // `key` keeps that key's records from there on.
+                var start: Int64?
                 if let text = query["offset"] {
                     guard let offset = Int64(text), offset >= 0 else { return JSONResponse.problem(.badRequest, "offset must be an integer ≥ 0") }
                     start = offset
-                } else if let text = query["timestamp"] {
-                    guard let time = Int64(text), time >= 0 else { return JSONResponse.problem(.badRequest, "timestamp must be epoch milliseconds ≥ 0") }
-                    start = try await log.offset(atOrAfterTimestamp: time) ?? log.lastStableOffset
-                } else {
-                    // The newest: the last `limit` offsets below what committed readers see.
-                    start = max(log.logStartOffset, log.lastStableOffset - Int64(limit))
                 }
-                start = max(start, log.logStartOffset)
-                let (records, next) = try await Self.committed(log, from: start, limit: limit)
+                if let text = query["timestamp"] {
+                    guard let time = Int64(text), time >= 0 else { return JSONResponse.problem(.badRequest, "timestamp must be epoch milliseconds ≥ 0") }
+                    let found = try await log.offset(atOrAfterTimestamp: time) ?? log.lastStableOffset
+                    start = max(start ?? 0, found)
+                }
+                if let key = query["key"] {
+                    let records = try await Self.keyed(log, key: Array(key.utf8), from: start ?? 0, limit: limit)
+                    return JSONResponse.ok(.object([
+                        "records": .array(records.map { Self.json(offset: $0.offset, timestamp: $0.timestamp, key: $0.key, value: $0.value,
+                                                                  headers: $0.headers, version: $0.version) }),
+                        "logStartOffset": .integer(log.logStartOffset), "lastStableOffset": .integer(log.lastStableOffset),
+                    ]))
+                }
+                // Neither: the newest, the last `limit` offsets below what committed readers see.
+                let from = max(log.logStartOffset, start ?? (log.lastStableOffset - Int64(limit)))
+                if from >= log.lastStableOffset {
+                    // At or past what committed readers see: nothing yet (a live tail asks from
+                    // the end; one past it, after the topic was made again, starts over there).
+                    return JSONResponse.ok(.object([
+                        "records": .array([]), "next": .integer(min(from, log.lastStableOffset)),
+                        "logStartOffset": .integer(log.logStartOffset), "lastStableOffset": .integer(log.lastStableOffset),
+                    ]))
+                }
+                let (records, next) = try await Self.committed(log, from: from, limit: limit)
                 return JSONResponse.ok(.object([
                     "records": .array(records.map { Self.json(offset: $0.offset, timestamp: $0.timestamp, key: $0.key, value: $0.value, headers: $0.headers) }),
                     "next": .integer(next),
@@ -111,6 +119,7 @@ struct TopicRecordRoutes: Sendable {
                 if let reason = broker.offlineReason(name) { return JSONResponse.problem(.serviceUnavailable, "topic offline", detail: reason) }
                 return JSONResponse.problem(.notFound, "no topic named \(name)")
             }
+            if let refusal = Self.refuseInternal(name) { return refusal }
             if topic.config.isActiveMirror {
                 return JSONResponse.problem(.conflict, "\(name) is a mirror topic", detail: "only the mirror writes it until it is promoted")
             }
@@ -118,7 +127,9 @@ struct TopicRecordRoutes: Sendable {
             switch members["partition"] {
             case nil, .null?: index = key.map { KafkaPartitioner.partition(forKey: $0, partitions: topic.partitions.count) } ?? 0
             case let .integer(number)? where topic.partitions.indices.contains(Int(clamping: number)): index = Int32(number)
-            default: return JSONResponse.problem(.badRequest, "partition must be 0…\(topic.partitions.count - 1)")
+            case let .integer(number)? where number >= 0:
+                return JSONResponse.problem(.notFound, "\(name) has no partition \(number)", detail: "its partitions are 0…\(topic.partitions.count - 1)")
+            default: return JSONResponse.problem(.badRequest, "partition must be an integer ≥ 0")
             }
             let now = Date().epochMilliseconds
             var builder = RecordBatchBuilder(baseTimestamp: now)
@@ -131,6 +142,14 @@ struct TopicRecordRoutes: Sendable {
                 broker.metrics.kafkaAppends.record(records: 1, bytes: batch.count, since: started)
                 broker.arrivals.notifyAll()
                 return JSONResponse.ok(.object(["partition": .integer(Int64(index)), "offset": .integer(result.baseOffset)]), status: .created)
+            } catch let error as LogError {
+                broker.metrics.kafkaAppends.failures.increment()
+                switch error {
+                case .invalidBatch, .batchTooLarge, .producerRejected, .wrongExpectedVersion:
+                    return JSONResponse.problem(.badRequest, "\(name)-\(index) refused the record", detail: error.description)
+                default:
+                    return JSONResponse.problem(.serviceUnavailable, "cannot append to \(name)-\(index)", detail: error.description)
+                }
             } catch {
                 broker.metrics.kafkaAppends.failures.increment()
                 return JSONResponse.problem(.serviceUnavailable, "cannot append to \(name)-\(index)", detail: "\(error)")
@@ -138,6 +157,7 @@ struct TopicRecordRoutes: Sendable {
         }
         router.delete("topics/:name") { _, context in
             let name = try StreamRoutes.pathParameter(context, "name")
+            if let refusal = Self.refuseInternal(name) { return refusal }
             do {
                 try await broker.deleteTopic(name)
             } catch let error as BrokerError {
@@ -148,15 +168,24 @@ struct TopicRecordRoutes: Sendable {
         }
     }
 
+    /// Stele's own topics (`__…`: snapshots, the store's internals) are written and deleted only
+    /// by Stele.
+    static func refuseInternal(_ name: String) -> Response? {
+        guard name.hasPrefix("__") else { return nil }
+        return JSONResponse.problem(.forbidden, "\(name) is an internal topic", detail: "Stele writes and keeps its internal topics itself")
+    }
+
     /// The partition a request names (`partition`, 0 by default) of an existing topic.
     func partition(of name: String, _ text: String?) -> Result<PartitionLog, ProblemResponse> {
         guard let topic = broker.topic(name) else {
             if let reason = broker.offlineReason(name) { return .failure(ProblemResponse(JSONResponse.problem(.serviceUnavailable, "topic offline", detail: reason))) }
             return .failure(ProblemResponse(JSONResponse.problem(.notFound, "no topic named \(name)")))
         }
-        let index = text.map { Int($0) } ?? 0
-        guard let index, topic.partitions.indices.contains(index) else {
-            return .failure(ProblemResponse(JSONResponse.problem(.badRequest, "partition must be 0…\(topic.partitions.count - 1)")))
+        guard let index = text.map({ Int($0) }) ?? 0, index >= 0 else {
+            return .failure(ProblemResponse(JSONResponse.problem(.badRequest, "partition must be an integer ≥ 0")))
+        }
+        guard topic.partitions.indices.contains(index) else {
+            return .failure(ProblemResponse(JSONResponse.problem(.notFound, "\(name) has no partition \(index)", detail: "its partitions are 0…\(topic.partitions.count - 1)")))
         }
         return .success(topic.partitions[index])
     }
@@ -179,6 +208,20 @@ struct TopicRecordRoutes: Sendable {
             position = records.count == limit ? records[records.count - 1].offset + 1 : next
         }
         return (records, position)
+    }
+
+    /// Up to `limit` committed records with `key` at offsets from `start`, oldest first (the key
+    /// index gives the stream; its versions are read a page at a time).
+    static func keyed(_ log: PartitionLog, key: [UInt8], from start: Int64, limit: Int) async throws -> [StreamRecord] {
+        var found: [StreamRecord] = []
+        var version: Int64 = 0
+        while found.count < limit {
+            let page = try await log.readStream(key: key, fromVersion: version, maxRecords: 1_000)
+            guard let last = page.last else { break }
+            found += page.lazy.filter { $0.offset >= start }.prefix(limit - found.count)
+            version = last.version + 1
+        }
+        return found
     }
 
     /// A record as JSON: text as text, other bytes as base64 (`keyBase64`, `valueBase64`).

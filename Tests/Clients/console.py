@@ -16,6 +16,8 @@ driven by selenium) against a live `stele serve` filled with the demos' data.
 - Consumer groups: a group's lag after its consumer stops (committed 10 of 30 records).
 - Views: a query's result table; a rebuild's progress reaching 100 %; the change feed shows an
   event appended during the test.
+- Under ACLs (`--authorizer acl`): the page asks for a token; signed in, a principal sees only
+  the topics and views it may describe, and a topic it may not is refused.
 Screenshots of each page are saved in the run's directory (STELE_SCREENSHOTS, else the work
 directory). Waits are for what the page shows, never for a fixed time.
 
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from progress import Progress
@@ -311,8 +314,47 @@ try:
                  and "100 %" in text("#rebuild-text"))
         wait_for("the rebuilt view to be running", lambda: text("#view-state") == "running")
         shot("view")
+
+        # --- Signed in, under ACLs: only what the principal may see -------------------------
+        guarded = os.path.join(work, "guarded")
+        for demo in ["bank", "cart", "inventory"]:
+            subprocess.run([stele, "demo", demo, "--data-dir", guarded], check=True, capture_output=True)
+        for grant in [["--topic", "accounts"], ["--view", "balances"]]:
+            subprocess.run([stele, "acls", "add", "--data-dir", guarded, "--principal", "User:carol", "--operation", "READ", *grant],
+                           check=True, capture_output=True)
+        token = subprocess.run([stele, "tokens", "create", "--principal", "User:carol", "--data-dir", guarded], check=True,
+                               capture_output=True, text=True).stdout.strip()
+        _, guarded_http = serve("guarded", guarded, "--views", os.path.join(ROOT, "Examples", "views"), "--authorizer", "acl")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{guarded_http}/overview", timeout=60)
+            fail("/overview answered without credentials")
+        except urllib.error.HTTPError as error:
+            if error.code != 401:
+                fail(f"/overview without credentials is {error.code}, not 401")
+        page_headers = urllib.request.urlopen(f"http://127.0.0.1:{guarded_http}/", timeout=60).headers
+        if "frame-ancestors 'none'" not in page_headers.get("Content-Security-Policy", "") or page_headers.get("X-Frame-Options") != "DENY":
+            fail(f"the console page may be framed or run other scripts: {dict(page_headers)}")
+        http = guarded_http
+        browser.get(f"http://127.0.0.1:{guarded_http}/#/")
+        wait_for("the sign-in form", lambda: browser.find_elements(By.ID, "login"))
+        shot("sign-in")
+        fill("token", token)
+        click("#login button")
+        wait_for("the overview after signing in", lambda: browser.find_element(By.ID, "main").get_attribute("data-loaded") == "#/"
+                 and "accounts" in text("#overview-tables"))
+        shown = text("#overview-tables")
+        if "carts" in shown or "inventory" in shown or "stock" in shown or "balances" not in shown:
+            fail(f"carol sees more, or less, than she may: {shown}")
+        if text("#card-appends") != "–":
+            fail("the broker's totals are shown to a principal who may not describe the cluster")
+        browser.get(f"http://127.0.0.1:{guarded_http}/#/topics/carts")
+        wait_for("the refusal of a topic carol may not describe", lambda: browser.find_element(By.ID, "main").get_attribute("data-loaded") == "error")
+        if "not authorized" not in text("#main"):
+            fail(f"carol opened a topic she may not describe: {text('#main')[:300]}")
+        page("#/views/balances")
+        wait_for("carol's view page", lambda: text("#view-state") == "running")
         print("console: overview, topics (create, browse, tail, produce, delete), streams (versions, as of, 409, append), "
-              f"group lag, view query, changes and rebuild checked in Chromium; screenshots in {shots}")
+              f"group lag, view query, changes and rebuild, sign-in under ACLs checked in Chromium; screenshots in {shots}")
     finally:
         browser.quit()
 finally:

@@ -36,6 +36,16 @@ struct HTTPAccessRuleTests {
         // Decoded as the router decodes parameters: an escaped name meets the rules of the name.
         #expect(HTTPAccess.rule(method: .get, path: "/streams/%6Frders/42") == .need(.read, .topic("orders")))
         #expect(HTTPAccess.rule(method: .delete, path: "/streams/orders/42") == nil)
+        // The console: its files are open, its overview lists what the principal may describe,
+        // and its topic actions need what Kafka's requests need.
+        #expect(HTTPAccess.rule(method: .get, path: "/") == .open)
+        #expect(HTTPAccess.rule(method: .get, path: "/console/console.js") == .open)
+        #expect(HTTPAccess.rule(method: .get, path: "/console/other.js") == nil)
+        #expect(HTTPAccess.rule(method: .post, path: "/") == nil)
+        #expect(HTTPAccess.rule(method: .get, path: "/overview/subscribe") == .signedIn)
+        #expect(HTTPAccess.rule(method: .get, path: "/topics/orders/records") == .need(.read, .topic("orders")))
+        #expect(HTTPAccess.rule(method: .post, path: "/topics/orders/records") == .need(.write, .topic("orders")))
+        #expect(HTTPAccess.rule(method: .delete, path: "/topics/orders") == .need(.delete, .topic("orders")))
     }
 
     @Test func tokensAreCheckedRevokedAndExpired() throws {

@@ -171,7 +171,7 @@ async function overviewPage(main) {
   const history = [];
   let previous = null;
   const render = (summary) => {
-    if (previous && summary.at > previous.at) {
+    if (previous && summary.at > previous.at && summary.totals.appendedRecords !== undefined) {
       const seconds = (summary.at - previous.at) / 1000;
       history.push({ at: summary.at,
         appends: Math.max(0, summary.totals.appendedRecords - previous.totals.appendedRecords) / seconds,
@@ -179,6 +179,7 @@ async function overviewPage(main) {
       while (history.length && history[0].at < summary.at - 300000) history.shift();
     }
     previous = summary;
+    const counted = summary.totals.appendedRecords !== undefined;
     const last = history[history.length - 1] || { appends: 0, fetched: 0 };
     const user = summary.topics.filter((t) => !t.internal);
     const card = (label, value, id) => el('div', { class: 'card' }, el('div', { class: 'label' }, label), el('div', { class: 'value', id }, value));
@@ -187,8 +188,8 @@ async function overviewPage(main) {
       card('Consumer groups', String(summary.groups.length), 'card-groups'),
       card('Views', String(summary.views.length), 'card-views'),
       card('Disk used', bytes(summary.totals.diskBytes), 'card-disk'),
-      card('Appends/s', rate(last.appends), 'card-appends'),
-      card('Fetch bytes/s', bytes(Math.round(last.fetched)) + '/s', 'card-fetch'));
+      card('Appends/s', counted ? rate(last.appends) : '–', 'card-appends'),
+      card('Fetch bytes/s', counted ? bytes(Math.round(last.fetched)) + '/s' : '–', 'card-fetch'));
     drawRates(chart, history);
     const topicRows = user.map((t) => row([link('#/topics/' + enc(t.name), t.name), num(t.partitions), num(t.records), num(bytes(t.bytes)),
       t.mirror ? el('td', { class: 'mirror' }, t.mirror.state + ' from ' + t.mirror.source,
@@ -254,12 +255,10 @@ async function topicsPage(main) {
     } catch (error) { message.replaceChildren(errorBox(error)); }
   } }, el('label', { for: 'new-topic' }, 'Name', name), el('label', { for: 'new-partitions' }, 'Partitions', partitions),
   el('label', { for: 'new-configs' }, 'Configs (key=value per line)', configs), el('button', { type: 'submit' }, 'Create topic')), message);
-  const listed = await api('/topics');
-  const rows = listed.topics.map((t) => {
-    const records = t.partitions.reduce((sum, p) => sum + p.logEndOffset - p.logStartOffset, 0);
-    const size = t.partitions.reduce((sum, p) => sum + p.bytes, 0);
-    return row([link('#/topics/' + enc(t.name), t.name), num(t.partitions.length), num(records), num(bytes(size)), t.mirror ? t.mirror.state : '']);
-  });
+  // The overview lists what the signed-in principal may describe (the topic list route needs the cluster).
+  const listed = await api('/overview');
+  const rows = listed.topics.filter((t) => !t.internal).map((t) =>
+    row([link('#/topics/' + enc(t.name), t.name), num(t.partitions), num(t.records), num(bytes(t.bytes)), t.mirror ? t.mirror.state : '']));
   main.append(table(['Topic', { title: 'Partitions', num: true }, { title: 'Records', num: true }, { title: 'Size', num: true }, 'Mirror'], rows, 'topics'));
 }
 
@@ -429,9 +428,9 @@ async function streamPage(main, category, id, asOf) {
 
 async function groupsPage(main) {
   main.append(el('h1', {}, 'Consumer groups'));
-  const listed = await api('/groups');
+  const listed = await api('/overview');
   main.append(table(['Group', 'State', { title: 'Members', num: true }, { title: 'Lag (records)', num: true }],
-    listed.groups.map((g) => row([link('#/groups/' + enc(g.name), g.name), g.state, num(g.members.length), num(g.lag)])), 'consumer groups'));
+    listed.groups.map((g) => row([link('#/groups/' + enc(g.name), g.name), g.state, num(g.members), num(g.lag)])), 'consumer groups'));
 }
 
 async function groupPage(main, name) {
@@ -477,12 +476,15 @@ function drawLag(canvas, history) {
 
 async function viewsPage(main) {
   main.append(el('h1', {}, 'Views'));
-  const listed = await api('/views');
+  const listed = await api('/overview');
   main.append(table(['View', 'Categories', 'State', { title: 'Lag (events)', num: true }, { title: 'Parked', num: true }],
     listed.views.map((v) => row([link('#/views/' + enc(v.name), v.name), v.categories.join(', '), v.state, num(v.lag.events), num(v.parked.length)])), 'views'));
-  if (listed.refused.length) {
+  // Refused definition files are listed to who may describe the cluster.
+  let refused = { refused: [] };
+  try { refused = await api('/views'); } catch (error) { if (error.status !== 403) throw error; }
+  if (refused.refused.length) {
     main.append(el('h2', {}, 'Refused definitions'), table(['File', { title: 'Line', num: true }, 'Reason'],
-      listed.refused.map((r) => row([r.file, num(r.line), r.reason])), 'refused definitions'));
+      refused.refused.map((r) => row([r.file, num(r.line), r.reason])), 'refused definitions'));
   }
 }
 
@@ -562,6 +564,7 @@ function cleanup() {
 
 async function route() {
   cleanup();
+  showSignedIn();
   const main = document.getElementById('main');
   main.replaceChildren();
   delete main.dataset.loaded;
@@ -589,6 +592,17 @@ async function route() {
     if (error.status !== 401) main.append(errorBox(error));
     main.dataset.loaded = 'error';
   }
+}
+
+function showSignedIn() {
+  const where = document.getElementById('principal');
+  where.replaceChildren();
+  if (!state.token) return;
+  where.append('signed in with a token ', el('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: () => {
+    sessionStorage.removeItem('stele-token');
+    state.token = null;
+    route();
+  } }, 'Sign out'));
 }
 
 window.addEventListener('hashchange', route);
