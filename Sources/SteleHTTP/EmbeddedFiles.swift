@@ -524,6 +524,27 @@ async function groupPage(main, name) {
   };
   render(await api('/groups/' + enc(name)));
   every(2000, async () => { try { render(await api('/groups/' + enc(name))); } catch (e) { /* kept until the next poll */ } });
+
+  main.append(el('h2', {}, 'Reset offsets'), el('p', { class: 'muted' }, 'Only while the group has no members.'));
+  const to = el('select', { id: 'reset-to' }, el('option', { value: 'earliest' }, 'earliest'), el('option', { value: 'latest' }, 'latest'),
+    el('option', { value: 'timestamp' }, 'a time'));
+  const when = el('input', { id: 'reset-time', placeholder: 'ISO 8601 time or epoch ms' });
+  const outcome = el('div', { id: 'reset-outcome' });
+  main.append(el('form', { 'aria-label': 'reset offsets', onsubmit: async (event) => {
+    event.preventDefault();
+    const request = { to: to.value };
+    if (to.value === 'timestamp') {
+      const ms = /^\d+$/.test(when.value) ? Number(when.value) : Date.parse(when.value);
+      if (Number.isNaN(ms)) { outcome.replaceChildren(errorBox(new Error('a time is an ISO 8601 time or epoch milliseconds'))); return; }
+      request.timestamp = ms;
+    }
+    try {
+      const group = await api('/groups/' + enc(name) + '/offsets', { method: 'POST', body: JSON.stringify(request) });
+      render(group);
+      outcome.replaceChildren(el('div', { class: 'ok', role: 'status' }, 'Offsets moved to ' + to.value + ': lag now ' + group.lag));
+    } catch (error) { outcome.replaceChildren(errorBox(error)); }
+  } }, el('label', { for: 'reset-to' }, 'To', to), el('label', { for: 'reset-time' }, 'Time', when),
+  el('button', { type: 'submit' }, 'Reset offsets')), outcome);
 }
 
 function drawLag(canvas, history) {
@@ -1964,6 +1985,87 @@ document.addEventListener('DOMContentLoaded', route);
           },
           "404": {
             "description": "No consumer group of that name.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/groups/{name}/offsets": {
+      "parameters": [
+        {
+          "name": "name",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "string"
+          }
+        }
+      ],
+      "post": {
+        "operationId": "resetGroupOffsets",
+        "summary": "Reset an empty group's committed offsets",
+        "tags": [
+          "groups"
+        ],
+        "description": "Moves every committed offset of the group (or of one `topic`) to the partition's start (`earliest`), its end (`latest`, the high watermark) or the first record at or after `timestamp` (the end when none is), as `kafka-consumer-groups --reset-offsets` does. Only while the group has no members: it is a commit from outside the group, which the coordinator refuses while consumers are in it. Needs READ on the group.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/OffsetReset"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The group with its new offsets.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Group"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "404": {
+            "description": "The group has no committed offsets (in that topic).",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The group has members.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/ContentTooLarge"
+          },
+          "415": {
+            "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "503": {
+            "description": "The offsets could not be read or stored.",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -3692,6 +3794,36 @@ document.addEventListener('DOMContentLoaded', route);
                 }
               }
             }
+          }
+        }
+      },
+      "OffsetReset": {
+        "type": "object",
+        "required": [
+          "to"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "to": {
+            "type": "string",
+            "enum": [
+              "earliest",
+              "latest",
+              "timestamp"
+            ]
+          },
+          "timestamp": {
+            "type": "integer",
+            "format": "int64",
+            "minimum": 0,
+            "description": "Epoch milliseconds; with `\"to\": \"timestamp\"` only."
+          },
+          "topic": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Only this topic's offsets."
           }
         }
       }

@@ -51,6 +51,8 @@ enum HTTPAccess: Equatable, Sendable {
         case ("topics", 3) where method == .post && parts[2] == "records": return .need(.write, .topic(parts[1]))
         case ("groups", 1) where get: return .need(.describe, .cluster)
         case ("groups", 2) where get: return .need(.describe, .group(parts[1]))
+        // Moving offsets is a commit: READ on the group, as OffsetCommit needs.
+        case ("groups", 3) where method == .post && parts[2] == "offsets": return .need(.read, .group(parts[1]))
         // Views.
         case ("views", 1) where get: return .need(.describe, .cluster)
         case ("views", 2) where get: return .need(.describe, .view(parts[1]))

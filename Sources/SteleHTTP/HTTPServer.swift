@@ -90,6 +90,8 @@ public enum HTTPServer {
         SubscriptionRoutes(store: store, views: views, heartbeat: configuration.sseHeartbeat, open: openResponses).register(on: router)
         TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         TopicRecordRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        GroupOffsetRoutes(broker: broker, topicRoutes: TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes),
+                          maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         ConsoleRoutes(broker: broker, views: views, open: openResponses, interval: configuration.consoleInterval).register(on: router)
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000

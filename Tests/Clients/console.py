@@ -13,7 +13,8 @@ driven by selenium) against a live `stele serve` filled with the demos' data.
 - Streams: a stream's events with their versions; the state as of the first event's time holds
   one event; an append with a stale expected version shows the 409 with expected and actual; one
   with the right version is appended.
-- Consumer groups: a group's lag after its consumer stops (committed 10 of 30 records).
+- Consumer groups: a group's lag after its consumer stops (committed 10 of 32 records); its
+  offsets reset to the earliest and the latest, and refused while a consumer is in it.
 - Views: a query's result table; a rebuild's progress reaching 100 %; the change feed shows an
   event appended during the test.
 - Under ACLs (`--authorizer acl`): the page asks for a token; signed in, a principal sees only
@@ -295,6 +296,25 @@ try:
         if text("#group-state") != "Empty":
             fail(f"the stopped group is {text('#group-state')}")
         shot("group")
+        browser.find_element(By.ID, "reset-to").send_keys("earliest")
+        click("form[aria-label='reset offsets'] button")
+        wait_for("the reset to the earliest offsets", lambda: "lag now 32" in text("#reset-outcome") and text("#group-lag") == "32")
+        browser.find_element(By.ID, "reset-to").send_keys("latest")
+        click("form[aria-label='reset offsets'] button")
+        wait_for("the reset to the latest offsets", lambda: "lag now 0" in text("#reset-outcome"))
+        committed = http_json(http, "/groups/billing")["partitions"]
+        if [p["committed"] for p in committed] != [32]:
+            fail(f"the reset left the group at {committed}")
+        # A group with a member is never moved under it.
+        member = KafkaConsumer("clicks", bootstrap_servers=bootstrap, group_id="billing", enable_auto_commit=False)
+        progress = Progress("the consumer to join billing")
+        while not http_json(http, "/groups/billing")["members"]:
+            member.poll(timeout_ms=200)
+            progress.check(0)
+        browser.find_element(By.ID, "reset-to").send_keys("earliest")
+        click("form[aria-label='reset offsets'] button")
+        wait_for("the refusal of a reset while a consumer is in the group", lambda: "has members" in text("#reset-outcome"))
+        member.close()
 
         # --- Views ---------------------------------------------------------------------------
         page("#/views/balances")

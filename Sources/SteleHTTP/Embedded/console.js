@@ -451,6 +451,27 @@ async function groupPage(main, name) {
   };
   render(await api('/groups/' + enc(name)));
   every(2000, async () => { try { render(await api('/groups/' + enc(name))); } catch (e) { /* kept until the next poll */ } });
+
+  main.append(el('h2', {}, 'Reset offsets'), el('p', { class: 'muted' }, 'Only while the group has no members.'));
+  const to = el('select', { id: 'reset-to' }, el('option', { value: 'earliest' }, 'earliest'), el('option', { value: 'latest' }, 'latest'),
+    el('option', { value: 'timestamp' }, 'a time'));
+  const when = el('input', { id: 'reset-time', placeholder: 'ISO 8601 time or epoch ms' });
+  const outcome = el('div', { id: 'reset-outcome' });
+  main.append(el('form', { 'aria-label': 'reset offsets', onsubmit: async (event) => {
+    event.preventDefault();
+    const request = { to: to.value };
+    if (to.value === 'timestamp') {
+      const ms = /^\d+$/.test(when.value) ? Number(when.value) : Date.parse(when.value);
+      if (Number.isNaN(ms)) { outcome.replaceChildren(errorBox(new Error('a time is an ISO 8601 time or epoch milliseconds'))); return; }
+      request.timestamp = ms;
+    }
+    try {
+      const group = await api('/groups/' + enc(name) + '/offsets', { method: 'POST', body: JSON.stringify(request) });
+      render(group);
+      outcome.replaceChildren(el('div', { class: 'ok', role: 'status' }, 'Offsets moved to ' + to.value + ': lag now ' + group.lag));
+    } catch (error) { outcome.replaceChildren(errorBox(error)); }
+  } }, el('label', { for: 'reset-to' }, 'To', to), el('label', { for: 'reset-time' }, 'Time', when),
+  el('button', { type: 'submit' }, 'Reset offsets')), outcome);
 }
 
 function drawLag(canvas, history) {
