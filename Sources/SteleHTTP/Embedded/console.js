@@ -584,11 +584,13 @@ function cleanup() {
 }
 
 async function route() {
+  const started = performance.now();
   cleanup();
   showSignedIn();
   const main = document.getElementById('main');
   main.replaceChildren();
   delete main.dataset.loaded;
+  delete main.dataset.ms;
   const [pathPart, queryPart] = location.hash.replace(/^#/, '').split('?');
   const parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent);
   const query = new URLSearchParams(queryPart || '');
@@ -608,6 +610,8 @@ async function route() {
     else if (section === 'views' && parts.length === 1) await viewsPage(main);
     else if (section === 'views') await viewPage(main, parts[1]);
     else main.append(el('h1', {}, 'Not found'), el('p', {}, link('#/', 'Back to the overview')));
+    // How long the page took to fetch and draw (scripts/bench-console reads it).
+    main.dataset.ms = (performance.now() - started).toFixed(1);
     main.dataset.loaded = location.hash || '#/';
   } catch (error) {
     if (error.status !== 401) main.append(errorBox(error));
@@ -627,4 +631,7 @@ function showSignedIn() {
 }
 
 window.addEventListener('hashchange', route);
+// Streams and timers end with the page: an open stream the browser kept would hold one of its
+// six connections to this server, and a few left open stall the next page.
+window.addEventListener('pagehide', cleanup);
 document.addEventListener('DOMContentLoaded', route);
