@@ -17,6 +17,8 @@ driven by selenium) against a live `stele serve` filled with the demos' data.
   offsets reset to the earliest and the latest, and refused while a consumer is in it.
 - Views: a query's result table; a rebuild's progress reaching 100 %; the change feed shows an
   event appended during the test.
+- Every page: each form control has a label and all text meets WCAG AA contrast; the sections
+  are reached and opened with the keyboard alone (the skip link first).
 - Under ACLs (`--authorizer acl`): the page asks for a token; signed in, a principal sees only
   the topics and views it may describe, and a topic it may not is refused.
 Screenshots of each page are saved in the run's directory (STELE_SCREENSHOTS, else the work
@@ -126,6 +128,41 @@ def page(hash_):
                       and browser.find_element(By.ID, "main").get_attribute("data-loaded"))
     if loaded == "error":
         fail(f"page {hash_} failed: {text('#main')}")
+    audit(hash_)
+
+
+# Every form control has a label, and every text meets WCAG AA contrast (4.5:1, 3:1 when large)
+# against the background it is drawn on.
+AUDIT = """
+const unlabelled = [...document.querySelectorAll('input, select, textarea')]
+  .filter((e) => e.type !== 'hidden' && (!e.labels || e.labels.length === 0) && !e.getAttribute('aria-label'))
+  .map((e) => e.id || e.outerHTML.slice(0, 60));
+function rgb(text) { const m = text.match(/[\\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 }; }
+function lum(c) { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); }
+function background(e) {
+  for (let n = e; n; n = n.parentElement) { const c = rgb(getComputedStyle(n).backgroundColor); if (c.a > 0) return c; }
+  return { r: 255, g: 255, b: 255, a: 1 };
+}
+const poor = [];
+for (const e of document.querySelectorAll('body *')) {
+  if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  if (!e.offsetParent && getComputedStyle(e).position !== 'fixed') continue;
+  const style = getComputedStyle(e);
+  const a = lum(rgb(style.color)), b = lum(background(e));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) poor.push(e.tagName + ' ' + ratio.toFixed(2) + ' ' + e.textContent.trim().slice(0, 30));
+}
+return [unlabelled, poor.slice(0, 5)];
+"""
+
+
+def audit(where):
+    unlabelled, poor = browser.execute_script(AUDIT)
+    if unlabelled:
+        fail(f"{where}: form controls without a label: {unlabelled}")
+    if poor:
+        fail(f"{where}: text below WCAG AA contrast: {poor}")
 
 
 def shot(name):
@@ -200,6 +237,20 @@ try:
         shot("overview")
         if "Appends/s" not in text("#overview-cards") or "Disk used" not in text("#overview-cards"):
             fail("the overview's cards are missing")
+
+        # The keyboard alone: the skip link first, then the sections, Enter to open one.
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        page("#/")
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        if browser.switch_to.active_element.text != "Skip to content":
+            fail(f"the first Tab reaches {browser.switch_to.active_element.text!r}, not the skip link")
+        ActionChains(browser).send_keys(Keys.TAB, Keys.TAB).perform()
+        if browser.switch_to.active_element.text != "Topics":
+            fail(f"Tab after the skip link and Overview reaches {browser.switch_to.active_element.text!r}, not Topics")
+        ActionChains(browser).send_keys(Keys.ENTER).perform()
+        wait_for("the topics page opened with Enter", lambda: browser.find_element(By.ID, "main").get_attribute("data-loaded") == "#/topics")
+        audit("#/topics")
 
         # --- Topics ------------------------------------------------------------------------
         page("#/topics")
