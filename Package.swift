@@ -111,7 +111,7 @@ let package = Package(
         ]),
         // The HTTP API over the store and the views (Hummingbird).
         .target(name: "SteleHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
-            "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker", "SteleSecurity", "SteleCore", "SteleKafkaProtocol", "SteleCompression",
+            "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker", "SteleSecurity", "SteleCore", "SteleKafkaProtocol", "SteleCompression", "SteleAsync",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),

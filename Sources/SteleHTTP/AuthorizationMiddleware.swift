@@ -62,7 +62,7 @@ struct AuthorizationMiddleware<Context: VisibilityRequestContext>: RouterMiddlew
             return JSONResponse.problem(.forbidden, "not authorized", detail: "\(principal) may not \(request.method) \(request.uri.path)")
         }
         var context = context
-        context.mayDescribe = { [self] resource in authorize(principal, host, .describe, resource) }
+        context.principalMay = { [self] operation, resource in authorize(principal, host, operation, resource) }
         var response = try await next(request, context)
         // A streamed answer (an event subscription, a view's changes) is checked again as it
         // goes: once the token expires or is revoked, the user deleted or the ACL removed, it
@@ -81,7 +81,7 @@ struct AuthorizationMiddleware<Context: VisibilityRequestContext>: RouterMiddlew
     private func allows(_ access: HTTPAccess, _ principal: Principal, _ host: String) -> Bool {
         switch access {
         case .open: return true
-        // The route shows only what the principal may describe (`mayDescribe`).
+        // The route shows only what the principal may describe (`principalMay`).
         case .signedIn: return true
         case .metrics: return authorize(principal, host, .describe, .cluster)
         case let .need(operation, resource): return authorize(principal, host, operation, resource)

@@ -172,6 +172,19 @@ function follow(path, onEvent) {
       try {
         const response = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal: controller.signal });
         if (response.status === 401) { showLogin(); return; }
+        if (!response.ok) {
+          // Refused (403) stays refused; anything else (503: too many streams) is tried again.
+          const main = document.getElementById('main');
+          const text = await response.text();
+          let body = null;
+          try { body = JSON.parse(text); } catch (e) { body = { title: text }; }
+          const box = errorBox(new Problem(response.status, body));
+          box.id = 'stream-error';
+          const shown = document.getElementById('stream-error');
+          if (shown) shown.replaceWith(box); else if (main) main.append(box);
+          if (response.status === 403) return;
+          throw new Problem(response.status, body);
+        }
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         let buffer = '';
@@ -665,7 +678,8 @@ async function route() {
   delete main.dataset.loaded;
   delete main.dataset.ms;
   const [pathPart, queryPart] = location.hash.replace(/^#/, '').split('?');
-  const parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try { parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent); } catch (e) { parts = ['not-found']; }
   const query = new URLSearchParams(queryPart || '');
   const section = parts[0] || 'overview';
   for (const a of document.querySelectorAll('nav a')) {
@@ -2020,7 +2034,7 @@ document.addEventListener('DOMContentLoaded', route);
         "tags": [
           "groups"
         ],
-        "description": "Moves every committed offset of the group (or of one `topic`) to the partition's start (`earliest`), its end (`latest`, the high watermark) or the first record at or after `timestamp` (the end when none is), as `kafka-consumer-groups --reset-offsets` does. Only while the group has no members: it is a commit from outside the group, which the coordinator refuses while consumers are in it. Needs READ on the group.",
+        "description": "Moves every committed offset of the group (or of one `topic`) to the partition's start (`earliest`), its end (`latest`, the high watermark) or the first record at or after `timestamp` (the end when none is), as `kafka-consumer-groups --reset-offsets` does. Only while the group has no members: it is a commit from outside the group, which the coordinator refuses while consumers are in it. Needs READ on the group and on every topic whose offsets move (as OffsetCommit does).",
         "requestBody": {
           "required": true,
           "content": {
@@ -2046,7 +2060,7 @@ document.addEventListener('DOMContentLoaded', route);
             "$ref": "#/components/responses/BadRequest"
           },
           "404": {
-            "description": "The group has no committed offsets (in that topic).",
+            "description": "The group has no committed offsets (in that topic), or their topics no longer exist.",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -2073,6 +2087,16 @@ document.addEventListener('DOMContentLoaded', route);
           },
           "503": {
             "description": "The offsets could not be read or stored.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "With authorization on: the principal may not READ one of the topics whose offsets would move.",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -3618,7 +3642,7 @@ document.addEventListener('DOMContentLoaded', route);
           "next": {
             "type": "integer",
             "format": "int64",
-            "description": "The offset to read from next (not in a read by key)."
+            "description": "The offset to read from next (in a read by key: after the last record shown; absent when none was)."
           },
           "logStartOffset": {
             "type": "integer",

@@ -54,6 +54,10 @@ struct GroupOffsetRoutes: Sendable {
             guard !committed.isEmpty else {
                 return JSONResponse.problem(.notFound, "\(name) has no committed offsets" + (topicFilter.map { " in \($0)" } ?? ""))
             }
+            // A commit needs READ on each topic as well as on the group (as OffsetCommit does).
+            if let refused = Set(committed.map(\.topic)).sorted().first(where: { !context.may(.read, .topic($0)) }) {
+                return JSONResponse.problem(.forbidden, "not authorized", detail: "moving \(name)'s offsets needs READ on \(refused)")
+            }
             var offsets: [GroupCommit.Offset] = []
             do {
                 for key in committed {
@@ -69,6 +73,9 @@ struct GroupOffsetRoutes: Sendable {
                 }
             } catch {
                 return JSONResponse.problem(.serviceUnavailable, "cannot read the partitions' offsets", detail: "\(error)")
+            }
+            guard !offsets.isEmpty else {
+                return JSONResponse.problem(.notFound, "the topics of \(name)'s committed offsets no longer exist")
             }
             switch await broker.groups.commit(GroupCommit(groupId: name, memberId: "", generation: -1, offsets: offsets)) {
             case nil: return JSONResponse.ok(await topicRoutes.json(group: name))

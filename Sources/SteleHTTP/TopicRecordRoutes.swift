@@ -18,6 +18,8 @@ struct TopicRecordRoutes: Sendable {
     /// Most records one read returns, and most bytes of records it gathers.
     static let maxLimit = 500
     static let maxReadBytes = 4 << 20
+    /// Most bytes of batches one read goes through.
+    static let maxScanBytes = 32 << 20
 
     func register(on router: Router<SteleRequestContext>) {
         router.get("topics/:name/records") { request, context in
@@ -50,11 +52,14 @@ struct TopicRecordRoutes: Sendable {
                 }
                 if let key = query["key"] {
                     let records = try await Self.keyed(log, key: Array(key.utf8), from: start ?? 0, limit: limit)
-                    return JSONResponse.ok(.object([
+                    var page: [String: JSONValue] = [
                         "records": .array(records.map { Self.json(offset: $0.offset, timestamp: $0.timestamp, key: $0.key, value: $0.value,
                                                                   headers: $0.headers, version: $0.version) }),
                         "logStartOffset": .integer(log.logStartOffset), "lastStableOffset": .integer(log.lastStableOffset),
-                    ]))
+                    ]
+                    // The key's next records start after the last one shown.
+                    if let last = records.last { page["next"] = .integer(last.offset + 1) }
+                    return JSONResponse.ok(.object(page))
                 }
                 // Neither: the newest, the last `limit` offsets below what committed readers see.
                 let from = max(log.logStartOffset, start ?? (log.lastStableOffset - Int64(limit)))
@@ -196,8 +201,11 @@ struct TopicRecordRoutes: Sendable {
         var records: [CommittedRecord] = []
         var position = start
         var bytes = 0
-        while records.count < limit && bytes < maxReadBytes {
+        // Batches read, kept or not: a long run of aborted transactions ends a read too.
+        var scanned = 0
+        while records.count < limit && bytes < maxReadBytes && scanned < maxScanBytes {
             let read = try await log.read(from: position, maxBytes: 1 << 20, isolation: .readCommitted)
+            scanned += read.batches.count
             let aborted = read.abortedTransactions.map { (producerId: $0.producerId, firstOffset: $0.firstOffset) }
             let (found, next) = try CommittedRecords.extract(read.batches, abortedTransactions: aborted, from: position, decompressor: KafkaCodecs())
             guard let next, next > position else { break }
@@ -213,12 +221,18 @@ struct TopicRecordRoutes: Sendable {
     /// Up to `limit` committed records with `key` at offsets from `start`, oldest first (the key
     /// index gives the stream; its versions are read a page at a time).
     static func keyed(_ log: PartitionLog, key: [UInt8], from start: Int64, limit: Int) async throws -> [StreamRecord] {
+        // Records DeleteRecords removed stay in their segment until it goes: never shown.
+        let from = max(start, log.logStartOffset)
         var found: [StreamRecord] = []
         var version: Int64 = 0
-        while found.count < limit {
-            let page = try await log.readStream(key: key, fromVersion: version, maxRecords: 1_000)
+        var bytes = 0
+        while found.count < limit && bytes < maxReadBytes {
+            let page = try await log.readStream(key: key, fromVersion: version, maxRecords: 100)
             guard let last = page.last else { break }
-            found += page.lazy.filter { $0.offset >= start }.prefix(limit - found.count)
+            for record in page where record.offset >= from && found.count < limit {
+                found.append(record)
+                bytes += record.key.count + (record.value?.count ?? 0)
+            }
             version = last.version + 1
         }
         return found

@@ -390,12 +390,17 @@ try:
         guarded = os.path.join(work, "guarded")
         for demo in ["bank", "cart", "inventory"]:
             subprocess.run([stele, "demo", demo, "--data-dir", guarded], check=True, capture_output=True)
-        for grant in [["--topic", "accounts"], ["--view", "balances"]]:
-            subprocess.run([stele, "acls", "add", "--data-dir", guarded, "--principal", "User:carol", "--operation", "READ", *grant],
+        for principal, grant in [("User:carol", ["--topic", "accounts"]), ("User:carol", ["--view", "balances"]), ("User:carol", ["--group", "g2"]),
+                                 ("User:ANONYMOUS", ["--topic", "accounts"]), ("User:ANONYMOUS", ["--topic", "carts"]), ("User:ANONYMOUS", ["--group", "g2"])]:
+            subprocess.run([stele, "acls", "add", "--data-dir", guarded, "--principal", principal, "--operation", "READ", *grant],
                            check=True, capture_output=True)
         token = subprocess.run([stele, "tokens", "create", "--principal", "User:carol", "--data-dir", guarded], check=True,
                                capture_output=True, text=True).stdout.strip()
-        _, guarded_http = serve("guarded", guarded, "--views", os.path.join(ROOT, "Examples", "views"), "--authorizer", "acl")
+        guarded_kafka, guarded_http = serve("guarded", guarded, "--views", os.path.join(ROOT, "Examples", "views"), "--authorizer", "acl")
+        # A group (committed by an anonymous consumer) at offset 1 of accounts (3 events) and of carts (3).
+        committer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{guarded_kafka}", group_id="g2", enable_auto_commit=False)
+        committer.commit({TopicPartition("accounts", 0): OffsetAndMetadata(1, "", -1), TopicPartition("carts", 0): OffsetAndMetadata(1, "", -1)})
+        committer.close()
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{guarded_http}/overview", timeout=60)
             fail("/overview answered without credentials")
@@ -418,6 +423,17 @@ try:
             fail(f"carol sees more, or less, than she may: {shown}")
         if text("#card-appends") != "–":
             fail("the broker's totals are shown to a principal who may not describe the cluster")
+        group_row = [row for row in text("table[aria-label='consumer groups'] tbody").split("\n") if row.startswith("g2")]
+        if group_row != ["g2 Empty 0 2"]:
+            fail(f"carol's overview shows g2 as {group_row}, not its lag on accounts alone (2)")
+        reset = urllib.request.Request(f"http://127.0.0.1:{guarded_http}/groups/g2/offsets", data=b'{"to": "earliest"}', method="POST",
+                                       headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        try:
+            urllib.request.urlopen(reset, timeout=60)
+            fail("carol moved g2's offsets on carts, which she may not read")
+        except urllib.error.HTTPError as error:
+            if error.code != 403:
+                fail(f"moving offsets on a topic carol may not read is {error.code}, not 403")
         browser.get(f"http://127.0.0.1:{guarded_http}/#/topics/carts")
         wait_for("the refusal of a topic carol may not describe", lambda: browser.find_element(By.ID, "main").get_attribute("data-loaded") == "error")
         if "not authorized" not in text("#main"):

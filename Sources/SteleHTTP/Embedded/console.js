@@ -99,6 +99,19 @@ function follow(path, onEvent) {
       try {
         const response = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal: controller.signal });
         if (response.status === 401) { showLogin(); return; }
+        if (!response.ok) {
+          // Refused (403) stays refused; anything else (503: too many streams) is tried again.
+          const main = document.getElementById('main');
+          const text = await response.text();
+          let body = null;
+          try { body = JSON.parse(text); } catch (e) { body = { title: text }; }
+          const box = errorBox(new Problem(response.status, body));
+          box.id = 'stream-error';
+          const shown = document.getElementById('stream-error');
+          if (shown) shown.replaceWith(box); else if (main) main.append(box);
+          if (response.status === 403) return;
+          throw new Problem(response.status, body);
+        }
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         let buffer = '';
@@ -592,7 +605,8 @@ async function route() {
   delete main.dataset.loaded;
   delete main.dataset.ms;
   const [pathPart, queryPart] = location.hash.replace(/^#/, '').split('?');
-  const parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try { parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent); } catch (e) { parts = ['not-found']; }
   const query = new URLSearchParams(queryPart || '');
   const section = parts[0] || 'overview';
   for (const a of document.querySelectorAll('nav a')) {
