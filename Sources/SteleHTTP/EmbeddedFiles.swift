@@ -1844,10 +1844,17 @@ document.addEventListener('DOMContentLoaded', route);
             }
           },
           "400": {
-            "$ref": "#/components/responses/BadRequest"
+            "description": "A parameter is malformed, or the topic has no such partition.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
           },
           "404": {
-            "description": "No topic of that name, or no such partition.",
+            "description": "No topic of that name.",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -1897,7 +1904,7 @@ document.addEventListener('DOMContentLoaded', route);
             }
           },
           "400": {
-            "description": "The body is malformed, or the partition refused the record (a compacted topic needs a key; the record is too large).",
+            "description": "The body is malformed, the topic has no such partition, or the partition refused the record (a compacted topic needs a key; the record is too large).",
             "content": {
               "application/problem+json": {
                 "schema": {
@@ -1907,7 +1914,7 @@ document.addEventListener('DOMContentLoaded', route);
             }
           },
           "404": {
-            "description": "No topic of that name, or no such partition.",
+            "description": "No topic of that name.",
             "content": {
               "application/problem+json": {
                 "schema": {

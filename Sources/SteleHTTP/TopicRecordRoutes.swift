@@ -133,7 +133,7 @@ struct TopicRecordRoutes: Sendable {
             case nil, .null?: index = key.map { KafkaPartitioner.partition(forKey: $0, partitions: topic.partitions.count) } ?? 0
             case let .integer(number)? where topic.partitions.indices.contains(Int(clamping: number)): index = Int32(number)
             case let .integer(number)? where number >= 0:
-                return JSONResponse.problem(.notFound, "\(name) has no partition \(number)", detail: "its partitions are 0…\(topic.partitions.count - 1)")
+                return JSONResponse.problem(.badRequest, "\(name) has no partition \(number)", detail: "its partitions are 0…\(topic.partitions.count - 1)")
             default: return JSONResponse.problem(.badRequest, "partition must be an integer ≥ 0")
             }
             let now = Date().epochMilliseconds
@@ -180,7 +180,8 @@ struct TopicRecordRoutes: Sendable {
         return JSONResponse.problem(.forbidden, "\(name) is an internal topic", detail: "Stele writes and keeps its internal topics itself")
     }
 
-    /// The partition a request names (`partition`, 0 by default) of an existing topic.
+    /// The partition a request names (`partition`, 0 by default) of an existing topic. One it
+    /// does not have is a bad request (400): the topic, the resource, exists.
     func partition(of name: String, _ text: String?) -> Result<PartitionLog, ProblemResponse> {
         guard let topic = broker.topic(name) else {
             if let reason = broker.offlineReason(name) { return .failure(ProblemResponse(JSONResponse.problem(.serviceUnavailable, "topic offline", detail: reason))) }
@@ -190,7 +191,7 @@ struct TopicRecordRoutes: Sendable {
             return .failure(ProblemResponse(JSONResponse.problem(.badRequest, "partition must be an integer ≥ 0")))
         }
         guard topic.partitions.indices.contains(index) else {
-            return .failure(ProblemResponse(JSONResponse.problem(.notFound, "\(name) has no partition \(index)", detail: "its partitions are 0…\(topic.partitions.count - 1)")))
+            return .failure(ProblemResponse(JSONResponse.problem(.badRequest, "\(name) has no partition \(index)", detail: "its partitions are 0…\(topic.partitions.count - 1)")))
         }
         return .success(topic.partitions[index])
     }
