@@ -48,6 +48,9 @@ let package = Package(
         .target(name: "SteleCore", dependencies: ["CSteleCRC32C"]),
         // Async locks and wake-ups shared by the broker and the PostgreSQL store: no I/O.
         .target(name: "SteleAsync"),
+        // Stream processing's state machines (windows, aggregates, watermarks): values only, no
+        // I/O, no clock (issue 19).
+        .target(name: "SteleProcessing"),
         .target(name: "SteleLog", dependencies: ["SteleCore"]),
         .target(name: "SteleLogTesting", dependencies: ["SteleLog", "SteleCore"]),
         // Kafka's compression codecs: system libraries loaded at run time, snappy in Swift.
@@ -150,6 +153,7 @@ let package = Package(
         .target(name: "SteleTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                 path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
+        .testTarget(name: "SteleProcessingTests", dependencies: ["SteleProcessing"]),
         .testTarget(name: "SteleSecurityTests", dependencies: ["SteleSecurity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCore", "SteleCompression", "SteleLog"]),

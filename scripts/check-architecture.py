@@ -19,7 +19,7 @@ described = json.loads(subprocess.run(["swift", "package", "describe", "--type",
 
 # Layers, lowest first: a library may depend only on modules of a lower layer.
 LAYERS = [
-    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync"],
+    ["CSteleCRC32C", "CSteleCompression", "SteleTestSupport", "SteleAsync", "SteleProcessing"],
     ["SteleCore"],
     ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore", "SteleSecurity"],
     ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],
