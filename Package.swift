@@ -153,7 +153,7 @@ let package = Package(
         .target(name: "SteleTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                 path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
-        .testTarget(name: "SteleProcessingTests", dependencies: ["SteleProcessing"]),
+        .testTarget(name: "SteleProcessingTests", dependencies: ["SteleProcessing", "SteleCore"]),
         .testTarget(name: "SteleSecurityTests", dependencies: ["SteleSecurity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCore", "SteleCompression", "SteleLog"]),

@@ -133,6 +133,17 @@ function payload(text, base64) {
   return el('pre', {}, text);
 }
 
+// `name=value` items separated by `separator` as an object, or null if one has no name.
+function pairs(text, separator) {
+  const found = {};
+  for (const item of text.split(separator).map((p) => p.trim()).filter(Boolean)) {
+    const at = item.indexOf('=');
+    if (at < 1) return null;
+    found[item.slice(0, at).trim()] = item.slice(at + 1).trim();
+  }
+  return found;
+}
+
 function time(ms) { return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC'); }
 
 // --- The API ---------------------------------------------------------------------------------
@@ -329,12 +340,8 @@ async function topicsPage(main) {
   const configs = el('textarea', { id: 'new-configs', placeholder: 'cleanup.policy=compact' });
   main.append(el('form', { 'aria-label': 'create a topic', onsubmit: async (event) => {
     event.preventDefault();
-    const entries = {};
-    for (const line of configs.value.split('\n').map((l) => l.trim()).filter(Boolean)) {
-      const at = line.indexOf('=');
-      if (at < 1) { message.replaceChildren(errorBox(new Error('configs are key=value lines: ' + line))); return; }
-      entries[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-    }
+    const entries = pairs(configs.value, '\n');
+    if (!entries) { message.replaceChildren(errorBox(new Error('configs are key=value lines'))); return; }
     try {
       await api('/topics', { method: 'POST', body: JSON.stringify({ name: name.value, partitions: Number(partitions.value), configs: entries }) });
       location.hash = '#/topics/' + enc(name.value);
@@ -417,12 +424,8 @@ async function topicPage(main, topicName) {
   const produced = el('div', { id: 'produced' });
   main.append(el('form', { 'aria-label': 'produce a message', onsubmit: async (event) => {
     event.preventDefault();
-    const headersGiven = {};
-    for (const part of header.value.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const at = part.indexOf('=');
-      if (at < 1) { produced.replaceChildren(errorBox(new Error('headers are name=value pairs'))); return; }
-      headersGiven[part.slice(0, at)] = part.slice(at + 1);
-    }
+    const headersGiven = pairs(header.value, ',');
+    if (!headersGiven) { produced.replaceChildren(errorBox(new Error('headers are name=value pairs'))); return; }
     const message = { value: value.value, headers: headersGiven };
     if (key.value) message.key = key.value;
     try {
@@ -637,13 +640,10 @@ async function viewPage(main, name) {
   const results = el('div', { id: 'query-results' });
   main.append(el('form', { 'aria-label': 'query the view', onsubmit: async (event) => {
     event.preventDefault();
-    const bound = {};
-    for (const part of params.value.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const at = part.indexOf('=');
-      if (at < 1) { results.replaceChildren(errorBox(new Error('parameters are name=value pairs'))); return; }
-      const text = part.slice(at + 1);
-      bound[part.slice(0, at)] = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
-    }
+    const given = pairs(params.value, ',');
+    if (!given) { results.replaceChildren(errorBox(new Error('parameters are name=value pairs'))); return; }
+    // A number binds as a number, anything else as text.
+    const bound = Object.fromEntries(Object.entries(given).map(([k, v]) => [k, /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v]));
     try {
       const answer = await api(path + '/query', { method: 'POST', body: JSON.stringify({ sql: sql.value, params: bound }) });
       const columns = answer.rows.length ? Object.keys(answer.rows[0]) : [];

@@ -1,3 +1,4 @@
+import SteleCore
 import Testing
 @testable import SteleProcessing
 
@@ -13,7 +14,7 @@ struct WindowAggregatorTests {
     /// Events of `keys` keys over `span` ms, each arriving at most `disorder` ms after a later
     /// one; some values NULL.
     static func generate(seed: UInt64, count: Int, keys: Int, span: Int64, disorder: Int64) -> [WindowEvent] {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var events: [WindowEvent] = (0..<count).map { _ in
             let time = Int64(random.next() % UInt64(span))
             let value: AggregateValue = random.next() % 10 == 0 ? .null : .integer(Int64(random.next() % 100) - 20)
@@ -187,18 +188,5 @@ struct WindowAggregatorTests {
         #expect(WindowSpec.hopping(size: 10, slide: 5).windows(containing: 12) == [TimeWindow(start: 5, end: 15), TimeWindow(start: 10, end: 20)])
         #expect(WindowSpec.hopping(size: 10, slide: 3).problem != nil)
         #expect(WindowSpec.session(gap: 0).problem != nil)
-    }
-}
-
-/// SplitMix64: a seeded generator, so a failing case replays.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
