@@ -134,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "SteleCLI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC", "SteleCompression",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC", "SteleCompression", "SteleProcessing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
