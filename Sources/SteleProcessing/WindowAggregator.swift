@@ -49,27 +49,35 @@ public struct WindowAggregator: Sendable {
     struct Slot: Sendable {
         var accumulators: [Accumulator]
         var events: Int64
+
+        mutating func record(_ values: [AggregateValue], at time: Int64) {
+            events += 1
+            for index in accumulators.indices { accumulators[index].add(values[index], at: time) }
+        }
     }
 
     struct Closing: Comparable, Sendable {
         var at: Int64
-        var key: String
+        var key: Int32
         var window: TimeWindow
-        static func < (a: Closing, b: Closing) -> Bool { (a.at, a.key, a.window) < (b.at, b.key, b.window) }
+        static func < (a: Closing, b: Closing) -> Bool { (a.at, a.key, a.window.start, a.window.end) < (b.at, b.key, b.window.start, b.window.end) }
     }
 
     struct WindowKey: Hashable, Sendable {
-        var key: String
+        var key: Int32
         var window: TimeWindow
     }
 
+    private var keys = KeyTable()
     private var open: [WindowKey: Slot] = [:]
     /// Each key's open sessions, oldest first, never overlapping.
-    private var sessions: [String: [TimeWindow]] = [:]
+    private var sessions: [Int32: [TimeWindow]] = [:]
     /// Close times; an entry whose window has since grown or merged is skipped when popped.
     private var closings = MinHeap<Closing>()
 
     public var openWindows: Int { open.count }
+    /// Keys holding an id (those with open windows): for tests of the bound.
+    var keysHeld: Int { keys.held }
 
     public init(spec: WindowSpec, aggregates: [AggregateFunction], outOfOrderness: Int64 = 0, allowedLateness: Int64 = 0,
                 maxOpenWindows: Int = 1_000_000) {
@@ -90,21 +98,23 @@ public struct WindowAggregator: Sendable {
     /// Adds an event; returns the windows its time closed (oldest first), or the event itself
     /// if it is late.
     public mutating func insert(_ event: WindowEvent) -> [WindowOutput] {
+        let key = keys.id(for: event.key)
+        defer { keys.forgetIfUnused(key) }
         switch spec {
         case .tumbling, .hopping:
             let windows = spec.windows(containing: event.time).filter { !isClosed($0) }
             guard !windows.isEmpty else {
                 return [.late(event, reason: "every window of time \(event.time) closed at watermark \(watermark)")]
             }
-            let new = windows.filter { open[WindowKey(key: event.key, window: $0)] == nil }.count
+            let new = windows.filter { open[WindowKey(key: key, window: $0)] == nil }.count
             if open.count + new > maxOpenWindows {
                 return [.late(event, reason: "state limit: \(maxOpenWindows) windows are open")]
             }
-            for window in windows { add(event, to: WindowKey(key: event.key, window: window)) }
+            for window in windows { add(event, to: WindowKey(key: key, window: window)) }
         case let .session(gap):
             let (end, overflow) = event.time.addingReportingOverflow(gap)
             guard !overflow else { return [.late(event, reason: "time \(event.time) is past the last session")] }
-            if let refusal = addToSession(event, TimeWindow(start: event.time, end: end)) { return [refusal] }
+            if let refusal = addToSession(event, key: key, TimeWindow(start: event.time, end: end)) { return [refusal] }
         }
         let (mark, overflow) = event.time.subtractingReportingOverflow(outOfOrderness)
         return advance(to: overflow ? .min : mark)
@@ -125,7 +135,8 @@ public struct WindowAggregator: Sendable {
                 sessions[next.key]?.removeAll { $0 == next.window }
                 if sessions[next.key]?.isEmpty == true { sessions[next.key] = nil }
             }
-            closed.append(.closed(WindowResult(key: next.key, window: next.window, values: slot.accumulators.map(\.result), events: slot.events)))
+            closed.append(.closed(WindowResult(key: keys.name(next.key), window: next.window, values: slot.accumulators.map(\.result), events: slot.events)))
+            keys.release(next.key)
         }
         return closed
     }
@@ -133,19 +144,18 @@ public struct WindowAggregator: Sendable {
     private mutating func add(_ event: WindowEvent, to slotKey: WindowKey) {
         if open[slotKey] == nil {
             open[slotKey] = Slot(accumulators: aggregates.map(Accumulator.init), events: 0)
+            keys.retain(slotKey.key)
             closings.insert(Closing(at: closeTime(slotKey.window.end), key: slotKey.key, window: slotKey.window))
         }
-        open[slotKey]!.events += 1
-        for index in aggregates.indices {
-            let value = aggregates[index].field.map { event.values[$0] ?? .null } ?? .null
-            open[slotKey]!.accumulators[index].add(value, at: event.time)
-        }
+        let aggregates = aggregates
+        // One lookup: the slot is changed in place.
+        open[slotKey]!.record(aggregates.map { function in function.field.map { event.values[$0] ?? .null } ?? .null }, at: event.time)
     }
 
     /// Puts the event's own session `[time, time + gap)` with the key's sessions, merging every
     /// open one it overlaps; nil, or the refusal.
-    private mutating func addToSession(_ event: WindowEvent, _ own: TimeWindow) -> WindowOutput? {
-        let existing = sessions[event.key] ?? []
+    private mutating func addToSession(_ event: WindowEvent, key: Int32, _ own: TimeWindow) -> WindowOutput? {
+        let existing = sessions[key] ?? []
         // Sessions overlap, not merely meet: an event exactly `gap` after the last one starts a
         // new session, so a session is complete once the watermark reaches its end.
         let touching = existing.filter { $0.start < own.end && own.start < $0.end }
@@ -158,16 +168,65 @@ public struct WindowAggregator: Sendable {
             return .late(event, reason: "state limit: \(maxOpenWindows) windows are open")
         }
         var slot = Slot(accumulators: aggregates.map(Accumulator.init), events: 0)
+        // The merged window counts before the ones it replaces stop counting, so the key keeps its id.
+        keys.retain(key)
         for window in touching.sorted() {
-            let old = open.removeValue(forKey: WindowKey(key: event.key, window: window))!
+            let old = open.removeValue(forKey: WindowKey(key: key, window: window))!
+            keys.release(key)
             slot.events += old.events
             for index in slot.accumulators.indices { slot.accumulators[index].merge(old.accumulators[index]) }
         }
-        sessions[event.key] = (existing.filter { window in !touching.contains(window) } + [merged]).sorted()
-        let slotKey = WindowKey(key: event.key, window: merged)
+        sessions[key] = (existing.filter { window in !touching.contains(window) } + [merged]).sorted()
+        let slotKey = WindowKey(key: key, window: merged)
         open[slotKey] = slot
-        closings.insert(Closing(at: closeTime(merged.end), key: event.key, window: merged))
+        closings.insert(Closing(at: closeTime(merged.end), key: key, window: merged))
         add(event, to: slotKey)
         return nil
+    }
+}
+
+/// Keys as small integers while they have open windows, so the windows' dictionary and the
+/// closing heap hash and compare integers; an id is reused once its key has no open window,
+/// so the table is bounded by the open windows.
+struct KeyTable: Sendable {
+    private var ids: [String: Int32] = [:]
+    private var names: [String] = []
+    private var openWindows: [Int32] = []
+    private var free: [Int32] = []
+
+    /// The key's id, assigned if it has none.
+    mutating func id(for key: String) -> Int32 {
+        if let id = ids[key] { return id }
+        let id: Int32
+        if let reused = free.popLast() {
+            id = reused
+            names[Int(id)] = key
+        } else {
+            precondition(names.count < Int32.max, "more keys with open windows than ids")
+            id = Int32(names.count)
+            names.append(key)
+            openWindows.append(0)
+        }
+        ids[key] = id
+        return id
+    }
+
+    func name(_ id: Int32) -> String { names[Int(id)] }
+
+    var held: Int { ids.count }
+
+    mutating func retain(_ id: Int32) { openWindows[Int(id)] += 1 }
+
+    mutating func release(_ id: Int32) {
+        assert(openWindows[Int(id)] > 0, "a key closed more windows than it opened")
+        openWindows[Int(id)] -= 1
+        forgetIfUnused(id)
+    }
+
+    /// Frees the id of a key without open windows (one whose event was late, or whose last window closed).
+    mutating func forgetIfUnused(_ id: Int32) {
+        guard openWindows[Int(id)] == 0, let name = Optional(names[Int(id)]), ids[name] == id else { return }
+        ids[name] = nil
+        free.append(id)
     }
 }

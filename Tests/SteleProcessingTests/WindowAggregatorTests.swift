@@ -89,6 +89,7 @@ struct WindowAggregatorTests {
         for event in events { outputs += aggregator.insert(event) }
         outputs += aggregator.advance(to: .max)
         #expect(aggregator.openWindows == 0, "windows left open after the watermark reached the end of time")
+        #expect(aggregator.keysHeld == 0, "keys still hold ids with no window open")
         var results: [String: [AggregateValue]] = [:]
         var late = 0
         for output in outputs {
