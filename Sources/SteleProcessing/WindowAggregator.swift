@@ -1,11 +1,12 @@
 /// An event as a window aggregation sees it: its key (`PARTITION BY` / `GROUP BY`), its event
-/// time in epoch milliseconds, and the fields its aggregates read.
+/// time in epoch milliseconds, and the values of the fields its aggregates read — in the order
+/// of ``WindowAggregator/fields``, missing ones NULL (positional, so no dictionary per event).
 public struct WindowEvent: Sendable, Equatable {
     public var key: String
     public var time: Int64
-    public var values: [String: AggregateValue]
+    public var values: [AggregateValue]
 
-    public init(key: String, time: Int64, values: [String: AggregateValue] = [:]) {
+    public init(key: String, time: Int64, values: [AggregateValue] = []) {
         (self.key, self.time, self.values) = (key, time, values)
     }
 }
@@ -50,9 +51,12 @@ public struct WindowAggregator: Sendable {
         var accumulators: [Accumulator]
         var events: Int64
 
-        mutating func record(_ values: [AggregateValue], at time: Int64) {
+        mutating func record(_ values: [AggregateValue], fieldOf: [Int?], at time: Int64) {
             events += 1
-            for index in accumulators.indices { accumulators[index].add(values[index], at: time) }
+            for index in accumulators.indices {
+                let field = fieldOf[index]
+                accumulators[index].add(field.flatMap { $0 < values.count ? values[$0] : nil } ?? .null, at: time)
+            }
         }
     }
 
@@ -75,6 +79,12 @@ public struct WindowAggregator: Sendable {
     /// Close times; an entry whose window has since grown or merged is skipped when popped.
     private var closings = MinHeap<Closing>()
 
+    /// The fields the aggregates read, each once, in the order they are first named: the order
+    /// of ``WindowEvent/values``.
+    public let fields: [String]
+    /// Each aggregate's field, as an index into ``fields``.
+    private let fieldOf: [Int?]
+
     public var openWindows: Int { open.count }
     /// Keys holding an id (those with open windows): for tests of the bound.
     var keysHeld: Int { keys.held }
@@ -85,6 +95,10 @@ public struct WindowAggregator: Sendable {
         precondition(outOfOrderness >= 0 && allowedLateness >= 0 && maxOpenWindows > 0)
         (self.spec, self.aggregates, self.outOfOrderness, self.allowedLateness, self.maxOpenWindows) =
             (spec, aggregates, outOfOrderness, allowedLateness, maxOpenWindows)
+        var fields: [String] = []
+        for field in aggregates.compactMap(\.field) where !fields.contains(field) { fields.append(field) }
+        self.fields = fields
+        fieldOf = aggregates.map { function in function.field.flatMap { fields.firstIndex(of: $0) } }
     }
 
     /// When a window ending at `end` closes.
@@ -147,9 +161,8 @@ public struct WindowAggregator: Sendable {
             keys.retain(slotKey.key)
             closings.insert(Closing(at: closeTime(slotKey.window.end), key: slotKey.key, window: slotKey.window))
         }
-        let aggregates = aggregates
         // One lookup: the slot is changed in place.
-        open[slotKey]!.record(aggregates.map { function in function.field.map { event.values[$0] ?? .null } ?? .null }, at: event.time)
+        open[slotKey]!.record(event.values, fieldOf: fieldOf, at: event.time)
     }
 
     /// Puts the event's own session `[time, time + gap)` with the key's sessions, merging every

@@ -18,7 +18,7 @@ struct WindowAggregatorTests {
         var events: [WindowEvent] = (0..<count).map { _ in
             let time = Int64(random.next() % UInt64(span))
             let value: AggregateValue = random.next() % 10 == 0 ? .null : .integer(Int64(random.next() % 100) - 20)
-            return WindowEvent(key: "k\(random.next() % UInt64(keys))", time: time, values: ["v": value])
+            return WindowEvent(key: "k\(random.next() % UInt64(keys))", time: time, values: [value])
         }
         events.sort { $0.time < $1.time }
         // Shuffle within the disorder: each event moves earlier past events at most `disorder` later.
@@ -64,7 +64,7 @@ struct WindowAggregatorTests {
         }
         return groups.mapValues { members in
             aggregates.map { function -> AggregateValue in
-                let values = members.map { (index: $0.index, time: $0.event.time, value: $0.event.values["v"] ?? .null) }
+                let values = members.map { (index: $0.index, time: $0.event.time, value: $0.event.values.first ?? .null) }
                 let present = values.filter { $0.value != .null }
                 let numbers = present.compactMap { value -> Int64? in if case let .integer(number) = value.value { number } else { nil } }
                 switch function {
@@ -120,13 +120,13 @@ struct WindowAggregatorTests {
 
     @Test func aLateEventIsReturnedWithTheReasonAndCountedNowhere() {
         var aggregator = WindowAggregator(spec: .tumbling(size: 10), aggregates: [.countAll, .sum(field: "v")], allowedLateness: 5)
-        #expect(aggregator.insert(WindowEvent(key: "a", time: 1, values: ["v": .integer(1)])) == [])
-        #expect(aggregator.insert(WindowEvent(key: "a", time: 12, values: ["v": .integer(10)])) == [])
+        #expect(aggregator.insert(WindowEvent(key: "a", time: 1, values: [.integer(1)])) == [])
+        #expect(aggregator.insert(WindowEvent(key: "a", time: 12, values: [.integer(10)])) == [])
         // Within the allowed lateness: [0, 10) is still open at watermark 12.
-        #expect(aggregator.insert(WindowEvent(key: "a", time: 3, values: ["v": .integer(2)])) == [])
-        let closing = aggregator.insert(WindowEvent(key: "a", time: 15, values: ["v": .integer(100)]))
+        #expect(aggregator.insert(WindowEvent(key: "a", time: 3, values: [.integer(2)])) == [])
+        let closing = aggregator.insert(WindowEvent(key: "a", time: 15, values: [.integer(100)]))
         #expect(closing == [.closed(WindowResult(key: "a", window: TimeWindow(start: 0, end: 10), values: [.integer(2), .integer(3)], events: 2))])
-        let late = WindowEvent(key: "a", time: 4, values: ["v": .integer(1000)])
+        let late = WindowEvent(key: "a", time: 4, values: [.integer(1000)])
         guard case let .late(event, reason)? = aggregator.insert(late).first else {
             Issue.record("an event for a closed window was not returned as late")
             return
@@ -149,14 +149,14 @@ struct WindowAggregatorTests {
 
     @Test func sessionsMergeWhenAnEventBridgesThem() {
         var aggregator = WindowAggregator(spec: .session(gap: 10), aggregates: [.countAll, .first(field: "v"), .last(field: "v")], outOfOrderness: 100)
-        _ = aggregator.insert(WindowEvent(key: "a", time: 0, values: ["v": .text("first")]))
-        _ = aggregator.insert(WindowEvent(key: "a", time: 30, values: ["v": .text("last")]))
+        _ = aggregator.insert(WindowEvent(key: "a", time: 0, values: [.text("first")]))
+        _ = aggregator.insert(WindowEvent(key: "a", time: 30, values: [.text("last")]))
         #expect(aggregator.openWindows == 2)
-        _ = aggregator.insert(WindowEvent(key: "a", time: 15, values: ["v": .text("bridge")]))  // [15, 25) meets neither
+        _ = aggregator.insert(WindowEvent(key: "a", time: 15, values: [.text("bridge")]))  // [15, 25) meets neither
         #expect(aggregator.openWindows == 3)
-        _ = aggregator.insert(WindowEvent(key: "a", time: 8, values: ["v": .text("joins")]))   // [8, 18) overlaps [0, 10) and [15, 25)
+        _ = aggregator.insert(WindowEvent(key: "a", time: 8, values: [.text("joins")]))   // [8, 18) overlaps [0, 10) and [15, 25)
         #expect(aggregator.openWindows == 2)
-        _ = aggregator.insert(WindowEvent(key: "a", time: 22, values: ["v": .text("joins")]))  // [22, 32) overlaps [0, 25) and [30, 40)
+        _ = aggregator.insert(WindowEvent(key: "a", time: 22, values: [.text("joins")]))  // [22, 32) overlaps [0, 25) and [30, 40)
         #expect(aggregator.openWindows == 1)
         #expect(aggregator.advance(to: .max) == [.closed(WindowResult(key: "a", window: TimeWindow(start: 0, end: 40),
                                                                         values: [.integer(5), .text("first"), .text("last")], events: 5))])
@@ -177,8 +177,10 @@ struct WindowAggregatorTests {
 
     @Test func sumsThatOverflowBecomeRealAndEmptyAggregatesAreNull() {
         var aggregator = WindowAggregator(spec: .tumbling(size: 10), aggregates: [.sum(field: "v"), .min(field: "missing"), .count(field: "missing"), .avg(field: "v")])
-        _ = aggregator.insert(WindowEvent(key: "a", time: 1, values: ["v": .integer(.max)]))
-        _ = aggregator.insert(WindowEvent(key: "a", time: 2, values: ["v": .integer(.max)]))
+        #expect(aggregator.fields == ["v", "missing"], "each field once, in the order first named")
+        // Values are positional: this event gives `v` only, so `missing` is NULL.
+        _ = aggregator.insert(WindowEvent(key: "a", time: 1, values: [.integer(.max)]))
+        _ = aggregator.insert(WindowEvent(key: "a", time: 2, values: [.integer(.max)]))
         #expect(aggregator.advance(to: .max) == [.closed(WindowResult(key: "a", window: TimeWindow(start: 0, end: 10),
                                                                         values: [.real(2 * Double(Int64.max)), .null, .integer(0), .real(Double(Int64.max))], events: 2))])
     }

@@ -53,7 +53,7 @@ struct WindowBenchCommand: AsyncParsableCommand {
         started = ContinuousClock.now
         for index in 0..<events {
             let (key, time, value) = event(index, &random)
-            for output in aggregator.insert(WindowEvent(key: names[key], time: time, values: ["value": .integer(value)])) {
+            for output in aggregator.insert(WindowEvent(key: names[key], time: time, values: [.integer(value)])) {
                 if case .closed = output { closed += 1 } else { late += 1 }
             }
         }
