@@ -34,7 +34,10 @@ struct Mirror {
     var observe: (_ topic: String, _ partition: Int32, _ sourceEnd: Int64, _ copiedTo: Int64, _ newestCopied: Int64?) -> Void = { _, _, _, _, _ in }
 
     /// Groups whose committed offsets are copied (nil: none).
-    var groups: Regex<AnyRegexOutput>?
+    var groups: Regex<AnyRegexOutput>? {
+        get { groupOffsets.groups }
+        set { groupOffsets.groups = newValue }
+    }
     /// The topics this mirror copies (made by it on the target, or found to mirror this source)
     /// and their partition counts.
     private var mirrored: [String: Int] = [:]
@@ -43,9 +46,7 @@ struct Mirror {
     /// Target topics checked to mirror this source, and those found not to (reported once).
     private var verified: Set<String> = []
     private var refused: Set<String> = []
-    /// What each group last had copied, so only changes are committed.
-    private var copiedOffsets: [String: [String: [Int32: Int64]]] = [:]
-    private var lastGroupSync: ContinuousClock.Instant?
+    private var groupOffsets = GroupOffsetCopier()
     private var lastTopicsLook: ContinuousClock.Instant?
     private var lastConfigsLook: ContinuousClock.Instant?
     /// The source's configs of each topic as last followed (see ``followConfigs(_:source:target:followed:log:)``).
@@ -245,37 +246,12 @@ struct Mirror {
     /// consuming there after a failover is left alone: its commits are refused and skipped).
     /// Returns how many groups changed.
     mutating func syncGroups() async throws -> Int {
-        // At most once a second: a busy pass would otherwise list groups and fetch every
-        // group's offsets between each 1 MiB of records.
-        guard let groups, lastGroupSync.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true else { return 0 }
-        lastGroupSync = .now
-        var changed = 0
-        for group in try await source.groupIds().sorted() where (try? groups.wholeMatch(in: group)) != nil {
-            var offsets: [String: [Int32: Int64]] = [:]
-            for (topic, partitions) in try await source.committedOffsets(of: group) {
-                guard let known = positions[topic] else { continue }
-                for (partition, offset) in partitions where Int(partition) < known.count {
-                    guard let copiedTo = known[Int(partition)], offset <= copiedTo else { continue }
-                    offsets[topic, default: [:]][partition] = offset
-                }
-            }
-            guard !offsets.isEmpty, offsets != copiedOffsets[group] else { continue }
-            let error = try await target.commit(offsets, for: group)
-            switch error {
-            case .none:
-                copiedOffsets[group] = offsets
-                changed += 1
-            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress:
-                // The group has members on the target: its own commits rule there. Tried again
-                // only when the source's offsets change.
-                copiedOffsets[group] = offsets
-                log("group \(group) is consuming on the target: its offsets there are its own (\(error))")
-            default:
-                // Transient (a coordinator loading, say): tried again next pass.
-                log("group \(group): the target refused its offsets for now (\(error))")
-            }
+        let positions = positions
+        return try await groupOffsets.sync(source: source, target: target, log: log) { topic, partition, offset in
+            // Only offsets the target has copied up to: a consumer moved there finds its next record.
+            guard let known = positions[topic], Int(partition) < known.count, let copiedTo = known[Int(partition)], offset <= copiedTo else { return nil }
+            return offset
         }
-        return changed
     }
 
     /// A partition the source answered OFFSET_OUT_OF_RANGE at `position`: retention or

@@ -25,7 +25,11 @@ struct TranslatingMirror {
     let target: KafkaCluster
     let sourceAddress: String
     let topics: Regex<AnyRegexOutput>
-    var groups: Regex<AnyRegexOutput>?
+    /// Groups whose committed offsets are copied (nil: none).
+    var groups: Regex<AnyRegexOutput>? {
+        get { groupOffsets.groups }
+        set { groupOffsets.groups = newValue }
+    }
     /// The target's transactional id: one per mirrored source (a second mirror with the same id fences the first).
     let transactionalId: String
     let progressTopic: String
@@ -57,8 +61,7 @@ struct TranslatingMirror {
     /// Target topics found not to be this mirror's (reported once).
     private var refused: Set<String> = []
     private var followedConfigs: [String: [String: String]] = [:]
-    private var copiedOffsets: [String: [String: [Int32: Int64]]] = [:]
-    private var lastGroupSync: ContinuousClock.Instant?
+    private var groupOffsets = GroupOffsetCopier()
     private var lastTopicsLook: ContinuousClock.Instant?
     private var lastConfigsLook: ContinuousClock.Instant?
     /// Rotates which partition a fetch asks first: a broker fills partitions in the order asked.
@@ -358,30 +361,10 @@ struct TranslatingMirror {
     /// the target offset of the newest progress point at or below it. Only while the group has
     /// no members on the target. Returns how many groups changed.
     mutating func syncGroups() async throws -> Int {
-        guard let groups, lastGroupSync.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true else { return 0 }
-        lastGroupSync = .now
-        var changed = 0
-        for group in try await source.groupIds().sorted() where (try? groups.wholeMatch(in: group)) != nil {
-            var offsets: [String: [Int32: Int64]] = [:]
-            for (topic, partitions) in try await source.committedOffsets(of: group) where mirrored[topic] != nil {
-                for (partition, offset) in partitions {
-                    guard let point = syncs[PartitionKey(topic: topic, partition: partition)]?.last(where: { $0.source <= offset }) else { continue }
-                    offsets[topic, default: [:]][partition] = point.target
-                }
-            }
-            guard !offsets.isEmpty, offsets != copiedOffsets[group] else { continue }
-            let error = try await target.commit(offsets, for: group)
-            switch error {
-            case .none:
-                copiedOffsets[group] = offsets
-                changed += 1
-            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress:
-                copiedOffsets[group] = offsets
-                log("group \(group) is consuming on the target: its offsets there are its own (\(error))")
-            default:
-                log("group \(group): the target refused its offsets for now (\(error))")
-            }
+        let (mirrored, syncs) = (mirrored, syncs)
+        return try await groupOffsets.sync(source: source, target: target, log: log) { topic, partition, offset in
+            guard mirrored[topic] != nil else { return nil }
+            return syncs[PartitionKey(topic: topic, partition: partition)]?.last(where: { $0.source <= offset })?.target
         }
-        return changed
     }
 }
