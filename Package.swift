@@ -99,7 +99,7 @@ let package = Package(
         // A running Stele used through its HTTP API, as an event store (Foundation's URLSession).
         .target(name: "SteleRemote", dependencies: ["SteleStore", "SteleWire"]),
         // The library applications import: typed events, deciders, repositories, reactors.
-        .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote"]),
+        .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote", "SteleProcessing"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
@@ -163,7 +163,7 @@ let package = Package(
             "SteleStore", "SteleEmbedded", "SteleBroker", "StelePostgres", "SteleRemote", "SteleHTTP", "SteleViews", "SteleNode",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting"]),
+        .testTarget(name: "SteleTests", dependencies: ["Stele", "SteleExamples", "SteleLog", "SteleLogTesting", "SteleProcessing", "SteleCore", "SteleTestSupport"]),
         .testTarget(name: "SteleViewsTests", dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"), "SteleTestSupport", "SteleViews", "SteleWire", "SteleStore", "SteleEmbedded", "StelePostgres", "StelePostgresViews", "Stele", "SteleExamples", "SteleLog", "SteleLogTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SteleHTTPTests", dependencies: ["SteleTestSupport", 
             "SteleHTTP", "SteleWire", "SteleStore", "SteleEmbedded", "SteleViews", "SteleBroker", "SteleRemote", "Stele", "SteleExamples", "SteleNode", "SteleSecurity", "SteleLog", "SteleLogTesting",

@@ -5,4 +5,6 @@
 @_exported import SteleStore
 @_exported import SteleEmbedded
 @_exported import SteleRemote
+// The window engine is the processors' vocabulary (windows, aggregates, results).
+@_exported import SteleProcessing
 @_exported import enum SteleLog.FlushPolicy
