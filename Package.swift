@@ -145,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "stele-crashtest",
             dependencies: ["SteleCore", 
-                "SteleLog", "SteleStore", "SteleEmbedded", "SteleViews",
+                "SteleLog", "SteleStore", "SteleEmbedded", "SteleViews", "Stele",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -60,7 +60,13 @@ public struct WindowProcessor: Sendable {
 
     /// Runs until the task is cancelled or a store call fails (outputs are durable before the
     /// checkpoint moves past the events that made them, so a run may stop anywhere).
-    public func run() async throws {
+    public func run() async throws { try await run(until: nil) }
+
+    /// Processes the events the category holds now, then returns: a batch run. The windows still
+    /// open are rebuilt by the next run from the checkpoint.
+    public func runUntilCaughtUp() async throws { try await run(until: try await store.endCheckpoint(of: source)) }
+
+    func run(until end: CategoryCheckpoint?) async throws {
         let start = try await checkpoints.load(name) ?? .start
         var aggregator = WindowAggregator(spec: window, aggregates: aggregates, outOfOrderness: outOfOrderness,
                                           allowedLateness: allowedLateness, maxOpenWindows: maxOpenWindows)
@@ -68,6 +74,11 @@ public struct WindowProcessor: Sendable {
         // Per partition, in the order read: the events windows still need.
         var needed: [Int32: [Needed]] = [:]
         var sinceSave = 0
+        func reached(_ end: CategoryCheckpoint?, _ read: CategoryCheckpoint) -> Bool {
+            guard let end else { return false }
+            return end.nextOffsets.allSatisfy { partition, next in read.nextOffset(in: partition) >= next }
+        }
+        if reached(end, start) { return }
         while let event = try await iterator.next() {
             try Task.checkCancellation()
             if let input = select(event) {
@@ -87,10 +98,12 @@ public struct WindowProcessor: Sendable {
                 }
             }
             sinceSave += 1
-            if sinceSave >= checkpointEvery || iterator.isBufferEmpty {
+            let done = reached(end, iterator.checkpoint)
+            if sinceSave >= checkpointEvery || iterator.isBufferEmpty || done {
                 try await checkpoints.save(replayPoint(from: iterator.checkpoint, needed: &needed, watermark: aggregator.watermark), for: name)
                 sinceSave = 0
             }
+            if done { return }
         }
     }
 

@@ -48,6 +48,12 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "With --view: crash a rebuild of the view instead (it must resume, not restart).")
     var rebuild = false
 
+    @Flag(help: "Crash a windowed processor (WindowProcessor) over a category.")
+    var processor = false
+
+    @Flag(help: .hidden)
+    var final = false
+
     @Flag(help: .hidden)
     var child = false
 
@@ -63,6 +69,13 @@ struct CrashTest: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if processor {
+            let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-processor-\(getpid())"
+            if child { return try await ProcessorCrashTest.runChild(path: path, final: final) }
+            try await ProcessorCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            if directory == nil { try? FileManager.default.removeItem(atPath: path) }
+            return
+        }
         if view {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-view-\(getpid())"
             if rebuild {
