@@ -214,7 +214,8 @@ async function overviewPage(main) {
       card('Disk used', bytes(summary.totals.diskBytes), 'card-disk'),
       card('Appends/s', counted ? rate(last.appends) : '–', 'card-appends'),
       card('Fetch bytes/s', counted ? bytes(Math.round(last.fetched)) + '/s' : '–', 'card-fetch'));
-    drawRates(chart, history);
+    const from = history.length ? history[history.length - 1].at - 300000 : 0;
+    drawLine(chart, history.map((h) => ({ x: (h.at - from) / 300000, y: h.appends })), '#0a5bb5', (top) => 'max ' + rate(top) + '/s');
     const topicRows = user.map((t) => row([link('#/topics/' + enc(t.name), t.name), num(t.partitions), num(t.records), num(bytes(t.bytes)),
       t.mirror ? el('td', { class: 'mirror' }, t.mirror.state + ' from ' + t.mirror.source,
         t.mirror.lagRecords !== null && t.mirror.lagRecords !== undefined
@@ -237,26 +238,26 @@ async function overviewPage(main) {
   follow('/overview/subscribe', (name, data) => { if (name === 'overview') render(data); });
 }
 
-function drawRates(canvas, history) {
+// A line chart of `points` ({ x: 0…1 across the chart, y: a value ≥ 0 }), scaled to the largest y.
+function drawLine(canvas, points, color, label) {
   const g = canvas.getContext('2d');
   g.clearRect(0, 0, canvas.width, canvas.height);
   g.strokeStyle = '#d0d7de';
   g.strokeRect(0.5, 0.5, canvas.width - 1, canvas.height - 1);
-  if (history.length < 2) return;
-  const top = Math.max(1, ...history.map((h) => h.appends));
-  const start = history[history.length - 1].at - 300000;
-  g.strokeStyle = '#0a5bb5';
+  if (points.length < 2) return;
+  const top = Math.max(1, ...points.map((p) => p.y));
+  g.strokeStyle = color;
   g.lineWidth = 2;
   g.beginPath();
-  history.forEach((h, i) => {
-    const x = (h.at - start) / 300000 * (canvas.width - 10) + 5;
-    const y = canvas.height - 5 - h.appends / top * (canvas.height - 25);
+  points.forEach((p, i) => {
+    const x = p.x * (canvas.width - 10) + 5;
+    const y = canvas.height - 5 - p.y / top * (canvas.height - 25);
     if (i) g.lineTo(x, y); else g.moveTo(x, y);
   });
   g.stroke();
   g.fillStyle = '#1b1f24';
   g.font = '12px sans-serif';
-  g.fillText('max ' + rate(top) + '/s', 8, 14);
+  g.fillText(label(top), 8, 14);
 }
 
 async function topicsPage(main) {
@@ -456,14 +457,15 @@ async function groupPage(main, name) {
   main.append(body, el('h2', {}, 'Lag over time'), chart);
   const history = [];
   const render = (group) => {
-    history.push({ at: Date.now(), appends: group.lag });
+    history.push(group.lag);
     while (history.length > 300) history.shift();
     body.replaceChildren(el('p', {}, 'State ', el('strong', { id: 'group-state' }, group.state), ', total lag ', el('strong', { id: 'group-lag' }, String(group.lag)), ' records'),
       el('h2', {}, 'Members'), table(['Member', 'Client'], group.members.map((m) => row([m.memberId, m.clientId])), 'members'),
       el('h2', {}, 'Committed offsets'),
       table(['Topic', { title: 'Partition', num: true }, { title: 'Committed', num: true }, { title: 'End offset', num: true }, { title: 'Lag', num: true }],
         group.partitions.map((p) => row([p.topic, num(p.partition), num(p.committed), num(p.logEndOffset), num(p.lag)])), 'committed offsets'));
-    drawLag(chart, history);
+    drawLine(chart, history.map((lag, i) => ({ x: history.length > 1 ? i / (history.length - 1) : 0, y: lag })), '#a40e26',
+      (top) => 'max ' + top + ' records');
   };
   render(await api('/groups/' + enc(name)));
   every(2000, async () => { try { render(await api('/groups/' + enc(name))); } catch (e) { /* kept until the next poll */ } });
@@ -488,27 +490,6 @@ async function groupPage(main, name) {
     } catch (error) { outcome.replaceChildren(errorBox(error)); }
   } }, el('label', { for: 'reset-to' }, 'To', to), el('label', { for: 'reset-time' }, 'Time', when),
   el('button', { type: 'submit' }, 'Reset offsets')), outcome);
-}
-
-function drawLag(canvas, history) {
-  const g = canvas.getContext('2d');
-  g.clearRect(0, 0, canvas.width, canvas.height);
-  g.strokeStyle = '#d0d7de';
-  g.strokeRect(0.5, 0.5, canvas.width - 1, canvas.height - 1);
-  if (history.length < 2) return;
-  const top = Math.max(1, ...history.map((h) => h.appends));
-  g.strokeStyle = '#a40e26';
-  g.lineWidth = 2;
-  g.beginPath();
-  history.forEach((h, i) => {
-    const x = i / (history.length - 1) * (canvas.width - 10) + 5;
-    const y = canvas.height - 5 - h.appends / top * (canvas.height - 25);
-    if (i) g.lineTo(x, y); else g.moveTo(x, y);
-  });
-  g.stroke();
-  g.fillStyle = '#1b1f24';
-  g.font = '12px sans-serif';
-  g.fillText('max ' + top + ' records', 8, 14);
 }
 
 async function viewsPage(main) {
