@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StelePostgres", targets: ["StelePostgres"]),
         .library(name: "StelePostgresViews", targets: ["StelePostgresViews"]),
         .library(name: "SteleViews", targets: ["SteleViews"]),
+        .library(name: "SteleProcessors", targets: ["SteleProcessors"]),
         .library(name: "SteleHTTP", targets: ["SteleHTTP"]),
         .library(name: "SteleRemote", targets: ["SteleRemote"]),
         .library(name: "SteleCDC", targets: ["SteleCDC"]),
@@ -96,10 +97,13 @@ let package = Package(
         // The read side: projections folding categories into SQLite (GRDB) views, checkpointed
         // in the same transaction.
         .target(name: "SteleViews", dependencies: ["SteleAsync", "SteleStore", "SteleWire", "SteleLog", "SteleCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        // Processors: followers of categories that write events of their own (windowed
+        // aggregations declared in Swift or in SQL files), with their checkpoints.
+        .target(name: "SteleProcessors", dependencies: ["SteleProcessing", "SteleStore", "SteleWire", "SteleLog", "SteleCore"]),
         // A running Stele used through its HTTP API, as an event store (Foundation's URLSession).
         .target(name: "SteleRemote", dependencies: ["SteleStore", "SteleWire"]),
         // The library applications import: typed events, deciders, repositories, reactors.
-        .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote", "SteleProcessing"]),
+        .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote", "SteleProcessing", "SteleProcessors"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
         .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
@@ -114,7 +118,7 @@ let package = Package(
         ]),
         // The HTTP API over the store and the views (Hummingbird).
         .target(name: "SteleHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
-            "SteleViews", "SteleStore", "SteleWire", "SteleLog", "SteleBroker", "SteleSecurity", "SteleCore", "SteleKafkaProtocol", "SteleCompression", "SteleAsync",
+            "SteleViews", "SteleProcessors", "SteleStore", "SteleWire", "SteleLog", "SteleBroker", "SteleSecurity", "SteleCore", "SteleKafkaProtocol", "SteleCompression", "SteleAsync",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -125,7 +129,7 @@ let package = Package(
         // One node (broker, Kafka listener, views, HTTP) as services of one swift-service-lifecycle
         // group: what `stele serve`, the demos and the test servers start.
         .target(name: "SteleNode", dependencies: [
-            "SteleBroker", "SteleServer", "SteleHTTP", "SteleViews", "SteleStore", "SteleEmbedded",
+            "SteleBroker", "SteleServer", "SteleHTTP", "SteleViews", "SteleProcessors", "SteleStore", "SteleEmbedded",
             .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -134,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "SteleCLI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), "SteleCore", "StelePostgres", "StelePostgresViews", "SteleStore", "SteleEmbedded", "SteleWire",
-                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC", "SteleCompression", "SteleProcessing",
+                "SteleLog", "SteleServer", "SteleBroker", "SteleKafkaProtocol", "Stele", "SteleExamples", "SteleViews", "SteleHTTP", "SteleNode", "SteleSecurity", "SteleCDC", "SteleCompression", "SteleProcessing", "SteleProcessors",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -154,6 +158,7 @@ let package = Package(
                 path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore"]),
         .testTarget(name: "SteleProcessingTests", dependencies: ["SteleProcessing", "SteleCore"]),
+        .testTarget(name: "SteleProcessorsTests", dependencies: ["SteleProcessors", "SteleProcessing", "SteleStore", "SteleWire", "Stele", "SteleCore", "SteleTestSupport"]),
         .testTarget(name: "SteleSecurityTests", dependencies: ["SteleSecurity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SteleLogTests", dependencies: ["SteleCore", "SteleTestSupport", "SteleLog", "SteleLogTesting"]),
         .testTarget(name: "SteleCompressionTests", dependencies: ["SteleCore", "SteleCompression", "SteleLog"]),

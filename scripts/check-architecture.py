@@ -23,7 +23,7 @@ LAYERS = [
     ["SteleCore"],
     ["SteleLog", "SteleCompression", "SteleKafkaProtocol", "SteleStore", "SteleSecurity"],
     ["SteleLogTesting", "SteleBroker", "SteleWire", "StelePostgres"],
-    ["SteleServer", "SteleEmbedded", "SteleViews", "SteleRemote", "SteleCDC"],
+    ["SteleServer", "SteleEmbedded", "SteleViews", "SteleProcessors", "SteleRemote", "SteleCDC"],
     ["StelePostgresViews", "SteleHTTP", "Stele"],
     ["SteleExamples", "SteleNode"],
     ["SteleCLI", "stele-crashtest"],
@@ -37,6 +37,8 @@ FORBIDDEN = {
     # The event-store API knows no backend: neither the log nor the broker nor a database.
     "SteleStore": {"SteleLog", "SteleBroker", "SteleEmbedded", "PostgresNIO", "GRDB", "GRDBSQLite", "NIOCore", "NIOPosix"},
     "SteleViews": {"SteleBroker"},
+    # Processors follow and append through the event-store API only, whichever backend it has.
+    "SteleProcessors": {"SteleBroker", "SteleEmbedded", "StelePostgres", "GRDB", "GRDBSQLite", "NIOCore", "NIOPosix"},
     # Security is values and exchanges: no sockets, no files.
     "SteleSecurity": {"NIOCore", "NIOPosix", "NIOSSL", "SteleLog", "SteleBroker"},
     # The broker knows topics, partitions and groups, not the wire format.

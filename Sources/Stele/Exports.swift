@@ -7,4 +7,5 @@
 @_exported import SteleRemote
 // The window engine is the processors' vocabulary (windows, aggregates, results).
 @_exported import SteleProcessing
+@_exported import SteleProcessors
 @_exported import enum SteleLog.FlushPolicy

@@ -151,7 +151,7 @@ enum ProgressBar {
     }
 }
 
-private func text(_ value: JSONValue?) -> String {
+func text(_ value: JSONValue?) -> String {
     switch value {
     case let .string(text)?: text
     case let .integer(number)?: String(number)

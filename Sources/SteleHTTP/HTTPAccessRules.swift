@@ -60,6 +60,10 @@ enum HTTPAccess: Equatable, Sendable {
         case ("views", 3) where method == .post && parts[2] == "query": return .need(.read, .view(parts[1]))
         case ("views", 3) where get && parts[2] == "changes": return .need(.read, .view(parts[1]))
         case ("views", 6) where get && parts[2] == "tables" && parts[4] == "rows": return .need(.read, .view(parts[1]))
+        // Processors: run by the server for everyone, so managed as the cluster is (their
+        // outputs are topics, read under the topics' own rules).
+        case ("processors", 1) where get, ("processors", 2) where get: return .need(.describe, .cluster)
+        case ("processors", 3) where method == .post && parts[2] == "rebuild": return .need(.alter, .cluster)
         default: return nil
         }
     }

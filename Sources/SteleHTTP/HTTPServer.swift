@@ -9,6 +9,7 @@ import SteleBroker
 import SteleSecurity
 import SteleStore
 import SteleWire
+import SteleProcessors
 import SteleViews
 
 /// Stele's HTTP API, served by `stele serve` (127.0.0.1:8080 by default).
@@ -51,6 +52,7 @@ public enum HTTPServer {
     /// requests and serves `/metrics`. Call `eventStreams.close()` before stopping the
     /// application: open SSE responses would otherwise hold the shutdown.
     public static func application(configuration: Configuration, broker: Broker, store: EventStore, views: ViewService,
+                                   processors: ProcessorService? = nil,
                                    metrics: PrometheusCollectorRegistry? = nil, eventStreams: EventStreams = EventStreams(), logger: Logger,
                                    onBound: @escaping @Sendable (Int) -> Void = { _ in }) throws -> some ApplicationProtocol {
         let router = Router(context: SteleRequestContext.self)
@@ -84,6 +86,7 @@ public enum HTTPServer {
             return JSONResponse.ok(.object(body))
         }
         ViewRoutes(views: views, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        if let processors { ProcessorRoutes(processors: processors).register(on: router) }
         StreamRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         SnapshotRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         CategoryRoutes(store: store, open: openResponses).register(on: router)

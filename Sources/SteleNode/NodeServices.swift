@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import SteleBroker
 import SteleHTTP
+import SteleProcessors
 import SteleServer
 import SteleViews
 
@@ -27,6 +28,17 @@ struct ViewsService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await views.stop()
+    }
+}
+
+/// Stops the processors (each task cancelled at its next event or store call) once the
+/// listeners stopped.
+struct ProcessorsService: Service {
+    let processors: ProcessorService
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await processors.stop()
     }
 }
 

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import SteleBroker
 import SteleEmbedded
 import SteleHTTP
+import SteleProcessors
 import SteleServer
 import SteleStore
 import SteleViews
@@ -47,7 +48,9 @@ public final class SteleNode: Sendable {
     public let broker: Broker
     public let store: EventStore
     public let views: ViewService
-    /// View definition files refused at start, each with file, line and reason.
+    /// The processors of the views directory's processor files.
+    public let processors: ProcessorService
+    /// View and processor definition files refused at start, each with file, line and reason.
     public let refusedViews: [String]
     public let eventStreams: EventStreams
     /// The first Kafka listener's port.
@@ -58,9 +61,10 @@ public final class SteleNode: Sendable {
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
-    private init(broker: Broker, store: EventStore, views: ViewService, refusedViews: [String], eventStreams: EventStreams,
+    private init(broker: Broker, store: EventStore, views: ViewService, processors: ProcessorService, refusedViews: [String], eventStreams: EventStreams,
                  kafkaPorts: [Int], httpPort: Int, group: ServiceGroup, running: Task<Void, any Error>) {
         (self.broker, self.store, self.views, self.refusedViews, self.eventStreams) = (broker, store, views, refusedViews, eventStreams)
+        self.processors = processors
         (self.kafkaPorts, self.httpPort, self.group, self.running) = (kafkaPorts, httpPort, group, running)
     }
 
@@ -102,10 +106,15 @@ public final class SteleNode: Sendable {
         let views = ViewService(store: store, makeLocation: configuration.viewLocation ?? { name in
             try SQLiteViewLocation(directory: viewsDirectory, name: name)
         })
+        // Processor files sit beside the views' (`--views DIR`); their state beside the data.
+        let processors = ProcessorService(store: store, stateDirectory: configuration.broker.dataDirectory + "/processors")
         var refused: [String] = []
         var ownViews: [ViewService] = []
         do {
-            if let directory = configuration.viewsDirectory { refused = try await views.start(directory: directory) }
+            if let directory = configuration.viewsDirectory {
+                refused = try await views.start(directory: directory)
+                refused += await processors.start(directory: directory)
+            }
             ownViews = try await prepare(Preparation(broker: broker, store: store, views: views, refusedViews: refused,
                                                      kafkaPort: listeners[0].port, kafkaPorts: listeners.map(\.port), logger: logger))
         } catch {
@@ -113,6 +122,7 @@ public final class SteleNode: Sendable {
                 listener.shutdown()
                 try? await listener.run()
             }
+            await processors.stop()
             await views.stop()
             try? await broker.close()
             throw error
@@ -121,7 +131,7 @@ public final class SteleNode: Sendable {
         let eventStreams = EventStreams(limit: configuration.maxEventStreams)
         let (bound, listening) = AsyncStream<Int>.makeStream()
         let made = Result {
-            try HTTPServer.application(configuration: configuration.http, broker: broker, store: store, views: views,
+            try HTTPServer.application(configuration: configuration.http, broker: broker, store: store, views: views, processors: processors,
                                        metrics: configuration.metrics, eventStreams: eventStreams, logger: logger) { port in
                 listening.yield(port)
                 listening.finish()
@@ -133,13 +143,15 @@ public final class SteleNode: Sendable {
                 try? await listener.run()
             }
             for view in ownViews { await view.stop() }
+            await processors.stop()
             await views.stop()
             try? await broker.close()
             throw error
         }
         let http = try made.get()
         // Started first, stopped last: the order below is the start order.
-        let parts: [(any Service, String)] = [(BrokerService(broker: broker), "broker"), (ViewsService(views: views), "views")]
+        let parts: [(any Service, String)] = [(BrokerService(broker: broker), "broker"), (ViewsService(views: views), "views"),
+                                               (ProcessorsService(processors: processors), "processors")]
             + ownViews.enumerated().map { (ViewsService(views: $0.element), "views-\($0.offset)") }
             + listeners.map { listener in
                 let name = "kafka-\(listener.securityProtocol.rawValue)-\(listener.port)"
@@ -168,7 +180,7 @@ public final class SteleNode: Sendable {
                 try? await running.value
                 throw CancellationError()
             }
-            return SteleNode(broker: broker, store: store, views: views, refusedViews: refused, eventStreams: eventStreams,
+            return SteleNode(broker: broker, store: store, views: views, processors: processors, refusedViews: refused, eventStreams: eventStreams,
                              kafkaPorts: listeners.map(\.port), httpPort: port, group: group, running: running)
         }
         // HTTP never listened (its address is taken, say: the group is stopping everything), or

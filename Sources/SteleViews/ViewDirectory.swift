@@ -1,7 +1,8 @@
 import Foundation
 
 /// The view definition files of a directory (`stele serve --views DIR`): every `*.sql` file,
-/// in name order. A file with a mistake is reported and left out; the others load.
+/// in name order, except processor files (those with an `-- @processor` line, run by
+/// `SteleProcessors`). A file with a mistake is reported and left out; the others load.
 public struct ViewDirectory: Sendable {
     public var definitions: [ViewDefinition]
     /// Files refused, each with its file, line and reason.
@@ -20,6 +21,7 @@ public struct ViewDirectory: Sendable {
         var defined: [String: String] = [:]
         for file in files {
             let filePath = path + "/" + file
+            if Self.declaresProcessor(filePath) { continue }
             do {
                 let definition = try ViewDefinition.load(file: filePath)
                 if let first = defined[definition.name] {
@@ -33,5 +35,14 @@ public struct ViewDirectory: Sendable {
             }
         }
         return directory
+    }
+
+    /// Whether the file is a processor's definition rather than a view's.
+    static func declaresProcessor(_ path: String) -> Bool {
+        guard let text = try? String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            return words.count >= 2 && words[0] == "--" && words[1] == "@processor"
+        }
     }
 }

@@ -1,5 +1,15 @@
 import Foundation
 import SteleProcessing
+import SteleStore
+
+/// What a processor makes of one event: a window input, nothing (a `WHERE` that fails), or a
+/// refusal with the reason (no event time, a payload that is not JSON), which goes to the dead
+/// letters like a late event.
+public enum WindowInput: Sendable, Equatable {
+    case event(WindowEvent)
+    case skip
+    case refuse(String)
+}
 
 /// A windowed aggregation kept running over a category (issue 19's first processor): each
 /// event the `select` closure keeps is aggregated per key and tumbling or hopping window of event
@@ -31,7 +41,14 @@ public struct WindowProcessor: Sendable {
     public var maxOpenWindows = 1_000_000
     /// The checkpoint is saved after this many events (and whenever the processor catches up).
     public var checkpointEvery = 100
-    let select: @Sendable (RecordedEvent) -> WindowEvent?
+    /// Mixed into every output's id: a processor rebuilt from the start writes its results again
+    /// under new ids (the store's idempotence would otherwise take them for repeats).
+    public var generation = ""
+    /// What the checkpoint is saved under (the name unless told otherwise).
+    public var checkpointName: String
+    /// Called after each checkpoint with what the run has done so far.
+    public var onProgress: (@Sendable (Progress) -> Void)?
+    let select: @Sendable (RecordedEvent) -> WindowInput
     let emit: @Sendable (WindowResult) -> (type: String, data: [UInt8])?
 
     /// - Parameters:
@@ -43,10 +60,38 @@ public struct WindowProcessor: Sendable {
                 window: WindowSpec, aggregates: [AggregateFunction],
                 select: @escaping @Sendable (RecordedEvent) -> WindowEvent?,
                 emit: @escaping @Sendable (WindowResult) -> (type: String, data: [UInt8])?) {
+        self.init(name: name, source: source, output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
+                  window: window, aggregates: aggregates, input: { event in select(event).map(WindowInput.event) ?? .skip }, emit: emit)
+    }
+
+    /// - Parameters:
+    ///   - input: what to make of an event: its key, event time and field values (in the order
+    ///     of the aggregator's fields), nothing, or a refusal with the reason.
+    ///   - emit: the output event of a closed window (its type and JSON data), or nil to emit
+    ///     nothing for it (a `HAVING` that fails).
+    public init(name: String, source: String, output: String, deadLetters: String, store: EventStore, checkpoints: any CheckpointStore,
+                window: WindowSpec, aggregates: [AggregateFunction],
+                input: @escaping @Sendable (RecordedEvent) -> WindowInput,
+                emit: @escaping @Sendable (WindowResult) -> (type: String, data: [UInt8])?) {
         precondition(window.problem == nil, window.problem ?? "")
         if case .session = window { preconditionFailure("WindowProcessor runs tumbling and hopping windows; sessions are not supported yet") }
         (self.name, self.source, self.output, self.deadLetters, self.store, self.checkpoints) = (name, source, output, deadLetters, store, checkpoints)
-        (self.window, self.aggregates, self.select, self.emit) = (window, aggregates, select, emit)
+        (self.window, self.aggregates, self.select, self.emit) = (window, aggregates, input, emit)
+        checkpointName = name
+    }
+
+    /// What a run has done, as of its last checkpoint.
+    public struct Progress: Sendable, Equatable {
+        /// Where a restart would replay from.
+        public var checkpoint: CategoryCheckpoint
+        /// The position after the last event read.
+        public var read: CategoryCheckpoint
+        public var eventsRead: Int64 = 0
+        public var windowsWritten: Int64 = 0
+        /// Late and refused events written to the dead letters.
+        public var deadLettered: Int64 = 0
+        public var watermark: Int64 = .min
+        public var openWindows = 0
     }
 
     /// The fields `select` gives values for, in order.
@@ -67,7 +112,7 @@ public struct WindowProcessor: Sendable {
     public func runUntilCaughtUp() async throws { try await run(until: try await store.endCheckpoint(of: source)) }
 
     func run(until end: CategoryCheckpoint?) async throws {
-        let start = try await checkpoints.load(name) ?? .start
+        let start = try await checkpoints.load(checkpointName) ?? .start
         var aggregator = WindowAggregator(spec: window, aggregates: aggregates, outOfOrderness: outOfOrderness,
                                           allowedLateness: allowedLateness, maxOpenWindows: maxOpenWindows)
         var iterator = store.subscribe(toCategory: source, after: start).makeAsyncIterator()
@@ -78,18 +123,27 @@ public struct WindowProcessor: Sendable {
             guard let end else { return false }
             return end.nextOffsets.allSatisfy { partition, next in read.nextOffset(in: partition) >= next }
         }
-        if reached(end, start) { return }
+        var progress = Progress(checkpoint: start, read: start)
+        if reached(end, start) { onProgress?(progress); return }
         while let event = try await iterator.next() {
             try Task.checkCancellation()
-            if let input = select(event) {
+            progress.eventsRead += 1
+            switch select(event) {
+            case .skip: break
+            case let .refuse(reason):
+                try await writeLate(event, reason: reason)
+                progress.deadLettered += 1
+            case let .event(input):
                 let outputs = aggregator.insert(input)
                 var late = false
                 for output in outputs {
                     switch output {
-                    case let .closed(result): try await write(result)
+                    case let .closed(result):
+                        if try await write(result) { progress.windowsWritten += 1 }
                     case let .late(_, reason):
                         late = true
                         try await writeLate(event, reason: reason)
+                        progress.deadLettered += 1
                     }
                 }
                 if !late, let last = window.windows(containing: input.time).last {
@@ -100,7 +154,10 @@ public struct WindowProcessor: Sendable {
             sinceSave += 1
             let done = reached(end, iterator.checkpoint)
             if sinceSave >= checkpointEvery || iterator.isBufferEmpty || done {
-                try await checkpoints.save(replayPoint(from: iterator.checkpoint, needed: &needed, watermark: aggregator.watermark), for: name)
+                progress.checkpoint = replayPoint(from: iterator.checkpoint, needed: &needed, watermark: aggregator.watermark)
+                try await checkpoints.save(progress.checkpoint, for: checkpointName)
+                (progress.read, progress.watermark, progress.openWindows) = (iterator.checkpoint, aggregator.watermark, aggregator.openWindows)
+                onProgress?(progress)
                 sinceSave = 0
             }
             if done { return }
@@ -121,11 +178,14 @@ public struct WindowProcessor: Sendable {
         return point
     }
 
-    /// The result of one window, once: its id is the same on every run.
-    func write(_ result: WindowResult) async throws {
-        guard let event = emit(result) else { return }
-        let id = DeterministicID.make(name, result.key, String(result.window.start), String(result.window.end))
+    /// The result of one window, once: its id is the same on every run. Returns whether the
+    /// window made an event (a `HAVING` may leave it out).
+    func write(_ result: WindowResult) async throws -> Bool {
+        guard let event = emit(result) else { return false }
+        let id = generation.isEmpty ? DeterministicID.make(name, result.key, String(result.window.start), String(result.window.end))
+            : DeterministicID.make(name, generation, result.key, String(result.window.start), String(result.window.end))
         try await store.append([EventData(id: id, type: event.type, data: event.data)], to: StreamName(category: output, id: result.key))
+        return true
     }
 
     /// A late event, recorded once with the reason.
@@ -133,7 +193,8 @@ public struct WindowProcessor: Sendable {
         let record: [String: String] = ["processor": name, "stream": event.stream.description, "version": String(event.version),
                                         "position": event.position.description, "reason": reason]
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        let id = DeterministicID.make(name, "late", event.position.description)
+        let id = generation.isEmpty ? DeterministicID.make(name, "late", event.position.description)
+            : DeterministicID.make(name, generation, "late", event.position.description)
         try await store.append([EventData(id: id, type: "LateEvent", data: Array(data))], to: StreamName(category: deadLetters, id: name))
     }
 }

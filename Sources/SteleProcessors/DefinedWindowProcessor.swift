@@ -1,0 +1,153 @@
+import Foundation
+import SteleProcessing
+import SteleStore
+import SteleWire
+
+extension ProcessorDefinition {
+    /// The processor this definition declares, over `store`, keeping its checkpoint in
+    /// `checkpoints`; `generation` goes into its outputs' ids (a new one for each rebuild).
+    public func makeProcessor(store: EventStore, checkpoints: any CheckpointStore, generation: String = "") -> WindowProcessor {
+        let compiled = CompiledWindowQuery(self)
+        var processor = WindowProcessor(name: name, source: source, output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
+                                        window: window, aggregates: aggregates,
+                                        input: { compiled.input($0) }, emit: { compiled.emit($0) })
+        processor.outOfOrderness = outOfOrderness
+        processor.allowedLateness = allowedLateness
+        processor.maxOpenWindows = maxOpenWindows
+        processor.generation = generation
+        return processor
+    }
+}
+
+/// A definition's SQL turned into the two functions a ``WindowProcessor`` calls: what an event
+/// gives the windows (WHERE, the key, the event time, the aggregated fields) and what a closed
+/// window gives the output (HAVING, the SELECT items).
+struct CompiledWindowQuery: Sendable {
+    let query: WindowQuery
+    let eventType: String
+    let aggregates: [AggregateFunction]
+    /// The columns the aggregates read, in the order of ``WindowAggregator/fields``.
+    let fields: [SQLColumn]
+    /// Whether anything reads the payload (it is parsed only then).
+    let readsPayload: Bool
+
+    init(_ definition: ProcessorDefinition) {
+        query = definition.query
+        eventType = definition.eventType
+        aggregates = definition.aggregates
+        fields = WindowAggregator(spec: definition.window, aggregates: definition.aggregates).fields.map(SQLColumn.init(fieldName:))
+        var columns = fields + [query.time] + (query.key.map { [$0] } ?? [])
+        query.filter?.visit(columns: { columns.append($0) }, aggregates: { _ in })
+        readsPayload = columns.contains { if case .field = $0 { true } else { false } }
+    }
+
+    func input(_ event: RecordedEvent) -> WindowInput {
+        var payload: JSONValue?
+        if readsPayload {
+            guard let parsed = JSONValue.parse(event.data) else { return .refuse("the payload is not JSON") }
+            payload = parsed
+        }
+        func value(_ column: SQLColumn) -> AggregateValue { Self.value(of: column, in: event, payload: payload) }
+        if let filter = query.filter, SQLExpression.truth(filter.evaluate(column: value, aggregate: { _ in .null })) != true { return .skip }
+        guard let time = Self.milliseconds(value(query.time)) else {
+            return .refuse("the event time \(query.time) is missing or not a time (epoch milliseconds or ISO 8601)")
+        }
+        var key = ""
+        if let column = query.key {
+            switch value(column) {
+            case .null: return .refuse("the key \(column) is missing")
+            case let .text(text) where text.isEmpty || text.utf8.count > StreamName.maxIdBytes:
+                return .refuse("the key \(column) is empty or longer than \(StreamName.maxIdBytes) bytes (it names the output stream)")
+            case let keyValue: key = keyValue.description
+            }
+        }
+        return .event(WindowEvent(key: query.key == nil ? "all" : key, time: time, values: fields.map(value)))
+    }
+
+    func emit(_ result: WindowResult) -> (type: String, data: [UInt8])? {
+        func column(_ column: SQLColumn) -> AggregateValue {
+            switch column {
+            case .windowStart: .text(ISO8601Milliseconds.format(result.window.start))
+            case .windowEnd: .text(ISO8601Milliseconds.format(result.window.end))
+            default: .text(result.key)
+            }
+        }
+        func aggregate(_ function: AggregateFunction) -> AggregateValue {
+            guard let index = aggregates.firstIndex(of: function) else { preconditionFailure("an aggregate the definition did not collect") }
+            return result.values[index]
+        }
+        if let having = query.having, SQLExpression.truth(having.evaluate(column: column, aggregate: aggregate)) != true { return nil }
+        var members: [String: JSONValue] = [:]
+        for item in query.items {
+            members[item.name] = switch item.expression.evaluate(column: column, aggregate: aggregate) {
+            case .null: .null
+            case let .integer(number): .integer(number)
+            case let .real(number): number.isFinite ? .number(number) : .null
+            case let .text(text): .string(text)
+            }
+        }
+        return (eventType, Array(JSONValue.object(members).jsonText.utf8))
+    }
+
+    static func value(of column: SQLColumn, in event: RecordedEvent, payload: JSONValue?) -> AggregateValue {
+        switch column {
+        case .windowStart, .windowEnd: return .null
+        case let .field(path):
+            switch payload?.value(at: path) {
+            case nil, .null?: return .null
+            case let .bool(flag)?: return .integer(flag ? 1 : 0)
+            case let .integer(number)?: return .integer(number)
+            case let .number(number)?: return .real(number)
+            case let .string(text)?: return .text(text)
+            case let nested?: return .text(nested.jsonText)
+            }
+        case let .attribute(attribute):
+            switch attribute {
+            case .stream: return .text(event.stream.description)
+            case .streamId: return .text(event.stream.id)
+            case .category: return .text(event.stream.category)
+            case .version: return .integer(event.version)
+            case .type: return event.type.map(AggregateValue.text) ?? .null
+            case .schemaVersion: return .integer(Int64(event.schemaVersion))
+            case .eventId: return event.id.map { .text($0.uuidString.lowercased()) } ?? .null
+            case .appendedAt: return .text(ISO8601Milliseconds.format(event.appendedAt.epochMilliseconds))
+            case .appendedAtMs: return .integer(event.appendedAt.epochMilliseconds)
+            case .occurredAt: return .text(ISO8601Milliseconds.format(event.occurredAt.epochMilliseconds))
+            case .occurredAtMs: return .integer(event.occurredAt.epochMilliseconds)
+            case .partition: return .integer(Int64(event.position.partition))
+            case .offset: return .integer(event.position.offset)
+            case .transactionId: return .integer(event.position.transaction)
+            case .position: return .text(event.position.description)
+            case .correlationId: return event.metadata.correlationId.map(AggregateValue.text) ?? .null
+            case .causationId: return event.metadata.causationId.map(AggregateValue.text) ?? .null
+            case .data: return .text(String(decoding: event.data, as: UTF8.self))
+            }
+        }
+    }
+
+    /// An event time: epoch milliseconds as a number, or an ISO 8601 time.
+    static func milliseconds(_ value: AggregateValue) -> Int64? {
+        switch value {
+        case let .integer(number): return number
+        case let .real(number): return number.isFinite && abs(number) < 9e15 ? Int64(number) : nil
+        case let .text(text):
+            if let date = ISO8601Milliseconds.parse(text) { return date.epochMilliseconds }
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date.epochMilliseconds }
+            return (try? Date.ISO8601FormatStyle().parse(text))?.epochMilliseconds
+        case .null: return nil
+        }
+    }
+}
+
+extension SQLColumn {
+    /// The column an aggregate's field name (its ``description``) stands for.
+    init(fieldName: String) {
+        if fieldName.hasPrefix("data.") {
+            self = .field(fieldName.dropFirst(5).split(separator: ".").map(String.init))
+        } else if let attribute = EventAttribute(rawValue: fieldName) {
+            self = .attribute(attribute)
+        } else {
+            preconditionFailure("aggregate field \(fieldName) is no column")
+        }
+    }
+}

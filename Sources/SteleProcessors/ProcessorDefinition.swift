@@ -1,0 +1,164 @@
+import Foundation
+import SteleCore
+import SteleProcessing
+import SteleStore
+
+/// A processor declared in SQL, with no Swift code: a windowed aggregation over a category whose
+/// closed windows become events of an output category. `stele serve --views DIR` runs every
+/// `*.sql` file of `DIR` that starts with `-- @processor` (the others are views).
+///
+/// ```sql
+/// -- @processor withdrawal_bursts
+/// -- @output bursts
+/// -- @event-type WithdrawalBurst
+/// -- @out-of-order 30 seconds
+/// SELECT stream_id, window_start, window_end, COUNT(*) AS withdrawals, SUM(data.amount) AS total
+/// FROM TABLE(TUMBLE(TABLE accounts, DESCRIPTOR(occurred_at), INTERVAL '10' MINUTES))
+/// WHERE type = 'MoneyWithdrawn'
+/// GROUP BY stream_id, window_start, window_end
+/// HAVING SUM(data.amount) > 1000
+/// ```
+///
+/// Directives (all but `@processor` optional):
+/// - `@processor NAME`: letters, digits and `_`;
+/// - `@output CATEGORY`: where results go, a stream per key (default: the name);
+/// - `@dead-letters CATEGORY`: where late and refused events go with the reason (default
+///   `NAME-dead-letters`);
+/// - `@event-type TYPE`: the results' event type (default: the name in UpperCamelCase);
+/// - `@out-of-order DURATION`: how far out of order events may arrive and still count
+///   (the watermark's delay; default 0);
+/// - `@lateness DURATION`: how long a window stays open after the watermark passes its end;
+/// - `@max-open-windows N`: the state bound (default 1,000,000).
+///
+/// Each result is a JSON object with one member per SELECT item, named by its `AS` (a column
+/// may go without); `window_start` and `window_end` are ISO 8601 UTC times.
+public struct ProcessorDefinition: Sendable {
+    public var name: String
+    public var file: String
+    public var source: String
+    public var output: String
+    public var deadLetters: String
+    public var eventType: String
+    public var window: WindowSpec
+    public var outOfOrderness: Int64
+    public var allowedLateness: Int64
+    public var maxOpenWindows: Int
+    /// A digest of the text: a processor whose definition changed is rebuilt.
+    public var fingerprint: String
+    let query: WindowQuery
+    /// Every aggregate the SELECT and HAVING use, once each, in order of appearance.
+    let aggregates: [AggregateFunction]
+
+    /// Whether `text` is a processor's definition (it has an `@processor` directive) rather
+    /// than a view's.
+    public static func declaresProcessor(_ text: String) -> Bool {
+        text.split(separator: "\n", omittingEmptySubsequences: false).contains { Directive(String($0))?.name == "processor" }
+    }
+
+    public static func load(file path: String) throws(ProcessorDefinitionError) -> ProcessorDefinition {
+        let text: String
+        do { text = try String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8) } catch {
+            throw ProcessorDefinitionError(file: path, line: 0, reason: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ProcessorDefinitionError) -> ProcessorDefinition {
+        func failure(_ line: Int, _ reason: String) -> ProcessorDefinitionError { ProcessorDefinitionError(file: file, line: line, reason: reason) }
+        var settings: [String: (argument: String, line: Int)] = [:]
+        for (offset, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard let directive = Directive(String(line)) else { continue }
+            let known = ["processor", "output", "dead-letters", "event-type", "out-of-order", "lateness", "max-open-windows"]
+            guard known.contains(directive.name) else {
+                throw failure(offset + 1, "unknown directive @\(directive.name) (a processor takes \(known.map { "@" + $0 }.joined(separator: ", ")))")
+            }
+            if let earlier = settings[directive.name] { throw failure(offset + 1, "@\(directive.name) is already given on line \(earlier.line)") }
+            settings[directive.name] = (directive.argument, offset + 1)
+        }
+        guard let (name, nameLine) = settings["processor"] else { throw failure(1, "a processor file starts with -- @processor NAME") }
+        if let problem = ProcessorName.problem(name) { throw failure(nameLine, problem) }
+        func category(_ directive: String, default value: String) throws(ProcessorDefinitionError) -> String {
+            guard let (argument, line) = settings[directive] else { return value }
+            if let problem = CategoryName.validate(argument) { throw failure(line, "@\(directive): \(problem)") }
+            return argument
+        }
+        func duration(_ directive: String) throws(ProcessorDefinitionError) -> Int64 {
+            guard let (argument, line) = settings[directive] else { return 0 }
+            guard let value = IntervalText.milliseconds(argument) else { throw failure(line, "@\(directive) takes a duration such as '30 seconds', not '\(argument)'") }
+            return value
+        }
+        let output = try category("output", default: name)
+        let deadLetters = try category("dead-letters", default: name + "-dead-letters")
+        var eventType = name.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+        if let (argument, line) = settings["event-type"] {
+            guard !argument.isEmpty, !argument.contains(" ") else { throw failure(line, "@event-type takes one word") }
+            eventType = argument
+        }
+        var maxOpenWindows = 1_000_000
+        if let (argument, line) = settings["max-open-windows"] {
+            guard let value = Int(argument), (1...100_000_000).contains(value) else { throw failure(line, "@max-open-windows is a number from 1 to 100000000, not '\(argument)'") }
+            maxOpenWindows = value
+        }
+        let query: WindowQuery
+        do { query = try WindowQueryParser.parse(text, firstLine: 1) } catch { throw failure(error.line, error.reason) }
+        if case .session = query.window {
+            throw failure(1, "SESSION windows are not run by processors yet (the window engine has them; the runtime's replay point does not): use TUMBLE or HOP")
+        }
+        guard output != query.source, deadLetters != query.source else { throw failure(1, "a processor cannot write to the category it reads (\(query.source))") }
+        var aggregates: [AggregateFunction] = []
+        for expression in query.items.map(\.expression) + (query.having.map { [$0] } ?? []) {
+            expression.visit(columns: { _ in }, aggregates: { if !aggregates.contains($0) { aggregates.append($0) } })
+        }
+        return ProcessorDefinition(name: name, file: file, source: query.source, output: output, deadLetters: deadLetters, eventType: eventType,
+                                   window: query.window, outOfOrderness: try duration("out-of-order"), allowedLateness: try duration("lateness"),
+                                   maxOpenWindows: maxOpenWindows, fingerprint: Self.fingerprint(text), query: query, aggregates: aggregates)
+    }
+
+    /// Tells one definition text from another (not a security boundary).
+    static func fingerprint(_ text: String) -> String {
+        let hex = String(CRC32C.checksum(Array(text.utf8)), radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
+    /// The names of the results' members, in SELECT order.
+    public var resultNames: [String] { query.items.map(\.name) }
+
+    /// A `-- @name argument` line.
+    struct Directive {
+        var name: String
+        var argument: String
+
+        init?(_ line: String) {
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            guard trimmed.hasPrefix("--") else { return nil }
+            let rest = trimmed.dropFirst(2).drop { $0 == " " || $0 == "\t" }
+            guard rest.hasPrefix("@") else { return nil }
+            let words = rest.dropFirst().split(separator: " ", maxSplits: 1)
+            guard let first = words.first else { return nil }
+            name = String(first)
+            argument = words.count > 1 ? String(words[1]).trimmingCharacters(in: .whitespaces) : ""
+        }
+    }
+}
+
+/// A processor definition refused, with the file and line at fault.
+public struct ProcessorDefinitionError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var reason: String
+    public var description: String { "\(file):\(line): \(reason)" }
+}
+
+/// Processor names become file names (checkpoints) and parts of event ids.
+enum ProcessorName {
+    static func problem(_ name: String) -> String? {
+        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else {
+            return "processor name '\(name)' must start with a letter or '_'"
+        }
+        guard name.unicodeScalars.allSatisfy({ $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
+            return "processor name '\(name)' may hold only letters, digits and '_'"
+        }
+        guard name.utf8.count <= 48 else { return "processor name '\(name)' is longer than 48 characters" }
+        return nil
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import Synchronization
+import SteleLog
+import SteleProcessing
+import SteleStore
+import SteleWire
+
+/// The processors a server runs: every processor file of a directory, each on its own task, so
+/// one that fails (a store error, a full disk) leaves the others running and retries by itself.
+///
+/// Each keeps two small files in the state directory: `NAME.state` (the definition's
+/// fingerprint and the generation) and its checkpoint, named by generation. A rebuild — asked
+/// for, or because the definition changed — starts a new generation: a checkpoint that does not
+/// exist yet (so a replay from the start) and new output ids, decided by one durable write of
+/// the state file, so a crash anywhere in it leaves the old generation or the new one whole.
+public final class ProcessorService: Sendable {
+    let store: EventStore
+    let stateDirectory: String
+    private let state = Mutex<(processors: [String: RunningProcessor], problems: [ProcessorDefinitionError])>(([:], []))
+
+    public init(store: EventStore, stateDirectory: String) {
+        self.store = store
+        self.stateDirectory = stateDirectory
+    }
+
+    /// Loads the processor files of `directory` (those with `-- @processor`) and starts them;
+    /// returns the files refused and the processors that could not start.
+    @discardableResult
+    public func start(directory: String) async -> [String] {
+        let files: [String]
+        do { files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql") }.sorted() } catch {
+            let problem = ProcessorDefinitionError(file: directory, line: 0, reason: "cannot list the directory: \(error.localizedDescription)")
+            state.withLock { $0.problems = [problem] }
+            return [problem.description]
+        }
+        var problems: [ProcessorDefinitionError] = []
+        var started: [String] = []
+        for file in files {
+            let path = directory + "/" + file
+            guard let text = try? String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8), ProcessorDefinition.declaresProcessor(text) else { continue }
+            do {
+                let definition = try ProcessorDefinition.parse(text, file: path)
+                guard state.withLock({ $0.processors[definition.name] == nil }) else {
+                    problems.append(ProcessorDefinitionError(file: path, line: 1, reason: "processor \(definition.name) is already defined"))
+                    continue
+                }
+                try start(definition)
+                started.append(definition.name)
+            } catch let error as ProcessorDefinitionError {
+                problems.append(error)
+            } catch {
+                problems.append(ProcessorDefinitionError(file: path, line: 0, reason: "cannot start: \(error)"))
+            }
+        }
+        state.withLock { $0.problems = problems }
+        return problems.map(\.description)
+    }
+
+    /// Starts one processor (a definition given in code, or from a file).
+    public func start(_ definition: ProcessorDefinition) throws {
+        let files = try ProcessorFiles(directory: stateDirectory, name: definition.name)
+        let running = RunningProcessor(definition: definition, store: store, files: files)
+        guard state.withLock({ state in
+            guard state.processors[definition.name] == nil else { return false }
+            state.processors[definition.name] = running
+            return true
+        }) else { throw ProcessorServiceError.duplicate(definition.name) }
+        try running.start()
+    }
+
+    public func processor(named name: String) -> RunningProcessor? { state.withLock { $0.processors[name] } }
+
+    /// The processors, in name order.
+    public var processors: [RunningProcessor] { state.withLock { $0.processors.values.sorted { $0.name < $1.name } } }
+
+    /// Definition files that were refused, each with its file, line and reason.
+    public var refusedDefinitions: [ProcessorDefinitionError] { state.withLock { $0.problems } }
+
+    public func stop() async {
+        for processor in processors { await processor.stop() }
+    }
+}
+
+public enum ProcessorServiceError: Error, CustomStringConvertible {
+    case duplicate(String)
+    public var description: String {
+        switch self {
+        case let .duplicate(name): "a processor named \(name) is already running"
+        }
+    }
+}
+
+/// A processor's files in the state directory.
+struct ProcessorFiles: Sendable {
+    let directory: String
+    let name: String
+    let checkpoints: FileCheckpointStore
+    private let fileSystem = POSIXFileSystem()
+
+    init(directory: String, name: String) throws {
+        (self.directory, self.name) = (directory, name)
+        checkpoints = try FileCheckpointStore(directory: directory)
+    }
+
+    struct State: Codable, Equatable {
+        var fingerprint: String
+        var generation: Int
+    }
+
+    var statePath: String { directory + "/" + name + ".state" }
+
+    func loadState() throws -> State? {
+        guard fileSystem.fileExists(statePath) else { return nil }
+        do { return try JSONDecoder().decode(State.self, from: Data(try fileSystem.readFile(statePath))) } catch {
+            throw ProcessorServiceError.corruptState(statePath, "\(error)")
+        }
+    }
+
+    func save(_ state: State) throws {
+        try fileSystem.writeFileDurably(statePath, contents: Array(try JSONEncoder().encode(state)))
+    }
+
+    /// The name a generation's checkpoint is kept under.
+    func checkpointName(_ generation: Int) -> String { "\(name).g\(generation)" }
+}
+
+extension ProcessorServiceError {
+    static func corruptState(_ path: String, _ reason: String) -> Error {
+        EventStoreError.storage("processor state file \(path) cannot be read (\(reason)); it is left as it is")
+    }
+}
+
+/// One processor of a ``ProcessorService``: its task, its state and what it has done.
+public final class RunningProcessor: Sendable {
+    public let definition: ProcessorDefinition
+    let store: EventStore
+    let files: ProcessorFiles
+
+    public enum State: String, Sendable {
+        case starting, running, failed, stopped
+    }
+
+    struct Status: Sendable {
+        var state = State.starting
+        var generation = 0
+        var progress: WindowProcessor.Progress?
+        var lastError: String?
+        var task: Task<Void, Never>?
+        /// Why the last rebuild happened.
+        var rebuildReason: String?
+    }
+
+    private let status = Mutex(Status())
+
+    public var name: String { definition.name }
+
+    init(definition: ProcessorDefinition, store: EventStore, files: ProcessorFiles) {
+        (self.definition, self.store, self.files) = (definition, store, files)
+    }
+
+    /// Reads the state file (a changed definition starts a new generation) and starts the task.
+    func start() throws {
+        var saved = try files.loadState() ?? ProcessorFiles.State(fingerprint: definition.fingerprint, generation: 1)
+        var reason: String?
+        if saved.fingerprint != definition.fingerprint {
+            saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: saved.generation + 1)
+            reason = "the definition changed"
+        }
+        try files.save(saved)
+        launch(generation: saved.generation, reason: reason)
+    }
+
+    private func launch(generation: Int, reason: String?) {
+        var configured = definition.makeProcessor(store: store, checkpoints: files.checkpoints, generation: generation == 1 ? "" : "g\(generation)")
+        // Each generation has its own checkpoint: a rebuild's starts from nothing.
+        configured.checkpointName = files.checkpointName(generation)
+        let task = Task { [weak self, configured] in
+            var processor = configured
+            var delay: UInt64 = 500_000_000
+            while !Task.isCancelled {
+                self?.update { $0.state = .running }
+                processor.onProgress = { [weak self] progress in self?.update { $0.progress = progress; $0.state = .running; $0.lastError = nil } }
+                do {
+                    try await processor.run()
+                    return
+                } catch {
+                    if Task.isCancelled || error is CancellationError { return }
+                    self?.update { $0.state = .failed; $0.lastError = "\(error)" }
+                    // A store error (a full disk, say) may pass: try again, backing off to 30 s.
+                    try? await Task.sleep(nanoseconds: delay)
+                    delay = min(delay * 2, 30_000_000_000)
+                }
+            }
+        }
+        update { status in
+            status.task = task
+            status.generation = generation
+            status.progress = nil
+            status.rebuildReason = reason ?? status.rebuildReason
+        }
+    }
+
+    private func update(_ change: (inout Status) -> Void) { status.withLock { change(&$0) } }
+
+    /// Starts over from the category's start under a new generation (new output ids).
+    public func rebuild() async throws {
+        let task = status.withLock { status -> Task<Void, Never>? in
+            defer { status.task = nil }
+            return status.task
+        }
+        task?.cancel()
+        await task?.value
+        let generation = status.withLock { $0.generation } + 1
+        try files.save(ProcessorFiles.State(fingerprint: definition.fingerprint, generation: generation))
+        launch(generation: generation, reason: "asked for")
+    }
+
+    public func stop() async {
+        let task = status.withLock { status -> Task<Void, Never>? in
+            status.state = .stopped
+            defer { status.task = nil }
+            return status.task
+        }
+        task?.cancel()
+        await task?.value
+        update { $0.state = .stopped }
+    }
+
+    /// The processor's state, generation, progress, lag and last error, as the HTTP API shows it.
+    public func statusJSON() async -> JSONValue {
+        let current = status.withLock { $0 }
+        var members: [String: JSONValue] = [
+            "name": .string(name), "file": .string(definition.file), "state": .string(current.state.rawValue),
+            "source": .string(definition.source), "output": .string(definition.output), "deadLetters": .string(definition.deadLetters),
+            "eventType": .string(definition.eventType), "window": .string(Self.describe(definition.window)),
+            "fingerprint": .string(definition.fingerprint), "generation": .integer(Int64(current.generation)),
+            "results": .array(definition.resultNames.map(JSONValue.string)),
+        ]
+        if let error = current.lastError { members["lastError"] = .string(error) }
+        if let reason = current.rebuildReason { members["rebuiltBecause"] = .string(reason) }
+        if let progress = current.progress {
+            members["checkpoint"] = .string(progress.checkpoint.description)
+            members["eventsRead"] = .integer(progress.eventsRead)
+            members["windowsWritten"] = .integer(progress.windowsWritten)
+            members["deadLettered"] = .integer(progress.deadLettered)
+            members["openWindows"] = .integer(Int64(progress.openWindows))
+            if progress.watermark != .min { members["watermark"] = .string(ISO8601Milliseconds.format(progress.watermark)) }
+            if let end = try? await store.endCheckpoint(of: definition.source) {
+                let lag = end.nextOffsets.reduce(Int64(0)) { sum, entry in sum + max(0, entry.value - progress.read.nextOffset(in: entry.key)) }
+                members["lag"] = .integer(lag)
+            }
+        }
+        return .object(members)
+    }
+
+    static func describe(_ window: WindowSpec) -> String {
+        switch window {
+        case let .tumbling(size): "TUMBLE \(size) ms"
+        case let .hopping(size, slide): "HOP \(size) ms windows every \(slide) ms"
+        case let .session(gap): "SESSION gap \(gap) ms"
+        }
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import Testing
+import Stele
+@testable import SteleProcessors
+import SteleCore
+import SteleWire
+
+/// Processor files: what the SQL says, what it refuses (with the line), and what it computes
+/// over a real embedded store compared with the same aggregation computed here by hand.
+struct ProcessorDefinitionTests {
+    static let bursts = """
+        -- Withdrawal bursts: per account and 10 minutes.
+        -- @processor withdrawal_bursts
+        -- @output bursts
+        -- @event-type WithdrawalBurst
+        -- @out-of-order 30 seconds
+        SELECT stream_id, window_start, window_end, COUNT(*) AS withdrawals, SUM(data.amount) AS total
+        FROM TABLE(TUMBLE(TABLE accounts, DESCRIPTOR(occurred_at), INTERVAL '10' MINUTES))
+        WHERE type = 'MoneyWithdrawn'
+        GROUP BY stream_id, window_start, window_end
+        HAVING SUM(data.amount) > 1000;
+        """
+
+    @Test func readsTheWindowTheKeyAndTheAggregates() throws {
+        let definition = try ProcessorDefinition.parse(Self.bursts, file: "bursts.sql")
+        #expect(definition.name == "withdrawal_bursts")
+        #expect(definition.source == "accounts")
+        #expect(definition.output == "bursts")
+        #expect(definition.deadLetters == "withdrawal_bursts-dead-letters")
+        #expect(definition.eventType == "WithdrawalBurst")
+        #expect(definition.window == .tumbling(size: 600_000))
+        #expect(definition.outOfOrderness == 30_000)
+        #expect(definition.resultNames == ["stream_id", "window_start", "window_end", "withdrawals", "total"])
+        #expect(definition.aggregates == [.countAll, .sum(field: "data.amount")])
+        #expect(definition.query.key == .attribute(.streamId))
+        #expect(definition.query.time == .attribute(.occurredAt))
+        #expect(ProcessorDefinition.declaresProcessor(Self.bursts))
+        #expect(!ProcessorDefinition.declaresProcessor("-- @view balances\nCREATE TABLE t (a INT);"))
+    }
+
+    @Test func hopWindowsTakeTheSlideThenTheSize() throws {
+        let definition = try ProcessorDefinition.parse("""
+            -- @processor revenue
+            SELECT data.product AS product, window_start, SUM(data.total) AS revenue
+            FROM TABLE(HOP(TABLE carts, DESCRIPTOR(data.at), INTERVAL '1' MINUTE, INTERVAL '5 minutes'))
+            GROUP BY data.product, window_start, window_end
+            """, file: "revenue.sql")
+        #expect(definition.window == .hopping(size: 300_000, slide: 60_000))
+        #expect(definition.query.key == .field(["product"]))
+        #expect(definition.query.time == .field(["at"]))
+        #expect(definition.eventType == "Revenue")
+    }
+
+    /// Every refusal names the line at fault and says what to write instead.
+    @Test(arguments: [
+        ("SELECT stream_id, window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, window_start", 4, "window_start and window_end"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nWHERE amount > 3\nGROUP BY window_start, window_end", 4, "unknown column amount: payload fields are data.amount"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nWHERE COUNT(*) > 3\nGROUP BY window_start, window_end", 4, "belongs in SELECT or HAVING"),
+        ("SELECT window_start, COUNT(*)\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "name this result with AS"),
+        ("SELECT window_start, type, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "type is neither grouped nor in an aggregate"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, type, window_start, window_end", 4, "at most one key"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(HOP(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '7' SECONDS, INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 3, "multiple of its slide"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL 'ten' MINUTES))\nGROUP BY window_start, window_end", 3, "not an interval"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(version), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 3, "the event time is occurred_at"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end\nHAVING 'oops", 5, "quote is not closed"),
+        ("SELECT window_start, MEDIAN(data.x) AS m\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "unknown function MEDIAN"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(SESSION(TABLE a PARTITION BY stream_id, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, window_start, window_end", 1, "SESSION windows are not run by processors yet"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE __consumer_offsets, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 3, "reserved"),
+    ] as [(String, Int, String)])
+    func refusesWithTheLine(sql: String, line: Int, reason: String) {
+        do {
+            _ = try ProcessorDefinition.parse("-- @processor p\n" + sql, file: "p.sql")
+            Issue.record("accepted: \(sql)")
+        } catch {
+            #expect(error.line == line, "\(error)")
+            #expect(error.reason.contains(reason), "\(error)")
+            #expect(error.description.hasPrefix("p.sql:\(line): "))
+        }
+    }
+
+    @Test func refusesDirectivesItDoesNotKnowAndOutputsOverTheSource() {
+        let select = "\nSELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor p\n-- @outptu b" + select, file: "p.sql") }
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor p\n-- @output a" + select, file: "p.sql") }
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor 9p" + select, file: "p.sql") }
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor p\n-- @out-of-order soon" + select, file: "p.sql") }
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse(select, file: "p.sql") }
+    }
+
+    /// SQL's three-valued logic and SQLite's arithmetic, which conditions are evaluated with.
+    @Test func expressionsFollowSQL() throws {
+        func value(_ text: String) throws -> AggregateValue {
+            var parser = WindowQueryParser(tokens: try SQLLexer.tokens(text))
+            return try parser.expression(aggregates: false).evaluate(column: { column in
+                column == .field(["amount"]) ? .integer(1500) : (column == .attribute(.type) ? .text("MoneyWithdrawn") : .null)
+            }, aggregate: { _ in .null })
+        }
+        #expect(try value("data.amount > 1000 AND type = 'MoneyWithdrawn'") == .integer(1))
+        #expect(try value("data.missing > 1") == .null)
+        #expect(try value("data.missing > 1 OR data.amount = 1500") == .integer(1))
+        #expect(try value("data.missing > 1 AND data.amount = 0") == .integer(0))
+        #expect(try value("NOT (data.missing = 1)") == .null)
+        #expect(try value("data.missing IS NULL AND data.amount IS NOT NULL") == .integer(1))
+        #expect(try value("type LIKE 'money%' AND type NOT LIKE '%deposit%'") == .integer(1))
+        #expect(try value("type IN ('A', 'MoneyWithdrawn')") == .integer(1))
+        #expect(try value("data.amount NOT IN (1, NULL)") == .null)
+        #expect(try value("data.amount BETWEEN 1000 AND 2000") == .integer(1))
+        #expect(try value("7 / 2") == .integer(3))
+        #expect(try value("7.0 / 2") == .real(3.5))
+        #expect(try value("1 / 0") == .null)
+        #expect(try value("9223372036854775807 + 1") == .real(9.223372036854776e18))
+        #expect(try value("-data.amount") == .integer(-1500))
+        #expect(try value("'a' || 1") == .text("a1"))
+        #expect(try value("COALESCE(data.missing, 3)") == .integer(3))
+        #expect(try value("UPPER(type) = 'MONEYWITHDRAWN'") == .integer(1))
+        #expect(try value("'10' > 9") == .integer(1))   // text sorts after numbers, as in SQLite
+    }
+
+    @Test func likeIsLinearAndExact() {
+        func like(_ text: String, _ pattern: String) -> Bool { SQLExpression.like(Array(text.unicodeScalars), Array(pattern.unicodeScalars)) }
+        #expect(like("abc", "a%c"))
+        #expect(like("abc", "a_c"))
+        #expect(!like("abc", "a_"))
+        #expect(like("", "%"))
+        #expect(!like("ab", "a%c"))
+        // A pattern that backtracks exponentially in a naive matcher returns at once.
+        #expect(!like(String(repeating: "a", count: 5_000), String(repeating: "%a", count: 50) + "b"))
+    }
+
+    struct Movement: Codable { var amount: Int64?; var at: Int64? }
+
+    /// The definition run over a real store: every result equals the aggregation computed here
+    /// from the events, events with no time or no JSON go to the dead letters with the reason,
+    /// and nothing else does.
+    @Test func computesWhatAGroupByComputes() async throws {
+        try await withProcessorStore { store in
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor big_spenders
+                -- @output spenders
+                SELECT stream_id AS account, window_start, COUNT(*) AS n, SUM(data.amount) AS total, MAX(data.amount) AS biggest,
+                       SUM(data.amount) * 1.0 / COUNT(*) AS mean, COUNT(DISTINCT data.amount) AS distinct_amounts
+                FROM TABLE(TUMBLE(TABLE moves, DESCRIPTOR(data.at), INTERVAL '1' SECOND))
+                WHERE type = 'Withdrawn' AND data.amount > 0
+                GROUP BY stream_id, window_start, window_end
+                HAVING COUNT(*) >= 2
+                """, file: "spenders.sql")
+            var random = SplitMix64(seed: 7)
+            var expected: [String: [Int64]] = [:]   // "account start" → amounts
+            for index in 0..<500 {
+                let account = "acct-\(random.next() % 5)"
+                let amount = Int64(random.next() % 50)
+                let type = random.next() % 4 == 0 ? "Deposited" : "Withdrawn"
+                let at = Int64(index) * 37
+                try await store.append([EventData(type: type, data: Array(try JSONEncoder().encode(Movement(amount: amount, at: at))))],
+                                       to: StreamName(category: "moves", id: account))
+                if type == "Withdrawn", amount > 0 { expected["\(account) \(at / 1000 * 1000)", default: []].append(amount) }
+            }
+            try await store.append([EventData(type: "Withdrawn", data: Array(#"{"amount":5}"#.utf8))], to: StreamName(category: "moves", id: "acct-1"))
+            try await store.append([EventData(type: "Withdrawn", data: Array("not json".utf8))], to: StreamName(category: "moves", id: "acct-2"))
+            // Far ahead: closes every window before it.
+            try await store.append([EventData(type: "Withdrawn", data: Array(#"{"amount":1,"at":99000000}"#.utf8))], to: StreamName(category: "moves", id: "flush"))
+
+            let processor = definition.makeProcessor(store: store, checkpoints: InMemoryCheckpointStore())
+            try await processor.runUntilCaughtUp()
+
+            var written: [String: [String: JSONValue]] = [:]
+            var next = CategoryCheckpoint.start
+            while true {
+                let page = try await store.readCategory("spenders", after: next)
+                for event in page.events {
+                    #expect(event.type == "BigSpenders")
+                    guard case let .object(members)? = JSONValue.parse(event.data), case let .string(start)? = members["window_start"] else {
+                        Issue.record("not a result: \(String(decoding: event.data, as: UTF8.self))"); continue
+                    }
+                    let key = "\(event.stream.id) \(ISO8601Milliseconds.parse(start).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } ?? -1)"
+                    #expect(written[key] == nil, "\(key) written twice")
+                    written[key] = members
+                }
+                if page.events.isEmpty { break }
+                next = page.next
+            }
+            let kept = expected.filter { $0.value.count >= 2 }
+            #expect(Set(written.keys) == Set(kept.keys))
+            for (key, amounts) in kept {
+                let result = try #require(written[key])
+                #expect(result["account"] == .string(String(key.split(separator: " ")[0])))
+                #expect(result["n"] == .integer(Int64(amounts.count)))
+                #expect(result["total"] == .integer(amounts.reduce(0, +)))
+                #expect(result["biggest"] == .integer(amounts.max()!))
+                #expect(result["mean"] == .number(Double(amounts.reduce(0, +)) / Double(amounts.count)))
+                #expect(result["distinct_amounts"] == .integer(Int64(Set(amounts).count)))
+            }
+            let dead = try await store.read(StreamName(category: "big_spenders-dead-letters", id: "big_spenders"))
+            let reasons = dead.compactMap { event -> String? in
+                guard case let .object(members)? = JSONValue.parse(event.data), case let .string(reason)? = members["reason"] else { return nil }
+                return reason
+            }
+            #expect(reasons.count == 2)
+            #expect(reasons.contains { $0.contains("event time data.at is missing") })
+            #expect(reasons.contains { $0.contains("not JSON") })
+        }
+    }
+
+    /// A processor service keeps a generation per processor: a rebuild, or a changed definition
+    /// found at start, writes every result again under new ids; the same definition restarted
+    /// goes on from its checkpoint and writes nothing twice.
+    @Test func rebuildsStartANewGeneration() async throws {
+        try await withProcessorStore { store in
+            let stateDirectory = NSTemporaryDirectory() + "stele-processors-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
+            let text = """
+                -- @processor per_second
+                SELECT stream_id, window_start, COUNT(*) AS n
+                FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(data.at), INTERVAL '1' SECOND))
+                GROUP BY stream_id, window_start, window_end
+                """
+            for index in 0..<30 {
+                try await store.append([EventData(type: "Tick", data: Array(#"{"at":\#(index * 100)}"#.utf8))], to: StreamName(category: "ticks", id: "t"))
+            }
+            func results() async throws -> Int {
+                try await store.read(StreamName(category: "per_second", id: "t")).count
+            }
+            // Progress-based, no deadline: until the processor has read everything (lag 0 in
+            // the given generation) and written at least `count`; then exactly `count`.
+            func waitFor(_ count: Int, _ service: ProcessorService, generation: Int64) async throws {
+                while true {
+                    let status = await service.processor(named: "per_second")!.statusJSON()
+                    if status.member("lag") == .integer(0), status.member("generation") == .integer(generation), try await results() >= count { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(try await results() == count)
+            }
+            let service = ProcessorService(store: store, stateDirectory: stateDirectory)
+            try service.start(try ProcessorDefinition.parse(text, file: "p.sql"))
+            try await waitFor(2, service, generation: 1)   // windows 0 and 1 closed; 2 still open
+            try await service.processor(named: "per_second")!.rebuild()
+            try await waitFor(4, service, generation: 2)
+            await service.stop()
+
+            let again = ProcessorService(store: store, stateDirectory: stateDirectory)
+            try again.start(try ProcessorDefinition.parse(text, file: "p.sql"))
+            try await store.append([EventData(type: "Tick", data: Array(#"{"at":5000}"#.utf8))], to: StreamName(category: "ticks", id: "t"))
+            try await waitFor(5, again, generation: 2)   // window 2 closes once, in generation 2
+            #expect(await again.processor(named: "per_second")!.statusJSON().member("generation") == .integer(2))
+            await again.stop()
+
+            let changed = ProcessorService(store: store, stateDirectory: stateDirectory)
+            try changed.start(try ProcessorDefinition.parse(text + "\nHAVING COUNT(*) > 0", file: "p.sql"))
+            try await waitFor(8, changed, generation: 3)   // the changed definition writes windows 0, 1 and 2 again
+            let status = await changed.processor(named: "per_second")!.statusJSON()
+            #expect(status.member("generation") == .integer(3))
+            #expect(status.member("rebuiltBecause") == .string("the definition changed"))
+            await changed.stop()
+        }
+    }
+}
+
+extension JSONValue {
+    func member(_ name: String) -> JSONValue? {
+        if case let .object(members) = self { return members[name] }
+        return nil
+    }
+}
+
+func withProcessorStore(_ body: (EventStore) async throws -> Void) async throws {
+    let path = NSTemporaryDirectory() + "stele-processor-test-" + UUID().uuidString
+    let store = try await EventStore.open(.embedded(path: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    do { try await body(store) } catch {
+        try? await store.close()
+        throw error
+    }
+    try await store.close()
+}
