@@ -27,7 +27,7 @@ server="http://127.0.0.1:$port"
 "$bin/stele" serve --data-dir "$work/data" --views "$work/defs" --kafka-port 0 --http-port "$port" > "$work/serve.log" 2>&1 &
 pid=$!
 wait_until "$pid" "the server to answer $server/health" curl -sf -o /dev/null "$server/health" || { cat "$work/serve.log"; exit 1; }
-grep -q "broken.sql:4: unknown event field.*view refused" "$work/serve.log" || { echo "the server did not report the broken view"; cat "$work/serve.log"; exit 1; }
+grep -q "broken.sql:4: unknown event field.*definition refused" "$work/serve.log" || { echo "the server did not report the broken view"; cat "$work/serve.log"; exit 1; }
 
 views_caught_up() {
     out=$("$bin/stele" views list --server "$server") && [ "$(echo "$out" | grep -c 'running     0 ')" = 3 ]

@@ -18,6 +18,7 @@ import SteleViews
 import SteleEmbedded
 import StelePostgresViews
 import SteleNode
+import SteleProcessors
 
 /// `stele serve`: open the data directory, recover every partition, serve the Kafka protocol.
 struct ServeCommand: AsyncParsableCommand {
@@ -310,11 +311,13 @@ struct ServeCommand: AsyncParsableCommand {
                         logger.warning("SASL PLAIN on a listener without TLS: passwords cross the network in clear", metadata: ["listener": "\(listener.host):\(port)"])
                     }
                 }
-                for problem in running.refusedViews { logger.error("view refused", metadata: ["problem": "\(problem)"]) }
+                for problem in running.refusedViews { logger.error("definition refused", metadata: ["problem": "\(problem)"]) }
                 if let views {
                     logger.info("views running", metadata: [
                         "directory": "\(views)", "views": "\(running.views.views.map(\.name).joined(separator: ", "))", "refused": "\(running.refusedViews.count)",
                     ])
+                    let processors = running.processors.processors.map(\.name)
+                    if !processors.isEmpty { logger.info("processors running", metadata: ["directory": "\(views)", "processors": "\(processors.joined(separator: ", "))"]) }
                 }
                 return try await prepare(running.store, running.views, logger)
             }

@@ -73,6 +73,7 @@ public final class SteleNode: Sendable {
         public let broker: Broker
         public let store: EventStore
         public let views: ViewService
+        public let processors: ProcessorService
         public let refusedViews: [String]
         public let kafkaPort: Int
         /// Every Kafka listener's bound port, in the order configured.
@@ -115,7 +116,7 @@ public final class SteleNode: Sendable {
                 refused = try await views.start(directory: directory)
                 refused += await processors.start(directory: directory)
             }
-            ownViews = try await prepare(Preparation(broker: broker, store: store, views: views, refusedViews: refused,
+            ownViews = try await prepare(Preparation(broker: broker, store: store, views: views, processors: processors, refusedViews: refused,
                                                      kafkaPort: listeners[0].port, kafkaPorts: listeners.map(\.port), logger: logger))
         } catch {
             for listener in listeners {
