@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import SteleBroker
 import SteleSecurity
+import SteleProcessors
 import SteleViews
 import SteleWire
 import Synchronization
@@ -15,6 +16,7 @@ import SteleAsync
 struct ConsoleRoutes: Sendable {
     let broker: Broker
     let views: ViewService
+    let processors: ProcessorService?
     let open: EventStreams
     /// How often `/overview/subscribe` sends a fresh summary.
     let interval: Duration
@@ -93,6 +95,8 @@ struct ConsoleRoutes: Sendable {
             "at": .integer(snapshot.at),
             "topics": .array(topics), "groups": .array(groups),
             "views": .array(snapshot.views.filter { sees(.view($0.name)) }.map(\.status)),
+            // Processors are managed as the cluster is (their routes need DESCRIBE on it).
+            "processors": .array(sees(.cluster) ? snapshot.processors : []),
             // The broker's totals say how busy all of it is: only for who may describe the cluster.
             "totals": !sees(.cluster) ? .object(["diskBytes": .integer(diskBytes)]) : .object([
                 "appendedRecords": .integer(snapshot.appendedRecords), "appendedBytes": .integer(snapshot.appendedBytes),
@@ -132,6 +136,7 @@ struct ConsoleRoutes: Sendable {
             snapshot.groups.append(entry)
         }
         for view in views.views { snapshot.views.append((view.name, ViewRoutes.json(await view.status()))) }
+        for processor in processors?.processors ?? [] { snapshot.processors.append(await processor.statusJSON()) }
         let totals = broker.metrics.totals
         snapshot.appendedRecords = Int64(totals.appendedRecords.load(ordering: .relaxed))
         snapshot.appendedBytes = Int64(totals.appendedBytes.load(ordering: .relaxed))
@@ -162,6 +167,7 @@ struct OverviewSnapshot: Sendable {
     var topics: [Topic] = []
     var groups: [Group] = []
     var views: [(name: String, status: JSONValue)] = []
+    var processors: [JSONValue] = []
     var appendedRecords: Int64 = 0
     var appendedBytes: Int64 = 0
     var fetchedBytes: Int64 = 0

@@ -38,6 +38,8 @@ button.secondary { background: #fff; color: var(--accent); } button.danger { bac
 progress { width: 20rem; height: 1rem; }
 canvas { border: 1px solid var(--line); border-radius: 4px; background: #fff; max-width: 100%; }
 a { color: var(--accent); }
+dl.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: .4rem 1.2rem; margin: .5rem 0 1rem; }
+dl.facts dt { font-size: .8rem; color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 """#
     /// `Embedded/console.html`.
     static let console_html = ##"""
@@ -60,6 +62,7 @@ a { color: var(--accent); }
     <a href="#/streams" data-section="streams">Streams</a>
     <a href="#/groups" data-section="groups">Consumer groups</a>
     <a href="#/views" data-section="views">Views</a>
+    <a href="#/processors" data-section="processors">Processors</a>
   </nav>
   <span id="principal" class="principal"></span>
 </header>
@@ -284,6 +287,7 @@ async function overviewPage(main) {
       card('Topics', String(user.length), 'card-topics'),
       card('Consumer groups', String(summary.groups.length), 'card-groups'),
       card('Views', String(summary.views.length), 'card-views'),
+      card('Processors', String((summary.processors || []).length), 'card-processors'),
       card('Disk used', bytes(summary.totals.diskBytes), 'card-disk'),
       card('Appends/s', counted ? rate(last.appends) : '–', 'card-appends'),
       card('Fetch bytes/s', counted ? bytes(Math.round(last.fetched)) + '/s' : '–', 'card-fetch'));
@@ -296,6 +300,7 @@ async function overviewPage(main) {
           : null) : el('td', {}, '')]));
     const groupRows = summary.groups.map((g) => row([link('#/groups/' + enc(g.name), g.name), g.state, num(g.members), num(g.lag)]));
     const viewRows = summary.views.map((v) => row([link('#/views/' + enc(v.name), v.name), v.state, num(v.lag.events), num(v.parked.length)]));
+    const processorRows = (summary.processors || []).map(processorRow);
     const parts = [
       el('h2', {}, 'Topics'),
       table(['Topic', { title: 'Partitions', num: true }, { title: 'Records', num: true }, { title: 'Size', num: true }, 'Mirror'], topicRows, 'topics'),
@@ -303,6 +308,8 @@ async function overviewPage(main) {
       table(['Group', 'State', { title: 'Members', num: true }, { title: 'Lag (records)', num: true }], groupRows, 'consumer groups'),
       el('h2', {}, 'Views'),
       table(['View', 'State', { title: 'Lag (events)', num: true }, { title: 'Parked', num: true }], viewRows, 'views'),
+      el('h2', {}, 'Processors'),
+      table(processorHeaders, processorRows, 'processors'),
     ];
     if (summary.offline) parts.unshift(el('div', { class: 'error' }, 'Offline topics: ' + summary.offline.map((o) => o.name + ' (' + o.reason + ')').join(', ')));
     body.replaceChildren(...parts);
@@ -644,6 +651,60 @@ async function viewPage(main, name) {
   });
 }
 
+// --- Processors ------------------------------------------------------------------------------
+
+const processorHeaders = ['Processor', 'State', 'Source → output', { title: 'Lag (events)', num: true },
+  { title: 'Windows written', num: true }, { title: 'Dead letters', num: true }];
+
+function processorRow(p) {
+  return row([link('#/processors/' + enc(p.name), p.name), p.state, p.source + ' → ' + p.output, num(p.lag), num(p.windowsWritten), num(p.deadLettered)]);
+}
+
+async function processorsPage(main) {
+  main.append(el('h1', {}, 'Processors'));
+  const listed = await api('/processors');
+  main.append(table(processorHeaders, listed.processors.map(processorRow), 'processors'));
+  if (listed.refused.length) {
+    main.append(el('h2', {}, 'Refused definitions'), table(['File', { title: 'Line', num: true }, 'Reason'],
+      listed.refused.map((r) => row([r.file, num(r.line), r.reason])), 'refused processor definitions'));
+  }
+}
+
+async function processorPage(main, name) {
+  const path = '/processors/' + enc(name);
+  main.append(el('h1', {}, 'Processor ' + name));
+  const status = el('div', { id: 'processor-status' });
+  const message = el('div', { id: 'processor-message' });
+  const render = (p) => {
+    const field = (label, value, id) => el('div', {}, el('dt', {}, label), el('dd', id ? { id } : {}, value === undefined || value === null ? '–' : String(value)));
+    status.replaceChildren(el('dl', { class: 'facts' },
+      field('State', p.state, 'processor-state'), field('Generation', p.generation, 'processor-generation'),
+      field('Window', p.window), field('Source', p.source), field('Output', p.output + ' (' + p.eventType + ')'),
+      field('Dead letters', p.deadLetters + ': ' + (p.deadLettered || 0)), field('Results', p.results.join(', ')),
+      field('Lag (events)', p.lag, 'processor-lag'), field('Events read', p.eventsRead, 'processor-read'),
+      field('Windows written', p.windowsWritten, 'processor-windows'), field('Open windows', p.openWindows),
+      field('Watermark', p.watermark), field('Checkpoint', p.checkpoint), field('Definition', p.file + ' (' + p.fingerprint + ')'),
+      p.rebuiltBecause ? field('Last rebuilt', 'because ' + p.rebuiltBecause) : '',
+      p.lastError ? field('Last error', p.lastError, 'processor-error') : ''));
+  };
+  main.append(status, el('p', {}, el('button', { type: 'button', id: 'processor-rebuild', onclick: async () => {
+    try { const p = await api(path + '/rebuild', { method: 'POST' }); render(p); message.replaceChildren(el('div', { class: 'ok' }, 'Rebuilding: generation ' + p.generation + ' writes every result again')); }
+    catch (error) { message.replaceChildren(errorBox(error)); }
+  } }, 'Rebuild'), message));
+  const first = await api(path);
+  render(first);
+  every(1000, async () => { try { render(await api(path)); } catch (e) { /* kept until the next poll */ } });
+
+  main.append(el('h2', {}, 'Results (live)'));
+  const outputs = el('ol', { id: 'processor-outputs', reversed: true });
+  main.append(outputs);
+  follow('/categories/' + enc(first.output) + '/subscribe', (event, data) => {
+    if (event === 'error' || !data || !data.data) return;
+    outputs.prepend(el('li', {}, data.subject + ': ' + JSON.stringify(data.data)));
+    while (outputs.children.length > 100) outputs.lastChild.remove();
+  });
+}
+
 // --- Routing -----------------------------------------------------------------------------------
 
 function cleanup() {
@@ -677,6 +738,8 @@ async function route() {
     else if (section === 'groups') await groupPage(main, parts[1]);
     else if (section === 'views' && parts.length === 1) await viewsPage(main);
     else if (section === 'views') await viewPage(main, parts[1]);
+    else if (section === 'processors' && parts.length === 1) await processorsPage(main);
+    else if (section === 'processors') await processorPage(main, parts[1]);
     else main.append(el('h1', {}, 'Not found'), el('p', {}, link('#/', 'Back to the overview')));
     // How long the page took to fetch and draw (scripts/bench-console reads it).
     main.dataset.ms = (performance.now() - started).toFixed(1);
@@ -742,6 +805,9 @@ document.addEventListener('DOMContentLoaded', route);
     },
     {
       "name": "views"
+    },
+    {
+      "name": "processors"
     },
     {
       "name": "console"
@@ -2389,6 +2455,97 @@ document.addEventListener('DOMContentLoaded', route);
           }
         }
       }
+    },
+    "/processors": {
+      "get": {
+        "operationId": "listProcessors",
+        "summary": "List processors",
+        "tags": [
+          "processors"
+        ],
+        "description": "The processors `stele serve --views DIR` runs (the directory's files with `-- @processor`), and the processor files refused with file, line and reason. Needs DESCRIBE on the cluster.",
+        "responses": {
+          "200": {
+            "description": "Every processor's status, and the refused definition files.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ProcessorList"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/processors/{name}": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/ProcessorName"
+        }
+      ],
+      "get": {
+        "operationId": "getProcessor",
+        "summary": "A processor's status",
+        "tags": [
+          "processors"
+        ],
+        "responses": {
+          "200": {
+            "description": "Its state, generation, checkpoint, watermark, lag and counts.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ProcessorStatus"
+                }
+              }
+            }
+          },
+          "404": {
+            "$ref": "#/components/responses/NoSuchProcessor"
+          }
+        }
+      }
+    },
+    "/processors/{name}/rebuild": {
+      "parameters": [
+        {
+          "$ref": "#/components/parameters/ProcessorName"
+        }
+      ],
+      "post": {
+        "operationId": "rebuildProcessor",
+        "summary": "Rebuild a processor from the start of its source",
+        "tags": [
+          "processors"
+        ],
+        "description": "Starts the next generation: the processor replays its source from the start and writes every result again under new event ids. The earlier results stay in the output category (nothing is deleted). Needs ALTER on the cluster.",
+        "responses": {
+          "202": {
+            "description": "The rebuild started; the processor's status.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ProcessorStatus"
+                }
+              }
+            }
+          },
+          "404": {
+            "$ref": "#/components/responses/NoSuchProcessor"
+          },
+          "500": {
+            "description": "The new generation could not be recorded (the state file could not be written).",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -3813,6 +3970,13 @@ document.addEventListener('DOMContentLoaded', route);
                 }
               }
             }
+          },
+          "processors": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ProcessorStatus"
+            },
+            "description": "Every processor's status, to who may describe the cluster."
           }
         }
       },
@@ -3843,6 +4007,132 @@ document.addEventListener('DOMContentLoaded', route);
               "null"
             ],
             "description": "Only this topic's offsets."
+          }
+        }
+      },
+      "ProcessorStatus": {
+        "type": "object",
+        "required": [
+          "name",
+          "file",
+          "state",
+          "source",
+          "output",
+          "deadLetters",
+          "eventType",
+          "window",
+          "fingerprint",
+          "generation",
+          "results"
+        ],
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "file": {
+            "type": "string",
+            "description": "The definition file."
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "starting",
+              "running",
+              "failed",
+              "stopped"
+            ],
+            "description": "`failed`: the last store call failed (see `lastError`); the processor retries by itself, backing off to 30 s."
+          },
+          "source": {
+            "type": "string",
+            "description": "The category it reads."
+          },
+          "output": {
+            "type": "string",
+            "description": "The category its results are appended to, a stream per key; follow it with `/categories/{output}/subscribe`."
+          },
+          "deadLetters": {
+            "type": "string",
+            "description": "The category late and refused events go to, with the reason."
+          },
+          "eventType": {
+            "type": "string"
+          },
+          "window": {
+            "type": "string"
+          },
+          "fingerprint": {
+            "type": "string",
+            "description": "A digest of the definition's text."
+          },
+          "generation": {
+            "type": "integer",
+            "description": "Starts at 1; each rebuild (asked for, or a changed definition) starts the next, which writes every result again under new event ids."
+          },
+          "results": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "The members of each result, in SELECT order."
+          },
+          "rebuiltBecause": {
+            "type": "string"
+          },
+          "lastError": {
+            "type": "string"
+          },
+          "checkpoint": {
+            "type": "string",
+            "description": "Where a restart replays from: the oldest event a window still open needs."
+          },
+          "eventsRead": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Events read by this run."
+          },
+          "windowsWritten": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Results written by this run."
+          },
+          "deadLettered": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Late and refused events written by this run."
+          },
+          "openWindows": {
+            "type": "integer"
+          },
+          "watermark": {
+            "type": "string",
+            "description": "ISO 8601: no event older than this is expected."
+          },
+          "lag": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Events of the source not read yet."
+          }
+        }
+      },
+      "ProcessorList": {
+        "type": "object",
+        "required": [
+          "processors",
+          "refused"
+        ],
+        "properties": {
+          "processors": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ProcessorStatus"
+            }
+          },
+          "refused": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/RefusedDefinition"
+            }
           }
         }
       }
@@ -3930,6 +4220,15 @@ document.addEventListener('DOMContentLoaded', route);
         "in": "header",
         "required": false,
         "description": "The `id` of the last message received, sent by an SSE client when it reconnects: the stream resumes after it.",
+        "schema": {
+          "type": "string"
+        }
+      },
+      "ProcessorName": {
+        "name": "name",
+        "in": "path",
+        "required": true,
+        "description": "The processor's name.",
         "schema": {
           "type": "string"
         }
@@ -4048,6 +4347,16 @@ document.addEventListener('DOMContentLoaded', route);
       },
       "TooManySubscribers": {
         "description": "Too many event streams and long polls are open (`--http-max-subscribers`); try again later.",
+        "content": {
+          "application/problem+json": {
+            "schema": {
+              "$ref": "#/components/schemas/Problem"
+            }
+          }
+        }
+      },
+      "NoSuchProcessor": {
+        "description": "No processor of that name.",
         "content": {
           "application/problem+json": {
             "schema": {

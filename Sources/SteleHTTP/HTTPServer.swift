@@ -95,7 +95,7 @@ public enum HTTPServer {
         TopicRecordRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         GroupOffsetRoutes(broker: broker, topicRoutes: TopicRoutes(broker: broker, maxBodyBytes: configuration.maxBodyBytes),
                           maxBodyBytes: configuration.maxBodyBytes).register(on: router)
-        ConsoleRoutes(broker: broker, views: views, open: openResponses, interval: configuration.consoleInterval, cache: OverviewCache()).register(on: router)
+        ConsoleRoutes(broker: broker, views: views, processors: processors, open: openResponses, interval: configuration.consoleInterval, cache: OverviewCache()).register(on: router)
         let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000)

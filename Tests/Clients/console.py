@@ -17,6 +17,8 @@ driven by selenium) against a live `stele serve` filled with the demos' data.
   offsets reset to the earliest and the latest, and refused while a consumer is in it.
 - Views: a query's result table; a rebuild's progress reaching 100 %; the change feed shows an
   event appended during the test.
+- Processors: the example processor in the overview and its list; its results arriving live
+  once an event closes the demo deposits' hour; a rebuild's new generation.
 - Every page: each form control has a label and all text meets WCAG AA contrast; the sections
   are reached and opened with the keyboard alone (the skip link first).
 - Under ACLs (`--authorizer acl`): the page asks for a token; signed in, a principal sees only
@@ -386,6 +388,27 @@ try:
         wait_for("the rebuilt view to be running", lambda: text("#view-state") == "running")
         shot("view")
 
+        # --- Processors (Examples/views/hourly_deposits.sql) ----------------------------------
+        page("#/")
+        wait_for("the overview to list the processor", lambda: "hourly_deposits" in text("table[aria-label='processors']")
+                 and text("#card-processors") == "1")
+        page("#/processors")
+        wait_for("the processors page to list the example", lambda: all(w in text("#main") for w in ["hourly_deposits", "running", "accounts → hourly-deposits"]))
+        audit("#/processors")
+        page("#/processors/hourly_deposits")
+        wait_for("the processor to be running and caught up", lambda: text("#processor-state") == "running" and text("#processor-lag") == "0")
+        # A deposit two hours ahead: the watermark passes the demo deposits' hour, whose results
+        # the page shows live.
+        ahead = int(time.time() * 1000) + 2 * 3600 * 1000
+        http_json(http, "/streams/accounts/acct-console", {"type": "MoneyDeposited", "schemaVersion": 2, "data": {"amount": 7}, "occurredAt": str(ahead)})
+        wait_for("the processor's results to arrive live", lambda: "acct-console" in text("#processor-outputs") and '"deposits"' in text("#processor-outputs"))
+        wait_for("the windows written to be counted", lambda: text("#processor-windows") not in ("", "–", "0"))
+        audit("#/processors/hourly_deposits")
+        shot("processor")
+        click("#processor-rebuild")
+        wait_for("the rebuild's new generation", lambda: text("#processor-generation") == "2" and "generation 2" in text("#processor-message"))
+        wait_for("the rebuilt processor to catch up", lambda: text("#processor-state") == "running" and text("#processor-lag") == "0")
+
         # --- Signed in, under ACLs: only what the principal may see -------------------------
         guarded = os.path.join(work, "guarded")
         for demo in ["bank", "cart", "inventory"]:
@@ -423,6 +446,8 @@ try:
             fail(f"carol sees more, or less, than she may: {shown}")
         if text("#card-appends") != "–":
             fail("the broker's totals are shown to a principal who may not describe the cluster")
+        if text("#card-processors") != "0" or "hourly_deposits" in shown:
+            fail("the processors are shown to a principal who may not describe the cluster")
         group_row = [row for row in text("table[aria-label='consumer groups'] tbody").split("\n") if row.startswith("g2")]
         if group_row != ["g2 Empty 0 2"]:
             fail(f"carol's overview shows g2 as {group_row}, not its lag on accounts alone (2)")
@@ -441,7 +466,7 @@ try:
         page("#/views/balances")
         wait_for("carol's view page", lambda: text("#view-state") == "running")
         print("console: overview, topics (create, browse, tail, produce, delete), streams (versions, as of, 409, append), "
-              f"group lag, view query, changes and rebuild, sign-in under ACLs checked in Chromium; screenshots in {shots}")
+              f"group lag, view query, changes and rebuild, processor results and rebuild, sign-in under ACLs checked in Chromium; screenshots in {shots}")
     finally:
         browser.quit()
 finally:

@@ -211,6 +211,7 @@ async function overviewPage(main) {
       card('Topics', String(user.length), 'card-topics'),
       card('Consumer groups', String(summary.groups.length), 'card-groups'),
       card('Views', String(summary.views.length), 'card-views'),
+      card('Processors', String((summary.processors || []).length), 'card-processors'),
       card('Disk used', bytes(summary.totals.diskBytes), 'card-disk'),
       card('Appends/s', counted ? rate(last.appends) : '–', 'card-appends'),
       card('Fetch bytes/s', counted ? bytes(Math.round(last.fetched)) + '/s' : '–', 'card-fetch'));
@@ -223,6 +224,7 @@ async function overviewPage(main) {
           : null) : el('td', {}, '')]));
     const groupRows = summary.groups.map((g) => row([link('#/groups/' + enc(g.name), g.name), g.state, num(g.members), num(g.lag)]));
     const viewRows = summary.views.map((v) => row([link('#/views/' + enc(v.name), v.name), v.state, num(v.lag.events), num(v.parked.length)]));
+    const processorRows = (summary.processors || []).map(processorRow);
     const parts = [
       el('h2', {}, 'Topics'),
       table(['Topic', { title: 'Partitions', num: true }, { title: 'Records', num: true }, { title: 'Size', num: true }, 'Mirror'], topicRows, 'topics'),
@@ -230,6 +232,8 @@ async function overviewPage(main) {
       table(['Group', 'State', { title: 'Members', num: true }, { title: 'Lag (records)', num: true }], groupRows, 'consumer groups'),
       el('h2', {}, 'Views'),
       table(['View', 'State', { title: 'Lag (events)', num: true }, { title: 'Parked', num: true }], viewRows, 'views'),
+      el('h2', {}, 'Processors'),
+      table(processorHeaders, processorRows, 'processors'),
     ];
     if (summary.offline) parts.unshift(el('div', { class: 'error' }, 'Offline topics: ' + summary.offline.map((o) => o.name + ' (' + o.reason + ')').join(', ')));
     body.replaceChildren(...parts);
@@ -571,6 +575,60 @@ async function viewPage(main, name) {
   });
 }
 
+// --- Processors ------------------------------------------------------------------------------
+
+const processorHeaders = ['Processor', 'State', 'Source → output', { title: 'Lag (events)', num: true },
+  { title: 'Windows written', num: true }, { title: 'Dead letters', num: true }];
+
+function processorRow(p) {
+  return row([link('#/processors/' + enc(p.name), p.name), p.state, p.source + ' → ' + p.output, num(p.lag), num(p.windowsWritten), num(p.deadLettered)]);
+}
+
+async function processorsPage(main) {
+  main.append(el('h1', {}, 'Processors'));
+  const listed = await api('/processors');
+  main.append(table(processorHeaders, listed.processors.map(processorRow), 'processors'));
+  if (listed.refused.length) {
+    main.append(el('h2', {}, 'Refused definitions'), table(['File', { title: 'Line', num: true }, 'Reason'],
+      listed.refused.map((r) => row([r.file, num(r.line), r.reason])), 'refused processor definitions'));
+  }
+}
+
+async function processorPage(main, name) {
+  const path = '/processors/' + enc(name);
+  main.append(el('h1', {}, 'Processor ' + name));
+  const status = el('div', { id: 'processor-status' });
+  const message = el('div', { id: 'processor-message' });
+  const render = (p) => {
+    const field = (label, value, id) => el('div', {}, el('dt', {}, label), el('dd', id ? { id } : {}, value === undefined || value === null ? '–' : String(value)));
+    status.replaceChildren(el('dl', { class: 'facts' },
+      field('State', p.state, 'processor-state'), field('Generation', p.generation, 'processor-generation'),
+      field('Window', p.window), field('Source', p.source), field('Output', p.output + ' (' + p.eventType + ')'),
+      field('Dead letters', p.deadLetters + ': ' + (p.deadLettered || 0)), field('Results', p.results.join(', ')),
+      field('Lag (events)', p.lag, 'processor-lag'), field('Events read', p.eventsRead, 'processor-read'),
+      field('Windows written', p.windowsWritten, 'processor-windows'), field('Open windows', p.openWindows),
+      field('Watermark', p.watermark), field('Checkpoint', p.checkpoint), field('Definition', p.file + ' (' + p.fingerprint + ')'),
+      p.rebuiltBecause ? field('Last rebuilt', 'because ' + p.rebuiltBecause) : '',
+      p.lastError ? field('Last error', p.lastError, 'processor-error') : ''));
+  };
+  main.append(status, el('p', {}, el('button', { type: 'button', id: 'processor-rebuild', onclick: async () => {
+    try { const p = await api(path + '/rebuild', { method: 'POST' }); render(p); message.replaceChildren(el('div', { class: 'ok' }, 'Rebuilding: generation ' + p.generation + ' writes every result again')); }
+    catch (error) { message.replaceChildren(errorBox(error)); }
+  } }, 'Rebuild'), message));
+  const first = await api(path);
+  render(first);
+  every(1000, async () => { try { render(await api(path)); } catch (e) { /* kept until the next poll */ } });
+
+  main.append(el('h2', {}, 'Results (live)'));
+  const outputs = el('ol', { id: 'processor-outputs', reversed: true });
+  main.append(outputs);
+  follow('/categories/' + enc(first.output) + '/subscribe', (event, data) => {
+    if (event === 'error' || !data || !data.data) return;
+    outputs.prepend(el('li', {}, data.subject + ': ' + JSON.stringify(data.data)));
+    while (outputs.children.length > 100) outputs.lastChild.remove();
+  });
+}
+
 // --- Routing -----------------------------------------------------------------------------------
 
 function cleanup() {
@@ -604,6 +662,8 @@ async function route() {
     else if (section === 'groups') await groupPage(main, parts[1]);
     else if (section === 'views' && parts.length === 1) await viewsPage(main);
     else if (section === 'views') await viewPage(main, parts[1]);
+    else if (section === 'processors' && parts.length === 1) await processorsPage(main);
+    else if (section === 'processors') await processorPage(main, parts[1]);
     else main.append(el('h1', {}, 'Not found'), el('p', {}, link('#/', 'Back to the overview')));
     // How long the page took to fetch and draw (scripts/bench-console reads it).
     main.dataset.ms = (performance.now() - started).toFixed(1);
