@@ -56,7 +56,9 @@ struct ProcessorsCommand: AsyncParsableCommand {
             if detach { return }
             var last = ""
             while true {
-                guard case let .object(status) = try await HTTPClient.request("GET", options.server + "/processors/\(name)", token: options.token) else { continue }
+                guard case let .object(status) = try await HTTPClient.request("GET", options.server + "/processors/\(name)", token: options.token) else {
+                    throw ValidationError("unexpected answer from GET /processors/\(name)")
+                }
                 if case .string("failed")? = status["state"] { print("failing, retrying: \(text(status["lastError"]))") }
                 let line = "read \(text(status["eventsRead"] ?? .integer(0))) events, \(text(status["windowsWritten"] ?? .integer(0))) windows written, lag \(text(status["lag"] ?? .string("?")))"
                 if line != last { print(line); last = line }

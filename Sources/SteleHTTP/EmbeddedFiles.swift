@@ -2543,6 +2543,16 @@ document.addEventListener('DOMContentLoaded', route);
                 }
               }
             }
+          },
+          "409": {
+            "description": "A rebuild is already starting, or the server is stopping.",
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
           }
         }
       }

@@ -21,7 +21,9 @@ struct ProcessorRoutes: Sendable {
         }
         router.post("processors/:name/rebuild") { _, context in
             try await withProcessor(context) { processor in
-                do { try await processor.rebuild() } catch {
+                do { try await processor.rebuild() } catch let error as ProcessorServiceError {
+                    return JSONResponse.problem(.conflict, "the rebuild could not start", detail: "\(error)")
+                } catch {
                     return JSONResponse.problem(.internalServerError, "the rebuild could not start", detail: "\(error)")
                 }
                 return JSONResponse.ok(await processor.statusJSON(), status: .accepted)

@@ -112,6 +112,10 @@ public struct WindowAggregator: Sendable {
     /// Adds an event; returns the windows its time closed (oldest first), or the event itself
     /// if it is late.
     public mutating func insert(_ event: WindowEvent) -> [WindowOutput] {
+        // Far outside any calendar, window arithmetic would overflow: such a time is refused.
+        guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(event.time) else {
+            return [.late(event, reason: "event time \(event.time) is outside ±\(WindowSpec.maxTime) ms (ECMAScript's date range)")]
+        }
         let key = keys.id(for: event.key)
         defer { keys.forgetIfUnused(key) }
         switch spec {

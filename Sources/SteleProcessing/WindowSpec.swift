@@ -22,17 +22,23 @@ public enum WindowSpec: Hashable, Sendable {
     case hopping(size: Int64, slide: Int64)
     case session(gap: Int64)
 
-    /// Why the spec cannot be used, or nil: sizes are positive, a hop's size a multiple of its
-    /// slide (so every window is aligned the same way, as Flink requires for HOP).
+    /// Event times are within ±this many milliseconds of the epoch (ECMAScript's date range,
+    /// ±273,790 years), and so are window sizes: window arithmetic never overflows.
+    public static let maxTime: Int64 = 8_640_000_000_000_000
+
+    /// Why the spec cannot be used, or nil: sizes are positive (and at most ``maxTime``), a
+    /// hop's size a multiple of its slide (so every window is aligned the same way, as Flink
+    /// requires for HOP).
     public var problem: String? {
         switch self {
-        case let .tumbling(size): size > 0 ? nil : "a tumbling window's size must be positive"
+        case let .tumbling(size): size > 0 && size <= Self.maxTime ? nil : "a tumbling window's size must be positive and at most \(Self.maxTime) ms"
         case let .hopping(size, slide):
             if size <= 0 || slide <= 0 { "a hopping window's size and slide must be positive" }
+            else if size > Self.maxTime { "a hopping window's size must be at most \(Self.maxTime) ms" }
             else if size % slide != 0 { "a hopping window's size must be a multiple of its slide" }
             else if size / slide > 1_000 { "a hopping window may overlap at most 1,000 others (size / slide)" }
             else { nil }
-        case let .session(gap): gap > 0 ? nil : "a session window's gap must be positive"
+        case let .session(gap): gap > 0 && gap <= Self.maxTime ? nil : "a session window's gap must be positive and at most \(Self.maxTime) ms"
         }
     }
 

@@ -28,27 +28,42 @@ struct CompiledWindowQuery: Sendable {
     let aggregates: [AggregateFunction]
     /// The columns the aggregates read, in the order of ``WindowAggregator/fields``.
     let fields: [SQLColumn]
-    /// Whether anything reads the payload (it is parsed only then).
-    let readsPayload: Bool
+    /// Whether the windows read the payload (the event time, the key or a field): an event
+    /// the filter keeps whose payload is not JSON is refused then.
+    let windowsReadPayload: Bool
 
     init(_ definition: ProcessorDefinition) {
         query = definition.query
         eventType = definition.eventType
         aggregates = definition.aggregates
         fields = WindowAggregator(spec: definition.window, aggregates: definition.aggregates).fields.map(SQLColumn.init(fieldName:))
-        var columns = fields + [query.time] + (query.key.map { [$0] } ?? [])
-        query.filter?.visit(columns: { columns.append($0) }, aggregates: { _ in })
-        readsPayload = columns.contains { if case .field = $0 { true } else { false } }
+        let columns = fields + [query.time] + (query.key.map { [$0] } ?? [])
+        windowsReadPayload = columns.contains { if case .field = $0 { true } else { false } }
     }
 
     func input(_ event: RecordedEvent) -> WindowInput {
-        var payload: JSONValue?
-        if readsPayload {
-            guard let parsed = JSONValue.parse(event.data) else { return .refuse("the payload is not JSON") }
-            payload = parsed
+        // Parsed once, and only when a column of the payload is read: an event the filter
+        // leaves out without reading its payload (`type = 'X' AND data.amount > 5` for
+        // another type) is never refused for it; one whose payload was needed is.
+        var parsed: JSONValue??
+        var neededBrokenPayload = false
+        func payload() -> JSONValue? {
+            if let parsed { return parsed }
+            let value = JSONValue.parse(event.data)
+            parsed = .some(value)
+            return value
         }
-        func value(_ column: SQLColumn) -> AggregateValue { Self.value(of: column, in: event, payload: payload) }
-        if let filter = query.filter, SQLExpression.truth(filter.evaluate(column: value, aggregate: { _ in .null })) != true { return .skip }
+        func value(_ column: SQLColumn) -> AggregateValue {
+            guard case .field = column else { return Self.value(of: column, in: event, payload: nil) }
+            guard let payload = payload() else {
+                neededBrokenPayload = true
+                return .null
+            }
+            return Self.value(of: column, in: event, payload: payload)
+        }
+        let kept = query.filter.map { SQLExpression.truth($0.evaluate(column: value, aggregate: { _ in .null })) == true } ?? true
+        if neededBrokenPayload || (kept && windowsReadPayload && payload() == nil) { return .refuse("the payload is not JSON") }
+        if !kept { return .skip }
         guard let time = Self.milliseconds(value(query.time)) else {
             return .refuse("the event time \(query.time) is missing or not a time (epoch milliseconds or ISO 8601)")
         }
@@ -64,12 +79,27 @@ struct CompiledWindowQuery: Sendable {
         return .event(WindowEvent(key: query.key == nil ? "all" : key, time: time, values: fields.map(value)))
     }
 
+    /// The key as a value again: it travels as text (it names the output stream). A key from a
+    /// payload field or a numeric attribute that reads as an integer is given back as one — so
+    /// `HAVING data.bucket > 5` compares numbers; `stream_id` and the other text attributes stay
+    /// text.
+    func keyValue(_ key: String) -> AggregateValue {
+        switch query.key {
+        case .attribute(.version)?, .attribute(.schemaVersion)?, .attribute(.partition)?, .attribute(.offset)?,
+             .attribute(.transactionId)?, .attribute(.appendedAtMs)?, .attribute(.occurredAtMs)?, .field?:
+            if let number = Int64(key), String(number) == key { return .integer(number) }
+            return .text(key)
+        default:
+            return .text(key)
+        }
+    }
+
     func emit(_ result: WindowResult) -> (type: String, data: [UInt8])? {
         func column(_ column: SQLColumn) -> AggregateValue {
             switch column {
             case .windowStart: .text(ISO8601Milliseconds.format(result.window.start))
             case .windowEnd: .text(ISO8601Milliseconds.format(result.window.end))
-            default: .text(result.key)
+            default: keyValue(result.key)
             }
         }
         func aggregate(_ function: AggregateFunction) -> AggregateValue {

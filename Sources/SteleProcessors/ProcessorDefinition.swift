@@ -52,7 +52,13 @@ public struct ProcessorDefinition: Sendable {
     /// Whether `text` is a processor's definition (it has an `@processor` directive) rather
     /// than a view's.
     public static func declaresProcessor(_ text: String) -> Bool {
-        text.split(separator: "\n", omittingEmptySubsequences: false).contains { Directive(String($0))?.name == "processor" }
+        lines(text).contains { Directive($0)?.name == "processor" }
+    }
+
+    /// The text's lines, with `\r\n` endings as well as `\n` (Swift takes `\r\n` for one
+    /// character, which a split on `\n` would not cut).
+    static func lines(_ text: String) -> [String] {
+        text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
     public static func load(file path: String) throws(ProcessorDefinitionError) -> ProcessorDefinition {
@@ -66,8 +72,8 @@ public struct ProcessorDefinition: Sendable {
     public static func parse(_ text: String, file: String) throws(ProcessorDefinitionError) -> ProcessorDefinition {
         func failure(_ line: Int, _ reason: String) -> ProcessorDefinitionError { ProcessorDefinitionError(file: file, line: line, reason: reason) }
         var settings: [String: (argument: String, line: Int)] = [:]
-        for (offset, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            guard let directive = Directive(String(line)) else { continue }
+        for (offset, line) in lines(text).enumerated() {
+            guard let directive = Directive(line) else { continue }
             let known = ["processor", "output", "dead-letters", "event-type", "out-of-order", "lateness", "max-open-windows"]
             guard known.contains(directive.name) else {
                 throw failure(offset + 1, "unknown directive @\(directive.name) (a processor takes \(known.map { "@" + $0 }.joined(separator: ", ")))")
@@ -89,18 +95,28 @@ public struct ProcessorDefinition: Sendable {
         }
         let output = try category("output", default: name)
         let deadLetters = try category("dead-letters", default: name + "-dead-letters")
+        for (directive, category) in [("output", output), ("dead-letters", deadLetters)] where settings[directive] == nil {
+            if let problem = CategoryName.validate(category) { throw failure(nameLine, "the default @\(directive) \(category) cannot be used (\(problem)): give one") }
+        }
+        guard output != deadLetters else { throw failure(settings["dead-letters"]?.line ?? nameLine, "@output and @dead-letters must differ") }
         var eventType = name.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
         if let (argument, line) = settings["event-type"] {
             guard !argument.isEmpty, !argument.contains(" ") else { throw failure(line, "@event-type takes one word") }
             eventType = argument
         }
+        guard !eventType.isEmpty else { throw failure(nameLine, "the name \(name) makes no event type: give one with @event-type") }
         var maxOpenWindows = 1_000_000
         if let (argument, line) = settings["max-open-windows"] {
             guard let value = Int(argument), (1...100_000_000).contains(value) else { throw failure(line, "@max-open-windows is a number from 1 to 100000000, not '\(argument)'") }
             maxOpenWindows = value
         }
         let query: WindowQuery
-        do { query = try WindowQueryParser.parse(text, firstLine: 1) } catch { throw failure(error.line, error.reason) }
+        let tokens: [SQLToken]
+        do {
+            tokens = try SQLLexer.tokens(text)
+            var parser = WindowQueryParser(tokens: tokens)
+            query = try parser.query()
+        } catch { throw failure(error.line, error.reason) }
         if case .session = query.window {
             throw failure(1, "SESSION windows are not run by processors yet (the window engine has them; the runtime's replay point does not): use TUMBLE or HOP")
         }
@@ -111,11 +127,16 @@ public struct ProcessorDefinition: Sendable {
         }
         return ProcessorDefinition(name: name, file: file, source: query.source, output: output, deadLetters: deadLetters, eventType: eventType,
                                    window: query.window, outOfOrderness: try duration("out-of-order"), allowedLateness: try duration("lateness"),
-                                   maxOpenWindows: maxOpenWindows, fingerprint: Self.fingerprint(text), query: query, aggregates: aggregates)
+                                   maxOpenWindows: maxOpenWindows, fingerprint: Self.fingerprint(tokens: tokens, settings: settings),
+                                   query: query, aggregates: aggregates)
     }
 
-    /// Tells one definition text from another (not a security boundary).
-    static func fingerprint(_ text: String) -> String {
+    /// Tells one definition from another by what decides its results — the statement's tokens
+    /// and the directives — so an edited comment or a reindented line does not start a new
+    /// generation (not a security boundary).
+    static func fingerprint(tokens: [SQLToken], settings: [String: (argument: String, line: Int)]) -> String {
+        let directives = settings.keys.sorted().map { "@\($0) \(settings[$0]!.argument)" }
+        let text = (directives + tokens.map(\.text)).joined(separator: "\n")
         let hex = String(CRC32C.checksum(Array(text.utf8)), radix: 16)
         return String(repeating: "0", count: 8 - hex.count) + hex
     }
@@ -133,7 +154,7 @@ public struct ProcessorDefinition: Sendable {
             guard trimmed.hasPrefix("--") else { return nil }
             let rest = trimmed.dropFirst(2).drop { $0 == " " || $0 == "\t" }
             guard rest.hasPrefix("@") else { return nil }
-            let words = rest.dropFirst().split(separator: " ", maxSplits: 1)
+            let words = rest.dropFirst().split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
             guard let first = words.first else { return nil }
             name = String(first)
             argument = words.count > 1 ? String(words[1]).trimmingCharacters(in: .whitespaces) : ""

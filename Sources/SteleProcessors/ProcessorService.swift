@@ -83,9 +83,13 @@ public final class ProcessorService: Sendable {
 
 public enum ProcessorServiceError: Error, CustomStringConvertible {
     case duplicate(String)
+    case rebuilding(String)
+    case stopped(String)
     public var description: String {
         switch self {
         case let .duplicate(name): "a processor named \(name) is already running"
+        case let .rebuilding(name): "processor \(name) is already starting a rebuild"
+        case let .stopped(name): "processor \(name) is stopped (the server is stopping)"
         }
     }
 }
@@ -148,6 +152,8 @@ public final class RunningProcessor: Sendable {
         var task: Task<Void, Never>?
         /// Why the last rebuild happened.
         var rebuildReason: String?
+        /// A rebuild is between stopping the old generation and starting the new one.
+        var rebuilding = false
     }
 
     private let status = Mutex(Status())
@@ -158,61 +164,88 @@ public final class RunningProcessor: Sendable {
         (self.definition, self.store, self.files) = (definition, store, files)
     }
 
-    /// Reads the state file (a changed definition starts a new generation) and starts the task.
+    /// Reads the state file (a changed definition starts a new generation) and starts the task;
+    /// when that fails the processor stays listed, failed, with the reason.
     func start() throws {
-        var saved = try files.loadState() ?? ProcessorFiles.State(fingerprint: definition.fingerprint, generation: 1)
-        var reason: String?
-        if saved.fingerprint != definition.fingerprint {
-            saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: saved.generation + 1)
-            reason = "the definition changed"
+        do {
+            var saved = try files.loadState() ?? ProcessorFiles.State(fingerprint: definition.fingerprint, generation: 1)
+            var reason: String?
+            if saved.fingerprint != definition.fingerprint {
+                saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: saved.generation + 1)
+                reason = "the definition changed"
+            }
+            try files.save(saved)
+            launch(generation: saved.generation, reason: reason)
+        } catch {
+            update { $0.state = .failed; $0.lastError = "cannot start: \(error)" }
+            throw error
         }
-        try files.save(saved)
-        launch(generation: saved.generation, reason: reason)
     }
 
+    /// Starts the task of `generation`, unless the processor was stopped meanwhile.
     private func launch(generation: Int, reason: String?) {
         var configured = definition.makeProcessor(store: store, checkpoints: files.checkpoints, generation: generation == 1 ? "" : "g\(generation)")
         // Each generation has its own checkpoint: a rebuild's starts from nothing.
         configured.checkpointName = files.checkpointName(generation)
+        let launched = status.withLock { status -> Bool in
+            guard status.state != .stopped else { return false }
+            precondition(status.task == nil, "a processor runs one task")
+            (status.generation, status.progress, status.state) = (generation, nil, .starting)
+            status.rebuildReason = reason ?? status.rebuildReason
+            return true
+        }
+        guard launched else { return }
         let task = Task { [weak self, configured] in
             var processor = configured
             var delay: UInt64 = 500_000_000
             while !Task.isCancelled {
-                self?.update { $0.state = .running }
+                guard let self else { return }
                 processor.onProgress = { [weak self] progress in self?.update { $0.progress = progress; $0.state = .running; $0.lastError = nil } }
                 do {
                     try await processor.run()
                     return
                 } catch {
                     if Task.isCancelled || error is CancellationError { return }
-                    self?.update { $0.state = .failed; $0.lastError = "\(error)" }
+                    update { $0.state = .failed; $0.lastError = "\(error)" }
                     // A store error (a full disk, say) may pass: try again, backing off to 30 s.
                     try? await Task.sleep(nanoseconds: delay)
                     delay = min(delay * 2, 30_000_000_000)
                 }
             }
         }
-        update { status in
+        let kept = status.withLock { status -> Bool in
+            guard status.state != .stopped else { return false }
             status.task = task
-            status.generation = generation
-            status.progress = nil
-            status.rebuildReason = reason ?? status.rebuildReason
+            return true
         }
+        if !kept { task.cancel() }
     }
 
     private func update(_ change: (inout Status) -> Void) { status.withLock { change(&$0) } }
 
-    /// Starts over from the category's start under a new generation (new output ids).
+    /// Starts over from the category's start under a new generation (new output ids). One
+    /// rebuild at a time; none once stopped.
     public func rebuild() async throws {
-        let task = status.withLock { status -> Task<Void, Never>? in
+        let task = try status.withLock { status throws(ProcessorServiceError) -> Task<Void, Never>? in
+            guard status.state != .stopped else { throw .stopped(name) }
+            guard !status.rebuilding else { throw .rebuilding(name) }
+            status.rebuilding = true
             defer { status.task = nil }
             return status.task
         }
+        defer { update { $0.rebuilding = false } }
         task?.cancel()
         await task?.value
-        let generation = status.withLock { $0.generation } + 1
-        try files.save(ProcessorFiles.State(fingerprint: definition.fingerprint, generation: generation))
-        launch(generation: generation, reason: "asked for")
+        let current = status.withLock { $0.generation }
+        do {
+            try files.save(ProcessorFiles.State(fingerprint: definition.fingerprint, generation: current + 1))
+        } catch {
+            // The old generation goes on; the rebuild did not happen.
+            launch(generation: current, reason: nil)
+            update { $0.lastError = "the rebuild could not start: \(error)" }
+            throw error
+        }
+        launch(generation: current + 1, reason: "asked for")
     }
 
     public func stop() async {
@@ -223,7 +256,6 @@ public final class RunningProcessor: Sendable {
         }
         task?.cancel()
         await task?.value
-        update { $0.state = .stopped }
     }
 
     /// The processor's state, generation, progress, lag and last error, as the HTTP API shows it.

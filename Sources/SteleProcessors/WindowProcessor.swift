@@ -44,8 +44,10 @@ public struct WindowProcessor: Sendable {
     /// Mixed into every output's id: a processor rebuilt from the start writes its results again
     /// under new ids (the store's idempotence would otherwise take them for repeats).
     public var generation = ""
-    /// What the checkpoint is saved under (the name unless told otherwise).
+    /// What the checkpoint is saved under (the name unless told otherwise); the position read
+    /// so far is saved beside it, under this name and `.read`.
     public var checkpointName: String
+    var readCheckpointName: String { checkpointName + ".read" }
     /// Called after each checkpoint with what the run has done so far.
     public var onProgress: (@Sendable (Progress) -> Void)?
     let select: @Sendable (RecordedEvent) -> WindowInput
@@ -113,6 +115,10 @@ public struct WindowProcessor: Sendable {
 
     func run(until end: CategoryCheckpoint?) async throws {
         let start = try await checkpoints.load(checkpointName) ?? .start
+        // How far an earlier run read: its dead letters up to there are written (a replay must not
+        // write them again — the store's idempotence looks back only so far in a stream).
+        let readBefore = try await checkpoints.load(readCheckpointName)
+        func replayed(_ event: RecordedEvent) -> Bool { readBefore?.hasPassed(event.position) ?? false }
         var aggregator = WindowAggregator(spec: window, aggregates: aggregates, outOfOrderness: outOfOrderness,
                                           allowedLateness: allowedLateness, maxOpenWindows: maxOpenWindows)
         var iterator = store.subscribe(toCategory: source, after: start).makeAsyncIterator()
@@ -124,15 +130,18 @@ public struct WindowProcessor: Sendable {
             return end.nextOffsets.allSatisfy { partition, next in read.nextOffset(in: partition) >= next }
         }
         var progress = Progress(checkpoint: start, read: start)
-        if reached(end, start) { onProgress?(progress); return }
+        onProgress?(progress)
+        if reached(end, start) { return }
         while let event = try await iterator.next() {
             try Task.checkCancellation()
             progress.eventsRead += 1
             switch select(event) {
             case .skip: break
             case let .refuse(reason):
-                try await writeLate(event, reason: reason)
-                progress.deadLettered += 1
+                if !replayed(event) {
+                    try await writeLate(event, reason: reason)
+                    progress.deadLettered += 1
+                }
             case let .event(input):
                 let outputs = aggregator.insert(input)
                 var late = false
@@ -142,8 +151,10 @@ public struct WindowProcessor: Sendable {
                         if try await write(result) { progress.windowsWritten += 1 }
                     case let .late(_, reason):
                         late = true
-                        try await writeLate(event, reason: reason)
-                        progress.deadLettered += 1
+                        if !replayed(event) {
+                            try await writeLate(event, reason: reason)
+                            progress.deadLettered += 1
+                        }
                     }
                 }
                 if !late, let last = window.windows(containing: input.time).last {
@@ -155,6 +166,11 @@ public struct WindowProcessor: Sendable {
             let done = reached(end, iterator.checkpoint)
             if sinceSave >= checkpointEvery || iterator.isBufferEmpty || done {
                 progress.checkpoint = replayPoint(from: iterator.checkpoint, needed: &needed, watermark: aggregator.watermark)
+                // The read position first, so it is never behind the replay point saved after it;
+                // never moved back while a replay is still behind where the last run read.
+                if readBefore.map({ iterator.checkpoint.covers($0) }) ?? true {
+                    try await checkpoints.save(iterator.checkpoint, for: readCheckpointName)
+                }
                 try await checkpoints.save(progress.checkpoint, for: checkpointName)
                 (progress.read, progress.watermark, progress.openWindows) = (iterator.checkpoint, aggregator.watermark, aggregator.openWindows)
                 onProgress?(progress)

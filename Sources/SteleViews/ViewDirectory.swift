@@ -40,9 +40,15 @@ public struct ViewDirectory: Sendable {
     /// Whether the file is a processor's definition rather than a view's.
     static func declaresProcessor(_ path: String) -> Bool {
         guard let text = try? String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8) else { return false }
-        return text.split(separator: "\n").contains { line in
-            let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            return words.count >= 2 && words[0] == "--" && words[1] == "@processor"
+        // The rule of SteleProcessors' `ProcessorDefinition.declaresProcessor`: a line of blanks,
+        // `--`, blanks, then `@processor` and a blank or the end.
+        return text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).contains { line in
+            let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+            var rest = line.drop(while: blank)
+            guard rest.starts(with: "--".unicodeScalars) else { return false }
+            rest = rest.dropFirst(2).drop(while: blank)
+            guard rest.starts(with: "@processor".unicodeScalars) else { return false }
+            return rest.dropFirst("@processor".unicodeScalars.count).first.map(blank) ?? true
         }
     }
 }

@@ -66,6 +66,8 @@ struct ProcessorDefinitionTests {
         ("SELECT window_start, MEDIAN(data.x) AS m\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "unknown function MEDIAN"),
         ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(SESSION(TABLE a PARTITION BY stream_id, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, window_start, window_end", 1, "SESSION windows are not run by processors yet"),
         ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE __consumer_offsets, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 3, "reserved"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nWHERE window_start > '2026'\nGROUP BY window_start, window_end", 4, "window_start belongs in HAVING"),
+        ("SELECT window_start, SUM(data.\"a.b\") AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "may not be empty or hold '.'"),
     ] as [(String, Int, String)])
     func refusesWithTheLine(sql: String, line: Int, reason: String) {
         do {
@@ -85,6 +87,46 @@ struct ProcessorDefinitionTests {
         #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor 9p" + select, file: "p.sql") }
         #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor p\n-- @out-of-order soon" + select, file: "p.sql") }
         #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse(select, file: "p.sql") }
+        // Defaults that would fail every append are refused up front.
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor __stats" + select, file: "p.sql") }
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor _" + select, file: "p.sql") }
+        #expect(throws: ProcessorDefinitionError.self) { try ProcessorDefinition.parse("-- @processor p\n-- @output x\n-- @dead-letters x" + select, file: "p.sql") }
+    }
+
+    /// Files written on Windows, directives with tabs, and the view loader agreeing on which
+    /// files are processors'.
+    @Test func readsCRLFFilesAndTabs() throws {
+        let text = "-- @processor\tcrlf\r\n--\t@out-of-order 5 seconds\r\nSELECT window_start, COUNT(*) AS n\r\n"
+            + "FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\r\nGROUP BY window_start, window_end\r\n"
+        let definition = try ProcessorDefinition.parse(text, file: "crlf.sql")
+        #expect(definition.name == "crlf")
+        #expect(definition.outOfOrderness == 5_000)
+        #expect(ProcessorDefinition.declaresProcessor(text))
+        #expect(!ProcessorDefinition.declaresProcessor("-- see @processor files\n-- @processors x"))
+    }
+
+    /// The fingerprint is of what decides results: comments and layout do not start a rebuild.
+    @Test func commentsAndLayoutKeepTheFingerprint() throws {
+        let first = try ProcessorDefinition.parse(Self.bursts, file: "a.sql")
+        let reindented = try ProcessorDefinition.parse("-- another comment\n" + Self.bursts.replacingOccurrences(of: "\n", with: "\n   "), file: "b.sql")
+        let changed = try ProcessorDefinition.parse(Self.bursts.replacingOccurrences(of: "> 1000", with: "> 1001"), file: "c.sql")
+        let redirected = try ProcessorDefinition.parse(Self.bursts.replacingOccurrences(of: "@output bursts", with: "@output big"), file: "d.sql")
+        #expect(first.fingerprint == reindented.fingerprint)
+        #expect(first.fingerprint != changed.fingerprint)
+        #expect(first.fingerprint != redirected.fingerprint)
+    }
+
+    /// An event time far outside any calendar is refused with the reason, never trapped on.
+    @Test func extremeEventTimesAreDeadLettered() {
+        var aggregator = WindowAggregator(spec: .tumbling(size: 1000), aggregates: [.countAll])
+        for time in [Int64.max, Int64.min, WindowSpec.maxTime + 1] {
+            guard case let .late(_, reason)? = aggregator.insert(WindowEvent(key: "k", time: time)).first else {
+                Issue.record("time \(time) was taken"); continue
+            }
+            #expect(reason.contains("outside"))
+        }
+        #expect(aggregator.insert(WindowEvent(key: "k", time: WindowSpec.maxTime)).isEmpty)
+        #expect(WindowSpec.tumbling(size: .max).problem != nil)
     }
 
     /// SQL's three-valued logic and SQLite's arithmetic, which conditions are evaluated with.
@@ -111,6 +153,8 @@ struct ProcessorDefinitionTests {
         #expect(try value("9223372036854775807 + 1") == .real(9.223372036854776e18))
         #expect(try value("-data.amount") == .integer(-1500))
         #expect(try value("'a' || 1") == .text("a1"))
+        #expect(try value("'a' || 2 * 3") == .null)          // || binds tighter than *, as in SQLite: ('a' || 2) * 3
+        #expect(try value("'É' LIKE 'é'") == .integer(0))   // LIKE folds ASCII letters only, as SQLite's
         #expect(try value("COALESCE(data.missing, 3)") == .integer(3))
         #expect(try value("UPPER(type) = 'MONEYWITHDRAWN'") == .integer(1))
         #expect(try value("'10' > 9") == .integer(1))   // text sorts after numbers, as in SQLite
@@ -157,6 +201,9 @@ struct ProcessorDefinitionTests {
             }
             try await store.append([EventData(type: "Withdrawn", data: Array(#"{"amount":5}"#.utf8))], to: StreamName(category: "moves", id: "acct-1"))
             try await store.append([EventData(type: "Withdrawn", data: Array("not json".utf8))], to: StreamName(category: "moves", id: "acct-2"))
+            // Left out by WHERE: never refused for its payload.
+            try await store.append([EventData(type: "Deposited", data: Array("not json either".utf8))], to: StreamName(category: "moves", id: "acct-2"))
+            try await store.append([EventData(type: "Withdrawn", data: Array(#"{"amount":5,"at":9223372036854775807}"#.utf8))], to: StreamName(category: "moves", id: "acct-3"))
             // Far ahead: closes every window before it.
             try await store.append([EventData(type: "Withdrawn", data: Array(#"{"amount":1,"at":99000000}"#.utf8))], to: StreamName(category: "moves", id: "flush"))
 
@@ -195,9 +242,10 @@ struct ProcessorDefinitionTests {
                 guard case let .object(members)? = JSONValue.parse(event.data), case let .string(reason)? = members["reason"] else { return nil }
                 return reason
             }
-            #expect(reasons.count == 2)
+            #expect(reasons.count == 3, "\(reasons)")
             #expect(reasons.contains { $0.contains("event time data.at is missing") })
             #expect(reasons.contains { $0.contains("not JSON") })
+            #expect(reasons.contains { $0.contains("outside") })
         }
     }
 
@@ -251,6 +299,56 @@ struct ProcessorDefinitionTests {
             #expect(status.member("generation") == .integer(3))
             #expect(status.member("rebuiltBecause") == .string("the definition changed"))
             await changed.stop()
+        }
+    }
+}
+
+extension ProcessorDefinitionTests {
+    /// A key from a numeric payload field stays a number: HAVING compares numbers, and the result
+    /// holds one.
+    @Test func numericKeysStayNumbers() async throws {
+        try await withProcessorStore { store in
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor buckets
+                SELECT data.bucket, window_start, data.bucket * 10 AS tenfold, COUNT(*) AS n
+                FROM TABLE(TUMBLE(TABLE items, DESCRIPTOR(data.at), INTERVAL '1' SECOND))
+                GROUP BY data.bucket, window_start, window_end
+                HAVING data.bucket > 5
+                """, file: "buckets.sql")
+            for (bucket, at) in [(3, 0), (42, 10), (42, 20), (7, 30), (1, 5000)] {
+                try await store.append([EventData(type: "Item", data: Array(#"{"bucket":\#(bucket),"at":\#(at)}"#.utf8))], to: StreamName(category: "items", id: "i"))
+            }
+            try await definition.makeProcessor(store: store, checkpoints: InMemoryCheckpointStore()).runUntilCaughtUp()
+            var results: [String: JSONValue] = [:]
+            for id in ["3", "42", "7"] {
+                for event in try await store.read(StreamName(category: "buckets", id: id)) { results[id] = JSONValue.parse(event.data) }
+            }
+            #expect(results["3"] == nil)
+            #expect(results["42"]?.member("bucket") == .integer(42))
+            #expect(results["42"]?.member("tenfold") == .integer(420))
+            #expect(results["42"]?.member("n") == .integer(2))
+            #expect(results["7"]?.member("bucket") == .integer(7))
+        }
+    }
+
+    /// Two rebuilds asked for at once: one starts, the other is refused; one task runs after.
+    @Test func oneRebuildAtATime() async throws {
+        try await withProcessorStore { store in
+            let stateDirectory = NSTemporaryDirectory() + "stele-processors-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: stateDirectory) }
+            let service = ProcessorService(store: store, stateDirectory: stateDirectory)
+            try service.start(try ProcessorDefinition.parse(Self.bursts, file: "bursts.sql"))
+            let processor = try #require(service.processor(named: "withdrawal_bursts"))
+            let outcomes = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<2 { group.addTask { (try? await processor.rebuild()) != nil } }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count >= 1)
+            let generation = await processor.statusJSON().member("generation")
+            #expect(generation == .integer(Int64(1 + outcomes.filter { $0 }.count)))
+            await service.stop()
+            await #expect(throws: ProcessorServiceError.self) { try await processor.rebuild() }
+            #expect(await processor.statusJSON().member("state") == .string("stopped"))
         }
     }
 }

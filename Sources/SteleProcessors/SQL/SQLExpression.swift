@@ -114,7 +114,7 @@ indirect enum SQLExpression: Equatable, Sendable {
             return .integer(truth != negated ? 1 : 0)
         case let .like(operand, pattern, negated):
             guard case let .text(subject) = Self.asText(value(operand)), case let .text(pattern) = Self.asText(value(pattern)) else { return .null }
-            return .integer(Self.like(Array(subject.lowercased().unicodeScalars), Array(pattern.lowercased().unicodeScalars)) != negated ? 1 : 0)
+            return .integer(Self.like(Self.asciiLowercased(subject), Self.asciiLowercased(pattern)) != negated ? 1 : 0)
         case let .call(name, arguments):
             let values = arguments.map(value)
             switch name {
@@ -222,6 +222,11 @@ indirect enum SQLExpression: Equatable, Sendable {
             default: return y == 0 ? .null : .real(x.truncatingRemainder(dividingBy: y))
             }
         }
+    }
+
+    /// LIKE ignores the case of ASCII letters only, as SQLite's does.
+    static func asciiLowercased(_ text: String) -> [Unicode.Scalar] {
+        text.unicodeScalars.map { ("A"..."Z").contains($0) ? Unicode.Scalar($0.value + 32)! : $0 }
     }
 
     /// SQL LIKE (already lowercased: LIKE ignores ASCII case, as SQLite's does): `%` any run,

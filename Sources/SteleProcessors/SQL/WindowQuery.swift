@@ -103,7 +103,14 @@ struct WindowQueryParser {
         try expect(keyword: "FROM")
         let (source, window, time, partitionKey) = try windowSource()
         var filter: SQLExpression?
-        if accept(keyword: "WHERE") { filter = try expression(aggregates: false) }
+        if accept(keyword: "WHERE") {
+            let whereLine = line
+            let condition = try expression(aggregates: false)
+            var windowColumn: SQLColumn?
+            condition.visit(columns: { if $0 == .windowStart || $0 == .windowEnd { windowColumn = $0 } }, aggregates: { _ in })
+            if let windowColumn { throw failure("WHERE filters events, before they have a window: \(windowColumn) belongs in HAVING", at: whereLine) }
+            filter = condition
+        }
         try expect(keyword: "GROUP")
         try expect(keyword: "BY")
         let groupLine = line
@@ -122,7 +129,8 @@ struct WindowQueryParser {
         guard grouped.contains(.windowStart), grouped.contains(.windowEnd) else {
             throw failure("GROUP BY must hold window_start and window_end (results are per window)", at: groupLine)
         }
-        let keys = grouped.filter { $0 != .windowStart && $0 != .windowEnd }
+        var keys: [SQLColumn] = []
+        for column in grouped where column != .windowStart && column != .windowEnd && !keys.contains(column) { keys.append(column) }
         guard keys.count <= 1 else {
             throw failure("GROUP BY holds at most one key besides the window (it names the output stream): \(keys.map(\.description).joined(separator: ", "))", at: groupLine)
         }
@@ -275,19 +283,25 @@ struct WindowQueryParser {
         while true {
             if accept(symbol: "+") { left = .binary("+", left, try multiplicative(aggregates)) }
             else if accept(symbol: "-") { left = .binary("-", left, try multiplicative(aggregates)) }
-            else if accept(symbol: "||") { left = .binary("||", left, try multiplicative(aggregates)) }
             else { return left }
         }
     }
 
     private mutating func multiplicative(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
-        var left = try unary(aggregates)
+        var left = try concatenation(aggregates)
         while true {
-            if accept(symbol: "*") { left = .binary("*", left, try unary(aggregates)) }
-            else if accept(symbol: "/") { left = .binary("/", left, try unary(aggregates)) }
-            else if accept(symbol: "%") { left = .binary("%", left, try unary(aggregates)) }
+            if accept(symbol: "*") { left = .binary("*", left, try concatenation(aggregates)) }
+            else if accept(symbol: "/") { left = .binary("/", left, try concatenation(aggregates)) }
+            else if accept(symbol: "%") { left = .binary("%", left, try concatenation(aggregates)) }
             else { return left }
         }
+    }
+
+    /// `||` binds tightest of the binary operators, as in SQLite.
+    private mutating func concatenation(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
+        var left = try unary(aggregates)
+        while accept(symbol: "||") { left = .binary("||", left, try unary(aggregates)) }
+        return left
     }
 
     private mutating func unary(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
@@ -348,6 +362,10 @@ struct WindowQueryParser {
         while accept(symbol: ".") { path.append(try name()) }
         if path[0] == "data" {
             guard path.count > 1 else { throw failure("name a payload field: data.NAME", at: start) }
+            // A path's parts are joined with '.' in aggregates' field names: a part may hold none.
+            if let odd = path.first(where: { $0.isEmpty || $0.contains(".") }) {
+                throw failure("a payload field's name may not be empty or hold '.': \"\(odd)\"", at: start)
+            }
             return .field(Array(path.dropFirst()))
         }
         guard path.count == 1 else { throw failure("unknown column \(path.joined(separator: ".")): payload fields are data.NAME", at: start) }
