@@ -138,6 +138,13 @@ public struct WindowAggregator: Sendable {
         return advance(to: overflow ? .min : mark)
     }
 
+    /// The key's open session holding `time`, if there is one: a session window's events are
+    /// needed (to rebuild it after a restart) until it closes, however long it grows.
+    public func openSession(of key: String, containing time: Int64) -> TimeWindow? {
+        guard case .session = spec, let id = keys.existingID(key) else { return nil }
+        return sessions[id]?.first { $0.contains(time) }
+    }
+
     /// Moves the watermark to `time` if that is later (no event older than `time` is expected:
     /// the input is idle, or its source said so) and returns the windows that closed.
     public mutating func advance(to time: Int64) -> [WindowOutput] {
@@ -229,6 +236,9 @@ struct KeyTable: Sendable {
     }
 
     func name(_ id: Int32) -> String { names[Int(id)] }
+
+    /// The key's id if it has open windows.
+    func existingID(_ key: String) -> Int32? { ids[key] }
 
     var held: Int { ids.count }
 

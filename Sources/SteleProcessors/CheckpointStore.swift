@@ -54,3 +54,22 @@ public actor InMemoryCheckpointStore: CheckpointStore {
     public func load(_ name: String) -> CategoryCheckpoint? { checkpoints[name] }
     public func save(_ checkpoint: CategoryCheckpoint, for name: String) { checkpoints[name] = checkpoint }
 }
+
+extension CheckpointStore {
+    /// A processor's watermark at its replay point, kept beside its checkpoint (under
+    /// `name.watermark`) through the same two calls every store has: as a one-partition
+    /// checkpoint whose offset is the watermark plus 2^62 (offsets are never negative; a
+    /// watermark below −2^62 is kept as −2^62, which only makes fewer events late).
+    public func loadWatermark(_ name: String) async throws -> Int64? {
+        guard let saved = try await load(name + ".watermark"), let offset = saved.nextOffsets[0] else { return nil }
+        return offset - Self.watermarkBias
+    }
+
+    public func saveWatermark(_ watermark: Int64, for name: String) async throws {
+        let kept = max(watermark, -Self.watermarkBias)
+        let (offset, overflow) = kept.addingReportingOverflow(Self.watermarkBias)
+        try await save(CategoryCheckpoint(nextOffsets: [0: overflow ? .max : offset]), for: name + ".watermark")
+    }
+
+    private static var watermarkBias: Int64 { 1 << 62 }
+}

@@ -117,9 +117,6 @@ public struct ProcessorDefinition: Sendable {
             var parser = WindowQueryParser(tokens: tokens)
             query = try parser.query()
         } catch { throw failure(error.line, error.reason) }
-        if case .session = query.window {
-            throw failure(1, "SESSION windows are not run by processors yet (the window engine has them; the runtime's replay point does not): use TUMBLE or HOP")
-        }
         guard output != query.source, deadLetters != query.source else { throw failure(1, "a processor cannot write to the category it reads (\(query.source))") }
         var aggregates: [AggregateFunction] = []
         for expression in query.items.map(\.expression) + (query.having.map { [$0] } ?? []) {

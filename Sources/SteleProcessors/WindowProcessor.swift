@@ -12,21 +12,25 @@ public enum WindowInput: Sendable, Equatable {
 }
 
 /// A windowed aggregation kept running over a category (issue 19's first processor): each
-/// event the `select` closure keeps is aggregated per key and tumbling or hopping window of event
-/// time; each window's result, once the watermark passes it, becomes an event in the output
+/// event the `select` closure keeps is aggregated per key and tumbling, hopping or session
+/// window of event time; each window's result, once the watermark passes it, becomes an event in the output
 /// category (a stream per key), and each late event a `LateEvent` in the dead-letter category
 /// with the reason — never dropped in silence.
 ///
 /// Outputs are exactly once across crashes without transactions: every output event has an id
 /// derived from the processor, the key and the window (a late event's from its position), so an
 /// append repeated after a restart is recognised by the store and written once. The checkpoint
-/// is the position of the oldest event a window still open needs, so a restart replays only
-/// those events (not the category from its start), rebuilds the open windows and goes on.
+/// is the position of the oldest event a window still open needs (for a session, until the
+/// session closes, however long it grows), so a restart replays only those events (not the
+/// category from its start), rebuilds the open windows and goes on. Beside it are kept the
+/// watermark when that event was read and the position read so far: a replay starts from that
+/// watermark, so every event is judged as it was the first time, and writes nothing for the
+/// events before where the last run stopped — what closed then was written then. (A replay
+/// from the replay point alone would rebuild part of a session that had already closed, with
+/// other bounds and so another id.)
 ///
-/// Limits of this first version: session windows are left to ``WindowAggregator`` alone (a
-/// session's extent is unknown until it closes, so its replay point needs more state); with a
-/// category of several partitions, the order partitions interleave in may differ after a
-/// restart, and with it which events are late.
+/// Limit: with a category of several partitions, the order partitions interleave in may differ
+/// after a restart, and with it which events are late.
 public struct WindowProcessor: Sendable {
     public let name: String
     public let source: String
@@ -76,7 +80,6 @@ public struct WindowProcessor: Sendable {
                 input: @escaping @Sendable (RecordedEvent) -> WindowInput,
                 emit: @escaping @Sendable (WindowResult) -> (type: String, data: [UInt8])?) {
         precondition(window.problem == nil, window.problem ?? "")
-        if case .session = window { preconditionFailure("WindowProcessor runs tumbling and hopping windows; sessions are not supported yet") }
         (self.name, self.source, self.output, self.deadLetters, self.store, self.checkpoints) = (name, source, output, deadLetters, store, checkpoints)
         (self.window, self.aggregates, self.select, self.emit) = (window, aggregates, input, emit)
         checkpointName = name
@@ -102,7 +105,12 @@ public struct WindowProcessor: Sendable {
     /// An event still needed by a window that has not closed: where to replay from.
     struct Needed {
         var position: EventPosition
+        /// The watermark at which its last window closes (for a session: the one it is in now).
         var until: Int64
+        var key: String
+        var time: Int64
+        /// The watermark before it was read: where a replay from it starts.
+        var watermark: Int64
     }
 
     /// Runs until the task is cancelled or a store call fails (outputs are durable before the
@@ -115,12 +123,18 @@ public struct WindowProcessor: Sendable {
 
     func run(until end: CategoryCheckpoint?) async throws {
         let start = try await checkpoints.load(checkpointName) ?? .start
-        // How far an earlier run read: its dead letters up to there are written (a replay must not
-        // write them again — the store's idempotence looks back only so far in a stream).
+        // How far an earlier run read: what it wrote for the events before there is written
+        // (closed windows and dead letters), so a replay writes nothing for them.
         let readBefore = try await checkpoints.load(readCheckpointName)
         func replayed(_ event: RecordedEvent) -> Bool { readBefore?.hasPassed(event.position) ?? false }
         var aggregator = WindowAggregator(spec: window, aggregates: aggregates, outOfOrderness: outOfOrderness,
                                           allowedLateness: allowedLateness, maxOpenWindows: maxOpenWindows)
+        // The watermark the replay point's event was read at: every event replayed is judged as
+        // it was the first time (no window is open yet, so nothing closes here).
+        if let watermark = try await checkpoints.loadWatermark(checkpointName) {
+            let closed = aggregator.advance(to: watermark)
+            assert(closed.isEmpty, "no window is open before the first event")
+        }
         var iterator = store.subscribe(toCategory: source, after: start).makeAsyncIterator()
         // Per partition, in the order read: the events windows still need.
         var needed: [Int32: [Needed]] = [:]
@@ -135,43 +149,50 @@ public struct WindowProcessor: Sendable {
         while let event = try await iterator.next() {
             try Task.checkCancellation()
             progress.eventsRead += 1
+            let replaying = replayed(event)
             switch select(event) {
             case .skip: break
             case let .refuse(reason):
-                if !replayed(event) {
+                if !replaying {
                     try await writeLate(event, reason: reason)
                     progress.deadLettered += 1
                 }
             case let .event(input):
+                let watermarkBefore = aggregator.watermark
                 let outputs = aggregator.insert(input)
                 var late = false
                 for output in outputs {
                     switch output {
                     case let .closed(result):
-                        if try await write(result) { progress.windowsWritten += 1 }
+                        if !replaying, try await write(result) { progress.windowsWritten += 1 }
                     case let .late(_, reason):
                         late = true
-                        if !replayed(event) {
+                        if !replaying {
                             try await writeLate(event, reason: reason)
                             progress.deadLettered += 1
                         }
                     }
                 }
-                if !late, let last = window.windows(containing: input.time).last {
-                    let (until, overflow) = last.end.addingReportingOverflow(allowedLateness)
-                    needed[event.position.partition, default: []].append(Needed(position: event.position, until: overflow ? .max : until))
+                if !late, let until = closeTime(of: input, in: aggregator) {
+                    needed[event.position.partition, default: []].append(
+                        Needed(position: event.position, until: until, key: input.key, time: input.time, watermark: watermarkBefore))
                 }
             }
             sinceSave += 1
             let done = reached(end, iterator.checkpoint)
             if sinceSave >= checkpointEvery || iterator.isBufferEmpty || done {
-                progress.checkpoint = replayPoint(from: iterator.checkpoint, needed: &needed, watermark: aggregator.watermark)
+                let (point, watermark) = replayPoint(from: iterator.checkpoint, needed: &needed, aggregator: aggregator)
+                progress.checkpoint = point
                 // The read position first, so it is never behind the replay point saved after it;
-                // never moved back while a replay is still behind where the last run read.
+                // never moved back while a replay is still behind where the last run read. Then
+                // the replay point's watermark, then the point: a crash between them leaves a
+                // watermark no earlier than the point's, which only makes the replay judge late
+                // some events no open window needs.
                 if readBefore.map({ iterator.checkpoint.covers($0) }) ?? true {
                     try await checkpoints.save(iterator.checkpoint, for: readCheckpointName)
                 }
-                try await checkpoints.save(progress.checkpoint, for: checkpointName)
+                try await checkpoints.saveWatermark(watermark, for: checkpointName)
+                try await checkpoints.save(point, for: checkpointName)
                 (progress.read, progress.watermark, progress.openWindows) = (iterator.checkpoint, aggregator.watermark, aggregator.openWindows)
                 onProgress?(progress)
                 sinceSave = 0
@@ -180,18 +201,46 @@ public struct WindowProcessor: Sendable {
         }
     }
 
-    /// The checkpoint to restart from: before the first event, in each partition, that a
-    /// window still open needs (events read before it and no longer needed are dropped here).
-    func replayPoint(from read: CategoryCheckpoint, needed: inout [Int32: [Needed]], watermark: Int64) -> CategoryCheckpoint {
+    /// The watermark at which the last window holding the event closes, as far as known now.
+    func closeTime(of input: WindowEvent, in aggregator: WindowAggregator) -> Int64? {
+        let end: Int64
+        switch window {
+        case .tumbling, .hopping:
+            guard let last = window.windows(containing: input.time).last else { return nil }
+            end = last.end
+        case .session:
+            guard let session = aggregator.openSession(of: input.key, containing: input.time) else { return nil }
+            end = session.end
+        }
+        let (until, overflow) = end.addingReportingOverflow(allowedLateness)
+        return overflow ? .max : until
+    }
+
+    /// The checkpoint to restart from — before the first event, in each partition, that a
+    /// window still open needs (events read before it and no longer needed are dropped here) —
+    /// and the watermark to restart at: the one the earliest of those events was read at.
+    func replayPoint(from read: CategoryCheckpoint, needed: inout [Int32: [Needed]], aggregator: WindowAggregator) -> (CategoryCheckpoint, Int64) {
         var point = read
+        var watermark = aggregator.watermark
         for (partition, events) in needed {
-            let keep = events.drop { $0.until <= watermark }
+            var keep = events[...]
+            while var first = keep.first, first.until <= aggregator.watermark {
+                // A session grows: an event is needed while the session it is in is open.
+                if case .session = window, let session = aggregator.openSession(of: first.key, containing: first.time) {
+                    let (until, overflow) = session.end.addingReportingOverflow(allowedLateness)
+                    first.until = overflow ? .max : until
+                    keep[keep.startIndex] = first
+                    break
+                }
+                keep = keep.dropFirst()
+            }
             needed[partition] = keep.isEmpty ? nil : Array(keep)
             guard let first = keep.first else { continue }
+            watermark = min(watermark, first.watermark)
             point.nextOffsets[partition] = first.position.offset
             if first.position.transaction != 0 || point.transactions[partition] != nil { point.transactions[partition] = first.position.transaction }
         }
-        return point
+        return (point, watermark)
     }
 
     /// The result of one window, once: its id is the same on every run. Returns whether the

@@ -51,6 +51,9 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "Crash a windowed processor (WindowProcessor) over a category.")
     var processor = false
 
+    @Flag(help: "With --processor: session windows rather than tumbling ones.")
+    var session = false
+
     @Flag(help: .hidden)
     var final = false
 
@@ -71,8 +74,8 @@ struct CrashTest: AsyncParsableCommand {
     func run() async throws {
         if processor {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-processor-\(getpid())"
-            if child { return try await ProcessorCrashTest.runChild(path: path, final: final) }
-            try await ProcessorCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed)
+            if child { return try await ProcessorCrashTest.runChild(path: path, final: final, session: session) }
+            try await ProcessorCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed, session: session)
             if directory == nil { try? FileManager.default.removeItem(atPath: path) }
             return
         }

@@ -51,6 +51,27 @@ struct ProcessorDefinitionTests {
         #expect(definition.eventType == "Revenue")
     }
 
+    /// Sessions per key, in SQL, run over a store: each burst of activity one result.
+    @Test func sessionWindowsPerKey() async throws {
+        try await withProcessorStore { store in
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor visits
+                SELECT stream_id, window_start, window_end, COUNT(*) AS clicks
+                FROM TABLE(SESSION(TABLE clicks PARTITION BY stream_id, DESCRIPTOR(data.at), INTERVAL '10' SECONDS))
+                GROUP BY stream_id, window_start, window_end
+                """, file: "visits.sql")
+            #expect(definition.window == .session(gap: 10_000))
+            // Three clicks, a pause, two clicks; then far ahead, to close both.
+            for at in [0, 4_000, 9_000, 40_000, 45_000, 1_000_000] {
+                try await store.append([EventData(type: "Click", data: Array(#"{"at":\#(at)}"#.utf8))], to: StreamName(category: "clicks", id: "u1"))
+            }
+            try await definition.makeProcessor(store: store, checkpoints: InMemoryCheckpointStore()).runUntilCaughtUp()
+            let results = try await store.read(StreamName(category: "visits", id: "u1")).compactMap { JSONValue.parse($0.data) }
+            #expect(results.map { $0.member("clicks") } == [.integer(3), .integer(2)])
+            #expect(results.map { $0.member("window_end") } == [.string("1970-01-01T00:00:19.000Z"), .string("1970-01-01T00:00:55.000Z")])
+        }
+    }
+
     /// Every refusal names the line at fault and says what to write instead.
     @Test(arguments: [
         ("SELECT stream_id, window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, window_start", 4, "window_start and window_end"),
@@ -64,7 +85,7 @@ struct ProcessorDefinitionTests {
         ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(version), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 3, "the event time is occurred_at"),
         ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end\nHAVING 'oops", 5, "quote is not closed"),
         ("SELECT window_start, MEDIAN(data.x) AS m\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "unknown function MEDIAN"),
-        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(SESSION(TABLE a PARTITION BY stream_id, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, window_start, window_end", 1, "SESSION windows are not run by processors yet"),
+        ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(SESSION(TABLE a PARTITION BY stream_id, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY type, window_start, window_end", 4, "PARTITION BY (stream_id) must be the GROUP BY key (type)"),
         ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE __consumer_offsets, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 3, "reserved"),
         ("SELECT window_start, COUNT(*) AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nWHERE window_start > '2026'\nGROUP BY window_start, window_end", 4, "window_start belongs in HAVING"),
         ("SELECT window_start, SUM(data.\"a.b\") AS n\nFROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY window_start, window_end", 2, "may not be empty or hold '.'"),
