@@ -1,0 +1,222 @@
+/// An event as a pattern sees it: its key (`PARTITION BY`), its event time in epoch
+/// milliseconds, and whatever the conditions read. `sequence` is the order it was given in
+/// (the matcher numbers events; equal times keep that order).
+public struct PatternEvent<Value: Sendable>: Sendable {
+    public var key: String
+    public var time: Int64
+    public var value: Value
+    public internal(set) var sequence: UInt64 = 0
+
+    public init(key: String, time: Int64, value: Value) {
+        (self.key, self.time, self.value) = (key, time, value)
+    }
+}
+
+/// An event of a match with the variable that took it.
+public struct MatchedRow<Value: Sendable>: Sendable {
+    public var variable: String
+    public var event: PatternEvent<Value>
+}
+
+/// A pattern found: the key, the events in order with their variables, and for an absence the
+/// deadline that passed with no cancelling event.
+public struct PatternMatch<Value: Sendable>: Sendable {
+    public var key: String
+    public var rows: [MatchedRow<Value>]
+    public var absenceDeadline: Int64?
+
+    /// The rows a variable took (`B.amount` in a condition reads the last of them).
+    public func rows(of variable: String) -> [MatchedRow<Value>] { rows.filter { $0.variable == variable } }
+}
+
+public enum PatternOutput<Value: Sendable>: Sendable {
+    case match(PatternMatch<Value>)
+    /// Came after the watermark had passed its time: it is matched nowhere and must go to the
+    /// dead letters with the reason.
+    case late(PatternEvent<Value>, reason: String)
+}
+
+/// `MATCH_RECOGNIZE` over keyed streams on event time, as a state machine without I/O or clock:
+/// events go in, matches and late events come out, driven only by the event times given (and
+/// ``advance(to:)`` when the input is idle).
+///
+/// Events are held until the watermark (largest time seen minus `outOfOrderness`: no event
+/// older than it is expected) passes them,
+/// then fed to each key's runs in time order, so a match never depends on the order events
+/// arrived in within the allowed disorder. Each key's partial matches ("runs") advance with
+/// each of its events — a run that cannot take an event ends (rows are consecutive, as in SQL);
+/// one that would outlive `within` ends too. Runs are bounded per key: past `maxRunsPerKey`
+/// the least preferred are dropped and counted in ``droppedRuns``.
+public struct PatternMatcher<Value: Sendable>: Sendable {
+    /// Whether `event` may be taken by `variable`, given the rows the match took before it
+    /// (`DEFINE B AS B.amount > A.amount`); a variable the caller does not define is always true.
+    public typealias Condition = @Sendable (_ variable: String, _ event: PatternEvent<Value>, _ matched: [MatchedRow<Value>]) -> Bool
+
+    public let spec: PatternSpec
+    public let outOfOrderness: Int64
+    public let maxRunsPerKey: Int
+    let condition: Condition
+    /// No event older than this is expected any more; `Int64.min` until the first event.
+    public private(set) var watermark: Int64 = .min
+    /// Partial matches dropped at the bound (a pattern too loose for its traffic).
+    public private(set) var droppedRuns: Int64 = 0
+
+    struct Held: Comparable, Sendable {
+        var event: PatternEvent<Value>
+        static func < (a: Held, b: Held) -> Bool { (a.event.time, a.event.sequence) < (b.event.time, b.event.sequence) }
+        static func == (a: Held, b: Held) -> Bool { (a.event.time, a.event.sequence) == (b.event.time, b.event.sequence) }
+    }
+
+    struct Run: Sendable {
+        var term: Int
+        var count: Int
+        var rows: [MatchedRow<Value>]
+        var startTime: Int64 { rows.first?.event.time ?? .max }
+        var lastSequence: UInt64 { rows.last?.event.sequence ?? 0 }
+    }
+
+    private var held = MinHeap<Held>()
+    private var nextSequence: UInt64 = 0
+    private var runs: [String: [Run]] = [:]
+    /// Absence: completed prefixes waiting for their deadline, per key.
+    private var waiting: [String: [Run]] = [:]
+
+    public init(spec: PatternSpec, outOfOrderness: Int64 = 0, maxRunsPerKey: Int = 10_000, condition: @escaping Condition) {
+        precondition(spec.problem == nil, spec.problem ?? "")
+        precondition(outOfOrderness >= 0 && maxRunsPerKey > 0)
+        (self.spec, self.outOfOrderness, self.maxRunsPerKey, self.condition) = (spec, outOfOrderness, maxRunsPerKey, condition)
+    }
+
+    /// Partial matches and waiting absences held now.
+    public var openRuns: Int { runs.values.reduce(0) { $0 + $1.count } + waiting.values.reduce(0) { $0 + $1.count } }
+    /// Events held until the watermark passes them.
+    public var heldEvents: Int { held.count }
+
+    /// The sequence number of the oldest event still held (waiting for the watermark, or in a
+    /// run): where a replay must start to rebuild this state. Nil when nothing is held.
+    public var oldestHeldSequence: UInt64? {
+        var oldest = held.elements.map(\.event.sequence).min()
+        for list in [runs, waiting] {
+            for runs in list.values {
+                for run in runs { if let first = run.rows.first?.event.sequence { oldest = Swift.min(oldest ?? first, first) } }
+            }
+        }
+        return oldest
+    }
+
+    /// The sequence number the next event given will get.
+    public var sequenceOfNextEvent: UInt64 { nextSequence }
+
+    /// Adds an event; returns the matches its arrival completed (through the watermark it
+    /// moved), or the event itself if it is late.
+    public mutating func insert(_ event: PatternEvent<Value>) -> [PatternOutput<Value>] {
+        var event = event
+        event.sequence = nextSequence
+        nextSequence += 1
+        guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(event.time) else {
+            return [.late(event, reason: "event time \(event.time) is outside ±\(WindowSpec.maxTime) ms (ECMAScript's date range)")]
+        }
+        if watermark != .min && event.time < watermark {
+            return [.late(event, reason: "time \(event.time) is before the watermark \(watermark): the events around it were matched already")]
+        }
+        held.insert(Held(event: event))
+        let (mark, overflow) = event.time.subtractingReportingOverflow(outOfOrderness)
+        return advance(to: overflow ? .min : mark)
+    }
+
+    /// Moves the watermark to `time` if that is later: the held events before it are matched,
+    /// in time order (an event *at* the watermark may still come), and the absences whose
+    /// deadline it passed fire.
+    public mutating func advance(to time: Int64) -> [PatternOutput<Value>] {
+        guard time > watermark else { return [] }
+        watermark = time
+        var outputs: [PatternOutput<Value>] = []
+        while let next = held.min, next.event.time < watermark {
+            _ = held.popMin()
+            outputs += expire(before: next.event.time, key: next.event.key)
+            outputs += feed(next.event)
+        }
+        // Every event before the watermark is in: absences due before it fire, and runs that
+        // could only be completed by an earlier event end.
+        for key in Set(waiting.keys).union(runs.keys).sorted() { outputs += expire(before: watermark, key: key) }
+        return outputs
+    }
+
+    /// Ends the key's runs that an event at `time` would take past `within`; fires its
+    /// absences whose deadline is before `time`.
+    private mutating func expire(before time: Int64, key: String) -> [PatternOutput<Value>] {
+        guard let within = spec.within else { return [] }
+        return expire(key: key) { run in Self.deadline(run, within) < time }
+    }
+
+    private static func deadline(_ run: Run, _ within: Int64) -> Int64 {
+        let (deadline, overflow) = run.startTime.addingReportingOverflow(within)
+        return overflow ? .max : deadline
+    }
+
+    private mutating func expire(key: String, _ due: (Run) -> Bool) -> [PatternOutput<Value>] {
+        if let list = runs[key] {
+            let kept = list.filter { !due($0) }
+            runs[key] = kept.isEmpty ? nil : kept
+        }
+        guard let list = waiting[key], let within = spec.within else { return [] }
+        var fired: [PatternOutput<Value>] = []
+        var kept: [Run] = []
+        for run in list {
+            if due(run) { fired.append(.match(PatternMatch(key: key, rows: run.rows, absenceDeadline: Self.deadline(run, within)))) } else { kept.append(run) }
+        }
+        waiting[key] = kept.isEmpty ? nil : kept
+        return fired
+    }
+
+    /// One event of a key, in time order: absences it cancels, runs it advances, a run it
+    /// starts; the first run it completes is a match (earliest start first).
+    private mutating func feed(_ event: PatternEvent<Value>) -> [PatternOutput<Value>] {
+        let key = event.key
+        if let absent = spec.absent, let list = waiting[key] {
+            let kept = list.filter { !condition(absent, event, $0.rows) }
+            waiting[key] = kept.isEmpty ? nil : kept
+        }
+        var next: [Run] = []
+        for run in runs[key] ?? [] { next += step(run, event) }
+        next += step(Run(term: 0, count: 0, rows: []), event)
+        let lastTerm = spec.terms.count - 1
+        if spec.absent == nil {
+            if let done = next.first(where: { $0.term == lastTerm && $0.count == 1 }) {
+                // SKIP PAST LAST ROW: every other run holds this event, or started before it.
+                runs[key] = nil
+                return [.match(PatternMatch(key: key, rows: done.rows, absenceDeadline: nil))]
+            }
+        } else {
+            // Each completed prefix waits on its own; of the ways one start completed here,
+            // the preferred one.
+            var starts: Set<UInt64> = []
+            for run in next where run.term == lastTerm && run.count == 1 && starts.insert(run.rows[0].event.sequence).inserted {
+                waiting[key, default: []].append(run)
+            }
+            next.removeAll { $0.term == lastTerm && $0.count == 1 }
+        }
+        if next.count > maxRunsPerKey {
+            droppedRuns += Int64(next.count - maxRunsPerKey)
+            next.removeLast(next.count - maxRunsPerKey)
+        }
+        runs[key] = next.isEmpty ? nil : next
+        return []
+    }
+
+    /// The runs `run` becomes by taking `event`, most preferred first: taken by the current
+    /// term (greedy), else by a later one once this term has its minimum. None: the run ends.
+    private func step(_ run: Run, _ event: PatternEvent<Value>) -> [Run] {
+        guard run.term < spec.terms.count else { return [] }
+        let term = spec.terms[run.term]
+        var results: [Run] = []
+        if term.quantifier.max.map({ run.count < $0 }) ?? true,
+           let variable = term.variables.first(where: { condition($0, event, run.rows) }) {
+            results.append(Run(term: run.term, count: run.count + 1, rows: run.rows + [MatchedRow(variable: variable, event: event)]))
+        }
+        if run.count >= term.quantifier.min, run.term + 1 < spec.terms.count {
+            results += step(Run(term: run.term + 1, count: 0, rows: run.rows), event)
+        }
+        return results
+    }
+}
