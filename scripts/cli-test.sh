@@ -43,5 +43,11 @@ out=$("$bin/stele" demo inventory --data-dir "$work/inventory")
 echo "$out" | grep -q "Available now, by replaying 7 events: 25" || { echo "demo inventory: $out"; exit 1; }
 echo "$out" | grep -q "Available as of last week .*: 20" || { echo "demo inventory as of last week: $out"; exit 1; }
 test -f "$work/inventory/topics/inventory/topic.json" || { echo "demo inventory --data-dir kept nothing"; exit 1; }
+# The fraud demo's alerts for its default seed (FraudDetectionTests compares them with the
+# alerts computed from the events; here the command's output is checked).
+out=$("$bin/stele" demo fraud)
+echo "$out" | grep -q "^1. withdrawal bursts .*: 3 alerts" || { echo "demo fraud (bursts): $out"; exit 1; }
+echo "$out" | grep -q "^2. a login from another country.*: 11 alerts" || { echo "demo fraud (new country): $out"; exit 1; }
+echo "$out" | grep -q "^3. card authorizations not settled.*: 10 alerts" || { echo "demo fraud (unsettled): $out"; exit 1; }
 
 echo "CLI suite: PASS"

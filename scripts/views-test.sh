@@ -30,10 +30,10 @@ wait_until "$pid" "the server to answer $server/health" curl -sf -o /dev/null "$
 grep -q "broken.sql:4: unknown event field.*definition refused" "$work/serve.log" || { echo "the server did not report the broken view"; cat "$work/serve.log"; exit 1; }
 
 views_caught_up() {
-    out=$("$bin/stele" views list --server "$server") && [ "$(echo "$out" | grep -c 'running     0 ')" = 3 ]
+    out=$("$bin/stele" views list --server "$server") && [ "$(echo "$out" | grep -c 'running     0 ')" = 4 ]
 }
 out=""
-wait_until "$pid" "three views running with lag 0" views_caught_up || { echo "views list: $out"; exit 1; }
+wait_until "$pid" "four views running with lag 0" views_caught_up || { echo "views list: $out"; exit 1; }
 echo "$out" | grep -q "^balances *running *0 *0" || { echo "views list: $out"; exit 1; }
 echo "$out" | grep -q "^refused: .*broken.sql:4:" || { echo "views list hides the refused file: $out"; exit 1; }
 

@@ -108,8 +108,10 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     public var sequenceOfNextEvent: UInt64 { nextSequence }
 
     /// Adds an event; returns the matches its arrival completed (through the watermark it
-    /// moved), or the event itself if it is late.
-    public mutating func insert(_ event: PatternEvent<Value>) -> [PatternOutput<Value>] {
+    /// moved), or the event itself if it is late. With `advancing` false the watermark is left
+    /// to the caller's ``advance(to:)`` — several inputs, each with its own progress, move it
+    /// together (the least advanced one decides).
+    public mutating func insert(_ event: PatternEvent<Value>, advancing: Bool = true) -> [PatternOutput<Value>] {
         var event = event
         event.sequence = nextSequence
         nextSequence += 1
@@ -120,6 +122,7 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             return [.late(event, reason: "time \(event.time) is before the watermark \(watermark): the events around it were matched already")]
         }
         held.insert(Held(event: event))
+        guard advancing else { return [] }
         let (mark, overflow) = event.time.subtractingReportingOverflow(outOfOrderness)
         return advance(to: overflow ? .min : mark)
     }

@@ -255,11 +255,21 @@ public struct WindowProcessor: Sendable {
 
     /// A late event, recorded once with the reason.
     func writeLate(_ event: RecordedEvent, reason: String) async throws {
-        let record: [String: String] = ["processor": name, "stream": event.stream.description, "version": String(event.version),
+        try await DeadLetter.write(event, reason: reason, processor: name, generation: generation, to: deadLetters, in: store)
+    }
+}
+
+/// A processor's dead letter: an event it could not use (late, no event time, a payload it
+/// could not read), recorded as a `LateEvent` naming the event and the reason, in a stream named
+/// after the processor. Its id comes from the event's position, so a repeat is written once.
+enum DeadLetter {
+    static func write(_ event: RecordedEvent, reason: String, processor: String, generation: String, to category: String, in store: EventStore) async throws {
+        let record: [String: String] = ["processor": processor, "stream": event.stream.description, "version": String(event.version),
                                         "position": event.position.description, "reason": reason]
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        let id = generation.isEmpty ? DeterministicID.make(name, "late", event.position.description)
-            : DeterministicID.make(name, generation, "late", event.position.description)
-        try await store.append([EventData(id: id, type: "LateEvent", data: Array(data))], to: StreamName(category: deadLetters, id: name))
+        // A category's positions are its own: the category is part of the id where several are read.
+        let position = event.stream.category + "@" + event.position.description
+        let id = DeterministicID.make(processor, generation, "late", position)
+        try await store.append([EventData(id: id, type: "LateEvent", data: Array(data))], to: StreamName(category: category, id: processor))
     }
 }

@@ -42,7 +42,7 @@ import SteleWire
         let server = try await LiveServer.start(directory: directory, configureNode: { $0.viewsDirectory = definitions })
         #expect(server.node.refusedViews.count == 1)
         #expect(server.node.refusedViews.first?.contains("broken.sql:4: unknown event field :data.amont") == true, "\(server.node.refusedViews)")
-        for name in ["balances", "cart_lines", "stock"] { try await server.views.view(named: name)!.waitUntilCaughtUp() }
+        for name in ["balances", "cart_lines", "fraud_alerts", "stock"] { try await server.views.view(named: name)!.waitUntilCaughtUp() }
         var (status, body) = try await server.call("GET", "/views")
         #expect(status == 200)
         let listed: [JSONValue] = body["views"]?.array ?? []
@@ -50,7 +50,7 @@ import SteleWire
             if case let .string(name)? = view["name"] { return name }
             return nil
         }
-        #expect(names.sorted() == ["balances", "cart_lines", "stock"])
+        #expect(names.sorted() == ["balances", "cart_lines", "fraud_alerts", "stock"])
         for view in listed {
             let state: JSONValue? = view["state"]
             let lag: JSONValue? = view["lag"]?["events"]

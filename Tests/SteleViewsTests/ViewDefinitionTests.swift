@@ -21,7 +21,7 @@ struct ViewDefinitionTests {
 
         let loaded = try ViewDirectory.load(exampleViews)
         #expect(loaded.problems.isEmpty, "\(loaded.problems)")
-        #expect(Set(loaded.definitions.map(\.name)) == ["balances", "cart_lines", "stock"])
+        #expect(Set(loaded.definitions.map(\.name)) == ["balances", "cart_lines", "fraud_alerts", "stock"])
         var views: [String: MaterializedView] = [:]
         // cart_lines uses SQLite's json_each; the other two are portable SQL.
         for definition in loaded.definitions where !(backend.isPostgres && definition.name == "cart_lines") {
