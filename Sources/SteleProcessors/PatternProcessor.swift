@@ -29,7 +29,8 @@ public enum PatternInput: Sendable, Equatable {
 /// Exactly once across crashes, as ``WindowProcessor``: an output's id comes from the processor,
 /// the generation, the key and the positions of the match's first and last events; the
 /// checkpoint of each source is the oldest event the matcher still holds (waiting for the
-/// watermark, or in a partial match), and beside them are kept the watermark that event was
+/// watermark, or in a partial match) — or the first event of a match that ends after it, since
+/// a match ends the partial matches it overlaps and a replay must find it again — and beside them are kept the watermark that event was
 /// read at and how far each source was read — a restart replays from the checkpoints at that
 /// watermark and writes nothing for the events before where it stopped.
 ///
@@ -107,6 +108,9 @@ public struct PatternProcessor: Sendable {
         var held: [Held] = []
         var heldStart = 0
         var newest: [String: Int64] = [:]
+        // The first and last events of recent matches: a match decides which partial matches
+        // it ends (SKIP PAST LAST ROW), so a replay must hold its first event again.
+        var spans: [(first: UInt64, last: UInt64)] = []
         var progress = WindowProcessor.Progress(checkpoint: starts[sources[0]] ?? .start, read: starts[sources[0]] ?? .start)
         onProgress?(progress)
         func reached() -> Bool {
@@ -146,6 +150,9 @@ public struct PatternProcessor: Sendable {
                 for output in outputs {
                     switch output {
                     case let .match(match):
+                        if pattern.absent == nil, let first = match.rows.first?.event.sequence, let last = match.rows.last?.event.sequence {
+                            spans.append((first, last))
+                        }
                         if !replaying, try await write(match) { progress.windowsWritten += 1 }
                     case let .late(late, reason):
                         if !replaying {
@@ -158,8 +165,12 @@ public struct PatternProcessor: Sendable {
             sinceSave += 1
             let done = reached()
             if sinceSave >= checkpointEvery || follower.isBufferEmpty || done {
-                // Events no longer held are not needed by a replay.
-                let oldest = matcher.oldestHeldSequence ?? matcher.sequenceOfNextEvent
+                // A replay starts at the oldest event held, or earlier: at the first event of any
+                // match that ends after it, so the replay finds the same matches and ends the
+                // same partial matches (until no such match starts earlier).
+                var oldest = matcher.oldestHeldSequence ?? matcher.sequenceOfNextEvent
+                while let earlier = spans.filter({ $0.last >= oldest }).map(\.first).min(), earlier < oldest { oldest = earlier }
+                spans.removeAll { $0.last < oldest }
                 while heldStart < held.count, held[heldStart].sequence < oldest { heldStart += 1 }
                 if heldStart > 4_096 { held.removeFirst(heldStart); heldStart = 0 }
                 var points = follower.delivered

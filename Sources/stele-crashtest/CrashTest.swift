@@ -54,6 +54,9 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "With --processor: session windows rather than tumbling ones.")
     var session = false
 
+    @Flag(help: "With --processor: a row pattern (PatternProcessor) rather than windows.")
+    var pattern = false
+
     @Flag(help: .hidden)
     var final = false
 
@@ -74,8 +77,9 @@ struct CrashTest: AsyncParsableCommand {
     func run() async throws {
         if processor {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-processor-\(getpid())"
-            if child { return try await ProcessorCrashTest.runChild(path: path, final: final, session: session) }
-            try await ProcessorCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed, session: session)
+            let mode: ProcessorCrashTest.Mode = pattern ? .pattern : (session ? .session : .tumbling)
+            if child { return try await ProcessorCrashTest.runChild(path: path, final: final, mode: mode) }
+            try await ProcessorCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed, mode: mode)
             if directory == nil { try? FileManager.default.removeItem(atPath: path) }
             return
         }

@@ -15,7 +15,46 @@ import Glibc
 enum ProcessorCrashTest {
     struct Payment: Codable { var amount: Int64; var at: Int64 }
 
+    /// What the child runs: tumbling windows, session windows, or a row pattern.
+    enum Mode: String {
+        case tumbling, session, pattern
+        var flags: [String] { self == .tumbling ? [] : ["--" + rawValue] }
+    }
+
     static func window(session: Bool) -> WindowSpec { session ? .session(gap: 1_500) : .tumbling(size: 1_000) }
+
+    /// `PATTERN (A B* C) WITHIN 3 s`: a payment of 50 or more, falling ones, then one above the first.
+    static let pattern = PatternSpec(terms: [.init(["A"]), .init(["B"], .zeroOrMore), .init(["C"])], within: 3_000)
+
+    static func takes(_ variable: String, _ amount: Int64, _ first: Int64?, _ last: Int64?) -> Bool {
+        switch variable {
+        case "A": amount >= 50
+        case "B": last.map { amount < $0 } ?? false
+        case "C": first.map { amount > $0 } ?? false
+        default: true
+        }
+    }
+
+    /// The pattern's processor; its outputs have the windows' shape (`start` and `end` the
+    /// match's first and last times, `count` its rows, `sum` their amounts).
+    static func patternProcessor(store: EventStore, path: String) throws -> PatternProcessor {
+        @Sendable func amount(_ row: PatternRow) -> Int64 { if case let .integer(value)? = row.field(["amount"]) { value } else { 0 } }
+        @Sendable func at(_ row: PatternRow) -> Int64 { if case let .integer(value)? = row.field(["at"]) { value } else { 0 } }
+        var processor = PatternProcessor(
+            name: "totals", sources: ["payments"], output: "payment-totals", deadLetters: "late-payments", store: store,
+            checkpoints: try FileCheckpointStore(directory: path + "/checkpoints"), pattern: pattern,
+            input: { row in row.event.type == "Paid" ? .event(key: row.event.stream.id, time: at(row)) : .skip },
+            condition: { variable, event, rows in
+                takes(variable, amount(event.value), rows.first.map { amount($0.event.value) }, rows.last.map { amount($0.event.value) })
+            },
+            emit: { match in
+                let sum = match.rows.reduce(Int64(0)) { $0 + amount($1.event.value) }
+                return ("PatternFound", Array(#"{"start":\#(match.rows.first!.event.time),"end":\#(match.rows.last!.event.time),"count":\#(match.rows.count),"sum":\#(sum)}"#.utf8))
+            })
+        processor.outOfOrderness = 500
+        processor.checkpointEvery = 5
+        return processor
+    }
 
     static func processor(store: EventStore, path: String, session: Bool) throws -> WindowProcessor {
         var processor = WindowProcessor(
@@ -43,12 +82,29 @@ enum ProcessorCrashTest {
         var late = 0
         var newest = Int64.min
         var engine: WindowAggregator?
+        var matcher: PatternMatcher<Int64>?
 
-        init(session: Bool) {
-            if session { engine = WindowAggregator(spec: ProcessorCrashTest.window(session: true), aggregates: [.countAll, .sum(field: "amount")], outOfOrderness: 500) }
+        init(mode: Mode) {
+            if mode == .session { engine = WindowAggregator(spec: ProcessorCrashTest.window(session: true), aggregates: [.countAll, .sum(field: "amount")], outOfOrderness: 500) }
+            if mode == .pattern {
+                matcher = PatternMatcher(spec: ProcessorCrashTest.pattern, outOfOrderness: 500) { variable, event, rows in
+                    ProcessorCrashTest.takes(variable, event.value, rows.first?.event.value, rows.last?.event.value)
+                }
+            }
         }
 
         mutating func add(key: String, at: Int64, amount: Int64) {
+            if var matcher {
+                for output in matcher.insert(PatternEvent(key: key, time: at, value: amount)) {
+                    switch output {
+                    case let .match(match):
+                        windows["\(match.key) \(match.rows.first!.event.time) \(match.rows.last!.event.time)"] = (Int64(match.rows.count), match.rows.reduce(0) { $0 + $1.event.value })
+                    case .late: late += 1
+                    }
+                }
+                self.matcher = matcher
+                return
+            }
             if var engine {
                 for output in engine.insert(WindowEvent(key: key, time: at, values: [.integer(amount)])) {
                     switch output {
@@ -71,10 +127,10 @@ enum ProcessorCrashTest {
 
     static let keys = (0..<8).map { "acct-\($0)" }
 
-    static func runParent(path: String, cycles: Int, maxLifetimeMs: Int, seed: UInt64, session: Bool) async throws {
+    static func runParent(path: String, cycles: Int, maxLifetimeMs: Int, seed: UInt64, mode: Mode) async throws {
         var random = SplitMix64(seed: seed)
-        print("stele-crashtest --processor\(session ? " --session" : ""): \(cycles) cycles, seed \(seed), directory \(path)")
-        var oracle = Oracle(session: session)
+        print("stele-crashtest --processor \(mode.flags.joined(separator: " ")): \(cycles) cycles, seed \(seed), directory \(path)")
+        var oracle = Oracle(mode: mode)
         var index = 0
         for cycle in 1...cycles {
             let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
@@ -91,7 +147,7 @@ enum ProcessorCrashTest {
             }
             try await store.close()
             let lifetime = 20 + Int(random.next() % UInt64(maxLifetimeMs))
-            _ = try ChildProcess.runAndKill(arguments: ["--child", "--processor", "--directory", path] + (session ? ["--session"] : []), afterMilliseconds: lifetime,
+            _ = try ChildProcess.runAndKill(arguments: ["--child", "--processor", "--directory", path] + mode.flags, afterMilliseconds: lifetime,
                                             clock: ChildProcess.clock(forCycle: cycle))
             let (written, late) = try await inspect(path: path, oracle: oracle, final: false)
             print("cycle \(cycle): killed after \(lifetime) ms, \(written) of \(oracle.windows.count) windows written once and right, \(late) late events recorded once")
@@ -99,11 +155,16 @@ enum ProcessorCrashTest {
         // A last event far ahead closes every window; a last run processes everything.
         let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
         try await store.append([EventData(type: "Paid", data: Array(#"{"amount":0,"at":1000000000}"#.utf8))], to: StreamName(category: "payments", id: "flush"))
-        if session { oracle.add(key: "flush", at: 1_000_000_000, amount: 0) }   // the engine closes the sessions it passes
+        if mode != .tumbling { oracle.add(key: "flush", at: 1_000_000_000, amount: 0) }   // the engine closes what it passes
         try await store.close()
-        try runToEnd(path: path, session: session)
+        try runToEnd(path: path, mode: mode)
         let (written, late) = try await inspect(path: path, oracle: oracle, final: true)
-        print("PASS: \(cycles) SIGKILL cycles of a windowed processor\(session ? " (session windows)" : ""), \(index) events: all \(written) windows written exactly once and equal to \(session ? "the engine's run over every event once" : "a GROUP BY"), \(late) late events recorded once")
+        let what = switch mode {
+        case .tumbling: "windows written exactly once and equal to a GROUP BY"
+        case .session: "session windows written exactly once and equal to the engine's run over every event once"
+        case .pattern: "pattern matches written exactly once and equal to the matcher's run over every event once"
+        }
+        print("PASS: \(cycles) SIGKILL cycles of a processor, \(index) events: all \(written) \(what), \(late) late events recorded once")
     }
 
     /// Checks the outputs: each window at most once (every one at the end) and equal to the
@@ -135,15 +196,17 @@ enum ProcessorCrashTest {
 
     /// Runs the child to the end of the category; fails if it stops making progress (its
     /// checkpoint file unchanged for the stall interval) or exits with an error.
-    static func runToEnd(path: String, session: Bool) throws {
+    static func runToEnd(path: String, mode: Mode) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--child", "--processor", "--final", "--directory", path] + (session ? ["--session"] : [])
+        process.arguments = ["--child", "--processor", "--final", "--directory", path] + mode.flags
         try process.run()
         var last: Data?
         var since = ContinuousClock.now
         while process.isRunning {
-            let now = FileManager.default.contents(atPath: path + "/checkpoints/totals.checkpoint")
+            // Progress: any checkpoint file changing (a pattern processor keeps one per source).
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: path + "/checkpoints"))?.sorted() ?? []
+            let now = files.reduce(into: Data()) { $0 += FileManager.default.contents(atPath: path + "/checkpoints/" + $1) ?? Data() }
             if now != last { (last, since) = (now, .now) }
             if ContinuousClock.now - since > .seconds(ChildProcess.stallSeconds) {
                 kill(process.processIdentifier, SIGKILL)
@@ -155,15 +218,17 @@ enum ProcessorCrashTest {
         guard process.terminationStatus == 0 else { throw ValidationError("the last run exited with \(process.terminationStatus)") }
     }
 
-    static func runChild(path: String, final: Bool, session: Bool) async throws {
+    static func runChild(path: String, final: Bool, mode: Mode) async throws {
         let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
-        let processor = try processor(store: store, path: path, session: session)
-        printReady()
-        if final {
-            try await processor.runUntilCaughtUp()
-            try await store.close()
+        if mode == .pattern {
+            let processor = try patternProcessor(store: store, path: path)
+            printReady()
+            if final { try await processor.runUntilCaughtUp() } else { try await processor.run() }
         } else {
-            try await processor.run()
+            let processor = try processor(store: store, path: path, session: mode == .session)
+            printReady()
+            if final { try await processor.runUntilCaughtUp() } else { try await processor.run() }
         }
+        if final { try await store.close() }
     }
 }
