@@ -7,10 +7,12 @@ import SteleCore
 /// (a stream per account or card):
 ///
 /// 1. a burst of withdrawals: more than 2,000 withdrawn from an account within a 10-minute
-///    window (a tumbling window, declared in SQL);
+///    window (a tumbling window);
 /// 2. a login from a country other than the account's home, followed within 5 minutes by a
-///    transfer over 1,000 (a pattern across two categories, `logins` and `transfers`);
+///    transfer over 1,000 (`MATCH_RECOGNIZE` across two categories, `logins` and `transfers`);
 /// 3. a card authorization not settled within 15 minutes (an absence, fired by the watermark).
+///
+/// Each rule is a processor definition in SQL, as `stele serve --views DIR` loads them.
 public enum FraudDetection {
     public static let base: Int64 = 1_796_083_200_000   // 2026-12-01T00:00:00Z
     public static let withinMinutes: Int64 = 60_000
@@ -104,10 +106,11 @@ public enum FraudDetection {
         return shuffled.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element.1)
     }
 
-    /// Rule 1 in SQL, as `stele serve --views` would load it.
+    /// Rule 1: a tumbling window.
     public static let withdrawalBursts = """
         -- @processor withdrawal_bursts
         -- @output alerts
+        -- @dead-letters fraud-dead-letters
         -- @event-type WithdrawalBurst
         -- @out-of-order 1 minute
         SELECT stream_id AS account, window_start, window_end, COUNT(*) AS withdrawals, SUM(data.amount) AS total
@@ -117,70 +120,46 @@ public enum FraudDetection {
         HAVING SUM(data.amount) > 2000
         """
 
-    static func text(_ row: PatternRow, _ field: String) -> String? {
-        if case let .string(value)? = row.field([field]) { return value }
-        return nil
-    }
+    /// Rule 2: a pattern across two categories.
+    public static let newCountryTransfers = """
+        -- @processor new_country_transfers
+        -- @output alerts
+        -- @dead-letters fraud-dead-letters
+        -- @event-type NewCountryTransfer
+        -- @out-of-order 1 minute
+        SELECT *
+        FROM (SELECT * FROM logins UNION ALL SELECT * FROM transfers)
+        MATCH_RECOGNIZE (
+            PARTITION BY stream_id
+            ORDER BY occurred_at
+            MEASURES L.data.country AS country, T.data.amount AS amount, L.occurred_at AS loginAt, T.occurred_at AS transferAt
+            PATTERN (L X* T) WITHIN INTERVAL '5' MINUTES
+            DEFINE L AS L.type = 'LoginSucceeded' AND L.data.country <> L.data.homeCountry,
+                   T AS T.type = 'MoneyTransferred' AND T.data.amount > 1000
+        )
+        """
 
-    static func number(_ row: PatternRow, _ field: String) -> Int64? {
-        if case let .integer(value)? = row.field([field]) { return value }
-        return nil
-    }
+    /// Rule 3: an absence, fired by the watermark.
+    public static let unsettledAuthorizations = """
+        -- @processor unsettled_authorizations
+        -- @output alerts
+        -- @dead-letters fraud-dead-letters
+        -- @event-type AuthorizationNotSettled
+        -- @out-of-order 1 minute
+        SELECT *
+        FROM cards
+        MATCH_RECOGNIZE (
+            PARTITION BY stream_id
+            ORDER BY occurred_at
+            MEASURES A.data.authorization AS authorization, A.data.amount AS amount, A.occurred_at AS authorizedAt
+            PATTERN (A !S) WITHIN INTERVAL '15' MINUTES
+            DEFINE A AS A.type = 'CardAuthorized',
+                   S AS S.type = 'AuthorizationSettled' AND S.data.authorization = A.data.authorization
+        )
+        """
 
-    static func json(_ members: [String: Any]) -> [UInt8] {
-        Array((try? JSONSerialization.data(withJSONObject: members, options: [.sortedKeys])) ?? Data("{}".utf8))
-    }
-
-    /// Rule 2: `PATTERN (L X* T) WITHIN INTERVAL '5' MINUTE` over logins and transfers.
-    public static func newCountryTransfers(store: EventStore, checkpoints: any CheckpointStore) -> PatternProcessor {
-        var processor = PatternProcessor(
-            name: "new_country_transfers", sources: ["logins", "transfers"], output: "alerts", deadLetters: "fraud-dead-letters",
-            store: store, checkpoints: checkpoints,
-            pattern: PatternSpec(terms: [.init(["L"]), .init(["X"], .zeroOrMore), .init(["T"])], within: 5 * withinMinutes),
-            input: { row in .event(key: row.event.stream.id, time: row.event.occurredAt.epochMillisecondsValue) },
-            condition: { variable, event, _ in
-                let row = event.value
-                switch variable {
-                case "L": return row.event.type == "LoginSucceeded" && text(row, "country") != text(row, "homeCountry")
-                case "T": return row.event.type == "MoneyTransferred" && (number(row, "amount") ?? 0) > 1_000
-                default: return true
-                }
-            },
-            emit: { match in
-                guard let login = match.rows(of: "L").last?.event, let transfer = match.rows(of: "T").last?.event else { return nil }
-                return ("NewCountryTransfer", json(["account": match.key, "country": text(login.value, "country") ?? "", "amount": number(transfer.value, "amount") ?? 0,
-                                                    "loginAt": ISO8601Time.format(login.time), "transferAt": ISO8601Time.format(transfer.time)]))
-            })
-        processor.outOfOrderness = withinMinutes
-        return processor
-    }
-
-    /// Rule 3: `PATTERN (A !S) WITHIN INTERVAL '15' MINUTE` over cards.
-    public static func unsettledAuthorizations(store: EventStore, checkpoints: any CheckpointStore) -> PatternProcessor {
-        var processor = PatternProcessor(
-            name: "unsettled_authorizations", sources: ["cards"], output: "alerts", deadLetters: "fraud-dead-letters",
-            store: store, checkpoints: checkpoints,
-            pattern: PatternSpec(terms: [.init(["A"])], absent: "S", within: 15 * withinMinutes),
-            input: { row in .event(key: row.event.stream.id, time: row.event.occurredAt.epochMillisecondsValue) },
-            condition: { variable, event, matched in
-                let row = event.value
-                switch variable {
-                case "A": return row.event.type == "CardAuthorized"
-                case "S":
-                    guard row.event.type == "AuthorizationSettled", let authorized = matched.first?.event.value else { return false }
-                    return text(row, "authorization") == text(authorized, "authorization")
-                default: return true
-                }
-            },
-            emit: { match in
-                guard let authorized = match.rows.first?.event, let deadline = match.absenceDeadline else { return nil }
-                return ("AuthorizationNotSettled", json(["card": match.key, "authorization": text(authorized.value, "authorization") ?? "",
-                                                         "amount": number(authorized.value, "amount") ?? 0,
-                                                         "authorizedAt": ISO8601Time.format(authorized.time), "deadline": ISO8601Time.format(deadline)]))
-            })
-        processor.outOfOrderness = withinMinutes
-        return processor
-    }
+    /// The three rules' definitions, in order.
+    public static var rules: [String] { [withdrawalBursts, newCountryTransfers, unsettledAuthorizations] }
 
     /// Appends the traffic, runs the three rules over it to the end, and returns the alerts by type.
     public static func run(store: EventStore, seed: UInt64, print: Demos.Output) async throws -> [String: [RecordedEvent]] {
@@ -197,9 +176,9 @@ public enum FraudDetection {
         }
         print("Appended \(traffic.count) events: withdrawals, logins, transfers and card authorizations of 20 accounts over 3 hours (seed \(seed))")
         let checkpoints = InMemoryCheckpointStore()
-        try await ProcessorDefinition.parse(withdrawalBursts, file: "withdrawal_bursts.sql").makeProcessor(store: store, checkpoints: checkpoints).runUntilCaughtUp()
-        try await newCountryTransfers(store: store, checkpoints: checkpoints).runUntilCaughtUp()
-        try await unsettledAuthorizations(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+        for rule in rules {
+            try await ProcessorDefinition.parse(rule, file: "fraud rules").makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+        }
         var alerts: [String: [RecordedEvent]] = [:]
         var next = CategoryCheckpoint.start
         while true {
@@ -218,22 +197,4 @@ public enum FraudDetection {
         }
         return alerts
     }
-}
-
-/// Event times as the demo prints them.
-enum ISO8601Time {
-    /// `2026-12-01T00:30:00.001Z`: whole seconds through Foundation, milliseconds by integer
-    /// arithmetic (a `Double` of seconds would round some of them away).
-    static func format(_ milliseconds: Int64) -> String {
-        let (seconds, rest) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        let (whole, fraction) = rest < 0 ? (seconds - 1, rest + 1000) : (seconds, rest)
-        let text = Date(timeIntervalSince1970: Double(whole)).formatted(Date.ISO8601FormatStyle())
-        let digits = String(fraction)
-        return String(text.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
-    }
-}
-
-extension Date {
-    /// Milliseconds since 1970, rounded.
-    var epochMillisecondsValue: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }

@@ -49,7 +49,8 @@ public enum AggregateFunction: Hashable, Sendable {
     case first(field: String)
     case last(field: String)
 
-    var field: String? {
+    /// The column the aggregate reads, nil for COUNT(*).
+    public var field: String? {
         switch self {
         case .countAll: nil
         case let .count(field), let .countDistinct(field), let .sum(field), let .min(field), let .max(field),
@@ -60,7 +61,7 @@ public enum AggregateFunction: Hashable, Sendable {
 
 /// One aggregate's running state. Each keeps O(1) state except COUNT DISTINCT, which keeps the
 /// distinct values it saw (bounded by the window's events).
-struct Accumulator: Sendable {
+public struct Accumulator: Sendable {
     let function: AggregateFunction
     private var count: Int64 = 0
     private var integerSum: Int64 = 0
@@ -71,9 +72,9 @@ struct Accumulator: Sendable {
     private var distinct: Set<AggregateValue> = []
     private var chosen: (time: Int64, value: AggregateValue)?
 
-    init(_ function: AggregateFunction) { self.function = function }
+    public init(_ function: AggregateFunction) { self.function = function }
 
-    mutating func add(_ value: AggregateValue, at time: Int64) {
+    public mutating func add(_ value: AggregateValue, at time: Int64) {
         if case .countAll = function { count += 1; return }
         if value == .null { return }
         count += 1
@@ -124,7 +125,7 @@ struct Accumulator: Sendable {
         }
     }
 
-    var result: AggregateValue {
+    public var result: AggregateValue {
         switch function {
         case .countAll, .count: return .integer(count)
         case .countDistinct: return .integer(Int64(distinct.count))

@@ -4,9 +4,10 @@ import SteleStore
 import SteleWire
 
 extension ProcessorDefinition {
-    /// The processor this definition declares, over `store`, keeping its checkpoint in
-    /// `checkpoints`; `generation` goes into its outputs' ids (a new one for each rebuild).
+    /// The processor a window definition declares (`FROM TABLE(TUMBLE|HOP|SESSION(…))`), over
+    /// `store`, keeping its checkpoint in `checkpoints`; `generation` goes into its outputs' ids.
     public func makeProcessor(store: EventStore, checkpoints: any CheckpointStore, generation: String = "") -> WindowProcessor {
+        guard let window else { preconditionFailure("\(name) declares a pattern: makePatternProcessor") }
         let compiled = CompiledWindowQuery(self)
         var processor = WindowProcessor(name: name, source: source, output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
                                         window: window, aggregates: aggregates,
@@ -33,10 +34,11 @@ struct CompiledWindowQuery: Sendable {
     let windowsReadPayload: Bool
 
     init(_ definition: ProcessorDefinition) {
-        query = definition.query
+        guard case let .window(windowQuery) = definition.statement else { preconditionFailure("a window processor's definition") }
+        query = windowQuery
         eventType = definition.eventType
         aggregates = definition.aggregates
-        fields = WindowAggregator(spec: definition.window, aggregates: definition.aggregates).fields.map(SQLColumn.init(fieldName:))
+        fields = WindowAggregator(spec: windowQuery.window, aggregates: definition.aggregates).fields.map(SQLColumn.init(fieldName:))
         let columns = fields + [query.time] + (query.key.map { [$0] } ?? [])
         windowsReadPayload = columns.contains { if case .field = $0 { true } else { false } }
     }
@@ -121,7 +123,7 @@ struct CompiledWindowQuery: Sendable {
 
     static func value(of column: SQLColumn, in event: RecordedEvent, payload: JSONValue?) -> AggregateValue {
         switch column {
-        case .windowStart, .windowEnd: return .null
+        case .windowStart, .windowEnd, .variable: return .null
         case let .field(path):
             switch payload?.value(at: path) {
             case nil, .null?: return .null
@@ -172,7 +174,10 @@ struct CompiledWindowQuery: Sendable {
 extension SQLColumn {
     /// The column an aggregate's field name (its ``description``) stands for.
     init(fieldName: String) {
-        if fieldName.hasPrefix("data.") {
+        let first = fieldName.prefix { $0 != "." }
+        if first != "data", EventAttribute(rawValue: String(first)) == nil, first.count < fieldName.count {
+            self = .variable(String(first), SQLColumn(fieldName: String(fieldName.dropFirst(first.count + 1))))
+        } else if fieldName.hasPrefix("data.") {
             self = .field(fieldName.dropFirst(5).split(separator: ".").map(String.init))
         } else if let attribute = EventAttribute(rawValue: fieldName) {
             self = .attribute(attribute)

@@ -35,18 +35,25 @@ import SteleStore
 public struct ProcessorDefinition: Sendable {
     public var name: String
     public var file: String
-    public var source: String
+    /// The categories it reads (a window reads one).
+    public var sources: [String]
+    public var source: String { sources[0] }
     public var output: String
     public var deadLetters: String
     public var eventType: String
-    public var window: WindowSpec
+    /// The window of a windowed aggregation, or nil for a pattern.
+    public var window: WindowSpec? { if case let .window(query) = statement { query.window } else { nil } }
+    /// The pattern of a `MATCH_RECOGNIZE`, or nil for a window.
+    public var pattern: PatternSpec? { if case let .pattern(query) = statement { query.pattern } else { nil } }
     public var outOfOrderness: Int64
     public var allowedLateness: Int64
     public var maxOpenWindows: Int
     /// A digest of the text: a processor whose definition changed is rebuilt.
     public var fingerprint: String
-    let query: WindowQuery
-    /// Every aggregate the SELECT and HAVING use, once each, in order of appearance.
+    let statement: ProcessorStatement
+    /// A window's statement (tests read it).
+    var query: WindowQuery { if case let .window(query) = statement { query } else { preconditionFailure("a pattern has no window query") } }
+    /// Every aggregate a window's SELECT and HAVING use, once each, in order of appearance.
     let aggregates: [AggregateFunction]
 
     /// Whether `text` is a processor's definition (it has an `@processor` directive) rather
@@ -110,22 +117,32 @@ public struct ProcessorDefinition: Sendable {
             guard let value = Int(argument), (1...100_000_000).contains(value) else { throw failure(line, "@max-open-windows is a number from 1 to 100000000, not '\(argument)'") }
             maxOpenWindows = value
         }
-        let query: WindowQuery
+        let statement: ProcessorStatement
         let tokens: [SQLToken]
         do {
             tokens = try SQLLexer.tokens(text)
             var parser = WindowQueryParser(tokens: tokens)
-            query = try parser.query()
+            statement = try parser.statement()
         } catch { throw failure(error.line, error.reason) }
-        guard output != query.source, deadLetters != query.source else { throw failure(1, "a processor cannot write to the category it reads (\(query.source))") }
         var aggregates: [AggregateFunction] = []
-        for expression in query.items.map(\.expression) + (query.having.map { [$0] } ?? []) {
-            expression.visit(columns: { _ in }, aggregates: { if !aggregates.contains($0) { aggregates.append($0) } })
+        let sources: [String]
+        switch statement {
+        case let .window(query):
+            sources = [query.source]
+            for expression in query.items.map(\.expression) + (query.having.map { [$0] } ?? []) {
+                expression.visit(columns: { _ in }, aggregates: { if !aggregates.contains($0) { aggregates.append($0) } })
+            }
+        case let .pattern(query):
+            sources = query.sources
+            if settings["lateness"] != nil { throw failure(settings["lateness"]!.line, "@lateness is for windows; a pattern waits @out-of-order") }
         }
-        return ProcessorDefinition(name: name, file: file, source: query.source, output: output, deadLetters: deadLetters, eventType: eventType,
-                                   window: query.window, outOfOrderness: try duration("out-of-order"), allowedLateness: try duration("lateness"),
+        for source in sources where output == source || deadLetters == source {
+            throw failure(1, "a processor cannot write to a category it reads (\(source))")
+        }
+        return ProcessorDefinition(name: name, file: file, sources: sources, output: output, deadLetters: deadLetters, eventType: eventType,
+                                   outOfOrderness: try duration("out-of-order"), allowedLateness: try duration("lateness"),
                                    maxOpenWindows: maxOpenWindows, fingerprint: Self.fingerprint(tokens: tokens, settings: settings),
-                                   query: query, aggregates: aggregates)
+                                   statement: statement, aggregates: aggregates)
     }
 
     /// Tells one definition from another by what decides its results — the statement's tokens
@@ -139,7 +156,12 @@ public struct ProcessorDefinition: Sendable {
     }
 
     /// The names of the results' members, in SELECT order.
-    public var resultNames: [String] { query.items.map(\.name) }
+    public var resultNames: [String] {
+        switch statement {
+        case let .window(query): query.items.map(\.name)
+        case let .pattern(query): query.selected ?? ([query.key.outputName] + query.measures.map(\.name))
+        }
+    }
 
     /// A `-- @name argument` line.
     struct Directive {

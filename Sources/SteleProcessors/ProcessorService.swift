@@ -184,7 +184,7 @@ public final class RunningProcessor: Sendable {
 
     /// Starts the task of `generation`, unless the processor was stopped meanwhile.
     private func launch(generation: Int, reason: String?) {
-        var configured = definition.makeProcessor(store: store, checkpoints: files.checkpoints, generation: generation == 1 ? "" : "g\(generation)")
+        var configured = definition.makeRunnable(store: store, checkpoints: files.checkpoints, generation: generation == 1 ? "" : "g\(generation)")
         // Each generation has its own checkpoint: a rebuild's starts from nothing.
         configured.checkpointName = files.checkpointName(generation)
         let launched = status.withLock { status -> Bool in
@@ -264,7 +264,7 @@ public final class RunningProcessor: Sendable {
         var members: [String: JSONValue] = [
             "name": .string(name), "file": .string(definition.file), "state": .string(current.state.rawValue),
             "source": .string(definition.source), "output": .string(definition.output), "deadLetters": .string(definition.deadLetters),
-            "eventType": .string(definition.eventType), "window": .string(Self.describe(definition.window)),
+            "eventType": .string(definition.eventType), "window": .string(Self.describe(definition)),
             "fingerprint": .string(definition.fingerprint), "generation": .integer(Int64(current.generation)),
             "results": .array(definition.resultNames.map(JSONValue.string)),
         ]
@@ -285,11 +285,29 @@ public final class RunningProcessor: Sendable {
         return .object(members)
     }
 
-    static func describe(_ window: WindowSpec) -> String {
-        switch window {
+    static func describe(_ definition: ProcessorDefinition) -> String {
+        if let pattern = definition.pattern { return describe(pattern) }
+        guard let window = definition.window else { return "" }
+        return switch window {
         case let .tumbling(size): "TUMBLE \(size) ms"
         case let .hopping(size, slide): "HOP \(size) ms windows every \(slide) ms"
         case let .session(gap): "SESSION gap \(gap) ms"
         }
+    }
+
+    /// `PATTERN (L X* T) WITHIN 300000 ms`
+    static func describe(_ pattern: PatternSpec) -> String {
+        let terms = pattern.terms.map { term -> String in
+            let variables = term.variables.count == 1 ? term.variables[0] : "(" + term.variables.joined(separator: " | ") + ")"
+            let quantifier = switch term.quantifier {
+            case .one: ""
+            case .optional: "?"
+            case .oneOrMore: "+"
+            case .zeroOrMore: "*"
+            case let .between(min, max): max == min ? "{\(min)}" : "{\(min),\(max.map(String.init) ?? "")}"
+            }
+            return variables + quantifier
+        } + (pattern.absent.map { ["!" + $0] } ?? [])
+        return "PATTERN (" + terms.joined(separator: " ") + ")" + (pattern.within.map { " WITHIN \($0) ms" } ?? "")
     }
 }

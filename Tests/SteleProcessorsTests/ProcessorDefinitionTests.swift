@@ -325,6 +325,86 @@ struct ProcessorDefinitionTests {
 }
 
 extension ProcessorDefinitionTests {
+    static let pattern = """
+        -- @processor new_country_transfers
+        -- @output alerts
+        -- @out-of-order 1 minute
+        SELECT *
+        FROM (SELECT * FROM logins UNION ALL SELECT * FROM transfers)
+        MATCH_RECOGNIZE (
+            PARTITION BY stream_id
+            ORDER BY occurred_at
+            MEASURES L.data.country AS country, LAST(T.data.amount) AS amount, COUNT(X.stream_id) AS between, SUM(T.data.amount) AS total
+            ONE ROW PER MATCH
+            AFTER MATCH SKIP PAST LAST ROW
+            PATTERN (L (X | U){0,} T) WITHIN INTERVAL '5' MINUTES
+            DEFINE L AS L.type = 'LoginSucceeded' AND L.data.country <> L.data.homeCountry,
+                   T AS T.type = 'MoneyTransferred' AND T.data.amount > 1000,
+                   U AS type = 'Other'
+        )
+        """
+
+    @Test func readsMatchRecognize() throws {
+        let definition = try ProcessorDefinition.parse(Self.pattern, file: "p.sql")
+        #expect(definition.sources == ["logins", "transfers"])
+        #expect(definition.window == nil)
+        #expect(definition.pattern == PatternSpec(terms: [.init(["L"]), .init(["X", "U"], .between(min: 0, max: nil)), .init(["T"])], within: 300_000))
+        #expect(definition.resultNames == ["stream_id", "country", "amount", "between", "total"])
+        let absence = try ProcessorDefinition.parse("""
+            -- @processor unsettled
+            SELECT stream_id, authorization FROM cards MATCH_RECOGNIZE (PARTITION BY stream_id ORDER BY data.at
+                MEASURES A.data.authorization AS authorization PATTERN (A !S) WITHIN INTERVAL '15' MINUTES
+                DEFINE A AS A.type = 'CardAuthorized', S AS S.data.authorization = A.data.authorization)
+            """, file: "a.sql")
+        #expect(absence.pattern == PatternSpec(terms: [.init(["A"])], absent: "S", within: 900_000))
+        #expect(absence.resultNames == ["stream_id", "authorization"])
+    }
+
+    @Test(arguments: [
+        ("PATTERN (A B) DEFINE C AS C.type = 'x'", "the pattern has no variable C"),
+        ("PATTERN (A B*?) DEFINE A AS type = 'x'", "reluctant quantifiers"),
+        ("PATTERN (A !B) DEFINE B AS type = 'x'", "needs WITHIN"),
+        ("PATTERN (A !B) WITHIN INTERVAL '1' MINUTE", "needs a DEFINE"),
+        ("PATTERN (A B+)", "ends with a single variable"),
+        ("AFTER MATCH SKIP TO NEXT ROW PATTERN (A B)", "SKIP PAST LAST ROW"),
+        ("PATTERN (A B) DEFINE A AS Z.type = 'x'", "Z is not a variable of the pattern"),
+    ] as [(String, String)])
+    func refusesPatternsWithTheReason(clause: String, reason: String) {
+        let text = "-- @processor p\nSELECT * FROM a MATCH_RECOGNIZE (PARTITION BY stream_id ORDER BY occurred_at\n" + clause + ")"
+        do {
+            _ = try ProcessorDefinition.parse(text, file: "p.sql")
+            Issue.record("accepted: \(clause)")
+        } catch {
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
+
+    /// MEASURES over a match: a variable's last row, an aggregate over its rows.
+    @Test func measuresReadTheMatch() async throws {
+        try await withProcessorStore { store in
+            let definition = try ProcessorDefinition.parse(Self.pattern, file: "p.sql")
+            func append(_ category: String, _ type: String, _ data: String, at: Int64) async throws {
+                try await store.append([EventData(type: type, data: Array(data.utf8), metadata: EventMetadata(occurredAt: Date(timeIntervalSince1970: Double(at) / 1000)))],
+                                       to: StreamName(category: category, id: "acct-1"))
+            }
+            try await append("logins", "LoginSucceeded", #"{"country":"DE","homeCountry":"FR"}"#, at: 1_000)
+            try await append("logins", "LoginSucceeded", #"{"country":"FR","homeCountry":"FR"}"#, at: 2_000)
+            try await append("transfers", "MoneyTransferred", #"{"amount":1500}"#, at: 3_000)
+            try await append("transfers", "MoneyTransferred", #"{"amount":2500}"#, at: 4_000)
+            try await append("transfers", "Tick", "{}", at: 10_000_000)
+            try await append("logins", "Tick", "{}", at: 10_000_000)
+            try await definition.makePatternProcessor(store: store, checkpoints: InMemoryCheckpointStore()).runUntilCaughtUp()
+            let alerts = try await store.read(StreamName(category: "alerts", id: "acct-1")).compactMap { JSONValue.parse($0.data) }
+            // X (no DEFINE: any row) takes the home login; the first large transfer completes the
+            // match, and the second starts nothing (no foreign login after the match).
+            #expect(alerts.count == 1)
+            #expect(alerts.first?.member("country") == .string("DE"))
+            #expect(alerts.first?.member("amount") == .integer(1500))
+            #expect(alerts.first?.member("total") == .integer(1500))
+            #expect(alerts.first?.member("between") == .integer(1))
+        }
+    }
+
     /// A key from a numeric payload field stays a number: HAVING compares numbers, and the result
     /// holds one.
     @Test func numericKeysStayNumbers() async throws {

@@ -4,11 +4,13 @@ import SteleStore
 /// A column a processor's SQL reads: an attribute of the event (`stream_id`, `type`,
 /// `occurred_at`, … — the names views bind), a payload field (`data.amount`,
 /// `data.card.country`), or a window's bounds once it closes.
-enum SQLColumn: Hashable, Sendable, CustomStringConvertible {
+indirect enum SQLColumn: Hashable, Sendable, CustomStringConvertible {
     case attribute(EventAttribute)
     case field([String])
     case windowStart
     case windowEnd
+    /// A column of the row a pattern variable took (`A.data.amount`).
+    case variable(String, SQLColumn)
 
     var description: String {
         switch self {
@@ -16,13 +18,17 @@ enum SQLColumn: Hashable, Sendable, CustomStringConvertible {
         case let .field(path): (["data"] + path).joined(separator: ".")
         case .windowStart: "window_start"
         case .windowEnd: "window_end"
+        case let .variable(name, column): name + "." + column.description
         }
     }
 
     /// The name an output gives it when the SELECT does not say `AS`.
     var outputName: String {
-        if case let .field(path) = self { return path.last ?? "data" }
-        return description
+        switch self {
+        case let .field(path): path.last ?? "data"
+        case let .variable(_, column): column.outputName
+        default: description
+        }
     }
 }
 

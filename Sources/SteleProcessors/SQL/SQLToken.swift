@@ -9,7 +9,8 @@ struct SQLToken: Equatable, Sendable {
         case string(String)
         case integer(Int64)
         case real(Double)
-        /// Punctuation and operators: `( ) , . ; * + - / % = <> != < <= > >= ||`.
+        /// Punctuation and operators: `( ) , . ; * + - / % = <> != < <= > >= ||`, and a
+        /// pattern's `! | ? { }`.
         case symbol(String)
     }
 
@@ -117,7 +118,7 @@ enum SQLLexer {
                 index += 2
                 continue
             }
-            if "(),.;*+-/%=<>".unicodeScalars.contains(scalar) {
+            if "(),.;*+-/%=<>!|?{}".unicodeScalars.contains(scalar) {
                 tokens.append(SQLToken(kind: .symbol(String(scalar)), line: line))
                 index += 1
                 continue

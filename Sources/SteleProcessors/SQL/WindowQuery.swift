@@ -32,13 +32,16 @@ struct WindowQuery: Sendable, Equatable {
 
 /// Parses one SELECT of a processor file into a ``WindowQuery``.
 struct WindowQueryParser {
-    private var tokens: [SQLToken]
-    private var index = 0
-    private let endLine: Int
+    var tokens: [SQLToken]
+    var index = 0
+    let endLine: Int
 
     static let aggregates: Set<String> = ["COUNT", "SUM", "MIN", "MAX", "AVG", "FIRST_VALUE", "LAST_VALUE"]
     /// Columns a window's results have besides the key and the aggregates.
     static let windowColumns: Set<String> = ["window_start", "window_end"]
+
+    /// Whether column names may be qualified by a pattern variable (`A.data.amount`).
+    var allowsVariables = false
 
     init(tokens: [SQLToken]) {
         self.tokens = tokens
@@ -52,32 +55,32 @@ struct WindowQueryParser {
 
     // MARK: Tokens
 
-    private var current: SQLToken? { index < tokens.count ? tokens[index] : nil }
-    private var line: Int { current?.line ?? endLine }
+    var current: SQLToken? { index < tokens.count ? tokens[index] : nil }
+    var line: Int { current?.line ?? endLine }
 
-    private func failure(_ reason: String, at line: Int? = nil) -> SQLSyntaxError { SQLSyntaxError(line: line ?? self.line, reason: reason) }
+    func failure(_ reason: String, at line: Int? = nil) -> SQLSyntaxError { SQLSyntaxError(line: line ?? self.line, reason: reason) }
 
-    private mutating func accept(keyword: String) -> Bool {
+    mutating func accept(keyword: String) -> Bool {
         guard current?.isKeyword(keyword) == true else { return false }
         index += 1
         return true
     }
 
-    private mutating func accept(symbol: String) -> Bool {
+    mutating func accept(symbol: String) -> Bool {
         guard current?.isSymbol(symbol) == true else { return false }
         index += 1
         return true
     }
 
-    private mutating func expect(keyword: String) throws(SQLSyntaxError) {
+    mutating func expect(keyword: String) throws(SQLSyntaxError) {
         guard accept(keyword: keyword) else { throw failure("expected \(keyword), found \(current?.text ?? "the end")") }
     }
 
-    private mutating func expect(symbol: String) throws(SQLSyntaxError) {
+    mutating func expect(symbol: String) throws(SQLSyntaxError) {
         guard accept(symbol: symbol) else { throw failure("expected '\(symbol)', found \(current?.text ?? "the end")") }
     }
 
-    private mutating func name() throws(SQLSyntaxError) -> String {
+    mutating func name() throws(SQLSyntaxError) -> String {
         switch current?.kind {
         case let .word(text)?, let .quoted(text)?:
             index += 1
@@ -87,6 +90,23 @@ struct WindowQueryParser {
     }
 
     // MARK: The statement
+
+    /// A processor's statement: a windowed aggregation, or a row pattern (`MATCH_RECOGNIZE`).
+    mutating func statement() throws(SQLSyntaxError) -> ProcessorStatement {
+        var lookahead = self
+        try lookahead.expect(keyword: "SELECT")
+        var depth = 0
+        // Which it is shows after FROM: `TABLE(` is a window function, anything else a pattern.
+        while let token = lookahead.current {
+            if token.isSymbol("(") { depth += 1 } else if token.isSymbol(")") { depth -= 1 }
+            lookahead.index += 1
+            if depth == 0, token.isKeyword("FROM") {
+                if lookahead.current?.isKeyword("TABLE") == true { return .window(try query()) }
+                return .pattern(try patternQuery())
+            }
+        }
+        return .window(try query())
+    }
 
     mutating func query() throws(SQLSyntaxError) -> WindowQuery {
         try expect(keyword: "SELECT")
@@ -215,7 +235,7 @@ struct WindowQueryParser {
     }
 
     /// `INTERVAL '10' MINUTES` or `INTERVAL '10 minutes'`, in milliseconds.
-    private mutating func interval() throws(SQLSyntaxError) -> Int64 {
+    mutating func interval() throws(SQLSyntaxError) -> Int64 {
         let start = line
         try expect(keyword: "INTERVAL")
         guard case let .string(text)? = current?.kind else { throw failure("expected INTERVAL 'N' UNIT") }
@@ -333,7 +353,9 @@ struct WindowQueryParser {
             if upper == "FALSE" { index += 1; return .literal(.integer(0)) }
             if index + 1 < tokens.count, tokens[index + 1].isSymbol("(") {
                 index += 2
-                if Self.aggregates.contains(upper) { return try aggregate(upper, allowed: aggregates, line: token.line) }
+                if Self.aggregates.contains(upper) || (allowsVariables && (upper == "FIRST" || upper == "LAST")) {
+                    return try aggregate(upper, allowed: aggregates, line: token.line)
+                }
                 guard SQLExpression.scalarFunctions.contains(upper) else {
                     throw failure("unknown function \(word) (aggregates: COUNT, SUM, MIN, MAX, AVG, FIRST_VALUE, LAST_VALUE; "
                                   + "functions: \(SQLExpression.scalarFunctions.sorted().joined(separator: ", ")))", at: token.line)
@@ -356,10 +378,20 @@ struct WindowQueryParser {
         }
     }
 
-    private mutating func column() throws(SQLSyntaxError) -> SQLColumn {
+    mutating func column() throws(SQLSyntaxError) -> SQLColumn {
         let start = line
         var path = [try name()]
         while accept(symbol: ".") { path.append(try name()) }
+        // `A.data.amount`, `A.type`: a pattern variable's row (any first name that is no column).
+        if allowsVariables, path.count >= 2, path[0] != "data", EventAttribute(rawValue: path[0]) == nil,
+           path[0] != "window_start", path[0] != "window_end" {
+            return .variable(path[0], try resolve(Array(path.dropFirst()), at: start))
+        }
+        return try resolve(path, at: start)
+    }
+
+    /// The column a name's parts (`data.card.country`, `stream_id`) stand for.
+    func resolve(_ path: [String], at start: Int) throws(SQLSyntaxError) -> SQLColumn {
         if path[0] == "data" {
             guard path.count > 1 else { throw failure("name a payload field: data.NAME", at: start) }
             // A path's parts are joined with '.' in aggregates' field names: a part may hold none.
@@ -398,7 +430,7 @@ struct WindowQueryParser {
         case "MIN": .min(field: field)
         case "MAX": .max(field: field)
         case "AVG": .avg(field: field)
-        case "FIRST_VALUE": .first(field: field)
+        case "FIRST_VALUE", "FIRST": .first(field: field)
         default: .last(field: field)
         }
         return .aggregate(aggregate)
