@@ -13,7 +13,9 @@ outputs into a table, and a broken processor file. The test:
   output category: each window once, with its count and sum, and the view's table;
 - rebuilds with `stele processors rebuild`: every window written again (a new generation, new
   ids), the view unchanged;
-- changes the definition and restarts: the processor rebuilds by itself under the new one.
+- changes the definition and restarts: the processor rebuilds by itself under the new one;
+- runs a MATCH_RECOGNIZE absence (authorizations not settled within 15 minutes) across the same
+  SIGKILL, and compares its alerts with the ones computed here.
 
 Waits are for progress, never for a fixed time.
 
@@ -59,6 +61,23 @@ CREATE TABLE burst_alerts (account TEXT NOT NULL, window_start TEXT NOT NULL, wi
                            PRIMARY KEY (account, window_start));
 -- @on WithdrawalBurst (account text, window_start text, withdrawals integer, total integer)
 INSERT OR REPLACE INTO burst_alerts VALUES (:data.account, :data.window_start, :data.withdrawals, :data.total);
+"""
+
+# An absence across a SIGKILL: an authorization not settled within 15 minutes of event time.
+UNSETTLED = """-- @processor unsettled
+-- @output unsettled-alerts
+-- @event-type AuthorizationNotSettled
+-- @out-of-order 1 minute
+SELECT *
+FROM cards
+MATCH_RECOGNIZE (
+    PARTITION BY stream_id
+    ORDER BY occurred_at
+    MEASURES A.data.authorization AS authorization, A.occurred_at AS authorizedAt
+    PATTERN (A !S) WITHIN INTERVAL '15' MINUTES
+    DEFINE A AS A.type = 'CardAuthorized',
+           S AS S.type = 'AuthorizationSettled' AND S.data.authorization = A.data.authorization
+)
 """
 
 BROKEN = """-- @processor broken
@@ -204,6 +223,8 @@ try:
         f.write(VIEW)
     with open(os.path.join(defs, "broken.sql"), "w") as f:
         f.write(BROKEN)
+    with open(os.path.join(defs, "unsettled.sql"), "w") as f:
+        f.write(UNSETTLED)
 
     checked = stele("processors", "check", defs, check=False)
     if checked.returncode == 0 or "broken.sql:4: unknown column amount: payload fields are data.amount" not in checked.stdout:
@@ -237,6 +258,28 @@ try:
         account, kind, amount, at = event
         server.request("POST", f"/streams/accounts/{account}", {"type": kind, "data": {"amount": amount}, "occurredAt": str(at)})
 
+    # Card authorizations, one in three settled within 15 minutes, one in three settled too
+    # late, one in three never: the two thirds not settled in time are alerts.
+    cards, unsettled_expected = [], set()
+    for index in range(90):
+        at = base + index * 60_000
+        card, authorization = f"card-{index % 7}", f"auth-{index}"
+        cards.append((at, card, "CardAuthorized", authorization))
+        if index % 3 == 0:
+            cards.append((at + 5 * 60_000, card, "AuthorizationSettled", authorization))
+        elif index % 3 == 1:
+            cards.append((at + 20 * 60_000, card, "AuthorizationSettled", authorization))
+            unsettled_expected.add((card, authorization))
+        else:
+            unsettled_expected.add((card, authorization))
+    cards.sort()
+
+    def append_card(server, entry):
+        at, card, kind, authorization = entry
+        server.request("POST", f"/streams/cards/{card}", {"type": kind, "data": {"authorization": authorization}, "occurredAt": str(at)})
+
+    for entry in cards[:len(cards) // 2]:
+        append_card(server, entry)
     for event in events[:600]:
         append(server, event)
     # Killed while it works: wait until it has written something, then SIGKILL.
@@ -249,13 +292,40 @@ try:
     server = Server()
     for event in events[600:]:
         append(server, event)
+    for entry in cards[len(cards) // 2:]:
+        append_card(server, entry)
     # Far ahead: the watermark passes every window of the traffic (its own stays open).
     append(server, ("flush", "MoneyWithdrawn", 0, base + 86_400_000))
+    append_card(server, (base + 86_400_000, "card-clock", "Tick", "none"))
     status = wait_caught_up(server, 1, len(expected))
     compare(outputs(server), expected, copies=1)
     wait_view(server, expected)
     print(f"ok: {len(expected)} bursts from 1,200 events, each written once and equal to the aggregation computed here, "
           f"through a SIGKILL; dead letters {status.get('deadLettered')}")
+
+    def unsettled_alerts():
+        found, after = [], ""
+        while True:
+            page = server.request("GET", f"/categories/unsettled-alerts/events?limit=1000&after={after}")
+            found += [(event["subject"], event["data"]["authorization"]) for event in page["events"]]
+            if not page["events"]:
+                return found
+            after = page["next"]
+    progress = Progress("the absences to fire")
+    while True:
+        status = server.request("GET", "/processors/unsettled")
+        found = unsettled_alerts()
+        if len(found) > len(unsettled_expected):
+            fail(f"{len(found)} unsettled alerts, more than {len(unsettled_expected)}")
+        if status.get("lag") == 0 and len(found) == len(unsettled_expected):
+            break
+        progress.check((status.get("eventsRead"), len(found)))
+        time.sleep(0.05)
+    if set(found) != unsettled_expected or len(found) != len(set(found)):
+        fail(f"unsettled alerts {sorted(set(found) ^ unsettled_expected)[:5]} differ from the ones computed here")
+    if "PATTERN (A !S) WITHIN 900000 ms" not in status.get("window", ""):
+        fail(f"the pattern processor's status: {status}")
+    print(f"ok: MATCH_RECOGNIZE absence: {len(found)} authorizations not settled within 15 minutes, each alerted once, through the same SIGKILL")
 
     rebuilt = stele("processors", "rebuild", "withdrawal_bursts", "--server", server.url).stdout
     if "generation 2" not in rebuilt:
