@@ -105,7 +105,7 @@ let package = Package(
         // The library applications import: typed events, deciders, repositories, reactors.
         .target(name: "Stele", dependencies: ["SteleStore", "SteleEmbedded", "SteleLog", "SteleRemote", "SteleProcessing", "SteleProcessors"]),
         // The seed's examples (bank account, shopping cart, inventory), behind `stele demo`.
-        .target(name: "SteleExamples", dependencies: ["Stele"], path: "Examples", exclude: ["views", "carts"]),
+        .target(name: "SteleExamples", dependencies: ["Stele", "SteleCore"], path: "Examples", exclude: ["views", "carts"]),
         // Networking lives here only: the Kafka listener over the broker.
         .target(name: "SteleServer", dependencies: ["SteleCore", "SteleLog", 
             "SteleBroker", "SteleKafkaProtocol", "SteleCompression", "SteleSecurity",

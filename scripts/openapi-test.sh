@@ -46,7 +46,10 @@ echo "== schemathesis against the live server"
 # Event streams never end and /appends waits for appends by design: both are excluded from
 # generated traffic (the Swift suites test them over real sockets). --request-timeout is in
 # seconds (schemathesis 4): a hang guard for a slow, busy machine, not a response-time check.
+# One worker: with two threads, Hypothesis' lambda-source cache (used to print generators)
+# fails inside schemathesis now and then ("KeyError", "AST constructor recursion depth
+# mismatch") — a fault of the tool, not an answer of the server.
 schemathesis --config-file schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
     --exclude-path-regex '/subscribe$|/changes$|^/appends$' \
-    --max-examples 25 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 120 --workers 2 --warnings off \
+    --max-examples 25 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 120 --workers 1 --warnings off \
     --suppress-health-check all

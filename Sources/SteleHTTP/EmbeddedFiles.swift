@@ -2812,7 +2812,7 @@ document.addEventListener('DOMContentLoaded', route);
       },
       "EventIn": {
         "type": "object",
-        "description": "An event to append. The payload is `data` (any JSON value, stored as its JSON text) or `data_base64` (bytes, stored as they are); `data` wins when both are given. The payload is `data_base64` (byte for byte) when present, else `data` as JSON; an event may have neither (an empty payload), as in CloudEvents.",
+        "description": "An event to append. The payload is `data_base64` (bytes, stored byte for byte) when present, else `data` (any JSON value, stored as its JSON text); an event may have neither (an empty payload), as in CloudEvents.",
         "required": [
           "type"
         ],
@@ -2854,19 +2854,7 @@ document.addEventListener('DOMContentLoaded', route);
             "description": "When the event happened in the world: an ISO 8601 / RFC 3339 time (`2026-11-23T10:15:00Z`, fractional seconds allowed) or epoch milliseconds, as a string.",
             "pattern": "^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])|[0-9]{1,14})$"
           }
-        },
-        "anyOf": [
-          {
-            "required": [
-              "data"
-            ]
-          },
-          {
-            "required": [
-              "data_base64"
-            ]
-          }
-        ]
+        }
       },
       "AppendRequest": {
         "description": "One event, or an array of events appended atomically.",
