@@ -80,6 +80,9 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     private var runs: [String: [Run]] = [:]
     /// Absence: completed prefixes waiting for their deadline, per key.
     private var waiting: [String: [Run]] = [:]
+    /// The earliest first-event time of any run or waiting prefix (at most: ended ones are not
+    /// taken out until the next sweep), so the sweep for deadlines runs only when one is due.
+    private var earliestStart: Int64?
 
     public init(spec: PatternSpec, outOfOrderness: Int64 = 0, maxRunsPerKey: Int = 10_000, condition: @escaping Condition) {
         precondition(spec.problem == nil, spec.problem ?? "")
@@ -94,11 +97,14 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
 
     /// The sequence number of the oldest event still held (waiting for the watermark, or in a
     /// run): where a replay must start to rebuild this state. Nil when nothing is held.
+    /// Every row of a run counts (rows are in time order, which need not be the order given).
     public var oldestHeldSequence: UInt64? {
         var oldest = held.elements.map(\.event.sequence).min()
         for list in [runs, waiting] {
             for runs in list.values {
-                for run in runs { if let first = run.rows.first?.event.sequence { oldest = Swift.min(oldest ?? first, first) } }
+                for run in runs {
+                    for row in run.rows { oldest = Swift.min(oldest ?? row.event.sequence, row.event.sequence) }
+                }
             }
         }
         return oldest
@@ -140,8 +146,12 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             outputs += feed(next.event)
         }
         // Every event before the watermark is in: absences due before it fire, and runs that
-        // could only be completed by an earlier event end.
-        for key in Set(waiting.keys).union(runs.keys).sorted() { outputs += expire(before: watermark, key: key) }
+        // could only be completed by an earlier event end. Looked at only once the earliest
+        // deadline is passed (not on every event).
+        if let within = spec.within, earliestStart.map({ Self.deadline($0, within) < watermark }) ?? false {
+            for key in Set(waiting.keys).union(runs.keys).sorted() { outputs += expire(before: watermark, key: key) }
+            earliestStart = (runs.values.joined().map(\.startTime) + waiting.values.joined().map(\.startTime)).min()
+        }
         return outputs
     }
 
@@ -152,8 +162,10 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
         return expire(key: key) { run in Self.deadline(run, within) < time }
     }
 
-    private static func deadline(_ run: Run, _ within: Int64) -> Int64 {
-        let (deadline, overflow) = run.startTime.addingReportingOverflow(within)
+    private static func deadline(_ run: Run, _ within: Int64) -> Int64 { deadline(run.startTime, within) }
+
+    private static func deadline(_ start: Int64, _ within: Int64) -> Int64 {
+        let (deadline, overflow) = start.addingReportingOverflow(within)
         return overflow ? .max : deadline
     }
 
@@ -196,6 +208,7 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             var starts: Set<UInt64> = []
             for run in next where run.term == lastTerm && run.count == 1 && starts.insert(run.rows[0].event.sequence).inserted {
                 waiting[key, default: []].append(run)
+                earliestStart = Swift.min(earliestStart ?? run.startTime, run.startTime)
             }
             next.removeAll { $0.term == lastTerm && $0.count == 1 }
         }
@@ -204,18 +217,22 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             next.removeLast(next.count - maxRunsPerKey)
         }
         runs[key] = next.isEmpty ? nil : next
+        if let first = next.map(\.startTime).min() { earliestStart = Swift.min(earliestStart ?? first, first) }
         return []
     }
 
     /// The runs `run` becomes by taking `event`, most preferred first: taken by the current
-    /// term (greedy), else by a later one once this term has its minimum. None: the run ends.
+    /// term (by each variable of it that holds, left to right), else by a later one once this
+    /// term has its minimum. None: the run ends.
     private func step(_ run: Run, _ event: PatternEvent<Value>) -> [Run] {
         guard run.term < spec.terms.count else { return [] }
         let term = spec.terms[run.term]
         var results: [Run] = []
-        if term.quantifier.max.map({ run.count < $0 }) ?? true,
-           let variable = term.variables.first(where: { condition($0, event, run.rows) }) {
-            results.append(Run(term: run.term, count: run.count + 1, rows: run.rows + [MatchedRow(variable: variable, event: event)]))
+        if term.quantifier.max.map({ run.count < $0 }) ?? true {
+            // Each variable of an alternation that holds is a way on, the leftmost preferred.
+            for variable in term.variables where condition(variable, event, run.rows) {
+                results.append(Run(term: run.term, count: run.count + 1, rows: run.rows + [MatchedRow(variable: variable, event: event)]))
+            }
         }
         if run.count >= term.quantifier.min, run.term + 1 < spec.terms.count {
             results += step(Run(term: run.term + 1, count: 0, rows: run.rows), event)

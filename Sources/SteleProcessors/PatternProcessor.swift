@@ -38,8 +38,9 @@ public enum PatternInput: Sendable, Equatable {
 /// holds no one back), so a source read a page ahead of another makes none of the other's
 /// events late.
 ///
-/// Limit: with several sources (or partitions), the order they interleave in may differ after a
-/// restart, and with it the watermark each event meets.
+/// Limit: at the live edge — one source caught up while another is read — the order events
+/// meet depends on when they were appended, and a restart over the same events, stored by
+/// then, may judge different ones late.
 public struct PatternProcessor: Sendable {
     public let name: String
     public let sources: [String]
@@ -78,12 +79,16 @@ public struct PatternProcessor: Sendable {
         checkpointName = name
     }
 
-    /// An event the matcher holds: where to replay from to hold it again.
+    /// An event given to the matcher: where to replay from to give it again.
     struct Held {
         var sequence: UInt64
         var category: String
         var position: EventPosition
+        var time: Int64
+        /// The watermark before it was given.
         var watermark: Int64
+        /// Taken (not late): it was, or will be, fed to the runs in time order.
+        var fed: Bool
     }
 
     public func run() async throws { try await run(until: nil) }
@@ -95,29 +100,44 @@ public struct PatternProcessor: Sendable {
         try await run(until: ends)
     }
 
+    /// The replay points and watermark are one record: written to the slot not in use, then the
+    /// slot named (`NAME.slot`) in one durable write, so a restart reads one whole record.
+    func loadReplay() async throws -> (slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64?) {
+        guard let slot = try await checkpoints.load(checkpointName + ".slot")?.nextOffsets[0] else { return (1, [:], nil) }
+        var points: [String: CategoryCheckpoint] = [:]
+        for source in sources { points[source] = try await checkpoints.load("\(checkpointName).s\(slot).\(source)") }
+        return (slot, points, try await checkpoints.loadWatermark("\(checkpointName).s\(slot)"))
+    }
+
+    func saveReplay(slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64) async throws {
+        for source in sources { try await checkpoints.save(points[source] ?? .start, for: "\(checkpointName).s\(slot).\(source)") }
+        try await checkpoints.saveWatermark(watermark, for: "\(checkpointName).s\(slot)")
+        try await checkpoints.save(CategoryCheckpoint(nextOffsets: [0: slot]), for: checkpointName + ".slot")
+    }
+
     func run(until ends: [String: CategoryCheckpoint]?) async throws {
-        var starts: [String: CategoryCheckpoint] = [:]
+        var (slot, starts, savedWatermark) = try await loadReplay()
         var readBefore: [String: CategoryCheckpoint] = [:]
-        for source in sources {
-            starts[source] = try await checkpoints.load(checkpointName + "." + source) ?? .start
-            readBefore[source] = try await checkpoints.load(checkpointName + "." + source + ".read")
-        }
+        for source in sources { readBefore[source] = try await checkpoints.load(checkpointName + "." + source + ".read") }
         var matcher = PatternMatcher<PatternRow>(spec: pattern, outOfOrderness: outOfOrderness, maxRunsPerKey: maxRunsPerKey, condition: condition)
-        if let watermark = try await checkpoints.loadWatermark(checkpointName) { _ = matcher.advance(to: watermark) }
-        var follower = CategoriesFollower(store: store, categories: sources, after: starts)
+        if let savedWatermark { _ = matcher.advance(to: savedWatermark) }
+        let input = input
+        // Merged by event time, so a replay meets stored events in the order the first run did.
+        var follower = CategoriesFollower(store: store, categories: sources, after: starts) { category, event in
+            if case let .event(_, time) = input(PatternRow(category: category, event: event, payload: JSONValue.parse(event.data))) { return time }
+            return nil
+        }
         var held: [Held] = []
         var heldStart = 0
         var newest: [String: Int64] = [:]
-        // The first and last events of recent matches: a match decides which partial matches
-        // it ends (SKIP PAST LAST ROW), so a replay must hold its first event again.
+        // The rows of recent matches (their least and greatest sequence numbers): a match ends
+        // the partial matches it overlaps (SKIP PAST LAST ROW), so a replay must find it again.
         var spans: [(first: UInt64, last: UInt64)] = []
         var progress = WindowProcessor.Progress(checkpoint: starts[sources[0]] ?? .start, read: starts[sources[0]] ?? .start)
         onProgress?(progress)
         func reached() -> Bool {
             guard let ends else { return false }
-            return ends.allSatisfy { source, end in
-                end.nextOffsets.allSatisfy { partition, next in (follower.delivered[source]?.nextOffset(in: partition) ?? 0) >= next }
-            }
+            return ends.allSatisfy { source, end in follower.delivered[source]?.covers(end) ?? false }
         }
         if reached() { return }
         var sinceSave = 0
@@ -134,13 +154,16 @@ public struct PatternProcessor: Sendable {
                     progress.deadLettered += 1
                 }
             case let .event(key, time):
-                held.append(Held(sequence: matcher.sequenceOfNextEvent, category: category, position: event.position, watermark: matcher.watermark))
+                let sequence = matcher.sequenceOfNextEvent
+                let watermarkBefore = matcher.watermark
                 var outputs = matcher.insert(PatternEvent(key: key, time: time, value: row), advancing: false)
+                let late = outputs.contains { if case .late = $0 { true } else { false } }
+                held.append(Held(sequence: sequence, category: category, position: event.position, time: time, watermark: watermarkBefore, fed: !late))
                 // Each source's progress is its own: the watermark is the least advanced
-                // source's newest time, minus the disorder. A source found caught up (nothing
-                // more to read) holds no one back; until it has had an event, one that is not
-                // caught up holds the watermark where it is.
-                newest[category] = max(newest[category] ?? .min, time)
+                // source's newest time, minus the disorder (a late or refused time moves nothing).
+                // A source found caught up holds no one back; until it has had an event, one
+                // that is not caught up holds the watermark where it is.
+                if !late { newest[category] = max(newest[category] ?? .min, time) }
                 let active = sources.filter { !follower.caughtUp.contains($0) }
                 let deciding = active.isEmpty ? sources.filter { newest[$0] != nil } : active
                 if deciding.allSatisfy({ newest[$0] != nil }), let least = deciding.compactMap({ newest[$0] }).min() {
@@ -150,10 +173,11 @@ public struct PatternProcessor: Sendable {
                 for output in outputs {
                     switch output {
                     case let .match(match):
-                        if pattern.absent == nil, let first = match.rows.first?.event.sequence, let last = match.rows.last?.event.sequence {
-                            spans.append((first, last))
-                        }
-                        if !replaying, try await write(match) { progress.windowsWritten += 1 }
+                        let sequences = match.rows.map(\.event.sequence)
+                        if pattern.absent == nil, let first = sequences.min(), let last = sequences.max() { spans.append((first, last)) }
+                        // Written on a replay too: a match found again has the same id, and the
+                        // store writes it once (which event released it may differ).
+                        if try await write(match) { progress.windowsWritten += 1 }
                     case let .late(late, reason):
                         if !replaying {
                             try await DeadLetter.write(late.value.event, reason: reason, processor: name, generation: generation, to: deadLetters, in: store)
@@ -165,18 +189,13 @@ public struct PatternProcessor: Sendable {
             sinceSave += 1
             let done = reached()
             if sinceSave >= checkpointEvery || follower.isBufferEmpty || done {
-                // A replay starts at the oldest event held, or earlier: at the first event of any
-                // match that ends after it, so the replay finds the same matches and ends the
-                // same partial matches (until no such match starts earlier).
-                var oldest = matcher.oldestHeldSequence ?? matcher.sequenceOfNextEvent
-                while let earlier = spans.filter({ $0.last >= oldest }).map(\.first).min(), earlier < oldest { oldest = earlier }
-                spans.removeAll { $0.last < oldest }
+                let oldest = replayStart(matcher: matcher, held: held[heldStart...], spans: &spans)
                 while heldStart < held.count, held[heldStart].sequence < oldest { heldStart += 1 }
                 if heldStart > 4_096 { held.removeFirst(heldStart); heldStart = 0 }
                 var points = follower.delivered
                 var watermark = matcher.watermark
-                var placed: Set<String> = []
-                for entry in held[heldStart...] where placed.insert(entry.category + "/" + String(entry.position.partition)).inserted {
+                var placed: Set<PartitionOf> = []
+                for entry in held[heldStart...] where placed.insert(PartitionOf(category: entry.category, partition: entry.position.partition)).inserted {
                     var point = points[entry.category] ?? .start
                     point.nextOffsets[entry.position.partition] = entry.position.offset
                     if entry.position.transaction != 0 || point.transactions[entry.position.partition] != nil {
@@ -185,14 +204,13 @@ public struct PatternProcessor: Sendable {
                     points[entry.category] = point
                     watermark = min(watermark, entry.watermark)
                 }
-                // As the window processor: read positions first (never moved back), then the
-                // watermark, then the replay points.
+                // The read positions first (never moved back), then the replay record.
                 for source in sources {
                     guard let delivered = follower.delivered[source], readBefore[source].map({ delivered.covers($0) }) ?? true else { continue }
                     try await checkpoints.save(delivered, for: checkpointName + "." + source + ".read")
                 }
-                try await checkpoints.saveWatermark(watermark, for: checkpointName)
-                for source in sources { try await checkpoints.save(points[source] ?? .start, for: checkpointName + "." + source) }
+                slot = slot == 0 ? 1 : 0
+                try await saveReplay(slot: slot, points: points, watermark: watermark)
                 (progress.checkpoint, progress.read) = (points[sources[0]] ?? .start, follower.delivered[sources[0]] ?? .start)
                 (progress.watermark, progress.openWindows) = (matcher.watermark, matcher.openRuns)
                 onProgress?(progress)
@@ -200,6 +218,32 @@ public struct PatternProcessor: Sendable {
             }
             if done { return }
         }
+    }
+
+    struct PartitionOf: Hashable {
+        var category: String
+        var partition: Int32
+    }
+
+    /// The sequence number a replay starts at: the oldest event the matcher holds, moved back
+    /// (until nothing moves it) to the first row of any match that ends after it, and to any
+    /// event given before it but fed to the runs after one given from it on — events are fed in
+    /// time order, not the order given, so such an event changed the runs the replay rebuilds.
+    func replayStart(matcher: PatternMatcher<PatternRow>, held: ArraySlice<Held>, spans: inout [(first: UInt64, last: UInt64)]) -> UInt64 {
+        var oldest = matcher.oldestHeldSequence ?? matcher.sequenceOfNextEvent
+        while true {
+            if let earlier = spans.filter({ $0.last >= oldest }).map(\.first).min(), earlier < oldest {
+                oldest = earlier
+                continue
+            }
+            let from = held.filter { $0.fed && $0.sequence >= oldest }
+            guard let firstFed = from.min(by: { ($0.time, $0.sequence) < ($1.time, $1.sequence) }) else { break }
+            let fedAfter = held.filter { $0.fed && $0.sequence < oldest && ($0.time, $0.sequence) > (firstFed.time, firstFed.sequence) }
+            guard let earlier = fedAfter.map(\.sequence).min() else { break }
+            oldest = earlier
+        }
+        spans.removeAll { $0.last < oldest }
+        return oldest
     }
 
     /// A match, once: its id is the same on every run.

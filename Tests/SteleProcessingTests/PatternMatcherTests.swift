@@ -14,6 +14,10 @@ struct PatternMatcherTests {
         case "A": event.value >= 50
         case "B": rows.last.map { event.value < $0.event.value } ?? false
         case "C": rows.first.map { event.value > $0.event.value } ?? false
+        case "D": event.value % 2 == 0
+        case "E": event.value < 50
+        // Follows an E only: the alternation's second choice.
+        case "F": rows.last?.variable == "E" && event.value > 90
         default: true
         }
     }
@@ -37,12 +41,14 @@ struct PatternMatcherTests {
         if let within = spec.within, rows[r].time - rows[s].time > within { return nil }
         func search(_ i: Int, _ term: Int, _ count: Int, _ taken: [MatchedRow<Int>]) -> [MatchedRow<Int>]? {
             let t = spec.terms[term]
-            if t.quantifier.max.map({ count < $0 }) ?? true, let v = t.variables.first(where: { condition($0, rows[i], taken) }) {
-                let next = taken + [MatchedRow(variable: v, event: rows[i])]
-                if i == r {
-                    if term == spec.terms.count - 1 && count + 1 == 1 { return next }
-                } else if let found = search(i + 1, term, count + 1, next) {
-                    return found
+            if t.quantifier.max.map({ count < $0 }) ?? true {
+                for v in t.variables where condition(v, rows[i], taken) {
+                    let next = taken + [MatchedRow(variable: v, event: rows[i])]
+                    if i == r {
+                        if term == spec.terms.count - 1 && count + 1 == 1 { return next }
+                    } else if let found = search(i + 1, term, count + 1, next) {
+                        return found
+                    }
                 }
             }
             if count >= t.quantifier.min, term + 1 < spec.terms.count { return search(i, term + 1, 0, taken) }
@@ -110,6 +116,9 @@ struct PatternMatcherTests {
         PatternSpec(terms: [.init(["A", "C"]), .init(["B"], .zeroOrMore), .init(["C"])], within: 3_000),
         PatternSpec(terms: [.init(["A"]), .init(["X"], .between(min: 1, max: 3)), .init(["C"])]),
         PatternSpec(terms: [.init(["A"]), .init(["B"], .optional), .init(["C"])], within: 2_000),
+        // Both of an alternation may hold (D: any even value, E: any value under 50): only one
+        // may lead to a match, which the other must not hide.
+        PatternSpec(terms: [.init(["D", "E"]), .init(["F"])], within: 2_000),
     ])
     func matchesWhatTheOracleFinds(spec: PatternSpec) {
         for seed in 1...6 as ClosedRange<UInt64> {

@@ -361,13 +361,15 @@ extension ProcessorDefinitionTests {
     }
 
     @Test(arguments: [
-        ("PATTERN (A B) DEFINE C AS C.type = 'x'", "the pattern has no variable C"),
+        ("PATTERN (A B) WITHIN INTERVAL '1' MINUTE DEFINE C AS C.type = 'x'", "the pattern has no variable C"),
+        ("PATTERN (A B) DEFINE A AS type = 'x'", "needs WITHIN"),
+        ("MEASURES SUM(A.window_start) AS x PATTERN (A B) WITHIN INTERVAL '1' MINUTE", "a window's column"),
         ("PATTERN (A B*?) DEFINE A AS type = 'x'", "reluctant quantifiers"),
         ("PATTERN (A !B) DEFINE B AS type = 'x'", "needs WITHIN"),
         ("PATTERN (A !B) WITHIN INTERVAL '1' MINUTE", "needs a DEFINE"),
-        ("PATTERN (A B+)", "ends with a single variable"),
+        ("PATTERN (A B+) WITHIN INTERVAL '1' MINUTE", "ends with a single variable"),
         ("AFTER MATCH SKIP TO NEXT ROW PATTERN (A B)", "SKIP PAST LAST ROW"),
-        ("PATTERN (A B) DEFINE A AS Z.type = 'x'", "Z is not a variable of the pattern"),
+        ("PATTERN (A B) WITHIN INTERVAL '1' MINUTE DEFINE A AS Z.type = 'x'", "Z is not a variable of the pattern"),
     ] as [(String, String)])
     func refusesPatternsWithTheReason(clause: String, reason: String) {
         let text = "-- @processor p\nSELECT * FROM a MATCH_RECOGNIZE (PARTITION BY stream_id ORDER BY occurred_at\n" + clause + ")"
@@ -402,6 +404,28 @@ extension ProcessorDefinitionTests {
             #expect(alerts.first?.member("amount") == .integer(1500))
             #expect(alerts.first?.member("total") == .integer(1500))
             #expect(alerts.first?.member("between") == .integer(1))
+        }
+    }
+
+    /// An event time outside any calendar is a dead letter, and moves no watermark: the events
+    /// after it still match.
+    @Test func anExtremeTimeDoesNotStopAPattern() async throws {
+        try await withProcessorStore { store in
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor pairs
+                SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY stream_id ORDER BY data.at
+                    MEASURES A.data.at AS first, B.data.at AS second
+                    PATTERN (A B) WITHIN INTERVAL '1' MINUTE
+                    DEFINE A AS A.type = 'A', B AS B.type = 'B')
+                """, file: "pairs.sql")
+            for (type, at) in [("A", "9223372036854775807"), ("A", "1000"), ("B", "2000"), ("Tick", "100000000")] {
+                try await store.append([EventData(type: type, data: Array(#"{"at":\#(at)}"#.utf8))], to: StreamName(category: "ticks", id: "t"))
+            }
+            try await definition.makePatternProcessor(store: store, checkpoints: InMemoryCheckpointStore()).runUntilCaughtUp()
+            let pairs = try await store.read(StreamName(category: "pairs", id: "t")).compactMap { JSONValue.parse($0.data) }
+            #expect(pairs.map { $0.member("first") } == [.integer(1000)])
+            let dead = try await store.read(StreamName(category: "pairs-dead-letters", id: "pairs"))
+            #expect(dead.count == 1)
         }
     }
 

@@ -129,8 +129,10 @@ extension WindowQueryParser {
             }
             terms.append(PatternSpec.Term(variables, try quantifier()))
         }
-        var within: Int64?
-        if accept(keyword: "WITHIN") { within = try interval() }
+        // A processor's partial matches must end: without WITHIN, one for a key gone quiet would
+        // live, and hold its events for a replay, forever.
+        guard accept(keyword: "WITHIN") else { throw failure("a processor's pattern needs WITHIN (how long a match may take), so partial matches end", at: patternLine) }
+        let within: Int64? = try interval()
         let pattern = PatternSpec(terms: terms, absent: absent, within: within)
         if let problem = pattern.problem { throw failure(problem, at: patternLine) }
         var defines: [String: SQLExpression] = [:]

@@ -385,7 +385,9 @@ struct WindowQueryParser {
         // `A.data.amount`, `A.type`: a pattern variable's row (any first name that is no column).
         if allowsVariables, path.count >= 2, path[0] != "data", EventAttribute(rawValue: path[0]) == nil,
            path[0] != "window_start", path[0] != "window_end" {
-            return .variable(path[0], try resolve(Array(path.dropFirst()), at: start))
+            let inner = try resolve(Array(path.dropFirst()), at: start)
+            if inner == .windowStart || inner == .windowEnd { throw failure("a pattern's rows have no \(inner): it is a window's column", at: start) }
+            return .variable(path[0], inner)
         }
         return try resolve(path, at: start)
     }
