@@ -164,6 +164,39 @@ public enum FraudDetection {
     /// Appends the traffic, runs the three rules over it to the end, and returns the alerts by type.
     public static func run(store: EventStore, seed: UInt64, print: Demos.Output) async throws -> [String: [RecordedEvent]] {
         let traffic = traffic(seed: seed)
+        try await append(traffic, to: store)
+        print("Appended \(traffic.count) events: withdrawals, logins, transfers and card authorizations of 20 accounts over 3 hours (seed \(seed))")
+        let checkpoints = InMemoryCheckpointStore()
+        for rule in rules {
+            try await ProcessorDefinition.parse(rule, file: "fraud rules").makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+        }
+        let alerts = try await alerts(in: store)
+        for (type, rule) in [("WithdrawalBurst", "1. withdrawal bursts (> 2,000 within a 10-minute window)"),
+                             ("NewCountryTransfer", "2. a login from another country, then a transfer > 1,000 within 5 minutes"),
+                             ("AuthorizationNotSettled", "3. card authorizations not settled within 15 minutes")] {
+            print("\(rule): \(alerts[type]?.count ?? 0) alerts")
+            for event in (alerts[type] ?? []).sorted(by: { $0.stream.id < $1.stream.id }) {
+                print("  \(event.stream.id)  \(String(decoding: event.data, as: UTF8.self))")
+            }
+        }
+        return alerts
+    }
+
+    /// The alerts written so far, by event type.
+    public static func alerts(in store: EventStore) async throws -> [String: [RecordedEvent]] {
+        var alerts: [String: [RecordedEvent]] = [:]
+        var next = CategoryCheckpoint.start
+        while true {
+            let page = try await store.readCategory("alerts", after: next)
+            if page.events.isEmpty { break }
+            for event in page.events { alerts[event.type ?? "", default: []].append(event) }
+            next = page.next
+        }
+        return alerts
+    }
+
+    /// Appends the generated traffic, each event with its time as `occurredAt`.
+    public static func append(_ traffic: [Traffic], to store: EventStore) async throws {
         for event in traffic {
             let data = "{" + event.data.keys.sorted().map { key -> String in
                 switch event.data[key]! {
@@ -174,27 +207,5 @@ public enum FraudDetection {
             try await store.append([EventData(type: event.type, data: Array(data.utf8), metadata: EventMetadata(occurredAt: Date(timeIntervalSince1970: Double(event.time) / 1000)))],
                                    to: StreamName(category: event.category, id: event.stream))
         }
-        print("Appended \(traffic.count) events: withdrawals, logins, transfers and card authorizations of 20 accounts over 3 hours (seed \(seed))")
-        let checkpoints = InMemoryCheckpointStore()
-        for rule in rules {
-            try await ProcessorDefinition.parse(rule, file: "fraud rules").makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
-        }
-        var alerts: [String: [RecordedEvent]] = [:]
-        var next = CategoryCheckpoint.start
-        while true {
-            let page = try await store.readCategory("alerts", after: next)
-            if page.events.isEmpty { break }
-            for event in page.events { alerts[event.type ?? "", default: []].append(event) }
-            next = page.next
-        }
-        for (type, rule) in [("WithdrawalBurst", "1. withdrawal bursts (> 2,000 within a 10-minute window)"),
-                             ("NewCountryTransfer", "2. a login from another country, then a transfer > 1,000 within 5 minutes"),
-                             ("AuthorizationNotSettled", "3. card authorizations not settled within 15 minutes")] {
-            print("\(rule): \(alerts[type]?.count ?? 0) alerts")
-            for event in (alerts[type] ?? []).sorted(by: { $0.stream.id < $1.stream.id }) {
-                print("  \(event.stream.id)  \(String(decoding: event.data, as: UTF8.self))")
-            }
-        }
-        return alerts
     }
 }

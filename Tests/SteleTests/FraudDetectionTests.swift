@@ -1,7 +1,18 @@
 import Foundation
 import Testing
 import Stele
+import SteleCore
 import SteleExamples
+import Synchronization
+
+/// Fired once; waited for by one task (a test's stop point).
+final class StopSignal: Sendable {
+    private let fired = Mutex(false)
+    func fire() { fired.withLock { $0 = true } }
+    func wait() async {
+        while !fired.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+}
 
 /// `stele demo fraud`: the alerts the three processors write equal, exactly, the alerts computed
 /// here from the generated events by plain loops — per account and 10-minute window; per
@@ -63,6 +74,45 @@ struct FraudDetectionTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let alerts = try await FraudDetection.run(store: store, seed: seed, print: { _ in })
         try await store.close()
+        try Self.compare(alerts, seed: seed)
+    }
+
+    /// The three rules stopped at random points and started again from their checkpoints, five
+    /// times each (the pattern across logins and transfers included), then run to the end: the
+    /// same alerts, each once.
+    @Test func stoppedAndRestartedTheRulesWriteTheSameAlerts() async throws {
+        let path = NSTemporaryDirectory() + "stele-fraud-" + UUID().uuidString
+        let store = try await EventStore.open(.embedded(path: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let seed: UInt64 = 11
+        try await FraudDetection.append(FraudDetection.traffic(seed: seed), to: store)
+        let checkpoints = InMemoryCheckpointStore()
+        var random = SplitMix64(seed: seed)
+        for rule in FraudDetection.rules {
+            let definition = try ProcessorDefinition.parse(rule, file: "rule.sql")
+            for _ in 0..<5 {
+                // Stopped once it has read a random number of events past where it started.
+                let stopAfter = Int64(100 + random.next() % 900)
+                let stop = StopSignal()
+                var processor = definition.makeRunnable(store: store, checkpoints: checkpoints)
+                processor.onProgress = { progress in if progress.eventsRead >= stopAfter { stop.fire() } }
+                // Or once it has caught up, whichever comes first.
+                let running = Task { [processor] in
+                    defer { stop.fire() }
+                    try await processor.runUntilCaughtUp()
+                }
+                await stop.wait()
+                running.cancel()
+                _ = await running.result
+            }
+            try await definition.makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+        }
+        let alerts = try await FraudDetection.alerts(in: store)
+        try await store.close()
+        try Self.compare(alerts, seed: seed)
+    }
+
+    static func compare(_ alerts: [String: [RecordedEvent]], seed: UInt64) throws {
         let expected = Self.expected(FraudDetection.traffic(seed: seed))
         func members(_ event: RecordedEvent) -> [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(event.data)) as? [String: Any]) ?? [:]
