@@ -80,9 +80,15 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     private var runs: [String: [Run]] = [:]
     /// Absence: completed prefixes waiting for their deadline, per key.
     private var waiting: [String: [Run]] = [:]
-    /// The earliest first-event time of any run or waiting prefix (at most: ended ones are not
-    /// taken out until the next sweep), so the sweep for deadlines runs only when one is due.
-    private var earliestStart: Int64?
+    /// When a key's oldest run or waiting prefix comes due (at most one live entry per key's
+    /// oldest start; stale ones expire nothing).
+    struct Deadline: Comparable, Sendable {
+        var at: Int64
+        var key: String
+        static func < (a: Deadline, b: Deadline) -> Bool { (a.at, a.key) < (b.at, b.key) }
+    }
+
+    private var deadlines = MinHeap<Deadline>()
 
     public init(spec: PatternSpec, outOfOrderness: Int64 = 0, maxRunsPerKey: Int = 10_000, condition: @escaping Condition) {
         precondition(spec.problem == nil, spec.problem ?? "")
@@ -146,11 +152,19 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             outputs += feed(next.event)
         }
         // Every event before the watermark is in: absences due before it fire, and runs that
-        // could only be completed by an earlier event end. Looked at only once the earliest
-        // deadline is passed (not on every event).
-        if let within = spec.within, earliestStart.map({ Self.deadline($0, within) < watermark }) ?? false {
-            for key in Set(waiting.keys).union(runs.keys).sorted() { outputs += expire(before: watermark, key: key) }
-            earliestStart = (runs.values.joined().map(\.startTime) + waiting.values.joined().map(\.startTime)).min()
+        // could only be completed by an earlier event end — only the keys with a deadline
+        // passed (a heap of them; an entry whose runs ended meanwhile expires nothing).
+        var due: Set<String> = []
+        while let next = deadlines.min, next.at < watermark {
+            _ = deadlines.popMin()
+            due.insert(next.key)
+        }
+        for key in due.sorted() {
+            outputs += expire(before: watermark, key: key)
+            // Its runs still open have later deadlines: watched again.
+            if let within = spec.within, let start = ((runs[key] ?? []) + (waiting[key] ?? [])).map(\.startTime).min() {
+                deadlines.insert(Deadline(at: Self.deadline(start, within), key: key))
+            }
         }
         return outputs
     }
@@ -208,7 +222,7 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             var starts: Set<UInt64> = []
             for run in next where run.term == lastTerm && run.count == 1 && starts.insert(run.rows[0].event.sequence).inserted {
                 waiting[key, default: []].append(run)
-                earliestStart = Swift.min(earliestStart ?? run.startTime, run.startTime)
+                if let within = spec.within { deadlines.insert(Deadline(at: Self.deadline(run, within), key: key)) }
             }
             next.removeAll { $0.term == lastTerm && $0.count == 1 }
         }
@@ -216,8 +230,12 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             droppedRuns += Int64(next.count - maxRunsPerKey)
             next.removeLast(next.count - maxRunsPerKey)
         }
+        // A run started by this event is the key's newest: watched from now on. (Older ones
+        // are already watched.)
+        if let within = spec.within, let started = next.last(where: { $0.rows.count == 1 && $0.rows[0].event.sequence == event.sequence }) {
+            deadlines.insert(Deadline(at: Self.deadline(started, within), key: key))
+        }
         runs[key] = next.isEmpty ? nil : next
-        if let first = next.map(\.startTime).min() { earliestStart = Swift.min(earliestStart ?? first, first) }
         return []
     }
 
