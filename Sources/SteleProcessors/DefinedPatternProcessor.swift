@@ -3,7 +3,7 @@ import SteleProcessing
 import SteleStore
 import SteleWire
 
-/// A processor a server runs: a window or a pattern processor, named, checkpointed, reporting
+/// A processor a server runs: a window, pattern or join processor, named, checkpointed, reporting
 /// its progress.
 public protocol RunnableProcessor: Sendable {
     var checkpointName: String { get set }
@@ -13,13 +13,15 @@ public protocol RunnableProcessor: Sendable {
 }
 
 extension WindowProcessor: RunnableProcessor {}
-extension PatternProcessor: RunnableProcessor {}
 
 extension ProcessorDefinition {
-    /// The processor the definition declares, window or pattern.
+    /// The processor the definition declares: a window, a pattern or a join.
     public func makeRunnable(store: EventStore, checkpoints: any CheckpointStore, generation: String = "") -> any RunnableProcessor {
-        if window != nil { return makeProcessor(store: store, checkpoints: checkpoints, generation: generation) }
-        return makePatternProcessor(store: store, checkpoints: checkpoints, generation: generation)
+        switch statement {
+        case .window: makeProcessor(store: store, checkpoints: checkpoints, generation: generation)
+        case .pattern: makePatternProcessor(store: store, checkpoints: checkpoints, generation: generation)
+        case .join: makeJoinProcessor(store: store, checkpoints: checkpoints, generation: generation)
+        }
     }
 
     /// The processor a `MATCH_RECOGNIZE` definition declares.
@@ -102,12 +104,7 @@ struct CompiledPatternQuery: Sendable {
         let key = match.key
         members[query.key.outputName] = .string(key)
         for item in query.measures {
-            members[item.name] = switch measure(item.expression) {
-            case .null: .null
-            case let .integer(number): .integer(number)
-            case let .real(number): number.isFinite ? .number(number) : .null
-            case let .text(text): .string(text)
-            }
+            members[item.name] = CompiledWindowQuery.json(measure(item.expression))
         }
         if let selected = query.selected { members = members.filter { selected.contains($0.key) } }
         return (eventType, Array(JSONValue.object(members).jsonText.utf8))

@@ -111,14 +111,19 @@ struct CompiledWindowQuery: Sendable {
         if let having = query.having, SQLExpression.truth(having.evaluate(column: column, aggregate: aggregate)) != true { return nil }
         var members: [String: JSONValue] = [:]
         for item in query.items {
-            members[item.name] = switch item.expression.evaluate(column: column, aggregate: aggregate) {
-            case .null: .null
-            case let .integer(number): .integer(number)
-            case let .real(number): number.isFinite ? .number(number) : .null
-            case let .text(text): .string(text)
-            }
+            members[item.name] = Self.json(item.expression.evaluate(column: column, aggregate: aggregate))
         }
         return (eventType, Array(JSONValue.object(members).jsonText.utf8))
+    }
+
+    /// A result as JSON: NULL is null, a real that is not finite too (JSON has no NaN).
+    static func json(_ value: AggregateValue) -> JSONValue {
+        switch value {
+        case .null: .null
+        case let .integer(number): .integer(number)
+        case let .real(number): number.isFinite ? .number(number) : .null
+        case let .text(text): .string(text)
+        }
     }
 
     static func value(of column: SQLColumn, in event: RecordedEvent, payload: JSONValue?) -> AggregateValue {

@@ -45,6 +45,8 @@ public struct ProcessorDefinition: Sendable {
     public var window: WindowSpec? { if case let .window(query) = statement { query.window } else { nil } }
     /// The pattern of a `MATCH_RECOGNIZE`, or nil for a window.
     public var pattern: PatternSpec? { if case let .pattern(query) = statement { query.pattern } else { nil } }
+    /// Whether it joins two streams within an interval.
+    public var isJoin: Bool { if case .join = statement { true } else { false } }
     public var outOfOrderness: Int64
     public var allowedLateness: Int64
     public var maxOpenWindows: Int
@@ -125,16 +127,13 @@ public struct ProcessorDefinition: Sendable {
             statement = try parser.statement()
         } catch { throw failure(error.line, error.reason) }
         var aggregates: [AggregateFunction] = []
-        let sources: [String]
-        switch statement {
-        case let .window(query):
-            sources = [query.source]
+        let sources = statement.sources
+        if let query = statement.windowQuery {
             for expression in query.items.map(\.expression) + (query.having.map { [$0] } ?? []) {
                 expression.visit(columns: { _ in }, aggregates: { if !aggregates.contains($0) { aggregates.append($0) } })
             }
-        case let .pattern(query):
-            sources = query.sources
-            if settings["lateness"] != nil { throw failure(settings["lateness"]!.line, "@lateness is for windows; a pattern waits @out-of-order") }
+        } else if let (_, line) = settings["lateness"] {
+            throw failure(line, "@lateness is for windows; a pattern or a join waits @out-of-order")
         }
         for source in sources where output == source || deadLetters == source {
             throw failure(1, "a processor cannot write to a category it reads (\(source))")
@@ -160,6 +159,7 @@ public struct ProcessorDefinition: Sendable {
         switch statement {
         case let .window(query): query.items.map(\.name)
         case let .pattern(query): query.selected ?? ([query.key.outputName] + query.measures.map(\.name))
+        case let .join(query): query.items.map(\.name)
         }
     }
 

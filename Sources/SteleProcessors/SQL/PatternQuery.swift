@@ -5,6 +5,23 @@ import SteleStore
 enum ProcessorStatement: Sendable, Equatable {
     case window(WindowQuery)
     case pattern(PatternQuery)
+    case join(JoinQuery)
+
+    var windowQuery: WindowQuery? {
+        switch self {
+        case let .window(query): query
+        case .pattern, .join: nil
+        }
+    }
+
+    /// The categories it reads.
+    var sources: [String] {
+        switch self {
+        case let .window(query): [query.source]
+        case let .pattern(query): query.sources
+        case let .join(query): query.sources
+        }
+    }
 }
 
 /// A row pattern in the SQL of `MATCH_RECOGNIZE` (SQL:2016, as Flink writes it), over one

@@ -96,15 +96,20 @@ struct WindowQueryParser {
         var lookahead = self
         try lookahead.expect(keyword: "SELECT")
         var depth = 0
-        // Which it is shows after FROM: `TABLE(` is a window function, anything else a pattern.
+        // Which it is shows after FROM: `TABLE(` is a window function; then JOIN makes a join,
+        // anything else a pattern.
+        var afterFrom = false
         while let token = lookahead.current {
             if token.isSymbol("(") { depth += 1 } else if token.isSymbol(")") { depth -= 1 }
             lookahead.index += 1
-            if depth == 0, token.isKeyword("FROM") {
+            if depth == 0, !afterFrom, token.isKeyword("FROM") {
                 if lookahead.current?.isKeyword("TABLE") == true { return .window(try query()) }
-                return .pattern(try patternQuery())
+                afterFrom = true
             }
+            if depth == 0, afterFrom, token.isKeyword("JOIN") { return .join(try joinQuery()) }
+            if depth == 0, afterFrom, token.isKeyword("MATCH_RECOGNIZE") { break }
         }
+        if afterFrom { return .pattern(try patternQuery()) }
         return .window(try query())
     }
 
@@ -265,7 +270,7 @@ struct WindowQueryParser {
         return left
     }
 
-    private mutating func negation(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
+    mutating func negation(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
         if accept(keyword: "NOT") { return .not(try negation(aggregates)) }
         return try comparison(aggregates)
     }

@@ -1,0 +1,194 @@
+import Foundation
+import Synchronization
+import Testing
+import Stele
+@testable import SteleProcessors
+import SteleCore
+import SteleWire
+
+/// Interval joins in processor files: the SQL, its refusals with the line, and runs over a real
+/// embedded store — stopped and restarted at random points — compared with every pair computed
+/// here by plain loops.
+struct JoinDefinitionTests {
+    static let shipments = """
+        -- Orders shipped within four hours, with the carrier.
+        -- @processor shipped_orders
+        -- @output shipped
+        -- @event-type OrderShipped
+        -- @out-of-order 10 minutes
+        SELECT o.stream_id AS order_id, o.data.amount AS amount, s.data.carrier AS carrier,
+               s.data.at - o.data.at AS waited
+        FROM orders AS o
+        JOIN shipments s ON s.data.order = o.stream_id
+         AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '4' HOURS
+        WHERE o.type = 'OrderPlaced' AND s.type = 'OrderShipped' AND s.data.weight <= o.data.amount
+        """
+
+    @Test func readsAnIntervalJoin() throws {
+        let definition = try ProcessorDefinition.parse(Self.shipments, file: "j.sql")
+        #expect(definition.isJoin && definition.window == nil && definition.pattern == nil)
+        #expect(definition.sources == ["orders", "shipments"])
+        #expect(definition.resultNames == ["order_id", "amount", "carrier", "waited"])
+        guard case let .join(query) = definition.statement else { Issue.record("not a join"); return }
+        #expect(query.left.alias == "o" && query.right.alias == "s")
+        #expect(query.left.key == .attribute(.streamId) && query.right.key == .field(["order"]))
+        #expect(query.left.time == .field(["at"]) && query.right.time == .field(["at"]))
+        #expect(query.lower == 0 && query.upper == 4 * 3_600_000)
+        #expect(query.left.filter != nil && query.right.filter != nil && query.condition != nil)
+        // Written the other way round, the bounds are the same.
+        let swapped = try ProcessorDefinition.parse("""
+            -- @processor p
+            SELECT o.stream_id AS id FROM orders o JOIN shipments s ON o.stream_id = s.data.order
+            AND o.data.at BETWEEN s.data.at - INTERVAL '4' HOURS AND s.data.at
+            """, file: "p.sql")
+        guard case let .join(other) = swapped.statement else { Issue.record("not a join"); return }
+        #expect(other.lower == 0 && other.upper == 4 * 3_600_000)
+    }
+
+    @Test(arguments: [
+        ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR", 2, "a join is keyed"),
+        ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id", 2, "bounds its time"),
+        ("SELECT stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR", 1, "stream_id needs its side"),
+        ("SELECT x.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR", 1, "x is not a side"),
+        ("SELECT o.stream_id AS id\nFROM orders o LEFT JOIN shipments s\nON s.data.order = o.stream_id", 2, "only inner joins"),
+        ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments o\nON o.data.order = o.stream_id", 2, "two aliases"),
+        ("SELECT *\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id", 1, "names its results"),
+        ("SELECT a.stream_id AS id\nFROM cards a JOIN cards b\nON a.stream_id = b.stream_id AND b.occurred_at BETWEEN a.appended_at AND a.appended_at + INTERVAL '1' HOUR", 2, "one event time"),
+        ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at + INTERVAL '1' HOUR AND o.data.at", 3, "low end is after its high end"),
+        ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.version BETWEEN o.version AND o.version", 3, "compares event times"),
+        ("SELECT o.stream_id AS id\nFROM orders JOIN shipments s\nON s.data.order = o.stream_id", 2, "alias"),
+        ("SELECT COUNT(*) AS n\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id", 1, "is an aggregate"),
+        ("SELECT o.stream_id AS id, s.data.x AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR", 1, "two results are named id"),
+        ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR\nAND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '2' HOUR", 4, "two time bounds"),
+    ] as [(String, Int, String)])
+    func refusesWithTheLine(sql: String, line: Int, reason: String) {
+        do {
+            _ = try ProcessorDefinition.parse("-- @processor p\n" + sql, file: "p.sql")
+            Issue.record("accepted: \(sql)")
+        } catch {
+            #expect(error.line == line + 1, "\(error)")
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
+
+    @Test func latenessIsForWindows() {
+        #expect(throws: ProcessorDefinitionError.self) {
+            try ProcessorDefinition.parse("-- @lateness 1 minute\n" + Self.shipments, file: "j.sql")
+        }
+    }
+
+    /// Generated orders and shipments: some shipped in time, some late or too heavy, some never,
+    /// some for orders that do not exist; times out of order by up to a minute.
+    struct Traffic {
+        var orders: [(id: String, amount: Int64, at: Int64)] = []
+        var shipments: [(order: String, carrier: String, weight: Int64, at: Int64)] = []
+        var noise = 0
+    }
+
+    static func traffic(seed: UInt64, orders count: Int) -> Traffic {
+        var random = SplitMix64(seed: seed)
+        var traffic = Traffic()
+        var time: Int64 = 1_800_000_000_000
+        for index in 0..<count {
+            time += Int64(random.next() % 120_000)
+            let id = "order-\(index)"
+            traffic.orders.append((id, Int64(10 + random.next() % 90), time - Int64(random.next() % 60_000)))
+            for _ in 0..<(random.next() % 3) {
+                // Up to six hours later (so some are past the four allowed), a few before the order.
+                let delay = Int64(random.next() % (6 * 3_600_000)) - 600_000
+                traffic.shipments.append((id, ["dhl", "ups", "la-poste"][Int(random.next() % 3)], Int64(random.next() % 120), time + delay))
+            }
+            if random.next() % 10 == 0 { traffic.shipments.append(("ghost-\(index)", "dhl", 1, time)) }
+        }
+        traffic.shipments.sort { $0.at < $1.at }
+        return traffic
+    }
+
+    /// Every pair by definition: same order, shipped within [0, 4 h] of it, no heavier than its amount.
+    static func expected(_ traffic: Traffic) -> Set<String> {
+        var pairs: Set<String> = []
+        for order in traffic.orders {
+            for shipment in traffic.shipments where shipment.order == order.id {
+                let waited = shipment.at - order.at
+                guard waited >= 0, waited <= 4 * 3_600_000, shipment.weight <= order.amount else { continue }
+                pairs.insert("\(order.id) \(order.amount) \(shipment.carrier) \(waited)")
+            }
+        }
+        return pairs
+    }
+
+    static func append(_ traffic: Traffic, to store: EventStore) async throws {
+        for order in traffic.orders {
+            try await store.append([EventData(type: "OrderPlaced", data: Array(#"{"amount":\#(order.amount),"at":\#(order.at)}"#.utf8))],
+                                   to: StreamName(category: "orders", id: order.id))
+            // Other events of the category, which the join's filter leaves out.
+            try await store.append([EventData(type: "OrderNoted", data: Array(#"{"at":\#(order.at)}"#.utf8))], to: StreamName(category: "orders", id: order.id))
+        }
+        for shipment in traffic.shipments {
+            let data = #"{"order":"\#(shipment.order)","carrier":"\#(shipment.carrier)","weight":\#(shipment.weight),"at":\#(shipment.at)}"#
+            try await store.append([EventData(type: "OrderShipped", data: Array(data.utf8))], to: StreamName(category: "shipments", id: "s-\(shipment.order)"))
+        }
+    }
+
+    static func results(in store: EventStore) async throws -> [String] {
+        var results: [String] = []
+        var after = CategoryCheckpoint.start
+        while true {
+            let page = try await store.readCategory("shipped", after: after, limit: 1_000)
+            if page.events.isEmpty { break }
+            for event in page.events {
+                guard let value = JSONValue.parse(event.data), case let .string(id)? = value.member("order_id"), event.stream.id == id,
+                      case let .integer(amount)? = value.member("amount"), case let .string(carrier)? = value.member("carrier"),
+                      case let .integer(waited)? = value.member("waited") else { Issue.record("unexpected output \(event)"); continue }
+                #expect(event.type == "OrderShipped")
+                results.append("\(id) \(amount) \(carrier) \(waited)")
+            }
+            after = page.next
+        }
+        return results
+    }
+
+    @Test func writesEveryPairOnce() async throws {
+        try await withProcessorStore { store in
+            let traffic = Self.traffic(seed: 7, orders: 400)
+            try await Self.append(traffic, to: store)
+            let definition = try ProcessorDefinition.parse(Self.shipments, file: "j.sql")
+            try await definition.makeRunnable(store: store, checkpoints: InMemoryCheckpointStore()).runUntilCaughtUp()
+            let results = try await Self.results(in: store)
+            let expected = Self.expected(traffic)
+            #expect(expected.count > 100)
+            #expect(results.count == Set(results).count, "a pair written twice")
+            #expect(Set(results) == expected)
+        }
+    }
+
+    /// Stopped after a random number of events, ten times, each restart from the checkpoints:
+    /// the same pairs, each once.
+    @Test func stoppedAndRestartedWritesTheSamePairs() async throws {
+        try await withProcessorStore { store in
+            let traffic = Self.traffic(seed: 8, orders: 400)
+            try await Self.append(traffic, to: store)
+            let definition = try ProcessorDefinition.parse(Self.shipments, file: "j.sql")
+            let checkpoints = InMemoryCheckpointStore()
+            var random = SplitMix64(seed: 8)
+            for _ in 0..<10 {
+                let stopAfter = Int64(20 + random.next() % 200)
+                let stopped = Mutex(false)
+                var processor = definition.makeRunnable(store: store, checkpoints: checkpoints)
+                processor.onProgress = { progress in if progress.eventsRead >= stopAfter { stopped.withLock { $0 = true } } }
+                // Or once it has caught up, whichever comes first.
+                let running = Task { [processor] in
+                    defer { stopped.withLock { $0 = true } }
+                    try await processor.runUntilCaughtUp()
+                }
+                while !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
+                running.cancel()
+                _ = await running.result
+            }
+            try await definition.makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+            let results = try await Self.results(in: store)
+            #expect(results.count == Set(results).count, "a pair written twice")
+            #expect(Set(results) == Self.expected(traffic))
+        }
+    }
+}
