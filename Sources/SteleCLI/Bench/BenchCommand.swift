@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print a table next to a reference measured in the same run.",
-        subcommands: [LogBench.self, KafkaBench.self, TLSBench.self, LegacyBench.self, StoreBenchCommand.self, ViewBenchCommand.self, WindowBenchCommand.self, PatternBenchCommand.self]
+        subcommands: [LogBench.self, KafkaBench.self, TLSBench.self, LegacyBench.self, StoreBenchCommand.self, ViewBenchCommand.self, WindowBenchCommand.self, PatternBenchCommand.self, ProcessorLatencyBenchCommand.self]
     )
 }
 
