@@ -14,8 +14,9 @@ outputs into a table, and a broken processor file. The test:
 - rebuilds with `stele processors rebuild`: every window written again (a new generation, new
   ids), the view unchanged;
 - changes the definition and restarts: the processor rebuilds by itself under the new one;
-- runs a MATCH_RECOGNIZE absence (authorizations not settled within 15 minutes) across the same
-  SIGKILL, and compares its alerts with the ones computed here.
+- runs a MATCH_RECOGNIZE absence (authorizations not settled within 15 minutes) and an interval
+  join (authorizations paired with their settlement within 15 minutes, the category joined with
+  itself) across the same SIGKILL, and compares their outputs with the ones computed here.
 
 Waits are for progress, never for a fixed time.
 
@@ -78,6 +79,19 @@ MATCH_RECOGNIZE (
     DEFINE A AS A.type = 'CardAuthorized',
            S AS S.type = 'AuthorizationSettled' AND S.data.authorization = A.data.authorization
 )
+"""
+
+# An interval join across the same SIGKILL: each authorization with its settlement within 15
+# minutes (the category joined with itself, keyed by the authorization).
+SETTLED = """-- @processor settled_in_time
+-- @output settled-in-time
+-- @event-type SettledInTime
+-- @out-of-order 1 minute
+SELECT a.data.authorization AS authorization, a.stream_id AS card, s.occurred_at AS settledAt
+FROM cards a
+JOIN cards s ON s.data.authorization = a.data.authorization
+ AND s.occurred_at BETWEEN a.occurred_at AND a.occurred_at + INTERVAL '15' MINUTES
+WHERE a.type = 'CardAuthorized' AND s.type = 'AuthorizationSettled'
 """
 
 BROKEN = """-- @processor broken
@@ -225,6 +239,8 @@ try:
         f.write(BROKEN)
     with open(os.path.join(defs, "unsettled.sql"), "w") as f:
         f.write(UNSETTLED)
+    with open(os.path.join(defs, "settled.sql"), "w") as f:
+        f.write(SETTLED)
 
     checked = stele("processors", "check", defs, check=False)
     if checked.returncode == 0 or "broken.sql:4: unknown column amount: payload fields are data.amount" not in checked.stdout:
@@ -260,13 +276,14 @@ try:
 
     # Card authorizations, one in three settled within 15 minutes, one in three settled too
     # late, one in three never: the two thirds not settled in time are alerts.
-    cards, unsettled_expected = [], set()
+    cards, unsettled_expected, settled_expected = [], set(), set()
     for index in range(90):
         at = base + index * 60_000
         card, authorization = f"card-{index % 7}", f"auth-{index}"
         cards.append((at, card, "CardAuthorized", authorization))
         if index % 3 == 0:
             cards.append((at + 5 * 60_000, card, "AuthorizationSettled", authorization))
+            settled_expected.add((authorization, card, iso(at + 5 * 60_000)))
         elif index % 3 == 1:
             cards.append((at + 20 * 60_000, card, "AuthorizationSettled", authorization))
             unsettled_expected.add((card, authorization))
@@ -326,6 +343,33 @@ try:
     if "PATTERN (A !S) WITHIN 900000 ms" not in status.get("window", ""):
         fail(f"the pattern processor's status: {status}")
     print(f"ok: MATCH_RECOGNIZE absence: {len(found)} authorizations not settled within 15 minutes, each alerted once, through the same SIGKILL")
+
+    def settled_pairs():
+        found, after = [], ""
+        while True:
+            page = server.request("GET", f"/categories/settled-in-time/events?limit=1000&after={after}")
+            for event in page["events"]:
+                if event["subject"] != event["data"]["authorization"]:
+                    fail(f"a pair in the stream {event['subject']}")
+                found.append((event["data"]["authorization"], event["data"]["card"], event["data"]["settledAt"]))
+            if not page["events"]:
+                return found
+            after = page["next"]
+    progress = Progress("the join's pairs")
+    while True:
+        status = server.request("GET", "/processors/settled_in_time")
+        found = settled_pairs()
+        if len(found) > len(settled_expected):
+            fail(f"{len(found)} pairs, more than {len(settled_expected)}")
+        if status.get("lag") == 0 and len(found) == len(settled_expected):
+            break
+        progress.check((status.get("eventsRead"), len(found)))
+        time.sleep(0.05)
+    if set(found) != settled_expected or len(found) != len(set(found)):
+        fail(f"join pairs {sorted(set(found) ^ settled_expected)[:5]} differ from the ones computed here")
+    if "JOIN cards a WITH cards s" not in status.get("window", ""):
+        fail(f"the join processor's status: {status}")
+    print(f"ok: interval join: {len(found)} authorizations settled within 15 minutes, each paired once, through the same SIGKILL")
 
     rebuilt = stele("processors", "rebuild", "withdrawal_bursts", "--server", server.url).stdout
     if "generation 2" not in rebuilt:
