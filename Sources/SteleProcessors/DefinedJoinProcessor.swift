@@ -8,7 +8,8 @@ extension ProcessorDefinition {
         guard case let .join(query) = statement else { preconditionFailure("\(name) declares no join: makeRunnable") }
         let compiled = CompiledJoinQuery(query: query, eventType: eventType)
         var processor = JoinProcessor(name: name, sources: sources, output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
-                                      left: query.left.alias, right: query.right.alias, lower: query.lower, upper: query.upper,
+                                      left: query.left.alias, right: query.right.alias,
+                                      kind: query.temporal ? .temporal(outer: query.outer) : .interval(lower: query.lower, upper: query.upper),
                                       input: { compiled.input($0) }, condition: { compiled.condition($0, $1) }, emit: { compiled.emit($0) })
         processor.outOfOrderness = outOfOrderness
         processor.generation = generation
@@ -59,10 +60,12 @@ struct CompiledJoinQuery: Sendable {
         return SQLExpression.truth(condition.evaluate(column: { value($0, rows: rows) }, aggregate: { _ in .null })) == true
     }
 
-    /// The SELECT list over the pair (its rows: the left one, then the right one).
+    /// The SELECT list over the pair (its rows: the left one, then the right one — none for a
+    /// LEFT JOIN's row without a version: its columns are NULL).
     func emit(_ pair: PatternMatch<PatternRow>) -> (type: String, data: [UInt8])? {
-        guard pair.rows.count == 2 else { return nil }
-        let rows = [query.left.alias: pair.rows[0].event.value, query.right.alias: pair.rows[1].event.value]
+        guard let first = pair.rows.first else { return nil }
+        var rows = [query.left.alias: first.event.value]
+        if pair.rows.count > 1 { rows[query.right.alias] = pair.rows[1].event.value }
         var members: [String: JSONValue] = [:]
         for item in query.items {
             members[item.name] = CompiledWindowQuery.json(item.expression.evaluate(column: { value($0, rows: rows) }, aggregate: { _ in .null }))

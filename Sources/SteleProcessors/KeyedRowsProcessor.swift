@@ -42,6 +42,11 @@ protocol KeyedRowsProcessor: RunnableProcessor {
     func eventTime(_ row: PatternRow) -> Int64?
     /// The output event of a match (its type and JSON data), or nil for none.
     func emit(_ match: PatternMatch<PatternRow>) -> (type: String, data: [UInt8])?
+    /// Sources read again from their start at each start, whose events are no replay point (a
+    /// temporal join's table).
+    var tableSources: Set<String> { get }
+    /// The rows whose positions make an output's id (with the key): its first and last.
+    func identity(of match: PatternMatch<PatternRow>) -> [PatternRow]
 }
 
 /// An event given to the engine: where to replay from to give it again.
@@ -57,6 +62,12 @@ struct HeldRow {
 }
 
 extension KeyedRowsProcessor {
+    var tableSources: Set<String> { [] }
+
+    func identity(of match: PatternMatch<PatternRow>) -> [PatternRow] {
+        [match.rows.first, match.rows.last].compactMap { $0?.event.value }
+    }
+
     /// Processes what the sources hold now, then returns (a batch run).
     func runRowsUntilCaughtUp() async throws {
         var ends: [String: CategoryCheckpoint] = [:]
@@ -121,7 +132,7 @@ extension KeyedRowsProcessor {
             case let .taken(time, given):
                 var outputs = given
                 let late = outputs.contains { if case .late = $0 { true } else { false } }
-                held.append(HeldRow(sequence: sequence, category: category, position: event.position, time: time, watermark: watermarkBefore, fed: !late))
+                if !tableSources.contains(category) { held.append(HeldRow(sequence: sequence, category: category, position: event.position, time: time, watermark: watermarkBefore, fed: !late)) }
                 // Each source's progress is its own: the watermark is the least advanced
                 // source's newest time, minus the disorder (a late or refused time moves nothing).
                 // A source found caught up holds no one back; until it has had an event, one
@@ -169,6 +180,7 @@ extension KeyedRowsProcessor {
                     points[entry.category] = point
                     watermark = min(watermark, entry.watermark)
                 }
+                for table in tableSources { points[table] = .start }
                 // The read positions first (never moved back), then the replay record.
                 for source in sources {
                     guard let delivered = follower.delivered[source], readBefore[source].map({ delivered.covers($0) }) ?? true else { continue }
@@ -209,7 +221,8 @@ extension KeyedRowsProcessor {
 
     /// A match, once: its id is the same on every run.
     func write(_ match: PatternMatch<PatternRow>) async throws -> Bool {
-        guard let event = emit(match), let first = match.rows.first?.event.value, let last = match.rows.last?.event.value else { return false }
+        let identity = identity(of: match)
+        guard let event = emit(match), let first = identity.first, let last = identity.last else { return false }
         let id = DeterministicID.make(name, generation, match.key, first.category + "@" + first.event.position.description,
                                       last.category + "@" + last.event.position.description, match.absenceDeadline.map(String.init) ?? "")
         try await store.append([EventData(id: id, type: event.type, data: event.data)], to: StreamName(category: output, id: match.key))

@@ -287,6 +287,10 @@ public final class RunningProcessor: Sendable {
 
     static func describe(_ definition: ProcessorDefinition) -> String {
         if let pattern = definition.pattern { return describe(pattern) }
+        if case let .join(query) = definition.statement, query.temporal {
+            return "\(query.outer ? "LEFT " : "")JOIN \(query.right.source) \(query.right.alias) AS OF \(query.left.alias).\(query.left.time) TO \(query.left.source) \(query.left.alias) ON "
+                + "\(query.left.alias).\(query.left.key) = \(query.right.alias).\(query.right.key)"
+        }
         if case let .join(query) = definition.statement {
             return "JOIN \(query.left.source) \(query.left.alias) WITH \(query.right.source) \(query.right.alias) ON \(query.left.alias).\(query.left.key) = "
                 + "\(query.right.alias).\(query.right.key), \(query.right.alias) within [\(query.lower), \(query.upper)] ms of \(query.left.alias)"

@@ -17,6 +17,21 @@ import SteleStore
 /// times, which bounds how long a row waits for its partner; the conditions that read one side
 /// filter its rows before they are held, the others test each pair. A category may be joined
 /// with itself (two aliases, the same event time).
+///
+/// Or a temporal join of a stream with a versioned table, as Flink writes it:
+///
+/// ```sql
+/// SELECT o.stream_id AS order_id, o.data.amount * r.data.rate AS euros
+/// FROM orders o
+/// LEFT JOIN rates FOR SYSTEM_TIME AS OF o.occurred_at AS r ON r.stream_id = o.data.currency
+/// WHERE o.type = 'OrderPlaced' AND r.type = 'RateSet'
+/// ```
+///
+/// The table is a category whose events, keyed by its side of the equality, are its rows'
+/// versions, timed by the same column as the stream's (`r.occurred_at` here); each stream row
+/// meets the version current at its time. The conditions that read the table choose which of its
+/// events are versions; with `LEFT JOIN`, a stream row without a version is written alone (its
+/// table columns NULL), and no condition may read both sides.
 struct JoinQuery: Sendable, Equatable {
     struct Side: Sendable, Equatable {
         var alias: String
@@ -35,6 +50,10 @@ struct JoinQuery: Sendable, Equatable {
     /// The conditions that read both sides.
     var condition: SQLExpression?
     var items: [WindowQuery.Item]
+    /// `FOR SYSTEM_TIME AS OF`: the right side is a versioned table.
+    var temporal = false
+    /// `LEFT JOIN` (temporal joins only).
+    var outer = false
 
     var sources: [String] { left.source == right.source ? [left.source] : [left.source, right.source] }
 }
@@ -55,13 +74,36 @@ extension WindowQueryParser {
         try expect(keyword: "FROM")
         let fromLine = line
         let (leftSource, leftAlias) = try joinSide()
+        let joinLine = line
         _ = accept(keyword: "INNER")
-        if current?.isKeyword("LEFT") == true || current?.isKeyword("RIGHT") == true || current?.isKeyword("FULL") == true {
-            throw failure("only inner joins are run: a row without a partner writes nothing")
+        let outer = accept(keyword: "LEFT")
+        if outer { _ = accept(keyword: "OUTER") }
+        if current?.isKeyword("RIGHT") == true || current?.isKeyword("FULL") == true {
+            throw failure("RIGHT and FULL joins are not run: a join writes its left side's rows")
         }
         try expect(keyword: "JOIN")
-        let (rightSource, rightAlias) = try joinSide()
+        let rightLine = line
+        let rightSource = try name()
+        if let problem = CategoryName.validate(rightSource) { throw failure(problem, at: rightLine) }
+        // `FOR SYSTEM_TIME AS OF o.time`: a temporal join, the right side a versioned table.
+        var asOf: SQLColumn?
+        if accept(keyword: "FOR") {
+            try expect(keyword: "SYSTEM_TIME")
+            try expect(keyword: "AS")
+            try expect(keyword: "OF")
+            guard case let .variable(alias, time) = try column(), alias == leftAlias else {
+                throw failure("FOR SYSTEM_TIME AS OF takes the left side's event time (\(leftAlias).occurred_at)", at: rightLine)
+            }
+            switch time {
+            case .attribute(.occurredAt), .attribute(.occurredAtMs), .attribute(.appendedAt), .attribute(.appendedAtMs), .field: break
+            default: throw failure("FOR SYSTEM_TIME AS OF takes an event time (occurred_at, appended_at or data.NAME), not \(time)", at: rightLine)
+            }
+            asOf = time
+        }
+        let rightAlias = try alias()
         guard leftAlias != rightAlias else { throw failure("the two sides need two aliases (FROM orders o JOIN shipments s)", at: fromLine) }
+        if outer, asOf == nil { throw failure("LEFT JOIN is run for temporal joins (FOR SYSTEM_TIME AS OF): an interval join writes pairs only", at: joinLine) }
+        if asOf != nil, leftSource == rightSource { throw failure("a temporal join's table is another category than its stream", at: rightLine) }
         try expect(keyword: "ON")
         let aliases = [leftAlias, rightAlias]
         var conjuncts: [(expression: SQLExpression, line: Int)] = []
@@ -81,6 +123,10 @@ extension WindowQueryParser {
         }
         _ = accept(symbol: ";")
         if let extra = current { throw failure("unexpected \(extra.text) after the statement (one SELECT per file)") }
+        if let asOf {
+            guard bounds == nil else { throw failure("a temporal join has no time bound: each row meets the version current at its time", at: fromLine) }
+            bounds = (0, 0, asOf, asOf)
+        }
         guard let bounds else {
             throw failure("an interval join bounds its time: ON … AND \(rightAlias).occurred_at BETWEEN \(leftAlias).occurred_at "
                           + "AND \(leftAlias).occurred_at + INTERVAL '5' MINUTES", at: fromLine)
@@ -111,6 +157,9 @@ extension WindowQueryParser {
         guard let keys else {
             throw failure("a join is keyed: ON needs an equality of the two sides (\(rightAlias).data.order = \(leftAlias).stream_id)", at: fromLine)
         }
+        if outer, !both.isEmpty {
+            throw failure("a LEFT JOIN's conditions read one side each (a condition over both would decide whether the row is written alone)", at: fromLine)
+        }
         if leftSource == rightSource, bounds.leftTime != bounds.rightTime {
             throw failure("a category joined with itself has one event time: \(bounds.leftTime) and \(bounds.rightTime) differ", at: fromLine)
         }
@@ -126,7 +175,8 @@ extension WindowQueryParser {
         }
         return JoinQuery(left: .init(alias: leftAlias, source: leftSource, key: keys.left, time: bounds.leftTime, filter: all(filters[leftAlias])),
                          right: .init(alias: rightAlias, source: rightSource, key: keys.right, time: bounds.rightTime, filter: all(filters[rightAlias])),
-                         lower: bounds.lower, upper: bounds.upper, condition: all(both.isEmpty ? nil : both), items: items)
+                         lower: bounds.lower, upper: bounds.upper, condition: all(both.isEmpty ? nil : both), items: items,
+                         temporal: asOf != nil, outer: outer)
     }
 
     /// `category [AS] alias`.
@@ -134,11 +184,16 @@ extension WindowQueryParser {
         let sourceLine = line
         let source = try name()
         if let problem = CategoryName.validate(source) { throw failure(problem, at: sourceLine) }
+        return (source, try alias())
+    }
+
+    /// `[AS] alias`: a word that is no keyword of the join.
+    private mutating func alias() throws(SQLSyntaxError) -> String {
         _ = accept(keyword: "AS")
-        guard case .word? = current?.kind, !["JOIN", "INNER", "LEFT", "RIGHT", "FULL", "ON"].contains(current!.text.uppercased()) else {
+        guard case let .word(word)? = current?.kind, !["JOIN", "INNER", "LEFT", "RIGHT", "FULL", "ON", "FOR", "WHERE"].contains(word.uppercased()) else {
             throw failure("name each side of a join with an alias (FROM orders o JOIN shipments s)")
         }
-        return (source, try name())
+        return try name()
     }
 
     /// `X.time BETWEEN Y.time [± INTERVAL …] AND Y.time [± INTERVAL …]` with X and Y the two
