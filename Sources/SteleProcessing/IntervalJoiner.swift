@@ -81,12 +81,7 @@ public struct IntervalJoiner<Value: Sendable>: Sendable {
         var event = event
         event.sequence = nextSequence
         nextSequence += 1
-        guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(event.time) else {
-            return [.late(event, reason: "event time \(event.time) is outside ±\(WindowSpec.maxTime) ms (ECMAScript's date range)")]
-        }
-        if watermark != .min && event.time < watermark {
-            return [.late(event, reason: "time \(event.time) is before the watermark \(watermark): the rows it could join are gone")]
-        }
+        if let reason = lateness(of: event.time, watermark: watermark, after: "the rows it could join are gone") { return [.late(event, reason: reason)] }
         var outputs: [PatternOutput<Value>] = []
         if let key = leftKey {
             event.key = key

@@ -29,6 +29,16 @@ public struct PatternMatch<Value: Sendable>: Sendable {
     public func rows(of variable: String) -> [MatchedRow<Value>] { rows.filter { $0.variable == variable } }
 }
 
+/// Why an event cannot be taken at `watermark` — its time outside any calendar, or behind the
+/// watermark (`after` says what happened to its time already) — or nil when it can.
+func lateness(of time: Int64, watermark: Int64, after: String) -> String? {
+    guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(time) else {
+        return "event time \(time) is outside ±\(WindowSpec.maxTime) ms (ECMAScript's date range)"
+    }
+    if watermark != .min && time < watermark { return "time \(time) is before the watermark \(watermark): \(after)" }
+    return nil
+}
+
 public enum PatternOutput<Value: Sendable>: Sendable {
     case match(PatternMatch<Value>)
     /// Came after the watermark had passed its time: it is matched nowhere and must go to the
@@ -127,12 +137,7 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
         var event = event
         event.sequence = nextSequence
         nextSequence += 1
-        guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(event.time) else {
-            return [.late(event, reason: "event time \(event.time) is outside ±\(WindowSpec.maxTime) ms (ECMAScript's date range)")]
-        }
-        if watermark != .min && event.time < watermark {
-            return [.late(event, reason: "time \(event.time) is before the watermark \(watermark): the events around it were matched already")]
-        }
+        if let reason = lateness(of: event.time, watermark: watermark, after: "the events around it were matched already") { return [.late(event, reason: reason)] }
         held.insert(Held(event: event))
         guard advancing else { return [] }
         let (mark, overflow) = event.time.subtractingReportingOverflow(outOfOrderness)

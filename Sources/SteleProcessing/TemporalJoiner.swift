@@ -55,12 +55,7 @@ public struct TemporalJoiner<Value: Sendable>: Sendable {
         var event = event
         event.sequence = nextSequence
         nextSequence += 1
-        guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(event.time) else {
-            return [.late(event, reason: "event time \(event.time) is outside ±\(WindowSpec.maxTime) ms (ECMAScript's date range)")]
-        }
-        if watermark != .min && event.time < watermark {
-            return [.late(event, reason: "time \(event.time) is before the watermark \(watermark): the rows around it were joined already")]
-        }
+        if let reason = lateness(of: event.time, watermark: watermark, after: "the rows around it were joined already") { return [.late(event, reason: reason)] }
         held.insert(Held(event: event))
         return []
     }

@@ -167,22 +167,7 @@ struct JoinDefinitionTests {
             try await Self.appendRates(traffic, to: store)
             let definition = try ProcessorDefinition.parse(Self.rates.replacingOccurrences(of: "JOIN_KIND", with: outer ? "LEFT JOIN" : "JOIN"), file: "r.sql")
             let checkpoints = InMemoryCheckpointStore()
-            var random = SplitMix64(seed: outer ? 5 : 6)
-            // Stopped after a random number of events, five times, each restart from the checkpoints.
-            for _ in 0..<5 {
-                let stopAfter = Int64(20 + random.next() % 300)
-                let stopped = Mutex(false)
-                var processor = definition.makeRunnable(store: store, checkpoints: checkpoints)
-                processor.onProgress = { progress in if progress.eventsRead >= stopAfter { stopped.withLock { $0 = true } } }
-                let running = Task { [processor] in
-                    defer { stopped.withLock { $0 = true } }
-                    try await processor.runUntilCaughtUp()
-                }
-                while !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
-                running.cancel()
-                _ = await running.result
-            }
-            try await definition.makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+            try await Self.runStoppedAndRestarted(definition, store: store, checkpoints: checkpoints, times: 5, seed: outer ? 5 : 6, within: 300)
             // The last orders wait for a later time: rows far ahead on both sides move the
             // watermark (rows the conditions leave out do not: they are not the join's).
             try await store.append([EventData(type: "OrderPlaced", data: Array(#"{"currency":"none","amount":0,"at":9000000000000}"#.utf8))],
@@ -297,25 +282,31 @@ struct JoinDefinitionTests {
             try await Self.append(traffic, to: store)
             let definition = try ProcessorDefinition.parse(Self.shipments, file: "j.sql")
             let checkpoints = InMemoryCheckpointStore()
-            var random = SplitMix64(seed: 8)
-            for _ in 0..<10 {
-                let stopAfter = Int64(20 + random.next() % 200)
-                let stopped = Mutex(false)
-                var processor = definition.makeRunnable(store: store, checkpoints: checkpoints)
-                processor.onProgress = { progress in if progress.eventsRead >= stopAfter { stopped.withLock { $0 = true } } }
-                // Or once it has caught up, whichever comes first.
-                let running = Task { [processor] in
-                    defer { stopped.withLock { $0 = true } }
-                    try await processor.runUntilCaughtUp()
-                }
-                while !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
-                running.cancel()
-                _ = await running.result
-            }
-            try await definition.makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+            try await Self.runStoppedAndRestarted(definition, store: store, checkpoints: checkpoints, times: 10, seed: 8, within: 200)
             let results = try await Self.results(in: store)
             #expect(results.count == Set(results).count, "a pair written twice")
             #expect(Set(results) == Self.expected(traffic))
         }
+    }
+
+    /// Runs a processor stopped after a random number of events read (or when caught up),
+    /// `times` times, each restart from the checkpoints, then once to the end.
+    static func runStoppedAndRestarted(_ definition: ProcessorDefinition, store: EventStore, checkpoints: any CheckpointStore,
+                                       times: Int, seed: UInt64, within: UInt64) async throws {
+        var random = SplitMix64(seed: seed)
+        for _ in 0..<times {
+            let stopAfter = Int64(20 + random.next() % within)
+            let stopped = Mutex(false)
+            var processor = definition.makeRunnable(store: store, checkpoints: checkpoints)
+            processor.onProgress = { progress in if progress.eventsRead >= stopAfter { stopped.withLock { $0 = true } } }
+            let running = Task { [processor] in
+                defer { stopped.withLock { $0 = true } }
+                try await processor.runUntilCaughtUp()
+            }
+            while !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
+            running.cancel()
+            _ = await running.result
+        }
+        try await definition.makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
     }
 }
