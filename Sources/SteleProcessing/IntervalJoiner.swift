@@ -132,30 +132,36 @@ public struct IntervalJoiner<Value: Sendable>: Sendable {
         // down to `time - lower`: past that in the watermark, none can come.
         let at = expiry(of: event.time, left: left)
         guard watermark == .min || at >= watermark else { return }
-        var sides = rows[key] ?? Sides()
-        if left { sides.left.append(event) } else { sides.right.append(event) }
-        if sides.left.count > maxRowsPerKey || sides.right.count > maxRowsPerKey {
-            let dropped = left ? sides.left.removeFirst() : sides.right.removeFirst()
+        // In place: a copy taken out of the dictionary would copy the whole list on each append.
+        var dropped: PatternEvent<Value>?
+        if left {
+            rows[key, default: Sides()].left.append(event)
+            if rows[key]!.left.count > maxRowsPerKey { dropped = rows[key]!.left.removeFirst() }
+        } else {
+            rows[key, default: Sides()].right.append(event)
+            if rows[key]!.right.count > maxRowsPerKey { dropped = rows[key]!.right.removeFirst() }
+        }
+        if let dropped {
             droppedRows += 1
             unhold(dropped.sequence)
         }
-        rows[key] = sides
         expiries.insert(Expiry(at: at, sequence: event.sequence, key: key))
         if holders[event.sequence] == nil { order.append(event.sequence) }
         holders[event.sequence, default: 0] += 1
     }
 
     private mutating func release(_ sequence: UInt64, key: String) {
-        guard var sides = rows[key] else { return }
-        // Each side at most once: a row held on both sides has one expiry per side.
+        guard let sides = rows[key] else { return }
+        // Each side at most once: a row held on both sides has one expiry per side. Rows expire
+        // about in the order they were held, so the search is short.
         if let index = sides.left.firstIndex(where: { $0.sequence == sequence && isExpired($0.time, left: true) }) {
-            sides.left.remove(at: index)
+            rows[key]!.left.remove(at: index)
             unhold(sequence)
         } else if let index = sides.right.firstIndex(where: { $0.sequence == sequence && isExpired($0.time, left: false) }) {
-            sides.right.remove(at: index)
+            rows[key]!.right.remove(at: index)
             unhold(sequence)
         }
-        rows[key] = sides.left.isEmpty && sides.right.isEmpty ? nil : sides
+        if let after = rows[key], after.left.isEmpty && after.right.isEmpty { rows[key] = nil }
     }
 
     private func expiry(of time: Int64, left: Bool) -> Int64 { left ? time + upper : time - lower }

@@ -29,27 +29,34 @@ struct CompiledJoinQuery: Sendable {
     }
 
     /// The key of each side the row belongs to (its category, then the side's own conditions),
-    /// and its time.
+    /// and its time. A row one side cannot take (no key, no time) may still be the other's (a
+    /// category joined with itself); it is refused only when no side takes it.
     func input(_ row: PatternRow) -> JoinInput {
         var keys: [String?] = [nil, nil]
         var time: Int64?
+        var refusal: String?
         for (index, side) in [query.left, query.right].enumerated() where side.source == row.category {
             let rows = [side.alias: row]
             if let filter = side.filter, SQLExpression.truth(filter.evaluate(column: { value($0, rows: rows) }, aggregate: { _ in .null })) != true { continue }
             func needsPayload(_ column: SQLColumn) -> Bool { if case .field = column { true } else { false } }
-            if needsPayload(side.key) || needsPayload(side.time), row.payload == nil { return .refuse("the payload is not JSON") }
-            guard let sideTime = CompiledWindowQuery.milliseconds(CompiledWindowQuery.value(of: side.time, in: row.event, payload: row.payload)) else {
-                return .refuse("the event time \(side.alias).\(side.time) is missing or not a time (epoch milliseconds or ISO 8601)")
+            if needsPayload(side.key) || needsPayload(side.time), row.payload == nil {
+                refusal = "the payload is not JSON"
+                continue
             }
-            time = sideTime
+            guard let sideTime = CompiledWindowQuery.milliseconds(CompiledWindowQuery.value(of: side.time, in: row.event, payload: row.payload)) else {
+                refusal = "the event time \(side.alias).\(side.time) is missing or not a time (epoch milliseconds or ISO 8601)"
+                continue
+            }
             switch CompiledWindowQuery.value(of: side.key, in: row.event, payload: row.payload) {
-            case .null: return .refuse("the key \(side.alias).\(side.key) is missing")
+            case .null: refusal = "the key \(side.alias).\(side.key) is missing"
             case let .text(text) where text.isEmpty || text.utf8.count > StreamName.maxIdBytes:
-                return .refuse("the key \(side.alias).\(side.key) is empty or longer than \(StreamName.maxIdBytes) bytes (it names the output stream)")
-            case let key: keys[index] = key.description
+                refusal = "the key \(side.alias).\(side.key) is empty or longer than \(StreamName.maxIdBytes) bytes (it names the output stream)"
+            case let key:
+                keys[index] = key.description
+                time = sideTime
             }
         }
-        guard let time else { return .skip }
+        guard let time else { return refusal.map(JoinInput.refuse) ?? .skip }
         return .event(time: time, leftKey: keys[0], rightKey: keys[1])
     }
 

@@ -128,6 +128,7 @@ struct JoinEngine: RowEngine {
     var openRuns: Int { joiner.heldRows }
     var feedsInTimeOrder: Bool { false }
     var matchesEndRuns: Bool { false }
+    var outputsAtLastRow: Bool { true }
 
     mutating func offer(_ row: PatternRow) -> RowOffer {
         switch input(row) {
@@ -154,6 +155,7 @@ struct TemporalJoinEngine: RowEngine {
     var openRuns: Int { joiner.heldRows + joiner.versionCount }
     var feedsInTimeOrder: Bool { true }
     var matchesEndRuns: Bool { false }
+    var outputsAtLastRow: Bool { false }
 
     mutating func offer(_ row: PatternRow) -> RowOffer {
         switch input(row) {

@@ -14,6 +14,10 @@ protocol RowEngine: Sendable {
     var feedsInTimeOrder: Bool { get }
     /// Whether a match ends the partial matches it overlaps: a replay must then find it again.
     var matchesEndRuns: Bool { get }
+    /// Whether an output comes out as its last row is given (an interval join's pair), not when
+    /// the watermark later passes: then the outputs of a row the last run read before its
+    /// checkpoint were written before it, and a replay writes them no more.
+    var outputsAtLastRow: Bool { get }
     /// Takes an event (numbering it) or not: what came out of it, a late one as `.late`.
     mutating func offer(_ row: PatternRow) -> RowOffer
     mutating func advance(to time: Int64) -> [PatternOutput<PatternRow>]
@@ -77,22 +81,31 @@ extension KeyedRowsProcessor {
 
     /// The replay points and watermark are one record: written to the slot not in use, then the
     /// slot named (`NAME.slot`) in one durable write, so a restart reads one whole record.
-    func loadReplay() async throws -> (slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64?) {
-        guard let slot = try await checkpoints.load(checkpointName + ".slot")?.nextOffsets[0] else { return (1, [:], nil) }
+    /// With them, each source's newest event time before the replay point, so a replay moves the
+    /// watermark as the first run did and judges every event late or not as it did.
+    func loadReplay() async throws -> (slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64?, newest: [String: Int64]) {
+        guard let slot = try await checkpoints.load(checkpointName + ".slot")?.nextOffsets[0] else { return (1, [:], nil, [:]) }
         var points: [String: CategoryCheckpoint] = [:]
-        for source in sources { points[source] = try await checkpoints.load("\(checkpointName).s\(slot).\(source)") }
-        return (slot, points, try await checkpoints.loadWatermark("\(checkpointName).s\(slot)"))
+        var newest: [String: Int64] = [:]
+        for source in sources {
+            points[source] = try await checkpoints.load("\(checkpointName).s\(slot).\(source)")
+            newest[source] = try await checkpoints.loadWatermark("\(checkpointName).s\(slot).newest.\(source)")
+        }
+        return (slot, points, try await checkpoints.loadWatermark("\(checkpointName).s\(slot)"), newest)
     }
 
-    func saveReplay(slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64) async throws {
-        for source in sources { try await checkpoints.save(points[source] ?? .start, for: "\(checkpointName).s\(slot).\(source)") }
+    func saveReplay(slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64, newest: [String: Int64]) async throws {
+        for source in sources {
+            try await checkpoints.save(points[source] ?? .start, for: "\(checkpointName).s\(slot).\(source)")
+            if let time = newest[source] { try await checkpoints.saveWatermark(time, for: "\(checkpointName).s\(slot).newest.\(source)") }
+        }
         try await checkpoints.saveWatermark(watermark, for: "\(checkpointName).s\(slot)")
         try await checkpoints.save(CategoryCheckpoint(nextOffsets: [0: slot]), for: checkpointName + ".slot")
     }
 
     /// Follows the sources until cancelled, or until `ends` are read.
     func runRows(until ends: [String: CategoryCheckpoint]?) async throws {
-        var (slot, starts, savedWatermark) = try await loadReplay()
+        var (slot, starts, savedWatermark, newestBeforeReplay) = try await loadReplay()
         var readBefore: [String: CategoryCheckpoint] = [:]
         for source in sources { readBefore[source] = try await checkpoints.load(checkpointName + "." + source + ".read") }
         var engine = makeEngine()
@@ -103,7 +116,9 @@ extension KeyedRowsProcessor {
         }
         var held: [HeldRow] = []
         var heldStart = 0
-        var newest: [String: Int64] = [:]
+        // Each source's newest event time (a late or refused event's moves nothing): as it was
+        // before the replay point, then the events from there on.
+        var newest = newestBeforeReplay
         // The rows of recent matches (their least and greatest sequence numbers), when a match
         // ends the partial matches it overlaps (SKIP PAST LAST ROW): a replay must find it again.
         var spans: [(first: UInt64, last: UInt64)] = []
@@ -115,6 +130,7 @@ extension KeyedRowsProcessor {
         }
         if reached() { return }
         var sinceSave = 0
+        var writtenSinceSave = 0
         while let (category, event) = try await follower.next() {
             try Task.checkCancellation()
             progress.eventsRead += 1
@@ -152,8 +168,14 @@ extension KeyedRowsProcessor {
                             spans.append((first, last))
                         }
                         // Written on a replay too: a match found again has the same id, and the
-                        // store writes it once (which event released it may differ).
-                        if try await write(match) { progress.windowsWritten += 1 }
+                        // store writes it once (which event released it may differ) — unless it
+                        // came out as its last row was given and that row was read before the
+                        // last checkpoint: then it was written before it.
+                        if replaying && engine.outputsAtLastRow { continue }
+                        if try await write(match) {
+                            progress.windowsWritten += 1
+                            writtenSinceSave += 1
+                        }
                     case let .late(late, reason):
                         if !replaying {
                             try await DeadLetter.write(late.value.event, reason: reason, processor: name, generation: generation, to: deadLetters, in: store)
@@ -164,9 +186,15 @@ extension KeyedRowsProcessor {
             }
             sinceSave += 1
             let done = reached()
-            if sinceSave >= checkpointEvery || follower.isBufferEmpty || done {
+            // Also after every 100 outputs: a restart writes again what came out since the last
+            // checkpoint, and the store recognises a repeat among a stream's last 1,000 events.
+            if sinceSave >= checkpointEvery || writtenSinceSave >= 100 || follower.isBufferEmpty || done {
                 let oldest = replayStart(engine: engine, held: held[heldStart...], spans: &spans)
-                while heldStart < held.count, held[heldStart].sequence < oldest { heldStart += 1 }
+                while heldStart < held.count, held[heldStart].sequence < oldest {
+                    let entry = held[heldStart]
+                    if entry.fed { newestBeforeReplay[entry.category] = max(newestBeforeReplay[entry.category] ?? .min, entry.time) }
+                    heldStart += 1
+                }
                 if heldStart > 4_096 { held.removeFirst(heldStart); heldStart = 0 }
                 var points = follower.delivered
                 var watermark = engine.watermark
@@ -187,11 +215,11 @@ extension KeyedRowsProcessor {
                     try await checkpoints.save(delivered, for: checkpointName + "." + source + ".read")
                 }
                 slot = slot == 0 ? 1 : 0
-                try await saveReplay(slot: slot, points: points, watermark: watermark)
+                try await saveReplay(slot: slot, points: points, watermark: watermark, newest: newestBeforeReplay)
                 (progress.checkpoint, progress.read) = (points[sources[0]] ?? .start, follower.delivered[sources[0]] ?? .start)
                 (progress.watermark, progress.openWindows) = (engine.watermark, engine.openRuns)
                 onProgress?(progress)
-                sinceSave = 0
+                (sinceSave, writtenSinceSave) = (0, 0)
             }
             if done { return }
         }

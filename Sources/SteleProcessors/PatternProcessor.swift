@@ -106,6 +106,7 @@ struct MatcherEngine: RowEngine {
     var openRuns: Int { matcher.openRuns }
     var feedsInTimeOrder: Bool { true }
     var matchesEndRuns: Bool { matcher.spec.absent == nil }
+    var outputsAtLastRow: Bool { false }
 
     mutating func offer(_ row: PatternRow) -> RowOffer {
         switch input(row) {

@@ -193,6 +193,10 @@ extension WindowQueryParser {
         guard case let .word(word)? = current?.kind, !["JOIN", "INNER", "LEFT", "RIGHT", "FULL", "ON", "FOR", "WHERE"].contains(word.uppercased()) else {
             throw failure("name each side of a join with an alias (FROM orders o JOIN shipments s)")
         }
+        // `data.amount` must stay a payload field, `type` an event's column.
+        if word == "data" || word == "window_start" || word == "window_end" || EventAttribute(rawValue: word) != nil {
+            throw failure("\(word) is a column's name: give the side another alias")
+        }
         return try name()
     }
 
