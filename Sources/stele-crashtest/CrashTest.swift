@@ -57,6 +57,9 @@ struct CrashTest: AsyncParsableCommand {
     @Flag(help: "With --processor: a row pattern (PatternProcessor) rather than windows.")
     var pattern = false
 
+    @Flag(help: "With --processor: an interval join of the category with itself (JoinProcessor) rather than windows.")
+    var join = false
+
     @Flag(help: .hidden)
     var final = false
 
@@ -77,7 +80,7 @@ struct CrashTest: AsyncParsableCommand {
     func run() async throws {
         if processor {
             let path = directory ?? NSTemporaryDirectory() + "stele-crashtest-processor-\(getpid())"
-            let mode: ProcessorCrashTest.Mode = pattern ? .pattern : (session ? .session : .tumbling)
+            let mode: ProcessorCrashTest.Mode = join ? .join : pattern ? .pattern : (session ? .session : .tumbling)
             if child { return try await ProcessorCrashTest.runChild(path: path, final: final, mode: mode) }
             try await ProcessorCrashTest.runParent(path: path, cycles: cycles, maxLifetimeMs: maxLifetimeMs, seed: seed, mode: mode)
             if directory == nil { try? FileManager.default.removeItem(atPath: path) }

@@ -11,13 +11,16 @@ import Glibc
 /// what a GROUP BY of the events gives, every late event recorded once. At the end a last run
 /// processes everything and every window is there, exactly once. With `--session`, session
 /// windows (gap 1.5 s): the oracle is the window engine fed every event once, in order, so a
-/// replay that rebuilt part of a closed session (other bounds, another id) fails it.
+/// replay that rebuilt part of a closed session (other bounds, another id) fails it. With
+/// `--pattern`, a row pattern; with `--join`, an interval join of the category with itself (each
+/// payment with the larger ones of its account within the next second), both against their
+/// engine fed every event once.
 enum ProcessorCrashTest {
     struct Payment: Codable { var amount: Int64; var at: Int64 }
 
     /// What the child runs: tumbling windows, session windows, or a row pattern.
     enum Mode: String {
-        case tumbling, session, pattern
+        case tumbling, session, pattern, join
         var flags: [String] { self == .tumbling ? [] : ["--" + rawValue] }
     }
 
@@ -56,6 +59,26 @@ enum ProcessorCrashTest {
         return processor
     }
 
+    /// The join's processor: a payment with each larger one of its account at most a second
+    /// after it. Its outputs have the windows' shape: `start` and `end` the two payments'
+    /// versions in the account's stream, `count` and `sum` their amounts.
+    static func joinProcessor(store: EventStore, path: String) throws -> JoinProcessor {
+        @Sendable func amount(_ row: PatternRow) -> Int64 { if case let .integer(value)? = row.field(["amount"]) { value } else { 0 } }
+        @Sendable func at(_ row: PatternRow) -> Int64 { if case let .integer(value)? = row.field(["at"]) { value } else { 0 } }
+        var processor = JoinProcessor(
+            name: "totals", sources: ["payments"], output: "payment-totals", deadLetters: "late-payments", store: store,
+            checkpoints: try FileCheckpointStore(directory: path + "/checkpoints"), left: "A", right: "B", kind: .interval(lower: 0, upper: 1_000),
+            input: { row in row.event.type == "Paid" ? .event(time: at(row), leftKey: row.event.stream.id, rightKey: row.event.stream.id) : .skip },
+            condition: { left, right in amount(right.value) > amount(left.value) },
+            emit: { pair in
+                let (left, right) = (pair.rows[0].event.value, pair.rows[1].event.value)
+                return ("PairFound", Array(#"{"start":\#(left.event.version),"end":\#(right.event.version),"count":\#(amount(left)),"sum":\#(amount(right))}"#.utf8))
+            })
+        processor.outOfOrderness = 500
+        processor.checkpointEvery = 5
+        return processor
+    }
+
     static func processor(store: EventStore, path: String, session: Bool) throws -> WindowProcessor {
         var processor = WindowProcessor(
             name: "totals", source: "payments", output: "payment-totals", deadLetters: "late-payments", store: store,
@@ -83,9 +106,15 @@ enum ProcessorCrashTest {
         var newest = Int64.min
         var engine: WindowAggregator?
         var matcher: PatternMatcher<Int64>?
+        /// The join's engine, fed (version, amount) per event, and each account's next version.
+        var joiner: IntervalJoiner<[Int64]>?
+        var versions: [String: Int64] = [:]
 
         init(mode: Mode) {
             if mode == .session { engine = WindowAggregator(spec: ProcessorCrashTest.window(session: true), aggregates: [.countAll, .sum(field: "amount")], outOfOrderness: 500) }
+            if mode == .join {
+                joiner = IntervalJoiner(leftName: "A", rightName: "B", lower: 0, upper: 1_000) { left, right in right.value[1] > left.value[1] }
+            }
             if mode == .pattern {
                 matcher = PatternMatcher(spec: ProcessorCrashTest.pattern, outOfOrderness: 500) { variable, event, rows in
                     ProcessorCrashTest.takes(variable, event.value, rows.first?.event.value, rows.last?.event.value)
@@ -94,6 +123,25 @@ enum ProcessorCrashTest {
         }
 
         mutating func add(key: String, at: Int64, amount: Int64) {
+            if var joiner {
+                let version = versions[key, default: 0]
+                versions[key] = version + 1
+                var outputs = joiner.insert(PatternEvent(key: key, time: at, value: [version, amount]), leftKey: key, rightKey: key)
+                if !outputs.contains(where: { if case .late = $0 { true } else { false } }) {
+                    newest = max(newest, at)
+                    outputs += joiner.advance(to: newest - 500)
+                }
+                for output in outputs {
+                    switch output {
+                    case let .match(pair):
+                        let (left, right) = (pair.rows[0].event.value, pair.rows[1].event.value)
+                        windows["\(key) \(left[0]) \(right[0])"] = (left[1], right[1])
+                    case .late: late += 1
+                    }
+                }
+                self.joiner = joiner
+                return
+            }
             if var matcher {
                 for output in matcher.insert(PatternEvent(key: key, time: at, value: amount)) {
                     switch output {
@@ -137,9 +185,9 @@ enum ProcessorCrashTest {
             for _ in 0..<150 {
                 // Patterns: fewer keys and more disorder, so events fed in time order often were
                 // given in another (what a replay point must account for).
-                let key = keys[Int(random.next() % UInt64(mode == .pattern ? 3 : keys.count))]
+                let key = keys[Int(random.next() % UInt64(mode == .pattern || mode == .join ? 3 : keys.count))]
                 // Mostly within the allowed disorder (500 ms); one in forty far behind: late.
-                let behind = random.next() % 40 == 0 ? Int64(3_000) : Int64(random.next() % (mode == .pattern ? 490 : 400))
+                let behind = random.next() % 40 == 0 ? Int64(3_000) : Int64(random.next() % (mode == .pattern || mode == .join ? 490 : 400))
                 let at = max(0, Int64(index) * 100 - behind)
                 let amount = Int64(random.next() % 100)
                 try await store.append([EventData(type: "Paid", data: Array(#"{"amount":\#(amount),"at":\#(at)}"#.utf8))],
@@ -157,7 +205,7 @@ enum ProcessorCrashTest {
         // A last event far ahead closes every window; a last run processes everything.
         let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
         try await store.append([EventData(type: "Paid", data: Array(#"{"amount":0,"at":1000000000}"#.utf8))], to: StreamName(category: "payments", id: "flush"))
-        if mode != .tumbling { oracle.add(key: "flush", at: 1_000_000_000, amount: 0) }   // the engine closes what it passes
+        if mode != .tumbling && mode != .join { oracle.add(key: "flush", at: 1_000_000_000, amount: 0) }   // the engine closes what it passes
         try await store.close()
         try runToEnd(path: path, mode: mode)
         let (written, late) = try await inspect(path: path, oracle: oracle, final: true)
@@ -165,6 +213,7 @@ enum ProcessorCrashTest {
         case .tumbling: "windows written exactly once and equal to a GROUP BY"
         case .session: "session windows written exactly once and equal to the engine's run over every event once"
         case .pattern: "pattern matches written exactly once and equal to the matcher's run over every event once"
+        case .join: "join pairs written exactly once and equal to the join engine's run over every event once"
         }
         print("PASS: \(cycles) SIGKILL cycles of a processor, \(index) events: all \(written) \(what), \(late) late events recorded once")
     }
@@ -222,7 +271,11 @@ enum ProcessorCrashTest {
 
     static func runChild(path: String, final: Bool, mode: Mode) async throws {
         let store = EventStore(try await EmbeddedEventStorage.open(path: path + "/data", flushPolicy: .os))
-        if mode == .pattern {
+        if mode == .join {
+            let processor = try joinProcessor(store: store, path: path)
+            printReady()
+            if final { try await processor.runUntilCaughtUp() } else { try await processor.run() }
+        } else if mode == .pattern {
             let processor = try patternProcessor(store: store, path: path)
             printReady()
             if final { try await processor.runUntilCaughtUp() } else { try await processor.run() }
