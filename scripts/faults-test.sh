@@ -136,6 +136,12 @@ stop
 umount "$small"
 data="$saved_data"
 
+# --- A full disk under processors (a window and an interval join): they fail with the reason and
+# retry; once space is freed, no restart, every output equals the acknowledged events', once each.
+mount -t tmpfs -o size=24m tmpfs "$small" || fail "cannot mount a small tmpfs for the processors' disk-full test (needs root)"
+PYTHONDONTWRITEBYTECODE=1 timeout 1800 python3 Tests/Clients/processors_disk_full.py "$bin" "$small/data" "$small/filler" || fail "processors under a full disk"
+umount "$small"
+
 # --- Out-of-range flags are refused before anything starts.
 for flag in "--advertised-port=70000" "--offsets-retention-minutes=9223372036854775807" \
             "--group-initial-rebalance-delay-ms=-1" "--max-request-bytes=0" "--default-partitions=0"; do

@@ -189,11 +189,12 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     }
 
     private mutating func expire(key: String, _ due: (Run) -> Bool) -> [PatternOutput<Value>] {
-        if let list = runs[key] {
+        // Looked at for every event fed: nothing is copied or written back unless a run is due.
+        if let list = runs[key], list.contains(where: due) {
             let kept = list.filter { !due($0) }
             runs[key] = kept.isEmpty ? nil : kept
         }
-        guard let list = waiting[key], let within = spec.within else { return [] }
+        guard spec.absent != nil, let list = waiting[key], let within = spec.within else { return [] }
         var fired: [PatternOutput<Value>] = []
         var kept: [Run] = []
         for run in list {
@@ -212,8 +213,11 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
             waiting[key] = kept.isEmpty ? nil : kept
         }
         var next: [Run] = []
-        for run in runs[key] ?? [] { next += step(run, event) }
+        let current = runs[key]
+        for run in current ?? [] { next += step(run, event) }
         next += step(Run(term: 0, count: 0, rows: []), event)
+        // Most events start nothing and meet no run: nothing to write back.
+        if next.isEmpty && current == nil { return [] }
         let lastTerm = spec.terms.count - 1
         if spec.absent == nil {
             if let done = next.first(where: { $0.term == lastTerm && $0.count == 1 }) {
