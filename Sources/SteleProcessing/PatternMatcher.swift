@@ -71,10 +71,12 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     /// Partial matches dropped at the bound (a pattern too loose for its traffic).
     public private(set) var droppedRuns: Int64 = 0
 
+    /// A held event's place in time order. The heap holds these, not the events: ordering them
+    /// needs no generic code, and sifting moves two integers rather than an event.
     struct Held: Comparable, Sendable {
-        var event: PatternEvent<Value>
-        static func < (a: Held, b: Held) -> Bool { (a.event.time, a.event.sequence) < (b.event.time, b.event.sequence) }
-        static func == (a: Held, b: Held) -> Bool { (a.event.time, a.event.sequence) == (b.event.time, b.event.sequence) }
+        var time: Int64
+        var sequence: UInt64
+        static func < (a: Held, b: Held) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
     }
 
     struct Run: Sendable {
@@ -86,6 +88,7 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     }
 
     private var held = MinHeap<Held>()
+    private var heldBySequence: [UInt64: PatternEvent<Value>] = [:]
     private var nextSequence: UInt64 = 0
     private var runs: [String: [Run]] = [:]
     /// Absence: completed prefixes waiting for their deadline, per key.
@@ -115,7 +118,7 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
     /// run): where a replay must start to rebuild this state. Nil when nothing is held.
     /// Every row of a run counts (rows are in time order, which need not be the order given).
     public var oldestHeldSequence: UInt64? {
-        var oldest = held.elements.map(\.event.sequence).min()
+        var oldest = held.elements.map(\.sequence).min()
         for list in [runs, waiting] {
             for runs in list.values {
                 for run in runs {
@@ -138,7 +141,8 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
         event.sequence = nextSequence
         nextSequence += 1
         if let reason = lateness(of: event.time, watermark: watermark, after: "the events around it were matched already") { return [.late(event, reason: reason)] }
-        held.insert(Held(event: event))
+        held.insert(Held(time: event.time, sequence: event.sequence))
+        heldBySequence[event.sequence] = event
         guard advancing else { return [] }
         let (mark, overflow) = event.time.subtractingReportingOverflow(outOfOrderness)
         return advance(to: overflow ? .min : mark)
@@ -151,11 +155,16 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
         guard time > watermark else { return [] }
         watermark = time
         var outputs: [PatternOutput<Value>] = []
-        while let next = held.min, next.event.time < watermark {
+        while let place = held.min, place.time < watermark {
             _ = held.popMin()
-            outputs += expire(before: next.event.time, key: next.event.key)
-            outputs += feed(next.event)
+            guard let event = heldBySequence.removeValue(forKey: place.sequence) else { preconditionFailure("a held event is kept by its sequence") }
+            // Absences due before it fire first (without them, `feed` drops the runs it would
+            // take past WITHIN itself: one look at the key's runs per event).
+            if spec.absent != nil { outputs += expire(before: event.time, key: event.key) }
+            outputs += feed(event)
         }
+        // A dictionary keeps its capacity: let a burst's go once it is drained.
+        if heldBySequence.isEmpty && heldBySequence.capacity > 4_096 { heldBySequence = [:] }
         // Every event before the watermark is in: absences due before it fire, and runs that
         // could only be completed by an earlier event end — only the keys with a deadline
         // passed (a heap of them; an entry whose runs ended meanwhile expires nothing).
@@ -214,7 +223,12 @@ public struct PatternMatcher<Value: Sendable>: Sendable {
         }
         var next: [Run] = []
         let current = runs[key]
-        for run in current ?? [] { next += step(run, event) }
+        var live = current ?? []
+        // Runs this event would take past WITHIN end here (an absence's were expired before).
+        if spec.absent == nil, let within = spec.within, live.contains(where: { Self.deadline($0, within) < event.time }) {
+            live.removeAll { Self.deadline($0, within) < event.time }
+        }
+        for run in live { next += step(run, event) }
         next += step(Run(term: 0, count: 0, rows: []), event)
         // Most events start nothing and meet no run: nothing to write back.
         if next.isEmpty && current == nil { return [] }

@@ -38,7 +38,7 @@ public struct TemporalJoiner<Value: Sendable>: Sendable {
 
     /// Stream rows waiting for the watermark.
     public var heldRows: Int { held.count }
-    /// Versions kept, over every key.
+    /// Versions kept, over every key (counted: for tests, not for every checkpoint).
     public var versionCount: Int { versions.values.reduce(0) { $0 + $1.count } }
     /// Keys of the table.
     public var keyCount: Int { versions.count }
@@ -60,16 +60,19 @@ public struct TemporalJoiner<Value: Sendable>: Sendable {
         return []
     }
 
-    /// Adds a version of the table's row for `event.key`.
-    public mutating func insertVersion(_ event: PatternEvent<Value>) {
+    /// Adds a version of the table's row for `event.key`; one whose time is outside any
+    /// calendar comes back out (late, with the reason), the others are never late.
+    @discardableResult
+    public mutating func insertVersion(_ event: PatternEvent<Value>) -> [PatternOutput<Value>] {
         var event = event
         event.sequence = nextSequence
         nextSequence += 1
-        guard (-WindowSpec.maxTime...WindowSpec.maxTime).contains(event.time) else { return }
+        if let reason = lateness(of: event.time, watermark: .min, after: "") { return [.late(event, reason: reason)] }
         var list = versions[event.key] ?? []
         let index = list.lastIndex { $0.time <= event.time }.map { $0 + 1 } ?? 0
         list.insert(event, at: index)
         versions[event.key] = prune(list)
+        return []
     }
 
     /// Moves the watermark to `time` if that is later: the stream rows before it are joined, in

@@ -152,8 +152,10 @@ struct TemporalJoinEngine: RowEngine {
     var watermark: Int64 { joiner.watermark }
     var sequenceOfNextEvent: UInt64 { joiner.sequenceOfNextEvent }
     var oldestHeldSequence: UInt64? { joiner.oldestHeldSequence }
-    var openRuns: Int { joiner.heldRows + joiner.versionCount }
-    var feedsInTimeOrder: Bool { true }
+    var openRuns: Int { joiner.heldRows + joiner.keyCount }
+    // Stream rows change no state a later row meets (versions are read again from the table's
+    // start): a replay from the oldest waiting row rebuilds everything.
+    var feedsInTimeOrder: Bool { false }
     var matchesEndRuns: Bool { false }
     var outputsAtLastRow: Bool { false }
 
@@ -163,7 +165,7 @@ struct TemporalJoinEngine: RowEngine {
         case let .refuse(reason): return .refuse(reason)
         case let .event(time, streamKey, tableKey):
             var outputs: [PatternOutput<PatternRow>] = []
-            if let tableKey { joiner.insertVersion(PatternEvent(key: tableKey, time: time, value: row)) }
+            if let tableKey { outputs += joiner.insertVersion(PatternEvent(key: tableKey, time: time, value: row)) }
             if let streamKey { outputs += joiner.insert(PatternEvent(key: streamKey, time: time, value: row)) }
             if streamKey == nil && tableKey == nil { return .skip }
             return .taken(time: time, outputs: outputs)

@@ -89,7 +89,7 @@ extension KeyedRowsProcessor {
         var newest: [String: Int64] = [:]
         for source in sources {
             points[source] = try await checkpoints.load("\(checkpointName).s\(slot).\(source)")
-            newest[source] = try await checkpoints.loadWatermark("\(checkpointName).s\(slot).newest.\(source)")
+            newest[source] = try await checkpoints.loadWatermark("\(checkpointName).s\(slot).newest.\(source)").flatMap { $0 == .min ? nil : $0 }
         }
         return (slot, points, try await checkpoints.loadWatermark("\(checkpointName).s\(slot)"), newest)
     }
@@ -97,7 +97,8 @@ extension KeyedRowsProcessor {
     func saveReplay(slot: Int64, points: [String: CategoryCheckpoint], watermark: Int64, newest: [String: Int64]) async throws {
         for source in sources {
             try await checkpoints.save(points[source] ?? .start, for: "\(checkpointName).s\(slot).\(source)")
-            if let time = newest[source] { try await checkpoints.saveWatermark(time, for: "\(checkpointName).s\(slot).newest.\(source)") }
+            // Always written (Int64.min for none), so a slot never keeps an older record's.
+            try await checkpoints.saveWatermark(newest[source] ?? .min, for: "\(checkpointName).s\(slot).newest.\(source)")
         }
         try await checkpoints.saveWatermark(watermark, for: "\(checkpointName).s\(slot)")
         try await checkpoints.save(CategoryCheckpoint(nextOffsets: [0: slot]), for: checkpointName + ".slot")
@@ -169,9 +170,13 @@ extension KeyedRowsProcessor {
                         }
                         // Written on a replay too: a match found again has the same id, and the
                         // store writes it once (which event released it may differ) — unless it
-                        // came out as its last row was given and that row was read before the
-                        // last checkpoint: then it was written before it.
-                        if replaying && engine.outputsAtLastRow { continue }
+                        // comes out as its last row is given and every row of it was read before
+                        // the last checkpoint: then the first run wrote it before that
+                        // checkpoint, whichever of its rows came last then (sources merged by
+                        // time may meet in another order once more events are stored).
+                        if engine.outputsAtLastRow, match.rows.allSatisfy({ row in
+                            readBefore[row.event.value.category]?.hasPassed(row.event.value.event.position) ?? false
+                        }) { continue }
                         if try await write(match) {
                             progress.windowsWritten += 1
                             writtenSinceSave += 1

@@ -75,8 +75,8 @@ extension WindowQueryParser {
         let fromLine = line
         let (leftSource, leftAlias) = try joinSide()
         let joinLine = line
-        _ = accept(keyword: "INNER")
-        let outer = accept(keyword: "LEFT")
+        let inner = accept(keyword: "INNER")
+        let outer = !inner && accept(keyword: "LEFT")
         if outer { _ = accept(keyword: "OUTER") }
         if current?.isKeyword("RIGHT") == true || current?.isKeyword("FULL") == true {
             throw failure("RIGHT and FULL joins are not run: a join writes its left side's rows")
@@ -156,6 +156,13 @@ extension WindowQueryParser {
         }
         guard let keys else {
             throw failure("a join is keyed: ON needs an equality of the two sides (\(rightAlias).data.order = \(leftAlias).stream_id)", at: fromLine)
+        }
+        if asOf != nil, both.contains(where: { expression in
+            if case let .binary("=", .column(.variable(a, _)), .column(.variable(b, _))) = expression { return a != b }
+            return false
+        }) {
+            throw failure("a temporal join is keyed by one equality of the two sides (its table's versions are per key): "
+                          + "put the other in the key (a stream id or a field that holds both)", at: fromLine)
         }
         if outer, !both.isEmpty {
             throw failure("a LEFT JOIN's conditions read one side each (a condition over both would decide whether the row is written alone)", at: fromLine)
