@@ -119,7 +119,27 @@ public struct WindowAggregator: Sendable {
         let key = keys.id(for: event.key)
         defer { keys.forgetIfUnused(key) }
         switch spec {
-        case .tumbling, .hopping:
+        case let .tumbling(size):
+            // One window: no list of windows, and one look at the open ones.
+            let start = WindowSpec.floor(event.time, to: size)
+            let window = TimeWindow(start: start, end: start + size)
+            guard !isClosed(window) else {
+                return [.late(event, reason: "every window of time \(event.time) closed at watermark \(watermark)")]
+            }
+            let slotKey = WindowKey(key: key, window: window)
+            if let index = open.index(forKey: slotKey) {
+                open.values[index].record(event.values, fieldOf: fieldOf, at: event.time)
+            } else {
+                if open.count + 1 > maxOpenWindows {
+                    return [.late(event, reason: "state limit: \(maxOpenWindows) windows are open")]
+                }
+                var slot = Slot(accumulators: aggregates.map(Accumulator.init), events: 0)
+                slot.record(event.values, fieldOf: fieldOf, at: event.time)
+                open[slotKey] = slot
+                keys.retain(key)
+                closings.insert(Closing(at: closeTime(window.end), key: key, window: window))
+            }
+        case .hopping:
             let windows = spec.windows(containing: event.time).filter { !isClosed($0) }
             guard !windows.isEmpty else {
                 return [.late(event, reason: "every window of time \(event.time) closed at watermark \(watermark)")]
@@ -167,13 +187,16 @@ public struct WindowAggregator: Sendable {
     }
 
     private mutating func add(_ event: WindowEvent, to slotKey: WindowKey) {
-        if open[slotKey] == nil {
-            open[slotKey] = Slot(accumulators: aggregates.map(Accumulator.init), events: 0)
-            keys.retain(slotKey.key)
-            closings.insert(Closing(at: closeTime(slotKey.window.end), key: slotKey.key, window: slotKey.window))
+        // One lookup when the window is open: the slot is changed in place.
+        if let index = open.index(forKey: slotKey) {
+            open.values[index].record(event.values, fieldOf: fieldOf, at: event.time)
+            return
         }
-        // One lookup: the slot is changed in place.
-        open[slotKey]!.record(event.values, fieldOf: fieldOf, at: event.time)
+        var slot = Slot(accumulators: aggregates.map(Accumulator.init), events: 0)
+        slot.record(event.values, fieldOf: fieldOf, at: event.time)
+        open[slotKey] = slot
+        keys.retain(slotKey.key)
+        closings.insert(Closing(at: closeTime(slotKey.window.end), key: slotKey.key, window: slotKey.window))
     }
 
     /// Puts the event's own session `[time, time + gap)` with the key's sessions, merging every
