@@ -9,7 +9,7 @@ extension ProcessorDefinition {
     public func makeProcessor(store: EventStore, checkpoints: any CheckpointStore, generation: String = "") -> WindowProcessor {
         guard let window else { preconditionFailure("\(name) declares a pattern: makePatternProcessor") }
         let compiled = CompiledWindowQuery(self)
-        var processor = WindowProcessor(name: name, source: source, output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
+        var processor = WindowProcessor(name: name, sources: sources, output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
                                         window: window, aggregates: aggregates,
                                         input: { compiled.input($0) }, emit: { compiled.emit($0) })
         processor.outOfOrderness = outOfOrderness

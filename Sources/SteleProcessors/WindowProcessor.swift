@@ -29,11 +29,19 @@ public enum WindowInput: Sendable, Equatable {
 /// from the replay point alone would rebuild part of a session that had already closed, with
 /// other bounds and so another id.)
 ///
+/// Several categories (a `UNION ALL`) are read as one input merged by event time, each with its
+/// own replay point and read position (the first under the processor's names, the others under
+/// `NAME.CATEGORY`); the watermark is the engine's, over every event.
+///
 /// Limit: with a category of several partitions, the order partitions interleave in may differ
-/// after a restart, and with it which events are late.
+/// after a restart, and with it which events are late; with several categories, so may the
+/// order they meet in at the live edge (one caught up while another is read).
 public struct WindowProcessor: Sendable {
     public let name: String
-    public let source: String
+    /// The first category read.
+    public var source: String { sources[0] }
+    /// The categories read.
+    public let sources: [String]
     public let output: String
     public let deadLetters: String
     public let store: EventStore
@@ -51,7 +59,6 @@ public struct WindowProcessor: Sendable {
     /// What the checkpoint is saved under (the name unless told otherwise); the position read
     /// so far is saved beside it, under this name and `.read`.
     public var checkpointName: String
-    var readCheckpointName: String { checkpointName + ".read" }
     /// Called after each checkpoint with what the run has done so far.
     public var onProgress: (@Sendable (Progress) -> Void)?
     let select: @Sendable (RecordedEvent) -> WindowInput
@@ -79,8 +86,18 @@ public struct WindowProcessor: Sendable {
                 window: WindowSpec, aggregates: [AggregateFunction],
                 input: @escaping @Sendable (RecordedEvent) -> WindowInput,
                 emit: @escaping @Sendable (WindowResult) -> (type: String, data: [UInt8])?) {
+        self.init(name: name, sources: [source], output: output, deadLetters: deadLetters, store: store, checkpoints: checkpoints,
+                  window: window, aggregates: aggregates, input: input, emit: emit)
+    }
+
+    /// Over several categories, merged by event time (`input` sees each event of each).
+    public init(name: String, sources: [String], output: String, deadLetters: String, store: EventStore, checkpoints: any CheckpointStore,
+                window: WindowSpec, aggregates: [AggregateFunction],
+                input: @escaping @Sendable (RecordedEvent) -> WindowInput,
+                emit: @escaping @Sendable (WindowResult) -> (type: String, data: [UInt8])?) {
         precondition(window.problem == nil, window.problem ?? "")
-        (self.name, self.source, self.output, self.deadLetters, self.store, self.checkpoints) = (name, source, output, deadLetters, store, checkpoints)
+        precondition(!sources.isEmpty && Set(sources).count == sources.count, "a window processor reads one or more distinct categories")
+        (self.name, self.sources, self.output, self.deadLetters, self.store, self.checkpoints) = (name, sources, output, deadLetters, store, checkpoints)
         (self.window, self.aggregates, self.select, self.emit) = (window, aggregates, input, emit)
         checkpointName = name
     }
@@ -117,16 +134,28 @@ public struct WindowProcessor: Sendable {
     /// checkpoint moves past the events that made them, so a run may stop anywhere).
     public func run() async throws { try await run(until: nil) }
 
-    /// Processes the events the category holds now, then returns: a batch run. The windows still
-    /// open are rebuilt by the next run from the checkpoint.
-    public func runUntilCaughtUp() async throws { try await run(until: try await store.endCheckpoint(of: source)) }
+    /// Processes the events the categories hold now, then returns: a batch run. The windows
+    /// still open are rebuilt by the next run from the checkpoint.
+    public func runUntilCaughtUp() async throws {
+        var ends: [String: CategoryCheckpoint] = [:]
+        for source in sources { ends[source] = try await store.endCheckpoint(of: source) }
+        try await run(until: ends)
+    }
 
-    func run(until end: CategoryCheckpoint?) async throws {
-        let start = try await checkpoints.load(checkpointName) ?? .start
+    /// What a source's replay point is saved under: the processor's name for the first, as with
+    /// one source, `NAME.CATEGORY` for the others.
+    func checkpointName(of source: String) -> String { source == sources[0] ? checkpointName : checkpointName + "." + source }
+
+    func run(until ends: [String: CategoryCheckpoint]?) async throws {
+        var starts: [String: CategoryCheckpoint] = [:]
         // How far an earlier run read: what it wrote for the events before there is written
         // (closed windows and dead letters), so a replay writes nothing for them.
-        let readBefore = try await checkpoints.load(readCheckpointName)
-        func replayed(_ event: RecordedEvent) -> Bool { readBefore?.hasPassed(event.position) ?? false }
+        var readBefore: [String: CategoryCheckpoint] = [:]
+        for source in sources {
+            starts[source] = try await checkpoints.load(checkpointName(of: source)) ?? .start
+            readBefore[source] = try await checkpoints.load(checkpointName(of: source) + ".read")
+        }
+        func replayed(_ event: RecordedEvent) -> Bool { readBefore[event.stream.category]?.hasPassed(event.position) ?? false }
         var aggregator = WindowAggregator(spec: window, aggregates: aggregates, outOfOrderness: outOfOrderness,
                                           allowedLateness: allowedLateness, maxOpenWindows: maxOpenWindows)
         // The watermark the replay point's event was read at: every event replayed is judged as
@@ -135,18 +164,23 @@ public struct WindowProcessor: Sendable {
             let closed = aggregator.advance(to: watermark)
             assert(closed.isEmpty, "no window is open before the first event")
         }
-        var iterator = store.subscribe(toCategory: source, after: start).makeAsyncIterator()
-        // Per partition, in the order read: the events windows still need.
-        var needed: [Int32: [Needed]] = [:]
-        var sinceSave = 0
-        func reached(_ end: CategoryCheckpoint?, _ read: CategoryCheckpoint) -> Bool {
-            guard let end else { return false }
-            return end.nextOffsets.allSatisfy { partition, next in read.nextOffset(in: partition) >= next }
+        let select = select
+        // One source: read in its log order (no event time needed to merge).
+        var follower = CategoriesFollower(store: store, categories: sources, after: starts) { [sources] _, event in
+            guard sources.count > 1, case let .event(input) = select(event) else { return nil }
+            return input.time
         }
-        var progress = Progress(checkpoint: start, read: start)
+        // Per category and partition, in the order read: the events windows still need.
+        var needed: [PartitionOf: [Needed]] = [:]
+        var sinceSave = 0
+        func reached() -> Bool {
+            guard let ends else { return false }
+            return ends.allSatisfy { source, end in follower.delivered[source]?.covers(end) ?? false }
+        }
+        var progress = Progress(checkpoint: starts[sources[0]] ?? .start, read: starts[sources[0]] ?? .start)
         onProgress?(progress)
-        if reached(end, start) { return }
-        while let event = try await iterator.next() {
+        if reached() { return }
+        while let (category, event) = try await follower.next() {
             try Task.checkCancellation()
             progress.eventsRead += 1
             let replaying = replayed(event)
@@ -174,26 +208,28 @@ public struct WindowProcessor: Sendable {
                     }
                 }
                 if !late, let until = closeTime(of: input, in: aggregator) {
-                    needed[event.position.partition, default: []].append(
+                    needed[PartitionOf(category: category, partition: event.position.partition), default: []].append(
                         Needed(position: event.position, until: until, key: input.key, time: input.time, watermark: watermarkBefore))
                 }
             }
             sinceSave += 1
-            let done = reached(end, iterator.checkpoint)
-            if sinceSave >= checkpointEvery || iterator.isBufferEmpty || done {
-                let (point, watermark) = replayPoint(from: iterator.checkpoint, needed: &needed, aggregator: aggregator)
-                progress.checkpoint = point
-                // The read position first, so it is never behind the replay point saved after it;
+            let done = reached()
+            if sinceSave >= checkpointEvery || follower.isBufferEmpty || done {
+                let (points, watermark) = replayPoints(from: follower.delivered, needed: &needed, aggregator: aggregator)
+                progress.checkpoint = points[sources[0]] ?? .start
+                // The read positions first, so none is behind the replay point saved after it;
                 // never moved back while a replay is still behind where the last run read. Then
-                // the replay point's watermark, then the point: a crash between them leaves a
-                // watermark no earlier than the point's, which only makes the replay judge late
+                // the replay points' watermark, then the points: a crash between them leaves a
+                // watermark no earlier than the points', which only makes the replay judge late
                 // some events no open window needs.
-                if readBefore.map({ iterator.checkpoint.covers($0) }) ?? true {
-                    try await checkpoints.save(iterator.checkpoint, for: readCheckpointName)
+                for source in sources {
+                    guard let read = follower.delivered[source], readBefore[source].map({ read.covers($0) }) ?? true else { continue }
+                    try await checkpoints.save(read, for: checkpointName(of: source) + ".read")
                 }
                 try await checkpoints.saveWatermark(watermark, for: checkpointName)
-                try await checkpoints.save(point, for: checkpointName)
-                (progress.read, progress.watermark, progress.openWindows) = (iterator.checkpoint, aggregator.watermark, aggregator.openWindows)
+                for source in sources { try await checkpoints.save(points[source] ?? .start, for: checkpointName(of: source)) }
+                progress.read = follower.delivered[sources[0]] ?? .start
+                (progress.watermark, progress.openWindows) = (aggregator.watermark, aggregator.openWindows)
                 onProgress?(progress)
                 sinceSave = 0
             }
@@ -216,13 +252,14 @@ public struct WindowProcessor: Sendable {
         return overflow ? .max : until
     }
 
-    /// The checkpoint to restart from — before the first event, in each partition, that a
-    /// window still open needs (events read before it and no longer needed are dropped here) —
-    /// and the watermark to restart at: the one the earliest of those events was read at.
-    func replayPoint(from read: CategoryCheckpoint, needed: inout [Int32: [Needed]], aggregator: WindowAggregator) -> (CategoryCheckpoint, Int64) {
-        var point = read
+    /// The checkpoints to restart from — before the first event, in each category's partition,
+    /// that a window still open needs (events read before it and no longer needed are dropped
+    /// here) — and the watermark to restart at: the one the earliest of those events was read at.
+    func replayPoints(from read: [String: CategoryCheckpoint], needed: inout [PartitionOf: [Needed]],
+                      aggregator: WindowAggregator) -> ([String: CategoryCheckpoint], Int64) {
+        var points = read
         var watermark = aggregator.watermark
-        for (partition, events) in needed {
+        for (place, events) in needed {
             var keep = events[...]
             while var first = keep.first, first.until <= aggregator.watermark {
                 // A session grows: an event is needed while the session it is in is open.
@@ -234,13 +271,15 @@ public struct WindowProcessor: Sendable {
                 }
                 keep = keep.dropFirst()
             }
-            needed[partition] = keep.isEmpty ? nil : Array(keep)
+            needed[place] = keep.isEmpty ? nil : Array(keep)
             guard let first = keep.first else { continue }
             watermark = min(watermark, first.watermark)
-            point.nextOffsets[partition] = first.position.offset
-            if first.position.transaction != 0 || point.transactions[partition] != nil { point.transactions[partition] = first.position.transaction }
+            var point = points[place.category] ?? .start
+            point.nextOffsets[place.partition] = first.position.offset
+            if first.position.transaction != 0 || point.transactions[place.partition] != nil { point.transactions[place.partition] = first.position.transaction }
+            points[place.category] = point
         }
-        return (point, watermark)
+        return (points, watermark)
     }
 
     /// The result of one window, once: its id is the same on every run. Returns whether the

@@ -299,6 +299,58 @@ struct JoinDefinitionTests {
         }
     }
 
+    /// Windows over two categories (a UNION ALL), crashed at random checkpoint writes (a save
+    /// that throws, the points of the two categories torn apart included) and restarted: every
+    /// window once, equal to a GROUP BY over both computed here.
+    @Test func windowsOverSeveralSources() async throws {
+        try await withProcessorStore { store in
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor spent
+                -- @out-of-order 1 minute
+                SELECT stream_id AS account, window_start, COUNT(*) AS n, SUM(data.amount) AS total
+                FROM TABLE(TUMBLE(TABLE (SELECT * FROM atm UNION ALL SELECT * FROM card), DESCRIPTOR(data.at), INTERVAL '10' MINUTES))
+                WHERE type = 'Spent'
+                GROUP BY stream_id, window_start, window_end
+                """, file: "s.sql")
+            #expect(definition.sources == ["atm", "card"])
+            var random = SplitMix64(seed: 12)
+            var expected: [String: (Int64, Int64)] = [:]
+            var time: Int64 = 1_800_000_000_000
+            for _ in 0..<600 {
+                time += Int64(random.next() % 20_000)
+                let (category, account, amount) = (random.next() % 2 == 0 ? "atm" : "card", "acct-\(random.next() % 4)", Int64(random.next() % 500))
+                let at = time - Int64(random.next() % 30_000)
+                try await store.append([EventData(type: "Spent", data: Array(#"{"amount":\#(amount),"at":\#(at)}"#.utf8))], to: StreamName(category: category, id: account))
+                let start = at / 600_000 * 600_000
+                let (n, total) = expected["\(account) \(ISO8601Milliseconds.format(start))"] ?? (0, 0)
+                expected["\(account) \(ISO8601Milliseconds.format(start))"] = (n + 1, total + amount)
+            }
+            // Far ahead in both: every window of the traffic closes.
+            for category in ["atm", "card"] {
+                try await store.append([EventData(type: "Spent", data: Array(#"{"amount":0,"at":9000000000000}"#.utf8))], to: StreamName(category: category, id: "clock"))
+            }
+            // A checkpoint every 5 events: crashes all along the 1,202 events.
+            let crashes = try await Self.runCrashingAtSaves(seed: 13) { checkpoints in
+                var processor = definition.makeProcessor(store: store, checkpoints: checkpoints)
+                processor.checkpointEvery = 5
+                return processor
+            }
+            #expect(crashes > 5)
+            var found: [String: (Int64, Int64)] = [:]
+            var count = 0
+            for event in try await store.readCategory("spent", after: .start, limit: 10_000).events {
+                guard let value = JSONValue.parse(event.data), case let .string(account)? = value.member("account"), case let .string(start)? = value.member("window_start"),
+                      case let .integer(n)? = value.member("n"), case let .integer(total)? = value.member("total") else { Issue.record("unexpected output"); continue }
+                found["\(account) \(start)"] = (n, total)
+                count += 1
+            }
+            #expect(count == found.count, "a window written twice")
+            #expect(found.count == expected.count)
+            #expect(found.allSatisfy { key, value in expected[key].map { $0 == value } ?? false })
+            #expect(try await store.readCategory("spent-dead-letters", after: .start, limit: 10).events.isEmpty)
+        }
+    }
+
     @Test func latenessIsForWindows() {
         #expect(throws: ProcessorDefinitionError.self) {
             try ProcessorDefinition.parse("-- @lateness 1 minute\n" + Self.shipments, file: "j.sql")
@@ -424,5 +476,52 @@ struct JoinDefinitionTests {
             _ = await running.result
         }
         try await definition.makeRunnable(store: store, checkpoints: checkpoints).runUntilCaughtUp()
+    }
+
+    /// Runs a processor that crashes at a random checkpoint write (after 1 to 200 of them: the
+    /// outputs before it written, the checkpoint torn or not taken) until a run completes.
+    /// Returns how many crashes it took.
+    static func runCrashingAtSaves(seed: UInt64, _ make: (any CheckpointStore) -> any RunnableProcessor) async throws -> Int {
+        let checkpoints = InMemoryCheckpointStore()
+        var random = SplitMix64(seed: seed)
+        var crashes = 0
+        for _ in 0..<10_000 {
+            let crashing = CrashingCheckpointStore(inner: checkpoints, budget: Int(1 + random.next() % 200))
+            do {
+                try await make(crashing).runUntilCaughtUp()
+                return crashes
+            } catch is SimulatedCrash {
+                crashes += 1
+                continue
+            } catch is SimulatedCrash {
+                continue
+            }
+        }
+        Issue.record("the processor never finished between crashes")
+        return crashes
+    }
+}
+
+struct SimulatedCrash: Error {}
+
+/// A checkpoint store whose writes fail once a budget of them is spent: a crash at that write.
+final class CrashingCheckpointStore: CheckpointStore {
+    let inner: any CheckpointStore
+    let budget: Mutex<Int>
+
+    init(inner: any CheckpointStore, budget: Int) {
+        self.inner = inner
+        self.budget = Mutex(budget)
+    }
+
+    func load(_ name: String) async throws -> CategoryCheckpoint? { try await inner.load(name) }
+
+    func save(_ checkpoint: CategoryCheckpoint, for name: String) async throws {
+        let spent = budget.withLock { left -> Bool in
+            left -= 1
+            return left < 0
+        }
+        if spent { throw SimulatedCrash() }
+        try await inner.save(checkpoint, for: name)
     }
 }

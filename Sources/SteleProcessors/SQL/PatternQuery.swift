@@ -17,7 +17,7 @@ enum ProcessorStatement: Sendable, Equatable {
     /// The categories it reads.
     var sources: [String] {
         switch self {
-        case let .window(query): [query.source]
+        case let .window(query): query.sources
         case let .pattern(query): query.sources
         case let .join(query): query.sources
         }
@@ -69,25 +69,7 @@ extension WindowQueryParser {
             selected = names
         }
         try expect(keyword: "FROM")
-        let sourcesLine = line
-        var sources: [String] = []
-        if accept(symbol: "(") {
-            while true {
-                try expect(keyword: "SELECT")
-                try expect(symbol: "*")
-                try expect(keyword: "FROM")
-                sources.append(try name())
-                guard accept(keyword: "UNION") else { break }
-                _ = accept(keyword: "ALL")
-            }
-            try expect(symbol: ")")
-        } else {
-            sources.append(try name())
-        }
-        for source in sources {
-            if let problem = CategoryName.validate(source) { throw failure(problem, at: sourcesLine) }
-        }
-        guard Set(sources).count == sources.count else { throw failure("a category is read twice", at: sourcesLine) }
+        let sources = try categories()
         try expect(keyword: "MATCH_RECOGNIZE")
         try expect(symbol: "(")
         try expect(keyword: "PARTITION")

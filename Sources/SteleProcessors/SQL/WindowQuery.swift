@@ -22,7 +22,9 @@ struct WindowQuery: Sendable, Equatable {
     }
 
     var items: [Item]
-    var source: String
+    /// The categories read: one, or several as `TABLE (SELECT * FROM a UNION ALL SELECT * FROM b)`.
+    var sources: [String]
+    var source: String { sources[0] }
     var window: WindowSpec
     var time: SQLColumn
     var key: SQLColumn?
@@ -126,7 +128,7 @@ struct WindowQueryParser {
             selected.append((expression, alias, itemLine))
         } while accept(symbol: ",")
         try expect(keyword: "FROM")
-        let (source, window, time, partitionKey) = try windowSource()
+        let (sources, window, time, partitionKey) = try windowSource()
         var filter: SQLExpression?
         if accept(keyword: "WHERE") {
             let whereLine = line
@@ -186,11 +188,11 @@ struct WindowQueryParser {
             }, aggregates: { _ in })
             if let stray { throw failure("HAVING reads \(stray), which is neither grouped nor in an aggregate") }
         }
-        return WindowQuery(items: items, source: source, window: window, time: time, key: key, filter: filter, having: having)
+        return WindowQuery(items: items, sources: sources, window: window, time: time, key: key, filter: filter, having: having)
     }
 
     /// `TABLE(TUMBLE(TABLE c, DESCRIPTOR(t), size))` and its HOP and SESSION siblings.
-    private mutating func windowSource() throws(SQLSyntaxError) -> (String, WindowSpec, SQLColumn, SQLColumn?) {
+    private mutating func windowSource() throws(SQLSyntaxError) -> ([String], WindowSpec, SQLColumn, SQLColumn?) {
         let start = line
         try expect(keyword: "TABLE")
         try expect(symbol: "(")
@@ -200,9 +202,7 @@ struct WindowQueryParser {
         }
         try expect(symbol: "(")
         _ = accept(keyword: "TABLE")
-        let sourceLine = line
-        let source = try name()
-        if let problem = CategoryName.validate(source) { throw failure(problem, at: sourceLine) }
+        let sources = try categories()
         var partitionKey: SQLColumn?
         if accept(keyword: "PARTITION") {
             try expect(keyword: "BY")
@@ -236,7 +236,31 @@ struct WindowQueryParser {
         default: throw failure("\(function) takes one interval", at: start)
         }
         if let problem = spec.problem { throw failure(problem, at: start) }
-        return (source, spec, time, partitionKey)
+        return (sources, spec, time, partitionKey)
+    }
+
+    /// A category, or several: `(SELECT * FROM a UNION ALL SELECT * FROM b)`, each read once.
+    mutating func categories() throws(SQLSyntaxError) -> [String] {
+        let sourcesLine = line
+        var sources: [String] = []
+        if accept(symbol: "(") {
+            while true {
+                try expect(keyword: "SELECT")
+                try expect(symbol: "*")
+                try expect(keyword: "FROM")
+                sources.append(try name())
+                guard accept(keyword: "UNION") else { break }
+                _ = accept(keyword: "ALL")
+            }
+            try expect(symbol: ")")
+        } else {
+            sources.append(try name())
+        }
+        for source in sources {
+            if let problem = CategoryName.validate(source) { throw failure(problem, at: sourcesLine) }
+        }
+        guard Set(sources).count == sources.count else { throw failure("a category is read twice", at: sourcesLine) }
+        return sources
     }
 
     /// `INTERVAL '10' MINUTES` or `INTERVAL '10 minutes'`, in milliseconds.
