@@ -29,9 +29,13 @@ public enum WindowInput: Sendable, Equatable {
 /// from the replay point alone would rebuild part of a session that had already closed, with
 /// other bounds and so another id.)
 ///
-/// Several categories (a `UNION ALL`) are read as one input merged by event time, each with its
-/// own replay point and read position (the first under the processor's names, the others under
-/// `NAME.CATEGORY`); the watermark is the engine's, over every event.
+/// Several categories (a `UNION ALL`; tumbling and hopping windows) are read as one input merged
+/// by event time, each with its own replay point and read position (the first under the
+/// processor's names, the others under `NAME.source-N`); the watermark is the engine's, over every
+/// event. A replay may meet the categories' events in another order than the first run (each
+/// category's point is its own first needed event), which only reorders events whose windows
+/// closed before the checkpoint — written then, and silent in the replay. Session windows, whose
+/// bounds depend on every event met, read one category.
 ///
 /// Limit: with a category of several partitions, the order partitions interleave in may differ
 /// after a restart, and with it which events are late; with several categories, so may the
@@ -97,6 +101,7 @@ public struct WindowProcessor: Sendable {
                 emit: @escaping @Sendable (WindowResult) -> (type: String, data: [UInt8])?) {
         precondition(window.problem == nil, window.problem ?? "")
         precondition(!sources.isEmpty && Set(sources).count == sources.count, "a window processor reads one or more distinct categories")
+        if case .session = window { precondition(sources.count == 1, "a session window processor reads one category") }
         (self.name, self.sources, self.output, self.deadLetters, self.store, self.checkpoints) = (name, sources, output, deadLetters, store, checkpoints)
         (self.window, self.aggregates, self.select, self.emit) = (window, aggregates, input, emit)
         checkpointName = name
@@ -143,8 +148,12 @@ public struct WindowProcessor: Sendable {
     }
 
     /// What a source's replay point is saved under: the processor's name for the first, as with
-    /// one source, `NAME.CATEGORY` for the others.
-    func checkpointName(of source: String) -> String { source == sources[0] ? checkpointName : checkpointName + "." + source }
+    /// one source, `NAME.source-N` for the N-th after it (by place, not by name: a category
+    /// named `read` or `watermark` would otherwise meet the first one's records).
+    func checkpointName(of source: String) -> String {
+        guard let index = sources.firstIndex(of: source), index > 0 else { return checkpointName }
+        return checkpointName + ".source-\(index)"
+    }
 
     func run(until ends: [String: CategoryCheckpoint]?) async throws {
         var starts: [String: CategoryCheckpoint] = [:]

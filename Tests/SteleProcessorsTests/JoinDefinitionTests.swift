@@ -66,6 +66,7 @@ struct JoinDefinitionTests {
         ("SELECT data.stream_id AS id\nFROM orders data JOIN shipments s\nON s.data.order = data.stream_id", 2, "data is a column's name"),
         ("SELECT o.stream_id AS id\nFROM orders o JOIN prices FOR SYSTEM_TIME AS OF o.occurred_at AS p\nON p.data.sku = o.data.sku AND p.data.store = o.data.store", 2, "keyed by one equality"),
         ("SELECT o.stream_id AS id\nFROM orders o INNER LEFT JOIN rates FOR SYSTEM_TIME AS OF o.occurred_at AS r\nON r.stream_id = o.data.currency", 2, "expected JOIN"),
+        ("SELECT stream_id, window_start, COUNT(*) AS n\nFROM TABLE(SESSION(TABLE (SELECT * FROM a UNION ALL SELECT * FROM b) PARTITION BY stream_id, DESCRIPTOR(occurred_at), INTERVAL '1' MINUTE))\nGROUP BY stream_id, window_start, window_end", 2, "a SESSION window reads one category"),
         ("SELECT COUNT(*) AS n\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id", 1, "is an aggregate"),
         ("SELECT o.stream_id AS id, s.data.x AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR", 1, "two results are named id"),
         ("SELECT o.stream_id AS id\nFROM orders o JOIN shipments s\nON s.data.order = o.stream_id AND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '1' HOUR\nAND s.data.at BETWEEN o.data.at AND o.data.at + INTERVAL '2' HOUR", 4, "two time bounds"),

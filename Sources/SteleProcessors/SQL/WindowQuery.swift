@@ -236,6 +236,12 @@ struct WindowQueryParser {
         default: throw failure("\(function) takes one interval", at: start)
         }
         if let problem = spec.problem { throw failure(problem, at: start) }
+        // Each category's replay point is the first event it still needs; with sessions, whose
+        // bounds depend on every event met, a replay could then meet the categories' events in
+        // another order and merge a session that had closed (a reviewer's model found it).
+        if case .session = spec, sources.count > 1 {
+            throw failure("a SESSION window reads one category (TUMBLE and HOP windows may read several)", at: start)
+        }
         return (sources, spec, time, partitionKey)
     }
 
