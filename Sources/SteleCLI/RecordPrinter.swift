@@ -1,5 +1,6 @@
 import Foundation
 import SteleCore
+import SteleWire
 
 /// Human-readable lines for `stele log dump`.
 enum RecordPrinter {
@@ -39,10 +40,10 @@ enum RecordPrinter {
         return "0x" + hex + (bytes.count > limit / 2 ? "… (\(bytes.count) B)" : "")
     }
 
+    /// A batch's time as ISO 8601, or the number as stored when it is before 1970 or after 9999:
+    /// a producer chooses its timestamps, and a damaged log is what `dump` is for.
     static func iso(_ milliseconds: Int64) -> String {
-        guard milliseconds >= 0 else { return "\(milliseconds)" }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        guard (0...253_402_300_799_999).contains(milliseconds) else { return "\(milliseconds)" }
+        return ISO8601Milliseconds.format(milliseconds)
     }
 }

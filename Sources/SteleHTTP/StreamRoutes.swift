@@ -289,12 +289,10 @@ struct StreamRoutes: Sendable {
             guard text.count <= 14, let milliseconds = Int64(text) else { return nil }
             return Date(epochMilliseconds: milliseconds)
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return Self.writable(date) ? date : nil }
-        formatter.formatOptions = [.withInternetDateTime]
-        guard let date = formatter.date(from: text), Self.writable(date) else { return nil }
-        return date
+        // Years 0001…9999 only, so every time is written back with ISO 8601's four-digit year.
+        guard let milliseconds = ISO8601Milliseconds.parseInternetTime(text) else { return nil }
+        let date = Date(epochMilliseconds: milliseconds)
+        return Self.writable(date) ? date : nil
     }
 
     /// Years 0001…9999: other times have no four-digit ISO 8601 year to be written back with.

@@ -168,9 +168,7 @@ struct CompiledWindowQuery: Sendable {
         case let .integer(number): return number
         case let .real(number): return number.isFinite && abs(number) < 9e15 ? Int64(number) : nil
         case let .text(text):
-            if let date = ISO8601Milliseconds.parse(text) { return date.epochMilliseconds }
-            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date.epochMilliseconds }
-            return (try? Date.ISO8601FormatStyle().parse(text))?.epochMilliseconds
+            return ISO8601Milliseconds.parseInternetTime(text)
         case .null: return nil
         }
     }
