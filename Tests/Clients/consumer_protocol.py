@@ -219,5 +219,35 @@ if seen != expected:
     sys.exit(f"the new member read {sorted(seen)[:20]}, expected {sorted(expected)[:20]} (from the committed offsets)")
 d.close()
 print("OK   a new member resumes at the committed offsets")
+
+# A pattern subscription: the coordinator matches it (RE2's syntax, in linear time) against the
+# topics, and follows a topic created after the member joined.
+prefix = f"kip848re{uuid.uuid4().hex[:6]}"
+for name in (f"{prefix}-a", f"{prefix}-c"):
+    admin.create_topics([NewTopic(name, 1)])[name].result(60)
+patterned = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}-group", "group.protocol": "consumer",
+                      "auto.offset.reset": "earliest", "topic.metadata.refresh.interval.ms": 1000})
+patterned.subscribe([f"^{prefix}-(a|b)$"])
+producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+for name in (f"{prefix}-a", f"{prefix}-c"):
+    producer.produce(name, value=name.encode())
+producer.flush(60)
+admin.create_topics([NewTopic(f"{prefix}-b", 1)])[f"{prefix}-b"].result(60)
+producer.produce(f"{prefix}-b", value=f"{prefix}-b".encode())
+producer.flush(60)
+got = set()
+waiting = Progress("a pattern subscription to read its two topics")
+while got != {f"{prefix}-a", f"{prefix}-b"}:
+    message = patterned.poll(0.2)
+    if message is not None and message.error() is None:
+        got.add(message.value().decode())
+        if message.topic() != message.value().decode() or message.topic().endswith("-c"):
+            sys.exit(f"the pattern subscription read {message.topic()}: {message.value()}")
+    waiting.check((len(got), tuple(sorted({tp.topic for tp in patterned.assignment()}))))
+topics = {tp.topic for tp in patterned.assignment()}
+if topics != {f"{prefix}-a", f"{prefix}-b"}:
+    sys.exit(f"the pattern subscription was assigned {sorted(topics)}")
+patterned.close()
+print("OK   a pattern subscription (^PREFIX-(a|b)$) reads its topics, one created after it joined, and not the third")
 print("consumer protocol (KIP-848): PASS")
 status["code"] = 0

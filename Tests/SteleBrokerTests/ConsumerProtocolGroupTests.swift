@@ -126,7 +126,7 @@ struct ConsumerProtocolGroupTests {
         var group = Self.group()
         #expect(group.heartbeat(Self.join("a", assignor: "sticky-ish"), newMemberId: "", partitionCounts: Self.topics, now: 0).error == .unsupportedAssignor)
         #expect(group.heartbeat(Self.join("a", regex: "orders("), newMemberId: "", partitionCounts: Self.topics, now: 0).error
-            == .invalidRequest("SubscribedTopicRegex orders( is not a regular expression"))
+            == .invalidRequest("SubscribedTopicRegex orders( is not a regular expression: missing ) at offset 7"))
         var noSubscription = Self.join("a")
         noSubscription.subscribedTopicNames = nil
         if case .invalidRequest? = group.heartbeat(noSubscription, newMemberId: "", partitionCounts: Self.topics, now: 0).error {} else {
@@ -160,6 +160,16 @@ struct ConsumerProtocolGroupTests {
                                     partitionCounts: ["orders-eu": 2, "orders-us": 1, "payments": 3], now: 1)
         #expect(grown.memberEpoch == first.memberEpoch + 1)
         #expect(grown.assignment == Self.partitions([0, 1], of: "orders-eu").union(Self.partitions([0], of: "orders-us")))
+    }
+
+    /// A client chooses the pattern: one that makes a backtracking engine take exponential time
+    /// against a long name is matched in linear time, and the coordinator goes on.
+    @Test func aPatternChosenToBacktrackDoesNotStopTheCoordinator() {
+        var group = Self.group()
+        let long = String(repeating: "a", count: 240) + "c"
+        let joined = group.heartbeat(Self.join("a", regex: "(a|aa)+c?|orders"), newMemberId: "",
+                                     partitionCounts: [long: 1, "orders": 2, String(repeating: "a", count: 240) + "d": 1], now: 0)
+        #expect(joined.assignment == Self.partitions([0, 1], of: "orders").union(Self.partitions([0], of: long)))
     }
 
     @Test func theAssignorsBalanceAndUniformKeepsWhatItCan() {

@@ -85,8 +85,10 @@ struct ConsumerProtocolGroup: Sendable {
             guard let known = ServerAssignor(rawValue: name) else { return refuse(.unsupportedAssignor) }
             assignor = known
         }
-        if let regex = request.subscribedTopicRegex, (try? Regex(regex)) == nil {
-            return refuse(.invalidRequest("SubscribedTopicRegex \(regex) is not a regular expression"))
+        if let regex = request.subscribedTopicRegex {
+            do { _ = try TopicRegex(regex) } catch {
+                return refuse(.invalidRequest("SubscribedTopicRegex \(regex) is not a regular expression: \(error)"))
+            }
         }
 
         switch request.memberEpoch {
@@ -177,9 +179,9 @@ struct ConsumerProtocolGroup: Sendable {
     /// The topics a member subscribes to, among those that exist.
     private func subscription(of member: Member, partitionCounts: [String: Int32]) -> Set<String> {
         var topics = member.subscribedNames.filter { partitionCounts[$0] != nil }
-        if let pattern = member.subscribedRegex, let regex = try? Regex(pattern) {
+        if let pattern = member.subscribedRegex, let regex = try? TopicRegex(pattern) {
             // Internal topics (`__…`) are never matched by a pattern, as in Kafka.
-            for topic in partitionCounts.keys where !topic.hasPrefix("__") && topic.wholeMatch(of: regex) != nil { topics.insert(topic) }
+            for topic in partitionCounts.keys where !topic.hasPrefix("__") && regex.wholeMatch(topic) { topics.insert(topic) }
         }
         return topics
     }
