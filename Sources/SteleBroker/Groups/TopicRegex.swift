@@ -21,6 +21,8 @@ package struct TopicRegex: Sendable {
 
     /// Kafka's topic names are at most 249 characters; a pattern may say more, not unboundedly more.
     package static let maximumLength = 4096
+    /// Groups within groups (RE2 allows 1,000; a topic pattern needs a few).
+    package static let maximumNesting = 100
     /// RE2's own bound on `{n,m}`.
     package static let maximumRepeat = 1000
     /// Steps of the compiled automaton: the work per character of a name is at most this.
@@ -255,7 +257,8 @@ private struct Parser {
                 }
             }
             depth += 1
-            guard depth <= 1000 else { throw fail("nesting deeper than 1000") }
+            // Parsing and compiling recurse once per level: bounded well inside a thread's stack.
+            guard depth <= TopicRegex.maximumNesting else { throw fail("groups nested deeper than \(TopicRegex.maximumNesting)") }
             let inner = try parseAlternation()
             depth -= 1
             guard peek == ")" else { throw fail("missing )") }
