@@ -26,8 +26,17 @@ public struct FileCheckpointStore: CheckpointStore {
     }
 
     private func path(_ name: String) -> String {
-        directory + "/" + String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }) + ".checkpoint"
+        directory + "/" + Self.fileStem(name) + ".checkpoint"
     }
+
+    /// A checkpoint's file name without `.checkpoint`: the name with every character other than a
+    /// letter, a digit, `-` and `_` written `_`.
+    static func fileStem(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+
+    /// Whether a checkpoint is saved under `name`.
+    func contains(_ name: String) -> Bool { fileSystem.fileExists(path(name)) }
 
     public func load(_ name: String) async throws -> CategoryCheckpoint? {
         guard fileSystem.fileExists(path(name)) else { return nil }

@@ -85,8 +85,11 @@ public enum ProcessorServiceError: Error, CustomStringConvertible {
     case duplicate(String)
     case rebuilding(String)
     case stopped(String)
+    /// A file the processor needs to go on vanished; it does not run until restored or rebuilt.
+    case vanished(String, String)
     public var description: String {
         switch self {
+        case let .vanished(name, problem): "processor \(name): \(problem)"
         case let .duplicate(name): "a processor named \(name) is already running"
         case let .rebuilding(name): "processor \(name) is already starting a rebuild"
         case let .stopped(name): "processor \(name) is stopped (the server is stopping)"
@@ -109,6 +112,10 @@ struct ProcessorFiles: Sendable {
     struct State: Codable, Equatable {
         var fingerprint: String
         var generation: Int
+        /// The generation's checkpoint has been saved: from then on it must be there, and one
+        /// that vanished stops the processor instead of replaying from the start. `nil` in a
+        /// state file written before this was kept (its checkpoint is not checked).
+        var checkpointed: Bool?
     }
 
     var statePath: String { directory + "/" + name + ".state" }
@@ -126,6 +133,67 @@ struct ProcessorFiles: Sendable {
 
     /// The name a generation's checkpoint is kept under.
     func checkpointName(_ generation: Int) -> String { "\(name).g\(generation)" }
+
+    /// The generations that have checkpoint files of this processor's (its own and its
+    /// watermark's, replay records', other sources'), read from the directory.
+    func generationsOnDisk() throws -> [Int] {
+        let prefix = FileCheckpointStore.fileStem(name + ".g")
+        return try fileSystem.contentsOfDirectory(directory).compactMap { file -> Int? in
+            guard file.hasPrefix(prefix), file.hasSuffix(".checkpoint") else { return nil }
+            let digits = file.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
+            let rest = file.dropFirst(prefix.count + digits.count)
+            guard !digits.isEmpty, rest == ".checkpoint" || rest.hasPrefix("_") else { return nil }
+            return Int(digits)
+        }
+    }
+
+    /// Why the processor must not run from what is on disk, if it must not: a state file that
+    /// vanished while checkpoints remain, or a checkpoint that vanished after it was saved. In
+    /// both a run would start from the category's start and write every output again (the
+    /// store recognises an output by id only among its stream's last events).
+    func vanished(_ state: State?) throws -> String? {
+        guard let state else {
+            guard let highest = try generationsOnDisk().max() else { return nil }
+            return "its state file \(statePath) is missing, but checkpoints of generation \(highest) remain in \(directory)"
+                + Self.remedy(name)
+        }
+        if state.checkpointed == true, !checkpoints.contains(checkpointName(state.generation)) {
+            return "the checkpoint of generation \(state.generation) (\(checkpointName(state.generation))) is missing from \(directory), "
+                + "though it was saved" + Self.remedy(name)
+        }
+        return nil
+    }
+
+    static func remedy(_ name: String) -> String {
+        "; running from the start would write its outputs again: restore the file, or rebuild (stele processors rebuild \(name)) to write them under a new generation"
+    }
+}
+
+/// The processor's checkpoints, marking the state file once the generation's own checkpoint
+/// is first saved (one more durable write per generation), so one that vanishes later is seen.
+final class MarkingCheckpointStore: CheckpointStore {
+    let inner: FileCheckpointStore
+    let files: ProcessorFiles
+    let state: ProcessorFiles.State
+    private let marked: Mutex<Bool>
+
+    init(files: ProcessorFiles, state: ProcessorFiles.State) {
+        (inner, self.files, self.state) = (files.checkpoints, files, state)
+        marked = Mutex(state.checkpointed == true)
+    }
+
+    func load(_ name: String) async throws -> CategoryCheckpoint? { try await inner.load(name) }
+
+    func save(_ checkpoint: CategoryCheckpoint, for name: String) async throws {
+        try await inner.save(checkpoint, for: name)
+        guard name == files.checkpointName(state.generation), !marked.withLock({ $0 }) else { return }
+        var checked = state
+        checked.checkpointed = true
+        do { try files.save(checked) } catch {
+            throw EventStoreError.storage("cannot save processor state file \(files.statePath): \(error)")
+        }
+        marked.withLock { $0 = true }
+    }
 }
 
 extension ProcessorServiceError {
@@ -168,14 +236,19 @@ public final class RunningProcessor: Sendable {
     /// when that fails the processor stays listed, failed, with the reason.
     func start() throws {
         do {
-            var saved = try files.loadState() ?? ProcessorFiles.State(fingerprint: definition.fingerprint, generation: 1)
+            let loaded = try files.loadState()
+            var saved = loaded ?? ProcessorFiles.State(fingerprint: definition.fingerprint, generation: 1, checkpointed: false)
             var reason: String?
             if saved.fingerprint != definition.fingerprint {
-                saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: saved.generation + 1)
+                // A new generation starts from nothing: what vanished of the old one is not needed.
+                saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: saved.generation + 1, checkpointed: false)
                 reason = "the definition changed"
+            } else if let problem = try files.vanished(loaded) {
+                status.withLock { $0.generation = loaded?.generation ?? 0 }
+                throw ProcessorServiceError.vanished(name, problem)
             }
             try files.save(saved)
-            launch(generation: saved.generation, reason: reason)
+            launch(state: saved, reason: reason)
         } catch {
             update { $0.state = .failed; $0.lastError = "cannot start: \(error)" }
             throw error
@@ -183,8 +256,10 @@ public final class RunningProcessor: Sendable {
     }
 
     /// Starts the task of `generation`, unless the processor was stopped meanwhile.
-    private func launch(generation: Int, reason: String?) {
-        var configured = definition.makeRunnable(store: store, checkpoints: files.checkpoints, generation: generation == 1 ? "" : "g\(generation)")
+    private func launch(state: ProcessorFiles.State, reason: String?) {
+        let generation = state.generation
+        let checkpoints = MarkingCheckpointStore(files: files, state: state)
+        var configured = definition.makeRunnable(store: store, checkpoints: checkpoints, generation: generation == 1 ? "" : "g\(generation)")
         // Each generation has its own checkpoint: a rebuild's starts from nothing.
         configured.checkpointName = files.checkpointName(generation)
         let launched = status.withLock { status -> Bool in
@@ -237,15 +312,22 @@ public final class RunningProcessor: Sendable {
         task?.cancel()
         await task?.value
         let current = status.withLock { $0.generation }
+        let next: ProcessorFiles.State
         do {
-            try files.save(ProcessorFiles.State(fingerprint: definition.fingerprint, generation: current + 1))
+            // Above every generation on disk: a processor stopped because its state file
+            // vanished does not know its generation, and must not reuse an old one's ids.
+            let highest = max(current, try files.loadState()?.generation ?? 0, try files.generationsOnDisk().max() ?? 0)
+            next = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: highest + 1, checkpointed: false)
+            try files.save(next)
         } catch {
-            // The old generation goes on; the rebuild did not happen.
-            launch(generation: current, reason: nil)
+            // The old generation goes on, if it ran; the rebuild did not happen.
+            if let running = try? files.loadState(), running.generation == current, (try? files.vanished(running)) == nil {
+                launch(state: running, reason: nil)
+            }
             update { $0.lastError = "the rebuild could not start: \(error)" }
             throw error
         }
-        launch(generation: current + 1, reason: "asked for")
+        launch(state: next, reason: "asked for")
     }
 
     public func stop() async {

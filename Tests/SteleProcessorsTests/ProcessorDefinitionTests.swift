@@ -325,6 +325,90 @@ struct ProcessorDefinitionTests {
 }
 
 extension ProcessorDefinitionTests {
+    /// Files under the state directory that vanish or are damaged: the processor stops with the
+    /// reason and writes nothing (a run from the start would write every output again, and the
+    /// store recognises an output by id only among its stream's last events); a rebuild goes on
+    /// under a generation above every one on disk.
+    @Test func aVanishedOrDamagedFileStopsTheProcessorUntilRebuilt() async throws {
+        try await withProcessorStore { store in
+            let directory = NSTemporaryDirectory() + "stele-processors-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor per_second
+                SELECT stream_id, window_start, COUNT(*) AS n
+                FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(data.at), INTERVAL '1' SECOND))
+                GROUP BY stream_id, window_start, window_end
+                """, file: "p.sql")
+            for index in 0..<30 {
+                try await store.append([EventData(type: "Tick", data: Array(#"{"at":\#(index * 100)}"#.utf8))], to: StreamName(category: "ticks", id: "t"))
+            }
+            func results() async throws -> Int { try await store.read(StreamName(category: "per_second", id: "t")).count }
+            func state() throws -> [String: JSONValue] {
+                guard case let .object(members)? = JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/per_second.state")))) else { return [:] }
+                return members
+            }
+            /// Until the generation has read everything, written `count` results and marked its
+            /// checkpoint saved: progress, no deadline.
+            func runUntil(_ count: Int, _ service: ProcessorService, generation: Int64) async throws {
+                while true {
+                    let status = await service.processor(named: "per_second")!.statusJSON()
+                    if status.member("lag") == .integer(0), status.member("generation") == .integer(generation),
+                       try await results() >= count, try state()["checkpointed"] == .bool(true) { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(try await results() == count)
+            }
+            func refused(_ file: String, saying words: String, generation: Int64) async throws -> ProcessorService {
+                let service = ProcessorService(store: store, stateDirectory: directory)
+                #expect(throws: ProcessorServiceError.self) { try service.start(definition) }
+                let status = await service.processor(named: "per_second")!.statusJSON()
+                #expect(status.member("state") == .string("failed"))
+                guard case let .string(error)? = status.member("lastError") else { Issue.record("no error shown"); return service }
+                #expect(error.contains(words) && error.contains("stele processors rebuild per_second"), "\(error)")
+                #expect(try await results() == Int(generation) * 2, "nothing written after \(file) vanished")
+                return service
+            }
+
+            let first = ProcessorService(store: store, stateDirectory: directory)
+            try first.start(definition)
+            try await runUntil(2, first, generation: 1)
+            await first.stop()
+
+            // The checkpoint vanishes: refused; a rebuild writes the results again as generation 2.
+            try FileManager.default.removeItem(atPath: directory + "/per_second_g1.checkpoint")
+            let second = try await refused("the checkpoint", saying: "checkpoint of generation 1", generation: 1)
+            try await second.processor(named: "per_second")!.rebuild()
+            try await runUntil(4, second, generation: 2)
+            await second.stop()
+
+            // The state file vanishes: refused, though generation 2's checkpoint is there; the
+            // rebuild goes above every generation on disk.
+            try FileManager.default.removeItem(atPath: directory + "/per_second.state")
+            let third = try await refused("the state file", saying: "state file", generation: 2)
+            try await third.processor(named: "per_second")!.rebuild()
+            try await runUntil(6, third, generation: 3)
+            await third.stop()
+
+            // A damaged checkpoint: the processor starts, fails on reading it, says why, and
+            // writes nothing while it retries.
+            try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: directory + "/per_second_g3.checkpoint"))
+            let fourth = ProcessorService(store: store, stateDirectory: directory)
+            try fourth.start(definition)
+            while true {
+                let status = await fourth.processor(named: "per_second")!.statusJSON()
+                if case let .string(error)? = status.member("lastError"), status.member("state") == .string("failed") {
+                    #expect(error.contains("does not hold a checkpoint"), "\(error)")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await results() == 6)
+            try await fourth.processor(named: "per_second")!.rebuild()
+            try await runUntil(8, fourth, generation: 4)
+            await fourth.stop()
+        }
+    }
+
     static let pattern = """
         -- @processor new_country_transfers
         -- @output alerts
