@@ -452,7 +452,13 @@ public final class PostgresViewStore: ViewStore {
         case .float4, .float8: return .real(try cell.decode(Double.self))
         case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
         case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
-        case .numeric: return .text("\(try cell.decode(Decimal.self))")
+        case .numeric:
+            // Read here, not by postgres-nio's Decimal decoding, which traps on values Decimal
+            // cannot hold (`SELECT 1e200` in a query, a NUMERIC column fed 1e300 by an event).
+            guard var bytes = cell.bytes, cell.format == .binary, let text = NumericText.decode(&bytes) else {
+                throw ViewError.store("a numeric value the server sent cannot be read")
+            }
+            return .text(text)
         default: return .text(try cell.decode(String.self))
         }
     }

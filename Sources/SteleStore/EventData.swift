@@ -143,7 +143,14 @@ public struct AppendOutcome: Sendable, Equatable {
 
 extension Date {
     /// Milliseconds since the Unix epoch, the unit of Kafka timestamps and of Stele's headers.
-    package var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    /// Saturates at `Int64.min`/`.max`: a Kafka producer chooses its timestamps, and
+    /// `Int64.max` milliseconds comes back from a `Date` as 2^63, one past what `Int64` holds.
+    package var epochMilliseconds: Int64 {
+        let milliseconds = (timeIntervalSince1970 * 1000).rounded()
+        guard milliseconds < 9_223_372_036_854_775_807.0 else { return .max }
+        guard milliseconds > -9_223_372_036_854_775_808.0 else { return .min }
+        return Int64(milliseconds)
+    }
 
     package init(epochMilliseconds: Int64) { self.init(timeIntervalSince1970: Double(epochMilliseconds) / 1000) }
 }

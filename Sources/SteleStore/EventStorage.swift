@@ -167,8 +167,8 @@ public struct CategoryCheckpoint: Sendable, Hashable, Codable, CustomStringConve
         for part in text.split(separator: ",") {
             let pair = part.split(separator: ":")
             guard pair.count == 2, let partition = Int32(pair[0]), partition >= 0 else { return nil }
-            let sides = pair[1].split(separator: "/")
-            guard let offset = Int64(sides.last!), offset >= 0, sides.count <= 2 else { return nil }
+            let sides = pair[1].split(separator: "/", omittingEmptySubsequences: false)
+            guard let last = sides.last, let offset = Int64(last), offset >= 0, sides.count <= 2 else { return nil }
             if sides.count == 2 {
                 guard let transaction = Int64(sides[0]), transaction >= 0 else { return nil }
                 transactions[partition] = transaction

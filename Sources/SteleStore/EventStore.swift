@@ -60,7 +60,9 @@ public struct EventStore: Sendable {
             let last: Int64
             switch start {
             case .start: last = 0
-            case let .version(version): last = version
+            // From the stream's last version at most: a point far past it (a client may ask
+            // for version 2^63 - 1) would otherwise be walked back a page at a time.
+            case let .version(version): last = min(version, try await storage.version(of: stream))
             case .end: last = try await storage.version(of: stream)
             }
             guard last >= 0, limit > 0 else { return [] }
@@ -127,7 +129,9 @@ public struct EventStore: Sendable {
             var last: Int64
             switch start {
             case .start: last = 0
-            case let .version(version): last = version
+            // From the stream's last version at most: a point far past it (a client may ask
+            // for version 2^63 - 1) would otherwise be walked back a page at a time.
+            case let .version(version): last = min(version, try await storage.version(of: stream))
             case .end: last = try await storage.version(of: stream)
             }
             // Events past the point's transaction time are newer than every included one:

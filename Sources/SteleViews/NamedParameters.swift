@@ -11,9 +11,12 @@ package enum NamedParameters {
     /// The `$n` form: each distinct name gets one number, so a parameter used twice is bound once.
     package static func translate(_ sql: String) throws -> Translation {
         var names: [String] = []
+        var numbers: [String: Int] = [:]  // a statement may name 100,000 parameters: no search per name
         let output = try rewrite(sql) { name in
-            let number = (names.firstIndex(of: name) ?? { names.append(name); return names.count - 1 }()) + 1
-            return "$\(number)"
+            if let number = numbers[name] { return "$\(number)" }
+            names.append(name)
+            numbers[name] = names.count
+            return "$\(names.count)"
         }
         return Translation(sql: output, names: names)
     }

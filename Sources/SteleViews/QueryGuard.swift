@@ -149,14 +149,24 @@ struct SQLWords {
                 var close = index + 1
                 while close < text.count && text[close] != 0x24 && isWordByte(text[close]) { close += 1 }
                 guard close < text.count, text[close] == 0x24 else { index += 1; continue }
-                let tag = Array(text[index...close])
+                // The closing tag is a `$`, the same word bytes, a `$`. Each run of word bytes
+                // after a `$` is read once and compared only when its length is the tag's, so
+                // a body of many `$` costs its length, not its length times the tag's.
+                let inner = text[(index + 1)..<close]
                 var search = close + 1
                 var found = false
-                while search + tag.count <= text.count {
-                    if text[search] == 0x24 && Array(text[search..<search + tag.count]) == tag { found = true; break }
-                    search += 1
+                while search < text.count {
+                    guard text[search] == 0x24 else { search += 1; continue }
+                    var end = search + 1
+                    while end < text.count && text[end] != 0x24 && isWordByte(text[end]) { end += 1 }
+                    if end < text.count, text[end] == 0x24, end - search - 1 == inner.count, text[(search + 1)..<end].elementsEqual(inner) {
+                        found = true
+                        search = end + 1
+                        break
+                    }
+                    search = end
                 }
-                if !found { isWellFormed = false; index = text.count } else { index = search + tag.count }
+                if !found { isWellFormed = false; index = text.count } else { index = search }
                 statementHasContent = true
             case 0x22, 0x60, 0x5b where !postgres: // "identifier", `identifier`, [identifier] (SQLite; in PostgreSQL [ ] subscript)
                 let close: UInt8 = byte == 0x5b ? 0x5d : byte

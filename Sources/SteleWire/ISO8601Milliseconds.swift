@@ -111,7 +111,10 @@ package enum ISO8601Milliseconds {
 
     package static func format(_ milliseconds: Int64) -> String {
         var seconds = time_t(milliseconds.floorDivided(by: 1000))
-        let fraction = Int(milliseconds - Int64(seconds) * 1000)
+        // From the remainder, not `milliseconds - seconds * 1000`, which overflows at Int64.min
+        // (a Kafka producer chooses its timestamps).
+        let remainder = Int(milliseconds % 1000)
+        let fraction = remainder < 0 ? remainder + 1000 : remainder
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ value: Int32, _ width: Int) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SteleWire
+import SteleStore
 @testable import SteleHTTP
 
 /// Times clients send (`occurredAt`, `asOf`, snapshot times, processors' time columns) are read by
@@ -50,6 +51,39 @@ struct InternetTimeTests {
     func malformedTimesAreRefused(text: String) {
         #expect(ISO8601Milliseconds.parseInternetTime(text) == nil)
         #expect(StreamRoutes.parseTime(text) == nil)
+    }
+
+    /// A Kafka producer chooses its timestamps: an event whose times are Int64's last
+    /// millisecond (2^63 once it has been a `Date`) is served, not a trap in every reader.
+    @Test func timesAtTheEndsOfInt64AreServed() async throws {
+        let server = try await LiveServer.start()
+        for (id, milliseconds) in [("late", Int64.max), ("early", Int64.min)] {
+            let stream = StreamName(category: "accounts", id: id)
+            try await server.store.append([EventData(type: "A", data: Array("1".utf8),
+                                                     metadata: EventMetadata(occurredAt: Date(epochMilliseconds: milliseconds)))], to: stream)
+            let (status, body) = try await server.call("GET", "/streams/accounts/\(id)")
+            #expect(status == 200 && body["events"]?.array.count == 1, "\(body)")
+            let (category, _) = try await server.call("GET", "/categories/accounts/events")
+            #expect(category == 200)
+        }
+        #expect(Date(epochMilliseconds: .max).epochMilliseconds == .max && Date(epochMilliseconds: .min).epochMilliseconds == .min)
+        try await server.stop()
+    }
+
+    /// A backward read from a version far past the stream's end starts at its end (it walked
+    /// back a page at a time from 2^63 - 1: a request that never ended).
+    @Test func aBackwardReadFromFarPastTheEndStartsAtTheEnd() async throws {
+        let server = try await LiveServer.start()
+        _ = try await server.call("POST", "/streams/accounts/b", body: #"[{"type":"A","data":1},{"type":"A","data":2}]"#)
+        for path in ["/streams/accounts/b?asOf=0&direction=backward&from=9223372036854775807",
+                     "/streams/accounts/nobody?asOf=0&direction=backward&from=9223372036854775807",
+                     "/streams/accounts/b?direction=backward&from=9223372036854775807"] {
+            let (status, body) = try await server.call("GET", path)
+            #expect(status == 200, "\(path): \(body)")
+        }
+        let (_, body) = try await server.call("GET", "/streams/accounts/b?direction=backward&from=9223372036854775807")
+        #expect(body["events"]?.array.map { $0["steleversion"] } == [.integer(1), .integer(0)])
+        try await server.stop()
     }
 
     /// The body the fuzzer found, and its like: answered, and the server goes on.

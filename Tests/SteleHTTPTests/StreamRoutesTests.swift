@@ -121,6 +121,8 @@ struct StreamRoutesTests {
         ("POST", "/streams/accounts/a", "[]", [:], 400, "invalid request"),
         ("POST", "/streams/accounts/a", "{\"type\":\"A\",\"data_base64\":\"*\"}", [:], 400, "malformed events"),
         ("GET", "/categories/accounts/events?after=zero", nil, [:], 400, "after must be a category checkpoint"),
+        ("GET", "/categories/accounts/events?after=0:/", nil, [:], 400, "after must be a category checkpoint"),
+        ("GET", "/categories/accounts/events?after=0:1/", nil, [:], 400, "after must be a category checkpoint"),
         ("GET", "/categories/accounts/events?limit=5000", nil, [:], 400, "limit must be"),
         ("GET", "/appends", nil, [:], 400, "after must be an append generation"),
         ("GET", "/appends?after=0&waitMs=-1", nil, [:], 400, "waitMs must be"),
