@@ -409,6 +409,31 @@ extension ProcessorDefinitionTests {
         }
     }
 
+    /// A file whose expressions nest or chain without end is refused with its line, not a stack
+    /// overflow when it is read or when each event is evaluated.
+    @Test func expressionsTooDeepOrTooLongAreRefused() throws {
+        func definition(_ condition: String) -> String {
+            """
+            -- @processor deep
+            SELECT stream_id, window_start, COUNT(*) AS n
+            FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(data.at), INTERVAL '1' SECOND))
+            WHERE \(condition)
+            GROUP BY stream_id, window_start, window_end
+            """
+        }
+        for condition in [String(repeating: "(", count: 100_000) + "1", String(repeating: "NOT ", count: 100_000) + "1 = 1",
+                          String(repeating: "- ", count: 100_000) + "1 = 1", Array(repeating: "1", count: 5_000).joined(separator: " + ") + " = 1"] {
+            do {
+                _ = try ProcessorDefinition.parse(definition(condition), file: "deep.sql")
+                Issue.record("accepted: \(condition.prefix(20))…")
+            } catch let error as ProcessorDefinitionError {
+                #expect(error.line == 4 && (error.reason.contains("nested more than") || error.reason.contains("operators in one statement")), "\(error)")
+            }
+        }
+        let fine = "(" + Array(repeating: "data.at", count: 50).joined(separator: " + ") + ") > 0 AND NOT (NOT (-(-1) = 1))"
+        #expect(throws: Never.self) { try ProcessorDefinition.parse(definition(fine), file: "fine.sql") }
+    }
+
     static let pattern = """
         -- @processor new_country_transfers
         -- @output alerts

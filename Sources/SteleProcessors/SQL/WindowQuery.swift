@@ -36,6 +36,13 @@ struct WindowQuery: Sendable, Equatable {
 struct WindowQueryParser {
     var tokens: [SQLToken]
     var index = 0
+    /// Parentheses, NOT and unary minus open inside each other, and binary operators in the
+    /// whole statement: parsing and evaluating recurse once per level of the tree these make,
+    /// so both are bounded well inside a thread's stack (a file of 100,000 `(` is refused).
+    var nesting = 0
+    var operators = 0
+    static let maximumNesting = 64
+    static let maximumOperators = 2_000
     let endLine: Int
 
     static let aggregates: Set<String> = ["COUNT", "SUM", "MIN", "MAX", "AVG", "FIRST_VALUE", "LAST_VALUE"]
@@ -289,19 +296,39 @@ struct WindowQueryParser {
     // MARK: Expressions
 
     mutating func expression(aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
+        try enter()
+        defer { nesting -= 1 }
         var left = try conjunction(aggregates)
-        while accept(keyword: "OR") { left = .binary("OR", left, try conjunction(aggregates)) }
+        while accept(keyword: "OR") { try countOperator(); left = .binary("OR", left, try conjunction(aggregates)) }
         return left
+    }
+
+    /// One level deeper: refused past ``maximumNesting``.
+    private mutating func enter() throws(SQLSyntaxError) {
+        nesting += 1
+        guard nesting <= Self.maximumNesting else {
+            nesting -= 1
+            throw failure("an expression nested more than \(Self.maximumNesting) deep")
+        }
+    }
+
+    private mutating func countOperator() throws(SQLSyntaxError) {
+        operators += 1
+        guard operators <= Self.maximumOperators else { throw failure("more than \(Self.maximumOperators) operators in one statement") }
     }
 
     private mutating func conjunction(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
         var left = try negation(aggregates)
-        while accept(keyword: "AND") { left = .binary("AND", left, try negation(aggregates)) }
+        while accept(keyword: "AND") { try countOperator(); left = .binary("AND", left, try negation(aggregates)) }
         return left
     }
 
     mutating func negation(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
-        if accept(keyword: "NOT") { return .not(try negation(aggregates)) }
+        if accept(keyword: "NOT") {
+            try enter()
+            defer { nesting -= 1 }
+            return .not(try negation(aggregates))
+        }
         return try comparison(aggregates)
     }
 
@@ -336,8 +363,8 @@ struct WindowQueryParser {
     private mutating func additive(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
         var left = try multiplicative(aggregates)
         while true {
-            if accept(symbol: "+") { left = .binary("+", left, try multiplicative(aggregates)) }
-            else if accept(symbol: "-") { left = .binary("-", left, try multiplicative(aggregates)) }
+            if accept(symbol: "+") { try countOperator(); left = .binary("+", left, try multiplicative(aggregates)) }
+            else if accept(symbol: "-") { try countOperator(); left = .binary("-", left, try multiplicative(aggregates)) }
             else { return left }
         }
     }
@@ -345,9 +372,9 @@ struct WindowQueryParser {
     private mutating func multiplicative(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
         var left = try concatenation(aggregates)
         while true {
-            if accept(symbol: "*") { left = .binary("*", left, try concatenation(aggregates)) }
-            else if accept(symbol: "/") { left = .binary("/", left, try concatenation(aggregates)) }
-            else if accept(symbol: "%") { left = .binary("%", left, try concatenation(aggregates)) }
+            if accept(symbol: "*") { try countOperator(); left = .binary("*", left, try concatenation(aggregates)) }
+            else if accept(symbol: "/") { try countOperator(); left = .binary("/", left, try concatenation(aggregates)) }
+            else if accept(symbol: "%") { try countOperator(); left = .binary("%", left, try concatenation(aggregates)) }
             else { return left }
         }
     }
@@ -355,18 +382,24 @@ struct WindowQueryParser {
     /// `||` binds tightest of the binary operators, as in SQLite.
     private mutating func concatenation(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
         var left = try unary(aggregates)
-        while accept(symbol: "||") { left = .binary("||", left, try unary(aggregates)) }
+        while accept(symbol: "||") { try countOperator(); left = .binary("||", left, try unary(aggregates)) }
         return left
     }
 
     private mutating func unary(_ aggregates: Bool) throws(SQLSyntaxError) -> SQLExpression {
         if accept(symbol: "-") {
+            try enter()
+            defer { nesting -= 1 }
             let operand = try unary(aggregates)
             if case let .literal(.integer(value)) = operand { return .literal(.integer(-value)) }
             if case let .literal(.real(value)) = operand { return .literal(.real(-value)) }
             return .negate(operand)
         }
-        if accept(symbol: "+") { return try unary(aggregates) }
+        if accept(symbol: "+") {
+            try enter()
+            defer { nesting -= 1 }
+            return try unary(aggregates)
+        }
         return try primary(aggregates)
     }
 
