@@ -1,4 +1,4 @@
-import NIOCore
+import PostgresNIO  // ByteBuffer, as postgres-nio hands it over
 
 /// PostgreSQL's binary `numeric` written as decimal text, whatever its size: a count of base
 /// 10,000 digits, the weight of the first, the sign (or NaN, ±Infinity), the display scale,
