@@ -49,10 +49,17 @@ struct TopicRegexTests {
 
     @Test(arguments: [
         "(?i)orders", "(?s).", "\\bfoo", "\\pL+", "\\1", "a**", "a+*", "*a", "(abc", "abc)", "[z-a]", "[abc", "x{1001}", "x{3,2}",
-        "(a{1000}){1000}", "[[:alpha:]]", "a\\", "^*", "\\Qa.b\\E",
+        "(a{1000}){1000}", "((((){1000}){1000}){1000}){1000}", "(?:(?:a{0}){1000}){1000}", "[[:alpha:]]", "a\\", "^*", "\\Qa.b\\E",
     ])
     func refusedWithAReason(pattern: String) {
         #expect(throws: TopicRegex.SyntaxError.self) { try TopicRegex(pattern) }
+    }
+
+    /// A class of thousands of characters is one binary search per character of a name.
+    @Test func aLongClassIsMatched() throws {
+        let regex = try TopicRegex("(?:[" + String(repeating: "b", count: 3_000) + "a-z0-9._-]*){10}")
+        #expect(regex.wholeMatch("orders.eu-1") && !regex.wholeMatch("Orders"))
+        #expect(try TopicRegex("[zyxa-cq-sb]+").wholeMatch("abcqrsxyz") && !(try TopicRegex("[^zyxa-cq-sb]").wholeMatch("r")))
     }
 
     @Test func aPatternLongerThanTheLimitIsRefused() {

@@ -50,6 +50,10 @@ struct ConsumerProtocolGroup: Sendable {
     private(set) var target: [String: Set<TopicPartition>] = [:]
     /// The subscribed topics' partition counts the target was computed from.
     private var subscribedPartitionCounts: [String: Int32] = [:]
+    /// Each member pattern compiled once, with the topics it was matched against: a name is
+    /// matched once per pattern, not at every heartbeat (a pattern may cost 5,000 steps per
+    /// character). Only the patterns members hold now are kept.
+    private var patterns: [String: (regex: TopicRegex, matches: [String: Bool])] = [:]
 
     init(id: String, sessionTimeoutMs: Int64, heartbeatIntervalMs: Int32) {
         (self.id, self.sessionTimeoutMs, self.heartbeatIntervalMs) = (id, sessionTimeoutMs, heartbeatIntervalMs)
@@ -177,11 +181,22 @@ struct ConsumerProtocolGroup: Sendable {
     // MARK: Target assignment
 
     /// The topics a member subscribes to, among those that exist.
-    private func subscription(of member: Member, partitionCounts: [String: Int32]) -> Set<String> {
+    private mutating func subscription(of member: Member, partitionCounts: [String: Int32]) -> Set<String> {
         var topics = member.subscribedNames.filter { partitionCounts[$0] != nil }
-        if let pattern = member.subscribedRegex, let regex = try? TopicRegex(pattern) {
-            // Internal topics (`__…`) are never matched by a pattern, as in Kafka.
-            for topic in partitionCounts.keys where !topic.hasPrefix("__") && regex.wholeMatch(topic) { topics.insert(topic) }
+        guard let pattern = member.subscribedRegex else { return topics }
+        if patterns[pattern] == nil {
+            guard let regex = try? TopicRegex(pattern) else { return topics }
+            patterns[pattern] = (regex, [:])
+        }
+        // Internal topics (`__…`) are never matched by a pattern, as in Kafka.
+        for topic in partitionCounts.keys where !topic.hasPrefix("__") {
+            if let known = patterns[pattern]!.matches[topic] {
+                if known { topics.insert(topic) }
+                continue
+            }
+            let matched = patterns[pattern]!.regex.wholeMatch(topic)
+            patterns[pattern]!.matches[topic] = matched
+            if matched { topics.insert(topic) }
         }
         return topics
     }
@@ -191,7 +206,13 @@ struct ConsumerProtocolGroup: Sendable {
     /// ahead of it.
     private mutating func refreshTarget(partitionCounts: [String: Int32], membershipChanged: Bool) {
         // A departed static member keeps its share until its session ends.
-        let subscriptions = Dictionary(uniqueKeysWithValues: members.values.map { ($0.id, subscription(of: $0, partitionCounts: partitionCounts)) })
+        let held = Set(members.values.compactMap(\.subscribedRegex))
+        patterns = patterns.filter { held.contains($0.key) }
+        if patterns.values.contains(where: { $0.matches.count > partitionCounts.count }) {
+            for pattern in patterns.keys { patterns[pattern]!.matches = patterns[pattern]!.matches.filter { partitionCounts[$0.key] != nil } }
+        }
+        var subscriptions: [String: Set<String>] = [:]
+        for member in members.values { subscriptions[member.id] = subscription(of: member, partitionCounts: partitionCounts) }
         let subscribed = subscriptions.values.reduce(into: Set<String>()) { $0.formUnion($1) }
         let counts = partitionCounts.filter { subscribed.contains($0.key) }
         if counts != subscribedPartitionCounts || membershipChanged {
