@@ -134,6 +134,10 @@ struct ProcessorFiles: Sendable {
     /// The name a generation's checkpoint is kept under.
     func checkpointName(_ generation: Int) -> String { "\(name).g\(generation)" }
 
+    /// The checkpoints that say where a generation's run goes on: a window processor's own, or a
+    /// pattern or join processor's replay slot. Whichever is saved first must stay.
+    func commitNames(_ generation: Int) -> [String] { [checkpointName(generation), checkpointName(generation) + ".slot"] }
+
     /// The generations that have checkpoint files of this processor's (its own and its
     /// watermark's, replay records', other sources'), read from the directory.
     func generationsOnDisk() throws -> [Int] {
@@ -157,9 +161,14 @@ struct ProcessorFiles: Sendable {
             return "its state file \(statePath) is missing, but checkpoints of generation \(highest) remain in \(directory)"
                 + Self.remedy(name)
         }
-        if state.checkpointed == true, !checkpoints.contains(checkpointName(state.generation)) {
+        if state.checkpointed == true, !commitNames(state.generation).contains(where: checkpoints.contains) {
             return "the checkpoint of generation \(state.generation) (\(checkpointName(state.generation))) is missing from \(directory), "
                 + "though it was saved" + Self.remedy(name)
+        }
+        // A state file put back from an older copy: a later generation's outputs are written.
+        if let highest = try generationsOnDisk().max(), highest > state.generation {
+            return "its state file \(statePath) names generation \(state.generation), but checkpoints of generation \(highest) are in \(directory)"
+                + Self.remedy(name)
         }
         return nil
     }
@@ -182,11 +191,21 @@ final class MarkingCheckpointStore: CheckpointStore {
         marked = Mutex(state.checkpointed == true)
     }
 
-    func load(_ name: String) async throws -> CategoryCheckpoint? { try await inner.load(name) }
+    /// A run that starts again after a failure loads here too: a commit checkpoint gone since
+    /// it was saved stops it, as at start.
+    func load(_ name: String) async throws -> CategoryCheckpoint? {
+        let loaded = try await inner.load(name)
+        let commits = files.commitNames(state.generation)
+        if loaded == nil, commits.contains(name), marked.withLock({ $0 }), !commits.contains(where: inner.contains) {
+            throw ProcessorServiceError.vanished(files.name, "the checkpoint \(name) is missing from \(files.directory), though it was saved"
+                                                 + ProcessorFiles.remedy(files.name))
+        }
+        return loaded
+    }
 
     func save(_ checkpoint: CategoryCheckpoint, for name: String) async throws {
         try await inner.save(checkpoint, for: name)
-        guard name == files.checkpointName(state.generation), !marked.withLock({ $0 }) else { return }
+        guard files.commitNames(state.generation).contains(name), !marked.withLock({ $0 }) else { return }
         var checked = state
         checked.checkpointed = true
         do { try files.save(checked) } catch {
@@ -241,7 +260,8 @@ public final class RunningProcessor: Sendable {
             var reason: String?
             if saved.fingerprint != definition.fingerprint {
                 // A new generation starts from nothing: what vanished of the old one is not needed.
-                saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: saved.generation + 1, checkpointed: false)
+                let highest = max(saved.generation, try files.generationsOnDisk().max() ?? 0)
+                saved = ProcessorFiles.State(fingerprint: definition.fingerprint, generation: highest + 1, checkpointed: false)
                 reason = "the definition changed"
             } else if let problem = try files.vanished(loaded) {
                 status.withLock { $0.generation = loaded?.generation ?? 0 }

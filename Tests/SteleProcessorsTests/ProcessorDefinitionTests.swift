@@ -409,6 +409,62 @@ extension ProcessorDefinitionTests {
         }
     }
 
+    /// The same for a pattern processor, whose run goes on from its replay slot: the slot
+    /// vanishing stops it at start, and an older state file put back is refused too.
+    @Test func aVanishedReplaySlotStopsAPatternProcessor() async throws {
+        try await withProcessorStore { store in
+            let directory = NSTemporaryDirectory() + "stele-processors-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let definition = try ProcessorDefinition.parse("""
+                -- @processor pairs
+                -- @output pairs
+                SELECT * FROM ticks MATCH_RECOGNIZE (PARTITION BY stream_id ORDER BY data.at
+                    MEASURES A.data.at AS first, B.data.at AS second ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW
+                    PATTERN (A B) WITHIN INTERVAL '1' HOUR
+                    DEFINE A AS A.type = 'Tick', B AS B.type = 'Tick')
+                """, file: "pairs.sql")
+            for index in 0..<20 {
+                try await store.append([EventData(type: "Tick", data: Array(#"{"at":\#(index * 1000)}"#.utf8))], to: StreamName(category: "ticks", id: "t"))
+            }
+            func results() async throws -> Int { try await store.read(StreamName(category: "pairs", id: "t")).count }
+            func checkpointed() -> Bool {
+                (try? String(contentsOfFile: directory + "/pairs.state", encoding: .utf8))?.contains(#""checkpointed":true"#) == true
+            }
+            let first = ProcessorService(store: store, stateDirectory: directory)
+            try first.start(definition)
+            while true {
+                let status = await first.processor(named: "pairs")!.statusJSON()
+                // The last pair waits for a watermark past it: nine are written.
+                if status.member("lag") == .integer(0), try await results() >= 9, checkpointed() { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await first.stop()
+            let written = try await results()
+            #expect(written == 9)
+            let state = try Data(contentsOf: URL(fileURLWithPath: directory + "/pairs.state"))
+
+            try FileManager.default.removeItem(atPath: directory + "/pairs_g1_slot.checkpoint")
+            let second = ProcessorService(store: store, stateDirectory: directory)
+            #expect(throws: ProcessorServiceError.self) { try second.start(definition) }
+            #expect(await second.processor(named: "pairs")!.statusJSON().member("state") == .string("failed"))
+            try await second.processor(named: "pairs")!.rebuild()
+            while try await results() < 2 * written { try await Task.sleep(for: .milliseconds(20)) }
+            await second.stop()
+
+            // Generation 1's state file put back over generation 2's: refused.
+            try state.write(to: URL(fileURLWithPath: directory + "/pairs.state"))
+            let third = ProcessorService(store: store, stateDirectory: directory)
+            do {
+                try third.start(definition)
+                Issue.record("an older state file was taken")
+            } catch {
+                #expect("\(error)".contains("stele processors rebuild pairs"), "\(error)")
+            }
+            #expect(try await results() == 2 * written)
+            await third.stop()
+        }
+    }
+
     /// A file whose expressions nest or chain without end is refused with its line, not a stack
     /// overflow when it is read or when each event is evaluated.
     @Test func expressionsTooDeepOrTooLongAreRefused() throws {
