@@ -188,6 +188,8 @@ start_broker "$fixed_port"
 echo "SIGKILL: committed group offsets still there: OK"
 
 timeout 1800 python3 Tests/Clients/garbage.py "$bootstrap"
+# Small requests naming one thing thousands of times: answered once, nothing done twice.
+timeout 1800 python3 Tests/Clients/amplification.py "$bootstrap"
 kcat -L -m 60 -b "$bootstrap" -t "$topic" | grep -q "topic \"$topic\" with 1 partitions" || { echo "broker unusable after malformed input"; exit 1; }
 echo "malformed input: broker still serving: OK"
 

@@ -52,7 +52,16 @@ public enum ResponseFrame {
         if flexibleBody && api != .apiVersions { encoder.unsignedVarint(0) }
         body(&encoder)
         var buffer = encoder.buffer
-        buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
+        // A frame's size is an Int32. Requests that could build more are answered in parts or
+        // refused before this; should one get here, the client gets a frame it cannot read
+        // (and closes the connection) rather than the server trapping.
+        guard let size = Int32(exactly: buffer.readableBytes - 4) else {
+            var cut = allocator.buffer(capacity: 8)
+            cut.writeInteger(Int32(4))
+            cut.writeInteger(correlationId)
+            return cut
+        }
+        buffer.setInteger(size, at: buffer.readerIndex)
         return buffer
     }
 }

@@ -8,9 +8,15 @@ import SteleSecurity
 /// broker runs; the broker's are `stele serve` flags, described and read-only.
 extension KafkaRequestHandler {
     func describeConfigs(_ request: DescribeConfigsRequest, requester: Requester) -> DescribeConfigsResponse {
-        DescribeConfigsResponse(results: request.resources.map { resource in
+        // A resource named twice is described once; the repeats get INVALID_REQUEST (with the
+        // documentation, a few bytes of request each could build a response past 2 GiB).
+        var namedResources = Set<String>()
+        return DescribeConfigsResponse(results: request.resources.map { resource in
             func result(_ code: KafkaErrorCode, _ message: String) -> DescribeConfigsResponse.Result {
                 .init(errorCode: code, errorMessage: message, resourceType: resource.type, resourceName: resource.name)
+            }
+            guard namedResources.insert("\(resource.type) \(resource.name)").inserted else {
+                return result(.invalidRequest, "the resource is named twice in one request")
             }
             // Null or empty: every config (Kafka's ConfigHelper treats both alike).
             let keys = resource.keys.flatMap { $0.isEmpty ? nil : Set($0) }

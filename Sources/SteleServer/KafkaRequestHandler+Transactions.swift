@@ -45,7 +45,11 @@ extension KafkaRequestHandler {
                 })
                 return respond { response.encode(&$0, version: version) }
             }
+            // Each partition once: a request naming one partition 262,000 times would otherwise
+            // add as many markers, each appended and synced.
+            var named = Set<TransactionMetadata.Partition>()
             let partitions = request.topics.flatMap { topic in topic.partitions.map { TransactionMetadata.Partition(topic: topic.name, partition: $0) } }
+                .filter { named.insert($0).inserted }
             let error = await transactions.add(transactionalId: request.transactionalId, producerId: request.producerId,
                                                epoch: request.producerEpoch, partitions: partitions, stillWanted: isConnected)
             return respond { all(Self.errorCode(for: error, version: version)).encode(&$0, version: version) }
