@@ -144,7 +144,8 @@ umount "$small"
 
 # --- Out-of-range flags are refused before anything starts.
 for flag in "--advertised-port=70000" "--offsets-retention-minutes=9223372036854775807" \
-            "--group-initial-rebalance-delay-ms=-1" "--max-request-bytes=0" "--default-partitions=0"; do
+            "--group-initial-rebalance-delay-ms=-1" "--max-request-bytes=0" "--default-partitions=0" \
+            "--transactional-id-expiration-ms=0"; do
     # shellcheck disable=SC2086
     if "$bin/stele" serve --data-dir "$data" --kafka-port 0 --http-port 0 $flag > "$work/flag.log" 2>&1; then fail "stele serve accepted $flag"; fi
     grep -q "must be" "$work/flag.log" || { cat "$work/flag.log"; fail "$flag: no range in the message"; }

@@ -31,6 +31,9 @@ public struct BrokerConfig: Sendable {
     /// How long committed offsets of a group without members are kept (Kafka
     /// `offsets.retention.minutes`, 7 days).
     public var offsetsRetention: Duration = .seconds(7 * 24 * 3600)
+    /// How long a transactional id with no transaction open is kept after its last change
+    /// (Kafka `transactional.id.expiration.ms`, 7 days).
+    public var transactionalIdExpiration: Duration = .seconds(7 * 24 * 3600)
     /// Where every file of the data directory is read and written: the real file system, or
     /// the simulated one the crash tests stop at every operation (then no lock is taken: a
     /// lock belongs to a real directory).
@@ -252,6 +255,7 @@ public final class Broker: Sendable {
     public func runMaintenance() async {
         await groups.expireOffsets(olderThan: config.offsetsRetention)
         _ = try? await groups.offsets.compact()
+        await transactions.expireIdle(olderThan: config.transactionalIdExpiration)
         try? await transactions.compact()
         for topic in topics.withLock({ Array($0.values) }) {
             for log in topic.partitions {

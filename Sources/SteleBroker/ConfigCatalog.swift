@@ -151,6 +151,8 @@ public enum ConfigCatalog {
                   builtIn: String(builtIn.groupConsumerHeartbeatIntervalMs), "Consumer protocol: the interval between a member's heartbeats."),
             entry("offsets.retention.minutes", .int, String(broker.offsetsRetention.milliseconds / 60_000),
                   builtIn: String(builtIn.offsetsRetention.milliseconds / 60_000), "How long committed offsets of an empty group are kept."),
+            entry("transactional.id.expiration.ms", .int, String(broker.transactionalIdExpiration.milliseconds),
+                  builtIn: String(builtIn.transactionalIdExpiration.milliseconds), "How long a transactional id with no open transaction is kept after its last change."),
             entry("producer.id.expiration.ms", .int, String(broker.logDefaults.producerIdExpiration.milliseconds),
                   builtIn: String(LogConfig().producerIdExpiration.milliseconds), "How long an idempotent producer's state is kept after its last append."),
         ]

@@ -89,6 +89,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds an idle idempotent producer's state (epoch, sequences) is kept in each partition (Kafka producer.id.expiration.ms).")
     var producerIdExpirationMs = 86_400_000
 
+    @Option(help: "Milliseconds a transactional id with no open transaction is kept after its last change (Kafka transactional.id.expiration.ms).")
+    var transactionalIdExpirationMs = 604_800_000
+
     @Option(help: "Largest request accepted, in bytes.")
     var maxRequestBytes = 100 << 20
 
@@ -169,6 +172,7 @@ struct ServeCommand: AsyncParsableCommand {
         try check("queued-max-request-bytes", queuedMaxRequestBytes, (1 << 20)...(1 << 40))
         try check("fetch-max-bytes", fetchMaxBytes, 1024...Int(Int32.max))
         try check("producer-id-expiration-ms", producerIdExpirationMs, 1...Int(Int32.max))
+        try check("transactional-id-expiration-ms", transactionalIdExpirationMs, 1...Int(Int32.max))
         try check("max-connections", maxConnections, 1...1_000_000)
         try check("max-connections-per-ip", maxConnectionsPerIp, 1...1_000_000)
         try check("connections-max-idle-ms", connectionsMaxIdleMs, 1000...Int(Int32.max))
@@ -229,6 +233,7 @@ struct ServeCommand: AsyncParsableCommand {
         brokerConfig.groupConsumerSessionTimeoutMs = Int64(groupConsumerSessionTimeoutMs)
         brokerConfig.groupConsumerHeartbeatIntervalMs = Int32(groupConsumerHeartbeatIntervalMs)
         brokerConfig.offsetsRetention = .seconds(Int64(offsetsRetentionMinutes) * 60)
+        brokerConfig.transactionalIdExpiration = .milliseconds(transactionalIdExpirationMs)
         var configuration = SteleNode.Configuration(broker: brokerConfig)
         configuration.kafka.host = listen
         configuration.kafka.port = kafkaPort

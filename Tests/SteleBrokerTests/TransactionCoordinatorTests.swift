@@ -38,6 +38,42 @@ struct TransactionCoordinatorTests {
         }
     }
 
+    /// Kafka's `transactional.id.expiration.ms`: an id idle past it with no transaction open is
+    /// forgotten durably (a tombstone, so a restart does not bring it back); an id with a
+    /// transaction open is kept; the expired id's old producer is refused, and its next
+    /// InitProducerId gets a new producer id.
+    @Test func idleTransactionalIdsExpireDurably() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        try await broker.createTopic("t", partitions: 1)
+        let coordinator = broker.transactions
+        let (producer, epoch) = try await coordinator.initProducerId(transactionalId: "idle", timeoutMs: 60_000).get()
+        #expect(await coordinator.add(transactionalId: "idle", producerId: producer, epoch: epoch, partitions: [.init(topic: "t", partition: 0)]) == nil)
+        #expect(try await Self.produce(broker, id: "idle", producer: producer, epoch: epoch, sequence: 0) == nil)
+        #expect(await coordinator.end(transactionalId: "idle", producerId: producer, epoch: epoch, commit: true) == nil)
+        try await Self.settled(coordinator, "idle")
+        let (other, otherEpoch) = try await coordinator.initProducerId(transactionalId: "open", timeoutMs: 60_000).get()
+        #expect(await coordinator.add(transactionalId: "open", producerId: other, epoch: otherEpoch, partitions: [.init(topic: "t", partition: 0)]) == nil)
+
+        #expect(await coordinator.expireIdle(olderThan: .seconds(3600)).isEmpty, "changed a moment ago")
+        // Past an expiration of zero once the clock has moved a millisecond: progress, no deadline.
+        var expired: [String] = []
+        while expired.isEmpty {
+            expired = await coordinator.expireIdle(olderThan: .zero)
+            if expired.isEmpty { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(expired == ["idle"])
+        #expect(coordinator.metadata(of: "idle") == nil && coordinator.metadata(of: "open")?.state == .ongoing)
+        #expect(try await Self.produce(broker, id: "idle", producer: producer, epoch: epoch, sequence: 1) != nil)
+        try await broker.close()
+
+        let again = try await Broker.open(BrokerConfig(dataDirectory: directory))
+        #expect(again.transactions.metadata(of: "idle") == nil && again.transactions.metadata(of: "open") != nil)
+        let (fresh, freshEpoch) = try await again.transactions.initProducerId(transactionalId: "idle", timeoutMs: 60_000).get()
+        #expect(fresh != producer && fresh != other && freshEpoch == 0)
+        try await again.close()
+    }
+
     @Test func aNewProducerFencesTheOldAndAbortsItsTransaction() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let broker = try await Broker.open(BrokerConfig(dataDirectory: directory))

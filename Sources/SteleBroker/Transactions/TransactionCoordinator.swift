@@ -233,4 +233,45 @@ public final class TransactionCoordinator: Sendable {
     }
 
     func compact() async throws { try await store.compact() }
+
+    /// Forgets the transactional ids idle longer than `age` with no transaction open or decided
+    /// (Kafka's `transactional.id.expiration.ms`): a tombstone in the transaction log, durable
+    /// first, then out of memory. Without it every id ever used stays in memory and in the
+    /// log for good, and each tick walks them all. The next InitProducerId of an expired id gets
+    /// a new producer id; its old producer has no open transaction, so its batches are refused.
+    /// Returns the ids forgotten.
+    @discardableResult
+    public func expireIdle(olderThan age: Duration) async -> [String] {
+        let now = clock()
+        let limit = age.milliseconds
+        let idle = state.withLock { state -> [TransactionMetadata] in
+            var idle: [TransactionMetadata] = []
+            for (id, entry) in state.entries where !entry.busy && entry.producing == 0 {
+                let metadata = entry.metadata
+                guard [.empty, .completeCommit, .completeAbort].contains(metadata.state), now - metadata.updatedMs > limit else { continue }
+                state.entries[id]!.busy = true
+                idle.append(metadata)
+            }
+            return idle
+        }
+        var expired: [String] = []
+        for metadata in idle {
+            let id = metadata.transactionalId
+            do {
+                try await store.remove(id)
+                state.withLock { state in
+                    state.entries[id] = nil
+                    for producerId in [metadata.producerId, metadata.previousProducerId, metadata.nextProducerId].compactMap({ $0 })
+                    where state.ids[producerId] == id { state.ids[producerId] = nil }
+                }
+                expired.append(id)
+            } catch {
+                // Kept, and tried again at the next maintenance pass.
+                logger.error("an idle transactional id could not be expired yet", metadata: ["id": "\(id)", "error": "\(error)"])
+            }
+            release(id)
+        }
+        if !expired.isEmpty { logger.info("idle transactional ids expired", metadata: ["count": "\(expired.count)"]) }
+        return expired
+    }
 }

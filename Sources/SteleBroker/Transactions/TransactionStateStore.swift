@@ -57,6 +57,14 @@ final class TransactionStateStore: Sendable {
         _ = try await log.append(builder.build())
     }
 
+    /// Appends a tombstone for `transactionalId` (compaction drops its records); returns once
+    /// it is durable.
+    func remove(_ transactionalId: String) async throws {
+        var builder = RecordBatchBuilder(baseTimestamp: wallClockMilliseconds())
+        builder.append(key: Array(transactionalId.utf8), value: nil)
+        _ = try await log.append(builder.build())
+    }
+
     func compact() async throws { _ = try await log.compact() }
 
     var sizeInBytes: Int64 { log.sizeInBytes }
