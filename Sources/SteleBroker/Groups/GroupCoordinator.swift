@@ -332,7 +332,7 @@ extension GroupCoordinator {
             return GroupDescription(groupId: groupId, state: group.state.rawValue, protocolType: group.protocolType ?? "",
                                     protocolName: group.protocolName ?? "", generation: group.generation, members: members)
         }
-        guard offsets.groups.contains(groupId) else { return nil }
+        guard offsets.hasOffsets(group: groupId) else { return nil }
         return GroupDescription(groupId: groupId, state: ConsumerGroup.State.empty.rawValue, protocolType: "consumer",
                                 protocolName: "", generation: 0, members: [])
     }
@@ -381,7 +381,7 @@ extension GroupCoordinator {
     public func deleteOffsets(group id: String, partitions: [OffsetStore.Key]) async -> GroupError? {
         if let group = groups[id], !group.isEmpty { return .nonEmptyGroup }
         if let group = consumerGroups[id], !group.isEmpty { return .nonEmptyGroup }
-        guard groups[id] != nil || offsets.groups.contains(id) else { return .groupIdNotFound }
+        guard groups[id] != nil || offsets.hasOffsets(group: id) else { return .groupIdNotFound }
         do {
             try await offsets.store(partitions.map { ($0, nil) })
             return nil

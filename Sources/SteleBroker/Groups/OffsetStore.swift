@@ -41,10 +41,21 @@ public final class OffsetStore: Sendable {
     /// not the order the appends happened to return in. A deletion stays as a `nil` value
     /// while other stores are in flight, so an older commit finishing late cannot bring the
     /// key back; once none is, deleted keys are dropped.
+    ///
+    /// Kept by group: a request naming thousands of groups looks each up, where one map of
+    /// every key made each a scan of every group's offsets.
     private struct Entries {
-        var map: [Key: (value: Committed?, offset: Int64)] = [:]
+        var byGroup: [String: [Key: (value: Committed?, offset: Int64)]] = [:]
         var inFlight = 0
         var deleted: Set<Key> = []
+
+        subscript(key: Key) -> (value: Committed?, offset: Int64)? {
+            get { byGroup[key.group]?[key] }
+            set {
+                byGroup[key.group, default: [:]][key] = newValue
+                if byGroup[key.group]?.isEmpty == true { byGroup[key.group] = nil }
+            }
+        }
     }
     private let committed = Mutex(Entries())
 
@@ -93,7 +104,10 @@ public final class OffsetStore: Sendable {
                 position += header.totalSize
             }
         }
-        committed.withLock { $0 = Entries(map: loaded.mapValues { (value: $0, offset: -1) }) }
+        committed.withLock { entries in
+            entries = Entries()
+            for (key, value) in loaded { entries[key] = (value, -1) }
+        }
         loadedCount.withLock { $0 = count }
     }
 
@@ -121,8 +135,8 @@ public final class OffsetStore: Sendable {
             throw error
         }
         committed.withLock { state in
-            for ((key, value), offset) in zip(entries, appended.baseOffset...) where (state.map[key]?.offset ?? -1) < offset {
-                state.map[key] = (value, offset)
+            for ((key, value), offset) in zip(entries, appended.baseOffset...) where (state[key]?.offset ?? -1) < offset {
+                state[key] = (value, offset)
                 if value == nil { state.deleted.insert(key) }
             }
             Self.finished(&state)
@@ -133,19 +147,26 @@ public final class OffsetStore: Sendable {
         entries.inFlight -= 1
         assert(entries.inFlight >= 0)
         guard entries.inFlight == 0 else { return }
-        for key in entries.deleted where entries.map[key]?.value == nil { entries.map[key] = nil }
+        for key in entries.deleted where entries[key]?.value == nil { entries[key] = nil }
         entries.deleted = []
     }
 
     public func fetch(group: String) -> [Key: Committed] {
         committed.withLock { entries in
             var found: [Key: Committed] = [:]
-            for (key, entry) in entries.map where key.group == group { if let value = entry.value { found[key] = value } }
+            for (key, entry) in entries.byGroup[group] ?? [:] { if let value = entry.value { found[key] = value } }
             return found
         }
     }
 
-    public var groups: Set<String> { committed.withLock { Set($0.map.compactMap { $0.value.value == nil ? nil : $0.key.group }) } }
+    public var groups: Set<String> {
+        committed.withLock { entries in Set(entries.byGroup.compactMap { group, keys in keys.values.contains { $0.value != nil } ? group : nil }) }
+    }
+
+    /// Whether `group` has a committed offset (one lookup, not the set of every group).
+    public func hasOffsets(group: String) -> Bool {
+        committed.withLock { $0.byGroup[group]?.values.contains { $0.value != nil } ?? false }
+    }
 
     public func close() async throws {
         try await log.close()
