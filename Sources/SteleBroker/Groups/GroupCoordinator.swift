@@ -52,9 +52,10 @@ public actor GroupCoordinator {
         // A group on the consumer protocol takes no classic members (Kafka's upgrade policy
         // "disabled"): the member learns its group.protocol disagrees with the others'.
         if consumerGroups[request.groupId]?.isEmpty == false { return .refused(.inconsistentGroupProtocol, memberId: request.memberId) }
-        var state = group(request.groupId)
-        let outcome = state.join(request, now: clock())
-        groups[request.groupId] = state
+        // Changed in place, never copied out and back: a copy would copy the group's members
+        // and pending ids at every join (a client adding pending ids made that quadratic).
+        if groups[request.groupId] == nil { groups[request.groupId] = group(request.groupId) }
+        let outcome = groups[request.groupId]!.join(request, now: clock())
         switch outcome {
         case let .respond(response):
             return response
@@ -93,10 +94,9 @@ public actor GroupCoordinator {
     /// `protocolType` and `protocolName` (SyncGroup v5) must be the group's when given.
     public func sync(group groupId: String, memberId: String, generation: Int32, protocolType: String? = nil, protocolName: String? = nil,
                      assignments: [(memberId: String, assignment: [UInt8])]) async -> GroupSyncResult {
-        guard var state = groups[groupId] else { return GroupSyncResult(error: .unknownMemberId) }
-        let (outcome, released) = state.sync(memberId: memberId, generation: generation, protocolType: protocolType, protocolName: protocolName,
-                                             assignments: assignments, now: clock())
-        groups[groupId] = state
+        guard groups[groupId] != nil else { return GroupSyncResult(error: .unknownMemberId) }
+        let (outcome, released) = groups[groupId]!.sync(memberId: memberId, generation: generation, protocolType: protocolType, protocolName: protocolName,
+                                                         assignments: assignments, now: clock())
         release(groupId, joins: [:], syncs: released)
         switch outcome {
         case let .respond(response): return response
@@ -114,10 +114,8 @@ public actor GroupCoordinator {
 
     /// `nil`: the member is in the current generation and nothing is asked of it.
     public func heartbeat(group groupId: String, memberId: String, generation: Int32) -> GroupError? {
-        guard var state = groups[groupId] else { return .unknownMemberId }
-        let error = state.heartbeat(memberId: memberId, generation: generation, now: clock())
-        groups[groupId] = state
-        return error
+        guard groups[groupId] != nil else { return .unknownMemberId }
+        return groups[groupId]!.heartbeat(memberId: memberId, generation: generation, now: clock())
     }
 
     /// Removes each member from the group; one result per member (`nil`: it left).
@@ -136,12 +134,12 @@ public actor GroupCoordinator {
             consumerGroups[groupId] = state
             return results
         }
-        guard var state = groups[groupId] else { return members.map { ($0.memberId, .unknownMemberId) } }
+        guard groups[groupId] != nil else { return members.map { ($0.memberId, .unknownMemberId) } }
         var results: [(memberId: String, error: GroupError?)] = []
         for (memberId, instanceId) in members {
             var id = memberId
             if let instanceId {
-                guard let current = state.members.values.first(where: { $0.instanceId == instanceId })?.id else {
+                guard let current = groups[groupId]!.members.values.first(where: { $0.instanceId == instanceId })?.id else {
                     results.append((memberId, .unknownMemberId))
                     continue
                 }
@@ -151,8 +149,7 @@ public actor GroupCoordinator {
                 }
                 id = current
             }
-            let (error, joins, syncs) = state.leave(memberId: id, now: clock())
-            groups[groupId] = state
+            let (error, joins, syncs) = groups[groupId]!.leave(memberId: id, now: clock())
             release(groupId, joins: joins, syncs: syncs)
             results.append((memberId, error))
         }
@@ -230,16 +227,14 @@ public actor GroupCoordinator {
             _ = consumerGroups[id]!.tick(now: now)
             if consumerGroups[id]!.isEmpty { consumerGroups[id] = nil }
         }
-        for id in groups.keys {
-            var state = groups[id]!
-            let (joins, syncs) = state.tick(now: now)
-            groups[id] = state
+        for id in Array(groups.keys) {
+            let (joins, syncs) = groups[id]!.tick(now: now)
             release(id, joins: joins, syncs: syncs)
             // A member id handed out with MEMBER_ID_REQUIRED keeps its group until it expires:
             // dropping the group before the member's second JoinGroup arrives answered it
             // UNKNOWN_MEMBER_ID, and a client slower than a tick never joined (found by review
             // of a client suite that hung under load).
-            if state.state == .empty && state.isEmpty && !state.hasPendingMembers
+            if let state = groups[id], state.state == .empty && state.isEmpty && !state.hasPendingMembers
                 && joinWaiters[id]?.isEmpty != false && syncWaiters[id]?.isEmpty != false {
                 groups[id] = nil
             }
