@@ -152,7 +152,9 @@ extension TransactionCoordinator {
             if let error = Self.check(entry, producerId: producerId, epoch: epoch) { return .failure(error) }
             var next = entry.metadata
             if let error = Self.beginIfNone(&next, now: now) { return .failure(error) }
-            let newPartitions = partitions.filter { !next.partitions.contains($0) }
+            // One pass over each list, not a search of the held ones per partition asked for.
+            let held = Set(next.partitions)
+            let newPartitions = partitions.filter { !held.contains($0) }
             let newGroups = groups.filter { !next.groups.contains($0) }
             if next.state == entry.metadata.state && newPartitions.isEmpty && newGroups.isEmpty { return .success(nil) }
             next.partitions += newPartitions
