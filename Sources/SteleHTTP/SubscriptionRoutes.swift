@@ -138,7 +138,10 @@ struct SubscriptionRoutes: Sendable {
     static let keepAlive = ": keep-alive\n\n"
 
     static func message(id: String, _ event: RecordedEvent) -> String {
-        let name = (event.type ?? "event").filter { $0 != "\n" && $0 != "\r" }
+        // By scalar: "\r\n" is one Character, equal to neither "\r" nor "\n", and a type holding
+        // it would end the line and write fields of its own (a forged `id:` moves a client's
+        // resume point past events it never got).
+        let name = String(String.UnicodeScalarView((event.type ?? "event").unicodeScalars.filter { $0 != "\n" && $0 != "\r" }))
         return "id: \(id)\nevent: \(name)\ndata: \(StreamRoutes.cloudEvent(event).jsonText)\n\n"
     }
 

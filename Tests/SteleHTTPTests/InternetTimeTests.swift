@@ -86,6 +86,18 @@ struct InternetTimeTests {
         try await server.stop()
     }
 
+    /// An event type cannot write SSE fields of its own: CR and LF are dropped scalar by
+    /// scalar ("\r\n" is one Character, and passed a Character filter).
+    @Test func anEventTypeCannotForgeServerSentEventFields() throws {
+        let event = RecordedEvent(stream: StreamName(category: "c", id: "s"), version: 0, position: EventPosition(partition: 0, offset: 0, transaction: 0),
+                                  id: UUID(), type: "x\r\nid: 0:999999999\r\ndata: {\"forged\":1}\r\n\r\nevent: y\rz\nw", schemaVersion: 1,
+                                  data: Array("{}".utf8), appendedAt: Date(), metadata: EventMetadata())
+        let message = SubscriptionRoutes.message(id: "0:1", event)
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count == 5 && lines[0] == "id: 0:1" && lines[1].hasPrefix("event: x") && lines[2].hasPrefix("data: ") && lines[3].isEmpty && lines[4].isEmpty, "\(lines)")
+        #expect(!message.unicodeScalars.contains("\r"))
+    }
+
     /// The body the fuzzer found, and its like: answered, and the server goes on.
     @Test func aLongFractionIsAnsweredAndTheServerGoesOn() async throws {
         let server = try await LiveServer.start()
