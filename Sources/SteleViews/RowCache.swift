@@ -14,13 +14,17 @@ final class RowCache: Sendable {
         var generation: UInt64 = 0
         /// `nil` values are answers too: no such row.
         var rows: [Key: [String: SQLValue]?] = [:]
+        /// About what `rows` holds, keys included: a client chooses the keys it asks for, and
+        /// 100,000 misses for keys of 80 KiB each would be 8 GB.
+        var bytes = 0
     }
 
     private let contents = Mutex(Contents())
-    /// Past this many rows the cache starts over, bounding its memory.
+    /// Past this many rows, or this many bytes, the cache starts over, bounding its memory.
     let capacity: Int
+    let capacityBytes: Int
 
-    init(capacity: Int = 100_000) { self.capacity = capacity }
+    init(capacity: Int = 100_000, capacityBytes: Int = 64 << 20) { (self.capacity, self.capacityBytes) = (capacity, capacityBytes) }
 
     /// The cached answer, if any, and the generation to store a fresh answer under.
     func lookup(_ key: Key) -> (answer: [String: SQLValue]??, generation: UInt64) {
@@ -30,8 +34,16 @@ final class RowCache: Sendable {
     func store(_ row: [String: SQLValue]?, for key: Key, readAt generation: UInt64) {
         contents.withLock { contents in
             guard contents.generation == generation else { return }
-            if contents.rows.count >= capacity { contents.rows.removeAll(keepingCapacity: true) }
+            let size = Self.size(key.key) + key.table.utf8.count + (row?.reduce(0) { $0 + $1.key.utf8.count + Self.size($1.value) } ?? 0) + 64
+            // An answer larger than the whole budget is served, not kept.
+            guard size <= capacityBytes else { return }
+            if contents.rows.count >= capacity || contents.bytes + size > capacityBytes {
+                contents.rows.removeAll(keepingCapacity: true)
+                contents.bytes = 0
+            }
+            let isNew = contents.rows.index(forKey: key) == nil
             contents.rows[key] = .some(row)
+            if isNew { contents.bytes += size }
         }
     }
 
@@ -40,6 +52,15 @@ final class RowCache: Sendable {
         contents.withLock { contents in
             contents.generation &+= 1
             contents.rows.removeAll(keepingCapacity: true)
+            contents.bytes = 0
+        }
+    }
+
+    static func size(_ value: SQLValue) -> Int {
+        switch value {
+        case let .text(text): text.utf8.count + 16
+        case let .blob(bytes): bytes.count + 16
+        case .null, .integer, .real: 9
         }
     }
 }
