@@ -14,15 +14,9 @@ public enum JSONValue: Sendable, Equatable {
     case object([String: JSONValue])
 
     /// Parses a complete JSON text (RFC 8259); `nil` when the bytes are not one.
-    ///
-    /// `exact`: also `nil` when the value would not be written back as the same JSON — an object
-    /// naming a member twice (one of them would be lost) or a number a Double cannot hold
-    /// exactly (`12345678901234567.89`, `18446744073709551615`). Stored payloads are read so:
-    /// an acknowledged event must read back as it was sent.
-    public static func parse(_ bytes: [UInt8], exact: Bool = false) -> JSONValue? {
+    public static func parse(_ bytes: [UInt8]) -> JSONValue? {
         bytes.withUnsafeBufferPointer { buffer in
             var parser = Parser(bytes: buffer)
-            parser.exact = exact
             parser.skipSpace()
             guard let value = parser.value(depth: 0) else { return nil }
             parser.skipSpace()
@@ -121,7 +115,6 @@ public enum JSONValue: Sendable, Equatable {
 private struct Parser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
-    var exact = false
     /// Nesting deeper than this is refused rather than risking the stack on hostile input.
     static let maxDepth = 512
 
@@ -171,7 +164,7 @@ private struct Parser {
             index += 1
             skipSpace()
             guard let member = value(depth: depth + 1) else { return nil }
-            guard members.updateValue(member, forKey: key) == nil || !exact else { return nil }
+            members[key] = member
             skipSpace()
             guard index < bytes.count else { return nil }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -301,42 +294,7 @@ private struct Parser {
         // A number beyond a Double's range (1e400) would become infinity and be written back as
         // null: refused rather than silently changed (found by scripts/fuzz).
         guard let value = Double(text), value.isFinite else { return nil }
-        if exact, Self.decimal(text) != Self.decimal("\(value)") { return nil }
         return .number(value)
-    }
-
-    /// A number's text as its sign, significant digits and the power of ten before the first
-    /// (`0.d₁d₂… × 10^e`): two texts name the same number exactly when these are equal.
-    static func decimal(_ text: String) -> (negative: Bool, digits: [UInt8], exponent: Int) {
-        let bytes = Array(text.utf8)
-        var index = 0
-        var negative = false
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { negative = true; index += 1 }
-        var digits: [UInt8] = []
-        var integerDigits: Int?
-        while index < bytes.count, bytes[index] == UInt8(ascii: ".") || (bytes[index] >= 48 && bytes[index] <= 57) {
-            if bytes[index] == UInt8(ascii: ".") { integerDigits = digits.count } else { digits.append(bytes[index] - 48) }
-            index += 1
-        }
-        var exponent = integerDigits ?? digits.count
-        if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
-            index += 1
-            var sign = 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
-                sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
-                index += 1
-            }
-            var power = 0
-            while index < bytes.count, bytes[index] >= 48 && bytes[index] <= 57 {
-                power = min(power * 10 + Int(bytes[index] - 48), 1_000_000)
-                index += 1
-            }
-            exponent += sign * power
-        }
-        while digits.first == 0 { digits.removeFirst(); exponent -= 1 }
-        while digits.last == 0 { digits.removeLast() }
-        if digits.isEmpty { return (false, [], 0) }
-        return (negative, digits, exponent)
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
