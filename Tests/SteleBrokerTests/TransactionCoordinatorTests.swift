@@ -64,6 +64,16 @@ struct TransactionCoordinatorTests {
         }
         #expect(expired == ["idle"])
         #expect(coordinator.metadata(of: "idle") == nil && coordinator.metadata(of: "open")?.state == .ongoing)
+        // More than one batch of tombstones at once: every idle id goes, in chunks.
+        for index in 0..<(TransactionCoordinator.expiryChunk + 100) {
+            _ = try await coordinator.initProducerId(transactionalId: "many-\(index)", timeoutMs: 60_000).get()
+        }
+        var many: [String] = []
+        while many.count < TransactionCoordinator.expiryChunk + 100 {
+            many += await coordinator.expireIdle(olderThan: .zero)
+            if many.count < TransactionCoordinator.expiryChunk + 100 { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(Set(many).count == TransactionCoordinator.expiryChunk + 100 && coordinator.metadata(of: "open") != nil)
         #expect(try await Self.produce(broker, id: "idle", producer: producer, epoch: epoch, sequence: 1) != nil)
         try await broker.close()
 

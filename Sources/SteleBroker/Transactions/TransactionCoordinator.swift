@@ -52,6 +52,8 @@ public final class TransactionCoordinator: Sendable {
     /// transaction log, whose records may be at most `TransactionStateStore.maxRecordBytes`.
     public static let maxPendingBatchBytes = 32 << 20
     static let tickInterval: Duration = .milliseconds(200)
+    /// Idle transactional ids expired per batch of tombstones.
+    static let expiryChunk = 1_000
 
     public typealias Partition = TransactionMetadata.Partition
 
@@ -244,32 +246,41 @@ public final class TransactionCoordinator: Sendable {
     public func expireIdle(olderThan age: Duration) async -> [String] {
         let now = clock()
         let limit = age.milliseconds
-        let idle = state.withLock { state -> [TransactionMetadata] in
-            var idle: [TransactionMetadata] = []
-            for (id, entry) in state.entries where !entry.busy && entry.producing == 0 {
-                let metadata = entry.metadata
-                guard [.empty, .completeCommit, .completeAbort].contains(metadata.state), now - metadata.updatedMs > limit else { continue }
-                state.entries[id]!.busy = true
-                idle.append(metadata)
-            }
-            return idle
-        }
         var expired: [String] = []
-        for metadata in idle {
-            let id = metadata.transactionalId
-            do {
-                try await store.remove(id)
-                state.withLock { state in
-                    state.entries[id] = nil
-                    for producerId in [metadata.producerId, metadata.previousProducerId, metadata.nextProducerId].compactMap({ $0 })
-                    where state.ids[producerId] == id { state.ids[producerId] = nil }
+        // A chunk at a time, one batch of tombstones and one sync each, and only that chunk's
+        // ids held busy: after an upgrade, every id idle for a week expires on the first pass.
+        while !Task.isCancelled {
+            let chunk = state.withLock { state -> [TransactionMetadata] in
+                var chunk: [TransactionMetadata] = []
+                for (id, entry) in state.entries where !entry.busy && entry.producing == 0 {
+                    let metadata = entry.metadata
+                    guard [.empty, .completeCommit, .completeAbort].contains(metadata.state), now - metadata.updatedMs > limit else { continue }
+                    state.entries[id]!.busy = true
+                    chunk.append(metadata)
+                    if chunk.count == Self.expiryChunk { break }
                 }
-                expired.append(id)
+                return chunk
+            }
+            guard !chunk.isEmpty else { break }
+            do {
+                try await store.remove(chunk.map(\.transactionalId))
+                state.withLock { state in
+                    for metadata in chunk {
+                        let id = metadata.transactionalId
+                        state.entries[id] = nil
+                        for producerId in [metadata.producerId, metadata.previousProducerId, metadata.nextProducerId].compactMap({ $0 })
+                        where state.ids[producerId] == id { state.ids[producerId] = nil }
+                    }
+                }
+                expired += chunk.map(\.transactionalId)
             } catch {
                 // Kept, and tried again at the next maintenance pass.
-                logger.error("an idle transactional id could not be expired yet", metadata: ["id": "\(id)", "error": "\(error)"])
+                logger.error("idle transactional ids could not be expired yet", metadata: ["count": "\(chunk.count)", "error": "\(error)"])
+                for metadata in chunk { release(metadata.transactionalId) }
+                break
             }
-            release(id)
+            for metadata in chunk { release(metadata.transactionalId) }
+            if chunk.count < Self.expiryChunk { break }
         }
         if !expired.isEmpty { logger.info("idle transactional ids expired", metadata: ["count": "\(expired.count)"]) }
         return expired

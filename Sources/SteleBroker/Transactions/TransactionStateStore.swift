@@ -57,11 +57,12 @@ final class TransactionStateStore: Sendable {
         _ = try await log.append(builder.build())
     }
 
-    /// Appends a tombstone for `transactionalId` (compaction drops its records); returns once
-    /// it is durable.
-    func remove(_ transactionalId: String) async throws {
+    /// Appends tombstones for `transactionalIds` in one batch, one sync (compaction drops their
+    /// records); returns once they are durable.
+    func remove(_ transactionalIds: [String]) async throws {
+        guard !transactionalIds.isEmpty else { return }
         var builder = RecordBatchBuilder(baseTimestamp: wallClockMilliseconds())
-        builder.append(key: Array(transactionalId.utf8), value: nil)
+        for id in transactionalIds { builder.append(key: Array(id.utf8), value: nil) }
         _ = try await log.append(builder.build())
     }
 
