@@ -52,7 +52,8 @@ struct TransactionCoordinatorTests {
         #expect(try await Self.produce(broker, id: "idle", producer: producer, epoch: epoch, sequence: 0) == nil)
         #expect(await coordinator.end(transactionalId: "idle", producerId: producer, epoch: epoch, commit: true) == nil)
         try await Self.settled(coordinator, "idle")
-        let (other, otherEpoch) = try await coordinator.initProducerId(transactionalId: "open", timeoutMs: 60_000).get()
+        // The longest timeout a transaction may have: a slow machine must not see it time out.
+        let (other, otherEpoch) = try await coordinator.initProducerId(transactionalId: "open", timeoutMs: TransactionCoordinator.maxTimeoutMs).get()
         #expect(await coordinator.add(transactionalId: "open", producerId: other, epoch: otherEpoch, partitions: [.init(topic: "t", partition: 0)]) == nil)
 
         #expect(await coordinator.expireIdle(olderThan: .seconds(3600)).isEmpty, "changed a moment ago")
@@ -64,16 +65,15 @@ struct TransactionCoordinatorTests {
         }
         #expect(expired == ["idle"])
         #expect(coordinator.metadata(of: "idle") == nil && coordinator.metadata(of: "open")?.state == .ongoing)
-        // More than one batch of tombstones at once: every idle id goes, in chunks.
-        for index in 0..<(TransactionCoordinator.expiryChunk + 100) {
-            _ = try await coordinator.initProducerId(transactionalId: "many-\(index)", timeoutMs: 60_000).get()
-        }
+        // More ids than one batch of tombstones takes (chunks of 10 here): every idle id goes.
+        let names = Set((0..<25).map { "many-\($0)" })
+        for name in names { _ = try await coordinator.initProducerId(transactionalId: name, timeoutMs: 60_000).get() }
         var many: [String] = []
-        while many.count < TransactionCoordinator.expiryChunk + 100 {
-            many += await coordinator.expireIdle(olderThan: .zero)
-            if many.count < TransactionCoordinator.expiryChunk + 100 { try await Task.sleep(for: .milliseconds(2)) }
+        while !names.isSubset(of: Set(many)) {
+            many += await coordinator.expireIdle(olderThan: .zero, chunk: 10)
+            if !names.isSubset(of: Set(many)) { try await Task.sleep(for: .milliseconds(2)) }
         }
-        #expect(Set(many).count == TransactionCoordinator.expiryChunk + 100 && coordinator.metadata(of: "open") != nil)
+        #expect(Set(many) == names && coordinator.metadata(of: "open") != nil)
         #expect(try await Self.produce(broker, id: "idle", producer: producer, epoch: epoch, sequence: 1) != nil)
         try await broker.close()
 

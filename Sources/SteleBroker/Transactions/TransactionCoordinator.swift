@@ -53,7 +53,7 @@ public final class TransactionCoordinator: Sendable {
     public static let maxPendingBatchBytes = 32 << 20
     static let tickInterval: Duration = .milliseconds(200)
     /// Idle transactional ids expired per batch of tombstones.
-    static let expiryChunk = 1_000
+    public static let expiryChunk = 1_000
 
     public typealias Partition = TransactionMetadata.Partition
 
@@ -243,7 +243,7 @@ public final class TransactionCoordinator: Sendable {
     /// a new producer id; its old producer has no open transaction, so its batches are refused.
     /// Returns the ids forgotten.
     @discardableResult
-    public func expireIdle(olderThan age: Duration) async -> [String] {
+    public func expireIdle(olderThan age: Duration, chunk chunkSize: Int = expiryChunk) async -> [String] {
         let now = clock()
         let limit = age.milliseconds
         var expired: [String] = []
@@ -257,7 +257,7 @@ public final class TransactionCoordinator: Sendable {
                     guard [.empty, .completeCommit, .completeAbort].contains(metadata.state), now - metadata.updatedMs > limit else { continue }
                     state.entries[id]!.busy = true
                     chunk.append(metadata)
-                    if chunk.count == Self.expiryChunk { break }
+                    if chunk.count == chunkSize { break }
                 }
                 return chunk
             }
@@ -280,7 +280,7 @@ public final class TransactionCoordinator: Sendable {
                 break
             }
             for metadata in chunk { release(metadata.transactionalId) }
-            if chunk.count < Self.expiryChunk { break }
+            if chunk.count < chunkSize { break }
         }
         if !expired.isEmpty { logger.info("idle transactional ids expired", metadata: ["count": "\(expired.count)"]) }
         return expired
